@@ -1,0 +1,1101 @@
+/*
+ * VMBus server (root side of one partition's VMBus).
+ *
+ * State lives on the control thread, with one exception: GPADLs, which a
+ * device's worker may reference (vmbus_chan_gpadl_get/put) while the control
+ * thread handles GPADL messages. gpadl_lock guards the GPADL list, each
+ * GPADL's refcount and state, and the granted-page bitmap. Device callbacks
+ * are never called with the lock held, so a device may take and drop
+ * references from its close callback (or from a worker it joins there).
+ *
+ * Channel states:
+ *   IDLE      offered by a device, not (yet) sent to this guest
+ *   OFFERED   the guest knows it; may be opened
+ *   OPEN      rings mapped, device running
+ *   FAILED    closed by the root after a ring/protocol failure; the guest
+ *             must CLOSECHANNEL before it can open again
+ *   RESCINDED the device is gone; freed when the guest releases the relid
+ */
+#define _GNU_SOURCE
+#include "vmbus-server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vmbus-msg.h"
+
+enum chan_state { CHAN_IDLE, CHAN_OFFERED, CHAN_OPEN, CHAN_FAILED, CHAN_RESCINDED };
+enum gpadl_state { GPADL_BUILDING, GPADL_READY, GPADL_DYING };
+
+struct gpadl_range {
+    uint32_t byte_count;
+    uint32_t byte_offset;
+    uint32_t pfn_count;
+};
+
+struct vmbus_gpadl {
+    struct vmbus_server *srv;
+    struct vmbus_gpadl *next;
+    uint32_t id;
+    uint32_t relid;
+    enum gpadl_state state;
+    /* While building: the raw range records, as 8-byte words. */
+    uint16_t rangecount;
+    uint32_t words_total;
+    uint32_t words_got;
+    uint64_t *words;
+    /* Once ready. */
+    uint32_t nranges;
+    struct gpadl_range ranges[VMBUS_GPADL_MAX_RANGES];
+    uint32_t npfns;
+    uint64_t *pfns;
+    void *view;
+    uint64_t byte_len;
+    uint32_t refs;
+    bool send_torndown;
+};
+
+struct vmbus_chan {
+    struct vmbus_server *srv;
+    uint32_t relid;
+    enum chan_state state;
+    struct vmbus_offer_params params;
+    const struct vmbus_device_ops *ops;
+    void *ctx;
+    struct vmbus_gpadl *ring_gpadl;
+    void *ring_view[2]; /* [0] guest->root, [1] root->guest */
+    uint32_t ring_first[2];
+    uint32_t ring_pages[2];
+    struct vmbus_ring rx, tx;
+    int event_fd;
+    bool fail_requested; /* atomic */
+};
+
+struct vmbus_server {
+    struct hv_partition *part;
+    uint32_t version; /* 0: not connected */
+    bool offers_requested;
+    struct vmbus_chan *chans[VMBUS_MAX_CHANNELS + 1];
+    pthread_mutex_t gpadl_lock;
+    struct vmbus_gpadl *gpadls;
+    uint32_t ngpadls;
+    uint64_t *granted;
+    uint64_t npages;
+    int wake_fd;
+    struct vmbus_server_stats stats;
+};
+
+static const char *const err_names[VMBUS_SRV_ERR_COUNT] = {
+    [VMBUS_SRV_ERR_MALFORMED] = "malformed",
+    [VMBUS_SRV_ERR_CONN_ID] = "wrong_connection_id",
+    [VMBUS_SRV_ERR_NOT_CONNECTED] = "not_connected",
+    [VMBUS_SRV_ERR_VERSION] = "unsupported_version",
+    [VMBUS_SRV_ERR_DUPLICATE] = "duplicate",
+    [VMBUS_SRV_ERR_RELID] = "unknown_relid",
+    [VMBUS_SRV_ERR_CHAN_STATE] = "channel_state",
+    [VMBUS_SRV_ERR_GPADL_ID] = "gpadl_id",
+    [VMBUS_SRV_ERR_GPADL_RANGE] = "gpadl_range",
+    [VMBUS_SRV_ERR_GPADL_PFN] = "gpadl_pfn_outside_memory",
+    [VMBUS_SRV_ERR_GPADL_OVERLAP] = "gpadl_overlap",
+    [VMBUS_SRV_ERR_GPADL_SIZE] = "gpadl_too_big",
+    [VMBUS_SRV_ERR_RING_LAYOUT] = "ring_layout",
+    [VMBUS_SRV_ERR_RESOURCES] = "resources",
+    [VMBUS_SRV_ERR_DEVICE] = "device_refused",
+    [VMBUS_SRV_ERR_BUSY] = "busy",
+};
+
+const char *vmbus_srv_err_name(enum vmbus_srv_err e)
+{
+    return e < VMBUS_SRV_ERR_COUNT ? err_names[e] : "invalid";
+}
+
+static void count_err(struct vmbus_server *s, enum vmbus_srv_err e)
+{
+    s->stats.errors[e]++;
+}
+
+static int send_msg(struct vmbus_server *s, const void *msg, uint32_t len)
+{
+    if (!s->part)
+        return -ENODEV;
+    int rc = hv_synic_post(s->part, VMBUS_MESSAGE_SINT, HVMSG_VMBUS, msg, len);
+    if (rc == 0)
+        __atomic_fetch_add(&s->stats.msgs_out, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
+static void msg_hdr(void *msg, uint32_t type)
+{
+    struct vmbus_msg_hdr h = {.msgtype = type, .padding = 0};
+    memcpy(msg, &h, sizeof(h));
+}
+
+/* --- GPADLs ------------------------------------------------------------ */
+
+static bool granted_test(const struct vmbus_server *s, uint64_t pfn)
+{
+    return s->granted[pfn / 64] & (1ull << (pfn % 64));
+}
+
+static void granted_set(struct vmbus_server *s, uint64_t pfn, bool on)
+{
+    if (on)
+        s->granted[pfn / 64] |= 1ull << (pfn % 64);
+    else
+        s->granted[pfn / 64] &= ~(1ull << (pfn % 64));
+}
+
+static struct vmbus_gpadl *gpadl_find_locked(struct vmbus_server *s, uint32_t id)
+{
+    for (struct vmbus_gpadl *g = s->gpadls; g; g = g->next)
+        if (g->id == id)
+            return g;
+    return NULL;
+}
+
+static void gpadl_unlink_locked(struct vmbus_server *s, struct vmbus_gpadl *g)
+{
+    for (struct vmbus_gpadl **pp = &s->gpadls; *pp; pp = &(*pp)->next) {
+        if (*pp == g) {
+            *pp = g->next;
+            s->ngpadls--;
+            return;
+        }
+    }
+}
+
+/* Unmap and free an unlinked GPADL; tell the guest if it asked for the
+ * teardown. Any thread. */
+static void gpadl_free(struct vmbus_server *s, struct vmbus_gpadl *g)
+{
+    if (g->view && s->part)
+        hv_partition_unmap(s->part, g->view, g->pfns, g->npfns, false);
+    if (g->state != GPADL_BUILDING && g->pfns) {
+        pthread_mutex_lock(&s->gpadl_lock);
+        for (uint32_t i = 0; i < g->npfns; i++)
+            granted_set(s, g->pfns[i], false);
+        s->stats.gpadl_pages -= g->npfns;
+        pthread_mutex_unlock(&s->gpadl_lock);
+    }
+    if (g->send_torndown) {
+        struct vmbus_msg_gpadl_torndown m = {0};
+        msg_hdr(&m, VMBUS_MSG_GPADL_TORNDOWN);
+        m.gpadl = g->id;
+        send_msg(s, &m, sizeof(m));
+    }
+    free(g->words);
+    free(g->pfns);
+    free(g);
+}
+
+void vmbus_gpadl_put(struct vmbus_gpadl *g)
+{
+    if (!g)
+        return;
+    struct vmbus_server *s = g->srv;
+    pthread_mutex_lock(&s->gpadl_lock);
+    bool last = --g->refs == 0 && g->state == GPADL_DYING;
+    if (last)
+        gpadl_unlink_locked(s, g);
+    pthread_mutex_unlock(&s->gpadl_lock);
+    if (last)
+        gpadl_free(s, g);
+}
+
+int vmbus_chan_gpadl_get(struct vmbus_chan *chan, uint32_t id, struct vmbus_gpadl **out)
+{
+    struct vmbus_server *s = chan->srv;
+    int rc = -ENOENT;
+    pthread_mutex_lock(&s->gpadl_lock);
+    struct vmbus_gpadl *g = gpadl_find_locked(s, id);
+    if (g && g->state == GPADL_READY && g->relid == chan->relid) {
+        g->refs++;
+        *out = g;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->gpadl_lock);
+    return rc;
+}
+
+void *vmbus_gpadl_view(const struct vmbus_gpadl *g)
+{
+    return g->nranges == 1 ? (uint8_t *)g->view + g->ranges[0].byte_offset : g->view;
+}
+
+uint64_t vmbus_gpadl_len(const struct vmbus_gpadl *g)
+{
+    return g->byte_len;
+}
+
+uint32_t vmbus_gpadl_pages(const struct vmbus_gpadl *g)
+{
+    return g->npfns;
+}
+
+static void gpadl_created(struct vmbus_server *s, uint32_t relid, uint32_t id, uint32_t status)
+{
+    struct vmbus_msg_gpadl_created m = {0};
+    msg_hdr(&m, VMBUS_MSG_GPADL_CREATED);
+    m.child_relid = relid;
+    m.gpadl = id;
+    m.status = status;
+    send_msg(s, &m, sizeof(m));
+}
+
+/* All range words are in: parse, check every page, map, answer. */
+static void gpadl_finish(struct vmbus_server *s, struct vmbus_gpadl *g)
+{
+    enum vmbus_srv_err err;
+    struct vmbus_range rg[VMBUS_GPADL_MAX_RANGES];
+    uint32_t len = g->words_total * 8u;
+    int used = vmbus_parse_gpa_ranges((const uint8_t *)g->words, len, g->rangecount, rg,
+                                      VMBUS_GPADL_MAX_RANGES);
+    if (used < 0 || (uint32_t)used != len) {
+        err = VMBUS_SRV_ERR_GPADL_RANGE;
+        goto fail;
+    }
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < g->rangecount; i++)
+        total += rg[i].pfn_count;
+    if (total == 0 || total > VMBUS_GPADL_MAX_PAGES) {
+        err = VMBUS_SRV_ERR_GPADL_SIZE;
+        goto fail;
+    }
+    g->pfns = malloc(total * sizeof(uint64_t));
+    if (!g->pfns) {
+        err = VMBUS_SRV_ERR_RESOURCES;
+        goto fail;
+    }
+    g->nranges = g->rangecount;
+    g->byte_len = 0;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < g->rangecount; i++) {
+        g->ranges[i].byte_count = rg[i].byte_count;
+        g->ranges[i].byte_offset = rg[i].byte_offset;
+        g->ranges[i].pfn_count = rg[i].pfn_count;
+        g->byte_len += rg[i].byte_count;
+        for (uint32_t j = 0; j < rg[i].pfn_count; j++)
+            g->pfns[k++] = vmbus_range_pfn(&rg[i], j);
+    }
+    g->npfns = k;
+    for (uint32_t i = 0; i < k; i++) {
+        if (g->pfns[i] >= s->npages) {
+            err = VMBUS_SRV_ERR_GPADL_PFN;
+            goto fail;
+        }
+    }
+
+    /* Claim the pages: none may be granted already, nor twice in this one. */
+    pthread_mutex_lock(&s->gpadl_lock);
+    uint32_t claimed = 0;
+    for (; claimed < k; claimed++) {
+        if (granted_test(s, g->pfns[claimed]))
+            break;
+        granted_set(s, g->pfns[claimed], true);
+    }
+    if (claimed < k) {
+        for (uint32_t i = 0; i < claimed; i++)
+            granted_set(s, g->pfns[i], false);
+        pthread_mutex_unlock(&s->gpadl_lock);
+        err = VMBUS_SRV_ERR_GPADL_OVERLAP;
+        goto fail;
+    }
+    s->stats.gpadl_pages += k;
+    pthread_mutex_unlock(&s->gpadl_lock);
+
+    int rc = hv_partition_map_pages(s->part, g->pfns, k, &g->view);
+    if (rc < 0) {
+        pthread_mutex_lock(&s->gpadl_lock);
+        for (uint32_t i = 0; i < k; i++)
+            granted_set(s, g->pfns[i], false);
+        s->stats.gpadl_pages -= k;
+        pthread_mutex_unlock(&s->gpadl_lock);
+        g->view = NULL;
+        err = rc == -ENOSPC ? VMBUS_SRV_ERR_GPADL_SIZE
+              : rc == -ERANGE ? VMBUS_SRV_ERR_GPADL_PFN
+                              : VMBUS_SRV_ERR_RESOURCES;
+        goto fail;
+    }
+    free(g->words);
+    g->words = NULL;
+    pthread_mutex_lock(&s->gpadl_lock);
+    g->state = GPADL_READY;
+    pthread_mutex_unlock(&s->gpadl_lock);
+    gpadl_created(s, g->relid, g->id, 0);
+    return;
+
+fail:
+    count_err(s, err);
+    pthread_mutex_lock(&s->gpadl_lock);
+    gpadl_unlink_locked(s, g);
+    pthread_mutex_unlock(&s->gpadl_lock);
+    gpadl_created(s, g->relid, g->id, VMBUS_STATUS_FAILURE);
+    free(g->pfns);
+    g->pfns = NULL;
+    g->npfns = 0;
+    free(g->words);
+    free(g);
+}
+
+static void gpadl_append(struct vmbus_server *s, struct vmbus_gpadl *g, const uint8_t *data,
+                         uint32_t bytes)
+{
+    uint32_t words = bytes / 8u;
+    uint32_t room = g->words_total - g->words_got;
+    if (words > room)
+        words = room; /* extra words: some guests always send full messages */
+    memcpy(g->words + g->words_got, data, (size_t)words * 8u);
+    g->words_got += words;
+    if (g->words_got == g->words_total)
+        gpadl_finish(s, g);
+}
+
+/* --- channels ---------------------------------------------------------- */
+
+static struct vmbus_chan *chan_find(struct vmbus_server *s, uint32_t relid)
+{
+    if (relid == 0 || relid > VMBUS_MAX_CHANNELS)
+        return NULL;
+    return s->chans[relid];
+}
+
+static bool chan_known_to_guest(const struct vmbus_chan *c)
+{
+    return c && c->state != CHAN_IDLE;
+}
+
+static void send_offer(struct vmbus_server *s, struct vmbus_chan *c)
+{
+    struct vmbus_msg_offer m;
+    memset(&m, 0, sizeof(m));
+    msg_hdr(&m, VMBUS_MSG_OFFERCHANNEL);
+    m.interface_type = c->params.class_id;
+    m.interface_instance = c->params.instance_id;
+    m.sub_channel_index = c->params.sub_channel_index;
+    m.child_relid = c->relid;
+    m.monitor_id = VMBUS_OFFER_MONITOR_NONE;
+    m.monitor_allocated = 0;
+    m.is_dedicated_interrupt = 1;
+    m.connection_id = VMBUS_CHAN_CONN_ID_BASE + c->relid;
+    if (send_msg(s, &m, sizeof(m)) == 0)
+        c->state = CHAN_OFFERED;
+}
+
+/* Stop the device and drop everything the open made. */
+static void chan_close(struct vmbus_server *s, struct vmbus_chan *c, enum chan_state next)
+{
+    if (c->state != CHAN_OPEN) {
+        c->state = next;
+        return;
+    }
+    c->ops->close(c->ctx, c);
+    if (s->part)
+        hv_partition_port_remove(s->part, VMBUS_CHAN_CONN_ID_BASE + c->relid);
+    if (c->event_fd >= 0) {
+        close(c->event_fd);
+        c->event_fd = -1;
+    }
+    struct vmbus_gpadl *g = c->ring_gpadl;
+    for (int i = 0; i < 2; i++) {
+        if (c->ring_view[i] && s->part)
+            hv_partition_unmap(s->part, c->ring_view[i], g->pfns + c->ring_first[i],
+                               c->ring_pages[i], true);
+        c->ring_view[i] = NULL;
+    }
+    c->ring_gpadl = NULL;
+    __atomic_store_n(&c->fail_requested, false, __ATOMIC_RELAXED);
+    c->state = next;
+    vmbus_gpadl_put(g);
+}
+
+static void chan_free(struct vmbus_server *s, struct vmbus_chan *c)
+{
+    s->chans[c->relid] = NULL;
+    free(c);
+}
+
+/* Forget the guest: close channels, drop GPADLs, back to "not connected".
+ * Offers stay, to be made again on the next REQUESTOFFERS. */
+static void reset_connection(struct vmbus_server *s)
+{
+    for (uint32_t r = 1; r <= VMBUS_MAX_CHANNELS; r++) {
+        struct vmbus_chan *c = s->chans[r];
+        if (!c)
+            continue;
+        if (c->state == CHAN_RESCINDED) {
+            chan_free(s, c);
+            continue;
+        }
+        chan_close(s, c, CHAN_IDLE);
+    }
+    pthread_mutex_lock(&s->gpadl_lock);
+    struct vmbus_gpadl *list = NULL;
+    struct vmbus_gpadl **pp = &s->gpadls;
+    while (*pp) {
+        struct vmbus_gpadl *g = *pp;
+        if (g->refs == 0) {
+            *pp = g->next;
+            s->ngpadls--;
+            g->next = list;
+            list = g;
+        } else {
+            /* A device still holds it (it must not, after close): free it
+             * at its last put rather than pull pages from under it. */
+            fprintf(stderr, "vmbus: gpadl %#x still referenced at reset\n", g->id);
+            g->state = GPADL_DYING;
+            pp = &g->next;
+        }
+    }
+    pthread_mutex_unlock(&s->gpadl_lock);
+    while (list) {
+        struct vmbus_gpadl *g = list;
+        list = g->next;
+        g->send_torndown = false;
+        gpadl_free(s, g);
+    }
+    s->version = 0;
+    s->offers_requested = false;
+}
+
+/* --- message handlers -------------------------------------------------- */
+
+static bool monitor_pages_ok(const struct vmbus_server *s, uint64_t a, uint64_t b)
+{
+    if (a == 0 && b == 0)
+        return true;
+    if (a == 0 || b == 0)
+        return false;
+    if ((a | b) & (HV_PAGE_SIZE - 1))
+        return false;
+    return (a >> HV_PAGE_SHIFT) < s->npages && (b >> HV_PAGE_SHIFT) < s->npages;
+}
+
+static void on_initiate_contact(struct vmbus_server *s, uint32_t conn_id, const uint8_t *buf)
+{
+    struct vmbus_msg_initiate_contact m;
+    memcpy(&m, buf, sizeof(m));
+    uint32_t want_conn = m.version_requested >= VMBUS_VERSION_WIN10_V5
+                             ? VMBUS_MESSAGE_CONNECTION_ID_4
+                             : VMBUS_MESSAGE_CONNECTION_ID;
+    if (conn_id != want_conn) {
+        count_err(s, VMBUS_SRV_ERR_CONN_ID);
+        return;
+    }
+    /* A new INITIATE_CONTACT while connected resets the bus. */
+    if (s->version)
+        reset_connection(s);
+
+    bool ok = vmbus_version_supported(m.version_requested) && m.target_vcpu == 0 &&
+              monitor_pages_ok(s, m.monitor_page1, m.monitor_page2);
+    if (ok && m.version_requested >= VMBUS_VERSION_WIN10_V5)
+        ok = m.u.v5.msg_sint == VMBUS_MESSAGE_SINT && m.u.v5.msg_vtl == 0;
+    struct vmbus_msg_version_response r = {0};
+    msg_hdr(&r, VMBUS_MSG_VERSION_RESPONSE);
+    if (ok) {
+        s->version = m.version_requested;
+        r.version_supported = 1;
+        r.connection_state = 0;
+        r.msg_conn_id = VMBUS_MESSAGE_CONNECTION_ID;
+    } else {
+        count_err(s, VMBUS_SRV_ERR_VERSION);
+    }
+    send_msg(s, &r, sizeof(r));
+}
+
+static void on_request_offers(struct vmbus_server *s)
+{
+    if (s->offers_requested) {
+        count_err(s, VMBUS_SRV_ERR_DUPLICATE);
+        return;
+    }
+    s->offers_requested = true;
+    for (uint32_t r = 1; r <= VMBUS_MAX_CHANNELS; r++) {
+        struct vmbus_chan *c = s->chans[r];
+        if (c && c->state == CHAN_IDLE)
+            send_offer(s, c);
+    }
+    struct vmbus_msg_hdr done;
+    msg_hdr(&done, VMBUS_MSG_ALLOFFERS_DELIVERED);
+    send_msg(s, &done, sizeof(done));
+}
+
+static void on_gpadl_header(struct vmbus_server *s, const uint8_t *buf, uint32_t len)
+{
+    struct vmbus_msg_gpadl_header m;
+    memcpy(&m, buf, sizeof(m));
+    struct vmbus_chan *c = chan_find(s, m.child_relid);
+    if (!chan_known_to_guest(c) || c->state == CHAN_RESCINDED) {
+        count_err(s, VMBUS_SRV_ERR_RELID);
+        return;
+    }
+    pthread_mutex_lock(&s->gpadl_lock);
+    bool dup = gpadl_find_locked(s, m.gpadl) != NULL;
+    bool full = s->ngpadls >= VMBUS_MAX_GPADLS;
+    pthread_mutex_unlock(&s->gpadl_lock);
+    if (dup) {
+        /* The id is taken: answering would confuse the owner of that id. */
+        count_err(s, VMBUS_SRV_ERR_GPADL_ID);
+        return;
+    }
+    if (full) {
+        count_err(s, VMBUS_SRV_ERR_GPADL_SIZE);
+        gpadl_created(s, m.child_relid, m.gpadl, VMBUS_STATUS_FAILURE);
+        return;
+    }
+    if (m.rangecount == 0 || m.rangecount > VMBUS_GPADL_MAX_RANGES || m.range_buflen % 8 != 0 ||
+        m.range_buflen < 16u * m.rangecount) {
+        count_err(s, VMBUS_SRV_ERR_GPADL_RANGE);
+        gpadl_created(s, m.child_relid, m.gpadl, VMBUS_STATUS_FAILURE);
+        return;
+    }
+    struct vmbus_gpadl *g = calloc(1, sizeof(*g));
+    if (g)
+        g->words = malloc(m.range_buflen);
+    if (!g || !g->words) {
+        if (g)
+            free(g);
+        count_err(s, VMBUS_SRV_ERR_RESOURCES);
+        gpadl_created(s, m.child_relid, m.gpadl, VMBUS_STATUS_FAILURE);
+        return;
+    }
+    g->srv = s;
+    g->id = m.gpadl;
+    g->relid = m.child_relid;
+    g->state = GPADL_BUILDING;
+    g->rangecount = m.rangecount;
+    g->words_total = m.range_buflen / 8u;
+    pthread_mutex_lock(&s->gpadl_lock);
+    g->next = s->gpadls;
+    s->gpadls = g;
+    s->ngpadls++;
+    pthread_mutex_unlock(&s->gpadl_lock);
+    gpadl_append(s, g, buf + sizeof(m), len - (uint32_t)sizeof(m));
+}
+
+static void on_gpadl_body(struct vmbus_server *s, const uint8_t *buf, uint32_t len)
+{
+    struct vmbus_msg_gpadl_body m;
+    memcpy(&m, buf, sizeof(m));
+    pthread_mutex_lock(&s->gpadl_lock);
+    struct vmbus_gpadl *g = gpadl_find_locked(s, m.gpadl);
+    bool ok = g && g->state == GPADL_BUILDING;
+    pthread_mutex_unlock(&s->gpadl_lock);
+    if (!ok) {
+        count_err(s, VMBUS_SRV_ERR_GPADL_ID);
+        return;
+    }
+    gpadl_append(s, g, buf + sizeof(m), len - (uint32_t)sizeof(m));
+}
+
+static void on_gpadl_teardown(struct vmbus_server *s, const uint8_t *buf)
+{
+    struct vmbus_msg_gpadl_teardown m;
+    memcpy(&m, buf, sizeof(m));
+    if (!chan_known_to_guest(chan_find(s, m.child_relid))) {
+        count_err(s, VMBUS_SRV_ERR_RELID);
+        return;
+    }
+    pthread_mutex_lock(&s->gpadl_lock);
+    struct vmbus_gpadl *g = gpadl_find_locked(s, m.gpadl);
+    if (!g || g->relid != m.child_relid || g->state != GPADL_READY) {
+        pthread_mutex_unlock(&s->gpadl_lock);
+        count_err(s, VMBUS_SRV_ERR_GPADL_ID);
+        return;
+    }
+    g->state = GPADL_DYING;
+    g->send_torndown = true;
+    bool now = g->refs == 0;
+    if (now)
+        gpadl_unlink_locked(s, g);
+    pthread_mutex_unlock(&s->gpadl_lock);
+    /* Otherwise the last vmbus_gpadl_put() (ring close, device) frees it. */
+    if (now)
+        gpadl_free(s, g);
+}
+
+static void open_result(struct vmbus_server *s, uint32_t relid, uint32_t open_id, uint32_t status)
+{
+    struct vmbus_msg_open_result r = {0};
+    msg_hdr(&r, VMBUS_MSG_OPENCHANNEL_RESULT);
+    r.child_relid = relid;
+    r.open_id = open_id;
+    r.status = status;
+    send_msg(s, &r, sizeof(r));
+}
+
+static void on_open(struct vmbus_server *s, const uint8_t *buf)
+{
+    struct vmbus_msg_open m;
+    memcpy(&m, buf, sizeof(m));
+    struct vmbus_chan *c = chan_find(s, m.child_relid);
+    enum vmbus_srv_err err;
+    if (!chan_known_to_guest(c)) {
+        count_err(s, VMBUS_SRV_ERR_RELID);
+        return;
+    }
+    if (c->state != CHAN_OFFERED) {
+        err = VMBUS_SRV_ERR_CHAN_STATE;
+        goto fail;
+    }
+    struct vmbus_gpadl *g = NULL;
+    if (vmbus_chan_gpadl_get(c, m.ring_gpadl, &g) < 0) {
+        err = VMBUS_SRV_ERR_GPADL_ID;
+        goto fail;
+    }
+    /* One range, whole pages from offset 0; each ring a header page and at
+     * least one data page. */
+    uint32_t n = g->npfns, split = m.downstream_page_offset;
+    if (m.target_vp != 0 || g->nranges != 1 || g->ranges[0].byte_offset != 0 ||
+        g->ranges[0].byte_count != n * HV_PAGE_SIZE || split < 2 || split > n || n - split < 2) {
+        vmbus_gpadl_put(g);
+        err = VMBUS_SRV_ERR_RING_LAYOUT;
+        goto fail;
+    }
+    c->ring_gpadl = g;
+    c->ring_first[0] = 0;
+    c->ring_pages[0] = split;
+    c->ring_first[1] = split;
+    c->ring_pages[1] = n - split;
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++)
+        rc = hv_partition_map_ring(s->part, g->pfns + c->ring_first[i], c->ring_pages[i],
+                                   &c->ring_view[i]);
+    if (rc < 0) {
+        err = VMBUS_SRV_ERR_RESOURCES;
+        goto fail_unmap;
+    }
+    if (vmbus_ring_init_consumer(&c->rx, c->ring_view[0], (split - 1) * HV_PAGE_SIZE,
+                                 VMBUS_RING_TYPES_DEFAULT) < 0 ||
+        vmbus_ring_init_producer(&c->tx, c->ring_view[1], (n - split - 1) * HV_PAGE_SIZE) < 0) {
+        err = VMBUS_SRV_ERR_RING_LAYOUT;
+        goto fail_unmap;
+    }
+    c->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (c->event_fd < 0) {
+        err = VMBUS_SRV_ERR_RESOURCES;
+        goto fail_unmap;
+    }
+    if (hv_partition_port_event(s->part, VMBUS_CHAN_CONN_ID_BASE + c->relid, c->event_fd) < 0) {
+        err = VMBUS_SRV_ERR_RESOURCES;
+        goto fail_fd;
+    }
+    c->state = CHAN_OPEN;
+    if (c->ops->open(c->ctx, c) < 0) {
+        c->state = CHAN_OFFERED;
+        hv_partition_port_remove(s->part, VMBUS_CHAN_CONN_ID_BASE + c->relid);
+        err = VMBUS_SRV_ERR_DEVICE;
+        goto fail_fd;
+    }
+    open_result(s, c->relid, m.open_id, 0);
+    return;
+
+fail_fd:
+    close(c->event_fd);
+    c->event_fd = -1;
+fail_unmap:
+    for (int i = 0; i < 2; i++) {
+        if (c->ring_view[i])
+            hv_partition_unmap(s->part, c->ring_view[i], g->pfns + c->ring_first[i],
+                               c->ring_pages[i], true);
+        c->ring_view[i] = NULL;
+    }
+    c->ring_gpadl = NULL;
+    vmbus_gpadl_put(g);
+fail:
+    count_err(s, err);
+    open_result(s, m.child_relid, m.open_id, VMBUS_STATUS_FAILURE);
+}
+
+static void on_close(struct vmbus_server *s, const uint8_t *buf)
+{
+    struct vmbus_msg_relid m;
+    memcpy(&m, buf, sizeof(m));
+    struct vmbus_chan *c = chan_find(s, m.child_relid);
+    if (!chan_known_to_guest(c)) {
+        count_err(s, VMBUS_SRV_ERR_RELID);
+        return;
+    }
+    if (c->state == CHAN_OPEN || c->state == CHAN_FAILED)
+        chan_close(s, c, CHAN_OFFERED);
+    else if (c->state != CHAN_RESCINDED) /* closing after a rescind is expected */
+        count_err(s, VMBUS_SRV_ERR_CHAN_STATE);
+}
+
+static void on_relid_released(struct vmbus_server *s, const uint8_t *buf)
+{
+    struct vmbus_msg_relid m;
+    memcpy(&m, buf, sizeof(m));
+    struct vmbus_chan *c = chan_find(s, m.child_relid);
+    if (!c) {
+        count_err(s, VMBUS_SRV_ERR_RELID);
+        return;
+    }
+    if (c->state != CHAN_RESCINDED) {
+        count_err(s, VMBUS_SRV_ERR_CHAN_STATE);
+        return;
+    }
+    /* GPADLs the guest left behind for this relid go with it. */
+    pthread_mutex_lock(&s->gpadl_lock);
+    struct vmbus_gpadl *list = NULL;
+    for (struct vmbus_gpadl **pp = &s->gpadls; *pp;) {
+        struct vmbus_gpadl *g = *pp;
+        if (g->relid == c->relid && g->refs == 0) {
+            *pp = g->next;
+            s->ngpadls--;
+            g->next = list;
+            list = g;
+        } else {
+            if (g->relid == c->relid)
+                g->state = GPADL_DYING;
+            pp = &g->next;
+        }
+    }
+    pthread_mutex_unlock(&s->gpadl_lock);
+    while (list) {
+        struct vmbus_gpadl *g = list;
+        list = g->next;
+        g->send_torndown = false;
+        gpadl_free(s, g);
+    }
+    chan_free(s, c);
+}
+
+static void on_unload(struct vmbus_server *s)
+{
+    reset_connection(s);
+    struct vmbus_msg_hdr r;
+    msg_hdr(&r, VMBUS_MSG_UNLOAD_RESPONSE);
+    send_msg(s, &r, sizeof(r));
+}
+
+static void on_modify_channel(struct vmbus_server *s, const uint8_t *buf)
+{
+    struct vmbus_msg_modify_channel m;
+    memcpy(&m, buf, sizeof(m));
+    struct vmbus_chan *c = chan_find(s, m.child_relid);
+    if (!chan_known_to_guest(c)) {
+        count_err(s, VMBUS_SRV_ERR_RELID);
+        return;
+    }
+    /* One virtual processor: 0 is the only target there is. */
+    uint32_t status = m.target_vp == 0 ? 0 : VMBUS_STATUS_FAILURE;
+    if (status)
+        count_err(s, VMBUS_SRV_ERR_CHAN_STATE);
+    if (s->version >= VMBUS_VERSION_WIN10_V5_3) {
+        struct vmbus_msg_modify_channel_response r = {0};
+        msg_hdr(&r, VMBUS_MSG_MODIFYCHANNEL_RESPONSE);
+        r.child_relid = m.child_relid;
+        r.status = status;
+        send_msg(s, &r, sizeof(r));
+    }
+}
+
+static uint32_t offers_pending(const struct vmbus_server *s)
+{
+    uint32_t n = 0;
+    for (uint32_t r = 1; r <= VMBUS_MAX_CHANNELS; r++)
+        if (s->chans[r] && s->chans[r]->state == CHAN_IDLE)
+            n++;
+    return n;
+}
+
+int vmbus_server_handle_message(void *arg, struct hv_partition *p, uint32_t conn_id,
+                                uint32_t msg_type, const void *payload, uint32_t len)
+{
+    struct vmbus_server *s = arg;
+    uint8_t buf[HV_MESSAGE_PAYLOAD_MAX];
+    (void)p;
+    if (msg_type != HVMSG_VMBUS || len > sizeof(buf)) {
+        count_err(s, VMBUS_SRV_ERR_MALFORMED);
+        return HV_STATUS_INVALID_PARAMETER;
+    }
+    memcpy(buf, payload, len);
+    int type = vmbus_msg_check(buf, len, true, s->version);
+    if (type < 0) {
+        count_err(s, type == -VMBUS_MSG_ERR_VERSION && s->version == 0
+                         ? VMBUS_SRV_ERR_NOT_CONNECTED
+                         : VMBUS_SRV_ERR_MALFORMED);
+        return HV_STATUS_SUCCESS;
+    }
+    if (!hv_synic_enabled(s->part, VMBUS_MESSAGE_SINT)) {
+        count_err(s, VMBUS_SRV_ERR_NOT_CONNECTED);
+        return HV_STATUS_INVALID_PARTITION_STATE;
+    }
+    /* Back-pressure: take a message only if its answers fit in the guest's
+     * message queue; otherwise the guest retries, as with a real port. */
+    uint32_t need = type == VMBUS_MSG_REQUESTOFFERS ? offers_pending(s) + 1 : 1;
+    if (hv_synic_queue_room(s->part, VMBUS_MESSAGE_SINT) < need) {
+        count_err(s, VMBUS_SRV_ERR_BUSY);
+        return HV_STATUS_INSUFFICIENT_BUFFERS;
+    }
+    if (type != VMBUS_MSG_INITIATE_CONTACT && conn_id != VMBUS_MESSAGE_CONNECTION_ID) {
+        count_err(s, VMBUS_SRV_ERR_CONN_ID);
+        return HV_STATUS_SUCCESS;
+    }
+    s->stats.msgs_in[type]++;
+
+    switch (type) {
+    case VMBUS_MSG_INITIATE_CONTACT:
+        on_initiate_contact(s, conn_id, buf);
+        break;
+    case VMBUS_MSG_REQUESTOFFERS:
+        on_request_offers(s);
+        break;
+    case VMBUS_MSG_GPADL_HEADER:
+        on_gpadl_header(s, buf, len);
+        break;
+    case VMBUS_MSG_GPADL_BODY:
+        on_gpadl_body(s, buf, len);
+        break;
+    case VMBUS_MSG_GPADL_TEARDOWN:
+        on_gpadl_teardown(s, buf);
+        break;
+    case VMBUS_MSG_OPENCHANNEL:
+        on_open(s, buf);
+        break;
+    case VMBUS_MSG_CLOSECHANNEL:
+        on_close(s, buf);
+        break;
+    case VMBUS_MSG_RELID_RELEASED:
+        on_relid_released(s, buf);
+        break;
+    case VMBUS_MSG_UNLOAD:
+        on_unload(s);
+        break;
+    case VMBUS_MSG_MODIFYCHANNEL:
+        on_modify_channel(s, buf);
+        break;
+    default:
+        /* vmbus_msg_check() lets through only guest messages handled above. */
+        break;
+    }
+    return HV_STATUS_SUCCESS;
+}
+
+/* --- server lifecycle, device API -------------------------------------- */
+
+static void on_wake(void *ctx, uint32_t events)
+{
+    struct vmbus_server *s = ctx;
+    uint64_t v;
+    (void)events;
+    if (read(s->wake_fd, &v, sizeof(v)) < 0)
+        return;
+    for (uint32_t r = 1; r <= VMBUS_MAX_CHANNELS; r++) {
+        struct vmbus_chan *c = s->chans[r];
+        if (c && c->state == CHAN_OPEN && __atomic_load_n(&c->fail_requested, __ATOMIC_ACQUIRE)) {
+            fprintf(stderr, "vmbus: partition %s: closing channel %u: ring or protocol failure\n",
+                    hv_partition_name(s->part), c->relid);
+            s->stats.ring_failures++;
+            chan_close(s, c, CHAN_FAILED);
+        }
+    }
+}
+
+static void on_partition(void *ctx, struct hv_partition *p, enum hv_partition_state from,
+                         enum hv_partition_state to)
+{
+    struct vmbus_server *s = ctx;
+    (void)p;
+    (void)from;
+    if (to == HV_PARTITION_STOPPED || to == HV_PARTITION_DESTROYED)
+        reset_connection(s);
+    if (to == HV_PARTITION_DESTROYED) {
+        hv_host_unwatch(hv_partition_host(s->part), s->wake_fd);
+        hv_partition_port_remove(s->part, VMBUS_MESSAGE_CONNECTION_ID);
+        hv_partition_port_remove(s->part, VMBUS_MESSAGE_CONNECTION_ID_4);
+        s->part = NULL;
+    }
+}
+
+int vmbus_server_create(struct hv_partition *p, struct vmbus_server **out)
+{
+    struct vmbus_server *s = calloc(1, sizeof(*s));
+    int rc;
+    if (!s)
+        return -ENOMEM;
+    s->part = p;
+    s->npages = hv_partition_memory_pages(p);
+    s->granted = calloc((s->npages + 63) / 64, sizeof(uint64_t));
+    if (!s->granted) {
+        rc = -ENOMEM;
+        goto err_free;
+    }
+    pthread_mutex_init(&s->gpadl_lock, NULL);
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->wake_fd < 0) {
+        rc = -errno;
+        goto err_lock;
+    }
+    rc = hv_partition_port_msg(p, VMBUS_MESSAGE_CONNECTION_ID, vmbus_server_handle_message, s);
+    if (rc < 0)
+        goto err_fd;
+    rc = hv_partition_port_msg(p, VMBUS_MESSAGE_CONNECTION_ID_4, vmbus_server_handle_message, s);
+    if (rc < 0)
+        goto err_port1;
+    rc = hv_host_watch(hv_partition_host(p), s->wake_fd, EPOLLIN, on_wake, s);
+    if (rc < 0)
+        goto err_port4;
+    rc = hv_partition_listen(p, on_partition, s);
+    if (rc < 0)
+        goto err_watch;
+    *out = s;
+    return 0;
+
+err_watch:
+    hv_host_unwatch(hv_partition_host(p), s->wake_fd);
+err_port4:
+    hv_partition_port_remove(p, VMBUS_MESSAGE_CONNECTION_ID_4);
+err_port1:
+    hv_partition_port_remove(p, VMBUS_MESSAGE_CONNECTION_ID);
+err_fd:
+    close(s->wake_fd);
+err_lock:
+    pthread_mutex_destroy(&s->gpadl_lock);
+    free(s->granted);
+err_free:
+    free(s);
+    return rc;
+}
+
+void vmbus_server_destroy(struct vmbus_server *s)
+{
+    if (!s)
+        return;
+    reset_connection(s);
+    for (uint32_t r = 1; r <= VMBUS_MAX_CHANNELS; r++)
+        if (s->chans[r])
+            chan_free(s, s->chans[r]);
+    if (s->part) {
+        hv_partition_unlisten(s->part, on_partition, s);
+        hv_host_unwatch(hv_partition_host(s->part), s->wake_fd);
+        hv_partition_port_remove(s->part, VMBUS_MESSAGE_CONNECTION_ID);
+        hv_partition_port_remove(s->part, VMBUS_MESSAGE_CONNECTION_ID_4);
+    }
+    close(s->wake_fd);
+    pthread_mutex_destroy(&s->gpadl_lock);
+    free(s->granted);
+    free(s);
+}
+
+void vmbus_server_get_stats(const struct vmbus_server *s, struct vmbus_server_stats *out)
+{
+    *out = s->stats;
+    out->version = s->version;
+    out->gpadls = s->ngpadls;
+}
+
+bool vmbus_server_connected(const struct vmbus_server *s)
+{
+    return s->version != 0;
+}
+
+int vmbus_server_offer(struct vmbus_server *s, const struct vmbus_offer_params *params,
+                       const struct vmbus_device_ops *ops, void *ctx, struct vmbus_chan **out)
+{
+    if (!s->part || !ops || !ops->open || !ops->close)
+        return -EINVAL;
+    uint32_t relid = 0;
+    for (uint32_t r = 1; r <= VMBUS_MAX_CHANNELS; r++) {
+        if (!s->chans[r]) {
+            relid = r;
+            break;
+        }
+    }
+    if (!relid)
+        return -ENOSPC;
+    if (s->offers_requested && hv_synic_queue_room(s->part, VMBUS_MESSAGE_SINT) == 0)
+        return -EBUSY;
+    struct vmbus_chan *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->srv = s;
+    c->relid = relid;
+    c->state = CHAN_IDLE;
+    c->params = *params;
+    c->ops = ops;
+    c->ctx = ctx;
+    c->event_fd = -1;
+    s->chans[relid] = c;
+    if (s->offers_requested)
+        send_offer(s, c);
+    *out = c;
+    return 0;
+}
+
+void vmbus_chan_rescind(struct vmbus_chan *c)
+{
+    struct vmbus_server *s = c->srv;
+    if (c->state == CHAN_OPEN)
+        chan_close(s, c, CHAN_OFFERED);
+    if (c->state == CHAN_IDLE || c->state == CHAN_RESCINDED || !s->part) {
+        chan_free(s, c);
+        return;
+    }
+    struct vmbus_msg_relid m = {0};
+    msg_hdr(&m, VMBUS_MSG_RESCIND_CHANNELOFFER);
+    m.child_relid = c->relid;
+    if (send_msg(s, &m, sizeof(m)) < 0) {
+        /* The guest cannot be told (queue full or gone): forget it now. */
+        chan_free(s, c);
+        return;
+    }
+    c->state = CHAN_RESCINDED;
+    c->ops = NULL;
+    c->ctx = NULL;
+}
+
+uint32_t vmbus_chan_relid(const struct vmbus_chan *c)
+{
+    return c->relid;
+}
+
+uint32_t vmbus_chan_conn_id(const struct vmbus_chan *c)
+{
+    return VMBUS_CHAN_CONN_ID_BASE + c->relid;
+}
+
+struct hv_partition *vmbus_chan_partition(const struct vmbus_chan *c)
+{
+    return c->srv->part;
+}
+
+bool vmbus_chan_is_open(const struct vmbus_chan *c)
+{
+    return c->state == CHAN_OPEN;
+}
+
+struct vmbus_ring *vmbus_chan_rx(struct vmbus_chan *c)
+{
+    return &c->rx;
+}
+
+struct vmbus_ring *vmbus_chan_tx(struct vmbus_chan *c)
+{
+    return &c->tx;
+}
+
+int vmbus_chan_event_fd(const struct vmbus_chan *c)
+{
+    return c->event_fd;
+}
+
+int vmbus_chan_signal(struct vmbus_chan *c)
+{
+    struct hv_partition *p = c->srv->part;
+    return p ? hv_synic_signal(p, VMBUS_MESSAGE_SINT, c->relid) : -ENODEV;
+}
+
+void vmbus_chan_fail(struct vmbus_chan *c)
+{
+    uint64_t one = 1;
+    __atomic_store_n(&c->fail_requested, true, __ATOMIC_RELEASE);
+    if (write(c->srv->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        fprintf(stderr, "vmbus: wake: %s\n", strerror(errno));
+}
