@@ -12,6 +12,7 @@
 #define HV_GUEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hv-proto.h"
@@ -21,6 +22,12 @@ struct hv_guest;
 /* Attach to the descriptors a partition backend gave us. Takes ownership
  * of the fds. Maps all of memory. */
 int hv_guest_attach(int mem_fd, int hc_fd, int sint_fd, struct hv_guest **out);
+/* Attach with a custom hypercall transport instead of a socket: hc(ctx,
+ * record, len, &fd) returns an HV_STATUS_* or a negative errno, and an fd the
+ * guest then owns (or -1). Used by in-process partitions (tests, fuzzing). */
+typedef int (*hv_guest_transport_fn)(void *ctx, const void *rec, size_t len, int *fd_out);
+int hv_guest_attach_transport(int mem_fd, int sint_fd, hv_guest_transport_fn hc, void *ctx,
+                              struct hv_guest **out);
 /* Same, with the fds named in HV_PARTITION_FDS. -ENOENT if not a guest. */
 int hv_guest_attach_env(struct hv_guest **out);
 void hv_guest_detach(struct hv_guest *g);

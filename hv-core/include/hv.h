@@ -30,6 +30,11 @@ struct hv_partition_class;
 
 /* Backends. */
 extern const struct hv_partition_class hv_process_partition_class;
+/* The guest is code in the calling process, driving the partition through
+ * hv_direct_partition_attach(): its hypercalls go straight to the broker,
+ * synchronously. For unit tests and fuzzing of the root's guest-facing
+ * code with the real guest library, no child process involved. */
+extern const struct hv_partition_class hv_direct_partition_class;
 
 enum hv_partition_state {
     HV_PARTITION_CREATED,
@@ -198,5 +203,11 @@ void hv_partition_get_stats(const struct hv_partition *p, struct hv_partition_st
 
 /* Process backend: the child's pid while running, else -1. */
 int hv_process_partition_pid(const struct hv_partition *p);
+
+/* Direct backend, while running: a guest handle on p's memory and SINT whose
+ * hypercalls call hv_hypercall(p, ...). Free with hv_guest_detach() (before
+ * or after p stops). */
+struct hv_guest;
+int hv_direct_partition_attach(struct hv_partition *p, struct hv_guest **out);
 
 #endif

@@ -17,7 +17,9 @@
 
 struct hv_guest {
     int mem_fd;
-    int hc_fd;
+    int hc_fd; /* -1 with a custom transport */
+    hv_guest_transport_fn transport;
+    void *transport_ctx;
     int sint_fd;
     uint8_t *mem;
     uint64_t mem_size;
@@ -78,6 +80,19 @@ int hv_guest_attach(int mem_fd, int hc_fd, int sint_fd, struct hv_guest **out)
     return 0;
 }
 
+int hv_guest_attach_transport(int mem_fd, int sint_fd, hv_guest_transport_fn hc, void *ctx,
+                              struct hv_guest **out)
+{
+    if (!hc)
+        return -EINVAL;
+    int rc = hv_guest_attach(mem_fd, -1, sint_fd, out);
+    if (rc == 0) {
+        (*out)->transport = hc;
+        (*out)->transport_ctx = ctx;
+    }
+    return rc;
+}
+
 int hv_guest_attach_env(struct hv_guest **out)
 {
     const char *s = getenv(HV_ENV_FDS);
@@ -94,7 +109,8 @@ void hv_guest_detach(struct hv_guest *g)
     munmap(g->mem, g->mem_size);
     free(g->used);
     close(g->mem_fd);
-    close(g->hc_fd);
+    if (g->hc_fd >= 0)
+        close(g->hc_fd);
     close(g->sint_fd);
     free(g);
 }
@@ -203,6 +219,15 @@ static int hypercall(struct hv_guest *g, const void *rec, size_t len, int *fd_ou
 {
     if (fd_out)
         *fd_out = -1;
+    if (g->transport) {
+        int fd = -1;
+        int st = g->transport(g->transport_ctx, rec, len, &fd);
+        if (fd_out)
+            *fd_out = fd;
+        else if (fd >= 0)
+            close(fd);
+        return st;
+    }
     uint32_t seq;
     memcpy(&seq, (const uint8_t *)rec + offsetof(struct hv_hc_request, seq), sizeof(seq));
     ssize_t n;
