@@ -28,7 +28,8 @@ static void usage(FILE *f)
             "  --events        sleep on signals when idle instead of polling\n"
             "  --ring-pages N  pages per ring, header included (default 128)\n"
             "  --scattered     place ring pages non-contiguously\n"
-            "  --hold          after the traffic, wait to be stopped\n");
+            "  --hold          after the traffic, wait to be stopped\n"
+            "  --quiet         print only failures\n");
 }
 
 static int guest_signal(void *ctx)
@@ -56,13 +57,14 @@ int main(int argc, char **argv)
 {
     struct traffic_cfg cfg = {.tx_count = 1000, .rx_count = 1000, .wait_peer_fin = true};
     uint64_t ring_pages = 128;
-    bool scattered = false, hold = false;
+    bool scattered = false, hold = false, quiet = false;
     static const struct option opts[] = {
         {"count", required_argument, NULL, 'c'}, {"tx", required_argument, NULL, 't'},
         {"rx", required_argument, NULL, 'r'},    {"size", required_argument, NULL, 's'},
         {"events", no_argument, NULL, 'e'},      {"ring-pages", required_argument, NULL, 'p'},
         {"scattered", no_argument, NULL, 'S'},   {"hold", no_argument, NULL, 'H'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int o;
     uint64_t v;
@@ -102,6 +104,9 @@ int main(int argc, char **argv)
             break;
         case 'H':
             hold = true;
+            break;
+        case 'q':
+            quiet = true;
             break;
         case 'h':
             usage(stdout);
@@ -144,7 +149,8 @@ int main(int argc, char **argv)
         return 1;
     }
     uint32_t ver = vmbus_client_version(c);
-    printf("guest %s: VMBus %u.%u, channel %u open (%s rings of %" PRIu64 " pages)\n", name,
+    if (!quiet)
+        printf("guest %s: VMBus %u.%u, channel %u open (%s rings of %" PRIu64 " pages)\n", name,
            ver >> 16, ver & 0xffff, oi.relid, scattered ? "scattered" : "contiguous", ring_pages);
     fflush(stdout);
 
@@ -158,15 +164,16 @@ int main(int argc, char **argv)
         .ack_ctx = ch,
     };
     struct traffic_stats st;
-    rc = traffic_run(&ep, &cfg, &st);
+    traffic_run(&ep, &cfg, &st);
     double secs = (double)st.elapsed_ns / 1e9;
-    printf("guest %s: sent %" PRIu64 " packets (%" PRIu64 " bytes), received %" PRIu64
+    bool ok = traffic_ok(&st, &cfg);
+    if (!quiet || !ok)
+        printf("guest %s: sent %" PRIu64 " packets (%" PRIu64 " bytes), received %" PRIu64
            " packets (%" PRIu64 " bytes) in %.2f s; bad len/seq/csum %" PRIu64 "/%" PRIu64
            "/%" PRIu64 "; %s\n",
            name, st.tx_packets, st.tx_bytes, st.rx_packets, st.rx_bytes, secs, st.rx_bad_len,
            st.rx_bad_seq, st.rx_bad_csum, traffic_ok(&st, &cfg) ? "OK" : "FAILED");
     fflush(stdout);
-    bool ok = traffic_ok(&st, &cfg);
     if (hold) {
         for (;;)
             pause();
