@@ -150,6 +150,17 @@ void hv_partition_unmap(struct hv_partition *p, void *view, const uint64_t *pfns
 uint64_t hv_partition_memory_pages(const struct hv_partition *p);
 
 /*
+ * A read-only view of all of the partition's memory, for a VSP that must
+ * read pages a guest names per packet (GPA-direct sends): mapping those one
+ * by one would cost a system call per packet. The VSP checks every PFN
+ * against hv_partition_memory_pages() before reading. Reference counted;
+ * the view is unmapped at the last put. Control thread; -ENODEV if the
+ * partition has no memory (not running).
+ */
+int hv_partition_dma_get(struct hv_partition *p, const uint8_t **base);
+void hv_partition_dma_put(struct hv_partition *p);
+
+/*
  * Ports: what a guest's connection ids lead to. A message port receives
  * HvPostMessage payloads; an event port turns HvSignalEvent into a write on
  * an eventfd (the guest can also get that eventfd, HVCALL_EXT_EVENT_FD, and

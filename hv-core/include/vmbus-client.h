@@ -30,6 +30,7 @@ struct vmbus_offer_info {
     uint32_t relid;
     uint32_t conn_id;
     uint16_t sub_channel_index;
+    uint8_t user_defined[120];
     bool rescinded;
 };
 
@@ -52,8 +53,12 @@ int vmbus_client_find(const struct vmbus_client *c, const struct vmbus_guid *cla
 /* Number of offers, copying up to max. */
 int vmbus_client_offers(const struct vmbus_client *c, struct vmbus_offer_info *out, int max);
 
-/* Handle whatever the root sent (offers, rescinds) without blocking. */
+/* Handle whatever the root sent (offers, rescinds) without blocking.
+ * Returns the number of messages handled or a negative errno. */
 int vmbus_client_poll(struct vmbus_client *c);
+/* Changes since the last call: offers added and rescinded. Lets a guest
+ * notice hot-added and removed devices after vmbus_client_poll(). */
+bool vmbus_client_offers_changed(struct vmbus_client *c);
 
 /* Grant n whole pages to the root for channel relid as one single-range
  * GPADL (header + as many bodies as needed). */

@@ -98,6 +98,9 @@ struct vmbus_offer_params {
     struct vmbus_guid class_id;
     struct vmbus_guid instance_id;
     uint16_t sub_channel_index;
+    /* Sent in the offer's user-defined area (a device may describe itself
+     * there; netvsp puts the NIC's name). */
+    uint8_t user_defined[120];
 };
 
 /* Offer a channel. Sent at once if the guest has asked for offers,

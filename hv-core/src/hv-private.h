@@ -62,6 +62,8 @@ struct hv_partition {
     bool crashed;
     bool stopping;
     uint32_t map_runs;
+    const uint8_t *dma_view; /* whole memory, read-only, while dma_refs > 0 */
+    uint32_t dma_refs;
     struct hv_synic synic;
     struct hv_port ports[HV_PARTITION_PORTS_MAX];
     struct hv_listener listeners[HV_LISTENERS_MAX];

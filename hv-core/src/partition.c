@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "hv-provider.h"
@@ -291,6 +292,12 @@ void hv_partition_exited(struct hv_partition *p, int status, bool asked)
     if (p->map_runs != 0)
         fprintf(stderr, "hv: partition %s stopped with %u page runs still mapped\n", p->name,
                 p->map_runs);
+    if (p->dma_view) {
+        fprintf(stderr, "hv: partition %s stopped with its DMA view still held\n", p->name);
+        munmap((void *)p->dma_view, p->mem_bytes);
+        p->dma_view = NULL;
+        p->dma_refs = 0;
+    }
     if (p->mem_fd >= 0) {
         close(p->mem_fd);
         p->mem_fd = -1;
@@ -464,6 +471,29 @@ void hv_partition_unmap(struct hv_partition *p, void *view, const uint64_t *pfns
     uint32_t runs = ring ? 1 + 2 * hv_mem_count_runs(pfns + 1, n - 1) : hv_mem_count_runs(pfns, n);
     hv_mem_unmap(view, hv_mem_view_len(n, ring));
     hv_partition_release_runs(p, runs);
+}
+
+int hv_partition_dma_get(struct hv_partition *p, const uint8_t **base)
+{
+    if (p->mem_fd < 0)
+        return -ENODEV;
+    if (!p->dma_view) {
+        void *v = mmap(NULL, p->mem_bytes, PROT_READ, MAP_SHARED, p->mem_fd, 0);
+        if (v == MAP_FAILED)
+            return -errno;
+        p->dma_view = v;
+    }
+    p->dma_refs++;
+    *base = p->dma_view;
+    return 0;
+}
+
+void hv_partition_dma_put(struct hv_partition *p)
+{
+    if (p->dma_refs == 0 || --p->dma_refs > 0)
+        return;
+    munmap((void *)p->dma_view, p->mem_bytes);
+    p->dma_view = NULL;
 }
 
 void hv_partition_release_runs(struct hv_partition *p, uint32_t runs)

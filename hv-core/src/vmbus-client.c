@@ -44,6 +44,7 @@ struct vmbus_client {
     struct vmbus_offer_info offers[VMBUS_CLIENT_MAX_OFFERS];
     int noffers;
     bool offers_done;
+    bool offers_changed;
     struct vmbus_gchan *chans;
     struct resp queue[RESP_QUEUE_LEN];
     int qhead, qcount;
@@ -108,6 +109,8 @@ static void dispatch(struct vmbus_client *c, const struct hv_message *m)
         oi->relid = o.child_relid;
         oi->conn_id = o.connection_id;
         oi->sub_channel_index = o.sub_channel_index;
+        memcpy(oi->user_defined, o.user_defined, sizeof(oi->user_defined));
+        c->offers_changed = true;
         return;
     }
     if (type == VMBUS_MSG_ALLOFFERS_DELIVERED) {
@@ -118,6 +121,7 @@ static void dispatch(struct vmbus_client *c, const struct hv_message *m)
         struct vmbus_msg_relid r;
         memcpy(&r, m->payload, sizeof(r));
         struct vmbus_gchan *ch = gchan_by_relid(c, r.child_relid);
+        c->offers_changed = true;
         if (ch) {
             ch->rescinded = true; /* released when the owner closes it */
             struct vmbus_offer_info *oi = offer_by_relid(c, r.child_relid);
@@ -155,6 +159,13 @@ static int drain(struct vmbus_client *c)
 int vmbus_client_poll(struct vmbus_client *c)
 {
     return drain(c);
+}
+
+bool vmbus_client_offers_changed(struct vmbus_client *c)
+{
+    bool v = c->offers_changed;
+    c->offers_changed = false;
+    return v;
 }
 
 /* Post, retrying while the root's queue for us is full (draining our own

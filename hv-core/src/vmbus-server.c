@@ -378,6 +378,7 @@ static void send_offer(struct vmbus_server *s, struct vmbus_chan *c)
     m.interface_type = c->params.class_id;
     m.interface_instance = c->params.instance_id;
     m.sub_channel_index = c->params.sub_channel_index;
+    memcpy(m.user_defined, c->params.user_defined, sizeof(m.user_defined));
     m.child_relid = c->relid;
     m.monitor_id = VMBUS_OFFER_MONITOR_NONE;
     m.monitor_allocated = 0;

@@ -1,0 +1,123 @@
+/*
+ * netvsc: the guest's synthetic NIC driver (the network VSC). It opens a
+ * VMBus channel to the root's netvsp, negotiates NVSP and RNDIS, grants a
+ * receive and a send buffer, and then moves Ethernet frames both ways.
+ * No DPDK; hv-core's guest side only.
+ *
+ * Threads: one NIC is used by one thread. netvsc_open/close block (control
+ * exchanges with the root); everything else never blocks.
+ *
+ * Sending is zero-copy into guest memory: netvsc_tx_alloc() hands out room
+ * for one frame (in a send-buffer section, or for frames larger than a
+ * section, in pages sent by GPA-direct), the caller writes the frame there
+ * (e.g. read(2) from a TAP straight into it), netvsc_tx_submit() queues it,
+ * netvsc_tx_flush() makes a burst visible to the root with at most one
+ * signal. Receiving hands each frame to a callback with a pointer into the
+ * receive buffer, valid during the callback only.
+ */
+#ifndef NETVSC_H
+#define NETVSC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmbus-client.h"
+
+struct netvsc;
+
+#define NETVSC_MTU_MIN 68u
+#define NETVSC_MTU_MAX 9000u
+
+struct netvsc_params {
+    uint32_t mtu;            /* L3 MTU to ask for; 0 = 1500 */
+    uint32_t ring_pages;     /* per ring, header page included; 0 = 256 */
+    uint32_t recv_buf_bytes; /* 0 = 16 MiB */
+    uint32_t send_buf_bytes; /* 0 = 1 MiB */
+    bool no_offload;         /* do not ask for checksum/LSO offloads */
+    int timeout_ms;          /* for each control exchange; 0 = 5000 */
+};
+
+struct netvsc_info {
+    uint8_t mac[6];
+    uint32_t mtu;           /* L3 MTU in effect: min(asked, root's answer) */
+    bool link_up;
+    uint32_t nvsp_version;
+    uint32_t ndis_version;  /* major << 16 | minor */
+    uint32_t link_speed_mbps;
+    bool csum_offload;      /* root takes TCP/UDP checksums to finish */
+    bool lso;               /* root takes LSOv2 (TCP segmentation) */
+    uint32_t lso_max;       /* largest LSO frame */
+};
+
+/* Open the NIC offered as relid and bring it up (NVSP version, NDIS config,
+ * buffers, RNDIS initialisation, MAC, offloads, packet filter). */
+int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_params *p,
+                struct netvsc **out);
+/* RNDIS halt, revoke buffers, close the channel, tear the GPADLs down,
+ * free guest memory. NULL is fine. */
+void netvsc_close(struct netvsc *n);
+void netvsc_get_info(const struct netvsc *n, struct netvsc_info *out);
+uint32_t netvsc_relid(const struct netvsc *n);
+
+/* Per-frame metadata both ways. */
+#define NETVSC_F_VLAN 0x1      /* vlan_tci valid */
+#define NETVSC_F_CSUM 0x2      /* tx: root must complete the L4 checksum; rx: checksums verified */
+#define NETVSC_F_LSO 0x4       /* tx: segment with mss (TCP) */
+#define NETVSC_F_IPV6 0x8      /* csum / LSO metadata is for IPv6 */
+struct netvsc_meta {
+    uint32_t flags;
+    uint16_t vlan_tci;
+    uint16_t l4_offset;   /* tx CSUM/LSO: start of the TCP/UDP header */
+    uint8_t l4_proto;     /* tx CSUM: IPPROTO_TCP or IPPROTO_UDP */
+    uint32_t mss;         /* tx LSO */
+};
+
+/* Room for one frame of up to max_len bytes, or NULL if none is free now
+ * (all sections in flight: wait for the root to complete some). */
+struct netvsc_txbuf {
+    void *data;
+    uint32_t cap;
+    uint32_t slot; /* opaque */
+};
+bool netvsc_tx_alloc(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb);
+/* Queue the frame of len bytes written to tb->data. 0, -EINVAL (bad len or
+ * metadata), -EAGAIN (ring full: flush, wait, submit again). */
+int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
+                     const struct netvsc_meta *meta);
+void netvsc_tx_abort(struct netvsc *n, struct netvsc_txbuf *tb);
+/* Make submitted frames visible to the root; signal it if needed. */
+int netvsc_tx_flush(struct netvsc *n);
+/* Convenience: copy and send one frame (alloc + memcpy + submit). */
+int netvsc_send(struct netvsc *n, const void *frame, uint32_t len, const struct netvsc_meta *meta);
+
+/*
+ * Process what the root sent, up to budget frames: frames go to cb, link
+ * changes update netvsc_info, send completions free sections. Completes
+ * each receive packet back to the root once its frames are through cb.
+ * Returns the number of frames delivered, or a negative errno if the channel
+ * failed (-EPROTO: the root broke the protocol; -ENOTCONN: rescinded).
+ */
+typedef void (*netvsc_rx_cb)(void *ctx, const void *frame, uint32_t len,
+                             const struct netvsc_meta *meta);
+int netvsc_poll(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget);
+
+/* Sleeping: the channel's event flag. netvsc_intr_arm() asks the root to
+ * signal and returns true if there is already work (do not sleep); after
+ * waking (the guest's SINT fd), netvsc_event() tells whether this NIC was
+ * signalled (and clears the flag). */
+bool netvsc_intr_arm(struct netvsc *n);
+void netvsc_intr_disarm(struct netvsc *n);
+bool netvsc_event(struct netvsc *n);
+/* True while frames wait for send sections or ring space. */
+bool netvsc_tx_blocked(const struct netvsc *n);
+
+struct netvsc_stats {
+    uint64_t tx_frames, tx_bytes, tx_gpa_direct;
+    uint64_t rx_frames, rx_bytes;
+    uint64_t tx_no_buffer; /* tx_alloc found nothing free */
+    uint64_t rx_bad;       /* malformed messages from the root, dropped */
+    uint64_t link_changes;
+};
+void netvsc_get_stats(const struct netvsc *n, struct netvsc_stats *out);
+
+#endif

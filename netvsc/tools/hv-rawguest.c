@@ -1,0 +1,297 @@
+/*
+ * hv-rawguest: a guest that drives its synthetic NIC directly with raw
+ * Ethernet frames (no TAP, no kernel stack): the "raw payload" front end.
+ * It sends a numbered, checksummed stream to a peer MAC and checks the
+ * stream it receives from the peer: frames may be lost (the switch counts
+ * every drop), but never corrupted, duplicated or reordered.
+ *
+ *   hv-rawguest --peer MAC [--count N] [--size BYTES] [--result FILE]
+ *
+ * The result file gets one line: "sent S fins F received R fins_rx FR lost L
+ * bad B mac M mtu U" (fins: hello and end-of-stream frames sent/received).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hv-guest.h"
+#include "netvsc.h"
+#include "vmbus-client.h"
+
+#define ETHERTYPE_TEST 0x88b5
+#define FIN_SEQ UINT64_MAX
+#define HELLO_SEQ (UINT64_MAX - 1)
+#define HDR_LEN (14 + 16)
+
+struct rx_state {
+    uint64_t next_seq;
+    uint64_t received, lost, bad, fins;
+    bool fin;
+    bool peer_seen;
+    uint8_t mac[6];
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Word-wise Fletcher-style sum: cheap enough not to be what is measured. */
+static uint32_t csum(const uint8_t *p, uint32_t n, uint64_t seq)
+{
+    uint64_t a = seq | 1, b = 0;
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        a += w;
+        b += a;
+    }
+    for (; i < n; i++) {
+        a += p[i];
+        b += a;
+    }
+    return (uint32_t)(a ^ (a >> 32) ^ (b * 31) ^ (b >> 29));
+}
+
+#define PATTERN 4096u
+static uint8_t pattern[PATTERN + 9014];
+
+static void fill(uint8_t *p, uint32_t n, uint64_t seq)
+{
+    memcpy(p, pattern + (seq * 2654435761u) % PATTERN, n);
+}
+
+static void on_frame(void *ctx, const void *frame, uint32_t len, const struct netvsc_meta *meta)
+{
+    struct rx_state *rs = ctx;
+    const uint8_t *f = frame;
+    (void)meta;
+    if (len < HDR_LEN || f[12] != (ETHERTYPE_TEST >> 8) || f[13] != (ETHERTYPE_TEST & 0xff))
+        return; /* not ours (e.g. the peer's kernel never runs here, but be safe) */
+    if (memcmp(f, rs->mac, 6) != 0) {
+        rs->bad++;
+        return;
+    }
+    uint64_t seq;
+    uint32_t plen, c;
+    memcpy(&seq, f + 14, 8);
+    memcpy(&plen, f + 22, 4);
+    memcpy(&c, f + 26, 4);
+    rs->peer_seen = true;
+    if (seq == FIN_SEQ || seq == HELLO_SEQ) {
+        rs->fin |= seq == FIN_SEQ;
+        rs->fins++;
+        return;
+    }
+    if (plen != len - HDR_LEN || csum(f + HDR_LEN, plen, seq) != c || seq < rs->next_seq) {
+        rs->bad++;
+        return;
+    }
+    rs->lost += seq - rs->next_seq;
+    rs->next_seq = seq + 1;
+    rs->received++;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        if (v[i] > 255)
+            return -1;
+        mac[i] = (uint8_t)v[i];
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    uint8_t peer[6] = {0};
+    bool have_peer = false;
+    uint64_t count = 100000;
+    uint32_t size = 64;
+    const char *result = NULL;
+    static const struct option opts[] = {
+        {"peer", required_argument, NULL, 'p'},   {"count", required_argument, NULL, 'c'},
+        {"size", required_argument, NULL, 's'},   {"result", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    int o;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'p':
+            if (parse_mac(optarg, peer) < 0) {
+                fprintf(stderr, "hv-rawguest: bad MAC '%s'\n", optarg);
+                return 2;
+            }
+            have_peer = true;
+            break;
+        case 'c':
+            count = strtoull(optarg, NULL, 10);
+            break;
+        case 's':
+            size = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'r':
+            result = optarg;
+            break;
+        case 'h':
+            printf("usage: hv-rawguest --peer MAC [--count N] [--size BYTES] [--result FILE]\n");
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    if (!have_peer || size < 64 || size > 9014) {
+        fprintf(stderr, "hv-rawguest: need --peer MAC and --size 64..9014\n");
+        return 2;
+    }
+    const char *name = getenv(HV_ENV_NAME) ? getenv(HV_ENV_NAME) : "?";
+    struct hv_guest *g;
+    struct vmbus_client *c;
+    int rc = hv_guest_attach_env(&g);
+    if (rc < 0 || (rc = vmbus_client_connect(g, 10000, &c)) < 0) {
+        fprintf(stderr, "hv-rawguest %s: VMBus: %s\n", name, strerror(-rc));
+        return 1;
+    }
+    struct vmbus_guid cls = VMBUS_GUID_NETVSC;
+    struct vmbus_offer_info oi;
+    if (vmbus_client_find(c, &cls, 0, &oi) < 0) {
+        fprintf(stderr, "hv-rawguest %s: no NIC offered\n", name);
+        return 1;
+    }
+    struct netvsc_params np = {.mtu = size > 1514 ? size - 14 : 1500};
+    struct netvsc *nic;
+    rc = netvsc_open(c, oi.relid, &np, &nic);
+    if (rc < 0) {
+        fprintf(stderr, "hv-rawguest %s: NIC open: %s\n", name, strerror(-rc));
+        return 1;
+    }
+    struct netvsc_info info;
+    netvsc_get_info(nic, &info);
+    struct rx_state rs = {0};
+    memcpy(rs.mac, info.mac, 6);
+
+    for (size_t i = 0; i < sizeof(pattern); i++)
+        pattern[i] = (uint8_t)(i * 131u + (i >> 8));
+    uint8_t *frame = malloc(size);
+    memcpy(frame, peer, 6);
+    memcpy(frame + 6, info.mac, 6);
+    frame[12] = ETHERTYPE_TEST >> 8;
+    frame[13] = ETHERTYPE_TEST & 0xff;
+    uint64_t sent = 0, fins = 0, nfin = 0, last_rx = now_ms(), fin_at = 0;
+    uint32_t plen = size - HDR_LEN;
+    /* Hello until the peer is heard from: its NIC may not be up yet, and
+     * frames for a NIC that is down are dropped (and counted) by the switch. */
+    uint64_t hello_start = now_ms(), hello_at = 0;
+    while (!rs.peer_seen) {
+        if (now_ms() - hello_start > 30000) {
+            fprintf(stderr, "hv-rawguest %s: peer never answered\n", name);
+            return 1;
+        }
+        if (now_ms() - hello_at >= 10) {
+            uint64_t hs = HELLO_SEQ;
+            memcpy(frame + 14, &hs, 8);
+            if (netvsc_send(nic, frame, HDR_LEN + 34, NULL) == 0)
+                fins++;
+            netvsc_tx_flush(nic);
+            hello_at = now_ms();
+        }
+        if (netvsc_poll(nic, on_frame, &rs, 64) == 0)
+            usleep(1000);
+    }
+    /* One more, so a peer that heard us first also hears from us. */
+    uint64_t hs = HELLO_SEQ;
+    memcpy(frame + 14, &hs, 8);
+    if (netvsc_send(nic, frame, HDR_LEN + 34, NULL) == 0)
+        fins++;
+    netvsc_tx_flush(nic);
+    uint64_t t_start = now_ms(), t_end = 0;
+    while (true) {
+        unsigned burst = 0;
+        while (burst < 32 && sent < count) {
+            fill(frame + HDR_LEN, plen, sent);
+            uint32_t cs = csum(frame + HDR_LEN, plen, sent);
+            memcpy(frame + 14, &sent, 8);
+            memcpy(frame + 22, &plen, 4);
+            memcpy(frame + 26, &cs, 4);
+            if (netvsc_send(nic, frame, size, NULL) < 0)
+                break;
+            sent++;
+            burst++;
+        }
+        if (sent == count && !t_end)
+            t_end = now_ms();
+        if (sent == count && nfin < 3 && (nfin == 0 || now_ms() - fin_at > 50)) {
+            uint64_t fs = FIN_SEQ;
+            memcpy(frame + 14, &fs, 8);
+            if (netvsc_send(nic, frame, HDR_LEN + 34, NULL) == 0) {
+                fins++;
+                nfin++;
+                fin_at = now_ms();
+            }
+        }
+        netvsc_tx_flush(nic);
+        uint64_t before = rs.received;
+        rc = netvsc_poll(nic, on_frame, &rs, 256);
+        if (rc < 0) {
+            fprintf(stderr, "hv-rawguest %s: NIC failed: %s\n", name, strerror(-rc));
+            break;
+        }
+        if (rs.received != before && (rs.received & 255) == 0)
+            last_rx = now_ms();
+        else if (rs.received != before && sent == count)
+            last_rx = now_ms();
+        /* Done once our stream is out and the peer's has ended (its FIN, or
+         * silence: a peer that sends nothing never needs to be waited for). */
+        if (sent == count && nfin >= 3 && (rs.fin || now_ms() - last_rx > 1500))
+            break;
+        if (rc == 0 && burst == 0 && !getenv("RAW_SPIN")) {
+            if (!netvsc_intr_arm(nic))
+                hv_guest_wait(g, 10);
+            netvsc_intr_disarm(nic);
+            netvsc_event(nic);
+        }
+    }
+    /* Anything still in flight from the peer. */
+    uint64_t t = now_ms();
+    while (now_ms() - t < 200) {
+        if (netvsc_poll(nic, on_frame, &rs, 256) <= 0)
+            usleep(1000);
+    }
+    struct netvsc_stats ns;
+    netvsc_get_stats(nic, &ns);
+    char line[256];
+    snprintf(line, sizeof(line),
+             "sent %" PRIu64 " fins %" PRIu64 " received %" PRIu64 " fins_rx %" PRIu64
+             " lost %" PRIu64 " bad %" PRIu64 " mac %02x:%02x:%02x:%02x:%02x:%02x mtu %u\n",
+             sent, fins, rs.received, rs.fins, rs.lost, rs.bad, info.mac[0], info.mac[1], info.mac[2],
+             info.mac[3], info.mac[4], info.mac[5], info.mtu);
+    printf("hv-rawguest %s: %s", name, line);
+    if (getenv("RAW_DEBUG"))
+        printf("hv-rawguest %s: stream %.3f s, tx_no_buffer %" PRIu64 " tx_gpa %" PRIu64 "\n",
+               name, (double)(t_end - t_start) / 1e3, ns.tx_no_buffer, ns.tx_gpa_direct);
+    if (result) {
+        FILE *f = fopen(result, "w");
+        if (f) {
+            fputs(line, f);
+            fclose(f);
+        }
+    }
+    netvsc_close(nic);
+    vmbus_client_destroy(c);
+    hv_guest_detach(g);
+    free(frame);
+    return rs.bad == 0 && rc >= 0 ? 0 : 1;
+}

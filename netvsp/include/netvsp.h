@@ -1,0 +1,97 @@
+/*
+ * netvsp: the network VSP, the root's end of a VM NIC. It offers a VMBus
+ * channel of the synthetic network class to one partition, speaks NVSP and
+ * RNDIS with the guest's netvsc over it, and is a switch port: frames the
+ * guest sends come out of rx_burst, frames the switch sends go into the
+ * guest's receive buffer.
+ *
+ * Everything the guest wrote is hostile: ring packets are copied once
+ * (vmbus_ring_get), NVSP and RNDIS headers are copied into locals before they
+ * are checked, frame bytes are read once from guest memory straight into
+ * mbufs, and every offset, length, index and page is checked against what the
+ * guest granted. A bad message is dropped and counted by reason on this NIC;
+ * a guest that keeps sending them is disconnected (its channel closed); other
+ * NICs never notice.
+ *
+ * Threads: netvsp_create/destroy and the getters run on the control thread;
+ * the protocol runs on the switch worker that owns the port.
+ */
+#ifndef NETVSP_H
+#define NETVSP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmbus-server.h"
+
+struct rte_mempool;
+struct vsw_port;
+struct netvsp;
+
+#define NETVSP_NIC_NAME_MAX 15
+/* Bad messages a guest may send on one connection before it is cut off. */
+#define NETVSP_ERRORS_MAX 100
+
+struct netvsp_params {
+    const char *port_name; /* the switch port's name, e.g. "vm1/eth0" */
+    const char *nic_name;  /* the interface name inside the VM */
+    uint8_t mac[6];
+    uint32_t mtu;          /* L3 MTU the NIC allows, 68..9000 */
+    struct vmbus_guid instance;
+    struct rte_mempool *pool;
+};
+
+int netvsp_create(struct vmbus_server *srv, const struct netvsp_params *p, struct netvsp **out);
+/* The switch port; destroy the NIC with vsw_port_destroy() on it (that
+ * rescinds the channel). */
+struct vsw_port *netvsp_port(struct netvsp *n);
+struct netvsp *netvsp_from_port(struct vsw_port *port);
+bool netvsp_is_port(const struct vsw_port *port);
+
+/* Reasons a guest message was refused. */
+enum netvsp_err {
+    NETVSP_ERR_RING,           /* ring corrupt (fatal) */
+    NETVSP_ERR_PKT_TYPE,       /* VMBus packet type not allowed from a guest */
+    NETVSP_ERR_NVSP_SHORT,     /* NVSP message shorter than its type needs */
+    NETVSP_ERR_NVSP_TYPE,      /* unknown or not at this NVSP version */
+    NETVSP_ERR_NVSP_ORDER,     /* out of order (e.g. buffer before INIT) or repeated */
+    NETVSP_ERR_NO_COMPLETION,  /* a request that needs an answer did not ask for one */
+    NETVSP_ERR_GPADL,          /* unknown GPADL or unusable layout */
+    NETVSP_ERR_SECTION,        /* send-buffer section index/size out of range */
+    NETVSP_ERR_GPA_RANGE,      /* GPA-direct range malformed or outside memory */
+    NETVSP_ERR_RNDIS_LEN,      /* RNDIS message length inconsistent */
+    NETVSP_ERR_RNDIS_TYPE,     /* RNDIS message type not allowed here */
+    NETVSP_ERR_RNDIS_PACKET,   /* PACKET_MSG offsets/lengths/OOB fields bad */
+    NETVSP_ERR_PPI,            /* per-packet info malformed */
+    NETVSP_ERR_OFFLOAD,        /* checksum/LSO metadata inconsistent with the frame */
+    NETVSP_ERR_OID,            /* QUERY/SET buffer malformed */
+    NETVSP_ERR_COMPLETION_ID,  /* completion for a transfer we do not have outstanding */
+    NETVSP_ERR_NOT_READY,      /* data before NVSP/RNDIS set-up finished */
+    NETVSP_ERR_COUNT
+};
+const char *netvsp_err_name(enum netvsp_err e);
+
+struct netvsp_stats {
+    uint64_t errors[NETVSP_ERR_COUNT];
+    uint64_t disconnects;       /* connections cut off for errors */
+    uint64_t opens;             /* channel opens */
+    uint64_t rx_frames_too_big; /* from the guest, above the NIC's frame limit */
+    uint64_t rx_vlan_refused;   /* tagged frames from a guest (no trunk) */
+    uint64_t tx_no_buffer;      /* to the guest: receive buffer full */
+    uint64_t tx_ring_full;      /* to the guest: ring full */
+    uint64_t tx_filtered;       /* to the guest: not wanted by its packet filter */
+    uint64_t control_msgs;      /* RNDIS control messages answered */
+    /* State of the current connection. */
+    bool connected;
+    bool rndis_ready;
+    uint32_t nvsp_version;
+    uint32_t ndis_version;
+    uint32_t frame_size;        /* largest frame in each direction now */
+    uint32_t packet_filter;
+    uint32_t recv_sections, send_sections;
+};
+void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out);
+uint32_t netvsp_mtu(const struct netvsp *n);
+void netvsp_mac(const struct netvsp *n, uint8_t mac[6]);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * What a port type implements to plug into the switch: VM NICs (netvsp),
+ * host vNICs and uplinks. The forwarding core never includes a concrete
+ * port type; it only calls these operations.
+ *
+ * A port type embeds struct vsw_port as the first member of its own struct
+ * and recovers it with container_of().
+ *
+ * Threads. Data-path operations (rx_burst, tx_burst, tx_flush, wait_*) run
+ * only on the worker lcore that owns the port, one at a time: a port needs no
+ * locks against itself. Other workers never call them; frames for a port
+ * owned by another worker travel through a hand-off ring the owner drains.
+ * Control operations run on the control thread.
+ */
+#ifndef VSW_PORT_PROVIDER_H
+#define VSW_PORT_PROVIDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "vsw.h"
+
+struct rte_ring;
+
+struct vsw_port_class {
+    const char *type; /* "vm", "host", "uplink" */
+
+    /* Receive up to n frames into pkts (mbufs from the pool). */
+    uint16_t (*rx_burst)(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
+    /* Send n frames; takes ownership of all of them. Frames it cannot send
+     * it frees and counts (vsw_port_drop). Returns frames sent. */
+    uint16_t (*tx_burst)(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
+    /* Optional: end of a worker round; push out what tx_burst batched. */
+    void (*tx_flush)(struct vsw_port *port);
+
+    /* Sleeping. wait_fd: readable when rx_burst may find work, or -1 when
+     * there is nothing to wait for right now (e.g. a VM NIC no guest has
+     * opened). A class without wait_fd can only be polled: its worker then
+     * naps at most a millisecond. wait_arm: ask for that wake-up; return true
+     * if work is already pending (then the worker does not sleep).
+     * wait_disarm: the worker is polling again; drain the wait fd. */
+    int (*wait_fd)(struct vsw_port *port);
+    bool (*wait_arm)(struct vsw_port *port);
+    void (*wait_disarm)(struct vsw_port *port);
+
+    /* Control thread: free the port (it is detached). */
+    void (*destroy)(struct vsw_port *port);
+};
+
+/* Per-lcore counters: written only by their lcore, summed on read. */
+struct vsw_port_counters {
+    uint64_t rx_packets, rx_bytes;
+    uint64_t tx_packets, tx_bytes;
+    uint64_t drops[VSW_DROP_COUNT];
+} __rte_cache_aligned;
+
+struct vsw_port {
+    const struct vsw_port_class *cls;
+    char name[VSW_NAME_MAX];
+    /* Set by the switch core. */
+    struct vsw_switch *sw;
+    uint16_t index;        /* in the data plane's port table */
+    uint16_t worker;       /* owning worker, by index */
+    struct rte_ring *handoff; /* frames from other workers */
+    uint32_t max_frame;    /* frames longer than this are dropped, too_big */
+    int wait_fd_registered; /* in the owner's sleep set, or -1 */
+    bool link_up;          /* atomic; set by the port type */
+    struct vsw_port_counters counters[RTE_MAX_LCORE];
+};
+
+/* For port types: fill in the common part. */
+void vsw_port_init(struct vsw_port *port, const struct vsw_port_class *cls, const char *name);
+
+static inline void vsw_port_drop(struct vsw_port *port, enum vsw_drop why, uint32_t n)
+{
+    port->counters[rte_lcore_id()].drops[why] += n;
+}
+
+static inline void vsw_port_set_link(struct vsw_port *port, bool up)
+{
+    __atomic_store_n(&port->link_up, up, __ATOMIC_RELEASE);
+}
+
+static inline bool vsw_port_link(const struct vsw_port *port)
+{
+    return __atomic_load_n(&port->link_up, __ATOMIC_ACQUIRE);
+}
+
+/* For port types whose wake-up source changes while attached (a VM NIC's
+ * channel opens and closes): re-read wait_fd and update the owner's sleep
+ * set. Control thread. */
+void vsw_port_wait_fd_changed(struct vsw_port *port);
+
+/* Block until no worker can still be using something the port just
+ * unpublished (RCU grace period). Control thread. */
+void vsw_port_synchronize(struct vsw_port *port);
+
+#endif

@@ -1,0 +1,648 @@
+/*
+ * The data plane: mbuf pool, worker lcores, port table, switches.
+ *
+ * Configuration reaches workers through RCU (quiescent-state based): the
+ * control thread builds a new port set, publishes the pointer with a release
+ * store, waits with rte_rcu_qsbr_synchronize() until every worker has
+ * finished the round it was in, and only then frees the old set (or the port
+ * it no longer lists). Workers report a quiescent state once per round and go
+ * offline while they sleep, so a sleeping worker never delays the control
+ * thread.
+ *
+ * Sleeping: a worker with nothing to do for idle_sleep_us arms every port's
+ * wake-up (e.g. unmasks a VMBus ring's interrupts), marks itself sleeping,
+ * re-checks, and waits in epoll on the ports' wait fds and its own wake fd.
+ * Other workers that hand it frames write the wake fd when they see it
+ * sleeping (a store/fence/load pair on both sides, see vsw_flush_stages()).
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "vsw-private.h"
+
+static const char *const drop_names[VSW_DROP_COUNT] = {
+    [VSW_DROP_RUNT] = "runt",
+    [VSW_DROP_BAD_SRC_MAC] = "bad_src_mac",
+    [VSW_DROP_TOO_BIG] = "too_big",
+    [VSW_DROP_NO_MBUF] = "no_mbuf",
+    [VSW_DROP_QUEUE_FULL] = "queue_full",
+    [VSW_DROP_LINK_DOWN] = "link_down",
+    [VSW_DROP_HAIRPIN] = "hairpin",
+    [VSW_DROP_NO_DEST] = "no_destination",
+    [VSW_DROP_PORT_SPECIFIC] = "port_specific",
+};
+
+const char *vsw_drop_name(enum vsw_drop d)
+{
+    return d < VSW_DROP_COUNT ? drop_names[d] : "invalid";
+}
+
+const char *vsw_switch_kind_name(enum vsw_switch_kind k)
+{
+    switch (k) {
+    case VSW_SWITCH_PRIVATE:
+        return "private";
+    case VSW_SWITCH_INTERNAL:
+        return "internal";
+    case VSW_SWITCH_EXTERNAL:
+        return "external";
+    }
+    return "invalid";
+}
+
+int vsw_switch_kind_parse(const char *s, enum vsw_switch_kind *out)
+{
+    if (strcmp(s, "private") == 0)
+        *out = VSW_SWITCH_PRIVATE;
+    else if (strcmp(s, "internal") == 0)
+        *out = VSW_SWITCH_INTERNAL;
+    else if (strcmp(s, "external") == 0)
+        *out = VSW_SWITCH_EXTERNAL;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+struct vsw_port_set *vsw_port_set_with(const struct vsw_port_set *old, struct vsw_port *add,
+                                       const struct vsw_port *remove)
+{
+    unsigned n = old ? old->n : 0;
+    struct vsw_port_set *s = calloc(1, sizeof(*s) + sizeof(s->ports[0]) * (n + 1));
+    if (!s)
+        return NULL;
+    for (unsigned i = 0; i < n; i++)
+        if (old->ports[i] != remove)
+            s->ports[s->n++] = old->ports[i];
+    if (add)
+        s->ports[s->n++] = add;
+    for (unsigned i = 0; i < s->n; i++)
+        if (!s->ports[i]->cls->wait_fd)
+            s->has_unsleepable = true;
+    return s;
+}
+
+static void wake(struct vsw_worker *w)
+{
+    uint64_t one = 1;
+    if (write(w->wake_fd, &one, sizeof(one)) < 0) {
+        /* saturated counter: it is awake */
+    }
+}
+
+static bool handoff_pending(const struct vsw_port_set *set)
+{
+    for (unsigned i = 0; i < set->n; i++)
+        if (!rte_ring_empty(set->ports[i]->handoff))
+            return true;
+    return false;
+}
+
+static void worker_sleep(struct vsw_worker *w, const struct vsw_port_set *set)
+{
+    bool pending = false;
+    for (unsigned i = 0; i < set->n; i++) {
+        struct vsw_port *p = set->ports[i];
+        if (p->cls->wait_arm && p->cls->wait_arm(p))
+            pending = true;
+    }
+    __atomic_store_n(&w->sleeping, true, __ATOMIC_RELAXED);
+    rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (!pending && !handoff_pending(set) && !__atomic_load_n(&w->stop, __ATOMIC_RELAXED) &&
+        __atomic_load_n(&w->ports, __ATOMIC_ACQUIRE) == set) {
+        struct epoll_event evs[16];
+        rte_rcu_qsbr_thread_offline(w->dp->qsbr, w->idx);
+        w->sleeps++;
+        int n = epoll_wait(w->epfd, evs, 16, set->has_unsleepable ? 1 : 100);
+        rte_rcu_qsbr_thread_online(w->dp->qsbr, w->idx);
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.fd == w->wake_fd) {
+                uint64_t v;
+                if (read(w->wake_fd, &v, sizeof(v)) < 0) {
+                    /* nothing pending after all */
+                }
+            }
+        }
+        w->wakeups += n > 0;
+    }
+    __atomic_store_n(&w->sleeping, false, __ATOMIC_RELAXED);
+    /* While offline the set (and ports it listed) may have been freed:
+     * disarm what is published now. Disarming a port that was never armed
+     * is harmless. */
+    set = __atomic_load_n(&w->ports, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < set->n; i++) {
+        struct vsw_port *p = set->ports[i];
+        if (p->cls->wait_disarm)
+            p->cls->wait_disarm(p);
+    }
+}
+
+static int worker_main(void *arg)
+{
+    struct vsw_worker *w = arg;
+    struct vsw_dp *dp = w->dp;
+    struct rte_mbuf *pkts[VSW_BURST];
+    uint64_t idle_cycles = dp->tsc_hz / 1000000u * dp->idle_sleep_us;
+    uint64_t last_work = rte_get_tsc_cycles();
+
+    rte_rcu_qsbr_thread_register(dp->qsbr, w->idx);
+    rte_rcu_qsbr_thread_online(dp->qsbr, w->idx);
+    while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
+        rte_rcu_qsbr_quiescent(dp->qsbr, w->idx);
+        const struct vsw_port_set *set = __atomic_load_n(&w->ports, __ATOMIC_ACQUIRE);
+        unsigned work = 0;
+        for (unsigned i = 0; i < set->n; i++) {
+            struct vsw_port *p = set->ports[i];
+            uint16_t n = p->cls->rx_burst(p, pkts, VSW_BURST);
+            if (n) {
+                work += n;
+                vsw_forward(w, p, pkts, n);
+            }
+            unsigned h = rte_ring_sc_dequeue_burst(p->handoff, (void **)pkts, VSW_BURST, NULL);
+            if (h) {
+                work += h;
+                p->cls->tx_burst(p, pkts, (uint16_t)h);
+            }
+        }
+        if (w->ntouched)
+            vsw_flush_stages(w);
+        for (unsigned i = 0; i < set->n; i++) {
+            struct vsw_port *p = set->ports[i];
+            if (p->cls->tx_flush)
+                p->cls->tx_flush(p);
+        }
+        uint64_t now = rte_get_tsc_cycles();
+        w->rounds++;
+        w->busy_rounds += work != 0;
+        if (work) {
+            last_work = now;
+        } else if (now - last_work > idle_cycles) {
+            worker_sleep(w, set);
+            last_work = rte_get_tsc_cycles();
+        } else {
+            rte_pause();
+        }
+    }
+    rte_rcu_qsbr_thread_offline(dp->qsbr, w->idx);
+    rte_rcu_qsbr_thread_unregister(dp->qsbr, w->idx);
+    return 0;
+}
+
+int vsw_dp_create(const struct vsw_dp_params *params, struct vsw_dp **out)
+{
+    struct vsw_dp_params p = params ? *params : (struct vsw_dp_params){0};
+    if (!p.nb_mbufs)
+        p.nb_mbufs = 16383;
+    if (!p.mbuf_data_size)
+        p.mbuf_data_size = RTE_MBUF_DEFAULT_BUF_SIZE;
+    if (!p.idle_sleep_us)
+        p.idle_sleep_us = 200;
+    unsigned nworkers = rte_lcore_count() - 1;
+    if (nworkers == 0)
+        return -ENODEV;
+    if (nworkers > VSW_MAX_WORKERS)
+        nworkers = VSW_MAX_WORKERS;
+
+    struct vsw_dp *dp = calloc(1, sizeof(*dp));
+    if (!dp)
+        return -ENOMEM;
+    int rc = -ENOMEM;
+    dp->tsc_hz = rte_get_tsc_hz();
+    dp->idle_sleep_us = p.idle_sleep_us;
+    dp->learn_fd = -1;
+    dp->pool = rte_pktmbuf_pool_create("vsw_pool", p.nb_mbufs, 256, 0, p.mbuf_data_size,
+                                       (int)rte_socket_id());
+    if (!dp->pool)
+        goto fail;
+    size_t qsz = rte_rcu_qsbr_get_memsize(nworkers);
+    dp->qsbr = rte_zmalloc("vsw_qsbr", qsz, RTE_CACHE_LINE_SIZE);
+    if (!dp->qsbr || rte_rcu_qsbr_init(dp->qsbr, nworkers) != 0)
+        goto fail;
+    dp->learn_ring = rte_ring_create_elem("vsw_learn", sizeof(struct vsw_learn_ev), VSW_LEARN_RING,
+                                          (int)rte_socket_id(), RING_F_SC_DEQ);
+    if (!dp->learn_ring)
+        goto fail;
+    dp->learn_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (dp->learn_fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    dp->workers = rte_zmalloc("vsw_workers", sizeof(struct vsw_worker) * nworkers,
+                              RTE_CACHE_LINE_SIZE);
+    if (!dp->workers)
+        goto fail;
+    dp->nworkers = nworkers;
+    for (unsigned i = 0; i < nworkers; i++) {
+        struct vsw_worker *w = &dp->workers[i];
+        w->dp = dp;
+        w->idx = i;
+        w->epfd = -1;
+        w->wake_fd = -1;
+    }
+    unsigned lcore, i = 0;
+    RTE_LCORE_FOREACH_WORKER(lcore)
+    {
+        if (i == nworkers)
+            break;
+        struct vsw_worker *w = &dp->workers[i++];
+        w->lcore = lcore;
+        w->ports = vsw_port_set_with(NULL, NULL, NULL);
+        w->stage = rte_zmalloc("vsw_stage", sizeof(struct vsw_stage) * VSW_MAX_PORTS,
+                               RTE_CACHE_LINE_SIZE);
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (!w->ports || !w->stage || w->epfd < 0 || w->wake_fd < 0)
+            goto fail_workers;
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->wake_fd};
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0)
+            goto fail_workers;
+    }
+    for (i = 0; i < nworkers; i++) {
+        if (rte_eal_remote_launch(worker_main, &dp->workers[i], dp->workers[i].lcore) != 0) {
+            for (unsigned j = 0; j < i; j++) {
+                __atomic_store_n(&dp->workers[j].stop, true, __ATOMIC_RELAXED);
+                wake(&dp->workers[j]);
+                rte_eal_wait_lcore(dp->workers[j].lcore);
+            }
+            goto fail_workers;
+        }
+    }
+    *out = dp;
+    return 0;
+
+fail_workers:
+    for (unsigned j = 0; j < nworkers; j++) {
+        struct vsw_worker *w = &dp->workers[j];
+        free(w->ports);
+        rte_free(w->stage);
+        if (w->epfd >= 0)
+            close(w->epfd);
+        if (w->wake_fd >= 0)
+            close(w->wake_fd);
+    }
+fail:
+    rte_free(dp->workers);
+    if (dp->learn_fd >= 0)
+        close(dp->learn_fd);
+    rte_ring_free(dp->learn_ring);
+    rte_free(dp->qsbr);
+    rte_mempool_free(dp->pool);
+    free(dp);
+    return rc;
+}
+
+void vsw_dp_destroy(struct vsw_dp *dp)
+{
+    if (!dp)
+        return;
+    for (unsigned i = 0; i < dp->nworkers; i++) {
+        __atomic_store_n(&dp->workers[i].stop, true, __ATOMIC_RELAXED);
+        wake(&dp->workers[i]);
+    }
+    for (unsigned i = 0; i < dp->nworkers; i++) {
+        struct vsw_worker *w = &dp->workers[i];
+        rte_eal_wait_lcore(w->lcore);
+        free(w->ports);
+        rte_free(w->stage);
+        close(w->epfd);
+        close(w->wake_fd);
+    }
+    for (unsigned i = 0; i < VSW_MAX_SWITCHES; i++)
+        if (dp->switches[i])
+            vsw_switch_destroy(dp->switches[i]);
+    rte_free(dp->workers);
+    close(dp->learn_fd);
+    rte_ring_free(dp->learn_ring);
+    rte_free(dp->qsbr);
+    rte_mempool_free(dp->pool);
+    free(dp);
+}
+
+struct rte_mempool *vsw_dp_mempool(const struct vsw_dp *dp)
+{
+    return dp->pool;
+}
+
+unsigned vsw_dp_workers(const struct vsw_dp *dp)
+{
+    return dp->nworkers;
+}
+
+unsigned vsw_dp_worker_stats(const struct vsw_dp *dp, struct vsw_worker_stats *out, unsigned max)
+{
+    for (unsigned i = 0; i < dp->nworkers && i < max; i++) {
+        const struct vsw_worker *w = &dp->workers[i];
+        out[i] = (struct vsw_worker_stats){
+            .lcore = w->lcore,
+            .ports = w->nports_ctl,
+            .rounds = __atomic_load_n(&w->rounds, __ATOMIC_RELAXED),
+            .busy_rounds = __atomic_load_n(&w->busy_rounds, __ATOMIC_RELAXED),
+            .sleeps = __atomic_load_n(&w->sleeps, __ATOMIC_RELAXED),
+            .wakeups = __atomic_load_n(&w->wakeups, __ATOMIC_RELAXED),
+        };
+    }
+    return dp->nworkers;
+}
+
+int vsw_dp_event_fd(const struct vsw_dp *dp)
+{
+    return dp->learn_fd;
+}
+
+void vsw_dp_process(struct vsw_dp *dp)
+{
+    uint64_t v;
+    if (read(dp->learn_fd, &v, sizeof(v)) < 0) {
+        /* spurious wake-up */
+    }
+    __atomic_store_n(&dp->learn_signalled, false, __ATOMIC_RELEASE);
+    uint32_t now = vsw_now_s(dp);
+    struct vsw_learn_ev evs[64];
+    unsigned n;
+    while ((n = rte_ring_sc_dequeue_burst_elem(dp->learn_ring, evs, sizeof(evs[0]), 64, NULL)) >
+           0) {
+        for (unsigned i = 0; i < n; i++) {
+            const struct vsw_learn_ev *ev = &evs[i];
+            if (ev->sw_id >= VSW_MAX_SWITCHES || ev->port_index >= VSW_MAX_PORTS)
+                continue;
+            struct vsw_switch *sw = dp->switches[ev->sw_id];
+            struct vsw_port *p = dp->ports[ev->port_index];
+            /* The port may have left (or its slot been reused) since. */
+            if (!sw || !p || p->sw != sw || dp->port_gen[ev->port_index] != ev->port_gen)
+                continue;
+            vsw_fdb_learn(sw, ev, now);
+        }
+    }
+}
+
+void vsw_dp_tick(struct vsw_dp *dp)
+{
+    uint32_t now = vsw_now_s(dp);
+    for (unsigned i = 0; i < VSW_MAX_SWITCHES; i++)
+        if (dp->switches[i])
+            vsw_fdb_age(dp->switches[i], now);
+}
+
+int vsw_switch_create(struct vsw_dp *dp, const struct vsw_switch_params *p,
+                      struct vsw_switch **out)
+{
+    if (!p->name || !p->name[0] || strlen(p->name) >= VSW_NAME_MAX)
+        return -EINVAL;
+    if (p->mtu < 68 || p->mtu > 9000)
+        return -EINVAL;
+    if (vsw_switch_find(dp, p->name))
+        return -EEXIST;
+    unsigned id = VSW_MAX_SWITCHES;
+    for (unsigned i = 0; i < VSW_MAX_SWITCHES; i++) {
+        if (!dp->switches[i]) {
+            id = i;
+            break;
+        }
+    }
+    if (id == VSW_MAX_SWITCHES)
+        return -ENOSPC;
+    struct vsw_switch *sw = calloc(1, sizeof(*sw));
+    if (!sw)
+        return -ENOMEM;
+    sw->dp = dp;
+    sw->id = (uint16_t)id;
+    snprintf(sw->name, sizeof(sw->name), "%s", p->name);
+    sw->kind = p->kind;
+    sw->mtu = p->mtu;
+    sw->fdb_max = p->fdb_max ? p->fdb_max : 8192;
+    sw->aging_s = p->fdb_aging_s ? p->fdb_aging_s : 300;
+    sw->ports = vsw_port_set_with(NULL, NULL, NULL);
+    int rc = sw->ports ? vsw_fdb_init(sw) : -ENOMEM;
+    if (rc < 0) {
+        free(sw->ports);
+        free(sw);
+        return rc;
+    }
+    dp->switches[id] = sw;
+    *out = sw;
+    return 0;
+}
+
+int vsw_switch_destroy(struct vsw_switch *sw)
+{
+    if (!sw)
+        return 0;
+    if (sw->ports->n)
+        return -EBUSY;
+    sw->dp->switches[sw->id] = NULL;
+    vsw_fdb_fini(sw);
+    free(sw->ports);
+    free(sw);
+    return 0;
+}
+
+const char *vsw_switch_name(const struct vsw_switch *sw)
+{
+    return sw->name;
+}
+
+struct vsw_switch *vsw_switch_find(const struct vsw_dp *dp, const char *name)
+{
+    for (unsigned i = 0; i < VSW_MAX_SWITCHES; i++)
+        if (dp->switches[i] && strcmp(dp->switches[i]->name, name) == 0)
+            return dp->switches[i];
+    return NULL;
+}
+
+unsigned vsw_switch_ports(const struct vsw_switch *sw, struct vsw_port **out, unsigned max)
+{
+    const struct vsw_port_set *s = sw->ports;
+    for (unsigned i = 0; i < s->n && i < max; i++)
+        out[i] = s->ports[i];
+    return s->n;
+}
+
+void vsw_port_init(struct vsw_port *port, const struct vsw_port_class *cls, const char *name)
+{
+    memset(port, 0, sizeof(*port));
+    port->cls = cls;
+    snprintf(port->name, sizeof(port->name), "%s", name);
+    port->index = UINT16_MAX;
+    port->max_frame = RTE_ETHER_MAX_LEN - RTE_ETHER_CRC_LEN;
+    port->wait_fd_registered = -1;
+}
+
+const char *vsw_port_name(const struct vsw_port *port)
+{
+    return port->name;
+}
+
+struct vsw_switch *vsw_port_switch(const struct vsw_port *port)
+{
+    return port->sw;
+}
+
+void vsw_port_set_max_frame(struct vsw_port *port, uint32_t frame_len)
+{
+    __atomic_store_n(&port->max_frame, frame_len, __ATOMIC_RELAXED);
+}
+
+void vsw_port_get_stats(const struct vsw_port *port, struct vsw_port_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned l = 0; l < RTE_MAX_LCORE; l++) {
+        const struct vsw_port_counters *c = &port->counters[l];
+        out->rx_packets += c->rx_packets;
+        out->rx_bytes += c->rx_bytes;
+        out->tx_packets += c->tx_packets;
+        out->tx_bytes += c->tx_bytes;
+        for (int d = 0; d < VSW_DROP_COUNT; d++)
+            out->drops[d] += c->drops[d];
+    }
+}
+
+static int register_wait_fd(struct vsw_port *port, int fd)
+{
+    struct vsw_worker *w = &port->sw->dp->workers[port->worker];
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int port_wait_fd(struct vsw_port *port)
+{
+    return port->cls->wait_fd ? port->cls->wait_fd(port) : -1;
+}
+
+int vsw_port_attach(struct vsw_switch *sw, struct vsw_port *port)
+{
+    struct vsw_dp *dp = sw->dp;
+    if (port->sw)
+        return -EBUSY;
+    unsigned idx = VSW_MAX_PORTS;
+    for (unsigned i = 0; i < VSW_MAX_PORTS; i++) {
+        if (!dp->ports[i]) {
+            idx = i;
+            break;
+        }
+    }
+    if (idx == VSW_MAX_PORTS)
+        return -ENOSPC;
+    /* The least loaded worker owns it. */
+    unsigned wi = 0;
+    for (unsigned i = 1; i < dp->nworkers; i++)
+        if (dp->workers[i].nports_ctl < dp->workers[wi].nports_ctl)
+            wi = i;
+    struct vsw_worker *w = &dp->workers[wi];
+
+    char rname[RTE_RING_NAMESIZE];
+    snprintf(rname, sizeof(rname), "vsw_ho_%u_%u", idx, dp->port_gen[idx]);
+    port->handoff = rte_ring_create(rname, VSW_HANDOFF_SIZE, (int)rte_socket_id(), RING_F_SC_DEQ);
+    if (!port->handoff)
+        return -ENOMEM;
+    struct vsw_port_set *sw_set = vsw_port_set_with(sw->ports, port, NULL);
+    port->index = (uint16_t)idx;
+    port->worker = (uint16_t)wi;
+    port->sw = sw;
+    struct vsw_port_set *w_set = vsw_port_set_with(w->ports, port, NULL);
+    if (!sw_set || !w_set) {
+        free(sw_set);
+        free(w_set);
+        rte_ring_free(port->handoff);
+        port->handoff = NULL;
+        port->sw = NULL;
+        return -ENOMEM;
+    }
+    int fd = port_wait_fd(port);
+    if (fd >= 0)
+        register_wait_fd(port, fd);
+    port->wait_fd_registered = fd;
+
+    struct vsw_port_set *old_sw = sw->ports, *old_w = w->ports;
+    __atomic_store_n(&dp->ports[idx], port, __ATOMIC_RELEASE);
+    __atomic_store_n(&sw->ports, sw_set, __ATOMIC_RELEASE);
+    __atomic_store_n(&w->ports, w_set, __ATOMIC_RELEASE);
+    w->nports_ctl++;
+    wake(w);
+    rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
+    free(old_sw);
+    free(old_w);
+    return 0;
+}
+
+void vsw_port_detach(struct vsw_port *port)
+{
+    struct vsw_switch *sw = port->sw;
+    if (!sw)
+        return;
+    struct vsw_dp *dp = sw->dp;
+    struct vsw_worker *w = &dp->workers[port->worker];
+    struct vsw_port_set *sw_set = vsw_port_set_with(sw->ports, NULL, port);
+    struct vsw_port_set *w_set = vsw_port_set_with(w->ports, NULL, port);
+    while (!sw_set || !w_set) {
+        /* Cannot leave a port half-attached: retry the two small allocations. */
+        free(sw_set);
+        free(w_set);
+        usleep(1000);
+        sw_set = vsw_port_set_with(sw->ports, NULL, port);
+        w_set = vsw_port_set_with(w->ports, NULL, port);
+    }
+    struct vsw_port_set *old_sw = sw->ports, *old_w = w->ports;
+    __atomic_store_n(&dp->ports[port->index], NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&sw->ports, sw_set, __ATOMIC_RELEASE);
+    __atomic_store_n(&w->ports, w_set, __ATOMIC_RELEASE);
+    w->nports_ctl--;
+    wake(w);
+    rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
+    /* No worker holds the port now. */
+    if (port->wait_fd_registered >= 0)
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, port->wait_fd_registered, NULL);
+    port->wait_fd_registered = -1;
+    free(old_sw);
+    free(old_w);
+    struct rte_mbuf *m;
+    while (rte_ring_sc_dequeue(port->handoff, (void **)&m) == 0)
+        rte_pktmbuf_free(m);
+    rte_ring_free(port->handoff);
+    port->handoff = NULL;
+    vsw_fdb_flush_port(sw, port->index);
+    dp->port_gen[port->index]++;
+    port->sw = NULL;
+    port->index = UINT16_MAX;
+}
+
+void vsw_port_destroy(struct vsw_port *port)
+{
+    if (!port)
+        return;
+    vsw_port_detach(port);
+    port->cls->destroy(port);
+}
+
+void vsw_port_wait_fd_changed(struct vsw_port *port)
+{
+    if (!port->sw)
+        return;
+    struct vsw_worker *w = &port->sw->dp->workers[port->worker];
+    int fd = port_wait_fd(port);
+    if (fd == port->wait_fd_registered)
+        return;
+    if (port->wait_fd_registered >= 0)
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, port->wait_fd_registered, NULL);
+    port->wait_fd_registered = -1;
+    if (fd >= 0 && register_wait_fd(port, fd) == 0)
+        port->wait_fd_registered = fd;
+    wake(w);
+}
+
+void vsw_port_synchronize(struct vsw_port *port)
+{
+    if (port->sw)
+        rte_rcu_qsbr_synchronize(port->sw->dp->qsbr, RTE_QSBR_THRID_INVALID);
+}

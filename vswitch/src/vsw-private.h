@@ -1,0 +1,136 @@
+/* vswitch internals. */
+#ifndef VSW_PRIVATE_H
+#define VSW_PRIVATE_H
+
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_hash.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "vsw-port-provider.h"
+#include "vsw.h"
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
+
+#define VSW_STAGE 64          /* frames staged per egress port per round */
+#define VSW_HANDOFF_SIZE 1024 /* per port, from other workers */
+#define VSW_LEARN_RING 4096
+#define VSW_LEARN_CACHE 256
+#define VSW_MAX_SWITCHES 256
+
+/* Published to workers with RCU: replaced, never modified in place. */
+struct vsw_port_set {
+    unsigned n;
+    bool has_unsleepable; /* some port has no wait fd */
+    struct vsw_port *ports[];
+};
+
+struct vsw_stage {
+    uint16_t n;
+    struct rte_mbuf *pkts[VSW_STAGE];
+};
+
+/* A learning request from a worker to the control thread. */
+struct vsw_learn_ev {
+    uint16_t sw_id;
+    uint16_t port_index;
+    uint16_t port_gen;
+    uint16_t vlan;
+    uint8_t mac[6];
+    uint8_t pad[2];
+};
+_Static_assert(sizeof(struct vsw_learn_ev) == 16, "learn event is 16 bytes");
+
+struct vsw_worker {
+    struct vsw_dp *dp;
+    unsigned idx;
+    unsigned lcore;
+    struct vsw_port_set *ports; /* RCU */
+    int epfd;
+    int wake_fd;
+    bool sleeping; /* atomic */
+    bool stop;     /* atomic */
+    unsigned nports_ctl; /* control thread's count, for placement */
+    /* worker-private */
+    uint16_t ntouched;
+    uint16_t touched[VSW_MAX_PORTS];
+    struct vsw_stage *stage; /* VSW_MAX_PORTS entries */
+    uint64_t learn_cache[VSW_LEARN_CACHE];
+    uint32_t learn_cache_ts[VSW_LEARN_CACHE];
+    uint64_t rounds, busy_rounds, sleeps, wakeups;
+} __rte_cache_aligned;
+
+struct fdb_slot {
+    uint16_t port_index; /* atomic */
+    uint16_t port_gen;
+    uint8_t is_static;
+    uint8_t pad[3];
+    uint32_t last_seen; /* seconds, atomic */
+};
+
+struct fdb_key {
+    uint8_t mac[6];
+    uint16_t vlan;
+};
+_Static_assert(sizeof(struct fdb_key) == 8, "fdb key is 8 bytes");
+
+struct vsw_switch {
+    struct vsw_dp *dp;
+    uint16_t id;
+    char name[VSW_NAME_MAX];
+    enum vsw_switch_kind kind;
+    uint32_t mtu;
+    struct vsw_port_set *ports; /* RCU: the flood set */
+    struct rte_hash *fdb;
+    struct fdb_slot *slots;
+    uint32_t nslots;
+    uint32_t fdb_max;
+    uint32_t fdb_count;
+    uint32_t aging_s;
+    uint64_t fdb_full; /* learning refused: table full */
+    uint64_t fdb_moves;
+};
+
+struct vsw_dp {
+    struct rte_mempool *pool;
+    struct rte_rcu_qsbr *qsbr;
+    unsigned nworkers;
+    struct vsw_worker *workers;
+    struct vsw_port *ports[VSW_MAX_PORTS]; /* RCU-published by index */
+    uint16_t port_gen[VSW_MAX_PORTS];
+    struct vsw_switch *switches[VSW_MAX_SWITCHES];
+    struct rte_ring *learn_ring;
+    int learn_fd;
+    bool learn_signalled; /* atomic: learn_fd written, not yet drained */
+    unsigned idle_sleep_us;
+    uint64_t tsc_hz;
+};
+
+/* Seconds since boot from the TSC; cheap on the data path. */
+static inline uint32_t vsw_now_s(const struct vsw_dp *dp)
+{
+    return (uint32_t)(rte_get_tsc_cycles() / dp->tsc_hz);
+}
+
+/* fdb.c */
+int vsw_fdb_init(struct vsw_switch *sw);
+void vsw_fdb_fini(struct vsw_switch *sw);
+void vsw_fdb_learn(struct vsw_switch *sw, const struct vsw_learn_ev *ev, uint32_t now);
+void vsw_fdb_age(struct vsw_switch *sw, uint32_t now);
+void vsw_fdb_flush_port(struct vsw_switch *sw, uint16_t port_index);
+
+/* forward.c: one received burst from `in` (owned by worker w). */
+void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pkts, uint16_t n);
+/* Send everything staged this round. */
+void vsw_flush_stages(struct vsw_worker *w);
+
+/* dp.c */
+struct vsw_port_set *vsw_port_set_with(const struct vsw_port_set *old, struct vsw_port *add,
+                                       const struct vsw_port *remove);
+
+#endif
