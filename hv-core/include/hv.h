@@ -96,10 +96,18 @@ struct hv_partition_params {
 
 int hv_partition_create(struct hv_host *host, const struct hv_partition_params *params,
                         struct hv_partition **out);
-/* created|stopped -> running. Memory is fresh (zeroed) at every start. */
+/* created|stopped -> running. Memory exists (zeroed) from creation on and
+ * is replaced by fresh memory when a stopped partition starts again. */
 int hv_partition_start(struct hv_partition *p);
-/* running -> stopped: asks the guest to stop, forces it after grace_ms. */
+/* running -> stopped: asks the guest to stop, forces it after grace_ms.
+ * Blocks, and serves no hypercalls meanwhile: use grace_ms = 0 (force) from
+ * a control loop, or hv_partition_request_stop(). */
 int hv_partition_stop(struct hv_partition *p, int grace_ms);
+/* Ask a running guest to stop (a process gets SIGTERM) and return at once;
+ * hv_host_run() notices when it has, and listeners see running -> stopped
+ * (not a crash). Follow with hv_partition_stop(p, 0) if it does not. */
+int hv_partition_request_stop(struct hv_partition *p);
+bool hv_partition_stopping(const struct hv_partition *p);
 /* created|stopped -> destroyed; frees p. -EBUSY while running. */
 int hv_partition_destroy(struct hv_partition *p);
 
@@ -123,6 +131,8 @@ size_t hv_host_list(const struct hv_host *host, struct hv_partition **out, size_
  * State listeners, called on the control thread after the state changed
  * (to = STOPPED: before the partition's memory and SynIC are released, so
  * listeners can still stop using them; to = DESTROYED: just before p is freed).
+ * Listeners must not start, stop or destroy p (those return -EBUSY while
+ * listeners run); a policy such as "restart on crash" defers the call.
  */
 typedef void (*hv_partition_listener_fn)(void *ctx, struct hv_partition *p,
                                          enum hv_partition_state from,

@@ -38,6 +38,12 @@ static void direct_stop(struct hv_partition *p, int grace_ms)
     hv_partition_exited(p, 0, true);
 }
 
+static int direct_request_stop(struct hv_partition *p)
+{
+    hv_partition_exited(p, 0, true);
+    return 0;
+}
+
 static void direct_destruct(struct hv_partition *p)
 {
     (void)p;
@@ -54,6 +60,7 @@ const struct hv_partition_class hv_direct_partition_class = {
     .construct = direct_construct,
     .start = direct_start,
     .stop = direct_stop,
+    .request_stop = direct_request_stop,
     .destruct = direct_destruct,
     .dealloc = direct_dealloc,
 };

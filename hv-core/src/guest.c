@@ -299,7 +299,8 @@ int hv_guest_post_message(struct hv_guest *g, uint32_t conn_id, uint32_t msg_typ
     req.input.post_message.connection_id = conn_id;
     req.input.post_message.message_type = msg_type;
     req.input.post_message.payload_size = len;
-    memcpy(req.input.post_message.payload, payload, len);
+    if (len)
+        memcpy(req.input.post_message.payload, payload, len);
     return hypercall(g, &req, REQ_LEN(isize), NULL);
 }
 

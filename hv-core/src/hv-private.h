@@ -61,6 +61,7 @@ struct hv_partition {
     int exit_status;
     bool crashed;
     bool stopping;
+    bool notifying; /* listeners are being called: no start/stop/destroy */
     uint32_t map_runs;
     const uint8_t *dma_view; /* whole memory, read-only, while dma_refs > 0 */
     uint32_t dma_refs;

@@ -23,6 +23,8 @@ struct hv_partition_class {
     /* Ask the guest to end, forcing after grace_ms; returns when it has
      * ended and hv_partition_exited() was called. */
     void (*stop)(struct hv_partition *p, int grace_ms);
+    /* Ask the guest to end without waiting; 0 or -errno. */
+    int (*request_stop)(struct hv_partition *p);
     void (*destruct)(struct hv_partition *p);
     void (*dealloc)(struct hv_partition *p);
 };

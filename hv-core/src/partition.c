@@ -173,12 +173,18 @@ static void set_state(struct hv_partition *p, enum hv_partition_state to)
 {
     enum hv_partition_state from = p->state;
     p->state = to;
-    /* Listeners may unlisten themselves: iterate over a copy. */
+    /* Listeners may unlisten themselves: iterate over a copy. They may not
+     * start, stop or destroy p: the caller of set_state() still has work to
+     * do on p (release its memory, free it), which a nested transition
+     * would pull from under it. */
     struct hv_listener ls[HV_LISTENERS_MAX];
     memcpy(ls, p->listeners, sizeof(ls));
+    bool outer = p->notifying;
+    p->notifying = true;
     for (int i = 0; i < HV_LISTENERS_MAX; i++)
         if (ls[i].fn)
             ls[i].fn(ls[i].ctx, p, from, to);
+    p->notifying = outer;
 }
 
 static bool name_ok(const char *name)
@@ -254,6 +260,8 @@ err_dealloc:
 
 int hv_partition_start(struct hv_partition *p)
 {
+    if (p->notifying)
+        return -EBUSY;
     if (!hv_partition_transition_ok(p->state, HV_PARTITION_RUNNING))
         return -EBUSY;
     int rc;
@@ -310,6 +318,8 @@ void hv_partition_exited(struct hv_partition *p, int status, bool asked)
 
 int hv_partition_stop(struct hv_partition *p, int grace_ms)
 {
+    if (p->notifying)
+        return -EBUSY;
     if (!hv_partition_transition_ok(p->state, HV_PARTITION_STOPPED))
         return -EINVAL;
     p->stopping = true;
@@ -317,11 +327,26 @@ int hv_partition_stop(struct hv_partition *p, int grace_ms)
     return p->state == HV_PARTITION_STOPPED ? 0 : -EIO;
 }
 
+int hv_partition_request_stop(struct hv_partition *p)
+{
+    if (p->notifying)
+        return -EBUSY;
+    if (p->state != HV_PARTITION_RUNNING)
+        return -EINVAL;
+    p->stopping = true;
+    return p->cls->request_stop(p);
+}
+
+bool hv_partition_stopping(const struct hv_partition *p)
+{
+    return p->state == HV_PARTITION_RUNNING && p->stopping;
+}
+
 int hv_partition_destroy(struct hv_partition *p)
 {
     if (!p)
         return 0;
-    if (p->state == HV_PARTITION_RUNNING)
+    if (p->state == HV_PARTITION_RUNNING || p->notifying)
         return -EBUSY;
     if (!hv_partition_transition_ok(p->state, HV_PARTITION_DESTROYED))
         return -EINVAL;

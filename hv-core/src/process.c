@@ -300,6 +300,16 @@ static void proc_stop(struct hv_partition *p, int grace_ms)
     proc_finish(pp, true);
 }
 
+static int proc_request_stop(struct hv_partition *p)
+{
+    struct hv_process_partition *pp = proc_cast(p);
+    if (pp->pidfd < 0)
+        return -ESRCH;
+    if (syscall(SYS_pidfd_send_signal, pp->pidfd, SIGTERM, NULL, 0) < 0)
+        return -errno;
+    return 0;
+}
+
 static void respond(struct hv_process_partition *pp, uint32_t seq, int status, int fd)
 {
     struct hv_hc_response resp = {
@@ -355,6 +365,14 @@ static pid_t scan_control(struct msghdr *mh)
     return pid;
 }
 
+/* recvmsg() returns 0 both for a zero-length record, which is answered like
+ * any other, and for the guest's hang-up; only the hang-up sets RDHUP. */
+static bool peer_closed(int sock)
+{
+    struct pollfd pfd = {.fd = sock, .events = POLLRDHUP};
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static void on_socket(void *ctx, uint32_t events)
 {
     struct hv_process_partition *pp = ctx;
@@ -378,12 +396,9 @@ static void on_socket(void *ctx, uint32_t events)
             .msg_controllen = sizeof(ctl.buf),
         };
         ssize_t n = recvmsg(pp->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
-            n = 0;
-        }
-        if (n == 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n < 0 || (n == 0 && peer_closed(pp->sock))) {
             /* The guest closed its end; keep the partition until the pidfd
              * says the process is gone, but stop listening. */
             hv_host_unwatch(p->host, pp->sock);
@@ -427,6 +442,7 @@ const struct hv_partition_class hv_process_partition_class = {
     .construct = proc_construct,
     .start = proc_start,
     .stop = proc_stop,
+    .request_stop = proc_request_stop,
     .destruct = proc_destruct,
     .dealloc = proc_dealloc,
 };

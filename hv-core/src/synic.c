@@ -153,7 +153,8 @@ int hv_synic_post(struct hv_partition *p, uint32_t sint, uint32_t msg_type, cons
     memset(m, 0, sizeof(*m));
     m->message_type = msg_type;
     m->payload_size = (uint8_t)len;
-    memcpy(m->payload, payload, len);
+    if (len)
+        memcpy(m->payload, payload, len);
     q->count++;
     try_deliver(p, sint);
 out:
