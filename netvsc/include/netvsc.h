@@ -32,7 +32,7 @@ struct netvsc_params {
     uint32_t mtu;            /* L3 MTU to ask for; 0 = 1500 */
     uint32_t ring_pages;     /* per ring, header page included; 0 = 256 */
     uint32_t recv_buf_bytes; /* 0 = 16 MiB */
-    uint32_t send_buf_bytes; /* 0 = 1 MiB */
+    uint32_t send_buf_bytes; /* 0 = 4 MiB */
     bool no_offload;         /* do not ask for checksum/LSO offloads */
     int timeout_ms;          /* for each control exchange; 0 = 5000 */
 };

@@ -795,7 +795,7 @@ int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_para
     if (!n->p.recv_buf_bytes)
         n->p.recv_buf_bytes = 16u << 20;
     if (!n->p.send_buf_bytes)
-        n->p.send_buf_bytes = 1u << 20;
+        n->p.send_buf_bytes = 4u << 20; /* 682 sections in flight */
     if (!n->p.timeout_ms)
         n->p.timeout_ms = 5000;
     if (n->p.mtu < NETVSC_MTU_MIN || n->p.mtu > NETVSC_MTU_MAX || n->p.ring_pages < 4 ||

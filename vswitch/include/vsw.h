@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define VSW_BURST 32
-#define VSW_NAME_MAX 32
+#define VSW_NAME_MAX 48 /* "VM/NIC" names fit: 31 + 1 + 15 */
 #define VSW_MAX_PORTS 1024
 #define VSW_MAX_WORKERS 16
 

@@ -1,0 +1,242 @@
+/*
+ * The state file: the host's configuration, rebuilt at start.
+ *
+ * Saving is atomic: the whole state goes to a temporary file in the same
+ * directory, which is fsynced and renamed over the old one, and then the
+ * directory is fsynced. A crash (even kill -9 mid-write) leaves the old file
+ * or the new one, never a mix. Loading refuses anything it does not fully
+ * understand rather than guessing, and never rewrites the file it could not
+ * read.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vswitchd.h"
+
+#define STATE_FORMAT "hvnet-state"
+#define STATE_VERSION 1
+
+static void hex_guid(const struct vmbus_guid *g, char out[33])
+{
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", g->b[i]);
+}
+
+static int parse_guid(const char *s, struct vmbus_guid *g)
+{
+    if (!s || strlen(s) != 32)
+        return -1;
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+            return -1;
+        g->b[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+json_t *vsd_state_to_json(const struct vsd *d)
+{
+    json_t *sws = json_array(), *vms = json_array();
+    for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
+        const struct vsd_switch *s = d->switches[i];
+        if (s)
+            json_array_append_new(sws, json_pack("{s:s,s:s,s:i,s:i,s:i}", "name", s->name, "type",
+                                                 vsw_switch_kind_name(s->kind), "mtu",
+                                                 (json_int_t)s->mtu, "fdb_max",
+                                                 (json_int_t)s->fdb_max, "fdb_aging",
+                                                 (json_int_t)s->fdb_aging));
+    }
+    for (int i = 0; i < VSD_MAX_VMS; i++) {
+        const struct vsd_vm *vm = d->vms[i];
+        if (!vm)
+            continue;
+        json_t *nics = json_array();
+        for (int j = 0; j < vm->nnics; j++) {
+            const struct vsd_nic *n = vm->nics[j];
+            char mac[18], inst[33];
+            vsd_format_mac(n->mac, mac);
+            hex_guid(&n->instance, inst);
+            json_array_append_new(nics, json_pack("{s:s,s:s,s:s,s:i,s:s}", "name", n->name,
+                                                  "switch", n->sw->name, "mac", mac, "mtu",
+                                                  (json_int_t)n->mtu, "instance", inst));
+        }
+        json_array_append_new(vms, json_pack("{s:s,s:s,s:i,s:b,s:b,s:o}", "name", vm->name,
+                                             "netns", vm->netns, "memory_mb",
+                                             (json_int_t)vm->memory_mb, "running",
+                                             vm->want_running, "netns_owned", vm->netns_owned,
+                                             "nics", nics));
+    }
+    return json_pack("{s:s,s:i,s:o,s:o}", "format", STATE_FORMAT, "version", STATE_VERSION,
+                     "switches", sws, "vms", vms);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                return -errno;
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+int vsd_state_save(struct vsd *d, struct vsd_err *e)
+{
+    json_t *st = vsd_state_to_json(d);
+    char *text = st ? json_dumps(st, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    json_decref(st);
+    if (!text)
+        return vsd_fail(e, VSD_FAILED, "cannot encode the state");
+    char dirbuf[PATH_MAX], tmp[PATH_MAX + 32];
+    snprintf(dirbuf, sizeof(dirbuf), "%s", d->state_path);
+    const char *dir = dirname(dirbuf);
+    int rc = mkdir_p(dir);
+    if (rc < 0) {
+        free(text);
+        return vsd_fail(e, VSD_FAILED, "cannot create %s: %s", dir, strerror(-rc));
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", d->state_path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        free(text);
+        return vsd_fail(e, VSD_FAILED, "cannot save state to %s: %s", tmp, strerror(errno));
+    }
+    size_t len = strlen(text), off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto fail;
+        off += (size_t)w;
+    }
+    if (write(fd, "\n", 1) != 1 || fsync(fd) < 0)
+        goto fail;
+    close(fd);
+    free(text);
+    if (rename(tmp, d->state_path) < 0) {
+        int err = errno;
+        unlink(tmp);
+        return vsd_fail(e, VSD_FAILED, "cannot save state to %s: %s", d->state_path,
+                        strerror(err));
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+fail:;
+    int err = errno;
+    close(fd);
+    unlink(tmp);
+    free(text);
+    return vsd_fail(e, VSD_FAILED, "cannot save state to %s: %s", tmp, strerror(err));
+}
+
+static const char *str_of(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int vsd_state_load(struct vsd *d, struct vsd_err *e)
+{
+    json_error_t jerr;
+    if (access(d->state_path, F_OK) != 0 && errno == ENOENT)
+        return 0;
+    json_t *st = json_load_file(d->state_path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!st)
+        return vsd_fail(e, VSD_FAILED, "cannot read state file %s: %s (line %d)", d->state_path,
+                        jerr.text, jerr.line);
+    int rc = -1;
+    json_t *sws = json_object_get(st, "switches"), *vms = json_object_get(st, "vms");
+    const char *fmt = str_of(st, "format");
+    json_t *ver = json_object_get(st, "version");
+    if (!fmt || strcmp(fmt, STATE_FORMAT) != 0 || !json_is_integer(ver) ||
+        json_integer_value(ver) != STATE_VERSION || !json_is_array(sws) || !json_is_array(vms)) {
+        vsd_fail(e, VSD_FAILED, "state file %s is not an hvnet state file of version %d",
+                 d->state_path, STATE_VERSION);
+        goto out;
+    }
+    d->loading = true;
+    size_t i;
+    json_t *o;
+    json_array_foreach(sws, i, o)
+    {
+        json_t *p = json_pack("{s:O?,s:O?,s:O?}", "name", json_object_get(o, "name"), "type",
+                              json_object_get(o, "type"), "mtu", json_object_get(o, "mtu"));
+        int r = p ? vsd_switch_add(d, p, e) : -1;
+        json_decref(p);
+        if (r < 0)
+            goto bad;
+    }
+    json_array_foreach(vms, i, o)
+    {
+        json_t *p = json_pack("{s:O?,s:O?,s:O?}", "name", json_object_get(o, "name"), "netns",
+                              json_object_get(o, "netns"), "memory_mb",
+                              json_object_get(o, "memory_mb"));
+        int r = p ? vsd_vm_add(d, p, e) : -1;
+        json_decref(p);
+        if (r < 0)
+            goto bad;
+        struct vsd_vm *vm = vsd_find_vm(d, str_of(o, "name"));
+        vm->want_running = json_is_true(json_object_get(o, "running"));
+        vm->netns_owned = json_is_true(json_object_get(o, "netns_owned"));
+        json_t *nics = json_object_get(o, "nics");
+        if (!json_is_array(nics)) {
+            vsd_fail(e, VSD_FAILED, "VM %s: no NIC list", vm->name);
+            goto bad;
+        }
+        size_t j;
+        json_t *n;
+        json_array_foreach(nics, j, n)
+        {
+            uint8_t mac[6];
+            struct vmbus_guid inst;
+            json_t *mtu = json_object_get(n, "mtu");
+            const char *name = str_of(n, "name"), *sw = str_of(n, "switch");
+            if (!name || !sw || vsd_parse_mac(str_of(n, "mac"), mac) < 0 || !json_is_integer(mtu) ||
+                parse_guid(str_of(n, "instance"), &inst) < 0) {
+                vsd_fail(e, VSD_FAILED, "VM %s: NIC %zu is malformed", vm->name, j);
+                goto bad;
+            }
+            if (vsd_nic_restore(d, vm, name, sw, mac, (uint32_t)json_integer_value(mtu), &inst, e) <
+                0)
+                goto bad;
+        }
+    }
+    d->loading = false;
+    /* Everything exists: now start what was running. A VM that cannot start
+     * stays configured (and is reported); the host still comes up. */
+    for (int k = 0; k < VSD_MAX_VMS; k++) {
+        struct vsd_vm *vm = d->vms[k];
+        struct vsd_err se = {0};
+        if (vm && vm->want_running && vsd_vm_start_rt(d, vm, &se) < 0)
+            vsd_log("restoring VM %s: %s", vm->name, se.msg);
+    }
+    rc = 0;
+    goto out;
+bad:;
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s", e->msg);
+    vsd_fail(e, VSD_FAILED, "state file %s: %s", d->state_path, msg);
+    d->loading = false;
+out:
+    json_decref(st);
+    return rc;
+}

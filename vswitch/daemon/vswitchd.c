@@ -1,0 +1,347 @@
+/*
+ * vswitchd: the root partition's network stack. Holds the partition table
+ * (hv-core), a VMBus server and one netvsp per VM NIC, the DPDK switches, the
+ * control socket and the state file. The EAL main lcore is the control
+ * thread; the other lcores are switch workers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+
+#include "vswitchd.h"
+
+#define DEFAULT_SOCKET "/run/hvnet/vswitchd.sock"
+#define DEFAULT_STATE "/var/lib/hvnet/state.json"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vswitchd [--socket PATH] [--state FILE] [--detach] [--log FILE]\n"
+            "                [--hv-vm PATH] [-- EAL-ARGS]\n"
+            "\n"
+            "The hvnet root partition: partitions, VMBus, synthetic NICs and DPDK switches,\n"
+            "driven by vswitch-ctl over a JSON-RPC control socket.\n"
+            "\n"
+            "  --socket PATH  control socket (default $HVNET_SOCKET, else %s)\n"
+            "  --state FILE   configuration, saved on every change and restored at start\n"
+            "                 (default %s)\n"
+            "  --detach       run in the background; return once the socket is ready\n"
+            "  --log FILE     append log lines to FILE instead of stderr\n"
+            "  --hv-vm PATH   the VM worker program (default: hv-vm beside vswitchd)\n"
+            "  --help, --version\n"
+            "\n"
+            "EAL-ARGS go to DPDK. Without them vswitchd uses lcores 0 and 1 (main +\n"
+            "one switch worker), --no-pci, --file-prefix hvnet, and hugepages if any are\n"
+            "free, otherwise --no-huge -m 1024.\n",
+            DEFAULT_SOCKET, DEFAULT_STATE);
+}
+
+static int free_hugepages(void)
+{
+    int n = 0;
+    FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "r");
+    if (f) {
+        if (fscanf(f, "%d", &n) != 1)
+            n = 0;
+        fclose(f);
+    }
+    return n;
+}
+
+/* EAL arguments: the user's, or defaults that work on a small machine. */
+static int build_eal_args(int n_user, char **user, char **out, int max)
+{
+    int n = 0;
+    out[n++] = "vswitchd";
+    if (n_user > 0) {
+        for (int i = 0; i < n_user && n < max - 1; i++)
+            out[n++] = user[i];
+        return n;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    out[n++] = cpus >= 2 ? "-l" : "--lcores";
+    out[n++] = cpus >= 2 ? "0,1" : "0@0,1@0";
+    out[n++] = "--no-pci";
+    out[n++] = "--file-prefix=hvnet";
+    out[n++] = "--log-level=*:warning";
+    if (free_hugepages() >= 512) {
+        out[n++] = "-m";
+        out[n++] = "1024";
+    } else {
+        out[n++] = "--no-huge";
+        out[n++] = "-m";
+        out[n++] = "1024";
+    }
+    return n;
+}
+
+static int mkdir_parent(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    char *dir = dirname(buf);
+    char cur[PATH_MAX] = "";
+    for (char *tok = strtok(dir, "/"); tok; tok = strtok(NULL, "/")) {
+        strncat(cur, "/", sizeof(cur) - strlen(cur) - 1);
+        strncat(cur, tok, sizeof(cur) - strlen(cur) - 1);
+        if (mkdir(cur, 0755) < 0 && errno != EEXIST)
+            return -errno;
+    }
+    return 0;
+}
+
+/* Tags for epoll events that are not the RPC server's. */
+static int tag_host, tag_dp, tag_timer, tag_signal;
+
+static int add_fd(int epfd, int fd, void *tag)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Stop running VMs politely before exiting; they come back at the next
+ * start because the state file still says they run. */
+static void stop_vms(struct vsd *d)
+{
+    bool any = false;
+    for (int i = 0; i < VSD_MAX_VMS; i++) {
+        struct vsd_vm *vm = d->vms[i];
+        if (vm && hv_partition_state(vm->p) == HV_PARTITION_RUNNING) {
+            hv_partition_request_stop(vm->p);
+            any = true;
+        }
+    }
+    double until = vsd_now() + 3;
+    while (any && vsd_now() < until) {
+        any = false;
+        for (int i = 0; i < VSD_MAX_VMS; i++)
+            if (d->vms[i] && hv_partition_state(d->vms[i]->p) == HV_PARTITION_RUNNING)
+                any = true;
+        if (any)
+            hv_host_run(d->host, 50);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *sock = getenv("HVNET_SOCKET") ? getenv("HVNET_SOCKET") : DEFAULT_SOCKET;
+    const char *state = DEFAULT_STATE, *logfile = NULL, *hv_vm = NULL;
+    bool detach = false;
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'}, {"state", required_argument, NULL, 'S'},
+        {"detach", no_argument, NULL, 'd'},       {"log", required_argument, NULL, 'l'},
+        {"hv-vm", required_argument, NULL, 'v'},  {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+    };
+    int o;
+    while ((o = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (o) {
+        case 's':
+            sock = optarg;
+            break;
+        case 'S':
+            state = optarg;
+            break;
+        case 'd':
+            detach = true;
+            break;
+        case 'l':
+            logfile = optarg;
+            break;
+        case 'v':
+            hv_vm = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("vswitchd (hvnet) 0.1.0\n");
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    int n_eal_user = argc - optind;
+    char **eal_user = argv + optind;
+    if (n_eal_user > 0 && strcmp(argv[optind - 1], "--") != 0) {
+        fprintf(stderr, "vswitchd: unexpected argument '%s' (DPDK arguments go after --)\n",
+                argv[optind]);
+        return 2;
+    }
+
+    struct vsd d = {0};
+    snprintf(d.state_path, sizeof(d.state_path), "%s", state);
+    if (hv_vm) {
+        snprintf(d.hv_vm_path, sizeof(d.hv_vm_path), "%s", hv_vm);
+    } else {
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0) {
+            perror("vswitchd: /proc/self/exe");
+            return 1;
+        }
+        self[n] = '\0';
+        snprintf(d.hv_vm_path, sizeof(d.hv_vm_path), "%s/hv-vm", dirname(self));
+    }
+
+    /* --detach: the parent returns once the child says it is serving. */
+    int ready_pipe[2] = {-1, -1};
+    if (detach) {
+        if (pipe2(ready_pipe, O_CLOEXEC) < 0) {
+            perror("vswitchd: pipe");
+            return 1;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("vswitchd: fork");
+            return 1;
+        }
+        if (pid > 0) {
+            close(ready_pipe[1]);
+            char c;
+            ssize_t r = read(ready_pipe[0], &c, 1);
+            return r == 1 ? 0 : 1;
+        }
+        close(ready_pipe[0]);
+        setsid();
+        int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (nul >= 0) {
+            dup2(nul, STDIN_FILENO);
+            dup2(nul, STDOUT_FILENO);
+            if (!logfile)
+                dup2(nul, STDERR_FILENO);
+            close(nul);
+        }
+    }
+    if (logfile) {
+        int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (fd < 0) {
+            fprintf(stderr, "vswitchd: cannot open log %s: %s\n", logfile, strerror(errno));
+            return 1;
+        }
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+    }
+    setvbuf(stderr, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Blocked before DPDK starts its threads, so that they inherit the mask
+     * and these signals reach only the signalfd of the control loop. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    char *eal_args[64];
+    int n_eal = build_eal_args(n_eal_user, eal_user, eal_args, 64);
+    if (rte_eal_init(n_eal, eal_args) < 0) {
+        vsd_log("DPDK initialisation failed (%s); check hugepages (scripts/setup.sh) or pass "
+                "-- --no-huge -m 1024",
+                rte_strerror(rte_errno));
+        return 1;
+    }
+    int rc = vsw_dp_create(NULL, &d.dp);
+    if (rc < 0) {
+        vsd_log("cannot start the data plane: %s (DPDK needs at least two lcores: main and one "
+                "worker)",
+                strerror(-rc));
+        rte_eal_cleanup();
+        return 1;
+    }
+    if ((rc = hv_host_create(&d.host)) < 0) {
+        vsd_log("cannot create the partition table: %s", strerror(-rc));
+        return 1;
+    }
+    int exit_code = 1;
+    struct rpc_server *rpc = NULL;
+    struct vsd_err e = {0};
+    if (vsd_state_load(&d, &e) < 0) {
+        vsd_log("%s", e.msg);
+        goto out;
+    }
+    if ((rc = mkdir_parent(sock)) < 0 || (rc = rpc_server_create(&d, sock, &rpc)) < 0) {
+        vsd_log(rc == -EADDRINUSE ? "another vswitchd is serving %s" : "cannot listen on %s: %s",
+                sock, strerror(-rc));
+        goto out;
+    }
+
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    struct itimerspec its = {.it_interval = {1, 0}, .it_value = {1, 0}};
+    if (epfd < 0 || tfd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0 ||
+        add_fd(epfd, hv_host_fd(d.host), &tag_host) < 0 ||
+        add_fd(epfd, vsw_dp_event_fd(d.dp), &tag_dp) < 0 || add_fd(epfd, tfd, &tag_timer) < 0 ||
+        add_fd(epfd, sfd, &tag_signal) < 0 || add_fd(epfd, rpc_server_fd(rpc), rpc) < 0) {
+        vsd_log("cannot set up the event loop: %s", strerror(errno));
+        goto out;
+    }
+    vsd_log("serving on %s (state %s, %u switch worker(s), VM worker %s)", sock, d.state_path,
+            vsw_dp_workers(d.dp), d.hv_vm_path);
+    if (detach) {
+        if (write(ready_pipe[1], "r", 1) != 1)
+            vsd_log("could not tell the parent we are ready");
+        close(ready_pipe[1]);
+    }
+
+    bool running = true;
+    while (running) {
+        struct epoll_event evs[32];
+        int n = epoll_wait(epfd, evs, 32, -1);
+        if (n < 0 && errno != EINTR) {
+            vsd_log("epoll: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            void *tag = evs[i].data.ptr;
+            if (tag == &tag_host) {
+                hv_host_run(d.host, 0);
+            } else if (tag == &tag_dp) {
+                vsw_dp_process(d.dp);
+            } else if (tag == &tag_timer) {
+                uint64_t ticks;
+                if (read(tfd, &ticks, sizeof(ticks)) > 0)
+                    vsd_tick(&d);
+            } else if (tag == &tag_signal) {
+                struct signalfd_siginfo si;
+                if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGHUP) {
+                    vsd_log("signal %u: shutting down", si.ssi_signo);
+                    running = false;
+                }
+            } else {
+                rpc_server_on_event(rpc, epfd, tag, evs[i].events);
+            }
+        }
+    }
+    stop_vms(&d);
+    exit_code = 0;
+    close(epfd);
+    close(tfd);
+    close(sfd);
+out:
+    rpc_server_destroy(rpc);
+    vsd_shutdown(&d);
+    hv_host_destroy(d.host);
+    vsw_dp_destroy(d.dp);
+    rte_eal_cleanup();
+    if (exit_code == 0)
+        vsd_log("stopped");
+    return exit_code;
+}

@@ -1,0 +1,161 @@
+/*
+ * vswitchd internals: the host model (switches, VMs, NICs), the state file,
+ * the JSON-RPC server. Everything runs on the control thread (EAL main
+ * lcore); the data plane runs on the workers.
+ */
+#ifndef VSWITCHD_H
+#define VSWITCHD_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "hv.h"
+#include "vmbus-proto.h"
+#include "vsw.h"
+
+#define VSD_NAME_MAX 31
+#define VSD_NIC_NAME_MAX 15
+#define VSD_MAX_SWITCHES 64
+#define VSD_MAX_VMS 256
+#define VSD_MAX_NICS 8
+#define VSD_MEMORY_DEFAULT_MB 256
+#define VSD_STOP_GRACE_S 5
+
+struct vsd;
+struct vsd_vm;
+struct rpc_conn;
+
+struct vsd_switch {
+    char name[VSD_NAME_MAX + 1];
+    enum vsw_switch_kind kind;
+    uint32_t mtu;
+    uint32_t fdb_max;
+    uint32_t fdb_aging;
+    struct vsw_switch *sw;
+};
+
+struct vsd_nic {
+    struct vsd_vm *vm;
+    char name[VSD_NIC_NAME_MAX + 1];
+    struct vsd_switch *sw;
+    uint8_t mac[6];
+    uint32_t mtu;
+    struct vmbus_guid instance;
+    struct netvsp *np;
+};
+
+/* An RPC answer waiting for something to finish (vm-stop). */
+struct vsd_waiter {
+    struct rpc_conn *conn;
+    json_t *id;
+};
+
+enum vsd_vm_state { VSD_VM_STOPPED, VSD_VM_RUNNING, VSD_VM_CRASHED };
+
+struct vsd_vm {
+    struct vsd *d;
+    char name[VSD_NAME_MAX + 1];
+    char netns[VSD_NAME_MAX + 1];
+    uint32_t memory_mb;
+    bool want_running; /* persisted: restarted with vswitchd */
+    bool netns_owned;  /* created for this VM: deleted with it */
+    bool crashed;
+    struct hv_partition *p;
+    struct vmbus_server *srv;
+    struct vsd_nic *nics[VSD_MAX_NICS];
+    int nnics;
+    double stop_deadline; /* force-stop time of a pending vm-stop, 0 if none */
+    struct vsd_waiter waiters[8];
+    int nwaiters;
+};
+
+struct vsd {
+    struct vsw_dp *dp;
+    struct hv_host *host;
+    struct vsd_switch *switches[VSD_MAX_SWITCHES];
+    struct vsd_vm *vms[VSD_MAX_VMS];
+    char state_path[PATH_MAX];
+    char hv_vm_path[PATH_MAX];
+    bool loading; /* restoring the state file: do not save */
+};
+
+/* Result of an operation: 0, or an error with a one-line message. */
+struct vsd_err {
+    int code; /* JSON-RPC code: -32602 bad params, -32000 failed */
+    char msg[256];
+};
+
+#define VSD_BAD_PARAMS (-32602)
+#define VSD_FAILED (-32000)
+
+int vsd_fail(struct vsd_err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* model.c: operations. Each validates everything first, applies, saves the
+ * state file, and undoes the change if the save fails: a failed call leaves
+ * nothing changed. */
+int vsd_switch_add(struct vsd *d, const json_t *params, struct vsd_err *e);
+int vsd_switch_del(struct vsd *d, const json_t *params, struct vsd_err *e);
+int vsd_switch_set(struct vsd *d, const json_t *params, struct vsd_err *e);
+json_t *vsd_switch_list(struct vsd *d);
+json_t *vsd_switch_show(struct vsd *d, const json_t *params, struct vsd_err *e);
+int vsd_vm_add(struct vsd *d, const json_t *params, struct vsd_err *e);
+/* vm-start answers at once; vm-stop may park the answer in a waiter. */
+json_t *vsd_vm_start(struct vsd *d, const json_t *params, struct vsd_err *e);
+json_t *vsd_vm_stop(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
+                    bool *deferred, struct vsd_err *e);
+int vsd_vm_del(struct vsd *d, const json_t *params, struct vsd_err *e);
+json_t *vsd_vm_list(struct vsd *d);
+json_t *vsd_nic_add(struct vsd *d, const json_t *params, struct vsd_err *e);
+int vsd_nic_set(struct vsd *d, const json_t *params, struct vsd_err *e);
+int vsd_nic_del(struct vsd *d, const json_t *params, struct vsd_err *e);
+json_t *vsd_nic_list(struct vsd *d, const json_t *params, struct vsd_err *e);
+json_t *vsd_fdb_show(struct vsd *d, const json_t *params, struct vsd_err *e);
+json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e);
+
+/* For the state loader: the objects with their saved identities. */
+struct vsd_vm *vsd_find_vm(struct vsd *d, const char *name);
+int vsd_nic_restore(struct vsd *d, struct vsd_vm *vm, const char *name, const char *swname,
+                    const uint8_t mac[6], uint32_t mtu, const struct vmbus_guid *instance,
+                    struct vsd_err *e);
+int vsd_vm_start_rt(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e);
+
+/* Once a second: FDB aging, forced stops of VMs that ignored vm-stop. */
+void vsd_tick(struct vsd *d);
+/* Tear everything down (VMs stopped, ports, switches); the state file is
+ * left as it was so a restart rebuilds it. */
+void vsd_shutdown(struct vsd *d);
+const char *vsd_vm_state_name(const struct vsd_vm *vm);
+
+/* state.c */
+json_t *vsd_state_to_json(const struct vsd *d);
+/* Write the state atomically (temporary file, fsync, rename, fsync dir). */
+int vsd_state_save(struct vsd *d, struct vsd_err *e);
+/* Rebuild switches, VMs and NICs from the file; start VMs that were
+ * running. A missing file is an empty host; an unreadable or invalid one is
+ * an error (the file is left alone). */
+int vsd_state_load(struct vsd *d, struct vsd_err *e);
+
+/* rpc.c */
+struct rpc_server;
+int rpc_server_create(struct vsd *d, const char *path, struct rpc_server **out);
+void rpc_server_destroy(struct rpc_server *s);
+/* The listening fd; register it in epoll with data.ptr = the server. Client
+ * connections register themselves (data.ptr = the connection). Pass every
+ * event whose tag is not one of the caller's own here. */
+int rpc_server_fd(const struct rpc_server *s);
+void rpc_server_on_event(struct rpc_server *s, int epfd, void *tag, uint32_t events);
+/* Answer a parked request (result or error); drops the reference to id. */
+void rpc_reply_deferred(struct rpc_conn *c, json_t *id, json_t *result, const struct vsd_err *e);
+
+/* util */
+bool vsd_name_ok(const char *s, size_t max);
+int vsd_parse_mac(const char *s, uint8_t mac[6]);
+void vsd_format_mac(const uint8_t mac[6], char out[18]);
+double vsd_now(void);
+void vsd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
