@@ -46,7 +46,8 @@ struct netvsc_info {
     uint32_t link_speed_mbps;
     bool csum_offload;      /* root takes TCP/UDP checksums to finish */
     bool lso;               /* root takes LSOv2 (TCP segmentation) */
-    uint32_t lso_max;       /* largest LSO frame */
+    uint32_t lso_max;       /* largest LSO frame, L2 (Ethernet header included) */
+    uint32_t tx_frame_max;  /* largest max_len netvsc_tx_alloc() can ever satisfy */
 };
 
 /* Open the NIC offered as relid and bring it up (NVSP version, NDIS config,
@@ -61,7 +62,12 @@ uint32_t netvsc_relid(const struct netvsc *n);
 
 /* Per-frame metadata both ways. */
 #define NETVSC_F_VLAN 0x1      /* vlan_tci valid */
-#define NETVSC_F_CSUM 0x2      /* tx: root must complete the L4 checksum; rx: checksums verified */
+/* NETVSC_F_CSUM on receive: the root vouches for the L4 checksum. For a
+ * frame whose sender offloaded it (VM to VM), the checksum field may still
+ * hold only the pseudo-header sum, as in vmswitch: a front end that hands
+ * frames to a kernel must pass them as "checksum partial", not as
+ * "verified" (a TAP ignores VIRTIO_NET_HDR_F_DATA_VALID). */
+#define NETVSC_F_CSUM 0x2      /* tx: root must complete the L4 checksum; rx: see above */
 #define NETVSC_F_LSO 0x4       /* tx: segment with mss (TCP) */
 #define NETVSC_F_IPV6 0x8      /* csum / LSO metadata is for IPv6 */
 struct netvsc_meta {
@@ -72,8 +78,12 @@ struct netvsc_meta {
     uint32_t mss;         /* tx LSO */
 };
 
-/* Room for one frame of up to max_len bytes, or NULL if none is free now
- * (all sections in flight: wait for the root to complete some). */
+/* Room for one frame of up to max_len bytes. A max_len up to a section's
+ * room takes a send section (hundreds of them); a larger one (up to
+ * info.tx_frame_max) takes one of a few page chunks sent GPA-direct, so ask
+ * for what the frame needs, not the most a device could produce. Returns
+ * false if none is free now (wait for completions: netvsc_tx_blocked()
+ * turns false when one frees room) or if max_len > tx_frame_max (never). */
 struct netvsc_txbuf {
     void *data;
     uint32_t cap;
@@ -81,7 +91,10 @@ struct netvsc_txbuf {
 };
 bool netvsc_tx_alloc(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb);
 /* Queue the frame of len bytes written to tb->data. 0, -EINVAL (bad len or
- * metadata), -EAGAIN (ring full: flush, wait, submit again). */
+ * metadata), -EAGAIN (ring full: flush, wait, submit again). After an error
+ * the caller still owns tb: submit it again or netvsc_tx_abort() it.
+ * LSO frames go as the kernel built them (IPv4 total length set, TCP
+ * checksum field holding the pseudo-header sum). */
 int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
                      const struct netvsc_meta *meta);
 void netvsc_tx_abort(struct netvsc *n, struct netvsc_txbuf *tb);
@@ -98,13 +111,14 @@ int netvsc_send(struct netvsc *n, const void *frame, uint32_t len, const struct 
  * failed (-EPROTO: the root broke the protocol; -ENOTCONN: rescinded).
  */
 typedef void (*netvsc_rx_cb)(void *ctx, const void *frame, uint32_t len,
-                             const struct netvsc_meta *meta);
+                             const struct netvsc_meta *meta); /* meta never NULL */
 int netvsc_poll(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget);
 
 /* Sleeping: the channel's event flag. netvsc_intr_arm() asks the root to
  * signal and returns true if there is already work (do not sleep); after
- * waking (the guest's SINT fd), netvsc_event() tells whether this NIC was
- * signalled (and clears the flag). */
+ * every wake-up of the guest's SINT fd, call netvsc_event() on each NIC: it
+ * tells whether this NIC was signalled and clears its flag (a flag left set
+ * suppresses the root's next signal). */
 bool netvsc_intr_arm(struct netvsc *n);
 void netvsc_intr_disarm(struct netvsc *n);
 bool netvsc_event(struct netvsc *n);
@@ -114,7 +128,7 @@ bool netvsc_tx_blocked(const struct netvsc *n);
 struct netvsc_stats {
     uint64_t tx_frames, tx_bytes, tx_gpa_direct;
     uint64_t rx_frames, rx_bytes;
-    uint64_t tx_no_buffer; /* tx_alloc found nothing free */
+    uint64_t tx_no_buffer; /* tx_alloc found nothing free (retries count too) */
     uint64_t rx_bad;       /* malformed messages from the root, dropped */
     uint64_t link_changes;
 };

@@ -753,7 +753,8 @@ static int bring_up(struct netvsc *n)
 static int setup_chunks(struct netvsc *n)
 {
     uint32_t max_frame = n->info.lso ? 65536u + 256u : n->info.mtu + 14u + 4u;
-    if (max_frame <= n->section_size - TX_HDR_ROOM)
+    n->info.tx_frame_max = n->section_size - TX_HDR_ROOM;
+    if (max_frame <= n->info.tx_frame_max)
         return 0; /* every frame fits a section */
     n->chunk_pages = (max_frame + HV_PAGE_SIZE - 1) / HV_PAGE_SIZE;
     int rc = hv_guest_alloc_pages(n->g, n->chunk_pages * BIG_CHUNKS, &n->chunk_pfn);
@@ -762,6 +763,7 @@ static int setup_chunks(struct netvsc *n)
     for (uint32_t i = 0; i < BIG_CHUNKS; i++)
         n->free_chunks[i] = BIG_CHUNKS - 1 - i;
     n->nfree_chunks = BIG_CHUNKS;
+    n->info.tx_frame_max = n->chunk_pages * HV_PAGE_SIZE;
     return 0;
 }
 
@@ -855,13 +857,18 @@ void netvsc_close(struct netvsc *n)
             nvsp_send(n, &r, sizeof(r), 0, false);
         }
     }
-    /* Closing the channel makes the root drop its references, so the
-     * buffer GPADLs can then be torn down at once. */
-    vmbus_client_close(n->ch);
+    /* A live channel: close first, so the root drops its references and
+     * the buffer GPADLs then go at once. A rescinded one: the root has
+     * closed it already, and closing releases the relid, after which the
+     * GPADLs of that relid are no longer ours to name: tear down first. */
+    if (!rescinded)
+        vmbus_client_close(n->ch);
     if (n->rbuf_gpadl)
         vmbus_client_gpadl_teardown(n->client, n->relid, n->rbuf_gpadl);
     if (n->sbuf_gpadl)
         vmbus_client_gpadl_teardown(n->client, n->relid, n->sbuf_gpadl);
+    if (rescinded)
+        vmbus_client_close(n->ch);
     release_memory(n);
 }
 
@@ -888,6 +895,8 @@ bool netvsc_tx_blocked(const struct netvsc *n)
 bool netvsc_tx_alloc(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb)
 {
     uint32_t small_cap = n->section_size - TX_HDR_ROOM;
+    if (max_len > n->info.tx_frame_max)
+        return false; /* never: not a reason to wait */
     if (n->nfree_sections == 0)
         goto none;
     if (max_len <= small_cap) {

@@ -1,0 +1,746 @@
+/*
+ * Unit tests for the TAP front end (netvsc/src/tap.c): named network
+ * namespaces and TAP devices, with no root partition involved.
+ *
+ * Needs root and /dev/net/tun; each test reports itself skipped without
+ * them. Every test works in namespaces of its own, named hvt-<pid>-<n>,
+ * which teardown deletes whether the test passed or not, after putting the
+ * test thread back into its original namespace. What the module set is
+ * checked through other paths than the module's own: read-only ioctls
+ * (SIOCGIF*, TUNGETIFF) and a separate libnl socket. /sys/class/net is not
+ * used: it shows the namespace sysfs was mounted in, not the thread's.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <linux/if.h> /* IFF_LOWER_UP */
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <linux/nsfs.h>
+#include <linux/virtio_net.h>
+
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+
+#include <cmocka.h>
+
+#include "netvsc-tap.h"
+
+#define TEST_ETHERTYPE 0x88b5 /* IEEE local experimental */
+#define THREAD_NETNS "/proc/thread-self/ns/net"
+
+struct fixture {
+    char ns[NETVSC_NS_NAME_MAX + 1];
+    char ns2[NETVSC_NS_NAME_MAX + 1];
+    char ifname[IFNAMSIZ]; /* unique on the machine too, for tests in the root namespace */
+    int home;              /* the test thread's namespace before the test */
+    int prev;              /* from netvsc_ns_enter/setup while inside, else -1 */
+    struct netvsc_tap *tap;
+    struct netvsc_tap *tap2;
+};
+
+static const uint8_t test_mac[6] = {0x02, 0x00, 0x5e, 0x10, 0x20, 0x30};
+
+static bool can_run(void)
+{
+    return geteuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0;
+}
+
+#define REQUIRE_ROOT()                                                                             \
+    do {                                                                                           \
+        if (!can_run()) {                                                                          \
+            print_message("needs root and /dev/net/tun\n");                                        \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static int setup(void **state)
+{
+    static unsigned seq;
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    snprintf(f->ns, sizeof(f->ns), "hvt-%d-%u", (int)getpid(), seq);
+    snprintf(f->ns2, sizeof(f->ns2), "hvt-%d-%u-b", (int)getpid(), seq);
+    snprintf(f->ifname, sizeof(f->ifname), "hvt%d%u", (int)getpid() % 1000000, seq % 100);
+    seq++;
+    f->prev = -1;
+    f->home = open(THREAD_NETNS, O_RDONLY | O_CLOEXEC);
+    if (f->home < 0) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static void ns_file(const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", NETVSC_NS_RUN_DIR, name);
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    int rc = 0;
+    netvsc_tap_destroy(f->tap);
+    netvsc_tap_destroy(f->tap2);
+    if (f->prev >= 0)
+        netvsc_ns_leave(f->prev);
+    /* Back home even if the test left the thread elsewhere. */
+    if (setns(f->home, CLONE_NEWNET) < 0)
+        rc = -1;
+    close(f->home);
+    char path[128];
+    const char *names[] = {f->ns, f->ns2};
+    for (int i = 0; i < 2; i++) {
+        int d = netvsc_ns_delete(names[i]);
+        if (d < 0 && d != -ENOENT)
+            rc = -1;
+        ns_file(names[i], path, sizeof(path));
+        if (access(path, F_OK) == 0)
+            rc = -1;
+    }
+    free(f);
+    return rc;
+}
+
+static ino_t inode_of(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 0;
+    return st.st_ino;
+}
+
+static ino_t current_netns(void)
+{
+    return inode_of(THREAD_NETNS);
+}
+
+static ino_t named_netns(const char *name)
+{
+    char path[128];
+    ns_file(name, path, sizeof(path));
+    return inode_of(path);
+}
+
+/* Read-only view of an interface in the calling thread's namespace. */
+static int ifreq_get(const char *ifname, unsigned long req, struct ifreq *ifr)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -errno;
+    memset(ifr, 0, sizeof(*ifr));
+    snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", ifname);
+    int rc = ioctl(s, req, ifr) < 0 ? -errno : 0;
+    close(s);
+    return rc;
+}
+
+static int if_flags(const char *ifname)
+{
+    struct ifreq ifr;
+    int rc = ifreq_get(ifname, SIOCGIFFLAGS, &ifr);
+    return rc < 0 ? rc : (unsigned short)ifr.ifr_flags;
+}
+
+/* The same through a libnl socket of our own (IFF_LOWER_UP and
+ * IFLA_CARRIER do not fit SIOCGIFFLAGS). */
+static int nl_link(const char *ifname, unsigned *flags, int *carrier, unsigned *mtu)
+{
+    struct nl_sock *sk = nl_socket_alloc();
+    if (!sk)
+        return -ENOMEM;
+    struct rtnl_link *l = NULL;
+    int err = nl_connect(sk, NETLINK_ROUTE);
+    if (err >= 0)
+        err = rtnl_link_get_kernel(sk, 0, ifname, &l);
+    if (err >= 0) {
+        if (flags)
+            *flags = rtnl_link_get_flags(l);
+        if (carrier)
+            *carrier = rtnl_link_get_carrier(l);
+        if (mtu)
+            *mtu = rtnl_link_get_mtu(l);
+        rtnl_link_put(l);
+    }
+    nl_socket_free(sk);
+    return err < 0 ? -1 : 0;
+}
+
+static struct netvsc_tap_params tap_params(const char *name)
+{
+    struct netvsc_tap_params p;
+    memset(&p, 0, sizeof(p));
+    p.name = name;
+    memcpy(p.mac, test_mac, 6);
+    p.mtu = 1500;
+    p.up = true;
+    p.carrier = true;
+    p.netns_fd = -1;
+    return p;
+}
+
+static void enter_new_ns(struct fixture *f)
+{
+    bool created = false;
+    assert_int_equal(netvsc_ns_setup(f->ns, &created, &f->prev), 0);
+    assert_true(created);
+}
+
+static void netvsc_ns_create__new_name__bind_mounted_netns(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    ino_t home = current_netns();
+    bool created = false;
+    assert_int_equal(netvsc_ns_create(f->ns, &created), 0);
+    assert_true(created);
+    assert_int_equal(current_netns(), home); /* the thread did not move */
+
+    int fd = -1;
+    assert_int_equal(netvsc_ns_open(f->ns, &fd), 0);
+    assert_int_equal(ioctl(fd, NS_GET_NSTYPE), CLONE_NEWNET);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_true(st.st_ino != home);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    close(fd);
+
+    /* /run/netns is a shared mount, as iproute2 leaves it. */
+    FILE *mi = fopen("/proc/self/mountinfo", "r");
+    assert_non_null(mi);
+    char line[1024];
+    bool shared = false;
+    while (fgets(line, sizeof(line), mi)) {
+        char mnt[512];
+        if (sscanf(line, "%*s %*s %*s %*s %511s", mnt) == 1 &&
+            strcmp(mnt, NETVSC_NS_RUN_DIR) == 0 && strstr(line, " shared:"))
+            shared = true;
+    }
+    fclose(mi);
+    assert_true(shared);
+}
+
+static void netvsc_ns_create__existing__kept(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    bool created = false;
+    assert_int_equal(netvsc_ns_create(f->ns, &created), 0);
+    ino_t first = named_netns(f->ns);
+    assert_int_equal(netvsc_ns_create(f->ns, &created), 0);
+    assert_false(created);
+    assert_int_equal(named_netns(f->ns), first);
+    assert_int_equal(netvsc_ns_create(f->ns, NULL), 0);
+}
+
+static void netvsc_ns_create__leftover_plain_file__made_a_namespace(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    char path[128];
+    ns_file(f->ns, path, sizeof(path));
+    /* The directory exists after any create; make sure with ns2. */
+    assert_int_equal(netvsc_ns_create(f->ns2, NULL), 0);
+    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0);
+    assert_true(fd >= 0);
+    close(fd);
+    int nsfd;
+    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), -ENOENT);
+    bool created = false;
+    assert_int_equal(netvsc_ns_create(f->ns, &created), 0);
+    assert_true(created);
+    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), 0);
+    assert_int_equal(ioctl(nsfd, NS_GET_NSTYPE), CLONE_NEWNET);
+    close(nsfd);
+}
+
+static void netvsc_ns_name__invalid__refused_with_message(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "",          ".",
+        "..",        "a/b",
+        "a b",       "../x",
+        "tab\tname", "0123456789012345678901234567890123456789012345678901234567890123456789"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_false(netvsc_ns_name_valid(bad[i]));
+        assert_int_equal(netvsc_ns_create(bad[i], NULL), -EINVAL);
+        assert_non_null(strstr(netvsc_tap_last_error(), "namespace name"));
+        assert_int_equal(netvsc_ns_delete(bad[i]), -EINVAL);
+    }
+    assert_false(netvsc_ns_name_valid(NULL));
+    assert_int_equal(netvsc_ns_create(NULL, NULL), -EINVAL);
+    assert_true(netvsc_ns_name_valid("vm-1_a.b"));
+}
+
+static void netvsc_ns_open__missing__enoent(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    int fd = -1, prev = -1;
+    assert_int_equal(netvsc_ns_open(f->ns, &fd), -ENOENT);
+    assert_non_null(strstr(netvsc_tap_last_error(), "does not exist"));
+    assert_int_equal(netvsc_ns_enter(f->ns, &prev), -ENOENT);
+    assert_int_equal(prev, -1);
+    assert_int_equal(netvsc_ns_delete(f->ns), -ENOENT);
+}
+
+static void netvsc_ns_setup__missing__entered_with_lo_up(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    ino_t home = current_netns();
+    enter_new_ns(f);
+    assert_int_equal(current_netns(), named_netns(f->ns));
+    assert_true(current_netns() != home);
+    int fl = if_flags("lo");
+    assert_true(fl >= 0);
+    assert_true(fl & IFF_UP);
+
+    assert_int_equal(netvsc_ns_leave(f->prev), 0);
+    f->prev = -1;
+    assert_int_equal(current_netns(), home);
+    assert_int_equal(netvsc_ns_leave(-1), 0);
+
+    /* Enter the existing one again: setup does not recreate it. */
+    bool created = true;
+    ino_t ns = named_netns(f->ns);
+    assert_int_equal(netvsc_ns_setup(f->ns, &created, &f->prev), 0);
+    assert_false(created);
+    assert_int_equal(current_netns(), ns);
+}
+
+static void netvsc_ns_enter__two_namespaces__each_its_own(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    assert_int_equal(netvsc_ns_create(f->ns, NULL), 0);
+    assert_int_equal(netvsc_ns_create(f->ns2, NULL), 0);
+    assert_true(named_netns(f->ns) != named_netns(f->ns2));
+    assert_int_equal(netvsc_ns_enter(f->ns, &f->prev), 0);
+    assert_int_equal(current_netns(), named_netns(f->ns));
+    int inner = -1;
+    assert_int_equal(netvsc_ns_enter(f->ns2, &inner), 0);
+    assert_int_equal(current_netns(), named_netns(f->ns2));
+    assert_int_equal(netvsc_ns_leave(inner), 0);
+    assert_int_equal(current_netns(), named_netns(f->ns));
+}
+
+static void netvsc_tap_create__name_mac_mtu__applied(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    enter_new_ns(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    p.mtu = 9000;
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    assert_string_equal(netvsc_tap_name(f->tap), "eth0");
+    assert_int_equal(netvsc_tap_ifindex(f->tap), (int)if_nametoindex("eth0"));
+
+    struct ifreq ifr;
+    assert_int_equal(ifreq_get("eth0", SIOCGIFMTU, &ifr), 0);
+    assert_int_equal(ifr.ifr_mtu, 9000);
+    assert_int_equal(ifreq_get("eth0", SIOCGIFHWADDR, &ifr), 0);
+    assert_memory_equal(ifr.ifr_hwaddr.sa_data, test_mac, 6);
+    assert_true(if_flags("eth0") & IFF_UP);
+
+    struct netvsc_tap_link l;
+    assert_int_equal(netvsc_tap_query(f->tap, &l), 0);
+    assert_int_equal(l.ifindex, netvsc_tap_ifindex(f->tap));
+    assert_int_equal(l.mtu, 9000);
+    assert_memory_equal(l.mac, test_mac, 6);
+    assert_true(l.flags & IFF_UP);
+
+    /* The descriptor: a TAP with a 10-byte virtio_net_hdr, non-blocking. */
+    int fd = netvsc_tap_fd(f->tap);
+    memset(&ifr, 0, sizeof(ifr));
+    assert_int_equal(ioctl(fd, TUNGETIFF, &ifr), 0);
+    assert_string_equal(ifr.ifr_name, "eth0");
+    assert_true(ifr.ifr_flags & IFF_TAP);
+    assert_true(ifr.ifr_flags & IFF_NO_PI);
+    assert_true(ifr.ifr_flags & IFF_VNET_HDR);
+    int hdr = 0;
+    assert_int_equal(ioctl(fd, TUNGETVNETHDRSZ, &hdr), 0);
+    assert_int_equal(hdr, (int)sizeof(struct virtio_net_hdr));
+    assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+}
+
+static void netvsc_tap_create__in_netns_fd__only_there(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    ino_t home = current_netns();
+    assert_int_equal(netvsc_ns_create(f->ns, NULL), 0);
+    int nsfd = -1;
+    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), 0);
+    struct netvsc_tap_params p = tap_params(f->ifname);
+    p.netns_fd = nsfd;
+    p.mtu = 4000;
+    int rc = netvsc_tap_create(&p, &f->tap);
+    close(nsfd);
+    assert_int_equal(rc, 0);
+    assert_int_equal(current_netns(), home);
+    assert_int_equal(if_nametoindex(f->ifname), 0);
+
+    /* Settings made later still reach the TAP's namespace. */
+    assert_int_equal(netvsc_tap_set_mtu(f->tap, 3000), 0);
+    assert_int_equal(netvsc_ns_enter(f->ns, &f->prev), 0);
+    assert_int_equal((int)if_nametoindex(f->ifname), netvsc_tap_ifindex(f->tap));
+    struct ifreq ifr;
+    assert_int_equal(ifreq_get(f->ifname, SIOCGIFMTU, &ifr), 0);
+    assert_int_equal(ifr.ifr_mtu, 3000);
+}
+
+static void netvsc_tap_set_carrier__off_on__lower_up_follows(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    enter_new_ns(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    p.carrier = false;
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    assert_false(netvsc_tap_carrier(f->tap));
+
+    unsigned flags = 0;
+    int carrier = -1;
+    assert_int_equal(nl_link("eth0", &flags, &carrier, NULL), 0);
+    assert_int_equal(carrier, 0);
+    assert_false(flags & IFF_LOWER_UP);
+    assert_false(if_flags("eth0") & IFF_RUNNING);
+
+    assert_int_equal(netvsc_tap_set_carrier(f->tap, true), 0);
+    assert_true(netvsc_tap_carrier(f->tap));
+    assert_int_equal(nl_link("eth0", &flags, &carrier, NULL), 0);
+    assert_int_equal(carrier, 1);
+    assert_true(flags & IFF_LOWER_UP);
+    assert_true(if_flags("eth0") & IFF_RUNNING);
+    struct netvsc_tap_link l;
+    assert_int_equal(netvsc_tap_query(f->tap, &l), 0);
+    assert_true(l.carrier);
+    assert_true(l.flags & IFF_LOWER_UP);
+
+    assert_int_equal(netvsc_tap_set_carrier(f->tap, false), 0);
+    assert_int_equal(nl_link("eth0", &flags, &carrier, NULL), 0);
+    assert_int_equal(carrier, 0);
+    assert_false(flags & IFF_LOWER_UP);
+}
+
+static void netvsc_tap_set_mtu__range__ends_ok_outside_refused(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    enter_new_ns(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    unsigned mtu = 0;
+
+    assert_int_equal(netvsc_tap_set_mtu(f->tap, NETVSC_TAP_MTU_MIN), 0);
+    assert_int_equal(nl_link("eth0", NULL, NULL, &mtu), 0);
+    assert_int_equal(mtu, 68);
+    assert_int_equal(netvsc_tap_set_mtu(f->tap, NETVSC_TAP_MTU_MAX), 0);
+    assert_int_equal(nl_link("eth0", NULL, NULL, &mtu), 0);
+    assert_int_equal(mtu, 9000);
+
+    assert_int_equal(netvsc_tap_set_mtu(f->tap, 67), -EINVAL);
+    assert_non_null(strstr(netvsc_tap_last_error(), "68..9000"));
+    assert_int_equal(netvsc_tap_set_mtu(f->tap, 9001), -EINVAL);
+    assert_int_equal(netvsc_tap_set_mtu(f->tap, 0), -EINVAL);
+    assert_int_equal(nl_link("eth0", NULL, NULL, &mtu), 0);
+    assert_int_equal(mtu, 9000);
+
+    /* At creation too, and nothing is left behind. */
+    struct netvsc_tap_params q = tap_params("eth1");
+    q.mtu = 9001;
+    assert_int_equal(netvsc_tap_create(&q, &f->tap2), -EINVAL);
+    q.mtu = 67;
+    assert_int_equal(netvsc_tap_create(&q, &f->tap2), -EINVAL);
+    assert_null(f->tap2);
+    assert_int_equal(if_nametoindex("eth1"), 0);
+}
+
+static void netvsc_tap_create__bad_name__refused(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    enter_new_ns(f);
+    const char *bad[] = {"lo", "", ".", "..", "0123456789abcdef", "a b", "a/b", "eth0:1", "ä"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct netvsc_tap_params p = tap_params(bad[i]);
+        assert_false(netvsc_tap_name_valid(bad[i]));
+        assert_int_equal(netvsc_tap_create(&p, &f->tap), -EINVAL);
+        assert_null(f->tap);
+        assert_non_null(strstr(netvsc_tap_last_error(), "interface name"));
+    }
+    struct netvsc_tap_params p = tap_params(NULL);
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), -EINVAL);
+    assert_true(netvsc_tap_name_valid("0123456789abcde"));
+    assert_true(netvsc_tap_name_valid("vm.eth-0_1"));
+    /* Only lo (and the module's own test TAPs: none) in the namespace. */
+    struct if_nameindex *ni = if_nameindex();
+    assert_non_null(ni);
+    int n = 0;
+    for (struct if_nameindex *i = ni; i->if_index; i++)
+        n++;
+    if_freenameindex(ni);
+    assert_int_equal(n, 1);
+}
+
+static void netvsc_tap_create__duplicate_name__eexist(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    enter_new_ns(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    assert_int_equal(netvsc_tap_create(&p, &f->tap2), -EEXIST);
+    assert_null(f->tap2);
+    assert_non_null(strstr(netvsc_tap_last_error(), "already exists"));
+    /* The first one is untouched. */
+    assert_int_equal((int)if_nametoindex("eth0"), netvsc_tap_ifindex(f->tap));
+}
+
+static void netvsc_tap_create__bad_mac_or_offloads__refused(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    enter_new_ns(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    p.mac[0] = 0x01; /* multicast */
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), -EINVAL);
+    assert_non_null(strstr(netvsc_tap_last_error(), "multicast"));
+    p = tap_params("eth0");
+    p.tso = true; /* without csum */
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), -EINVAL);
+    assert_int_equal(if_nametoindex("eth0"), 0);
+
+    p.csum = true;
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    assert_int_equal(netvsc_tap_set_offload(f->tap, false, true), -EINVAL);
+    assert_int_equal(netvsc_tap_set_offload(f->tap, true, false), 0);
+    assert_int_equal(netvsc_tap_set_offload(f->tap, false, false), 0);
+    const uint8_t mcast[6] = {0x33, 0x33, 0, 0, 0, 1};
+    assert_int_equal(netvsc_tap_set_mac(f->tap, mcast), -EINVAL);
+}
+
+static void netvsc_tap_create__zero_mac__random_unicast(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    enter_new_ns(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    memset(p.mac, 0, 6);
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    struct netvsc_tap_link l;
+    assert_int_equal(netvsc_tap_query(f->tap, &l), 0);
+    static const uint8_t zero[6];
+    assert_memory_not_equal(l.mac, zero, 6);
+    assert_false(l.mac[0] & 1);
+}
+
+static void netvsc_tap_set_mac_and_up__changed__visible(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    enter_new_ns(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    const uint8_t mac2[6] = {0x00, 0x15, 0x5d, 0x01, 0x02, 0x03};
+    assert_int_equal(netvsc_tap_set_mac(f->tap, mac2), 0);
+    struct ifreq ifr;
+    assert_int_equal(ifreq_get("eth0", SIOCGIFHWADDR, &ifr), 0);
+    assert_memory_equal(ifr.ifr_hwaddr.sa_data, mac2, 6);
+
+    assert_int_equal(netvsc_tap_set_up(f->tap, false), 0);
+    assert_false(if_flags("eth0") & IFF_UP);
+    assert_int_equal(netvsc_tap_set_up(f->tap, true), 0);
+    assert_true(if_flags("eth0") & IFF_UP);
+}
+
+static void netvsc_tap_destroy__tap__device_gone(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    enter_new_ns(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    assert_true(if_nametoindex("eth0") > 0);
+    netvsc_tap_destroy(f->tap);
+    f->tap = NULL;
+    assert_int_equal(if_nametoindex("eth0"), 0);
+    assert_int_equal(nl_link("eth0", NULL, NULL, NULL), -1);
+    netvsc_tap_destroy(NULL);
+    /* The name is free again. */
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+}
+
+static int packet_socket(int ifindex)
+{
+    int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(TEST_ETHERTYPE));
+    if (s < 0)
+        return -1;
+    struct sockaddr_ll sll = {
+        .sll_family = AF_PACKET, .sll_protocol = htons(TEST_ETHERTYPE), .sll_ifindex = ifindex};
+    if (bind(s, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+static void test_frame(uint8_t *fr, size_t len, uint8_t fill)
+{
+    memset(fr, 0xff, 6);
+    memcpy(fr + 6, test_mac, 6);
+    fr[12] = TEST_ETHERTYPE >> 8;
+    fr[13] = TEST_ETHERTYPE & 0xff;
+    for (size_t i = 14; i < len; i++)
+        fr[i] = (uint8_t)(fill + i);
+}
+
+/* The layout hv-vm relies on: one readv/writev per frame, a zeroed
+ * virtio_net_hdr first when no offload is involved. */
+static void netvsc_tap_fd__frames_both_ways__vnet_hdr_framed(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    enter_new_ns(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    int fd = netvsc_tap_fd(f->tap);
+    int ps = packet_socket(netvsc_tap_ifindex(f->tap));
+    assert_true(ps >= 0);
+
+    /* Stack -> TAP descriptor (the VM sends). */
+    uint8_t out[200], in[2048];
+    test_frame(out, sizeof(out), 7);
+    assert_int_equal(send(ps, out, sizeof(out), 0), (ssize_t)sizeof(out));
+    bool seen = false;
+    for (int tries = 0; tries < 50 && !seen; tries++) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        struct virtio_net_hdr vh;
+        struct iovec iov[2] = {{&vh, sizeof(vh)}, {in, sizeof(in)}};
+        ssize_t r = readv(fd, iov, 2);
+        if (r < (ssize_t)sizeof(vh) + 14 || in[12] != out[12] || in[13] != out[13])
+            continue; /* IPv6 neighbour discovery and the like */
+        assert_int_equal(r, (ssize_t)(sizeof(vh) + sizeof(out)));
+        assert_memory_equal(in, out, sizeof(out));
+        assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+        seen = true;
+    }
+    assert_true(seen);
+
+    /* TAP descriptor -> stack (the VM receives). */
+    test_frame(out, sizeof(out), 42);
+    memcpy(out, test_mac, 6); /* to the TAP's own MAC */
+    out[6] = 0x02;
+    struct virtio_net_hdr vh;
+    memset(&vh, 0, sizeof(vh));
+    vh.flags = VIRTIO_NET_HDR_F_DATA_VALID;
+    struct iovec iov[2] = {{&vh, sizeof(vh)}, {out, sizeof(out)}};
+    assert_int_equal(writev(fd, iov, 2), (ssize_t)(sizeof(vh) + sizeof(out)));
+    struct pollfd pfd = {.fd = ps, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 2000), 1);
+    ssize_t r = recv(ps, in, sizeof(in), 0);
+    assert_int_equal(r, (ssize_t)sizeof(out));
+    assert_memory_equal(in, out, sizeof(out));
+    close(ps);
+
+    /* Nothing more waiting: a non-blocking read says so. */
+    struct iovec rio[2] = {{&vh, sizeof(vh)}, {in, sizeof(in)}};
+    while (readv(fd, rio, 2) > 0)
+        ;
+    assert_int_equal(errno, EAGAIN);
+}
+
+static void netvsc_ns_delete__with_tap__name_gone_new_namespace_empty(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    assert_int_equal(netvsc_ns_create(f->ns, NULL), 0);
+    ino_t old = named_netns(f->ns);
+    int nsfd = -1;
+    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), 0);
+    struct netvsc_tap_params p = tap_params("eth0");
+    p.netns_fd = nsfd;
+    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    close(nsfd);
+
+    assert_int_equal(netvsc_ns_delete(f->ns), 0);
+    char path[128];
+    ns_file(f->ns, path, sizeof(path));
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), -ENOENT);
+    assert_int_equal(netvsc_ns_delete(f->ns), -ENOENT);
+
+    /* The TAP kept its (now nameless) namespace alive; dropping it frees
+     * both. A namespace made under the same name is a fresh one. */
+    netvsc_tap_destroy(f->tap);
+    f->tap = NULL;
+    enter_new_ns(f);
+    assert_true(named_netns(f->ns) != old);
+    assert_int_equal(if_nametoindex("eth0"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(netvsc_ns_create__new_name__bind_mounted_netns, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(netvsc_ns_create__existing__kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(netvsc_ns_create__leftover_plain_file__made_a_namespace,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(netvsc_ns_name__invalid__refused_with_message, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(netvsc_ns_open__missing__enoent, setup, teardown),
+        cmocka_unit_test_setup_teardown(netvsc_ns_setup__missing__entered_with_lo_up, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(netvsc_ns_enter__two_namespaces__each_its_own, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_create__name_mac_mtu__applied, setup, teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_create__in_netns_fd__only_there, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_set_carrier__off_on__lower_up_follows, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_set_mtu__range__ends_ok_outside_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_create__bad_name__refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_create__duplicate_name__eexist, setup, teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_create__bad_mac_or_offloads__refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_create__zero_mac__random_unicast, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_set_mac_and_up__changed__visible, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_destroy__tap__device_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_fd__frames_both_ways__vnet_hdr_framed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(netvsc_ns_delete__with_tap__name_gone_new_namespace_empty,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
