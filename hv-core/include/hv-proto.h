@@ -72,7 +72,8 @@ struct hv_message {
     uint16_t reserved;
     uint64_t origin;
     uint8_t payload[HV_MESSAGE_PAYLOAD_MAX];
-} __attribute__((packed));
+} __attribute__((packed, aligned(8))); /* slots are 256-byte aligned in the SIMP page;
+                                        * the atomics on message_type need it */
 _Static_assert(sizeof(struct hv_message) == HV_MESSAGE_SLOT_SIZE, "HV_MESSAGE is 256 bytes");
 
 /* HvCallPostMessage input. message_type must be non-zero with the high bit clear. */

@@ -59,6 +59,7 @@ struct vmbus_gpadl {
     uint64_t byte_len;
     uint32_t refs;
     bool send_torndown;
+    bool torndown_owed; /* deferred teardown: room is kept for its answer */
 };
 
 struct vmbus_chan {
@@ -75,6 +76,7 @@ struct vmbus_chan {
     struct vmbus_ring rx, tx;
     int event_fd;
     bool fail_requested; /* atomic */
+    bool rescind_owed;   /* RESCINDED, but the guest has not been told yet */
 };
 
 struct vmbus_server {
@@ -85,6 +87,11 @@ struct vmbus_server {
     pthread_mutex_t gpadl_lock;
     struct vmbus_gpadl *gpadls;
     uint32_t ngpadls;
+    /* GPADL_TORNDOWNs owed for deferred teardowns (gpadl_lock). Guest
+     * messages are taken only while the guest's queue has room for these on
+     * top of their own answers, so a device's last put, from any thread,
+     * always finds room for its answer: a guest waits for it forever. */
+    uint32_t torndown_owed;
     uint64_t *granted;
     uint64_t npages;
     int wake_fd;
@@ -188,6 +195,11 @@ static void gpadl_free(struct vmbus_server *s, struct vmbus_gpadl *g)
         msg_hdr(&m, VMBUS_MSG_GPADL_TORNDOWN);
         m.gpadl = g->id;
         send_msg(s, &m, sizeof(m));
+    }
+    if (g->torndown_owed) {
+        pthread_mutex_lock(&s->gpadl_lock);
+        s->torndown_owed--;
+        pthread_mutex_unlock(&s->gpadl_lock);
     }
     free(g->words);
     free(g->pfns);
@@ -612,8 +624,12 @@ static void on_gpadl_teardown(struct vmbus_server *s, const uint8_t *buf)
     g->state = GPADL_DYING;
     g->send_torndown = true;
     bool now = g->refs == 0;
-    if (now)
+    if (now) {
         gpadl_unlink_locked(s, g);
+    } else {
+        g->torndown_owed = true;
+        s->torndown_owed++;
+    }
     pthread_mutex_unlock(&s->gpadl_lock);
     /* Otherwise the last vmbus_gpadl_put() (ring close, device) frees it. */
     if (now)
@@ -689,6 +705,9 @@ static void on_open(struct vmbus_server *s, const uint8_t *buf)
     c->state = CHAN_OPEN;
     if (c->ops->open(c->ctx, c) < 0) {
         c->state = CHAN_OFFERED;
+        /* A failure the device reported during the refused open concerns
+         * rings that are about to go; it must not close the next open. */
+        __atomic_store_n(&c->fail_requested, false, __ATOMIC_RELAXED);
         hv_partition_port_remove(s->part, VMBUS_CHAN_CONN_ID_BASE + c->relid);
         err = VMBUS_SRV_ERR_DEVICE;
         goto fail_fd;
@@ -797,6 +816,47 @@ static void on_modify_channel(struct vmbus_server *s, const uint8_t *buf)
     }
 }
 
+static uint32_t torndowns_owed(struct vmbus_server *s)
+{
+    pthread_mutex_lock(&s->gpadl_lock);
+    uint32_t n = s->torndown_owed;
+    pthread_mutex_unlock(&s->gpadl_lock);
+    return n;
+}
+
+/* Queue room not kept for owed GPADL_TORNDOWNs. */
+static uint32_t room_unreserved(struct vmbus_server *s)
+{
+    uint32_t room = hv_synic_queue_room(s->part, VMBUS_MESSAGE_SINT);
+    uint32_t owed = torndowns_owed(s);
+    return room > owed ? room - owed : 0;
+}
+
+static int send_rescind(struct vmbus_server *s, struct vmbus_chan *c)
+{
+    struct vmbus_msg_relid m = {0};
+    msg_hdr(&m, VMBUS_MSG_RESCIND_CHANNELOFFER);
+    m.child_relid = c->relid;
+    return send_msg(s, &m, sizeof(m));
+}
+
+/* Tell the guest about rescinds that did not fit when they happened.
+ * Returns how many are still owed. */
+static uint32_t flush_rescinds(struct vmbus_server *s)
+{
+    uint32_t left = 0;
+    for (uint32_t r = 1; r <= VMBUS_MAX_CHANNELS; r++) {
+        struct vmbus_chan *c = s->chans[r];
+        if (!c || !c->rescind_owed)
+            continue;
+        if (room_unreserved(s) > 0 && send_rescind(s, c) == 0)
+            c->rescind_owed = false;
+        else
+            left++;
+    }
+    return left;
+}
+
 static uint32_t offers_pending(const struct vmbus_server *s)
 {
     uint32_t n = 0;
@@ -831,7 +891,8 @@ int vmbus_server_handle_message(void *arg, struct hv_partition *p, uint32_t conn
     /* Back-pressure: take a message only if its answers fit in the guest's
      * message queue; otherwise the guest retries, as with a real port. */
     uint32_t need = type == VMBUS_MSG_REQUESTOFFERS ? offers_pending(s) + 1 : 1;
-    if (hv_synic_queue_room(s->part, VMBUS_MESSAGE_SINT) < need) {
+    need += flush_rescinds(s);
+    if (room_unreserved(s) < need) {
         count_err(s, VMBUS_SRV_ERR_BUSY);
         return HV_STATUS_INSUFFICIENT_BUFFERS;
     }
@@ -1011,7 +1072,7 @@ int vmbus_server_offer(struct vmbus_server *s, const struct vmbus_offer_params *
     }
     if (!relid)
         return -ENOSPC;
-    if (s->offers_requested && hv_synic_queue_room(s->part, VMBUS_MESSAGE_SINT) == 0)
+    if (s->offers_requested && room_unreserved(s) == 0)
         return -EBUSY;
     struct vmbus_chan *c = calloc(1, sizeof(*c));
     if (!c)
@@ -1039,17 +1100,13 @@ void vmbus_chan_rescind(struct vmbus_chan *c)
         chan_free(s, c);
         return;
     }
-    struct vmbus_msg_relid m = {0};
-    msg_hdr(&m, VMBUS_MSG_RESCIND_CHANNELOFFER);
-    m.child_relid = c->relid;
-    if (send_msg(s, &m, sizeof(m)) < 0) {
-        /* The guest cannot be told (queue full or gone): forget it now. */
-        chan_free(s, c);
-        return;
-    }
     c->state = CHAN_RESCINDED;
     c->ops = NULL;
     c->ctx = NULL;
+    /* The guest holds the relid until it releases it, told or not: if its
+     * queue is full, tell it when it next posts (it retries after draining). */
+    if (room_unreserved(s) == 0 || send_rescind(s, c) < 0)
+        c->rescind_owed = true;
 }
 
 uint32_t vmbus_chan_relid(const struct vmbus_chan *c)
