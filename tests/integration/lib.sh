@@ -1,0 +1,121 @@
+# Shared helpers for hvnet's integration tests (bash).
+#
+# Each test gets a unique tag: its vswitchd socket, state file, DPDK file
+# prefix, VM and namespace names all carry it, and an EXIT trap removes them
+# whether the test passed or not. Exit 77 means "skipped" to ctest.
+#
+# Usage: source lib.sh; hv_init BUILD_BIN_DIR; hv_start; ...; hv_pass
+set -euo pipefail
+
+hv_skip() { echo "SKIP: $*"; exit 77; }
+hv_fail() { echo "FAIL: $*" >&2; hv_dump; exit 1; }
+hv_log() { echo "--- $*"; }
+
+hv_init() {
+    HV_BIN=$(cd "$1" && pwd)
+    [ "$(id -u)" -eq 0 ] || hv_skip "needs root (namespaces, TAP devices, hugepages)"
+    for t in ip ping python3; do
+        command -v "$t" >/dev/null || hv_skip "needs $t"
+    done
+    [ -x "$HV_BIN/vswitchd" ] && [ -x "$HV_BIN/vswitch-ctl" ] && [ -x "$HV_BIN/hv-vm" ] ||
+        hv_fail "vswitchd, vswitch-ctl or hv-vm missing in $HV_BIN"
+    # Short, unique: namespace and interface names have length limits.
+    HV_TAG="t$(printf '%x' $$)$(printf '%x' $((RANDOM % 256)))"
+    HV_DIR=$(mktemp -d "/tmp/hvnet-$HV_TAG.XXXXXX")
+    HV_SOCK="$HV_DIR/vswitchd.sock"
+    HV_STATE="$HV_DIR/state.json"
+    HV_LOG="$HV_DIR/vswitchd.log"
+    HV_NS=()
+    HV_PIDS=()
+    export HVNET_SOCKET="$HV_SOCK"
+    trap hv_cleanup EXIT
+}
+
+# DPDK arguments: our own file prefix; hugepages if enough are free, else
+# --no-huge (the machine may not have them, or other tests hold them).
+hv_eal_args() {
+    local free=0
+    free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
+    local mem="--no-huge -m 768"
+    [ "$free" -ge 400 ] && mem="-m 512"
+    echo "-l 0,1 --no-pci --file-prefix hv$HV_TAG --log-level *:warning $mem"
+}
+
+hv_start() {
+    # shellcheck disable=SC2046
+    "$HV_BIN/vswitchd" --socket "$HV_SOCK" --state "$HV_STATE" --log "$HV_LOG" --detach \
+        -- $(hv_eal_args) || hv_fail "vswitchd did not start (log: $(tail -3 "$HV_LOG"))"
+    HV_VSD_PID=$(pgrep -f -- "--socket $HV_SOCK" | head -1)
+    [ -n "$HV_VSD_PID" ] || hv_fail "vswitchd not running"
+}
+
+hv_stop() {
+    if [ -n "${HV_VSD_PID:-}" ] && kill -0 "$HV_VSD_PID" 2>/dev/null; then
+        kill -TERM "$HV_VSD_PID"
+        for _ in $(seq 50); do
+            kill -0 "$HV_VSD_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$HV_VSD_PID" 2>/dev/null || true
+    fi
+    HV_VSD_PID=
+}
+
+vctl() { "$HV_BIN/vswitch-ctl" --socket "$HV_SOCK" "$@"; }
+
+# hv_vm NAME SWITCH IP MAC: a VM with one NIC eth0, started, addressed.
+hv_vm_name() { echo "$HV_TAG$1"; }
+hv_vm() {
+    local vm ns
+    vm=$(hv_vm_name "$1")
+    ns=$vm
+    HV_NS+=("$ns")
+    vctl vm-add "$vm" >/dev/null
+    vctl nic-add "$vm" eth0 --switch "$2" --mac "$4" >/dev/null
+    vctl vm-start "$vm" >/dev/null
+    hv_wait_link "$ns" eth0
+    hv_quiet_ns "$ns"
+    ip netns exec "$ns" ip addr add "$3" dev eth0
+}
+
+# No IPv6 or other chatter: counters then count exactly what a test sends.
+hv_quiet_ns() {
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 2>/dev/null || true
+}
+
+# Wait until the NIC exists in the namespace and is up with carrier.
+hv_wait_link() {
+    for _ in $(seq 100); do
+        if ip netns exec "$1" cat "/sys/class/net/$2/carrier" 2>/dev/null | grep -q 1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    hv_fail "NIC $2 in namespace $1 never came up"
+}
+
+# Port counter from vswitch-ctl stats --json: hv_counter VM/NIC field
+hv_counter() {
+    vctl --json stats "$1" | python3 -c "import json,sys; p=json.load(sys.stdin)['ports'][0]; print(p$2)"
+}
+
+hv_dump() {
+    [ -n "${HV_LOG:-}" ] && [ -f "$HV_LOG" ] && { echo "--- vswitchd log (tail)"; tail -20 "$HV_LOG"; } >&2
+    return 0
+}
+
+hv_cleanup() {
+    local rc=$?
+    for p in "${HV_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    hv_stop
+    for ns in "${HV_NS[@]}"; do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    for br in "${HV_BRIDGES[@]:-}"; do [ -n "$br" ] && ip link del "$br" 2>/dev/null || true; done
+    rm -rf "$HV_DIR" "/var/run/dpdk/hv$HV_TAG" 2>/dev/null || true
+    exit $rc
+}
+
+hv_pass() { echo "PASS: $*"; }

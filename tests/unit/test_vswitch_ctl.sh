@@ -1,0 +1,371 @@
+#!/usr/bin/env bash
+# vswitch-ctl against a fake vswitchd: argument checks (exit 2, one line
+# naming the bad value), the JSON-RPC requests it sends
+# (docs/control-protocol.md), server errors (exit 1 and the server's
+# message), --json output, the fdb-show and stats layouts, and the message
+# for a socket nobody listens on.
+#
+# usage: test_vswitch_ctl.sh PATH-TO-vswitch-ctl
+set -euo pipefail
+
+if [[ $# -ne 1 || ! -x $1 ]]; then
+    echo "usage: $0 PATH-TO-vswitch-ctl" >&2
+    exit 1
+fi
+CTL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+command -v python3 >/dev/null || { echo "python3 is needed" >&2; exit 1; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_vswitch_ctl.XXXXXX")
+SERVER_PID=
+cleanup() {
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+SOCK=$TMP/vswitchd.sock
+export HVNET_SOCKET=$TMP/nobody-listens.sock
+
+# The fake vswitchd: serves one connection, checks that the one request on it
+# is method $2 with params $3 (exactly, as JSON), answers $4 (a JSON object
+# holding "result" or "error"; "HANG" never answers) and exits 0 if the
+# request was the expected one.
+cat >"$TMP/fake_vswitchd.py" <<'EOF'
+import json, os, socket, sys, time
+
+path, method, params, answer = sys.argv[1:5]
+tmp = path + ".tmp"
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(tmp)
+srv.listen(1)
+os.rename(tmp, path)  # the socket appears only once it accepts
+srv.settimeout(20)
+conn, _ = srv.accept()
+conn.settimeout(20)
+buf = b""
+while b"\n" not in buf:
+    chunk = conn.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+line = buf.split(b"\n", 1)[0]
+problems = []
+try:
+    req = json.loads(line)
+except ValueError as e:
+    req = None
+    problems.append("request is not JSON: %s: %r" % (e, line))
+if req is not None:
+    if not buf.endswith(b"\n"):
+        problems.append("request does not end with a newline")
+    if req.get("jsonrpc") != "2.0":
+        problems.append("jsonrpc is %r, not '2.0'" % req.get("jsonrpc"))
+    if "id" not in req:
+        problems.append("request has no id")
+    if req.get("method") != method:
+        problems.append("method %r, expected %r" % (req.get("method"), method))
+    if req.get("params", {}) != json.loads(params):
+        problems.append("params %s, expected %s"
+                        % (json.dumps(req.get("params"), sort_keys=True),
+                           json.dumps(json.loads(params), sort_keys=True)))
+if answer == "HANG":
+    time.sleep(10)
+    sys.exit(0)
+reply = {"jsonrpc": "2.0", "id": req.get("id") if req else None}
+if problems:
+    reply["error"] = {"code": -32602, "message": "fake vswitchd: " + "; ".join(problems)}
+else:
+    reply.update(json.loads(answer))
+conn.sendall((json.dumps(reply) + "\n").encode())
+conn.close()
+for p in problems:
+    print("fake vswitchd: " + p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+EOF
+
+FAILS=0
+fail() {
+    echo "FAIL: $*" >&2
+    FAILS=$((FAILS + 1))
+}
+
+start_server() { # METHOD PARAMS ANSWER
+    rm -f "$SOCK"
+    python3 "$TMP/fake_vswitchd.py" "$SOCK" "$1" "$2" "$3" 2>"$TMP/server.err" &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        [[ -S $SOCK ]] && return 0
+        sleep 0.05
+    done
+    fail "fake vswitchd did not start: $(cat "$TMP/server.err")"
+    return 1
+}
+
+stop_server() { # NAME: did the server see the expected request?
+    local rc=0
+    wait "$SERVER_PID" || rc=$?
+    SERVER_PID=
+    if [[ $rc -ne 0 ]]; then
+        fail "$1: server saw an unexpected request: $(cat "$TMP/server.err")"
+        return 1
+    fi
+}
+
+run() { # ARGS...: runs the client, sets RC, OUT, ERR
+    RC=0
+    "$CTL" "$@" >"$TMP/out" 2>"$TMP/err" || RC=$?
+    OUT=$(cat "$TMP/out")
+    ERR=$(cat "$TMP/err")
+}
+
+# expect_request NAME METHOD PARAMS ANSWER -- ARGS...: the client, given ARGS,
+# sends METHOD/PARAMS and exits 0 on ANSWER.
+expect_request() {
+    local name=$1 method=$2 params=$3 answer=$4
+    shift 5
+    start_server "$method" "$params" "$answer" || return 0
+    run --socket "$SOCK" "$@"
+    stop_server "$name" || return 0
+    if [[ $RC -ne 0 ]]; then
+        fail "$name: exit status $RC, expected 0; stderr: $ERR"
+        return 0
+    fi
+    echo "ok: $name"
+}
+
+# usage_error NEEDLE ARGS...: exit 2, nothing on stdout, one line on stderr
+# that starts with "vswitch-ctl: " and contains NEEDLE. No server runs: a
+# client that connected anyway would fail with exit 1.
+usage_error() {
+    local needle=$1
+    shift
+    run "$@"
+    local what="vswitch-ctl $*"
+    if [[ $RC -ne 2 ]]; then
+        fail "$what: exit status $RC, expected 2; stderr: $ERR"
+    elif [[ -n $OUT ]]; then
+        fail "$what: printed on stdout: $OUT"
+    elif [[ $(wc -l <"$TMP/err") -ne 1 ]]; then
+        fail "$what: expected one line on stderr, got: $ERR"
+    elif [[ $ERR != "vswitch-ctl: "* ]]; then
+        fail "$what: message does not start with 'vswitch-ctl: ': $ERR"
+    elif [[ $ERR != *"$needle"* ]]; then
+        fail "$what: message does not mention '$needle': $ERR"
+    else
+        echo "ok: usage error: $ERR"
+    fi
+}
+
+# ---- argument errors: exit 2, one line naming the bad value ----
+
+usage_error "4095" nic-add vm1 eth0 --switch sw1 --vlan 4095
+usage_error "1..4094" nic-add vm1 eth0 --switch sw1 --vlan 0
+usage_error "02:00:00:00:00:zz" nic-add vm1 eth0 --switch sw1 --mac 02:00:00:00:00:zz
+usage_error "01:00:5e:00:00:01" nic-add vm1 eth0 --switch sw1 --mac 01:00:5e:00:00:01
+usage_error "00:00:00:00:00:00" nic-add vm1 eth0 --switch sw1 --mac 00:00:00:00:00:00
+usage_error "frobnicate" frobnicate
+usage_error "--trunk" nic-add vm1 eth0 --switch sw1 --vlan 10 --trunk 20-30
+usage_error "--vlan" nic-set vm1 eth0 --trunk 20 --vlan 10
+usage_error "5000" nic-set vm1 eth0 --trunk 10,5000
+usage_error "30-20" nic-set vm1 eth0 --trunk 10,30-20
+usage_error "10,,20" nic-set vm1 eth0 --trunk 10,,20
+usage_error "9001" switch-add sw1 --type private --mtu 9001
+usage_error "67" nic-add vm1 eth0 --switch sw1 --mtu 67
+usage_error "abc" switch-set sw1 --mtu abc
+usage_error "--type" switch-add sw1
+usage_error "bridged" switch-add sw1 --type bridged
+usage_error "--uplink" switch-add sw1 --type external
+usage_error "--uplink" switch-add sw1 --type private --uplink net_null0
+usage_error "--mtu" switch-set sw1
+usage_error "bad name!" switch-add 'bad name!' --type private
+usage_error "a-name-that-is-longer-than-31-ch" vm-add a-name-that-is-longer-than-31-chars
+usage_error "'lo'" nic-add vm1 lo --switch sw1
+usage_error "sixteen-chars-xx" nic-add vm1 sixteen-chars-xx --switch sw1
+usage_error "missing NAME" switch-del
+usage_error "extra" switch-del sw1 extra
+usage_error "missing NIC" nic-add vm1 --switch sw1
+usage_error "--switch" nic-add vm1 eth0
+usage_error "--bogus" switch-list --bogus
+usage_error "--json" switch-list --json
+usage_error "32" vm-add vm1 --memory 32
+usage_error "70000" vm-add vm1 --memory 70000
+usage_error "65" nic-set vm1 eth0 --queues 65
+usage_error "0" nic-set vm1 eth0 --max-mbps 0
+usage_error "maybe" nic-set vm1 eth0 --vmq maybe
+usage_error "yes" nic-set vm1 eth0 --dhcp-guard yes
+usage_error "nothing to change" nic-set vm1 eth0
+usage_error "--mtu" switch-add sw1 --type private --mtu 1500 --mtu 9000
+usage_error "--mtu" switch-add sw1 --type private --mtu
+usage_error "vm1/" stats vm1/
+usage_error "--dst" mirror-add sw1 --src vm1/eth0
+usage_error "-w" capture vm1/eth0
+usage_error "0" capture vm1/eth0 -w x.pcap -c 0
+usage_error "--timeout" --timeout 0 switch-list
+usage_error "--nope" --nope switch-list
+usage_error "missing command" --json
+
+# ---- the requests sent ----
+
+expect_request "switch-add with every flag" switch-add \
+    '{"name":"sw1","type":"external","uplink":"net_pcap0,iface=eth0","allow_management_os":true,"mtu":9000}' \
+    '{"result":{}}' -- \
+    switch-add sw1 --type external --uplink net_pcap0,iface=eth0 --allow-management-os --mtu 9000
+[[ -z $OUT ]] || fail "switch-add printed: $OUT"
+
+expect_request "switch-add, --opt=value form" switch-add '{"name":"sw2","type":"private","mtu":1500}' \
+    '{"result":{}}' -- switch-add sw2 --type=private --mtu=1500
+
+expect_request "nic-add with mac and mtu" nic-add \
+    '{"vm":"vm1","nic":"eth0","switch":"sw1","mac":"02:aa:bb:cc:dd:ee","mtu":9000}' \
+    '{"result":{"mac":"02:aa:bb:cc:dd:ee"}}' -- \
+    nic-add vm1 eth0 --switch sw1 --mac 02:AA:bb:cc:dd:ee --mtu 9000
+[[ $OUT == "02:aa:bb:cc:dd:ee" ]] || fail "nic-add printed '$OUT', expected the MAC"
+
+expect_request "nic-set with every option" nic-set \
+    '{"vm":"vm1","nic":"eth0","switch":"sw2","trunk":[10,20,21,22],"vmq":true,"queues":4,"mac_spoofing":false,"dhcp_guard":true,"router_guard":true,"max_mbps":100}' \
+    '{"result":{}}' -- \
+    nic-set vm1 eth0 --switch sw2 --trunk 22,10,20-21 --vmq on --queues 4 --mac-spoofing off \
+    --dhcp-guard on --router-guard on --max-mbps 100
+
+expect_request "vm-add" vm-add '{"name":"vm1","netns":"ns1","memory_mb":512}' '{"result":{}}' -- \
+    vm-add vm1 --netns ns1 --memory 512
+
+expect_request "vm-start" vm-start '{"name":"vm1"}' '{"result":{"state":"running","pid":4242}}' -- \
+    vm-start vm1
+[[ $OUT == "vm1: running (pid 4242)" ]] || fail "vm-start printed '$OUT'"
+
+expect_request "switch-list without params" switch-list '{}' \
+    '{"result":{"switches":[{"name":"sw1","type":"external","mtu":9000,"ports":2},{"name":"private-switch","type":"private","mtu":1500,"ports":0}]}}' -- \
+    switch-list
+[[ $(head -n1 <<<"$OUT") == "NAME"*"TYPE"*"MTU"*"PORTS" ]] || fail "switch-list header: $OUT"
+grep -q '^private-switch  private   1500  0$' <<<"$OUT" || fail "switch-list table not aligned: $OUT"
+
+expect_request "stats VM/NIC" stats '{"target":"vm1/eth0"}' \
+    '{"result":{"ports":[{"switch":"sw1","port":"vm1/eth0","type":"vm","vm":"vm1","nic":"eth0","link":"up","mtu":1500,"rx_packets":10,"rx_bytes":1000,"tx_packets":5,"tx_bytes":500,"drops":{"runt":0,"bad_src_mac":2,"too_big":0,"queue_full":1,"no_destination":3},"guest":{"nvsp_version":"6.1","ndis_version":"6.30","errors":{"nvsp_short":4,"rndis_bad_len":0},"disconnects":0,"tx_no_buffer":0}}]}}' -- \
+    stats vm1/eth0
+grep -q '^port vm1/eth0: rx pkts=10, bytes=1000, drop=5$' <<<"$OUT" || fail "stats rx line: $OUT"
+grep -q '^ *tx pkts=5, bytes=500, drop=1$' <<<"$OUT" || fail "stats tx line: $OUT"
+grep -q 'drops: bad_src_mac=2, queue_full=1, no_destination=3$' <<<"$OUT" || fail "stats drop reasons: $OUT"
+grep -q 'guest errors: nvsp_short=4$' <<<"$OUT" || fail "stats guest errors: $OUT"
+if grep -q 'runt\|rndis_bad_len\|disconnects' <<<"$OUT"; then fail "stats lists zero counters: $OUT"; fi
+
+expect_request "mirror-add" mirror-add '{"switch":"sw1","src":["vm1/eth0","vm2/eth0"],"dst":"vm3/eth0"}' \
+    '{"result":{}}' -- mirror-add sw1 --src vm1/eth0,vm2/eth0 --dst vm3/eth0
+
+mkdir "$TMP/cwd"
+cd "$TMP/cwd"
+expect_request "capture, relative file made absolute" capture \
+    "{\"port\":\"vm1/eth0\",\"file\":\"$TMP/cwd/x.pcap\",\"count\":10,\"timeout\":5}" \
+    '{"result":{"packets":10}}' -- capture vm1/eth0 -w x.pcap -c 10 --timeout 5
+cd - >/dev/null
+[[ $OUT == "10 packets written to $TMP/cwd/x.pcap" ]] || fail "capture printed '$OUT'"
+
+start_server vm-list '{}' '{"result":{"vms":[{"name":"vm1","netns":"vm1","memory_mb":256,"state":"stopped","pid":0,"nics":1}]}}'
+RC=0
+HVNET_SOCKET=$SOCK "$CTL" vm-list >"$TMP/out" 2>"$TMP/err" || RC=$?
+if stop_server "HVNET_SOCKET" && [[ $RC -eq 0 ]] &&
+    grep -q '^vm1   vm1          256  stopped    -  1$' "$TMP/out"; then
+    echo "ok: HVNET_SOCKET is used; vm-list table"
+else
+    fail "HVNET_SOCKET / vm-list: rc $RC, $(cat "$TMP/out" "$TMP/err")"
+fi
+
+# ---- server errors: exit 1 and the server's message ----
+
+start_server switch-add '{"name":"sw1","type":"private"}' \
+    '{"error":{"code":-32000,"message":"switch '"'"'sw1'"'"' already exists"}}'
+run --socket "$SOCK" switch-add sw1 --type private
+stop_server "server error" || true
+if [[ $RC -eq 1 && $ERR == "vswitch-ctl: switch 'sw1' already exists" && -z $OUT ]]; then
+    echo "ok: server error: $ERR"
+else
+    fail "server error: rc $RC (expected 1), stderr '$ERR'"
+fi
+
+start_server vmq-show '{"switch":"sw1"}' '{"error":{"code":-32601,"message":"unknown method '"'"'vmq-show'"'"'"}}'
+run --socket "$SOCK" vmq-show sw1
+stop_server "unknown method" || true
+[[ $RC -eq 1 && $ERR == "vswitch-ctl: unknown method 'vmq-show'" ]] &&
+    echo "ok: -32601: $ERR" || fail "-32601: rc $RC, stderr '$ERR'"
+
+# ---- --json ----
+
+start_server switch-show '{"name":"sw1"}' \
+    '{"result":{"name":"sw1","type":"private","mtu":1500,"fdb_max":8192,"fdb_aging":300,"fdb_entries":1,"ports":[{"port":"vm1/eth0","type":"vm","link":"up","mtu":1500,"rx_packets":1,"rx_bytes":60,"tx_packets":2,"tx_bytes":120,"drops":{"runt":1}}]}}'
+run --socket "$SOCK" --json switch-show sw1
+stop_server "--json" || true
+if [[ $RC -eq 0 ]] && python3 -m json.tool "$TMP/out" >/dev/null &&
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ports"][0]["port"]=="vm1/eth0" and d["fdb_max"]==8192' "$TMP/out"; then
+    echo "ok: --json output is the result as JSON"
+else
+    fail "--json: rc $RC, output: $OUT $ERR"
+fi
+
+# ---- human layouts ----
+
+expect_request "switch-show" switch-show '{"name":"sw1"}' \
+    '{"result":{"name":"sw1","type":"private","mtu":1500,"fdb_max":8192,"fdb_aging":300,"fdb_entries":1,"ports":[{"port":"vm1/eth0","type":"vm","link":"up","mtu":1500,"rx_packets":1,"rx_bytes":60,"tx_packets":2,"tx_bytes":120,"drops":{"runt":1,"queue_full":2}}]}}' -- \
+    switch-show sw1
+grep -q '^  fdb: 1 entries, max 8192, aging 300 s$' <<<"$OUT" || fail "switch-show fdb line: $OUT"
+grep -q '^    vm1/eth0  vm    up    1500 ' <<<"$OUT" || fail "switch-show port line: $OUT"
+grep -q ' 3$' <<<"$OUT" || fail "switch-show drops column: $OUT"
+
+expect_request "fdb-show" fdb-show '{"switch":"sw1"}' \
+    '{"result":{"entries":[{"port":"vm1/eth0","vlan":0,"mac":"02:00:00:00:00:01","age":12,"static":false},{"port":"up","vlan":10,"mac":"02:00:00:00:00:02","age":0,"static":true}]}}' -- \
+    fdb-show sw1
+grep -q ' port  VLAN  MAC                Age$' <<<"$OUT" || fail "fdb-show header: $OUT"
+grep -q '^vm1/eth0     0  02:00:00:00:00:01   12$' <<<"$OUT" || fail "fdb-show learned row: $OUT"
+grep -q '^      up    10  02:00:00:00:00:02  static$' <<<"$OUT" || fail "fdb-show static row: $OUT"
+
+expect_request "fdb-show, short port names" fdb-show '{"switch":"sw1"}' \
+    '{"result":{"entries":[{"port":"up","vlan":0,"mac":"02:00:00:00:00:01","age":7,"static":false}]}}' -- \
+    fdb-show sw1
+[[ $OUT == " port  VLAN  MAC                Age"$'\n'"   up     0  02:00:00:00:00:01    7" ]] ||
+    fail "fdb-show is not in the ovs-appctl fdb/show shape: $OUT"
+
+expect_request "nic-list, fields missing" nic-list '{"vm":"vm1"}' \
+    '{"result":{"nics":[{"vm":"vm1","nic":"eth0","switch":"sw1","mac":"02:00:00:00:00:01"}]}}' -- \
+    nic-list vm1
+grep -q '^vm1  eth0  sw1     02:00:00:00:00:01    -  -$' <<<"$OUT" || fail "nic-list with missing fields: $OUT"
+
+# ---- connecting, timeouts ----
+
+run --socket "$TMP/missing.sock" switch-list
+if [[ $RC -eq 1 && $ERR == "vswitch-ctl: cannot connect to vswitchd at $TMP/missing.sock: No such file or directory (is vswitchd running?)" ]]; then
+    echo "ok: missing socket: $ERR"
+else
+    fail "missing socket: rc $RC, stderr '$ERR'"
+fi
+
+start_server switch-list '{}' HANG
+start=$SECONDS
+run --socket "$SOCK" --timeout 1 switch-list
+kill "$SERVER_PID" 2>/dev/null || true
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=
+if [[ $RC -eq 1 && $ERR == *"no answer from vswitchd"* && $((SECONDS - start)) -le 5 ]]; then
+    echo "ok: timeout: $ERR"
+else
+    fail "timeout: rc $RC after $((SECONDS - start)) s, stderr '$ERR'"
+fi
+
+# ---- help ----
+
+run --help
+[[ $RC -eq 0 && $OUT == *"switch-add "*"capture "* ]] || fail "--help: rc $RC"
+run help nic-add
+[[ $RC -eq 0 && $OUT == *"--router-guard on|off"* ]] || fail "help nic-add: rc $RC: $OUT"
+run capture --help
+[[ $RC -eq 0 && $OUT == *"-w FILE"* ]] || fail "capture --help: rc $RC: $OUT"
+run --version
+[[ $RC -eq 0 && $OUT == "vswitch-ctl (hvnet) "* ]] || fail "--version: rc $RC: $OUT"
+echo "ok: --help, help COMMAND, COMMAND --help, --version"
+
+if [[ $FAILS -ne 0 ]]; then
+    echo "$FAILS check(s) failed" >&2
+    exit 1
+fi
+echo "all vswitch-ctl checks passed"
