@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# The main job: set the machine up, build hvnet, and run the host.
-#
-# For now the host is hv-core's demo: a root with two child partitions that
-# open VMBus channels and exchange checked traffic with it. Extra arguments go
-# to hv-demo (try --help).
+# The main job: set the machine up, build hvnet, and run the host: vswitchd
+# with a private switch and two VMs that ping each other and run iperf3
+# through it (scripts/host-demo.sh). Extra arguments go to host-demo.sh.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 bash scripts/setup.sh
 bash scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo
-exec build/bin/hv-demo "$@"
+exec bash scripts/host-demo.sh build/bin "$@"
