@@ -87,6 +87,7 @@ struct nic {
     uint32_t relid;
     struct vmbus_guid instance;
     struct netvsc_info info; /* as last applied to the TAP */
+    uint64_t link_changes_seen; /* netvsc_stats.link_changes at the last sync */
     uint32_t frame_max;      /* largest non-GSO frame: MTU + Ethernet header + tag */
     uint32_t tx_frame_cap;   /* largest frame taken from the TAP (GSO frames with LSO) */
     bool tap_ready;          /* the TAP may have frames (no EAGAIN since epoll said so) */
@@ -481,8 +482,21 @@ static int nic_reopen(struct vm *vm, struct nic *x)
 static void nic_sync_info(struct vm *vm, struct nic *x)
 {
     struct netvsc_info info;
+    struct netvsc_stats st;
     netvsc_get_info(x->n, &info);
-    if (info.link_up != x->info.link_up) {
+    netvsc_get_stats(x->n, &st);
+    /* A cable pulled and plugged back within one poll still has to reach
+     * the VM's stack as a carrier loss (it renews what it learned). */
+    bool bounced = st.link_changes != x->link_changes_seen && info.link_up == x->info.link_up &&
+                   info.link_up;
+    x->link_changes_seen = st.link_changes;
+    if (bounced) {
+        x->ct.link_changes += 2;
+        if (netvsc_tap_set_carrier(x->tap, false) < 0 || netvsc_tap_set_carrier(x->tap, true) < 0)
+            fprintf(stderr, "hv-vm %s: %s\n", vm->name, netvsc_tap_last_error());
+        printf("hv-vm %s: NIC %s link bounced\n", vm->name, x->name);
+        fflush(stdout);
+    } else if (info.link_up != x->info.link_up) {
         x->ct.link_changes++;
         if (netvsc_tap_set_carrier(x->tap, info.link_up) < 0)
             fprintf(stderr, "hv-vm %s: %s\n", vm->name, netvsc_tap_last_error());

@@ -92,6 +92,10 @@ struct netvsp_stats {
 };
 void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out);
 uint32_t netvsp_mtu(const struct netvsp *n);
+/* The NIC's cable: connected (the default) or not. The guest is told with
+ * an RNDIS media connect / disconnect indication, and queries answer it; a
+ * disconnected NIC neither sends nor receives. Control thread. */
+void netvsp_set_media(struct netvsp *n, bool connected);
 void netvsp_mac(const struct netvsp *n, uint8_t mac[6]);
 
 #endif

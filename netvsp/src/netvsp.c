@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
@@ -115,6 +116,9 @@ struct conn {
 
     uint32_t errors;
     bool dead;
+    bool media_told;         /* what the guest was last told (worker) */
+    uint32_t media_gen_told; /* np->media_gen when it was told */
+    uint64_t media_hold;     /* TSC until which a reconnect waits */
     uint8_t pkt[PKT_MAX];
     uint8_t ctl[CTRL_MSG_MAX];
 };
@@ -128,6 +132,8 @@ struct netvsp {
     uint32_t mtu;
     struct rte_mempool *pool;
     struct conn *conn; /* RCU-published to the worker */
+    bool media;        /* connected (atomic; control thread writes) */
+    uint32_t media_gen; /* changes of media (atomic) */
     struct netvsp_stats stats;
 };
 
@@ -172,9 +178,15 @@ static void bad(struct netvsp *np, struct conn *c, enum netvsp_err e)
     }
 }
 
+static bool media(const struct netvsp *np)
+{
+    return __atomic_load_n(&np->media, __ATOMIC_ACQUIRE);
+}
+
 static void update_link(struct netvsp *np, struct conn *c)
 {
-    bool up = c && !c->dead && c->rndis_ready && c->filter != 0 && c->rbuf;
+    bool up = c && !c->dead && c->rndis_ready && c->filter != 0 && c->rbuf && media(np) &&
+              c->media_told;
     if (vsw_port_link(&np->port) != up)
         vsw_port_set_link(&np->port, up);
 }
@@ -420,7 +432,7 @@ static uint32_t query_oid(struct netvsp *np, struct conn *c, uint32_t oid, const
             RNDIS_MAC_OPTION_8021Q_VLAN;
         break;
     case RNDIS_OID_GEN_MEDIA_CONNECT_STATUS:
-        v = RNDIS_MEDIA_STATE_CONNECTED;
+        v = media(np) ? RNDIS_MEDIA_STATE_CONNECTED : RNDIS_MEDIA_STATE_DISCONNECTED;
         break;
     case RNDIS_OID_GEN_MAXIMUM_SEND_PACKETS:
         v = MAX_PKTS_PER_MSG;
@@ -590,6 +602,10 @@ static void rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
             .align_factor = RNDIS_ALIGN_SHIFT,
         };
         c->rndis_ready = true;
+        c->media_told = true; /* a new adapter starts connected */
+        c->media_gen_told = __atomic_load_n(&np->media_gen, __ATOMIC_ACQUIRE);
+        if (!media(np))
+            c->media_gen_told--; /* tell it at the end of this round */
         send_ctrl(np, c, &a, sizeof(a));
         update_link(np, c);
         return;
@@ -1257,6 +1273,11 @@ static uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
         return 0;
     uint16_t got = 0;
     bool any = false;
+    if (!media(np)) {
+        /* Unplugged: the guest's frames go nowhere, but its control
+         * messages are still answered (it must be able to query). */
+        n = MAX_PKTS_PER_MSG;
+    }
     /* A completion fits if the ring has room for one more small packet;
      * otherwise leave the guest's requests in its ring (back-pressure). */
     uint32_t comp_room = vmbus_ring_pkt_size(0, NVSP_MSG_SIZE_61) * 2;
@@ -1295,6 +1316,11 @@ static uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
         if (vmbus_ring_release(c->rx) == 1)
             vmbus_chan_signal(c->chan);
         flush_pending_ctrl(np, c);
+    }
+    if (got && !media(np)) {
+        vsw_port_drop(port, VSW_DROP_LINK_DOWN, got);
+        rte_pktmbuf_free_bulk(pkts, got);
+        got = 0;
     }
     return got;
 }
@@ -1396,12 +1422,54 @@ static uint16_t vm_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
     return sent;
 }
 
+static void send_media(struct netvsp *np, struct conn *c, bool connected)
+{
+    struct rndis_indicate_status st = {
+        .hdr = {.type = RNDIS_MSG_INDICATE, .len = sizeof(st)},
+        .status = connected ? RNDIS_STATUS_MEDIA_CONNECT : RNDIS_STATUS_MEDIA_DISCONNECT,
+    };
+    send_ctrl(np, c, &st, sizeof(st));
+}
+
+/* Tell the guest its cable changed. Changes can come faster than rounds: an
+ * unplug and replug between two rounds still reach the guest as both, and
+ * the replug is held back a little (as vmswitch damps flapping) so that the
+ * guest's stack sees an outage rather than a glitch it coalesces away. */
+#define MEDIA_HOLD_MS 200
+static void indicate_media(struct netvsp *np, struct conn *c)
+{
+    uint32_t gen = __atomic_load_n(&np->media_gen, __ATOMIC_ACQUIRE);
+    if (gen == c->media_gen_told || !c->rndis_ready || !c->rbuf)
+        return;
+    bool m = media(np);
+    uint64_t now = rte_get_tsc_cycles();
+    if (m && c->media_told) {
+        send_media(np, c, false); /* the unplug the guest has not seen */
+        c->media_told = false;
+        c->media_hold = now + rte_get_tsc_hz() / 1000 * MEDIA_HOLD_MS;
+        update_link(np, c);
+        return;
+    }
+    if (m && now < c->media_hold)
+        return; /* workers wake at least every 100 ms: it will come */
+    if (m != c->media_told)
+        send_media(np, c, m);
+    c->media_told = m;
+    c->media_gen_told = gen;
+    if (!m)
+        c->media_hold = now + rte_get_tsc_hz() / 1000 * MEDIA_HOLD_MS;
+    update_link(np, c);
+}
+
 static void vm_tx_flush(struct vsw_port *port)
 {
     struct netvsp *np = np_of(port);
     struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
-    if (c)
+    if (c) {
+        if (c->media_gen_told != __atomic_load_n(&np->media_gen, __ATOMIC_RELAXED))
+            indicate_media(np, c);
         publish(c);
+    }
 }
 
 static int vm_wait_fd(struct vsw_port *port)
@@ -1552,6 +1620,7 @@ int netvsp_create(struct vmbus_server *srv, const struct netvsp_params *p, struc
     memcpy(np->mac, p->mac, 6);
     np->mtu = p->mtu;
     np->pool = p->pool;
+    np->media = true;
     vsw_port_set_max_frame(&np->port, p->mtu + RTE_ETHER_HDR_LEN);
     struct vmbus_offer_params op = {.class_id = VMBUS_GUID_NETVSC, .instance_id = p->instance};
     memcpy(op.user_defined, np->nic_name, strlen(np->nic_name));
@@ -1593,6 +1662,16 @@ void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out)
 uint32_t netvsp_mtu(const struct netvsp *n)
 {
     return n->mtu;
+}
+
+void netvsp_set_media(struct netvsp *n, bool connected)
+{
+    __atomic_store_n(&n->media, connected, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&n->media_gen, 1, __ATOMIC_RELEASE);
+    if (!connected)
+        vsw_port_set_link(&n->port, false);
+    /* The owning worker tells the guest at the end of its next round. */
+    vsw_port_kick(&n->port);
 }
 
 void netvsp_mac(const struct netvsp *n, uint8_t mac[6])

@@ -2,7 +2,8 @@
 # Two VMs on a private switch reach each other (ping both ways, iperf3 TCP);
 # a VM on a second private switch cannot reach them; fdb-show lists the
 # learned MACs on the right ports; the port counters match exactly what was
-# sent. Usage: test_private_switch.sh BUILD_BIN_DIR
+# sent; a NIC moved to another switch live sees its link bounce and then
+# reaches its new neighbours. Usage: test_private_switch.sh BUILD_BIN_DIR
 source "$(dirname "$0")/lib.sh"
 hv_init "$1"
 command -v iperf3 >/dev/null || hv_skip "needs iperf3"
@@ -54,6 +55,17 @@ out=$(ip netns exec "$A" timeout 30 iperf3 -c 10.77.0.2 -p 5201 -t 3 -J) || hv_f
 gbps=$(echo "$out" | python3 -c "import json,sys; print('%.2f' % (json.load(sys.stdin)['end']['sum_received']['bits_per_second']/1e9))")
 echo "iperf3 A->B: $gbps Gbit/s"
 python3 -c "import sys; sys.exit(0 if float('$gbps') > 0 else 1)" || hv_fail "iperf3 moved nothing"
+
+hv_log "live move: C to sw1; its guest sees the cable pulled and plugged back"
+ip netns exec "$C" ip monitor link >"$HV_DIR/mon.txt" 2>&1 &
+mon=$!
+HV_PIDS+=($mon)
+sleep 0.3
+vctl nic-set "$C" eth0 --switch sw1
+ip netns exec "$C" ping -c 3 -i 0.2 -W 2 10.77.0.1 >/dev/null || hv_fail "C cannot reach A after moving to sw1"
+kill "$mon" 2>/dev/null || true
+grep -q "NO-CARRIER" "$HV_DIR/mon.txt" || hv_fail "C's NIC never lost carrier during the move"
+vctl fdb-show sw1 | grep -q "$C/eth0.*02:00:00:77:00:03" || hv_fail "C not learned on sw1"
 
 vctl stats sw1
 hv_pass "private switch"

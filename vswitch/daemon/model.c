@@ -852,12 +852,17 @@ int vsd_nic_set(struct vsd *d, const json_t *params, struct vsd_err *e)
         return 0;
     struct vsd_switch *old = n->sw;
     struct vsw_port *port = netvsp_port(n->np);
+    /* As Hyper-V does: the guest sees its cable pulled and plugged back in,
+     * so it renews what it learned on the old network. */
+    netvsp_set_media(n->np, false);
     vsw_port_detach(port);
     int rc = vsw_port_attach(sw->sw, port);
     if (rc < 0) {
         vsw_port_attach(old->sw, port);
+        netvsp_set_media(n->np, true);
         return vsd_fail(e, VSD_FAILED, "cannot move NIC to switch %s: %s", sw->name, strerror(-rc));
     }
+    netvsp_set_media(n->np, true);
     n->sw = sw;
     if (save_or_undo(d, e) < 0) {
         vsw_port_detach(port);

@@ -95,6 +95,10 @@ static inline bool vsw_port_link(const struct vsw_port *port)
  * set. Control thread. */
 void vsw_port_wait_fd_changed(struct vsw_port *port);
 
+/* Wake the worker that owns the port (if it sleeps), so that it runs a
+ * round soon: for changes a port type hands to its worker. Any thread. */
+void vsw_port_kick(struct vsw_port *port);
+
 /* Block until no worker can still be using something the port just
  * unpublished (RCU grace period). Control thread. */
 void vsw_port_synchronize(struct vsw_port *port);

@@ -641,6 +641,13 @@ void vsw_port_wait_fd_changed(struct vsw_port *port)
     wake(w);
 }
 
+void vsw_port_kick(struct vsw_port *port)
+{
+    struct vsw_switch *sw = __atomic_load_n(&port->sw, __ATOMIC_ACQUIRE);
+    if (sw)
+        wake(&sw->dp->workers[port->worker]);
+}
+
 void vsw_port_synchronize(struct vsw_port *port)
 {
     if (port->sw)
