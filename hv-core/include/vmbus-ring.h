@@ -124,8 +124,9 @@ int vmbus_ring_publish(struct vmbus_ring *r);
 /*
  * Producer: ask the consumer to signal once `bytes` (a vmbus_ring_pkt_size())
  * are free. Returns 1 if the space is already there (do not wait), 0 if the
- * caller should wait for the signal, -EPROTO if the ring is corrupt. The
- * request is withdrawn by the next successful put.
+ * caller should wait for the signal, -EMSGSIZE if no packet of that size can
+ * ever fit (nothing armed), -EPROTO if the ring is corrupt. The request is
+ * withdrawn by the next successful put.
  */
 int vmbus_ring_arm_space(struct vmbus_ring *r, uint32_t bytes);
 

@@ -271,10 +271,12 @@ int vmbus_ring_arm_space(struct vmbus_ring *r, uint32_t bytes)
     if (r->error)
         return r->error;
     /* The consumer signals when free space reaches pending_send_sz; the
-     * put needs strictly more than `bytes` free, hence + 8. */
-    uint32_t want = bytes + 8u;
-    if (want >= r->dsize)
+     * put needs strictly more than `bytes` free, hence + 8. The largest
+     * packet put() accepts (dsize - 8) needs the whole ring; compare before
+     * adding so that no size wraps around to a small request. */
+    if (bytes > r->dsize - 8u)
         return -EMSGSIZE;
+    uint32_t want = bytes + 8u;
     store_relaxed(&r->hdr->pending_send_sz, want);
     r->pending_armed = true;
     /* Pair A: the request before re-reading the consumer's progress. */
