@@ -86,7 +86,7 @@ bridge_tcp=$(iperf_median "$ns2" "$ns1" 10.201.0.2 5291)
 # --- hvnet private switch, two VMs ------------------------------------------
 free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
 mem="--no-huge -m 768"
-[ "$free" -ge 400 ] && mem="-m 512"
+[ "$free" -ge 400 ] && mem="-m 512 --huge-unlink"
 # shellcheck disable=SC2086
 "$bin/vswitchd" --socket "$sock" --state "$dir/state.json" --log "$dir/vswitchd.log" --detach \
     -- -l 0,1 --no-pci --file-prefix "$tag" --log-level '*:warning' $mem

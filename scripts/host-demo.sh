@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The hvnet host, end to end: vswitchd with a private switch and two VMs,
+# The hvnet host, end to end: vswitchd with an internal switch and two VMs,
 # each VM a child partition (hv-vm) whose synthetic NIC appears in its own
 # network namespace. The VMs ping each other and run a short iperf3 through
-# the switch; then the switch's statistics and FDB are shown, and
-# everything is removed again.
+# the switch, the host reaches them through its vNIC; then the switch's
+# statistics and FDB are shown, and everything is removed again.
 #
 # Usage: scripts/host-demo.sh [BUILD_BIN_DIR] [--seconds N]
 set -euo pipefail
@@ -44,19 +44,20 @@ trap cleanup EXIT
 
 free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
 mem="--no-huge -m 768"
-[ "$free" -ge 400 ] && mem="-m 512"
+[ "$free" -ge 400 ] && mem="-m 512 --huge-unlink"
 echo "== starting vswitchd (DPDK: ${mem})"
 # shellcheck disable=SC2086
 "$bin/vswitchd" --socket "$sock" --state "$dir/state.json" --log "$dir/vswitchd.log" --detach \
     -- -l 0,1 --no-pci --file-prefix "$tag" --log-level '*:warning' $mem
 vsd_pid=$(pgrep -f -- "--socket $sock" | head -1)
 
-echo "== a private switch and two VMs"
-ctl switch-add demo --type private
+sw="$tag"
+echo "== an internal switch ($sw, host vNIC vs-$sw) and two VMs"
+ctl switch-add "$sw" --type internal
 ctl vm-add "$vm1"
 ctl vm-add "$vm2"
-mac1=$(ctl nic-add "$vm1" eth0 --switch demo)
-mac2=$(ctl nic-add "$vm2" eth0 --switch demo)
+mac1=$(ctl nic-add "$vm1" eth0 --switch "$sw")
+mac2=$(ctl nic-add "$vm2" eth0 --switch "$sw")
 ctl vm-start "$vm1"
 ctl vm-start "$vm2"
 for ns in "$vm1" "$vm2"; do
@@ -67,6 +68,7 @@ for ns in "$vm1" "$vm2"; do
 done
 ip netns exec "$vm1" ip addr add 10.200.0.1/24 dev eth0
 ip netns exec "$vm2" ip addr add 10.200.0.2/24 dev eth0
+ip addr add 10.200.0.254/24 dev "vs-$sw"
 ctl vm-list
 echo
 echo "inside VM $vm1 (namespace $vm1):"
@@ -79,6 +81,8 @@ echo "== ping $vm1 -> $vm2"
 ip netns exec "$vm1" ping -c 5 -i 0.2 10.200.0.2 | tail -2
 echo "== ping $vm2 -> $vm1"
 ip netns exec "$vm2" ping -c 5 -i 0.2 10.200.0.1 | tail -2
+echo "== ping host (vs-$sw) -> $vm1"
+ping -c 5 -i 0.2 10.200.0.1 | tail -2
 
 echo
 echo "== iperf3 TCP $vm1 -> $vm2, ${secs} s"
@@ -89,10 +93,10 @@ ip netns exec "$vm1" iperf3 -c 10.200.0.2 -t "$secs" -f g | grep -E "sender|rece
 iperf_pid=
 
 echo
-echo "== vswitch-ctl fdb-show demo   (MACs: $vm1 $mac1, $vm2 $mac2)"
-ctl fdb-show demo
+echo "== vswitch-ctl fdb-show $sw   (MACs: $vm1 $mac1, $vm2 $mac2)"
+ctl fdb-show "$sw"
 echo
-echo "== vswitch-ctl stats demo"
-ctl stats demo
+echo "== vswitch-ctl stats $sw"
+ctl stats "$sw"
 echo
 echo "== cleaning up"

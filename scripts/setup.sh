@@ -37,7 +37,7 @@ packages=(
     dpdk dpdk-dev libdpdk-dev
     libpcap-dev libnl-3-dev libnl-route-3-dev libjansson-dev libcmocka-dev
     clang llvm libclang-rt-14-dev
-    iproute2 iputils-ping iperf3 tcpdump tshark dnsmasq-base ethtool
+    iproute2 iputils-ping iperf3 tcpdump tshark dnsmasq-base busybox ethtool
     procps psmisc util-linux kmod
     openvswitch-switch-dpdk hyperfine
 )

@@ -76,7 +76,6 @@ struct netvsp_stats {
     uint64_t disconnects;       /* connections cut off for errors */
     uint64_t opens;             /* channel opens */
     uint64_t rx_frames_too_big; /* from the guest, above the NIC's frame limit */
-    uint64_t rx_vlan_refused;   /* tagged frames from a guest (no trunk) */
     uint64_t tx_no_buffer;      /* to the guest: receive buffer full */
     uint64_t tx_ring_full;      /* to the guest: ring full */
     uint64_t tx_filtered;       /* to the guest: not wanted by its packet filter */

@@ -183,6 +183,18 @@ static bool media(const struct netvsp *np)
     return __atomic_load_n(&np->media, __ATOMIC_ACQUIRE);
 }
 
+/* A ring of the channel is corrupt (the guest wrote an impossible index):
+ * nothing more can be exchanged on it. */
+static void ring_fatal(struct netvsp *np, struct conn *c)
+{
+    if (c->dead)
+        return;
+    np->stats.errors[NETVSP_ERR_RING]++;
+    c->dead = true;
+    np->stats.disconnects++;
+    vmbus_chan_fail(c->chan);
+}
+
 static void update_link(struct netvsp *np, struct conn *c)
 {
     bool up = c && !c->dead && c->rndis_ready && c->filter != 0 && c->rbuf && media(np) &&
@@ -248,7 +260,10 @@ static uint32_t xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_ty
     int rc = vmbus_ring_put_xfer_pages(c->tx, XFER_TID_TAG | c->xhead, c->rid, c->xr, c->xn, body,
                                        c->msg_size);
     if (rc < 0) {
-        np->stats.tx_ring_full += n;
+        if (rc == -EPROTO)
+            ring_fatal(np, c);
+        else
+            np->stats.tx_ring_full += n;
         free_chain(c, c->xhead);
         xfer_reset(c);
         return 0;
@@ -267,21 +282,18 @@ static bool alloc_ctrl(struct conn *c, uint32_t *sub)
     return true;
 }
 
-/* Send one RNDIS control message to the guest (answer or indication). If
- * no control sub-allocation is free, queue it (bounded). */
-static void send_ctrl(struct netvsp *np, struct conn *c, const void *msg, uint32_t len)
+/* Ring bytes one guest request can make us produce: the transfer packet of
+ * an RNDIS answer and the request's completion. */
+static uint32_t reply_room(void)
 {
-    uint32_t sub;
-    if (len > c->sub_size || !c->rbuf)
-        return;
-    if (c->npend || !alloc_ctrl(c, &sub)) {
-        if (c->npend < PENDING_CTRL && len <= sizeof(c->pend[0].data)) {
-            c->pend[c->npend].len = len;
-            memcpy(c->pend[c->npend].data, msg, len);
-            c->npend++;
-        }
-        return;
-    }
+    return vmbus_ring_pkt_size(8 + sizeof(struct vmbus_xfer_range), NVSP_MSG_SIZE_61) +
+           vmbus_ring_pkt_size(0, NVSP_MSG_SIZE_61);
+}
+
+/* Send one RNDIS control message in control sub-allocation sub. */
+static void send_ctrl_in(struct netvsp *np, struct conn *c, uint32_t sub, const void *msg,
+                         uint32_t len)
+{
     memcpy(c->rbuf + (size_t)sub * c->sub_size, msg, len);
     /* Data ranges may be batched: control goes in its own packet. */
     struct vmbus_xfer_range saved[XFER_BATCH];
@@ -297,13 +309,39 @@ static void send_ctrl(struct netvsp *np, struct conn *c, const void *msg, uint32
     np->stats.control_msgs++;
 }
 
+/* Send one RNDIS control message to the guest (answer or indication). If
+ * no control sub-allocation is free, or older messages wait, queue it
+ * (bounded). */
+static void send_ctrl(struct netvsp *np, struct conn *c, const void *msg, uint32_t len)
+{
+    uint32_t sub;
+    if (len > c->sub_size || !c->rbuf)
+        return;
+    if (c->npend || !alloc_ctrl(c, &sub)) {
+        if (c->npend < PENDING_CTRL && len <= sizeof(c->pend[0].data)) {
+            c->pend[c->npend].len = len;
+            memcpy(c->pend[c->npend].data, msg, len);
+            c->npend++;
+        }
+        return;
+    }
+    send_ctrl_in(np, c, sub, msg, len);
+}
+
+/* Send queued control messages, oldest first, while a control
+ * sub-allocation and ring room for its transfer are free. */
 static void flush_pending_ctrl(struct netvsp *np, struct conn *c)
 {
-    while (c->npend && c->nfree_ctrl) {
+    uint32_t sub;
+    if (!c->rbuf) {
+        c->npend = 0;
+        return;
+    }
+    while (c->npend && vmbus_ring_free_bytes(c->tx) >= reply_room() && alloc_ctrl(c, &sub)) {
         struct pending_ctrl p = c->pend[0];
         memmove(&c->pend[0], &c->pend[1], sizeof(c->pend[0]) * (c->npend - 1));
         c->npend--;
-        send_ctrl(np, c, p.data, p.len);
+        send_ctrl_in(np, c, sub, p.data, p.len);
     }
 }
 
@@ -325,7 +363,7 @@ static void complete_body(struct conn *c, uint64_t tid, const void *body, uint32
         c->unpublished = true;
 }
 
-static void publish(struct conn *c)
+static void publish(struct netvsp *np, struct conn *c)
 {
     if (!c->unpublished)
         return;
@@ -333,6 +371,8 @@ static void publish(struct conn *c)
     int s = vmbus_ring_publish(c->tx);
     if (s == 1)
         vmbus_chan_signal(c->chan);
+    else if (s < 0)
+        ring_fatal(np, c);
 }
 
 /* --- RNDIS control ------------------------------------------------------ */
@@ -649,15 +689,24 @@ static void rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
             send_ctrl(np, c, &a, sizeof(a));
         }
         return;
-    answer_bad: {
-        struct rndis_set_cmplt a = {
-            .hdr = {.type = h.type | 0x80000000u, .len = sizeof(a)},
-            .req_id = q.req_id,
-            .status = RNDIS_STATUS_INVALID_DATA,
-        };
-        send_ctrl(np, c, &a, sizeof(a));
+    answer_bad:
+        if (h.type == RNDIS_MSG_QUERY) {
+            /* A QUERY_C has its own, longer layout: empty, failed. */
+            struct rndis_query_cmplt a = {
+                .hdr = {.type = RNDIS_MSG_QUERY_C, .len = sizeof(a)},
+                .req_id = q.req_id,
+                .status = RNDIS_STATUS_INVALID_DATA,
+            };
+            send_ctrl(np, c, &a, sizeof(a));
+        } else {
+            struct rndis_set_cmplt a = {
+                .hdr = {.type = h.type | 0x80000000u, .len = sizeof(a)},
+                .req_id = q.req_id,
+                .status = RNDIS_STATUS_INVALID_DATA,
+            };
+            send_ctrl(np, c, &a, sizeof(a));
+        }
         return;
-    }
     }
     case RNDIS_MSG_KEEPALIVE: {
         struct rndis_keepalive_req r;
@@ -750,8 +799,12 @@ static bool apply_csum(struct rte_mbuf *m, uint32_t info)
     uint32_t thoff = (info >> RNDIS_TXCSUM_THOFF_SHIFT) & RNDIS_TXCSUM_THOFF_MASK;
     bool v4 = info & RNDIS_TXCSUM_IPV4, v6 = info & RNDIS_TXCSUM_IPV6;
     bool tcp = info & RNDIS_TXCSUM_TCP, udp = info & RNDIS_TXCSUM_UDP;
+    /* The IPv4 header checksum is not offered (fill_offload): asking for it
+     * breaks the protocol, like asking for segmentation. */
+    if (info & RNDIS_TXCSUM_IP_HDR)
+        return false;
     if (!(tcp || udp))
-        return !(info & ~(RNDIS_TXCSUM_IPV4 | RNDIS_TXCSUM_IPV6 | RNDIS_TXCSUM_IP_HDR));
+        return !(info & ~(RNDIS_TXCSUM_IPV4 | RNDIS_TXCSUM_IPV6));
     if (v4 == v6 || tcp == udp)
         return false;
     uint32_t l3min = v4 ? sizeof(struct rte_ipv4_hdr) : sizeof(struct rte_ipv6_hdr);
@@ -832,7 +885,9 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         bad(np, c, NETVSP_ERR_OFFLOAD);
         return;
     }
-    if (pm.data_len > c->frame) {
+    /* A frame may carry its 802.1Q tag in-band instead of in the VLAN PPI:
+     * then it is 4 bytes longer than the frame limit allows. */
+    if (pm.data_len > c->frame + RTE_VLAN_HLEN) {
         np->stats.rx_frames_too_big++;
         vsw_port_drop(&np->port, VSW_DROP_TOO_BIG, 1);
         return;
@@ -841,15 +896,23 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         vsw_port_drop(&np->port, VSW_DROP_RUNT, 1);
         return;
     }
-    if (have_vlan && RNDIS_VLAN_ID(vlan) != 0) {
-        np->stats.rx_vlan_refused++;
-        vsw_port_drop(&np->port, VSW_DROP_PORT_SPECIFIC, 1);
-        return;
-    }
     struct rte_mbuf *m = gs_to_mbuf(np->pool, gs, off + 8 + pm.data_offset, pm.data_len);
     if (!m) {
         vsw_port_drop(&np->port, VSW_DROP_NO_MBUF, 1);
         return;
+    }
+    if (pm.data_len > c->frame &&
+        rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->ether_type !=
+            rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)) {
+        np->stats.rx_frames_too_big++;
+        vsw_port_drop(&np->port, VSW_DROP_TOO_BIG, 1);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    if (have_vlan) {
+        /* The switch decides whether this port may send it (trunk). */
+        m->ol_flags |= RTE_MBUF_F_RX_VLAN;
+        m->vlan_tci = (uint16_t)(RNDIS_VLAN_ID(vlan) | (RNDIS_VLAN_PRIO(vlan) << 13));
     }
     if (have_csum && !apply_csum(m, csum)) {
         bad(np, c, NETVSP_ERR_OFFLOAD);
@@ -1082,6 +1145,14 @@ static void revoke_recv(struct conn *c)
     vmbus_gpadl_put(c->rgp);
     c->rgp = NULL;
     c->rbuf = NULL;
+    /* A guest may register a buffer again: nothing of this one survives. */
+    free(c->free_data);
+    free(c->next);
+    free(c->outstanding);
+    c->free_data = c->next = NULL;
+    c->outstanding = NULL;
+    c->nsub = c->nfree_data = c->nfree_ctrl = 0;
+    c->npend = 0;
     xfer_reset(c);
 }
 
@@ -1278,20 +1349,19 @@ static uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
          * messages are still answered (it must be able to query). */
         n = MAX_PKTS_PER_MSG;
     }
-    /* A completion fits if the ring has room for one more small packet;
-     * otherwise leave the guest's requests in its ring (back-pressure). */
-    uint32_t comp_room = vmbus_ring_pkt_size(0, NVSP_MSG_SIZE_61) * 2;
+    /* Take a request only if whatever it makes us send fits; otherwise
+     * leave the guest's requests in its ring (back-pressure). */
     while (got + MAX_PKTS_PER_MSG <= n) {
-        if (vmbus_ring_free_bytes(c->tx) < comp_room)
+        if (vmbus_ring_free_bytes(c->tx) < reply_room()) {
+            if (c->tx->error)
+                ring_fatal(np, c);
             break;
+        }
         int len = vmbus_ring_get(c->rx, c->pkt, PKT_MAX);
         if (len == -EAGAIN)
             break;
         if (len < 0) {
-            np->stats.errors[NETVSP_ERR_RING]++;
-            c->dead = true;
-            np->stats.disconnects++;
-            vmbus_chan_fail(c->chan);
+            ring_fatal(np, c);
             break;
         }
         any = true;
@@ -1376,7 +1446,7 @@ static uint16_t vm_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
             vsw_port_drop(port, VSW_DROP_TOO_BIG, 1);
             goto free;
         }
-        if (!wanted(np, c, m)) {
+        if (!(m->ol_flags & vsw_mirror_copy_flag) && !wanted(np, c, m)) {
             np->stats.tx_filtered++;
             goto free;
         }
@@ -1400,6 +1470,14 @@ static uint16_t vm_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
                               : RNDIS_RXCSUM_TCP_OK);
             memcpy(ppi, &r, sizeof(r));
             memcpy(ppi + sizeof(r), &v, 4);
+            ppi_len += 16;
+        }
+        uint16_t tag = vsw_port_tx_vlan(port, m);
+        if (tag) {
+            struct rndis_ppi r = {.size = 16, .type = RNDIS_PPI_VLAN, .ppi_offset = 12};
+            uint32_t v = RNDIS_VLAN_MAKE(tag, (m->vlan_tci >> 13) & 7);
+            memcpy(ppi + ppi_len, &r, sizeof(r));
+            memcpy(ppi + ppi_len + sizeof(r), &v, 4);
             ppi_len += 16;
         }
         pm.ppi_offset = ppi_len ? 36 : 0;
@@ -1468,7 +1546,7 @@ static void vm_tx_flush(struct vsw_port *port)
     if (c) {
         if (c->media_gen_told != __atomic_load_n(&np->media_gen, __ATOMIC_RELAXED))
             indicate_media(np, c);
-        publish(c);
+        publish(np, c);
     }
 }
 
@@ -1484,11 +1562,11 @@ static bool vm_wait_arm(struct vsw_port *port)
     struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
     if (!c || c->dead)
         return false;
-    publish(c);
+    publish(np, c);
     bool pending = vmbus_ring_intr_unmask(c->rx);
     /* Blocked on our own ring (completions)? Ask to hear when it drains. */
-    if (!pending && vmbus_ring_free_bytes(c->tx) < vmbus_ring_pkt_size(0, NVSP_MSG_SIZE_61) * 2)
-        pending = vmbus_ring_arm_space(c->tx, vmbus_ring_pkt_size(0, NVSP_MSG_SIZE_61) * 2) == 1;
+    if (!pending && vmbus_ring_free_bytes(c->tx) < reply_room())
+        pending = vmbus_ring_arm_space(c->tx, reply_room()) == 1;
     return pending;
 }
 
@@ -1611,9 +1689,12 @@ int netvsp_create(struct vmbus_server *srv, const struct netvsp_params *p, struc
         return -EINVAL;
     if ((p->mac[0] & 1) || !(p->mac[0] | p->mac[1] | p->mac[2] | p->mac[3] | p->mac[4] | p->mac[5]))
         return -EINVAL;
-    struct netvsp *np = calloc(1, sizeof(*np));
-    if (!np)
+    /* struct vsw_port holds cache-aligned per-lcore counters: calloc()'s
+     * 16-byte alignment is not enough. */
+    struct netvsp *np = NULL;
+    if (posix_memalign((void **)&np, _Alignof(struct netvsp), sizeof(*np)) != 0)
         return -ENOMEM;
+    memset(np, 0, sizeof(*np));
     vsw_port_init(&np->port, &netvsp_class, p->port_name);
     np->srv = srv;
     snprintf(np->nic_name, sizeof(np->nic_name), "%s", p->nic_name);

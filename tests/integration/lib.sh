@@ -37,7 +37,7 @@ hv_eal_args() {
     local free=0
     free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
     local mem="--no-huge -m 768"
-    [ "$free" -ge 400 ] && mem="-m 512"
+    [ "$free" -ge 400 ] && mem="-m 512 --huge-unlink"
     echo "-l 0,1 --no-pci --file-prefix hv$HV_TAG --log-level *:warning $mem"
 }
 
@@ -115,6 +115,11 @@ hv_cleanup() {
     done
     for br in "${HV_BRIDGES[@]:-}"; do [ -n "$br" ] && ip link del "$br" 2>/dev/null || true; done
     rm -rf "$HV_DIR" "/var/run/dpdk/hv$HV_TAG" 2>/dev/null || true
+    # Hugepage files a killed vswitchd left behind.
+    local mnt
+    for mnt in $(awk '$3 == "hugetlbfs" {print $2}' /proc/mounts 2>/dev/null); do
+        rm -f "$mnt/hv${HV_TAG}map_"* 2>/dev/null || true
+    done
     exit $rc
 }
 

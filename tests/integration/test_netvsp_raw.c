@@ -77,6 +77,7 @@ static void eal_init(void)
     if (hugepages_free() >= 256) {
         args[n++] = "-m";
         args[n++] = "256";
+        args[n++] = "--huge-unlink";
     } else {
         args[n++] = "--no-huge";
         args[n++] = "-m";

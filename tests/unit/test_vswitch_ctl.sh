@@ -162,7 +162,7 @@ usage_error() {
 # ---- argument errors: exit 2, one line naming the bad value ----
 
 usage_error "4095" nic-add vm1 eth0 --switch sw1 --vlan 4095
-usage_error "1..4094" nic-add vm1 eth0 --switch sw1 --vlan 0
+usage_error "0..4094" nic-add vm1 eth0 --switch sw1 --vlan -1
 usage_error "02:00:00:00:00:zz" nic-add vm1 eth0 --switch sw1 --mac 02:00:00:00:00:zz
 usage_error "01:00:5e:00:00:01" nic-add vm1 eth0 --switch sw1 --mac 01:00:5e:00:00:01
 usage_error "00:00:00:00:00:00" nic-add vm1 eth0 --switch sw1 --mac 00:00:00:00:00:00
@@ -193,7 +193,7 @@ usage_error "--json" switch-list --json
 usage_error "32" vm-add vm1 --memory 32
 usage_error "70000" vm-add vm1 --memory 70000
 usage_error "65" nic-set vm1 eth0 --queues 65
-usage_error "0" nic-set vm1 eth0 --max-mbps 0
+usage_error "1000001" nic-set vm1 eth0 --max-mbps 1000001
 usage_error "maybe" nic-set vm1 eth0 --vmq maybe
 usage_error "yes" nic-set vm1 eth0 --dhcp-guard yes
 usage_error "nothing to change" nic-set vm1 eth0

@@ -402,8 +402,9 @@ static const char *value_rule(const struct arg_spec *spec, char *buf, size_t siz
                  name_chars);
         return buf;
     case ARG_TARGET:
-        snprintf(buf, size, "allowed a switch name or VM/NIC (names of 1..%d, NIC 1..%d "
-                 "characters of %s)", CTL_NAME_MAX, CTL_NIC_MAX, name_chars);
+        snprintf(buf, size, "allowed a switch name, VM/NIC (names of 1..%d, NIC 1..%d "
+                 "characters of %s), a host vNIC or SWITCH:uplink", CTL_NAME_MAX, CTL_NIC_MAX,
+                 name_chars);
         return buf;
     case ARG_PORT:
         snprintf(buf, size, "allowed VM/NIC (names of %s) or a switch port name", name_chars);
@@ -463,7 +464,7 @@ static int set_param(const char *cmd, const struct arg_spec *spec, const char *v
         ok = name_ok(value, CTL_NETNS_MAX) && !dot_name(value);
         break;
     case ARG_TARGET:
-        ok = strchr(value, '/') ? vm_nic_ok(value) : name_ok(value, CTL_NAME_MAX);
+        ok = port_ok(value);
         break;
     case ARG_PORT:
         ok = port_ok(value);
@@ -548,7 +549,9 @@ static int check_switch_add(const struct command *cmd, const json_t *params)
 static int check_switch_set(const struct command *cmd, const json_t *params)
 {
     if (json_object_size(params) < 2)
-        return usage_error(cmd->name, "nothing to change; give --mtu N");
+        return usage_error(cmd->name, "nothing to change; give --type, --uplink, "
+                           "--allow-management-os, --management-vlan, --mtu, --fdb-max or "
+                           "--fdb-aging");
     return 0;
 }
 
@@ -626,13 +629,33 @@ static const struct arg_spec opts_switch_add[] = {
       .help = "the uplink's DPDK device (external only), e.g. net_af_packet0,iface=eth1" },
     { .kind = ARG_FLAG, .name = "--allow-management-os", .param = "allow_management_os",
       .help = "also give the host a vNIC on the external switch" },
+    { .kind = ARG_UINT, .name = "--management-vlan", .metavar = "ID", .min = 0,
+      .max = CTL_VLAN_MAX, .param = "management_vlan",
+      .help = "access VLAN of the host vNIC, 0..4094 (default 0: untagged)" },
     { .kind = ARG_UINT, .name = "--mtu", .metavar = "N", .min = 68, .max = 9000,
       .param = "mtu", .help = "L3 MTU of the switch, 68..9000 (default 1500)" },
+    { .kind = ARG_UINT, .name = "--fdb-max", .metavar = "N", .min = 16, .max = 1048576,
+      .param = "fdb_max", .help = "MAC table size, 16..1048576 (default 8192)" },
+    { .kind = ARG_UINT, .name = "--fdb-aging", .metavar = "S", .min = 10, .max = 604800,
+      .param = "fdb_aging", .help = "seconds a learned MAC lives unseen, 10..604800 (default 300)" },
     { .kind = ARG_END },
 };
 static const struct arg_spec opts_switch_set[] = {
+    { .kind = ARG_SWITCH_TYPE, .name = "--type", .metavar = "private|internal|external",
+      .param = "type", .help = "change the switch's kind, live (VMs keep running)" },
+    { .kind = ARG_TEXT, .name = "--uplink", .metavar = "DEVARGS", .param = "uplink",
+      .help = "a new uplink for an external switch" },
+    { .kind = ARG_ONOFF, .name = "--allow-management-os", .metavar = "on|off",
+      .param = "allow_management_os", .help = "host vNIC on an external switch, or not" },
+    { .kind = ARG_UINT, .name = "--management-vlan", .metavar = "ID", .min = 0,
+      .max = CTL_VLAN_MAX, .param = "management_vlan",
+      .help = "access VLAN of the host vNIC, 0..4094 (0: untagged)" },
     { .kind = ARG_UINT, .name = "--mtu", .metavar = "N", .min = 68, .max = 9000,
       .param = "mtu", .help = "L3 MTU of the switch, 68..9000" },
+    { .kind = ARG_UINT, .name = "--fdb-max", .metavar = "N", .min = 16, .max = 1048576,
+      .param = "fdb_max", .help = "MAC table size, 16..1048576 (learned entries are dropped)" },
+    { .kind = ARG_UINT, .name = "--fdb-aging", .metavar = "S", .min = 10, .max = 604800,
+      .param = "fdb_aging", .help = "seconds a learned MAC lives unseen, 10..604800" },
     { .kind = ARG_END },
 };
 static const struct arg_spec opts_vm_add[] = {
@@ -656,11 +679,14 @@ static const struct arg_spec opts_nic_set_switch[] = {
 static const struct arg_spec opts_nic[] = {
     { .kind = ARG_MAC, .name = "--mac", .metavar = "MAC", .param = "mac",
       .help = "xx:xx:xx:xx:xx:xx, unicast, not all zero (default: a generated "
-              "locally administered 02:... address)" },
-    { .kind = ARG_UINT, .name = "--vlan", .metavar = "ID", .min = 1, .max = CTL_VLAN_MAX,
-      .param = "vlan", .help = "access port in VLAN ID, 1..4094" },
+              "random locally administered unicast address)" },
+    { .kind = ARG_UINT, .name = "--vlan", .metavar = "ID", .min = 0, .max = CTL_VLAN_MAX,
+      .param = "vlan", .help = "access port in VLAN ID, 1..4094; 0 makes the NIC untagged "
+                               "again (no VLAN, no trunk)" },
     { .kind = ARG_TRUNK, .name = "--trunk", .metavar = "LIST", .param = "trunk",
       .help = "trunk port for VLANs LIST: 1..4094, commas and ranges (10,20-30)" },
+    { .kind = ARG_UINT, .name = "--native-vlan", .metavar = "ID", .min = 0, .max = CTL_VLAN_MAX,
+      .param = "native_vlan", .help = "trunk: VLAN of untagged frames (default 0: the untagged network)" },
     { .kind = ARG_UINT, .name = "--mtu", .metavar = "N", .min = 68, .max = 9000,
       .param = "mtu", .help = "L3 MTU of the NIC, 68..9000" },
     { .kind = ARG_ONOFF, .name = "--vmq", .metavar = "on|off", .param = "vmq",
@@ -673,8 +699,32 @@ static const struct arg_spec opts_nic[] = {
       .help = "drop DHCP server messages the guest sends" },
     { .kind = ARG_ONOFF, .name = "--router-guard", .metavar = "on|off", .param = "router_guard",
       .help = "drop router advertisements and redirects the guest sends" },
-    { .kind = ARG_UINT, .name = "--max-mbps", .metavar = "N", .min = 1, .max = 1000000,
-      .param = "max_mbps", .help = "limit the NIC's bandwidth to N Mbit/s, 1..1000000" },
+    { .kind = ARG_UINT, .name = "--max-mbps", .metavar = "N", .min = 0, .max = 1000000,
+      .param = "max_mbps", .help = "limit what the guest sends to N Mbit/s, 0 = no limit" },
+    { .kind = ARG_UINT, .name = "--storm-limit", .metavar = "PPS", .min = 0, .max = 10000000,
+      .param = "storm_limit",
+      .help = "broadcast+multicast frames per second the guest may send, 0 = no limit" },
+    { .kind = ARG_END },
+};
+static const struct arg_spec pos_fdb_add[] = {
+    { .kind = ARG_NAME, .metavar = "SW", .label = "switch name", .param = "switch",
+      .help = "the switch" },
+    { .kind = ARG_MAC, .metavar = "MAC", .label = "MAC address", .param = "mac",
+      .help = "the address" },
+    { .kind = ARG_PORT, .metavar = "PORT", .label = "port", .param = "port",
+      .help = "where frames to it go: VM/NIC, a host vNIC or SWITCH:uplink" },
+    { .kind = ARG_END },
+};
+static const struct arg_spec pos_fdb_del[] = {
+    { .kind = ARG_NAME, .metavar = "SW", .label = "switch name", .param = "switch",
+      .help = "the switch" },
+    { .kind = ARG_MAC, .metavar = "MAC", .label = "MAC address", .param = "mac",
+      .help = "the address" },
+    { .kind = ARG_END },
+};
+static const struct arg_spec opts_fdb[] = {
+    { .kind = ARG_UINT, .name = "--vlan", .metavar = "ID", .min = 0, .max = CTL_VLAN_MAX,
+      .param = "vlan", .help = "the VLAN of the entry, 0 (untagged, default)..4094" },
     { .kind = ARG_END },
 };
 static const struct arg_spec opts_mirror_add[] = {
@@ -699,7 +749,8 @@ static const struct arg_spec none[] = { { .kind = ARG_END } };
 static const struct command commands[] = {
     { "switch-add", "create a virtual switch",
       "switch-add NAME --type private|internal|external\n"
-      "        [--uplink DEVARGS] [--allow-management-os] [--mtu N]",
+      "        [--uplink DEVARGS] [--allow-management-os] [--management-vlan ID]\n"
+      "        [--mtu N] [--fdb-max N] [--fdb-aging S]",
       "A private switch connects VMs only; an internal switch also gives the host a\n"
       "vNIC (a TAP in the root namespace named after the switch); an external switch\n"
       "connects the VMs to the physical network through an uplink, plus a host vNIC\n"
@@ -707,7 +758,12 @@ static const struct command commands[] = {
       pos_switch, opts_switch_add, NULL, check_switch_add, print_generic },
     { "switch-del", "delete a switch (refused while NICs use it)", "switch-del NAME", NULL,
       pos_switch, NULL, NULL, NULL, print_generic },
-    { "switch-set", "change a switch's settings", "switch-set NAME [--mtu N]", NULL,
+    { "switch-set", "change a switch's settings, live",
+      "switch-set NAME [--type private|internal|external] [--uplink DEVARGS]\n"
+      "        [--allow-management-os on|off] [--management-vlan ID] [--mtu N]\n"
+      "        [--fdb-max N] [--fdb-aging S]",
+      "Changing the kind, uplink or management-OS choice keeps the VMs running:\n"
+      "new ports are made first, then the old ones go.",
       pos_switch, opts_switch_set, NULL, check_switch_set, print_generic },
     { "switch-list", "list the switches", "switch-list", NULL, none, NULL, NULL, NULL,
       print_switch_list },
@@ -728,25 +784,36 @@ static const struct command commands[] = {
       "nic-add VM NIC --switch SW [--mac MAC]\n"
       "        [--vlan ID | --trunk LIST] [--mtu N] [--vmq on|off] [--queues N]\n"
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
-      "        [--router-guard on|off] [--max-mbps N]",
-      "Prints the NIC's MAC address (the one given, or the one generated).",
+      "        [--router-guard on|off] [--max-mbps N]\n"
+      "        [--native-vlan ID] [--storm-limit PPS]",
+      "Prints the NIC's MAC address (the one given, or the one generated).\n"
+      "MAC spoofing is off by default: the guest may only send from its own MAC.",
       pos_vm_nic, opts_nic_add_switch, opts_nic, check_nic, print_nic_add },
     { "nic-set", "change a NIC's settings",
       "nic-set VM NIC [--switch SW] [--mac MAC]\n"
       "        [--vlan ID | --trunk LIST] [--mtu N] [--vmq on|off] [--queues N]\n"
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
-      "        [--router-guard on|off] [--max-mbps N]",
-      NULL, pos_vm_nic, opts_nic_set_switch, opts_nic, check_nic, print_generic },
+      "        [--router-guard on|off] [--max-mbps N]\n"
+      "        [--native-vlan ID] [--storm-limit PPS]",
+      "Moving a NIC to another switch bounces the guest's link, as Hyper-V does.",
+      pos_vm_nic, opts_nic_set_switch, opts_nic, check_nic, print_generic },
     { "nic-del", "remove a NIC from a VM", "nic-del VM NIC", NULL, pos_vm_nic, NULL, NULL, NULL,
       print_generic },
     { "nic-list", "list the NICs (of one VM)", "nic-list [VM]", NULL, pos_opt_vm, NULL, NULL,
       NULL, print_nic_list },
     { "fdb-show", "show a switch's MAC table (like ovs-appctl fdb/show)", "fdb-show SW", NULL,
       pos_sw, NULL, NULL, NULL, print_fdb },
+    { "fdb-add", "add a static MAC entry (never aged, never moved)",
+      "fdb-add SW MAC PORT [--vlan ID]", NULL, pos_fdb_add, opts_fdb, NULL, NULL,
+      print_generic },
+    { "fdb-del", "remove a MAC entry (static or learned)", "fdb-del SW MAC [--vlan ID]", NULL,
+      pos_fdb_del, opts_fdb, NULL, NULL, print_generic },
+    { "fdb-flush", "forget every learned MAC of a switch (static entries stay)",
+      "fdb-flush SW", NULL, pos_sw, NULL, NULL, NULL, print_generic },
     { "vmq-show", "show VMQ queues: owner NIC, MAC/VLAN filter, lcore, packets",
       "vmq-show [SW]", NULL, pos_opt_sw, NULL, NULL, NULL, print_vmq },
     { "stats", "show port counters, drops by reason (like ovs-ofctl dump-ports)",
-      "stats [SW|VM/NIC]",
+      "stats [SW|PORT]",
       "rx counts frames from the port into the switch (what a VM sent), tx frames\n"
       "the switch delivered out of the port (what a VM received). Drops are listed\n"
       "by reason; tx drop counts too_big, queue_full and link_down, rx drop every\n"
@@ -1962,6 +2029,24 @@ static int print_stats(const json_t *result, const json_t *params)
             cur_sw = sw;
         }
         print_port_stats(p);
+    }
+    const json_t *ctl = json_object_get(result, "control");
+    if (json_is_object(ctl)) {
+        json_int_t rej = 0;
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)ctl, k, v)
+            if (strcmp(k, "requests") && json_is_integer(v))
+                rej += json_integer_value(v);
+        printf("control: %" JSON_INTEGER_FORMAT " requests, %" JSON_INTEGER_FORMAT
+               " refused (malformed %" JSON_INTEGER_FORMAT ", unknown method %"
+               JSON_INTEGER_FORMAT ", bad params %" JSON_INTEGER_FORMAT ", failed %"
+               JSON_INTEGER_FORMAT ")\n",
+               json_integer_value(json_object_get(ctl, "requests")), rej,
+               json_integer_value(json_object_get(ctl, "malformed")),
+               json_integer_value(json_object_get(ctl, "unknown_method")),
+               json_integer_value(json_object_get(ctl, "bad_params")),
+               json_integer_value(json_object_get(ctl, "failed")));
     }
     return 0;
 }

@@ -104,6 +104,9 @@ static void conn_free(struct rpc_conn *c)
     free(c);
 }
 
+/* Close the socket; the connection itself lives on until nothing refers to
+ * it (conn_reap): callers up the stack may still look at it, and deferred
+ * answers may still be owed to it. */
 static void conn_close(struct rpc_conn *c)
 {
     if (c->fd >= 0) {
@@ -113,7 +116,13 @@ static void conn_close(struct rpc_conn *c)
         c->fd = -1;
     }
     c->gone = true;
-    if (c->pending == 0)
+}
+
+/* Free a closed connection once no deferred answer is pending. Only called
+ * where nothing else holds c. */
+static void conn_reap(struct rpc_conn *c)
+{
+    if (c->gone && c->pending == 0)
         conn_free(c);
 }
 
@@ -125,6 +134,7 @@ void rpc_server_destroy(struct rpc_server *s)
         struct rpc_conn *c = s->conns;
         c->pending = 0;
         conn_close(c);
+        conn_reap(c);
     }
     close(s->fd);
     unlink(s->path);
@@ -161,7 +171,17 @@ static int send_line(struct rpc_conn *c, const char *text)
 static void answer(struct rpc_conn *c, json_t *id, json_t *result, const struct vsd_err *e)
 {
     json_t *msg;
+    struct vsd_rpc_counters *ct = &c->srv->d->rpc;
+    ct->requests++;
     if (e && e->code) {
+        if (e->code == -32700 || e->code == -32600)
+            ct->malformed++;
+        else if (e->code == -32601)
+            ct->unknown_method++;
+        else if (e->code == VSD_BAD_PARAMS)
+            ct->bad_params++;
+        else
+            ct->failed++;
         msg = json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
                         "error", "code", (json_int_t)e->code, "message", e->msg);
         json_decref(result);
@@ -173,8 +193,7 @@ static void answer(struct rpc_conn *c, json_t *id, json_t *result, const struct 
     json_decref(msg);
     if (!text || c->fd < 0 || send_line(c, text) < 0) {
         free(text);
-        if (c->fd >= 0)
-            conn_close(c);
+        conn_close(c);
         return;
     }
     free(text);
@@ -183,15 +202,12 @@ static void answer(struct rpc_conn *c, json_t *id, json_t *result, const struct 
 void rpc_reply_deferred(struct rpc_conn *c, json_t *id, json_t *result, const struct vsd_err *e)
 {
     c->pending--;
-    if (c->gone) {
+    if (c->gone)
         json_decref(result);
-        json_decref(id);
-        if (c->pending == 0 && c->fd < 0)
-            conn_free(c);
-        return;
-    }
-    answer(c, id, result, e);
+    else
+        answer(c, id, result, e);
     json_decref(id);
+    conn_reap(c);
 }
 
 /* The handlers; each returns a result or fills e. */
@@ -207,7 +223,9 @@ static json_t *dispatch(struct rpc_conn *c, const char *method, json_t *params, 
         {"switch-add", vsd_switch_add}, {"switch-del", vsd_switch_del},
         {"switch-set", vsd_switch_set}, {"vm-add", vsd_vm_add},
         {"vm-del", vsd_vm_del},         {"nic-set", vsd_nic_set},
-        {"nic-del", vsd_nic_del},
+        {"nic-del", vsd_nic_del},       {"fdb-add", vsd_fdb_add},
+        {"fdb-del", vsd_fdb_del},       {"fdb-flush", vsd_fdb_flush},
+        {"mirror-add", vsd_mirror_add}, {"mirror-del", vsd_mirror_del},
     };
     for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
         if (strcmp(method, simple[i].name) == 0)
@@ -225,6 +243,12 @@ static json_t *dispatch(struct rpc_conn *c, const char *method, json_t *params, 
         if (*deferred)
             c->pending++;
         return r;
+    }
+    if (strcmp(method, "capture") == 0) {
+        json_t *res = vsd_capture(d, params, c, id, deferred, e);
+        if (*deferred)
+            c->pending++;
+        return res;
     }
     if (strcmp(method, "nic-add") == 0)
         return vsd_nic_add(d, params, e);
@@ -339,5 +363,6 @@ void rpc_server_on_event(struct rpc_server *s, int epfd, void *tag, uint32_t eve
         on_readable(c);
     else if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
         conn_close(c);
+    conn_reap(c);
 }
 

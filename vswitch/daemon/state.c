@@ -9,6 +9,8 @@
  * read.
  */
 #include <errno.h>
+#include <glob.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -22,51 +24,19 @@
 #define STATE_FORMAT "hvnet-state"
 #define STATE_VERSION 1
 
-static void hex_guid(const struct vmbus_guid *g, char out[33])
-{
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", g->b[i]);
-}
-
-static int parse_guid(const char *s, struct vmbus_guid *g)
-{
-    if (!s || strlen(s) != 32)
-        return -1;
-    for (int i = 0; i < 16; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1)
-            return -1;
-        g->b[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 json_t *vsd_state_to_json(const struct vsd *d)
 {
     json_t *sws = json_array(), *vms = json_array();
-    for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
-        const struct vsd_switch *s = d->switches[i];
-        if (s)
-            json_array_append_new(sws, json_pack("{s:s,s:s,s:i,s:i,s:i}", "name", s->name, "type",
-                                                 vsw_switch_kind_name(s->kind), "mtu",
-                                                 (json_int_t)s->mtu, "fdb_max",
-                                                 (json_int_t)s->fdb_max, "fdb_aging",
-                                                 (json_int_t)s->fdb_aging));
-    }
+    for (int i = 0; i < VSD_MAX_SWITCHES; i++)
+        if (d->switches[i])
+            json_array_append_new(sws, vsd_switch_to_json(d->switches[i]));
     for (int i = 0; i < VSD_MAX_VMS; i++) {
         const struct vsd_vm *vm = d->vms[i];
         if (!vm)
             continue;
         json_t *nics = json_array();
-        for (int j = 0; j < vm->nnics; j++) {
-            const struct vsd_nic *n = vm->nics[j];
-            char mac[18], inst[33];
-            vsd_format_mac(n->mac, mac);
-            hex_guid(&n->instance, inst);
-            json_array_append_new(nics, json_pack("{s:s,s:s,s:s,s:i,s:s}", "name", n->name,
-                                                  "switch", n->sw->name, "mac", mac, "mtu",
-                                                  (json_int_t)n->mtu, "instance", inst));
-        }
+        for (int j = 0; j < vm->nnics; j++)
+            json_array_append_new(nics, vsd_nic_to_json(vm->nics[j]));
         json_array_append_new(vms, json_pack("{s:s,s:s,s:i,s:b,s:b,s:o}", "name", vm->name,
                                              "netns", vm->netns, "memory_mb",
                                              (json_int_t)vm->memory_mb, "running",
@@ -154,9 +124,32 @@ static const char *str_of(json_t *o, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* A save cut short (kill -9 between create and rename) leaves
+ * "STATE.tmp.PID" behind; the state file itself is whole. Remove the
+ * leftovers of processes that are gone. */
+static void remove_stale_temps(const struct vsd *d)
+{
+    char pat[PATH_MAX + 16];
+    snprintf(pat, sizeof(pat), "%s.tmp.*", d->state_path);
+    glob_t g;
+    if (glob(pat, GLOB_NOSORT, NULL, &g) != 0)
+        return;
+    size_t base = strlen(d->state_path) + strlen(".tmp.");
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        char *end;
+        long pid = strtol(g.gl_pathv[i] + base, &end, 10);
+        if (*end || pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
+            if (unlink(g.gl_pathv[i]) == 0)
+                vsd_log("removed %s, left by an interrupted save", g.gl_pathv[i]);
+        }
+    }
+    globfree(&g);
+}
+
 int vsd_state_load(struct vsd *d, struct vsd_err *e)
 {
     json_error_t jerr;
+    remove_stale_temps(d);
     if (access(d->state_path, F_OK) != 0 && errno == ENOENT)
         return 0;
     json_t *st = json_load_file(d->state_path, JSON_REJECT_DUPLICATES, &jerr);
@@ -178,11 +171,7 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
     json_t *o;
     json_array_foreach(sws, i, o)
     {
-        json_t *p = json_pack("{s:O?,s:O?,s:O?}", "name", json_object_get(o, "name"), "type",
-                              json_object_get(o, "type"), "mtu", json_object_get(o, "mtu"));
-        int r = p ? vsd_switch_add(d, p, e) : -1;
-        json_decref(p);
-        if (r < 0)
+        if (vsd_switch_restore(d, o, e) < 0)
             goto bad;
     }
     json_array_foreach(vms, i, o)
@@ -206,20 +195,14 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
         json_t *n;
         json_array_foreach(nics, j, n)
         {
-            uint8_t mac[6];
-            struct vmbus_guid inst;
-            json_t *mtu = json_object_get(n, "mtu");
-            const char *name = str_of(n, "name"), *sw = str_of(n, "switch");
-            if (!name || !sw || vsd_parse_mac(str_of(n, "mac"), mac) < 0 || !json_is_integer(mtu) ||
-                parse_guid(str_of(n, "instance"), &inst) < 0) {
-                vsd_fail(e, VSD_FAILED, "VM %s: NIC %zu is malformed", vm->name, j);
-                goto bad;
-            }
-            if (vsd_nic_restore(d, vm, name, sw, mac, (uint32_t)json_integer_value(mtu), &inst, e) <
-                0)
+            if (vsd_nic_restore(d, vm, n, e) < 0)
                 goto bad;
         }
     }
+    /* Static entries and mirrors name ports that now all exist. */
+    for (int k = 0; k < VSD_MAX_SWITCHES; k++)
+        if (d->switches[k])
+            vsd_switch_reapply(d, d->switches[k]);
     d->loading = false;
     /* Everything exists: now start what was running. A VM that cannot start
      * stays configured (and is reported); the host still comes up. */

@@ -46,7 +46,11 @@ static void usage(FILE *f)
             "\n"
             "EAL-ARGS go to DPDK. Without them vswitchd uses lcores 0 and 1 (main +\n"
             "one switch worker), --no-pci, --file-prefix hvnet, and hugepages if any are\n"
-            "free, otherwise --no-huge -m 1024.\n",
+            "free, otherwise --no-huge -m 1024.\n"
+            "\n"
+            "Statistics are also in DPDK telemetry: dpdk-telemetry.py -f PREFIX, then\n"
+            "/hvnet/switches, /hvnet/switch,NAME, /hvnet/ports, /hvnet/port,NAME and\n"
+            "/hvnet/control. SIGTERM stops the VMs and exits; the state file stays.\n",
             DEFAULT_SOCKET, DEFAULT_STATE);
 }
 
@@ -79,6 +83,9 @@ static int build_eal_args(int n_user, char **user, char **out, int max)
     out[n++] = "--file-prefix=hvnet";
     out[n++] = "--log-level=*:warning";
     if (free_hugepages() >= 512) {
+        /* Unlinked at once: the pages go back when the process ends, even
+         * by kill -9 (nothing here needs secondary processes). */
+        out[n++] = "--huge-unlink";
         out[n++] = "-m";
         out[n++] = "1024";
     } else {
@@ -105,7 +112,7 @@ static int mkdir_parent(const char *path)
 }
 
 /* Tags for epoll events that are not the RPC server's. */
-static int tag_host, tag_dp, tag_timer, tag_signal;
+static int tag_host, tag_dp, tag_timer, tag_signal, tag_tel;
 
 static int add_fd(int epfd, int fd, void *tag)
 {
@@ -265,6 +272,8 @@ int main(int argc, char **argv)
         rte_eal_cleanup();
         return 1;
     }
+    if ((rc = vsd_telemetry_init()) < 0)
+        vsd_log("statistics will not be in DPDK telemetry: %s", strerror(-rc));
     if ((rc = hv_host_create(&d.host)) < 0) {
         vsd_log("cannot create the partition table: %s", strerror(-rc));
         return 1;
@@ -289,7 +298,8 @@ int main(int argc, char **argv)
     if (epfd < 0 || tfd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0 ||
         add_fd(epfd, hv_host_fd(d.host), &tag_host) < 0 ||
         add_fd(epfd, vsw_dp_event_fd(d.dp), &tag_dp) < 0 || add_fd(epfd, tfd, &tag_timer) < 0 ||
-        add_fd(epfd, sfd, &tag_signal) < 0 || add_fd(epfd, rpc_server_fd(rpc), rpc) < 0) {
+        add_fd(epfd, sfd, &tag_signal) < 0 || add_fd(epfd, rpc_server_fd(rpc), rpc) < 0 ||
+        (vsd_telemetry_fd() >= 0 && add_fd(epfd, vsd_telemetry_fd(), &tag_tel) < 0)) {
         vsd_log("cannot set up the event loop: %s", strerror(errno));
         goto out;
     }
@@ -304,7 +314,8 @@ int main(int argc, char **argv)
     bool running = true;
     while (running) {
         struct epoll_event evs[32];
-        int n = epoll_wait(epfd, evs, 32, -1);
+        /* Running captures are drained often; otherwise sleep until told. */
+        int n = epoll_wait(epfd, evs, 32, d.captures ? 20 : -1);
         if (n < 0 && errno != EINTR) {
             vsd_log("epoll: %s", strerror(errno));
             break;
@@ -315,6 +326,8 @@ int main(int argc, char **argv)
                 hv_host_run(d.host, 0);
             } else if (tag == &tag_dp) {
                 vsw_dp_process(d.dp);
+            } else if (tag == &tag_tel) {
+                vsd_telemetry_refresh(&d);
             } else if (tag == &tag_timer) {
                 uint64_t ticks;
                 if (read(tfd, &ticks, sizeof(ticks)) > 0)
@@ -329,7 +342,10 @@ int main(int argc, char **argv)
                 rpc_server_on_event(rpc, epfd, tag, evs[i].events);
             }
         }
+        if (d.captures)
+            vsd_capture_poll(&d);
     }
+    vsd_telemetry_fini();
     stop_vms(&d);
     exit_code = 0;
     close(epfd);

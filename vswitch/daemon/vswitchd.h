@@ -28,13 +28,52 @@ struct vsd;
 struct vsd_vm;
 struct rpc_conn;
 
+#define VSD_UPLINK_MAX 255
+#define VSD_MAX_STATICS 256
+#define VSD_MIRROR_SRC_MAX 8
+#define VSD_PORT_NAME_MAX 47
+
+struct vsd_static_entry {
+    uint8_t mac[6];
+    uint16_t vlan;
+    char port[VSD_PORT_NAME_MAX + 1];
+};
+
+struct vsd_capture;
+
 struct vsd_switch {
     char name[VSD_NAME_MAX + 1];
     enum vsw_switch_kind kind;
     uint32_t mtu;
     uint32_t fdb_max;
     uint32_t fdb_aging;
+    char uplink[VSD_UPLINK_MAX + 1]; /* devargs (external) */
+    bool allow_mgmt;                 /* external: a host vNIC as well */
+    uint16_t mgmt_vlan;              /* the host vNIC's access VLAN, 0 = untagged */
+    uint8_t host_mac[6];             /* the host vNIC's, kept across restarts */
+    char host_if[16];                /* its interface name, "vs-..." */
     struct vsw_switch *sw;
+    struct vsw_port *host;   /* host vNIC, if the kind has one */
+    struct vsw_port *uplink_port;
+    struct vsd_static_entry statics[VSD_MAX_STATICS];
+    int nstatics;
+    bool mirror_on;
+    char mirror_src[VSD_MIRROR_SRC_MAX][VSD_PORT_NAME_MAX + 1];
+    int mirror_nsrc;
+    char mirror_dst[VSD_PORT_NAME_MAX + 1];
+};
+
+/* Per-NIC options (DESIGN §7 nic-add/nic-set). */
+struct vsd_nic_opts {
+    uint16_t access_vlan;
+    bool trunk;
+    uint16_t native_vlan;
+    uint64_t allowed[64];
+    bool mac_spoofing; /* allowed to send from other MACs (default off) */
+    bool dhcp_guard;
+    bool router_guard;
+    uint32_t max_mbps;
+    uint32_t storm_pps;
 };
 
 struct vsd_nic {
@@ -44,6 +83,7 @@ struct vsd_nic {
     uint8_t mac[6];
     uint32_t mtu;
     struct vmbus_guid instance;
+    struct vsd_nic_opts opts;
     struct netvsp *np;
 };
 
@@ -77,9 +117,17 @@ struct vsd {
     struct hv_host *host;
     struct vsd_switch *switches[VSD_MAX_SWITCHES];
     struct vsd_vm *vms[VSD_MAX_VMS];
+    struct vsd_capture *captures; /* running captures */
     char state_path[PATH_MAX];
     char hv_vm_path[PATH_MAX];
     bool loading; /* restoring the state file: do not save */
+    struct vsd_rpc_counters {
+        uint64_t requests;       /* answered requests */
+        uint64_t malformed;      /* -32700 / -32600: not JSON, not JSON-RPC, too long */
+        uint64_t unknown_method; /* -32601 */
+        uint64_t bad_params;     /* -32602: refused before anything changed */
+        uint64_t failed;         /* -32000: valid request the host could not carry out */
+    } rpc;
 };
 
 /* Result of an operation: 0, or an error with a one-line message. */
@@ -116,12 +164,49 @@ json_t *vsd_nic_list(struct vsd *d, const json_t *params, struct vsd_err *e);
 json_t *vsd_fdb_show(struct vsd *d, const json_t *params, struct vsd_err *e);
 json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e);
 
-/* For the state loader: the objects with their saved identities. */
+int vsd_fdb_add(struct vsd *d, const json_t *params, struct vsd_err *e);
+int vsd_fdb_del(struct vsd *d, const json_t *params, struct vsd_err *e);
+int vsd_fdb_flush(struct vsd *d, const json_t *params, struct vsd_err *e);
+int vsd_mirror_add(struct vsd *d, const json_t *params, struct vsd_err *e);
+int vsd_mirror_del(struct vsd *d, const json_t *params, struct vsd_err *e);
+/* capture answers when the capture ends (count or timeout): parked. */
+json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
+                    bool *deferred, struct vsd_err *e);
+/* Drain running captures into their files; finish those that are done. */
+void vsd_capture_poll(struct vsd *d);
+
+/* Lookups and shared pieces (model.c, switch.c, nic.c, state.c). */
 struct vsd_vm *vsd_find_vm(struct vsd *d, const char *name);
-int vsd_nic_restore(struct vsd *d, struct vsd_vm *vm, const char *name, const char *swname,
-                    const uint8_t mac[6], uint32_t mtu, const struct vmbus_guid *instance,
-                    struct vsd_err *e);
+struct vsd_switch *vsd_find_switch(struct vsd *d, const char *name);
+struct vsd_nic *vsd_find_nic(struct vsd_vm *vm, const char *name);
+/* A port by its name: VM/NIC, a host vNIC's interface name, SWITCH:uplink. */
+struct vsw_port *vsd_find_port(struct vsd *d, const char *name, struct vsd_switch **sw_out);
+int vsd_switch_users(struct vsd *d, const struct vsd_switch *sw);
+int vsd_save(struct vsd *d, struct vsd_err *e);
+json_t *vsd_port_json(struct vsd *d, struct vsd_switch *s, struct vsw_port *port,
+                      struct vsd_nic *nic);
+/* Switches from a saved object / NICs with their saved identities. */
+int vsd_switch_restore(struct vsd *d, const json_t *o, struct vsd_err *e);
+int vsd_nic_restore(struct vsd *d, struct vsd_vm *vm, const json_t *o, struct vsd_err *e);
+json_t *vsd_switch_to_json(const struct vsd_switch *s);
+json_t *vsd_nic_to_json(const struct vsd_nic *n);
+/* Re-apply static FDB entries and the mirror after ports came back. */
+void vsd_switch_reapply(struct vsd *d, struct vsd_switch *s);
+void vsd_switch_free_all(struct vsd *d);
+void vsd_nic_destroy(struct vsd_nic *n);
 int vsd_vm_start_rt(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e);
+
+/* Parameter access (model.c). */
+int vsd_check_keys(const json_t *params, const char *const *allowed, struct vsd_err *e);
+int vsd_get_str(const json_t *params, const char *key, bool required, const char **out,
+                struct vsd_err *e);
+int vsd_get_int(const json_t *params, const char *key, long long min, long long max,
+                long long *out, bool *present, struct vsd_err *e);
+int vsd_get_bool(const json_t *params, const char *key, bool *out, bool *present,
+                 struct vsd_err *e);
+int vsd_get_name(const json_t *params, const char *key, size_t max, const char **out,
+                 struct vsd_err *e);
+int vsd_random(void *buf, size_t len);
 
 /* Once a second: FDB aging, forced stops of VMs that ignored vm-stop. */
 void vsd_tick(struct vsd *d);
@@ -140,6 +225,12 @@ int vsd_state_save(struct vsd *d, struct vsd_err *e);
 int vsd_state_load(struct vsd *d, struct vsd_err *e);
 
 /* rpc.c */
+/* telemetry.c: the statistics through DPDK telemetry (/hvnet/...). */
+int vsd_telemetry_init(void);
+int vsd_telemetry_fd(void); /* readable: refresh the snapshot */
+void vsd_telemetry_refresh(struct vsd *d);
+void vsd_telemetry_fini(void);
+
 struct rpc_server;
 int rpc_server_create(struct vsd *d, const char *path, struct rpc_server **out);
 void rpc_server_destroy(struct rpc_server *s);

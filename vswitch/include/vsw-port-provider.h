@@ -49,6 +49,16 @@ struct vsw_port_class {
 
     /* Control thread: free the port (it is detached). */
     void (*destroy)(struct vsw_port *port);
+
+    /* How the port carries VLANs on its wire. true: as 802.1Q tags in the
+     * frame (host vNICs, uplinks): the switch inserts them before tx_burst
+     * and strips them on receive. false: out of band (VM NICs: the RNDIS
+     * VLAN PPI): the port type reads vsw_port_tx_vlan() itself and marks
+     * received tags with RTE_MBUF_F_RX_VLAN + vlan_tci. */
+    bool inband_vlan;
+    /* tx_burst may write to the frames (checksums, tags): the switch hands
+     * it frames no other port shares (copying flooded ones). */
+    bool tx_writes;
 };
 
 /* Per-lcore counters: written only by their lcore, summed on read. */
@@ -58,9 +68,15 @@ struct vsw_port_counters {
     uint64_t drops[VSW_DROP_COUNT];
 } __rte_cache_aligned;
 
+struct vsw_policy_rt;
+struct vsw_capture;
+
 struct vsw_port {
     const struct vsw_port_class *cls;
     char name[VSW_NAME_MAX];
+    struct vsw_policy_rt *policy;   /* RCU; never NULL once attached */
+    struct vsw_port *mirror_to;     /* RCU: mirror destination, or NULL */
+    struct vsw_capture *capture;    /* RCU: active capture, or NULL */
     /* Set by the switch core. */
     struct vsw_switch *sw;
     uint16_t index;        /* in the data plane's port table */
@@ -71,6 +87,26 @@ struct vsw_port {
     bool link_up;          /* atomic; set by the port type */
     struct vsw_port_counters counters[RTE_MAX_LCORE];
 };
+
+/* The policy as the data path sees it (the public part first). */
+struct vsw_policy_rt {
+    struct vsw_port_policy pol;
+};
+
+/* The VLAN tag frame m wears on this port's wire, 0 for none: for port
+ * types that carry VLANs out of band. Data path. */
+static inline uint16_t vsw_port_tx_vlan(const struct vsw_port *port, const struct rte_mbuf *m)
+{
+    const struct vsw_policy_rt *p = __atomic_load_n(&port->policy, __ATOMIC_ACQUIRE);
+    uint16_t vid = m->vlan_tci & 0xfff;
+    if (!p || !p->pol.trunk || vid == 0 || vid == p->pol.native_vlan)
+        return 0;
+    return vid;
+}
+
+/* Set on mirror copies: a port delivers them whatever its own filter says
+ * (a VM's packet filter would otherwise drop frames for other MACs). */
+extern uint64_t vsw_mirror_copy_flag;
 
 /* For port types: fill in the common part. */
 void vsw_port_init(struct vsw_port *port, const struct vsw_port_class *cls, const char *name);

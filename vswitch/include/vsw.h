@@ -20,6 +20,7 @@
 #define VSW_MAX_WORKERS 16
 
 struct rte_mempool;
+struct rte_mbuf;
 struct vsw_dp;
 struct vsw_switch;
 struct vsw_port;
@@ -42,6 +43,12 @@ enum vsw_drop {
     VSW_DROP_LINK_DOWN,    /* egress port not connected */
     VSW_DROP_HAIRPIN,      /* destination is the ingress port */
     VSW_DROP_NO_DEST,      /* flooded, but no other port is up */
+    VSW_DROP_VLAN,         /* VLAN not allowed on the port (or tag where none may be) */
+    VSW_DROP_MAC_SPOOF,    /* source MAC not the port's own (spoofing off) */
+    VSW_DROP_DHCP_GUARD,   /* DHCP server message from a guarded port */
+    VSW_DROP_ROUTER_GUARD, /* router advertisement / redirect from a guarded port */
+    VSW_DROP_RATE_LIMIT,   /* above the port's bandwidth limit */
+    VSW_DROP_STORM,        /* broadcast/multicast above the port's storm limit */
     VSW_DROP_PORT_SPECIFIC, /* counted in the port's own statistics */
     VSW_DROP_COUNT
 };
@@ -113,6 +120,50 @@ void vsw_port_get_stats(const struct vsw_port *port, struct vsw_port_stats *out)
 /* Largest frame (L2, no FCS) the port accepts from the switch. */
 void vsw_port_set_max_frame(struct vsw_port *port, uint32_t frame_len);
 
+/*
+ * Port policy: VLAN mode, guards and limits. Replaced whole (RCU) and
+ * applied by the switch from the next burst on. The defaults (all zero)
+ * are an untagged port without guards or limits.
+ *
+ * VLANs: frames inside the switch carry their VLAN as metadata. An access
+ * port (access_vlan != 0) takes untagged frames into that VLAN and delivers
+ * that VLAN untagged; a trunk port takes tagged frames of the allowed VLANs
+ * and untagged ones into native_vlan (0: the untagged network, VLAN 0),
+ * and delivers them tagged (native untagged); an untagged port (neither) is VLAN 0 only; tagged
+ * frames where no tag may be are dropped (VSW_DROP_VLAN). Flooding and
+ * learning are per VLAN; no frame crosses VLANs.
+ */
+#define VSW_VLAN_MAX 4094
+struct vsw_port_policy {
+    uint16_t access_vlan;          /* 1..4094, or 0 */
+    bool trunk;
+    uint16_t native_vlan;          /* trunk: VLAN of untagged frames; 0 = the
+                                    * untagged network (NICs without a VLAN) */
+    uint64_t allowed[64];          /* trunk: bitmap of VLANs 1..4094 */
+    bool spoof_guard;              /* only own_mac may be a source */
+    uint8_t own_mac[6];
+    bool dhcp_guard;               /* drop DHCP/DHCPv6 server messages from the port */
+    bool router_guard;             /* drop RAs and redirects from the port */
+    uint32_t max_mbps;             /* ingress (from the port) limit, 0 = none */
+    uint32_t storm_pps;            /* ingress broadcast+multicast limit, 0 = none */
+};
+
+static inline void vsw_policy_allow(struct vsw_port_policy *p, uint16_t vlan)
+{
+    p->allowed[vlan / 64] |= 1ull << (vlan % 64);
+}
+
+static inline bool vsw_policy_allowed(const struct vsw_port_policy *p, uint16_t vlan)
+{
+    return p->allowed[vlan / 64] & (1ull << (vlan % 64));
+}
+
+/* Apply a new policy (copied). -EINVAL if inconsistent (access and trunk,
+ * VLAN ids out of range). Takes effect at once; returns after workers
+ * stopped using the old one. */
+int vsw_port_set_policy(struct vsw_port *port, const struct vsw_port_policy *pol);
+void vsw_port_get_policy(const struct vsw_port *port, struct vsw_port_policy *out);
+
 /* Ports of a switch, in attach order. Returns how many there are. */
 unsigned vsw_switch_ports(const struct vsw_switch *sw, struct vsw_port **out, unsigned max);
 
@@ -126,6 +177,42 @@ struct vsw_fdb_entry {
 /* Calls cb for each learned or static entry. */
 void vsw_fdb_dump(struct vsw_switch *sw, void (*cb)(void *ctx, const struct vsw_fdb_entry *e),
                   void *ctx);
+/* Drop every learned entry (static ones stay). */
 void vsw_fdb_flush(struct vsw_switch *sw);
+/* Static entries: never aged, never moved by learning. -ENOSPC table full,
+ * -EINVAL bad MAC or VLAN, -ENODEV port not on this switch. */
+int vsw_fdb_add_static(struct vsw_switch *sw, const uint8_t mac[6], uint16_t vlan,
+                       struct vsw_port *port);
+int vsw_fdb_del(struct vsw_switch *sw, const uint8_t mac[6], uint16_t vlan);
+unsigned vsw_fdb_count(const struct vsw_switch *sw);
+/* Aging time (seconds, >= 10) applies at once; a new size (>= 16) rebuilds
+ * the table empty, keeping static entries. */
+int vsw_switch_set_fdb(struct vsw_switch *sw, uint32_t fdb_max, uint32_t aging_s);
+uint64_t vsw_switch_fdb_full(const struct vsw_switch *sw);
+
+/*
+ * Port mirroring: copies of every frame received from or sent to a source
+ * port also go to the destination port. One mirror per switch.
+ */
+int vsw_mirror_set(struct vsw_switch *sw, struct vsw_port *const *srcs, unsigned nsrc,
+                   struct vsw_port *dst);
+void vsw_mirror_clear(struct vsw_switch *sw);
+
+/*
+ * Capture: copies of frames received from and sent to a port go to a ring
+ * the control thread drains (as seen on that port: VLAN tags of trunk ports
+ * included). Frames that do not fit the ring are counted, not queued.
+ */
+struct vsw_capture;
+int vsw_capture_start(struct vsw_port *port, unsigned ring_size, struct vsw_capture **out);
+/* Up to n captured frames (caller frees the mbufs); their timestamps in
+ * ns since the epoch (wall clock, as pcap wants). */
+unsigned vsw_capture_read(struct vsw_capture *cap, struct rte_mbuf **pkts, uint64_t *ts_ns,
+                          unsigned n);
+uint64_t vsw_capture_dropped(const struct vsw_capture *cap);
+/* The port was destroyed: nothing more will come; read the rest and stop. */
+bool vsw_capture_port_gone(const struct vsw_capture *cap);
+/* Stop and free (also after the port is gone). */
+void vsw_capture_stop(struct vsw_capture *cap);
 
 #endif

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -30,8 +31,11 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 
 #include "vsw-private.h"
+
+uint64_t vsw_mirror_copy_flag;
 
 static const char *const drop_names[VSW_DROP_COUNT] = {
     [VSW_DROP_RUNT] = "runt",
@@ -42,6 +46,12 @@ static const char *const drop_names[VSW_DROP_COUNT] = {
     [VSW_DROP_LINK_DOWN] = "link_down",
     [VSW_DROP_HAIRPIN] = "hairpin",
     [VSW_DROP_NO_DEST] = "no_destination",
+    [VSW_DROP_VLAN] = "vlan",
+    [VSW_DROP_MAC_SPOOF] = "mac_spoofing",
+    [VSW_DROP_DHCP_GUARD] = "dhcp_guard",
+    [VSW_DROP_ROUTER_GUARD] = "router_guard",
+    [VSW_DROP_RATE_LIMIT] = "rate_limit",
+    [VSW_DROP_STORM] = "storm_limit",
     [VSW_DROP_PORT_SPECIFIC] = "port_specific",
 };
 
@@ -226,6 +236,13 @@ int vsw_dp_create(const struct vsw_dp_params *params, struct vsw_dp **out)
                                        (int)rte_socket_id());
     if (!dp->pool)
         goto fail;
+    if (rte_mbuf_dyn_rx_timestamp_register(&dp->ts_offset, NULL) < 0)
+        goto fail;
+    static const struct rte_mbuf_dynflag mirror_flag = {.name = "hvnet_mirror_copy"};
+    int bit = rte_mbuf_dynflag_register(&mirror_flag);
+    if (bit < 0)
+        goto fail;
+    vsw_mirror_copy_flag = 1ull << bit;
     size_t qsz = rte_rcu_qsbr_get_memsize(nworkers);
     dp->qsbr = rte_zmalloc("vsw_qsbr", qsz, RTE_CACHE_LINE_SIZE);
     if (!dp->qsbr || rte_rcu_qsbr_init(dp->qsbr, nworkers) != 0)
@@ -402,6 +419,9 @@ int vsw_switch_create(struct vsw_dp *dp, const struct vsw_switch_params *p,
         return -EINVAL;
     if (p->mtu < 68 || p->mtu > 9000)
         return -EINVAL;
+    if (p->kind != VSW_SWITCH_PRIVATE && p->kind != VSW_SWITCH_INTERNAL &&
+        p->kind != VSW_SWITCH_EXTERNAL)
+        return -EINVAL;
     if (vsw_switch_find(dp, p->name))
         return -EEXIST;
     unsigned id = VSW_MAX_SWITCHES;
@@ -421,10 +441,14 @@ int vsw_switch_create(struct vsw_dp *dp, const struct vsw_switch_params *p,
     snprintf(sw->name, sizeof(sw->name), "%s", p->name);
     sw->kind = p->kind;
     sw->mtu = p->mtu;
-    sw->fdb_max = p->fdb_max ? p->fdb_max : 8192;
+    uint32_t fdb_max = p->fdb_max ? p->fdb_max : 8192;
     sw->aging_s = p->fdb_aging_s ? p->fdb_aging_s : 300;
+    if (fdb_max < 16 || fdb_max > (1u << 20) || sw->aging_s < 10) {
+        free(sw);
+        return -EINVAL;
+    }
     sw->ports = vsw_port_set_with(NULL, NULL, NULL);
-    int rc = sw->ports ? vsw_fdb_init(sw) : -ENOMEM;
+    int rc = sw->ports ? vsw_fdb_init(sw, fdb_max) : -ENOMEM;
     if (rc < 0) {
         free(sw->ports);
         free(sw);
@@ -441,7 +465,13 @@ int vsw_switch_destroy(struct vsw_switch *sw)
         return 0;
     if (sw->ports->n)
         return -EBUSY;
+    free(sw->mirror);
     sw->dp->switches[sw->id] = NULL;
+    /* FDB keys deleted lately wait in the hash's RCU defer queue, and
+     * rte_hash_free() only checks (does not wait) that workers moved on:
+     * anything still pending there would leak the queue, and its name with
+     * it, so that the next switch in this slot could not be created. */
+    rte_rcu_qsbr_synchronize(sw->dp->qsbr, RTE_QSBR_THRID_INVALID);
     vsw_fdb_fini(sw);
     free(sw->ports);
     free(sw);
@@ -477,6 +507,60 @@ void vsw_port_init(struct vsw_port *port, const struct vsw_port_class *cls, cons
     port->index = UINT16_MAX;
     port->max_frame = RTE_ETHER_MAX_LEN - RTE_ETHER_CRC_LEN;
     port->wait_fd_registered = -1;
+}
+
+/* Ports that were never given a policy share this one: untagged, no guards,
+ * no limits (so never written by a worker). */
+static struct vsw_policy_full default_policy;
+
+static void policy_free(struct vsw_policy_rt *rt)
+{
+    if (rt && rt != &default_policy.rt)
+        rte_free(container_of(rt, struct vsw_policy_full, rt));
+}
+
+int vsw_port_set_policy(struct vsw_port *port, const struct vsw_port_policy *pol)
+{
+    if (pol->access_vlan > VSW_VLAN_MAX || pol->native_vlan > VSW_VLAN_MAX ||
+        (pol->trunk && pol->access_vlan) || (!pol->trunk && pol->native_vlan) ||
+        (pol->allowed[0] & 1) || (pol->allowed[63] >> 63))
+        return -EINVAL;
+    struct vsw_policy_full *pf =
+        rte_zmalloc("vsw_policy", sizeof(*pf), RTE_CACHE_LINE_SIZE);
+    if (!pf)
+        return -ENOMEM;
+    pf->rt.pol = *pol;
+    if (pol->max_mbps) {
+        /* Committed rate in bytes/s. A policer drops what a shaper would
+         * queue, so the bucket must hold a TCP window's worth or TCP backs
+         * off far below the rate: 100 ms of it, at least 64 KiB. */
+        uint64_t cir = (uint64_t)pol->max_mbps * 125000u;
+        uint64_t cbs = cir / 10;
+        if (cbs < 65536)
+            cbs = 65536;
+        struct rte_meter_srtcm_params mp = {.cir = cir, .cbs = cbs, .ebs = cbs};
+        if (rte_meter_srtcm_profile_config(&pf->prof, &mp) != 0 ||
+            rte_meter_srtcm_config(&pf->meter, &pf->prof) != 0) {
+            rte_free(pf);
+            return -EINVAL;
+        }
+        pf->metered = true;
+    }
+    struct vsw_policy_rt *old = port->policy;
+    __atomic_store_n(&port->policy, &pf->rt, __ATOMIC_RELEASE);
+    if (port->sw)
+        rte_rcu_qsbr_synchronize(port->sw->dp->qsbr, RTE_QSBR_THRID_INVALID);
+    policy_free(old);
+    return 0;
+}
+
+void vsw_port_get_policy(const struct vsw_port *port, struct vsw_port_policy *out)
+{
+    const struct vsw_policy_rt *rt = __atomic_load_n(&port->policy, __ATOMIC_ACQUIRE);
+    if (rt)
+        *out = rt->pol;
+    else
+        memset(out, 0, sizeof(*out));
 }
 
 const char *vsw_port_name(const struct vsw_port *port)
@@ -563,6 +647,8 @@ int vsw_port_attach(struct vsw_switch *sw, struct vsw_port *port)
     if (fd >= 0)
         register_wait_fd(port, fd);
     port->wait_fd_registered = fd;
+    if (!port->policy)
+        port->policy = &default_policy.rt;
 
     struct vsw_port_set *old_sw = sw->ports, *old_w = w->ports;
     __atomic_store_n(&dp->ports[idx], port, __ATOMIC_RELEASE);
@@ -583,6 +669,13 @@ void vsw_port_detach(struct vsw_port *port)
         return;
     struct vsw_dp *dp = sw->dp;
     struct vsw_worker *w = &dp->workers[port->worker];
+    if (sw->mirror) {
+        bool involved = sw->mirror->dst == port;
+        for (unsigned i = 0; i < sw->mirror->nsrc; i++)
+            involved |= sw->mirror->src[i] == port;
+        if (involved)
+            vsw_mirror_clear(sw);
+    }
     struct vsw_port_set *sw_set = vsw_port_set_with(sw->ports, NULL, port);
     struct vsw_port_set *w_set = vsw_port_set_with(w->ports, NULL, port);
     while (!sw_set || !w_set) {
@@ -606,9 +699,13 @@ void vsw_port_detach(struct vsw_port *port)
     port->wait_fd_registered = -1;
     free(old_sw);
     free(old_w);
+    /* Handed over by other workers after the owner last drained the ring:
+     * nobody will send them now. */
     struct rte_mbuf *m;
-    while (rte_ring_sc_dequeue(port->handoff, (void **)&m) == 0)
+    while (rte_ring_sc_dequeue(port->handoff, (void **)&m) == 0) {
+        vsw_port_drop(port, VSW_DROP_LINK_DOWN, 1);
         rte_pktmbuf_free(m);
+    }
     rte_ring_free(port->handoff);
     port->handoff = NULL;
     vsw_fdb_flush_port(sw, port->index);
@@ -622,6 +719,16 @@ void vsw_port_destroy(struct vsw_port *port)
     if (!port)
         return;
     vsw_port_detach(port);
+    /* Detached: no worker holds the policy or the capture any more. A
+     * capture outlives its port: its owner reads what is left, sees
+     * vsw_capture_port_gone() and stops it. */
+    struct vsw_capture *cap = __atomic_load_n(&port->capture, __ATOMIC_ACQUIRE);
+    if (cap) {
+        __atomic_store_n(&port->capture, NULL, __ATOMIC_RELEASE);
+        __atomic_store_n(&cap->port, NULL, __ATOMIC_RELEASE);
+    }
+    policy_free(port->policy);
+    port->policy = NULL;
     port->cls->destroy(port);
 }
 
@@ -639,6 +746,113 @@ void vsw_port_wait_fd_changed(struct vsw_port *port)
     if (fd >= 0 && register_wait_fd(port, fd) == 0)
         port->wait_fd_registered = fd;
     wake(w);
+}
+
+int vsw_mirror_set(struct vsw_switch *sw, struct vsw_port *const *srcs, unsigned nsrc,
+                   struct vsw_port *dst)
+{
+    if (!dst || dst->sw != sw || nsrc == 0)
+        return -EINVAL;
+    for (unsigned i = 0; i < nsrc; i++)
+        if (!srcs[i] || srcs[i]->sw != sw || srcs[i] == dst)
+            return -EINVAL;
+    struct vsw_mirror *m = malloc(sizeof(*m) + sizeof(m->src[0]) * nsrc);
+    if (!m)
+        return -ENOMEM;
+    vsw_mirror_clear(sw);
+    m->dst = dst;
+    m->nsrc = nsrc;
+    for (unsigned i = 0; i < nsrc; i++) {
+        m->src[i] = srcs[i];
+        __atomic_store_n(&srcs[i]->mirror_to, dst, __ATOMIC_RELEASE);
+    }
+    sw->mirror = m;
+    return 0;
+}
+
+void vsw_mirror_clear(struct vsw_switch *sw)
+{
+    struct vsw_mirror *m = sw->mirror;
+    if (!m)
+        return;
+    for (unsigned i = 0; i < m->nsrc; i++)
+        __atomic_store_n(&m->src[i]->mirror_to, NULL, __ATOMIC_RELEASE);
+    sw->mirror = NULL;
+    /* Workers may still stage copies for the destination this round; that
+     * is harmless (it is attached). Wait anyway so a detach right after
+     * sees no stragglers. */
+    rte_rcu_qsbr_synchronize(sw->dp->qsbr, RTE_QSBR_THRID_INVALID);
+    free(m);
+}
+
+int vsw_capture_start(struct vsw_port *port, unsigned ring_size, struct vsw_capture **out)
+{
+    if (!port->sw)
+        return -ENODEV;
+    if (__atomic_load_n(&port->capture, __ATOMIC_ACQUIRE))
+        return -EBUSY;
+    struct vsw_capture *cap = calloc(1, sizeof(*cap));
+    if (!cap)
+        return -ENOMEM;
+    static unsigned seq;
+    char name[RTE_RING_NAMESIZE];
+    snprintf(name, sizeof(name), "vsw_cap_%u", seq++);
+    cap->ring = rte_ring_create(name, rte_align32pow2(ring_size < 64 ? 64 : ring_size),
+                                (int)rte_socket_id(), RING_F_SC_DEQ);
+    if (!cap->ring) {
+        free(cap);
+        return -ENOMEM;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    cap->base_tsc = rte_get_tsc_cycles();
+    cap->base_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+    cap->port = port;
+    cap->dp = port->sw->dp;
+    cap->pool = port->sw->dp->pool;
+    __atomic_store_n(&port->capture, cap, __ATOMIC_RELEASE);
+    *out = cap;
+    return 0;
+}
+
+unsigned vsw_capture_read(struct vsw_capture *cap, struct rte_mbuf **pkts, uint64_t *ts_ns,
+                          unsigned n)
+{
+    unsigned got = rte_ring_sc_dequeue_burst(cap->ring, (void **)pkts, n, NULL);
+    uint64_t hz = cap->dp->tsc_hz;
+    for (unsigned i = 0; i < got; i++) {
+        uint64_t tsc = *RTE_MBUF_DYNFIELD(pkts[i], cap->dp->ts_offset, uint64_t *);
+        uint64_t d = tsc > cap->base_tsc ? tsc - cap->base_tsc : 0;
+        /* d * 1e9 / hz without overflowing 64 bits. */
+        ts_ns[i] = cap->base_ns + d / hz * 1000000000ull + d % hz * 1000000000ull / hz;
+    }
+    return got;
+}
+
+bool vsw_capture_port_gone(const struct vsw_capture *cap)
+{
+    return __atomic_load_n(&cap->port, __ATOMIC_ACQUIRE) == NULL;
+}
+
+uint64_t vsw_capture_dropped(const struct vsw_capture *cap)
+{
+    return __atomic_load_n(&cap->dropped, __ATOMIC_RELAXED);
+}
+
+void vsw_capture_stop(struct vsw_capture *cap)
+{
+    if (!cap)
+        return;
+    struct vsw_port *port = cap->port;
+    if (port) {
+        __atomic_store_n(&port->capture, NULL, __ATOMIC_RELEASE);
+        rte_rcu_qsbr_synchronize(cap->dp->qsbr, RTE_QSBR_THRID_INVALID);
+    }
+    struct rte_mbuf *m;
+    while (rte_ring_sc_dequeue(cap->ring, (void **)&m) == 0)
+        rte_pktmbuf_free(m);
+    rte_ring_free(cap->ring);
+    free(cap);
 }
 
 void vsw_port_kick(struct vsw_port *port)

@@ -1,19 +1,28 @@
 /*
  * Forwarding: one received burst at a time, on the worker that owns the
- * ingress port. For each frame: check it, learn its source, find its
- * destination (one port, or the flood set), and stage it per egress port.
- * At the end of the round every staged batch goes out in one tx_burst
- * (ports this worker owns) or one hand-off enqueue (ports of other workers).
+ * ingress port. For each frame: classify its VLAN by the port's policy,
+ * apply the port's guards and limits, learn its source, find its
+ * destination (one port, or the ports of its VLAN), and stage it per egress
+ * port. At the end of the round every staged batch goes out in one
+ * tx_burst (ports this worker owns) or one hand-off enqueue (ports of other
+ * workers).
  *
- * Flooding shares one mbuf between egress ports by reference count; egress
- * ports copy out of it (VM NICs) or transmit it as is, and never write to it.
+ * A frame's VLAN travels as m->vlan_tci (the tag itself is stripped at
+ * ingress) and is never rewritten after classification: a flooded mbuf is
+ * shared between egress ports by reference count, each of which only reads
+ * it. Ports that write to frames (tx_writes) or need the tag back in the
+ * frame (inband_vlan) get a private copy when the mbuf is shared.
  */
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_hash_crc.h>
+#include <rte_ip.h>
 #include <rte_prefetch.h>
+#include <rte_udp.h>
 
 #include "vsw-private.h"
 
@@ -24,17 +33,56 @@ static inline void count_rx(struct vsw_port *p, uint32_t bytes)
     c->rx_bytes += bytes;
 }
 
-static void stage(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m)
+static inline struct vsw_policy_full *policy_of(const struct vsw_port *p)
 {
-    if (m->pkt_len > out->max_frame) {
-        vsw_port_drop(out, VSW_DROP_TOO_BIG, 1);
-        rte_pktmbuf_free(m);
+    struct vsw_policy_rt *rt = __atomic_load_n(&p->policy, __ATOMIC_ACQUIRE);
+    return container_of(rt, struct vsw_policy_full, rt);
+}
+
+/* May this port carry VLAN vid? */
+static inline bool vlan_ok(const struct vsw_port_policy *pol, uint16_t vid)
+{
+    if (pol->trunk)
+        return vid == pol->native_vlan || vsw_policy_allowed(pol, vid);
+    return vid == pol->access_vlan;
+}
+
+/* A copy of m for one consumer, with the port's tag back in the frame if
+ * the port carries tags in-band. NULL if out of mbufs. */
+static struct rte_mbuf *wire_copy(struct rte_mempool *pool, struct rte_mbuf *m, uint16_t tag)
+{
+    struct rte_mbuf *c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
+    if (!c)
+        return NULL;
+    if (tag) {
+        c->vlan_tci = tag;
+        if (rte_vlan_insert(&c) != 0) {
+            rte_pktmbuf_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+static void capture(struct vsw_dp *dp, struct vsw_capture *cap, struct rte_mbuf *m, uint16_t tag)
+{
+    struct rte_mbuf *c = wire_copy(dp->pool, m, tag);
+    if (!c || rte_ring_mp_enqueue(cap->ring, c) != 0) {
+        if (c)
+            rte_pktmbuf_free(c);
+        __atomic_fetch_add(&cap->dropped, 1, __ATOMIC_RELAXED);
         return;
     }
+    *RTE_MBUF_DYNFIELD(c, dp->ts_offset, uint64_t *) = rte_get_tsc_cycles();
+}
+
+static void stage_one(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m)
+{
     struct vsw_stage *st = &w->stage[out->index];
-    if (st->n == 0)
+    if (st->n == 0) {
         w->touched[w->ntouched++] = out->index;
-    else if (st->n == VSW_STAGE) {
+        st->port = out;
+    } else if (st->n == VSW_STAGE) {
         vsw_port_drop(out, VSW_DROP_QUEUE_FULL, 1);
         rte_pktmbuf_free(m);
         return;
@@ -42,17 +90,67 @@ static void stage(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m
     st->pkts[st->n++] = m;
 }
 
-/* Ask the control thread to learn src on in, unless asked recently. */
+static void stage_mirror(struct vsw_worker *w, struct vsw_port *src, struct rte_mbuf *m)
+{
+    struct vsw_port *dst = __atomic_load_n(&src->mirror_to, __ATOMIC_ACQUIRE);
+    if (!dst || dst == src || !vsw_port_link(dst))
+        return;
+    const struct vsw_port_policy *pol = &policy_of(dst)->rt.pol;
+    /* A mirror port sees the frames of every VLAN, tagged if it is a trunk
+     * that carries tags in-band. */
+    uint16_t tag = dst->cls->inband_vlan && pol->trunk ? (m->vlan_tci & 0xfff) : 0;
+    struct rte_mbuf *c = wire_copy(w->dp->pool, m, tag);
+    if (!c) {
+        vsw_port_drop(dst, VSW_DROP_NO_MBUF, 1);
+        return;
+    }
+    c->ol_flags |= vsw_mirror_copy_flag;
+    stage_one(w, dst, c);
+}
+
+/* Stage m (one reference of it) for out. */
+static void stage(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m)
+{
+    if (m->pkt_len > out->max_frame) {
+        vsw_port_drop(out, VSW_DROP_TOO_BIG, 1);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    struct vsw_capture *cap = __atomic_load_n(&out->capture, __ATOMIC_ACQUIRE);
+    uint16_t tag = out->cls->inband_vlan ? vsw_port_tx_vlan(out, m) : 0;
+    if (cap)
+        capture(w->dp, cap, m, out->cls->inband_vlan ? tag : vsw_port_tx_vlan(out, m));
+    if (__atomic_load_n(&out->mirror_to, __ATOMIC_RELAXED))
+        stage_mirror(w, out, m);
+    if (tag || (out->cls->tx_writes && rte_mbuf_refcnt_read(m) > 1)) {
+        struct rte_mbuf *c = wire_copy(w->dp->pool, m, tag);
+        rte_pktmbuf_free(m);
+        if (!c) {
+            vsw_port_drop(out, VSW_DROP_NO_MBUF, 1);
+            return;
+        }
+        m = c;
+    }
+    stage_one(w, out, m);
+}
+
+/* Ask the control thread to learn src on in, unless asked recently while
+ * the FDB said the same thing (seen: the port index it has for src, or
+ * UINT16_MAX). A request answered since, and overtaken by a move to
+ * another port, is not "asked recently": the station moved back. */
 static void request_learn(struct vsw_worker *w, struct vsw_switch *sw, struct vsw_port *in,
-                          const struct rte_ether_addr *src, uint16_t vlan, uint32_t now)
+                          const struct rte_ether_addr *src, uint16_t vlan, uint16_t seen,
+                          uint32_t now)
 {
     uint64_t tag = 0;
     memcpy(&tag, src->addr_bytes, 6);
     tag ^= ((uint64_t)vlan << 48) ^ ((uint64_t)in->index << 52) ^ ((uint64_t)sw->id << 40);
     uint32_t h = rte_hash_crc_8byte(tag, 0) % VSW_LEARN_CACHE;
-    if (w->learn_cache[h] == tag && now - w->learn_cache_ts[h] < 1)
+    if (w->learn_cache[h] == tag && w->learn_cache_seen[h] == seen &&
+        now - w->learn_cache_ts[h] < 1)
         return;
     w->learn_cache[h] = tag;
+    w->learn_cache_seen[h] = seen;
     w->learn_cache_ts[h] = now;
     struct vsw_dp *dp = w->dp;
     struct vsw_learn_ev ev = {
@@ -83,9 +181,10 @@ static void flood(struct vsw_worker *w, const struct vsw_port_set *set, struct v
 {
     struct vsw_port *outs[VSW_MAX_PORTS];
     unsigned k = 0;
+    uint16_t vid = m->vlan_tci & 0xfff;
     for (unsigned i = 0; i < set->n; i++) {
         struct vsw_port *p = set->ports[i];
-        if (p != in && vsw_port_link(p))
+        if (p != in && vsw_port_link(p) && vlan_ok(&policy_of(p)->rt.pol, vid))
             outs[k++] = p;
     }
     if (k == 0) {
@@ -94,9 +193,159 @@ static void flood(struct vsw_worker *w, const struct vsw_port_set *set, struct v
         return;
     }
     if (k > 1)
-        rte_mbuf_refcnt_update(m, (int16_t)(k - 1));
+        rte_pktmbuf_refcnt_update(m, (int16_t)(k - 1));
     for (unsigned i = 0; i < k; i++)
         stage(w, outs[i], m);
+}
+
+/*
+ * The frame's VLAN by the ingress port's policy: an in-band tag is
+ * stripped first (the mbuf is ours alone at ingress), a tag the port type
+ * received out of band arrives as RTE_MBUF_F_RX_VLAN. Returns false if the
+ * port may not send it.
+ */
+static bool classify_vlan(const struct vsw_port_policy *pol, struct rte_mbuf *m)
+{
+    uint16_t tag = 0;
+    bool tagged = false;
+    if (m->ol_flags & RTE_MBUF_F_RX_VLAN) {
+        tag = m->vlan_tci & 0xfff;
+        tagged = true;
+    } else {
+        const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+        if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)) {
+            if (m->data_len < RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN || rte_vlan_strip(m) != 0)
+                return false;
+            tag = m->vlan_tci & 0xfff;
+            tagged = true;
+        }
+    }
+    m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
+    /* A priority-only tag (VLAN 0) is an untagged frame. */
+    if (tagged && tag == 0)
+        tagged = false;
+    uint16_t vid;
+    if (pol->trunk) {
+        /* Untagged frames join the native VLAN; native VLAN 0 is the
+         * untagged network, the one NICs without a VLAN are on. */
+        vid = tagged ? tag : pol->native_vlan;
+        if (tagged && vid != pol->native_vlan && !vsw_policy_allowed(pol, vid))
+            return false;
+    } else {
+        if (tagged)
+            return false;
+        vid = pol->access_vlan;
+    }
+    /* A second tag (QinQ, or 802.1Q inside 802.1Q) would leave a trunk or
+     * the uplink with the inner tag exposed: the double-tagging VLAN hop.
+     * hvnet carries one tag; frames with more are dropped. */
+    if (tagged) {
+        uint16_t inner = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->ether_type;
+        if (inner == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN) ||
+            inner == rte_cpu_to_be_16(RTE_ETHER_TYPE_QINQ) ||
+            inner == rte_cpu_to_be_16(RTE_ETHER_TYPE_QINQ1))
+            return false;
+    }
+    m->vlan_tci = vid;
+    return true;
+}
+
+/* DHCP server messages (to a client port) and router advertisements or
+ * redirects, in an untagged frame. */
+enum guard_hit { GUARD_NONE, GUARD_DHCP, GUARD_ROUTER };
+
+static enum guard_hit guard_check(const struct vsw_port_policy *pol, const struct rte_mbuf *m)
+{
+    const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+    uint16_t et = rte_be_to_cpu_16(eth->ether_type);
+    uint8_t buf[64];
+    if (et == RTE_ETHER_TYPE_IPV4) {
+        const struct rte_ipv4_hdr *ip =
+            rte_pktmbuf_read(m, RTE_ETHER_HDR_LEN, sizeof(*ip), buf);
+        if (!ip || (rte_be_to_cpu_16(ip->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK))
+            return GUARD_NONE;
+        uint32_t ihl = (ip->version_ihl & 0xf) * 4u;
+        uint32_t l4 = RTE_ETHER_HDR_LEN + ihl;
+        if (ihl < 20)
+            return GUARD_NONE;
+        if (pol->dhcp_guard && ip->next_proto_id == IPPROTO_UDP) {
+            uint8_t ub[8];
+            const struct rte_udp_hdr *u = rte_pktmbuf_read(m, l4, sizeof(*u), ub);
+            if (u && u->src_port == rte_cpu_to_be_16(67) && u->dst_port == rte_cpu_to_be_16(68))
+                return GUARD_DHCP;
+        }
+        if (pol->router_guard && ip->next_proto_id == IPPROTO_ICMP) {
+            uint8_t t;
+            const uint8_t *type = rte_pktmbuf_read(m, l4, 1, &t);
+            /* Redirect (5), router advertisement (9). */
+            if (type && (*type == 5 || *type == 9))
+                return GUARD_ROUTER;
+        }
+    } else if (et == RTE_ETHER_TYPE_IPV6) {
+        const struct rte_ipv6_hdr *ip6 =
+            rte_pktmbuf_read(m, RTE_ETHER_HDR_LEN, sizeof(*ip6), buf);
+        if (!ip6)
+            return GUARD_NONE;
+        uint32_t l4 = RTE_ETHER_HDR_LEN + sizeof(*ip6);
+        uint8_t nh = ip6->proto;
+        /* Walk the extension headers to the upper layer: an RA behind a
+         * hop-by-hop or destination-options header is still an RA
+         * (RFC 7113). A later fragment carries no upper-layer header; a
+         * chain that cannot be followed (truncated, too long, a first
+         * fragment without the upper layer) is treated as a hit, as
+         * RFC 7113 advises for RA guard. */
+        for (int hops = 0;; hops++) {
+            if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS &&
+                nh != IPPROTO_FRAGMENT && nh != IPPROTO_AH)
+                break;
+            uint8_t hb[8];
+            const uint8_t *h = rte_pktmbuf_read(m, l4, nh == IPPROTO_FRAGMENT ? 8 : 2, hb);
+            if (!h || hops == 8)
+                return pol->router_guard ? GUARD_ROUTER : GUARD_DHCP;
+            if (nh == IPPROTO_FRAGMENT) {
+                if (rte_be_to_cpu_16(*(const unaligned_uint16_t *)(h + 2)) & 0xfff8)
+                    return GUARD_NONE; /* not the first fragment */
+                l4 += 8;
+            } else {
+                l4 += nh == IPPROTO_AH ? ((uint32_t)h[1] + 2) * 4 : ((uint32_t)h[1] + 1) * 8;
+            }
+            nh = h[0];
+        }
+        if (pol->dhcp_guard && nh == IPPROTO_UDP) {
+            uint8_t ub[8];
+            const struct rte_udp_hdr *u = rte_pktmbuf_read(m, l4, sizeof(*u), ub);
+            if (u && u->src_port == rte_cpu_to_be_16(547) && u->dst_port == rte_cpu_to_be_16(546))
+                return GUARD_DHCP;
+        }
+        if (pol->router_guard && nh == IPPROTO_ICMPV6) {
+            uint8_t t;
+            const uint8_t *type = rte_pktmbuf_read(m, l4, 1, &t);
+            /* Router advertisement (134), redirect (137). */
+            if (type && (*type == 134 || *type == 137))
+                return GUARD_ROUTER;
+        }
+    }
+    return GUARD_NONE;
+}
+
+/* Ingress limits: bandwidth (srTCM meter, red dropped) and broadcast /
+ * multicast frames per second. Owner worker only. */
+static enum vsw_drop limit_check(struct vsw_policy_full *pf, const struct rte_mbuf *m, bool bcast,
+                                 uint64_t now_tsc, uint64_t hz)
+{
+    if (pf->rt.pol.storm_pps && bcast) {
+        if (now_tsc - pf->storm_start >= hz) {
+            pf->storm_start = now_tsc;
+            pf->storm_count = 0;
+        }
+        if (++pf->storm_count > pf->rt.pol.storm_pps)
+            return VSW_DROP_STORM;
+    }
+    if (pf->metered &&
+        rte_meter_srtcm_color_blind_check(&pf->meter, &pf->prof, now_tsc, m->pkt_len) ==
+            RTE_COLOR_RED)
+        return VSW_DROP_RATE_LIMIT;
+    return VSW_DROP_COUNT;
 }
 
 void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pkts, uint16_t n)
@@ -104,8 +353,15 @@ void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pk
     struct vsw_dp *dp = w->dp;
     struct vsw_switch *sw = in->sw;
     const struct vsw_port_set *set = __atomic_load_n(&sw->ports, __ATOMIC_ACQUIRE);
-    uint32_t now = vsw_now_s(dp);
-    const uint16_t vlan = 0;
+    struct vsw_fdb_tab *fdb = __atomic_load_n(&sw->fdb, __ATOMIC_ACQUIRE);
+    struct vsw_policy_full *pf = policy_of(in);
+    const struct vsw_port_policy *pol = &pf->rt.pol;
+    struct vsw_capture *cap = __atomic_load_n(&in->capture, __ATOMIC_ACQUIRE);
+    bool mirrored = __atomic_load_n(&in->mirror_to, __ATOMIC_RELAXED) != NULL;
+    bool guarded = pol->dhcp_guard || pol->router_guard;
+    bool limited = pf->metered || pol->storm_pps;
+    uint64_t now_tsc = rte_get_tsc_cycles();
+    uint32_t now = (uint32_t)(now_tsc / dp->tsc_hz);
 
     for (uint16_t i = 0; i < n; i++) {
         struct rte_mbuf *m = pkts[i];
@@ -116,40 +372,81 @@ void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pk
             rte_pktmbuf_free(m);
             continue;
         }
+        if (cap) {
+            const struct rte_ether_hdr *e0 = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+            /* As received: in-band tags are still in the frame; an
+             * out-of-band one goes back in for the capture. */
+            uint16_t t = (m->ol_flags & RTE_MBUF_F_RX_VLAN) &&
+                                 e0->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)
+                             ? (m->vlan_tci & 0xfff)
+                             : 0;
+            capture(dp, cap, m, t);
+        }
+        if (!classify_vlan(pol, m)) {
+            vsw_port_drop(in, VSW_DROP_VLAN, 1);
+            rte_pktmbuf_free(m);
+            continue;
+        }
         const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
         if (rte_is_multicast_ether_addr(&eth->src_addr) || mac_is_zero(&eth->src_addr)) {
             vsw_port_drop(in, VSW_DROP_BAD_SRC_MAC, 1);
             rte_pktmbuf_free(m);
             continue;
         }
+        if (pol->spoof_guard && memcmp(eth->src_addr.addr_bytes, pol->own_mac, 6) != 0) {
+            vsw_port_drop(in, VSW_DROP_MAC_SPOOF, 1);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        if (guarded) {
+            enum guard_hit g = guard_check(pol, m);
+            if (g != GUARD_NONE) {
+                vsw_port_drop(in, g == GUARD_DHCP ? VSW_DROP_DHCP_GUARD : VSW_DROP_ROUTER_GUARD,
+                              1);
+                rte_pktmbuf_free(m);
+                continue;
+            }
+        }
+        bool bcast = rte_is_multicast_ether_addr(&eth->dst_addr);
+        if (limited) {
+            enum vsw_drop d = limit_check(pf, m, bcast, now_tsc, dp->tsc_hz);
+            if (d != VSW_DROP_COUNT) {
+                vsw_port_drop(in, d, 1);
+                rte_pktmbuf_free(m);
+                continue;
+            }
+        }
         count_rx(in, m->pkt_len);
+        uint16_t vid = m->vlan_tci;
+        if (mirrored)
+            stage_mirror(w, in, m);
 
         struct fdb_key key;
         memcpy(key.mac, eth->src_addr.addr_bytes, 6);
-        key.vlan = vlan;
-        int32_t pos = rte_hash_lookup(sw->fdb, &key);
-        if (pos >= 0 && (uint32_t)pos < sw->nslots) {
-            struct fdb_slot *s = &sw->slots[pos];
-            if (__atomic_load_n(&s->port_index, __ATOMIC_ACQUIRE) != in->index ||
-                s->port_gen != dp->port_gen[in->index]) {
+        key.vlan = vid;
+        int32_t pos = rte_hash_lookup(fdb->h, &key);
+        if (pos >= 0 && (uint32_t)pos < fdb->nslots) {
+            struct fdb_slot *s = &fdb->slots[pos];
+            uint16_t pi = __atomic_load_n(&s->port_index, __ATOMIC_ACQUIRE);
+            if (pi != in->index || s->port_gen != dp->port_gen[in->index]) {
                 if (!s->is_static)
-                    request_learn(w, sw, in, &eth->src_addr, vlan, now);
+                    request_learn(w, sw, in, &eth->src_addr, vid, pi, now);
             } else if (__atomic_load_n(&s->last_seen, __ATOMIC_RELAXED) != now) {
                 __atomic_store_n(&s->last_seen, now, __ATOMIC_RELAXED);
             }
         } else {
-            request_learn(w, sw, in, &eth->src_addr, vlan, now);
+            request_learn(w, sw, in, &eth->src_addr, vid, UINT16_MAX, now);
         }
 
-        if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
+        if (bcast) {
             flood(w, set, in, m);
             continue;
         }
         memcpy(key.mac, eth->dst_addr.addr_bytes, 6);
-        pos = rte_hash_lookup(sw->fdb, &key);
+        pos = rte_hash_lookup(fdb->h, &key);
         struct vsw_port *out = NULL;
-        if (pos >= 0 && (uint32_t)pos < sw->nslots) {
-            const struct fdb_slot *s = &sw->slots[pos];
+        if (pos >= 0 && (uint32_t)pos < fdb->nslots) {
+            const struct fdb_slot *s = &fdb->slots[pos];
             uint16_t pi = __atomic_load_n(&s->port_index, __ATOMIC_ACQUIRE);
             if (pi < VSW_MAX_PORTS && dp->port_gen[pi] == s->port_gen)
                 out = __atomic_load_n(&dp->ports[pi], __ATOMIC_ACQUIRE);
@@ -164,6 +461,11 @@ void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pk
         } else if (!vsw_port_link(out)) {
             vsw_port_drop(out, VSW_DROP_LINK_DOWN, 1);
             rte_pktmbuf_free(m);
+        } else if (!vlan_ok(&policy_of(out)->rt.pol, vid)) {
+            /* Learned on another VLAN's port (a static entry, or a policy
+             * that changed since): never across VLANs. */
+            vsw_port_drop(out, VSW_DROP_VLAN, 1);
+            rte_pktmbuf_free(m);
         } else {
             stage(w, out, m);
         }
@@ -176,10 +478,13 @@ void vsw_flush_stages(struct vsw_worker *w)
     for (uint16_t t = 0; t < w->ntouched; t++) {
         uint16_t idx = w->touched[t];
         struct vsw_stage *st = &w->stage[idx];
-        struct vsw_port *out = __atomic_load_n(&dp->ports[idx], __ATOMIC_ACQUIRE);
+        struct vsw_port *out = st->port;
         uint16_t n = st->n;
         st->n = 0;
-        if (!out) {
+        if (__atomic_load_n(&dp->ports[idx], __ATOMIC_ACQUIRE) != out) {
+            /* Detached since this round staged for it; the port itself
+             * stays valid until the round ends. */
+            vsw_port_drop(out, VSW_DROP_LINK_DOWN, n);
             rte_pktmbuf_free_bulk(st->pkts, n);
             continue;
         }

@@ -6,9 +6,11 @@
 
 #include <rte_ether.h>
 #include <rte_hash.h>
+#include <rte_meter.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
+#include <rte_mbuf_dyn.h>
 
 #include "vsw-port-provider.h"
 #include "vsw.h"
@@ -32,6 +34,7 @@ struct vsw_port_set {
 
 struct vsw_stage {
     uint16_t n;
+    struct vsw_port *port; /* valid until the end of the round (RCU) */
     struct rte_mbuf *pkts[VSW_STAGE];
 };
 
@@ -62,8 +65,39 @@ struct vsw_worker {
     struct vsw_stage *stage; /* VSW_MAX_PORTS entries */
     uint64_t learn_cache[VSW_LEARN_CACHE];
     uint32_t learn_cache_ts[VSW_LEARN_CACHE];
+    uint16_t learn_cache_seen[VSW_LEARN_CACHE]; /* FDB's port index when asked */
     uint64_t rounds, busy_rounds, sleeps, wakeups;
 } __rte_cache_aligned;
+
+/* A port's policy with the state the owning worker keeps for it (meter,
+ * storm window): replaced whole on change, so the state restarts. Only the
+ * owning worker writes the state. */
+struct vsw_policy_full {
+    struct vsw_policy_rt rt;
+    bool metered;
+    struct rte_meter_srtcm_profile prof;
+    struct rte_meter_srtcm meter;
+    uint64_t storm_start;  /* TSC of the current one-second window */
+    uint32_t storm_count;
+};
+
+struct vsw_mirror {
+    struct vsw_port *dst;
+    unsigned nsrc;
+    struct vsw_port *src[];
+};
+
+struct vsw_capture {
+    struct vsw_port *port; /* NULL once the port is destroyed */
+    struct vsw_dp *dp;
+    struct rte_ring *ring;
+    struct rte_mempool *pool;
+    uint64_t dropped; /* atomic */
+    /* Workers stamp copies with the TSC; the reader turns that into wall
+     * time from this pair, taken at start. */
+    uint64_t base_tsc;
+    uint64_t base_ns;
+};
 
 struct fdb_slot {
     uint16_t port_index; /* atomic */
@@ -79,6 +113,15 @@ struct fdb_key {
 };
 _Static_assert(sizeof(struct fdb_key) == 8, "fdb key is 8 bytes");
 
+/* The FDB of a switch: published whole (RCU), so it can be resized. */
+struct vsw_fdb_tab {
+    struct rte_hash *h;
+    struct fdb_slot *slots;
+    uint32_t nslots;
+    uint32_t max;
+    unsigned gen; /* for unique rte_hash names */
+};
+
 struct vsw_switch {
     struct vsw_dp *dp;
     uint16_t id;
@@ -86,14 +129,13 @@ struct vsw_switch {
     enum vsw_switch_kind kind;
     uint32_t mtu;
     struct vsw_port_set *ports; /* RCU: the flood set */
-    struct rte_hash *fdb;
-    struct fdb_slot *slots;
-    uint32_t nslots;
-    uint32_t fdb_max;
+    struct vsw_fdb_tab *fdb;    /* RCU */
     uint32_t fdb_count;
     uint32_t aging_s;
+    unsigned fdb_gen;
     uint64_t fdb_full; /* learning refused: table full */
     uint64_t fdb_moves;
+    struct vsw_mirror *mirror; /* control thread's copy */
 };
 
 struct vsw_dp {
@@ -109,6 +151,7 @@ struct vsw_dp {
     bool learn_signalled; /* atomic: learn_fd written, not yet drained */
     unsigned idle_sleep_us;
     uint64_t tsc_hz;
+    int ts_offset; /* mbuf dynfield holding capture timestamps (ns) */
 };
 
 /* Seconds since boot from the TSC; cheap on the data path. */
@@ -118,7 +161,7 @@ static inline uint32_t vsw_now_s(const struct vsw_dp *dp)
 }
 
 /* fdb.c */
-int vsw_fdb_init(struct vsw_switch *sw);
+int vsw_fdb_init(struct vsw_switch *sw, uint32_t max);
 void vsw_fdb_fini(struct vsw_switch *sw);
 void vsw_fdb_learn(struct vsw_switch *sw, const struct vsw_learn_ev *ev, uint32_t now);
 void vsw_fdb_age(struct vsw_switch *sw, uint32_t now);

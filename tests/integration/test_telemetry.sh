@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Statistics through DPDK telemetry: dpdk-telemetry.py (Debian's dpdk
+# package) lists switches and ports and reads a port's counters, which match
+# what vswitch-ctl stats says for the same traffic; an unknown port is an
+# error, not a crash.
+# Usage: test_telemetry.sh BUILD_BIN_DIR
+source "$(dirname "$0")/lib.sh"
+hv_init "$1"
+TEL=$(command -v dpdk-telemetry.py || true)
+[ -n "$TEL" ] || hv_skip "needs dpdk-telemetry.py (package dpdk)"
+hv_start
+vctl switch-add sw --type private
+hv_vm a sw 10.64.0.1/24 02:00:00:64:00:01
+hv_vm b sw 10.64.0.2/24 02:00:00:64:00:02
+A=$(hv_vm_name a)
+ip netns exec "$A" ping -c 20 -i 0.05 -W 2 10.64.0.2 >/dev/null || hv_fail "A cannot ping B"
+
+# tel CMD...: one JSON answer per command, on its own line.
+tel() { printf '%s\n' "$@" | timeout 20 python3 "$TEL" -f "hv$HV_TAG" 2>&1; }
+out=$(tel /hvnet/switches /hvnet/ports "/hvnet/port,$A/eth0" /hvnet/switch,sw /hvnet/port,nosuch /hvnet/control)
+echo "$out"
+ctl=$(vctl --json stats "$A/eth0")
+OUT="$out" CTL="$ctl" A="$A" python3 - <<'PY' || hv_fail "telemetry answers are wrong"
+import json, os
+answers = {}
+for line in os.environ["OUT"].splitlines():
+    line = line.strip()
+    if line.startswith("{"):
+        d = json.loads(line)
+        for k, v in d.items():
+            answers.setdefault(k, []).append(v)
+a = os.environ["A"]
+assert answers["/hvnet/switches"][0] == ["sw"], answers["/hvnet/switches"]
+ports = answers["/hvnet/ports"][0]
+assert sorted(ports) == sorted([a + "/eth0", a[:-1] + "b/eth0"]), ports
+port, missing = answers["/hvnet/port"]
+assert missing is None, missing
+ctl = json.loads(os.environ["CTL"])["ports"][0]
+for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes"):
+    assert port[k] == ctl[k], (k, port[k], ctl[k])
+    assert port[k] > 0, (k, port[k])
+assert port["rx_packets"] >= 20, port
+for reason, n in ctl["drops"].items():
+    assert port["drops_" + reason] == n, reason
+assert port["guest_ndis_version"].startswith("6."), port
+assert port["guest_errors_ring_corrupt"] == 0, port
+sw = answers["/hvnet/switch"][0]
+assert sw["type"] == "private" and len(sw["ports"]) == 2, sw
+ctl_counters = answers["/hvnet/control"][0]
+assert ctl_counters["requests"] >= 6, ctl_counters
+print("telemetry matches vswitch-ctl:", {k: port[k] for k in ("rx_packets", "tx_packets")})
+PY
+kill -0 "$HV_VSD_PID" || hv_fail "vswitchd died"
+hv_pass "telemetry"

@@ -1,0 +1,1679 @@
+/*
+ * Unit tests for the vswitch data plane (vswitch/src/{dp,fdb,forward}.c):
+ * forwarding, flooding, the FDB, drop counters, hand-off between workers,
+ * sleeping workers, and attach/detach under traffic.
+ *
+ * The group runs one EAL (two worker lcores, no hugepages, no PCI) and one
+ * struct vsw_dp; every test builds its own switch and ports in setup and
+ * tears them down, so placement starts from zero ports per worker each time
+ * (attach order A, B, C, D lands on workers 0, 1, 0, 1).
+ *
+ * Ports are a test port type, in the spirit of OVS's netdev-dummy: frames the
+ * test injects wait in an rte_ring that rx_burst takes from, and frames the
+ * switch sends land in another ring the test drains. It counts tx itself, as
+ * a real port type does, and records any data-path call made off the worker
+ * that owns the port (teardown fails the test if there was one).
+ *
+ * Workers are asynchronous: tests poll with timeouts, call vsw_dp_process()
+ * while polling (the control thread applies learning), and before checking
+ * that something did NOT happen they wait until the switch has settled
+ * (rings empty and every worker past two round boundaries).
+ *
+ * Every test uses MAC addresses of its own (a per-test byte), so the
+ * workers' learning caches never carry over from one test to the next.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <rte_eal.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_memzone.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "vsw-port-provider.h"
+#include "vsw.h"
+
+#define TP_RING 4096           /* per test port and direction */
+#define TP_LOG 4096            /* frames a test port remembers */
+#define TP_TX_MAX 256          /* frames one tx_burst may be given */
+#define MAX_TP 8               /* test ports per fixture */
+#define MAX_SW 4               /* extra switches per fixture */
+#define FDB_LIST_MAX 256
+#define TEST_ETHERTYPE_HI 0x88 /* 0x88b5: IEEE local experimental */
+#define TEST_ETHERTYPE_LO 0xb5
+#define WAIT_MS 5000u          /* for anything the switch should do */
+#define AGING_S 10             /* the shortest FDB aging time a switch takes */
+#define FDB_SMALL 16           /* the smallest FDB a switch takes */
+
+static struct vsw_dp *g_dp;
+static struct rte_mempool *g_pool;
+static unsigned g_nworkers;
+static unsigned g_worker_lcore[VSW_MAX_WORKERS];
+static unsigned g_test_seq;
+static unsigned g_port_seq;
+
+struct tp_rec {
+    uint8_t dst[6];
+    uint8_t src[6];
+    uint32_t len;
+    uint32_t seq;
+};
+
+struct test_port {
+    struct vsw_port base; /* first: the switch sees only this */
+    struct rte_ring *rx;  /* frames the test injects; rx_burst takes them */
+    struct rte_ring *tx;  /* frames the switch sent; the test drains them */
+    int efd;              /* written after injecting; the owning worker sleeps on it */
+    unsigned wrong_lcore; /* atomic: data-path calls off the owning worker */
+    unsigned stall_calls; /* atomic: rx_burst calls still to stall (a slow port) */
+    unsigned stall_us;    /* how long each of them takes */
+    bool stalling;        /* atomic: in such a call now */
+    /* Control thread only. */
+    uint64_t drained; /* frames taken out of tx */
+    unsigned nlog;
+    struct tp_rec log[TP_LOG];
+};
+
+static struct test_port *tp_of(struct vsw_port *port)
+{
+    return (struct test_port *)((char *)port - offsetof(struct test_port, base));
+}
+
+static void tp_check_lcore(struct vsw_port *port)
+{
+    unsigned w = port->worker;
+    if (w >= g_nworkers || rte_lcore_id() != g_worker_lcore[w])
+        __atomic_fetch_add(&tp_of(port)->wrong_lcore, 1, __ATOMIC_RELAXED);
+}
+
+static uint16_t tp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+    struct test_port *tp = tp_of(port);
+    tp_check_lcore(port);
+    if (__atomic_load_n(&tp->stall_calls, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&tp->stalling, true, __ATOMIC_RELEASE);
+        usleep(__atomic_load_n(&tp->stall_us, __ATOMIC_RELAXED));
+        __atomic_store_n(&tp->stalling, false, __ATOMIC_RELEASE);
+        __atomic_sub_fetch(&tp->stall_calls, 1, __ATOMIC_ACQ_REL);
+    }
+    return (uint16_t)rte_ring_dequeue_burst(tp->rx, (void **)pkts, n, NULL);
+}
+
+/* Takes all n: what fits in the tx ring is sent and counted tx, the rest is
+ * freed and counted queue_full. Lengths are read before the enqueue: once a
+ * frame is in the ring the test may free it. */
+static uint16_t tp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+    tp_check_lcore(port);
+    uint32_t lens[TP_TX_MAX];
+    uint16_t k = n < TP_TX_MAX ? n : TP_TX_MAX;
+    for (uint16_t i = 0; i < k; i++)
+        lens[i] = pkts[i]->pkt_len;
+    unsigned sent = rte_ring_enqueue_burst(tp_of(port)->tx, (void **)pkts, k, NULL);
+    struct vsw_port_counters *c = &port->counters[rte_lcore_id()];
+    for (unsigned i = 0; i < sent; i++) {
+        c->tx_packets++;
+        c->tx_bytes += lens[i];
+    }
+    if (sent < n) {
+        vsw_port_drop(port, VSW_DROP_QUEUE_FULL, n - sent);
+        rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+    }
+    return (uint16_t)sent;
+}
+
+static int tp_wait_fd(struct vsw_port *port)
+{
+    return tp_of(port)->efd;
+}
+
+static bool tp_wait_arm(struct vsw_port *port)
+{
+    tp_check_lcore(port);
+    return !rte_ring_empty(tp_of(port)->rx);
+}
+
+static void tp_wait_disarm(struct vsw_port *port)
+{
+    tp_check_lcore(port);
+    uint64_t v;
+    if (read(tp_of(port)->efd, &v, sizeof(v)) < 0) {
+        /* nothing was written: fine */
+    }
+}
+
+static void ring_free_all(struct rte_ring *r)
+{
+    void *m;
+    if (!r)
+        return;
+    while (rte_ring_dequeue(r, &m) == 0)
+        rte_pktmbuf_free(m);
+}
+
+static void tp_destroy(struct vsw_port *port)
+{
+    struct test_port *tp = tp_of(port);
+    ring_free_all(tp->rx);
+    ring_free_all(tp->tx);
+    rte_ring_free(tp->rx);
+    rte_ring_free(tp->tx);
+    if (tp->efd >= 0)
+        close(tp->efd);
+    rte_free(tp);
+}
+
+static const struct vsw_port_class test_port_class = {
+    .type = "test",
+    .rx_burst = tp_rx_burst,
+    .tx_burst = tp_tx_burst,
+    .wait_fd = tp_wait_fd,
+    .wait_arm = tp_wait_arm,
+    .wait_disarm = tp_wait_disarm,
+    .destroy = tp_destroy,
+};
+
+static struct test_port *tp_create(const char *name)
+{
+    struct test_port *tp = rte_zmalloc("test_port", sizeof(*tp), RTE_CACHE_LINE_SIZE);
+    if (!tp)
+        return NULL;
+    vsw_port_init(&tp->base, &test_port_class, name);
+    unsigned id = g_port_seq++;
+    char rname[RTE_RING_NAMESIZE];
+    snprintf(rname, sizeof(rname), "tp_rx_%u", id);
+    tp->rx = rte_ring_create(rname, TP_RING, (int)rte_socket_id(), 0);
+    snprintf(rname, sizeof(rname), "tp_tx_%u", id);
+    tp->tx = rte_ring_create(rname, TP_RING, (int)rte_socket_id(), 0);
+    tp->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!tp->rx || !tp->tx || tp->efd < 0) {
+        tp_destroy(&tp->base);
+        return NULL;
+    }
+    return tp;
+}
+
+static void tp_kick(struct test_port *tp)
+{
+    uint64_t one = 1;
+    if (write(tp->efd, &one, sizeof(one)) < 0) {
+        /* saturated: the worker is awake anyway */
+    }
+}
+
+/* Take what the switch sent out of tp's tx ring, remember it, free it. */
+static unsigned tp_drain(struct test_port *tp)
+{
+    void *objs[64];
+    unsigned n, total = 0;
+    while ((n = rte_ring_dequeue_burst(tp->tx, objs, 64, NULL)) > 0) {
+        for (unsigned i = 0; i < n; i++) {
+            struct rte_mbuf *m = objs[i];
+            if (tp->nlog < TP_LOG) {
+                struct tp_rec *r = &tp->log[tp->nlog++];
+                uint8_t hdr[18] = {0};
+                uint32_t len = m->pkt_len < sizeof(hdr) ? m->pkt_len : sizeof(hdr);
+                const void *p = rte_pktmbuf_read(m, 0, len, hdr);
+                if (p != hdr)
+                    memcpy(hdr, p, len);
+                memcpy(r->dst, hdr, 6);
+                memcpy(r->src, hdr + 6, 6);
+                memcpy(&r->seq, hdr + 14, 4);
+                r->len = m->pkt_len;
+            }
+            tp->drained++;
+            rte_pktmbuf_free(m);
+        }
+        total += n;
+    }
+    return total;
+}
+
+static unsigned tp_count_seq(const struct test_port *tp, uint32_t seq)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < tp->nlog; i++)
+        n += tp->log[i].seq == seq;
+    return n;
+}
+
+struct mac {
+    uint8_t b[6];
+};
+
+static const struct mac bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+
+/* A thread that injects frames on a port as fast as it takes them. */
+struct injector {
+    struct test_port *tp;
+    struct mac dst, src;
+    uint16_t len;
+    bool stop;         /* atomic */
+    uint64_t injected; /* atomic: frames put into tp's rx ring */
+};
+
+struct fixture {
+    uint8_t tag; /* in every MAC address of this test */
+    uint32_t seq;
+    struct vsw_switch *sw; /* made in setup */
+    struct vsw_switch *extra[MAX_SW];
+    unsigned nextra;
+    struct test_port *tp[MAX_TP];
+    unsigned ntp;
+    struct injector inj;
+    pthread_t inj_thread;
+    bool inj_running;
+};
+
+/* A locally administered unicast address of this test: port p, host h. */
+static struct mac host(const struct fixture *f, unsigned p, unsigned h)
+{
+    return (struct mac){{0x02, 0x00, f->tag, 0x5e, (uint8_t)p, (uint8_t)h}};
+}
+
+static bool mac_eq(const uint8_t *a, struct mac b)
+{
+    return memcmp(a, b.b, 6) == 0;
+}
+
+/* A frame of len bytes on the wire: dst, src, ethertype, then seq if it
+ * fits; shorter frames get the first len bytes of that. */
+static struct rte_mbuf *frame_new(struct mac dst, struct mac src, uint16_t len, uint32_t seq)
+{
+    struct rte_mbuf *m = rte_pktmbuf_alloc(g_pool);
+    if (!m)
+        return NULL;
+    uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, len);
+    if (!p) {
+        rte_pktmbuf_free(m);
+        return NULL;
+    }
+    uint8_t hdr[18];
+    memcpy(hdr, dst.b, 6);
+    memcpy(hdr + 6, src.b, 6);
+    hdr[12] = TEST_ETHERTYPE_HI;
+    hdr[13] = TEST_ETHERTYPE_LO;
+    memcpy(hdr + 14, &seq, 4);
+    memset(p, 0xa5, len);
+    memcpy(p, hdr, len < sizeof(hdr) ? len : sizeof(hdr));
+    return m;
+}
+
+/* Inject one frame on tp; returns its sequence number. */
+static uint32_t send_frame(struct fixture *f, struct test_port *tp, struct mac dst, struct mac src,
+                           uint16_t len)
+{
+    uint32_t seq = ++f->seq;
+    struct rte_mbuf *m = frame_new(dst, src, len, seq);
+    assert_non_null(m);
+    assert_int_equal(rte_ring_enqueue(tp->rx, m), 0);
+    tp_kick(tp);
+    return seq;
+}
+
+static void *injector_main(void *arg)
+{
+    struct injector *in = arg;
+    uint32_t seq = 0;
+    while (!__atomic_load_n(&in->stop, __ATOMIC_ACQUIRE)) {
+        struct rte_mbuf *ms[VSW_BURST];
+        unsigned n = 0;
+        while (n < VSW_BURST) {
+            struct rte_mbuf *m = frame_new(in->dst, in->src, in->len, ++seq);
+            if (!m)
+                break;
+            ms[n++] = m;
+        }
+        unsigned k = n ? rte_ring_enqueue_burst(in->tp->rx, (void **)ms, n, NULL) : 0;
+        if (k < n)
+            rte_pktmbuf_free_bulk(ms + k, n - k);
+        if (k) {
+            __atomic_add_fetch(&in->injected, k, __ATOMIC_RELAXED);
+            tp_kick(in->tp);
+        } else {
+            usleep(50);
+        }
+    }
+    return NULL;
+}
+
+static void injector_start(struct fixture *f, struct test_port *tp, struct mac dst,
+                           struct mac src, uint16_t len)
+{
+    f->inj = (struct injector){.tp = tp, .dst = dst, .src = src, .len = len};
+    assert_int_equal(pthread_create(&f->inj_thread, NULL, injector_main, &f->inj), 0);
+    f->inj_running = true;
+}
+
+/* Returns how many frames it injected. */
+static uint64_t injector_stop(struct fixture *f)
+{
+    if (f->inj_running) {
+        __atomic_store_n(&f->inj.stop, true, __ATOMIC_RELEASE);
+        pthread_join(f->inj_thread, NULL);
+        f->inj_running = false;
+    }
+    return __atomic_load_n(&f->inj.injected, __ATOMIC_RELAXED);
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    usleep(ms * 1000u);
+}
+
+/* One step of the control thread: apply learning, collect what came out. */
+static void pump(struct fixture *f)
+{
+    vsw_dp_process(g_dp);
+    for (unsigned i = 0; i < f->ntp; i++)
+        tp_drain(f->tp[i]);
+}
+
+static bool wait_rx(struct fixture *f, struct test_port *tp, unsigned n, unsigned timeout_ms)
+{
+    uint64_t end = now_us() + timeout_ms * 1000ull;
+    for (;;) {
+        pump(f);
+        if (tp->nlog >= n)
+            return true;
+        if (now_us() > end)
+            return false;
+        usleep(100);
+    }
+}
+
+/* No frame waits in an attached port's rx or hand-off ring. */
+static bool rings_idle(const struct fixture *f)
+{
+    for (unsigned i = 0; i < f->ntp; i++) {
+        const struct test_port *tp = f->tp[i];
+        if (!tp->base.sw)
+            continue;
+        if (!rte_ring_empty(tp->rx))
+            return false;
+        if (tp->base.handoff && !rte_ring_empty(tp->base.handoff))
+            return false;
+    }
+    return true;
+}
+
+/* Every worker has finished the round it was in when this was called. */
+static void wait_workers_progress(struct fixture *f)
+{
+    struct vsw_worker_stats a[VSW_MAX_WORKERS], b[VSW_MAX_WORKERS];
+    vsw_dp_worker_stats(g_dp, a, VSW_MAX_WORKERS);
+    for (unsigned i = 0; i < f->ntp; i++)
+        if (f->tp[i]->base.sw)
+            tp_kick(f->tp[i]);
+    uint64_t end = now_us() + WAIT_MS * 1000ull;
+    for (;;) {
+        vsw_dp_worker_stats(g_dp, b, VSW_MAX_WORKERS);
+        bool all = true;
+        for (unsigned w = 0; w < g_nworkers; w++)
+            if (!(b[w].rounds >= a[w].rounds + 2 || b[w].sleeps > a[w].sleeps))
+                all = false;
+        if (all)
+            return;
+        if (now_us() > end)
+            fail_msg("workers made no progress in %u ms", WAIT_MS);
+        pump(f);
+        usleep(100);
+    }
+}
+
+/* Wait until every injected frame has been forwarded, delivered or
+ * dropped, then collect what came out: idle rings seen twice, each time
+ * after every worker passed a round boundary. */
+static void settle(struct fixture *f)
+{
+    uint64_t end = now_us() + 4 * WAIT_MS * 1000ull;
+    for (;;) {
+        while (!rings_idle(f)) {
+            if (now_us() > end)
+                fail_msg("switch did not settle");
+            pump(f);
+            usleep(100);
+        }
+        wait_workers_progress(f);
+        if (!rings_idle(f))
+            continue;
+        wait_workers_progress(f);
+        if (rings_idle(f))
+            break;
+    }
+    pump(f);
+}
+
+static void clear_logs(struct fixture *f)
+{
+    settle(f);
+    for (unsigned i = 0; i < f->ntp; i++)
+        f->tp[i]->nlog = 0;
+}
+
+struct fdb_list {
+    unsigned n;
+    struct vsw_fdb_entry e[FDB_LIST_MAX];
+};
+
+static void fdb_collect(void *ctx, const struct vsw_fdb_entry *e)
+{
+    struct fdb_list *l = ctx;
+    if (l->n < FDB_LIST_MAX)
+        l->e[l->n] = *e;
+    l->n++;
+}
+
+static unsigned fdb_get(struct vsw_switch *sw, struct fdb_list *l)
+{
+    l->n = 0;
+    vsw_fdb_dump(sw, fdb_collect, l);
+    return l->n;
+}
+
+static const struct vsw_fdb_entry *fdb_find(const struct fdb_list *l, struct mac m)
+{
+    for (unsigned i = 0; i < l->n && i < FDB_LIST_MAX; i++)
+        if (mac_eq(l->e[i].mac, m))
+            return &l->e[i];
+    return NULL;
+}
+
+static unsigned fdb_count_mac(const struct fdb_list *l, struct mac m)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < l->n && i < FDB_LIST_MAX; i++)
+        n += mac_eq(l->e[i].mac, m);
+    return n;
+}
+
+/* Wait until m is learned on tp (or is absent, with tp NULL). */
+static bool wait_fdb(struct fixture *f, struct vsw_switch *sw, struct mac m,
+                     const struct test_port *tp, unsigned timeout_ms)
+{
+    struct fdb_list *l = malloc(sizeof(*l));
+    assert_non_null(l);
+    uint64_t end = now_us() + timeout_ms * 1000ull;
+    bool ok = false;
+    for (;;) {
+        pump(f);
+        fdb_get(sw, l);
+        const struct vsw_fdb_entry *e = fdb_find(l, m);
+        if (tp ? e && e->port == &tp->base : !e) {
+            ok = true;
+            break;
+        }
+        if (now_us() > end)
+            break;
+        usleep(200);
+    }
+    free(l);
+    return ok;
+}
+
+/* Make the switch learn m on tp (a broadcast from it), then forget the
+ * frames that caused. */
+static void learn(struct fixture *f, struct vsw_switch *sw, struct test_port *tp, struct mac m)
+{
+    send_frame(f, tp, bcast, m, 64);
+    assert_true(wait_fdb(f, sw, m, tp, WAIT_MS));
+    clear_logs(f);
+}
+
+static struct vsw_port_stats stats(const struct test_port *tp)
+{
+    struct vsw_port_stats s;
+    vsw_port_get_stats(&tp->base, &s);
+    return s;
+}
+
+static uint64_t drops_total(const struct vsw_port_stats *s)
+{
+    uint64_t n = 0;
+    for (int d = 0; d < VSW_DROP_COUNT; d++)
+        n += s->drops[d];
+    return n;
+}
+
+static uint64_t fixture_drops(const struct fixture *f)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < f->ntp; i++) {
+        struct vsw_port_stats s = stats(f->tp[i]);
+        n += drops_total(&s);
+    }
+    return n;
+}
+
+static struct vsw_switch *switch_new(struct fixture *f, const char *name, uint32_t fdb_max,
+                                     uint32_t aging_s)
+{
+    struct vsw_switch_params p = {
+        .name = name,
+        .kind = VSW_SWITCH_PRIVATE,
+        .mtu = 1500,
+        .fdb_max = fdb_max,
+        .fdb_aging_s = aging_s,
+    };
+    struct vsw_switch *sw = NULL;
+    assert_int_equal(vsw_switch_create(g_dp, &p, &sw), 0);
+    assert_non_null(sw);
+    assert_true(f->nextra < MAX_SW);
+    f->extra[f->nextra++] = sw;
+    return sw;
+}
+
+/* A test port, not attached; the fixture frees it. */
+static struct test_port *port_new(struct fixture *f, const char *name)
+{
+    assert_true(f->ntp < MAX_TP);
+    struct test_port *tp = tp_create(name);
+    assert_non_null(tp);
+    f->tp[f->ntp++] = tp;
+    return tp;
+}
+
+static struct test_port *port_add(struct fixture *f, struct vsw_switch *sw, const char *name,
+                                  bool up)
+{
+    struct test_port *tp = port_new(f, name);
+    assert_int_equal(vsw_port_attach(sw, &tp->base), 0);
+    vsw_port_set_link(&tp->base, up);
+    return tp;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    f->tag = (uint8_t)++g_test_seq;
+    struct vsw_switch_params p = {.name = "sw0", .kind = VSW_SWITCH_PRIVATE, .mtu = 1500};
+    if (vsw_switch_create(g_dp, &p, &f->sw) != 0) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    int rc = 0;
+    injector_stop(f);
+    for (unsigned i = 0; i < f->ntp; i++)
+        vsw_port_detach(&f->tp[i]->base);
+    for (unsigned i = 0; i < f->ntp; i++) {
+        struct test_port *tp = f->tp[i];
+        unsigned wrong = __atomic_load_n(&tp->wrong_lcore, __ATOMIC_RELAXED);
+        if (wrong) {
+            print_error("port %s: %u data-path calls off its worker\n", tp->base.name, wrong);
+            rc = -1;
+        }
+        vsw_port_destroy(&tp->base);
+    }
+    for (unsigned i = 0; i < f->nextra; i++)
+        if (vsw_switch_destroy(f->extra[i]) != 0)
+            rc = -1;
+    if (vsw_switch_destroy(f->sw) != 0)
+        rc = -1;
+    free(f);
+    return rc;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "tvsw%d", (int)getpid());
+    char *argv[] = {"test",     "--lcores",      "0@0,1@1,2@0", "--no-huge",   "-m", "256",
+                    "--no-pci", "--file-prefix", prefix,        "--log-level", "*:error"};
+    int argc = (int)(sizeof(argv) / sizeof(argv[0]));
+    if (rte_eal_init(argc, argv) < 0) {
+        print_error("rte_eal_init failed\n");
+        return -1;
+    }
+    if (vsw_dp_create(NULL, &g_dp) != 0) {
+        print_error("vsw_dp_create failed\n");
+        return -1;
+    }
+    g_pool = vsw_dp_mempool(g_dp);
+    struct vsw_worker_stats ws[VSW_MAX_WORKERS];
+    g_nworkers = vsw_dp_worker_stats(g_dp, ws, VSW_MAX_WORKERS);
+    if (g_nworkers != 2 || vsw_dp_workers(g_dp) != 2) {
+        print_error("expected 2 workers, got %u\n", g_nworkers);
+        return -1;
+    }
+    for (unsigned i = 0; i < g_nworkers; i++)
+        g_worker_lcore[i] = ws[i].lcore;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    vsw_dp_destroy(g_dp);
+    g_dp = NULL;
+    rte_eal_cleanup();
+    return 0;
+}
+
+static void vsw_forward__unknown_unicast__flooded_to_other_up_ports_only(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    struct test_port *d = port_add(f, f->sw, "D", false);
+
+    uint32_t s1 = send_frame(f, a, host(f, 9, 9), host(f, 0, 1), 100);
+    settle(f);
+    assert_int_equal(tp_count_seq(b, s1), 1);
+    assert_int_equal(tp_count_seq(c, s1), 1);
+    assert_int_equal(tp_count_seq(a, s1), 0);
+    assert_int_equal(tp_count_seq(d, s1), 0);
+    assert_int_equal(a->nlog + d->nlog, 0);
+    assert_int_equal(fixture_drops(f), 0);
+    struct vsw_port_stats sa = stats(a), sb = stats(b), sd = stats(d);
+    assert_int_equal(sa.rx_packets, 1);
+    assert_int_equal(sa.rx_bytes, 100);
+    assert_int_equal(sb.tx_packets, 1);
+    assert_int_equal(sb.tx_bytes, 100);
+    assert_int_equal(sd.tx_packets, 0);
+
+    /* The same frame once D is up reaches it too. */
+    vsw_port_set_link(&d->base, true);
+    uint32_t s2 = send_frame(f, a, host(f, 9, 9), host(f, 0, 1), 100);
+    settle(f);
+    assert_int_equal(tp_count_seq(b, s2), 1);
+    assert_int_equal(tp_count_seq(c, s2), 1);
+    assert_int_equal(tp_count_seq(d, s2), 1);
+    assert_int_equal(tp_count_seq(a, s2), 0);
+}
+
+static void vsw_forward__broadcast_and_multicast__flooded_except_ingress(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    const struct mac groups[] = {
+        bcast,
+        {{0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb}}, /* IPv4 mDNS */
+        {{0x33, 0x33, 0x00, 0x00, 0x00, 0x01}}, /* IPv6 all-nodes */
+        {{0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e}}, /* LLDP */
+    };
+    uint32_t seqs[4];
+    for (unsigned i = 0; i < 4; i++)
+        seqs[i] = send_frame(f, b, groups[i], host(f, 1, 1), 80);
+    settle(f);
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(tp_count_seq(a, seqs[i]), 1);
+        assert_int_equal(tp_count_seq(c, seqs[i]), 1);
+    }
+    assert_int_equal(a->nlog, 4);
+    assert_int_equal(c->nlog, 4);
+    assert_int_equal(b->nlog, 0);
+    assert_true(mac_eq(a->log[0].dst, bcast));
+    assert_int_equal(fixture_drops(f), 0);
+
+    /* Only B's source address was learned. */
+    assert_true(wait_fdb(f, f->sw, host(f, 1, 1), b, WAIT_MS));
+    struct fdb_list l;
+    assert_int_equal(fdb_get(f->sw, &l), 1);
+    for (unsigned i = 0; i < 4; i++)
+        assert_null(fdb_find(&l, groups[i]));
+}
+
+static void vsw_fdb_dump__after_learning__mac_on_ingress_port_with_age(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    port_add(f, f->sw, "B", true);
+    struct fdb_list l;
+    assert_int_equal(fdb_get(f->sw, &l), 0);
+
+    send_frame(f, a, bcast, host(f, 0, 1), 64);
+    assert_true(wait_fdb(f, f->sw, host(f, 0, 1), a, WAIT_MS));
+    settle(f);
+    assert_int_equal(fdb_get(f->sw, &l), 1);
+    const struct vsw_fdb_entry *e = fdb_find(&l, host(f, 0, 1));
+    assert_non_null(e);
+    assert_ptr_equal(e->port, &a->base);
+    assert_int_equal(e->vlan, 0);
+    assert_false(e->is_static);
+    assert_true(e->age_s <= 1);
+}
+
+static void vsw_forward__learned_unicast__only_to_learned_port(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    learn(f, f->sw, a, host(f, 0, 1));
+
+    uint32_t seqs[5];
+    for (unsigned i = 0; i < 5; i++)
+        seqs[i] = send_frame(f, b, host(f, 0, 1), host(f, 1, 1), 90);
+    settle(f);
+    assert_int_equal(a->nlog, 5);
+    for (unsigned i = 0; i < 5; i++)
+        assert_int_equal(a->log[i].seq, seqs[i]);
+    assert_int_equal(b->nlog, 0);
+    assert_int_equal(c->nlog, 0);
+
+    /* B's address was learned from those: the answer goes only to B. */
+    assert_true(wait_fdb(f, f->sw, host(f, 1, 1), b, WAIT_MS));
+    uint32_t r = send_frame(f, a, host(f, 1, 1), host(f, 0, 1), 90);
+    settle(f);
+    assert_int_equal(tp_count_seq(b, r), 1);
+    assert_int_equal(b->nlog, 1);
+    assert_int_equal(c->nlog, 0);
+    assert_int_equal(a->nlog, 5);
+    assert_int_equal(fixture_drops(f), 0);
+}
+
+static void vsw_fdb__mac_moves_to_other_port__relearned(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    struct mac x = host(f, 7, 7);
+    learn(f, f->sw, a, x);
+
+    send_frame(f, b, bcast, x, 64);
+    assert_true(wait_fdb(f, f->sw, x, b, WAIT_MS));
+    clear_logs(f);
+    struct fdb_list l;
+    fdb_get(f->sw, &l);
+    assert_int_equal(fdb_count_mac(&l, x), 1);
+
+    uint32_t s = send_frame(f, c, x, host(f, 2, 1), 64);
+    settle(f);
+    assert_int_equal(tp_count_seq(b, s), 1);
+    assert_int_equal(a->nlog, 0);
+    struct vsw_port_stats sb = stats(b);
+    assert_int_equal(drops_total(&sb), 0);
+}
+
+/* Wait for the TSC second (the data plane's clock) to turn over. */
+static void wait_second_start(void)
+{
+    uint64_t hz = rte_get_tsc_hz();
+    uint64_t s0 = rte_get_tsc_cycles() / hz;
+    while (rte_get_tsc_cycles() / hz == s0)
+        usleep(500);
+}
+
+/*
+ * A station that moves A -> B -> A (a VM migrated back, a bond failing over
+ * and back) and says so with one frame each time. Until the FDB follows it,
+ * unicast to it goes to B: not flooded, lost. Done at the start of a second
+ * so that all of it falls within one second of the data plane's clock.
+ */
+static void vsw_fdb__mac_moves_back_within_a_second__relearned_from_one_frame(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    struct mac x = host(f, 7, 7);
+    wait_second_start();
+    send_frame(f, a, bcast, x, 64);
+    assert_true(wait_fdb(f, f->sw, x, a, WAIT_MS));
+    send_frame(f, b, bcast, x, 64);
+    assert_true(wait_fdb(f, f->sw, x, b, WAIT_MS));
+    send_frame(f, a, bcast, x, 64);
+    bool back = wait_fdb(f, f->sw, x, a, 3000);
+    clear_logs(f);
+    uint32_t s = send_frame(f, c, x, host(f, 2, 1), 64);
+    settle(f);
+    print_message("x learned back on A: %s; unicast to x reached A %u, B %u\n",
+                  back ? "yes" : "no", tp_count_seq(a, s), tp_count_seq(b, s));
+    assert_true(back);
+    assert_int_equal(tp_count_seq(a, s), 1);
+    assert_int_equal(b->nlog, 0);
+}
+
+static void vsw_forward__destination_is_ingress_port__dropped_hairpin(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    learn(f, f->sw, a, host(f, 0, 1));
+    struct vsw_port_stats before = stats(a);
+
+    send_frame(f, a, host(f, 0, 1), host(f, 0, 2), 64);
+    settle(f);
+    assert_int_equal(a->nlog + b->nlog + c->nlog, 0);
+    struct vsw_port_stats sa = stats(a);
+    assert_int_equal(sa.drops[VSW_DROP_HAIRPIN], 1);
+    assert_int_equal(sa.rx_packets, before.rx_packets + 1);
+    assert_int_equal(drops_total(&sa), 1);
+    struct vsw_port_stats sb = stats(b), sc = stats(c);
+    assert_int_equal(drops_total(&sb) + drops_total(&sc), 0);
+}
+
+static void vsw_forward__runt_frame__dropped_and_counted_on_ingress(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    const uint16_t lens[] = {0, 1, 6, 12, 13};
+    for (unsigned i = 0; i < 5; i++)
+        send_frame(f, a, bcast, host(f, 0, 1), lens[i]);
+    settle(f);
+    assert_int_equal(b->nlog, 0);
+    struct vsw_port_stats sa = stats(a);
+    assert_int_equal(sa.drops[VSW_DROP_RUNT], 5);
+    assert_int_equal(drops_total(&sa), 5);
+    assert_int_equal(sa.rx_packets, 0);
+    struct fdb_list l;
+    assert_int_equal(fdb_get(f->sw, &l), 0);
+
+    /* A bare Ethernet header is a frame. */
+    send_frame(f, a, bcast, host(f, 0, 1), 14);
+    settle(f);
+    assert_int_equal(b->nlog, 1);
+    assert_int_equal(b->log[0].len, 14);
+    assert_true(mac_eq(b->log[0].src, host(f, 0, 1)));
+    sa = stats(a);
+    assert_int_equal(sa.drops[VSW_DROP_RUNT], 5);
+    assert_int_equal(sa.rx_packets, 1);
+}
+
+static void vsw_forward__multicast_or_zero_source__dropped_bad_src_mac(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    const struct mac bad[] = {
+        {{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}},
+        {{0x33, 0x33, 0x00, 0x00, 0x00, 0x01}},
+        bcast,
+        {{0x00, 0x00, 0x00, 0x00, 0x00, 0x00}},
+    };
+    for (unsigned i = 0; i < 4; i++)
+        send_frame(f, a, bcast, bad[i], 64);
+    /* unicast too: the source is checked whatever the destination */
+    send_frame(f, a, host(f, 1, 1), bad[0], 64);
+    settle(f);
+    assert_int_equal(b->nlog, 0);
+    struct vsw_port_stats sa = stats(a);
+    assert_int_equal(sa.drops[VSW_DROP_BAD_SRC_MAC], 5);
+    assert_int_equal(drops_total(&sa), 5);
+    assert_int_equal(sa.rx_packets, 0);
+    sleep_ms(20);
+    pump(f);
+    struct fdb_list l;
+    assert_int_equal(fdb_get(f->sw, &l), 0);
+
+    /* A source with only the locally administered bit is fine. */
+    send_frame(f, a, bcast, (struct mac){{0x02, 0, 0, 0, 0, 0}}, 64);
+    settle(f);
+    assert_int_equal(b->nlog, 1);
+    sa = stats(a);
+    assert_int_equal(sa.drops[VSW_DROP_BAD_SRC_MAC], 5);
+}
+
+static void vsw_forward__longer_than_egress_max_frame__too_big_on_that_port_only(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    vsw_port_set_max_frame(&c->base, 100);
+
+    uint32_t s101 = send_frame(f, a, bcast, host(f, 0, 1), 101);
+    uint32_t s100 = send_frame(f, a, bcast, host(f, 0, 1), 100);
+    settle(f);
+    assert_int_equal(tp_count_seq(b, s101), 1);
+    assert_int_equal(tp_count_seq(b, s100), 1);
+    assert_int_equal(tp_count_seq(c, s101), 0);
+    assert_int_equal(tp_count_seq(c, s100), 1);
+    struct vsw_port_stats sa = stats(a), sb = stats(b), sc = stats(c);
+    assert_int_equal(sc.drops[VSW_DROP_TOO_BIG], 1);
+    assert_int_equal(drops_total(&sc), 1);
+    assert_int_equal(drops_total(&sa) + drops_total(&sb), 0);
+    assert_int_equal(sc.tx_packets, 1);
+
+    /* Unicast to C: same limit, never truncated. */
+    learn(f, f->sw, c, host(f, 2, 1));
+    send_frame(f, a, host(f, 2, 1), host(f, 0, 1), 200);
+    settle(f);
+    assert_int_equal(c->nlog + b->nlog, 0);
+    sc = stats(c);
+    assert_int_equal(sc.drops[VSW_DROP_TOO_BIG], 2);
+
+    /* Default limit: 1514 bytes (1500 + header, no FCS). */
+    uint32_t s1515 = send_frame(f, a, bcast, host(f, 0, 1), 1515);
+    uint32_t s1514 = send_frame(f, a, bcast, host(f, 0, 1), 1514);
+    settle(f);
+    assert_int_equal(tp_count_seq(b, s1515), 0);
+    assert_int_equal(tp_count_seq(b, s1514), 1);
+    sb = stats(b);
+    assert_int_equal(sb.drops[VSW_DROP_TOO_BIG], 1);
+}
+
+static void vsw_forward__flood_with_no_other_port_up__no_destination(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    send_frame(f, a, bcast, host(f, 0, 1), 64);
+    settle(f);
+    struct vsw_port_stats sa = stats(a);
+    assert_int_equal(sa.drops[VSW_DROP_NO_DEST], 1);
+
+    struct test_port *b = port_add(f, f->sw, "B", false);
+    send_frame(f, a, bcast, host(f, 0, 1), 64);
+    send_frame(f, a, host(f, 5, 5), host(f, 0, 1), 64);
+    settle(f);
+    sa = stats(a);
+    assert_int_equal(sa.drops[VSW_DROP_NO_DEST], 3);
+    assert_int_equal(drops_total(&sa), 3);
+    assert_int_equal(sa.rx_packets, 3);
+    assert_int_equal(b->nlog, 0);
+    struct vsw_port_stats sb = stats(b);
+    assert_int_equal(drops_total(&sb), 0);
+}
+
+static void vsw_forward__learned_port_link_down__dropped_link_down(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    learn(f, f->sw, b, host(f, 1, 1));
+    vsw_port_set_link(&b->base, false);
+    send_frame(f, a, host(f, 1, 1), host(f, 0, 1), 64);
+    settle(f);
+    assert_int_equal(a->nlog + b->nlog + c->nlog, 0);
+    struct vsw_port_stats sb = stats(b);
+    assert_int_equal(sb.drops[VSW_DROP_LINK_DOWN], 1);
+    assert_int_equal(sb.tx_packets, 0);
+}
+
+static void vsw_forward__two_switches__isolated(void **state)
+{
+    struct fixture *f = *state;
+    struct vsw_switch *sw2 = switch_new(f, "sw1", 0, 0);
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, sw2, "C", true);
+    struct test_port *d = port_add(f, sw2, "D", true);
+
+    uint32_t sa = send_frame(f, a, bcast, host(f, 0, 1), 64);
+    uint32_t sc = send_frame(f, c, bcast, host(f, 2, 1), 64);
+    assert_true(wait_fdb(f, f->sw, host(f, 0, 1), a, WAIT_MS));
+    assert_true(wait_fdb(f, sw2, host(f, 2, 1), c, WAIT_MS));
+    settle(f);
+    assert_int_equal(b->nlog, 1);
+    assert_int_equal(tp_count_seq(b, sa), 1);
+    assert_int_equal(d->nlog, 1);
+    assert_int_equal(tp_count_seq(d, sc), 1);
+    assert_int_equal(a->nlog + c->nlog, 0);
+
+    struct fdb_list l;
+    fdb_get(f->sw, &l);
+    assert_int_equal(l.n, 1);
+    assert_null(fdb_find(&l, host(f, 2, 1)));
+    fdb_get(sw2, &l);
+    assert_int_equal(l.n, 1);
+    assert_null(fdb_find(&l, host(f, 0, 1)));
+
+    /* A's address means nothing in sw1: flooded there, never to A. */
+    clear_logs(f);
+    uint32_t s = send_frame(f, c, host(f, 0, 1), host(f, 2, 1), 64);
+    settle(f);
+    assert_int_equal(tp_count_seq(d, s), 1);
+    assert_int_equal(a->nlog + b->nlog, 0);
+    /* Same the other way round, and port lists are per switch. */
+    s = send_frame(f, b, host(f, 2, 1), host(f, 1, 1), 64);
+    settle(f);
+    assert_int_equal(tp_count_seq(a, s), 1);
+    assert_int_equal(c->nlog, 0);
+    assert_int_equal(d->nlog, 1);
+    struct vsw_port *ports[4];
+    assert_int_equal(vsw_switch_ports(sw2, ports, 4), 2);
+    assert_ptr_equal(ports[0], &c->base);
+    assert_ptr_equal(ports[1], &d->base);
+    assert_ptr_equal(vsw_port_switch(&c->base), sw2);
+    assert_ptr_equal(vsw_port_switch(&a->base), f->sw);
+}
+
+/*
+ * Aging (with the shortest aging time a switch takes): A keeps talking, B
+ * is silent. Ticks while B's entry is younger than the aging time keep it;
+ * once it is older, it stays until the next tick (dump does not age), which
+ * removes it and only it.
+ */
+static void vsw_dp_tick__idle_and_refreshed_entries__idle_aged_out_refreshed_kept(void **state)
+{
+    struct fixture *f = *state;
+    struct vsw_switch *sw = switch_new(f, "aging", 0, AGING_S);
+    struct test_port *a = port_add(f, sw, "A", true);
+    struct test_port *b = port_add(f, sw, "B", true);
+    struct test_port *c = port_add(f, sw, "C", true);
+    learn(f, sw, a, host(f, 0, 1));
+    learn(f, sw, b, host(f, 1, 1));
+
+    struct fdb_list l;
+    unsigned ticks = 0;
+    uint64_t end = now_us() + (AGING_S + 10) * 1000000ull;
+    for (;;) {
+        assert_true(now_us() < end);
+        send_frame(f, a, host(f, 2, 9), host(f, 0, 1), 64);
+        sleep_ms(200);
+        pump(f);
+        fdb_get(sw, &l);
+        const struct vsw_fdb_entry *ea = fdb_find(&l, host(f, 0, 1));
+        const struct vsw_fdb_entry *eb = fdb_find(&l, host(f, 1, 1));
+        assert_non_null(ea);
+        assert_ptr_equal(ea->port, &a->base);
+        assert_true(ea->age_s <= 1);
+        assert_non_null(eb);
+        assert_ptr_equal(eb->port, &b->base);
+        if (eb->age_s > AGING_S)
+            break;
+        if (eb->age_s < AGING_S) {
+            vsw_dp_tick(g_dp);
+            ticks++;
+            fdb_get(sw, &l);
+            assert_non_null(fdb_find(&l, host(f, 1, 1)));
+            assert_non_null(fdb_find(&l, host(f, 0, 1)));
+        }
+    }
+    assert_true(ticks >= 5 * AGING_S - 5);
+
+    vsw_dp_tick(g_dp);
+    assert_int_equal(fdb_get(sw, &l), 1);
+    assert_non_null(fdb_find(&l, host(f, 0, 1)));
+
+    /* B is unknown again: flooded. */
+    clear_logs(f);
+    uint32_t s = send_frame(f, a, host(f, 1, 1), host(f, 0, 1), 64);
+    settle(f);
+    assert_int_equal(tp_count_seq(b, s), 1);
+    assert_int_equal(tp_count_seq(c, s), 1);
+}
+
+static void vsw_fdb__table_full__learning_stops_frames_still_flooded(void **state)
+{
+    struct fixture *f = *state;
+    enum { MAX = FDB_SMALL, N = FDB_SMALL + 8 };
+    struct vsw_switch *sw = switch_new(f, "small", MAX, 0);
+    struct test_port *a = port_add(f, sw, "A", true);
+    struct test_port *b = port_add(f, sw, "B", true);
+    struct test_port *c = port_add(f, sw, "C", true);
+    for (unsigned h = 0; h < N; h++)
+        send_frame(f, a, bcast, host(f, 0, h), 64);
+    settle(f);
+    pump(f);
+    assert_int_equal(b->nlog, N);
+    assert_int_equal(c->nlog, N);
+    struct fdb_list l;
+    assert_int_equal(fdb_get(sw, &l), MAX);
+
+    /* Asking again (after the workers' one-second learning cache) changes
+     * nothing. */
+    sleep_ms(1100);
+    for (unsigned h = 0; h < N; h++)
+        send_frame(f, a, bcast, host(f, 0, h), 64);
+    settle(f);
+    pump(f);
+    assert_int_equal(fdb_get(sw, &l), MAX);
+    bool learned[N];
+    for (unsigned h = 0; h < N; h++) {
+        const struct vsw_fdb_entry *e = fdb_find(&l, host(f, 0, h));
+        learned[h] = e != NULL;
+        if (e)
+            assert_ptr_equal(e->port, &a->base);
+    }
+
+    /* B's own address cannot be learned either, but B's frames go out:
+     * to A only for the learned addresses, flooded for the others. */
+    clear_logs(f);
+    uint32_t seqs[N];
+    for (unsigned h = 0; h < N; h++)
+        seqs[h] = send_frame(f, b, host(f, 0, h), host(f, 1, 1), 64);
+    settle(f);
+    assert_int_equal(a->nlog, N);
+    assert_int_equal(c->nlog, N - MAX);
+    for (unsigned h = 0; h < N; h++)
+        assert_int_equal(tp_count_seq(c, seqs[h]), learned[h] ? 0 : 1);
+    assert_int_equal(fixture_drops(f), 0);
+
+    /* A flush makes room again, for as many. */
+    vsw_fdb_flush(sw);
+    assert_int_equal(fdb_get(sw, &l), 0);
+    for (unsigned h = 0; h < N; h++)
+        send_frame(f, c, bcast, host(f, 2, h), 64);
+    settle(f);
+    pump(f);
+    assert_int_equal(fdb_get(sw, &l), MAX);
+}
+
+static void vsw_fdb_flush__learned_entries__gone_and_flooded_again(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    learn(f, f->sw, a, host(f, 0, 1));
+    learn(f, f->sw, b, host(f, 1, 1));
+    struct fdb_list l;
+    assert_int_equal(fdb_get(f->sw, &l), 2);
+
+    vsw_fdb_flush(f->sw);
+    assert_int_equal(fdb_get(f->sw, &l), 0);
+    uint32_t s = send_frame(f, c, host(f, 0, 1), host(f, 2, 1), 64);
+    settle(f);
+    assert_int_equal(tp_count_seq(a, s), 1);
+    assert_int_equal(tp_count_seq(b, s), 1);
+}
+
+/* In a full table, so that entries left behind would also keep new ones
+ * out (dump and forwarding already ignore a detached port's entries). */
+static void vsw_port_detach__learned_entries__flushed(void **state)
+{
+    struct fixture *f = *state;
+    struct vsw_switch *sw = switch_new(f, "small", FDB_SMALL, 0);
+    struct test_port *a = port_add(f, sw, "A", true);
+    struct test_port *b = port_add(f, sw, "B", true);
+    struct test_port *c = port_add(f, sw, "C", true);
+    learn(f, sw, a, host(f, 0, 1));
+    for (unsigned h = 0; h < FDB_SMALL - 1; h++)
+        send_frame(f, b, bcast, host(f, 1, h), 64);
+    settle(f);
+    pump(f);
+    struct fdb_list l;
+    assert_int_equal(fdb_get(sw, &l), FDB_SMALL);
+
+    vsw_port_detach(&b->base);
+    assert_null(vsw_port_switch(&b->base));
+    assert_int_equal(fdb_get(sw, &l), 1);
+    assert_non_null(fdb_find(&l, host(f, 0, 1)));
+    struct vsw_port *ports[4];
+    assert_int_equal(vsw_switch_ports(sw, ports, 4), 2);
+    assert_ptr_equal(ports[0], &a->base);
+    assert_ptr_equal(ports[1], &c->base);
+
+    /* Gone, so flooded; and the room is free for C's addresses. */
+    clear_logs(f);
+    uint32_t s = send_frame(f, c, host(f, 1, 1), host(f, 2, 0), 64);
+    for (unsigned h = 1; h < FDB_SMALL - 1; h++)
+        send_frame(f, c, bcast, host(f, 2, h), 64);
+    settle(f);
+    pump(f);
+    assert_int_equal(tp_count_seq(a, s), 1);
+    assert_int_equal(b->nlog, 0);
+    assert_int_equal(fdb_get(sw, &l), FDB_SMALL);
+    for (unsigned h = 0; h < FDB_SMALL - 1; h++) {
+        const struct vsw_fdb_entry *e = fdb_find(&l, host(f, 2, h));
+        assert_non_null(e);
+        assert_ptr_equal(e->port, &c->base);
+    }
+
+    /* Back in the switch, B has to be learned anew. */
+    assert_int_equal(vsw_port_attach(sw, &b->base), 0);
+    sleep_ms(20);
+    pump(f);
+    assert_int_equal(fdb_get(sw, &l), FDB_SMALL);
+    assert_null(fdb_find(&l, host(f, 1, 1)));
+}
+
+static void vsw_forward__ports_on_different_workers__frames_handed_off(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    assert_int_not_equal(a->base.worker, b->base.worker);
+    struct vsw_worker_stats ws[VSW_MAX_WORKERS];
+    assert_int_equal(vsw_dp_worker_stats(g_dp, ws, VSW_MAX_WORKERS), 2);
+    assert_int_equal(ws[a->base.worker].ports, 1);
+    assert_int_equal(ws[b->base.worker].ports, 1);
+    learn(f, f->sw, a, host(f, 0, 1));
+    learn(f, f->sw, b, host(f, 1, 1));
+    struct vsw_port_stats a0 = stats(a), b0 = stats(b);
+
+    enum { N = 200 };
+    for (unsigned i = 0; i < N; i++) {
+        send_frame(f, a, host(f, 1, 1), host(f, 0, 1), (uint16_t)(60 + i % 50));
+        send_frame(f, b, host(f, 0, 1), host(f, 1, 1), (uint16_t)(60 + i % 50));
+    }
+    assert_true(wait_rx(f, b, N, WAIT_MS));
+    assert_true(wait_rx(f, a, N, WAIT_MS));
+    settle(f);
+    assert_int_equal(a->nlog, N);
+    assert_int_equal(b->nlog, N);
+    /* In order: one ring each way. */
+    for (unsigned i = 1; i < N; i++) {
+        assert_true(a->log[i].seq > a->log[i - 1].seq);
+        assert_true(b->log[i].seq > b->log[i - 1].seq);
+        assert_true(mac_eq(b->log[i].src, host(f, 0, 1)));
+    }
+    /* B transmitted on its own worker's lcore, A received on its own. */
+    unsigned la = g_worker_lcore[a->base.worker], lb = g_worker_lcore[b->base.worker];
+    assert_int_equal(b->base.counters[lb].tx_packets - b0.tx_packets, N);
+    assert_int_equal(b->base.counters[la].tx_packets, 0);
+    assert_int_equal(a->base.counters[la].rx_packets - a0.rx_packets, N);
+    assert_int_equal(a->base.counters[la].tx_packets - a0.tx_packets, N);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(__atomic_load_n(&a->wrong_lcore, __ATOMIC_RELAXED), 0);
+    assert_int_equal(__atomic_load_n(&b->wrong_lcore, __ATOMIC_RELAXED), 0);
+}
+
+/*
+ * A floods to C alone; C leaves and rejoins the switch (on the other
+ * worker, so frames travel through its hand-off ring) while a thread keeps
+ * injecting on A. Each frame has at most one destination, so every frame A
+ * received must show up exactly once: delivered to C, dropped on C for a
+ * reason, or dropped on A as no_destination while C was out.
+ */
+static void vsw_port_attach_detach__under_traffic__every_frame_accounted(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    assert_int_not_equal(a->base.worker, c->base.worker);
+    injector_start(f, a, bcast, host(f, 0, 1), 128);
+
+    unsigned seed = 12345u + f->tag;
+    enum { CYCLES = 200 };
+    for (unsigned i = 0; i < CYCLES; i++) {
+        usleep(100 + (unsigned)rand_r(&seed) % 700);
+        tp_drain(c);
+        vsw_dp_process(g_dp);
+        vsw_port_detach(&c->base);
+        tp_drain(c);
+        usleep((unsigned)rand_r(&seed) % 300);
+        assert_int_equal(vsw_port_attach(f->sw, &c->base), 0);
+        assert_int_not_equal(a->base.worker, c->base.worker);
+    }
+    uint64_t injected = injector_stop(f);
+    settle(f);
+
+    struct vsw_port_stats sa = stats(a), sc = stats(c);
+    uint64_t c_drops = drops_total(&sc);
+    print_message("injected %llu: A rx %llu no_dest %llu; C tx %llu drained %llu drops %llu "
+                  "(queue_full %llu link_down %llu)\n",
+                  (unsigned long long)injected, (unsigned long long)sa.rx_packets,
+                  (unsigned long long)sa.drops[VSW_DROP_NO_DEST],
+                  (unsigned long long)sc.tx_packets, (unsigned long long)c->drained,
+                  (unsigned long long)c_drops, (unsigned long long)sc.drops[VSW_DROP_QUEUE_FULL],
+                  (unsigned long long)sc.drops[VSW_DROP_LINK_DOWN]);
+    /* The traffic really overlapped the churn. */
+    assert_true(sa.drops[VSW_DROP_NO_DEST] > 0);
+    assert_true(sc.tx_packets > 0);
+    /* A received every frame (drops after reception are counted on top
+     * of rx_packets), and only ever dropped for want of a destination. */
+    assert_int_equal(sa.rx_packets, injected);
+    assert_int_equal(sa.drops[VSW_DROP_NO_DEST], drops_total(&sa));
+    assert_int_equal(c->drained, sc.tx_packets);
+    assert_int_equal(sa.rx_packets, sa.drops[VSW_DROP_NO_DEST] + sc.tx_packets + c_drops);
+}
+
+static void vsw_port_get_stats__summed_over_lcores__match_injected(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    assert_int_equal(a->base.worker, c->base.worker);
+    assert_int_not_equal(a->base.worker, b->base.worker);
+    vsw_port_set_max_frame(&c->base, 100);
+
+    /* A: 20 broadcasts of 60..79 bytes, to B and C. */
+    for (unsigned i = 0; i < 20; i++)
+        send_frame(f, a, bcast, host(f, 0, 1), (uint16_t)(60 + i));
+    settle(f);
+    /* B: 10 broadcasts of 150 bytes, to A; too big for C (counted by B's
+     * worker, whose lcore is not C's). */
+    for (unsigned i = 0; i < 10; i++)
+        send_frame(f, b, bcast, host(f, 1, 1), 150);
+    settle(f);
+    /* C: 5 frames of 64 bytes to A's address, learned by now. */
+    assert_true(wait_fdb(f, f->sw, host(f, 0, 1), a, WAIT_MS));
+    for (unsigned i = 0; i < 5; i++)
+        send_frame(f, c, host(f, 0, 1), host(f, 2, 1), 64);
+    settle(f);
+
+    struct vsw_port_stats sa = stats(a), sb = stats(b), sc = stats(c);
+    assert_int_equal(sa.rx_packets, 20);
+    assert_int_equal(sa.rx_bytes, 1390);
+    assert_int_equal(sa.tx_packets, 15);
+    assert_int_equal(sa.tx_bytes, 10 * 150 + 5 * 64);
+    assert_int_equal(sb.rx_packets, 10);
+    assert_int_equal(sb.rx_bytes, 1500);
+    assert_int_equal(sb.tx_packets, 20);
+    assert_int_equal(sb.tx_bytes, 1390);
+    assert_int_equal(sc.rx_packets, 5);
+    assert_int_equal(sc.rx_bytes, 320);
+    assert_int_equal(sc.tx_packets, 20);
+    assert_int_equal(sc.tx_bytes, 1390);
+    assert_int_equal(sc.drops[VSW_DROP_TOO_BIG], 10);
+    assert_int_equal(drops_total(&sa) + drops_total(&sb) + drops_total(&sc), 10);
+    assert_int_equal(a->nlog, 15);
+    assert_int_equal(b->nlog, 20);
+    assert_int_equal(c->nlog, 20);
+
+    /* C's counters are spread over two lcores; the sum is what counts. */
+    unsigned lb = g_worker_lcore[b->base.worker], lc = g_worker_lcore[c->base.worker];
+    assert_int_equal(c->base.counters[lb].drops[VSW_DROP_TOO_BIG], 10);
+    assert_int_equal(c->base.counters[lc].tx_packets, 20);
+    for (unsigned i = 0; i < 3; i++) {
+        const struct vsw_port *p = &f->tp[i]->base;
+        struct vsw_port_stats s = stats(f->tp[i]), sum;
+        memset(&sum, 0, sizeof(sum));
+        for (unsigned l = 0; l < RTE_MAX_LCORE; l++) {
+            sum.rx_packets += p->counters[l].rx_packets;
+            sum.rx_bytes += p->counters[l].rx_bytes;
+            sum.tx_packets += p->counters[l].tx_packets;
+            sum.tx_bytes += p->counters[l].tx_bytes;
+            for (int d = 0; d < VSW_DROP_COUNT; d++)
+                sum.drops[d] += p->counters[l].drops[d];
+        }
+        assert_memory_equal(&s, &sum, sizeof(s));
+    }
+}
+
+static void vsw_dp__idle_then_frame__workers_sleep_and_wake_promptly(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    unsigned wa = a->base.worker, wb = b->base.worker;
+    assert_int_not_equal(wa, wb);
+    learn(f, f->sw, a, host(f, 0, 1));
+    learn(f, f->sw, b, host(f, 1, 1));
+
+    /* Idle: no busy rounds, a nap every ~100 ms, nothing waking them. */
+    sleep_ms(300);
+    struct vsw_worker_stats s1[VSW_MAX_WORKERS], s2[VSW_MAX_WORKERS];
+    vsw_dp_worker_stats(g_dp, s1, VSW_MAX_WORKERS);
+    sleep_ms(500);
+    vsw_dp_worker_stats(g_dp, s2, VSW_MAX_WORKERS);
+    for (unsigned w = 0; w < g_nworkers; w++) {
+        assert_int_equal(s2[w].busy_rounds, s1[w].busy_rounds);
+        assert_true(s2[w].sleeps >= s1[w].sleeps + 2);
+        assert_true(s2[w].sleeps <= s1[w].sleeps + 20);
+        assert_int_equal(s2[w].wakeups, s1[w].wakeups);
+    }
+
+    /* A frame wakes A's worker (its port's eventfd), which hands it to
+     * B's sleeping worker (its wake fd): both woken, delivered long before
+     * the 100 ms nap would have ended. */
+    unsigned good = 0, n = 0;
+    uint64_t best = UINT64_MAX;
+    for (unsigned t = 0; t < 5; t++) {
+        sleep_ms(150);
+        vsw_dp_worker_stats(g_dp, s1, VSW_MAX_WORKERS);
+        uint64_t t0 = now_us();
+        send_frame(f, a, host(f, 1, 1), host(f, 0, 1), 64);
+        n++;
+        assert_true(wait_rx(f, b, n, WAIT_MS));
+        uint64_t lat = now_us() - t0;
+        vsw_dp_worker_stats(g_dp, s2, VSW_MAX_WORKERS);
+        bool woke = s2[wa].wakeups > s1[wa].wakeups && s2[wb].wakeups > s1[wb].wakeups;
+        print_message("trial %u: %llu us, woken %d/%d\n", t, (unsigned long long)lat,
+                      (int)(s2[wa].wakeups - s1[wa].wakeups),
+                      (int)(s2[wb].wakeups - s1[wb].wakeups));
+        if (lat < best)
+            best = lat;
+        if (woke && lat < 50000)
+            good++;
+    }
+    assert_true(good >= 4);
+    assert_true(best < 10000);
+}
+
+static void vsw_switch_destroy__ports_attached__ebusy(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    assert_int_equal(vsw_switch_destroy(f->sw), -EBUSY);
+    assert_ptr_equal(vsw_switch_find(g_dp, "sw0"), f->sw);
+    /* Still working. */
+    uint32_t s = send_frame(f, a, bcast, host(f, 0, 1), 64);
+    settle(f);
+    assert_int_equal(tp_count_seq(b, s), 1);
+
+    vsw_port_detach(&a->base);
+    assert_int_equal(vsw_switch_destroy(f->sw), -EBUSY);
+    vsw_port_detach(&b->base);
+    assert_int_equal(vsw_switch_destroy(f->sw), 0);
+    assert_null(vsw_switch_find(g_dp, "sw0"));
+    /* teardown destroys it again: make a new one for it */
+    struct vsw_switch_params p = {.name = "sw0", .kind = VSW_SWITCH_PRIVATE, .mtu = 1500};
+    assert_int_equal(vsw_switch_create(g_dp, &p, &f->sw), 0);
+    assert_int_equal(vsw_switch_destroy(NULL), 0);
+}
+
+static void vsw_port_attach__already_attached__ebusy(void **state)
+{
+    struct fixture *f = *state;
+    struct vsw_switch *sw2 = switch_new(f, "other", 0, 0);
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    assert_int_equal(vsw_port_attach(f->sw, &a->base), -EBUSY);
+    assert_int_equal(vsw_port_attach(sw2, &a->base), -EBUSY);
+    assert_ptr_equal(vsw_port_switch(&a->base), f->sw);
+    struct vsw_port *ports[4];
+    assert_int_equal(vsw_switch_ports(f->sw, ports, 4), 1);
+    assert_int_equal(vsw_switch_ports(sw2, ports, 4), 0);
+    assert_string_equal(vsw_port_name(&a->base), "A");
+}
+
+static void vsw_switch_create__names_and_mtu__validated(void **state)
+{
+    struct fixture *f = *state;
+    struct vsw_switch *sw = NULL;
+    struct vsw_switch_params p = {.kind = VSW_SWITCH_INTERNAL, .mtu = 1500};
+
+    p.name = NULL;
+    assert_int_equal(vsw_switch_create(g_dp, &p, &sw), -EINVAL);
+    p.name = "";
+    assert_int_equal(vsw_switch_create(g_dp, &p, &sw), -EINVAL);
+    char name[VSW_NAME_MAX + 1];
+    memset(name, 'n', VSW_NAME_MAX);
+    name[VSW_NAME_MAX] = '\0';
+    p.name = name; /* 48 characters: no room for the NUL */
+    assert_int_equal(vsw_switch_create(g_dp, &p, &sw), -EINVAL);
+    p.name = "sw0";
+    assert_int_equal(vsw_switch_create(g_dp, &p, &sw), -EEXIST);
+    assert_null(sw);
+
+    p.name = "mtu";
+    const uint32_t bad_mtu[] = {0, 67, 9001, UINT32_MAX};
+    for (unsigned i = 0; i < 4; i++) {
+        p.mtu = bad_mtu[i];
+        assert_int_equal(vsw_switch_create(g_dp, &p, &sw), -EINVAL);
+    }
+    assert_null(vsw_switch_find(g_dp, "mtu"));
+
+    /* The limits themselves are fine; so is a name of 47 characters,
+     * which is copied. */
+    name[VSW_NAME_MAX - 1] = '\0';
+    p.name = name;
+    p.mtu = 68;
+    assert_int_equal(vsw_switch_create(g_dp, &p, &sw), 0);
+    f->extra[f->nextra++] = sw;
+    name[0] = 'X';
+    assert_int_equal(strlen(vsw_switch_name(sw)), VSW_NAME_MAX - 1);
+    assert_int_equal(vsw_switch_name(sw)[0], 'n');
+    name[0] = 'n';
+    assert_ptr_equal(vsw_switch_find(g_dp, name), sw);
+    p.name = "mtu";
+    p.mtu = 9000;
+    sw = NULL;
+    assert_int_equal(vsw_switch_create(g_dp, &p, &sw), 0);
+    f->extra[f->nextra++] = sw;
+    assert_string_equal(vsw_switch_name(sw), "mtu");
+    assert_ptr_equal(vsw_switch_find(g_dp, "mtu"), sw);
+    assert_null(vsw_switch_find(g_dp, "MTU"));
+
+    enum vsw_switch_kind k;
+    assert_int_equal(vsw_switch_kind_parse("external", &k), 0);
+    assert_int_equal(k, VSW_SWITCH_EXTERNAL);
+    assert_int_equal(vsw_switch_kind_parse("bogus", &k), -EINVAL);
+    assert_string_equal(vsw_switch_kind_name(VSW_SWITCH_INTERNAL), "internal");
+    assert_string_equal(vsw_drop_name(VSW_DROP_NO_DEST), "no_destination");
+    assert_string_equal(vsw_drop_name(VSW_DROP_COUNT), "invalid");
+}
+
+static void print_rcu_memzone(const struct rte_memzone *mz, void *arg)
+{
+    (void)arg;
+    if (strstr(mz->name, "RCU"))
+        print_message("RCU memzone: %s\n", mz->name);
+}
+
+/*
+ * A switch destroyed right after FDB entries were deleted (the last port's
+ * entries go when it is detached) while a worker is in the middle of a long
+ * round on another switch's port (a slow port, or a worker thread preempted
+ * on a shared CPU): the same name (and slot) must be usable again at once.
+ * A's rx_burst takes 150 ms, twice in a row (with frames waiting, so the
+ * worker stays online in between): the first stall spans Y's detach (which
+ * waits for it), the second the switch's destruction.
+ */
+static void vsw_switch_destroy__fdb_deletes_pending_on_busy_worker__slot_reusable(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    port_add(f, f->sw, "B", true);
+    struct test_port *x = port_new(f, "X");
+    struct test_port *y = port_new(f, "Y");
+    struct vsw_switch_params p = {.name = "again", .kind = VSW_SWITCH_PRIVATE, .mtu = 1500};
+    struct vsw_switch *sw = NULL;
+    assert_int_equal(vsw_switch_create(g_dp, &p, &sw), 0);
+    assert_int_equal(vsw_port_attach(sw, &x->base), 0);
+    assert_int_equal(vsw_port_attach(sw, &y->base), 0);
+    vsw_port_set_link(&x->base, true);
+    vsw_port_set_link(&y->base, true);
+    assert_int_equal(x->base.worker, a->base.worker);
+    send_frame(f, x, bcast, host(f, 8, 1), 64);
+    send_frame(f, y, bcast, host(f, 9, 1), 64);
+    assert_true(wait_fdb(f, sw, host(f, 8, 1), x, WAIT_MS));
+    assert_true(wait_fdb(f, sw, host(f, 9, 1), y, WAIT_MS));
+    settle(f);
+    vsw_port_detach(&x->base);
+
+    /* Frames waiting on A keep its worker from napping (offline) between
+     * the two stalls. */
+    for (unsigned i = 0; i < 4 * VSW_BURST; i++)
+        send_frame(f, a, bcast, host(f, 0, 1), 64);
+    __atomic_store_n(&a->stall_us, 150000u, __ATOMIC_RELAXED);
+    __atomic_store_n(&a->stall_calls, 2u, __ATOMIC_RELEASE);
+    tp_kick(a);
+    uint64_t end = now_us() + WAIT_MS * 1000ull;
+    while (!__atomic_load_n(&a->stalling, __ATOMIC_ACQUIRE)) {
+        assert_true(now_us() < end);
+        usleep(100);
+    }
+    vsw_port_detach(&y->base);
+    assert_int_equal(vsw_switch_destroy(sw), 0);
+    while (__atomic_load_n(&a->stall_calls, __ATOMIC_ACQUIRE) ||
+           __atomic_load_n(&a->stalling, __ATOMIC_ACQUIRE)) {
+        assert_true(now_us() < end);
+        usleep(1000);
+    }
+
+    sw = NULL;
+    int rc = vsw_switch_create(g_dp, &p, &sw);
+    if (rc != 0)
+        rte_memzone_walk(print_rcu_memzone, NULL);
+    assert_int_equal(rc, 0);
+    f->extra[f->nextra++] = sw;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__unknown_unicast__flooded_to_other_up_ports_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__broadcast_and_multicast__flooded_except_ingress, setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_fdb_dump__after_learning__mac_on_ingress_port_with_age,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_forward__learned_unicast__only_to_learned_port, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(vsw_fdb__mac_moves_to_other_port__relearned, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_fdb__mac_moves_back_within_a_second__relearned_from_one_frame, setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_forward__destination_is_ingress_port__dropped_hairpin,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_forward__runt_frame__dropped_and_counted_on_ingress,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_forward__multicast_or_zero_source__dropped_bad_src_mac,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__longer_than_egress_max_frame__too_big_on_that_port_only, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(vsw_forward__flood_with_no_other_port_up__no_destination,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_forward__learned_port_link_down__dropped_link_down,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_forward__two_switches__isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_dp_tick__idle_and_refreshed_entries__idle_aged_out_refreshed_kept, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(vsw_fdb__table_full__learning_stops_frames_still_flooded,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_fdb_flush__learned_entries__gone_and_flooded_again,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_port_detach__learned_entries__flushed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__ports_on_different_workers__frames_handed_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_port_get_stats__summed_over_lcores__match_injected, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_dp__idle_then_frame__workers_sleep_and_wake_promptly, setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_switch_destroy__ports_attached__ebusy, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(vsw_port_attach__already_attached__ebusy, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(vsw_switch_create__names_and_mtu__validated, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_port_attach_detach__under_traffic__every_frame_accounted, setup, teardown),
+        /* Last: when it fails, a switch slot stays unusable for the rest
+         * of the process. */
+        cmocka_unit_test_setup_teardown(
+            vsw_switch_destroy__fdb_deletes_pending_on_busy_worker__slot_reusable, setup,
+            teardown),
+    };
+    return cmocka_run_group_tests_name("vswitch", tests, group_setup, group_teardown);
+}

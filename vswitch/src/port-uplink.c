@@ -1,0 +1,1214 @@
+/*
+ * Uplink port: one DPDK ethdev, named by devargs, as the external side of a
+ * switch. One RX and one TX queue, both used only by the worker that owns
+ * the port; everything else (probe, configure, MTU, removal, statistics) is
+ * the control thread's.
+ *
+ * What frames look like across this port. Into the switch: frames as the
+ * wire had them, with none of the PMD's receive metadata (offload flags,
+ * packet type, stripped VLAN tags are put back). Out of the switch: frames
+ * whose senders left checksums to the network (RTE_MBUF_F_TX_*_CKSUM with
+ * l2_len/l3_len set) leave either with those flags for a PMD that offers the
+ * matching transmit offload, or with the checksum finished here. Flooded
+ * frames are shared by reference count with other egress ports, which may
+ * be sending them at the same moment: such a frame is copied before
+ * anything in it is written.
+ *
+ * PMD quirks handled here (DPDK 22.11, see docs/platform notes):
+ *  - net_af_packet and net_tap report a 1518/1522-byte frame limit, so
+ *    rte_eth_dev_set_mtu() refuses jumbo MTUs, yet both carry jumbo frames
+ *    once the kernel interface's MTU allows it: above the PMD's limit the
+ *    kernel interface's MTU is set instead (SIOCSIFMTU) and restored when
+ *    the port goes away.
+ *  - net_af_packet copies each frame into one mbuf and silently truncates
+ *    frames longer than its ring frame minus 66 bytes (1982 B with the
+ *    default framesz=2048); see the devargs rule in make_devargs(). It also
+ *    ignores TP_STATUS_CSUMNOTREADY: frames the local stack sent through
+ *    the interface with checksum offload (a veth peer's TCP, say) arrive with
+ *    unfinished checksums and no flag saying so. Nothing here can tell;
+ *    turn TX checksumming off on such peers (ethtool -K IF tx off).
+ *  - net_memif corrupts 9000-byte frames with its default bsize=2048.
+ *  - net_tap has no rx_queue_intr_enable, but its RX interrupt descriptor is
+ *    the TAP descriptor itself: level-triggered readable while frames wait.
+ *  - net_tap refuses to send frames longer than its ethdev MTU + 22, and
+ *    ethdev keeps that MTU at 1504 or below: it receives jumbo frames (with
+ *    the kernel MTU raised) but cannot send them. The port's frame limit is
+ *    lowered to what it can send, so the switch drops bigger frames as
+ *    too_big instead of the PMD refusing them.
+ *  - PMDs stop a burst at the first frame they refuse (net_tap: too long, or
+ *    offload headers not in the first segment): that frame is dropped and
+ *    the rest tried again; when a try takes nothing the queue is full and
+ *    the rest is dropped (queue_full), never waited for.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <rte_bus.h>
+#include <rte_cycles.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_kvargs.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+
+#include "vsw-private.h"
+#include "vsw-uplink.h"
+
+RTE_LOG_REGISTER(vsw_uplink_logtype, hvnet.vswitch.uplink, INFO);
+#define UPLINK_LOG(level, fmt, ...)                                                                \
+    rte_log(RTE_LOG_##level, vsw_uplink_logtype, "uplink " fmt "\n", ##__VA_ARGS__)
+
+#define UPLINK_RX_DESC 512
+#define UPLINK_TX_DESC 512
+#define UPLINK_TX_CHUNK 64
+#define UPLINK_MTU_MAX 9000u
+/* Receive room a frame needs beyond the MTU: Ethernet header + one tag. */
+#define UPLINK_FRAME_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN)
+/* net_af_packet: a TPACKET_V2 frame holds the packet at offset 66
+ * (TPACKET_ALIGN(52 + 16) - 14), and rx_queue_setup() demands mbufs of
+ * framesz - 32 bytes. */
+#define AFP_MAC_OFFSET 66u
+#define AFP_MBUF_SLACK 32u
+#define AFP_DEFAULT_FRAMESZ 2048u
+#define AFP_JUMBO_FRAMESZ 16384u
+
+/* What a PMD needs beyond the ethdev API (matched on the driver name). */
+enum {
+    QUIRK_KERNEL_MTU = 1u << 0,    /* MTU above the PMD's limit: set the kernel interface's */
+    QUIRK_AFP_RING = 1u << 1,      /* frame size bounded by framesz, one mbuf per frame */
+    QUIRK_MTU_UNCHECKED = 1u << 2, /* carries frames beyond its reported limit */
+    QUIRK_RXQ_FD_LEVEL = 1u << 3,  /* RX interrupt fd is a level-triggered data fd */
+    QUIRK_TX_MTU_BOUND = 1u << 4,  /* sends frames of at most ethdev MTU + 22 bytes */
+    QUIRK_TX_CHAINS_OK = 1u << 5,  /* sends mbuf chains without offering MULTI_SEGS */
+};
+/* net_tap's own TX limit beyond its MTU: Ethernet header, CRC, one tag. */
+#define TAP_TX_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + RTE_VLAN_HLEN)
+
+static const struct {
+    const char *driver;
+    unsigned quirks;
+} pmd_quirks[] = {
+    {"net_af_packet", QUIRK_KERNEL_MTU | QUIRK_AFP_RING},
+    {"net_tap", QUIRK_KERNEL_MTU | QUIRK_RXQ_FD_LEVEL | QUIRK_TX_MTU_BOUND},
+    {"net_memif", QUIRK_MTU_UNCHECKED},
+    {"net_pcap", QUIRK_TX_CHAINS_OK},
+};
+
+/* The L4 and IP checksum requests this port can finish or hand on. */
+#define TX_CKSUM_FLAGS (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IP_CKSUM)
+/* Requests nothing here can honour without the PMD. */
+#define TX_UNSUPPORTED_FLAGS                                                                       \
+    (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG | RTE_MBUF_F_TX_TUNNEL_MASK |                   \
+     RTE_MBUF_F_TX_OUTER_IP_CKSUM | RTE_MBUF_F_TX_OUTER_UDP_CKSUM | RTE_MBUF_F_TX_QINQ |           \
+     RTE_MBUF_F_TX_SEC_OFFLOAD | RTE_MBUF_F_TX_MACSEC)
+/* VLAN insertion is not among them: some PMDs (net_af_packet) insert in
+ * software, in place, and drop a shared frame; it is done here instead. */
+#define TX_OFFLOADS_WANTED                                                                         \
+    (RTE_ETH_TX_OFFLOAD_MULTI_SEGS | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |                               \
+     RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
+
+struct uplink_port {
+    struct vsw_port port;
+
+    /* Worker-owned (hot first). */
+    uint16_t port_id;
+    uint16_t nstash, stash_pos; /* frames wait_arm received early */
+    uint64_t tx_offloads;       /* enabled at configure */
+    bool tx_linearize;          /* the PMD sends only the first segment of a chain */
+    struct rte_mempool *pool;   /* RX, and private copies on TX */
+    uint64_t link_checked;      /* TSC of the last link refresh */
+    uint64_t link_period;
+    uint64_t sw_checksums; /* written by the worker, read atomically */
+    uint64_t tx_bad_offload;
+    struct rte_mbuf *stash[VSW_BURST];
+
+    /* Set at create, read by the worker. */
+    int intr_fd;      /* wait fd, or -1: the port is polled */
+    bool intr_enable; /* rte_eth_dev_rx_intr_enable() arms it */
+    bool intr_drain;  /* an eventfd counter, read it when woken */
+
+    /* Control thread. */
+    uint32_t link_speed; /* atomic: written by whoever refreshes the link */
+    uint32_t mtu;
+    uint32_t dev_max_mtu; /* what ethdev lets rte_eth_dev_set_mtu() ask for */
+    uint32_t frame_cap;   /* longest frame the device can receive, 0 = unknown */
+    unsigned quirks;
+    uint16_t seg_room; /* data room of one pool mbuf */
+    bool scatter;
+    bool probed; /* we probed it, so a failed create removes it */
+    bool owned;
+    uint64_t owner_id;
+    struct rte_device *dev;
+    char driver[32];
+    char ifname[IF_NAMESIZE]; /* the kernel interface behind it, "" if none */
+    uint32_t kernel_mtu_orig; /* 0: never changed */
+    bool kernel_promisc_orig;
+};
+
+static const struct vsw_port_class uplink_class_intr;
+static const struct vsw_port_class uplink_class_poll;
+
+static struct uplink_port *up_of(struct vsw_port *p)
+{
+    return container_of(p, struct uplink_port, port);
+}
+
+static const struct uplink_port *up_of_const(const struct vsw_port *p)
+{
+    return container_of(p, const struct uplink_port, port);
+}
+
+/* A counter only the owning worker writes and the control thread reads. */
+static inline void counter_inc(uint64_t *c)
+{
+    __atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+
+/* ---- Data path: receive ------------------------------------------------ */
+
+static void link_refresh(struct uplink_port *up)
+{
+    struct rte_eth_link link;
+    if (rte_eth_link_get_nowait(up->port_id, &link) != 0)
+        return;
+    bool on = link.link_status == RTE_ETH_LINK_UP;
+    if (vsw_port_link(&up->port) != on)
+        vsw_port_set_link(&up->port, on);
+    uint32_t speed = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
+    __atomic_store_n(&up->link_speed, speed, __ATOMIC_RELAXED);
+}
+
+/* Strip the PMD's receive metadata; put a stripped VLAN tag back. Returns
+ * false if the frame had to be dropped (it is freed). */
+static bool rx_clean(struct uplink_port *up, struct rte_mbuf **mp)
+{
+    struct rte_mbuf *m = *mp;
+    if (unlikely(m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED)) {
+        if (rte_vlan_insert(mp) != 0) {
+            vsw_port_drop(&up->port, VSW_DROP_PORT_SPECIFIC, 1);
+            rte_pktmbuf_free(m);
+            return false;
+        }
+        m = *mp;
+    }
+    m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
+    m->packet_type = 0;
+    m->tx_offload = 0;
+    m->vlan_tci = 0;
+    return true;
+}
+
+static uint16_t uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+    struct uplink_port *up = up_of(port);
+    uint16_t got = 0;
+    if (unlikely(up->nstash)) {
+        while (up->nstash && got < n) {
+            pkts[got++] = up->stash[up->stash_pos++];
+            up->nstash--;
+        }
+    }
+    if (got < n)
+        got = (uint16_t)(got + rte_eth_rx_burst(up->port_id, 0, pkts + got, (uint16_t)(n - got)));
+
+    uint16_t k = 0;
+    for (uint16_t i = 0; i < got; i++) {
+        struct rte_mbuf *m = pkts[i];
+        if (rx_clean(up, &m))
+            pkts[k++] = m;
+    }
+
+    /* The link is read here, about once a second, so that it costs the
+     * data path one TSC read per burst and needs no timer. */
+    uint64_t now = rte_get_tsc_cycles();
+    if (unlikely(now - up->link_checked > up->link_period)) {
+        up->link_checked = now;
+        link_refresh(up);
+    }
+    return k;
+}
+
+/* ---- Data path: checksums left to the network ----------------------- */
+
+static bool mbuf_writable(const struct rte_mbuf *m)
+{
+    for (const struct rte_mbuf *s = m; s; s = s->next)
+        if (!RTE_MBUF_DIRECT(s) || rte_mbuf_refcnt_read(s) != 1)
+            return false;
+    return true;
+}
+
+/* Write len bytes at offset off of a (possibly segmented) frame. */
+static int mbuf_write(struct rte_mbuf *m, uint32_t off, const void *src, uint32_t len)
+{
+    if ((uint64_t)off + len > m->pkt_len)
+        return -EINVAL;
+    const uint8_t *s = src;
+    for (struct rte_mbuf *seg = m; seg && len; seg = seg->next) {
+        if (off >= seg->data_len) {
+            off -= seg->data_len;
+            continue;
+        }
+        uint32_t k = RTE_MIN(len, (uint32_t)seg->data_len - off);
+        memcpy(rte_pktmbuf_mtod_offset(seg, uint8_t *, off), s, k);
+        s += k;
+        len -= k;
+        off = 0;
+    }
+    return len ? -EINVAL : 0;
+}
+
+static uint16_t cksum_fold(uint32_t sum)
+{
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)sum;
+}
+
+/* Ones'-complement sum of len bytes at offset off, across segments. Not
+ * rte_raw_cksum_mbuf(): in 22.11 it truncates a segment's unreduced 32-bit
+ * sum to 16 bits before byte-swapping it when the segment starts at an odd
+ * offset, and gets such frames wrong. */
+static int raw_cksum_segs(const struct rte_mbuf *m, uint32_t off, uint32_t len, uint16_t *out)
+{
+    if ((uint64_t)off + len > m->pkt_len)
+        return -EINVAL;
+    const struct rte_mbuf *seg = m;
+    while (seg && off >= seg->data_len) {
+        off -= seg->data_len;
+        seg = seg->next;
+    }
+    uint32_t sum = 0, done = 0;
+    while (len) {
+        if (!seg)
+            return -EINVAL;
+        uint32_t k = RTE_MIN(len, (uint32_t)seg->data_len - off);
+        uint16_t part = rte_raw_cksum(rte_pktmbuf_mtod_offset(seg, const void *, off), k);
+        /* A part that starts at an odd offset has its bytes in the other
+         * halves of the 16-bit words. */
+        sum += (done & 1) ? rte_bswap16(part) : part;
+        done += k;
+        len -= k;
+        off = 0;
+        seg = seg->next;
+    }
+    *out = cksum_fold(sum);
+    return 0;
+}
+
+static int sw_ipv4_hdr_cksum(struct rte_mbuf *m)
+{
+    uint8_t buf[60], hdr[60];
+    const uint8_t *h = rte_pktmbuf_read(m, m->l2_len, 20, buf);
+    if (!h || (h[0] >> 4) != 4)
+        return -EINVAL;
+    uint32_t ihl = (h[0] & 0xfu) * 4u;
+    if (ihl < 20 || ihl > m->l3_len)
+        return -EINVAL;
+    h = rte_pktmbuf_read(m, m->l2_len, ihl, buf);
+    if (!h)
+        return -EINVAL;
+    memcpy(hdr, h, ihl);
+    hdr[10] = hdr[11] = 0;
+    uint16_t raw = rte_raw_cksum(hdr, ihl);
+    uint16_t ck = raw == 0xffff ? raw : (uint16_t)~raw;
+    return mbuf_write(m, m->l2_len + 10u, &ck, 2);
+}
+
+/* Finish a TCP or UDP checksum: pseudo header + the whole L4 segment, with
+ * the field zeroed first (it holds the pseudo-header sum or garbage). The
+ * L4 length comes from the IP header and must lie inside the frame. */
+static int sw_l4_cksum(struct rte_mbuf *m, uint64_t l4)
+{
+    const bool tcp = l4 == RTE_MBUF_F_TX_TCP_CKSUM;
+    const uint8_t proto = tcp ? IPPROTO_TCP : IPPROTO_UDP;
+    const uint32_t l3_off = m->l2_len, l4_off = (uint32_t)m->l2_len + m->l3_len;
+    uint32_t l4_len;
+    uint16_t psum;
+
+    if (m->ol_flags & RTE_MBUF_F_TX_IPV4) {
+        struct rte_ipv4_hdr buf;
+        const struct rte_ipv4_hdr *ip = rte_pktmbuf_read(m, l3_off, sizeof(buf), &buf);
+        if (!ip || (ip->version_ihl >> 4) != 4 || ip->next_proto_id != proto)
+            return -EINVAL;
+        uint32_t tot = rte_be_to_cpu_16(ip->total_length);
+        if (tot < m->l3_len || l3_off + tot > m->pkt_len)
+            return -EINVAL;
+        l4_len = tot - m->l3_len;
+        struct {
+            rte_be32_t src, dst;
+            uint8_t zero, proto;
+            rte_be16_t len;
+        } __rte_packed ph = {ip->src_addr, ip->dst_addr, 0, proto,
+                             rte_cpu_to_be_16((uint16_t)l4_len)};
+        psum = rte_raw_cksum(&ph, sizeof(ph));
+    } else if (m->ol_flags & RTE_MBUF_F_TX_IPV6) {
+        struct rte_ipv6_hdr buf;
+        const struct rte_ipv6_hdr *ip = rte_pktmbuf_read(m, l3_off, sizeof(buf), &buf);
+        if (!ip || (rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 || m->l3_len < sizeof(buf))
+            return -EINVAL;
+        if (m->l3_len == sizeof(buf) && ip->proto != proto)
+            return -EINVAL;
+        uint32_t end = (uint32_t)sizeof(buf) + rte_be_to_cpu_16(ip->payload_len);
+        if (end < m->l3_len || l3_off + end > m->pkt_len)
+            return -EINVAL;
+        l4_len = end - m->l3_len;
+        struct {
+            uint8_t src[16], dst[16];
+            rte_be32_t len;
+            uint8_t zero[3], proto;
+        } __rte_packed ph = {.len = rte_cpu_to_be_32(l4_len), .proto = proto};
+        memcpy(ph.src, ip->src_addr, 16);
+        memcpy(ph.dst, ip->dst_addr, 16);
+        psum = rte_raw_cksum(&ph, sizeof(ph));
+    } else {
+        return -EINVAL;
+    }
+    if (l4_len < (tcp ? 20u : 8u))
+        return -EINVAL;
+    const uint32_t field = l4_off + (tcp ? 16u : 6u);
+    uint16_t ck = 0, raw;
+    if (mbuf_write(m, field, &ck, 2) < 0 || raw_cksum_segs(m, l4_off, l4_len, &raw) < 0)
+        return -EINVAL;
+    ck = (uint16_t)~cksum_fold((uint32_t)psum + raw);
+    if (ck == 0 && !tcp)
+        ck = 0xffff; /* UDP: zero means "no checksum" */
+    return mbuf_write(m, field, &ck, 2);
+}
+
+/* Length of the TCP or UDP header. */
+static int l4_hdr_len(const struct rte_mbuf *m, uint64_t l4, uint32_t *out)
+{
+    if (l4 == RTE_MBUF_F_TX_UDP_CKSUM) {
+        *out = sizeof(struct rte_udp_hdr);
+        return 0;
+    }
+    uint8_t b;
+    const uint8_t *doff = rte_pktmbuf_read(m, (uint32_t)m->l2_len + m->l3_len + 12u, 1, &b);
+    if (!doff || (*doff >> 4) < 5)
+        return -EINVAL;
+    *out = (uint32_t)(*doff >> 4) * 4u;
+    return 0;
+}
+
+/* A frame with transmit offload requests: returns what to send (the frame,
+ * or a private copy of it), or NULL if it was dropped (freed and counted). */
+static struct rte_mbuf *tx_fixup(struct uplink_port *up, struct rte_mbuf *m)
+{
+    const uint64_t f = m->ol_flags;
+    const uint64_t l4 = f & RTE_MBUF_F_TX_L4_MASK;
+    const uint64_t txo = up->tx_offloads;
+    if ((f & TX_UNSUPPORTED_FLAGS) || l4 == RTE_MBUF_F_TX_SCTP_CKSUM)
+        goto bad;
+    if ((f & TX_CKSUM_FLAGS) &&
+        (m->l2_len < RTE_ETHER_HDR_LEN || m->l3_len < sizeof(struct rte_ipv4_hdr) ||
+         !(f & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6))))
+        goto bad;
+
+    bool sw_ip = (f & RTE_MBUF_F_TX_IP_CKSUM) && !(txo & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM);
+    bool sw_l4 = (l4 == RTE_MBUF_F_TX_TCP_CKSUM && !(txo & RTE_ETH_TX_OFFLOAD_TCP_CKSUM)) ||
+                 (l4 == RTE_MBUF_F_TX_UDP_CKSUM && !(txo & RTE_ETH_TX_OFFLOAD_UDP_CKSUM));
+    const bool sw_vlan = (f & RTE_MBUF_F_TX_VLAN) != 0;
+    uint32_t l4_hlen = 0;
+    /* A PMD reads the headers it completes from the first segment (net_tap
+     * refuses the frame otherwise): finish such frames here instead. */
+    if (l4 && !sw_l4) {
+        if (l4_hdr_len(m, l4, &l4_hlen) < 0)
+            goto bad;
+        if ((uint32_t)m->l2_len + m->l3_len + l4_hlen > m->data_len)
+            sw_l4 = true;
+    }
+    if ((f & RTE_MBUF_F_TX_IP_CKSUM) && !sw_ip && (uint32_t)m->l2_len + m->l3_len > m->data_len)
+        sw_ip = true;
+    const bool hw_l4 = l4 && !sw_l4;
+    const bool hw_ip = (f & RTE_MBUF_F_TX_IP_CKSUM) && !sw_ip;
+    if (!sw_ip && !sw_l4 && !sw_vlan && !hw_l4 && !hw_ip)
+        return m; /* only informational flags, or a tag the PMD inserts */
+
+    /* Checksums are written into the frame (here, or by the PMD's
+     * tx_prepare), and l4_len into its metadata: a frame other ports may be
+     * reading gets copied. */
+    if (!mbuf_writable(m)) {
+        struct rte_mbuf *c = rte_pktmbuf_copy(m, up->pool, 0, UINT32_MAX);
+        rte_pktmbuf_free(m);
+        if (!c) {
+            vsw_port_drop(&up->port, VSW_DROP_NO_MBUF, 1);
+            return NULL;
+        }
+        m = c;
+    }
+    if (sw_ip) {
+        if (sw_ipv4_hdr_cksum(m) < 0)
+            goto bad;
+        m->ol_flags &= ~RTE_MBUF_F_TX_IP_CKSUM;
+    }
+    if (sw_l4) {
+        if (sw_l4_cksum(m, l4) < 0)
+            goto bad;
+        m->ol_flags &= ~RTE_MBUF_F_TX_L4_MASK;
+    }
+    if (sw_ip || sw_l4)
+        counter_inc(&up->sw_checksums);
+    /* For PMDs that find the payload through l4_len even when only a
+     * checksum, not segmentation, is asked for; harmless for the others. */
+    if (hw_l4 && !m->l4_len)
+        m->l4_len = l4_hlen;
+    if (!(m->ol_flags & TX_CKSUM_FLAGS))
+        m->ol_flags &= ~(RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6);
+    if (sw_vlan && rte_vlan_insert(&m) != 0)
+        goto bad;
+    return m;
+
+bad:
+    counter_inc(&up->tx_bad_offload);
+    vsw_port_drop(&up->port, VSW_DROP_PORT_SPECIFIC, 1);
+    rte_pktmbuf_free(m);
+    return NULL;
+}
+
+/* One segment for a PMD that sends only the first (the port's frame limit
+ * keeps frames within one mbuf of the pool). NULL if dropped. */
+static struct rte_mbuf *tx_linearize(struct uplink_port *up, struct rte_mbuf *m)
+{
+    struct rte_mbuf *c = rte_pktmbuf_copy(m, up->pool, 0, UINT32_MAX);
+    rte_pktmbuf_free(m);
+    if (!c || c->nb_segs != 1) {
+        vsw_port_drop(&up->port, c ? VSW_DROP_TOO_BIG : VSW_DROP_NO_MBUF, 1);
+        rte_pktmbuf_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* rte_eth_tx_prepare() stops at the first frame the PMD cannot take:
+ * drop that one and go on with the rest. */
+static uint16_t tx_prepare(struct uplink_port *up, struct rte_mbuf **v, uint32_t *len, uint16_t k)
+{
+    uint16_t done = 0;
+    while (done < k) {
+        uint16_t ok = rte_eth_tx_prepare(up->port_id, 0, v + done, (uint16_t)(k - done));
+        done = (uint16_t)(done + ok);
+        if (done == k)
+            break;
+        counter_inc(&up->tx_bad_offload);
+        vsw_port_drop(&up->port, VSW_DROP_PORT_SPECIFIC, 1);
+        rte_pktmbuf_free(v[done]);
+        memmove(v + done, v + done + 1, sizeof(v[0]) * (size_t)(k - done - 1));
+        memmove(len + done, len + done + 1, sizeof(len[0]) * (size_t)(k - done - 1));
+        k--;
+    }
+    return k;
+}
+
+static uint16_t uplink_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+    struct uplink_port *up = up_of(port);
+    struct vsw_port_counters *ctr = &port->counters[rte_lcore_id()];
+    uint16_t sent_total = 0;
+
+    for (uint16_t base = 0; base < n; base = (uint16_t)(base + UPLINK_TX_CHUNK)) {
+        uint16_t cnt = (uint16_t)RTE_MIN(n - base, UPLINK_TX_CHUNK);
+        struct rte_mbuf **v = pkts + base;
+        uint32_t len[UPLINK_TX_CHUNK];
+        uint16_t k = 0;
+        for (uint16_t i = 0; i < cnt; i++) {
+            struct rte_mbuf *m = v[i];
+            if (unlikely(m->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK)) {
+                m = tx_fixup(up, m);
+                if (!m)
+                    continue;
+            }
+            if (unlikely(m->nb_segs > 1 && up->tx_linearize)) {
+                m = tx_linearize(up, m);
+                if (!m)
+                    continue;
+            }
+            v[k] = m;
+            len[k++] = m->pkt_len;
+        }
+        if (k && (up->tx_offloads & ~RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
+            k = tx_prepare(up, v, len, k);
+        /* A PMD stops at the first frame it does not take: refused (drop
+         * it, go on with the rest) or out of room (then the next try sends
+         * nothing, and the rest is dropped). */
+        uint16_t i = 0, sent = 0;
+        uint64_t bytes = 0;
+        while (i < k) {
+            uint16_t s = rte_eth_tx_burst(up->port_id, 0, v + i, (uint16_t)(k - i));
+            for (uint16_t j = i; j < i + s; j++)
+                bytes += len[j];
+            sent = (uint16_t)(sent + s);
+            i = (uint16_t)(i + s);
+            if (i == k)
+                break;
+            uint16_t lost = s ? 1 : (uint16_t)(k - i);
+            vsw_port_drop(port, VSW_DROP_QUEUE_FULL, lost);
+            rte_pktmbuf_free_bulk(v + i, lost);
+            i = (uint16_t)(i + lost);
+        }
+        ctr->tx_packets += sent;
+        ctr->tx_bytes += bytes;
+        sent_total = (uint16_t)(sent_total + sent);
+    }
+    return sent_total;
+}
+
+/* ---- Data path: sleeping ------------------------------------------------ */
+
+static int uplink_wait_fd(struct vsw_port *port)
+{
+    return up_of(port)->intr_fd;
+}
+
+/* Arm the interrupt, then look once more: a frame that arrived before the
+ * interrupt was armed raises none, so it is received now and kept for the
+ * next rx_burst. */
+static bool uplink_wait_arm(struct vsw_port *port)
+{
+    struct uplink_port *up = up_of(port);
+    if (up->intr_enable)
+        rte_eth_dev_rx_intr_enable(up->port_id, 0);
+    if (up->nstash)
+        return true;
+    up->stash_pos = 0;
+    up->nstash = rte_eth_rx_burst(up->port_id, 0, up->stash, VSW_BURST);
+    return up->nstash != 0;
+}
+
+static void uplink_wait_disarm(struct vsw_port *port)
+{
+    struct uplink_port *up = up_of(port);
+    if (up->intr_enable)
+        rte_eth_dev_rx_intr_disable(up->port_id, 0);
+    if (up->intr_drain) {
+        /* The PMD's eventfd may be blocking: read it only when readable. */
+        struct pollfd pfd = {.fd = up->intr_fd, .events = POLLIN};
+        uint64_t v;
+        if (poll(&pfd, 1, 0) > 0 && read(up->intr_fd, &v, sizeof(v)) < 0) {
+            /* someone else drained it */
+        }
+    }
+}
+
+/* ---- Control: kernel interface ----------------------------------------- */
+
+static int kernel_ifreq(unsigned long req, struct ifreq *ifr)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -errno;
+    int rc = ioctl(s, req, ifr) < 0 ? -errno : 0;
+    close(s);
+    return rc;
+}
+
+static int kernel_get_mtu(const char *ifname, uint32_t *mtu)
+{
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    int rc = kernel_ifreq(SIOCGIFMTU, &ifr);
+    if (rc == 0)
+        *mtu = (uint32_t)ifr.ifr_mtu;
+    return rc;
+}
+
+static int kernel_set_mtu(const char *ifname, uint32_t mtu)
+{
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    ifr.ifr_mtu = (int)mtu;
+    return kernel_ifreq(SIOCSIFMTU, &ifr);
+}
+
+static int kernel_get_promisc(const char *ifname, bool *on)
+{
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    int rc = kernel_ifreq(SIOCGIFFLAGS, &ifr);
+    if (rc == 0)
+        *on = (ifr.ifr_flags & IFF_PROMISC) != 0;
+    return rc;
+}
+
+/* ---- Control: devargs ---------------------------------------------------- */
+
+/* What rte_devargs_reset() does; that one is still experimental in 22.11. */
+static void devargs_free(struct rte_devargs *da)
+{
+    free(da->data);
+    da->data = NULL;
+}
+
+static bool name_is(const char *devname, const char *driver)
+{
+    /* vdev names are the driver name (or its eth_ alias) plus a suffix. */
+    size_t n = strlen(driver);
+    if (strncmp(devname, driver, n) == 0)
+        return true;
+    return strncmp(driver, "net_", 4) == 0 && strncmp(devname, "eth_", 4) == 0 &&
+           strncmp(devname + 4, driver + 4, n - 4) == 0;
+}
+
+static uint32_t kvarg_u32(struct rte_kvargs *kv, const char *key, uint32_t dflt)
+{
+    const char *v = kv ? rte_kvargs_get(kv, key) : NULL;
+    if (!v)
+        return dflt;
+    char *end;
+    unsigned long x = strtoul(v, &end, 0);
+    return (*end || x > UINT32_MAX) ? 0 : (uint32_t)x;
+}
+
+/*
+ * The devargs actually probed. Two PMDs get arguments appended when the
+ * user gave none of their own:
+ *  - net_af_packet: framesz=16384,blocksz=16384 whenever the pool's mbufs
+ *    can take 16352-byte frames (the PMD's requirement for that ring): the
+ *    ring then carries jumbo frames, and a later MTU rise needs no
+ *    re-probe. With smaller mbufs the default 2048-byte ring stays, and
+ *    MTUs above 1964 are refused rather than truncated.
+ *  - net_memif: bsize=16384 for MTUs above 1500 (2048-byte buffers corrupt
+ *    9000-byte frames in 22.11). The peer should use the same.
+ * Also reports the ring frame size for af_packet (*afp_framesz).
+ */
+static int make_devargs(const struct vsw_uplink_params *p, const struct rte_devargs *da,
+                        uint16_t seg_room, char **out, uint32_t *afp_framesz)
+{
+    const char *args = da->args ? da->args : "";
+    struct rte_kvargs *kv = args[0] ? rte_kvargs_parse(args, NULL) : NULL;
+    if (args[0] && !kv) {
+        UPLINK_LOG(ERR, "cannot parse the arguments of '%s'", p->devargs);
+        return -EINVAL;
+    }
+    const char *extra = "";
+    *afp_framesz = 0;
+    if (name_is(da->name, "net_af_packet")) {
+        bool have = kv && (rte_kvargs_count(kv, "framesz") || rte_kvargs_count(kv, "blocksz"));
+        *afp_framesz = kvarg_u32(kv, "framesz", AFP_DEFAULT_FRAMESZ);
+        if (!have && seg_room >= AFP_JUMBO_FRAMESZ - AFP_MBUF_SLACK) {
+            extra = ",framesz=16384,blocksz=16384";
+            *afp_framesz = AFP_JUMBO_FRAMESZ;
+        }
+    } else if (name_is(da->name, "net_memif")) {
+        if (p->mtu > RTE_ETHER_MTU && !(kv && rte_kvargs_count(kv, "bsize")))
+            extra = ",bsize=16384";
+    }
+    rte_kvargs_free(kv);
+    size_t len = strlen(p->devargs) + strlen(extra) + 1;
+    *out = malloc(len);
+    if (!*out)
+        return -ENOMEM;
+    snprintf(*out, len, "%s%s", p->devargs, extra);
+    return 0;
+}
+
+/* The first ethdev of the device named devname; with devargs, also the
+ * first ethdev the devargs match (a device name spelt differently). */
+static int find_port(const char *devname, const char *devargs, uint16_t *out)
+{
+    for (uint16_t pid = 0; pid < RTE_MAX_ETHPORTS; pid++) {
+        struct rte_eth_dev_info di;
+        if (!rte_eth_dev_is_valid_port(pid) || rte_eth_dev_info_get(pid, &di) != 0 || !di.device)
+            continue;
+        if (strcmp(rte_dev_name(di.device), devname) == 0) {
+            *out = pid;
+            return 0;
+        }
+    }
+    if (!devargs)
+        return -ENODEV;
+    struct rte_dev_iterator it;
+    uint16_t pid;
+    RTE_ETH_FOREACH_MATCHING_DEV(pid, devargs, &it)
+    {
+        rte_eth_iterator_cleanup(&it);
+        *out = pid;
+        return 0;
+    }
+    return -ENODEV;
+}
+
+/* ---- Control: configuration ------------------------------------------- */
+
+static int frame_check(const struct uplink_port *up, uint32_t mtu)
+{
+    uint32_t frame = mtu + UPLINK_FRAME_OVERHEAD;
+    if (up->frame_cap && frame > up->frame_cap) {
+        if (up->quirks & QUIRK_AFP_RING)
+            UPLINK_LOG(ERR,
+                       "%s: MTU %u needs %u-byte frames, the af_packet ring holds %u (framesz=%u);"
+                       " give framesz=16384,blocksz=16384 and a pool of mbufs with %u bytes of"
+                       " data room, or an MTU of at most %u",
+                       up->port.name, mtu, frame, up->frame_cap, up->frame_cap + AFP_MAC_OFFSET,
+                       AFP_JUMBO_FRAMESZ - AFP_MBUF_SLACK, up->frame_cap - UPLINK_FRAME_OVERHEAD);
+        else
+            UPLINK_LOG(ERR, "%s: MTU %u needs %u-byte frames; %s takes at most %u", up->port.name,
+                       mtu, frame, up->driver, up->frame_cap);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The longest frame the switch may hand this port at this MTU. */
+static uint32_t tx_max_frame(const struct uplink_port *up, uint32_t mtu)
+{
+    uint32_t frame = mtu + RTE_ETHER_HDR_LEN;
+    if (up->quirks & QUIRK_TX_MTU_BOUND)
+        frame = RTE_MIN(frame, RTE_MIN(mtu, up->dev_max_mtu) + TAP_TX_OVERHEAD);
+    if (up->tx_linearize)
+        frame = RTE_MIN(frame, up->seg_room);
+    return frame;
+}
+
+static void warn_tx_limit(const struct uplink_port *up, uint32_t mtu)
+{
+    uint32_t frame = tx_max_frame(up, mtu);
+    if (frame >= mtu + RTE_ETHER_HDR_LEN)
+        return;
+    if (up->tx_linearize && frame == up->seg_room)
+        UPLINK_LOG(WARNING,
+                   "%s: %s sends no mbuf chains, so frames to it must fit one mbuf of the pool"
+                   " (%u bytes): longer frames are dropped (too_big)",
+                   up->port.name, up->driver, frame);
+    else
+        UPLINK_LOG(WARNING,
+                   "%s: %s sends frames of at most %u bytes (its ethdev MTU stops at %u): it"
+                   " receives up to MTU %u, longer frames to it are dropped (too_big)",
+                   up->port.name, up->driver, frame, up->dev_max_mtu, mtu);
+}
+
+/* Set the device's MTU: through ethdev where it allows it, through the
+ * kernel interface where the PMD understates its limit. */
+static int apply_mtu(struct uplink_port *up, uint32_t mtu)
+{
+    if (mtu <= up->dev_max_mtu) {
+        int rc = rte_eth_dev_set_mtu(up->port_id, (uint16_t)mtu);
+        if (rc == 0 || rc == -ENOTSUP)
+            return 0; /* -ENOTSUP: the PMD has no MTU to set (the configured one stands) */
+        if (!(up->quirks & QUIRK_KERNEL_MTU) || !up->ifname[0]) {
+            UPLINK_LOG(ERR, "%s: %s refuses MTU %u: %s", up->port.name, up->driver, mtu,
+                       strerror(-rc));
+            return rc;
+        }
+    } else if (up->quirks & QUIRK_MTU_UNCHECKED) {
+        return 0;
+    } else if (!(up->quirks & QUIRK_KERNEL_MTU) || !up->ifname[0]) {
+        UPLINK_LOG(ERR, "%s: %s accepts an MTU of at most %u, not %u", up->port.name, up->driver,
+                   up->dev_max_mtu, mtu);
+        return -EINVAL;
+    }
+    /* The PMD's own idea of the MTU as high as ethdev lets it go (net_tap
+     * checks sent frames against it), then the kernel's. */
+    rte_eth_dev_set_mtu(up->port_id, (uint16_t)up->dev_max_mtu);
+    int rc = kernel_set_mtu(up->ifname, mtu);
+    if (rc < 0)
+        UPLINK_LOG(ERR, "%s: setting the MTU of %s to %u: %s", up->port.name, up->ifname, mtu,
+                   strerror(-rc));
+    return rc;
+}
+
+static int configure(struct uplink_port *up, const struct rte_eth_dev_info *di, bool rxq_intr)
+{
+    struct rte_eth_conf conf = {0};
+    conf.rxmode.mtu = RTE_MIN(up->mtu, up->dev_max_mtu);
+    if (up->scatter)
+        conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+    conf.txmode.offloads = up->tx_offloads;
+    conf.intr_conf.rxq = rxq_intr;
+    int rc = rte_eth_dev_configure(up->port_id, 1, 1, &conf);
+    if (rc < 0)
+        return rc;
+    uint16_t nrx = UPLINK_RX_DESC, ntx = UPLINK_TX_DESC;
+    rc = rte_eth_dev_adjust_nb_rx_tx_desc(up->port_id, &nrx, &ntx);
+    if (rc < 0)
+        return rc;
+    struct rte_eth_rxconf rxc = di->default_rxconf;
+    rxc.offloads = conf.rxmode.offloads;
+    int socket = rte_eth_dev_socket_id(up->port_id);
+    if (socket < 0)
+        socket = (int)rte_socket_id();
+    rc = rte_eth_rx_queue_setup(up->port_id, 0, nrx, (unsigned)socket, &rxc, up->pool);
+    if (rc < 0)
+        return rc;
+    struct rte_eth_txconf txc = di->default_txconf;
+    txc.offloads = conf.txmode.offloads;
+    return rte_eth_tx_queue_setup(up->port_id, 0, ntx, (unsigned)socket, &txc);
+}
+
+static bool fd_is_eventfd(int fd)
+{
+    char path[64], target[64] = "";
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    return n > 0 && strstr(target, "eventfd") != NULL;
+}
+
+/* How the worker can sleep on this port, if at all. */
+static void setup_wait(struct uplink_port *up)
+{
+    up->intr_fd = -1;
+    int rc = rte_eth_dev_rx_intr_enable(up->port_id, 0);
+    if (rc == 0) {
+        int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(up->port_id, 0);
+        rte_eth_dev_rx_intr_disable(up->port_id, 0);
+        if (fd >= 0) {
+            up->intr_fd = fd;
+            up->intr_enable = true;
+            up->intr_drain = fd_is_eventfd(fd);
+        }
+    } else if (up->quirks & QUIRK_RXQ_FD_LEVEL) {
+        int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(up->port_id, 0);
+        if (fd >= 0)
+            up->intr_fd = fd;
+    }
+}
+
+/* Configure (with RX interrupts if the PMD takes them), set the MTU, start,
+ * go promiscuous. */
+static int start_port(struct uplink_port *up, const struct rte_eth_dev_info *di)
+{
+    bool rxq_intr = true;
+    int rc;
+    for (;;) {
+        rc = configure(up, di, rxq_intr);
+        if (rc == -EBUSY) {
+            UPLINK_LOG(ERR, "%s: %s is started by someone else", up->port.name, up->driver);
+            return -EEXIST;
+        }
+        if (rc < 0) {
+            UPLINK_LOG(ERR, "%s: configuring %s: %s", up->port.name, up->driver, strerror(-rc));
+            return rc;
+        }
+        rc = apply_mtu(up, up->mtu);
+        if (rc < 0)
+            return rc;
+        rc = rte_eth_dev_start(up->port_id);
+        if (rc == 0)
+            break;
+        if (!rxq_intr) {
+            UPLINK_LOG(ERR, "%s: starting %s: %s", up->port.name, up->driver, strerror(-rc));
+            return rc;
+        }
+        rxq_intr = false; /* some PMDs refuse to start with RX interrupts they lack */
+    }
+    if (rxq_intr)
+        setup_wait(up);
+    rc = rte_eth_promiscuous_enable(up->port_id);
+    if (rc < 0 && rc != -ENOTSUP) {
+        UPLINK_LOG(ERR, "%s: promiscuous mode on %s: %s", up->port.name, up->driver, strerror(-rc));
+        rte_eth_dev_stop(up->port_id);
+        return rc;
+    }
+    return 0;
+}
+
+/* Undo what create did to the device and the kernel interface behind it. */
+static void release_device(struct uplink_port *up, bool started)
+{
+    if (started) {
+        if (up->ifname[0] && !up->kernel_promisc_orig)
+            rte_eth_promiscuous_disable(up->port_id);
+        rte_eth_dev_stop(up->port_id);
+    }
+    if (up->kernel_mtu_orig) {
+        uint32_t now = 0;
+        if (kernel_get_mtu(up->ifname, &now) == 0 && now != up->kernel_mtu_orig)
+            kernel_set_mtu(up->ifname, up->kernel_mtu_orig);
+    }
+    if (up->owned) {
+        rte_eth_dev_owner_unset(up->port_id, up->owner_id);
+        up->owned = false;
+    }
+}
+
+static void remove_device(struct uplink_port *up)
+{
+    rte_eth_dev_close(up->port_id);
+    int rc = rte_dev_remove(up->dev);
+    if (rc < 0)
+        UPLINK_LOG(WARNING, "%s: removing %s: %s", up->port.name, up->driver, strerror(-rc));
+}
+
+static void uplink_destroy(struct vsw_port *port)
+{
+    struct uplink_port *up = up_of(port);
+    if (up->nstash)
+        rte_pktmbuf_free_bulk(up->stash + up->stash_pos, up->nstash);
+    release_device(up, true);
+    remove_device(up);
+    free(up);
+}
+
+static const struct vsw_port_class uplink_class_intr = {
+    .type = "uplink",
+    .inband_vlan = true, /* 802.1Q tags on the wire: the switch pushes and pops them */
+    .rx_burst = uplink_rx_burst,
+    .tx_burst = uplink_tx_burst,
+    .wait_fd = uplink_wait_fd,
+    .wait_arm = uplink_wait_arm,
+    .wait_disarm = uplink_wait_disarm,
+    .destroy = uplink_destroy,
+};
+
+/* No RX interrupts (net_af_packet, net_memif, net_pcap, net_ring...): the
+ * owner polls it and naps at most a millisecond. */
+static const struct vsw_port_class uplink_class_poll = {
+    .type = "uplink",
+    .inband_vlan = true, /* 802.1Q tags on the wire: the switch pushes and pops them */
+    .rx_burst = uplink_rx_burst,
+    .tx_burst = uplink_tx_burst,
+    .destroy = uplink_destroy,
+};
+
+/* Claim the ethdev: nobody else may own it, and once ours, other code that
+ * walks ports with RTE_ETH_FOREACH_DEV leaves it alone. */
+static int claim(struct uplink_port *up)
+{
+    struct rte_eth_dev_owner cur;
+    int rc = rte_eth_dev_owner_get(up->port_id, &cur);
+    if (rc < 0)
+        return rc;
+    if (cur.id != RTE_ETH_DEV_NO_OWNER) {
+        UPLINK_LOG(ERR, "%s: %s is in use by '%s'", up->port.name, rte_dev_name(up->dev), cur.name);
+        return -EEXIST;
+    }
+    struct rte_eth_dev_owner me = {0};
+    if ((rc = rte_eth_dev_owner_new(&me.id)) < 0)
+        return rc;
+    snprintf(me.name, sizeof(me.name), "hvnet uplink %s", up->port.name);
+    if ((rc = rte_eth_dev_owner_set(up->port_id, &me)) < 0)
+        return rc == -EBUSY ? -EEXIST : rc;
+    up->owner_id = me.id;
+    up->owned = true;
+    return 0;
+}
+
+/* Everything about the device that does not change while it runs. */
+static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t afp_framesz)
+{
+    int rc = rte_eth_dev_info_get(up->port_id, di);
+    if (rc < 0)
+        return rc;
+    up->dev = di->device;
+    snprintf(up->driver, sizeof(up->driver), "%s", di->driver_name);
+    for (size_t i = 0; i < RTE_DIM(pmd_quirks); i++)
+        if (strcmp(up->driver, pmd_quirks[i].driver) == 0)
+            up->quirks = pmd_quirks[i].quirks;
+    /* ethdev's own MTU ceiling: the frame limit less its notion of the
+     * overhead (rte_ethdev.c, eth_dev_get_overhead_len). */
+    uint32_t overhead = (di->max_mtu != UINT16_MAX && di->max_rx_pktlen > di->max_mtu)
+                            ? di->max_rx_pktlen - di->max_mtu
+                            : RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+    uint64_t lim = di->max_rx_pktlen > overhead ? di->max_rx_pktlen - overhead : RTE_ETHER_MIN_MTU;
+    up->dev_max_mtu = (uint32_t)RTE_MIN(lim, (uint64_t)RTE_MIN(di->max_mtu, UPLINK_MTU_MAX));
+    if (di->if_index && !if_indextoname(di->if_index, up->ifname))
+        up->ifname[0] = '\0';
+    /* Other PMDs' limits are checked by ethdev, through apply_mtu(). */
+    if (up->quirks & QUIRK_AFP_RING)
+        up->frame_cap = afp_framesz > AFP_MAC_OFFSET ? afp_framesz - AFP_MAC_OFFSET : 0;
+    /* Scatter if a frame at the largest MTU would not fit one mbuf, so the
+     * MTU can rise later without reconfiguring (net_tap would otherwise
+     * truncate jumbo frames to one mbuf). PMDs without it (memif, pcap)
+     * chain on their own or copy into one mbuf. */
+    up->scatter = (di->rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) &&
+                  UPLINK_MTU_MAX + UPLINK_FRAME_OVERHEAD > up->seg_room;
+    up->tx_offloads = di->tx_offload_capa & TX_OFFLOADS_WANTED;
+    /* Without MULTI_SEGS some PMDs send the first segment alone (net_af_xdp
+     * in copy mode); others take chains all the same (the quirk). */
+    up->tx_linearize =
+        !(up->tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) && !(up->quirks & QUIRK_TX_CHAINS_OK);
+    if (up->ifname[0] && (up->quirks & QUIRK_KERNEL_MTU)) {
+        if (kernel_get_mtu(up->ifname, &up->kernel_mtu_orig) < 0)
+            up->kernel_mtu_orig = 0;
+        if (kernel_get_promisc(up->ifname, &up->kernel_promisc_orig) < 0)
+            up->kernel_promisc_orig = false;
+    }
+    return 0;
+}
+
+int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **out)
+{
+    if (!p || !out || !p->devargs || !p->devargs[0] || !p->pool || p->mtu < RTE_ETHER_MIN_MTU ||
+        p->mtu > UPLINK_MTU_MAX)
+        return -EINVAL;
+    const char *name = p->port_name ? p->port_name : "uplink";
+    if (!name[0] || strlen(name) >= VSW_NAME_MAX)
+        return -EINVAL;
+    uint32_t room = rte_pktmbuf_data_room_size(p->pool);
+    if (room <= RTE_PKTMBUF_HEADROOM)
+        return -EINVAL;
+
+    struct rte_devargs da;
+    memset(&da, 0, sizeof(da));
+    int rc = rte_devargs_parse(&da, p->devargs);
+    if (rc < 0) {
+        UPLINK_LOG(ERR, "'%s' names no device a bus or driver here knows", p->devargs);
+        return -ENODEV;
+    }
+    /* struct vsw_port holds cache-aligned per-lcore counters. */
+    struct uplink_port *up = NULL;
+    if (posix_memalign((void **)&up, _Alignof(struct uplink_port), sizeof(*up)) == 0)
+        memset(up, 0, sizeof(*up));
+    else
+        up = NULL;
+    char *devargs = NULL;
+    char devname[RTE_DEV_NAME_MAX_LEN], busname[32];
+    snprintf(devname, sizeof(devname), "%s", da.name);
+    snprintf(busname, sizeof(busname), "%s", da.bus ? rte_bus_name(da.bus) : "");
+    if (!up) {
+        rc = -ENOMEM;
+        goto fail_devargs;
+    }
+    vsw_port_init(&up->port, &uplink_class_poll, name);
+    up->pool = p->pool;
+    up->mtu = p->mtu;
+    up->intr_fd = -1;
+    up->seg_room = (uint16_t)(room - RTE_PKTMBUF_HEADROOM);
+    up->link_period = rte_get_tsc_hz();
+    uint32_t afp_framesz;
+    rc = make_devargs(p, &da, up->seg_room, &devargs, &afp_framesz);
+    if (rc < 0)
+        goto fail_up;
+
+    if (find_port(devname, NULL, &up->port_id) == 0) {
+        /* Probed before (EAL command line, or another uplink): usable only
+         * if nobody has claimed it. */
+        UPLINK_LOG(INFO, "%s: %s is already probed; taking it over if it is free", name, devname);
+    } else {
+        rc = rte_dev_probe(devargs);
+        if (rc < 0) {
+            UPLINK_LOG(ERR, "%s: probing '%s' failed: %s", name, devargs,
+                       rc == -EEXIST ? "the device is in use"
+                       : rc == -1    ? "the driver refused it (its reason is logged above)"
+                                     : strerror(-rc));
+            /* Most vdev drivers fail with a bare -1, which is not -EPERM. */
+            rc = rc == -EEXIST ? -EEXIST : rc == -1 ? -ENODEV : rc;
+            goto fail_up;
+        }
+        up->probed = true;
+        rc = find_port(devname, p->devargs, &up->port_id);
+        if (rc < 0) {
+            UPLINK_LOG(ERR, "%s: '%s' is not a network device", name, devargs);
+            rte_eal_hotplug_remove(busname, devname);
+            goto fail_up;
+        }
+    }
+    struct rte_eth_dev_info di;
+    rc = study(up, &di, afp_framesz);
+    if (rc < 0)
+        goto fail_probe;
+    rc = claim(up);
+    if (rc < 0)
+        goto fail_probe;
+    if (up->quirks & QUIRK_AFP_RING && up->seg_room + AFP_MBUF_SLACK < afp_framesz) {
+        UPLINK_LOG(ERR,
+                   "%s: net_af_packet with framesz=%u needs mbufs with %u bytes of data room,"
+                   " the pool's have %u",
+                   name, afp_framesz, afp_framesz - AFP_MBUF_SLACK, up->seg_room);
+        rc = -EINVAL;
+        goto fail_claim;
+    }
+    rc = frame_check(up, p->mtu);
+    if (rc < 0)
+        goto fail_claim;
+    rc = start_port(up, &di);
+    if (rc < 0)
+        goto fail_claim;
+
+    if (up->intr_fd >= 0)
+        up->port.cls = &uplink_class_intr;
+    link_refresh(up);
+    up->link_checked = rte_get_tsc_cycles();
+    vsw_port_set_max_frame(&up->port, tx_max_frame(up, p->mtu));
+    warn_tx_limit(up, p->mtu);
+    UPLINK_LOG(INFO, "%s: %s (port %u, %s) MTU %u%s%s, %s", name, devargs, up->port_id, up->driver,
+               p->mtu, up->scatter ? ", scatter" : "",
+               (up->tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) ? ", checksum offload" : "",
+               up->intr_fd >= 0 ? "RX interrupts" : "polled");
+    free(devargs);
+    devargs_free(&da);
+    *out = &up->port;
+    return 0;
+
+fail_claim:
+    release_device(up, false);
+fail_probe:
+    if (up->probed)
+        remove_device(up);
+fail_up:
+    free(devargs);
+    free(up);
+fail_devargs:
+    devargs_free(&da);
+    return rc;
+}
+
+bool vsw_is_uplink_port(const struct vsw_port *port)
+{
+    return port && (port->cls == &uplink_class_intr || port->cls == &uplink_class_poll);
+}
+
+int vsw_uplink_port_set_mtu(struct vsw_port *port, uint32_t mtu)
+{
+    if (!vsw_is_uplink_port(port) || mtu < RTE_ETHER_MIN_MTU || mtu > UPLINK_MTU_MAX)
+        return -EINVAL;
+    struct uplink_port *up = up_of(port);
+    int rc = frame_check(up, mtu);
+    if (rc < 0)
+        return rc;
+    uint32_t old_frame = tx_max_frame(up, up->mtu), new_frame = tx_max_frame(up, mtu);
+    /* Shrinking: stop sending big frames before the device refuses them. */
+    if (new_frame < old_frame)
+        vsw_port_set_max_frame(port, new_frame);
+    rc = apply_mtu(up, mtu);
+    if (rc < 0) {
+        vsw_port_set_max_frame(port, old_frame);
+        return rc;
+    }
+    up->mtu = mtu;
+    vsw_port_set_max_frame(port, new_frame);
+    warn_tx_limit(up, mtu);
+    return 0;
+}
+
+void vsw_uplink_port_get_info(const struct vsw_port *port, struct vsw_uplink_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!vsw_is_uplink_port(port))
+        return;
+    const struct uplink_port *up = up_of_const(port);
+    snprintf(out->driver, sizeof(out->driver), "%s", up->driver);
+    out->port_id = up->port_id;
+    if (port->sw) {
+        /* Attached: the worker refreshes it; do not race it on the device. */
+        out->link_up = vsw_port_link(port);
+        out->speed_mbps = __atomic_load_n(&up->link_speed, __ATOMIC_RELAXED);
+    } else {
+        struct rte_eth_link link;
+        if (rte_eth_link_get_nowait(up->port_id, &link) == 0) {
+            out->link_up = link.link_status == RTE_ETH_LINK_UP;
+            out->speed_mbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
+        }
+    }
+    struct rte_eth_stats st;
+    if (rte_eth_stats_get(up->port_id, &st) == 0) {
+        out->rx_missed = st.imissed;
+        out->rx_errors = st.ierrors;
+        out->tx_errors = st.oerrors;
+    }
+    out->sw_checksums = __atomic_load_n(&up->sw_checksums, __ATOMIC_RELAXED);
+    out->tx_bad_offload = __atomic_load_n(&up->tx_bad_offload, __ATOMIC_RELAXED);
+    out->rx_interrupts = up->intr_fd >= 0;
+    out->mtu = up->mtu;
+}
