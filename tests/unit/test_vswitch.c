@@ -1,7 +1,9 @@
 /*
  * Unit tests for the vswitch data plane (vswitch/src/{dp,fdb,forward}.c):
  * forwarding, flooding, the FDB, drop counters, hand-off between workers,
- * sleeping workers, and attach/detach under traffic.
+ * sleeping workers, attach/detach under traffic, and the port policy:
+ * VLANs (access, trunk with tags in-band or beside the frame), guards, and
+ * the storm and rate limits.
  *
  * The group runs one EAL (two worker lcores, no hugepages, no PCI) and one
  * struct vsw_dp; every test builds its own switch and ports in setup and
@@ -76,6 +78,8 @@ struct tp_rec {
     uint8_t src[6];
     uint32_t len;
     uint32_t seq;
+    uint16_t tag; /* 802.1Q VLAN id in the frame (in-band ports), 0 if none */
+    uint16_t oob; /* the tag an out-of-band port would send (vsw_port_tx_vlan) */
 };
 
 struct test_port {
@@ -192,12 +196,24 @@ static const struct vsw_port_class test_port_class = {
     .destroy = tp_destroy,
 };
 
-static struct test_port *tp_create(const char *name)
+/* Like an uplink: 802.1Q tags travel in the frames. */
+static const struct vsw_port_class test_port_inband_class = {
+    .type = "test-inband",
+    .inband_vlan = true,
+    .rx_burst = tp_rx_burst,
+    .tx_burst = tp_tx_burst,
+    .wait_fd = tp_wait_fd,
+    .wait_arm = tp_wait_arm,
+    .wait_disarm = tp_wait_disarm,
+    .destroy = tp_destroy,
+};
+
+static struct test_port *tp_create_cls(const char *name, const struct vsw_port_class *cls)
 {
     struct test_port *tp = rte_zmalloc("test_port", sizeof(*tp), RTE_CACHE_LINE_SIZE);
     if (!tp)
         return NULL;
-    vsw_port_init(&tp->base, &test_port_class, name);
+    vsw_port_init(&tp->base, cls, name);
     unsigned id = g_port_seq++;
     char rname[RTE_RING_NAMESIZE];
     snprintf(rname, sizeof(rname), "tp_rx_%u", id);
@@ -210,6 +226,11 @@ static struct test_port *tp_create(const char *name)
         return NULL;
     }
     return tp;
+}
+
+static struct test_port *tp_create(const char *name)
+{
+    return tp_create_cls(name, &test_port_class);
 }
 
 static void tp_kick(struct test_port *tp)
@@ -230,14 +251,21 @@ static unsigned tp_drain(struct test_port *tp)
             struct rte_mbuf *m = objs[i];
             if (tp->nlog < TP_LOG) {
                 struct tp_rec *r = &tp->log[tp->nlog++];
-                uint8_t hdr[18] = {0};
+                uint8_t hdr[22] = {0};
                 uint32_t len = m->pkt_len < sizeof(hdr) ? m->pkt_len : sizeof(hdr);
                 const void *p = rte_pktmbuf_read(m, 0, len, hdr);
                 if (p != hdr)
                     memcpy(hdr, p, len);
                 memcpy(r->dst, hdr, 6);
                 memcpy(r->src, hdr + 6, 6);
-                memcpy(&r->seq, hdr + 14, 4);
+                r->tag = 0;
+                if (hdr[12] == 0x81 && hdr[13] == 0x00) {
+                    r->tag = (uint16_t)(((hdr[14] << 8) | hdr[15]) & 0xfff);
+                    memcpy(&r->seq, hdr + 18, 4);
+                } else {
+                    memcpy(&r->seq, hdr + 14, 4);
+                }
+                r->oob = tp->base.cls->inband_vlan ? 0 : vsw_port_tx_vlan(&tp->base, m);
                 r->len = m->pkt_len;
             }
             tp->drained++;
@@ -1617,6 +1645,491 @@ static void vsw_switch_destroy__fdb_deletes_pending_on_busy_worker__slot_reusabl
     f->extra[f->nextra++] = sw;
 }
 
+/* --- VLANs, guards and limits (the port policy) -------------------------- */
+
+static struct test_port *port_add_inband(struct fixture *f, struct vsw_switch *sw,
+                                         const char *name)
+{
+    assert_true(f->ntp < MAX_TP);
+    struct test_port *tp = tp_create_cls(name, &test_port_inband_class);
+    assert_non_null(tp);
+    f->tp[f->ntp++] = tp;
+    assert_int_equal(vsw_port_attach(sw, &tp->base), 0);
+    vsw_port_set_link(&tp->base, true);
+    return tp;
+}
+
+static void set_access(struct test_port *tp, uint16_t vlan)
+{
+    struct vsw_port_policy pol = {.access_vlan = vlan};
+    assert_int_equal(vsw_port_set_policy(&tp->base, &pol), 0);
+}
+
+static void set_trunk(struct test_port *tp, const uint16_t *vlans, unsigned n, uint16_t native)
+{
+    struct vsw_port_policy pol = {.trunk = true, .native_vlan = native};
+    for (unsigned i = 0; i < n; i++)
+        vsw_policy_allow(&pol, vlans[i]);
+    assert_int_equal(vsw_port_set_policy(&tp->base, &pol), 0);
+}
+
+/* Inject a frame of len bytes (tags included) with up to two 802.1Q tags
+ * (0: none) and the test ethertype, seq after it. */
+static uint32_t send_tagged(struct fixture *f, struct test_port *tp, struct mac dst, struct mac src,
+                            uint16_t len, uint16_t vlan, uint16_t inner)
+{
+    uint32_t seq = ++f->seq;
+    struct rte_mbuf *m = rte_pktmbuf_alloc(g_pool);
+    assert_non_null(m);
+    uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, len);
+    assert_non_null(p);
+    memset(p, 0xa5, len);
+    memcpy(p, dst.b, 6);
+    memcpy(p + 6, src.b, 6);
+    unsigned o = 12;
+    uint16_t tags[2] = {vlan, inner};
+    for (unsigned i = 0; i < 2; i++) {
+        if (!tags[i])
+            continue;
+        p[o] = 0x81;
+        p[o + 1] = 0x00;
+        p[o + 2] = (uint8_t)(tags[i] >> 8);
+        p[o + 3] = (uint8_t)tags[i];
+        o += 4;
+    }
+    p[o] = TEST_ETHERTYPE_HI;
+    p[o + 1] = TEST_ETHERTYPE_LO;
+    memcpy(p + o + 2, &seq, 4);
+    assert_int_equal(rte_ring_enqueue(tp->rx, m), 0);
+    tp_kick(tp);
+    return seq;
+}
+
+/* The record of the frame with sequence number seq on tp, or NULL. */
+static const struct tp_rec *rec_of(const struct test_port *tp, uint32_t seq)
+{
+    for (unsigned i = 0; i < tp->nlog; i++)
+        if (tp->log[i].seq == seq)
+            return &tp->log[i];
+    return NULL;
+}
+
+static void vsw_vlan__access_ports__flooding_stays_in_the_vlan(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    struct test_port *u = port_add(f, f->sw, "U", true);
+    set_access(a, 10);
+    set_access(b, 10);
+    set_access(c, 20);
+    uint32_t s1 = send_frame(f, a, bcast, host(f, 0, 1), 100);
+    uint32_t s2 = send_frame(f, u, bcast, host(f, 3, 1), 100);
+    uint32_t s3 = send_frame(f, c, host(f, 9, 9), host(f, 2, 1), 100);
+    settle(f);
+    /* A's broadcast reaches B only, untagged; U's (untagged network) nobody;
+     * C is alone in VLAN 20. */
+    assert_int_equal(tp_count_seq(b, s1), 1);
+    assert_int_equal(rec_of(b, s1)->tag, 0);
+    assert_int_equal(rec_of(b, s1)->oob, 0);
+    assert_int_equal(c->nlog + u->nlog + a->nlog, 0);
+    assert_int_equal(tp_count_seq(b, s2) + tp_count_seq(b, s3), 0);
+    assert_int_equal(stats(u).drops[VSW_DROP_NO_DEST], 1);
+    assert_int_equal(stats(c).drops[VSW_DROP_NO_DEST], 1);
+    /* Learned per VLAN: A's MAC in VLAN 10, U's in VLAN 0. */
+    assert_true(wait_fdb(f, f->sw, host(f, 0, 1), a, WAIT_MS));
+    struct fdb_list l;
+    fdb_get(f->sw, &l);
+    assert_int_equal(fdb_find(&l, host(f, 0, 1))->vlan, 10);
+    assert_true(wait_fdb(f, f->sw, host(f, 3, 1), u, WAIT_MS));
+    fdb_get(f->sw, &l);
+    assert_int_equal(fdb_find(&l, host(f, 3, 1))->vlan, 0);
+    /* A known MAC in another VLAN is not a destination: U's unicast to A's
+     * MAC is flooded in VLAN 0 (nobody there) and never reaches A. */
+    uint32_t s4 = send_frame(f, u, host(f, 0, 1), host(f, 3, 1), 100);
+    settle(f);
+    assert_int_equal(tp_count_seq(a, s4), 0);
+}
+
+static void vsw_vlan__inband_trunk__tags_pushed_and_popped(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *t = port_add_inband(f, f->sw, "T");
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    struct test_port *u = port_add(f, f->sw, "U", true);
+    static const uint16_t allowed[] = {10, 20};
+    set_trunk(t, allowed, 2, 0);
+    set_access(a, 10);
+    set_access(c, 20);
+
+    /* Access VLAN 10 -> the trunk carries it tagged 10. */
+    uint32_t s1 = send_frame(f, a, bcast, host(f, 1, 1), 100);
+    /* Tagged 20 from the trunk -> C, untagged, 4 bytes shorter. */
+    uint32_t s2 = send_tagged(f, t, bcast, host(f, 0, 1), 104, 20, 0);
+    /* Untagged from the trunk: the native VLAN, here 0, the untagged network. */
+    uint32_t s3 = send_tagged(f, t, bcast, host(f, 0, 2), 100, 0, 0);
+    settle(f);
+    const struct tp_rec *r = rec_of(t, s1);
+    assert_non_null(r);
+    assert_int_equal(r->tag, 10);
+    assert_int_equal(r->len, 104);
+    assert_int_equal(tp_count_seq(c, s1) + tp_count_seq(u, s1), 0);
+    r = rec_of(c, s2);
+    assert_non_null(r);
+    assert_int_equal(r->tag, 0);
+    assert_int_equal(r->len, 100);
+    assert_int_equal(tp_count_seq(a, s2) + tp_count_seq(u, s2), 0);
+    assert_int_equal(tp_count_seq(u, s3), 1);
+    assert_int_equal(rec_of(u, s3)->tag, 0);
+    assert_int_equal(tp_count_seq(a, s3) + tp_count_seq(c, s3), 0);
+    assert_int_equal(fixture_drops(f), 0);
+
+    /* With native VLAN 10, untagged trunk frames belong to VLAN 10 and
+     * VLAN 10 leaves the trunk untagged. */
+    set_trunk(t, allowed, 2, 10);
+    clear_logs(f);
+    uint32_t s4 = send_tagged(f, t, bcast, host(f, 0, 3), 100, 0, 0);
+    uint32_t s5 = send_frame(f, a, bcast, host(f, 1, 2), 100);
+    settle(f);
+    assert_int_equal(tp_count_seq(a, s4), 1);
+    assert_int_equal(tp_count_seq(u, s4), 0);
+    assert_int_equal(rec_of(t, s5)->tag, 0);
+    assert_int_equal(rec_of(t, s5)->len, 100);
+}
+
+static void vsw_vlan__out_of_band_trunk__tag_in_metadata_not_in_frame(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *t = port_add(f, f->sw, "T", true); /* like netvsp: tags beside the frame */
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    static const uint16_t allowed[] = {10};
+    set_trunk(t, allowed, 1, 0);
+    set_access(a, 10);
+    uint32_t s1 = send_frame(f, a, bcast, host(f, 1, 1), 100);
+    /* Received with the tag stripped by the "hardware". */
+    uint32_t seq = ++f->seq;
+    struct rte_mbuf *m = frame_new(bcast, host(f, 0, 1), 100, seq);
+    assert_non_null(m);
+    m->ol_flags |= RTE_MBUF_F_RX_VLAN;
+    m->vlan_tci = 10;
+    assert_int_equal(rte_ring_enqueue(t->rx, m), 0);
+    tp_kick(t);
+    settle(f);
+    const struct tp_rec *r = rec_of(t, s1);
+    assert_non_null(r);
+    assert_int_equal(r->tag, 0);
+    assert_int_equal(r->oob, 10);
+    assert_int_equal(r->len, 100);
+    assert_int_equal(tp_count_seq(a, seq), 1);
+    assert_int_equal(fixture_drops(f), 0);
+}
+
+static void vsw_vlan__tags_where_none_may_be__dropped_vlan(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *t = port_add_inband(f, f->sw, "T");
+    struct test_port *a = port_add_inband(f, f->sw, "A");
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *u = port_add_inband(f, f->sw, "U");
+    static const uint16_t allowed[] = {10, 20};
+    set_trunk(t, allowed, 2, 0);
+    set_access(a, 10);
+    set_access(b, 20);
+    uint32_t d[5];
+    d[0] = send_tagged(f, a, bcast, host(f, 1, 1), 104, 20, 0);  /* access port tags: hop */
+    d[1] = send_tagged(f, t, bcast, host(f, 0, 1), 104, 30, 0);  /* trunk, VLAN not carried */
+    d[2] = send_tagged(f, t, bcast, host(f, 0, 2), 108, 10, 20); /* double tagged */
+    d[3] = send_tagged(f, u, bcast, host(f, 3, 1), 104, 20, 0);  /* untagged port tags */
+    /* A priority tag (VLAN 0) is an untagged frame. */
+    uint32_t ok = send_tagged(f, u, bcast, host(f, 3, 2), 104, 0x2000, 0);
+    d[4] = 0;
+    settle(f);
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(tp_count_seq(a, d[i]) + tp_count_seq(b, d[i]), 0);
+        assert_int_equal(tp_count_seq(t, d[i]) + tp_count_seq(u, d[i]), 0);
+    }
+    assert_int_equal(stats(a).drops[VSW_DROP_VLAN], 1);
+    assert_int_equal(stats(t).drops[VSW_DROP_VLAN], 2);
+    assert_int_equal(stats(u).drops[VSW_DROP_VLAN], 1);
+    /* The priority-tagged frame went to the untagged network (T's native). */
+    assert_int_equal(tp_count_seq(t, ok), 1);
+    assert_int_equal(rec_of(t, ok)->tag, 0);
+    assert_int_equal(tp_count_seq(a, ok) + tp_count_seq(b, ok), 0);
+    (void)d[4];
+}
+
+static void vsw_fdb__same_mac_in_two_vlans__two_entries_unicast_per_vlan(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *t = port_add_inband(f, f->sw, "T");
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    static const uint16_t allowed[] = {10, 20};
+    set_trunk(t, allowed, 2, 0);
+    set_access(a, 10);
+    set_access(b, 20);
+    struct mac x = host(f, 0, 1);
+    send_tagged(f, t, bcast, x, 104, 10, 0);
+    send_tagged(f, t, bcast, x, 104, 20, 0);
+    assert_true(wait_fdb(f, f->sw, x, t, WAIT_MS));
+    struct fdb_list l;
+    uint64_t end = now_us() + WAIT_MS * 1000ull;
+    while (fdb_get(f->sw, &l), fdb_count_mac(&l, x) < 2) {
+        assert_true(now_us() < end);
+        pump(f);
+        usleep(200);
+    }
+    assert_int_equal(fdb_count_mac(&l, x), 2);
+    clear_logs(f);
+    /* Unicast to x from each VLAN goes to T, tagged with that VLAN. */
+    uint32_t s1 = send_frame(f, a, x, host(f, 1, 1), 100);
+    uint32_t s2 = send_frame(f, b, x, host(f, 2, 1), 100);
+    settle(f);
+    assert_int_equal(rec_of(t, s1)->tag, 10);
+    assert_int_equal(rec_of(t, s2)->tag, 20);
+    assert_int_equal(tp_count_seq(b, s1) + tp_count_seq(a, s2), 0);
+    /* Moving x in VLAN 10 to A leaves its VLAN 20 entry on T. */
+    send_frame(f, a, bcast, x, 100);
+    end = now_us() + WAIT_MS * 1000ull;
+    for (;;) {
+        pump(f);
+        fdb_get(f->sw, &l);
+        bool moved = false, kept = false;
+        for (unsigned i = 0; i < l.n; i++) {
+            if (!mac_eq(l.e[i].mac, x))
+                continue;
+            moved |= l.e[i].vlan == 10 && l.e[i].port == &a->base;
+            kept |= l.e[i].vlan == 20 && l.e[i].port == &t->base;
+        }
+        if (moved && kept)
+            break;
+        assert_true(now_us() < end);
+        usleep(200);
+    }
+}
+
+/* Frames for the guards: IPv4/UDP, IPv6 with optional hop-by-hop header. */
+static uint32_t send_l3(struct fixture *f, struct test_port *tp, struct mac dst, struct mac src,
+                        uint16_t ethertype, const uint8_t *l3, uint16_t l3len)
+{
+    uint32_t seq = ++f->seq;
+    struct rte_mbuf *m = rte_pktmbuf_alloc(g_pool);
+    assert_non_null(m);
+    uint16_t len = (uint16_t)(14 + l3len < 60 ? 60 : 14 + l3len);
+    uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, len);
+    assert_non_null(p);
+    memset(p, 0, len);
+    memcpy(p, dst.b, 6);
+    memcpy(p + 6, src.b, 6);
+    p[12] = (uint8_t)(ethertype >> 8);
+    p[13] = (uint8_t)ethertype;
+    memcpy(p + 14, l3, l3len);
+    assert_int_equal(rte_ring_enqueue(tp->rx, m), 0);
+    tp_kick(tp);
+    return seq;
+}
+
+static uint16_t ipv4_udp(uint8_t *b, uint16_t sport, uint16_t dport)
+{
+    memset(b, 0, 28 + 8);
+    b[0] = 0x45;
+    b[3] = 36;
+    b[8] = 64;
+    b[9] = 17;
+    b[19] = 1; /* 0.0.0.1 */
+    b[20] = (uint8_t)(sport >> 8);
+    b[21] = (uint8_t)sport;
+    b[22] = (uint8_t)(dport >> 8);
+    b[23] = (uint8_t)dport;
+    b[25] = 16;
+    return 36;
+}
+
+static uint16_t ipv4_icmp(uint8_t *b, uint8_t type)
+{
+    memset(b, 0, 28);
+    b[0] = 0x45;
+    b[3] = 28;
+    b[8] = 64;
+    b[9] = 1;
+    b[20] = type;
+    return 28;
+}
+
+/* IPv6 (no addresses needed) carrying next header nh; hbh > 0 puts that
+ * many 8-byte hop-by-hop headers in front. */
+static uint16_t ipv6_pkt(uint8_t *b, uint8_t nh, const uint8_t *l4, uint16_t l4len, unsigned hbh)
+{
+    memset(b, 0, 40 + 8 * hbh + l4len);
+    b[0] = 0x60;
+    uint16_t plen = (uint16_t)(8 * hbh + l4len);
+    b[4] = (uint8_t)(plen >> 8);
+    b[5] = (uint8_t)plen;
+    b[6] = hbh ? 0 : nh;
+    b[7] = 255;
+    for (unsigned i = 0; i < hbh; i++) {
+        uint8_t *h = b + 40 + 8 * i;
+        h[0] = i + 1 < hbh ? 0 : nh; /* hop-by-hop again, then nh */
+        h[1] = 0;                    /* 8 bytes */
+        h[2] = 1;                    /* PadN */
+        h[3] = 4;
+    }
+    memcpy(b + 40 + 8 * hbh, l4, l4len);
+    return (uint16_t)(40 + 8 * hbh + l4len);
+}
+
+static void vsw_guards__dhcp_and_router__dropped_counted_when_on(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    uint8_t l4[64];
+    struct {
+        uint16_t et;
+        uint16_t len;
+        uint8_t buf[128];
+        enum vsw_drop why; /* VSW_DROP_COUNT: must pass */
+    } fr[8];
+    unsigned n = 0;
+    fr[n].et = 0x0800, fr[n].len = ipv4_udp(fr[n].buf, 67, 68), fr[n++].why = VSW_DROP_DHCP_GUARD;
+    fr[n].et = 0x0800, fr[n].len = ipv4_udp(fr[n].buf, 68, 67), fr[n++].why = VSW_DROP_COUNT;
+    fr[n].et = 0x0800, fr[n].len = ipv4_icmp(fr[n].buf, 5), fr[n++].why = VSW_DROP_ROUTER_GUARD;
+    fr[n].et = 0x0800, fr[n].len = ipv4_icmp(fr[n].buf, 8), fr[n++].why = VSW_DROP_COUNT;
+    memset(l4, 0, sizeof(l4));
+    l4[0] = 134; /* router advertisement */
+    fr[n].et = 0x86dd, fr[n].len = ipv6_pkt(fr[n].buf, 58, l4, 16, 0),
+    fr[n++].why = VSW_DROP_ROUTER_GUARD;
+    fr[n].et = 0x86dd, fr[n].len = ipv6_pkt(fr[n].buf, 58, l4, 16, 2),
+    fr[n++].why = VSW_DROP_ROUTER_GUARD; /* behind two hop-by-hop headers */
+    l4[0] = 128;                         /* echo request */
+    fr[n].et = 0x86dd, fr[n].len = ipv6_pkt(fr[n].buf, 58, l4, 16, 1), fr[n++].why = VSW_DROP_COUNT;
+    memset(l4, 0, 8);
+    l4[0] = 0x02, l4[1] = 0x23, l4[2] = 0x02, l4[3] = 0x22; /* UDP 547 -> 546 */
+    fr[n].et = 0x86dd, fr[n].len = ipv6_pkt(fr[n].buf, 17, l4, 8, 0),
+    fr[n++].why = VSW_DROP_DHCP_GUARD;
+
+    /* Guards off: everything passes. */
+    for (unsigned i = 0; i < n; i++)
+        send_l3(f, a, host(f, 1, 1), host(f, 0, 1), fr[i].et, fr[i].buf, fr[i].len);
+    settle(f);
+    assert_int_equal(b->nlog, n);
+
+    /* Guards on. */
+    struct vsw_port_policy pol = {.dhcp_guard = true, .router_guard = true};
+    assert_int_equal(vsw_port_set_policy(&a->base, &pol), 0);
+    clear_logs(f);
+    unsigned pass = 0, dhcp = 0, rtr = 0;
+    for (unsigned i = 0; i < n; i++) {
+        send_l3(f, a, host(f, 1, 1), host(f, 0, 1), fr[i].et, fr[i].buf, fr[i].len);
+        pass += fr[i].why == VSW_DROP_COUNT;
+        dhcp += fr[i].why == VSW_DROP_DHCP_GUARD;
+        rtr += fr[i].why == VSW_DROP_ROUTER_GUARD;
+    }
+    settle(f);
+    assert_int_equal(b->nlog, pass);
+    struct vsw_port_stats sa = stats(a);
+    assert_int_equal(sa.drops[VSW_DROP_DHCP_GUARD], dhcp);
+    assert_int_equal(sa.drops[VSW_DROP_ROUTER_GUARD], rtr);
+
+    /* A guarded port's chain of extension headers that cannot be followed
+     * (truncated) counts as a hit. */
+    uint8_t trunc[48];
+    uint16_t tl = ipv6_pkt(trunc, 58, l4, 0, 1);
+    trunc[40] = 0;  /* another hop-by-hop header follows... */
+    trunc[41] = 50; /* ...408 bytes long: past the end of the frame */
+    send_l3(f, a, host(f, 1, 1), host(f, 0, 1), 0x86dd, trunc, tl);
+    settle(f);
+    assert_int_equal(stats(a).drops[VSW_DROP_ROUTER_GUARD], rtr + 1);
+    assert_int_equal(b->nlog, pass);
+}
+
+static void vsw_guards__spoofed_source__dropped_mac_spoofing(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct vsw_port_policy pol = {.spoof_guard = true};
+    struct mac own = host(f, 0, 1);
+    memcpy(pol.own_mac, own.b, 6);
+    assert_int_equal(vsw_port_set_policy(&a->base, &pol), 0);
+    uint32_t s1 = send_frame(f, a, bcast, own, 64);
+    uint32_t s2 = send_frame(f, a, bcast, host(f, 0, 2), 64);
+    settle(f);
+    assert_int_equal(tp_count_seq(b, s1), 1);
+    assert_int_equal(tp_count_seq(b, s2), 0);
+    assert_int_equal(stats(a).drops[VSW_DROP_MAC_SPOOF], 1);
+    /* Never learned either. */
+    struct fdb_list l;
+    fdb_get(f->sw, &l);
+    assert_null(fdb_find(&l, host(f, 0, 2)));
+}
+
+static void vsw_limits__storm_and_rate__excess_dropped_counted(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    learn(f, f->sw, b, host(f, 1, 1));
+    /* Storm limit 50 frames/s: a burst of 400 broadcasts loses most;
+     * unicast is not limited. */
+    struct vsw_port_policy pol = {.storm_pps = 50};
+    assert_int_equal(vsw_port_set_policy(&a->base, &pol), 0);
+    for (unsigned i = 0; i < 400; i++)
+        send_frame(f, a, bcast, host(f, 0, 1), 64);
+    for (unsigned i = 0; i < 100; i++)
+        send_frame(f, a, host(f, 1, 1), host(f, 0, 1), 64);
+    settle(f);
+    struct vsw_port_stats sa = stats(a);
+    uint64_t storm = sa.drops[VSW_DROP_STORM];
+    assert_true(storm >= 400 - 2 * 50 && storm < 400);
+    assert_int_equal(b->nlog, 400 - storm + 100);
+
+    /* Rate limit 1 Mbit/s (bucket 64 KiB): 1000 frames of 1500 bytes sent
+     * at once are 1.5 MB, far over; about the bucket passes. */
+    struct vsw_port_policy pol2 = {.max_mbps = 1};
+    assert_int_equal(vsw_port_set_policy(&a->base, &pol2), 0);
+    clear_logs(f);
+    for (unsigned i = 0; i < 1000; i++) {
+        send_frame(f, a, host(f, 1, 1), host(f, 0, 1), 1500);
+        if (i % 200 == 199)
+            settle(f); /* the rings hold 4096 */
+    }
+    settle(f);
+    uint64_t rl = stats(a).drops[VSW_DROP_RATE_LIMIT];
+    assert_int_equal(b->nlog + rl, 1000);
+    assert_true(rl >= 900);
+    assert_true(b->nlog >= 40); /* 64 KiB / 1500 B = 43 */
+    /* Limits off: nothing more is dropped. */
+    struct vsw_port_policy none = {0};
+    assert_int_equal(vsw_port_set_policy(&a->base, &none), 0);
+    clear_logs(f);
+    for (unsigned i = 0; i < 200; i++)
+        send_frame(f, a, bcast, host(f, 0, 1), 1500);
+    settle(f);
+    assert_int_equal(b->nlog, 200);
+}
+
+static void vsw_port_set_policy__inconsistent__einval(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct vsw_port_policy p1 = {.access_vlan = 4095};
+    assert_int_equal(vsw_port_set_policy(&a->base, &p1), -EINVAL);
+    struct vsw_port_policy p2 = {.access_vlan = 10, .trunk = true};
+    assert_int_equal(vsw_port_set_policy(&a->base, &p2), -EINVAL);
+    struct vsw_port_policy p3 = {.native_vlan = 10};
+    assert_int_equal(vsw_port_set_policy(&a->base, &p3), -EINVAL);
+    struct vsw_port_policy p4 = {.trunk = true};
+    p4.allowed[0] = 1; /* VLAN 0 */
+    assert_int_equal(vsw_port_set_policy(&a->base, &p4), -EINVAL);
+    struct vsw_port_policy got;
+    vsw_port_get_policy(&a->base, &got);
+    assert_int_equal(got.access_vlan, 0);
+    assert_false(got.trunk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1669,6 +2182,24 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             vsw_port_attach_detach__under_traffic__every_frame_accounted, setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_vlan__access_ports__flooding_stays_in_the_vlan,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_vlan__inband_trunk__tags_pushed_and_popped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_vlan__out_of_band_trunk__tag_in_metadata_not_in_frame, setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_vlan__tags_where_none_may_be__dropped_vlan, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_fdb__same_mac_in_two_vlans__two_entries_unicast_per_vlan, setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_guards__dhcp_and_router__dropped_counted_when_on,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_guards__spoofed_source__dropped_mac_spoofing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(vsw_limits__storm_and_rate__excess_dropped_counted,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_port_set_policy__inconsistent__einval, setup,
+                                        teardown),
         /* Last: when it fails, a switch slot stays unusable for the rest
          * of the process. */
         cmocka_unit_test_setup_teardown(
