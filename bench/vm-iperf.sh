@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # VM-to-VM throughput and latency through an hvnet private switch, beside the
-# same measurements between two namespaces joined by a Linux bridge, in one
-# run on the same machine.
+# same measurements between two namespaces joined by a Linux bridge and by
+# Open vSwitch's userspace datapath (each namespace on an OVS internal port,
+# a TAP the switch process drives, as hvnet's VMs are), in one run on the
+# same machine.
 #
 #   bench/vm-iperf.sh [--bin BUILD_BIN_DIR] [--seconds N] [--runs N] [--mtu N]
 #                     [--parallel N]
@@ -33,13 +35,20 @@ tag="bi$$"
 dir=$(mktemp -d "/tmp/hvnet-$tag.XXXXXX")
 sock="$dir/vswitchd.sock"
 vm1="${tag}v1" vm2="${tag}v2" br="${tag}br" ns1="${tag}n1" ns2="${tag}n2"
+on1="${tag}o1" on2="${tag}o2" obr="${tag}ob"
+ovs_dir="$dir/ovs"
+ovsctl() { ovs-vsctl --db="unix:$ovs_dir/db.sock" "$@"; }
 ctl() { "$bin/vswitch-ctl" --socket "$sock" "$@"; }
 cleanup() {
     local rc=$?
     pkill -f "iperf3 -s -p 52[0-9][0-9] --bind-dev" 2>/dev/null || true
     [ -n "${vsd_pid:-}" ] && kill "$vsd_pid" 2>/dev/null && sleep 1
-    for ns in "$vm1" "$vm2" "$ns1" "$ns2"; do ip netns del "$ns" 2>/dev/null || true; done
+    for f in "$ovs_dir/vs.pid" "$ovs_dir/db.pid"; do
+        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+    done
+    for ns in "$vm1" "$vm2" "$ns1" "$ns2" "$on1" "$on2"; do ip netns del "$ns" 2>/dev/null || true; done
     ip link del "$br" 2>/dev/null || true
+    ip link del "$obr" 2>/dev/null || true
     rm -rf "$dir"
     exit $rc
 }
@@ -83,6 +92,37 @@ sleep 1
 bridge_ping=$(ping_stats "$ns1" 10.201.0.2)
 bridge_tcp=$(iperf_median "$ns2" "$ns1" 10.201.0.2 5291)
 
+# --- Open vSwitch, userspace (netdev) datapath ------------------------------
+ovs_tcp="n/a 0" ovs_ping="n/a n/a n/a"
+if command -v ovs-vswitchd >/dev/null && command -v ovsdb-server >/dev/null; then
+    mkdir -p "$ovs_dir"
+    export OVS_RUNDIR="$ovs_dir" OVS_LOGDIR="$ovs_dir" OVS_DBDIR="$ovs_dir"
+    ovsdb-tool create "$ovs_dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+    ovsdb-server "$ovs_dir/conf.db" --remote="punix:$ovs_dir/db.sock" --pidfile="$ovs_dir/db.pid" \
+        --unixctl="$ovs_dir/db.ctl" --log-file="$ovs_dir/db.log" --detach
+    ovsctl --no-wait init
+    ovs-vswitchd "unix:$ovs_dir/db.sock" --pidfile="$ovs_dir/vs.pid" --unixctl="$ovs_dir/vs.ctl" \
+        --log-file="$ovs_dir/vs.log" --detach
+    ovsctl add-br "$obr" -- set bridge "$obr" datapath_type=netdev
+    for i in 1 2; do
+        p="${tag}p$i" ns="${tag}o$i"
+        ovsctl add-port "$obr" "$p" -- set interface "$p" type=internal mtu_request="$mtu"
+        ip netns add "$ns"
+        for _ in $(seq 50); do ip link show "$p" >/dev/null 2>&1 && break; sleep 0.1; done
+        ip link set "$p" netns "$ns"
+        ip netns exec "$ns" ip link set lo up
+        ip netns exec "$ns" ip link set "$p" mtu "$mtu" up
+        ip netns exec "$ns" ip addr add "10.203.0.$i/24" dev "$p"
+    done
+    ip link set "$obr" up
+    sleep 1
+    ovs_ping=$(ping_stats "$on1" 10.203.0.2)
+    ovs_tcp=$(iperf_median "$on2" "$on1" 10.203.0.2 5293)
+    ovs_ver=$(ovs-vswitchd --version | head -1)
+    kill "$(cat "$ovs_dir/vs.pid")" "$(cat "$ovs_dir/db.pid")" 2>/dev/null || true
+    sleep 0.5
+fi
+
 # --- hvnet private switch, two VMs ------------------------------------------
 free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
 mem="--no-huge -m 768"
@@ -112,8 +152,11 @@ hv_tcp=$(iperf_median "$vm2" "$vm1" 10.202.0.2 5292)
 echo
 printf '%-28s %10s %8s %22s\n' "setup" "TCP Gbit/s" "retrans" "ping RTT min/avg/max ms"
 printf '%-28s %10s %8s %22s\n' "Linux bridge + veth" ${bridge_tcp} "$(echo $bridge_ping | tr ' ' /)"
+printf '%-28s %10s %8s %22s\n' "Open vSwitch userspace" ${ovs_tcp} "$(echo $ovs_ping | tr ' ' /)"
 printf '%-28s %10s %8s %22s\n' "hvnet private switch (VMs)" ${hv_tcp} "$(echo $hv_ping | tr ' ' /)"
 ratio=$(python3 -c "print('%.2f' % (float('${hv_tcp%% *}') / float('${bridge_tcp%% *}')))")
 echo "hvnet / bridge TCP throughput: $ratio"
+[ -n "${ovs_ver:-}" ] && echo "Open vSwitch: $ovs_ver, datapath_type=netdev, internal (TAP) ports"
+[ -n "${ovs_ver:-}" ] && python3 -c "print('hvnet / Open vSwitch TCP throughput: %.2f' % (float('${hv_tcp%% *}') / float('${ovs_tcp%% *}')))"
 echo
 ctl stats bench

@@ -92,6 +92,12 @@ struct hv_partition_params {
      * and extra "KEY=VALUE" environment entries; both NULL-terminated. */
     const char *const *argv;
     const char *const *envp;
+    /* Process backend: the CPUs the guest may run on, as a cpu_set_t of
+     * cpuset_size bytes (sched_setaffinity); NULL: the root's own. A root
+     * that pins itself (DPDK's EAL does) passes the set it started with,
+     * so that guests are not squeezed onto its main lcore. */
+    const void *cpuset;
+    size_t cpuset_size;
 };
 
 int hv_partition_create(struct hv_host *host, const struct hv_partition_params *params,

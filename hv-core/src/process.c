@@ -33,6 +33,8 @@ struct hv_process_partition {
     struct hv_partition up;
     char **argv;
     char **extra_env;
+    void *cpuset; /* NULL: inherit */
+    size_t cpuset_size;
     pid_t pid;
     int pidfd;
     int sock; /* root end of the hypercall socket */
@@ -86,11 +88,22 @@ static int proc_construct(struct hv_partition *p, const struct hv_partition_para
     struct hv_process_partition *pp = proc_cast(p);
     if (!params->argv || !params->argv[0])
         return -EINVAL;
+    if (params->cpuset && (params->cpuset_size == 0 || params->cpuset_size > 8192))
+        return -EINVAL;
     pp->argv = dup_strv(params->argv);
     pp->extra_env = dup_strv(params->envp);
-    if (!pp->argv || !pp->extra_env) {
+    if (params->cpuset) {
+        pp->cpuset = malloc(params->cpuset_size);
+        if (pp->cpuset) {
+            memcpy(pp->cpuset, params->cpuset, params->cpuset_size);
+            pp->cpuset_size = params->cpuset_size;
+        }
+    }
+    if (!pp->argv || !pp->extra_env || (params->cpuset && !pp->cpuset)) {
         free_strv(pp->argv);
         free_strv(pp->extra_env);
+        free(pp->cpuset);
+        pp->cpuset = NULL;
         return -ENOMEM;
     }
     return 0;
@@ -101,6 +114,7 @@ static void proc_destruct(struct hv_partition *p)
     struct hv_process_partition *pp = proc_cast(p);
     free_strv(pp->argv);
     free_strv(pp->extra_env);
+    free(pp->cpuset);
 }
 
 static void proc_dealloc(struct hv_partition *p)
@@ -153,6 +167,8 @@ static void child_exec(struct hv_process_partition *pp, char **env, int mem_fd, 
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     sigaction(SIGPIPE, &dfl, NULL);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+        _exit(126);
+    if (pp->cpuset && syscall(SYS_sched_setaffinity, 0, pp->cpuset_size, pp->cpuset) < 0)
         _exit(126);
 
     /* Move the three descriptors above every source first, so that the

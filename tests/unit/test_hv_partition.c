@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -1007,6 +1008,47 @@ static void hv_host_destroy__running_process__child_reaped(void **state)
     hv_host_destroy(NULL);
 }
 
+/* The guest runs on the CPUs it is given, not on the root's. */
+static void hv_partition_start__process_with_cpuset__child_affinity_is_it(void **state)
+{
+    struct hvt_fix *f = *state;
+    cpu_set_t mine, want;
+    assert_int_equal(sched_getaffinity(0, sizeof(mine), &mine), 0);
+    int first = -1;
+    for (int c = 0; c < CPU_SETSIZE && first < 0; c++)
+        if (CPU_ISSET(c, &mine))
+            first = c;
+    assert_true(first >= 0);
+    CPU_ZERO(&want);
+    CPU_SET(first, &want);
+    static const char *const argv[] = {"/bin/sleep", "60", NULL};
+    struct hv_partition_params prm = {
+        .name = "pinned",
+        .memory_bytes = 1ull << 20,
+        .argv = argv,
+        .cpuset = &want,
+        .cpuset_size = sizeof(want),
+    };
+    struct hv_partition *p = NULL;
+    assert_int_equal(hv_partition_create(f->host, &prm, &p), 0);
+    assert_int_equal(hv_partition_start(p), 0);
+    pid_t pid = hv_process_partition_pid(p);
+    cpu_set_t got;
+    CPU_ZERO(&got);
+    for (int i = 0; i < 200; i++) { /* until exec has happened */
+        assert_int_equal(sched_getaffinity(pid, sizeof(got), &got), 0);
+        if (CPU_EQUAL(&got, &want))
+            break;
+        usleep(5000);
+    }
+    assert_true(CPU_EQUAL(&got, &want));
+    assert_int_equal(hv_partition_stop(p, 0), 0);
+    assert_int_equal(hv_partition_destroy(p), 0);
+    /* A set of size 0 is refused. */
+    prm.cpuset_size = 0;
+    assert_int_equal(hv_partition_create(f->host, &prm, &p), -EINVAL);
+}
+
 /* The root side of hv-abuse-guest (see hv_abuse_guest.c). */
 struct hvt_abuse {
     int posts;
@@ -1945,6 +1987,7 @@ int main(void)
         HVT_HOST(hv_partition_start__child__environment_set),
         HVT_DIRECT(hv_partition_start__child_shell__environment_and_fds),
         HVT_HOST(hv_host_destroy__running_process__child_reaped),
+        HVT_HOST(hv_partition_start__process_with_cpuset__child_affinity_is_it),
         HVT_HOST(hv_host_run__abuse_guest__answered_and_counted),
         HVT_HOST(hv_host_run__zero_length_record__answered),
 

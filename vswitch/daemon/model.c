@@ -229,6 +229,8 @@ static int vm_create_rt(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e)
         .name = vm->name,
         .memory_bytes = (uint64_t)vm->memory_mb << 20,
         .argv = argv,
+        .cpuset = d->have_vm_cpus ? &d->vm_cpus : NULL,
+        .cpuset_size = sizeof(d->vm_cpus),
     };
     int rc = hv_partition_create(d->host, &pp, &vm->p);
     if (rc < 0)

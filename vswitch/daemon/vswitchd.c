@@ -258,6 +258,9 @@ int main(int argc, char **argv)
 
     char *eal_args[64];
     int n_eal = build_eal_args(n_eal_user, eal_user, eal_args, 64);
+    /* EAL pins this thread to the main lcore, and children inherit that:
+     * keep the set we started with for the VMs. */
+    d.have_vm_cpus = sched_getaffinity(0, sizeof(d.vm_cpus), &d.vm_cpus) == 0;
     if (rte_eal_init(n_eal, eal_args) < 0) {
         vsd_log("DPDK initialisation failed (%s); check hugepages (scripts/setup.sh) or pass "
                 "-- --no-huge -m 1024",

@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <sched.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -120,6 +121,8 @@ struct vsd {
     struct vsd_capture *captures; /* running captures */
     char state_path[PATH_MAX];
     char hv_vm_path[PATH_MAX];
+    cpu_set_t vm_cpus; /* where VMs run: the CPUs vswitchd had before EAL pinned it */
+    bool have_vm_cpus;
     bool loading; /* restoring the state file: do not save */
     struct vsd_rpc_counters {
         uint64_t requests;       /* answered requests */
