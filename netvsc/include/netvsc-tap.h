@@ -137,6 +137,18 @@ struct netvsc_tap_link {
 };
 int netvsc_tap_query(struct netvsc_tap *t, struct netvsc_tap_link *out);
 
+/* Changes made to the device from anywhere (`ip link set ... mtu` inside
+ * the VM): a descriptor readable when the kernel has reported some, and a
+ * read that drains them. Returns 1 with what the device looks like now if
+ * there was news of it, 0 if none, or a negative errno. Changes this module
+ * made show up too. */
+struct netvsc_tap_event {
+    uint32_t mtu;
+    bool gone; /* deleted */
+};
+int netvsc_tap_events_fd(const struct netvsc_tap *t);
+int netvsc_tap_events_read(struct netvsc_tap *t, struct netvsc_tap_event *out);
+
 bool netvsc_tap_name_valid(const char *name);
 
 #endif

@@ -131,7 +131,13 @@ struct netvsc_stats {
     uint64_t tx_no_buffer; /* tx_alloc found nothing free (retries count too) */
     uint64_t rx_bad;       /* malformed messages from the root, dropped */
     uint64_t link_changes;
+    uint64_t network_changes; /* NETWORK_CHANGE indications from the root */
 };
 void netvsc_get_stats(const struct netvsc *n, struct netvsc_stats *out);
+/* The root indicated that the network changed (it does when the NIC's MTU
+ * changes): the owner should start the NIC over, netvsc_close() then
+ * netvsc_open(), which negotiates the new frame size, as a guest does
+ * after changing its own MTU. */
+bool netvsc_reinit_wanted(const struct netvsc *n);
 
 #endif

@@ -53,6 +53,7 @@ struct netvsc {
     struct vmbus_gchan *ch;
     uint32_t relid;
     struct netvsc_params p;
+    bool reinit_wanted; /* the root indicated a network change */
     uint32_t msg_size; /* NVSP message size we send */
     uint64_t next_ctrl;
     uint32_t next_req_id;
@@ -179,6 +180,12 @@ static void on_indicate_status(struct netvsc *n, const uint8_t *msg, uint32_t le
         if (n->info.link_up)
             n->stats.link_changes++;
         n->info.link_up = false;
+        break;
+    case RNDIS_STATUS_NETWORK_CHANGE:
+        /* Something about the network changed (the root sends it when the
+         * NIC's MTU changes): a guest starts the adapter over. */
+        n->stats.network_changes++;
+        n->reinit_wanted = true;
         break;
     case RNDIS_STATUS_LINK_SPEED_CHANGE:
         if (st.buf_len >= 4 && (uint64_t)st.buf_offset + 8 + 4 <= len) {
@@ -1071,4 +1078,9 @@ void netvsc_intr_disarm(struct netvsc *n)
 bool netvsc_event(struct netvsc *n)
 {
     return vmbus_gchan_event(n->ch);
+}
+
+bool netvsc_reinit_wanted(const struct netvsc *n)
+{
+    return n->reinit_wanted;
 }

@@ -43,7 +43,12 @@ struct netvsc_tap {
     int ifindex;
     bool carrier;
     struct nl_sock *nl; /* bound in the TAP's namespace */
+    struct nl_sock *ev; /* RTNLGRP_LINK notifications, same namespace */
     char name[IFNAMSIZ];
+    /* What the last read of ev found about this device. */
+    bool ev_seen;
+    bool ev_gone;
+    uint32_t ev_mtu;
 };
 
 static _Thread_local char last_error[256];
@@ -352,6 +357,53 @@ static int nl_open(struct nl_sock **out)
     return 0;
 }
 
+/* RTNLGRP_LINK notifications: note the MTU of our device (or its end). */
+static int on_link_event(struct nl_msg *msg, void *arg)
+{
+    struct netvsc_tap *t = arg;
+    struct nlmsghdr *h = nlmsg_hdr(msg);
+    if ((h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) ||
+        !nlmsg_valid_hdr(h, sizeof(struct ifinfomsg)))
+        return NL_OK;
+    const struct ifinfomsg *ifi = nlmsg_data(h);
+    if (ifi->ifi_index != t->ifindex)
+        return NL_OK;
+    if (h->nlmsg_type == RTM_DELLINK) {
+        t->ev_gone = true;
+        t->ev_seen = true;
+        return NL_OK;
+    }
+    struct nlattr *tb[IFLA_MAX + 1];
+    if (nlmsg_parse(h, sizeof(*ifi), tb, IFLA_MAX, NULL) == 0 && tb[IFLA_MTU] &&
+        nla_len(tb[IFLA_MTU]) >= 4) {
+        t->ev_mtu = nla_get_u32(tb[IFLA_MTU]);
+        t->ev_seen = true;
+    }
+    return NL_OK;
+}
+
+static int ev_open(struct netvsc_tap *t)
+{
+    struct nl_sock *sk = nl_socket_alloc();
+    if (!sk)
+        return fail(-ENOMEM, "netlink socket");
+    nl_socket_disable_seq_check(sk);
+    nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, on_link_event, t);
+    int err = nl_connect(sk, NETLINK_ROUTE);
+    if (err == 0)
+        err = nl_socket_add_membership(sk, RTNLGRP_LINK);
+    if (err == 0)
+        err = nl_socket_set_nonblocking(sk);
+    if (err < 0) {
+        nl_socket_free(sk);
+        return fail(nl_errno(err), "netlink (RTNLGRP_LINK) subscribe");
+    }
+    int fd = nl_socket_get_fd(sk);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    t->ev = sk;
+    return 0;
+}
+
 /* Apply changes to ifindex with one RTM_NEWLINK. Only the flags named in
  * changes' mask are touched (the kernel combines with ifi_change), so the
  * original needs nothing but its index. */
@@ -610,7 +662,7 @@ int netvsc_tap_create(const struct netvsc_tap_params *p, struct netvsc_tap **out
     }
     /* Both the TAP and its netlink socket belong to the namespace they are
      * opened in. */
-    if ((rc = tun_open(p, &t->fd)) < 0 || (rc = nl_open(&t->nl)) < 0)
+    if ((rc = tun_open(p, &t->fd)) < 0 || (rc = nl_open(&t->nl)) < 0 || (rc = ev_open(t)) < 0)
         goto err;
     if (home >= 0) {
         if (setns(home, CLONE_NEWNET) < 0) {
@@ -634,6 +686,8 @@ err:
         close(t->fd); /* not persistent: the device goes with the descriptor */
     if (t->nl)
         nl_socket_free(t->nl);
+    if (t->ev)
+        nl_socket_free(t->ev);
     free(t);
     return rc;
 }
@@ -656,7 +710,47 @@ void netvsc_tap_destroy(struct netvsc_tap *t)
         close(t->fd);
     if (t->nl)
         nl_socket_free(t->nl);
+    if (t->ev)
+        nl_socket_free(t->ev);
     free(t);
+}
+
+int netvsc_tap_events_fd(const struct netvsc_tap *t)
+{
+    return t->ev ? nl_socket_get_fd(t->ev) : -1;
+}
+
+int netvsc_tap_events_read(struct netvsc_tap *t, struct netvsc_tap_event *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!t->ev)
+        return 0;
+    t->ev_seen = t->ev_gone = false;
+    for (;;) {
+        int err = nl_recvmsgs_default(t->ev);
+        if (err >= 0)
+            continue;
+        if (err == -NLE_AGAIN)
+            break;
+        if (err == -NLE_NOMEM || err == -NLE_MSG_OVERFLOW) {
+            /* The socket overran (ENOBUFS): ask the device itself. */
+            struct netvsc_tap_link l;
+            int rc = netvsc_tap_query(t, &l);
+            if (rc == -ENODEV) {
+                t->ev_gone = t->ev_seen = true;
+            } else if (rc == 0) {
+                t->ev_mtu = l.mtu;
+                t->ev_seen = true;
+            }
+            continue;
+        }
+        return fail(nl_errno(err), "TAP %s: reading link notifications", t->name);
+    }
+    if (!t->ev_seen)
+        return 0;
+    out->gone = t->ev_gone;
+    out->mtu = t->ev_mtu;
+    return 1;
 }
 
 int netvsc_tap_fd(const struct netvsc_tap *t)

@@ -54,6 +54,7 @@
 #define TAG_SINT 0u
 #define TAG_SIGNAL 1u
 #define TAG_NIC0 2u
+#define TAG_TAPEV0 (TAG_NIC0 + HV_VM_MAX_NICS) /* link notifications of NIC i's TAP */
 
 /* Frames dropped or worked around in hv-vm itself, by reason (netvsc
  * counts its own). */
@@ -75,6 +76,7 @@ struct nic_counters {
     uint64_t ring_full;                     /* netvsc_tx_submit said -EAGAIN */
     uint64_t link_changes;
     uint64_t reopens;
+    uint64_t restarts; /* re-initialisations for an MTU change (root's or the VM's) */
 };
 
 enum pending_kind { PEND_NONE, PEND_SUBMIT, PEND_BOUNCE };
@@ -95,6 +97,8 @@ struct nic {
     bool reopened;           /* already reopened once after -EPROTO */
     bool tso;                /* the TAP hands us GSO frames */
     bool tap_lost;           /* EPOLLERR/EPOLLHUP: the device was deleted under us */
+    bool tap_event;          /* link notifications wait on the TAP's netlink socket */
+    uint32_t want_mtu;       /* the MTU the VM set on its interface; 0 = what the root allows */
     /* One frame read from the TAP that the NIC could not take yet. */
     enum pending_kind pend;
     struct netvsc_txbuf pend_tb;
@@ -238,6 +242,33 @@ static void nic_free(struct nic *x)
     free(x);
 }
 
+/* Watch the TAP for frames and for link changes made inside the VM. */
+static int nic_watch_tap(struct vm *vm, struct nic *x)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_NIC0 + (uint64_t)x->slot};
+    if (epoll_ctl(vm->ep, EPOLL_CTL_ADD, x->tap_fd, &ev) < 0)
+        return -errno;
+    struct epoll_event lev = {.events = EPOLLIN, .data.u64 = TAG_TAPEV0 + (uint64_t)x->slot};
+    int efd = netvsc_tap_events_fd(x->tap);
+    if (efd >= 0 && epoll_ctl(vm->ep, EPOLL_CTL_ADD, efd, &lev) < 0) {
+        int rc = -errno;
+        epoll_ctl(vm->ep, EPOLL_CTL_DEL, x->tap_fd, NULL);
+        return rc;
+    }
+    x->tap_in = true;
+    x->tap_ready = true;
+    return 0;
+}
+
+static void nic_unwatch_tap(struct vm *vm, struct nic *x)
+{
+    if (x->tap_fd >= 0)
+        epoll_ctl(vm->ep, EPOLL_CTL_DEL, x->tap_fd, NULL);
+    int efd = x->tap ? netvsc_tap_events_fd(x->tap) : -1;
+    if (efd >= 0)
+        epoll_ctl(vm->ep, EPOLL_CTL_DEL, efd, NULL);
+}
+
 static int nic_open(struct vm *vm, const struct vmbus_offer_info *oi)
 {
     int slot = -1;
@@ -296,14 +327,10 @@ static int nic_open(struct vm *vm, const struct vmbus_offer_info *oi)
         fprintf(stderr, "hv-vm %s: NIC %s: out of memory\n", vm->name, name);
         goto err;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_NIC0 + (uint64_t)slot};
-    if (epoll_ctl(vm->ep, EPOLL_CTL_ADD, x->tap_fd, &ev) < 0) {
-        rc = -errno;
-        fprintf(stderr, "hv-vm %s: NIC %s: epoll: %s\n", vm->name, name, strerror(errno));
+    if ((rc = nic_watch_tap(vm, x)) < 0) {
+        fprintf(stderr, "hv-vm %s: NIC %s: epoll: %s\n", vm->name, name, strerror(-rc));
         goto err;
     }
-    x->tap_in = true;
-    x->tap_ready = true;
     vm->nics[slot] = x;
 
     char nv[16];
@@ -339,13 +366,13 @@ static void nic_print_counters(const struct vm *vm, const struct nic *x)
            ", partial %" PRIu64 "); drops: tap-full %" PRIu64 ", tap-write %" PRIu64
            ", oversize %" PRIu64 ", runt %" PRIu64 ", bad-offload %" PRIu64 ", gso-type %" PRIu64
            ", rejected %" PRIu64 "; sw-csum %" PRIu64 ", tx-stalls %" PRIu64 ", ring-full %" PRIu64
-           ", link-changes %" PRIu64 ", reopens %" PRIu64 "; netvsc: tx %" PRIu64
+           ", link-changes %" PRIu64 ", reopens %" PRIu64 ", restarts %" PRIu64 "; netvsc: tx %" PRIu64
            " (gpa-direct %" PRIu64 "), rx %" PRIu64 ", no-buffer %" PRIu64 ", rx-bad %" PRIu64 "\n",
            vm->name, x->name, c->to_root_frames, c->to_root_bytes, c->to_root_csum, c->to_root_lso,
            c->to_tap_frames, c->to_tap_bytes, c->to_tap_csum_ok, c->to_tap_partial,
            c->drop_tap_full, c->drop_tap_write, c->drop_oversize, c->drop_runt, c->drop_bad_offload,
            c->drop_gso_type, c->drop_rejected, c->sw_csum, c->tx_stalls, c->ring_full,
-           c->link_changes, c->reopens, s.tx_frames, s.tx_gpa_direct, s.rx_frames, s.tx_no_buffer,
+           c->link_changes, c->reopens, c->restarts, s.tx_frames, s.tx_gpa_direct, s.rx_frames, s.tx_no_buffer,
            s.rx_bad);
 }
 
@@ -365,8 +392,7 @@ static void nic_close(struct vm *vm, struct nic *x, const char *why)
     nic_print_counters(vm, x);
     fflush(stdout);
     nic_drop_pending(x);
-    if (x->tap_fd >= 0)
-        epoll_ctl(vm->ep, EPOLL_CTL_DEL, x->tap_fd, NULL);
+    nic_unwatch_tap(vm, x);
     netvsc_tap_destroy(x->tap);
     netvsc_close(x->n);
     vm->nics[x->slot] = NULL;
@@ -436,20 +462,18 @@ static void sync_offers(struct vm *vm)
     }
 }
 
-/* -EPROTO: the root broke the protocol on this channel. Start the NIC over
- * once, keeping its TAP (and with it the VM's addresses and routes). */
-static int nic_reopen(struct vm *vm, struct nic *x)
+/* Start the NIC over (RNDIS halt, buffers revoked, channel closed and
+ * opened again, NVSP and RNDIS negotiated anew) asking for mtu, keeping its
+ * TAP and with it the VM's addresses and routes: what a guest does after an
+ * MTU change, and after a protocol error. */
+static int nic_restart(struct vm *vm, struct nic *x, uint32_t mtu)
 {
-    fprintf(stderr, "hv-vm %s: NIC %s: protocol error from the root; reopening\n", vm->name,
-            x->name);
     nic_drop_pending(x);
     netvsc_close(x->n);
     x->n = NULL;
-    x->reopened = true;
-    x->ct.reopens++;
     netvsc_tap_set_carrier(x->tap, false);
 
-    struct netvsc_params np = {.mtu = NETVSC_MTU_MAX};
+    struct netvsc_params np = {.mtu = mtu};
     int rc = netvsc_open(vm->c, x->relid, &np, &x->n);
     if (rc < 0) {
         x->n = NULL;
@@ -460,7 +484,8 @@ static int nic_reopen(struct vm *vm, struct nic *x)
     netvsc_get_info(x->n, &info);
     struct netvsc_tap_params tp;
     tap_params_from_info(&info, x->name, &tp);
-    if ((info.mtu != x->info.mtu && (rc = netvsc_tap_set_mtu(x->tap, info.mtu)) < 0) ||
+    /* Always: the VM may have set its interface above what it got. */
+    if ((rc = netvsc_tap_set_mtu(x->tap, info.mtu)) < 0 ||
         (memcmp(info.mac, x->info.mac, 6) != 0 &&
          (rc = netvsc_tap_set_mac(x->tap, info.mac)) < 0) ||
         (rc = netvsc_tap_set_offload(x->tap, tp.csum, tp.tso)) < 0) {
@@ -472,10 +497,59 @@ static int nic_reopen(struct vm *vm, struct nic *x)
     netvsc_tap_set_carrier(x->tap, info.link_up);
     x->tap_ready = true;
     nic_set_tap_interest(vm, x, true);
-    printf("hv-vm %s: NIC %s reopened, MTU %u, link %s\n", vm->name, x->name, info.mtu,
+    printf("hv-vm %s: NIC %s started over, MTU %u, link %s\n", vm->name, x->name, info.mtu,
            info.link_up ? "up" : "down");
     fflush(stdout);
     return 0;
+}
+
+/* The MTU the VM wants: its own choice, or the most the root allows. */
+static uint32_t nic_mtu_wanted(const struct nic *x)
+{
+    return x->want_mtu ? x->want_mtu : NETVSC_MTU_MAX;
+}
+
+/* -EPROTO: the root broke the protocol on this channel. Start over once. */
+static int nic_reopen(struct vm *vm, struct nic *x)
+{
+    fprintf(stderr, "hv-vm %s: NIC %s: protocol error from the root; reopening\n", vm->name,
+            x->name);
+    x->reopened = true;
+    x->ct.reopens++;
+    return nic_restart(vm, x, nic_mtu_wanted(x));
+}
+
+/* Link notifications from the TAP: someone inside the VM changed its MTU
+ * (ip link set eth0 mtu N). As a guest driver does, start the NIC over
+ * with it; the root may allow less, and then the TAP gets that. Changes
+ * hv-vm made itself come back here too and are ignored. */
+static int nic_tap_events(struct vm *vm, struct nic *x)
+{
+    x->tap_event = false;
+    struct netvsc_tap_event ev;
+    int rc = netvsc_tap_events_read(x->tap, &ev);
+    if (rc <= 0) {
+        if (rc < 0)
+            fprintf(stderr, "hv-vm %s: NIC %s: %s\n", vm->name, x->name, netvsc_tap_last_error());
+        return 0;
+    }
+    if (ev.gone) {
+        x->tap_lost = true;
+        return 0;
+    }
+    if (ev.mtu == x->info.mtu || ev.mtu < NETVSC_MTU_MIN)
+        return 0;
+    printf("hv-vm %s: NIC %s: the VM set MTU %u (was %u); starting the NIC over\n", vm->name,
+           x->name, ev.mtu, x->info.mtu);
+    fflush(stdout);
+    x->want_mtu = ev.mtu > NETVSC_MTU_MAX ? NETVSC_MTU_MAX : ev.mtu;
+    x->ct.restarts++;
+    rc = nic_restart(vm, x, x->want_mtu);
+    if (rc == 0 && x->info.mtu < ev.mtu)
+        printf("hv-vm %s: NIC %s: the root allows MTU %u at most\n", vm->name, x->name,
+               x->info.mtu);
+    fflush(stdout);
+    return rc;
 }
 
 /* Reflect the NIC's link state (and a changed MTU) in the TAP. */
@@ -890,10 +964,11 @@ static int nic_tap_recreate(struct vm *vm, struct nic *x)
 {
     fprintf(stderr, "hv-vm %s: NIC %s: TAP lost; creating it again\n", vm->name, x->name);
     nic_drop_pending(x);
-    epoll_ctl(vm->ep, EPOLL_CTL_DEL, x->tap_fd, NULL);
+    nic_unwatch_tap(vm, x);
     netvsc_tap_destroy(x->tap);
     x->tap = NULL;
     x->tap_fd = -1;
+    x->want_mtu = 0; /* a new interface starts at what the root allows */
     struct netvsc_tap_params tp;
     tap_params_from_info(&x->info, x->name, &tp);
     int rc = netvsc_tap_create(&tp, &x->tap);
@@ -902,14 +977,10 @@ static int nic_tap_recreate(struct vm *vm, struct nic *x)
         return rc;
     }
     x->tap_fd = netvsc_tap_fd(x->tap);
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_NIC0 + (uint64_t)x->slot};
-    if (epoll_ctl(vm->ep, EPOLL_CTL_ADD, x->tap_fd, &ev) < 0) {
-        rc = -errno;
-        fprintf(stderr, "hv-vm %s: NIC %s: epoll: %s\n", vm->name, x->name, strerror(errno));
+    if ((rc = nic_watch_tap(vm, x)) < 0) {
+        fprintf(stderr, "hv-vm %s: NIC %s: epoll: %s\n", vm->name, x->name, strerror(-rc));
         return rc;
     }
-    x->tap_in = true;
-    x->tap_ready = true;
     x->tap_lost = false;
     return 0;
 }
@@ -934,6 +1005,22 @@ static int nic_service(struct vm *vm, struct nic *x, bool force)
         fprintf(stderr, "hv-vm %s: NIC %s: %s\n", vm->name, x->name, strerror(-rx));
         remember_failed(vm, x->relid);
         nic_close(vm, x, "closed (channel failed)");
+        return -1;
+    }
+    if (netvsc_reinit_wanted(x->n)) {
+        /* The root changed the NIC (its MTU): start over as a guest does. */
+        printf("hv-vm %s: NIC %s: network change from the root; starting the NIC over\n",
+               vm->name, x->name);
+        x->ct.restarts++;
+        if (nic_restart(vm, x, nic_mtu_wanted(x)) == 0)
+            return 1;
+        remember_failed(vm, x->relid);
+        nic_close(vm, x, "closed (restart failed)");
+        return -1;
+    }
+    if (x->tap_event && nic_tap_events(vm, x) < 0) {
+        remember_failed(vm, x->relid);
+        nic_close(vm, x, "closed (restart failed)");
         return -1;
     }
     nic_sync_info(vm, x);
@@ -1046,6 +1133,10 @@ static int run(struct vm *vm)
                 rc = on_sint(vm);
             } else if (tag == TAG_SIGNAL) {
                 rc = on_signal(vm);
+            } else if (tag - TAG_TAPEV0 < HV_VM_MAX_NICS) {
+                struct nic *x = vm->nics[tag - TAG_TAPEV0];
+                if (x)
+                    x->tap_event = true;
             } else if (tag - TAG_NIC0 < HV_VM_MAX_NICS) {
                 struct nic *x = vm->nics[tag - TAG_NIC0];
                 if (x && (evs[i].events & (EPOLLERR | EPOLLHUP)))

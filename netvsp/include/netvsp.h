@@ -74,6 +74,7 @@ const char *netvsp_err_name(enum netvsp_err e);
 struct netvsp_stats {
     uint64_t errors[NETVSP_ERR_COUNT];
     uint64_t disconnects;       /* connections cut off for errors */
+    uint64_t network_changes;   /* NETWORK_CHANGE indications sent (MTU changed) */
     uint64_t opens;             /* channel opens */
     uint64_t rx_frames_too_big; /* from the guest, above the NIC's frame limit */
     uint64_t tx_no_buffer;      /* to the guest: receive buffer full */
@@ -91,6 +92,11 @@ struct netvsp_stats {
 };
 void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out);
 uint32_t netvsp_mtu(const struct netvsp *n);
+/* Change the NIC's MTU (68..9000) live. A connected guest gets an RNDIS
+ * NETWORK_CHANGE indication (change type MTU) and is expected to
+ * re-initialise, as a guest does after changing its own MTU; a lower MTU
+ * limits frames at once. Control thread. */
+int netvsp_set_mtu(struct netvsp *n, uint32_t mtu);
 /* The NIC's cable: connected (the default) or not. The guest is told with
  * an RNDIS media connect / disconnect indication, and queries answer it; a
  * disconnected NIC neither sends nor receives. Control thread. */

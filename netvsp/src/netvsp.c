@@ -31,6 +31,7 @@
 #include <rte_mbuf.h>
 
 #include "hv.h"
+#include "jumbo.h"
 #include "netvsp.h"
 #include "nvsp-proto.h"
 #include "rndis-proto.h"
@@ -118,6 +119,7 @@ struct conn {
     bool dead;
     bool media_told;         /* what the guest was last told (worker) */
     uint32_t media_gen_told; /* np->media_gen when it was told */
+    uint32_t mtu_gen_seen;   /* np->mtu_gen the frame limit was computed at */
     uint64_t media_hold;     /* TSC until which a reconnect waits */
     uint8_t pkt[PKT_MAX];
     uint8_t ctl[CTRL_MSG_MAX];
@@ -134,6 +136,7 @@ struct netvsp {
     struct conn *conn; /* RCU-published to the worker */
     bool media;        /* connected (atomic; control thread writes) */
     uint32_t media_gen; /* changes of media (atomic) */
+    uint32_t mtu_gen;   /* changes of mtu (atomic) */
     struct netvsp_stats stats;
 };
 
@@ -887,9 +890,9 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
     }
     /* A frame may carry its 802.1Q tag in-band instead of in the VLAN PPI:
      * then it is 4 bytes longer than the frame limit allows. */
-    if (pm.data_len > c->frame + RTE_VLAN_HLEN) {
+    if (!jumbo_frame_fits(pm.data_len, c->frame, true)) {
         np->stats.rx_frames_too_big++;
-        vsw_port_drop(&np->port, VSW_DROP_TOO_BIG, 1);
+        vsw_port_drop(&np->port, VSW_DROP_RX_TOO_BIG, 1);
         return;
     }
     if (pm.data_len < RTE_ETHER_HDR_LEN) {
@@ -905,7 +908,7 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->ether_type !=
             rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)) {
         np->stats.rx_frames_too_big++;
-        vsw_port_drop(&np->port, VSW_DROP_TOO_BIG, 1);
+        vsw_port_drop(&np->port, VSW_DROP_RX_TOO_BIG, 1);
         rte_pktmbuf_free(m);
         return;
     }
@@ -1034,7 +1037,8 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
 
 static int set_frame(struct netvsp *np, struct conn *c)
 {
-    uint32_t nic_frame = np->mtu + RTE_ETHER_HDR_LEN;
+    c->mtu_gen_seen = __atomic_load_n(&np->mtu_gen, __ATOMIC_ACQUIRE);
+    uint32_t nic_frame = jumbo_frame(__atomic_load_n(&np->mtu, __ATOMIC_ACQUIRE));
     uint32_t ndis = c->have_config ? c->ndis_frame : NVSP_NDIS_MTU_DEFAULT;
     c->frame = ndis < nic_frame ? ndis : nic_frame;
     vsw_port_set_max_frame(&np->port, c->frame);
@@ -1060,7 +1064,7 @@ static void nvsp_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_
     uint64_t len = vmbus_gpadl_len(g);
     set_frame(np, c);
     /* Room for the largest frame we will deliver, its header and PPIs. */
-    uint32_t S = (RX_HDR_ROOM + c->frame + RX_TAIL_ROOM + 63u) & ~63u;
+    uint32_t S = jumbo_recv_section(c->frame, RX_HDR_ROOM, RX_TAIL_ROOM, 64);
     uint64_t nsub = len / S;
     if (len > RBUF_MAX || nsub < CTRL_SUBS + 1 || ((uintptr_t)vmbus_gpadl_view(g) & 7)) {
         vmbus_gpadl_put(g);
@@ -1539,6 +1543,35 @@ static void indicate_media(struct netvsp *np, struct conn *c)
     update_link(np, c);
 }
 
+/* The NIC's MTU changed under a connected guest. A lower one applies at
+ * once (frames above it are dropped, counted too_big); either way the guest
+ * is told the network changed, and re-initialises as it would for an MTU
+ * change of its own (NDIS_CONFIG, new sections), which brings in the new
+ * limit. */
+static void indicate_mtu(struct netvsp *np, struct conn *c)
+{
+    if (!c->rndis_ready || !c->rbuf)
+        return;
+    c->mtu_gen_seen = __atomic_load_n(&np->mtu_gen, __ATOMIC_ACQUIRE);
+    uint32_t nic_frame = jumbo_frame(__atomic_load_n(&np->mtu, __ATOMIC_ACQUIRE));
+    if (nic_frame < c->frame) {
+        c->frame = nic_frame;
+        vsw_port_set_max_frame(&np->port, c->frame);
+    }
+    uint8_t msg[sizeof(struct rndis_indicate_status) + 4];
+    uint32_t change = RNDIS_NETWORK_CHANGE_DEFINITELY;
+    struct rndis_indicate_status st = {
+        .hdr = {.type = RNDIS_MSG_INDICATE, .len = sizeof(msg)},
+        .status = RNDIS_STATUS_NETWORK_CHANGE,
+        .buf_len = 4,
+        .buf_offset = sizeof(st) - 8,
+    };
+    memcpy(msg, &st, sizeof(st));
+    memcpy(msg + sizeof(st), &change, 4);
+    send_ctrl(np, c, msg, sizeof(msg));
+    np->stats.network_changes++;
+}
+
 static void vm_tx_flush(struct vsw_port *port)
 {
     struct netvsp *np = np_of(port);
@@ -1546,6 +1579,8 @@ static void vm_tx_flush(struct vsw_port *port)
     if (c) {
         if (c->media_gen_told != __atomic_load_n(&np->media_gen, __ATOMIC_RELAXED))
             indicate_media(np, c);
+        if (c->mtu_gen_seen != __atomic_load_n(&np->mtu_gen, __ATOMIC_RELAXED))
+            indicate_mtu(np, c);
         publish(np, c);
     }
 }
@@ -1685,7 +1720,7 @@ static bool nic_name_ok(const char *s)
 
 int netvsp_create(struct vmbus_server *srv, const struct netvsp_params *p, struct netvsp **out)
 {
-    if (!p->pool || !p->port_name || !nic_name_ok(p->nic_name) || p->mtu < 68 || p->mtu > 9000)
+    if (!p->pool || !p->port_name || !nic_name_ok(p->nic_name) || !jumbo_mtu_valid(p->mtu))
         return -EINVAL;
     if ((p->mac[0] & 1) || !(p->mac[0] | p->mac[1] | p->mac[2] | p->mac[3] | p->mac[4] | p->mac[5]))
         return -EINVAL;
@@ -1702,7 +1737,7 @@ int netvsp_create(struct vmbus_server *srv, const struct netvsp_params *p, struc
     np->mtu = p->mtu;
     np->pool = p->pool;
     np->media = true;
-    vsw_port_set_max_frame(&np->port, p->mtu + RTE_ETHER_HDR_LEN);
+    vsw_port_set_max_frame(&np->port, jumbo_frame(p->mtu));
     struct vmbus_offer_params op = {.class_id = VMBUS_GUID_NETVSC, .instance_id = p->instance};
     memcpy(op.user_defined, np->nic_name, strlen(np->nic_name));
     int rc = vmbus_server_offer(srv, &op, &dev_ops, np, &np->chan);
@@ -1742,7 +1777,18 @@ void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out)
 
 uint32_t netvsp_mtu(const struct netvsp *n)
 {
-    return n->mtu;
+    return __atomic_load_n(&n->mtu, __ATOMIC_ACQUIRE);
+}
+
+int netvsp_set_mtu(struct netvsp *n, uint32_t mtu)
+{
+    if (!jumbo_mtu_valid(mtu))
+        return -EINVAL;
+    __atomic_store_n(&n->mtu, mtu, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&n->mtu_gen, 1, __ATOMIC_RELEASE);
+    /* The owning worker applies it at the end of its next round. */
+    vsw_port_kick(&n->port);
+    return 0;
 }
 
 void netvsp_set_media(struct netvsp *n, bool connected)

@@ -1493,7 +1493,7 @@ static void packet_msg__jumbo_over_gpa_direct__chained_mbuf_exact(void **state)
     rndis_pkt_gpa(v, NVSP_CHANNEL_TYPE_DATA, 2, sizeof(pm), ext, el);
     assert_int_equal(pump(v), 0);
     assert_int_equal(nstats(v).rx_frames_too_big, b.rx_frames_too_big + 1);
-    assert_int_equal(pstats(v).drops[VSW_DROP_TOO_BIG], pb.drops[VSW_DROP_TOO_BIG] + 1);
+    assert_int_equal(pstats(v).drops[VSW_DROP_RX_TOO_BIG], pb.drops[VSW_DROP_RX_TOO_BIG] + 1);
 }
 
 static void packet_msg__several_in_one_send__all_delivered_in_order(void **state)
@@ -1652,7 +1652,7 @@ static void packet_msg__oversize_and_runt__dropped_and_counted(void **state)
     rndis_send_section(v, 1, NVSP_CHANNEL_TYPE_DATA, msg, len);
     assert_int_equal(pump(v), 0);
     assert_int_equal(nstats(v).rx_frames_too_big, b.rx_frames_too_big + 1);
-    assert_int_equal(pstats(v).drops[VSW_DROP_TOO_BIG], pb.drops[VSW_DROP_TOO_BIG] + 1);
+    assert_int_equal(pstats(v).drops[VSW_DROP_RX_TOO_BIG], pb.drops[VSW_DROP_RX_TOO_BIG] + 1);
     len = build_packet(msg, NULL, 0, frame, 13);
     rndis_send_section(v, 1, NVSP_CHANNEL_TYPE_DATA, msg, len);
     assert_int_equal(pump(v), 0);
@@ -2864,6 +2864,47 @@ static void ring__packet_type_not_for_a_vsp__fatal(void **state)
  * alignment; calloc() gives 16 bytes. (UBSan without ASan reports the
  * misaligned access at the first use; ASan's allocator happens to hide it.)
  */
+/* The operator changes a live NIC's MTU: the guest is told the network
+ * changed (NETWORK_CHANGE, "definitely"), a lower limit applies at once,
+ * and a guest that starts over gets the new frame size. */
+static void netvsp_set_mtu__live__network_change_then_new_frame_size(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up_ver(v, V61, 9014); /* the NIC allows 9000 */
+    struct netvsp_stats b = nstats(v);
+    assert_int_equal(b.frame_size, 9014);
+    assert_int_equal(netvsp_set_mtu(v->nic, 67), -EINVAL);
+    assert_int_equal(netvsp_set_mtu(v->nic, 9001), -EINVAL);
+    assert_int_equal(netvsp_set_mtu(v->nic, 4000), 0);
+    assert_int_equal(netvsp_mtu(v->nic), 4000);
+    inbox_clear(v);
+    pump(v);
+    collect(v);
+    assert_int_equal(v->nxfer, 1);
+    const struct xfer *x = &v->xfer[0];
+    check_ctrl_xfer(v, x);
+    struct rndis_indicate_status st;
+    assert_true(x->r[0].byte_count >= sizeof(st) + 4);
+    memcpy(&st, v->rbuf + x->r[0].byte_offset, sizeof(st));
+    assert_int_equal(st.hdr.type, RNDIS_MSG_INDICATE);
+    assert_int_equal(st.status, RNDIS_STATUS_NETWORK_CHANGE);
+    assert_int_equal(st.buf_len, 4);
+    uint32_t kind;
+    memcpy(&kind, v->rbuf + x->r[0].byte_offset + 8 + st.buf_offset, 4);
+    assert_int_equal(kind, RNDIS_NETWORK_CHANGE_DEFINITELY);
+    complete_all(v);
+    struct netvsp_stats a = nstats(v);
+    assert_int_equal(a.network_changes, b.network_changes + 1);
+    /* Lower: frames above it go nowhere already, both ways. */
+    assert_int_equal(a.frame_size, 4014);
+    assert_int_equal(send_sized(v, 1514, 0x0800), 1);
+    /* Only once, however many rounds follow. */
+    inbox_clear(v);
+    pump(v);
+    collect(v);
+    assert_int_equal(v->nxfer, 0);
+}
+
 static void netvsp_create__several_nics__each_port_cache_aligned(void **state)
 {
     struct vm *v = F(state)->a;
@@ -3136,6 +3177,7 @@ int main(void)
         T(ring__corrupt_write_index_of_ring_from_guest__fatal),
         T(ring__corrupt_read_index_of_ring_to_guest__fatal),
         T(ring__packet_type_not_for_a_vsp__fatal),
+        T(netvsp_set_mtu__live__network_change_then_new_frame_size),
         T(netvsp_create__several_nics__each_port_cache_aligned),
         T(rndis_control__answers_queued_beyond_control_subs__delivered_without_hang),
         T(rx_burst__control_request_with_ring_nearly_full__completion_not_lost),

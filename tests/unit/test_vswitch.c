@@ -1003,7 +1003,9 @@ static void vsw_forward__longer_than_egress_max_frame__too_big_on_that_port_only
     sc = stats(c);
     assert_int_equal(sc.drops[VSW_DROP_TOO_BIG], 2);
 
-    /* Default limit: 1514 bytes (1500 + header, no FCS). */
+    /* Default limit: 1514 bytes (1500 + header, no FCS). A may send more
+     * (a device that receives more than it sends). */
+    vsw_port_set_rx_max_frame(&a->base, 9014);
     uint32_t s1515 = send_frame(f, a, bcast, host(f, 0, 1), 1515);
     uint32_t s1514 = send_frame(f, a, bcast, host(f, 0, 1), 1514);
     settle(f);
@@ -2130,6 +2132,36 @@ static void vsw_port_set_policy__inconsistent__einval(void **state)
     assert_false(got.trunk);
 }
 
+static void vsw_forward__longer_than_ingress_mtu__rx_too_big_on_sender_only(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    vsw_port_set_max_frame(&a->base, 9014);
+    vsw_port_set_max_frame(&b->base, 9014);
+    /* A's MTU is 1000 now; it sends 1015 bytes (a host raised it by hand). */
+    vsw_port_set_max_frame(&a->base, 1014);
+    uint32_t big = send_frame(f, a, bcast, host(f, 0, 1), 1015);
+    uint32_t ok = send_frame(f, a, bcast, host(f, 0, 1), 1014);
+    /* A tagged frame is measured without its tag. */
+    static const uint16_t v10[] = {10};
+    struct test_port *t = port_add_inband(f, f->sw, "T");
+    set_trunk(t, v10, 1, 0);
+    set_access(b, 0);
+    vsw_port_set_max_frame(&t->base, 1514);
+    uint32_t tag_ok = send_tagged(f, t, bcast, host(f, 2, 1), 1518, 0x2000, 0);
+    settle(f);
+    assert_int_equal(tp_count_seq(b, big), 0);
+    assert_int_equal(tp_count_seq(b, ok), 1);
+    assert_int_equal(tp_count_seq(b, tag_ok), 1);
+    struct vsw_port_stats sa = stats(a), sb = stats(b), st = stats(t);
+    assert_int_equal(sa.drops[VSW_DROP_RX_TOO_BIG], 1);
+    /* T's 1514-byte frame was too big to go out to A (MTU 1000). */
+    assert_int_equal(sa.drops[VSW_DROP_TOO_BIG], 1);
+    assert_int_equal(drops_total(&sa), 2);
+    assert_int_equal(drops_total(&sb) + drops_total(&st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2154,6 +2186,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             vsw_forward__longer_than_egress_max_frame__too_big_on_that_port_only, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__longer_than_ingress_mtu__rx_too_big_on_sender_only, setup, teardown),
         cmocka_unit_test_setup_teardown(vsw_forward__flood_with_no_other_port_up__no_destination,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(vsw_forward__learned_port_link_down__dropped_link_down,

@@ -688,7 +688,7 @@ static const struct arg_spec opts_nic[] = {
     { .kind = ARG_UINT, .name = "--native-vlan", .metavar = "ID", .min = 0, .max = CTL_VLAN_MAX,
       .param = "native_vlan", .help = "trunk: VLAN of untagged frames (default 0: the untagged network)" },
     { .kind = ARG_UINT, .name = "--mtu", .metavar = "N", .min = 68, .max = 9000,
-      .param = "mtu", .help = "L3 MTU of the NIC, 68..9000" },
+      .param = "mtu", .help = "L3 MTU of the NIC, 68..9000, at most the switch's (default: the switch's); live, the guest re-initialises its NIC" },
     { .kind = ARG_ONOFF, .name = "--vmq", .metavar = "on|off", .param = "vmq",
       .help = "give the NIC its own VMQ queue (MAC/VLAN filter to one lcore)" },
     { .kind = ARG_UINT, .name = "--queues", .metavar = "N", .min = 1, .max = 64,

@@ -12,6 +12,7 @@
 #include "netvsp.h"
 #include "vmbus-server.h"
 #include "vsw-port-provider.h"
+#include "jumbo.h"
 #include "vswitchd.h"
 
 /* The NIC options JSON-RPC takes, all optional. */
@@ -315,23 +316,28 @@ int vsd_nic_set(struct vsd *d, const json_t *params, struct vsd_err *e)
     if (json_object_get(params, "mac"))
         return vsd_fail(e, VSD_BAD_PARAMS,
                         "a NIC's MAC address cannot be changed: delete and re-add it");
-    if (json_object_get(params, "mtu"))
-        return vsd_fail(e, VSD_BAD_PARAMS,
-                        "changing a NIC's MTU is not supported by this vswitchd yet");
+    long long mtu_ll = 0;
+    bool has_mtu;
+    if (vsd_get_int(params, "mtu", JUMBO_MTU_MIN, JUMBO_MTU_MAX, &mtu_ll, &has_mtu, e) < 0)
+        return -1;
+    uint32_t mtu = has_mtu ? (uint32_t)mtu_ll : n->mtu;
     struct vsd_nic_opts opts = n->opts;
     if (parse_opts(params, &opts, e) < 0)
         return -1;
     struct vsd_switch *to = n->sw;
     if (swname && !(to = vsd_find_switch(d, swname)))
         return vsd_fail(e, VSD_FAILED, "no switch '%s'", swname);
-    if (to != n->sw && n->mtu > to->mtu)
-        return vsd_fail(e, VSD_FAILED, "the NIC's MTU %u is above switch %s's MTU %u", n->mtu,
-                        to->name, to->mtu);
+    if (mtu > to->mtu)
+        return vsd_fail(e, has_mtu ? VSD_BAD_PARAMS : VSD_FAILED,
+                        "the NIC's MTU %u would be above switch %s's MTU %u", mtu, to->name,
+                        to->mtu);
     bool opts_changed = memcmp(&opts, &n->opts, sizeof(opts)) != 0;
-    if (!opts_changed && to == n->sw)
+    bool mtu_changed = mtu != n->mtu;
+    if (!opts_changed && to == n->sw && !mtu_changed)
         return 0;
     struct vsd_nic_opts old_opts = n->opts;
     struct vsd_switch *from = n->sw;
+    uint32_t old_mtu = n->mtu;
     if (opts_changed) {
         if (apply_opts(n, &opts, e) < 0)
             return -1;
@@ -339,15 +345,30 @@ int vsd_nic_set(struct vsd *d, const json_t *params, struct vsd_err *e)
     }
     if (to != from && move_nic(d, n, to, e) < 0)
         goto undo;
+    if (mtu_changed) {
+        /* Live: the guest is told and starts its NIC over with it. */
+        int rc = netvsp_set_mtu(n->np, mtu);
+        if (rc < 0) {
+            vsd_fail(e, VSD_FAILED, "cannot set MTU %u: %s", mtu, strerror(-rc));
+            goto undo;
+        }
+        n->mtu = mtu;
+    }
     if (vsd_save(d, e) < 0)
         goto undo;
     if (to != from)
         vsd_log("NIC %s/%s moved from switch %s to %s", n->vm->name, n->name, from->name, to->name);
     if (opts_changed)
         vsd_log("NIC %s/%s options changed", n->vm->name, n->name);
+    if (mtu_changed)
+        vsd_log("NIC %s/%s MTU %u (was %u)", n->vm->name, n->name, mtu, old_mtu);
     return 0;
 undo:;
     struct vsd_err ignore;
+    if (n->mtu != old_mtu) {
+        netvsp_set_mtu(n->np, old_mtu);
+        n->mtu = old_mtu;
+    }
     if (n->sw != from)
         move_nic(d, n, from, &ignore);
     if (opts_changed) {

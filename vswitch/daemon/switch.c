@@ -22,6 +22,7 @@
 
 #include <rte_mbuf.h>
 
+#include "jumbo-pool.h"
 #include "netvsp.h"
 #include "vsw-host.h"
 #include "vsw-port-provider.h"
@@ -71,6 +72,14 @@ static int uplink_create(struct vsd *d, struct vsd_switch *s, const char *devarg
         .mtu = s->mtu,
         .pool = vsw_dp_mempool(d->dp),
     };
+    /* A PMD that cannot chain gets mbufs that hold any frame, so that the
+     * switch's MTU can rise to 9000 later without a new uplink. */
+    if (vsw_uplink_needs_whole_frames(devargs)) {
+        up.single_seg_pool = jumbo_pool(d->pools, JUMBO_POOL_WHOLE_FRAME);
+        if (!up.single_seg_pool)
+            return vsd_fail(e, VSD_FAILED, "uplink '%s': no memory for a pool of %u-byte mbufs",
+                            devargs, jumbo_pool_seg_room(JUMBO_POOL_WHOLE_FRAME));
+    }
     int rc = vsw_uplink_port_create(&up, out);
     if (rc == 0) {
         /* Like Hyper-V's external port: every VLAN crosses the uplink

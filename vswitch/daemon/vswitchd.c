@@ -22,6 +22,7 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 
+#include "jumbo-pool.h"
 #include "vswitchd.h"
 
 #define DEFAULT_SOCKET "/run/hvnet/vswitchd.sock"
@@ -267,11 +268,21 @@ int main(int argc, char **argv)
                 rte_strerror(rte_errno));
         return 1;
     }
-    int rc = vsw_dp_create(NULL, &d.dp);
+    struct jumbo_pools_params jpp = {.name = "hvnet", .socket = -1};
+    int rc = jumbo_pools_create(&jpp, &d.pools);
+    if (rc < 0) {
+        vsd_log("cannot create the mbuf pool: %s (hugepages: scripts/setup.sh; or more -m)",
+                strerror(-rc));
+        rte_eal_cleanup();
+        return 1;
+    }
+    struct vsw_dp_params dpp = {.pool = jumbo_pool(d.pools, JUMBO_POOL_STD)};
+    rc = vsw_dp_create(&dpp, &d.dp);
     if (rc < 0) {
         vsd_log("cannot start the data plane: %s (DPDK needs at least two lcores: main and one "
                 "worker)",
                 strerror(-rc));
+        jumbo_pools_destroy(d.pools);
         rte_eal_cleanup();
         return 1;
     }
@@ -359,6 +370,7 @@ out:
     vsd_shutdown(&d);
     hv_host_destroy(d.host);
     vsw_dp_destroy(d.dp);
+    jumbo_pools_destroy(d.pools);
     rte_eal_cleanup();
     if (exit_code == 0)
         vsd_log("stopped");

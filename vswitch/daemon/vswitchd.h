@@ -113,8 +113,10 @@ struct vsd_vm {
     int nwaiters;
 };
 
+struct jumbo_pools;
 struct vsd {
     struct vsw_dp *dp;
+    struct jumbo_pools *pools; /* mbuf classes (jumbo module) */
     struct hv_host *host;
     struct vsd_switch *switches[VSD_MAX_SWITCHES];
     struct vsd_vm *vms[VSD_MAX_VMS];

@@ -82,7 +82,8 @@ struct vsw_port {
     uint16_t index;        /* in the data plane's port table */
     uint16_t worker;       /* owning worker, by index */
     struct rte_ring *handoff; /* frames from other workers */
-    uint32_t max_frame;    /* frames longer than this are dropped, too_big */
+    uint32_t max_frame;    /* to the port: longer frames are dropped, too_big */
+    uint32_t rx_max_frame; /* from the port (tag stripped): longer ones too_big */
     int wait_fd_registered; /* in the owner's sleep set, or -1 */
     bool link_up;          /* atomic; set by the port type */
     struct vsw_port_counters counters[RTE_MAX_LCORE];

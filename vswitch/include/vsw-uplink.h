@@ -18,6 +18,10 @@ struct vsw_uplink_params {
     const char *port_name; /* the switch port's name; NULL = "uplink" */
     uint32_t mtu;          /* L3 MTU, 68..9000 */
     struct rte_mempool *pool;
+    /* Optional: mbufs that hold a whole frame of any MTU (the jumbo
+     * module's single-segment class), used instead of pool for PMDs that
+     * copy each frame into one mbuf (net_af_packet). */
+    struct rte_mempool *single_seg_pool;
 };
 
 /* Probe the device (rte_dev_probe), configure one queue pair, set the MTU
@@ -50,6 +54,9 @@ struct vsw_uplink_params {
  * device carries it (net_af_packet, net_tap), the kernel interface's MTU is
  * set instead, and put back by destroy. */
 int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **out);
+/* Does the device these devargs name copy each frame into one mbuf (so
+ * that jumbo frames need single_seg_pool)? */
+bool vsw_uplink_needs_whole_frames(const char *devargs);
 bool vsw_is_uplink_port(const struct vsw_port *port);
 /* Runtime MTU change (68..9000), same rules as at create. */
 int vsw_uplink_port_set_mtu(struct vsw_port *port, uint32_t mtu);

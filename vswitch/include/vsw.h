@@ -37,7 +37,8 @@ int vsw_switch_kind_parse(const char *s, enum vsw_switch_kind *out);
 enum vsw_drop {
     VSW_DROP_RUNT,         /* shorter than an Ethernet header */
     VSW_DROP_BAD_SRC_MAC,  /* multicast or zero source address */
-    VSW_DROP_TOO_BIG,      /* longer than the egress port's frame limit */
+    VSW_DROP_TOO_BIG,      /* longer than the egress port's frame limit (its MTU) */
+    VSW_DROP_RX_TOO_BIG,   /* the port sent a frame longer than its MTU allows */
     VSW_DROP_NO_MBUF,      /* mbuf pool empty */
     VSW_DROP_QUEUE_FULL,   /* egress port or its hand-off queue full */
     VSW_DROP_LINK_DOWN,    /* egress port not connected */
@@ -61,6 +62,10 @@ struct vsw_port_stats {
 };
 
 struct vsw_dp_params {
+    /* The pool for copies the switch makes (floods to ports that write,
+     * tags, mirrors, captures): given (the caller keeps it; the jumbo
+     * module's std class in vswitchd), or made from the two below. */
+    struct rte_mempool *pool;
     unsigned nb_mbufs;       /* default 16383 */
     uint16_t mbuf_data_size; /* per segment; default RTE_MBUF_DEFAULT_BUF_SIZE */
     unsigned idle_sleep_us;  /* idle time before a worker sleeps; default 200 */
@@ -117,8 +122,12 @@ void vsw_port_destroy(struct vsw_port *port);
 const char *vsw_port_name(const struct vsw_port *port);
 struct vsw_switch *vsw_port_switch(const struct vsw_port *port);
 void vsw_port_get_stats(const struct vsw_port *port, struct vsw_port_stats *out);
-/* Largest frame (L2, no FCS) the port accepts from the switch. */
+/* Largest frame (L2, no FCS, 802.1Q tag not counted) the port accepts
+ * from the switch, and the largest the switch accepts from the port: both
+ * (its MTU's frame), or the second alone where a device receives more than
+ * it can send. Longer frames are dropped and counted too_big on the port. */
 void vsw_port_set_max_frame(struct vsw_port *port, uint32_t frame_len);
+void vsw_port_set_rx_max_frame(struct vsw_port *port, uint32_t frame_len);
 
 /*
  * Port policy: VLAN mode, guards and limits. Replaced whole (RCU) and

@@ -41,6 +41,7 @@ static const char *const drop_names[VSW_DROP_COUNT] = {
     [VSW_DROP_RUNT] = "runt",
     [VSW_DROP_BAD_SRC_MAC] = "bad_src_mac",
     [VSW_DROP_TOO_BIG] = "too_big",
+    [VSW_DROP_RX_TOO_BIG] = "rx_too_big",
     [VSW_DROP_NO_MBUF] = "no_mbuf",
     [VSW_DROP_QUEUE_FULL] = "queue_full",
     [VSW_DROP_LINK_DOWN] = "link_down",
@@ -232,8 +233,13 @@ int vsw_dp_create(const struct vsw_dp_params *params, struct vsw_dp **out)
     dp->tsc_hz = rte_get_tsc_hz();
     dp->idle_sleep_us = p.idle_sleep_us;
     dp->learn_fd = -1;
-    dp->pool = rte_pktmbuf_pool_create("vsw_pool", p.nb_mbufs, 256, 0, p.mbuf_data_size,
-                                       (int)rte_socket_id());
+    if (p.pool) {
+        dp->pool = p.pool;
+    } else {
+        dp->pool = rte_pktmbuf_pool_create("vsw_pool", p.nb_mbufs, 256, 0, p.mbuf_data_size,
+                                           (int)rte_socket_id());
+        dp->own_pool = true;
+    }
     if (!dp->pool)
         goto fail;
     if (rte_mbuf_dyn_rx_timestamp_register(&dp->ts_offset, NULL) < 0)
@@ -315,7 +321,8 @@ fail:
         close(dp->learn_fd);
     rte_ring_free(dp->learn_ring);
     rte_free(dp->qsbr);
-    rte_mempool_free(dp->pool);
+    if (dp->own_pool)
+        rte_mempool_free(dp->pool);
     free(dp);
     return rc;
 }
@@ -343,7 +350,8 @@ void vsw_dp_destroy(struct vsw_dp *dp)
     close(dp->learn_fd);
     rte_ring_free(dp->learn_ring);
     rte_free(dp->qsbr);
-    rte_mempool_free(dp->pool);
+    if (dp->own_pool)
+        rte_mempool_free(dp->pool);
     free(dp);
 }
 
@@ -506,6 +514,7 @@ void vsw_port_init(struct vsw_port *port, const struct vsw_port_class *cls, cons
     snprintf(port->name, sizeof(port->name), "%s", name);
     port->index = UINT16_MAX;
     port->max_frame = RTE_ETHER_MAX_LEN - RTE_ETHER_CRC_LEN;
+    port->rx_max_frame = port->max_frame;
     port->wait_fd_registered = -1;
 }
 
@@ -576,6 +585,12 @@ struct vsw_switch *vsw_port_switch(const struct vsw_port *port)
 void vsw_port_set_max_frame(struct vsw_port *port, uint32_t frame_len)
 {
     __atomic_store_n(&port->max_frame, frame_len, __ATOMIC_RELAXED);
+    __atomic_store_n(&port->rx_max_frame, frame_len, __ATOMIC_RELAXED);
+}
+
+void vsw_port_set_rx_max_frame(struct vsw_port *port, uint32_t frame_len)
+{
+    __atomic_store_n(&port->rx_max_frame, frame_len, __ATOMIC_RELAXED);
 }
 
 void vsw_port_get_stats(const struct vsw_port *port, struct vsw_port_stats *out)
@@ -738,8 +753,9 @@ void vsw_port_wait_fd_changed(struct vsw_port *port)
         return;
     struct vsw_worker *w = &port->sw->dp->workers[port->worker];
     int fd = port_wait_fd(port);
-    if (fd == port->wait_fd_registered)
-        return;
+    /* Always register again, even under the same number: a descriptor
+     * closed and reopened (a channel closed and opened again) gets the
+     * same number back, and epoll forgot the old one when it closed. */
     if (port->wait_fd_registered >= 0)
         epoll_ctl(w->epfd, EPOLL_CTL_DEL, port->wait_fd_registered, NULL);
     port->wait_fd_registered = -1;

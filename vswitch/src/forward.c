@@ -387,6 +387,14 @@ void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pk
             rte_pktmbuf_free(m);
             continue;
         }
+        /* Longer than this port's MTU allows (its tag is out of the frame
+         * now): the sender's MTU is above the switch's. Dropped here, where
+         * it happened, rather than counted on whichever port it was for. */
+        if (unlikely(m->pkt_len > __atomic_load_n(&in->rx_max_frame, __ATOMIC_RELAXED))) {
+            vsw_port_drop(in, VSW_DROP_RX_TOO_BIG, 1);
+            rte_pktmbuf_free(m);
+            continue;
+        }
         const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
         if (rte_is_multicast_ether_addr(&eth->src_addr) || mac_is_zero(&eth->src_addr)) {
             vsw_port_drop(in, VSW_DROP_BAD_SRC_MAC, 1);

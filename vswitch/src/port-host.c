@@ -24,6 +24,7 @@
 #include <rte_mbuf.h>
 
 #include "netvsc-tap.h"
+#include "jumbo.h"
 #include "vsw-host.h"
 #include "vsw-private.h"
 
@@ -74,7 +75,12 @@ static uint16_t host_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uin
 {
     struct host_port *hp = hp_of(port);
     uint16_t got = 0;
-    uint32_t nseg = (hp->frame_max + hp->seg_room - 1) / hp->seg_room;
+    /* Room for one byte more than the largest frame: a longer one (the
+     * host raised the vNIC's MTU above the switch's by hand) shows up as
+     * such, whatever the TAP does with what does not fit, and is dropped
+     * and counted instead of cut short. */
+    uint32_t frame_max = __atomic_load_n(&hp->frame_max, __ATOMIC_ACQUIRE);
+    uint32_t nseg = jumbo_segments(frame_max + 1, hp->seg_room);
     if (nseg > HOST_MAX_SEGS - 1)
         nseg = HOST_MAX_SEGS - 1;
     while (got < n) {
@@ -97,6 +103,11 @@ static uint16_t host_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uin
             break; /* EAGAIN: nothing more now */
         }
         uint32_t len = (uint32_t)r - (uint32_t)sizeof(vh);
+        if (len > frame_max) {
+            vsw_port_drop(port, VSW_DROP_RX_TOO_BIG, 1);
+            rte_pktmbuf_free_bulk(segs, nseg);
+            continue;
+        }
         /* Chain the segments the frame used; give back the rest. */
         struct rte_mbuf *head = segs[0];
         uint32_t left = len, used = 0;
@@ -215,7 +226,7 @@ int vsw_host_port_create(const struct vsw_host_params *p, struct vsw_port **out)
     hp->pool = p->pool;
     hp->seg_room = (uint16_t)(rte_pktmbuf_data_room_size(p->pool) - RTE_PKTMBUF_HEADROOM);
     hp->frame_max = p->mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
-    vsw_port_set_max_frame(&hp->port, p->mtu + RTE_ETHER_HDR_LEN);
+    vsw_port_set_max_frame(&hp->port, jumbo_frame(p->mtu));
     vsw_port_set_link(&hp->port, true);
     *out = &hp->port;
     return 0;
@@ -241,7 +252,7 @@ int vsw_host_port_set_mtu(struct vsw_port *port, uint32_t mtu)
         return rc;
     /* Receive room first: the worker reads up to frame_max. */
     __atomic_store_n(&hp->frame_max, mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN, __ATOMIC_RELEASE);
-    vsw_port_set_max_frame(port, mtu + RTE_ETHER_HDR_LEN);
+    vsw_port_set_max_frame(port, jumbo_frame(mtu));
     return 0;
 }
 

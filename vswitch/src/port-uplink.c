@@ -63,6 +63,7 @@
 #include <rte_mbuf.h>
 
 #include "vsw-private.h"
+#include "jumbo.h"
 #include "vsw-uplink.h"
 
 RTE_LOG_REGISTER(vsw_uplink_logtype, hvnet.vswitch.uplink, INFO);
@@ -1037,6 +1038,19 @@ static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t a
     return 0;
 }
 
+bool vsw_uplink_needs_whole_frames(const char *devargs)
+{
+    if (!devargs)
+        return false;
+    struct rte_devargs da;
+    memset(&da, 0, sizeof(da));
+    if (rte_devargs_parse(&da, devargs) < 0)
+        return false;
+    bool r = name_is(da.name, "net_af_packet");
+    devargs_free(&da);
+    return r;
+}
+
 int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **out)
 {
     if (!p || !out || !p->devargs || !p->devargs[0] || !p->pool || p->mtu < RTE_ETHER_MIN_MTU ||
@@ -1045,9 +1059,6 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
     const char *name = p->port_name ? p->port_name : "uplink";
     if (!name[0] || strlen(name) >= VSW_NAME_MAX)
         return -EINVAL;
-    uint32_t room = rte_pktmbuf_data_room_size(p->pool);
-    if (room <= RTE_PKTMBUF_HEADROOM)
-        return -EINVAL;
 
     struct rte_devargs da;
     memset(&da, 0, sizeof(da));
@@ -1055,6 +1066,16 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
     if (rc < 0) {
         UPLINK_LOG(ERR, "'%s' names no device a bus or driver here knows", p->devargs);
         return -ENODEV;
+    }
+    /* net_af_packet copies each frame into one mbuf: give it the pool of
+     * whole-frame mbufs if there is one. */
+    struct rte_mempool *pool = p->pool;
+    if (p->single_seg_pool && name_is(da.name, "net_af_packet"))
+        pool = p->single_seg_pool;
+    uint32_t room = rte_pktmbuf_data_room_size(pool);
+    if (room <= RTE_PKTMBUF_HEADROOM || room - RTE_PKTMBUF_HEADROOM > UINT16_MAX) {
+        devargs_free(&da);
+        return -EINVAL;
     }
     /* struct vsw_port holds cache-aligned per-lcore counters. */
     struct uplink_port *up = NULL;
@@ -1071,7 +1092,7 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
         goto fail_devargs;
     }
     vsw_port_init(&up->port, &uplink_class_poll, name);
-    up->pool = p->pool;
+    up->pool = pool;
     up->mtu = p->mtu;
     up->intr_fd = -1;
     up->seg_room = (uint16_t)(room - RTE_PKTMBUF_HEADROOM);
@@ -1131,6 +1152,7 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
     link_refresh(up);
     up->link_checked = rte_get_tsc_cycles();
     vsw_port_set_max_frame(&up->port, tx_max_frame(up, p->mtu));
+    vsw_port_set_rx_max_frame(&up->port, jumbo_frame(p->mtu));
     warn_tx_limit(up, p->mtu);
     UPLINK_LOG(INFO, "%s: %s (port %u, %s) MTU %u%s%s, %s", name, devargs, up->port_id, up->driver,
                p->mtu, up->scatter ? ", scatter" : "",
@@ -1178,6 +1200,7 @@ int vsw_uplink_port_set_mtu(struct vsw_port *port, uint32_t mtu)
     }
     up->mtu = mtu;
     vsw_port_set_max_frame(port, new_frame);
+    vsw_port_set_rx_max_frame(port, jumbo_frame(mtu)); /* it may receive more than it sends */
     warn_tx_limit(up, mtu);
     return 0;
 }

@@ -140,6 +140,7 @@ struct vsw_switch {
 
 struct vsw_dp {
     struct rte_mempool *pool;
+    bool own_pool; /* made here (else the caller's) */
     struct rte_rcu_qsbr *qsbr;
     unsigned nworkers;
     struct vsw_worker *workers;

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Frames per second of one frame size (default 9014 bytes: a 9000-byte MTU)
+# from one namespace to another through hvnet's VMs and switch, beside a
+# Linux bridge and Open vSwitch's userspace datapath, in one run (set-ups in
+# bench/lib.sh). l2-blast sends COUNT frames as fast as the sending
+# interface takes them; the receiver counts what arrives and times it from
+# the first to the last frame, so lost frames are reported, not hidden.
+#
+#   bench/l2-fps.sh [--bin BUILD_BIN_DIR] [--size N] [--count N] [--runs N]
+#                   [--only bridge,ovs,hvnet]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+bin="$top/build/bin"
+size=9014 count=100000 runs=3 only="bridge,ovs,hvnet"
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --bin) bin="$2"; shift ;;
+    --size) size="$2"; shift ;;
+    --count) count="$2"; shift ;;
+    --runs) runs="$2"; shift ;;
+    --only) only="$2"; shift ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "l2-fps: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+source "$top/bench/lib.sh"
+bench_init "$bin"
+mtu=$((size > 1514 ? size - 14 : 1500))
+
+# one_run -> "fps gbps received lost"
+one_run() {
+    local out="$BENCH_DIR/recv.txt"
+    ip netns exec "$PAIR_NS2" "$bin/l2-blast" recv "$PAIR_IF2" --size "$size" --timeout 1 \
+        --expect "$count" >"$out" &
+    local r=$!
+    for _ in $(seq 50); do grep -q ready "$out" 2>/dev/null && break; sleep 0.05; done
+    ip netns exec "$PAIR_NS1" "$bin/l2-blast" send "$PAIR_IF1" --dst "$PAIR_MAC2" --size "$size" \
+        --count "$count" >/dev/null
+    wait "$r"
+    awk '/received/ {print $10, $12, $2, $4}' "$out"
+}
+
+echo "# bench/l2-fps.sh --size $size --count $count --runs $runs (MTU $mtu)"
+echo "# $(bench_cpu)"
+declare -A res name
+IFS=, read -r -a kinds <<<"$only"
+for k in "${kinds[@]}"; do
+    bench_up "$k" "$mtu"
+    name[$k]=$PAIR_NAME
+    runs_out=()
+    for _ in $(seq "$runs"); do runs_out+=("$(one_run)"); done
+    res[$k]=$(printf '%s\n' "${runs_out[@]}" | sort -n | awk -v n="$runs" 'NR==int((n+1)/2)')
+    bench_down
+done
+echo
+printf '%-32s %12s %8s %10s %8s\n' "set-up ($size-byte frames)" "frames/s" "Gbit/s" "received" "lost"
+for k in "${kinds[@]}"; do
+    read -r fps gbps rx lost <<<"${res[$k]}"
+    printf '%-32s %12s %8s %10s %8s\n' "${name[$k]}" "$fps" "$gbps" "$rx" "$lost"
+done
