@@ -484,10 +484,13 @@ static int negotiate(struct netvsc *n)
 
 static int setup_recv_buffer(struct netvsc *n)
 {
-    n->rbuf_pages = n->p.recv_buf_bytes / HV_PAGE_SIZE;
-    int rc = hv_guest_alloc_pages(n->g, n->rbuf_pages, &n->rbuf_pfn);
+    /* The page count is recorded only once the pages are ours: on failure
+     * release_memory() must free nothing (pfn 0 onwards belongs to others). */
+    uint32_t pages = n->p.recv_buf_bytes / HV_PAGE_SIZE;
+    int rc = hv_guest_alloc_pages(n->g, pages, &n->rbuf_pfn);
     if (rc < 0)
         return rc;
+    n->rbuf_pages = pages;
     uint64_t *pfns = malloc(sizeof(uint64_t) * n->rbuf_pages);
     if (!pfns)
         return -ENOMEM;
@@ -520,10 +523,11 @@ static int setup_recv_buffer(struct netvsc *n)
 
 static int setup_send_buffer(struct netvsc *n)
 {
-    n->sbuf_pages = n->p.send_buf_bytes / HV_PAGE_SIZE;
-    int rc = hv_guest_alloc_pages(n->g, n->sbuf_pages, &n->sbuf_pfn);
+    uint32_t pages = n->p.send_buf_bytes / HV_PAGE_SIZE; /* see setup_recv_buffer */
+    int rc = hv_guest_alloc_pages(n->g, pages, &n->sbuf_pfn);
     if (rc < 0)
         return rc;
+    n->sbuf_pages = pages;
     uint64_t *pfns = malloc(sizeof(uint64_t) * n->sbuf_pages);
     if (!pfns)
         return -ENOMEM;
@@ -763,10 +767,11 @@ static int setup_chunks(struct netvsc *n)
     n->info.tx_frame_max = n->section_size - TX_HDR_ROOM;
     if (max_frame <= n->info.tx_frame_max)
         return 0; /* every frame fits a section */
-    n->chunk_pages = (max_frame + HV_PAGE_SIZE - 1) / HV_PAGE_SIZE;
-    int rc = hv_guest_alloc_pages(n->g, n->chunk_pages * BIG_CHUNKS, &n->chunk_pfn);
+    uint32_t pages = (max_frame + HV_PAGE_SIZE - 1) / HV_PAGE_SIZE; /* see setup_recv_buffer */
+    int rc = hv_guest_alloc_pages(n->g, pages * BIG_CHUNKS, &n->chunk_pfn);
     if (rc < 0)
         return rc;
+    n->chunk_pages = pages;
     for (uint32_t i = 0; i < BIG_CHUNKS; i++)
         n->free_chunks[i] = BIG_CHUNKS - 1 - i;
     n->nfree_chunks = BIG_CHUNKS;

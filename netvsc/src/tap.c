@@ -726,6 +726,7 @@ int netvsc_tap_events_read(struct netvsc_tap *t, struct netvsc_tap_event *out)
     if (!t->ev)
         return 0;
     t->ev_seen = t->ev_gone = false;
+    bool overrun = false;
     for (;;) {
         int err = nl_recvmsgs_default(t->ev);
         if (err >= 0)
@@ -733,18 +734,23 @@ int netvsc_tap_events_read(struct netvsc_tap *t, struct netvsc_tap_event *out)
         if (err == -NLE_AGAIN)
             break;
         if (err == -NLE_NOMEM || err == -NLE_MSG_OVERFLOW) {
-            /* The socket overran (ENOBUFS): ask the device itself. */
-            struct netvsc_tap_link l;
-            int rc = netvsc_tap_query(t, &l);
-            if (rc == -ENODEV) {
-                t->ev_gone = t->ev_seen = true;
-            } else if (rc == 0) {
-                t->ev_mtu = l.mtu;
-                t->ev_seen = true;
-            }
+            /* The socket overran (ENOBUFS): news was lost, and what is
+             * still queued is older than it. */
+            overrun = true;
             continue;
         }
         return fail(nl_errno(err), "TAP %s: reading link notifications", t->name);
+    }
+    if (overrun) {
+        /* Ask the device itself, after the stale messages. */
+        struct netvsc_tap_link l;
+        int rc = netvsc_tap_query(t, &l);
+        if (rc == -ENODEV) {
+            t->ev_gone = t->ev_seen = true;
+        } else if (rc == 0) {
+            t->ev_mtu = l.mtu;
+            t->ev_seen = true;
+        }
     }
     if (!t->ev_seen)
         return 0;

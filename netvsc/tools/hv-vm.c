@@ -493,6 +493,9 @@ static int nic_restart(struct vm *vm, struct nic *x, uint32_t mtu)
         return rc;
     }
     x->info = info;
+    struct netvsc_stats st;
+    netvsc_get_stats(x->n, &st);
+    x->link_changes_seen = st.link_changes; /* a new netvsc counts from zero */
     nic_set_limits(x, tp.tso);
     netvsc_tap_set_carrier(x->tap, info.link_up);
     x->tap_ready = true;
@@ -968,7 +971,7 @@ static int nic_tap_recreate(struct vm *vm, struct nic *x)
     netvsc_tap_destroy(x->tap);
     x->tap = NULL;
     x->tap_fd = -1;
-    x->want_mtu = 0; /* a new interface starts at what the root allows */
+    x->want_mtu = 0; /* a new interface starts at the NIC's MTU, the VM's choice gone */
     struct netvsc_tap_params tp;
     tap_params_from_info(&x->info, x->name, &tp);
     int rc = netvsc_tap_create(&tp, &x->tap);

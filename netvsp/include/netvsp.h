@@ -87,15 +87,18 @@ struct netvsp_stats {
     uint32_t nvsp_version;
     uint32_t ndis_version;
     uint32_t frame_size;        /* largest frame in each direction now */
+    bool mtu_pending;           /* the MTU changed and the guest has not re-initialised */
     uint32_t packet_filter;
     uint32_t recv_sections, send_sections;
 };
 void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out);
 uint32_t netvsp_mtu(const struct netvsp *n);
 /* Change the NIC's MTU (68..9000) live. A connected guest gets an RNDIS
- * NETWORK_CHANGE indication (change type MTU) and is expected to
- * re-initialise, as a guest does after changing its own MTU; a lower MTU
- * limits frames at once. Control thread. */
+ * NETWORK_CHANGE indication ("definitely" changed) and picks the new MTU
+ * up when it re-initialises its NIC, as hvnet's guest does on that
+ * indication and any guest does after changing its own MTU; one that does
+ * neither keeps its old MTU (stats: mtu_pending). A lower MTU limits frames
+ * at once, both ways. Control thread. */
 int netvsp_set_mtu(struct netvsp *n, uint32_t mtu);
 /* The NIC's cable: connected (the default) or not. The guest is told with
  * an RNDIS media connect / disconnect indication, and queries answer it; a

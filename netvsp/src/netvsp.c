@@ -1042,6 +1042,7 @@ static int set_frame(struct netvsp *np, struct conn *c)
     uint32_t ndis = c->have_config ? c->ndis_frame : NVSP_NDIS_MTU_DEFAULT;
     c->frame = ndis < nic_frame ? ndis : nic_frame;
     vsw_port_set_max_frame(&np->port, c->frame);
+    np->stats.mtu_pending = false; /* negotiated at the NIC's MTU of now */
     return 0;
 }
 
@@ -1504,6 +1505,15 @@ static uint16_t vm_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
     return sent;
 }
 
+/* Can an indication go out now, or at least be queued? send_ctrl drops
+ * what finds neither ring room nor a queue slot, and nothing sends an
+ * indication twice: callers wait for room (the worker is woken when the
+ * ring drains) rather than lose one. */
+static bool indication_room(const struct conn *c)
+{
+    return c->npend < PENDING_CTRL && vmbus_ring_free_bytes(c->tx) >= reply_room();
+}
+
 static void send_media(struct netvsp *np, struct conn *c, bool connected)
 {
     struct rndis_indicate_status st = {
@@ -1521,7 +1531,7 @@ static void send_media(struct netvsp *np, struct conn *c, bool connected)
 static void indicate_media(struct netvsp *np, struct conn *c)
 {
     uint32_t gen = __atomic_load_n(&np->media_gen, __ATOMIC_ACQUIRE);
-    if (gen == c->media_gen_told || !c->rndis_ready || !c->rbuf)
+    if (gen == c->media_gen_told || !c->rndis_ready || !c->rbuf || !indication_room(c))
         return;
     bool m = media(np);
     uint64_t now = rte_get_tsc_cycles();
@@ -1552,12 +1562,17 @@ static void indicate_mtu(struct netvsp *np, struct conn *c)
 {
     if (!c->rndis_ready || !c->rbuf)
         return;
-    c->mtu_gen_seen = __atomic_load_n(&np->mtu_gen, __ATOMIC_ACQUIRE);
+    uint32_t gen = __atomic_load_n(&np->mtu_gen, __ATOMIC_ACQUIRE);
     uint32_t nic_frame = jumbo_frame(__atomic_load_n(&np->mtu, __ATOMIC_ACQUIRE));
     if (nic_frame < c->frame) {
         c->frame = nic_frame;
         vsw_port_set_max_frame(&np->port, c->frame);
     }
+    /* Until the guest starts over, its stack may still use the old MTU. */
+    np->stats.mtu_pending = true;
+    if (!indication_room(c))
+        return; /* next round, or when the ring drains */
+    c->mtu_gen_seen = gen;
     uint8_t msg[sizeof(struct rndis_indicate_status) + 4];
     uint32_t change = RNDIS_NETWORK_CHANGE_DEFINITELY;
     struct rndis_indicate_status st = {
@@ -1588,7 +1603,13 @@ static void vm_tx_flush(struct vsw_port *port)
 static int vm_wait_fd(struct vsw_port *port)
 {
     struct netvsp *np = np_of(port);
-    return np->chan && vmbus_chan_is_open(np->chan) ? vmbus_chan_event_fd(np->chan) : -1;
+    /* chan_close unpublishes conn before it says the fd changed: the old
+     * descriptor leaves the worker's epoll set while its number still
+     * names it, and no number is remembered after it is closed. */
+    return __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE) && np->chan &&
+                   vmbus_chan_is_open(np->chan)
+               ? vmbus_chan_event_fd(np->chan)
+               : -1;
 }
 
 static bool vm_wait_arm(struct vsw_port *port)

@@ -111,8 +111,12 @@ vctl nic-set "$A" eth0 --switch "lo$HV_TAG" 2>/dev/null && hv_fail "a 9000 NIC m
 vctl switch-del "lo$HV_TAG"
 
 hv_log "the VM changes its own MTU, twenty times; nothing leaks"
-rss() { awk '/VmRSS/ {print $2}' "/proc/$HV_VSD_PID/status"; }
-rss0=$(rss)
+kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+vmpid=$(vctl --json vm-list | python3 -c "import json,sys; print([v['pid'] for v in json.load(sys.stdin)['vms'] if v['name']=='$A'][0])")
+rss0=$(kib "$HV_VSD_PID" VmRSS)
+maps0=$(wc -l <"/proc/$HV_VSD_PID/maps")
+vsz0=$(kib "$vmpid" VmSize)
+fds0=$(ls "/proc/$vmpid/fd" | wc -l)
 opens0=$(hv_counter "$A/eth0" "['guest']['opens']")
 for i in $(seq 20); do
     m=$((i % 2 ? 2000 : 9000))
@@ -124,10 +128,17 @@ for i in $(seq 20); do
     jping "$A" 10.66.0.2 $((m - 28)) || hv_fail "A unreachable after setting MTU $m (round $i)"
 done
 opens1=$(hv_counter "$A/eth0" "['guest']['opens']")
-rss1=$(rss)
-echo "20 MTU changes inside the VM: $((opens1 - opens0)) re-initialisations, vswitchd RSS ${rss0} -> ${rss1} KiB"
-[ "$((opens1 - opens0))" -eq 20 ] || hv_fail "expected 20 re-initialisations"
+rss1=$(kib "$HV_VSD_PID" VmRSS)
+maps1=$(wc -l <"/proc/$HV_VSD_PID/maps")
+vsz1=$(kib "$vmpid" VmSize)
+fds1=$(ls "/proc/$vmpid/fd" | wc -l)
+echo "20 MTU changes inside the VM: $((opens1 - opens0)) re-initialisations; vswitchd RSS ${rss0} -> ${rss1} KiB, mappings $maps0 -> $maps1; the VM's hv-vm ${vsz0} -> ${vsz1} KiB, $fds0 -> $fds1 fds"
+[ "$((opens1 - opens0))" -ge 20 ] || hv_fail "expected at least 20 re-initialisations"
 [ "$((rss1 - rss0))" -lt 8192 ] || hv_fail "vswitchd grew by $((rss1 - rss0)) KiB over 20 re-initialisations"
+# Guest buffers the root maps (GPADLs) would stay as mappings if leaked.
+[ "$maps1" -le "$((maps0 + 4))" ] || hv_fail "vswitchd's mappings grew from $maps0 to $maps1"
+[ "$vsz1" -le "$((vsz0 + 1024))" ] && [ "$fds1" -le "$fds0" ] ||
+    hv_fail "hv-vm grew: ${vsz0} -> ${vsz1} KiB, $fds0 -> $fds1 fds"
 errs=$(vctl --json stats "$A/eth0" | python3 -c "import json,sys; print(sum(json.load(sys.stdin)['ports'][0]['guest']['errors'].values()))")
 [ "$errs" -eq 0 ] || hv_fail "the guest broke the protocol $errs times"
 ip netns exec "$A" ip link set eth0 mtu 9100

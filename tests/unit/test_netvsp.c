@@ -2864,19 +2864,34 @@ static void ring__packet_type_not_for_a_vsp__fatal(void **state)
  * alignment; calloc() gives 16 bytes. (UBSan without ASan reports the
  * misaligned access at the first use; ASan's allocator happens to hide it.)
  */
+/* NETWORK_CHANGE indications among the control transfers in the inbox. */
+static unsigned count_network_change(struct vm *v)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < v->nxfer; i++) {
+        if (v->xfer[i].nvsp.channel_type != NVSP_CHANNEL_TYPE_CONTROL)
+            continue;
+        struct rndis_indicate_status st;
+        memcpy(&st, v->rbuf + v->xfer[i].r[0].byte_offset, sizeof(st));
+        n += st.hdr.type == RNDIS_MSG_INDICATE && st.status == RNDIS_STATUS_NETWORK_CHANGE;
+    }
+    return n;
+}
+
 /* The operator changes a live NIC's MTU: the guest is told the network
- * changed (NETWORK_CHANGE, "definitely"), a lower limit applies at once,
- * and a guest that starts over gets the new frame size. */
-static void netvsp_set_mtu__live__network_change_then_new_frame_size(void **state)
+ * changed (NETWORK_CHANGE, "definitely"), once; a lower limit applies at
+ * once both ways. */
+static void netvsp_set_mtu__live__network_change_and_lower_limit_at_once(void **state)
 {
     struct vm *v = F(state)->a;
     bring_up_ver(v, V61, 9014); /* the NIC allows 9000 */
     struct netvsp_stats b = nstats(v);
     assert_int_equal(b.frame_size, 9014);
+    assert_int_equal(send_sized(v, 1514, 0x0800), 1);
     assert_int_equal(netvsp_set_mtu(v->nic, 67), -EINVAL);
     assert_int_equal(netvsp_set_mtu(v->nic, 9001), -EINVAL);
-    assert_int_equal(netvsp_set_mtu(v->nic, 4000), 0);
-    assert_int_equal(netvsp_mtu(v->nic), 4000);
+    assert_int_equal(netvsp_set_mtu(v->nic, 1400), 0);
+    assert_int_equal(netvsp_mtu(v->nic), 1400);
     inbox_clear(v);
     pump(v);
     collect(v);
@@ -2896,13 +2911,54 @@ static void netvsp_set_mtu__live__network_change_then_new_frame_size(void **stat
     struct netvsp_stats a = nstats(v);
     assert_int_equal(a.network_changes, b.network_changes + 1);
     /* Lower: frames above it go nowhere already, both ways. */
-    assert_int_equal(a.frame_size, 4014);
-    assert_int_equal(send_sized(v, 1514, 0x0800), 1);
+    assert_int_equal(a.frame_size, 1414);
+    assert_int_equal(v->port->max_frame, 1414);
+    assert_int_equal(send_sized(v, 1514, 0x0800), 0);
+    assert_int_equal(nstats(v).rx_frames_too_big, a.rx_frames_too_big + 1);
+    uint8_t big[1500];
+    make_frame(big, sizeof(big), MAC_A, 0x31);
+    struct vsw_port_stats pb = pstats(v);
+    assert_int_equal(frame_to_guest(v, big, sizeof(big)), 0);
+    assert_int_equal(pstats(v).drops[VSW_DROP_TOO_BIG], pb.drops[VSW_DROP_TOO_BIG] + 1);
     /* Only once, however many rounds follow. */
     inbox_clear(v);
     pump(v);
     collect(v);
-    assert_int_equal(v->nxfer, 0);
+    assert_int_equal(count_network_change(v), 0);
+}
+
+/* The ring to the guest is full when the change comes: the indication
+ * waits for room rather than being lost. */
+static void netvsp_set_mtu__ring_to_guest_full__indication_waits_then_goes(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up_ver(v, V61, FRAME_1514);
+    collect(v);
+    uint8_t frame[64];
+    make_frame(frame, sizeof(frame), MAC_A, 0x21);
+    unsigned filled = 0;
+    while (frame_to_guest(v, frame, sizeof(frame)) == 1)
+        filled++;
+    assert_true(filled > 0);
+    struct netvsp_stats b = nstats(v);
+    assert_int_equal(netvsp_set_mtu(v->nic, 1400), 0);
+    v->port->cls->tx_flush(v->port);
+    assert_int_equal(nstats(v).network_changes, b.network_changes); /* not yet */
+    assert_int_equal(nstats(v).tx_ring_full, b.tx_ring_full);        /* and not lost */
+    assert_int_equal(nstats(v).frame_size, 1414);                     /* the limit is */
+    unsigned nc = 0;
+    for (int r = 0; r < 6; r++) { /* the guest drains; the worker goes on */
+        inbox_clear(v);
+        collect(v);
+        nc += count_network_change(v);
+        complete_all(v);
+        pump(v);
+    }
+    inbox_clear(v);
+    collect(v);
+    nc += count_network_change(v);
+    assert_int_equal(nc, 1);
+    assert_int_equal(nstats(v).network_changes, b.network_changes + 1);
 }
 
 static void netvsp_create__several_nics__each_port_cache_aligned(void **state)
@@ -3177,7 +3233,8 @@ int main(void)
         T(ring__corrupt_write_index_of_ring_from_guest__fatal),
         T(ring__corrupt_read_index_of_ring_to_guest__fatal),
         T(ring__packet_type_not_for_a_vsp__fatal),
-        T(netvsp_set_mtu__live__network_change_then_new_frame_size),
+        T(netvsp_set_mtu__live__network_change_and_lower_limit_at_once),
+        T(netvsp_set_mtu__ring_to_guest_full__indication_waits_then_goes),
         T(netvsp_create__several_nics__each_port_cache_aligned),
         T(rndis_control__answers_queued_beyond_control_subs__delivered_without_hang),
         T(rx_burst__control_request_with_ring_nearly_full__completion_not_lost),

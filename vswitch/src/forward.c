@@ -111,7 +111,7 @@ static void stage_mirror(struct vsw_worker *w, struct vsw_port *src, struct rte_
 /* Stage m (one reference of it) for out. */
 static void stage(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m)
 {
-    if (m->pkt_len > out->max_frame) {
+    if (m->pkt_len > __atomic_load_n(&out->max_frame, __ATOMIC_RELAXED)) {
         vsw_port_drop(out, VSW_DROP_TOO_BIG, 1);
         rte_pktmbuf_free(m);
         return;
