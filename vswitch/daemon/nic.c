@@ -499,6 +499,24 @@ int vsd_nic_restore(struct vsd *d, struct vsd_vm *vm, const json_t *o, struct vs
         free(n);
         return vsd_fail(e, VSD_FAILED, "VM %s: NIC %s is malformed", vm->name, name ? name : "?");
     }
+    /* nic-add, nic-set and switch-set never let a NIC's MTU exceed its
+     * switch's; a file that says otherwise (edited by hand) would give the
+     * guest an MTU the switch drops frames of. Refused, not guessed at. */
+    if (json_integer_value(mtu) > sw->mtu) {
+        vsd_fail(e, VSD_FAILED, "VM %s: NIC %s has MTU %lld, above switch %s's MTU %u", vm->name,
+                 name, (long long)json_integer_value(mtu), sw->name, sw->mtu);
+        free(n);
+        return -1;
+    }
+    /* Two NICs with one MAC would steal each other's frames (nic-add
+     * refuses it; a file edited by hand may not). */
+    if (mac_in_use(d, n->mac, e) < 0) {
+        char msg[sizeof(e->msg)];
+        snprintf(msg, sizeof(msg), "%s", e->msg);
+        vsd_fail(e, VSD_FAILED, "VM %s: NIC %s: %s", vm->name, name, msg);
+        free(n);
+        return -1;
+    }
     snprintf(n->name, sizeof(n->name), "%s", name);
     n->sw = sw;
     n->mtu = (uint32_t)json_integer_value(mtu);
@@ -510,6 +528,14 @@ int vsd_nic_restore(struct vsd *d, struct vsd_vm *vm, const json_t *o, struct vs
         }
         n->instance.b[i] = (uint8_t)v;
     }
+    /* The instance id names the NIC's VMBus channel within the VM. */
+    for (int j = 0; j < vm->nnics; j++)
+        if (memcmp(&vm->nics[j]->instance, &n->instance, sizeof(n->instance)) == 0) {
+            vsd_fail(e, VSD_FAILED, "VM %s: NICs %s and %s have the same instance id", vm->name,
+                     vm->nics[j]->name, name);
+            free(n);
+            return -1;
+        }
     /* The options are stored the way nic-set takes them. */
     json_t *p = json_deep_copy(o);
     static const char *const drop[] = {"name", "switch", "mac", "mtu", "instance"};

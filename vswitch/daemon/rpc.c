@@ -26,6 +26,7 @@ struct rpc_conn {
     size_t len;
     int pending;  /* parked answers */
     bool gone;    /* client closed or failed: free once nothing is parked */
+    char **keep;  /* rpc_serve_line: the answer goes here, not to a socket */
     struct rpc_conn *next;
     char buf[RPC_MAX_REQUEST + 1];
 };
@@ -191,6 +192,10 @@ static void answer(struct rpc_conn *c, json_t *id, json_t *result, const struct 
     }
     char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
     json_decref(msg);
+    if (c->keep) {
+        *c->keep = text;
+        return;
+    }
     if (!text || c->fd < 0 || send_line(c, text) < 0) {
         free(text);
         conn_close(c);
@@ -238,6 +243,11 @@ static json_t *dispatch(struct rpc_conn *c, const char *method, json_t *params, 
         return vsd_switch_show(d, params, e);
     if (strcmp(method, "vm-start") == 0)
         return vsd_vm_start(d, params, e);
+    /* A parked answer is owed to a connection that outlives the request. */
+    if (c->keep && (strcmp(method, "vm-stop") == 0 || strcmp(method, "capture") == 0)) {
+        vsd_fail(e, VSD_FAILED, "%s needs a control connection", method);
+        return NULL;
+    }
     if (strcmp(method, "vm-stop") == 0) {
         json_t *r = vsd_vm_stop(d, params, c, id, deferred, e);
         if (*deferred)
@@ -292,6 +302,21 @@ static void handle_line(struct rpc_conn *c, const char *line, size_t len)
         answer(c, id, result, e.code ? &e : NULL);
     json_decref(empty);
     json_decref(req);
+}
+
+char *rpc_serve_line(struct vsd *d, const char *line, size_t len)
+{
+    struct rpc_server srv = {.d = d, .fd = -1, .epfd = -1};
+    struct rpc_conn *c = calloc(1, sizeof(*c));
+    char *text = NULL;
+    if (!c)
+        return NULL;
+    c->srv = &srv;
+    c->fd = -1;
+    c->keep = &text;
+    handle_line(c, line, len);
+    free(c);
+    return text;
 }
 
 static void on_readable(struct rpc_conn *c)

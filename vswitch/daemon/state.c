@@ -219,6 +219,11 @@ bad:;
     snprintf(msg, sizeof(msg), "%s", e->msg);
     vsd_fail(e, VSD_FAILED, "state file %s: %s", d->state_path, msg);
     d->loading = false;
+    /* The switches, VMs and NICs made before the bad entry would otherwise
+     * stay up, half a configuration, for a caller that was told the load
+     * failed. None of them is running yet (VMs start below, after a whole
+     * load), so they go again without side effects: d is empty, as it was. */
+    vsd_shutdown(d);
 out:
     json_decref(st);
     return rc;

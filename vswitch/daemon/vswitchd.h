@@ -224,9 +224,10 @@ const char *vsd_vm_state_name(const struct vsd_vm *vm);
 json_t *vsd_state_to_json(const struct vsd *d);
 /* Write the state atomically (temporary file, fsync, rename, fsync dir). */
 int vsd_state_save(struct vsd *d, struct vsd_err *e);
-/* Rebuild switches, VMs and NICs from the file; start VMs that were
- * running. A missing file is an empty host; an unreadable or invalid one is
- * an error (the file is left alone). */
+/* Rebuild switches, VMs and NICs from the file into an empty d; start VMs
+ * that were running. A missing file is an empty host; an unreadable or
+ * invalid one is an error: the file is left alone and nothing of it stays
+ * built (d is empty again). */
 int vsd_state_load(struct vsd *d, struct vsd_err *e);
 
 /* rpc.c */
@@ -246,6 +247,13 @@ int rpc_server_fd(const struct rpc_server *s);
 void rpc_server_on_event(struct rpc_server *s, int epfd, void *tag, uint32_t events);
 /* Answer a parked request (result or error); drops the reference to id. */
 void rpc_reply_deferred(struct rpc_conn *c, json_t *id, json_t *result, const struct vsd_err *e);
+/* Serve one request line (without its newline) as a connection would:
+ * parsed, checked, dispatched and counted in d->rpc, but with no socket.
+ * Returns the answer line (no newline; the caller frees it), or NULL if it
+ * could not be encoded. vm-stop and capture, whose answers wait for a
+ * connection, are refused. For tests and the fuzz harness
+ * (tests/fuzz/fuzz_vsd_rpc.c); vswitchd itself serves sockets only. */
+char *rpc_serve_line(struct vsd *d, const char *line, size_t len);
 
 /* util */
 bool vsd_name_ok(const char *s, size_t max);
