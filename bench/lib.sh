@@ -31,7 +31,7 @@ bench_init() {
 bench_cleanup() {
     local rc=$?
     bench_down 2>/dev/null || true
-    rm -rf "$BENCH_DIR"
+    rm -rf "$BENCH_DIR" "/var/run/dpdk/$BENCH_TAG"
     exit $rc
 }
 
@@ -87,6 +87,10 @@ bench_up() {
         ovsdb-server "$d/conf.db" --remote="punix:$d/db.sock" --pidfile="$d/db.pid" \
             --unixctl="$d/db.ctl" --log-file="$d/db.log" --detach 2>/dev/null
         ovs-vsctl --db="unix:$d/db.sock" --no-wait init
+        # The userspace datapath leaves a persistent TAP, ovs-netdev, behind
+        # when it stops; ours to remove only if it was not there before.
+        BENCH_OVS_NETDEV_OURS=
+        [ -e /sys/class/net/ovs-netdev ] || BENCH_OVS_NETDEV_OURS=1
         ovs-vswitchd "unix:$d/db.sock" --pidfile="$d/vs.pid" --unixctl="$d/vs.ctl" \
             --log-file="$d/vs.log" --detach 2>/dev/null
         ovs-vsctl --db="unix:$d/db.sock" add-br "${BENCH_TAG}ob" -- set bridge "${BENCH_TAG}ob" \
@@ -172,6 +176,7 @@ bench_down() {
         ip link del "${BENCH_TAG}ob" 2>/dev/null || true
         ip link del "${BENCH_TAG}v1" 2>/dev/null || true
         ip link del "${BENCH_TAG}v2" 2>/dev/null || true
+        [ -n "${BENCH_OVS_NETDEV_OURS:-}" ] && ip link del ovs-netdev 2>/dev/null
         rm -rf "$BENCH_DIR/ovs"
         ;;
     hvnet)

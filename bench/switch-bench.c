@@ -214,8 +214,9 @@ int main(int argc, char **argv)
     }
     char prefix[48];
     snprintf(prefix, sizeof(prefix), "--file-prefix=hvbench%d", (int)getpid());
-    char *eal[16] = {argv[0], "-l", "0,1", prefix, "--no-pci", "--log-level=*:warning"};
-    int ne = 6;
+    char *eal[16] = {argv[0],       "-l",          "0,1",           prefix,
+                     "--no-pci",    "--no-shconf", "--no-telemetry", "--log-level=*:warning"};
+    int ne = 8;
     if (hugepages_free() >= 512) {
         eal[ne++] = "-m";
         eal[ne++] = "512";
@@ -229,6 +230,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "hv-switch-bench: DPDK did not start\n");
         return 1;
     }
+    /* EAL leaves an empty runtime directory behind (--no-shconf). */
+    rmdir(rte_eal_get_runtime_dir());
     struct vsw_dp *dp;
     struct vsw_switch *sw;
     struct hv_host *host;

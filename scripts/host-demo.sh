@@ -37,7 +37,7 @@ cleanup() {
     [ -n "${vsd_pid:-}" ] && kill "$vsd_pid" 2>/dev/null && sleep 1
     ip netns del "$vm1" 2>/dev/null || true
     ip netns del "$vm2" 2>/dev/null || true
-    rm -rf "$dir"
+    rm -rf "$dir" "/var/run/dpdk/$tag"
     exit $rc
 }
 trap cleanup EXIT

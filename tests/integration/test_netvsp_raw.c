@@ -72,8 +72,9 @@ static void eal_init(void)
 {
     char prefix[64];
     snprintf(prefix, sizeof(prefix), "--file-prefix=hvt-raw-%d", (int)getpid());
-    char *args[16] = {"test_netvsp_raw", "-l", "0,1", prefix, "--no-pci", "--log-level=*:warning"};
-    int n = 6;
+    char *args[16] = {"test_netvsp_raw", "-l",          "0,1",           prefix,
+                      "--no-pci",        "--no-shconf", "--no-telemetry", "--log-level=*:warning"};
+    int n = 8;
     if (hugepages_free() >= 256) {
         args[n++] = "-m";
         args[n++] = "256";
@@ -85,6 +86,8 @@ static void eal_init(void)
     }
     if (rte_eal_init(n, args) < 0)
         FAIL("rte_eal_init failed");
+    /* EAL leaves an empty runtime directory behind (--no-shconf). */
+    rmdir(rte_eal_get_runtime_dir());
 }
 
 static void read_result(const char *path, struct result *r)

@@ -128,9 +128,14 @@ static int group_setup(void **state)
     (void)state;
     char prefix[32];
     snprintf(prefix, sizeof(prefix), "--file-prefix=tjumbo%d", (int)getpid());
-    char *argv[] = {"test_jumbo", "-l", "0", "--no-huge", "-m", "128", "--no-pci", prefix,
-                    "--log-level=*:error"};
-    return rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])), argv) < 0 ? -1 : 0;
+    char *argv[] = {"test_jumbo",  "-l",           "0",        "--no-huge",
+                    "-m",          "128",          "--no-pci", prefix,
+                    "--no-shconf", "--no-telemetry", "--log-level=*:error"};
+    if (rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])), argv) < 0)
+        return -1;
+    /* EAL leaves an empty runtime directory behind (--no-shconf). */
+    rmdir(rte_eal_get_runtime_dir());
+    return 0;
 }
 
 static int group_teardown(void **state)

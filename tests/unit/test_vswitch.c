@@ -682,12 +682,15 @@ static int group_setup(void **state)
     char prefix[32];
     snprintf(prefix, sizeof(prefix), "tvsw%d", (int)getpid());
     char *argv[] = {"test",     "--lcores",      "0@0,1@1,2@0", "--no-huge",   "-m", "256",
-                    "--no-pci", "--file-prefix", prefix,        "--log-level", "*:error"};
+                    "--no-pci", "--file-prefix", prefix,        "--log-level", "*:error",
+                    "--no-shconf", "--no-telemetry"};
     int argc = (int)(sizeof(argv) / sizeof(argv[0]));
     if (rte_eal_init(argc, argv) < 0) {
         print_error("rte_eal_init failed\n");
         return -1;
     }
+    /* EAL leaves an empty runtime directory behind (--no-shconf). */
+    rmdir(rte_eal_get_runtime_dir());
     if (vsw_dp_create(NULL, &g_dp) != 0) {
         print_error("vsw_dp_create failed\n");
         return -1;
