@@ -10,7 +10,9 @@
  *
  * For each size: the median of --runs runs (frames/s, Gbit/s of frame
  * bytes), with the frames lost and what the switch counted as drops in
- * that run. --count is the number of frames of the largest size; smaller
+ * that run, by port and reason. A's hello frames, sent until B's NIC is up
+ * and answers, are usually one no_destination drop on port a: B's port
+ * was not up yet. --count is the number of frames of the largest size; smaller
  * sizes send proportionally more (capped at 20x), so each run moves a
  * similar number of bytes.
  */
@@ -40,6 +42,7 @@
 struct run {
     double fps;
     uint64_t received, lost, drops;
+    char why[160]; /* the drops by reason and port, "" if none */
 };
 
 static double now_s(void)
@@ -136,11 +139,17 @@ static int one_run(struct vsw_dp *dp, struct vsw_switch *sw, struct hv_host *hos
     unlink(v[0].result);
     unlink(v[1].result);
     out->drops = 0;
+    out->why[0] = '\0';
     for (int i = 0; i < 2; i++) {
         struct vsw_port_stats ps;
         vsw_port_get_stats(netvsp_port(v[i].nic), &ps);
-        for (int d = 0; d < VSW_DROP_COUNT; d++)
+        for (int d = 0; d < VSW_DROP_COUNT; d++) {
             out->drops += ps.drops[d];
+            size_t used = strlen(out->why);
+            if (ps.drops[d] && used < sizeof(out->why))
+                snprintf(out->why + used, sizeof(out->why) - used, " %s:%s=%" PRIu64, v[i].tag,
+                         vsw_drop_name((enum vsw_drop)d), ps.drops[d]);
+        }
         vsw_port_destroy(netvsp_port(v[i].nic));
         vmbus_server_destroy(v[i].srv);
         hv_partition_destroy(v[i].p);
@@ -269,8 +278,9 @@ int main(int argc, char **argv)
             continue;
         qsort(r, (size_t)ok, sizeof(r[0]), cmp_run);
         const struct run *med = &r[ok / 2];
-        printf("%8u %10" PRIu64 " %12.0f %10.2f %10" PRIu64 " %8" PRIu64 "\n", sizes[i],
-               med->received, med->fps, med->fps * sizes[i] * 8 / 1e9, med->lost, med->drops);
+        printf("%8u %10" PRIu64 " %12.0f %10.2f %10" PRIu64 " %8" PRIu64 "%s\n", sizes[i],
+               med->received, med->fps, med->fps * sizes[i] * 8 / 1e9, med->lost, med->drops,
+               med->why);
     }
     hv_host_destroy(host);
     vsw_switch_destroy(sw);
