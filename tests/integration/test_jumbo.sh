@@ -99,6 +99,7 @@ for _ in $(seq 50); do [ "$(vm_mtu "$A")" = 4000 ] && break; sleep 0.1; done
 [ "$(vm_mtu "$A")" = 4000 ] || hv_fail "A's interface is at $(vm_mtu "$A"), not 4000"
 jping "$A" 10.66.0.2 3972 || hv_fail "A unreachable at MTU 4000"
 [ "$(hv_counter "$A/eth0" "['guest']['frame_size']")" = 4014 ] || hv_fail "netvsp's frame size did not follow"
+[ "$(hv_counter "$A/eth0" "['guest']['mtu_pending']")" = False ] || hv_fail "the MTU change is still pending after the guest re-initialised"
 vctl nic-set "$A" eth0 --mtu 9000
 for _ in $(seq 50); do [ "$(vm_mtu "$A")" = 9000 ] && break; sleep 0.1; done
 jping "$A" 10.66.0.2 8972 || hv_fail "A unreachable at MTU 9000 again"

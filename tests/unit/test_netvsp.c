@@ -2887,6 +2887,7 @@ static void netvsp_set_mtu__live__network_change_and_lower_limit_at_once(void **
     bring_up_ver(v, V61, 9014); /* the NIC allows 9000 */
     struct netvsp_stats b = nstats(v);
     assert_int_equal(b.frame_size, 9014);
+    assert_false(b.mtu_pending);
     assert_int_equal(send_sized(v, 1514, 0x0800), 1);
     assert_int_equal(netvsp_set_mtu(v->nic, 67), -EINVAL);
     assert_int_equal(netvsp_set_mtu(v->nic, 9001), -EINVAL);
@@ -2910,6 +2911,8 @@ static void netvsp_set_mtu__live__network_change_and_lower_limit_at_once(void **
     complete_all(v);
     struct netvsp_stats a = nstats(v);
     assert_int_equal(a.network_changes, b.network_changes + 1);
+    /* Until the guest negotiates again at the new MTU. */
+    assert_true(a.mtu_pending);
     /* Lower: frames above it go nowhere already, both ways. */
     assert_int_equal(a.frame_size, 1414);
     assert_int_equal(v->port->max_frame, 1414);

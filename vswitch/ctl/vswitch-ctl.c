@@ -1984,6 +1984,13 @@ static void print_port_stats(const json_t *port)
                 first = false;
             }
             print_nonzero(guest, guest_skip, &first);
+            if (json_is_false(json_object_get(guest, "connected"))) {
+                printf("%snot connected", first ? "" : ", ");
+                first = false;
+            }
+            if (json_is_true(json_object_get(guest, "mtu_pending")))
+                printf("%sMTU change pending (the guest has not re-initialised)",
+                       first ? "" : ", ");
             fputc('\n', stdout);
         }
         if (json_is_object(errors) && count_nonzero(errors, NULL)) {
