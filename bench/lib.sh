@@ -176,7 +176,7 @@ bench_down() {
         ip link del "${BENCH_TAG}ob" 2>/dev/null || true
         ip link del "${BENCH_TAG}v1" 2>/dev/null || true
         ip link del "${BENCH_TAG}v2" 2>/dev/null || true
-        [ -n "${BENCH_OVS_NETDEV_OURS:-}" ] && ip link del ovs-netdev 2>/dev/null
+        if [ -n "${BENCH_OVS_NETDEV_OURS:-}" ]; then ip link del ovs-netdev 2>/dev/null || true; fi
         rm -rf "$BENCH_DIR/ovs"
         ;;
     hvnet)

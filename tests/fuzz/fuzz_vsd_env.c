@@ -35,8 +35,8 @@ static void isolate(void)
     /* Nothing we mount may propagate back to the machine's namespace. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return;
-    struct stat st;
-    if (stat("/run/netns", &st) == 0 && S_ISDIR(st.st_mode) &&
+    /* Namespaces vm-del removes are then ours, never the machine's. */
+    if ((mkdir("/run/netns", 0755) < 0 && errno != EEXIST) ||
         mount("fz-netns", "/run/netns", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m") < 0)
         return;
     fz.own_ns = true;
@@ -207,6 +207,7 @@ static void check_nic(const struct vsd *d, const struct vsd_vm *vm, const struct
     uint8_t mac[6];
     netvsp_mac(n->np, mac);
     FZ_CHECK(memcmp(mac, n->mac, 6) == 0);
+    FZ_CHECK(!(mac[0] & 1) && (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]));
     /* The options as the port's policy (nic.c: opts_to_policy). */
     const struct vsd_nic_opts *o = &n->opts;
     struct vsw_port_policy p;

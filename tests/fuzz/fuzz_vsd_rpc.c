@@ -28,7 +28,8 @@
  *     rpc_serve_line would refuse the last two anyway;
  *   - switch-add / switch-set with an uplink other than net_ring devargs
  *     (a fuzzer must not attach host devices or write pcap files);
- *   - without a namespace of our own, requests that would create a TAP;
+ *   - without a namespace of our own, requests that would create a TAP,
+ *     and vm-del (it removes a namespace vm-add made);
  *   - lines of 64 KiB or more, which the socket refuses before parsing.
  *
  * Checked after every request, besides the sanitizers:
@@ -116,6 +117,9 @@ static bool servable(const char *line, size_t len)
     json_t *params = json_object_get(req, "params");
     if (m && (strcmp(m, "vm-start") == 0 || strcmp(m, "vm-stop") == 0 ||
               strcmp(m, "capture") == 0))
+        ok = false;
+    /* vm-del removes the VM's namespace if vm-add made it: only in ours. */
+    if (m && !fz.own_ns && strcmp(m, "vm-del") == 0)
         ok = false;
     if (m && (strcmp(m, "switch-add") == 0 || strcmp(m, "switch-set") == 0)) {
         const char *up = json_string_value(json_object_get(params, "uplink"));

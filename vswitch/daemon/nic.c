@@ -161,6 +161,12 @@ void vsd_nic_destroy(struct vsd_nic *n)
     n->np = NULL;
 }
 
+/* A NIC's own address: unicast and not all zero. */
+static bool mac_usable(const uint8_t mac[6])
+{
+    return !(mac[0] & 1) && (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]);
+}
+
 static int mac_in_use(struct vsd *d, const uint8_t mac[6], struct vsd_err *e)
 {
     for (int i = 0; i < VSD_MAX_VMS; i++)
@@ -218,7 +224,7 @@ json_t *vsd_nic_add(struct vsd *d, const json_t *params, struct vsd_err *e)
             vsd_fail(e, VSD_BAD_PARAMS, "bad MAC address '%s': use xx:xx:xx:xx:xx:xx", mac_s);
             return NULL;
         }
-        if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) {
+        if (!mac_usable(mac)) {
             vsd_fail(e, VSD_BAD_PARAMS, "MAC address %s must be unicast and not all zero", mac_s);
             return NULL;
         }
@@ -508,8 +514,14 @@ int vsd_nic_restore(struct vsd *d, struct vsd_vm *vm, const json_t *o, struct vs
         free(n);
         return -1;
     }
-    /* Two NICs with one MAC would steal each other's frames (nic-add
-     * refuses it; a file edited by hand may not). */
+    /* nic-add refuses these; a file edited by hand may not. */
+    if (!mac_usable(n->mac)) {
+        vsd_fail(e, VSD_FAILED, "VM %s: NIC %s: MAC address %s must be unicast and not all zero",
+                 vm->name, name, mac_s);
+        free(n);
+        return -1;
+    }
+    /* Two NICs with one MAC would steal each other's frames. */
     if (mac_in_use(d, n->mac, e) < 0) {
         char msg[sizeof(e->msg)];
         snprintf(msg, sizeof(msg), "%s", e->msg);
