@@ -330,6 +330,14 @@ static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt, netvsc_rx_cb c
         n->stats.rx_bad++;
         return -EPROTO;
     }
+    /* The transaction id names the transfer's first receive section, as
+     * vmswitch sends it; DPDK's netvsc indexes its section table with it
+     * and drops what is not a section, and so do we (Linux only echoes
+     * it), so that a root that sends anything else is noticed here. */
+    if (pkt->trans_id >= n->num_sub_allocs) {
+        n->stats.rx_bad++;
+        return -EPROTO;
+    }
     uint32_t status = NVSP_STAT_SUCCESS;
     for (int i = 0; i < nr; i++) {
         struct vmbus_xfer_range r;

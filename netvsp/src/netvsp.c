@@ -15,8 +15,11 @@
  *
  * Receive-buffer sub-allocations: 0..15 are kept for control answers, the
  * rest carry frames. A transfer packet carries a chain of them; its
- * transaction id names the chain's first one, and only the guest's
- * completion of exactly that id frees the chain.
+ * transaction id is the index of the chain's first one, nothing else (as
+ * vmswitch and OpenVMM send it: DPDK's netvsc uses the id as an index into
+ * its table of receive sections and drops the packet when it is not one;
+ * Linux and FreeBSD echo it back), and only the guest's completion of
+ * exactly that id, while that chain is outstanding, frees the chain.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -47,7 +50,6 @@
 #define CTRL_MSG_MAX 4096u
 #define PENDING_CTRL 16u
 #define RBUF_MAX (64u << 20)
-#define XFER_TID_TAG 0x5846000000000000ull /* "XF" */
 #define CHAIN_END UINT32_MAX
 #define MAX_PKTS_PER_MSG 8u
 #define RNDIS_ALIGN_SHIFT 3u
@@ -260,8 +262,7 @@ static uint32_t xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_ty
     uint8_t body[NVSP_MSG_SIZE_61] = {0};
     memcpy(body, &m, sizeof(m));
     uint32_t n = c->xn;
-    int rc = vmbus_ring_put_xfer_pages(c->tx, XFER_TID_TAG | c->xhead, c->rid, c->xr, c->xn, body,
-                                       c->msg_size);
+    int rc = vmbus_ring_put_xfer_pages(c->tx, c->xhead, c->rid, c->xr, c->xn, body, c->msg_size);
     if (rc < 0) {
         if (rc == -EPROTO)
             ring_fatal(np, c);
@@ -1328,10 +1329,8 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
 /* The guest is done with one of our transfers. */
 static void guest_completion(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt)
 {
-    uint64_t tid = pkt->trans_id;
-    uint64_t first = tid & ~XFER_TID_TAG;
-    if ((tid & XFER_TID_TAG) != XFER_TID_TAG || !c->rbuf || first >= c->nsub ||
-        !c->outstanding[first]) {
+    uint64_t first = pkt->trans_id;
+    if (!c->rbuf || first >= c->nsub || !c->outstanding[first]) {
         bad(np, c, NETVSP_ERR_COMPLETION_ID);
         return;
     }

@@ -1852,6 +1852,50 @@ static void completion__frees_sub_allocations__delivery_resumes(void **state)
     }
 }
 
+/*
+ * A transfer's transaction id is the index of its first receive section and
+ * nothing else: OpenVMM's netvsp sends the sub-allocation index (its
+ * control answers use "id as u64"), as vmswitch does, and DPDK's netvsc
+ * (hn_nvs_handle_rxbuf) uses the id to index its section table, dropping a
+ * transfer whose id is not a section. Linux and FreeBSD echo it back.
+ */
+static void xfer__transaction_id__index_of_first_section(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    /* A control answer's transfer. */
+    struct rndis_keepalive_req k = {.hdr = {.type = RNDIS_MSG_KEEPALIVE, .len = sizeof(k)},
+                                    .req_id = 77};
+    inbox_clear(v);
+    rndis_send_section(v, CTRL_SEC, NVSP_CHANNEL_TYPE_CONTROL, &k, sizeof(k));
+    pump(v);
+    collect(v);
+    assert_int_equal(v->nxfer, 1);
+    assert_int_equal(v->xfer[0].tid, v->xfer[0].r[0].byte_offset / v->sub_size);
+    assert_true(v->xfer[0].tid < CTRL_SUBS);
+    complete_all(v);
+    /* Data transfers, one frame and a batch. */
+    inbox_clear(v);
+    uint8_t frame[80];
+    make_frame(frame, sizeof(frame), MAC_A, 0x21);
+    assert_int_equal(frame_to_guest(v, frame, sizeof(frame)), 1);
+    struct rte_mbuf *m[5];
+    for (int i = 0; i < 5; i++)
+        m[i] = frame_mbuf(frame, sizeof(frame));
+    assert_int_equal(to_guest(v, m, 5), 5);
+    collect(v);
+    assert_int_equal(v->nxfer, 2);
+    for (unsigned i = 0; i < v->nxfer; i++) {
+        const struct xfer *x = &v->xfer[i];
+        assert_int_equal(x->tid, x->r[0].byte_offset / v->sub_size);
+        assert_true(x->tid >= CTRL_SUBS && x->tid < v->nsub);
+    }
+    /* Completing exactly those ids frees them, without complaint. */
+    struct netvsp_stats b = nstats(v);
+    complete_all(v);
+    expect_no_err(v, &b);
+}
+
 static void completion__unknown_transaction_id__counted(void **state)
 {
     struct vm *v = F(state)->a;
@@ -3209,6 +3253,7 @@ int main(void)
         T(port_wait__guest_signal__fd_readable_and_arm_reports_work),
         T(completion__frees_sub_allocations__delivery_resumes),
         T(completion__unknown_transaction_id__counted),
+        T(xfer__transaction_id__index_of_first_section),
         T(nvsp__messages_before_init__refused_out_of_order),
         T(nvsp__duplicate_setup_messages__refused_out_of_order),
         T(nvsp__ndis_config_after_recv_buf__refused),
