@@ -1307,8 +1307,13 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
         return;
     }
     case NVSP_MSG4_SWITCH_DATA_PATH:
-        if (want)
-            send_completion(c, pkt->trans_id, type, NVSP_STAT_SUCCESS);
+        /* Completed without a body, as vmswitch and OpenVMM do: Linux's
+         * netvsc_switch_datapath() waits for a completion whose payload is
+         * empty and takes one with a body for an unknown NVSP message,
+         * leaving its waiter asleep for ever. There is no VF here, so the
+         * data path stays synthetic whatever the guest asks. */
+        if (want && vmbus_ring_put_inband(c->tx, VMBUS_PKT_COMP, 0, pkt->trans_id, NULL, 0) == 0)
+            c->unpublished = true;
         return;
     case NVSP_MSG5_OID_QUERY_EX: {
         uint32_t a[3] = {NVSP_MSG5_OID_QUERY_EX_COMPLETE, RNDIS_STATUS_NOT_SUPPORTED, 0};
