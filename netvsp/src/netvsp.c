@@ -993,10 +993,20 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
     }
     if (build_stream(np, c, pkt, m, &gs) < 0)
         return NVSP_STAT_INVALID_RNDIS_PKT;
+    /* Concatenated messages follow one another at exactly message_length,
+     * as OpenVMM's netvsp (handle_rndis_packet_messages) and vmswitch walk
+     * them: guests that pack several put the alignment padding inside the
+     * previous message's length (Linux netvsc_copy_to_send_buf, FreeBSD
+     * and DPDK hn_try_txagg), so no rounding is ours to do. Bytes after
+     * the last message that do not make a header are an error, as there. */
     uint32_t off = 0, count = 0;
     bool data_seen = false;
-    while (off + sizeof(struct rndis_msg_hdr) <= gs.total) {
+    while (off < gs.total) {
         struct rndis_msg_hdr h;
+        if (gs.total - off < sizeof(h)) {
+            bad(np, c, NETVSP_ERR_RNDIS_LEN);
+            return NVSP_STAT_INVALID_RNDIS_PKT;
+        }
         gs_copy(&gs, off, sizeof(h), &h);
         if (h.len < sizeof(h) || h.len > gs.total - off) {
             bad(np, c, NETVSP_ERR_RNDIS_LEN);
@@ -1027,11 +1037,7 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
             rndis_control(np, c, h.len);
             return NVSP_STAT_SUCCESS;
         }
-        if (h.len == gs.total - off)
-            break;
-        /* Packed messages are padded to the alignment we announced. */
-        uint32_t step = (h.len + (1u << RNDIS_ALIGN_SHIFT) - 1) & ~((1u << RNDIS_ALIGN_SHIFT) - 1);
-        off += step;
+        off += h.len;
     }
     return NVSP_STAT_SUCCESS;
 }

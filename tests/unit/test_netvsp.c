@@ -649,6 +649,19 @@ static uint32_t build_packet(uint8_t *out, const uint8_t *ppis, uint32_t ppi_len
     return pm.hdr.len;
 }
 
+/* The same, packed as a guest packs messages into one send (Linux
+ * netvsc_copy_to_send_buf, FreeBSD and DPDK hn_try_txagg): padded with
+ * zeroes to the 8 bytes INIT_C announced, the padding counted in
+ * message_length. Returns the padded length. */
+static uint32_t build_packet_padded(uint8_t *out, const uint8_t *frame, uint32_t flen)
+{
+    uint32_t len = build_packet(out, NULL, 0, frame, flen);
+    uint32_t padded = (len + 7u) & ~7u;
+    memset(out + len, 0, padded - len);
+    memcpy(out + 4, &padded, 4);
+    return padded;
+}
+
 static void assert_mbuf_eq(struct rte_mbuf *m, const uint8_t *data, uint32_t len)
 {
     static uint8_t tmp[16384];
@@ -1526,13 +1539,14 @@ static void packet_msg__several_in_one_send__all_delivered_in_order(void **state
     struct vm *v = F(state)->a;
     bring_up(v);
     uint8_t frames[3][200], *s = section(v, 4);
-    uint32_t off = 0, last = 0;
+    uint32_t off = 0;
     static const uint32_t lens[3] = {61, 150, 99};
     for (int i = 0; i < 3; i++) {
         make_frame(frames[i], lens[i], MAC_OTHER, (uint8_t)(0x50 + i));
-        off = (off + 7u) & ~7u; /* each padded to the 8 bytes INIT_C announced */
-        last = build_packet(s + off, NULL, 0, frames[i], lens[i]);
-        off += last;
+        if (i < 2)
+            off += build_packet_padded(s + off, frames[i], lens[i]);
+        else /* the last one is not padded (Linux: no xmit_more) */
+            off += build_packet(s + off, NULL, 0, frames[i], lens[i]);
     }
     uint64_t tid = rndis_pkt_section(v, NVSP_CHANNEL_TYPE_DATA, 4, off);
     assert_int_equal(pump(v), 3);
@@ -1540,6 +1554,71 @@ static void packet_msg__several_in_one_send__all_delivered_in_order(void **state
     assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE), NVSP_STAT_SUCCESS);
     for (int i = 0; i < 3; i++)
         assert_mbuf_eq(v->rx[i], frames[i], lens[i]);
+}
+
+/*
+ * Messages packed into one send follow one another at exactly their
+ * message_length, whatever it is: OpenVMM's netvsp skips message_length
+ * bytes to the next header (handle_rndis_packet_messages), as vmswitch
+ * does; a walk in 8-byte-rounded steps reads the second header 3 bytes
+ * late here.
+ */
+static void packet_msg__packed_without_padding__next_at_exact_message_length(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    uint8_t frames[3][200], *s = section(v, 4);
+    static const uint32_t lens[3] = {61, 150, 99}; /* messages of 105, 194, 143 bytes */
+    uint32_t off = 0;
+    for (int i = 0; i < 3; i++) {
+        make_frame(frames[i], lens[i], MAC_OTHER, (uint8_t)(0x60 + i));
+        off += build_packet(s + off, NULL, 0, frames[i], lens[i]);
+    }
+    struct netvsp_stats b = nstats(v);
+    uint64_t tid = rndis_pkt_section(v, NVSP_CHANNEL_TYPE_DATA, 4, off);
+    assert_int_equal(pump(v), 3);
+    collect(v);
+    assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE), NVSP_STAT_SUCCESS);
+    for (int i = 0; i < 3; i++)
+        assert_mbuf_eq(v->rx[i], frames[i], lens[i]);
+    expect_no_err(v, &b);
+}
+
+/*
+ * The walk keeps every bound: a following message_length of 0, one shorter
+ * than a header, one running past what was sent, and trailing bytes too
+ * few for a header are all refused and counted (OpenVMM: RndisMessageTooSmall
+ * or a failed read of the next header).
+ */
+static void packet_msg__packed_bad_next_length__refused_and_counted(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    uint8_t frame[64];
+    make_frame(frame, sizeof(frame), MAC_OTHER, 0x70);
+    static const struct {
+        uint32_t next_len; /* message_length of the second header; 0xffff: no header */
+        uint32_t supplied; /* bytes of the second message sent */
+    } cases[] = {
+        {0, 44}, {4, 44}, {7, 44}, {44 + 64 + 1, 44 + 64}, {0xffffffffu, 44 + 64},
+        {0xffff, 4}, {0xffff, 7},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t *s = section(v, 6);
+        uint32_t first = build_packet(s, NULL, 0, frame, sizeof(frame));
+        build_packet(s + first, NULL, 0, frame, sizeof(frame));
+        if (cases[i].next_len != 0xffff)
+            memcpy(s + first + 4, &cases[i].next_len, 4);
+        struct netvsp_stats b = nstats(v);
+        inbox_clear(v);
+        uint64_t tid = rndis_pkt_section(v, NVSP_CHANNEL_TYPE_DATA, 6, first + cases[i].supplied);
+        pump(v);
+        collect(v);
+        free_rx(v);
+        expect_err(v, &b, NETVSP_ERR_RNDIS_LEN);
+        assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE),
+                         NVSP_STAT_INVALID_RNDIS_PKT);
+    }
 }
 
 static void packet_msg__more_than_max_per_message__refused_after_max(void **state)
@@ -1552,7 +1631,7 @@ static void packet_msg__more_than_max_per_message__refused_after_max(void **stat
     uint32_t off = 0;
     for (uint32_t i = 0; i < ic.max_pkts_per_msg + 1; i++) {
         make_frame(frame, sizeof(frame), MAC_OTHER, (uint8_t)i);
-        off += (build_packet(s + off, NULL, 0, frame, sizeof(frame)) + 7u) & ~7u;
+        off += build_packet_padded(s + off, frame, sizeof(frame));
     }
     struct netvsp_stats b = nstats(v);
     uint64_t tid = rndis_pkt_section(v, NVSP_CHANNEL_TYPE_DATA, 4, off);
@@ -2436,8 +2515,7 @@ static void rndis__control_after_packet_msg__refused_and_counted(void **state)
     bring_up(v);
     uint8_t frame[64], *s = section(v, 5);
     make_frame(frame, sizeof(frame), MAC_OTHER, 1);
-    uint32_t len = build_packet(s, NULL, 0, frame, sizeof(frame));
-    uint32_t off = (len + 7u) & ~7u;
+    uint32_t off = build_packet_padded(s, frame, sizeof(frame));
     struct rndis_keepalive_req k = {.hdr = {.type = RNDIS_MSG_KEEPALIVE, .len = sizeof(k)}};
     memcpy(s + off, &k, sizeof(k));
     struct netvsp_stats b = nstats(v);
@@ -3264,6 +3342,8 @@ int main(void)
         T(packet_msg__all_gpa_direct__mbuf_with_exact_bytes),
         T(packet_msg__jumbo_over_gpa_direct__chained_mbuf_exact),
         T(packet_msg__several_in_one_send__all_delivered_in_order),
+        T(packet_msg__packed_without_padding__next_at_exact_message_length),
+        T(packet_msg__packed_bad_next_length__refused_and_counted),
         T(packet_msg__more_than_max_per_message__refused_after_max),
         T(packet_msg__checksum_ppi__mbuf_offload_flags_set),
         T(packet_msg__checksum_ppi_inconsistent__dropped_and_counted),
