@@ -199,12 +199,15 @@ void hv_partition_port_remove(struct hv_partition *p, uint32_t conn_id);
  * hv_synic_queue_room(): free queue entries for sint (0 if not enabled).
  * hv_synic_signal(): any thread; set event flag `flag` of `sint` and assert
  * the SINT if the flag was clear. -ENOTCONN if not enabled.
+ * hv_synic_purge(): drop the messages queued for sint that are not in its
+ * slot yet (the one in the slot is the guest's already); returns how many.
  */
 int hv_synic_post(struct hv_partition *p, uint32_t sint, uint32_t msg_type, const void *payload,
                   uint32_t len);
 uint32_t hv_synic_queue_room(struct hv_partition *p, uint32_t sint);
 bool hv_synic_enabled(struct hv_partition *p, uint32_t sint);
 int hv_synic_signal(struct hv_partition *p, uint32_t sint, uint32_t flag);
+uint32_t hv_synic_purge(struct hv_partition *p, uint32_t sint);
 
 /*
  * The hypercall broker, independent of how the call arrived: validates the
@@ -222,6 +225,7 @@ struct hv_partition_stats {
     uint64_t messages_posted;     /* guest -> root messages accepted */
     uint64_t messages_delivered;  /* root -> guest, written to a slot */
     uint64_t messages_dropped;    /* root -> guest, queue full */
+    uint64_t messages_purged;     /* root -> guest, dropped undelivered (hv_synic_purge) */
     uint64_t events_signalled;    /* root -> guest SINT assertions for events */
     uint64_t guest_signals;       /* guest -> root HvSignalEvent */
     uint64_t map_refused;         /* views refused (range, budget) */

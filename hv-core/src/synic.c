@@ -217,6 +217,20 @@ int hv_synic_signal(struct hv_partition *p, uint32_t sint, uint32_t flag)
     return 0;
 }
 
+uint32_t hv_synic_purge(struct hv_partition *p, uint32_t sint)
+{
+    struct hv_synic *s = &p->synic;
+    if (sint >= HV_SINT_COUNT)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    uint32_t n = s->queue[sint].count;
+    s->queue[sint].head = 0;
+    s->queue[sint].count = 0;
+    p->stats.messages_purged += n;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
 void hv_synic_reset(struct hv_partition *p)
 {
     struct hv_synic *s = &p->synic;

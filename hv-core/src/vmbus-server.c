@@ -434,7 +434,13 @@ static void chan_free(struct vmbus_server *s, struct vmbus_chan *c)
 }
 
 /* Forget the guest: close channels, drop GPADLs, back to "not connected".
- * Offers stay, to be made again on the next REQUESTOFFERS. */
+ * Offers stay, to be made again on the next REQUESTOFFERS. Nothing of the
+ * old connection reaches the next one: channels rescinded but not released
+ * are freed (their relids are free again; OpenVMM releases every channel of
+ * a disconnecting client the same way), a GPADL a device still holds
+ * answers no teardown when it finally goes, and messages still queued for
+ * the guest are dropped, so a new connection is never told about a channel
+ * or GPADL it never saw. */
 static void reset_connection(struct vmbus_server *s)
 {
     for (uint32_t r = 1; r <= VMBUS_MAX_CHANNELS; r++) {
@@ -462,6 +468,7 @@ static void reset_connection(struct vmbus_server *s)
              * at its last put rather than pull pages from under it. */
             fprintf(stderr, "vmbus: gpadl %#x still referenced at reset\n", g->id);
             g->state = GPADL_DYING;
+            g->send_torndown = false;
             pp = &g->next;
         }
     }
@@ -472,6 +479,8 @@ static void reset_connection(struct vmbus_server *s)
         g->send_torndown = false;
         gpadl_free(s, g);
     }
+    if (s->part)
+        hv_synic_purge(s->part, VMBUS_MESSAGE_SINT);
     s->version = 0;
     s->offers_requested = false;
 }
@@ -891,7 +900,10 @@ int vmbus_server_handle_message(void *arg, struct hv_partition *p, uint32_t conn
     /* Back-pressure: take a message only if its answers fit in the guest's
      * message queue; otherwise the guest retries, as with a real port. */
     uint32_t need = type == VMBUS_MSG_REQUESTOFFERS ? offers_pending(s) + 1 : 1;
-    need += flush_rescinds(s);
+    /* Rescinds owed to this connection, unless the message ends it: the
+     * reset frees those channels, and the next connection never saw them. */
+    if (type != VMBUS_MSG_INITIATE_CONTACT && type != VMBUS_MSG_UNLOAD)
+        need += flush_rescinds(s);
     if (room_unreserved(s) < need) {
         count_err(s, VMBUS_SRV_ERR_BUSY);
         return HV_STATUS_INSUFFICIENT_BUFFERS;

@@ -1748,18 +1748,19 @@ static void request_offers__not_enough_room_for_all__insufficient_buffers(void *
 {
     struct fix *f = *state;
     connect_version(f, VMBUS_VERSION_WIN10_V5_3);
-    /* Leave room for two messages: each INITIATE_CONTACT is answered, the
-     * first answer sits in the slot and QUEUE_LEN - 2 wait behind it.
+    /* Leave room for two messages: the root has sent QUEUE_LEN - 1 others,
+     * the first sits in the slot and QUEUE_LEN - 2 wait behind it.
      * REQUESTOFFERS needs three (two offers and ALLOFFERS_DELIVERED). */
-    struct vmbus_msg_initiate_contact c = contact_msg(VMBUS_VERSION_WIN10_V5_3);
+    struct vmbus_msg_hdr filler = {VMBUS_MSG_UNLOAD_RESPONSE, 0};
     for (int i = 0; i < HV_SYNIC_QUEUE_LEN - 1; i++)
-        assert_int_equal(post(f, VMBUS_MESSAGE_CONNECTION_ID_4, &c, sizeof(c)), HV_STATUS_SUCCESS);
+        assert_int_equal(
+            hv_synic_post(f->part, VMBUS_MESSAGE_SINT, HVMSG_VMBUS, &filler, sizeof(filler)), 0);
     struct vmbus_msg_hdr ro = {VMBUS_MSG_REQUESTOFFERS, 0};
     assert_int_equal(post(f, MSG_CONN, &ro, sizeof(ro)), HV_STATUS_INSUFFICIENT_BUFFERS);
     assert_int_equal(stats(f).msgs_in[VMBUS_MSG_REQUESTOFFERS], 0);
     /* One taken out: room for three. */
     uint8_t buf[HV_MESSAGE_PAYLOAD_MAX];
-    assert_int_equal(recv_msg(f, buf, NULL), VMBUS_MSG_VERSION_RESPONSE);
+    assert_int_equal(recv_msg(f, buf, NULL), VMBUS_MSG_UNLOAD_RESPONSE);
     assert_int_equal(post(f, MSG_CONN, &ro, sizeof(ro)), HV_STATUS_SUCCESS);
     assert_int_equal(drain(f), (HV_SYNIC_QUEUE_LEN - 2) + NCHAN + 1);
 }
@@ -1851,6 +1852,185 @@ static void chan_rescind__guest_queue_full__relid_kept_until_released(void **sta
     uint64_t before = errs(f, VMBUS_SRV_ERR_CHAN_STATE);
     send_relid_msg(f, VMBUS_MSG_RELID_RELEASED, 2);
     assert_int_equal(errs(f, VMBUS_SRV_ERR_CHAN_STATE), before);
+}
+
+/* --- connection reset: nothing of the old connection reaches the next -- */
+
+/* Connect and collect the offers without checking them; relid 0 and 1..
+ * counts go to *relids (bitmask). */
+static uint32_t reconnect_offers(struct fix *f)
+{
+    connect_version(f, VMBUS_VERSION_WIN10_V5_3);
+    send_hdr_only(f, VMBUS_MSG_REQUESTOFFERS);
+    uint8_t buf[HV_MESSAGE_PAYLOAD_MAX];
+    uint32_t len, seen = 0;
+    int t;
+    bool done = false;
+    while ((t = recv_msg(f, buf, &len)) >= 0) {
+        assert_int_not_equal(t, VMBUS_MSG_RESCIND_CHANNELOFFER);
+        if (t == VMBUS_MSG_OFFERCHANNEL) {
+            struct vmbus_msg_offer o;
+            memcpy(&o, buf, sizeof(o));
+            assert_true(o.child_relid >= 1 && o.child_relid < 32);
+            seen |= 1u << o.child_relid;
+        }
+        done |= t == VMBUS_MSG_ALLOFFERS_DELIVERED;
+    }
+    assert_true(done);
+    return seen;
+}
+
+/*
+ * A channel rescinded while the guest held it, and never released: each
+ * way the connection resets (UNLOAD, a second INITIATE_CONTACT, partition
+ * stop) frees it, so its relid is free again and the next connection hears
+ * nothing of it (OpenVMM releases every channel of a disconnecting client;
+ * Linux's vmbus_onoffer_rescind ignores a relid it does not know, which is
+ * what a guest that never saw the channel would otherwise get).
+ */
+static void reset__rescinded_channel_never_released__freed(void **state)
+{
+    struct fix *f = *state;
+    for (int how = 0; how < 3; how++) {
+        connect_version(f, VMBUS_VERSION_WIN10_V5_3);
+        send_hdr_only(f, VMBUS_MSG_REQUESTOFFERS);
+        drain(f);
+        unsigned dev = how == 0 ? 0 : how == 1 ? 2 : 3; /* the device on relid 1 */
+        uint32_t relid = vmbus_chan_relid(f->chan[dev]);
+        vmbus_chan_rescind(f->chan[dev]);
+        f->chan[dev] = NULL;
+        assert_true(drain_find(f, VMBUS_MSG_RESCIND_CHANNELOFFER, relid));
+        /* The guest never releases it. */
+        if (how == 0) {
+            send_hdr_only(f, VMBUS_MSG_UNLOAD);
+            expect_msg(f, VMBUS_MSG_UNLOAD_RESPONSE, NULL, 8);
+        } else if (how == 2) {
+            assert_int_equal(hv_partition_stop(f->part, 0), 0);
+            hv_guest_detach(f->g);
+            f->g = NULL;
+            assert_int_equal(hv_partition_start(f->part), 0);
+            assert_int_equal(attach_guest(f), 0);
+        }
+        uint32_t seen = reconnect_offers(f);
+        assert_false(seen & (1u << relid));
+        /* The relid is the next device's. */
+        unsigned next = how == 0 ? 2 : how == 1 ? 3 : 0;
+        assert_int_equal(offer(f, next), 0);
+        assert_int_equal(vmbus_chan_relid(f->chan[next]), relid);
+        drain(f);
+        send_hdr_only(f, VMBUS_MSG_UNLOAD);
+        drain(f);
+    }
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_CHAN_STATE), 0);
+}
+
+/*
+ * A rescind the old connection was owed (its queue was full when the
+ * device went) is not told to the connection that replaces it: the reset
+ * frees the channel instead.
+ */
+static void initiate_contact__rescind_owed_to_old_connection__new_one_not_told(void **state)
+{
+    struct fix *f = *state;
+    connect_and_offers(f);
+    while (post_answered(f) == HV_STATUS_SUCCESS)
+        ;
+    vmbus_chan_rescind(f->chan[1]);
+    f->chan[1] = NULL;
+    /* A new guest (a kexec'd kernel, say) finds the slot full, frees it
+     * and connects. */
+    drain(f);
+    struct vmbus_msg_initiate_contact m = contact_msg(VMBUS_VERSION_WIN10_V5_3);
+    assert_int_equal(post(f, VMBUS_MESSAGE_CONNECTION_ID_4, &m, sizeof(m)), HV_STATUS_SUCCESS);
+    expect_msg(f, VMBUS_MSG_VERSION_RESPONSE, NULL, sizeof(struct vmbus_msg_version_response));
+    expect_none(f);
+    send_hdr_only(f, VMBUS_MSG_REQUESTOFFERS);
+    struct vmbus_msg_offer o;
+    expect_msg(f, VMBUS_MSG_OFFERCHANNEL, &o, sizeof(o));
+    assert_int_equal(o.child_relid, 1);
+    expect_msg(f, VMBUS_MSG_ALLOFFERS_DELIVERED, NULL, 8);
+    expect_none(f);
+    /* Relid 2 is free again. */
+    assert_int_equal(offer(f, 2), 0);
+    assert_int_equal(vmbus_chan_relid(f->chan[2]), 2);
+}
+
+/*
+ * Messages queued for the old connection and not yet in the guest's slot
+ * are dropped at the reset: after UNLOAD or a new INITIATE_CONTACT the
+ * guest reads what was in its slot, then the answer to its own message,
+ * never a rescind (or anything else) about a channel it was never offered.
+ */
+static void reset__messages_queued_for_old_connection__dropped(void **state)
+{
+    struct fix *f = *state;
+    for (int how = 0; how < 2; how++) {
+        connect_and_offers(f);
+        /* Something in the slot the guest has not read yet... */
+        send_relid_msg(f, VMBUS_MSG_RELID_RELEASED, 77);
+        struct vmbus_msg_modify_channel mc = {{VMBUS_MSG_MODIFYCHANNEL, 0}, 1, 0};
+        send_msg(f, &mc, sizeof(mc)); /* answered (5.3): MODIFYCHANNEL_RESPONSE */
+        /* ...and a rescind queued behind it. */
+        unsigned dev = how == 0 ? 1 : 2;
+        uint32_t relid = vmbus_chan_relid(f->chan[dev]);
+        vmbus_chan_rescind(f->chan[dev]);
+        f->chan[dev] = NULL;
+        struct hv_partition_stats before;
+        hv_partition_get_stats(f->part, &before);
+        uint32_t want;
+        if (how == 0) {
+            send_hdr_only(f, VMBUS_MSG_UNLOAD);
+            want = VMBUS_MSG_UNLOAD_RESPONSE;
+        } else {
+            struct vmbus_msg_initiate_contact m = contact_msg(VMBUS_VERSION_WIN10_V5_3);
+            assert_int_equal(post(f, VMBUS_MESSAGE_CONNECTION_ID_4, &m, sizeof(m)),
+                             HV_STATUS_SUCCESS);
+            want = VMBUS_MSG_VERSION_RESPONSE;
+        }
+        struct hv_partition_stats after;
+        hv_partition_get_stats(f->part, &after);
+        assert_int_equal(after.messages_purged, before.messages_purged + 1);
+        expect_msg(f, VMBUS_MSG_MODIFYCHANNEL_RESPONSE, NULL, 16); /* was in the slot */
+        expect_msg(f, want, NULL, 8);
+        expect_none(f);
+        if (how == 0)
+            connect_version(f, VMBUS_VERSION_WIN10_V5_3);
+        send_hdr_only(f, VMBUS_MSG_REQUESTOFFERS);
+        assert_false(drain_find(f, VMBUS_MSG_RESCIND_CHANNELOFFER, relid));
+        assert_int_equal(offer(f, dev + 1), 0); /* re-use: dev 2 then 3 */
+        assert_int_equal(vmbus_chan_relid(f->chan[dev + 1]), relid);
+        drain(f);
+        send_hdr_only(f, VMBUS_MSG_UNLOAD);
+        drain(f);
+    }
+}
+
+/*
+ * A GPADL the guest tore down while something in the root still held it,
+ * and which outlives the connection: its last put answers nothing, since
+ * the next connection may be using that GPADL id for one of its own.
+ */
+static void reset__gpadl_teardown_owed__torndown_not_sent_to_new_connection(void **state)
+{
+    struct fix *f = *state;
+    connect_and_offers(f);
+    uint64_t pfns[2];
+    alloc_run(f, 2, pfns);
+    assert_int_equal(gpadl_create(f, 1, GPADL_A, pfns, 2), 0);
+    struct vmbus_gpadl *g;
+    assert_int_equal(vmbus_chan_gpadl_get(f->chan[0], GPADL_A, &g), 0);
+    send_teardown(f, 1, GPADL_A);
+    expect_none(f); /* deferred: held */
+    send_hdr_only(f, VMBUS_MSG_UNLOAD);
+    expect_msg(f, VMBUS_MSG_UNLOAD_RESPONSE, NULL, 8);
+    reconnect_offers(f);
+    vmbus_gpadl_put(g);
+    expect_none(f);
+    /* The id is the new connection's to use. */
+    uint64_t more[2];
+    alloc_run(f, 2, more);
+    assert_int_equal(gpadl_create(f, 1, GPADL_A, more, 2), 0);
+    expect_none(f);
 }
 
 static void gpadl_header__too_many_gpadls__refused(void **state)
@@ -2090,6 +2270,10 @@ int main(void)
         T(chan_rescind__guest_queue_full__relid_kept_until_released),
         T(gpadl_header__too_many_gpadls__refused),
         T(handle_message__synic_not_enabled__invalid_partition_state),
+        T(reset__rescinded_channel_never_released__freed),
+        T(initiate_contact__rescind_owed_to_old_connection__new_one_not_told),
+        T(reset__messages_queued_for_old_connection__dropped),
+        T(reset__gpadl_teardown_owed__torndown_not_sent_to_new_connection),
         cmocka_unit_test(msg_check__min_lengths__shorter_refused),
         cmocka_unit_test(msg_check__wrong_direction__refused),
         cmocka_unit_test(msg_check__unknown_type__refused),
