@@ -42,9 +42,18 @@
 #define HV_STATUS_INVALID_PARTITION_STATE 7
 #define HV_STATUS_OPERATION_DENIED 8
 #define HV_STATUS_INSUFFICIENT_MEMORY 11
+#define HV_STATUS_INVALID_VP_INDEX 14
 #define HV_STATUS_INVALID_PORT_ID 17
 #define HV_STATUS_INVALID_CONNECTION_ID 18
 #define HV_STATUS_INSUFFICIENT_BUFFERS 19
+
+/*
+ * Virtual processors: a partition has 1..HV_PARTITION_VPS_MAX, numbered
+ * from 0, each with a SynIC of its own (SIMP and SIEF pages, SINTs), as in
+ * Hyper-V. 64 is the most queues (VMBus sub-channels) a synthetic NIC can
+ * have, so that each can interrupt a VP of its own.
+ */
+#define HV_PARTITION_VPS_MAX 64
 
 /* SynIC geometry. */
 #define HV_SINT_COUNT 16
@@ -95,19 +104,22 @@ struct hv_input_signal_event {
 _Static_assert(sizeof(struct hv_input_signal_event) == 8, "signal event input");
 
 /* HVCALL_EXT_SYNIC_SETUP input: GPAs of the SIMP and SIEF pages (page
- * aligned, inside guest memory, distinct) and the SINTs to enable. */
+ * aligned, inside guest memory, distinct) and the SINTs to enable, on VP
+ * vp_index (what that VP's MSR writes do on real hardware). The answer for
+ * a VP other than 0 carries that VP's SINT eventfd as SCM_RIGHTS (VP 0's is
+ * the one the partition started with). */
 struct hv_input_synic_setup {
     uint64_t simp_gpa;
     uint64_t siefp_gpa;
     uint32_t sint_mask;
-    uint32_t reserved;
+    uint32_t vp_index;
 } __attribute__((packed));
 _Static_assert(sizeof(struct hv_input_synic_setup) == 24, "synic setup input");
 
-/* HVCALL_EXT_EOM input: the SINT whose slot the guest freed. */
+/* HVCALL_EXT_EOM input: the SINT whose slot the guest freed, on VP vp_index. */
 struct hv_input_eom {
     uint32_t sint;
-    uint32_t reserved;
+    uint32_t vp_index;
 } __attribute__((packed));
 _Static_assert(sizeof(struct hv_input_eom) == 8, "eom input");
 
@@ -155,10 +167,14 @@ _Static_assert(sizeof(struct hv_hc_response) == 16, "hypercall response record")
 
 /* The process backend hands the child exactly these descriptors, at these
  * numbers, and names them in the environment variable HV_PARTITION_FDS as
- * "mem,hypercall,sint" (e.g. "3,4,5"). */
+ * "mem,hypercall,sint" (e.g. "3,4,5"); sint is VP 0's SINT eventfd. The
+ * number of VPs is in HV_PARTITION_VPS (what firmware tables tell a real
+ * guest; absent means 1); the other VPs' SINT eventfds come with the
+ * answers to their SynIC set-up calls. */
 #define HV_ENV_FDS "HV_PARTITION_FDS"
 #define HV_ENV_NAME "HV_PARTITION_NAME"
 #define HV_ENV_ID "HV_PARTITION_ID"
+#define HV_ENV_VPS "HV_PARTITION_VPS"
 #define HV_CHILD_FD_MEM 3
 #define HV_CHILD_FD_HYPERCALL 4
 #define HV_CHILD_FD_SINT 5

@@ -12,6 +12,11 @@
  * given only its memory, its hypercall socket and its SINT eventfd. Nothing
  * in this API assumes a process.
  *
+ * A partition has virtual processors (VPs, 0..n-1), each with its own SynIC:
+ * its own SIMP and SIEF pages and its own SINT eventfd. For a process
+ * partition a VP is an interrupt target, not a thread: the guest may serve
+ * every VP's SINT from one loop.
+ *
  * Errors: functions return 0 or a negative errno; hypercall-level results are
  * HV_STATUS_* values (hv-proto.h).
  */
@@ -87,6 +92,7 @@ void hv_host_get_stats(const struct hv_host *host, struct hv_host_stats *out);
 struct hv_partition_params {
     const char *name;       /* unique per host; [A-Za-z0-9_.-], 1..31 chars */
     uint64_t memory_bytes;  /* page multiple, HV_PARTITION_MEM_MIN..MAX */
+    uint32_t vp_count;      /* virtual processors, 1..HV_PARTITION_VPS_MAX; 0 means 1 */
     const struct hv_partition_class *cls; /* NULL: the process backend */
     /* Process backend: the program run as the guest (argv[0] is its path)
      * and extra "KEY=VALUE" environment entries; both NULL-terminated. */
@@ -122,6 +128,7 @@ const char *hv_partition_name(const struct hv_partition *p);
 enum hv_partition_state hv_partition_state(const struct hv_partition *p);
 struct hv_host *hv_partition_host(const struct hv_partition *p);
 uint64_t hv_partition_memory_size(const struct hv_partition *p);
+uint32_t hv_partition_vp_count(const struct hv_partition *p);
 /* Why the partition last stopped: a wait status for processes, -1 if it
  * has not stopped. */
 int hv_partition_exit_status(const struct hv_partition *p);
@@ -191,29 +198,38 @@ int hv_partition_port_event(struct hv_partition *p, uint32_t conn_id, int event_
 void hv_partition_port_remove(struct hv_partition *p, uint32_t conn_id);
 
 /*
- * SynIC, root side.
- * hv_synic_post(): queue a message for the guest's SINT; it is written into
- * the SIMP slot when the slot is free (one outstanding per slot, the rest
- * queued with MessagePending set) and the SINT asserted. -ENOTCONN if the
- * guest has not enabled that SINT, -ENOSPC if the queue is full.
- * hv_synic_queue_room(): free queue entries for sint (0 if not enabled).
- * hv_synic_signal(): any thread; set event flag `flag` of `sint` and assert
- * the SINT if the flag was clear. -ENOTCONN if not enabled.
- * hv_synic_purge(): drop the messages queued for sint that are not in its
- * slot yet (the one in the slot is the guest's already); returns how many.
+ * SynIC, root side, per VP (the functions without _vp are for VP 0).
+ * hv_synic_post_vp(): queue a message for the SINT of VP vp; it is written
+ * into that VP's SIMP slot when the slot is free (one outstanding per slot,
+ * the rest queued with MessagePending set) and the VP's SINT asserted.
+ * -ENOTCONN if the guest has not enabled that SINT on that VP, -ENOSPC if
+ * the queue is full, -EINVAL for a VP the partition does not have.
+ * hv_synic_queue_room_vp(): free queue entries for sint (0 if not enabled).
+ * hv_synic_signal_vp(): any thread; set event flag `flag` of `sint` in the
+ * VP's SIEF page and assert its SINT if the flag was clear. -ENOTCONN if
+ * not enabled.
+ * hv_synic_purge_vp(): drop the messages queued for sint that are not in
+ * its slot yet (the one in the slot is the guest's already); returns how
+ * many.
  */
+int hv_synic_post_vp(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t msg_type,
+                     const void *payload, uint32_t len);
+uint32_t hv_synic_queue_room_vp(struct hv_partition *p, uint32_t vp, uint32_t sint);
+bool hv_synic_enabled_vp(struct hv_partition *p, uint32_t vp, uint32_t sint);
+int hv_synic_signal_vp(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t flag);
+uint32_t hv_synic_purge_vp(struct hv_partition *p, uint32_t vp, uint32_t sint);
 int hv_synic_post(struct hv_partition *p, uint32_t sint, uint32_t msg_type, const void *payload,
                   uint32_t len);
 uint32_t hv_synic_queue_room(struct hv_partition *p, uint32_t sint);
 bool hv_synic_enabled(struct hv_partition *p, uint32_t sint);
 int hv_synic_signal(struct hv_partition *p, uint32_t sint, uint32_t flag);
-uint32_t hv_synic_purge(struct hv_partition *p, uint32_t sint);
 
 /*
  * The hypercall broker, independent of how the call arrived: validates the
  * request (record size, code, input) and performs it. Returns an HV_STATUS_*.
- * HVCALL_EXT_EVENT_FD returns the fd to pass in *fd_out (owned by the
- * partition: the transport must not close it), otherwise *fd_out = -1.
+ * HVCALL_EXT_EVENT_FD, and HVCALL_EXT_SYNIC_SETUP for a VP other than 0,
+ * return the fd to pass in *fd_out (owned by the partition: the transport
+ * must not close it), otherwise *fd_out = -1.
  */
 int hv_hypercall(struct hv_partition *p, const void *req, size_t len, int *fd_out);
 

@@ -7,6 +7,10 @@
  * Single-threaded, like struct hv_guest under it. Control calls block until
  * the root answers or timeout_ms passes (-ETIMEDOUT). Messages from the
  * root are checked (vmbus-msg.h) before they are used.
+ *
+ * Messages from the root arrive on VP 0 (INITIATE_CONTACT names it, as
+ * Linux's VMBUS_CONNECT_CPU); each channel interrupts the VP its open
+ * named.
  */
 #ifndef VMBUS_CLIENT_H
 #define VMBUS_CLIENT_H
@@ -70,6 +74,7 @@ struct vmbus_gchan_params {
     uint32_t tx_pages; /* guest->root ring, header page included (>= 2) */
     uint32_t rx_pages; /* root->guest ring, header page included (>= 2) */
     bool scattered;    /* place ring pages non-contiguously (tests) */
+    uint32_t target_vp; /* VP the root interrupts for this channel (< the guest's VPs) */
 };
 
 /* Allocate ring pages, grant them, OPENCHANNEL, map the rings. */
@@ -84,8 +89,14 @@ struct vmbus_ring *vmbus_gchan_rx(struct vmbus_gchan *ch);
 uint32_t vmbus_gchan_relid(const struct vmbus_gchan *ch);
 /* Signal the root for this channel (eventfd write: no round trip). */
 int vmbus_gchan_signal(struct vmbus_gchan *ch);
-/* Test and clear this channel's event flag. */
+uint32_t vmbus_gchan_target_vp(const struct vmbus_gchan *ch);
+/* Test and clear this channel's event flag: on its target VP and, as Linux
+ * scans every CPU's event page, on the others (an interrupt raised while
+ * the root was moving the channel may land on the old VP). */
 bool vmbus_gchan_event(struct vmbus_gchan *ch);
+/* Wait up to timeout_ms for the channel's VP or the message VP (0) to be
+ * signalled. 1, 0 on timeout, or a negative errno. */
+int vmbus_gchan_wait(struct vmbus_gchan *ch, int timeout_ms);
 /* The root rescinded the channel: close it. */
 bool vmbus_gchan_rescinded(const struct vmbus_gchan *ch);
 

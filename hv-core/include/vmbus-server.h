@@ -53,6 +53,7 @@ enum vmbus_srv_err {
     VMBUS_SRV_ERR_RESOURCES,    /* mapping or allocation failed */
     VMBUS_SRV_ERR_DEVICE,       /* the device refused the open */
     VMBUS_SRV_ERR_BUSY,         /* not enough room to answer: retry */
+    VMBUS_SRV_ERR_VP,           /* names a virtual processor the partition does not have */
     VMBUS_SRV_ERR_COUNT
 };
 
@@ -115,6 +116,9 @@ void vmbus_chan_rescind(struct vmbus_chan *chan);
 
 uint32_t vmbus_chan_relid(const struct vmbus_chan *chan);
 uint32_t vmbus_chan_conn_id(const struct vmbus_chan *chan);
+/* Any thread: the VP the channel interrupts (OPENCHANNEL's target_vp, as
+ * MODIFYCHANNEL changed it). */
+uint32_t vmbus_chan_target_vp(const struct vmbus_chan *chan);
 struct hv_partition *vmbus_chan_partition(const struct vmbus_chan *chan);
 bool vmbus_chan_is_open(const struct vmbus_chan *chan);
 
@@ -124,7 +128,8 @@ struct vmbus_ring *vmbus_chan_rx(struct vmbus_chan *chan);
 struct vmbus_ring *vmbus_chan_tx(struct vmbus_chan *chan);
 /* Readable when the guest signalled the channel. */
 int vmbus_chan_event_fd(const struct vmbus_chan *chan);
-/* Any thread: interrupt the guest for this channel. */
+/* Any thread: interrupt the guest for this channel: its event flag (the
+ * relid) in the SIEF page of its target VP, and that VP's SINT. */
 int vmbus_chan_signal(struct vmbus_chan *chan);
 /* Any thread: a ring of this channel is corrupt (or the guest broke the
  * device protocol beyond repair). The control thread closes the channel

@@ -96,6 +96,13 @@ int hv_direct_partition_attach(struct hv_partition *p, struct hv_guest **out)
     if (rc < 0) {
         close(mem);
         close(sint);
+        return rc;
+    }
+    /* What HV_PARTITION_VPS tells a process partition. */
+    rc = hv_guest_set_vp_count(*out, hv_partition_vp_count(p));
+    if (rc < 0) {
+        hv_guest_detach(*out);
+        *out = NULL;
     }
     return rc;
 }

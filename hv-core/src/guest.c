@@ -15,12 +15,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* One virtual processor's SynIC, as the guest sees it. */
+struct hv_guest_vp {
+    struct hv_message *simp;
+    uint8_t *siefp;
+    uint64_t simp_pfn, siefp_pfn;
+    int sint_fd; /* -1 until known (VP 0: from the start; others: set-up) */
+};
+
 struct hv_guest {
     int mem_fd;
     int hc_fd; /* -1 with a custom transport */
     hv_guest_transport_fn transport;
     void *transport_ctx;
-    int sint_fd;
     uint8_t *mem;
     uint64_t mem_size;
     uint64_t npages;
@@ -28,9 +35,8 @@ struct hv_guest {
     uint64_t free_pages;
     uint64_t scan_hint;
     uint32_t seq;
-    struct hv_message *simp;
-    uint8_t *siefp;
-    uint64_t simp_pfn, siefp_pfn;
+    uint32_t nvp;
+    struct hv_guest_vp vp[HV_PARTITION_VPS_MAX];
 };
 
 static bool page_used(const struct hv_guest *g, uint64_t pfn)
@@ -58,7 +64,10 @@ int hv_guest_attach(int mem_fd, int hc_fd, int sint_fd, struct hv_guest **out)
         return -ENOMEM;
     g->mem_fd = mem_fd;
     g->hc_fd = hc_fd;
-    g->sint_fd = sint_fd;
+    g->nvp = 1;
+    for (uint32_t v = 0; v < HV_PARTITION_VPS_MAX; v++)
+        g->vp[v].sint_fd = -1;
+    g->vp[0].sint_fd = sint_fd;
     g->mem_size = (uint64_t)st.st_size;
     g->npages = g->mem_size >> HV_PAGE_SHIFT;
     g->mem = mmap(NULL, g->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, mem_fd, 0);
@@ -99,7 +108,33 @@ int hv_guest_attach_env(struct hv_guest **out)
     int m, h, e;
     if (!s || sscanf(s, "%d,%d,%d", &m, &h, &e) != 3)
         return -ENOENT;
-    return hv_guest_attach(m, h, e, out);
+    unsigned nvp = 1;
+    const char *vps = getenv(HV_ENV_VPS);
+    char extra;
+    if (vps && sscanf(vps, "%u%c", &nvp, &extra) != 1)
+        return -EINVAL;
+    if (nvp == 0 || nvp > HV_PARTITION_VPS_MAX)
+        return -EINVAL;
+    int rc = hv_guest_attach(m, h, e, out);
+    if (rc == 0)
+        (*out)->nvp = nvp;
+    return rc;
+}
+
+int hv_guest_set_vp_count(struct hv_guest *g, uint32_t n)
+{
+    if (n == 0 || n > HV_PARTITION_VPS_MAX)
+        return -EINVAL;
+    for (uint32_t v = 0; v < g->nvp; v++)
+        if (g->vp[v].simp)
+            return -EBUSY;
+    g->nvp = n;
+    return 0;
+}
+
+uint32_t hv_guest_vp_count(const struct hv_guest *g)
+{
+    return g->nvp;
 }
 
 void hv_guest_detach(struct hv_guest *g)
@@ -111,7 +146,9 @@ void hv_guest_detach(struct hv_guest *g)
     close(g->mem_fd);
     if (g->hc_fd >= 0)
         close(g->hc_fd);
-    close(g->sint_fd);
+    for (uint32_t v = 0; v < HV_PARTITION_VPS_MAX; v++)
+        if (g->vp[v].sint_fd >= 0)
+            close(g->vp[v].sint_fd);
     free(g);
 }
 
@@ -331,8 +368,10 @@ int hv_guest_raw_hypercall(struct hv_guest *g, const void *rec, uint32_t len, in
     return hypercall(g, rec, len, fd_out);
 }
 
-int hv_guest_synic_enable(struct hv_guest *g, uint32_t sint_mask)
+int hv_guest_synic_enable_vp(struct hv_guest *g, uint32_t vp, uint32_t sint_mask)
 {
+    if (vp >= g->nvp)
+        return -EINVAL;
     uint64_t first;
     int rc = hv_guest_alloc_pages(g, 2, &first);
     if (rc < 0)
@@ -342,28 +381,58 @@ int hv_guest_synic_enable(struct hv_guest *g, uint32_t sint_mask)
     req.input.synic_setup.simp_gpa = first << HV_PAGE_SHIFT;
     req.input.synic_setup.siefp_gpa = (first + 1) << HV_PAGE_SHIFT;
     req.input.synic_setup.sint_mask = sint_mask;
-    int st = hypercall(g, &req, REQ_LEN(sizeof(struct hv_input_synic_setup)), NULL);
+    req.input.synic_setup.vp_index = vp;
+    int fd = -1;
+    int st = hypercall(g, &req, REQ_LEN(sizeof(struct hv_input_synic_setup)), &fd);
+    if (st == HV_STATUS_SUCCESS && vp != 0 && fd < 0)
+        st = -EPROTO; /* the root owes us this VP's SINT eventfd */
     if (st != HV_STATUS_SUCCESS) {
+        if (fd >= 0)
+            close(fd);
         hv_guest_free_range(g, first, 2);
         return st;
     }
-    g->simp_pfn = first;
-    g->siefp_pfn = first + 1;
-    g->simp = hv_guest_pfn_ptr(g, first);
-    g->siefp = hv_guest_pfn_ptr(g, first + 1);
+    struct hv_guest_vp *v = &g->vp[vp];
+    if (vp != 0) {
+        if (v->sint_fd >= 0)
+            close(v->sint_fd);
+        v->sint_fd = fd;
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    v->simp_pfn = first;
+    v->siefp_pfn = first + 1;
+    v->simp = hv_guest_pfn_ptr(g, first);
+    v->siefp = hv_guest_pfn_ptr(g, first + 1);
+    return HV_STATUS_SUCCESS;
+}
+
+int hv_guest_synic_enable(struct hv_guest *g, uint32_t sint_mask)
+{
+    for (uint32_t vp = 0; vp < g->nvp; vp++) {
+        int st = hv_guest_synic_enable_vp(g, vp, sint_mask);
+        if (st != HV_STATUS_SUCCESS)
+            return st;
+    }
     return HV_STATUS_SUCCESS;
 }
 
 int hv_guest_sint_fd(const struct hv_guest *g)
 {
-    return g->sint_fd;
+    return g->vp[0].sint_fd;
 }
 
-int hv_guest_recv_message(struct hv_guest *g, uint32_t sint, struct hv_message *out)
+int hv_guest_vp_sint_fd(const struct hv_guest *g, uint32_t vp)
 {
-    if (!g->simp || sint >= HV_SINT_COUNT)
+    return vp < g->nvp ? g->vp[vp].sint_fd : -1;
+}
+
+int hv_guest_recv_message_vp(struct hv_guest *g, uint32_t vp, uint32_t sint,
+                             struct hv_message *out)
+{
+    if (vp >= g->nvp || !g->vp[vp].simp || sint >= HV_SINT_COUNT)
         return -ENOTCONN;
-    struct hv_message *slot = &g->simp[sint];
+    struct hv_message *slot = &g->vp[vp].simp[sint];
     uint32_t type = __atomic_load_n(&slot->message_type, __ATOMIC_ACQUIRE);
     if (type == HVMSG_NONE)
         return -EAGAIN;
@@ -380,6 +449,7 @@ int hv_guest_recv_message(struct hv_guest *g, uint32_t sint, struct hv_message *
         struct hv_hc_request req;
         req_init(g, &req, HVCALL_EXT_EOM, sizeof(struct hv_input_eom));
         req.input.eom.sint = sint;
+        req.input.eom.vp_index = vp;
         int st = hypercall(g, &req, REQ_LEN(sizeof(struct hv_input_eom)), NULL);
         if (st < 0)
             return st;
@@ -387,30 +457,56 @@ int hv_guest_recv_message(struct hv_guest *g, uint32_t sint, struct hv_message *
     return 0;
 }
 
-bool hv_guest_event_test_clear(struct hv_guest *g, uint32_t sint, uint32_t flag)
+int hv_guest_recv_message(struct hv_guest *g, uint32_t sint, struct hv_message *out)
 {
-    if (!g->siefp || sint >= HV_SINT_COUNT || flag >= HV_EVENT_FLAGS_COUNT)
+    return hv_guest_recv_message_vp(g, 0, sint, out);
+}
+
+bool hv_guest_event_test_clear_vp(struct hv_guest *g, uint32_t vp, uint32_t sint, uint32_t flag)
+{
+    if (vp >= g->nvp || sint >= HV_SINT_COUNT || flag >= HV_EVENT_FLAGS_COUNT)
         return false;
-    uint64_t *word = (uint64_t *)(g->siefp + sint * HV_EVENT_FLAGS_BYTES) + flag / 64;
+    uint8_t *siefp = g->vp[vp].siefp;
+    if (!siefp)
+        return false;
+    uint64_t *word = (uint64_t *)(siefp + sint * HV_EVENT_FLAGS_BYTES) + flag / 64;
     uint64_t bit = 1ull << (flag % 64);
     if (!(__atomic_load_n(word, __ATOMIC_RELAXED) & bit))
         return false;
     return __atomic_fetch_and(word, ~bit, __ATOMIC_SEQ_CST) & bit;
 }
 
-int hv_guest_wait(struct hv_guest *g, int timeout_ms)
+bool hv_guest_event_test_clear(struct hv_guest *g, uint32_t sint, uint32_t flag)
 {
-    struct pollfd pfd = {.fd = g->sint_fd, .events = POLLIN};
+    return hv_guest_event_test_clear_vp(g, 0, sint, flag);
+}
+
+int hv_guest_wait_vps(struct hv_guest *g, uint64_t vps, int timeout_ms)
+{
+    struct pollfd pfd[HV_PARTITION_VPS_MAX];
+    nfds_t n = 0;
+    for (uint32_t v = 0; v < g->nvp; v++)
+        if ((vps >> v) & 1 && g->vp[v].sint_fd >= 0)
+            pfd[n++] = (struct pollfd){.fd = g->vp[v].sint_fd, .events = POLLIN};
+    if (n == 0)
+        return -EINVAL;
     int rc;
     do {
-        rc = poll(&pfd, 1, timeout_ms);
+        rc = poll(pfd, n, timeout_ms);
     } while (rc < 0 && errno == EINTR);
     if (rc < 0)
         return -errno;
     if (rc == 0)
         return 0;
-    uint64_t v;
-    if (read(g->sint_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-        return -errno;
+    for (nfds_t i = 0; i < n; i++) {
+        uint64_t v;
+        if ((pfd[i].revents & POLLIN) && read(pfd[i].fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+            return -errno;
+    }
     return 1;
+}
+
+int hv_guest_wait(struct hv_guest *g, int timeout_ms)
+{
+    return hv_guest_wait_vps(g, 1, timeout_ms);
 }

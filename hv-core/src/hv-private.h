@@ -32,20 +32,32 @@ struct hv_msg_queue {
     uint32_t count;
 };
 
-/*
- * SynIC state. post/eom/setup/teardown run on the control thread and take
- * `lock` (posts can also come from other threads through the VMBus server's
- * deferred GPADL teardown). signal runs on any thread, lock-free: it only
- * needs siefp and sint_fd, which are set before any channel can exist and
- * cleared only after every channel user stopped (listeners run first).
- */
-struct hv_synic {
-    pthread_mutex_t lock;
+/* One virtual processor's SynIC. */
+struct hv_synic_vp {
     struct hv_message *simp; /* mapped SIMP page, NULL until enabled */
     uint8_t *siefp;          /* mapped SIEF page */
     uint64_t simp_pfn, siefp_pfn;
     uint32_t sint_mask;
+    int sint_fd; /* eventfd asserting this VP's SINTs; -1 unless running */
     struct hv_msg_queue queue[HV_SINT_COUNT];
+};
+
+/*
+ * SynIC state, one per VP. post/eom/setup/teardown run on the control
+ * thread and take `lock` (posts can also come from other threads through
+ * the VMBus server's deferred GPADL teardown). signal runs on any thread,
+ * lock-free: it needs a VP's siefp, sint_mask and sint_fd. The eventfds
+ * exist from start to stop. setup writes sint_mask before it publishes
+ * siefp with a release store (signal loads it with acquire), and
+ * everything is cleared only after every channel user stopped (listeners
+ * run first). A VP whose SynIC is not set up yet has siefp NULL: a signal
+ * for it is refused, as a real VP that has not enabled its SynIC takes no
+ * synthetic interrupt.
+ */
+struct hv_synic {
+    pthread_mutex_t lock;
+    uint32_t nvp;
+    struct hv_synic_vp vp[HV_PARTITION_VPS_MAX];
 };
 
 struct hv_partition {
@@ -57,7 +69,8 @@ struct hv_partition {
     enum hv_partition_state state;
     uint64_t mem_bytes;
     int mem_fd;  /* -1 unless created/running */
-    int sint_fd; /* eventfd asserting the guest's SINTs; -1 unless running */
+    int sint_fd; /* VP 0's SINT eventfd (synic.vp[0].sint_fd): what backends
+                  * hand the guest at start; -1 unless running */
     int exit_status;
     bool crashed;
     bool stopping;
@@ -83,10 +96,14 @@ size_t hv_mem_view_len(uint32_t n, bool ring);
 void hv_mem_unmap(void *view, size_t len);
 
 /* synic.c */
-void hv_synic_init(struct hv_synic *s);
+void hv_synic_init(struct hv_synic *s, uint32_t nvp);
 void hv_synic_fini(struct hv_synic *s);
-int hv_synic_setup(struct hv_partition *p, const struct hv_input_synic_setup *in);
-int hv_synic_eom(struct hv_partition *p, uint32_t sint);
+/* Create (start) and close (stop) every VP's SINT eventfd. */
+int hv_synic_open_fds(struct hv_synic *s);
+void hv_synic_close_fds(struct hv_synic *s);
+/* *fd_out: the VP's SINT eventfd for a VP other than 0 (owned by s). */
+int hv_synic_setup(struct hv_partition *p, const struct hv_input_synic_setup *in, int *fd_out);
+int hv_synic_eom(struct hv_partition *p, uint32_t vp, uint32_t sint);
 /* Unmap SynIC pages, drop queued messages (partition stopped). */
 void hv_synic_reset(struct hv_partition *p);
 

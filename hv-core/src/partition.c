@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -216,6 +215,8 @@ int hv_partition_create(struct hv_host *h, const struct hv_partition_params *par
     if (params->memory_bytes < HV_PARTITION_MEM_MIN || params->memory_bytes > HV_PARTITION_MEM_MAX ||
         (params->memory_bytes & (HV_PAGE_SIZE - 1)) != 0)
         return -EINVAL;
+    if (params->vp_count > HV_PARTITION_VPS_MAX)
+        return -EINVAL;
     if (hv_host_find_name(h, params->name))
         return -EEXIST;
     const struct hv_partition_class *cls = params->cls ? params->cls : &hv_process_partition_class;
@@ -232,7 +233,7 @@ int hv_partition_create(struct hv_host *h, const struct hv_partition_params *par
     p->mem_fd = -1;
     p->sint_fd = -1;
     p->exit_status = -1;
-    hv_synic_init(&p->synic);
+    hv_synic_init(&p->synic, params->vp_count ? params->vp_count : 1);
 
     int rc = cls->construct(p, params);
     if (rc < 0)
@@ -270,15 +271,16 @@ int hv_partition_start(struct hv_partition *p)
         if (rc < 0)
             return rc;
     }
-    p->sint_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (p->sint_fd < 0)
-        return -errno;
+    rc = hv_synic_open_fds(&p->synic);
+    if (rc < 0)
+        return rc;
+    p->sint_fd = p->synic.vp[0].sint_fd;
     p->exit_status = -1;
     p->crashed = false;
     p->stopping = false;
     rc = p->cls->start(p);
     if (rc < 0) {
-        close(p->sint_fd);
+        hv_synic_close_fds(&p->synic);
         p->sint_fd = -1;
         return rc;
     }
@@ -310,10 +312,8 @@ void hv_partition_exited(struct hv_partition *p, int status, bool asked)
         close(p->mem_fd);
         p->mem_fd = -1;
     }
-    if (p->sint_fd >= 0) {
-        close(p->sint_fd);
-        p->sint_fd = -1;
-    }
+    hv_synic_close_fds(&p->synic);
+    p->sint_fd = -1;
 }
 
 int hv_partition_stop(struct hv_partition *p, int grace_ms)
@@ -389,6 +389,11 @@ struct hv_host *hv_partition_host(const struct hv_partition *p)
 uint64_t hv_partition_memory_size(const struct hv_partition *p)
 {
     return p->mem_bytes;
+}
+
+uint32_t hv_partition_vp_count(const struct hv_partition *p)
+{
+    return p->synic.nvp;
 }
 
 uint64_t hv_partition_memory_pages(const struct hv_partition *p)
@@ -656,11 +661,11 @@ static int hypercall_dispatch(struct hv_partition *p, const void *buf, size_t le
     case HVCALL_EXT_SYNIC_SETUP:
         if (req.input_size != sizeof(struct hv_input_synic_setup))
             return HV_STATUS_INVALID_HYPERCALL_INPUT;
-        return hv_synic_setup(p, &req.input.synic_setup);
+        return hv_synic_setup(p, &req.input.synic_setup, fd_out);
     case HVCALL_EXT_EOM:
-        if (req.input_size != sizeof(struct hv_input_eom) || req.input.eom.reserved != 0)
+        if (req.input_size != sizeof(struct hv_input_eom))
             return HV_STATUS_INVALID_HYPERCALL_INPUT;
-        return hv_synic_eom(p, req.input.eom.sint);
+        return hv_synic_eom(p, req.input.eom.vp_index, req.input.eom.sint);
     case HVCALL_EXT_EVENT_FD:
         return hc_event_fd(p, &req, fd_out);
     default:

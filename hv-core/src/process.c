@@ -131,7 +131,7 @@ static char **build_env(struct hv_process_partition *pp)
         n++;
     while (pp->extra_env[extra])
         extra++;
-    char **env = calloc(n + extra + 4, sizeof(*env));
+    char **env = calloc(n + extra + 5, sizeof(*env));
     if (!env)
         return NULL;
     size_t k = 0;
@@ -150,6 +150,8 @@ static char **build_env(struct hv_process_partition *pp)
     if (asprintf(&env[k++], "%s=%s", HV_ENV_NAME, pp->up.name) < 0)
         goto fail;
     if (asprintf(&env[k++], "%s=%u", HV_ENV_ID, pp->up.id) < 0)
+        goto fail;
+    if (asprintf(&env[k++], "%s=%u", HV_ENV_VPS, hv_partition_vp_count(&pp->up)) < 0)
         goto fail;
     return env;
 fail:

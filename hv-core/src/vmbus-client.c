@@ -29,6 +29,7 @@ struct vmbus_gchan {
     uint32_t npages;
     uint64_t *pfns;
     uint32_t split;
+    uint32_t vp; /* target VP of the channel's interrupts */
     void *view[2];
     struct vmbus_ring tx, rx;
     int event_fd;
@@ -482,7 +483,7 @@ int vmbus_client_open(struct vmbus_client *c, uint32_t relid, const struct vmbus
         return -ENOENT;
     if (gchan_by_relid(c, relid))
         return -EBUSY;
-    if (p->tx_pages < 2 || p->rx_pages < 2)
+    if (p->tx_pages < 2 || p->rx_pages < 2 || p->target_vp >= hv_guest_vp_count(c->g))
         return -EINVAL;
     struct vmbus_gchan *ch = calloc(1, sizeof(*ch));
     if (!ch)
@@ -491,6 +492,7 @@ int vmbus_client_open(struct vmbus_client *c, uint32_t relid, const struct vmbus
     ch->relid = relid;
     ch->conn_id = oi->conn_id;
     ch->event_fd = -1;
+    ch->vp = p->target_vp;
     ch->npages = p->tx_pages + p->rx_pages;
     ch->split = p->tx_pages;
     ch->next = c->chans;
@@ -539,7 +541,7 @@ int vmbus_client_open(struct vmbus_client *c, uint32_t relid, const struct vmbus
     m.child_relid = relid;
     m.open_id = relid;
     m.ring_gpadl = ch->gpadl;
-    m.target_vp = 0;
+    m.target_vp = ch->vp;
     m.downstream_page_offset = ch->split;
     rc = post(c, c->msg_conn_id, &m, sizeof(m));
     struct resp r;
@@ -613,9 +615,27 @@ int vmbus_gchan_signal(struct vmbus_gchan *ch)
     return 0;
 }
 
+uint32_t vmbus_gchan_target_vp(const struct vmbus_gchan *ch)
+{
+    return ch->vp;
+}
+
 bool vmbus_gchan_event(struct vmbus_gchan *ch)
 {
-    return hv_guest_event_test_clear(ch->client->g, VMBUS_MESSAGE_SINT, ch->relid);
+    struct hv_guest *g = ch->client->g;
+    bool ev = hv_guest_event_test_clear_vp(g, ch->vp, VMBUS_MESSAGE_SINT, ch->relid);
+    /* A flag left set on another VP would swallow the wake-up of a later
+     * signal there: clear them all. */
+    uint32_t nvp = hv_guest_vp_count(g);
+    for (uint32_t vp = 0; vp < nvp; vp++)
+        if (vp != ch->vp)
+            ev |= hv_guest_event_test_clear_vp(g, vp, VMBUS_MESSAGE_SINT, ch->relid);
+    return ev;
+}
+
+int vmbus_gchan_wait(struct vmbus_gchan *ch, int timeout_ms)
+{
+    return hv_guest_wait_vps(ch->client->g, (1ull << ch->vp) | 1u, timeout_ms);
 }
 
 bool vmbus_gchan_rescinded(const struct vmbus_gchan *ch)

@@ -15,6 +15,14 @@
  *   FAILED    closed by the root after a ring/protocol failure; the guest
  *             must CLOSECHANNEL before it can open again
  *   RESCINDED the device is gone; freed when the guest releases the relid
+ *
+ * Virtual processors: the connection's messages go to the SynIC of the VP
+ * INITIATE_CONTACT named (target_vcpu, honoured from VMBus 3.0 on, VP 0
+ * before, as in Hyper-V); a channel's interrupts go to the VP its
+ * OPENCHANNEL named, and MODIFYCHANNEL moves them. Any VP the partition has
+ * is accepted (Linux and FreeBSD spread NIC channels over their CPUs); any
+ * other is refused and counted (VMBUS_SRV_ERR_VP). A channel's target is
+ * read by workers when they signal, so it is an atomic.
  */
 #define _GNU_SOURCE
 #include "vmbus-server.h"
@@ -75,6 +83,7 @@ struct vmbus_chan {
     uint32_t ring_pages[2];
     struct vmbus_ring rx, tx;
     int event_fd;
+    uint32_t target_vp;  /* atomic: VP of the channel's interrupts */
     bool fail_requested; /* atomic */
     bool rescind_owed;   /* RESCINDED, but the guest has not been told yet */
 };
@@ -82,6 +91,7 @@ struct vmbus_chan {
 struct vmbus_server {
     struct hv_partition *part;
     uint32_t version; /* 0: not connected */
+    uint32_t msg_vp;  /* atomic: VP the connection's messages go to */
     bool offers_requested;
     struct vmbus_chan *chans[VMBUS_MAX_CHANNELS + 1];
     pthread_mutex_t gpadl_lock;
@@ -115,6 +125,7 @@ static const char *const err_names[VMBUS_SRV_ERR_COUNT] = {
     [VMBUS_SRV_ERR_RESOURCES] = "resources",
     [VMBUS_SRV_ERR_DEVICE] = "device_refused",
     [VMBUS_SRV_ERR_BUSY] = "busy",
+    [VMBUS_SRV_ERR_VP] = "invalid_vp",
 };
 
 const char *vmbus_srv_err_name(enum vmbus_srv_err e)
@@ -127,11 +138,16 @@ static void count_err(struct vmbus_server *s, enum vmbus_srv_err e)
     s->stats.errors[e]++;
 }
 
+static uint32_t msg_vp(const struct vmbus_server *s)
+{
+    return __atomic_load_n(&s->msg_vp, __ATOMIC_RELAXED);
+}
+
 static int send_msg(struct vmbus_server *s, const void *msg, uint32_t len)
 {
     if (!s->part)
         return -ENODEV;
-    int rc = hv_synic_post(s->part, VMBUS_MESSAGE_SINT, HVMSG_VMBUS, msg, len);
+    int rc = hv_synic_post_vp(s->part, msg_vp(s), VMBUS_MESSAGE_SINT, HVMSG_VMBUS, msg, len);
     if (rc == 0)
         __atomic_fetch_add(&s->stats.msgs_out, 1, __ATOMIC_RELAXED);
     return rc;
@@ -480,7 +496,7 @@ static void reset_connection(struct vmbus_server *s)
         gpadl_free(s, g);
     }
     if (s->part)
-        hv_synic_purge(s->part, VMBUS_MESSAGE_SINT);
+        hv_synic_purge_vp(s->part, msg_vp(s), VMBUS_MESSAGE_SINT);
     s->version = 0;
     s->offers_requested = false;
 }
@@ -498,6 +514,27 @@ static bool monitor_pages_ok(const struct vmbus_server *s, uint64_t a, uint64_t 
     return (a >> HV_PAGE_SHIFT) < s->npages && (b >> HV_PAGE_SHIFT) < s->npages;
 }
 
+/* The VP an INITIATE_CONTACT asks messages to go to: target_vcpu from
+ * VMBus 3.0 on (before, Hyper-V delivers to VP 0 whatever the field says).
+ * UINT32_MAX-safe: callers check it against the partition's VPs. */
+static uint32_t contact_target_vp(const struct vmbus_msg_initiate_contact *m)
+{
+    return m->version_requested >= VMBUS_VERSION_WIN8_1 ? m->target_vcpu : 0;
+}
+
+/* Where the answer to a guest message goes: the current connection's VP,
+ * or for INITIATE_CONTACT the VP it asks for (VP 0 if it has no such VP,
+ * to tell it so). */
+static uint32_t answer_vp(const struct vmbus_server *s, int type, const uint8_t *buf)
+{
+    if (type != VMBUS_MSG_INITIATE_CONTACT)
+        return msg_vp(s);
+    struct vmbus_msg_initiate_contact m;
+    memcpy(&m, buf, sizeof(m));
+    uint32_t vp = contact_target_vp(&m);
+    return vp < hv_partition_vp_count(s->part) ? vp : 0;
+}
+
 static void on_initiate_contact(struct vmbus_server *s, uint32_t conn_id, const uint8_t *buf)
 {
     struct vmbus_msg_initiate_contact m;
@@ -513,10 +550,14 @@ static void on_initiate_contact(struct vmbus_server *s, uint32_t conn_id, const 
     if (s->version)
         reset_connection(s);
 
-    bool ok = vmbus_version_supported(m.version_requested) && m.target_vcpu == 0 &&
+    bool vp_ok = contact_target_vp(&m) < hv_partition_vp_count(s->part);
+    bool ok = vmbus_version_supported(m.version_requested) && vp_ok &&
               monitor_pages_ok(s, m.monitor_page1, m.monitor_page2);
     if (ok && m.version_requested >= VMBUS_VERSION_WIN10_V5)
         ok = m.u.v5.msg_sint == VMBUS_MESSAGE_SINT && m.u.v5.msg_vtl == 0;
+    /* The answer, and from now on every message, goes to that VP. */
+    __atomic_store_n(&s->msg_vp, answer_vp(s, VMBUS_MSG_INITIATE_CONTACT, buf),
+                     __ATOMIC_RELAXED);
     struct vmbus_msg_version_response r = {0};
     msg_hdr(&r, VMBUS_MSG_VERSION_RESPONSE);
     if (ok) {
@@ -525,7 +566,7 @@ static void on_initiate_contact(struct vmbus_server *s, uint32_t conn_id, const 
         r.connection_state = 0;
         r.msg_conn_id = VMBUS_MESSAGE_CONNECTION_ID;
     } else {
-        count_err(s, VMBUS_SRV_ERR_VERSION);
+        count_err(s, vp_ok ? VMBUS_SRV_ERR_VERSION : VMBUS_SRV_ERR_VP);
     }
     send_msg(s, &r, sizeof(r));
 }
@@ -674,10 +715,15 @@ static void on_open(struct vmbus_server *s, const uint8_t *buf)
         err = VMBUS_SRV_ERR_GPADL_ID;
         goto fail;
     }
+    if (m.target_vp >= hv_partition_vp_count(s->part)) {
+        vmbus_gpadl_put(g);
+        err = VMBUS_SRV_ERR_VP;
+        goto fail;
+    }
     /* One range, whole pages from offset 0; each ring a header page and at
      * least one data page. */
     uint32_t n = g->npfns, split = m.downstream_page_offset;
-    if (m.target_vp != 0 || g->nranges != 1 || g->ranges[0].byte_offset != 0 ||
+    if (g->nranges != 1 || g->ranges[0].byte_offset != 0 ||
         g->ranges[0].byte_count != n * HV_PAGE_SIZE || split < 2 || split > n || n - split < 2) {
         vmbus_gpadl_put(g);
         err = VMBUS_SRV_ERR_RING_LAYOUT;
@@ -711,6 +757,7 @@ static void on_open(struct vmbus_server *s, const uint8_t *buf)
         err = VMBUS_SRV_ERR_RESOURCES;
         goto fail_fd;
     }
+    __atomic_store_n(&c->target_vp, m.target_vp, __ATOMIC_RELAXED);
     c->state = CHAN_OPEN;
     if (c->ops->open(c->ctx, c) < 0) {
         c->state = CHAN_OFFERED;
@@ -812,10 +859,16 @@ static void on_modify_channel(struct vmbus_server *s, const uint8_t *buf)
         count_err(s, VMBUS_SRV_ERR_RELID);
         return;
     }
-    /* One virtual processor: 0 is the only target there is. */
-    uint32_t status = m.target_vp == 0 ? 0 : VMBUS_STATUS_FAILURE;
-    if (status)
-        count_err(s, VMBUS_SRV_ERR_CHAN_STATE);
+    /* Interrupts signalled from now on go to the new VP; one a worker is
+     * raising right now may still land on the old one, which the guest
+     * handles as Linux does (an event counts on whichever VP it arrives). */
+    uint32_t status = 0;
+    if (m.target_vp < hv_partition_vp_count(s->part)) {
+        __atomic_store_n(&c->target_vp, m.target_vp, __ATOMIC_RELAXED);
+    } else {
+        status = VMBUS_STATUS_FAILURE;
+        count_err(s, VMBUS_SRV_ERR_VP);
+    }
     if (s->version >= VMBUS_VERSION_WIN10_V5_3) {
         struct vmbus_msg_modify_channel_response r = {0};
         msg_hdr(&r, VMBUS_MSG_MODIFYCHANNEL_RESPONSE);
@@ -833,12 +886,17 @@ static uint32_t torndowns_owed(struct vmbus_server *s)
     return n;
 }
 
-/* Queue room not kept for owed GPADL_TORNDOWNs. */
-static uint32_t room_unreserved(struct vmbus_server *s)
+/* Queue room on vp not kept for owed GPADL_TORNDOWNs. */
+static uint32_t room_unreserved_vp(struct vmbus_server *s, uint32_t vp)
 {
-    uint32_t room = hv_synic_queue_room(s->part, VMBUS_MESSAGE_SINT);
+    uint32_t room = hv_synic_queue_room_vp(s->part, vp, VMBUS_MESSAGE_SINT);
     uint32_t owed = torndowns_owed(s);
     return room > owed ? room - owed : 0;
+}
+
+static uint32_t room_unreserved(struct vmbus_server *s)
+{
+    return room_unreserved_vp(s, msg_vp(s));
 }
 
 static int send_rescind(struct vmbus_server *s, struct vmbus_chan *c)
@@ -893,7 +951,8 @@ int vmbus_server_handle_message(void *arg, struct hv_partition *p, uint32_t conn
                          : VMBUS_SRV_ERR_MALFORMED);
         return HV_STATUS_SUCCESS;
     }
-    if (!hv_synic_enabled(s->part, VMBUS_MESSAGE_SINT)) {
+    uint32_t vp = answer_vp(s, type, buf);
+    if (!hv_synic_enabled_vp(s->part, vp, VMBUS_MESSAGE_SINT)) {
         count_err(s, VMBUS_SRV_ERR_NOT_CONNECTED);
         return HV_STATUS_INVALID_PARTITION_STATE;
     }
@@ -904,7 +963,7 @@ int vmbus_server_handle_message(void *arg, struct hv_partition *p, uint32_t conn
      * reset frees those channels, and the next connection never saw them. */
     if (type != VMBUS_MSG_INITIATE_CONTACT && type != VMBUS_MSG_UNLOAD)
         need += flush_rescinds(s);
-    if (room_unreserved(s) < need) {
+    if (room_unreserved_vp(s, vp) < need) {
         count_err(s, VMBUS_SRV_ERR_BUSY);
         return HV_STATUS_INSUFFICIENT_BUFFERS;
     }
@@ -978,8 +1037,10 @@ static void on_partition(void *ctx, struct hv_partition *p, enum hv_partition_st
     struct vmbus_server *s = ctx;
     (void)p;
     (void)from;
-    if (to == HV_PARTITION_STOPPED || to == HV_PARTITION_DESTROYED)
+    if (to == HV_PARTITION_STOPPED || to == HV_PARTITION_DESTROYED) {
         reset_connection(s);
+        __atomic_store_n(&s->msg_vp, 0, __ATOMIC_RELAXED);
+    }
     if (to == HV_PARTITION_DESTROYED) {
         hv_host_unwatch(hv_partition_host(s->part), s->wake_fd);
         hv_partition_port_remove(s->part, VMBUS_MESSAGE_CONNECTION_ID);
@@ -1156,10 +1217,16 @@ int vmbus_chan_event_fd(const struct vmbus_chan *c)
     return c->event_fd;
 }
 
+uint32_t vmbus_chan_target_vp(const struct vmbus_chan *c)
+{
+    return __atomic_load_n(&c->target_vp, __ATOMIC_RELAXED);
+}
+
 int vmbus_chan_signal(struct vmbus_chan *c)
 {
     struct hv_partition *p = c->srv->part;
-    return p ? hv_synic_signal(p, VMBUS_MESSAGE_SINT, c->relid) : -ENODEV;
+    return p ? hv_synic_signal_vp(p, vmbus_chan_target_vp(c), VMBUS_MESSAGE_SINT, c->relid)
+             : -ENODEV;
 }
 
 void vmbus_chan_fail(struct vmbus_chan *c)

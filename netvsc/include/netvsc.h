@@ -35,6 +35,7 @@ struct netvsc_params {
     uint32_t send_buf_bytes; /* 0 = 4 MiB */
     bool no_offload;         /* do not ask for checksum/LSO offloads */
     int timeout_ms;          /* for each control exchange; 0 = 5000 */
+    uint32_t target_vp;      /* VP the channel interrupts; < the guest's VP count */
 };
 
 struct netvsc_info {
@@ -48,6 +49,7 @@ struct netvsc_info {
     bool lso;               /* root takes LSOv2 (TCP segmentation) */
     uint32_t lso_max;       /* largest LSO frame, L2 (Ethernet header included) */
     uint32_t tx_frame_max;  /* largest max_len netvsc_tx_alloc() can ever satisfy */
+    uint32_t target_vp;     /* VP the channel interrupts */
 };
 
 /* Open the NIC offered as relid and bring it up (NVSP version, NDIS config,
@@ -116,7 +118,8 @@ int netvsc_poll(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget);
 
 /* Sleeping: the channel's event flag. netvsc_intr_arm() asks the root to
  * signal and returns true if there is already work (do not sleep); after
- * every wake-up of the guest's SINT fd, call netvsc_event() on each NIC: it
+ * every wake-up of any of the guest's SINT fds (the NIC interrupts the VP
+ * netvsc_params.target_vp named), call netvsc_event() on each NIC: it
  * tells whether this NIC was signalled and clears its flag (a flag left set
  * suppresses the root's next signal). */
 bool netvsc_intr_arm(struct netvsc *n);

@@ -445,7 +445,7 @@ static int wait_until(struct netvsc *n, bool *flag)
             vmbus_ring_intr_mask(rx);
             continue;
         }
-        rc = hv_guest_wait(n->g, (int)(deadline - now) < 20 ? (int)(deadline - now) : 20);
+        rc = vmbus_gchan_wait(n->ch, (int)(deadline - now) < 20 ? (int)(deadline - now) : 20);
         vmbus_ring_intr_mask(rx);
         vmbus_gchan_event(n->ch);
         if (rc < 0)
@@ -830,7 +830,9 @@ int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_para
         free(n);
         return -ENOMEM;
     }
-    struct vmbus_gchan_params gp = {.tx_pages = n->p.ring_pages, .rx_pages = n->p.ring_pages};
+    struct vmbus_gchan_params gp = {.tx_pages = n->p.ring_pages,
+                                    .rx_pages = n->p.ring_pages,
+                                    .target_vp = n->p.target_vp};
     int rc = vmbus_client_open(c, relid, &gp, &n->ch);
     if (rc < 0) {
         free(n->pkt);
@@ -895,6 +897,7 @@ void netvsc_close(struct netvsc *n)
 void netvsc_get_info(const struct netvsc *n, struct netvsc_info *out)
 {
     *out = n->info;
+    out->target_vp = vmbus_gchan_target_vp(n->ch);
 }
 
 uint32_t netvsc_relid(const struct netvsc *n)

@@ -10,7 +10,12 @@
  * each way, so one busy NIC cannot starve the others. After the last work
  * the loop keeps polling for a short while (the root's next frame is often
  * only microseconds away), then arms every NIC's interrupt and sleeps in
- * epoll_wait on the SINT eventfd, the TAPs and a signalfd.
+ * epoll_wait on the SINT eventfds, the TAPs and a signalfd.
+ *
+ * Virtual processors: the partition's VPs (HV_PARTITION_VPS) are interrupt
+ * targets here, not threads. NICs are spread over them round-robin in the
+ * order they are opened, as Linux spreads its NIC channels over CPUs, and
+ * the loop waits on every VP's SINT eventfd; VMBus messages come on VP 0.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,11 +55,11 @@
  * send-buffer section, not pages for a jumbo frame that most reads are not. */
 #define HV_VM_FIRST_BUF (ETH_FRAME_LEN + VLAN_HLEN)
 
-/* epoll tags: the SINT eventfd, the signalfd, then NIC slot + 2. */
-#define TAG_SINT 0u
+/* epoll tags: the signalfd, then NIC slot + 2, then each VP's SINT eventfd. */
 #define TAG_SIGNAL 1u
 #define TAG_NIC0 2u
 #define TAG_TAPEV0 (TAG_NIC0 + HV_VM_MAX_NICS) /* link notifications of NIC i's TAP */
+#define TAG_VP0 (TAG_TAPEV0 + HV_VM_MAX_NICS)  /* SINT eventfd of VP v */
 
 /* Frames dropped or worked around in hv-vm itself, by reason (netvsc
  * counts its own). */
@@ -87,6 +92,7 @@ struct nic {
     int tap_fd;
     int slot;
     uint32_t relid;
+    uint32_t vp; /* the VP its channel interrupts, kept across reopens */
     struct vmbus_guid instance;
     struct netvsc_info info; /* as last applied to the TAP */
     uint64_t link_changes_seen; /* netvsc_stats.link_changes at the last sync */
@@ -117,7 +123,8 @@ struct vm {
     struct vmbus_client *c;
     int ep;
     int sfd;
-    int sint_fd;
+    uint32_t nvp;
+    uint32_t next_vp; /* where the next NIC opened goes (round-robin) */
     struct nic *nics[HV_VM_MAX_NICS];
     uint32_t failed[HV_VM_MAX_NICS]; /* relids that would not open: not retried */
     int nfailed;
@@ -293,7 +300,10 @@ static int nic_open(struct vm *vm, const struct vmbus_offer_info *oi)
     x->instance = oi->instance_id;
     x->tap_fd = -1;
 
-    struct netvsc_params np = {.mtu = NETVSC_MTU_MAX}; /* the root's MTU wins */
+    x->vp = vm->next_vp;
+    vm->next_vp = (vm->next_vp + 1) % vm->nvp;
+    /* the root's MTU wins */
+    struct netvsc_params np = {.mtu = NETVSC_MTU_MAX, .target_vp = x->vp};
     int rc = netvsc_open(vm->c, oi->relid, &np, &x->n);
     if (rc < 0) {
         fprintf(stderr, "hv-vm %s: NIC %s (relid %u): open failed: %s\n", vm->name, name, oi->relid,
@@ -335,10 +345,11 @@ static int nic_open(struct vm *vm, const struct vmbus_offer_info *oi)
 
     char nv[16];
     const uint8_t *m = x->info.mac;
-    printf("hv-vm %s: NIC %s up, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, NVSP %s, offloads %s\n",
+    printf("hv-vm %s: NIC %s up, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, NVSP %s, offloads %s, "
+           "VP %u\n",
            vm->name, x->name, m[0], m[1], m[2], m[3], m[4], m[5], x->info.mtu,
            nvsp_name(x->info.nvsp_version, nv, sizeof(nv)),
-           tp.tso ? "csum/lso" : (tp.csum ? "csum" : "none"));
+           tp.tso ? "csum/lso" : (tp.csum ? "csum" : "none"), x->info.target_vp);
     if (vm->verbose)
         printf("hv-vm %s: NIC %s: relid %u, NDIS %u.%u, link %s, %u Mbit/s, LSO max %u, "
                "TAP ifindex %d in %s\n",
@@ -473,7 +484,7 @@ static int nic_restart(struct vm *vm, struct nic *x, uint32_t mtu)
     x->n = NULL;
     netvsc_tap_set_carrier(x->tap, false);
 
-    struct netvsc_params np = {.mtu = mtu};
+    struct netvsc_params np = {.mtu = mtu, .target_vp = x->vp};
     int rc = netvsc_open(vm->c, x->relid, &np, &x->n);
     if (rc < 0) {
         x->n = NULL;
@@ -1066,12 +1077,13 @@ static void disarm_all(struct vm *vm)
             netvsc_intr_disarm(vm->nics[i]->n);
 }
 
-/* The SINT fired: VMBus messages (offers, rescinds) and channel events. */
-static int on_sint(struct vm *vm)
+/* A VP's SINT fired: VMBus messages (offers, rescinds) and channel events. */
+static int on_sint(struct vm *vm, uint32_t vp)
 {
     uint64_t v;
-    if (read(vm->sint_fd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR) {
-        fprintf(stderr, "hv-vm %s: SINT eventfd: %s\n", vm->name, strerror(errno));
+    if (read(hv_guest_vp_sint_fd(vm->g, vp), &v, sizeof(v)) < 0 && errno != EAGAIN &&
+        errno != EINTR) {
+        fprintf(stderr, "hv-vm %s: SINT eventfd of VP %u: %s\n", vm->name, vp, strerror(errno));
         return -errno;
     }
     int rc = vmbus_client_poll(vm->c);
@@ -1132,8 +1144,8 @@ static int run(struct vm *vm)
         for (int i = 0; i < ne; i++) {
             uint64_t tag = evs[i].data.u64;
             int rc = 0;
-            if (tag == TAG_SINT) {
-                rc = on_sint(vm);
+            if (tag - TAG_VP0 < vm->nvp) {
+                rc = on_sint(vm, (uint32_t)(tag - TAG_VP0));
             } else if (tag == TAG_SIGNAL) {
                 rc = on_signal(vm);
             } else if (tag - TAG_TAPEV0 < HV_VM_MAX_NICS) {
@@ -1183,15 +1195,27 @@ static int setup_events(struct vm *vm)
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_SIGNAL};
     if (epoll_ctl(vm->ep, EPOLL_CTL_ADD, vm->sfd, &ev) < 0)
         return -errno;
-    ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_SINT};
-    if (epoll_ctl(vm->ep, EPOLL_CTL_ADD, vm->sint_fd, &ev) < 0)
-        return -errno;
+    return 0;
+}
+
+/* Every VP's SINT eventfd (known once VMBus connected: the SynICs are
+ * enabled then). */
+static int watch_vps(struct vm *vm)
+{
+    for (uint32_t vp = 0; vp < vm->nvp; vp++) {
+        int fd = hv_guest_vp_sint_fd(vm->g, vp);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_VP0 + vp};
+        if (fd < 0)
+            return -ENODEV;
+        if (epoll_ctl(vm->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+            return -errno;
+    }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    struct vm vm = {.ep = -1, .sfd = -1, .sint_fd = -1};
+    struct vm vm = {.ep = -1, .sfd = -1};
     const char *name = NULL, *netns = NULL;
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
@@ -1251,7 +1275,7 @@ int main(int argc, char **argv)
                 name, rc == -ENOENT ? "no " HV_ENV_FDS : strerror(-rc));
         return 2;
     }
-    vm.sint_fd = hv_guest_sint_fd(vm.g);
+    vm.nvp = hv_guest_vp_count(vm.g);
 
     int exit_code = 1;
     bool created = false;
@@ -1271,8 +1295,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "hv-vm %s: VMBus connect failed: %s\n", name, strerror(-rc));
         goto out_events;
     }
+    if ((rc = watch_vps(&vm)) < 0) {
+        fprintf(stderr, "hv-vm %s: SINT of its VPs: %s\n", name, strerror(-rc));
+        vmbus_client_destroy(vm.c);
+        goto out_events;
+    }
     if (vm.verbose)
-        printf("hv-vm %s: VMBus version %#x\n", name, vmbus_client_version(vm.c));
+        printf("hv-vm %s: VMBus version %#x, %u VP%s\n", name, vmbus_client_version(vm.c),
+               vm.nvp, vm.nvp == 1 ? "" : "s");
     vmbus_client_offers_changed(vm.c); /* the initial set is handled here */
     sync_offers(&vm);
     int nics = 0;

@@ -90,6 +90,7 @@ struct netvsp_stats {
     bool mtu_pending;           /* the MTU changed and the guest has not re-initialised */
     uint32_t packet_filter;
     uint32_t recv_sections, send_sections;
+    uint32_t target_vp;         /* the guest VP the channel interrupts */
 };
 void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out);
 uint32_t netvsp_mtu(const struct netvsp *n);

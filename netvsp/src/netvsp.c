@@ -1803,6 +1803,7 @@ void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out)
         out->rndis_ready = c->rndis_ready;
         out->frame_size = c->frame;
         out->packet_filter = c->filter;
+        out->target_vp = vmbus_chan_target_vp(c->chan);
     }
 }
 

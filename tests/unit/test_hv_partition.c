@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -993,6 +994,161 @@ static void hv_partition_start__child_shell__environment_and_fds(void **state)
                  WEXITSTATUS(ws));
 }
 
+/* --- virtual processors ------------------------------------------------- */
+
+static struct hv_partition *hvt_direct_vps(struct hv_host *h, const char *name, uint32_t vps)
+{
+    struct hv_partition_params prm = {
+        .name = name,
+        .memory_bytes = HVT_MEM,
+        .vp_count = vps,
+        .cls = &hv_direct_partition_class,
+    };
+    struct hv_partition *p = NULL;
+    assert_int_equal(hv_partition_create(h, &prm, &p), 0);
+    return p;
+}
+
+static void hv_partition_create__vp_count__1_to_max_else_einval(void **state)
+{
+    struct hvt_fix *f = *state;
+    struct hv_partition_params prm = {.name = "vps", .memory_bytes = HVT_MEM,
+                                      .vp_count = HV_PARTITION_VPS_MAX + 1,
+                                      .cls = &hv_direct_partition_class};
+    struct hv_partition *p = NULL;
+    assert_int_equal(hv_partition_create(f->host, &prm, &p), -EINVAL);
+    prm.vp_count = UINT32_MAX;
+    assert_int_equal(hv_partition_create(f->host, &prm, &p), -EINVAL);
+    assert_int_equal(hv_host_list(f->host, NULL, 0), 0);
+    assert_int_equal(hv_partition_vp_count(hvt_direct_vps(f->host, "vps0", 0)), 1);
+    assert_int_equal(hv_partition_vp_count(hvt_direct_vps(f->host, "vps1", 1)), 1);
+    assert_int_equal(hv_partition_vp_count(hvt_direct_vps(f->host, "vpsmax",
+                                                          HV_PARTITION_VPS_MAX)),
+                     HV_PARTITION_VPS_MAX);
+}
+
+static bool hvt_readable(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 1;
+}
+
+/*
+ * Hyper-V has a SynIC per virtual processor: each VP names its own SIMP
+ * and SIEF pages, and has its own message slots, queues and SINT. A message
+ * or event for VP 1 lands in VP 1's pages and asserts VP 1's SINT eventfd
+ * (which the guest got with VP 1's set-up), and nothing of VP 0's.
+ */
+static void hv_synic__two_vps__own_pages_slots_events_and_sint(void **state)
+{
+    struct hvt_fix *f = *state;
+    struct hv_partition *p = hvt_direct_vps(f->host, "twovp", 2);
+    assert_int_equal(hv_partition_start(p), 0);
+    struct hv_guest *g = hvt_attach(p);
+    assert_int_equal(hv_guest_vp_count(g), 2);
+    assert_int_equal(hv_guest_vp_sint_fd(g, 1), -1); /* not set up yet */
+    /* VP 1 before VP 0 is fine: each has its own. */
+    assert_int_equal(hv_guest_synic_enable_vp(g, 1, 1u << HVT_SINT), HV_STATUS_SUCCESS);
+    assert_true(hv_synic_enabled_vp(p, 1, HVT_SINT));
+    assert_false(hv_synic_enabled_vp(p, 0, HVT_SINT));
+    assert_int_equal(hv_guest_synic_enable_vp(g, 0, 1u << HVT_SINT), HV_STATUS_SUCCESS);
+    assert_int_equal(hv_guest_synic_enable_vp(g, 2, 1u << HVT_SINT), -EINVAL);
+    int fd0 = hv_guest_vp_sint_fd(g, 0), fd1 = hv_guest_vp_sint_fd(g, 1);
+    assert_true(fd0 >= 0 && fd1 >= 0 && fd0 != fd1);
+    hvt_take(fd0);
+    hvt_take(fd1);
+
+    /* Messages: VP 1's slot only. */
+    assert_int_equal(hv_synic_post_vp(p, 1, HVT_SINT, HVMSG_VMBUS, "one", 3), 0);
+    assert_int_equal(hv_synic_post_vp(p, 1, HVT_SINT, HVMSG_VMBUS, "two", 3), 0);
+    assert_false(hvt_readable(fd0));
+    assert_true(hvt_readable(fd1));
+    hvt_take(fd1);
+    struct hv_message m;
+    assert_int_equal(hv_guest_recv_message_vp(g, 0, HVT_SINT, &m), -EAGAIN);
+    assert_int_equal(hv_guest_recv_message_vp(g, 1, HVT_SINT, &m), 0);
+    assert_memory_equal(m.payload, "one", 3);
+    /* Its EOM (MessagePending was set) delivers VP 1's next one. */
+    assert_true(hvt_readable(fd1));
+    hvt_take(fd1);
+    assert_int_equal(hv_guest_recv_message_vp(g, 1, HVT_SINT, &m), 0);
+    assert_memory_equal(m.payload, "two", 3);
+    assert_int_equal(hv_synic_queue_room_vp(p, 1, HVT_SINT), HV_SYNIC_QUEUE_LEN);
+    assert_int_equal(hv_synic_post_vp(p, 2, HVT_SINT, HVMSG_VMBUS, "x", 1), -EINVAL);
+
+    /* Events: VP 1's SIEF page and SINT only. */
+    assert_int_equal(hv_synic_signal_vp(p, 1, HVT_SINT, 5), 0);
+    assert_true(hvt_readable(fd1));
+    assert_false(hvt_readable(fd0));
+    assert_false(hv_guest_event_test_clear_vp(g, 0, HVT_SINT, 5));
+    assert_true(hv_guest_event_test_clear_vp(g, 1, HVT_SINT, 5));
+    hvt_take(fd1);
+    assert_int_equal(hv_synic_signal_vp(p, 0, HVT_SINT, 5), 0);
+    assert_true(hvt_readable(fd0));
+    assert_false(hvt_readable(fd1));
+    assert_true(hv_guest_event_test_clear_vp(g, 0, HVT_SINT, 5));
+    assert_int_equal(hv_synic_signal_vp(p, 2, HVT_SINT, 5), -EINVAL);
+    /* Waiting on both VPs wakes for either. */
+    assert_int_equal(hv_guest_wait_vps(g, 3, 0), 1); /* consumes fd0's */
+    assert_int_equal(hv_guest_wait_vps(g, 3, 0), 0);
+
+    /* Stopped: both VPs' SynICs go. */
+    hv_guest_detach(g);
+    assert_int_equal(hv_partition_stop(p, 0), 0);
+    assert_false(hv_synic_enabled_vp(p, 0, HVT_SINT));
+    assert_false(hv_synic_enabled_vp(p, 1, HVT_SINT));
+}
+
+/* A VP the partition does not have is refused by number (TLFS
+ * HV_STATUS_INVALID_VP_INDEX), in set-up and EOM alike. */
+static void hv_synic_setup__vp_beyond_partition__invalid_vp_index(void **state)
+{
+    struct hvt_fix *f = *state;
+    struct hv_partition *p = hvt_direct_vps(f->host, "threevp", 3);
+    assert_int_equal(hv_partition_start(p), 0);
+    struct hv_guest *g = hvt_attach(p);
+    struct hv_hc_request r;
+    uint64_t pg = HV_PAGE_SIZE;
+    size_t len = hvt_setup_rec(&r, 8 * pg, 9 * pg, 1u << HVT_SINT);
+    for (uint32_t vp = 3; vp != 0; vp = vp < 64 ? vp * 2 : (vp == 64 ? UINT32_MAX : 0)) {
+        r.input.synic_setup.vp_index = vp;
+        assert_int_equal(hvt_raw(g, &r, len), HV_STATUS_INVALID_VP_INDEX);
+    }
+    r.input.synic_setup.vp_index = 2;
+    assert_int_equal(hvt_raw(g, &r, len), HV_STATUS_SUCCESS);
+    assert_true(hv_synic_enabled_vp(p, 2, HVT_SINT));
+    len = hvt_rec(&r, HVCALL_EXT_EOM, sizeof(struct hv_input_eom));
+    r.input.eom.sint = HVT_SINT;
+    r.input.eom.vp_index = 3;
+    assert_int_equal(hvt_raw(g, &r, len), HV_STATUS_INVALID_VP_INDEX);
+    r.input.eom.vp_index = 2;
+    assert_int_equal(hvt_raw(g, &r, len), HV_STATUS_SUCCESS);
+    hv_guest_detach(g);
+    assert_int_equal(hv_partition_stop(p, 0), 0);
+}
+
+/* A process partition's guest learns how many VPs it has from
+ * HV_PARTITION_VPS, as a real guest from its firmware tables. */
+static void hv_partition_start__child_shell__vp_count_in_environment(void **state)
+{
+    struct hvt_fix *f = *state;
+    static const char *const argv[] = {"/bin/sh", "-c",
+                                       "test \"$HV_PARTITION_VPS\" = 3 || exit 10; exit 0", NULL};
+    struct hv_partition_params prm = {
+        .name = "vps-sh",
+        .memory_bytes = 1ull << 20,
+        .vp_count = 3,
+        .argv = argv,
+    };
+    struct hv_partition *p = NULL;
+    assert_int_equal(hv_partition_create(f->host, &prm, &p), 0);
+    assert_int_equal(hv_partition_start(p), 0);
+    assert_true(hvt_run_until_stopped(f->host, p, HVT_WAIT_MS));
+    int ws = hv_partition_exit_status(p);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+}
+
 static void hv_host_destroy__running_process__child_reaped(void **state)
 {
     struct hvt_fix *f = *state;
@@ -1472,8 +1628,8 @@ static void hv_hypercall__eom_bad_input__refused(void **state)
     r.input.eom.sint = HV_SINT_COUNT;
     assert_int_equal(hvt_raw(f->g, &r, len), HV_STATUS_INVALID_PARAMETER);
     r.input.eom.sint = HVT_SINT;
-    r.input.eom.reserved = 1;
-    assert_int_equal(hvt_raw(f->g, &r, len), HV_STATUS_INVALID_HYPERCALL_INPUT);
+    r.input.eom.vp_index = 1; /* the partition has VP 0 only */
+    assert_int_equal(hvt_raw(f->g, &r, len), HV_STATUS_INVALID_VP_INDEX);
 
     len = hvt_rec(&r, HVCALL_EXT_EVENT_FD, sizeof(struct hv_input_event_fd));
     r.input.event_fd.connection_id = HVT_CONN_UNKNOWN;
@@ -1513,8 +1669,8 @@ static void hv_synic_setup__bad_pages_or_mask__invalid_parameter(void **state)
     len = hvt_setup_rec(&r, 8 * pg, 9 * pg, 1u << HV_SINT_COUNT);
     assert_int_equal(hvt_raw(f->g, &r, len), HV_STATUS_INVALID_PARAMETER);
     len = hvt_setup_rec(&r, 8 * pg, 9 * pg, 1u << HVT_SINT);
-    r.input.synic_setup.reserved = 1;
-    assert_int_equal(hvt_raw(f->g, &r, len), HV_STATUS_INVALID_PARAMETER);
+    r.input.synic_setup.vp_index = 1; /* the partition has VP 0 only */
+    assert_int_equal(hvt_raw(f->g, &r, len), HV_STATUS_INVALID_VP_INDEX);
     assert_false(hv_synic_enabled(f->p, HVT_SINT));
     /* The last page is inside memory. */
     len = hvt_setup_rec(&r, end - pg, end - 2 * pg, 1u << HVT_SINT);
@@ -1971,6 +2127,10 @@ int main(void)
         HVT_DIRECT(hv_partition_listen__full_lifecycle__transitions_in_order),
         HVT_DIRECT(hv_partition_listen__stopped__memory_and_synic_still_there),
         HVT_HOST(hv_partition_create__bad_names__einval),
+        HVT_HOST(hv_partition_create__vp_count__1_to_max_else_einval),
+        HVT_HOST(hv_synic__two_vps__own_pages_slots_events_and_sint),
+        HVT_HOST(hv_synic_setup__vp_beyond_partition__invalid_vp_index),
+        HVT_HOST(hv_partition_start__child_shell__vp_count_in_environment),
         HVT_DIRECT(hv_partition_create__duplicate_name__eexist),
         HVT_HOST(hv_partition_create__bad_memory_size__einval),
         HVT_HOST(hv_partition_create__process_without_program__einval),

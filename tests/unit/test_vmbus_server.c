@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -26,6 +27,7 @@
 #define MEM_BYTES (16ull << 20)
 #define MEM_PAGES (MEM_BYTES >> HV_PAGE_SHIFT)
 #define NCHAN 2    /* channels offered by the fixture: relids 1 and 2 */
+#define NVP 2      /* the fixture's partition has VPs 0 and 1 */
 #define MAX_DEVS 4 /* room for hot-added channels */
 #define MSG_CONN VMBUS_MESSAGE_CONNECTION_ID
 #define RING_PAGES 8u
@@ -108,6 +110,7 @@ static int setup(void **state)
     struct hv_partition_params pp = {
         .name = "vmbus-srv-test",
         .memory_bytes = MEM_BYTES,
+        .vp_count = NVP,
         .cls = &hv_direct_partition_class,
     };
     assert_int_equal(hv_partition_create(f->host, &pp, &f->part), 0);
@@ -498,11 +501,14 @@ static void initiate_contact__wrong_conn_id__dropped_and_counted(void **state)
     assert_int_equal(f->dev[0].opens, 0);
 }
 
-static void initiate_contact__target_vcpu_nonzero__refused(void **state)
+/* A VP the partition does not have is refused (answered on VP 0) and
+ * counted; before VMBus 3.0 the field means nothing (Hyper-V sends to VP 0
+ * whatever it says) and is not looked at. */
+static void initiate_contact__target_vcpu_beyond_partition__refused_counted(void **state)
 {
     struct fix *f = *state;
     struct vmbus_msg_initiate_contact m = contact_msg(VMBUS_VERSION_WIN10_V5_3);
-    m.target_vcpu = 1;
+    m.target_vcpu = NVP;
     struct vmbus_msg_version_response r = contact(f, VMBUS_MESSAGE_CONNECTION_ID_4, &m);
     assert_int_equal(r.version_supported, 0);
     m = contact_msg(VMBUS_VERSION_WIN8_1);
@@ -510,7 +516,63 @@ static void initiate_contact__target_vcpu_nonzero__refused(void **state)
     r = contact(f, VMBUS_MESSAGE_CONNECTION_ID, &m);
     assert_int_equal(r.version_supported, 0);
     assert_false(vmbus_server_connected(f->srv));
-    assert_int_equal(errs(f, VMBUS_SRV_ERR_VERSION), 2);
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_VP), 2);
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_VERSION), 0);
+    m = contact_msg(VMBUS_VERSION_WIN8);
+    m.target_vcpu = 7;
+    assert_int_equal(contact(f, VMBUS_MESSAGE_CONNECTION_ID, &m).version_supported, 1);
+}
+
+/* Other guest side of a conversation: the next message on VP vp. */
+static int recv_msg_vp(struct fix *f, uint32_t vp, void *buf)
+{
+    struct hv_message m;
+    int rc = hv_guest_recv_message_vp(f->g, vp, VMBUS_MESSAGE_SINT, &m);
+    if (rc < 0)
+        return rc;
+    memcpy(buf, m.payload, m.payload_size);
+    struct vmbus_msg_hdr h;
+    memcpy(&h, m.payload, sizeof(h));
+    return (int)h.msgtype;
+}
+
+static bool vp_signalled(struct fix *f, uint32_t vp)
+{
+    uint64_t v;
+    return read(hv_guest_vp_sint_fd(f->g, vp), &v, sizeof(v)) == sizeof(v);
+}
+
+/*
+ * INITIATE_CONTACT names the VP the connection's messages go to (Hyper-V
+ * from VMBus 3.0 on; Linux names the VP of its VMBUS_CONNECT_CPU): the
+ * answer and everything after it arrive in that VP's SIMP slot and assert
+ * that VP's SINT.
+ */
+static void initiate_contact__target_vcpu_1__messages_on_vp_1(void **state)
+{
+    struct fix *f = *state;
+    vp_signalled(f, 0);
+    vp_signalled(f, 1);
+    struct vmbus_msg_initiate_contact m = contact_msg(VMBUS_VERSION_WIN10_V5_3);
+    m.target_vcpu = 1;
+    assert_int_equal(post(f, VMBUS_MESSAGE_CONNECTION_ID_4, &m, sizeof(m)), HV_STATUS_SUCCESS);
+    uint8_t buf[HV_MESSAGE_PAYLOAD_MAX];
+    assert_int_equal(recv_msg_vp(f, 0, buf), -EAGAIN);
+    assert_false(vp_signalled(f, 0));
+    assert_true(vp_signalled(f, 1));
+    assert_int_equal(recv_msg_vp(f, 1, buf), VMBUS_MSG_VERSION_RESPONSE);
+    struct vmbus_msg_version_response r;
+    memcpy(&r, buf, sizeof(r));
+    assert_int_equal(r.version_supported, 1);
+    send_hdr_only(f, VMBUS_MSG_REQUESTOFFERS);
+    assert_int_equal(recv_msg_vp(f, 0, buf), -EAGAIN);
+    for (int i = 0; i < NCHAN; i++)
+        assert_int_equal(recv_msg_vp(f, 1, buf), VMBUS_MSG_OFFERCHANNEL);
+    assert_int_equal(recv_msg_vp(f, 1, buf), VMBUS_MSG_ALLOFFERS_DELIVERED);
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_VP), 0);
+    /* A new connection can move them back. */
+    connect_version(f, VMBUS_VERSION_WIN10_V5_3);
+    assert_int_equal(recv_msg_vp(f, 1, buf), -EAGAIN);
 }
 
 static void initiate_contact__monitor_pages_mixed_or_bad__refused(void **state)
@@ -733,14 +795,14 @@ static void modify_channel__version_gated__refused_before_4_1(void **state)
     assert_int_equal(errs(f, VMBUS_SRV_ERR_MALFORMED), 1);
     assert_int_equal(stats(f).msgs_in[VMBUS_MSG_MODIFYCHANNEL], 0);
 
-    /* 5.3: accepted and answered; VP 1 does not exist. */
+    /* 5.3: accepted and answered; VP NVP does not exist. */
     connect_and_offers(f);
     send_msg(f, &m, sizeof(m));
     struct vmbus_msg_modify_channel_response r;
     expect_msg(f, VMBUS_MSG_MODIFYCHANNEL_RESPONSE, &r, sizeof(r));
     assert_int_equal(r.child_relid, 1);
     assert_int_equal(r.status, 0);
-    m.target_vp = 1;
+    m.target_vp = NVP;
     send_msg(f, &m, sizeof(m));
     expect_msg(f, VMBUS_MSG_MODIFYCHANNEL_RESPONSE, &r, sizeof(r));
     assert_int_not_equal(r.status, 0);
@@ -896,15 +958,79 @@ static void open__bad_downstream_offset__failure_status(void **state)
     assert_int_equal(f->dev[0].opens, 2);
 }
 
-static void open__target_vp_nonzero__failure_status(void **state)
+static void open__target_vp_beyond_partition__failure_counted(void **state)
 {
     struct fix *f = *state;
     connect_and_offers(f);
     make_ring_gpadl(f, 1, GPADL_A);
-    assert_int_equal(open_chan(f, 1, GPADL_A, RING_SPLIT, 1), VMBUS_STATUS_FAILURE);
+    assert_int_equal(open_chan(f, 1, GPADL_A, RING_SPLIT, NVP), VMBUS_STATUS_FAILURE);
     assert_int_equal(open_chan(f, 1, GPADL_A, RING_SPLIT, 0xffffffffu), VMBUS_STATUS_FAILURE);
     assert_int_equal(f->dev[0].opens, 0);
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_VP), 2);
     assert_int_equal(open_chan(f, 1, GPADL_A, RING_SPLIT, 0), 0);
+}
+
+/*
+ * A channel may target any VP the partition has (Linux and FreeBSD spread
+ * their NIC channels over CPUs): its interrupts set its flag in that VP's
+ * SIEF page and assert that VP's SINT, no other.
+ */
+static void open__target_vp_1__interrupts_on_vp_1(void **state)
+{
+    struct fix *f = *state;
+    connect_and_offers(f);
+    make_ring_gpadl(f, 1, GPADL_A);
+    assert_int_equal(open_chan(f, 1, GPADL_A, RING_SPLIT, 1), 0);
+    assert_int_equal(f->dev[0].opens, 1);
+    assert_int_equal(vmbus_chan_target_vp(f->chan[0]), 1);
+    vp_signalled(f, 0);
+    vp_signalled(f, 1);
+    assert_int_equal(vmbus_chan_signal(f->chan[0]), 0);
+    assert_true(vp_signalled(f, 1));
+    assert_false(vp_signalled(f, 0));
+    assert_false(hv_guest_event_test_clear_vp(f->g, 0, VMBUS_MESSAGE_SINT, 1));
+    assert_true(hv_guest_event_test_clear_vp(f->g, 1, VMBUS_MESSAGE_SINT, 1));
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_VP), 0);
+}
+
+/*
+ * MODIFYCHANNEL moves a channel's interrupts to another VP the partition
+ * has (answered with status 0 from 5.3 on); a VP it does not have is
+ * refused with a failure status, counted, and the channel stays where it
+ * was.
+ */
+static void modify_channel__other_vp__interrupts_move_there(void **state)
+{
+    struct fix *f = *state;
+    open_channel_1(f);
+    assert_int_equal(vmbus_chan_target_vp(f->chan[0]), 0);
+    struct vmbus_msg_modify_channel m = {{VMBUS_MSG_MODIFYCHANNEL, 0}, 1, 1};
+    send_msg(f, &m, sizeof(m));
+    struct vmbus_msg_modify_channel_response r;
+    expect_msg(f, VMBUS_MSG_MODIFYCHANNEL_RESPONSE, &r, sizeof(r));
+    assert_int_equal(r.child_relid, 1);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(vmbus_chan_target_vp(f->chan[0]), 1);
+    vp_signalled(f, 0);
+    vp_signalled(f, 1);
+    assert_int_equal(vmbus_chan_signal(f->chan[0]), 0);
+    assert_true(vp_signalled(f, 1));
+    assert_false(vp_signalled(f, 0));
+    assert_true(hv_guest_event_test_clear_vp(f->g, 1, VMBUS_MESSAGE_SINT, 1));
+    m.target_vp = NVP;
+    send_msg(f, &m, sizeof(m));
+    expect_msg(f, VMBUS_MSG_MODIFYCHANNEL_RESPONSE, &r, sizeof(r));
+    assert_int_not_equal(r.status, 0);
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_VP), 1);
+    assert_int_equal(vmbus_chan_target_vp(f->chan[0]), 1);
+    /* Back to VP 0. */
+    m.target_vp = 0;
+    send_msg(f, &m, sizeof(m));
+    expect_msg(f, VMBUS_MSG_MODIFYCHANNEL_RESPONSE, &r, sizeof(r));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(vmbus_chan_signal(f->chan[0]), 0);
+    assert_true(vp_signalled(f, 0));
+    assert_false(vp_signalled(f, 1));
 }
 
 static void open__ring_gpadl_not_whole_pages__failure_status(void **state)
@@ -2208,7 +2334,8 @@ int main(void)
         T(initiate_contact__each_supported_version_on_its_conn_id__accepted),
         T(initiate_contact__unsupported_version__version_supported_0),
         T(initiate_contact__wrong_conn_id__dropped_and_counted),
-        T(initiate_contact__target_vcpu_nonzero__refused),
+        T(initiate_contact__target_vcpu_beyond_partition__refused_counted),
+        T(initiate_contact__target_vcpu_1__messages_on_vp_1),
         T(initiate_contact__monitor_pages_mixed_or_bad__refused),
         T(initiate_contact__v5_wrong_sint_or_vtl__refused),
         T(initiate_contact__while_connected__resets_connection),
@@ -2229,7 +2356,9 @@ int main(void)
         T(open__gpadl_of_other_channel__failure_status),
         T(open__gpadl_still_building__failure_status),
         T(open__bad_downstream_offset__failure_status),
-        T(open__target_vp_nonzero__failure_status),
+        T(open__target_vp_beyond_partition__failure_counted),
+        T(open__target_vp_1__interrupts_on_vp_1),
+        T(modify_channel__other_vp__interrupts_move_there),
         T(open__ring_gpadl_not_whole_pages__failure_status),
         T(open__guest_ring_header_corrupt__failure_status),
         T(open__device_refuses__failure_status_then_retry_works),

@@ -174,6 +174,8 @@ usage_error "30-20" nic-set vm1 eth0 --trunk 10,30-20
 usage_error "10,,20" nic-set vm1 eth0 --trunk 10,,20
 usage_error "9001" switch-add sw1 --type private --mtu 9001
 usage_error "67" nic-add vm1 eth0 --switch sw1 --mtu 67
+usage_error "1..64" vm-add vm1 --cpus 0
+usage_error "1..64" vm-add vm1 --cpus 65
 usage_error "abc" switch-set sw1 --mtu abc
 usage_error "--type" switch-add sw1
 usage_error "bridged" switch-add sw1 --type bridged
@@ -232,6 +234,8 @@ expect_request "nic-set with every option" nic-set \
 
 expect_request "vm-add" vm-add '{"name":"vm1","netns":"ns1","memory_mb":512}' '{"result":{}}' -- \
     vm-add vm1 --netns ns1 --memory 512
+expect_request "vm-add --cpus" vm-add '{"name":"vm2","cpus":2}' '{"result":{}}' -- \
+    vm-add vm2 --cpus 2
 
 expect_request "vm-start" vm-start '{"name":"vm1"}' '{"result":{"state":"running","pid":4242}}' -- \
     vm-start vm1
@@ -263,11 +267,11 @@ expect_request "capture, relative file made absolute" capture \
 cd - >/dev/null
 [[ $OUT == "10 packets written to $TMP/cwd/x.pcap" ]] || fail "capture printed '$OUT'"
 
-start_server vm-list '{}' '{"result":{"vms":[{"name":"vm1","netns":"vm1","memory_mb":256,"state":"stopped","pid":0,"nics":1}]}}'
+start_server vm-list '{}' '{"result":{"vms":[{"name":"vm1","netns":"vm1","memory_mb":256,"cpus":2,"state":"stopped","pid":0,"nics":1}]}}'
 RC=0
 HVNET_SOCKET=$SOCK "$CTL" vm-list >"$TMP/out" 2>"$TMP/err" || RC=$?
 if stop_server "HVNET_SOCKET" && [[ $RC -eq 0 ]] &&
-    grep -q '^vm1   vm1          256  stopped    -  1$' "$TMP/out"; then
+    grep -q '^vm1   vm1          256     2  stopped    -  1$' "$TMP/out"; then
     echo "ok: HVNET_SOCKET is used; vm-list table"
 else
     fail "HVNET_SOCKET / vm-list: rc $RC, $(cat "$TMP/out" "$TMP/err")"

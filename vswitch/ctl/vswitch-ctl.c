@@ -664,6 +664,9 @@ static const struct arg_spec opts_vm_add[] = {
               "A-Z a-z 0-9 _ . - (default: NAME)" },
     { .kind = ARG_UINT, .name = "--memory", .metavar = "MB", .min = 64, .max = 65536,
       .param = "memory_mb", .help = "guest memory in MiB, 64..65536 (default 256)" },
+    { .kind = ARG_UINT, .name = "--cpus", .metavar = "N", .min = 1, .max = 64,
+      .param = "cpus",
+      .help = "virtual processors, 1..64 and at most the host's CPUs (default 1)" },
     { .kind = ARG_END },
 };
 static const struct arg_spec opts_nic_add_switch[] = {
@@ -769,7 +772,8 @@ static const struct command commands[] = {
       print_switch_list },
     { "switch-show", "show a switch: kind, MTU, FDB, ports with counters", "switch-show NAME",
       NULL, pos_switch, NULL, NULL, NULL, print_switch_show },
-    { "vm-add", "create a VM (a child partition)", "vm-add NAME [--netns NS] [--memory MB]",
+    { "vm-add", "create a VM (a child partition)",
+      "vm-add NAME [--netns NS] [--memory MB] [--cpus N]",
       "Creates the VM stopped; its NICs appear as interfaces in network namespace NS.",
       pos_vm, opts_vm_add, NULL, NULL, print_generic },
     { "vm-start", "start a VM", "vm-start NAME", NULL, pos_vm, NULL, NULL, NULL,
@@ -1634,6 +1638,7 @@ static int print_vm_list(const json_t *result, const json_t *params)
         { "NAME", "name", NULL, 0 },
         { "NETNS", "netns", NULL, 0 },
         { "MEMORY_MB", "memory_mb", NULL, COL_RIGHT },
+        { "CPUS", "cpus", NULL, COL_RIGHT },
         { "STATE", "state", NULL, 0 },
         { "PID", "pid", NULL, COL_RIGHT | COL_ZERO_DASH },
         { "NICS", "nics", NULL, 0 },

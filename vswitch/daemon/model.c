@@ -228,6 +228,7 @@ static int vm_create_rt(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e)
     struct hv_partition_params pp = {
         .name = vm->name,
         .memory_bytes = (uint64_t)vm->memory_mb << 20,
+        .vp_count = vm->cpus,
         .argv = argv,
         .cpuset = d->have_vm_cpus ? &d->vm_cpus : NULL,
         .cpuset_size = sizeof(d->vm_cpus),
@@ -268,14 +269,25 @@ static void vm_destroy_rt(struct vsd_vm *vm)
 
 int vsd_vm_add(struct vsd *d, const json_t *params, struct vsd_err *e)
 {
-    static const char *const keys[] = {"name", "netns", "memory_mb", NULL};
+    static const char *const keys[] = {"name", "netns", "memory_mb", "cpus", NULL};
     const char *name, *netns = NULL;
-    long long mem = VSD_MEMORY_DEFAULT_MB;
-    bool has_mem;
+    long long mem = VSD_MEMORY_DEFAULT_MB, cpus = 1;
+    bool has_mem, has_cpus;
     if (vsd_check_keys(params, keys, e) < 0 || vsd_get_name(params, "name", VSD_NAME_MAX, &name, e) < 0 ||
         vsd_get_str(params, "netns", false, &netns, e) < 0 ||
-        vsd_get_int(params, "memory_mb", 64, 65536, &mem, &has_mem, e) < 0)
+        vsd_get_int(params, "memory_mb", 64, 65536, &mem, &has_mem, e) < 0 ||
+        vsd_get_int(params, "cpus", 1, HV_PARTITION_VPS_MAX, &cpus, &has_cpus, e) < 0)
         return -1;
+    /* As Hyper-V, no more virtual processors than the host has logical
+     * ones. Checked when a VM is added, not when the state file is loaded:
+     * a VM saved on a larger host still comes back (its VPs are interrupt
+     * targets, not threads, so it runs). */
+    long host_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!d->loading && host_cpus > 0 && cpus > host_cpus)
+        return vsd_fail(e, VSD_BAD_PARAMS,
+                        "cpus %lld is more than this host's %ld CPUs (1..%ld allowed)", cpus,
+                        host_cpus, host_cpus < HV_PARTITION_VPS_MAX ? host_cpus
+                                                                    : (long)HV_PARTITION_VPS_MAX);
     if (netns && !vsd_name_ok(netns, VSD_NAME_MAX))
         return vsd_fail(e, VSD_BAD_PARAMS,
                         "bad namespace name '%s': use 1..%d characters of A-Z a-z 0-9 _ . -", netns,
@@ -300,6 +312,7 @@ int vsd_vm_add(struct vsd *d, const json_t *params, struct vsd_err *e)
     snprintf(vm->name, sizeof(vm->name), "%s", name);
     snprintf(vm->netns, sizeof(vm->netns), "%s", ns);
     vm->memory_mb = (uint32_t)mem;
+    vm->cpus = (uint32_t)cpus;
     if (!d->loading)
         vm->netns_owned = !netns_exists(vm->netns);
     if (vm_create_rt(d, vm, e) < 0) {
@@ -314,7 +327,8 @@ int vsd_vm_add(struct vsd *d, const json_t *params, struct vsd_err *e)
         return -1;
     }
     if (!d->loading)
-        vsd_log("VM %s added (namespace %s, %u MiB)", vm->name, vm->netns, vm->memory_mb);
+        vsd_log("VM %s added (namespace %s, %u MiB, %u CPU%s)", vm->name, vm->netns,
+                vm->memory_mb, vm->cpus, vm->cpus == 1 ? "" : "s");
     return 0;
 }
 
@@ -466,9 +480,11 @@ json_t *vsd_vm_list(struct vsd *d)
         if (!vm)
             continue;
         int pid = hv_process_partition_pid(vm->p);
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:s,s:i,s:i}", "name", vm->name, "netns",
-                                             vm->netns, "memory_mb", (json_int_t)vm->memory_mb,
-                                             "state", vsd_vm_state_name(vm), "pid",
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:i,s:s,s:i,s:i}", "name", vm->name,
+                                             "netns", vm->netns, "memory_mb",
+                                             (json_int_t)vm->memory_mb, "cpus",
+                                             (json_int_t)vm->cpus, "state",
+                                             vsd_vm_state_name(vm), "pid",
                                              (json_int_t)(pid > 0 ? pid : 0), "nics",
                                              (json_int_t)vm->nnics));
     }

@@ -37,9 +37,10 @@ json_t *vsd_state_to_json(const struct vsd *d)
         json_t *nics = json_array();
         for (int j = 0; j < vm->nnics; j++)
             json_array_append_new(nics, vsd_nic_to_json(vm->nics[j]));
-        json_array_append_new(vms, json_pack("{s:s,s:s,s:i,s:b,s:b,s:o}", "name", vm->name,
+        json_array_append_new(vms, json_pack("{s:s,s:s,s:i,s:i,s:b,s:b,s:o}", "name", vm->name,
                                              "netns", vm->netns, "memory_mb",
-                                             (json_int_t)vm->memory_mb, "running",
+                                             (json_int_t)vm->memory_mb, "cpus",
+                                             (json_int_t)vm->cpus, "running",
                                              vm->want_running, "netns_owned", vm->netns_owned,
                                              "nics", nics));
     }
@@ -176,9 +177,11 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
     }
     json_array_foreach(vms, i, o)
     {
-        json_t *p = json_pack("{s:O?,s:O?,s:O?}", "name", json_object_get(o, "name"), "netns",
-                              json_object_get(o, "netns"), "memory_mb",
-                              json_object_get(o, "memory_mb"));
+        /* A file from before VMs had CPUs has no "cpus": one, as then. */
+        json_t *p = json_pack("{s:O?,s:O?,s:O?,s:O*}", "name", json_object_get(o, "name"),
+                              "netns", json_object_get(o, "netns"), "memory_mb",
+                              json_object_get(o, "memory_mb"), "cpus",
+                              json_object_get(o, "cpus"));
         int r = p ? vsd_vm_add(d, p, e) : -1;
         json_decref(p);
         if (r < 0)

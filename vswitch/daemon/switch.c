@@ -544,8 +544,9 @@ static json_t *guest_json(struct vsd_nic *n)
         snprintf(ndis, sizeof(ndis), "%u.%u", ns.ndis_version >> 16, ns.ndis_version & 0xffff);
     else
         snprintf(ndis, sizeof(ndis), "-");
-    return json_pack("{s:s,s:s,s:b,s:i,s:b,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "nvsp_version", nv,
-                     "ndis_version", ndis, "connected", ns.connected, "frame_size",
+    return json_pack("{s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "nvsp_version", nv,
+                     "ndis_version", ndis, "connected", ns.connected, "target_vp",
+                     (json_int_t)ns.target_vp, "frame_size",
                      (json_int_t)ns.frame_size, "mtu_pending", ns.mtu_pending, "errors", errs,
                      "disconnects",
                      (json_int_t)ns.disconnects, "opens", (json_int_t)ns.opens, "tx_no_buffer",

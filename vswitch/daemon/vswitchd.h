@@ -101,6 +101,7 @@ struct vsd_vm {
     char name[VSD_NAME_MAX + 1];
     char netns[VSD_NAME_MAX + 1];
     uint32_t memory_mb;
+    uint32_t cpus;     /* virtual processors of its partition */
     bool want_running; /* persisted: restarted with vswitchd */
     bool netns_owned;  /* created for this VM: deleted with it */
     bool crashed;
