@@ -516,7 +516,7 @@ static bool monitor_pages_ok(const struct vmbus_server *s, uint64_t a, uint64_t 
 
 /* The VP an INITIATE_CONTACT asks messages to go to: target_vcpu from
  * VMBus 3.0 on (before, Hyper-V delivers to VP 0 whatever the field says).
- * UINT32_MAX-safe: callers check it against the partition's VPs. */
+ * Unchecked: callers compare it with the partition's VP count. */
 static uint32_t contact_target_vp(const struct vmbus_msg_initiate_contact *m)
 {
     return m->version_requested >= VMBUS_VERSION_WIN8_1 ? m->target_vcpu : 0;
