@@ -34,7 +34,8 @@
 /* The checksum requests a sender can leave to the network. */
 #define VSW_TX_CSUM_FLAGS (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IP_CKSUM)
 
-/* A frame's tags and where its L3 header starts. */
+/* A frame's tags and where its L3 header starts. Of a refused frame, tci
+ * and tagged say what the tags before the refused one said. */
 struct vsw_l2_info {
     uint16_t tci;          /* the VLAN tag (tagged), else the last priority tag's TCI, else 0 */
     bool tagged;           /* tci holds a VLAN id (1..4095) */

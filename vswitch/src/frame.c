@@ -18,9 +18,11 @@
 
 /* One tag, outermost first: a priority tag keeps the frame untagged, a
  * VLAN tag makes it tagged, and anything else, or anything behind a VLAN
- * tag, is refused. */
+ * tag, is refused. After a refusal the tags read so far stand. */
 static void l2_tag(struct vsw_l2_info *out, rte_be16_t tpid, uint16_t tci)
 {
+    if (out->refused)
+        return;
     if (out->tagged || tpid != RTE_BE16(RTE_ETHER_TYPE_VLAN)) {
         out->refused = true;
         return;
