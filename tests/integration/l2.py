@@ -8,8 +8,9 @@
 
 send writes frames straight onto an interface (an 802.1Q tag in the frame
 with --vlan, a second one inside it with --inner-vlan; --tags gives the
-whole stack instead, outermost first, e.g. 8100:0,8100:20 for a priority
-tag in front of VLAN 20, or 88a8:20; numbers in hex). recv counts frames carrying the tag text and prints one line
+whole stack instead, outermost first, as TPID (hex):TCI, e.g. 8100:0,8100:20
+for a priority tag in front of VLAN 20, 8100:0xa000 for a priority tag with
+priority 5, 88a8:20 for an 802.1ad tag). recv counts frames carrying the tag text and prints one line
 per VLAN seen: "vlan V frames N" (vlan 0: untagged). It reads VLAN tags from
 PACKET_AUXDATA, where the kernel puts them after stripping (it does so even
 without 802.1Q support, which this machine's kernel lacks). recv exits when
@@ -99,7 +100,7 @@ def cmd_send(a):
         hdr += struct.pack("!HH", 0x8100, a.inner_vlan & 0xFFF)
     for t in a.tags.split(",") if a.tags else []:
         tpid, tci = t.split(":")
-        hdr += struct.pack("!HH", int(tpid, 16), int(tci, 16))
+        hdr += struct.pack("!HH", int(tpid, 16), int(tci, 0))
     frame = hdr + struct.pack("!H", ethertype) + payload
     for _ in range(a.count):
         s.send(frame)
