@@ -1,9 +1,11 @@
 /*
- * Unit tests for the vswitch data plane (vswitch/src/{dp,fdb,forward}.c):
+ * Unit tests for the vswitch data plane (vswitch/src/{dp,fdb,forward,frame}.c):
  * forwarding, flooding, the FDB, drop counters, hand-off between workers,
  * sleeping workers, attach/detach under traffic, and the port policy:
- * VLANs (access, trunk with tags in-band or beside the frame), guards, and
- * the storm and rate limits.
+ * VLANs (access, trunk with tags in-band or beside the frame; the VLAN from
+ * all of a frame's tags), guards, and the storm and rate limits; checksum
+ * offload offsets across tags, checksums finished in software, and a host
+ * vNIC's partial checksums behind a tag (that one needs root: a TAP).
  *
  * The group runs one EAL (two worker lcores, no hugepages, no PCI) and one
  * struct vsw_dp; every test builds its own switch and ports in setup and
@@ -37,7 +39,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if_packet.h>
+#include <linux/virtio_net.h>
+#include <net/if.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +58,7 @@
 #include <rte_ring.h>
 
 #include "vsw-frame.h"
+#include "vsw-host.h"
 #include "vsw-port-provider.h"
 #include "vsw.h"
 
@@ -408,6 +415,7 @@ struct fixture {
     struct injector inj;
     pthread_t inj_thread;
     bool inj_running;
+    struct vsw_port *host; /* a host vNIC port, if the test made one */
 };
 
 /* A locally administered unicast address of this test: port p, host h. */
@@ -754,6 +762,11 @@ static int teardown(void **state)
     struct fixture *f = *state;
     int rc = 0;
     injector_stop(f);
+    if (f->host) {
+        if (vsw_port_switch(f->host))
+            vsw_port_detach(f->host);
+        vsw_port_destroy(f->host);
+    }
     for (unsigned i = 0; i < f->ntp; i++)
         vsw_port_detach(&f->tp[i]->base);
     for (unsigned i = 0; i < f->ntp; i++) {
@@ -2783,6 +2796,73 @@ static void vsw_frame_cksum_finish__requests__right_checksum_at_the_parsed_offse
     rte_pktmbuf_free(m);
 }
 
+/* The host's stack, through a host vNIC, sends a TCP frame behind a
+ * priority tag (a VLAN-0 interface, or egress priority mapping) and leaves
+ * its checksum to the network: the kernel's checksum start counts the tag.
+ * The frame is taken (not refused as a header the port cannot map) and
+ * reaches a VM port untagged with its offsets and checksum right. Needs
+ * root (a TAP, a packet socket with virtio-net headers). */
+static void vsw_host_port__priority_tagged_frame_with_partial_checksum__offsets_behind_the_tag(
+    void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    char ifname[16];
+    snprintf(ifname, sizeof(ifname), "tvh%d", (int)getpid() % 1000000);
+    struct vsw_host_params hp = {.ifname = ifname, .mtu = 1500, .pool = g_pool};
+    assert_int_equal(vsw_host_port_create(&hp, &f->host), 0);
+    assert_int_equal(vsw_port_attach(f->sw, f->host), 0);
+
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    int one = 1;
+    assert_int_equal(setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)), 0);
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_ifindex = (int)if_nametoindex(ifname)};
+    assert_true(sll.sll_ifindex > 0);
+    uint8_t pkt[sizeof(struct virtio_net_hdr) + 400];
+    struct virtio_net_hdr vh = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                .gso_type = VIRTIO_NET_HDR_GSO_NONE,
+                                .csum_start = 18 + 20,
+                                .csum_offset = 16};
+    memcpy(pkt, &vh, sizeof(vh));
+    uint8_t *fr = pkt + sizeof(vh);
+    memset(fr, 0xff, 6);
+    struct mac src = host(f, 9, 1);
+    memcpy(fr + 6, src.b, 6);
+    fr[12] = 0x81, fr[13] = 0x00, fr[14] = 0xa0, fr[15] = 0x00; /* priority 5, VLAN 0 */
+    fr[16] = 0x08, fr[17] = 0x00;
+    uint16_t n = ipv4_tcp(fr + 18, 200);
+    /* As the kernel leaves it: the pseudo-header sum in the field. */
+    uint32_t ps = csum_add(0, fr + 18 + 12, 8) + 6 + 220;
+    uint16_t folded = csum_fold(ps);
+    fr[18 + 36] = (uint8_t)(folded >> 8);
+    fr[18 + 37] = (uint8_t)folded;
+    ssize_t w = sendto(fd, pkt, sizeof(vh) + 18u + n, 0, (struct sockaddr *)&sll, sizeof(sll));
+    close(fd);
+    assert_int_equal(w, (ssize_t)(sizeof(vh) + 18u + n));
+
+    const struct tp_rec *r = NULL;
+    uint64_t end = now_us() + WAIT_MS * 1000ull;
+    while (!r && now_us() < end) {
+        pump(f);
+        for (unsigned i = 0; i < a->nlog && !r; i++)
+            if (a->log[i].csum && mac_eq(a->log[i].src, src))
+                r = &a->log[i];
+        usleep(200);
+    }
+    assert_int_equal(vsw_host_port_bad_headers(f->host), 0);
+    assert_non_null(r);
+    assert_int_equal(r->len, 14u + n);
+    assert_int_equal(r->csum, RTE_MBUF_F_TX_TCP_CKSUM);
+    assert_int_equal(r->l2_len, 14);
+    assert_int_equal(r->l3_len, 20);
+    assert_int_equal(r->csum_finish, 0);
+    assert_true(r->csum_verifies);
+    assert_int_equal(r->l4_off, 34);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2871,6 +2951,9 @@ int main(void)
             vsw_forward__tagged_frames_with_checksum_offload__offsets_follow_the_tags, setup,
             teardown),
         cmocka_unit_test(vsw_frame_cksum_finish__requests__right_checksum_at_the_parsed_offset),
+        cmocka_unit_test_setup_teardown(
+            vsw_host_port__priority_tagged_frame_with_partial_checksum__offsets_behind_the_tag,
+            setup, teardown),
         /* Last: when it fails, a switch slot stays unusable for the rest
          * of the process. */
         cmocka_unit_test_setup_teardown(
