@@ -54,27 +54,41 @@ static inline bool vsw_l2_is_tpid(rte_be16_t et)
            et == RTE_BE16(RTE_ETHER_TYPE_QINQ3);
 }
 
-/* The slow path of vsw_l2_parse(): frames with tags. */
+/* The slow path of vsw_l2_parse(): any tag stack, any segment layout. */
 void vsw_l2_parse_tags(const struct rte_mbuf *m, struct vsw_l2_info *out);
 
 /*
  * Read m's tags by the tag rule (see the top of this file). Reads only the
  * headers, writes nothing; a frame shorter than an Ethernet header is
- * refused. Data path: an untagged frame costs one EtherType comparison.
+ * refused. Data path: an untagged frame costs one EtherType comparison, a
+ * frame with one 802.1Q VLAN tag two; anything else takes the slow path.
  */
 static inline void vsw_l2_parse(const struct rte_mbuf *m, struct vsw_l2_info *out)
 {
-    if (likely(m->data_len >= RTE_ETHER_HDR_LEN && !(m->ol_flags & RTE_MBUF_F_RX_VLAN))) {
-        rte_be16_t et = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->ether_type;
+    if (likely(m->data_len >= RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN &&
+               !(m->ol_flags & RTE_MBUF_F_RX_VLAN))) {
+        const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+        const struct rte_vlan_hdr *vh = (const struct rte_vlan_hdr *)(eth + 1);
+        rte_be16_t et = eth->ether_type;
+        uint16_t tci = rte_be_to_cpu_16(vh->vlan_tci);
         if (likely(!vsw_l2_is_tpid(et))) {
             out->tci = 0;
             out->tagged = false;
-            out->refused = false;
             out->tags_len = 0;
-            out->l3_off = RTE_ETHER_HDR_LEN;
-            out->ether_type = et;
+        } else if (et == RTE_BE16(RTE_ETHER_TYPE_VLAN) && (tci & 0xfff) &&
+                   !vsw_l2_is_tpid(vh->eth_proto)) {
+            out->tci = tci;
+            out->tagged = true;
+            out->tags_len = RTE_VLAN_HLEN;
+            et = vh->eth_proto;
+        } else {
+            vsw_l2_parse_tags(m, out);
             return;
         }
+        out->refused = false;
+        out->l3_off = (uint16_t)(RTE_ETHER_HDR_LEN + out->tags_len);
+        out->ether_type = et;
+        return;
     }
     vsw_l2_parse_tags(m, out);
 }
