@@ -383,8 +383,8 @@ void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pk
             rte_pktmbuf_free(m);
             continue;
         }
-        /* Longer than this port's MTU allows (its tag is out of the frame
-         * now): the sender's MTU is above the switch's. Dropped here, where
+        /* Longer than this port's MTU allows (its tags are out of the
+         * frame now): the sender's MTU is above the switch's. Dropped here, where
          * it happened, rather than counted on whichever port it was for. */
         if (unlikely(m->pkt_len > __atomic_load_n(&in->rx_max_frame, __ATOMIC_RELAXED))) {
             vsw_port_drop(in, VSW_DROP_RX_TOO_BIG, 1);
