@@ -41,21 +41,21 @@ void vsw_l2_parse_tags(const struct rte_mbuf *m, struct vsw_l2_info *out)
      * switch later makes of the tags. */
     uint32_t off = 2 * RTE_ETHER_ADDR_LEN;
     for (unsigned n = 0;; n++) {
-        rte_be16_t buf;
-        const rte_be16_t *et = rte_pktmbuf_read(m, off, sizeof(buf), &buf);
-        if (!et) {
+        uint8_t buf[4];
+        const uint8_t *p = rte_pktmbuf_read(m, off, 2, buf);
+        if (!p) {
             out->refused = true; /* a runt, or a tag cut off */
             break;
         }
-        out->ether_type = *et;
-        if (!vsw_l2_is_tpid(*et))
+        memcpy(&out->ether_type, p, 2);
+        if (!vsw_l2_is_tpid(out->ether_type))
             break;
-        const rte_be16_t *tci = rte_pktmbuf_read(m, off + 2, sizeof(buf), &buf);
-        if (!tci || n == VSW_L2_MAX_TAGS) {
+        p = rte_pktmbuf_read(m, off, 4, buf);
+        if (!p || n == VSW_L2_MAX_TAGS) {
             out->refused = true;
             break;
         }
-        l2_tag(out, out->ether_type, rte_be_to_cpu_16(*tci));
+        l2_tag(out, out->ether_type, (uint16_t)(p[2] << 8 | p[3]));
         off += RTE_VLAN_HLEN;
     }
     out->tags_len = (uint16_t)(off - 2 * RTE_ETHER_ADDR_LEN);
