@@ -39,6 +39,7 @@
 #include "nvsp-proto.h"
 #include "rndis-proto.h"
 #include "vmbus-ring.h"
+#include "vsw-frame.h"
 #include "vsw-port-provider.h"
 
 #define CTRL_SUBS 16u
@@ -797,7 +798,10 @@ static struct rte_mbuf *gs_to_mbuf(struct rte_mempool *pool, const struct gstrea
 }
 
 /* Checksum offload request: check it against the frame and put it into the
- * mbuf so whoever sends the frame on knows the checksum is still to do. */
+ * mbuf so whoever sends the frame on knows the checksum is still to do. The
+ * transport offset counts any tags the guest put into the frame itself
+ * (in-band VLAN or priority tags); where the IP header starts is read from
+ * the frame as the switch reads it. */
 static bool apply_csum(struct rte_mbuf *m, uint32_t info)
 {
     uint32_t thoff = (info >> RNDIS_TXCSUM_THOFF_SHIFT) & RNDIS_TXCSUM_THOFF_MASK;
@@ -811,18 +815,7 @@ static bool apply_csum(struct rte_mbuf *m, uint32_t info)
         return !(info & ~(RNDIS_TXCSUM_IPV4 | RNDIS_TXCSUM_IPV6));
     if (v4 == v6 || tcp == udp)
         return false;
-    uint32_t l3min = v4 ? sizeof(struct rte_ipv4_hdr) : sizeof(struct rte_ipv6_hdr);
-    if (thoff < RTE_ETHER_HDR_LEN + l3min || thoff + (tcp ? 20u : 8u) > m->pkt_len ||
-        thoff > m->data_len)
-        return false;
-    uint8_t ver = *rte_pktmbuf_mtod_offset(m, uint8_t *, RTE_ETHER_HDR_LEN) >> 4;
-    if (ver != (v4 ? 4 : 6))
-        return false;
-    m->l2_len = RTE_ETHER_HDR_LEN;
-    m->l3_len = thoff - RTE_ETHER_HDR_LEN;
-    m->ol_flags |= (v4 ? RTE_MBUF_F_TX_IPV4 : RTE_MBUF_F_TX_IPV6) |
-                   (tcp ? RTE_MBUF_F_TX_TCP_CKSUM : RTE_MBUF_F_TX_UDP_CKSUM);
-    return true;
+    return vsw_frame_csum_request(m, thoff, tcp, v4 ? 4 : 6) == 0;
 }
 
 /*
@@ -889,8 +882,9 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         bad(np, c, NETVSP_ERR_OFFLOAD);
         return;
     }
-    /* A frame may carry its 802.1Q tag in-band instead of in the VLAN PPI:
-     * then it is 4 bytes longer than the frame limit allows. */
+    /* A frame may carry a tag in-band instead of in the VLAN PPI: then it
+     * is 4 bytes longer than the frame limit allows. Which tags it may
+     * carry is the switch's to judge (classify_vlan). */
     if (!jumbo_frame_fits(pm.data_len, c->frame, true)) {
         np->stats.rx_frames_too_big++;
         vsw_port_drop(&np->port, VSW_DROP_RX_TOO_BIG, 1);
@@ -906,8 +900,7 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         return;
     }
     if (pm.data_len > c->frame &&
-        rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->ether_type !=
-            rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)) {
+        !vsw_l2_is_tpid(rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->ether_type)) {
         np->stats.rx_frames_too_big++;
         vsw_port_drop(&np->port, VSW_DROP_RX_TOO_BIG, 1);
         rte_pktmbuf_free(m);

@@ -53,7 +53,8 @@
  *  13  flood: the previous action again, 1 + (byte % 32) times, with the
  *      same arguments (many control requests outstanding, rings full).
  *
- * Checked besides sanitizers: frames out of rx_burst are 14..9014 bytes,
+ * Checked besides sanitizers: frames out of rx_burst are 14..9014 bytes
+ * and go through the switch's tag reading and software checksums,
  * transfer ranges from the root lie inside the largest granted buffer, and
  * after every input all mbufs are back in the pool. With FUZZ_NETVSP_DEBUG
  * set, each input's effect (negotiated state, frames, transfers, errors by
@@ -82,6 +83,7 @@
 #include "vmbus-client.h"
 #include "vmbus-ring.h"
 #include "vmbus-server.h"
+#include "vsw-frame.h"
 #include "vsw-port-provider.h"
 
 #define MEM_BYTES (16ull << 20)
@@ -487,6 +489,20 @@ static void run_port(uint16_t burst)
                 segs_len += s->data_len;
             CHECK(segs_len == m->pkt_len);
             CHECK(rte_pktmbuf_read(m, 0, m->pkt_len, frame) != NULL);
+            /* What the switch does with it next: read its tags; finish a
+             * checksum left to the network (on a copy, as an uplink). */
+            struct vsw_l2_info l2;
+            vsw_l2_parse(m, &l2);
+            CHECK(l2.l3_off == 14 + l2.tags_len);
+            if (m->ol_flags & VSW_TX_CSUM_FLAGS) {
+                CHECK(m->l2_len == l2.l3_off);
+                struct rte_mbuf *c = rte_pktmbuf_copy(m, F.pool, 0, UINT32_MAX);
+                if (c) {
+                    int rc = vsw_frame_cksum_finish(c, VSW_TX_CSUM_FLAGS);
+                    CHECK(rc == 0 || rc == -EINVAL || rc == -EAGAIN);
+                    rte_pktmbuf_free(c);
+                }
+            }
             rte_pktmbuf_free(m);
             F.frames_out++;
         }

@@ -2,11 +2,15 @@
 """Raw Ethernet frames for hvnet's integration tests (no scapy here).
 
   l2.py send IFACE --dst MAC [--src MAC] [--vlan V] [--count N] [--tag T]
-                   [--inner-vlan V] [--kind plain|dhcp-offer|dhcpv6-reply|ra|ra-hbh|redirect]
+                   [--inner-vlan V] [--tags TPID:TCI,...]
+                   [--kind plain|dhcp-offer|dhcpv6-reply|ra|ra-hbh|redirect]
   l2.py recv IFACE [--timeout S] [--tag T] [--min N]
 
 send writes frames straight onto an interface (an 802.1Q tag in the frame
-with --vlan, a second one inside it with --inner-vlan). recv counts frames carrying the tag text and prints one line
+with --vlan, a second one inside it with --inner-vlan; --tags gives the
+whole stack instead, outermost first, as TPID (hex):TCI, e.g. 8100:0,8100:20
+for a priority tag in front of VLAN 20, 8100:0xa000 for a priority tag with
+priority 5, 88a8:20 for an 802.1ad tag). recv counts frames carrying the tag text and prints one line
 per VLAN seen: "vlan V frames N" (vlan 0: untagged). It reads VLAN tags from
 PACKET_AUXDATA, where the kernel puts them after stripping (it does so even
 without 802.1Q support, which this machine's kernel lacks). recv exits when
@@ -94,6 +98,9 @@ def cmd_send(a):
         hdr += struct.pack("!HH", 0x8100, a.vlan & 0xFFF)
     if a.inner_vlan:
         hdr += struct.pack("!HH", 0x8100, a.inner_vlan & 0xFFF)
+    for t in a.tags.split(",") if a.tags else []:
+        tpid, tci = t.split(":")
+        hdr += struct.pack("!HH", int(tpid, 16), int(tci, 0))
     frame = hdr + struct.pack("!H", ethertype) + payload
     for _ in range(a.count):
         s.send(frame)
@@ -143,6 +150,7 @@ def main():
     sp.add_argument("--src")
     sp.add_argument("--vlan", type=int, default=0)
     sp.add_argument("--inner-vlan", type=int, default=0)
+    sp.add_argument("--tags", default="")
     sp.add_argument("--count", type=int, default=1)
     sp.add_argument("--interval", type=float, default=0.0)
     sp.add_argument("--tag", default="hvnet-l2")

@@ -3,7 +3,8 @@
 # default: a VM may send only from its own MAC), DHCP guard (DHCP server
 # messages from a VM dropped), router guard (router advertisements and
 # redirects from a VM dropped), bandwidth limit (--max-mbps, DPDK meter),
-# broadcast/multicast storm limit.
+# broadcast/multicast storm limit. Each judges the frame without its
+# priority tags, as its receivers see it.
 # Usage: test_guards.sh BUILD_BIN_DIR
 source "$(dirname "$0")/lib.sh"
 hv_init "$1"
@@ -28,6 +29,12 @@ ip netns exec "$A" $L2 send eth0 --dst 02:00:00:41:00:02 --src 02:00:00:41:00:99
 got spoof
 [ "$GOT" = none ] || hv_fail "spoofed frames were delivered: $GOT"
 [ "$(drop mac_spoofing)" -eq $((d0 + 4)) ] || hv_fail "spoofed frames not counted"
+# Behind priority tags (VLAN 0) the source is the same source.
+recv spoofp
+ip netns exec "$A" $L2 send eth0 --dst 02:00:00:41:00:02 --src 02:00:00:41:00:99 --tags 8100:0,8100:0xa000 --count 3 --tag spoofp >/dev/null
+got spoofp
+[ "$GOT" = none ] || hv_fail "spoofed frames behind priority tags were delivered: $GOT"
+[ "$(drop mac_spoofing)" -eq $((d0 + 7)) ] || hv_fail "spoofed frames behind priority tags not counted"
 vctl nic-set "$A" eth0 --mac-spoofing on
 recv spoof2
 ip netns exec "$A" $L2 send eth0 --dst 02:00:00:41:00:02 --src 02:00:00:41:00:99 --count 4 --tag spoof2 >/dev/null
@@ -61,6 +68,20 @@ ip netns exec "$A" $L2 send eth0 --dst 33:33:00:00:00:01 --kind ra-hbh --count 2
 got rtr
 [ "$GOT" = none ] || hv_fail "router advertisements/redirects passed the guard: $GOT"
 [ "$(drop router_guard)" -eq $((d0 + 6)) ] || hv_fail "router guard drops not counted"
+
+hv_log "the guards judge the frame without its priority tags (VLAN 0, any number of them)"
+d0=$(drop dhcp_guard)
+r0=$(drop router_guard)
+recv ptag
+ip netns exec "$A" $L2 send eth0 --dst ff:ff:ff:ff:ff:ff --kind dhcp-offer --tags 8100:0 --count 2 --tag ptag >/dev/null
+ip netns exec "$A" $L2 send eth0 --dst ff:ff:ff:ff:ff:ff --kind dhcp-offer --tags 8100:0,8100:0x6000,8100:0 --count 2 --tag ptag >/dev/null
+ip netns exec "$A" $L2 send eth0 --dst 33:33:00:01:00:02 --kind dhcpv6-reply --tags 8100:0,8100:0 --count 1 --tag ptag >/dev/null
+ip netns exec "$A" $L2 send eth0 --dst 33:33:00:00:00:01 --kind ra --tags 8100:0 --count 2 --tag ptag >/dev/null
+ip netns exec "$A" $L2 send eth0 --dst 33:33:00:00:00:01 --kind ra-hbh --tags 8100:0x2000,8100:0 --count 2 --tag ptag >/dev/null
+got ptag
+[ "$GOT" = none ] || hv_fail "DHCP offers or RAs behind priority tags passed the guards: $GOT"
+[ "$(drop dhcp_guard)" -eq $((d0 + 5)) ] || hv_fail "DHCP guard drops behind priority tags not counted ($d0 -> $(drop dhcp_guard))"
+[ "$(drop router_guard)" -eq $((r0 + 4)) ] || hv_fail "router guard drops behind priority tags not counted ($r0 -> $(drop router_guard))"
 vctl nic-set "$A" eth0 --router-guard off --dhcp-guard off
 recv rtr2
 ip netns exec "$A" $L2 send eth0 --dst 33:33:00:00:00:01 --kind ra --count 2 --tag rtr2 >/dev/null
@@ -74,6 +95,11 @@ ip netns exec "$A" $L2 send eth0 --dst ff:ff:ff:ff:ff:ff --count 400 --tag storm
 d1=$(drop storm_limit)
 [ "$d1" -gt "$d0" ] || hv_fail "a burst of 400 broadcasts was not limited"
 echo "storm limit dropped $((d1 - d0)) of 400"
+# Broadcasts behind priority tags are broadcasts all the same.
+ip netns exec "$A" $L2 send eth0 --dst ff:ff:ff:ff:ff:ff --tags 8100:0,8100:0 --count 400 --tag stormp >/dev/null
+d2=$(drop storm_limit)
+[ "$d2" -gt "$d1" ] || hv_fail "400 broadcasts behind priority tags were not limited"
+echo "behind priority tags: dropped $((d2 - d1)) of 400"
 ip netns exec "$A" ping -c 2 -i 0.2 -W 2 10.41.0.2 >/dev/null || hv_fail "unicast hit by the storm limit"
 vctl nic-set "$A" eth0 --storm-limit 0
 

@@ -3,7 +3,7 @@
  * with uplinks, and a test port (frames injected and captured through
  * rings) on each switch.
  *
- *   test_uplink_port [errors] [af_packet] [tap] [memif] [pcap] [ring]
+ *   test_uplink_port [errors] [af_packet] [tap] [memif] [pcap] [ring] [vlan]
  *
  * With no argument every sub-test runs. Each one creates what it needs
  * (veth pairs and namespaces named tu<pid>..., a TAP tu<pid>t, a memif
@@ -28,6 +28,10 @@
  *   pcap       net_pcap: frames of an rx_pcap file arrive, frames sent end
  *              up in the tx_pcap file with finished checksums
  *   ring       net_ring in loopback: frames go out and come back
+ *   vlan       net_pcap as a trunk uplink: tag stacks from the wire are
+ *              classified from all their tags; a VM's in-band tagged frames
+ *              with checksum offload leave with the checksum right behind
+ *              the tag
  *
  * Exit status: 0 all passed, 1 something failed, 77 not root or some
  * sub-test skipped (the reason is printed; a skip is never a pass).
@@ -62,6 +66,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "vsw-frame.h"
 #include "vsw-port-provider.h"
 #include "vsw-uplink.h"
 #include "vsw.h"
@@ -265,31 +270,37 @@ static uint16_t sum_fold(uint32_t acc)
     return (uint16_t)acc;
 }
 
-/* Where L4 starts, its protocol, length and pseudo-header sum. */
+/* Where L4 starts, its protocol, length and pseudo-header sum; 802.1Q tags
+ * in front of the IP header are skipped. */
 static bool l4_locate(const uint8_t *f, uint32_t len, uint32_t *off, uint8_t *proto,
                       uint32_t *l4len, uint32_t *psum)
 {
-    if (len < 14)
+    uint32_t o = 12;
+    while (o + 4 <= len && get16(f + o) == 0x8100)
+        o += 4;
+    if (o + 2 > len)
         return false;
-    uint16_t et = get16(f + 12);
-    if (et == 0x0800 && len >= 34) {
-        uint32_t ihl = (f[14] & 0xfu) * 4u, tot = get16(f + 16);
-        if (ihl < 20 || tot < ihl || 14 + tot > len)
+    uint16_t et = get16(f + o);
+    const uint8_t *ip = f + o + 2;
+    uint32_t l3 = o + 2;
+    if (et == 0x0800 && len >= l3 + 20) {
+        uint32_t ihl = (ip[0] & 0xfu) * 4u, tot = get16(ip + 2);
+        if (ihl < 20 || tot < ihl || l3 + tot > len)
             return false;
-        *off = 14 + ihl;
-        *proto = f[23];
+        *off = l3 + ihl;
+        *proto = ip[9];
         *l4len = tot - ihl;
-        *psum = sum_add(0, f + 26, 8) + *proto + *l4len;
+        *psum = sum_add(0, ip + 12, 8) + *proto + *l4len;
         return true;
     }
-    if (et == 0x86dd && len >= 54) {
-        uint32_t plen = get16(f + 18);
-        if (54 + plen > len)
+    if (et == 0x86dd && len >= l3 + 40) {
+        uint32_t plen = get16(ip + 4);
+        if (l3 + 40 + plen > len)
             return false;
-        *off = 54;
-        *proto = f[20];
+        *off = l3 + 40;
+        *proto = ip[6];
         *l4len = plen;
-        *psum = sum_add(0, f + 22, 32) + *proto + *l4len;
+        *psum = sum_add(0, ip + 8, 32) + *proto + *l4len;
         return true;
     }
     return false;
@@ -1498,6 +1509,213 @@ out:
     undo_run();
 }
 
+/* ---- vlan ---------------------------------------------------------------- */
+
+/* f with tags (TPID, TCI pairs) put in behind its MAC addresses, into out. */
+static uint32_t with_tags(uint8_t *out, const uint8_t *f, uint32_t len, const uint16_t (*tags)[2],
+                          unsigned n)
+{
+    memcpy(out, f, 12);
+    for (unsigned i = 0; i < n; i++) {
+        put16(out + 12 + 4 * i, tags[i][0]);
+        put16(out + 14 + 4 * i, tags[i][1]);
+    }
+    memcpy(out + 12 + 4 * n, f + 12, len - 12);
+    return len + 4 * n;
+}
+
+/* Every frame waiting at tp now: how many, and the sequence numbers. */
+static unsigned drain_seqs(struct tport *tp, int64_t *seqs, uint32_t *lens, unsigned max)
+{
+    static uint8_t buf[FRAME_MAX];
+    unsigned n = 0;
+    void *obj;
+    while (rte_ring_dequeue(tp->out, &obj) == 0) {
+        struct rte_mbuf *m = obj;
+        uint32_t len = mbuf_flat(m, buf, FRAME_MAX);
+        rte_pktmbuf_free(m);
+        if (n < max) {
+            seqs[n] = frame_seq(buf, len);
+            lens[n] = len;
+        }
+        n++;
+    }
+    return n;
+}
+
+/*
+ * Tags across an uplink as vswitchd sets one up (a trunk of every VLAN,
+ * native 0), through net_pcap, which passes frames exactly as on the wire.
+ * From the physical network: a priority tag in front of VLAN 20 puts the
+ * frame on VLAN 20, not on the untagged network with the tag inside; an
+ * 802.1ad outer tag and a tag behind the VLAN tag are refused and counted;
+ * priority tags alone are taken out. To it, from a VM NIC on a trunk (an
+ * out-of-band port, like netvsp): TCP frames the VM tagged in-band (with
+ * and without priority bits, behind priority tags) and left the checksum to
+ * the network leave tagged 20 with the checksum right behind the tag; a
+ * priority-tagged one leaves untagged with it right.
+ */
+static void test_vlan(struct sub *t)
+{
+    char in[64], outf[64], da[192];
+    snprintf(in, sizeof(in), "/tmp/tupl%d-vin.pcap", g_pid);
+    snprintf(outf, sizeof(outf), "/tmp/tupl%d-vout.pcap", g_pid);
+    snprintf(da, sizeof(da), "net_pcap_tuv,rx_pcap=%s,tx_pcap=%s", in, outf);
+    undo_add("rm -f %s %s", in, outf);
+    struct vsw_switch *sw[1] = {NULL};
+    struct vsw_port *ports[4] = {NULL}; /* U, V, M, the uplink */
+    static uint8_t f[FRAME_MAX], g[FRAME_MAX];
+    uint8_t src[6], dst[6];
+    mac(src, 0x0c, 2);
+    mac(dst, 0x0f, 0x05);
+    static const uint16_t prio_20[][2] = {{0x8100, 0}, {0x8100, 20}};
+    static const uint16_t s_20[][2] = {{0x88a8, 20}};
+    static const uint16_t prios[][2] = {{0x8100, 0x6000}, {0x8100, 0}};
+    static const uint16_t c20_c30[][2] = {{0x8100, 20}, {0x8100, 30}};
+    static const struct {
+        const uint16_t (*tags)[2];
+        unsigned n;
+    } rx[] = {{prio_20, 2}, {s_20, 1}, {prios, 2}, {c20_c30, 2}};
+
+    pcap_t *pd = pcap_open_dead(DLT_EN10MB, 65535);
+    pcap_dumper_t *dump = pd ? pcap_dump_open(pd, in) : NULL;
+    if (!check(t, dump != NULL, "cannot write %s", in))
+        goto out;
+    for (unsigned i = 0; i < RTE_DIM(rx); i++) {
+        uint32_t len = build_raw(f, 100, dst, src, 2000 + i);
+        len = with_tags(g, f, len, rx[i].tags, rx[i].n);
+        struct pcap_pkthdr h = {.caplen = len, .len = len};
+        pcap_dump((u_char *)dump, &h, g);
+    }
+    pcap_dump_close(dump);
+    pcap_close(pd);
+
+    struct tport *u = tport_create("vu"), *v = tport_create("vv"), *vm = tport_create("vm");
+    ports[0] = u ? &u->port : NULL;
+    ports[1] = v ? &v->port : NULL;
+    ports[2] = vm ? &vm->port : NULL;
+    if (!check(t, u && v && vm && make_switch("ext-vlan", &sw[0]) == 0, "switch or test ports"))
+        goto out;
+    struct vsw_port_policy acc20 = {.access_vlan = 20}, trunk20 = {.trunk = true};
+    struct vsw_port_policy all = {.trunk = true};
+    vsw_policy_allow(&trunk20, 20);
+    for (uint16_t id = 1; id <= VSW_VLAN_MAX; id++)
+        vsw_policy_allow(&all, id);
+    if (!check(t, vsw_port_set_policy(ports[1], &acc20) == 0 &&
+                      vsw_port_set_policy(ports[2], &trunk20) == 0,
+               "test port policies"))
+        goto out;
+    for (int i = 0; i < 3; i++)
+        if (!check(t, vsw_port_attach(sw[0], ports[i]) == 0, "attach %d", i))
+            goto out;
+    int rc = uplink(&(struct uplink_args){da, "pcap-vlan", 9000, g_pool}, &ports[3]);
+    if (rc < 0) {
+        skip(t, "net_pcap: create failed: %s", strerror(-rc));
+        goto out;
+    }
+    if (!check(t, vsw_port_set_policy(ports[3], &all) == 0 &&
+                      vsw_port_attach(sw[0], ports[3]) == 0,
+               "uplink policy and attach"))
+        goto out;
+
+    /* In from the wire: wait until the uplink took all four. */
+    struct vsw_port_stats st;
+    double end = now_s() + 5;
+    do {
+        pause_ms(5);
+        vsw_dp_process(g_dp);
+        stats(ports[3], &st);
+    } while (now_s() < end && st.rx_packets + drops(&st) < RTE_DIM(rx));
+    pause_ms(100);
+    int64_t su[8], sv[8];
+    uint32_t lu[8], lv[8];
+    unsigned nu = drain_seqs(u, su, lu, 8), nv = drain_seqs(v, sv, lv, 8);
+    check(t, nv == 1 && sv[0] == 2000 && lv[0] == 100,
+          "VLAN 20 (V) got %u frames (first seq %" PRId64 "), expected the priority-tagged VLAN-20 one"
+          " untagged",
+          nv, nv ? sv[0] : -1);
+    check(t, nu == 1 && su[0] == 2002 && lu[0] == 100,
+          "the untagged network (U) got %u frames (first seq %" PRId64 ", %u bytes), expected only"
+          " the one with priority tags alone, without them",
+          nu, nu ? su[0] : -1, nu ? lu[0] : 0);
+    check(t, st.drops[VSW_DROP_VLAN] == 2, "uplink vlan drops %" PRIu64 ", expected 2 (802.1ad,"
+          " a tag behind VLAN 20)", st.drops[VSW_DROP_VLAN]);
+    if (t->result == PASS)
+        say("from the wire: priority tag + VLAN 20 -> VLAN 20; 802.1ad and QinQ refused; priority"
+            " tags taken out");
+
+    /* Out to the wire: the VM's in-band tags and checksum requests. */
+    static const uint16_t v20[][2] = {{0x8100, 20}};
+    static const uint16_t v20p[][2] = {{0x8100, 0xa000 | 20}};
+    static const uint16_t pp20[][2] = {{0x8100, 0}, {0x8100, 0x2000}, {0x8100, 20}};
+    static const uint16_t p5[][2] = {{0x8100, 0xa000}};
+    static const struct {
+        const char *what;
+        const uint16_t (*tags)[2];
+        unsigned n;
+        bool vlan20;
+    } tx[] = {
+        {"VLAN 20 in-band", v20, 1, true},
+        {"VLAN 20 in-band, priority 5", v20p, 1, true},
+        {"priority tags, then VLAN 20", pp20, 3, true},
+        {"a priority tag alone", p5, 1, false},
+    };
+    static uint8_t want[RTE_DIM(tx)][2048];
+    uint32_t wlen[RTE_DIM(tx)];
+    static const uint16_t out20[][2] = {{0x8100, 20}};
+    for (unsigned i = 0; i < RTE_DIM(tx); i++) {
+        uint32_t len = build_tcp4(f, 300, dst, 2100 + i);
+        uint32_t glen = with_tags(g, f, len, tx[i].tags, tx[i].n);
+        struct rte_mbuf *m = mk_mbuf(g, glen, NULL, 0);
+        if (!check(t, m && vsw_frame_csum_request(m, 14 + 4 * tx[i].n + 20, true, 4) == 0,
+                   "%s: the checksum request is refused", tx[i].what)) {
+            rte_pktmbuf_free(m);
+            goto out;
+        }
+        inject(vm, m);
+        wlen[i] = with_tags(want[i], f, len, out20, tx[i].vlan20 ? 1 : 0);
+        l4_cksum_finish(want[i], wlen[i]);
+    }
+    end = now_s() + 5;
+    do {
+        pause_ms(5);
+        stats(ports[3], &st);
+    } while (now_s() < end && st.tx_packets < RTE_DIM(tx));
+    check(t, st.tx_packets == RTE_DIM(tx), "the uplink sent %" PRIu64 " of %zu", st.tx_packets,
+          RTE_DIM(tx));
+    struct vsw_port_stats sm;
+    stats(ports[2], &sm);
+    check(t, drops(&sm) == 0, "the VM's frames were dropped");
+    for (int i = 0; i < 4; i++)
+        print_stats(ports[i]);
+    vsw_port_destroy(ports[3]); /* closes the dump file */
+    ports[3] = NULL;
+
+    char err[PCAP_ERRBUF_SIZE];
+    pcap_t *rd = pcap_open_offline(outf, err);
+    if (!check(t, rd != NULL, "cannot read %s: %s", outf, err))
+        goto out;
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    unsigned k = 0;
+    while (pcap_next_ex(rd, &h, &data) == 1) {
+        if (k < RTE_DIM(tx)) {
+            char w[96];
+            snprintf(w, sizeof(w), "to the wire: %s", tx[k].what);
+            if (check(t, l4_cksum_ok(data, h->caplen), "%s: wrong checksum", w) &&
+                same(t, w, data, h->caplen, want[k], wlen[k]))
+                say("%s: left %s, checksum right", w, tx[k].vlan20 ? "tagged 20" : "untagged");
+        }
+        k++;
+    }
+    pcap_close(rd);
+    check(t, k == RTE_DIM(tx), "%s holds %u frames, %zu were sent", outf, k, RTE_DIM(tx));
+
+out:
+    teardown(t, sw, 1, ports, 4);
+    undo_run();
+}
+
 /* ---- ring ---------------------------------------------------------------- */
 
 static void test_ring(struct sub *t)
@@ -1550,6 +1768,7 @@ static const struct {
 } subs[] = {
     {"errors", test_errors}, {"af_packet", test_af_packet}, {"tap", test_tap},
     {"memif", test_memif},   {"pcap", test_pcap},           {"ring", test_ring},
+    {"vlan", test_vlan},
 };
 
 int main(int argc, char **argv)
@@ -1560,7 +1779,7 @@ int main(int argc, char **argv)
         for (size_t j = 0; j < RTE_DIM(subs); j++)
             known |= strcmp(argv[i], subs[j].name) == 0;
         if (!known || strcmp(argv[i], "--help") == 0) {
-            printf("usage: test_uplink_port [errors|af_packet|tap|memif|pcap|ring]...\n");
+            printf("usage: test_uplink_port [errors|af_packet|tap|memif|pcap|ring|vlan]...\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 1;
         }
     }

@@ -3,7 +3,9 @@
 # no traffic); a trunk port carries several VLANs as tagged frames, with a
 # native VLAN untagged; a guest on an access port that tags its frames, or a
 # trunk sending a VLAN it does not carry, is dropped and counted; learning is
-# per VLAN.
+# per VLAN. A frame's VLAN comes from all its tags: priority tags in front of
+# a VLAN tag do not hide it, 802.1ad/0x9100 tags are refused, and priority
+# tags are taken out before anyone sees the frame.
 # Usage: test_vlan.sh BUILD_BIN_DIR
 source "$(dirname "$0")/lib.sh"
 hv_init "$1"
@@ -110,6 +112,50 @@ recv_wait
 grep -q none "$rb" || hv_fail "A hopped into VLAN 20 by tagging: $(cat "$rb")"
 v1=$(hv_counter "$A/eth0" "['drops']['vlan']")
 [ "$v1" -ge $((v0 + 3)) ] || hv_fail "A's tagged frames were not counted as VLAN drops ($v0 -> $v1)"
+
+hv_log "a priority tag in front of a VLAN tag is still that VLAN: A (access 10) cannot hop with it"
+v0=$(hv_counter "$A/eth0" "['drops']['vlan']")
+for ns in "$B" "$C" "$T"; do recv_bg "$ns" phop; done
+sleep 0.5
+ip netns exec "$A" $L2 send eth0 --dst ff:ff:ff:ff:ff:ff --tags 8100:0,8100:20 --count 3 --tag phop >/dev/null
+ip netns exec "$A" $L2 send eth0 --dst ff:ff:ff:ff:ff:ff --tags 8100:0xc000,8100:0,8100:20 --count 2 --tag phop >/dev/null
+recv_wait
+for ns in "$B" "$C" "$T"; do
+    grep -q none "$(out "$ns" phop)" || hv_fail "a priority-tagged VLAN-20 frame from A reached $ns: $(cat "$(out "$ns" phop)")"
+done
+v1=$(hv_counter "$A/eth0" "['drops']['vlan']")
+[ "$v1" -ge $((v0 + 5)) ] || hv_fail "priority tag + VLAN 20 from A not counted as VLAN drops ($v0 -> $v1)"
+
+hv_log "802.1ad and 0x9100 outer tags are refused and counted"
+v0=$(hv_counter "$A/eth0" "['drops']['vlan']")
+for ns in "$B" "$C" "$T"; do recv_bg "$ns" stag; done
+sleep 0.5
+ip netns exec "$A" $L2 send eth0 --dst ff:ff:ff:ff:ff:ff --tags 88a8:20 --count 2 --tag stag >/dev/null
+ip netns exec "$A" $L2 send eth0 --dst ff:ff:ff:ff:ff:ff --tags 9100:10 --count 2 --tag stag >/dev/null
+recv_wait
+for ns in "$B" "$C" "$T"; do
+    grep -q none "$(out "$ns" stag)" || hv_fail "an 802.1ad/0x9100-tagged frame from A reached $ns: $(cat "$(out "$ns" stag)")"
+done
+v1=$(hv_counter "$A/eth0" "['drops']['vlan']")
+[ "$v1" -ge $((v0 + 4)) ] || hv_fail "802.1ad/0x9100 frames from A not counted ($v0 -> $v1)"
+
+hv_log "priority tags are taken out: A's priority-tagged frames reach C untagged and T tagged 10 only"
+recv_bg "$C" prio
+recv_bg "$T" prio
+sleep 0.5
+ip netns exec "$A" $L2 send eth0 --dst ff:ff:ff:ff:ff:ff --tags 8100:0x4000,8100:0 --count 3 --tag prio >/dev/null
+recv_wait
+grep -qx "vlan 0 frames 3" "$(out "$C" prio)" || hv_fail "C did not get A's 3 priority-tagged frames untagged: $(cat "$(out "$C" prio)")"
+grep -qx "vlan 10 frames 3" "$(out "$T" prio)" || hv_fail "T did not get A's priority-tagged frames tagged 10 alone: $(cat "$(out "$T" prio)")"
+
+hv_log "from the trunk, priority tags in front of VLAN 20 put a frame on VLAN 20"
+recv_bg "$B" tp20
+recv_bg "$A" tp20
+sleep 0.5
+ip netns exec "$T" $L2 send eth0 --dst ff:ff:ff:ff:ff:ff --tags 8100:0,8100:20 --count 3 --tag tp20 >/dev/null
+recv_wait
+grep -qx "vlan 0 frames 3" "$(out "$B" tp20)" || hv_fail "B did not get T's VLAN-20 frames untagged: $(cat "$(out "$B" tp20)")"
+grep -q none "$(out "$A" tp20)" || hv_fail "T's VLAN-20 frames reached A (VLAN 10): $(cat "$(out "$A" tp20)")"
 
 hv_log "back to untagged: A and B talk again"
 vctl nic-set "$A" eth0 --vlan 20

@@ -1704,6 +1704,75 @@ static void packet_msg__checksum_ppi_inconsistent__dropped_and_counted(void **st
     }
 }
 
+/* A guest that puts tags into the frame itself (a VLAN interface without
+ * VLAN offload, a priority tag) and leaves its checksums to the network:
+ * the transport offset counts those tags, and the IP header is found
+ * behind them, never at a fixed offset. Such frames are no protocol error,
+ * however many the guest sends. */
+static void packet_msg__checksum_ppi_behind_inband_tags__offsets_from_the_frame_no_error(
+    void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    struct netvsp_stats b = nstats(v);
+    static const struct {
+        uint16_t tci[3];
+        unsigned n;
+    } stacks[] = {
+        {{20}, 1},                    /* VLAN 20 */
+        {{(5 << 13) | 20}, 1},        /* VLAN 20, priority 5 */
+        {{(2 << 13) | 20}, 1},        /* priority 2: the TCI's first nibble reads as "4" */
+        {{5 << 13}, 1},               /* a priority tag */
+        {{0, 3 << 13, 20}, 3},        /* priority tags, then VLAN 20 */
+    };
+    uint8_t frame[300], msg[400], ppis[16];
+    uint32_t len = 0;
+    for (size_t i = 0; i < sizeof(stacks) / sizeof(stacks[0]); i++) {
+        for (int v6 = 0; v6 < 2; v6++) {
+            make_frame(frame, sizeof(frame), MAC_OTHER, (uint8_t)i);
+            uint32_t o = 12;
+            for (unsigned k = 0; k < stacks[i].n; k++, o += 4) {
+                frame[o] = 0x81, frame[o + 1] = 0x00;
+                frame[o + 2] = (uint8_t)(stacks[i].tci[k] >> 8);
+                frame[o + 3] = (uint8_t)stacks[i].tci[k];
+            }
+            frame[o] = v6 ? 0x86 : 0x08;
+            frame[o + 1] = v6 ? 0xdd : 0x00;
+            frame[o + 2] = v6 ? 0x60 : 0x45;
+            uint32_t l3 = v6 ? 40 : 20, thoff = o + 2 + l3;
+            uint32_t info = (v6 ? RNDIS_TXCSUM_IPV6 | RNDIS_TXCSUM_UDP
+                                : RNDIS_TXCSUM_IPV4 | RNDIS_TXCSUM_TCP) |
+                            (thoff << RNDIS_TXCSUM_THOFF_SHIFT);
+            uint32_t pl = put_ppi(ppis, RNDIS_PPI_CSUM_INFO, info);
+            len = build_packet(msg, ppis, pl, frame, sizeof(frame));
+            rndis_send_section(v, 1, NVSP_CHANNEL_TYPE_DATA, msg, len);
+            assert_int_equal(pump(v), 1);
+            collect(v);
+            inbox_clear(v);
+            struct rte_mbuf *m = v->rx[0];
+            assert_mbuf_eq(m, frame, sizeof(frame)); /* the switch takes the tags out */
+            assert_int_equal(m->l2_len, o + 2);
+            assert_int_equal(m->l3_len, l3);
+            assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_L4_MASK,
+                             v6 ? RTE_MBUF_F_TX_UDP_CKSUM : RTE_MBUF_F_TX_TCP_CKSUM);
+            assert_true(m->ol_flags & (v6 ? RTE_MBUF_F_TX_IPV6 : RTE_MBUF_F_TX_IPV4));
+            free_rx(v);
+            expect_no_err(v, &b);
+        }
+    }
+    /* Far more of them than the errors that cut a guest off. */
+    for (unsigned i = 0; i < NETVSP_ERRORS_MAX + 20; i++) {
+        rndis_send_section(v, 1, NVSP_CHANNEL_TYPE_DATA, msg, len);
+        assert_int_equal(pump(v), 1);
+        collect(v);
+        inbox_clear(v);
+        free_rx(v);
+    }
+    expect_no_err(v, &b);
+    assert_int_equal(nstats(v).disconnects, b.disconnects);
+    assert_true(vsw_port_link(v->port));
+}
+
 /* VLANs travel out of band: the guest's VLAN PPI becomes mbuf metadata and
  * the switch decides (port policy) whether this port may send that VLAN. */
 static void packet_msg__vlan_ppi__tag_handed_to_switch_as_metadata(void **state)
@@ -3347,6 +3416,7 @@ int main(void)
         T(packet_msg__more_than_max_per_message__refused_after_max),
         T(packet_msg__checksum_ppi__mbuf_offload_flags_set),
         T(packet_msg__checksum_ppi_inconsistent__dropped_and_counted),
+        T(packet_msg__checksum_ppi_behind_inband_tags__offsets_from_the_frame_no_error),
         T(packet_msg__vlan_ppi__tag_handed_to_switch_as_metadata),
         T(packet_msg__lso_ppi__not_offered_counted),
         T(packet_msg__oversize_and_runt__dropped_and_counted),

@@ -1,9 +1,11 @@
 /*
- * Unit tests for the vswitch data plane (vswitch/src/{dp,fdb,forward}.c):
+ * Unit tests for the vswitch data plane (vswitch/src/{dp,fdb,forward,frame}.c):
  * forwarding, flooding, the FDB, drop counters, hand-off between workers,
  * sleeping workers, attach/detach under traffic, and the port policy:
- * VLANs (access, trunk with tags in-band or beside the frame), guards, and
- * the storm and rate limits.
+ * VLANs (access, trunk with tags in-band or beside the frame; the VLAN from
+ * all of a frame's tags), guards, and the storm and rate limits; checksum
+ * offload offsets across tags, checksums finished in software, and a host
+ * vNIC's partial checksums behind a tag (that one needs root: a TAP).
  *
  * The group runs one EAL (two worker lcores, no hugepages, no PCI) and one
  * struct vsw_dp; every test builds its own switch and ports in setup and
@@ -37,7 +39,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if_packet.h>
+#include <linux/virtio_net.h>
+#include <net/if.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +57,8 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "vsw-frame.h"
+#include "vsw-host.h"
 #include "vsw-port-provider.h"
 #include "vsw.h"
 
@@ -80,6 +88,12 @@ struct tp_rec {
     uint32_t seq;
     uint16_t tag; /* 802.1Q VLAN id in the frame (in-band ports), 0 if none */
     uint16_t oob; /* the tag an out-of-band port would send (vsw_port_tx_vlan) */
+    uint8_t l2_len;
+    uint16_t l3_len;
+    uint64_t csum;       /* the checksum requests it came with (VSW_TX_CSUM_FLAGS) */
+    int csum_finish;     /* vsw_frame_cksum_finish() on a copy of it */
+    bool csum_verifies;  /* and the finished copy's TCP/UDP checksum verifies */
+    uint32_t l4_off;     /* where the verifier found the transport header */
 };
 
 struct test_port {
@@ -241,6 +255,96 @@ static void tp_kick(struct test_port *tp)
     }
 }
 
+/* Internet checksum, independent of DPDK's and of the switch's reading of
+ * frames: a sum of big-endian 16-bit words. */
+static uint32_t csum_add(uint32_t acc, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i += 2)
+        acc += (uint32_t)p[i] << 8 | p[i + 1];
+    if (n & 1)
+        acc += (uint32_t)p[n - 1] << 8;
+    return acc;
+}
+
+static uint16_t csum_fold(uint32_t acc)
+{
+    while (acc >> 16)
+        acc = (acc & 0xffff) + (acc >> 16);
+    return (uint16_t)acc;
+}
+
+/* Does the TCP or UDP checksum of frame f verify? 802.1Q tags are skipped;
+ * IPv6 extension headers are hop-by-hop only. *l4_off: where the
+ * transport header was found. */
+static bool l4_csum_verifies(const uint8_t *f, uint32_t len, uint32_t *l4_off)
+{
+    uint32_t o = 12;
+    while (o + 4 <= len && f[o] == 0x81 && f[o + 1] == 0x00)
+        o += 4;
+    if (o + 2 > len)
+        return false;
+    uint16_t et = (uint16_t)(f[o] << 8 | f[o + 1]);
+    const uint8_t *ip = f + o + 2;
+    uint32_t iplen = len - (o + 2), off, l4len, acc;
+    uint8_t proto;
+    if (et == 0x0800 && iplen >= 20) {
+        uint32_t ihl = (ip[0] & 0xfu) * 4u, tot = (uint32_t)(ip[2] << 8 | ip[3]);
+        if (ihl < 20 || tot < ihl || tot > iplen || csum_fold(csum_add(0, ip, ihl)) != 0xffff)
+            return false;
+        proto = ip[9];
+        off = ihl;
+        l4len = tot - ihl;
+        acc = csum_add(0, ip + 12, 8);
+    } else if (et == 0x86dd && iplen >= 40) {
+        uint32_t plen = (uint32_t)(ip[4] << 8 | ip[5]);
+        if (40 + plen > iplen)
+            return false;
+        proto = ip[6];
+        off = 40;
+        while (proto == 0 && off + 8 <= 40 + plen) {
+            proto = ip[off];
+            off += (ip[off + 1] + 1u) * 8u;
+        }
+        if (off > 40 + plen)
+            return false;
+        l4len = 40 + plen - off;
+        acc = csum_add(0, ip + 8, 32);
+    } else {
+        return false;
+    }
+    if ((proto != 6 && proto != 17) || l4len < (proto == 6 ? 20u : 8u))
+        return false;
+    *l4_off = o + 2 + off;
+    acc += proto + l4len;
+    return csum_fold(csum_add(acc, ip + off, l4len)) == 0xffff;
+}
+
+/* Record how a frame with checksum requests arrived, and whether finishing
+ * them (on a private copy: other ports may share the frame) gives a frame
+ * whose checksum verifies. */
+static void rec_csum(struct tp_rec *r, const struct rte_mbuf *m)
+{
+    r->l2_len = (uint8_t)m->l2_len;
+    r->l3_len = (uint16_t)m->l3_len;
+    r->csum = m->ol_flags & VSW_TX_CSUM_FLAGS;
+    r->csum_finish = 0;
+    r->csum_verifies = false;
+    r->l4_off = 0;
+    if (!r->csum)
+        return;
+    struct rte_mbuf *c = rte_pktmbuf_copy(m, g_pool, 0, UINT32_MAX);
+    if (!c) {
+        r->csum_finish = -ENOMEM;
+        return;
+    }
+    r->csum_finish = vsw_frame_cksum_finish(c, r->csum);
+    static uint8_t flat[16384];
+    uint32_t len = c->pkt_len < sizeof(flat) ? c->pkt_len : (uint32_t)sizeof(flat);
+    const uint8_t *p = rte_pktmbuf_read(c, 0, len, flat);
+    r->csum_verifies = r->csum_finish == 0 && p && l4_csum_verifies(p, len, &r->l4_off);
+    rte_pktmbuf_free(c);
+}
+
 /* Take what the switch sent out of tp's tx ring, remember it, free it. */
 static unsigned tp_drain(struct test_port *tp)
 {
@@ -267,6 +371,7 @@ static unsigned tp_drain(struct test_port *tp)
                 }
                 r->oob = tp->base.cls->inband_vlan ? 0 : vsw_port_tx_vlan(&tp->base, m);
                 r->len = m->pkt_len;
+                rec_csum(r, m);
             }
             tp->drained++;
             rte_pktmbuf_free(m);
@@ -310,6 +415,7 @@ struct fixture {
     struct injector inj;
     pthread_t inj_thread;
     bool inj_running;
+    struct vsw_port *host; /* a host vNIC port, if the test made one */
 };
 
 /* A locally administered unicast address of this test: port p, host h. */
@@ -656,6 +762,11 @@ static int teardown(void **state)
     struct fixture *f = *state;
     int rc = 0;
     injector_stop(f);
+    if (f->host) {
+        if (vsw_port_switch(f->host))
+            vsw_port_detach(f->host);
+        vsw_port_destroy(f->host);
+    }
     for (unsigned i = 0; i < f->ntp; i++)
         vsw_port_detach(&f->tp[i]->base);
     for (unsigned i = 0; i < f->ntp; i++) {
@@ -2165,6 +2276,593 @@ static void vsw_forward__longer_than_ingress_mtu__rx_too_big_on_sender_only(void
     assert_int_equal(drops_total(&sb) + drops_total(&st), 0);
 }
 
+/* --- Tags: the VLAN from all of them, and frames judged without them ----- */
+
+struct tag {
+    uint16_t tpid, tci;
+};
+
+/* A frame: dst, src, tags in the frame, EtherType et, then l3 (l3len
+ * bytes), or without l3 the test EtherType and seq, padded to 60 bytes.
+ * oob >= 0: an out-of-band tag (RTE_MBUF_F_RX_VLAN) with that TCI too, as
+ * a VM NIC hands the guest's VLAN PPI over. */
+static struct rte_mbuf *stack_frame(struct mac dst, struct mac src, const struct tag *tags,
+                                    unsigned ntags, int oob, uint16_t et, const uint8_t *l3,
+                                    uint16_t l3len, uint32_t seq)
+{
+    struct rte_mbuf *m = rte_pktmbuf_alloc(g_pool);
+    assert_non_null(m);
+    uint16_t body = l3 ? l3len : 46;
+    uint16_t len = (uint16_t)(14 + 4 * ntags + body);
+    uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, len);
+    assert_non_null(p);
+    memset(p, 0x5a, len);
+    memcpy(p, dst.b, 6);
+    memcpy(p + 6, src.b, 6);
+    unsigned o = 12;
+    for (unsigned i = 0; i < ntags; i++, o += 4) {
+        p[o] = (uint8_t)(tags[i].tpid >> 8);
+        p[o + 1] = (uint8_t)tags[i].tpid;
+        p[o + 2] = (uint8_t)(tags[i].tci >> 8);
+        p[o + 3] = (uint8_t)tags[i].tci;
+    }
+    if (l3) {
+        p[o] = (uint8_t)(et >> 8);
+        p[o + 1] = (uint8_t)et;
+        memcpy(p + o + 2, l3, l3len);
+    } else {
+        p[o] = TEST_ETHERTYPE_HI;
+        p[o + 1] = TEST_ETHERTYPE_LO;
+        memcpy(p + o + 2, &seq, 4);
+    }
+    if (oob >= 0) {
+        m->ol_flags |= RTE_MBUF_F_RX_VLAN;
+        m->vlan_tci = (uint16_t)oob;
+    }
+    return m;
+}
+
+static void inject(struct test_port *tp, struct rte_mbuf *m)
+{
+    assert_int_equal(rte_ring_enqueue(tp->rx, m), 0);
+    tp_kick(tp);
+}
+
+/* Inject a test frame with these tags; returns its seq. */
+static uint32_t send_stack(struct fixture *f, struct test_port *tp, struct mac dst, struct mac src,
+                           const struct tag *tags, unsigned ntags, int oob)
+{
+    uint32_t seq = ++f->seq;
+    inject(tp, stack_frame(dst, src, tags, ntags, oob, 0, NULL, 0, seq));
+    return seq;
+}
+
+/* Inject an L3 frame with these tags. */
+static void send_stack_l3(struct test_port *tp, struct mac dst, struct mac src,
+                          const struct tag *tags, unsigned ntags, int oob, uint16_t et,
+                          const uint8_t *l3, uint16_t l3len)
+{
+    inject(tp, stack_frame(dst, src, tags, ntags, oob, et, l3, l3len, 0));
+}
+
+/* Frames anywhere in the fixture carrying seq. */
+static unsigned seen_anywhere(const struct fixture *f, uint32_t seq)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < f->ntp; i++)
+        n += tp_count_seq(f->tp[i], seq);
+    return n;
+}
+
+#define PRIO(pcp) ((uint16_t)((pcp) << 13))
+static const struct tag PRIO0 = {0x8100, 0};
+static const struct tag PRIO5 = {0x8100, PRIO(5)};
+
+static void vsw_l2_parse__tag_stacks__read_by_the_tag_rule(void **state)
+{
+    (void)state;
+    struct mac d = {{2, 0, 0, 0, 0, 1}}, s = {{2, 0, 0, 0, 0, 2}};
+    static const struct {
+        const char *what;
+        struct tag tags[10];
+        unsigned n;
+        int oob;
+        bool tagged, refused;
+        uint16_t vid, tags_len;
+    } c[] = {
+        {"untagged", {{0}}, 0, -1, false, false, 0, 0},
+        {"priority tag", {{0x8100, PRIO(3)}}, 1, -1, false, false, 0, 4},
+        {"three priority tags", {{0x8100, 0}, {0x8100, PRIO(1)}, {0x8100, 0}}, 3, -1, false,
+         false, 0, 12},
+        {"VLAN tag", {{0x8100, 20}}, 1, -1, true, false, 20, 4},
+        {"VLAN tag with priority bits", {{0x8100, PRIO(5) | 20}}, 1, -1, true, false, 20, 4},
+        {"priority then VLAN", {{0x8100, 0}, {0x8100, 20}}, 2, -1, true, false, 20, 8},
+        {"priorities then VLAN", {{0x8100, 0}, {0x8100, 0}, {0x8100, 20}}, 3, -1, true, false,
+         20, 12},
+        {"VLAN then VLAN", {{0x8100, 10}, {0x8100, 20}}, 2, -1, true, true, 10, 8},
+        {"VLAN then priority", {{0x8100, 10}, {0x8100, 0}}, 2, -1, true, true, 10, 8},
+        {"VLAN then 802.1ad", {{0x8100, 10}, {0x88a8, 20}}, 2, -1, true, true, 10, 8},
+        {"802.1ad outer", {{0x88a8, 20}, {0x8100, 30}}, 2, -1, false, true, 0, 8},
+        {"802.1ad VID 0", {{0x88a8, 0}}, 1, -1, false, true, 0, 4},
+        {"0x9100 outer", {{0x9100, 20}}, 1, -1, false, true, 0, 4},
+        {"0x9200 outer", {{0x9200, 20}}, 1, -1, false, true, 0, 4},
+        {"priority then 802.1ad", {{0x8100, 0}, {0x88a8, 20}}, 2, -1, false, true, 0, 8},
+        {"VID-0 out of band then VLAN", {{0x8100, 20}}, 1, 0, true, false, 20, 4},
+        {"VID-0 out of band with priority then VLAN", {{0x8100, 20}}, 1, PRIO(6), true, false,
+         20, 4},
+        {"VLAN out of band then priority", {{0x8100, 0}}, 1, 30, true, true, 30, 4},
+        {"VLAN out of band then VLAN", {{0x8100, 20}}, 1, 30, true, true, 30, 4},
+        {"VLAN out of band only", {{0}}, 0, 30, true, false, 30, 0},
+        {"nine priority tags", {{0x8100, 0}, {0x8100, 0}, {0x8100, 0}, {0x8100, 0}, {0x8100, 0},
+         {0x8100, 0}, {0x8100, 0}, {0x8100, 0}, {0x8100, 0}}, 9, -1, false, true, 0, 32},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        struct rte_mbuf *m = stack_frame(d, s, c[i].tags, c[i].n, c[i].oob, 0x0800,
+                                         (const uint8_t *)"\x45\0\0\x14", 4, 0);
+        struct vsw_l2_info l2;
+        vsw_l2_parse(m, &l2);
+        print_message("%s\n", c[i].what);
+        assert_int_equal(l2.refused, c[i].refused);
+        assert_int_equal(l2.tagged, c[i].tagged);
+        if (c[i].tagged)
+            assert_int_equal(l2.tci & 0xfff, c[i].vid);
+        assert_int_equal(l2.tags_len, c[i].tags_len);
+        assert_int_equal(l2.l3_off, 14 + c[i].tags_len);
+        if (!c[i].refused)
+            assert_int_equal(rte_be_to_cpu_16(l2.ether_type), 0x0800);
+        rte_pktmbuf_free(m);
+    }
+    /* A tag cut off by the end of the frame; a runt. */
+    struct rte_mbuf *m = rte_pktmbuf_alloc(g_pool);
+    uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, 16);
+    memset(p, 0, 16);
+    p[12] = 0x81;
+    struct vsw_l2_info l2;
+    vsw_l2_parse(m, &l2);
+    assert_true(l2.refused);
+    rte_pktmbuf_trim(m, 4);
+    vsw_l2_parse(m, &l2);
+    assert_true(l2.refused);
+    rte_pktmbuf_free(m);
+}
+
+static void vsw_vlan__priority_tag_before_vlan_tag_on_access_or_untagged_port__dropped_vlan(
+    void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);  /* access 10 */
+    struct test_port *u = port_add(f, f->sw, "U", true);  /* untagged */
+    struct test_port *b = port_add(f, f->sw, "B", true);  /* access 20 */
+    struct test_port *t = port_add_inband(f, f->sw, "T"); /* trunk 10,20, native 0: an uplink */
+    struct test_port *v = port_add(f, f->sw, "V", true);  /* untagged */
+    static const uint16_t allowed[] = {10, 20};
+    set_access(a, 10);
+    set_access(b, 20);
+    set_trunk(t, allowed, 2, 0);
+    const struct tag hop[] = {PRIO0, {0x8100, 20}};
+    const struct tag hop3[] = {PRIO5, PRIO0, {0x8100, 20}};
+    uint32_t d[6];
+    d[0] = send_stack(f, a, bcast, host(f, 0, 1), hop, 2, -1);
+    d[1] = send_stack(f, u, bcast, host(f, 1, 1), hop, 2, -1);
+    d[2] = send_stack(f, u, bcast, host(f, 1, 2), hop3, 3, -1);
+    /* The same behind a VID-0 out-of-band tag (a guest's VLAN PPI). */
+    d[3] = send_stack(f, a, bcast, host(f, 0, 2), hop + 1, 1, 0);
+    d[4] = send_stack(f, u, bcast, host(f, 1, 3), hop + 1, 1, PRIO(4));
+    /* And a second tag from the trunk behind its VLAN tag. */
+    const struct tag qinq[] = {{0x8100, 10}, PRIO0, {0x8100, 20}};
+    d[5] = send_stack(f, t, bcast, host(f, 3, 1), qinq, 3, -1);
+    settle(f);
+    for (unsigned i = 0; i < 6; i++)
+        assert_int_equal(seen_anywhere(f, d[i]), 0);
+    assert_int_equal(stats(a).drops[VSW_DROP_VLAN], 2);
+    assert_int_equal(stats(u).drops[VSW_DROP_VLAN], 3);
+    assert_int_equal(stats(t).drops[VSW_DROP_VLAN], 1);
+    struct vsw_port_stats sb = stats(b), sv = stats(v);
+    assert_int_equal(sb.tx_packets + sv.tx_packets, 0);
+    /* Nothing was learned from them either. */
+    struct fdb_list l;
+    fdb_get(f->sw, &l);
+    assert_int_equal(l.n, 0);
+}
+
+static void vsw_vlan__outer_8021ad_and_9100_tags__dropped_vlan(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *u = port_add(f, f->sw, "U", true);
+    struct test_port *t = port_add_inband(f, f->sw, "T");
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    static const uint16_t allowed[] = {20};
+    set_trunk(t, allowed, 1, 0);
+    set_access(b, 20);
+    const struct tag s20[] = {{0x88a8, 20}};
+    const struct tag s0[] = {{0x88a8, 0}};
+    const struct tag q20[] = {{0x9100, 20}};
+    const struct tag s20c30[] = {{0x88a8, 20}, {0x8100, 30}};
+    const struct tag p_s20[] = {PRIO0, {0x88a8, 20}};
+    uint32_t d[8];
+    d[0] = send_stack(f, u, bcast, host(f, 0, 1), s20, 1, -1);
+    d[1] = send_stack(f, u, bcast, host(f, 0, 2), s0, 1, -1);
+    d[2] = send_stack(f, u, bcast, host(f, 0, 3), q20, 1, -1);
+    d[3] = send_stack(f, u, bcast, host(f, 0, 4), p_s20, 2, -1);
+    d[4] = send_stack(f, t, bcast, host(f, 1, 1), s20, 1, -1);
+    d[5] = send_stack(f, t, bcast, host(f, 1, 2), s20c30, 2, -1);
+    d[6] = send_stack(f, t, bcast, host(f, 1, 3), q20, 1, -1);
+    d[7] = send_stack(f, t, bcast, host(f, 1, 4), p_s20, 2, -1);
+    settle(f);
+    for (unsigned i = 0; i < 8; i++)
+        assert_int_equal(seen_anywhere(f, d[i]), 0);
+    assert_int_equal(stats(u).drops[VSW_DROP_VLAN], 4);
+    assert_int_equal(stats(t).drops[VSW_DROP_VLAN], 4);
+    assert_int_equal(stats(b).tx_packets, 0);
+}
+
+static void vsw_vlan__priority_tags__all_stripped_frame_on_the_vlan_behind_them(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *u = port_add(f, f->sw, "U", true);  /* untagged */
+    struct test_port *v = port_add(f, f->sw, "V", true);  /* untagged */
+    struct test_port *b = port_add(f, f->sw, "B", true);  /* access 20 */
+    struct test_port *t = port_add_inband(f, f->sw, "T"); /* trunk 20, native 0 */
+    static const uint16_t allowed[] = {20};
+    set_access(b, 20);
+    set_trunk(t, allowed, 1, 0);
+    /* From an untagged port: two priority tags, out of band and in the frame. */
+    const struct tag pp[] = {PRIO5, PRIO0};
+    uint32_t s1 = send_stack(f, u, bcast, host(f, 0, 1), pp, 2, -1);
+    uint32_t s2 = send_stack(f, u, bcast, host(f, 0, 2), pp, 1, PRIO(2));
+    /* From the trunk: priority tags in front of VLAN 20 put it on VLAN 20. */
+    const struct tag p20[] = {PRIO0, PRIO5, {0x8100, PRIO(1) | 20}};
+    uint32_t s3 = send_stack(f, t, bcast, host(f, 3, 1), p20, 3, -1);
+    settle(f);
+    /* Every receiver sees the same frame: no tags (60 bytes, as sent less
+     * its tags), or the trunk's own tag only. */
+    const struct tp_rec *r = rec_of(v, s1);
+    assert_non_null(r);
+    assert_int_equal(r->len, 60);
+    assert_int_equal(r->tag, 0);
+    r = rec_of(t, s1);
+    assert_non_null(r);
+    assert_int_equal(r->len, 60);
+    assert_int_equal(r->tag, 0);
+    assert_int_equal(tp_count_seq(b, s1), 0);
+    r = rec_of(v, s2);
+    assert_non_null(r);
+    assert_int_equal(r->len, 60);
+    r = rec_of(b, s3);
+    assert_non_null(r);
+    assert_int_equal(r->len, 60);
+    assert_int_equal(r->tag, 0);
+    assert_int_equal(tp_count_seq(u, s3) + tp_count_seq(v, s3), 0);
+    assert_int_equal(fixture_drops(f), 0);
+    /* Learned in the VLAN the tags said. */
+    assert_true(wait_fdb(f, f->sw, host(f, 3, 1), t, WAIT_MS));
+    assert_true(wait_fdb(f, f->sw, host(f, 0, 1), u, WAIT_MS));
+    struct fdb_list l;
+    fdb_get(f->sw, &l);
+    assert_int_equal(fdb_find(&l, host(f, 3, 1))->vlan, 20);
+    assert_int_equal(fdb_find(&l, host(f, 0, 1))->vlan, 0);
+}
+
+static void vsw_guards__frames_behind_priority_tags__judged_without_them(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct mac own = host(f, 0, 1);
+    struct vsw_port_policy pol = {.dhcp_guard = true, .router_guard = true, .spoof_guard = true};
+    memcpy(pol.own_mac, own.b, 6);
+    assert_int_equal(vsw_port_set_policy(&a->base, &pol), 0);
+    const struct tag p1[] = {PRIO0};
+    const struct tag p3[] = {PRIO0, PRIO5, PRIO0};
+    uint8_t l3[128], l4[16];
+    /* A DHCP offer behind one and behind three priority tags; one behind
+     * a VID-0 out-of-band tag and a priority tag. */
+    uint16_t n = ipv4_udp(l3, 67, 68);
+    send_stack_l3(a, bcast, own, p1, 1, -1, 0x0800, l3, n);
+    send_stack_l3(a, bcast, own, p3, 3, -1, 0x0800, l3, n);
+    send_stack_l3(a, bcast, own, p1, 1, 0, 0x0800, l3, n);
+    /* DHCPv6 reply behind two. */
+    memset(l4, 0, 8);
+    l4[0] = 0x02, l4[1] = 0x23, l4[2] = 0x02, l4[3] = 0x22;
+    n = ipv6_pkt(l3, 17, l4, 8, 0);
+    send_stack_l3(a, bcast, own, p3, 2, -1, 0x86dd, l3, n);
+    /* Router advertisements behind one and three, a redirect behind two. */
+    memset(l4, 0, sizeof(l4));
+    l4[0] = 134;
+    n = ipv6_pkt(l3, 58, l4, 16, 0);
+    send_stack_l3(a, bcast, own, p1, 1, -1, 0x86dd, l3, n);
+    n = ipv6_pkt(l3, 58, l4, 16, 1);
+    send_stack_l3(a, bcast, own, p3, 3, -1, 0x86dd, l3, n);
+    n = ipv4_icmp(l3, 5);
+    send_stack_l3(a, bcast, own, p3, 2, -1, 0x0800, l3, n);
+    /* A spoofed source behind priority tags. */
+    uint32_t sp = send_stack(f, a, bcast, host(f, 0, 2), p3, 3, -1);
+    /* What may pass still passes: a DHCP request behind priority tags. */
+    n = ipv4_udp(l3, 68, 67);
+    send_stack_l3(a, bcast, own, p3, 3, -1, 0x0800, l3, n);
+    settle(f);
+    struct vsw_port_stats sa = stats(a);
+    assert_int_equal(sa.drops[VSW_DROP_DHCP_GUARD], 4);
+    assert_int_equal(sa.drops[VSW_DROP_ROUTER_GUARD], 3);
+    assert_int_equal(sa.drops[VSW_DROP_MAC_SPOOF], 1);
+    assert_int_equal(drops_total(&sa), 8);
+    assert_int_equal(tp_count_seq(b, sp), 0);
+    assert_int_equal(b->nlog, 1);
+    assert_int_equal(b->log[0].len, 14 + n);
+}
+
+static void vsw_limits__storm_behind_priority_tags__counted(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct vsw_port_policy pol = {.storm_pps = 50};
+    assert_int_equal(vsw_port_set_policy(&a->base, &pol), 0);
+    const struct tag p3[] = {PRIO0, PRIO0, PRIO5};
+    for (unsigned i = 0; i < 300; i++)
+        send_stack(f, a, bcast, host(f, 0, 1), p3, 1 + i % 3, i % 2 ? 0 : -1);
+    settle(f);
+    uint64_t storm = stats(a).drops[VSW_DROP_STORM];
+    assert_true(storm >= 300 - 2 * 50 && storm < 300);
+    assert_int_equal(b->nlog, 300 - storm);
+}
+
+/* TCP over IPv4 with payload bytes, its checksum left to the network (the
+ * field holds garbage). */
+static uint16_t ipv4_tcp(uint8_t *b, uint16_t payload)
+{
+    uint16_t tot = (uint16_t)(40 + payload);
+    memset(b, 0, 40);
+    b[0] = 0x45;
+    b[2] = (uint8_t)(tot >> 8);
+    b[3] = (uint8_t)tot;
+    b[8] = 64;
+    b[9] = 6;
+    b[12] = 10, b[15] = 1, b[16] = 10, b[19] = 2;
+    uint16_t ck = (uint16_t)~csum_fold(csum_add(0, b, 20));
+    b[10] = (uint8_t)(ck >> 8);
+    b[11] = (uint8_t)ck;
+    b[20] = 0x9c, b[21] = 0x40, b[22] = 0x13, b[23] = 0x89;
+    b[32] = 5 << 4;
+    b[33] = 0x18;
+    b[36] = 0xbe, b[37] = 0xef;
+    for (uint16_t i = 0; i < payload; i++)
+        b[40 + i] = (uint8_t)(i * 13 + 7);
+    return tot;
+}
+
+/* A frame whose TCP checksum its sender (a VM NIC, say) left to the
+ * network, its request recorded as the port type records it. */
+static struct rte_mbuf *csum_frame(struct mac dst, struct mac src, const struct tag *tags,
+                                   unsigned ntags, int oob)
+{
+    uint8_t l3[300];
+    uint16_t n = ipv4_tcp(l3, 200);
+    struct rte_mbuf *m = stack_frame(dst, src, tags, ntags, oob, 0x0800, l3, n, 0);
+    assert_int_equal(vsw_frame_csum_request(m, 14 + 4 * ntags + 20, true, 4), 0);
+    assert_int_equal(m->l2_len, 14 + 4 * ntags);
+    assert_int_equal(m->l3_len, 20);
+    return m;
+}
+
+static void vsw_forward__tagged_frames_with_checksum_offload__offsets_follow_the_tags(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *v = port_add(f, f->sw, "V", true);  /* a VM NIC: trunk 20, native 0 */
+    struct test_port *b = port_add(f, f->sw, "B", true);  /* access 20 */
+    struct test_port *t = port_add_inband(f, f->sw, "T"); /* trunk 20: tags in the frame */
+    struct test_port *u = port_add(f, f->sw, "U", true);  /* untagged */
+    static const uint16_t allowed[] = {20};
+    set_trunk(v, allowed, 1, 0);
+    set_access(b, 20);
+    set_trunk(t, allowed, 1, 0);
+    const struct tag t20[] = {{0x8100, 20}};
+    const struct tag t20p[] = {{0x8100, PRIO(5) | 20}};
+    const struct tag p5[] = {PRIO5};
+    const struct tag pp20[] = {PRIO0, PRIO5, {0x8100, 20}};
+    /* In-band VLAN 20, without and with priority bits; priority tags in
+     * front of it; a priority tag alone; VLAN 20 out of band. */
+    inject(v, csum_frame(bcast, host(f, 0, 1), t20, 1, -1));
+    inject(v, csum_frame(bcast, host(f, 0, 1), t20p, 1, -1));
+    inject(v, csum_frame(bcast, host(f, 0, 1), pp20, 3, -1));
+    inject(v, csum_frame(bcast, host(f, 0, 1), p5, 1, -1));
+    inject(v, csum_frame(bcast, host(f, 0, 1), NULL, 0, 20));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    /* VLAN 20 reached B untagged and T tagged; the untagged one U and T. */
+    assert_int_equal(b->nlog, 4);
+    assert_int_equal(t->nlog, 5);
+    assert_int_equal(u->nlog, 1);
+    const struct test_port *outs[] = {b, t, u};
+    for (unsigned k = 0; k < 3; k++) {
+        for (unsigned i = 0; i < outs[k]->nlog; i++) {
+            const struct tp_rec *r = &outs[k]->log[i];
+            bool tagged = r->tag != 0;
+            assert_int_equal(r->csum, RTE_MBUF_F_TX_TCP_CKSUM);
+            assert_int_equal(r->l2_len, tagged ? 18 : 14);
+            assert_int_equal(r->l3_len, 20);
+            assert_int_equal(r->len, (tagged ? 18 : 14) + 240);
+            assert_int_equal(r->csum_finish, 0);
+            assert_true(r->csum_verifies);
+            assert_int_equal(r->l4_off, r->l2_len + 20u);
+        }
+    }
+}
+
+/* An mbuf chain holding data, cut into segments of these lengths (0, and
+ * past the list: as much as fits). */
+static struct rte_mbuf *chain_of(const uint8_t *data, uint32_t len, const uint32_t *segs,
+                                 unsigned nsegs)
+{
+    struct rte_mbuf *head = NULL;
+    for (uint32_t off = 0, i = 0; off < len; i++) {
+        struct rte_mbuf *m = rte_pktmbuf_alloc(g_pool);
+        assert_non_null(m);
+        uint32_t k = len - off;
+        if (i < nsegs && segs[i] && segs[i] < k)
+            k = segs[i];
+        if (k > rte_pktmbuf_tailroom(m))
+            k = rte_pktmbuf_tailroom(m);
+        memcpy(rte_pktmbuf_append(m, (uint16_t)k), data + off, k);
+        off += k;
+        if (!head)
+            head = m;
+        else
+            assert_int_equal(rte_pktmbuf_chain(head, m), 0);
+    }
+    return head;
+}
+
+static bool chain_verifies(const struct rte_mbuf *m, uint32_t *l4_off)
+{
+    static uint8_t flat[16384];
+    const uint8_t *p = rte_pktmbuf_read(m, 0, m->pkt_len, flat);
+    return p && l4_csum_verifies(p, m->pkt_len, l4_off);
+}
+
+static void vsw_frame_cksum_finish__requests__right_checksum_at_the_parsed_offset(void **state)
+{
+    (void)state;
+    struct mac d = {{2, 0, 0, 0, 0, 1}}, s = {{2, 0, 0, 0, 0, 2}};
+    uint32_t l4 = 0;
+    /* TCP/IPv4 behind a VLAN tag with priority bits, IP header too. */
+    const struct tag t20p[] = {{0x8100, PRIO(5) | 20}};
+    uint8_t l3[9100];
+    uint16_t n = ipv4_tcp(l3, 100);
+    l3[10] = l3[11] = 0x77;
+    struct rte_mbuf *m = stack_frame(d, s, t20p, 1, -1, 0x0800, l3, n, 0);
+    assert_int_equal(vsw_frame_csum_request(m, 38, true, 4), 0);
+    m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
+    assert_int_equal(vsw_frame_cksum_finish(m, VSW_TX_CSUM_FLAGS), 0);
+    assert_int_equal(m->ol_flags & VSW_TX_CSUM_FLAGS, 0);
+    assert_true(chain_verifies(m, &l4));
+    assert_int_equal(l4, 38);
+    rte_pktmbuf_free(m);
+
+    /* UDP/IPv6 behind a hop-by-hop header: DPDK's own pseudo header would
+     * name the extension header and count it. */
+    uint8_t udp[108];
+    memset(udp, 0x33, sizeof(udp));
+    udp[0] = 0x9c, udp[1] = 0x41, udp[2] = 0x13, udp[3] = 0x8a;
+    udp[4] = 0, udp[5] = sizeof(udp);
+    n = ipv6_pkt(l3, 17, udp, sizeof(udp), 1);
+    m = stack_frame(d, s, NULL, 0, -1, 0x86dd, l3, n, 0);
+    assert_int_equal(vsw_frame_csum_request(m, 14 + 48, false, 0), 0);
+    assert_int_equal(m->l3_len, 48);
+    assert_int_equal(vsw_frame_cksum_finish(m, RTE_MBUF_F_TX_UDP_CKSUM), 0);
+    assert_true(chain_verifies(m, &l4));
+    assert_int_equal(l4, 62);
+    rte_pktmbuf_free(m);
+
+    /* A chain with an odd-length segment inside the summed bytes, one
+     * with the checksum field across segments: -EAGAIN, nothing written;
+     * a copy in full segments is finished right. */
+    static uint8_t frame[9100];
+    n = ipv4_tcp(l3, 8000);
+    memcpy(frame, d.b, 6);
+    memcpy(frame + 6, s.b, 6);
+    frame[12] = 0x08, frame[13] = 0x00;
+    memcpy(frame + 14, l3, n);
+    static const uint32_t layouts[][3] = {{14 + 40 + 333, 1001, 4000}, {14 + 20 + 17, 2000, 0}};
+    for (unsigned i = 0; i < 2; i++) {
+        m = chain_of(frame, 14u + n, layouts[i], 3);
+        assert_int_equal(vsw_frame_csum_request(m, 34, true, 4), 0);
+        assert_int_equal(vsw_frame_cksum_finish(m, RTE_MBUF_F_TX_TCP_CKSUM), -EAGAIN);
+        assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_TCP_CKSUM, RTE_MBUF_F_TX_TCP_CKSUM);
+        assert_false(chain_verifies(m, &l4));
+        struct rte_mbuf *c = rte_pktmbuf_copy(m, g_pool, 0, UINT32_MAX);
+        assert_non_null(c);
+        assert_int_equal(vsw_frame_cksum_finish(c, RTE_MBUF_F_TX_TCP_CKSUM), 0);
+        assert_true(chain_verifies(c, &l4));
+        rte_pktmbuf_free(c);
+        rte_pktmbuf_free(m);
+    }
+
+    /* Requests that do not match the frame. */
+    n = ipv4_tcp(l3, 100);
+    m = stack_frame(d, s, NULL, 0, -1, 0x0800, l3, n, 0);
+    assert_int_equal(vsw_frame_csum_request(m, 34, false, 6), -EINVAL); /* not IPv6 */
+    assert_int_equal(vsw_frame_csum_request(m, 30, true, 4), -EINVAL);  /* inside the IP header */
+    assert_int_equal(vsw_frame_csum_request(m, 38, true, 4), -EINVAL);  /* not behind it */
+    assert_int_equal(vsw_frame_csum_request(m, 140, true, 4), -EINVAL); /* past the end */
+    assert_int_equal(m->ol_flags & VSW_TX_CSUM_FLAGS, 0);
+    m->l2_len = 14, m->l3_len = 20;
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM; /* it is TCP */
+    assert_int_equal(vsw_frame_cksum_finish(m, VSW_TX_CSUM_FLAGS), -EINVAL);
+    m->ol_flags &= ~RTE_MBUF_F_TX_L4_MASK;
+    m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
+    m->l2_len = 18; /* a tag that is not there */
+    assert_int_equal(vsw_frame_cksum_finish(m, VSW_TX_CSUM_FLAGS), -EINVAL);
+    rte_pktmbuf_free(m);
+}
+
+/* The host's stack, through a host vNIC, sends a TCP frame behind a
+ * priority tag (a VLAN-0 interface, or egress priority mapping) and leaves
+ * its checksum to the network: the kernel's checksum start counts the tag.
+ * The frame is taken (not refused as a header the port cannot map) and
+ * reaches a VM port untagged with its offsets and checksum right. Needs
+ * root (a TAP, a packet socket with virtio-net headers). */
+static void vsw_host_port__priority_tagged_frame_with_partial_checksum__offsets_behind_the_tag(
+    void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    char ifname[16];
+    snprintf(ifname, sizeof(ifname), "tvh%d", (int)getpid() % 1000000);
+    struct vsw_host_params hp = {.ifname = ifname, .mtu = 1500, .pool = g_pool};
+    assert_int_equal(vsw_host_port_create(&hp, &f->host), 0);
+    assert_int_equal(vsw_port_attach(f->sw, f->host), 0);
+
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    int one = 1;
+    assert_int_equal(setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)), 0);
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_ifindex = (int)if_nametoindex(ifname)};
+    assert_true(sll.sll_ifindex > 0);
+    uint8_t pkt[sizeof(struct virtio_net_hdr) + 400];
+    struct virtio_net_hdr vh = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                .gso_type = VIRTIO_NET_HDR_GSO_NONE,
+                                .csum_start = 18 + 20,
+                                .csum_offset = 16};
+    memcpy(pkt, &vh, sizeof(vh));
+    uint8_t *fr = pkt + sizeof(vh);
+    memset(fr, 0xff, 6);
+    struct mac src = host(f, 9, 1);
+    memcpy(fr + 6, src.b, 6);
+    fr[12] = 0x81, fr[13] = 0x00, fr[14] = 0xa0, fr[15] = 0x00; /* priority 5, VLAN 0 */
+    fr[16] = 0x08, fr[17] = 0x00;
+    uint16_t n = ipv4_tcp(fr + 18, 200);
+    /* As the kernel leaves it: the pseudo-header sum in the field. */
+    uint32_t ps = csum_add(0, fr + 18 + 12, 8) + 6 + 220;
+    uint16_t folded = csum_fold(ps);
+    fr[18 + 36] = (uint8_t)(folded >> 8);
+    fr[18 + 37] = (uint8_t)folded;
+    ssize_t w = sendto(fd, pkt, sizeof(vh) + 18u + n, 0, (struct sockaddr *)&sll, sizeof(sll));
+    close(fd);
+    assert_int_equal(w, (ssize_t)(sizeof(vh) + 18u + n));
+
+    const struct tp_rec *r = NULL;
+    uint64_t end = now_us() + WAIT_MS * 1000ull;
+    while (!r && now_us() < end) {
+        pump(f);
+        for (unsigned i = 0; i < a->nlog && !r; i++)
+            if (a->log[i].csum && mac_eq(a->log[i].src, src))
+                r = &a->log[i];
+        usleep(200);
+    }
+    assert_int_equal(vsw_host_port_bad_headers(f->host), 0);
+    assert_non_null(r);
+    assert_int_equal(r->len, 14u + n);
+    assert_int_equal(r->csum, RTE_MBUF_F_TX_TCP_CKSUM);
+    assert_int_equal(r->l2_len, 14);
+    assert_int_equal(r->l3_len, 20);
+    assert_int_equal(r->csum_finish, 0);
+    assert_true(r->csum_verifies);
+    assert_int_equal(r->l4_off, 34);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2237,6 +2935,25 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(vsw_port_set_policy__inconsistent__einval, setup,
                                         teardown),
+        cmocka_unit_test(vsw_l2_parse__tag_stacks__read_by_the_tag_rule),
+        cmocka_unit_test_setup_teardown(
+            vsw_vlan__priority_tag_before_vlan_tag_on_access_or_untagged_port__dropped_vlan, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(vsw_vlan__outer_8021ad_and_9100_tags__dropped_vlan, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_vlan__priority_tags__all_stripped_frame_on_the_vlan_behind_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_guards__frames_behind_priority_tags__judged_without_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_limits__storm_behind_priority_tags__counted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__tagged_frames_with_checksum_offload__offsets_follow_the_tags, setup,
+            teardown),
+        cmocka_unit_test(vsw_frame_cksum_finish__requests__right_checksum_at_the_parsed_offset),
+        cmocka_unit_test_setup_teardown(
+            vsw_host_port__priority_tagged_frame_with_partial_checksum__offsets_behind_the_tag,
+            setup, teardown),
         /* Last: when it fails, a switch slot stays unusable for the rest
          * of the process. */
         cmocka_unit_test_setup_teardown(

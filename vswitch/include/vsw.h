@@ -139,8 +139,12 @@ void vsw_port_set_rx_max_frame(struct vsw_port *port, uint32_t frame_len);
  * that VLAN untagged; a trunk port takes tagged frames of the allowed VLANs
  * and untagged ones into native_vlan (0: the untagged network, VLAN 0),
  * and delivers them tagged (native untagged); an untagged port (neither) is VLAN 0 only; tagged
- * frames where no tag may be are dropped (VSW_DROP_VLAN). Flooding and
- * learning are per VLAN; no frame crosses VLANs.
+ * frames where no tag may be are dropped (VSW_DROP_VLAN). A frame's VLAN
+ * comes from all its tags (vsw-frame.h): priority tags (VLAN 0) are
+ * skipped, one 802.1Q VLAN tag at most is carried, any other tag stack is
+ * dropped (VSW_DROP_VLAN); every tag is stripped at ingress, so guards,
+ * limits and receivers see the frame untagged. Flooding and learning are
+ * per VLAN; no frame crosses VLANs.
  */
 #define VSW_VLAN_MAX 4094
 struct vsw_port_policy {

@@ -7,8 +7,8 @@
  * tx_burst (ports this worker owns) or one hand-off enqueue (ports of other
  * workers).
  *
- * A frame's VLAN travels as m->vlan_tci (the tag itself is stripped at
- * ingress) and is never rewritten after classification: a flooded mbuf is
+ * A frame's VLAN travels as m->vlan_tci (its tags, priority tags included,
+ * are stripped at ingress) and is never rewritten after classification: a flooded mbuf is
  * shared between egress ports by reference count, each of which only reads
  * it. Ports that write to frames (tx_writes) or need the tag back in the
  * frame (inband_vlan) get a private copy when the mbuf is shared.
@@ -24,6 +24,7 @@
 #include <rte_prefetch.h>
 #include <rte_udp.h>
 
+#include "vsw-frame.h"
 #include "vsw-private.h"
 
 static inline void count_rx(struct vsw_port *p, uint32_t bytes)
@@ -198,60 +199,60 @@ static void flood(struct vsw_worker *w, const struct vsw_port_set *set, struct v
         stage(w, outs[i], m);
 }
 
+/* Take len bytes of tags out from behind the MAC addresses, in place (the
+ * mbuf is ours alone at ingress): the 12 address bytes move up, the rest of
+ * the frame stays where it is. The tags must lie in the first segment. */
+static inline bool strip_tags(struct rte_mbuf *m, uint16_t len)
+{
+    if (unlikely(m->data_len < RTE_ETHER_HDR_LEN + len))
+        return false;
+    uint8_t *old = rte_pktmbuf_mtod(m, uint8_t *);
+    memmove(old + len, old, 2 * RTE_ETHER_ADDR_LEN);
+    rte_pktmbuf_adj(m, len);
+    return true;
+}
+
 /*
- * The frame's VLAN by the ingress port's policy: an in-band tag is
- * stripped first (the mbuf is ours alone at ingress), a tag the port type
- * received out of band arrives as RTE_MBUF_F_RX_VLAN. Returns false if the
- * port may not send it.
+ * The frame's VLAN by the ingress port's policy, from all its tags (the tag
+ * rule of vsw-frame.h: priority tags skipped, one VLAN tag at most, 802.1Q
+ * only). Every tag is then taken out of the frame, priority tags included,
+ * so that every later stage (guards, spoofing check, limits, learning) and
+ * every receiver sees the same frame: the one a receiver that strips
+ * priority tags, as Linux does, would see. The VLAN travels on as
+ * m->vlan_tci; the priority bits are not kept. Checksum offsets follow the
+ * frame (l2_len). Returns false if the port may not send the frame.
  */
 static bool classify_vlan(const struct vsw_port_policy *pol, struct rte_mbuf *m)
 {
-    uint16_t tag = 0;
-    bool tagged = false;
-    if (m->ol_flags & RTE_MBUF_F_RX_VLAN) {
-        tag = m->vlan_tci & 0xfff;
-        tagged = true;
-    } else {
-        const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
-        if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)) {
-            if (m->data_len < RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN || rte_vlan_strip(m) != 0)
-                return false;
-            tag = m->vlan_tci & 0xfff;
-            tagged = true;
-        }
-    }
+    struct vsw_l2_info l2;
+    vsw_l2_parse(m, &l2);
     m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
-    /* A priority-only tag (VLAN 0) is an untagged frame. */
-    if (tagged && tag == 0)
-        tagged = false;
+    if (unlikely(l2.refused))
+        return false;
     uint16_t vid;
     if (pol->trunk) {
         /* Untagged frames join the native VLAN; native VLAN 0 is the
          * untagged network, the one NICs without a VLAN are on. */
-        vid = tagged ? tag : pol->native_vlan;
-        if (tagged && vid != pol->native_vlan && !vsw_policy_allowed(pol, vid))
+        vid = l2.tagged ? (l2.tci & 0xfff) : pol->native_vlan;
+        if (l2.tagged && vid != pol->native_vlan && !vsw_policy_allowed(pol, vid))
             return false;
     } else {
-        if (tagged)
+        if (l2.tagged)
             return false;
         vid = pol->access_vlan;
     }
-    /* A second tag (QinQ, or 802.1Q inside 802.1Q) would leave a trunk or
-     * the uplink with the inner tag exposed: the double-tagging VLAN hop.
-     * hvnet carries one tag; frames with more are dropped. */
-    if (tagged) {
-        uint16_t inner = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->ether_type;
-        if (inner == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN) ||
-            inner == rte_cpu_to_be_16(RTE_ETHER_TYPE_QINQ) ||
-            inner == rte_cpu_to_be_16(RTE_ETHER_TYPE_QINQ1))
+    if (l2.tags_len) {
+        if (!strip_tags(m, l2.tags_len))
             return false;
+        if (m->ol_flags & VSW_TX_CSUM_FLAGS)
+            m->l2_len = RTE_ETHER_HDR_LEN;
     }
     m->vlan_tci = vid;
     return true;
 }
 
 /* DHCP server messages (to a client port) and router advertisements or
- * redirects, in an untagged frame. */
+ * redirects. The frame is untagged here: classify_vlan() took every tag out. */
 enum guard_hit { GUARD_NONE, GUARD_DHCP, GUARD_ROUTER };
 
 static enum guard_hit guard_check(const struct vsw_port_policy *pol, const struct rte_mbuf *m)
@@ -373,22 +374,17 @@ void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pk
             continue;
         }
         if (cap) {
-            const struct rte_ether_hdr *e0 = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
             /* As received: in-band tags are still in the frame; an
-             * out-of-band one goes back in for the capture. */
-            uint16_t t = (m->ol_flags & RTE_MBUF_F_RX_VLAN) &&
-                                 e0->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)
-                             ? (m->vlan_tci & 0xfff)
-                             : 0;
-            capture(dp, cap, m, t);
+             * out-of-band one goes back in for the capture, outermost. */
+            capture(dp, cap, m, (m->ol_flags & RTE_MBUF_F_RX_VLAN) ? m->vlan_tci : 0);
         }
         if (!classify_vlan(pol, m)) {
             vsw_port_drop(in, VSW_DROP_VLAN, 1);
             rte_pktmbuf_free(m);
             continue;
         }
-        /* Longer than this port's MTU allows (its tag is out of the frame
-         * now): the sender's MTU is above the switch's. Dropped here, where
+        /* Longer than this port's MTU allows (its tags are out of the
+         * frame now): the sender's MTU is above the switch's. Dropped here, where
          * it happened, rather than counted on whichever port it was for. */
         if (unlikely(m->pkt_len > __atomic_load_n(&in->rx_max_frame, __ATOMIC_RELAXED))) {
             vsw_port_drop(in, VSW_DROP_RX_TOO_BIG, 1);

@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <linux/virtio_net.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +19,11 @@
 #include <unistd.h>
 
 #include <rte_ether.h>
-#include <rte_ip.h>
 #include <rte_mbuf.h>
 
 #include "netvsc-tap.h"
 #include "jumbo.h"
+#include "vsw-frame.h"
 #include "vsw-host.h"
 #include "vsw-private.h"
 
@@ -45,30 +44,19 @@ static struct host_port *hp_of(struct vsw_port *p)
     return container_of(p, struct host_port, port);
 }
 
-/* The kernel's virtio header -> mbuf offload flags. */
+/* The kernel's virtio header -> mbuf offload flags. The checksum start
+ * counts any VLAN tags the host put into the frame (a VLAN interface on
+ * the vNIC): the header offsets come from the frame as the switch reads
+ * it. */
 static bool vnet_to_mbuf(const struct virtio_net_hdr *vh, struct rte_mbuf *m)
 {
     if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE)
         return false; /* TSO is not turned on for the TAP */
     if (!(vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
         return true;
-    if (vh->csum_start < RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) ||
-        vh->csum_start + 20u > m->pkt_len || vh->csum_start > m->data_len)
+    if (vh->csum_offset != 16 && vh->csum_offset != 6)
         return false;
-    const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
-    uint16_t et = rte_be_to_cpu_16(eth->ether_type);
-    if (et != RTE_ETHER_TYPE_IPV4 && et != RTE_ETHER_TYPE_IPV6)
-        return false;
-    m->l2_len = RTE_ETHER_HDR_LEN;
-    m->l3_len = vh->csum_start - RTE_ETHER_HDR_LEN;
-    m->ol_flags |= et == RTE_ETHER_TYPE_IPV4 ? RTE_MBUF_F_TX_IPV4 : RTE_MBUF_F_TX_IPV6;
-    if (vh->csum_offset == 16)
-        m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
-    else if (vh->csum_offset == 6)
-        m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
-    else
-        return false;
-    return true;
+    return vsw_frame_csum_request(m, vh->csum_start, vh->csum_offset == 16, 0) == 0;
 }
 
 static uint16_t host_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)

@@ -62,8 +62,9 @@
 #include <rte_log.h>
 #include <rte_mbuf.h>
 
-#include "vsw-private.h"
 #include "jumbo.h"
+#include "vsw-frame.h"
+#include "vsw-private.h"
 #include "vsw-uplink.h"
 
 RTE_LOG_REGISTER(vsw_uplink_logtype, hvnet.vswitch.uplink, INFO);
@@ -106,8 +107,6 @@ static const struct {
     {"net_pcap", QUIRK_TX_CHAINS_OK},
 };
 
-/* The L4 and IP checksum requests this port can finish or hand on. */
-#define TX_CKSUM_FLAGS (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IP_CKSUM)
 /* Requests nothing here can honour without the PMD. */
 #define TX_UNSUPPORTED_FLAGS                                                                       \
     (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG | RTE_MBUF_F_TX_TUNNEL_MASK |                   \
@@ -250,142 +249,15 @@ static bool mbuf_writable(const struct rte_mbuf *m)
     return true;
 }
 
-/* Write len bytes at offset off of a (possibly segmented) frame. */
-static int mbuf_write(struct rte_mbuf *m, uint32_t off, const void *src, uint32_t len)
+/* A private copy of m in full segments of the port's pool; m is freed.
+ * NULL (counted) if out of mbufs. */
+static struct rte_mbuf *private_copy(struct uplink_port *up, struct rte_mbuf *m)
 {
-    if ((uint64_t)off + len > m->pkt_len)
-        return -EINVAL;
-    const uint8_t *s = src;
-    for (struct rte_mbuf *seg = m; seg && len; seg = seg->next) {
-        if (off >= seg->data_len) {
-            off -= seg->data_len;
-            continue;
-        }
-        uint32_t k = RTE_MIN(len, (uint32_t)seg->data_len - off);
-        memcpy(rte_pktmbuf_mtod_offset(seg, uint8_t *, off), s, k);
-        s += k;
-        len -= k;
-        off = 0;
-    }
-    return len ? -EINVAL : 0;
-}
-
-static uint16_t cksum_fold(uint32_t sum)
-{
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)sum;
-}
-
-/* Ones'-complement sum of len bytes at offset off, across segments. Not
- * rte_raw_cksum_mbuf(): in 22.11 it truncates a segment's unreduced 32-bit
- * sum to 16 bits before byte-swapping it when the segment starts at an odd
- * offset, and gets such frames wrong. */
-static int raw_cksum_segs(const struct rte_mbuf *m, uint32_t off, uint32_t len, uint16_t *out)
-{
-    if ((uint64_t)off + len > m->pkt_len)
-        return -EINVAL;
-    const struct rte_mbuf *seg = m;
-    while (seg && off >= seg->data_len) {
-        off -= seg->data_len;
-        seg = seg->next;
-    }
-    uint32_t sum = 0, done = 0;
-    while (len) {
-        if (!seg)
-            return -EINVAL;
-        uint32_t k = RTE_MIN(len, (uint32_t)seg->data_len - off);
-        uint16_t part = rte_raw_cksum(rte_pktmbuf_mtod_offset(seg, const void *, off), k);
-        /* A part that starts at an odd offset has its bytes in the other
-         * halves of the 16-bit words. */
-        sum += (done & 1) ? rte_bswap16(part) : part;
-        done += k;
-        len -= k;
-        off = 0;
-        seg = seg->next;
-    }
-    *out = cksum_fold(sum);
-    return 0;
-}
-
-static int sw_ipv4_hdr_cksum(struct rte_mbuf *m)
-{
-    uint8_t buf[60], hdr[60];
-    const uint8_t *h = rte_pktmbuf_read(m, m->l2_len, 20, buf);
-    if (!h || (h[0] >> 4) != 4)
-        return -EINVAL;
-    uint32_t ihl = (h[0] & 0xfu) * 4u;
-    if (ihl < 20 || ihl > m->l3_len)
-        return -EINVAL;
-    h = rte_pktmbuf_read(m, m->l2_len, ihl, buf);
-    if (!h)
-        return -EINVAL;
-    memcpy(hdr, h, ihl);
-    hdr[10] = hdr[11] = 0;
-    uint16_t raw = rte_raw_cksum(hdr, ihl);
-    uint16_t ck = raw == 0xffff ? raw : (uint16_t)~raw;
-    return mbuf_write(m, m->l2_len + 10u, &ck, 2);
-}
-
-/* Finish a TCP or UDP checksum: pseudo header + the whole L4 segment, with
- * the field zeroed first (it holds the pseudo-header sum or garbage). The
- * L4 length comes from the IP header and must lie inside the frame. */
-static int sw_l4_cksum(struct rte_mbuf *m, uint64_t l4)
-{
-    const bool tcp = l4 == RTE_MBUF_F_TX_TCP_CKSUM;
-    const uint8_t proto = tcp ? IPPROTO_TCP : IPPROTO_UDP;
-    const uint32_t l3_off = m->l2_len, l4_off = (uint32_t)m->l2_len + m->l3_len;
-    uint32_t l4_len;
-    uint16_t psum;
-
-    if (m->ol_flags & RTE_MBUF_F_TX_IPV4) {
-        struct rte_ipv4_hdr buf;
-        const struct rte_ipv4_hdr *ip = rte_pktmbuf_read(m, l3_off, sizeof(buf), &buf);
-        if (!ip || (ip->version_ihl >> 4) != 4 || ip->next_proto_id != proto)
-            return -EINVAL;
-        uint32_t tot = rte_be_to_cpu_16(ip->total_length);
-        if (tot < m->l3_len || l3_off + tot > m->pkt_len)
-            return -EINVAL;
-        l4_len = tot - m->l3_len;
-        struct {
-            rte_be32_t src, dst;
-            uint8_t zero, proto;
-            rte_be16_t len;
-        } __rte_packed ph = {ip->src_addr, ip->dst_addr, 0, proto,
-                             rte_cpu_to_be_16((uint16_t)l4_len)};
-        psum = rte_raw_cksum(&ph, sizeof(ph));
-    } else if (m->ol_flags & RTE_MBUF_F_TX_IPV6) {
-        struct rte_ipv6_hdr buf;
-        const struct rte_ipv6_hdr *ip = rte_pktmbuf_read(m, l3_off, sizeof(buf), &buf);
-        if (!ip || (rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 || m->l3_len < sizeof(buf))
-            return -EINVAL;
-        if (m->l3_len == sizeof(buf) && ip->proto != proto)
-            return -EINVAL;
-        uint32_t end = (uint32_t)sizeof(buf) + rte_be_to_cpu_16(ip->payload_len);
-        if (end < m->l3_len || l3_off + end > m->pkt_len)
-            return -EINVAL;
-        l4_len = end - m->l3_len;
-        struct {
-            uint8_t src[16], dst[16];
-            rte_be32_t len;
-            uint8_t zero[3], proto;
-        } __rte_packed ph = {.len = rte_cpu_to_be_32(l4_len), .proto = proto};
-        memcpy(ph.src, ip->src_addr, 16);
-        memcpy(ph.dst, ip->dst_addr, 16);
-        psum = rte_raw_cksum(&ph, sizeof(ph));
-    } else {
-        return -EINVAL;
-    }
-    if (l4_len < (tcp ? 20u : 8u))
-        return -EINVAL;
-    const uint32_t field = l4_off + (tcp ? 16u : 6u);
-    uint16_t ck = 0, raw;
-    if (mbuf_write(m, field, &ck, 2) < 0 || raw_cksum_segs(m, l4_off, l4_len, &raw) < 0)
-        return -EINVAL;
-    ck = (uint16_t)~cksum_fold((uint32_t)psum + raw);
-    if (ck == 0 && !tcp)
-        ck = 0xffff; /* UDP: zero means "no checksum" */
-    return mbuf_write(m, field, &ck, 2);
+    struct rte_mbuf *c = rte_pktmbuf_copy(m, up->pool, 0, UINT32_MAX);
+    rte_pktmbuf_free(m);
+    if (!c)
+        vsw_port_drop(&up->port, VSW_DROP_NO_MBUF, 1);
+    return c;
 }
 
 /* Length of the TCP or UDP header. */
@@ -412,7 +284,7 @@ static struct rte_mbuf *tx_fixup(struct uplink_port *up, struct rte_mbuf *m)
     const uint64_t txo = up->tx_offloads;
     if ((f & TX_UNSUPPORTED_FLAGS) || l4 == RTE_MBUF_F_TX_SCTP_CKSUM)
         goto bad;
-    if ((f & TX_CKSUM_FLAGS) &&
+    if ((f & VSW_TX_CSUM_FLAGS) &&
         (m->l2_len < RTE_ETHER_HDR_LEN || m->l3_len < sizeof(struct rte_ipv4_hdr) ||
          !(f & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6))))
         goto bad;
@@ -440,32 +312,27 @@ static struct rte_mbuf *tx_fixup(struct uplink_port *up, struct rte_mbuf *m)
     /* Checksums are written into the frame (here, or by the PMD's
      * tx_prepare), and l4_len into its metadata: a frame other ports may be
      * reading gets copied. */
-    if (!mbuf_writable(m)) {
-        struct rte_mbuf *c = rte_pktmbuf_copy(m, up->pool, 0, UINT32_MAX);
-        rte_pktmbuf_free(m);
-        if (!c) {
-            vsw_port_drop(&up->port, VSW_DROP_NO_MBUF, 1);
-            return NULL;
+    if (!mbuf_writable(m) && !(m = private_copy(up, m)))
+        return NULL;
+    uint64_t sw = (sw_ip ? RTE_MBUF_F_TX_IP_CKSUM : 0) | (sw_l4 ? l4 : 0);
+    if (sw) {
+        int rc = vsw_frame_cksum_finish(m, sw);
+        if (rc == -EAGAIN) {
+            /* Headers across segments, or a chain DPDK's checksum cannot
+             * sum in place (vsw-frame.h): a copy in full segments can. */
+            if (!(m = private_copy(up, m)))
+                return NULL;
+            rc = vsw_frame_cksum_finish(m, sw);
         }
-        m = c;
-    }
-    if (sw_ip) {
-        if (sw_ipv4_hdr_cksum(m) < 0)
+        if (rc < 0)
             goto bad;
-        m->ol_flags &= ~RTE_MBUF_F_TX_IP_CKSUM;
-    }
-    if (sw_l4) {
-        if (sw_l4_cksum(m, l4) < 0)
-            goto bad;
-        m->ol_flags &= ~RTE_MBUF_F_TX_L4_MASK;
-    }
-    if (sw_ip || sw_l4)
         counter_inc(&up->sw_checksums);
+    }
     /* For PMDs that find the payload through l4_len even when only a
      * checksum, not segmentation, is asked for; harmless for the others. */
     if (hw_l4 && !m->l4_len)
         m->l4_len = l4_hlen;
-    if (!(m->ol_flags & TX_CKSUM_FLAGS))
+    if (!(m->ol_flags & VSW_TX_CSUM_FLAGS))
         m->ol_flags &= ~(RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6);
     if (sw_vlan && rte_vlan_insert(&m) != 0)
         goto bad;
