@@ -574,7 +574,6 @@ static int print_switch_show(const json_t *result, const json_t *params);
 static int print_vm_list(const json_t *result, const json_t *params);
 static int print_nic_list(const json_t *result, const json_t *params);
 static int print_fdb(const json_t *result, const json_t *params);
-static int print_vmq(const json_t *result, const json_t *params);
 static int print_stats(const json_t *result, const json_t *params);
 static int print_capture(const json_t *result, const json_t *params);
 
@@ -602,11 +601,6 @@ static const struct arg_spec pos_opt_vm[] = {
 static const struct arg_spec pos_sw[] = {
     { .kind = ARG_NAME, .metavar = "SW", .label = "switch name", .param = "switch",
       .help = "the switch" },
-    { .kind = ARG_END },
-};
-static const struct arg_spec pos_opt_sw[] = {
-    { .kind = ARG_NAME, .metavar = "SW", .label = "switch name", .param = "switch",
-      .optional = true, .help = "only this switch" },
     { .kind = ARG_END },
 };
 static const struct arg_spec pos_target[] = {
@@ -689,10 +683,6 @@ static const struct arg_spec opts_nic[] = {
       .param = "native_vlan", .help = "trunk: VLAN of untagged frames (default 0: the untagged network)" },
     { .kind = ARG_UINT, .name = "--mtu", .metavar = "N", .min = 68, .max = 9000,
       .param = "mtu", .help = "L3 MTU of the NIC, 68..9000, at most the switch's (default: the switch's); live, the guest re-initialises its NIC" },
-    { .kind = ARG_ONOFF, .name = "--vmq", .metavar = "on|off", .param = "vmq",
-      .help = "give the NIC its own VMQ queue (MAC/VLAN filter to one lcore)" },
-    { .kind = ARG_UINT, .name = "--queues", .metavar = "N", .min = 1, .max = 64,
-      .param = "queues", .help = "queue pairs (VMBus channels), 1..64" },
     { .kind = ARG_ONOFF, .name = "--mac-spoofing", .metavar = "on|off", .param = "mac_spoofing",
       .help = "allow the guest to send from source MACs other than its own" },
     { .kind = ARG_ONOFF, .name = "--dhcp-guard", .metavar = "on|off", .param = "dhcp_guard",
@@ -782,7 +772,7 @@ static const struct command commands[] = {
     { "vm-list", "list the VMs", "vm-list", NULL, none, NULL, NULL, NULL, print_vm_list },
     { "nic-add", "give a VM a network adapter on a switch",
       "nic-add VM NIC --switch SW [--mac MAC]\n"
-      "        [--vlan ID | --trunk LIST] [--mtu N] [--vmq on|off] [--queues N]\n"
+      "        [--vlan ID | --trunk LIST] [--mtu N]\n"
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
       "        [--router-guard on|off] [--max-mbps N]\n"
       "        [--native-vlan ID] [--storm-limit PPS]",
@@ -791,7 +781,7 @@ static const struct command commands[] = {
       pos_vm_nic, opts_nic_add_switch, opts_nic, check_nic, print_nic_add },
     { "nic-set", "change a NIC's settings",
       "nic-set VM NIC [--switch SW] [--mac MAC]\n"
-      "        [--vlan ID | --trunk LIST] [--mtu N] [--vmq on|off] [--queues N]\n"
+      "        [--vlan ID | --trunk LIST] [--mtu N]\n"
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
       "        [--router-guard on|off] [--max-mbps N]\n"
       "        [--native-vlan ID] [--storm-limit PPS]",
@@ -810,8 +800,6 @@ static const struct command commands[] = {
       pos_fdb_del, opts_fdb, NULL, NULL, print_generic },
     { "fdb-flush", "forget every learned MAC of a switch (static entries stay)",
       "fdb-flush SW", NULL, pos_sw, NULL, NULL, NULL, print_generic },
-    { "vmq-show", "show VMQ queues: owner NIC, MAC/VLAN filter, lcore, packets",
-      "vmq-show [SW]", NULL, pos_opt_sw, NULL, NULL, NULL, print_vmq },
     { "stats", "show port counters, drops by reason (like ovs-ofctl dump-ports)",
       "stats [SW|PORT]",
       "rx counts frames from the port into the switch (what a VM sent), tx frames\n"
@@ -1658,23 +1646,6 @@ static int print_nic_list(const json_t *result, const json_t *params)
 
     (void)params;
     return print_list(result, "nics", cols, sizeof cols / sizeof cols[0], "");
-}
-
-static int print_vmq(const json_t *result, const json_t *params)
-{
-    static const struct column cols[] = {
-        { "SWITCH", "switch", NULL, COL_OPTIONAL },
-        { "QUEUE", "queue", NULL, COL_RIGHT },
-        { "OWNER", "owner", "nic", 0 },
-        { "MAC", "mac", NULL, 0 },
-        { "VLAN", "vlan", NULL, COL_RIGHT | COL_OPTIONAL },
-        { "FILTER", "filter", NULL, COL_OPTIONAL },
-        { "LCORE", "lcore", NULL, COL_RIGHT },
-        { "PACKETS", "packets", NULL, COL_RIGHT },
-    };
-
-    (void)params;
-    return print_list(result, "queues", cols, sizeof cols / sizeof cols[0], "");
 }
 
 static bool get_int(const json_t *obj, const char *key, json_int_t *out)
