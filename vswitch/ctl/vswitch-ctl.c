@@ -2010,21 +2010,22 @@ static int print_stats(const json_t *result, const json_t *params)
     }
     const json_t *ctl = json_object_get(result, "control");
     if (json_is_object(ctl)) {
+        static const char *const refusals[] = { "malformed", "unknown_method", "bad_params",
+                                                "failed" };
         json_int_t rej = 0;
-        const char *k;
-        const json_t *v;
-        json_object_foreach((json_t *)ctl, k, v)
-            if (strcmp(k, "requests") && json_is_integer(v))
-                rej += json_integer_value(v);
+        for (size_t r = 0; r < sizeof refusals / sizeof refusals[0]; r++)
+            rej += json_integer_value(json_object_get(ctl, refusals[r]));
         printf("control: %" JSON_INTEGER_FORMAT " requests, %" JSON_INTEGER_FORMAT
                " refused (malformed %" JSON_INTEGER_FORMAT ", unknown method %"
                JSON_INTEGER_FORMAT ", bad params %" JSON_INTEGER_FORMAT ", failed %"
-               JSON_INTEGER_FORMAT ")\n",
+               JSON_INTEGER_FORMAT "), %" JSON_INTEGER_FORMAT
+               " slow clients dropped\n",
                json_integer_value(json_object_get(ctl, "requests")), rej,
                json_integer_value(json_object_get(ctl, "malformed")),
                json_integer_value(json_object_get(ctl, "unknown_method")),
                json_integer_value(json_object_get(ctl, "bad_params")),
-               json_integer_value(json_object_get(ctl, "failed")));
+               json_integer_value(json_object_get(ctl, "failed")),
+               json_integer_value(json_object_get(ctl, "slow_clients")));
     }
     return 0;
 }

@@ -132,6 +132,7 @@ struct vsd {
         uint64_t unknown_method; /* -32601 */
         uint64_t bad_params;     /* -32602: refused before anything changed */
         uint64_t failed;         /* -32000: valid request the host could not carry out */
+        uint64_t slow_clients;   /* connections dropped for not reading their answers */
     } rpc;
 };
 
@@ -245,6 +246,10 @@ void rpc_server_destroy(struct rpc_server *s);
  * event whose tag is not one of the caller's own here. */
 int rpc_server_fd(const struct rpc_server *s);
 void rpc_server_on_event(struct rpc_server *s, int epfd, void *tag, uint32_t events);
+/* A client is dropped (rpc.slow_clients) when an answer has waited
+ * deadline_s for it to read, or when parked answers would leave more than
+ * out_max bytes unsent. Defaults 5 s and 1 MiB; tests shorten them. */
+void rpc_server_set_limits(struct rpc_server *s, size_t out_max, double deadline_s);
 /* Answer a parked request (result or error); drops the reference to id. */
 void rpc_reply_deferred(struct rpc_conn *c, json_t *id, json_t *result, const struct vsd_err *e);
 /* Serve one request line (without its newline) as a connection would:
