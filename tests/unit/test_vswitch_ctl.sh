@@ -269,6 +269,9 @@ expect_request "capture, relative file made absolute" capture \
     '{"result":{"packets":10}}' -- capture vm1/eth0 -w x.pcap -c 10 --timeout 5
 cd - >/dev/null
 [[ $OUT == "10 packets written to $TMP/cwd/x.pcap" ]] || fail "capture printed '$OUT'"
+expect_request "capture --force" capture \
+    '{"port":"sw1:uplink","file":"/tmp/y.pcap","timeout":1,"force":true}' \
+    '{"result":{"packets":0}}' -- capture sw1:uplink -w /tmp/y.pcap --timeout 1 --force
 
 start_server vm-list '{}' '{"result":{"vms":[{"name":"vm1","netns":"vm1","memory_mb":256,"state":"stopped","pid":0,"nics":1}]}}'
 RC=0
@@ -373,7 +376,8 @@ for cmd in nic-add nic-set; do
         fail "help $cmd offers VMQ options, which are not built: $OUT"
 done
 run capture --help
-[[ $RC -eq 0 && $OUT == *"-w FILE"* ]] || fail "capture --help: rc $RC: $OUT"
+[[ $RC -eq 0 && $OUT == *"-w FILE"* && $OUT == *"--force"*"symbolic link"* ]] ||
+    fail "capture --help: rc $RC: $OUT"
 run --version
 [[ $RC -eq 0 && $OUT == "vswitch-ctl (hvnet) "* ]] || fail "--version: rc $RC: $OUT"
 echo "ok: --help, help COMMAND, COMMAND --help, --version"

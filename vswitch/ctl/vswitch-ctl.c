@@ -726,8 +726,11 @@ static const struct arg_spec opts_mirror_add[] = {
 };
 static const struct arg_spec opts_capture[] = {
     { .kind = ARG_FILE, .name = "-w", .metavar = "FILE", .param = "file", .required = true,
-      .help = "pcap file to write (vswitchd writes it; a relative name is taken from "
-              "the current directory)" },
+      .help = "pcap file to create (vswitchd writes it; a relative name is taken from "
+              "the current directory); it must not exist yet" },
+    { .kind = ARG_FLAG, .name = "--force", .param = "force",
+      .help = "replace FILE if it exists; only a regular file with no other hard link "
+              "is replaced, never a symbolic link, a device or a FIFO" },
     { .kind = ARG_UINT, .name = "-c", .metavar = "COUNT", .min = 1, .max = 2147483647,
       .param = "count", .help = "stop after COUNT frames" },
     { .kind = ARG_UINT, .name = "--timeout", .metavar = "S", .min = 1, .max = CTL_MAX_TIMEOUT_S,
@@ -813,8 +816,10 @@ static const struct command commands[] = {
     { "mirror-del", "remove a switch's port mirror", "mirror-del SW", NULL, pos_sw, NULL, NULL,
       NULL, print_generic },
     { "capture", "write a port's traffic to a pcap file",
-      "capture PORT -w FILE [-c COUNT] [--timeout S]",
+      "capture PORT -w FILE [--force] [-c COUNT] [--timeout S]",
       "vswitchd answers when the capture ends (COUNT frames or S seconds).\n"
+      "FILE is created new and never followed if it is a symbolic link; a capture\n"
+      "that is refused (no such port, one already running there) leaves no file.\n"
       "vswitch-ctl waits S seconds plus the global --timeout; without --timeout S\n"
       "it waits without limit unless a global --timeout is given.",
       pos_port, opts_capture, NULL, NULL, print_capture },

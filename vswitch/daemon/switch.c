@@ -13,6 +13,7 @@
  * Captures write pcap files with libpcap.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -905,18 +906,79 @@ struct vsd_capture {
     json_t *id;
 };
 
+/* Remove a capture file this call created and nothing else: only if the
+ * name still leads to the file we made (in a shared directory, someone may
+ * have renamed another file over it since). */
+static void capture_unlink_own(const char *file, const struct stat *mine)
+{
+    struct stat now;
+    if (lstat(file, &now) == 0 && mine->st_dev == now.st_dev && mine->st_ino == now.st_ino)
+        unlink(file);
+}
+
+/* Open the capture file as root on an operator's word, so carefully: the
+ * file is created new (O_EXCL), never through a symbolic link (O_NOFOLLOW:
+ * a link at that name is refused even with force). With force, an existing
+ * file is replaced only if it is a regular file with no other name (a hard
+ * link planted in /tmp would otherwise let a capture overwrite the file it
+ * shares); it is truncated in place, keeping its owner and mode. *created
+ * says whether the file is new, *st what it is. Returns the fd or -1 with
+ * e filled. */
+static int capture_open(const char *file, bool force, bool *created, struct stat *st,
+                        struct vsd_err *e)
+{
+    /* O_NONBLOCK: opening a FIFO must not wait for a reader. */
+    int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    int fd = open(file, flags | O_EXCL, 0640);
+    *created = fd >= 0;
+    if (fd < 0 && errno == EEXIST && force)
+        fd = open(file, flags, 0640);
+    if (fd < 0) {
+        /* What is there, for the message only: nothing is done with it. */
+        int err = errno;
+        bool exists = lstat(file, st) == 0;
+        if (err == ELOOP || (exists && S_ISLNK(st->st_mode)))
+            vsd_fail(e, VSD_FAILED,
+                     "capture file %s is a symbolic link: vswitchd does not write through links",
+                     file);
+        else if (err == EEXIST)
+            vsd_fail(e, VSD_FAILED, "capture file %s exists: give --force to replace it", file);
+        else if (exists && !S_ISREG(st->st_mode))
+            vsd_fail(e, VSD_FAILED, "capture file %s is not a regular file: not replaced", file);
+        else
+            vsd_fail(e, VSD_FAILED, "cannot create capture file %s: %s", file, strerror(err));
+        return -1;
+    }
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_nlink != 1) {
+        vsd_fail(e, VSD_FAILED, "capture file %s is not a regular file with one name: not replaced",
+                 file);
+        close(fd);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 || (!*created && ftruncate(fd, 0) < 0)) {
+        vsd_fail(e, VSD_FAILED, "cannot write capture file %s: %s", file, strerror(errno));
+        if (*created)
+            capture_unlink_own(file, st);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
                     bool *deferred, struct vsd_err *e)
 {
-    static const char *const keys[] = {"port", "file", "count", "timeout", NULL};
+    static const char *const keys[] = {"port", "file", "count", "timeout", "force", NULL};
     const char *pname, *file;
     long long count = 0, timeout = 0;
-    bool has_count, has_to;
+    bool has_count, has_to, has_force, force = false;
     *deferred = false;
     if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "port", true, &pname, e) < 0 ||
         vsd_get_str(params, "file", true, &file, e) < 0 ||
         vsd_get_int(params, "count", 1, 100000000, &count, &has_count, e) < 0 ||
-        vsd_get_int(params, "timeout", 1, 86400, &timeout, &has_to, e) < 0)
+        vsd_get_int(params, "timeout", 1, 86400, &timeout, &has_to, e) < 0 ||
+        vsd_get_bool(params, "force", &force, &has_force, e) < 0)
         return NULL;
     if (!has_count && !has_to) {
         vsd_fail(e, VSD_BAD_PARAMS, "give -c COUNT, --timeout S, or both");
@@ -926,24 +988,28 @@ json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, 
         vsd_fail(e, VSD_BAD_PARAMS, "the capture file must be an absolute path");
         return NULL;
     }
+    if (strlen(file) >= PATH_MAX) {
+        vsd_fail(e, VSD_BAD_PARAMS, "the capture file's path is longer than %d bytes",
+                 PATH_MAX - 1);
+        return NULL;
+    }
     struct vsd_switch *ps;
     struct vsw_port *port = vsd_find_port(d, pname, &ps);
     if (!port) {
         vsd_fail(e, VSD_FAILED, "no port '%s' (VM/NIC, a host vNIC, or SWITCH:uplink)", pname);
         return NULL;
     }
+    /* Everything that can fail without touching the file system first: the
+     * file is created last, so a capture refused for its port leaves the
+     * file system as it was. */
     struct vsd_capture *c = calloc(1, sizeof(*c));
     if (!c) {
         vsd_fail(e, VSD_FAILED, "out of memory");
         return NULL;
     }
     c->pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_NANO);
-    c->dump = c->pcap ? pcap_dump_open(c->pcap, file) : NULL;
-    if (!c->dump) {
-        vsd_fail(e, VSD_FAILED, "cannot write %s: %s", file,
-                 c->pcap ? pcap_geterr(c->pcap) : "libpcap failed");
-        if (c->pcap)
-            pcap_close(c->pcap);
+    if (!c->pcap) {
+        vsd_fail(e, VSD_FAILED, "libpcap failed");
         free(c);
         return NULL;
     }
@@ -951,9 +1017,29 @@ json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, 
     if (rc < 0) {
         vsd_fail(e, VSD_FAILED, "cannot capture on %s: %s", pname,
                  rc == -EBUSY ? "a capture is already running there" : strerror(-rc));
-        pcap_dump_close(c->dump);
         pcap_close(c->pcap);
-        unlink(file);
+        free(c);
+        return NULL;
+    }
+    bool created;
+    struct stat st;
+    int fd = capture_open(file, force, &created, &st, e);
+    if (fd >= 0) {
+        FILE *fp = fdopen(fd, "w");
+        if (!fp) {
+            vsd_fail(e, VSD_FAILED, "cannot write %s: %s", file, strerror(errno));
+            close(fd);
+        } else if (!(c->dump = pcap_dump_fopen(c->pcap, fp))) {
+            /* It has closed fp: failing to write the header is the only way
+             * it fails for DLT_EN10MB. */
+            vsd_fail(e, VSD_FAILED, "cannot write %s: %s", file, pcap_geterr(c->pcap));
+        }
+        if (!c->dump && created)
+            capture_unlink_own(file, &st);
+    }
+    if (!c->dump) {
+        vsw_capture_stop(c->cap);
+        pcap_close(c->pcap);
         free(c);
         return NULL;
     }
@@ -966,7 +1052,7 @@ json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, 
     c->next = d->captures;
     d->captures = c;
     *deferred = true;
-    vsd_log("capturing on %s into %s", pname, file);
+    vsd_log("capturing on %s into %s%s", pname, file, created ? "" : " (replaced)");
     return NULL;
 }
 
