@@ -559,6 +559,7 @@ json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e)
 void vsd_tick(struct vsd *d)
 {
     vsw_dp_tick(d->dp);
+    vsd_switch_tick(d);
     double now = vsd_now();
     for (int i = 0; i < VSD_MAX_VMS; i++) {
         struct vsd_vm *vm = d->vms[i];

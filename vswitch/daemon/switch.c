@@ -9,6 +9,14 @@
  * The kind, the uplink and the management-OS choice change on a live
  * switch: new ports are created first, then swapped in, then the old ones
  * go, so a failure leaves the switch as it was; VMs keep running.
+ *
+ * An uplink is a device outside vswitchd's control (a NIC, a kernel
+ * interface) that may be missing when the host starts. Loading the state
+ * then brings the switch up without it, its devargs kept in the
+ * configuration, and the 1 s tick tries again, 2 s after the failure and
+ * doubling up to a minute, counting each failure, until the device is
+ * there. An operator's switch-add or switch-set --uplink of a device that
+ * does not exist is refused instead: at the command line it is a typo.
  * Static FDB entries and the port mirror are part of the configuration.
  * Captures write pcap files with libpcap.
  */
@@ -120,6 +128,46 @@ static bool same_device(const char *a, const char *b)
     return la == lb && strncmp(a, b, la) == 0;
 }
 
+#define UPLINK_RETRY_MIN_S 2u
+#define UPLINK_RETRY_MAX_S 60u
+
+/* The configured uplink could not be attached: count it, keep why, try
+ * again later. */
+static void uplink_failed(struct vsd_switch *s, const char *why)
+{
+    s->uplink_failures++;
+    s->uplink_backoff_s = !s->uplink_backoff_s ? UPLINK_RETRY_MIN_S
+                          : s->uplink_backoff_s * 2 > UPLINK_RETRY_MAX_S
+                              ? UPLINK_RETRY_MAX_S
+                              : s->uplink_backoff_s * 2;
+    s->uplink_retry_at = vsd_now() + s->uplink_backoff_s;
+    /* A line when the reason changes, not one per attempt. */
+    if (strcmp(s->uplink_error, why) != 0)
+        vsd_log("switch %s: uplink %s is down: %s (trying again every %u..%u s)", s->name,
+                s->uplink, why, UPLINK_RETRY_MIN_S, UPLINK_RETRY_MAX_S);
+    snprintf(s->uplink_error, sizeof(s->uplink_error), "%s", why);
+}
+
+static void uplink_attached(struct vsd_switch *s)
+{
+    if (s->uplink_error[0])
+        vsd_log("switch %s: uplink %s attached after %" PRIu64 " failed attempt(s)", s->name,
+                s->uplink, s->uplink_failures);
+    s->uplink_error[0] = '\0';
+    s->uplink_retry_at = 0;
+    s->uplink_backoff_s = 0;
+}
+
+/* No uplink configured any more: nothing to retry, nothing to count. */
+static void uplink_forget(struct vsd_switch *s)
+{
+    s->uplink[0] = '\0';
+    s->uplink_error[0] = '\0';
+    s->uplink_retry_at = 0;
+    s->uplink_backoff_s = 0;
+    s->uplink_failures = 0;
+}
+
 /* Which extra ports a configuration needs. */
 static bool wants_host(enum vsw_switch_kind k, bool allow_mgmt)
 {
@@ -128,13 +176,17 @@ static bool wants_host(enum vsw_switch_kind k, bool allow_mgmt)
 
 /* Bring the host vNIC and uplink of s in line with (kind, uplink,
  * allow_mgmt). All new ports exist before anything old goes; on failure
- * nothing changed. */
+ * nothing changed. With uplink_may_wait, an uplink that cannot be attached
+ * where none is attached now is no failure: the switch goes on without it,
+ * configured, its attempt counted and retried (vsd_switch_tick). */
 static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kind,
-                   const char *uplink, bool allow_mgmt, struct vsd_err *e)
+                   const char *uplink, bool allow_mgmt, bool uplink_may_wait, struct vsd_err *e)
 {
     bool need_host = wants_host(kind, allow_mgmt);
     bool need_uplink = kind == VSW_SWITCH_EXTERNAL;
     bool new_uplink = need_uplink && (!s->uplink_port || strcmp(uplink, s->uplink) != 0);
+    bool uplink_waits = false;
+    struct vsd_err ue = {0};
     struct vsw_port *host = NULL, *up = NULL;
     if (need_host && !s->host) {
         if (host_create(d, s, &host, e) < 0 || attach_new(s, host, e) < 0)
@@ -150,14 +202,20 @@ static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kin
             vsw_port_destroy(s->uplink_port);
             s->uplink_port = NULL;
         }
-        if (uplink_create(d, s, uplink, &up, e) < 0 || attach_new(s, up, e) < 0) {
+        bool may_wait = uplink_may_wait && !same_dev && !s->uplink_port;
+        struct vsd_err *ep = may_wait ? &ue : e;
+        if (uplink_create(d, s, uplink, &up, ep) < 0 || attach_new(s, up, ep) < 0) {
+            up = NULL;
+            uplink_waits = may_wait;
+        }
+        if (!up && !uplink_waits) {
             if (host)
                 vsw_port_destroy(host);
             struct vsd_err ignore;
             if (same_dev && (uplink_create(d, s, s->uplink, &up, &ignore) < 0 ||
                              attach_new(s, up, &ignore) < 0)) {
-                /* The configuration keeps it; a restart tries again. */
-                vsd_log("switch %s: lost its uplink %s", s->name, s->uplink);
+                /* The configuration keeps it, down; the tick tries again. */
+                uplink_failed(s, ignore.msg);
             } else if (same_dev) {
                 s->uplink_port = up;
             }
@@ -175,15 +233,41 @@ static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kin
             vsw_port_destroy(s->uplink_port);
         s->uplink_port = up;
         snprintf(s->uplink, sizeof(s->uplink), "%s", uplink);
-    } else if (!need_uplink && s->uplink_port) {
-        vsw_port_destroy(s->uplink_port);
+        uplink_attached(s);
+    } else if (uplink_waits) {
+        snprintf(s->uplink, sizeof(s->uplink), "%s", uplink);
+        uplink_failed(s, ue.msg);
+    } else if (!need_uplink) {
+        if (s->uplink_port)
+            vsw_port_destroy(s->uplink_port);
         s->uplink_port = NULL;
-        s->uplink[0] = '\0';
+        uplink_forget(s);
     }
     s->kind = kind;
     s->allow_mgmt = allow_mgmt;
     vsd_switch_reapply(d, s);
     return 0;
+}
+
+void vsd_switch_tick(struct vsd *d)
+{
+    double now = vsd_now();
+    for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
+        struct vsd_switch *s = d->switches[i];
+        if (!s || s->kind != VSW_SWITCH_EXTERNAL || s->uplink_port || !s->uplink_retry_at ||
+            now < s->uplink_retry_at)
+            continue;
+        struct vsw_port *up = NULL;
+        struct vsd_err e = {0};
+        if (uplink_create(d, s, s->uplink, &up, &e) < 0 || attach_new(s, up, &e) < 0) {
+            uplink_failed(s, e.msg);
+            continue;
+        }
+        s->uplink_port = up;
+        uplink_attached(s);
+        /* Static entries and the mirror may name SWITCH:uplink. */
+        vsd_switch_reapply(d, s);
+    }
 }
 
 /* --- add, del, set --------------------------------------------------------- */
@@ -301,7 +385,7 @@ int vsd_switch_add(struct vsd *d, const json_t *params, struct vsd_err *e)
     }
     s->host_mac[0] = (uint8_t)((s->host_mac[0] & 0xfc) | 0x02);
     s->mgmt_vlan = (uint16_t)mvlan;
-    if (reshape(d, s, kind, uplink, mgmt, e) < 0) {
+    if (reshape(d, s, kind, uplink, mgmt, false, e) < 0) {
         switch_free(s);
         return -1;
     }
@@ -418,8 +502,11 @@ int vsd_switch_set(struct vsd *d, const json_t *params, struct vsd_err *e)
     bool old_mgmt = s->allow_mgmt;
     uint32_t old_mtu = s->mtu, old_max = s->fdb_max, old_aging = s->fdb_aging;
     uint16_t old_mvlan = s->mgmt_vlan;
+    /* An uplink named while the switch's own is down is tried now, and
+     * refused if it cannot be attached, as at switch-add. */
     bool shape = kind != s->kind || (new_uplink && strcmp(new_uplink, s->uplink) != 0) ||
-                 new_mgmt != s->allow_mgmt;
+                 new_mgmt != s->allow_mgmt ||
+                 (uplink && kind == VSW_SWITCH_EXTERNAL && !s->uplink_port);
     if (has_mvlan && s->host && (uint16_t)mvlan != s->mgmt_vlan &&
         set_mgmt_vlan(s, (uint16_t)mvlan, e) < 0)
         return -1;
@@ -434,7 +521,7 @@ int vsd_switch_set(struct vsd *d, const json_t *params, struct vsd_err *e)
         }
         s->mtu = (uint32_t)mtu;
     }
-    if (shape && reshape(d, s, kind, new_uplink, new_mgmt, e) < 0) {
+    if (shape && reshape(d, s, kind, new_uplink, new_mgmt, !uplink, e) < 0) {
         struct vsd_err ignore;
         apply_mtu(s, old_mtu, &ignore);
         s->mtu = old_mtu;
@@ -467,7 +554,7 @@ undo:;
     struct vsd_err ignore;
     if (shape)
         reshape(d, s, old_kind, old_kind == VSW_SWITCH_EXTERNAL ? old_uplink : NULL, old_mgmt,
-                &ignore);
+                true, &ignore);
     if (s->mtu != old_mtu) {
         apply_mtu(s, old_mtu, &ignore);
         s->mtu = old_mtu;
@@ -497,8 +584,10 @@ json_t *vsd_switch_list(struct vsd *d)
                               vsw_switch_kind_name(s->kind), "mtu", (json_int_t)s->mtu, "ports",
                               (json_int_t)(vsd_switch_users(d, s) + (s->host != NULL) +
                                            (s->uplink_port != NULL)));
-        if (s->uplink_port)
+        if (s->kind == VSW_SWITCH_EXTERNAL) {
             json_object_set_new(o, "uplink", json_string(s->uplink));
+            json_object_set_new(o, "uplink_state", json_string(s->uplink_port ? "up" : "down"));
+        }
         if (s->host)
             json_object_set_new(o, "host_vnic", json_string(s->host_if));
         json_array_append_new(arr, o);
@@ -643,8 +732,18 @@ json_t *vsd_switch_show(struct vsd *d, const json_t *params, struct vsd_err *e)
                           (json_int_t)s->fdb_max, "fdb_aging", (json_int_t)s->fdb_aging,
                           "fdb_entries", (json_int_t)entries, "fdb_full",
                           (json_int_t)vsw_switch_fdb_full(s->sw), "ports", ports);
-    if (s->uplink_port)
+    if (s->kind == VSW_SWITCH_EXTERNAL) {
+        /* Flat, so that vswitch-ctl and telemetry show them as they are. */
         json_object_set_new(o, "uplink", json_string(s->uplink));
+        json_object_set_new(o, "uplink_state", json_string(s->uplink_port ? "up" : "down"));
+        json_object_set_new(o, "uplink_failures", json_integer((json_int_t)s->uplink_failures));
+        if (!s->uplink_port) {
+            json_object_set_new(o, "uplink_error", json_string(s->uplink_error));
+            double in = s->uplink_retry_at - vsd_now();
+            json_object_set_new(o, "uplink_retry_in_s",
+                                json_integer(in > 0 ? (json_int_t)(in + 0.999) : 0));
+        }
+    }
     json_object_set_new(o, "allow_management_os", json_boolean(s->allow_mgmt));
     json_object_set_new(o, "management_vlan", json_integer(s->mgmt_vlan));
     if (s->host)
@@ -1172,7 +1271,7 @@ int vsd_switch_restore(struct vsd *d, const json_t *o, struct vsd_err *e)
     const char *uplink = json_string_value(json_object_get(o, "uplink"));
     bool mgmt = json_is_true(json_object_get(o, "allow_management_os"));
     if (check_kind_args(kind, uplink, kind == VSW_SWITCH_EXTERNAL && mgmt, e) < 0 ||
-        reshape(d, s, kind, uplink, mgmt, e) < 0)
+        reshape(d, s, kind, uplink, mgmt, true, e) < 0)
         return -1;
     json_t *st = json_object_get(o, "static_fdb");
     size_t i;

@@ -56,6 +56,13 @@ struct vsd_switch {
     struct vsw_switch *sw;
     struct vsw_port *host;   /* host vNIC, if the kind has one */
     struct vsw_port *uplink_port;
+    /* An external switch whose uplink could not be attached when the state
+     * was loaded keeps its devargs and runs without it, retried by
+     * vsd_switch_tick with a growing interval until the device appears. */
+    char uplink_error[160];     /* why the uplink is down; "" while it is up */
+    uint64_t uplink_failures;   /* failed attempts to attach it */
+    double uplink_retry_at;     /* next attempt; 0 when none is due */
+    unsigned uplink_backoff_s;  /* interval after the next failure */
     struct vsd_static_entry statics[VSD_MAX_STATICS];
     int nstatics;
     bool mirror_on;
@@ -214,8 +221,11 @@ int vsd_get_name(const json_t *params, const char *key, size_t max, const char *
                  struct vsd_err *e);
 int vsd_random(void *buf, size_t len);
 
-/* Once a second: FDB aging, forced stops of VMs that ignored vm-stop. */
+/* Once a second: FDB aging, forced stops of VMs that ignored vm-stop,
+ * uplinks to attach again (vsd_switch_tick). */
 void vsd_tick(struct vsd *d);
+/* Try again the uplinks that are due (switch.c). */
+void vsd_switch_tick(struct vsd *d);
 /* Tear everything down (VMs stopped, ports, switches); the state file is
  * left as it was so a restart rebuilds it. */
 void vsd_shutdown(struct vsd *d);
