@@ -24,6 +24,7 @@
 #define VSD_MAX_NICS 8
 #define VSD_MEMORY_DEFAULT_MB 256
 #define VSD_STOP_GRACE_S 5
+#define VSD_ERR_MAX 256 /* a one-line error message, with its NUL */
 
 struct vsd;
 struct vsd_vm;
@@ -59,10 +60,10 @@ struct vsd_switch {
     /* An external switch whose uplink could not be attached when the state
      * was loaded keeps its devargs and runs without it, retried by
      * vsd_switch_tick with a growing interval until the device appears. */
-    char uplink_error[160];     /* why the uplink is down; "" while it is up */
-    uint64_t uplink_failures;   /* failed attempts to attach it */
-    double uplink_retry_at;     /* next attempt; 0 when none is due */
-    unsigned uplink_backoff_s;  /* interval after the next failure */
+    char uplink_error[VSD_ERR_MAX]; /* why the uplink is down; "" while it is up */
+    uint64_t uplink_failures;       /* failed attempts to attach it */
+    double uplink_retry_at;         /* next attempt; 0 when none is due */
+    unsigned uplink_backoff_s;      /* interval after the next failure */
     struct vsd_static_entry statics[VSD_MAX_STATICS];
     int nstatics;
     bool mirror_on;
@@ -146,7 +147,7 @@ struct vsd {
 /* Result of an operation: 0, or an error with a one-line message. */
 struct vsd_err {
     int code; /* JSON-RPC code: -32602 bad params, -32000 failed */
-    char msg[256];
+    char msg[VSD_ERR_MAX];
 };
 
 #define VSD_BAD_PARAMS (-32602)
