@@ -331,6 +331,35 @@ static void rpc__client_never_reads__others_served_it_is_dropped_at_deadline(voi
     close(other);
 }
 
+/* The deadline timer and the dropped client's own event come in one batch
+ * of the loop: the client is ended by the first and must still be there
+ * for the second (run under AddressSanitizer, this is a use after free if
+ * it is freed early). */
+static void rpc__deadline_and_client_event_in_one_batch__client_outlives_batch(void **state)
+{
+    struct fixture *f = *state;
+    serve(f, 1024 * 1024, 0.2);
+    int slow = client(f);
+    assert_true(flood(f, slow) > 100);
+    /* The deadline passes with nobody serving: the timer is ready first. */
+    usleep(300 * 1000);
+    /* Then the client reads: its connection becomes writable, second. */
+    char buf[65536];
+    while (recv(slow, buf, sizeof(buf), 0) > 0)
+        ;
+    pump(f, 0);
+    assert_int_equal(f->d.rpc.slow_clients, 1);
+    assert_true(reaches_eof(f, slow, 2));
+    close(slow);
+    /* Connections are accepted again: the dropped one was freed. */
+    int other = client(f);
+    const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"vm-list\"}\n";
+    assert_int_equal(send(other, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+    char line[512];
+    assert_true(read_line(f, other, line, sizeof(line), 2));
+    close(other);
+}
+
 static void rpc__pipelined_requests_read_slowly__all_answered_in_order(void **state)
 {
     struct fixture *f = *state;
@@ -488,6 +517,8 @@ int main(void)
             vsd_state_load__leftover_temp_of_own_pid__removed_then_saves, setup, teardown),
         cmocka_unit_test_setup_teardown(
             rpc__client_never_reads__others_served_it_is_dropped_at_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            rpc__deadline_and_client_event_in_one_batch__client_outlives_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(
             rpc__pipelined_requests_read_slowly__all_answered_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(rpc__request_then_half_close__answered_then_closed,

@@ -144,7 +144,8 @@ static void conn_free(struct rpc_conn *c)
 
 /* Close the socket; the connection itself lives on until nothing refers to
  * it (conn_reap): callers up the stack may still look at it, and deferred
- * answers may still be owed to it. */
+ * answers may still be owed to it. Only from the connection's own event
+ * (or at teardown): an event for it may still wait in the loop's batch. */
 static void conn_close(struct rpc_conn *c)
 {
     if (c->fd >= 0) {
@@ -160,19 +161,35 @@ static void conn_close(struct rpc_conn *c)
     c->out_since = 0;
 }
 
-/* A client that does not take its answers: closed, counted, logged. */
+/* End a connection from anywhere (a timer, another client's request, a
+ * parked answer): nothing more is read or sent, and the socket is shut
+ * down, which the loop reports (EPOLLHUP) as an event of the connection's
+ * own, where conn_close() and conn_reap() finish it. Freeing it here could
+ * leave an event for it, already collected, pointing at freed memory. */
+static void conn_kill(struct rpc_conn *c)
+{
+    if (c->fd >= 0)
+        shutdown(c->fd, SHUT_RDWR);
+    c->gone = true;
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_size = 0;
+    c->out_since = 0;
+}
+
+/* A client that does not take its answers: ended, counted, logged. */
 static void conn_drop_slow(struct rpc_conn *c, const char *why)
 {
     c->srv->d->rpc.slow_clients++;
     vsd_log("control client dropped: %s", why);
-    conn_close(c);
+    conn_kill(c);
 }
 
 /* Free a closed connection once no deferred answer is pending. Only called
- * where nothing else holds c. */
+ * where nothing else holds c, and no event for it can be pending. */
 static void conn_reap(struct rpc_conn *c)
 {
-    if (c->gone && c->pending == 0)
+    if (c->gone && c->fd < 0 && c->pending == 0)
         conn_free(c);
 }
 
@@ -227,17 +244,17 @@ static void timer_arm(struct rpc_server *s, double t)
 static void conn_watch(struct rpc_conn *c)
 {
     uint32_t ev = conn_busy(c) ? EPOLLOUT : c->eof ? 0 : EPOLLIN | EPOLLRDHUP;
-    if (c->fd < 0 || ev == c->events || c->srv->epfd < 0)
+    if (c->gone || ev == c->events || c->srv->epfd < 0)
         return;
     struct epoll_event e = {.events = ev, .data.ptr = c};
     if (epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &e) < 0) {
-        conn_close(c);
+        conn_kill(c);
         return;
     }
     c->events = ev;
 }
 
-/* Send what the client will take now. 0, or -1 if the connection closed. */
+/* Send what the client will take now. 0, or -1 if the connection ended. */
 static int conn_flush(struct rpc_conn *c)
 {
     while (conn_busy(c)) {
@@ -248,7 +265,7 @@ static int conn_flush(struct rpc_conn *c)
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (w < 0) {
-            conn_close(c);
+            conn_kill(c);
             return -1;
         }
         c->out_off += (size_t)w;
@@ -286,7 +303,7 @@ static void conn_send(struct rpc_conn *c, const char *text)
         char *out = realloc(c->out, size);
         if (!out) {
             vsd_log("control client dropped: no memory for a %zu-byte answer", len);
-            conn_close(c);
+            conn_kill(c);
             return;
         }
         c->out = out;
@@ -333,8 +350,8 @@ static void answer(struct rpc_conn *c, json_t *id, json_t *result, const struct 
     }
     if (!text) {
         vsd_log("control client dropped: an answer could not be encoded");
-        conn_close(c);
-    } else if (c->fd >= 0) {
+        conn_kill(c);
+    } else if (!c->gone) {
         conn_send(c, text);
     }
     free(text);
@@ -442,7 +459,7 @@ static void handle_line(struct rpc_conn *c, const char *line, size_t len)
 
 char *rpc_serve_line(struct vsd *d, const char *line, size_t len)
 {
-    struct rpc_server srv = {.d = d, .fd = -1, .epfd = -1};
+    struct rpc_server srv = {.d = d, .fd = -1, .epfd = -1, .tfd = -1};
     struct rpc_conn *c = calloc(1, sizeof(*c));
     char *text = NULL;
     if (!c)
@@ -460,15 +477,15 @@ char *rpc_serve_line(struct vsd *d, const char *line, size_t len)
 static void serve_lines(struct rpc_conn *c)
 {
     char *nl;
-    while (c->fd >= 0 && !conn_busy(c) && (nl = memchr(c->buf, '\n', c->len))) {
+    while (!c->gone && !conn_busy(c) && (nl = memchr(c->buf, '\n', c->len))) {
         size_t line = (size_t)(nl - c->buf);
         handle_line(c, c->buf, line);
-        if (c->fd < 0)
+        if (c->gone)
             return;
         c->len -= line + 1;
         memmove(c->buf, nl + 1, c->len);
     }
-    if (c->fd < 0 || conn_busy(c))
+    if (c->gone || conn_busy(c))
         return;
     if (c->len == RPC_MAX_REQUEST) {
         struct vsd_err e;
@@ -476,11 +493,11 @@ static void serve_lines(struct rpc_conn *c)
         c->len = 0;
         c->eof = true;
         answer(c, NULL, NULL, &e);
-        if (c->fd < 0 || conn_busy(c))
+        if (c->gone || conn_busy(c))
             return;
     }
     if (c->eof)
-        conn_close(c);
+        conn_kill(c);
 }
 
 static void on_readable(struct rpc_conn *c)
@@ -517,7 +534,7 @@ static void check_deadlines(struct rpc_server *s)
     double now = vsd_now(), next = 0;
     for (struct rpc_conn *c = s->conns, *nx; c; c = nx) {
         nx = c->next;
-        if (c->fd < 0 || !conn_busy(c))
+        if (c->gone || !conn_busy(c))
             continue;
         double due = c->out_since + s->deadline_s;
         if (now >= due) {
@@ -525,7 +542,6 @@ static void check_deadlines(struct rpc_server *s)
             snprintf(why, sizeof(why), "an answer unread for %.1f s (%zu bytes left)",
                      now - c->out_since, c->out_len - c->out_off);
             conn_drop_slow(c, why);
-            conn_reap(c);
         } else if (!next || due < next) {
             next = due;
         }
@@ -576,14 +592,15 @@ void rpc_server_on_event(struct rpc_server *s, int epfd, void *tag, uint32_t eve
         }
     }
     struct rpc_conn *c = tag;
-    if (events & EPOLLOUT)
+    if (!c->gone && (events & EPOLLOUT))
         on_writable(c);
-    if (c->fd >= 0 && (events & (EPOLLIN | EPOLLRDHUP)))
+    if (!c->gone && (events & (EPOLLIN | EPOLLRDHUP)))
         on_readable(c);
-    /* Both directions gone: nothing can be sent any more. */
-    if (c->fd >= 0 && (events & (EPOLLHUP | EPOLLERR)))
+    /* Ended (here or elsewhere: this is its own event, the place to close
+     * it), or both directions gone, so that nothing can be sent. */
+    if (c->gone || (events & (EPOLLHUP | EPOLLERR)))
         conn_close(c);
-    if (c->fd >= 0)
+    else
         conn_watch(c);
     conn_reap(c);
 }
