@@ -259,6 +259,12 @@ grep -q 'drops: bad_src_mac=2, queue_full=1, no_destination=3$' <<<"$OUT" || fai
 grep -q 'guest errors: nvsp_short=4$' <<<"$OUT" || fail "stats guest errors: $OUT"
 if grep -q 'runt\|rndis_bad_len\|disconnects' <<<"$OUT"; then fail "stats lists zero counters: $OUT"; fi
 
+expect_request "stats, control counters" stats '{}' \
+    '{"result":{"ports":[],"control":{"requests":9,"malformed":1,"unknown_method":0,"bad_params":2,"failed":0,"slow_clients":3}}}' -- \
+    stats
+[[ $OUT == "control: 9 requests, 3 refused (malformed 1, unknown method 0, bad params 2, failed 0), 3 slow clients dropped" ]] ||
+    fail "stats control line: $OUT"
+
 expect_request "mirror-add" mirror-add '{"switch":"sw1","src":["vm1/eth0","vm2/eth0"],"dst":"vm3/eth0"}' \
     '{"result":{}}' -- mirror-add sw1 --src vm1/eth0,vm2/eth0 --dst vm3/eth0
 
