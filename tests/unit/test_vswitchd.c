@@ -183,7 +183,9 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The longest a single event took the server to handle. */
+/* The longest a single event took the server to handle. The old server
+ * waited up to 1 s for a client to read; the bounds checked against this
+ * (0.5 s) leave room for a loaded machine and none for that. */
 static double g_longest_event;
 
 /* One round of the event loop: wait up to ms, hand every event over. */
@@ -299,12 +301,12 @@ static bool reaches_eof(struct fixture *f, int fd, double seconds)
 static void rpc__client_never_reads__others_served_it_is_dropped_at_deadline(void **state)
 {
     struct fixture *f = *state;
-    serve(f, 1024 * 1024, 0.5);
+    serve(f, 1024 * 1024, 1.0);
     int slow = client(f);
     unsigned sent = flood(f, slow);
     assert_true(sent > 100);
     /* The control thread was never held by it. */
-    assert_true(g_longest_event < 0.25);
+    assert_true(g_longest_event < 0.5);
 
     /* Another client is answered at once. */
     int other = client(f);
@@ -313,15 +315,15 @@ static void rpc__client_never_reads__others_served_it_is_dropped_at_deadline(voi
     char line[512];
     double t0 = now_s();
     assert_true(read_line(f, other, line, sizeof(line), 2));
-    assert_true(now_s() - t0 < 0.25);
+    assert_true(now_s() - t0 < 0.5);
     assert_non_null(strstr(line, "\"switches\""));
     assert_int_equal(f->d.rpc.slow_clients, 0);
 
     /* Past its deadline the slow client is dropped, and counted. */
-    pump_for(f, 0.8);
+    pump_for(f, 1.3);
     assert_int_equal(f->d.rpc.slow_clients, 1);
     assert_true(reaches_eof(f, slow, 2));
-    assert_true(g_longest_event < 0.25);
+    assert_true(g_longest_event < 0.5);
 
     /* The other is still served. */
     assert_int_equal(send(other, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
@@ -483,7 +485,7 @@ static void rpc__parked_answers_pile_past_bound__client_dropped(void **state)
     rpc_reply_deferred(g_parked_conn[1], g_parked_id[1], big_result(100), NULL);
     assert_int_equal(f->d.rpc.slow_clients, 1);
     assert_true(reaches_eof(f, fd, 5));
-    assert_true(g_longest_event < 0.25);
+    assert_true(g_longest_event < 0.5);
     close(fd);
 }
 
