@@ -28,8 +28,12 @@ enum jumbo_pool_class {
     JUMBO_POOL_CLASSES
 };
 
+/* Longest pool-set name: NAME_whole must fit a DPDK mempool name. */
+#define JUMBO_POOL_NAME_MAX 16
+
 struct jumbo_pools_params {
-    const char *name;    /* pool names are NAME_std, NAME_whole; default "hvnet" */
+    const char *name;    /* 1..JUMBO_POOL_NAME_MAX characters; pool names are
+                            NAME_std, NAME_whole; default "hvnet" */
     int socket;          /* NUMA socket; default (0 given as -1) rte_socket_id() */
     unsigned nb_std;     /* mbufs in the std pool; 0 = 16383 */
     unsigned nb_whole;   /* mbufs in the whole-frame pool; 0 = 4095 */

@@ -20,8 +20,15 @@
 _Static_assert(WHOLE_SEG_ROOM >= JUMBO_FRAME_MAX, "a whole-frame mbuf holds any frame");
 _Static_assert(WHOLE_SEG_ROOM + RTE_PKTMBUF_HEADROOM <= UINT16_MAX, "data room fits uint16_t");
 
+/* The longest class name in class_names[], with its "_" separator. */
+#define CLASS_SUFFIX_MAX (sizeof("_whole") - 1)
+_Static_assert(JUMBO_POOL_NAME_MAX + CLASS_SUFFIX_MAX < RTE_MEMPOOL_NAMESIZE,
+               "every NAME_class fits a mempool name");
+
 struct jumbo_pools {
-    char name[24];
+    /* Sized to the longest name accepted, so the compiler (and a reader)
+     * can see that NAME_class always fits RTE_MEMPOOL_NAMESIZE. */
+    char name[JUMBO_POOL_NAME_MAX + 1];
     int socket;
     unsigned count[JUMBO_POOL_CLASSES];
     struct rte_mempool *pool[JUMBO_POOL_CLASSES];
@@ -56,7 +63,7 @@ int jumbo_pools_create(const struct jumbo_pools_params *p, struct jumbo_pools **
     struct jumbo_pools_params d = p ? *p : (struct jumbo_pools_params){.socket = -1};
     if (!d.name)
         d.name = "hvnet";
-    if (!d.name[0] || strlen(d.name) > 16)
+    if (!d.name[0] || strlen(d.name) > JUMBO_POOL_NAME_MAX)
         return -EINVAL;
     struct jumbo_pools *jp = calloc(1, sizeof(*jp));
     if (!jp)
@@ -81,7 +88,8 @@ struct rte_mempool *jumbo_pool(struct jumbo_pools *jp, enum jumbo_pool_class cls
     if (jp->pool[cls])
         return jp->pool[cls];
     char name[RTE_MEMPOOL_NAMESIZE];
-    snprintf(name, sizeof(name), "%s_%s", jp->name, class_names[cls]);
+    if (snprintf(name, sizeof(name), "%s_%s", jp->name, class_names[cls]) >= (int)sizeof(name))
+        return NULL;
     unsigned n = jp->count[cls];
     unsigned cache = n / 8 < POOL_CACHE ? n / 8 : POOL_CACHE;
     jp->pool[cls] =

@@ -170,8 +170,13 @@ static void check_switch(const struct vsd *d, const struct vsd_switch *s)
     FZ_CHECK(s->mgmt_vlan <= VSW_VLAN_MAX);
     FZ_CHECK(!s->allow_mgmt || s->kind == VSW_SWITCH_EXTERNAL);
     FZ_CHECK((s->host != NULL) == wants_host(s));
-    FZ_CHECK((s->uplink_port != NULL) == (s->kind == VSW_SWITCH_EXTERNAL));
+    FZ_CHECK(!s->uplink_port || s->kind == VSW_SWITCH_EXTERNAL);
     FZ_CHECK((s->uplink[0] != '\0') == (s->kind == VSW_SWITCH_EXTERNAL));
+    /* An external switch without its uplink says why and will try again. */
+    if (s->kind == VSW_SWITCH_EXTERNAL && !s->uplink_port)
+        FZ_CHECK(s->uplink_error[0] && s->uplink_retry_at > 0 && s->uplink_failures > 0);
+    if (s->uplink_port || s->kind != VSW_SWITCH_EXTERNAL)
+        FZ_CHECK(!s->uplink_error[0] && s->uplink_retry_at == 0);
     if (s->host) {
         struct vsw_port_policy pol;
         vsw_port_get_policy(s->host, &pol);

@@ -18,7 +18,9 @@
  *
  * Checked, besides the sanitizers:
  *   - a load that fails says why, and leaves nothing built (no switch, no
- *     VM: what it made before it found the problem is gone again);
+ *     VM: what it made before it found the problem is gone again); an
+ *     uplink that cannot be attached fails nothing: its switch is up
+ *     without it, saying why, to be retried (fz_check_vsd);
  *   - loading never changes the file, whether it succeeds or not;
  *   - after a load that succeeds, fz_check_vsd(): the model agrees with the
  *     data plane;

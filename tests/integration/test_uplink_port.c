@@ -498,9 +498,10 @@ static uint16_t tport_tx(struct vsw_port *p, struct rte_mbuf **pkts, uint16_t n)
 
 static void ring_drain_free(struct rte_ring *r)
 {
-    void *m;
-    while (rte_ring_dequeue(r, &m) == 0)
-        rte_pktmbuf_free(m);
+    struct rte_mbuf *pkts[VSW_BURST];
+    unsigned n;
+    while ((n = rte_ring_dequeue_burst(r, (void **)pkts, VSW_BURST, NULL)) > 0)
+        rte_pktmbuf_free_bulk(pkts, n);
     rte_ring_free(r);
 }
 
@@ -584,13 +585,12 @@ static int64_t capture(struct tport *tp, int64_t seq, uint8_t *buf, double timeo
 {
     double end = now_s() + timeout;
     while (now_s() < end) {
-        void *obj;
+        struct rte_mbuf *m;
         vsw_dp_process(g_dp);
-        if (rte_ring_dequeue(tp->out, &obj) != 0) {
+        if (rte_ring_dequeue_burst(tp->out, (void **)&m, 1, NULL) == 0) {
             pause_ms(1);
             continue;
         }
-        struct rte_mbuf *m = obj;
         uint32_t len = mbuf_flat(m, buf, FRAME_MAX);
         rte_pktmbuf_free(m);
         if (frame_seq(buf, len) == seq)
@@ -1356,9 +1356,8 @@ static void test_memif(struct sub *t)
     double end = now_s() + 5;
     struct vsw_port_stats s1, s2, sp;
     while (now_s() < end && got < sent) {
-        void *obj;
-        if (rte_ring_dequeue(p2->out, &obj) == 0) {
-            struct rte_mbuf *m = obj;
+        struct rte_mbuf *m;
+        if (rte_ring_dequeue_burst(p2->out, (void **)&m, 1, NULL) == 1) {
             uint8_t hdr[32];
             const uint8_t *h = rte_pktmbuf_read(m, 0, 22, hdr);
             if (h && frame_seq(h, 22) >= 10000)

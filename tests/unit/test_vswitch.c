@@ -181,11 +181,12 @@ static void tp_wait_disarm(struct vsw_port *port)
 
 static void ring_free_all(struct rte_ring *r)
 {
-    void *m;
+    struct rte_mbuf *pkts[VSW_BURST];
+    unsigned n;
     if (!r)
         return;
-    while (rte_ring_dequeue(r, &m) == 0)
-        rte_pktmbuf_free(m);
+    while ((n = rte_ring_dequeue_burst(r, (void **)pkts, VSW_BURST, NULL)) > 0)
+        rte_pktmbuf_free_bulk(pkts, n);
 }
 
 static void tp_destroy(struct vsw_port *port)

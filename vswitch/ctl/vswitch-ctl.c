@@ -574,7 +574,6 @@ static int print_switch_show(const json_t *result, const json_t *params);
 static int print_vm_list(const json_t *result, const json_t *params);
 static int print_nic_list(const json_t *result, const json_t *params);
 static int print_fdb(const json_t *result, const json_t *params);
-static int print_vmq(const json_t *result, const json_t *params);
 static int print_stats(const json_t *result, const json_t *params);
 static int print_capture(const json_t *result, const json_t *params);
 
@@ -602,11 +601,6 @@ static const struct arg_spec pos_opt_vm[] = {
 static const struct arg_spec pos_sw[] = {
     { .kind = ARG_NAME, .metavar = "SW", .label = "switch name", .param = "switch",
       .help = "the switch" },
-    { .kind = ARG_END },
-};
-static const struct arg_spec pos_opt_sw[] = {
-    { .kind = ARG_NAME, .metavar = "SW", .label = "switch name", .param = "switch",
-      .optional = true, .help = "only this switch" },
     { .kind = ARG_END },
 };
 static const struct arg_spec pos_target[] = {
@@ -692,10 +686,6 @@ static const struct arg_spec opts_nic[] = {
       .param = "native_vlan", .help = "trunk: VLAN of untagged frames (default 0: the untagged network)" },
     { .kind = ARG_UINT, .name = "--mtu", .metavar = "N", .min = 68, .max = 9000,
       .param = "mtu", .help = "L3 MTU of the NIC, 68..9000, at most the switch's (default: the switch's); live, the guest re-initialises its NIC" },
-    { .kind = ARG_ONOFF, .name = "--vmq", .metavar = "on|off", .param = "vmq",
-      .help = "give the NIC its own VMQ queue (MAC/VLAN filter to one lcore)" },
-    { .kind = ARG_UINT, .name = "--queues", .metavar = "N", .min = 1, .max = 64,
-      .param = "queues", .help = "queue pairs (VMBus channels), 1..64" },
     { .kind = ARG_ONOFF, .name = "--mac-spoofing", .metavar = "on|off", .param = "mac_spoofing",
       .help = "allow the guest to send from source MACs other than its own" },
     { .kind = ARG_ONOFF, .name = "--dhcp-guard", .metavar = "on|off", .param = "dhcp_guard",
@@ -739,8 +729,11 @@ static const struct arg_spec opts_mirror_add[] = {
 };
 static const struct arg_spec opts_capture[] = {
     { .kind = ARG_FILE, .name = "-w", .metavar = "FILE", .param = "file", .required = true,
-      .help = "pcap file to write (vswitchd writes it; a relative name is taken from "
-              "the current directory)" },
+      .help = "pcap file to create (vswitchd writes it; a relative name is taken from "
+              "the current directory); it must not exist yet" },
+    { .kind = ARG_FLAG, .name = "--force", .param = "force",
+      .help = "replace FILE if it exists; only a regular file with no other hard link "
+              "is replaced, never a symbolic link, a device or a FIFO" },
     { .kind = ARG_UINT, .name = "-c", .metavar = "COUNT", .min = 1, .max = 2147483647,
       .param = "count", .help = "stop after COUNT frames" },
     { .kind = ARG_UINT, .name = "--timeout", .metavar = "S", .min = 1, .max = CTL_MAX_TIMEOUT_S,
@@ -786,7 +779,7 @@ static const struct command commands[] = {
     { "vm-list", "list the VMs", "vm-list", NULL, none, NULL, NULL, NULL, print_vm_list },
     { "nic-add", "give a VM a network adapter on a switch",
       "nic-add VM NIC --switch SW [--mac MAC]\n"
-      "        [--vlan ID | --trunk LIST] [--mtu N] [--vmq on|off] [--queues N]\n"
+      "        [--vlan ID | --trunk LIST] [--mtu N]\n"
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
       "        [--router-guard on|off] [--max-mbps N]\n"
       "        [--native-vlan ID] [--storm-limit PPS]",
@@ -795,7 +788,7 @@ static const struct command commands[] = {
       pos_vm_nic, opts_nic_add_switch, opts_nic, check_nic, print_nic_add },
     { "nic-set", "change a NIC's settings",
       "nic-set VM NIC [--switch SW] [--mac MAC]\n"
-      "        [--vlan ID | --trunk LIST] [--mtu N] [--vmq on|off] [--queues N]\n"
+      "        [--vlan ID | --trunk LIST] [--mtu N]\n"
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
       "        [--router-guard on|off] [--max-mbps N]\n"
       "        [--native-vlan ID] [--storm-limit PPS]",
@@ -814,8 +807,6 @@ static const struct command commands[] = {
       pos_fdb_del, opts_fdb, NULL, NULL, print_generic },
     { "fdb-flush", "forget every learned MAC of a switch (static entries stay)",
       "fdb-flush SW", NULL, pos_sw, NULL, NULL, NULL, print_generic },
-    { "vmq-show", "show VMQ queues: owner NIC, MAC/VLAN filter, lcore, packets",
-      "vmq-show [SW]", NULL, pos_opt_sw, NULL, NULL, NULL, print_vmq },
     { "stats", "show port counters, drops by reason (like ovs-ofctl dump-ports)",
       "stats [SW|PORT]",
       "rx counts frames from the port into the switch (what a VM sent), tx frames\n"
@@ -829,8 +820,10 @@ static const struct command commands[] = {
     { "mirror-del", "remove a switch's port mirror", "mirror-del SW", NULL, pos_sw, NULL, NULL,
       NULL, print_generic },
     { "capture", "write a port's traffic to a pcap file",
-      "capture PORT -w FILE [-c COUNT] [--timeout S]",
+      "capture PORT -w FILE [--force] [-c COUNT] [--timeout S]",
       "vswitchd answers when the capture ends (COUNT frames or S seconds).\n"
+      "FILE is created new and never followed if it is a symbolic link; a capture\n"
+      "that is refused (no such port, one already running there) leaves no file.\n"
       "vswitch-ctl waits S seconds plus the global --timeout; without --timeout S\n"
       "it waits without limit unless a global --timeout is given.",
       pos_port, opts_capture, NULL, NULL, print_capture },
@@ -1665,23 +1658,6 @@ static int print_nic_list(const json_t *result, const json_t *params)
     return print_list(result, "nics", cols, sizeof cols / sizeof cols[0], "");
 }
 
-static int print_vmq(const json_t *result, const json_t *params)
-{
-    static const struct column cols[] = {
-        { "SWITCH", "switch", NULL, COL_OPTIONAL },
-        { "QUEUE", "queue", NULL, COL_RIGHT },
-        { "OWNER", "owner", "nic", 0 },
-        { "MAC", "mac", NULL, 0 },
-        { "VLAN", "vlan", NULL, COL_RIGHT | COL_OPTIONAL },
-        { "FILTER", "filter", NULL, COL_OPTIONAL },
-        { "LCORE", "lcore", NULL, COL_RIGHT },
-        { "PACKETS", "packets", NULL, COL_RIGHT },
-    };
-
-    (void)params;
-    return print_list(result, "queues", cols, sizeof cols / sizeof cols[0], "");
-}
-
 static bool get_int(const json_t *obj, const char *key, json_int_t *out)
 {
     const json_t *v = json_object_get(obj, key);
@@ -2044,21 +2020,22 @@ static int print_stats(const json_t *result, const json_t *params)
     }
     const json_t *ctl = json_object_get(result, "control");
     if (json_is_object(ctl)) {
+        static const char *const refusals[] = { "malformed", "unknown_method", "bad_params",
+                                                "failed" };
         json_int_t rej = 0;
-        const char *k;
-        const json_t *v;
-        json_object_foreach((json_t *)ctl, k, v)
-            if (strcmp(k, "requests") && json_is_integer(v))
-                rej += json_integer_value(v);
+        for (size_t r = 0; r < sizeof refusals / sizeof refusals[0]; r++)
+            rej += json_integer_value(json_object_get(ctl, refusals[r]));
         printf("control: %" JSON_INTEGER_FORMAT " requests, %" JSON_INTEGER_FORMAT
                " refused (malformed %" JSON_INTEGER_FORMAT ", unknown method %"
                JSON_INTEGER_FORMAT ", bad params %" JSON_INTEGER_FORMAT ", failed %"
-               JSON_INTEGER_FORMAT ")\n",
+               JSON_INTEGER_FORMAT "), %" JSON_INTEGER_FORMAT
+               " slow clients dropped\n",
                json_integer_value(json_object_get(ctl, "requests")), rej,
                json_integer_value(json_object_get(ctl, "malformed")),
                json_integer_value(json_object_get(ctl, "unknown_method")),
                json_integer_value(json_object_get(ctl, "bad_params")),
-               json_integer_value(json_object_get(ctl, "failed")));
+               json_integer_value(json_object_get(ctl, "failed")),
+               json_integer_value(json_object_get(ctl, "slow_clients")));
     }
     return 0;
 }

@@ -563,10 +563,11 @@ json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e)
         return json_pack("{s:o}", "ports", arr);
     /* The whole host: add the control channel's own counters, so that an
      * operator can see refused requests without reading the log. */
-    return json_pack("{s:o,s:{s:I,s:I,s:I,s:I,s:I}}", "ports", arr, "control", "requests",
+    return json_pack("{s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "ports", arr, "control", "requests",
                      (json_int_t)d->rpc.requests, "malformed", (json_int_t)d->rpc.malformed,
                      "unknown_method", (json_int_t)d->rpc.unknown_method, "bad_params",
-                     (json_int_t)d->rpc.bad_params, "failed", (json_int_t)d->rpc.failed);
+                     (json_int_t)d->rpc.bad_params, "failed", (json_int_t)d->rpc.failed,
+                     "slow_clients", (json_int_t)d->rpc.slow_clients);
 }
 
 /* --- housekeeping --------------------------------------------------------- */
@@ -574,6 +575,7 @@ json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e)
 void vsd_tick(struct vsd *d)
 {
     vsw_dp_tick(d->dp);
+    vsd_switch_tick(d);
     double now = vsd_now();
     for (int i = 0; i < VSD_MAX_VMS; i++) {
         struct vsd_vm *vm = d->vms[i];

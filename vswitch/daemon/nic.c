@@ -18,18 +18,7 @@
 /* The NIC options JSON-RPC takes, all optional. */
 #define NIC_OPTION_KEYS                                                                            \
     "mac", "mtu", "vlan", "trunk", "native_vlan", "mac_spoofing", "dhcp_guard", "router_guard",    \
-        "max_mbps", "storm_limit", "vmq", "queues"
-
-/* Options of later releases: refused by name rather than ignored. */
-static int refuse_later(const json_t *params, struct vsd_err *e)
-{
-    static const char *const later[] = {"vmq", "queues", NULL};
-    for (const char *const *o = later; *o; o++)
-        if (json_object_get(params, *o))
-            return vsd_fail(e, VSD_BAD_PARAMS,
-                            "option '%s' (VMQ) is not supported by this vswitchd yet", *o);
-    return 0;
-}
+        "max_mbps", "storm_limit"
 
 /* Read the options present in params on top of *o (nic-add starts from
  * defaults, nic-set from the NIC's current options). */
@@ -187,7 +176,7 @@ json_t *vsd_nic_add(struct vsd *d, const json_t *params, struct vsd_err *e)
     long long mtu = 0;
     bool has_mtu;
     struct vsd_nic_opts opts = {0};
-    if (vsd_check_keys(params, keys, e) < 0 || refuse_later(params, e) < 0 ||
+    if (vsd_check_keys(params, keys, e) < 0 ||
         vsd_get_str(params, "vm", true, &vmname, e) < 0 ||
         vsd_get_name(params, "nic", VSD_NIC_NAME_MAX, &nicname, e) < 0 ||
         vsd_get_str(params, "switch", true, &swname, e) < 0 ||
@@ -314,7 +303,7 @@ int vsd_nic_set(struct vsd *d, const json_t *params, struct vsd_err *e)
 {
     static const char *const keys[] = {"vm", "nic", "switch", NIC_OPTION_KEYS, NULL};
     const char *swname = NULL;
-    if (vsd_check_keys(params, keys, e) < 0 || refuse_later(params, e) < 0)
+    if (vsd_check_keys(params, keys, e) < 0)
         return -1;
     struct vsd_nic *n = nic_param(d, params, e);
     if (!n || vsd_get_str(params, "switch", false, &swname, e) < 0)

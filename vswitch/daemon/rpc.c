@@ -3,15 +3,30 @@
  * (docs/control-protocol.md). Requests are served on the control thread; a
  * request that must wait (vm-stop) parks its answer and the connection stays
  * open until it is sent, even if the client goes away meanwhile.
+ *
+ * The control thread also answers the guests' hypercalls, so no client may
+ * hold it: sockets are non-blocking and nothing here waits for a client.
+ * An answer goes into the connection's output buffer and out as fast as
+ * the client reads (EPOLLOUT). While a connection has unsent output, its
+ * further requests are not served (they wait in its socket, as
+ * ovsdb-server does with a backlog): a client that does not read stops
+ * itself, never the host. A client is dropped, and counted
+ * (rpc.slow_clients), when an answer has waited RPC_SEND_DEADLINE_S for it
+ * to read, or when parked answers would pile more than RPC_OUT_MAX bytes
+ * on unsent output. One answer is always taken whole, however large (a big
+ * host's stats): it is what the client asked for.
+ *
+ * Each readable event reads at most one buffer, then the loop moves on:
+ * a client that writes without pause gets its turn, not the thread.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -19,6 +34,10 @@
 
 #define RPC_MAX_REQUEST (64 * 1024)
 #define RPC_MAX_CONNS 64
+#define RPC_OUT_MAX (1024 * 1024)
+#define RPC_SEND_DEADLINE_S 5.0
+/* An output buffer above this is given back once it has drained. */
+#define RPC_OUT_KEEP (64 * 1024)
 
 struct rpc_conn {
     struct rpc_server *srv;
@@ -26,7 +45,12 @@ struct rpc_conn {
     size_t len;
     int pending;  /* parked answers */
     bool gone;    /* client closed or failed: free once nothing is parked */
+    bool eof;     /* client shut its side: serve what was read, send, close */
     char **keep;  /* rpc_serve_line: the answer goes here, not to a socket */
+    uint32_t events;  /* what epoll watches for on fd */
+    char *out;        /* answers not yet taken by the client: out[off..out_len) */
+    size_t out_off, out_len, out_size;
+    double out_since; /* when the oldest unsent answer was queued */
     struct rpc_conn *next;
     char buf[RPC_MAX_REQUEST + 1];
 };
@@ -35,6 +59,10 @@ struct rpc_server {
     struct vsd *d;
     int fd;
     int epfd;
+    int tfd;          /* deadlines of unsent answers */
+    double timer_at;  /* when tfd fires, 0 if disarmed */
+    size_t out_max;
+    double deadline_s;
     int nconns;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     struct rpc_conn *conns;
@@ -79,14 +107,22 @@ int rpc_server_create(struct vsd *d, const char *path, struct rpc_server **out)
         return err;
     }
     struct rpc_server *s = calloc(1, sizeof(*s));
-    if (!s) {
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (!s || tfd < 0) {
+        int err = s ? -errno : -ENOMEM;
+        if (tfd >= 0)
+            close(tfd);
+        free(s);
         close(fd);
         unlink(path);
-        return -ENOMEM;
+        return err;
     }
     s->d = d;
     s->fd = fd;
     s->epfd = -1;
+    s->tfd = tfd;
+    s->out_max = RPC_OUT_MAX;
+    s->deadline_s = RPC_SEND_DEADLINE_S;
     snprintf(s->path, sizeof(s->path), "%s", path);
     *out = s;
     return 0;
@@ -102,12 +138,14 @@ static void conn_free(struct rpc_conn *c)
         }
     }
     s->nconns--;
+    free(c->out);
     free(c);
 }
 
 /* Close the socket; the connection itself lives on until nothing refers to
  * it (conn_reap): callers up the stack may still look at it, and deferred
- * answers may still be owed to it. */
+ * answers may still be owed to it. Only from the connection's own event
+ * (or at teardown): an event for it may still wait in the loop's batch. */
 static void conn_close(struct rpc_conn *c)
 {
     if (c->fd >= 0) {
@@ -117,13 +155,41 @@ static void conn_close(struct rpc_conn *c)
         c->fd = -1;
     }
     c->gone = true;
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_size = 0;
+    c->out_since = 0;
+}
+
+/* End a connection from anywhere (a timer, another client's request, a
+ * parked answer): nothing more is read or sent, and the socket is shut
+ * down, which the loop reports (EPOLLHUP) as an event of the connection's
+ * own, where conn_close() and conn_reap() finish it. Freeing it here could
+ * leave an event for it, already collected, pointing at freed memory. */
+static void conn_kill(struct rpc_conn *c)
+{
+    if (c->fd >= 0)
+        shutdown(c->fd, SHUT_RDWR);
+    c->gone = true;
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_size = 0;
+    c->out_since = 0;
+}
+
+/* A client that does not take its answers: ended, counted, logged. */
+static void conn_drop_slow(struct rpc_conn *c, const char *why)
+{
+    c->srv->d->rpc.slow_clients++;
+    vsd_log("control client dropped: %s", why);
+    conn_kill(c);
 }
 
 /* Free a closed connection once no deferred answer is pending. Only called
- * where nothing else holds c. */
+ * where nothing else holds c, and no event for it can be pending. */
 static void conn_reap(struct rpc_conn *c)
 {
-    if (c->gone && c->pending == 0)
+    if (c->gone && c->fd < 0 && c->pending == 0)
         conn_free(c);
 }
 
@@ -137,9 +203,16 @@ void rpc_server_destroy(struct rpc_server *s)
         conn_close(c);
         conn_reap(c);
     }
+    close(s->tfd);
     close(s->fd);
     unlink(s->path);
     free(s);
+}
+
+void rpc_server_set_limits(struct rpc_server *s, size_t out_max, double deadline_s)
+{
+    s->out_max = out_max;
+    s->deadline_s = deadline_s;
 }
 
 int rpc_server_fd(const struct rpc_server *s)
@@ -147,26 +220,105 @@ int rpc_server_fd(const struct rpc_server *s)
     return s->fd;
 }
 
-/* Write a whole answer line; a client that does not read within a second
- * loses its connection rather than stalling the control thread. */
-static int send_line(struct rpc_conn *c, const char *text)
+static bool conn_busy(const struct rpc_conn *c)
 {
-    size_t len = strlen(text), off = 0;
-    while (off < len + 1) {
-        const char *p = off < len ? text + off : "\n";
-        size_t n = off < len ? len - off : 1;
-        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-            struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
-            if (poll(&pfd, 1, 1000) <= 0)
-                return -ETIMEDOUT;
+    return c->out_off < c->out_len;
+}
+
+/* Arm the deadline timer for t unless it fires earlier already. */
+static void timer_arm(struct rpc_server *s, double t)
+{
+    if (s->timer_at && s->timer_at <= t)
+        return;
+    double in = t - vsd_now();
+    if (in < 0.001)
+        in = 0.001;
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t)in,
+                                          .tv_nsec = (long)((in - (double)(time_t)in) * 1e9)}};
+    if (timerfd_settime(s->tfd, 0, &its, NULL) == 0)
+        s->timer_at = t;
+}
+
+/* What epoll watches: requests while nothing is unsent, else only room to
+ * send (and HUP/ERR, which epoll always reports). */
+static void conn_watch(struct rpc_conn *c)
+{
+    uint32_t ev = conn_busy(c) ? EPOLLOUT : c->eof ? 0 : EPOLLIN | EPOLLRDHUP;
+    if (c->gone || ev == c->events || c->srv->epfd < 0)
+        return;
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    if (epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &e) < 0) {
+        conn_kill(c);
+        return;
+    }
+    c->events = ev;
+}
+
+/* Send what the client will take now. 0, or -1 if the connection ended. */
+static int conn_flush(struct rpc_conn *c)
+{
+    while (conn_busy(c)) {
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (w < 0) {
+            conn_kill(c);
+            return -1;
         }
-        if (w < 0)
-            return -errno;
-        off += (size_t)w;
+        c->out_off += (size_t)w;
+    }
+    if (!conn_busy(c)) {
+        c->out_off = c->out_len = 0;
+        c->out_since = 0;
+        if (c->out_size > RPC_OUT_KEEP) {
+            free(c->out);
+            c->out = NULL;
+            c->out_size = 0;
+        }
     }
     return 0;
+}
+
+/* Queue one answer line and send what fits; never waits. */
+static void conn_send(struct rpc_conn *c, const char *text)
+{
+    size_t len = strlen(text), unsent = c->out_len - c->out_off;
+    if (unsent && unsent + len + 1 > c->srv->out_max) {
+        char why[128];
+        snprintf(why, sizeof(why), "%zu bytes of answers unread, at most %zu", unsent + len + 1,
+                 c->srv->out_max);
+        conn_drop_slow(c, why);
+        return;
+    }
+    if (c->out_off) {
+        memmove(c->out, c->out + c->out_off, unsent);
+        c->out_off = 0;
+        c->out_len = unsent;
+    }
+    if (c->out_len + len + 1 > c->out_size) {
+        size_t size = c->out_len + len + 1;
+        char *out = realloc(c->out, size);
+        if (!out) {
+            vsd_log("control client dropped: no memory for a %zu-byte answer", len);
+            conn_kill(c);
+            return;
+        }
+        c->out = out;
+        c->out_size = size;
+    }
+    memcpy(c->out + c->out_len, text, len);
+    c->out[c->out_len + len] = '\n';
+    c->out_len += len + 1;
+    if (conn_flush(c) < 0)
+        return;
+    if (!unsent && conn_busy(c)) {
+        c->out_since = vsd_now();
+        timer_arm(c->srv, c->out_since + c->srv->deadline_s);
+    }
+    conn_watch(c);
 }
 
 static void answer(struct rpc_conn *c, json_t *id, json_t *result, const struct vsd_err *e)
@@ -196,10 +348,11 @@ static void answer(struct rpc_conn *c, json_t *id, json_t *result, const struct 
         *c->keep = text;
         return;
     }
-    if (!text || c->fd < 0 || send_line(c, text) < 0) {
-        free(text);
-        conn_close(c);
-        return;
+    if (!text) {
+        vsd_log("control client dropped: an answer could not be encoded");
+        conn_kill(c);
+    } else if (!c->gone) {
+        conn_send(c, text);
     }
     free(text);
 }
@@ -306,7 +459,7 @@ static void handle_line(struct rpc_conn *c, const char *line, size_t len)
 
 char *rpc_serve_line(struct vsd *d, const char *line, size_t len)
 {
-    struct rpc_server srv = {.d = d, .fd = -1, .epfd = -1};
+    struct rpc_server srv = {.d = d, .fd = -1, .epfd = -1, .tfd = -1};
     struct rpc_conn *c = calloc(1, sizeof(*c));
     char *text = NULL;
     if (!c)
@@ -319,43 +472,97 @@ char *rpc_serve_line(struct vsd *d, const char *line, size_t len)
     return text;
 }
 
+/* Serve the complete request lines read so far, in order, while the
+ * answers are taken; then close a connection that is done. */
+static void serve_lines(struct rpc_conn *c)
+{
+    char *nl;
+    while (!c->gone && !conn_busy(c) && (nl = memchr(c->buf, '\n', c->len))) {
+        size_t line = (size_t)(nl - c->buf);
+        handle_line(c, c->buf, line);
+        if (c->gone)
+            return;
+        c->len -= line + 1;
+        memmove(c->buf, nl + 1, c->len);
+    }
+    if (c->gone || conn_busy(c))
+        return;
+    if (c->len == RPC_MAX_REQUEST) {
+        struct vsd_err e;
+        vsd_fail(&e, -32600, "request longer than %d bytes", RPC_MAX_REQUEST);
+        c->len = 0;
+        c->eof = true;
+        answer(c, NULL, NULL, &e);
+        if (c->gone || conn_busy(c))
+            return;
+    }
+    if (c->eof)
+        conn_kill(c);
+}
+
 static void on_readable(struct rpc_conn *c)
 {
-    for (;;) {
-        ssize_t n = recv(c->fd, c->buf + c->len, RPC_MAX_REQUEST - c->len, MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
+    if (conn_busy(c) || c->eof)
+        return;
+    ssize_t n = recv(c->fd, c->buf + c->len, RPC_MAX_REQUEST - c->len, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n < 0) {
+        conn_close(c);
+        return;
+    }
+    if (n == 0)
+        c->eof = true;
+    c->len += (size_t)n;
+    serve_lines(c);
+}
+
+static void on_writable(struct rpc_conn *c)
+{
+    if (conn_flush(c) == 0)
+        serve_lines(c);
+}
+
+/* Drop the clients whose oldest unsent answer is past its deadline; arm
+ * the timer for the next one. */
+static void check_deadlines(struct rpc_server *s)
+{
+    uint64_t ticks;
+    if (read(s->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+        vsd_log("control socket timer: %s", strerror(errno));
+    s->timer_at = 0;
+    double now = vsd_now(), next = 0;
+    for (struct rpc_conn *c = s->conns, *nx; c; c = nx) {
+        nx = c->next;
+        if (c->gone || !conn_busy(c))
             continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        if (n <= 0) {
-            conn_close(c);
-            return;
-        }
-        c->len += (size_t)n;
-        char *nl;
-        while (c->fd >= 0 && (nl = memchr(c->buf, '\n', c->len))) {
-            size_t line = (size_t)(nl - c->buf);
-            handle_line(c, c->buf, line);
-            if (c->fd < 0)
-                return;
-            c->len -= line + 1;
-            memmove(c->buf, nl + 1, c->len);
-        }
-        if (c->fd < 0)
-            return;
-        if (c->len == RPC_MAX_REQUEST) {
-            struct vsd_err e;
-            vsd_fail(&e, -32600, "request longer than %d bytes", RPC_MAX_REQUEST);
-            answer(c, NULL, NULL, &e);
-            conn_close(c);
-            return;
+        double due = c->out_since + s->deadline_s;
+        if (now >= due) {
+            char why[128];
+            snprintf(why, sizeof(why), "an answer unread for %.1f s (%zu bytes left)",
+                     now - c->out_since, c->out_len - c->out_off);
+            conn_drop_slow(c, why);
+        } else if (!next || due < next) {
+            next = due;
         }
     }
+    if (next)
+        timer_arm(s, next);
 }
 
 void rpc_server_on_event(struct rpc_server *s, int epfd, void *tag, uint32_t events)
 {
-    s->epfd = epfd;
+    if (s->epfd != epfd) {
+        /* The first event tells us the loop: the deadline timer joins it. */
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->tfd};
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, s->tfd, &ev) < 0)
+            vsd_log("control socket: no deadline timer: %s", strerror(errno));
+        s->epfd = epfd;
+    }
+    if (tag == &s->tfd) {
+        check_deadlines(s);
+        return;
+    }
     if (tag == s) {
         for (;;) {
             int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -372,7 +579,8 @@ void rpc_server_on_event(struct rpc_server *s, int epfd, void *tag, uint32_t eve
             }
             c->srv = s;
             c->fd = fd;
-            struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+            c->events = EPOLLIN | EPOLLRDHUP;
+            struct epoll_event ev = {.events = c->events, .data.ptr = c};
             if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 close(fd);
                 free(c);
@@ -384,10 +592,16 @@ void rpc_server_on_event(struct rpc_server *s, int epfd, void *tag, uint32_t eve
         }
     }
     struct rpc_conn *c = tag;
-    if (events & EPOLLIN)
+    if (!c->gone && (events & EPOLLOUT))
+        on_writable(c);
+    if (!c->gone && (events & (EPOLLIN | EPOLLRDHUP)))
         on_readable(c);
-    else if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+    /* Ended (here or elsewhere: this is its own event, the place to close
+     * it), or both directions gone, so that nothing can be sent. */
+    if (c->gone || (events & (EPOLLHUP | EPOLLERR)))
         conn_close(c);
+    else
+        conn_watch(c);
     conn_reap(c);
 }
 

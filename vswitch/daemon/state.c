@@ -4,7 +4,10 @@
  * Saving is atomic: the whole state goes to a temporary file in the same
  * directory, which is fsynced and renamed over the old one, and then the
  * directory is fsynced. A crash (even kill -9 mid-write) leaves the old file
- * or the new one, never a mix. Loading refuses anything it does not fully
+ * or the new one, never a mix. The temporary file is created new
+ * (O_EXCL|O_NOFOLLOW): vswitchd runs as root, and whatever already sits at
+ * that name (a link planted to make it truncate another file, say) is
+ * refused, never opened or removed. Loading refuses anything it does not fully
  * understand rather than guessing, and never rewrites the file it could not
  * read.
  */
@@ -81,10 +84,19 @@ int vsd_state_save(struct vsd *d, struct vsd_err *e)
         return vsd_fail(e, VSD_FAILED, "cannot create %s: %s", dir, strerror(-rc));
     }
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", d->state_path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* Our own leftovers were removed at load (remove_stale_temps) and a
+     * save removes its temporary file when it fails, so anything at this
+     * name now was put there by someone else. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
+        int err = errno;
         free(text);
-        return vsd_fail(e, VSD_FAILED, "cannot save state to %s: %s", tmp, strerror(errno));
+        if (err == EEXIST)
+            return vsd_fail(e, VSD_FAILED,
+                            "cannot save state: %s exists and was not made by this vswitchd "
+                            "(remove it)",
+                            tmp);
+        return vsd_fail(e, VSD_FAILED, "cannot save state to %s: %s", tmp, strerror(err));
     }
     size_t len = strlen(text), off = 0;
     while (off < len) {
@@ -127,7 +139,9 @@ static const char *str_of(json_t *o, const char *key)
 
 /* A save cut short (kill -9 between create and rename) leaves
  * "STATE.tmp.PID" behind; the state file itself is whole. Remove the
- * leftovers of processes that are gone. */
+ * leftovers of processes that are gone, and one with our own PID, left by
+ * an earlier process that had it (no save of ours has run yet). unlink()
+ * removes a link, never what it points to. */
 static void remove_stale_temps(const struct vsd *d)
 {
     char pat[PATH_MAX + 16];
@@ -139,7 +153,8 @@ static void remove_stale_temps(const struct vsd *d)
     for (size_t i = 0; i < g.gl_pathc; i++) {
         char *end;
         long pid = strtol(g.gl_pathv[i] + base, &end, 10);
-        if (*end || pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
+        if (*end || pid <= 0 || pid == (long)getpid() ||
+            (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
             if (unlink(g.gl_pathv[i]) == 0)
                 vsd_log("removed %s, left by an interrupted save", g.gl_pathv[i]);
         }

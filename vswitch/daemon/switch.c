@@ -9,10 +9,19 @@
  * The kind, the uplink and the management-OS choice change on a live
  * switch: new ports are created first, then swapped in, then the old ones
  * go, so a failure leaves the switch as it was; VMs keep running.
+ *
+ * An uplink is a device outside vswitchd's control (a NIC, a kernel
+ * interface) that may be missing when the host starts. Loading the state
+ * then brings the switch up without it, its devargs kept in the
+ * configuration, and the 1 s tick tries again, 2 s after the failure and
+ * doubling up to a minute, counting each failure, until the device is
+ * there. An operator's switch-add or switch-set --uplink of a device that
+ * does not exist is refused instead: at the command line it is a typo.
  * Static FDB entries and the port mirror are part of the configuration.
  * Captures write pcap files with libpcap.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +128,46 @@ static bool same_device(const char *a, const char *b)
     return la == lb && strncmp(a, b, la) == 0;
 }
 
+#define UPLINK_RETRY_MIN_S 2u
+#define UPLINK_RETRY_MAX_S 60u
+
+/* The configured uplink could not be attached: count it, keep why, try
+ * again later. */
+static void uplink_failed(struct vsd_switch *s, const char *why)
+{
+    s->uplink_failures++;
+    s->uplink_backoff_s = !s->uplink_backoff_s ? UPLINK_RETRY_MIN_S
+                          : s->uplink_backoff_s * 2 > UPLINK_RETRY_MAX_S
+                              ? UPLINK_RETRY_MAX_S
+                              : s->uplink_backoff_s * 2;
+    s->uplink_retry_at = vsd_now() + s->uplink_backoff_s;
+    /* A line when the reason changes, not one per attempt. */
+    if (strcmp(s->uplink_error, why) != 0)
+        vsd_log("switch %s: uplink %s is down: %s (trying again every %u..%u s)", s->name,
+                s->uplink, why, UPLINK_RETRY_MIN_S, UPLINK_RETRY_MAX_S);
+    snprintf(s->uplink_error, sizeof(s->uplink_error), "%s", why);
+}
+
+static void uplink_attached(struct vsd_switch *s)
+{
+    if (s->uplink_error[0])
+        vsd_log("switch %s: uplink %s attached after %" PRIu64 " failed attempt(s)", s->name,
+                s->uplink, s->uplink_failures);
+    s->uplink_error[0] = '\0';
+    s->uplink_retry_at = 0;
+    s->uplink_backoff_s = 0;
+}
+
+/* No uplink configured any more: nothing to retry, nothing to count. */
+static void uplink_forget(struct vsd_switch *s)
+{
+    s->uplink[0] = '\0';
+    s->uplink_error[0] = '\0';
+    s->uplink_retry_at = 0;
+    s->uplink_backoff_s = 0;
+    s->uplink_failures = 0;
+}
+
 /* Which extra ports a configuration needs. */
 static bool wants_host(enum vsw_switch_kind k, bool allow_mgmt)
 {
@@ -127,13 +176,17 @@ static bool wants_host(enum vsw_switch_kind k, bool allow_mgmt)
 
 /* Bring the host vNIC and uplink of s in line with (kind, uplink,
  * allow_mgmt). All new ports exist before anything old goes; on failure
- * nothing changed. */
+ * nothing changed. With uplink_may_wait, an uplink that cannot be attached
+ * where none is attached now is no failure: the switch goes on without it,
+ * configured, its attempt counted and retried (vsd_switch_tick). */
 static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kind,
-                   const char *uplink, bool allow_mgmt, struct vsd_err *e)
+                   const char *uplink, bool allow_mgmt, bool uplink_may_wait, struct vsd_err *e)
 {
     bool need_host = wants_host(kind, allow_mgmt);
     bool need_uplink = kind == VSW_SWITCH_EXTERNAL;
     bool new_uplink = need_uplink && (!s->uplink_port || strcmp(uplink, s->uplink) != 0);
+    bool uplink_waits = false;
+    struct vsd_err ue = {0};
     struct vsw_port *host = NULL, *up = NULL;
     if (need_host && !s->host) {
         if (host_create(d, s, &host, e) < 0 || attach_new(s, host, e) < 0)
@@ -149,14 +202,20 @@ static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kin
             vsw_port_destroy(s->uplink_port);
             s->uplink_port = NULL;
         }
-        if (uplink_create(d, s, uplink, &up, e) < 0 || attach_new(s, up, e) < 0) {
+        bool may_wait = uplink_may_wait && !same_dev && !s->uplink_port;
+        struct vsd_err *ep = may_wait ? &ue : e;
+        if (uplink_create(d, s, uplink, &up, ep) < 0 || attach_new(s, up, ep) < 0) {
+            up = NULL;
+            uplink_waits = may_wait;
+        }
+        if (!up && !uplink_waits) {
             if (host)
                 vsw_port_destroy(host);
             struct vsd_err ignore;
             if (same_dev && (uplink_create(d, s, s->uplink, &up, &ignore) < 0 ||
                              attach_new(s, up, &ignore) < 0)) {
-                /* The configuration keeps it; a restart tries again. */
-                vsd_log("switch %s: lost its uplink %s", s->name, s->uplink);
+                /* The configuration keeps it, down; the tick tries again. */
+                uplink_failed(s, ignore.msg);
             } else if (same_dev) {
                 s->uplink_port = up;
             }
@@ -174,15 +233,41 @@ static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kin
             vsw_port_destroy(s->uplink_port);
         s->uplink_port = up;
         snprintf(s->uplink, sizeof(s->uplink), "%s", uplink);
-    } else if (!need_uplink && s->uplink_port) {
-        vsw_port_destroy(s->uplink_port);
+        uplink_attached(s);
+    } else if (uplink_waits) {
+        snprintf(s->uplink, sizeof(s->uplink), "%s", uplink);
+        uplink_failed(s, ue.msg);
+    } else if (!need_uplink) {
+        if (s->uplink_port)
+            vsw_port_destroy(s->uplink_port);
         s->uplink_port = NULL;
-        s->uplink[0] = '\0';
+        uplink_forget(s);
     }
     s->kind = kind;
     s->allow_mgmt = allow_mgmt;
     vsd_switch_reapply(d, s);
     return 0;
+}
+
+void vsd_switch_tick(struct vsd *d)
+{
+    double now = vsd_now();
+    for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
+        struct vsd_switch *s = d->switches[i];
+        if (!s || s->kind != VSW_SWITCH_EXTERNAL || s->uplink_port || !s->uplink_retry_at ||
+            now < s->uplink_retry_at)
+            continue;
+        struct vsw_port *up = NULL;
+        struct vsd_err e = {0};
+        if (uplink_create(d, s, s->uplink, &up, &e) < 0 || attach_new(s, up, &e) < 0) {
+            uplink_failed(s, e.msg);
+            continue;
+        }
+        s->uplink_port = up;
+        uplink_attached(s);
+        /* Static entries and the mirror may name SWITCH:uplink. */
+        vsd_switch_reapply(d, s);
+    }
 }
 
 /* --- add, del, set --------------------------------------------------------- */
@@ -300,7 +385,7 @@ int vsd_switch_add(struct vsd *d, const json_t *params, struct vsd_err *e)
     }
     s->host_mac[0] = (uint8_t)((s->host_mac[0] & 0xfc) | 0x02);
     s->mgmt_vlan = (uint16_t)mvlan;
-    if (reshape(d, s, kind, uplink, mgmt, e) < 0) {
+    if (reshape(d, s, kind, uplink, mgmt, false, e) < 0) {
         switch_free(s);
         return -1;
     }
@@ -417,8 +502,11 @@ int vsd_switch_set(struct vsd *d, const json_t *params, struct vsd_err *e)
     bool old_mgmt = s->allow_mgmt;
     uint32_t old_mtu = s->mtu, old_max = s->fdb_max, old_aging = s->fdb_aging;
     uint16_t old_mvlan = s->mgmt_vlan;
+    /* An uplink named while the switch's own is down is tried now, and
+     * refused if it cannot be attached, as at switch-add. */
     bool shape = kind != s->kind || (new_uplink && strcmp(new_uplink, s->uplink) != 0) ||
-                 new_mgmt != s->allow_mgmt;
+                 new_mgmt != s->allow_mgmt ||
+                 (uplink && kind == VSW_SWITCH_EXTERNAL && !s->uplink_port);
     if (has_mvlan && s->host && (uint16_t)mvlan != s->mgmt_vlan &&
         set_mgmt_vlan(s, (uint16_t)mvlan, e) < 0)
         return -1;
@@ -433,7 +521,7 @@ int vsd_switch_set(struct vsd *d, const json_t *params, struct vsd_err *e)
         }
         s->mtu = (uint32_t)mtu;
     }
-    if (shape && reshape(d, s, kind, new_uplink, new_mgmt, e) < 0) {
+    if (shape && reshape(d, s, kind, new_uplink, new_mgmt, !uplink, e) < 0) {
         struct vsd_err ignore;
         apply_mtu(s, old_mtu, &ignore);
         s->mtu = old_mtu;
@@ -466,7 +554,7 @@ undo:;
     struct vsd_err ignore;
     if (shape)
         reshape(d, s, old_kind, old_kind == VSW_SWITCH_EXTERNAL ? old_uplink : NULL, old_mgmt,
-                &ignore);
+                true, &ignore);
     if (s->mtu != old_mtu) {
         apply_mtu(s, old_mtu, &ignore);
         s->mtu = old_mtu;
@@ -496,8 +584,10 @@ json_t *vsd_switch_list(struct vsd *d)
                               vsw_switch_kind_name(s->kind), "mtu", (json_int_t)s->mtu, "ports",
                               (json_int_t)(vsd_switch_users(d, s) + (s->host != NULL) +
                                            (s->uplink_port != NULL)));
-        if (s->uplink_port)
+        if (s->kind == VSW_SWITCH_EXTERNAL) {
             json_object_set_new(o, "uplink", json_string(s->uplink));
+            json_object_set_new(o, "uplink_state", json_string(s->uplink_port ? "up" : "down"));
+        }
         if (s->host)
             json_object_set_new(o, "host_vnic", json_string(s->host_if));
         json_array_append_new(arr, o);
@@ -643,8 +733,18 @@ json_t *vsd_switch_show(struct vsd *d, const json_t *params, struct vsd_err *e)
                           (json_int_t)s->fdb_max, "fdb_aging", (json_int_t)s->fdb_aging,
                           "fdb_entries", (json_int_t)entries, "fdb_full",
                           (json_int_t)vsw_switch_fdb_full(s->sw), "ports", ports);
-    if (s->uplink_port)
+    if (s->kind == VSW_SWITCH_EXTERNAL) {
+        /* Flat, so that vswitch-ctl and telemetry show them as they are. */
         json_object_set_new(o, "uplink", json_string(s->uplink));
+        json_object_set_new(o, "uplink_state", json_string(s->uplink_port ? "up" : "down"));
+        json_object_set_new(o, "uplink_failures", json_integer((json_int_t)s->uplink_failures));
+        if (!s->uplink_port) {
+            json_object_set_new(o, "uplink_error", json_string(s->uplink_error));
+            double in = s->uplink_retry_at - vsd_now();
+            json_object_set_new(o, "uplink_retry_in_s",
+                                json_integer(in > 0 ? (json_int_t)(in + 0.999) : 0));
+        }
+    }
     json_object_set_new(o, "allow_management_os", json_boolean(s->allow_mgmt));
     json_object_set_new(o, "management_vlan", json_integer(s->mgmt_vlan));
     if (s->host)
@@ -906,18 +1006,79 @@ struct vsd_capture {
     json_t *id;
 };
 
+/* Remove a capture file this call created and nothing else: only if the
+ * name still leads to the file we made (in a shared directory, someone may
+ * have renamed another file over it since). */
+static void capture_unlink_own(const char *file, const struct stat *mine)
+{
+    struct stat now;
+    if (lstat(file, &now) == 0 && mine->st_dev == now.st_dev && mine->st_ino == now.st_ino)
+        unlink(file);
+}
+
+/* Open the capture file as root on an operator's word, so carefully: the
+ * file is created new (O_EXCL), never through a symbolic link (O_NOFOLLOW:
+ * a link at that name is refused even with force). With force, an existing
+ * file is replaced only if it is a regular file with no other name (a hard
+ * link planted in /tmp would otherwise let a capture overwrite the file it
+ * shares); it is truncated in place, keeping its owner and mode. *created
+ * says whether the file is new, *st what it is. Returns the fd or -1 with
+ * e filled. */
+static int capture_open(const char *file, bool force, bool *created, struct stat *st,
+                        struct vsd_err *e)
+{
+    /* O_NONBLOCK: opening a FIFO must not wait for a reader. */
+    int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    int fd = open(file, flags | O_EXCL, 0640);
+    *created = fd >= 0;
+    if (fd < 0 && errno == EEXIST && force)
+        fd = open(file, flags, 0640);
+    if (fd < 0) {
+        /* What is there, for the message only: nothing is done with it. */
+        int err = errno;
+        bool exists = lstat(file, st) == 0;
+        if (err == ELOOP || (exists && S_ISLNK(st->st_mode)))
+            vsd_fail(e, VSD_FAILED,
+                     "capture file %s is a symbolic link: vswitchd does not write through links",
+                     file);
+        else if (err == EEXIST)
+            vsd_fail(e, VSD_FAILED, "capture file %s exists: give --force to replace it", file);
+        else if (exists && !S_ISREG(st->st_mode))
+            vsd_fail(e, VSD_FAILED, "capture file %s is not a regular file: not replaced", file);
+        else
+            vsd_fail(e, VSD_FAILED, "cannot create capture file %s: %s", file, strerror(err));
+        return -1;
+    }
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_nlink != 1) {
+        vsd_fail(e, VSD_FAILED, "capture file %s is not a regular file with one name: not replaced",
+                 file);
+        close(fd);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 || (!*created && ftruncate(fd, 0) < 0)) {
+        vsd_fail(e, VSD_FAILED, "cannot write capture file %s: %s", file, strerror(errno));
+        if (*created)
+            capture_unlink_own(file, st);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
                     bool *deferred, struct vsd_err *e)
 {
-    static const char *const keys[] = {"port", "file", "count", "timeout", NULL};
+    static const char *const keys[] = {"port", "file", "count", "timeout", "force", NULL};
     const char *pname, *file;
     long long count = 0, timeout = 0;
-    bool has_count, has_to;
+    bool has_count, has_to, has_force, force = false;
     *deferred = false;
     if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "port", true, &pname, e) < 0 ||
         vsd_get_str(params, "file", true, &file, e) < 0 ||
         vsd_get_int(params, "count", 1, 100000000, &count, &has_count, e) < 0 ||
-        vsd_get_int(params, "timeout", 1, 86400, &timeout, &has_to, e) < 0)
+        vsd_get_int(params, "timeout", 1, 86400, &timeout, &has_to, e) < 0 ||
+        vsd_get_bool(params, "force", &force, &has_force, e) < 0)
         return NULL;
     if (!has_count && !has_to) {
         vsd_fail(e, VSD_BAD_PARAMS, "give -c COUNT, --timeout S, or both");
@@ -927,24 +1088,28 @@ json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, 
         vsd_fail(e, VSD_BAD_PARAMS, "the capture file must be an absolute path");
         return NULL;
     }
+    if (strlen(file) >= PATH_MAX) {
+        vsd_fail(e, VSD_BAD_PARAMS, "the capture file's path is longer than %d bytes",
+                 PATH_MAX - 1);
+        return NULL;
+    }
     struct vsd_switch *ps;
     struct vsw_port *port = vsd_find_port(d, pname, &ps);
     if (!port) {
         vsd_fail(e, VSD_FAILED, "no port '%s' (VM/NIC, a host vNIC, or SWITCH:uplink)", pname);
         return NULL;
     }
+    /* Everything that can fail without touching the file system first: the
+     * file is created last, so a capture refused for its port leaves the
+     * file system as it was. */
     struct vsd_capture *c = calloc(1, sizeof(*c));
     if (!c) {
         vsd_fail(e, VSD_FAILED, "out of memory");
         return NULL;
     }
     c->pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_NANO);
-    c->dump = c->pcap ? pcap_dump_open(c->pcap, file) : NULL;
-    if (!c->dump) {
-        vsd_fail(e, VSD_FAILED, "cannot write %s: %s", file,
-                 c->pcap ? pcap_geterr(c->pcap) : "libpcap failed");
-        if (c->pcap)
-            pcap_close(c->pcap);
+    if (!c->pcap) {
+        vsd_fail(e, VSD_FAILED, "libpcap failed");
         free(c);
         return NULL;
     }
@@ -952,9 +1117,29 @@ json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, 
     if (rc < 0) {
         vsd_fail(e, VSD_FAILED, "cannot capture on %s: %s", pname,
                  rc == -EBUSY ? "a capture is already running there" : strerror(-rc));
-        pcap_dump_close(c->dump);
         pcap_close(c->pcap);
-        unlink(file);
+        free(c);
+        return NULL;
+    }
+    bool created;
+    struct stat st;
+    int fd = capture_open(file, force, &created, &st, e);
+    if (fd >= 0) {
+        FILE *fp = fdopen(fd, "w");
+        if (!fp) {
+            vsd_fail(e, VSD_FAILED, "cannot write %s: %s", file, strerror(errno));
+            close(fd);
+        } else if (!(c->dump = pcap_dump_fopen(c->pcap, fp))) {
+            /* It has closed fp: failing to write the header is the only way
+             * it fails for DLT_EN10MB. */
+            vsd_fail(e, VSD_FAILED, "cannot write %s: %s", file, pcap_geterr(c->pcap));
+        }
+        if (!c->dump && created)
+            capture_unlink_own(file, &st);
+    }
+    if (!c->dump) {
+        vsw_capture_stop(c->cap);
+        pcap_close(c->pcap);
         free(c);
         return NULL;
     }
@@ -967,7 +1152,7 @@ json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, 
     c->next = d->captures;
     d->captures = c;
     *deferred = true;
-    vsd_log("capturing on %s into %s", pname, file);
+    vsd_log("capturing on %s into %s%s", pname, file, created ? "" : " (replaced)");
     return NULL;
 }
 
@@ -1087,7 +1272,7 @@ int vsd_switch_restore(struct vsd *d, const json_t *o, struct vsd_err *e)
     const char *uplink = json_string_value(json_object_get(o, "uplink"));
     bool mgmt = json_is_true(json_object_get(o, "allow_management_os"));
     if (check_kind_args(kind, uplink, kind == VSW_SWITCH_EXTERNAL && mgmt, e) < 0 ||
-        reshape(d, s, kind, uplink, mgmt, e) < 0)
+        reshape(d, s, kind, uplink, mgmt, true, e) < 0)
         return -1;
     json_t *st = json_object_get(o, "static_fdb");
     size_t i;

@@ -24,6 +24,7 @@
 #define VSD_MAX_NICS 8
 #define VSD_MEMORY_DEFAULT_MB 256
 #define VSD_STOP_GRACE_S 5
+#define VSD_ERR_MAX 256 /* a one-line error message, with its NUL */
 
 struct vsd;
 struct vsd_vm;
@@ -56,6 +57,13 @@ struct vsd_switch {
     struct vsw_switch *sw;
     struct vsw_port *host;   /* host vNIC, if the kind has one */
     struct vsw_port *uplink_port;
+    /* An external switch whose uplink could not be attached when the state
+     * was loaded keeps its devargs and runs without it, retried by
+     * vsd_switch_tick with a growing interval until the device appears. */
+    char uplink_error[VSD_ERR_MAX]; /* why the uplink is down; "" while it is up */
+    uint64_t uplink_failures;       /* failed attempts to attach it */
+    double uplink_retry_at;         /* next attempt; 0 when none is due */
+    unsigned uplink_backoff_s;      /* interval after the next failure */
     struct vsd_static_entry statics[VSD_MAX_STATICS];
     int nstatics;
     bool mirror_on;
@@ -133,13 +141,14 @@ struct vsd {
         uint64_t unknown_method; /* -32601 */
         uint64_t bad_params;     /* -32602: refused before anything changed */
         uint64_t failed;         /* -32000: valid request the host could not carry out */
+        uint64_t slow_clients;   /* connections dropped for not reading their answers */
     } rpc;
 };
 
 /* Result of an operation: 0, or an error with a one-line message. */
 struct vsd_err {
     int code; /* JSON-RPC code: -32602 bad params, -32000 failed */
-    char msg[256];
+    char msg[VSD_ERR_MAX];
 };
 
 #define VSD_BAD_PARAMS (-32602)
@@ -214,8 +223,11 @@ int vsd_get_name(const json_t *params, const char *key, size_t max, const char *
                  struct vsd_err *e);
 int vsd_random(void *buf, size_t len);
 
-/* Once a second: FDB aging, forced stops of VMs that ignored vm-stop. */
+/* Once a second: FDB aging, forced stops of VMs that ignored vm-stop,
+ * uplinks to attach again (vsd_switch_tick). */
 void vsd_tick(struct vsd *d);
+/* Try again the uplinks that are due (switch.c). */
+void vsd_switch_tick(struct vsd *d);
 /* Tear everything down (VMs stopped, ports, switches); the state file is
  * left as it was so a restart rebuilds it. */
 void vsd_shutdown(struct vsd *d);
@@ -246,6 +258,10 @@ void rpc_server_destroy(struct rpc_server *s);
  * event whose tag is not one of the caller's own here. */
 int rpc_server_fd(const struct rpc_server *s);
 void rpc_server_on_event(struct rpc_server *s, int epfd, void *tag, uint32_t events);
+/* A client is dropped (rpc.slow_clients) when an answer has waited
+ * deadline_s for it to read, or when parked answers would leave more than
+ * out_max bytes unsent. Defaults 5 s and 1 MiB; tests shorten them. */
+void rpc_server_set_limits(struct rpc_server *s, size_t out_max, double deadline_s);
 /* Answer a parked request (result or error); drops the reference to id. */
 void rpc_reply_deferred(struct rpc_conn *c, json_t *id, json_t *result, const struct vsd_err *e);
 /* Serve one request line (without its newline) as a connection would:

@@ -716,10 +716,11 @@ void vsw_port_detach(struct vsw_port *port)
     free(old_w);
     /* Handed over by other workers after the owner last drained the ring:
      * nobody will send them now. */
-    struct rte_mbuf *m;
-    while (rte_ring_sc_dequeue(port->handoff, (void **)&m) == 0) {
-        vsw_port_drop(port, VSW_DROP_LINK_DOWN, 1);
-        rte_pktmbuf_free(m);
+    struct rte_mbuf *pkts[VSW_BURST];
+    unsigned n;
+    while ((n = rte_ring_sc_dequeue_burst(port->handoff, (void **)pkts, VSW_BURST, NULL)) > 0) {
+        vsw_port_drop(port, VSW_DROP_LINK_DOWN, n);
+        rte_pktmbuf_free_bulk(pkts, n);
     }
     rte_ring_free(port->handoff);
     port->handoff = NULL;
@@ -864,9 +865,10 @@ void vsw_capture_stop(struct vsw_capture *cap)
         __atomic_store_n(&port->capture, NULL, __ATOMIC_RELEASE);
         rte_rcu_qsbr_synchronize(cap->dp->qsbr, RTE_QSBR_THRID_INVALID);
     }
-    struct rte_mbuf *m;
-    while (rte_ring_sc_dequeue(cap->ring, (void **)&m) == 0)
-        rte_pktmbuf_free(m);
+    struct rte_mbuf *pkts[VSW_BURST];
+    unsigned n;
+    while ((n = rte_ring_sc_dequeue_burst(cap->ring, (void **)pkts, VSW_BURST, NULL)) > 0)
+        rte_pktmbuf_free_bulk(pkts, n);
     rte_ring_free(cap->ring);
     free(cap);
 }
