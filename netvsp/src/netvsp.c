@@ -116,6 +116,7 @@ struct conn {
     uint32_t npend;
 
     uint32_t errors;
+    uint32_t frames_seen; /* PACKET_MSGs parsed, kept or dropped (rx budget) */
     bool dead;
     bool media_told;         /* what the guest was last told (worker) */
     uint32_t media_gen_told; /* np->media_gen when it was told */
@@ -1011,6 +1012,7 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
                 return NVSP_STAT_INVALID_RNDIS_PKT;
             }
             struct rte_mbuf *mb;
+            c->frames_seen++;
             rndis_packet(np, c, &gs, off, h.len, &mb);
             if (mb)
                 pkts[(*npkts)++] = mb;
@@ -1341,6 +1343,15 @@ static void guest_completion(struct netvsp *np, struct conn *c, const struct vmb
 
 /* --- the port ----------------------------------------------------------- */
 
+/*
+ * One round's share of the guest's ring (see rx_burst in
+ * vsw-port-provider.h): at most n units of work, where each frame costs one,
+ * kept or dropped, and so does each message that carries none (NVSP and
+ * RNDIS control, completions, refused messages). Whatever a guest sends, the
+ * worker moves on to its other ports after this bounded amount of work; the
+ * rest stays in the ring for the next round. A request is taken only while
+ * the budget left could hold the most frames it may carry.
+ */
 static uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
     struct netvsp *np = np_of(port);
@@ -1348,15 +1359,10 @@ static uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
     if (!c || c->dead)
         return 0;
     uint16_t got = 0;
-    bool any = false;
-    if (!media(np)) {
-        /* Unplugged: the guest's frames go nowhere, but its control
-         * messages are still answered (it must be able to query). */
-        n = MAX_PKTS_PER_MSG;
-    }
+    uint32_t used = 0;
     /* Take a request only if whatever it makes us send fits; otherwise
      * leave the guest's requests in its ring (back-pressure). */
-    while (got + MAX_PKTS_PER_MSG <= n) {
+    while (used + MAX_PKTS_PER_MSG <= n) {
         if (vmbus_ring_free_bytes(c->tx) < reply_room()) {
             if (c->tx->error)
                 ring_fatal(np, c);
@@ -1369,7 +1375,7 @@ static uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
             ring_fatal(np, c);
             break;
         }
-        any = true;
+        uint32_t seen = c->frames_seen;
         struct vmbus_pkt pkt;
         vmbus_pkt_parse(c->pkt, (uint32_t)len, &pkt);
         switch (pkt.type) {
@@ -1384,19 +1390,24 @@ static uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
             bad(np, c, NETVSP_ERR_PKT_TYPE);
             break;
         }
+        used += c->frames_seen != seen ? c->frames_seen - seen : 1;
         if (c->dead)
             break;
     }
-    if (any) {
+    if (used) {
         if (vmbus_ring_release(c->rx) == 1)
             vmbus_chan_signal(c->chan);
         flush_pending_ctrl(np, c);
     }
     if (got && !media(np)) {
+        /* Unplugged: the guest's frames go nowhere, but its control
+         * messages are still answered (it must be able to query). */
         vsw_port_drop(port, VSW_DROP_LINK_DOWN, got);
         rte_pktmbuf_free_bulk(pkts, got);
         got = 0;
     }
+    if (used > got)
+        vsw_port_rx_busy(port);
     return got;
 }
 
