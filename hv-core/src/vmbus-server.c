@@ -115,6 +115,7 @@ static const char *const err_names[VMBUS_SRV_ERR_COUNT] = {
     [VMBUS_SRV_ERR_RESOURCES] = "resources",
     [VMBUS_SRV_ERR_DEVICE] = "device_refused",
     [VMBUS_SRV_ERR_BUSY] = "busy",
+    [VMBUS_SRV_ERR_RING_SIZE] = "ring_too_big",
 };
 
 const char *vmbus_srv_err_name(enum vmbus_srv_err e)
@@ -672,6 +673,12 @@ static void on_open(struct vmbus_server *s, const uint8_t *buf)
         g->ranges[0].byte_count != n * HV_PAGE_SIZE || split < 2 || split > n || n - split < 2) {
         vmbus_gpadl_put(g);
         err = VMBUS_SRV_ERR_RING_LAYOUT;
+        goto fail;
+    }
+    uint32_t max = c->params.max_ring_pages;
+    if (max && (split > max || n - split > max)) {
+        vmbus_gpadl_put(g);
+        err = VMBUS_SRV_ERR_RING_SIZE;
         goto fail;
     }
     c->ring_gpadl = g;

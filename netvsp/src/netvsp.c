@@ -46,7 +46,6 @@
 #define PKT_MAX 8192u
 #define CTRL_MSG_MAX 4096u
 #define PENDING_CTRL 16u
-#define RBUF_MAX (64u << 20)
 #define XFER_TID_TAG 0x5846000000000000ull /* "XF" */
 #define CHAIN_END UINT32_MAX
 #define MAX_PKTS_PER_MSG 8u
@@ -159,6 +158,7 @@ static const char *const err_names[NETVSP_ERR_COUNT] = {
     [NETVSP_ERR_OID] = "oid_buffer",
     [NETVSP_ERR_COMPLETION_ID] = "completion_id",
     [NETVSP_ERR_NOT_READY] = "not_ready",
+    [NETVSP_ERR_BUFFER_SIZE] = "buffer_too_big",
 };
 
 const char *netvsp_err_name(enum netvsp_err e)
@@ -1065,11 +1065,16 @@ static void nvsp_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_
         goto answer;
     }
     uint64_t len = vmbus_gpadl_len(g);
+    if (len > NETVSP_RECV_BUF_MAX) {
+        vmbus_gpadl_put(g);
+        bad(np, c, NETVSP_ERR_BUFFER_SIZE);
+        goto answer;
+    }
     set_frame(np, c);
     /* Room for the largest frame we will deliver, its header and PPIs. */
     uint32_t S = jumbo_recv_section(c->frame, RX_HDR_ROOM, RX_TAIL_ROOM, 64);
     uint64_t nsub = len / S;
-    if (len > RBUF_MAX || nsub < CTRL_SUBS + 1 || ((uintptr_t)vmbus_gpadl_view(g) & 7)) {
+    if (nsub < CTRL_SUBS + 1 || ((uintptr_t)vmbus_gpadl_view(g) & 7)) {
         vmbus_gpadl_put(g);
         bad(np, c, NETVSP_ERR_GPADL);
         goto answer;
@@ -1128,7 +1133,12 @@ static void nvsp_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_
         goto answer;
     }
     uint64_t len = vmbus_gpadl_len(g);
-    if (len < NVSP_SEND_SECTION_SIZE || len > RBUF_MAX) {
+    if (len > NETVSP_SEND_BUF_MAX) {
+        vmbus_gpadl_put(g);
+        bad(np, c, NETVSP_ERR_BUFFER_SIZE);
+        goto answer;
+    }
+    if (len < NVSP_SEND_SECTION_SIZE) {
         vmbus_gpadl_put(g);
         bad(np, c, NETVSP_ERR_GPADL);
         goto answer;
@@ -1770,7 +1780,9 @@ int netvsp_create(struct vmbus_server *srv, const struct netvsp_params *p, struc
     np->pool = p->pool;
     np->media = true;
     vsw_port_set_max_frame(&np->port, jumbo_frame(p->mtu));
-    struct vmbus_offer_params op = {.class_id = VMBUS_GUID_NETVSC, .instance_id = p->instance};
+    struct vmbus_offer_params op = {.class_id = VMBUS_GUID_NETVSC,
+                                    .instance_id = p->instance,
+                                    .max_ring_pages = NETVSP_RING_PAGES_MAX};
     memcpy(op.user_defined, np->nic_name, strlen(np->nic_name));
     int rc = vmbus_server_offer(srv, &op, &dev_ops, np, &np->chan);
     if (rc < 0) {

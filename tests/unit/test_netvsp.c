@@ -1113,6 +1113,71 @@ static void buffers__unknown_or_unusable_gpadl__refused_and_counted(void **state
     assert_int_equal(send_buf(v, v->sgpadl, NULL), NVSP_STAT_SUCCESS);
 }
 
+/* Take back a GPADL made with grant() and free its pages. */
+static void grant_drop(struct vm *v, uint32_t gpadl, uint64_t pfn, uint32_t pages)
+{
+    assert_int_equal(vmbus_client_gpadl_teardown(v->client, v->relid, gpadl), 0);
+    hv_guest_free_range(v->g, pfn, pages);
+}
+
+/*
+ * Buffers larger than any real guest driver uses (NETVSP_RECV_BUF_MAX,
+ * NETVSP_SEND_BUF_MAX) are refused and counted; buffers of exactly those
+ * sizes are taken.
+ */
+static void buffers__larger_than_real_guests_use__refused_and_counted(void **state)
+{
+    struct vm *v = F(state)->a;
+    assert_int_equal(nvsp_init(v, V61, V61, NULL, NULL), NVSP_STAT_SUCCESS);
+    ndis_config(v, FRAME_1514);
+    const uint32_t rmax = NETVSP_RECV_BUF_MAX / HV_PAGE_SIZE, smax = NETVSP_SEND_BUF_MAX / HV_PAGE_SIZE;
+    uint64_t pfn;
+    struct netvsp_stats b = nstats(v);
+    uint32_t g = grant(v, rmax + 1, &pfn);
+    assert_int_equal(recv_buf(v, g, NULL, NULL), NVSP_STAT_FAIL);
+    expect_err(v, &b, NETVSP_ERR_BUFFER_SIZE);
+    grant_drop(v, g, pfn, rmax + 1);
+    b = nstats(v);
+    g = grant(v, smax + 1, &pfn);
+    assert_int_equal(send_buf(v, g, NULL), NVSP_STAT_FAIL);
+    expect_err(v, &b, NETVSP_ERR_BUFFER_SIZE);
+    grant_drop(v, g, pfn, smax + 1);
+    b = nstats(v);
+    assert_int_equal(recv_buf(v, grant(v, rmax, NULL), NULL, NULL), NVSP_STAT_SUCCESS);
+    assert_int_equal(send_buf(v, grant(v, smax, NULL), NULL), NVSP_STAT_SUCCESS);
+    expect_no_err(v, &b);
+    assert_int_equal(nstats(v).send_sections, NETVSP_SEND_BUF_MAX / NVSP_SEND_SECTION_SIZE);
+}
+
+/* Rings larger than real guests use (NETVSP_RING_PAGES_MAX a side) do not
+ * open; the VMBus server counts them. Rings of that size do. */
+static void open__rings_larger_than_real_guests_use__refused_and_counted(void **state)
+{
+    struct vm *v = F(state)->a;
+    assert_int_equal(vmbus_client_close(v->ch), 0);
+    v->ch = NULL;
+    struct vmbus_server_stats s0, s1;
+    vmbus_server_get_stats(v->srv, &s0);
+    const struct vmbus_gchan_params big[] = {
+        {.tx_pages = NETVSP_RING_PAGES_MAX + 1, .rx_pages = 8},
+        {.tx_pages = 8, .rx_pages = NETVSP_RING_PAGES_MAX + 1},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        struct vmbus_gchan *ch = NULL;
+        assert_true(vmbus_client_open(v->client, v->relid, &big[i], &ch) < 0);
+        assert_null(ch);
+    }
+    vmbus_server_get_stats(v->srv, &s1);
+    assert_int_equal(s1.errors[VMBUS_SRV_ERR_RING_SIZE] - s0.errors[VMBUS_SRV_ERR_RING_SIZE], 2);
+    assert_false(nstats(v).connected);
+    struct vmbus_gchan_params max = {.tx_pages = NETVSP_RING_PAGES_MAX,
+                                     .rx_pages = NETVSP_RING_PAGES_MAX};
+    assert_int_equal(vmbus_client_open(v->client, v->relid, &max, &v->ch), 0);
+    assert_true(nstats(v).connected);
+    v->msg_size = NVSP_MSG_SIZE_61;
+    bring_up(v);
+}
+
 static void rndis_init__valid__init_c_fields(void **state)
 {
     struct vm *v = F(state)->a;
@@ -3296,6 +3361,8 @@ int main(void)
         T(recv_buf__valid__one_section_at_offset_0),
         T(send_buf__valid__section_size_6144),
         T(buffers__unknown_or_unusable_gpadl__refused_and_counted),
+        T(buffers__larger_than_real_guests_use__refused_and_counted),
+        T(open__rings_larger_than_real_guests_use__refused_and_counted),
         T(rndis_init__valid__init_c_fields),
         T(rndis_query__gen_and_802_3_oids__answered),
         T(rndis_query__offload_caps__size_of_requested_revision),
