@@ -65,6 +65,7 @@ struct vmbus_server_stats {
     uint32_t version;       /* negotiated, 0 if not connected */
     uint32_t gpadls;        /* live */
     uint64_t gpadl_pages;   /* pages granted now */
+    uint64_t log_suppressed; /* log lines about this guest held back (hv-log.h) */
 };
 
 const char *vmbus_srv_err_name(enum vmbus_srv_err e);

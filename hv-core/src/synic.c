@@ -43,7 +43,8 @@ static void assert_sint(struct hv_partition *p)
 {
     uint64_t one = 1;
     if (p->sint_fd >= 0 && write(p->sint_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        fprintf(stderr, "hv: SINT eventfd write: %s\n", strerror(errno));
+        hv_log_limited(&p->log_rl, "hv: partition %s: SINT eventfd write: %s", p->name,
+                       strerror(errno));
 }
 
 int hv_synic_setup(struct hv_partition *p, const struct hv_input_synic_setup *in)
