@@ -4,6 +4,7 @@
 #
 #   bench/noisy-neighbour.sh [--bin BUILD_BIN_DIR] [--rounds N] [--seconds S]
 #                            [--ring-pages P] [--flooder PATH] [--vm-cpus LIST]
+#                            [--worker-rt]
 #
 # vswitchd with one switch worker, a private switch and three VMs on it: A
 # and B run hv-vm (their NICs are eth0 in their namespaces), F runs
@@ -19,7 +20,14 @@
 # What is measured is the switch worker, not CPU sharing: the VMs' worker
 # processes run on --vm-cpus (default: every CPU but the switch worker's,
 # CPU 1), as VMs' virtual processors would, and F at idle priority
-# (SCHED_IDLE), so that it floods with CPU time nobody else wants.
+# (SCHED_IDLE), so that it floods with CPU time nobody else wants. On a
+# machine shared with other work, a worker kept busy by the flood shares its
+# CPU with whatever else runs there and is descheduled for up to a
+# scheduler period at a time, which shows as a tail of RTTs of several ms
+# that has nothing to do with the switch (an idle, sleeping worker is woken
+# ahead of them). --worker-rt runs vswitchd's threads at SCHED_FIFO 1, as a
+# dedicated switch core would be (the kernel's RT throttling still leaves
+# the CPU's other users 5%), to tell the two apart.
 #
 # --bin picks the vswitchd, hv-vm and vswitch-ctl to measure (e.g. an older
 # build); --flooder the hv-rawguest that floods (default: the one in --bin,
@@ -27,7 +35,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin="$top/build/bin"
-rounds=3 secs=5 pages=513 flooder="" vmcpus=""
+rounds=3 secs=5 pages=513 flooder="" vmcpus="" wrt=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --bin) bin="$2"; shift ;;
@@ -36,7 +44,8 @@ while [ $# -gt 0 ]; do
     --ring-pages) pages="$2"; shift ;;
     --flooder) flooder="$2"; shift ;;
     --vm-cpus) vmcpus="$2"; shift ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --worker-rt) wrt=1 ;;
+    -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
     *) echo "noisy-neighbour: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -75,12 +84,15 @@ EOF
 chmod +x "$wrapper"
 
 sock="$BENCH_DIR/vswitchd.sock"
-BENCH_KIND=hvnet
+BENCH_KIND=hvnet # bench_down (lib.sh) takes vswitchd and the namespaces h1, h2 down
 # shellcheck disable=SC2046
 "$bin/vswitchd" --socket "$sock" --state "$BENCH_DIR/state.json" --log "$BENCH_DIR/vswitchd.log" \
     --hv-vm "$wrapper" --detach \
     -- -l 0,1 --no-pci --file-prefix "$BENCH_TAG" --log-level '*:warning' $(bench_eal_mem)
 BENCH_VSD_PID=$(pgrep -f -- "--socket $sock" | head -1)
+if [ -n "$wrt" ]; then
+    for t in /proc/"$BENCH_VSD_PID"/task/*; do chrt -f -p 1 "${t##*/}"; done
+fi
 nctl() { "$bin/vswitch-ctl" --socket "$sock" "$@"; }
 A="${BENCH_TAG}h1" B="${BENCH_TAG}h2" F="${BENCH_TAG}f"
 nctl switch-add nn --type private >/dev/null
@@ -139,7 +151,7 @@ phase() {
 echo "# bench/noisy-neighbour.sh --rounds $rounds --seconds $secs --ring-pages $pages"
 echo "# $(bench_cpu); vswitchd $bin/vswitchd, one switch worker (lcore 1) for all three NICs"
 echo "# victim: ping -i 0.01 from VM A to VM B; flooder: VM F, $flooder --flood-control"
-echo "# VM processes on CPUs $vmcpus, the flooder at SCHED_IDLE"
+echo "# VM processes on CPUs $vmcpus, the flooder at SCHED_IDLE${wrt:+; vswitchd threads at SCHED_FIFO 1}"
 for r in $(seq "$rounds"); do
     phase quiet "$r"
     phase flood "$r"
