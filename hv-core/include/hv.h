@@ -245,6 +245,7 @@ struct hv_partition_stats {
     uint64_t events_signalled;    /* root -> guest SINT assertions for events */
     uint64_t guest_signals;       /* guest -> root HvSignalEvent */
     uint64_t map_refused;         /* views refused (range, budget) */
+    uint64_t log_suppressed;      /* log lines about this guest held back (hv-log.h) */
 };
 void hv_partition_get_stats(const struct hv_partition *p, struct hv_partition_stats *out);
 

@@ -54,6 +54,7 @@ enum vmbus_srv_err {
     VMBUS_SRV_ERR_DEVICE,       /* the device refused the open */
     VMBUS_SRV_ERR_BUSY,         /* not enough room to answer: retry */
     VMBUS_SRV_ERR_VP,           /* names a virtual processor the partition does not have */
+    VMBUS_SRV_ERR_RING_SIZE,    /* a ring larger than the device takes */
     VMBUS_SRV_ERR_COUNT
 };
 
@@ -65,6 +66,7 @@ struct vmbus_server_stats {
     uint32_t version;       /* negotiated, 0 if not connected */
     uint32_t gpadls;        /* live */
     uint64_t gpadl_pages;   /* pages granted now */
+    uint64_t log_suppressed; /* log lines about this guest held back (hv-log.h) */
 };
 
 const char *vmbus_srv_err_name(enum vmbus_srv_err e);
@@ -99,6 +101,11 @@ struct vmbus_offer_params {
     struct vmbus_guid class_id;
     struct vmbus_guid instance_id;
     uint16_t sub_channel_index;
+    /* The largest ring the device takes, in pages per direction, header
+     * page included; 0: any that fits a GPADL. A larger one fails the open
+     * (VMBUS_SRV_ERR_RING_SIZE): ring memory the root maps is the guest's
+     * to choose only up to what its device class needs. */
+    uint32_t max_ring_pages;
     /* Sent in the offer's user-defined area (a device may describe itself
      * there; netvsp puts the NIC's name). */
     uint8_t user_defined[120];

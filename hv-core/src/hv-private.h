@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hv-log.h"
 #include "hv.h"
 
 #ifndef container_of
@@ -82,6 +83,8 @@ struct hv_partition {
     struct hv_port ports[HV_PARTITION_PORTS_MAX];
     struct hv_listener listeners[HV_LISTENERS_MAX];
     struct hv_partition_stats stats;
+    /* Every log line this partition's guest can cause (any thread). */
+    struct hv_ratelimit log_rl;
 };
 
 /* memory.c: guest memory (a sealed memfd) and views of its pages. */

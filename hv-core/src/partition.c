@@ -300,10 +300,11 @@ void hv_partition_exited(struct hv_partition *p, int status, bool asked)
     set_state(p, HV_PARTITION_STOPPED);
     hv_synic_reset(p);
     if (p->map_runs != 0)
-        fprintf(stderr, "hv: partition %s stopped with %u page runs still mapped\n", p->name,
-                p->map_runs);
+        hv_log_limited(&p->log_rl, "hv: partition %s stopped with %u page runs still mapped",
+                       p->name, p->map_runs);
     if (p->dma_view) {
-        fprintf(stderr, "hv: partition %s stopped with its DMA view still held\n", p->name);
+        hv_log_limited(&p->log_rl, "hv: partition %s stopped with its DMA view still held",
+                       p->name);
         munmap((void *)p->dma_view, p->mem_bytes);
         p->dma_view = NULL;
         p->dma_refs = 0;
@@ -582,12 +583,13 @@ void hv_partition_port_remove(struct hv_partition *p, uint32_t conn_id)
         memset(port, 0, sizeof(*port));
 }
 
-static void signal_eventfd(int fd)
+static void signal_eventfd(struct hv_partition *p, int fd)
 {
     uint64_t one = 1;
     /* EAGAIN means the counter is saturated: the reader is woken anyway. */
     if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        fprintf(stderr, "hv: eventfd write: %s\n", strerror(errno));
+        hv_log_limited(&p->log_rl, "hv: partition %s: eventfd write: %s", p->name,
+                       strerror(errno));
 }
 
 static int hc_post_message(struct hv_partition *p, const struct hv_hc_request *req)
@@ -623,7 +625,7 @@ static int hc_signal_event(struct hv_partition *p, const struct hv_hc_request *r
     /* Our event ports have a single flag. */
     if (in->flag_number != 0)
         return HV_STATUS_INVALID_PARAMETER;
-    signal_eventfd(port->event_fd);
+    signal_eventfd(p, port->event_fd);
     p->stats.guest_signals++;
     return HV_STATUS_SUCCESS;
 }
@@ -686,4 +688,5 @@ int hv_hypercall(struct hv_partition *p, const void *buf, size_t len, int *fd_ou
 void hv_partition_get_stats(const struct hv_partition *p, struct hv_partition_stats *out)
 {
     *out = p->stats;
+    out->log_suppressed = hv_ratelimit_suppressed(&p->log_rl);
 }

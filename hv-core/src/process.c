@@ -9,6 +9,13 @@
  * the sender's kernel-supplied credentials (SO_PASSCRED) against the child's
  * pid, discards any descriptor a guest tries to pass, and answers each record
  * with exactly one response. Death is noticed through a pidfd.
+ *
+ * The child's stdout and stderr are a pipe the root reads: each line it
+ * prints becomes a line of the root's log, prefixed with the partition's
+ * name, cut at HV_CHILD_LINE_MAX, control characters replaced, and rate
+ * limited like every other line the guest can cause (the partition's
+ * log_rl). Handing the child the root's own stderr would let it write
+ * without bound into the root's log.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +36,11 @@
 
 extern char **environ;
 
+#define HV_CHILD_LINE_MAX 200u
+/* Output read per wake-up; level-triggered epoll calls again for more. */
+#define HV_CHILD_OUT_CHUNK 4096u
+#define HV_CHILD_OUT_READS 4
+
 struct hv_process_partition {
     struct hv_partition up;
     char **argv;
@@ -37,7 +49,11 @@ struct hv_process_partition {
     size_t cpuset_size;
     pid_t pid;
     int pidfd;
-    int sock; /* root end of the hypercall socket */
+    int sock;   /* root end of the hypercall socket */
+    int out_fd; /* root end of the child's stdout/stderr pipe */
+    uint32_t out_len; /* bytes of the line being collected */
+    bool out_cut;     /* it was longer than HV_CHILD_LINE_MAX */
+    char out_line[HV_CHILD_LINE_MAX + 1];
 };
 
 static struct hv_process_partition *proc_cast(struct hv_partition *p)
@@ -80,6 +96,7 @@ static struct hv_partition *proc_alloc(void)
     pp->pid = -1;
     pp->pidfd = -1;
     pp->sock = -1;
+    pp->out_fd = -1;
     return &pp->up;
 }
 
@@ -161,7 +178,7 @@ fail:
 
 /* Between fork and exec: async-signal-safe calls only. */
 static void child_exec(struct hv_process_partition *pp, char **env, int mem_fd, int sock,
-                       int sint_fd, pid_t parent)
+                       int sint_fd, int out_fd, pid_t parent)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -173,21 +190,24 @@ static void child_exec(struct hv_process_partition *pp, char **env, int mem_fd, 
     if (pp->cpuset && syscall(SYS_sched_setaffinity, 0, pp->cpuset_size, pp->cpuset) < 0)
         _exit(126);
 
-    /* Move the three descriptors above every source first, so that the
-     * dup2s below cannot clobber one another. */
+    /* Move the descriptors above every source first, so that the dup2s
+     * below cannot clobber one another. */
     int hi = mem_fd;
     if (sock > hi)
         hi = sock;
     if (sint_fd > hi)
         hi = sint_fd;
+    if (out_fd > hi)
+        hi = out_fd;
     hi = hi < 16 ? 16 : hi + 1;
     int m = fcntl(mem_fd, F_DUPFD, hi);
     int s = fcntl(sock, F_DUPFD, hi);
     int e = fcntl(sint_fd, F_DUPFD, hi);
-    if (m < 0 || s < 0 || e < 0)
+    int o = fcntl(out_fd, F_DUPFD, hi);
+    if (m < 0 || s < 0 || e < 0 || o < 0)
         _exit(126);
     if (dup2(m, HV_CHILD_FD_MEM) < 0 || dup2(s, HV_CHILD_FD_HYPERCALL) < 0 ||
-        dup2(e, HV_CHILD_FD_SINT) < 0)
+        dup2(e, HV_CHILD_FD_SINT) < 0 || dup2(o, STDOUT_FILENO) < 0 || dup2(o, STDERR_FILENO) < 0)
         _exit(126);
     if (syscall(SYS_close_range, HV_CHILD_FD_SINT + 1, ~0u, 0) < 0)
         _exit(126);
@@ -198,13 +218,83 @@ static void child_exec(struct hv_process_partition *pp, char **env, int mem_fd, 
 static void on_socket(void *ctx, uint32_t events);
 static void on_exit_fd(void *ctx, uint32_t events);
 
+/* One line the child printed, into the root's log. */
+static void out_line_done(struct hv_process_partition *pp)
+{
+    if (pp->out_len || pp->out_cut) {
+        pp->out_line[pp->out_len] = '\0';
+        hv_log_limited(&pp->up.log_rl, "partition %s: %s%s", pp->up.name, pp->out_line,
+                       pp->out_cut ? " [cut]" : "");
+    }
+    pp->out_len = 0;
+    pp->out_cut = false;
+}
+
+/* Read what the child printed: at most `reads` chunks. Returns false at end
+ * of file or on an error (the pipe is done), true otherwise. */
+static bool out_read(struct hv_process_partition *pp, int reads)
+{
+    char buf[HV_CHILD_OUT_CHUNK];
+    for (int r = 0; r < reads; r++) {
+        ssize_t n = read(pp->out_fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return true;
+        if (n <= 0)
+            return false;
+        for (ssize_t i = 0; i < n; i++) {
+            unsigned char ch = (unsigned char)buf[i];
+            if (ch == '\n') {
+                out_line_done(pp);
+                continue;
+            }
+            if (pp->out_len == HV_CHILD_LINE_MAX) {
+                pp->out_cut = true;
+                continue;
+            }
+            /* Guest bytes in the root's log: nothing that moves the cursor,
+             * colours the terminal or fakes a line of the root's. */
+            pp->out_line[pp->out_len++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+        }
+    }
+    return true;
+}
+
+static void out_close(struct hv_process_partition *pp)
+{
+    if (pp->out_fd < 0)
+        return;
+    out_line_done(pp);
+    hv_host_unwatch(pp->up.host, pp->out_fd);
+    close(pp->out_fd);
+    pp->out_fd = -1;
+}
+
+static void on_output(void *ctx, uint32_t events)
+{
+    struct hv_process_partition *pp = ctx;
+    (void)events;
+    if (!out_read(pp, HV_CHILD_OUT_READS))
+        out_close(pp);
+}
+
 static int proc_start(struct hv_partition *p)
 {
     struct hv_process_partition *pp = proc_cast(p);
-    int sv[2];
+    int sv[2], out[2];
     int rc;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+    if (pipe2(out, O_CLOEXEC) < 0)
         return -errno;
+    /* The root's end never blocks; the child's blocks while the root has
+     * not read what it printed. */
+    fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+        rc = -errno;
+        close(out[0]);
+        close(out[1]);
+        return rc;
+    }
     /* The guest's end blocks: its hypercalls are synchronous. */
     int fl = fcntl(sv[1], F_GETFL);
     fcntl(sv[1], F_SETFL, fl & ~O_NONBLOCK);
@@ -218,6 +308,8 @@ static int proc_start(struct hv_partition *p)
         rc = -ENOMEM;
         goto err_sock;
     }
+    pp->out_len = 0;
+    pp->out_cut = false;
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -226,12 +318,14 @@ static int proc_start(struct hv_partition *p)
         goto err_sock;
     }
     if (pid == 0)
-        child_exec(pp, env, p->mem_fd, sv[1], p->sint_fd, parent);
+        child_exec(pp, env, p->mem_fd, sv[1], p->sint_fd, out[1], parent);
     free_strv(env);
     close(sv[1]);
+    close(out[1]);
 
     pp->pid = pid;
     pp->sock = sv[0];
+    pp->out_fd = out[0];
     pp->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pp->pidfd < 0) {
         rc = -errno;
@@ -245,6 +339,12 @@ static int proc_start(struct hv_partition *p)
         hv_host_unwatch(p->host, pp->sock);
         goto err_kill;
     }
+    rc = hv_host_watch(p->host, pp->out_fd, EPOLLIN, on_output, pp);
+    if (rc < 0) {
+        hv_host_unwatch(p->host, pp->sock);
+        hv_host_unwatch(p->host, pp->pidfd);
+        goto err_kill;
+    }
     return 0;
 
 err_kill:
@@ -253,13 +353,17 @@ err_kill:
     if (pp->pidfd >= 0)
         close(pp->pidfd);
     close(pp->sock);
+    close(pp->out_fd);
     pp->pid = -1;
     pp->pidfd = -1;
     pp->sock = -1;
+    pp->out_fd = -1;
     return rc;
 err_sock:
     close(sv[0]);
     close(sv[1]);
+    close(out[0]);
+    close(out[1]);
     return rc;
 }
 
@@ -280,6 +384,13 @@ static void proc_finish(struct hv_process_partition *pp, bool asked)
         hv_host_unwatch(pp->up.host, pp->pidfd);
         close(pp->pidfd);
         pp->pidfd = -1;
+    }
+    /* Its last words: what it printed before it died and the root had not
+     * read yet (a bounded amount; a process it left behind may hold the
+     * pipe open and keep writing). */
+    if (pp->out_fd >= 0) {
+        out_read(pp, 16);
+        out_close(pp);
     }
     pp->pid = -1;
     hv_partition_exited(&pp->up, status, asked);
@@ -355,8 +466,8 @@ static void respond(struct hv_process_partition *pp, uint32_t seq, int status, i
      * is misbehaving or dead, and the pidfd will tell. */
     if (sendmsg(pp->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE &&
         errno != ECONNRESET)
-        fprintf(stderr, "hv: partition %s: hypercall answer: %s\n", pp->up.name,
-                strerror(errno));
+        hv_log_limited(&pp->up.log_rl, "hv: partition %s: hypercall answer: %s", pp->up.name,
+                       strerror(errno));
 }
 
 /* Close every descriptor a guest tried to pass us; return the sender's pid

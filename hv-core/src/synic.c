@@ -70,11 +70,12 @@ void hv_synic_close_fds(struct hv_synic *s)
     }
 }
 
-static void assert_sint(struct hv_synic_vp *vp)
+static void assert_sint(struct hv_partition *p, struct hv_synic_vp *vp)
 {
     uint64_t one = 1;
     if (vp->sint_fd >= 0 && write(vp->sint_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        fprintf(stderr, "hv: SINT eventfd write: %s\n", strerror(errno));
+        hv_log_limited(&p->log_rl, "hv: partition %s: SINT eventfd write: %s", p->name,
+                       strerror(errno));
 }
 
 int hv_synic_setup(struct hv_partition *p, const struct hv_input_synic_setup *in, int *fd_out)
@@ -164,7 +165,7 @@ static void try_deliver(struct hv_partition *p, struct hv_synic_vp *vp, uint32_t
         __atomic_store_n(&slot->flags, q->count ? HV_MESSAGE_FLAG_PENDING : 0, __ATOMIC_RELAXED);
         __atomic_store_n(&slot->message_type, m->message_type, __ATOMIC_RELEASE);
         p->stats.messages_delivered++;
-        assert_sint(vp);
+        assert_sint(p, vp);
         return;
     }
 }
@@ -276,7 +277,7 @@ int hv_synic_signal_vp(struct hv_partition *p, uint32_t vpi, uint32_t sint, uint
     uint64_t old = __atomic_fetch_or(word, bit, __ATOMIC_SEQ_CST);
     if (!(old & bit)) {
         __atomic_fetch_add(&p->stats.events_signalled, 1, __ATOMIC_RELAXED);
-        assert_sint(vp);
+        assert_sint(p, vp);
     }
     return 0;
 }

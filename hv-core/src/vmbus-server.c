@@ -36,6 +36,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "hv-log.h"
 #include "vmbus-msg.h"
 
 enum chan_state { CHAN_IDLE, CHAN_OFFERED, CHAN_OPEN, CHAN_FAILED, CHAN_RESCINDED };
@@ -106,6 +107,8 @@ struct vmbus_server {
     uint64_t npages;
     int wake_fd;
     struct vmbus_server_stats stats;
+    /* Every log line the guest can cause (any thread). */
+    struct hv_ratelimit log_rl;
 };
 
 static const char *const err_names[VMBUS_SRV_ERR_COUNT] = {
@@ -126,6 +129,7 @@ static const char *const err_names[VMBUS_SRV_ERR_COUNT] = {
     [VMBUS_SRV_ERR_DEVICE] = "device_refused",
     [VMBUS_SRV_ERR_BUSY] = "busy",
     [VMBUS_SRV_ERR_VP] = "invalid_vp",
+    [VMBUS_SRV_ERR_RING_SIZE] = "ring_too_big",
 };
 
 const char *vmbus_srv_err_name(enum vmbus_srv_err e)
@@ -482,7 +486,8 @@ static void reset_connection(struct vmbus_server *s)
         } else {
             /* A device still holds it (it must not, after close): free it
              * at its last put rather than pull pages from under it. */
-            fprintf(stderr, "vmbus: gpadl %#x still referenced at reset\n", g->id);
+            hv_log_limited(&s->log_rl, "vmbus: partition %s: gpadl %#x still referenced at reset",
+                           hv_partition_name(s->part), g->id);
             g->state = GPADL_DYING;
             g->send_torndown = false;
             pp = &g->next;
@@ -727,6 +732,12 @@ static void on_open(struct vmbus_server *s, const uint8_t *buf)
         g->ranges[0].byte_count != n * HV_PAGE_SIZE || split < 2 || split > n || n - split < 2) {
         vmbus_gpadl_put(g);
         err = VMBUS_SRV_ERR_RING_LAYOUT;
+        goto fail;
+    }
+    uint32_t max = c->params.max_ring_pages;
+    if (max && (split > max || n - split > max)) {
+        vmbus_gpadl_put(g);
+        err = VMBUS_SRV_ERR_RING_SIZE;
         goto fail;
     }
     c->ring_gpadl = g;
@@ -1023,8 +1034,9 @@ static void on_wake(void *ctx, uint32_t events)
     for (uint32_t r = 1; r <= VMBUS_MAX_CHANNELS; r++) {
         struct vmbus_chan *c = s->chans[r];
         if (c && c->state == CHAN_OPEN && __atomic_load_n(&c->fail_requested, __ATOMIC_ACQUIRE)) {
-            fprintf(stderr, "vmbus: partition %s: closing channel %u: ring or protocol failure\n",
-                    hv_partition_name(s->part), c->relid);
+            hv_log_limited(&s->log_rl,
+                           "vmbus: partition %s: closing channel %u: ring or protocol failure",
+                           hv_partition_name(s->part), c->relid);
             s->stats.ring_failures++;
             chan_close(s, c, CHAN_FAILED);
         }
@@ -1124,6 +1136,7 @@ void vmbus_server_get_stats(const struct vmbus_server *s, struct vmbus_server_st
     *out = s->stats;
     out->version = s->version;
     out->gpadls = s->ngpadls;
+    out->log_suppressed = hv_ratelimit_suppressed(&s->log_rl);
 }
 
 bool vmbus_server_connected(const struct vmbus_server *s)
@@ -1234,5 +1247,5 @@ void vmbus_chan_fail(struct vmbus_chan *c)
     uint64_t one = 1;
     __atomic_store_n(&c->fail_requested, true, __ATOMIC_RELEASE);
     if (write(c->srv->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        fprintf(stderr, "vmbus: wake: %s\n", strerror(errno));
+        hv_log_limited(&c->srv->log_rl, "vmbus: wake: %s", strerror(errno));
 }

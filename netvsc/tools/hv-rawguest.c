@@ -13,12 +13,21 @@
  * stream received). --bench leaves out the per-frame payload pattern and
  * checksum on both sides (order and loss are still checked), so that what
  * is measured is the NIC and the switch, not this program.
+ *
+ *   hv-rawguest --flood-control [--ring-pages N] [--seconds S]
+ *
+ * is a noisy neighbour instead (bench/noisy-neighbour.sh): it opens the NIC's
+ * channel itself with N pages per ring (default 513, the most netvsp takes),
+ * negotiates NVSP and then keeps its ring to the root full of NVSP messages
+ * that need no reply (a data-path switch without a completion request),
+ * for S seconds or until it is stopped. It prints how many it sent.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +36,7 @@
 
 #include "hv-guest.h"
 #include "netvsc.h"
+#include "nvsp-proto.h"
 #include "vmbus-client.h"
 
 #define ETHERTYPE_TEST 0x88b5
@@ -119,6 +129,95 @@ static void on_frame(void *ctx, const void *frame, uint32_t len, const struct ne
         rs->last_ns = now_ns();
 }
 
+static volatile sig_atomic_t flood_stop;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    flood_stop = 1;
+}
+
+/* Wait up to timeout_ms for the completion of trans_id on rx. */
+static int wait_completion(struct hv_guest *g, struct vmbus_ring *rx, uint64_t trans_id,
+                           int timeout_ms)
+{
+    static uint8_t pkt[8192];
+    uint64_t end = now_ms() + (uint64_t)timeout_ms;
+    while (now_ms() < end) {
+        int len = vmbus_ring_get(rx, pkt, sizeof(pkt));
+        if (len == -EAGAIN) {
+            hv_guest_wait(g, 10);
+            continue;
+        }
+        if (len < 0)
+            return len;
+        struct vmbus_pkt p;
+        bool done = vmbus_pkt_parse(pkt, (uint32_t)len, &p) == 0 && p.type == VMBUS_PKT_COMP &&
+                    p.trans_id == trans_id;
+        vmbus_ring_release(rx);
+        if (done)
+            return 0;
+    }
+    return -ETIMEDOUT;
+}
+
+/* The noisy neighbour (see the header). */
+static int flood_control(struct hv_guest *g, struct vmbus_client *c, uint32_t relid,
+                         uint32_t ring_pages, unsigned seconds, const char *name)
+{
+    struct vmbus_gchan_params gp = {.tx_pages = ring_pages, .rx_pages = 16};
+    struct vmbus_gchan *ch;
+    int rc = vmbus_client_open(c, relid, &gp, &ch);
+    if (rc < 0) {
+        fprintf(stderr, "hv-rawguest %s: open with %u-page rings: %s\n", name, ring_pages,
+                strerror(-rc));
+        return 1;
+    }
+    struct vmbus_ring *tx = vmbus_gchan_tx(ch), *rx = vmbus_gchan_rx(ch);
+    uint8_t msg[NVSP_MSG_SIZE_61] = {0};
+    struct nvsp_msg_init init = {.type = NVSP_MSG_INIT,
+                                 .min_protocol_ver = NVSP_PROTOCOL_VERSION_61,
+                                 .max_protocol_ver = NVSP_PROTOCOL_VERSION_61};
+    memcpy(msg, &init, sizeof(init));
+    if (vmbus_ring_put_inband(tx, VMBUS_PKT_DATA_INBAND, VMBUS_PKT_FLAG_COMPLETION_REQUESTED, 1,
+                              msg, sizeof(msg)) < 0 ||
+        vmbus_ring_publish(tx) < 0 || vmbus_gchan_signal(ch) < 0 ||
+        (rc = wait_completion(g, rx, 1, 5000)) < 0) {
+        fprintf(stderr, "hv-rawguest %s: NVSP INIT failed\n", name);
+        return 1;
+    }
+    struct nvsp_msg_switch_data_path sw = {.type = NVSP_MSG4_SWITCH_DATA_PATH};
+    memset(msg, 0, sizeof(msg));
+    memcpy(msg, &sw, sizeof(sw));
+    signal(SIGTERM, on_term);
+    signal(SIGINT, on_term);
+    uint64_t sent = 0, end = now_ms() + (uint64_t)seconds * 1000u;
+    static uint8_t pkt[8192];
+    while (!flood_stop && (seconds == 0 || now_ms() < end)) {
+        unsigned k = 0;
+        while (vmbus_ring_put_inband(tx, VMBUS_PKT_DATA_INBAND, 0, 0, msg, sizeof(msg)) == 0)
+            k++;
+        if (k) {
+            sent += k;
+            rc = vmbus_ring_publish(tx);
+            if (rc < 0)
+                break;
+            if (rc == 1)
+                vmbus_gchan_signal(ch);
+        }
+        /* Nothing is owed to us, but take whatever comes (indications). */
+        while (vmbus_ring_get(rx, pkt, sizeof(pkt)) > 0)
+            vmbus_ring_release(rx);
+        /* Full: the root has a ring's worth to chew on. Refill soon, using
+         * little of the guest's CPU, which is not what is measured. */
+        usleep(200);
+    }
+    printf("hv-rawguest %s: flooded %" PRIu64 " NVSP messages needing no reply (%u-page ring)\n",
+           name, sent, ring_pages);
+    vmbus_client_close(ch);
+    return 0;
+}
+
 static int parse_mac(const char *s, uint8_t mac[6])
 {
     unsigned v[6];
@@ -139,12 +238,15 @@ int main(int argc, char **argv)
     uint64_t count = 100000;
     uint32_t size = 64;
     const char *result = NULL;
-    bool bench = false;
+    bool bench = false, flood = false;
+    uint32_t ring_pages = 513;
+    unsigned seconds = 0;
     static const struct option opts[] = {
         {"peer", required_argument, NULL, 'p'},   {"count", required_argument, NULL, 'c'},
         {"size", required_argument, NULL, 's'},   {"result", required_argument, NULL, 'r'},
         {"bench", no_argument, NULL, 'b'},        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"flood-control", no_argument, NULL, 'f'}, {"ring-pages", required_argument, NULL, 'R'},
+        {"seconds", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0},
     };
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -168,16 +270,30 @@ int main(int argc, char **argv)
         case 'b':
             bench = true;
             break;
+        case 'f':
+            flood = true;
+            break;
+        case 'R':
+            ring_pages = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'S':
+            seconds = (unsigned)strtoul(optarg, NULL, 10);
+            break;
         case 'h':
             printf("usage: hv-rawguest --peer MAC [--count N] [--size BYTES] [--result FILE] "
-                   "[--bench]\n");
+                   "[--bench]\n"
+                   "       hv-rawguest --flood-control [--ring-pages N] [--seconds S]\n");
             return 0;
         default:
             return 2;
         }
     }
-    if (!have_peer || size < 64 || size > 9014) {
+    if (!flood && (!have_peer || size < 64 || size > 9014)) {
         fprintf(stderr, "hv-rawguest: need --peer MAC and --size 64..9014\n");
+        return 2;
+    }
+    if (flood && (ring_pages < 4 || ring_pages > 65536)) {
+        fprintf(stderr, "hv-rawguest: --ring-pages must be 4..65536\n");
         return 2;
     }
     const char *name = getenv(HV_ENV_NAME) ? getenv(HV_ENV_NAME) : "?";
@@ -193,6 +309,12 @@ int main(int argc, char **argv)
     if (vmbus_client_find(c, &cls, 0, &oi) < 0) {
         fprintf(stderr, "hv-rawguest %s: no NIC offered\n", name);
         return 1;
+    }
+    if (flood) {
+        rc = flood_control(g, c, oi.relid, ring_pages, seconds, name);
+        vmbus_client_destroy(c);
+        hv_guest_detach(g);
+        return rc;
     }
     struct netvsc_params np = {.mtu = size > 1514 ? size - 14 : 1500};
     struct netvsc *nic;

@@ -31,6 +31,16 @@ struct netvsp;
 #define NETVSP_NIC_NAME_MAX 15
 /* Bad messages a guest may send on one connection before it is cut off. */
 #define NETVSP_ERRORS_MAX 100
+/* The largest receive buffer, send buffer and rings a guest may give a NIC:
+ * the most that real guest drivers use. Receive: 31 MiB (Linux hv_netvsc's
+ * limit, uio_hv_generic's buffer for DPDK's net_netvsc); send: 16 MiB
+ * (uio_hv_generic; Linux and FreeBSD hn(4) use at most 15 MiB); rings: 2 MiB
+ * of data plus the header page per direction (uio_hv_generic; Linux's
+ * default is 128 pages, FreeBSD's 128). Larger ones are refused and counted
+ * (buffer_too_big; the VMBus server's ring_too_big). */
+#define NETVSP_RECV_BUF_MAX (31u << 20)
+#define NETVSP_SEND_BUF_MAX (16u << 20)
+#define NETVSP_RING_PAGES_MAX 513u
 
 struct netvsp_params {
     const char *port_name; /* the switch port's name, e.g. "vm1/eth0" */
@@ -67,6 +77,7 @@ enum netvsp_err {
     NETVSP_ERR_OID,            /* QUERY/SET buffer malformed */
     NETVSP_ERR_COMPLETION_ID,  /* completion for a transfer we do not have outstanding */
     NETVSP_ERR_NOT_READY,      /* data before NVSP/RNDIS set-up finished */
+    NETVSP_ERR_BUFFER_SIZE,    /* receive or send buffer larger than guests use */
     NETVSP_ERR_COUNT
 };
 const char *netvsp_err_name(enum netvsp_err e);

@@ -50,7 +50,6 @@
 #define PKT_MAX 8192u
 #define CTRL_MSG_MAX 4096u
 #define PENDING_CTRL 16u
-#define RBUF_MAX (64u << 20)
 #define CHAIN_END UINT32_MAX
 #define MAX_PKTS_PER_MSG 8u
 #define RNDIS_ALIGN_SHIFT 3u
@@ -119,6 +118,7 @@ struct conn {
     uint32_t npend;
 
     uint32_t errors;
+    uint32_t frames_seen; /* PACKET_MSGs parsed, kept or dropped (rx budget) */
     bool dead;
     bool media_told;         /* what the guest was last told (worker) */
     uint32_t media_gen_told; /* np->media_gen when it was told */
@@ -161,6 +161,7 @@ static const char *const err_names[NETVSP_ERR_COUNT] = {
     [NETVSP_ERR_OID] = "oid_buffer",
     [NETVSP_ERR_COMPLETION_ID] = "completion_id",
     [NETVSP_ERR_NOT_READY] = "not_ready",
+    [NETVSP_ERR_BUFFER_SIZE] = "buffer_too_big",
 };
 
 const char *netvsp_err_name(enum netvsp_err e)
@@ -1015,6 +1016,7 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
                 return NVSP_STAT_INVALID_RNDIS_PKT;
             }
             struct rte_mbuf *mb;
+            c->frames_seen++;
             rndis_packet(np, c, &gs, off, h.len, &mb);
             if (mb)
                 pkts[(*npkts)++] = mb;
@@ -1063,11 +1065,16 @@ static void nvsp_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_
         goto answer;
     }
     uint64_t len = vmbus_gpadl_len(g);
+    if (len > NETVSP_RECV_BUF_MAX) {
+        vmbus_gpadl_put(g);
+        bad(np, c, NETVSP_ERR_BUFFER_SIZE);
+        goto answer;
+    }
     set_frame(np, c);
     /* Room for the largest frame we will deliver, its header and PPIs. */
     uint32_t S = jumbo_recv_section(c->frame, RX_HDR_ROOM, RX_TAIL_ROOM, 64);
     uint64_t nsub = len / S;
-    if (len > RBUF_MAX || nsub < CTRL_SUBS + 1 || ((uintptr_t)vmbus_gpadl_view(g) & 7)) {
+    if (nsub < CTRL_SUBS + 1 || ((uintptr_t)vmbus_gpadl_view(g) & 7)) {
         vmbus_gpadl_put(g);
         bad(np, c, NETVSP_ERR_GPADL);
         goto answer;
@@ -1126,7 +1133,12 @@ static void nvsp_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_
         goto answer;
     }
     uint64_t len = vmbus_gpadl_len(g);
-    if (len < NVSP_SEND_SECTION_SIZE || len > RBUF_MAX) {
+    if (len > NETVSP_SEND_BUF_MAX) {
+        vmbus_gpadl_put(g);
+        bad(np, c, NETVSP_ERR_BUFFER_SIZE);
+        goto answer;
+    }
+    if (len < NVSP_SEND_SECTION_SIZE) {
         vmbus_gpadl_put(g);
         bad(np, c, NETVSP_ERR_GPADL);
         goto answer;
@@ -1344,6 +1356,15 @@ static void guest_completion(struct netvsp *np, struct conn *c, const struct vmb
 
 /* --- the port ----------------------------------------------------------- */
 
+/*
+ * One round's share of the guest's ring (see rx_burst in
+ * vsw-port-provider.h): at most n units of work, where each frame costs one,
+ * kept or dropped, and so does each message that carries none (NVSP and
+ * RNDIS control, completions, refused messages). Whatever a guest sends, the
+ * worker moves on to its other ports after this bounded amount of work; the
+ * rest stays in the ring for the next round. A request is taken only while
+ * the budget left could hold the most frames it may carry.
+ */
 static uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
     struct netvsp *np = np_of(port);
@@ -1351,15 +1372,10 @@ static uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
     if (!c || c->dead)
         return 0;
     uint16_t got = 0;
-    bool any = false;
-    if (!media(np)) {
-        /* Unplugged: the guest's frames go nowhere, but its control
-         * messages are still answered (it must be able to query). */
-        n = MAX_PKTS_PER_MSG;
-    }
+    uint32_t used = 0;
     /* Take a request only if whatever it makes us send fits; otherwise
      * leave the guest's requests in its ring (back-pressure). */
-    while (got + MAX_PKTS_PER_MSG <= n) {
+    while (used + MAX_PKTS_PER_MSG <= n) {
         if (vmbus_ring_free_bytes(c->tx) < reply_room()) {
             if (c->tx->error)
                 ring_fatal(np, c);
@@ -1372,7 +1388,7 @@ static uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
             ring_fatal(np, c);
             break;
         }
-        any = true;
+        uint32_t seen = c->frames_seen;
         struct vmbus_pkt pkt;
         vmbus_pkt_parse(c->pkt, (uint32_t)len, &pkt);
         switch (pkt.type) {
@@ -1387,19 +1403,24 @@ static uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
             bad(np, c, NETVSP_ERR_PKT_TYPE);
             break;
         }
+        used += c->frames_seen != seen ? c->frames_seen - seen : 1;
         if (c->dead)
             break;
     }
-    if (any) {
+    if (used) {
         if (vmbus_ring_release(c->rx) == 1)
             vmbus_chan_signal(c->chan);
         flush_pending_ctrl(np, c);
     }
     if (got && !media(np)) {
+        /* Unplugged: the guest's frames go nowhere, but its control
+         * messages are still answered (it must be able to query). */
         vsw_port_drop(port, VSW_DROP_LINK_DOWN, got);
         rte_pktmbuf_free_bulk(pkts, got);
         got = 0;
     }
+    if (used > got)
+        vsw_port_rx_busy(port);
     return got;
 }
 
@@ -1762,7 +1783,9 @@ int netvsp_create(struct vmbus_server *srv, const struct netvsp_params *p, struc
     np->pool = p->pool;
     np->media = true;
     vsw_port_set_max_frame(&np->port, jumbo_frame(p->mtu));
-    struct vmbus_offer_params op = {.class_id = VMBUS_GUID_NETVSC, .instance_id = p->instance};
+    struct vmbus_offer_params op = {.class_id = VMBUS_GUID_NETVSC,
+                                    .instance_id = p->instance,
+                                    .max_ring_pages = NETVSP_RING_PAGES_MAX};
     memcpy(op.user_defined, np->nic_name, strlen(np->nic_name));
     int rc = vmbus_server_offer(srv, &op, &dev_ops, np, &np->chan);
     if (rc < 0) {

@@ -478,6 +478,7 @@ static void run_port(uint16_t burst)
 {
     struct rte_mbuf *pk[64];
     for (int round = 0; round < 256; round++) {
+        F.port->rx_busy = false;
         uint16_t n = F.port->cls->rx_burst(F.port, pk, burst);
         CHECK(n <= burst);
         for (uint16_t i = 0; i < n; i++) {
@@ -506,7 +507,9 @@ static void run_port(uint16_t burst)
             rte_pktmbuf_free(m);
             F.frames_out++;
         }
-        if (n == 0)
+        /* A round of control messages returns no frame but says it was
+         * busy (its budget may be spent with more waiting). */
+        if (n == 0 && !F.port->rx_busy)
             break;
     }
     F.port->cls->tx_flush(F.port);

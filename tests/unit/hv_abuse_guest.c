@@ -14,6 +14,11 @@
  * and an event port ABUSE_CONN_EVENT; it checks the counters this sequence
  * must leave (bad_records, bad_callers, ...). Keep both files in step.
  *
+ * With --flood-unread N it only sends N valid records and never reads an
+ * answer: the root's answers pile up until its socket refuses them, and
+ * every further record is an answer the root cannot deliver (which it may
+ * log, rate-limited, and must not block on).
+ *
  * Exit status: 0 if every answer was as expected, 1 if not (each difference
  * on stderr), 2 if it is not running as a guest.
  */
@@ -351,24 +356,46 @@ static void abuse_empty_record(int sock)
                HV_STATUS_INVALID_CONNECTION_ID);
 }
 
+/* n valid records, no answer read. */
+static void abuse_flood_unread(int sock, unsigned long n)
+{
+    struct hv_hc_request r;
+    for (unsigned long i = 0; i < n; i++) {
+        size_t len = abuse_signal_rec(&r, (uint32_t)(3000 + i));
+        int rc = abuse_send(sock, &r, len, NULL, 0);
+        if (rc < 0) {
+            abuse_fail("record %lu of the flood: send: %s", i, strerror(-rc));
+            return;
+        }
+    }
+}
+
 static void abuse_usage(FILE *f)
 {
     fprintf(f,
-            "usage: hv-abuse-guest [--empty-record]\n"
+            "usage: hv-abuse-guest [--empty-record | --flood-unread N]\n"
             "Runs inside a process partition (needs %s); sends malformed hypercall\n"
             "records and checks the root's answers. Exit 0 if all were as expected.\n"
-            "  --empty-record  only send a zero-length record, then a valid call\n",
+            "  --empty-record    only send a zero-length record, then a valid call\n"
+            "  --flood-unread N  only send N valid records, reading no answer\n",
             HV_ENV_FDS);
 }
 
 int main(int argc, char **argv)
 {
     bool empty_only = false;
-    if (argc > 2) {
+    unsigned long flood = 0;
+    if (argc == 3 && strcmp(argv[1], "--flood-unread") == 0) {
+        char *end;
+        flood = strtoul(argv[2], &end, 10);
+        if (*end || flood == 0) {
+            abuse_usage(stderr);
+            return 2;
+        }
+    } else if (argc > 2) {
         abuse_usage(stderr);
         return 2;
-    }
-    if (argc == 2) {
+    } else if (argc == 2) {
         if (strcmp(argv[1], "--help") == 0) {
             abuse_usage(stdout);
             return 0;
@@ -402,7 +429,9 @@ int main(int argc, char **argv)
     if (setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
         abuse_fail("SO_RCVTIMEO: %s", strerror(errno));
 
-    if (empty_only) {
+    if (flood) {
+        abuse_flood_unread(sock, flood);
+    } else if (empty_only) {
         abuse_empty_record(sock);
     } else {
         abuse_bad_records(sock);

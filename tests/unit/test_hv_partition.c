@@ -38,6 +38,7 @@
 #include <cmocka.h>
 
 #include "hv-guest.h"
+#include "hv-log.h"
 #include "hv.h"
 
 #define HVT_MEM (4ull << 20)
@@ -1223,18 +1224,19 @@ static int hvt_abuse_msg(void *ctx, struct hv_partition *p, uint32_t conn_id, ui
     return HV_STATUS_SUCCESS;
 }
 
-static struct hv_partition *hvt_run_abuse(struct hvt_fix *f, const char *mode, struct hvt_abuse *a,
-                                          int efd)
+static struct hv_partition *hvt_run_abuse(struct hvt_fix *f, const char *mode, const char *arg,
+                                          struct hvt_abuse *a, int efd)
 {
 #ifndef HV_ABUSE_GUEST
     (void)f;
     (void)mode;
+    (void)arg;
     (void)a;
     (void)efd;
     skip();
     return NULL;
 #else
-    const char *const argv[] = {HV_ABUSE_GUEST, mode, NULL};
+    const char *const argv[] = {HV_ABUSE_GUEST, mode, arg, NULL};
     struct hv_partition *p = hvt_process(f->host, "abuse", argv, NULL);
     assert_int_equal(hv_partition_port_msg(p, HVT_CONN_MSG, hvt_abuse_msg, a), 0);
     assert_int_equal(hv_partition_port_event(p, HVT_CONN_EVENT, efd), 0);
@@ -1253,7 +1255,7 @@ static void hv_host_run__abuse_guest__answered_and_counted(void **state)
     struct hvt_abuse a = {.pong_rc = 1};
     int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert_true(efd >= 0);
-    struct hv_partition *p = hvt_run_abuse(f, NULL, &a, efd);
+    struct hv_partition *p = hvt_run_abuse(f, NULL, NULL, &a, efd);
     int ws = hv_partition_exit_status(p);
     uint64_t signals = hvt_take(efd);
     close(efd);
@@ -1283,7 +1285,7 @@ static void hv_host_run__zero_length_record__answered(void **state)
     struct hvt_abuse a = {.pong_rc = 1};
     int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert_true(efd >= 0);
-    struct hv_partition *p = hvt_run_abuse(f, "--empty-record", &a, efd);
+    struct hv_partition *p = hvt_run_abuse(f, "--empty-record", NULL, &a, efd);
     close(efd);
     int ws = hv_partition_exit_status(p);
     assert_true(WIFEXITED(ws));
@@ -1293,6 +1295,149 @@ static void hv_host_run__zero_length_record__answered(void **state)
                  WEXITSTATUS(ws));
     struct hv_partition_stats s = hvt_stats(p);
     assert_true(s.bad_records + s.hypercalls_failed >= 2);
+}
+
+/* This process's stderr (fd 2), where the root's log goes by default,
+ * captured in a temporary file; the limiters' clock stands still, so every
+ * line falls in one window whatever the machine's load. */
+struct hvt_capture {
+    int saved;
+    FILE *f;
+};
+
+static uint64_t hvt_frozen_clock(void)
+{
+    return 42ull * 1000000000ull;
+}
+
+static void hvt_log_capture(struct hvt_capture *c)
+{
+    fflush(stderr);
+    c->f = tmpfile();
+    assert_non_null(c->f);
+    c->saved = dup(STDERR_FILENO);
+    assert_true(c->saved >= 0);
+    assert_true(dup2(fileno(c->f), STDERR_FILENO) >= 0);
+    hv_log_set_clock(hvt_frozen_clock);
+}
+
+/* Stop capturing; the number of lines containing needle, the first of them
+ * copied to first. */
+static unsigned hvt_log_release(struct hvt_capture *c, const char *needle, char *first,
+                                size_t first_size)
+{
+    fflush(stderr);
+    dup2(c->saved, STDERR_FILENO);
+    close(c->saved);
+    hv_log_set_clock(NULL);
+    rewind(c->f);
+    char line[1024];
+    unsigned n = 0;
+    if (first_size)
+        first[0] = '\0';
+    while (fgets(line, sizeof(line), c->f)) {
+        if (!strstr(line, needle))
+            continue;
+        if (n++ == 0 && first_size) {
+            line[strcspn(line, "\n")] = '\0';
+            size_t k = strlen(line) < first_size - 1 ? strlen(line) : first_size - 1;
+            memcpy(first, line, k);
+            first[k] = '\0';
+        }
+    }
+    fclose(c->f);
+    return n;
+}
+
+/*
+ * A guest that never reads its hypercall answers: once its socket is full,
+ * every answer the root cannot deliver was a line in the root's log (1.4
+ * MB/s). Now a burst of them is logged and the rest counted; the guest is
+ * still served to the end.
+ */
+static void hv_host_run__guest_never_reads_answers__log_bounded_and_counted(void **state)
+{
+    struct hvt_fix *f = *state;
+    enum { N = 3000 };
+    struct hvt_abuse a = {.pong_rc = 1};
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(efd >= 0);
+    char n[16];
+    snprintf(n, sizeof(n), "%d", N);
+    struct hvt_capture cap;
+    hvt_log_capture(&cap);
+    struct hv_partition *p = hvt_run_abuse(f, "--flood-unread", n, &a, efd);
+    char first[256];
+    unsigned lines = hvt_log_release(&cap, "hypercall answer", first, sizeof(first));
+    close(efd);
+    int ws = hv_partition_exit_status(p);
+    assert_true(WIFEXITED(ws));
+    if (WEXITSTATUS(ws) != 0)
+        fail_msg("hv-abuse-guest --flood-unread exited %d", WEXITSTATUS(ws));
+    struct hv_partition_stats s = hvt_stats(p);
+    print_message("%u log lines, %llu suppressed; first: %s\n", lines,
+                  (unsigned long long)s.log_suppressed, first);
+    /* The guest may exit before the root has taken its last records. */
+    assert_true(s.hypercalls > N / 2 && s.hypercalls <= N);
+    if (lines > HV_RATELIMIT_BURST)
+        fail_msg("%u lines about undeliverable answers: at most %u expected", lines,
+                 HV_RATELIMIT_BURST);
+    assert_int_equal(lines, HV_RATELIMIT_BURST);
+    assert_true(strstr(first, "partition abuse") != NULL);
+    /* Most answers could not be delivered: counted, not logged. */
+    assert_true(s.log_suppressed > 0);
+    assert_true(s.log_suppressed + lines <= s.hypercalls);
+}
+
+/*
+ * What a guest's worker process prints reaches the root's log only through
+ * the root: prefixed with the partition's name, control characters replaced,
+ * a line without its newline at exit kept, and a flood of lines limited and
+ * counted.
+ */
+static void hv_partition_start__child_output__root_log_prefixed_sanitised_limited(void **state)
+{
+    struct hvt_fix *f = *state;
+    static const char *const argv1[] = {
+        "/bin/sh", "-c", "printf 'hello\\033[2Jworld\\n'; printf 'no newline at exit'", NULL};
+    struct hvt_capture cap;
+    hvt_log_capture(&cap);
+    struct hv_partition *p = hvt_process(f->host, "out1", argv1, NULL);
+    assert_int_equal(hv_partition_start(p), 0);
+    bool stopped = hvt_run_until_stopped(f->host, p, HVT_WAIT_MS);
+    char first[256], last[256];
+    unsigned hello = hvt_log_release(&cap, "hello", first, sizeof(first));
+    assert_true(stopped);
+    assert_int_equal(hello, 1);
+    assert_string_equal(first, "partition out1: hello?[2Jworld");
+    hvt_log_capture(&cap);
+    p = hvt_process(f->host, "out2", argv1, NULL);
+    assert_int_equal(hv_partition_start(p), 0);
+    stopped = hvt_run_until_stopped(f->host, p, HVT_WAIT_MS);
+    unsigned tail = hvt_log_release(&cap, "no newline", last, sizeof(last));
+    assert_true(stopped);
+    assert_int_equal(tail, 1);
+    assert_string_equal(last, "partition out2: no newline at exit");
+
+    enum { N = 2000 };
+    static const char *const argv2[] = {
+        "/bin/sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo \"flood line $i\"; i=$((i+1)); done",
+        NULL};
+    hvt_log_capture(&cap);
+    p = hvt_process(f->host, "flood", argv2, NULL);
+    assert_int_equal(hv_partition_start(p), 0);
+    stopped = hvt_run_until_stopped(f->host, p, 60000);
+    unsigned lines = hvt_log_release(&cap, "flood line", first, sizeof(first));
+    assert_true(stopped);
+    struct hv_partition_stats s = hvt_stats(p);
+    print_message("%u of %d lines logged, %llu suppressed\n", lines, N,
+                  (unsigned long long)s.log_suppressed);
+    if (lines > HV_RATELIMIT_BURST)
+        fail_msg("%u of the guest's %d lines in the root's log: at most %u expected", lines, N,
+                 HV_RATELIMIT_BURST);
+    assert_int_equal(lines, HV_RATELIMIT_BURST);
+    assert_string_equal(first, "partition flood: flood line 0");
+    assert_int_equal(s.log_suppressed, N - HV_RATELIMIT_BURST);
 }
 
 struct hvt_msg_seen {
@@ -2150,6 +2295,8 @@ int main(void)
         HVT_HOST(hv_partition_start__process_with_cpuset__child_affinity_is_it),
         HVT_HOST(hv_host_run__abuse_guest__answered_and_counted),
         HVT_HOST(hv_host_run__zero_length_record__answered),
+        HVT_HOST(hv_host_run__guest_never_reads_answers__log_bounded_and_counted),
+        HVT_HOST(hv_partition_start__child_output__root_log_prefixed_sanitised_limited),
 
         HVT_DIRECT(hv_hypercall__malformed_records__invalid_input),
         HVT_DIRECT(hv_hypercall__unknown_code__invalid_code),

@@ -192,13 +192,15 @@ static void nvsp_send(struct vm *v, const void *msg, uint32_t len, uint64_t tid,
             buf, len > v->msg_size ? len : v->msg_size);
 }
 
-/* Run the port as its worker would: drain the guest's ring, keep the frames
- * the guest sent, publish what netvsp answered. */
+/* Run the port as its worker would: rounds until the guest's ring is
+ * drained (no frame and no other work), keeping the frames the guest sent;
+ * then publish what netvsp answered. */
 static unsigned pump(struct vm *v)
 {
     unsigned total = 0;
     for (;;) {
         struct rte_mbuf *pk[BURST];
+        v->port->rx_busy = false;
         uint16_t n = v->port->cls->rx_burst(v->port, pk, BURST);
         for (uint16_t i = 0; i < n; i++) {
             if (v->nrx < RX_KEEP)
@@ -207,9 +209,10 @@ static unsigned pump(struct vm *v)
                 rte_pktmbuf_free(pk[i]);
         }
         total += n;
-        if (n == 0)
+        if (n == 0 && !v->port->rx_busy)
             break;
     }
+    v->port->rx_busy = false;
     v->port->cls->tx_flush(v->port);
     return total;
 }
@@ -1121,6 +1124,71 @@ static void buffers__unknown_or_unusable_gpadl__refused_and_counted(void **state
     /* The refusals left nothing behind: the real buffers still work. */
     assert_int_equal(recv_buf(v, v->rgpadl, NULL, NULL), NVSP_STAT_SUCCESS);
     assert_int_equal(send_buf(v, v->sgpadl, NULL), NVSP_STAT_SUCCESS);
+}
+
+/* Take back a GPADL made with grant() and free its pages. */
+static void grant_drop(struct vm *v, uint32_t gpadl, uint64_t pfn, uint32_t pages)
+{
+    assert_int_equal(vmbus_client_gpadl_teardown(v->client, v->relid, gpadl), 0);
+    hv_guest_free_range(v->g, pfn, pages);
+}
+
+/*
+ * Buffers larger than any real guest driver uses (NETVSP_RECV_BUF_MAX,
+ * NETVSP_SEND_BUF_MAX) are refused and counted; buffers of exactly those
+ * sizes are taken.
+ */
+static void buffers__larger_than_real_guests_use__refused_and_counted(void **state)
+{
+    struct vm *v = F(state)->a;
+    assert_int_equal(nvsp_init(v, V61, V61, NULL, NULL), NVSP_STAT_SUCCESS);
+    ndis_config(v, FRAME_1514);
+    const uint32_t rmax = NETVSP_RECV_BUF_MAX / HV_PAGE_SIZE, smax = NETVSP_SEND_BUF_MAX / HV_PAGE_SIZE;
+    uint64_t pfn;
+    struct netvsp_stats b = nstats(v);
+    uint32_t g = grant(v, rmax + 1, &pfn);
+    assert_int_equal(recv_buf(v, g, NULL, NULL), NVSP_STAT_FAIL);
+    expect_err(v, &b, NETVSP_ERR_BUFFER_SIZE);
+    grant_drop(v, g, pfn, rmax + 1);
+    b = nstats(v);
+    g = grant(v, smax + 1, &pfn);
+    assert_int_equal(send_buf(v, g, NULL), NVSP_STAT_FAIL);
+    expect_err(v, &b, NETVSP_ERR_BUFFER_SIZE);
+    grant_drop(v, g, pfn, smax + 1);
+    b = nstats(v);
+    assert_int_equal(recv_buf(v, grant(v, rmax, NULL), NULL, NULL), NVSP_STAT_SUCCESS);
+    assert_int_equal(send_buf(v, grant(v, smax, NULL), NULL), NVSP_STAT_SUCCESS);
+    expect_no_err(v, &b);
+    assert_int_equal(nstats(v).send_sections, NETVSP_SEND_BUF_MAX / NVSP_SEND_SECTION_SIZE);
+}
+
+/* Rings larger than real guests use (NETVSP_RING_PAGES_MAX a side) do not
+ * open; the VMBus server counts them. Rings of that size do. */
+static void open__rings_larger_than_real_guests_use__refused_and_counted(void **state)
+{
+    struct vm *v = F(state)->a;
+    assert_int_equal(vmbus_client_close(v->ch), 0);
+    v->ch = NULL;
+    struct vmbus_server_stats s0, s1;
+    vmbus_server_get_stats(v->srv, &s0);
+    const struct vmbus_gchan_params big[] = {
+        {.tx_pages = NETVSP_RING_PAGES_MAX + 1, .rx_pages = 8},
+        {.tx_pages = 8, .rx_pages = NETVSP_RING_PAGES_MAX + 1},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        struct vmbus_gchan *ch = NULL;
+        assert_true(vmbus_client_open(v->client, v->relid, &big[i], &ch) < 0);
+        assert_null(ch);
+    }
+    vmbus_server_get_stats(v->srv, &s1);
+    assert_int_equal(s1.errors[VMBUS_SRV_ERR_RING_SIZE] - s0.errors[VMBUS_SRV_ERR_RING_SIZE], 2);
+    assert_false(nstats(v).connected);
+    struct vmbus_gchan_params max = {.tx_pages = NETVSP_RING_PAGES_MAX,
+                                     .rx_pages = NETVSP_RING_PAGES_MAX};
+    assert_int_equal(vmbus_client_open(v->client, v->relid, &max, &v->ch), 0);
+    assert_true(nstats(v).connected);
+    v->msg_size = NVSP_MSG_SIZE_61;
+    bring_up(v);
 }
 
 static void rndis_init__valid__init_c_fields(void **state)
@@ -3380,6 +3448,122 @@ static void revoke_recv_buf__registered_again_many_times__no_memory_growth(void 
         fail_msg("heap grew by %ld bytes over 56 revoke/register cycles", growth);
 }
 
+/* --- fairness: one round's budget ------------------------------------------ */
+
+/* Free bytes in the guest's ring to the root, as the guest sees them (the
+ * root's read index included). */
+static uint32_t guest_ring_free(struct vm *v)
+{
+    return vmbus_ring_free_bytes(vmbus_gchan_tx(v->ch));
+}
+
+/* One worker round over port v: rx_burst once with the worker's budget.
+ * Returns the frames; *busy says whether it reported work beyond them. */
+static uint16_t one_round(struct vm *v, struct rte_mbuf **pk, bool *busy)
+{
+    v->port->rx_busy = false;
+    uint16_t n = v->port->cls->rx_burst(v->port, pk, BURST);
+    *busy = v->port->rx_busy;
+    v->port->rx_busy = false;
+    return n;
+}
+
+#define FLOOD_MSGS 300u
+
+/*
+ * A guest fills its ring with NVSP messages that need no reply (a switch of
+ * data path without a completion request, which Linux sends and netvsp
+ * merely notes). One worker round takes at most its budget of them, says it
+ * has more, and the worker's next port (B, with a frame waiting) is served
+ * in that same round; the rest is taken over the next rounds, none refused.
+ */
+static void rx_burst__ring_full_of_messages_needing_no_reply__at_most_budget_per_round(void **state)
+{
+    struct fix *f = F(state);
+    struct vm *a = f->a;
+    f->b = vm_create(f, "vm-b", MAC_B, NIC_MTU);
+    struct vm *b = f->b;
+    bring_up(a);
+    bring_up(b);
+    struct netvsp_stats sa = nstats(a);
+    uint32_t empty = guest_ring_free(a);
+    struct nvsp_msg_switch_data_path sw = {.type = NVSP_MSG4_SWITCH_DATA_PATH};
+    for (unsigned i = 0; i < FLOOD_MSGS; i++)
+        nvsp_send(a, &sw, sizeof(sw), 0, false);
+    uint32_t msg_bytes = (empty - guest_ring_free(a)) / FLOOD_MSGS;
+    assert_int_equal(empty - guest_ring_free(a), msg_bytes * FLOOD_MSGS);
+    uint8_t frame[64], msg[128];
+    make_frame(frame, sizeof(frame), MAC_A, 0x21);
+    uint32_t len = build_packet(msg, NULL, 0, frame, sizeof(frame));
+    rndis_send_section(b, 1, NVSP_CHANNEL_TYPE_DATA, msg, len);
+
+    /* One round: A, then B. */
+    struct rte_mbuf *pk[BURST];
+    bool busy;
+    uint32_t before = guest_ring_free(a);
+    assert_int_equal(one_round(a, pk, &busy), 0);
+    uint32_t taken = (guest_ring_free(a) - before) / msg_bytes;
+    if (taken > BURST)
+        fail_msg("one round took %u messages from the guest's ring: the budget is %u", taken,
+                 BURST);
+    assert_true(taken >= 1);
+    assert_true(busy);
+    assert_int_equal(one_round(b, pk, &busy), 1);
+    assert_mbuf_eq(pk[0], frame, sizeof(frame));
+    rte_pktmbuf_free(pk[0]);
+
+    /* The rest, a budget per round. */
+    unsigned rounds = 1;
+    do {
+        assert_int_equal(one_round(a, pk, &busy), 0);
+        rounds++;
+        assert_true(rounds <= FLOOD_MSGS + 1);
+    } while (busy);
+    assert_int_equal(guest_ring_free(a), empty);
+    assert_true(rounds > FLOOD_MSGS / BURST);
+    expect_no_err(a, &sa);
+    /* And A is served as before (an empty completion, as Linux expects). */
+    uint32_t swa[2], swa_len = 99;
+    nvsp_request(a, &sw, sizeof(sw), swa, sizeof(swa), &swa_len);
+    assert_int_equal(swa_len, 0);
+}
+
+/*
+ * Frames cost budget whether they are kept or dropped: sends of eight
+ * runt frames each (dropped, counted, not errors) are taken at most a
+ * budget's worth of frames per round.
+ */
+static void rx_burst__sends_of_dropped_frames__frames_count_against_budget(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    enum { SENDS = 40, PER_SEND = 8, RUNT = 12 };
+    uint8_t frame[RUNT], msg[PER_SEND * 64];
+    make_frame(frame, RUNT, MAC_OTHER, 0x31);
+    uint32_t len = 0;
+    for (int i = 0; i < PER_SEND; i++)
+        len += build_packet(msg + len, NULL, 0, frame, RUNT); /* 48 bytes: aligned */
+    uint32_t empty = guest_ring_free(v);
+    for (uint32_t i = 0; i < SENDS; i++)
+        rndis_send_section(v, 1 + i, NVSP_CHANNEL_TYPE_DATA, msg, len);
+    uint32_t msg_bytes = (empty - guest_ring_free(v)) / SENDS;
+    uint64_t runts = pstats(v).drops[VSW_DROP_RUNT];
+    struct rte_mbuf *pk[BURST];
+    bool busy;
+    uint32_t before = guest_ring_free(v);
+    assert_int_equal(one_round(v, pk, &busy), 0);
+    uint32_t taken = (guest_ring_free(v) - before) / msg_bytes;
+    if (taken * PER_SEND > BURST)
+        fail_msg("one round parsed %u frames: the budget is %u", taken * PER_SEND, BURST);
+    assert_true(taken >= 1);
+    assert_true(busy);
+    assert_int_equal(pstats(v).drops[VSW_DROP_RUNT] - runts, (uint64_t)taken * PER_SEND);
+    while (busy)
+        assert_int_equal(one_round(v, pk, &busy), 0);
+    assert_int_equal(pstats(v).drops[VSW_DROP_RUNT] - runts, (uint64_t)SENDS * PER_SEND);
+    v->port->cls->tx_flush(v->port);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -3395,6 +3579,8 @@ int main(void)
         T(recv_buf__valid__one_section_at_offset_0),
         T(send_buf__valid__section_size_6144),
         T(buffers__unknown_or_unusable_gpadl__refused_and_counted),
+        T(buffers__larger_than_real_guests_use__refused_and_counted),
+        T(open__rings_larger_than_real_guests_use__refused_and_counted),
         T(rndis_init__valid__init_c_fields),
         T(rndis_query__gen_and_802_3_oids__answered),
         T(rndis_query__offload_caps__size_of_requested_revision),
@@ -3465,6 +3651,8 @@ int main(void)
         T(rndis_control__answers_queued_beyond_control_subs__delivered_without_hang),
         T(rx_burst__control_request_with_ring_nearly_full__completion_not_lost),
         T(revoke_recv_buf__registered_again_many_times__no_memory_growth),
+        T(rx_burst__ring_full_of_messages_needing_no_reply__at_most_budget_per_round),
+        T(rx_burst__sends_of_dropped_frames__frames_count_against_budget),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

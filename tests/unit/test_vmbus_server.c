@@ -958,6 +958,38 @@ static void open__bad_downstream_offset__failure_status(void **state)
     assert_int_equal(f->dev[0].opens, 2);
 }
 
+/* A device that takes rings of at most 3 pages a side (header included):
+ * a larger ring on either side fails the open and is counted; one at the
+ * limit opens. Channels without a limit take any (the fixture's). */
+static void open__ring_larger_than_device_takes__failure_status_counted(void **state)
+{
+    struct fix *f = *state;
+    connect_and_offers(f);
+    struct vmbus_offer_params op = offer_params(2);
+    op.max_ring_pages = 3;
+    f->dev[2] = (struct dev){0};
+    assert_int_equal(vmbus_server_offer(f->srv, &op, &dev_ops, &f->dev[2], &f->chan[2]), 0);
+    struct vmbus_msg_offer o;
+    expect_msg(f, VMBUS_MSG_OFFERCHANNEL, &o, sizeof(o));
+    assert_int_equal(o.child_relid, 3);
+    make_ring_gpadl(f, 3, GPADL_A); /* 8 pages */
+    static const uint32_t splits[] = {4, 5, 3, 2, 6};
+    for (size_t i = 0; i < sizeof(splits) / sizeof(splits[0]); i++)
+        assert_int_equal(open_chan(f, 3, GPADL_A, splits[i], 0), VMBUS_STATUS_FAILURE);
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_RING_SIZE), sizeof(splits) / sizeof(splits[0]));
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_RING_LAYOUT), 0);
+    assert_int_equal(f->dev[2].opens, 0);
+    uint64_t pfns[6];
+    alloc_run(f, 6, pfns);
+    assert_int_equal(gpadl_create(f, 3, GPADL_A + 1, pfns, 6), 0);
+    assert_int_equal(open_chan(f, 3, GPADL_A + 1, 3, 0), 0);
+    assert_int_equal(f->dev[2].opens, 1);
+    /* No limit: the fixture's device takes the 8-page ring 2 + 6. */
+    make_ring_gpadl(f, 1, GPADL_A + 2);
+    assert_int_equal(open_chan(f, 1, GPADL_A + 2, 2, 0), 0);
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_RING_SIZE), sizeof(splits) / sizeof(splits[0]));
+}
+
 static void open__target_vp_beyond_partition__failure_counted(void **state)
 {
     struct fix *f = *state;
@@ -2359,6 +2391,7 @@ int main(void)
         T(open__target_vp_beyond_partition__failure_counted),
         T(open__target_vp_1__interrupts_on_vp_1),
         T(modify_channel__other_vp__interrupts_move_there),
+        T(open__ring_larger_than_device_takes__failure_status_counted),
         T(open__ring_gpadl_not_whole_pages__failure_status),
         T(open__guest_ring_header_corrupt__failure_status),
         T(open__device_refuses__failure_status_then_retry_works),

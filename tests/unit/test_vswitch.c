@@ -105,6 +105,19 @@ struct test_port {
     unsigned stall_calls; /* atomic: rx_burst calls still to stall (a slow port) */
     unsigned stall_us;    /* how long each of them takes */
     bool stalling;        /* atomic: in such a call now */
+    /* A peer's control messages waiting (atomic): rx_burst takes up to its
+     * budget of them each call, as netvsp does, producing no frame. */
+    uint64_t backlog;
+    uint64_t rx_calls;  /* atomic */
+    uint64_t arm_calls; /* atomic: wait_arm calls */
+    unsigned max_budget; /* atomic: the largest n rx_burst was given */
+    /* Round-robin check (owning worker only, once peer is set): a peer on
+     * the same worker must be polled exactly once between two polls of
+     * this port; peer_skips counts the times it was not. */
+    struct test_port *peer; /* atomic */
+    bool peer_seen_valid;
+    uint64_t peer_seen;
+    uint64_t peer_skips; /* atomic */
     /* Control thread only. */
     uint64_t drained; /* frames taken out of tx */
     unsigned nlog;
@@ -132,6 +145,24 @@ static uint16_t tp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
         usleep(__atomic_load_n(&tp->stall_us, __ATOMIC_RELAXED));
         __atomic_store_n(&tp->stalling, false, __ATOMIC_RELEASE);
         __atomic_sub_fetch(&tp->stall_calls, 1, __ATOMIC_ACQ_REL);
+    }
+    __atomic_add_fetch(&tp->rx_calls, 1, __ATOMIC_RELAXED);
+    struct test_port *peer = __atomic_load_n(&tp->peer, __ATOMIC_ACQUIRE);
+    if (peer) {
+        uint64_t pc = __atomic_load_n(&peer->rx_calls, __ATOMIC_RELAXED);
+        if (tp->peer_seen_valid && pc - tp->peer_seen != 1)
+            __atomic_add_fetch(&tp->peer_skips, 1, __ATOMIC_RELAXED);
+        tp->peer_seen = pc;
+        tp->peer_seen_valid = true;
+    }
+    if (n > __atomic_load_n(&tp->max_budget, __ATOMIC_RELAXED))
+        __atomic_store_n(&tp->max_budget, n, __ATOMIC_RELAXED);
+    uint64_t ctl = __atomic_load_n(&tp->backlog, __ATOMIC_ACQUIRE);
+    if (ctl) {
+        uint16_t k = ctl < n ? (uint16_t)ctl : n;
+        __atomic_sub_fetch(&tp->backlog, k, __ATOMIC_ACQ_REL);
+        vsw_port_rx_busy(port);
+        n -= k;
     }
     return (uint16_t)rte_ring_dequeue_burst(tp->rx, (void **)pkts, n, NULL);
 }
@@ -167,7 +198,9 @@ static int tp_wait_fd(struct vsw_port *port)
 static bool tp_wait_arm(struct vsw_port *port)
 {
     tp_check_lcore(port);
-    return !rte_ring_empty(tp_of(port)->rx);
+    struct test_port *tp = tp_of(port);
+    __atomic_add_fetch(&tp->arm_calls, 1, __ATOMIC_RELAXED);
+    return !rte_ring_empty(tp->rx) || __atomic_load_n(&tp->backlog, __ATOMIC_ACQUIRE);
 }
 
 static void tp_wait_disarm(struct vsw_port *port)
@@ -1602,6 +1635,65 @@ static void vsw_dp__idle_then_frame__workers_sleep_and_wake_promptly(void **stat
     assert_true(best < 10000);
 }
 
+/*
+ * A port whose peer floods it with control messages (no frames) shares a
+ * worker with C. Every round polls both, each with the worker's budget; the
+ * flooded port's work keeps its worker polling (rounds count as busy) and it
+ * never tries to sleep while that work is pending; C's frames still go
+ * through in the same rounds.
+ */
+static void vsw_dp__port_with_control_backlog__round_robin_and_no_sleep_attempts(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    unsigned w = a->base.worker;
+    assert_int_equal(c->base.worker, w);
+    assert_int_not_equal(b->base.worker, w);
+    learn(f, f->sw, b, host(f, 1, 1));
+    learn(f, f->sw, c, host(f, 2, 1));
+
+    __atomic_store_n(&a->peer, c, __ATOMIC_RELEASE);
+    __atomic_store_n(&a->backlog, UINT64_MAX / 2, __ATOMIC_RELEASE);
+    tp_kick(a);
+    wait_workers_progress(f);
+    struct vsw_worker_stats s1[VSW_MAX_WORKERS], s2[VSW_MAX_WORKERS];
+    vsw_dp_worker_stats(g_dp, s1, VSW_MAX_WORKERS);
+    uint64_t arms = __atomic_load_n(&a->arm_calls, __ATOMIC_ACQUIRE);
+    uint64_t a_calls = __atomic_load_n(&a->rx_calls, __ATOMIC_ACQUIRE);
+
+    enum { N = 100 };
+    for (unsigned i = 0; i < N; i++)
+        send_frame(f, c, host(f, 1, 1), host(f, 2, 1), 64);
+    assert_true(wait_rx(f, b, N, WAIT_MS));
+    /* Long past the idle time after which a worker that saw no work tries
+     * to sleep (idle_sleep_us): it must not have tried. */
+    sleep_ms(50);
+    vsw_dp_worker_stats(g_dp, s2, VSW_MAX_WORKERS);
+    uint64_t a_calls2 = __atomic_load_n(&a->rx_calls, __ATOMIC_ACQUIRE);
+    uint64_t arms2 = __atomic_load_n(&a->arm_calls, __ATOMIC_ACQUIRE);
+
+    assert_int_equal(arms2, arms);
+    assert_int_equal(s2[w].sleeps, s1[w].sleeps);
+    uint64_t rounds = s2[w].rounds - s1[w].rounds;
+    uint64_t busy = s2[w].busy_rounds - s1[w].busy_rounds;
+    print_message("flooded worker: %llu rounds, %llu busy, A polled %llu times\n",
+                  (unsigned long long)rounds, (unsigned long long)busy,
+                  (unsigned long long)(a_calls2 - a_calls));
+    assert_true(rounds > 0);
+    assert_true(busy + 1 >= rounds);
+    /* Each round polls each port once, with no more than the budget. */
+    assert_true(a_calls2 - a_calls > N);
+    assert_int_equal(__atomic_load_n(&a->peer_skips, __ATOMIC_ACQUIRE), 0);
+    assert_true(__atomic_load_n(&a->max_budget, __ATOMIC_RELAXED) <= VSW_BURST);
+    assert_int_equal(b->nlog, N);
+
+    __atomic_store_n(&a->backlog, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&a->peer, NULL, __ATOMIC_RELEASE);
+    settle(f);
+}
+
 static void vsw_switch_destroy__ports_attached__ebusy(void **state)
 {
     struct fixture *f = *state;
@@ -2910,6 +3002,8 @@ int main(void)
             vsw_port_get_stats__summed_over_lcores__match_injected, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_dp__idle_then_frame__workers_sleep_and_wake_promptly, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_dp__port_with_control_backlog__round_robin_and_no_sleep_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(vsw_switch_destroy__ports_attached__ebusy, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(vsw_port_attach__already_attached__ebusy, setup,

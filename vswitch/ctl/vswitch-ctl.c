@@ -1635,6 +1635,7 @@ static int print_vm_list(const json_t *result, const json_t *params)
         { "STATE", "state", NULL, 0 },
         { "PID", "pid", NULL, COL_RIGHT | COL_ZERO_DASH },
         { "NICS", "nics", NULL, 0 },
+        { "LOG_SUPPRESSED", "log_suppressed", NULL, COL_RIGHT | COL_OPTIONAL | COL_ZERO_DASH },
     };
 
     (void)params;

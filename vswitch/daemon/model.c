@@ -343,17 +343,21 @@ static void vm_partition_event(void *ctx, struct hv_partition *p, enum hv_partit
     int status = hv_partition_exit_status(vm->p);
     vm->crashed = hv_partition_crashed(vm->p);
     vm->stop_deadline = 0;
+    /* The guest decides when its worker exits or crashes. */
     if (vm->crashed) {
         if (status >= 0 && WIFSIGNALED(status))
-            vsd_log("VM %s crashed: its worker was killed by signal %d; its NICs are down and its "
-                    "memory is unmapped",
-                    vm->name, WTERMSIG(status));
+            vsd_log_limited(&vm->log_rl,
+                            "VM %s crashed: its worker was killed by signal %d; its NICs are "
+                            "down and its memory is unmapped",
+                            vm->name, WTERMSIG(status));
         else
-            vsd_log("VM %s crashed: its worker exited with status %d; its NICs are down and its "
-                    "memory is unmapped",
-                    vm->name, status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+            vsd_log_limited(&vm->log_rl,
+                            "VM %s crashed: its worker exited with status %d; its NICs are down "
+                            "and its memory is unmapped",
+                            vm->name,
+                            status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     } else {
-        vsd_log("VM %s stopped", vm->name);
+        vsd_log_limited(&vm->log_rl, "VM %s stopped", vm->name);
     }
     for (int i = 0; i < vm->nwaiters; i++) {
         rpc_reply_deferred(vm->waiters[i].conn, vm->waiters[i].id,
@@ -480,13 +484,24 @@ json_t *vsd_vm_list(struct vsd *d)
         if (!vm)
             continue;
         int pid = hv_process_partition_pid(vm->p);
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:i,s:s,s:i,s:i}", "name", vm->name,
-                                             "netns", vm->netns, "memory_mb",
-                                             (json_int_t)vm->memory_mb, "cpus",
-                                             (json_int_t)vm->cpus, "state",
-                                             vsd_vm_state_name(vm), "pid",
-                                             (json_int_t)(pid > 0 ? pid : 0), "nics",
-                                             (json_int_t)vm->nnics));
+        /* What the guest got refused and what it made the root hold back
+         * from the log: an operator sees a misbehaving guest here. */
+        struct hv_partition_stats ps;
+        struct vmbus_server_stats ss;
+        hv_partition_get_stats(vm->p, &ps);
+        vmbus_server_get_stats(vm->srv, &ss);
+        json_t *errs = json_object();
+        for (int e = 0; e < VMBUS_SRV_ERR_COUNT; e++)
+            json_object_set_new(errs, vmbus_srv_err_name((enum vmbus_srv_err)e),
+                                json_integer((json_int_t)ss.errors[e]));
+        uint64_t suppressed =
+            ps.log_suppressed + ss.log_suppressed + hv_ratelimit_suppressed(&vm->log_rl);
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s,s:i,s:i,s:s,s:i,s:i,s:I,s:o}", "name", vm->name, "netns",
+                           vm->netns, "memory_mb", (json_int_t)vm->memory_mb, "cpus", (json_int_t)vm->cpus, "state",
+                           vsd_vm_state_name(vm), "pid", (json_int_t)(pid > 0 ? pid : 0), "nics",
+                           (json_int_t)vm->nnics, "log_suppressed", (json_int_t)suppressed,
+                           "vmbus_errors", errs));
     }
     return json_pack("{s:o}", "vms", arr);
 }
@@ -581,7 +596,8 @@ void vsd_tick(struct vsd *d)
         struct vsd_vm *vm = d->vms[i];
         if (vm && vm->stop_deadline && now > vm->stop_deadline &&
             hv_partition_state(vm->p) == HV_PARTITION_RUNNING) {
-            vsd_log("VM %s did not stop within %d s: forcing it off", vm->name, VSD_STOP_GRACE_S);
+            vsd_log_limited(&vm->log_rl, "VM %s did not stop within %d s: forcing it off",
+                            vm->name, VSD_STOP_GRACE_S);
             vm->stop_deadline = 0;
             hv_partition_stop(vm->p, 0);
         }

@@ -62,17 +62,36 @@ double vsd_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void vsd_log(const char *fmt, ...)
+/* Every line of the root's log, hv-core's included: timestamp, name, the
+ * line, in one write (workers may log too). */
+static void log_sink(void *ctx, const char *line)
 {
+    (void)ctx;
     char ts[32];
     time_t t = time(NULL);
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "%s vswitchd: %s\n", ts, line);
+}
+
+void vsd_log_init(void)
+{
+    hv_log_set_sink(log_sink, NULL);
+}
+
+void vsd_log(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s vswitchd: ", ts);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    hv_vlog(fmt, ap);
+    va_end(ap);
+}
+
+void vsd_log_limited(struct hv_ratelimit *rl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hv_vlog_limited(rl, fmt, ap);
     va_end(ap);
 }

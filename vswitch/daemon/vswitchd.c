@@ -246,6 +246,7 @@ int main(int argc, char **argv)
         close(fd);
     }
     setvbuf(stderr, NULL, _IOLBF, 0);
+    vsd_log_init();
     signal(SIGPIPE, SIG_IGN);
 
     /* Blocked before DPDK starts its threads, so that they inherit the mask

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "hv-log.h"
 #include "hv.h"
 #include "vmbus-proto.h"
 #include "vsw.h"
@@ -120,6 +121,7 @@ struct vsd_vm {
     double stop_deadline; /* force-stop time of a pending vm-stop, 0 if none */
     struct vsd_waiter waiters[8];
     int nwaiters;
+    struct hv_ratelimit log_rl; /* lines about what the guest did (crashes) */
 };
 
 struct jumbo_pools;
@@ -277,6 +279,12 @@ bool vsd_name_ok(const char *s, size_t max);
 int vsd_parse_mac(const char *s, uint8_t mac[6]);
 void vsd_format_mac(const uint8_t mac[6], char out[18]);
 double vsd_now(void);
+/* The log (stderr, or --log FILE): vsd_log_init() routes hv-core's lines
+ * there too, with the same timestamp and name. Lines a guest can cause go
+ * through vsd_log_limited() with a limiter of that guest's (hv-log.h). */
+void vsd_log_init(void);
 void vsd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vsd_log_limited(struct hv_ratelimit *rl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -29,7 +29,15 @@ struct rte_ring;
 struct vsw_port_class {
     const char *type; /* "vm", "host", "uplink" */
 
-    /* Receive up to n frames into pkts (mbufs from the pool). */
+    /* The port's share of one worker round: receive up to n frames into
+     * pkts (mbufs from the pool), doing at most n units of work, where a
+     * frame costs one unit and so does every other message the port takes
+     * from its peer (a guest's control requests, completions, refused
+     * messages). Whatever is left waits for the next round, so that one
+     * port cannot hold its worker's other ports up. A call that did work
+     * but returns fewer frames than that work (control messages only, or
+     * a budget spent with more waiting) says so with vsw_port_rx_busy(),
+     * so that the worker neither naps nor sleeps with work pending. */
     uint16_t (*rx_burst)(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
     /* Send n frames; takes ownership of all of them. Frames it cannot send
      * it frees and counts (vsw_port_drop). Returns frames sent. */
@@ -85,6 +93,7 @@ struct vsw_port {
     uint32_t max_frame;    /* to the port: longer frames are dropped, too_big */
     uint32_t rx_max_frame; /* from the port (tag stripped): longer ones too_big */
     int wait_fd_registered; /* in the owner's sleep set, or -1 */
+    bool rx_busy;          /* owner: rx_burst did work beyond its frames */
     bool link_up;          /* atomic; set by the port type */
     struct vsw_port_counters counters[RTE_MAX_LCORE];
 };
@@ -115,6 +124,13 @@ void vsw_port_init(struct vsw_port *port, const struct vsw_port_class *cls, cons
 static inline void vsw_port_drop(struct vsw_port *port, enum vsw_drop why, uint32_t n)
 {
     port->counters[rte_lcore_id()].drops[why] += n;
+}
+
+/* For rx_burst: this call did work that its returned frames do not show
+ * (see rx_burst). The owning worker counts the round as busy. */
+static inline void vsw_port_rx_busy(struct vsw_port *port)
+{
+    port->rx_busy = true;
 }
 
 static inline void vsw_port_set_link(struct vsw_port *port, bool up)

@@ -82,7 +82,7 @@ struct vsw_worker_stats {
     unsigned lcore;
     unsigned ports;
     uint64_t rounds;      /* polling rounds */
-    uint64_t busy_rounds; /* rounds that moved frames */
+    uint64_t busy_rounds; /* rounds that moved frames or took control messages */
     uint64_t sleeps;      /* times it went to sleep */
     uint64_t wakeups;     /* sleeps ended by an event rather than the timeout */
 };

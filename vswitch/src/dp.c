@@ -9,6 +9,15 @@
  * offline while they sleep, so a sleeping worker never delays the control
  * thread.
  *
+ * A round: every port the worker owns is polled exactly once, in order, with
+ * the same bounded budget (VSW_BURST units of rx work, then VSW_BURST frames
+ * from its hand-off ring); a port with more left simply continues in the
+ * next round. No port can make a round longer than its budget, so a guest
+ * flooding its NIC delays the others on its worker by at most one budget.
+ * A port that did work its frames do not show (control messages) marks
+ * itself busy (vsw_port_rx_busy), and the round counts as busy: the worker
+ * does not nap or sleep while any port has work pending.
+ *
  * Sleeping: a worker with nothing to do for idle_sleep_us arms every port's
  * wake-up (e.g. unmasks a VMBus ring's interrupts), marks itself sleeping,
  * re-checks, and waits in epoll on the ports' wait fds and its own wake fd.
@@ -177,6 +186,10 @@ static int worker_main(void *arg)
         for (unsigned i = 0; i < set->n; i++) {
             struct vsw_port *p = set->ports[i];
             uint16_t n = p->cls->rx_burst(p, pkts, VSW_BURST);
+            if (p->rx_busy) {
+                p->rx_busy = false;
+                work++;
+            }
             if (n) {
                 work += n;
                 vsw_forward(w, p, pkts, n);
