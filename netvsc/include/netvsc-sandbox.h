@@ -11,9 +11,9 @@
  * offload ioctls only), memory (never executable), epoll, poll, the clock,
  * exit. Anything else, opening a file, ptrace, exec, fork, kill, a socket
  * of another family, kills the whole process with SIGSYS
- * (SECCOMP_RET_KILL_PROCESS); the kernel's audit log names the call, and
- * the root reports the partition as killed by SIGSYS. Calls from another
- * ABI (i386, x32) are killed alike.
+ * (SECCOMP_RET_KILL_PROCESS); the kernel's audit log (where audit is on)
+ * names the call, and the root reports the partition as killed by SIGSYS.
+ * Calls from another ABI (i386, x32) are killed alike.
  *
  * So a program under it must have done everything else before: opened
  * what it needs, given stdout its buffer (stdio would fstat), and it must

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # VM workers are confined, and VMs still work.
-#  - Two VMs ping each other and run iperf3 through a private switch; one
-#    changes its MTU from inside (a NIC re-initialisation, its TAP's MTU set
+#  - Two VMs ping each other and run iperf3 through a private switch (one
+#    in a namespace that existed before it, vm-add --netns); one changes
+#    its MTU from inside (a NIC re-initialisation, its TAP's MTU set
 #    through the root's TAP broker) and still pings at the new size.
 #  - Each hv-vm runs as its own non-zero uid and gid with no capability
 #    (every set, the bounding set too), no_new_privs, a seccomp filter
@@ -33,13 +34,23 @@ HV_VSD_PID=$(pgrep -f -- "--socket $HV_SOCK" | head -1)
 
 vctl switch-add sw1 --type private --mtu 9000
 hv_vm a sw1 10.93.0.1/24 02:00:00:93:00:01
-hv_vm b sw1 10.93.0.2/24 02:00:00:93:00:02
 A=$(hv_vm_name a) B=$(hv_vm_name b)
+# B's namespace exists before the VM (vm-add --netns), made the usual way.
+NSB="${HV_TAG}nb"
+HV_NS+=("$NSB")
+ip netns add "$NSB"
+vctl vm-add "$B" --netns "$NSB" >/dev/null
+vctl nic-add "$B" eth0 --switch sw1 --mac 02:00:00:93:00:02 >/dev/null
+vctl vm-start "$B" >/dev/null
+hv_wait_link "$NSB" eth0
+hv_quiet_ns "$NSB"
+ip netns exec "$NSB" ip addr add 10.93.0.2/24 dev eth0
+declare -A NS=([$A]=$A [$B]=$NSB)
 
 hv_log "VMs work: ping, iperf3, an MTU change from inside"
 ip netns exec "$A" ping -c 3 -i 0.2 -W 2 10.93.0.2 >/dev/null || hv_fail "A cannot ping B"
-ip netns exec "$B" ping -c 3 -i 0.2 -W 2 10.93.0.1 >/dev/null || hv_fail "B cannot ping A"
-ip netns exec "$B" iperf3 -s -1 -p 5293 >/dev/null 2>&1 &
+ip netns exec "$NSB" ping -c 3 -i 0.2 -W 2 10.93.0.1 >/dev/null || hv_fail "B cannot ping A"
+ip netns exec "$NSB" iperf3 -s -1 -p 5293 >/dev/null 2>&1 &
 HV_PIDS+=($!)
 sleep 0.5
 ip netns exec "$A" timeout 30 iperf3 -c 10.93.0.2 -p 5293 -t 2 >/dev/null || hv_fail "iperf3 A -> B failed"
@@ -75,7 +86,7 @@ for vm in "$A" "$B"; do
     done
     [ "$(status "$pid" NoNewPrivs)" = 1 ] || hv_fail "$vm: no_new_privs not set"
     [ "$(status "$pid" Seccomp)" = 2 ] || hv_fail "$vm: Seccomp is $(status "$pid" Seccomp), not 2 (filter)"
-    [ "$(stat -L -c %i "/proc/$pid/ns/net")" = "$(stat -L -c %i "/run/netns/$vm")" ] ||
+    [ "$(stat -L -c %i "/proc/$pid/ns/net")" = "$(stat -L -c %i "/run/netns/${NS[$vm]}")" ] ||
         hv_fail "$vm: hv-vm is not in the VM's network namespace"
     [ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] ||
         hv_fail "$vm: hv-vm shares the root's mount namespace"

@@ -340,8 +340,8 @@ static void vm_partition_event(void *ctx, struct hv_partition *p, enum hv_partit
     if (vm->crashed) {
         if (status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
             vsd_log("VM %s crashed: its worker was killed by seccomp (SIGSYS): it made a system "
-                    "call outside its filter (the kernel's audit log names it); its NICs are "
-                    "down and its memory is unmapped",
+                    "call outside its filter (the kernel's audit log names it, where audit is "
+                    "on); its NICs are down and its memory is unmapped",
                     vm->name);
         else if (status >= 0 && WIFSIGNALED(status))
             vsd_log("VM %s crashed: its worker was killed by signal %d; its NICs are down and its "
