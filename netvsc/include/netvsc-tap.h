@@ -10,7 +10,8 @@
  * Errors: every int function returns 0 or a negative errno; on failure,
  * netvsc_tap_last_error() describes in one line what was wrong and what is
  * allowed. Needs CAP_SYS_ADMIN (namespaces, mounts) and CAP_NET_ADMIN (TAP,
- * link settings): -EPERM otherwise.
+ * link settings): -EPERM otherwise; a worker without them has the root's
+ * TAP broker (below) make its TAPs.
  *
  * Threads: namespaces are per thread. netvsc_ns_enter/leave/setup switch the
  * calling thread only; every other call leaves the calling thread in the

@@ -9,9 +9,9 @@
  * between the TAPs and the NICs until SIGTERM/SIGINT.
  *
  * TAPs and their link settings need privilege, so the root's TAP broker
- * makes them (--tap-broker-fd, netvsc-tap.h). Once set up, hv-vm confines itself
- * further with a seccomp filter of the system calls its steady state makes
- * (netvsc-sandbox.h): a guest that subverts it can do little else.
+ * makes them (--tap-broker-fd, netvsc-tap.h). Once set up, hv-vm confines
+ * itself further with a seccomp filter of the system calls its steady state
+ * makes (netvsc-sandbox.h): a guest that subverts it can do little else.
  *
  * One thread, one event loop. Per round, every NIC gets at most one burst
  * each way, so one busy NIC cannot starve the others. After the last work
@@ -281,12 +281,6 @@ static void nic_unwatch_tap(struct vm *vm, struct nic *x)
         epoll_ctl(vm->ep, EPOLL_CTL_DEL, efd, NULL);
 }
 
-static int tap_create(const struct vm *vm, const struct netvsc_tap_params *tp,
-                      struct netvsc_tap **out)
-{
-    return netvsc_tap_create_brokered(vm->tap_broker, tp, out);
-}
-
 static int nic_open(struct vm *vm, const struct vmbus_offer_info *oi)
 {
     int slot = -1;
@@ -321,7 +315,7 @@ static int nic_open(struct vm *vm, const struct vmbus_offer_info *oi)
     netvsc_get_info(x->n, &x->info);
     struct netvsc_tap_params tp;
     tap_params_from_info(&x->info, name, &tp);
-    rc = tap_create(vm, &tp, &x->tap);
+    rc = netvsc_tap_create_brokered(vm->tap_broker, &tp, &x->tap);
     if (rc == -EEXIST && named) {
         /* The root named two NICs alike, or the VM has such an interface. */
         char alt[NETVSC_TAP_NAME_MAX + 1];
@@ -330,7 +324,7 @@ static int nic_open(struct vm *vm, const struct vmbus_offer_info *oi)
                 netvsc_tap_last_error(), alt);
         snprintf(name, sizeof(name), "%s", alt);
         tap_params_from_info(&x->info, name, &tp);
-        rc = tap_create(vm, &tp, &x->tap);
+        rc = netvsc_tap_create_brokered(vm->tap_broker, &tp, &x->tap);
     }
     if (rc < 0) {
         fprintf(stderr, "hv-vm %s: NIC %s (relid %u): %s\n", vm->name, name, oi->relid,
@@ -992,7 +986,7 @@ static int nic_tap_recreate(struct vm *vm, struct nic *x)
     x->want_mtu = 0; /* a new interface starts at the NIC's MTU, the VM's choice gone */
     struct netvsc_tap_params tp;
     tap_params_from_info(&x->info, x->name, &tp);
-    int rc = tap_create(vm, &tp, &x->tap);
+    int rc = netvsc_tap_create_brokered(vm->tap_broker, &tp, &x->tap);
     if (rc < 0) {
         fprintf(stderr, "hv-vm %s: NIC %s: %s\n", vm->name, x->name, netvsc_tap_last_error());
         return rc;
