@@ -53,13 +53,12 @@ static void broker_stop(struct vsd_vm *vm)
         return;
     struct netvsc_tap_broker_stats st;
     netvsc_tap_broker_get_stats(vm->tapb, &st);
-    if (st.malformed || st.not_ours || st.over_budget)
+    unsigned long long answered = st.requests, malformed = st.malformed,
+                       not_ours = st.not_ours, over = st.over_budget;
+    if (malformed || not_ours || over)
         vsd_log("VM %s: its worker's TAP requests: %llu answered, %llu refused (malformed %llu, "
                 "not its own interface %llu, over budget %llu)",
-                vm->name, (unsigned long long)st.requests,
-                (unsigned long long)(st.malformed + st.not_ours + st.over_budget),
-                (unsigned long long)st.malformed, (unsigned long long)st.not_ours,
-                (unsigned long long)st.over_budget);
+                vm->name, answered, malformed + not_ours + over, malformed, not_ours, over);
     hv_host_unwatch(vm->d->host, netvsc_tap_broker_fd(vm->tapb));
     netvsc_tap_broker_destroy(vm->tapb);
     vm->tapb = NULL;
