@@ -275,6 +275,13 @@ int hv_process_partition_set_jail(struct hv_partition *p, const struct hv_proces
 #define HV_PROCESS_EXTRA_FDS_MAX 8
 int hv_process_partition_pass_fds(struct hv_partition *p, const int *fds, unsigned n);
 
+/* Process backend: the guest's console for the next start only: its
+ * stdout and stderr become fd (duplicated; closed here after that start),
+ * its stdin /dev/null. Without one the guest shares the root's, and a
+ * guest could write the root's log without bound. -EINVAL for a bad
+ * descriptor or another backend; -EBUSY while running. */
+int hv_process_partition_set_console(struct hv_partition *p, int fd);
+
 /* Direct backend, while running: a guest handle on p's memory and SINT whose
  * hypercalls call hv_hypercall(p, ...). Free with hv_guest_detach() (before
  * or after p stops). */

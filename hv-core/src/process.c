@@ -64,6 +64,7 @@ struct hv_process_partition {
     /* Descriptors for the next start (hv_process_partition_pass_fds). */
     int extra_fds[HV_PROCESS_EXTRA_FDS_MAX];
     unsigned nextra;
+    int console; /* the next start's stdout and stderr (set_console), or -1 */
 };
 
 static struct hv_process_partition *proc_cast(struct hv_partition *p)
@@ -106,6 +107,7 @@ static struct hv_partition *proc_alloc(void)
     pp->pid = -1;
     pp->pidfd = -1;
     pp->sock = -1;
+    pp->console = -1;
     return &pp->up;
 }
 
@@ -153,6 +155,15 @@ static void extra_fds_close(struct hv_process_partition *pp)
     pp->nextra = 0;
 }
 
+/* The descriptors given for one start (extra ones, the console). */
+static void start_fds_close(struct hv_process_partition *pp)
+{
+    extra_fds_close(pp);
+    if (pp->console >= 0)
+        close(pp->console);
+    pp->console = -1;
+}
+
 static void proc_destruct(struct hv_partition *p)
 {
     struct hv_process_partition *pp = proc_cast(p);
@@ -160,7 +171,7 @@ static void proc_destruct(struct hv_partition *p)
     free_strv(pp->extra_env);
     free(pp->cpuset);
     jail_clear(pp);
-    extra_fds_close(pp);
+    start_fds_close(pp);
 }
 
 static void proc_dealloc(struct hv_partition *p)
@@ -330,7 +341,7 @@ static int jail_drop_privileges(const struct hv_process_partition *pp)
 }
 
 static void child_exec(struct hv_process_partition *pp, char **env, int mem_fd, int sock,
-                       int sint_fd, int exe_fd, int netns_fd, pid_t parent)
+                       int sint_fd, int exe_fd, int netns_fd, int null_fd, pid_t parent)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -359,15 +370,26 @@ static void child_exec(struct hv_process_partition *pp, char **env, int mem_fd, 
             hi = src[i] + 1;
     if (exe_fd >= hi)
         hi = exe_fd + 1;
+    if (pp->console >= hi)
+        hi = pp->console + 1;
+    if (null_fd >= hi)
+        hi = null_fd + 1;
     for (unsigned i = 0; i < n; i++)
         if ((src[i] = fcntl(src[i], F_DUPFD, hi)) < 0)
             _exit(126);
     int exe_hi = exe_fd >= 0 ? fcntl(exe_fd, F_DUPFD_CLOEXEC, hi) : -1;
-    if (exe_fd >= 0 && exe_hi < 0)
+    int con_hi = pp->console >= 0 ? fcntl(pp->console, F_DUPFD, hi) : -1;
+    int null_hi = null_fd >= 0 ? fcntl(null_fd, F_DUPFD, hi) : -1;
+    if ((exe_fd >= 0 && exe_hi < 0) || (pp->console >= 0 && con_hi < 0) ||
+        (null_fd >= 0 && null_hi < 0))
         _exit(126);
     for (unsigned i = 0; i < n; i++)
         if (dup2(src[i], HV_CHILD_FD_MEM + (int)i) < 0)
             _exit(126);
+    /* A console of its own: stdout and stderr to it, stdin from /dev/null. */
+    if (con_hi >= 0 && (dup2(null_hi, STDIN_FILENO) < 0 || dup2(con_hi, STDOUT_FILENO) < 0 ||
+                        dup2(con_hi, STDERR_FILENO) < 0))
+        _exit(126);
     /* The program's descriptor goes right after the guest's and closes on
      * exec: the guest never holds it. */
     int first_free = HV_CHILD_FD_MEM + (int)n;
@@ -416,12 +438,16 @@ static int proc_start(struct hv_partition *p)
     /* A jailed guest is run from a descriptor: the program need not be
      * reachable by its uid or under its new root. Without a jail the path
      * is executed as given, and a missing program is the child's exit 127. */
-    int exe_fd = -1, netns_fd = -1;
+    int exe_fd = -1, netns_fd = -1, null_fd = -1;
+    if (pp->console >= 0 && (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = -errno;
+        goto err_sock;
+    }
     if (pp->jailed) {
         exe_fd = open(pp->argv[0], O_PATH | O_CLOEXEC);
         if (exe_fd < 0) {
             rc = -errno;
-            goto err_sock;
+            goto err_fds;
         }
         if (pp->netns_path) {
             netns_fd = open(pp->netns_path, O_RDONLY | O_CLOEXEC);
@@ -444,14 +470,16 @@ static int proc_start(struct hv_partition *p)
         goto err_fds;
     }
     if (pid == 0)
-        child_exec(pp, env, p->mem_fd, sv[1], p->sint_fd, exe_fd, netns_fd, parent);
+        child_exec(pp, env, p->mem_fd, sv[1], p->sint_fd, exe_fd, netns_fd, null_fd, parent);
     free_strv(env);
     close(sv[1]);
     if (exe_fd >= 0)
         close(exe_fd);
     if (netns_fd >= 0)
         close(netns_fd);
-    extra_fds_close(pp);
+    if (null_fd >= 0)
+        close(null_fd);
+    start_fds_close(pp);
 
     pp->pid = pid;
     pp->sock = sv[0];
@@ -485,8 +513,10 @@ err_fds:
         close(exe_fd);
     if (netns_fd >= 0)
         close(netns_fd);
+    if (null_fd >= 0)
+        close(null_fd);
 err_sock:
-    extra_fds_close(pp);
+    start_fds_close(pp);
     close(sv[0]);
     close(sv[1]);
     return rc;
@@ -772,6 +802,22 @@ int hv_process_partition_pass_fds(struct hv_partition *p, const int *fds, unsign
     extra_fds_close(pp);
     memcpy(pp->extra_fds, dup, n * sizeof(int));
     pp->nextra = n;
+    return 0;
+}
+
+int hv_process_partition_set_console(struct hv_partition *p, int fd)
+{
+    struct hv_process_partition *pp = proc_of(p);
+    if (!pp)
+        return -EINVAL;
+    if (pp->pid > 0)
+        return -EBUSY;
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0)
+        return errno == EBADF ? -EINVAL : -errno;
+    if (pp->console >= 0)
+        close(pp->console);
+    pp->console = dup;
     return 0;
 }
 

@@ -9,8 +9,9 @@
  * open its /proc memory, ptrace it (attach and seize), read its memory
  * with process_vm_readv, signal it. Each attempt must fail; it prints one
  * line per attempt to stderr (vswitchd's log). Then it installs hv-vm's
- * own system-call filter, the same call hv-vm makes, and opens vswitchd's
- * memory again, which the filter must answer by killing it with SIGSYS.
+ * own system-call filter, the same call hv-vm makes, floods its console
+ * (which vswitchd must rate-limit) and opens vswitchd's memory again,
+ * which the filter must answer by killing it with SIGSYS.
  *
  * Exit status (if it lives that long): 3 if an attempt on vswitchd
  * succeeded, 4 if the forbidden call returned, 2 if it is not a partition
@@ -32,6 +33,8 @@
 #include "hv-guest.h"
 #include "netvsc-sandbox.h"
 #include "vmbus-client.h"
+
+#define CONFINE_FLOOD 5000 /* console lines, far more than the root logs */
 
 static const char *name = "?";
 static bool escaped;
@@ -96,6 +99,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "hv-confine-guest %s: filter: %s\n", name, netvsc_sandbox_last_error());
         return 1;
     }
+    /* Its console is a pipe the root reads: control bytes must not reach
+     * the root's log, nor a flood of lines. */
+    fprintf(stderr, "hv-confine-guest %s: escape \033[2J\r bytes\n", name);
+    for (int i = 0; i < CONFINE_FLOOD; i++)
+        fprintf(stderr, "hv-confine-guest %s: flood %d\n", name, i);
     fprintf(stderr, "hv-confine-guest %s: hv-vm's filter in; opening %s again\n", name, path);
     r = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     fprintf(stderr, "hv-confine-guest %s: ESCAPE: openat under the filter returned %ld (%s)\n",

@@ -15,8 +15,10 @@
 #    dumpable process of the prober's own uid succeeds (the probe can see).
 #  - hv-confine-guest, run as the VM worker: under the same jail its
 #    attempts on vswitchd all fail; after installing hv-vm's filter it
-#    opens vswitchd's memory and is killed by SIGSYS, which vswitchd logs
-#    and vm-list reports as "killed by seccomp (SIGSYS)".
+#    floods its console (vswitchd logs a bounded number of those lines,
+#    control bytes replaced, and counts the rest), opens vswitchd's memory
+#    and is killed by SIGSYS, which vswitchd logs and vm-list reports as
+#    "killed by seccomp (SIGSYS)".
 # Usage: test_confine.sh BUILD_BIN_DIR
 source "$(dirname "$0")/lib.sh"
 hv_init "$1"
@@ -164,7 +166,7 @@ for _ in $(seq 100); do
     [ "$(vm_field "$X" state)" = crashed ] && break
     sleep 0.1
 done
-grep "hv-confine-guest $X" "$HV_LOG" || true
+grep "hv-confine-guest $X" "$HV_LOG" | grep -v flood || true
 [ "$(vm_field "$X" state)" = crashed ] || hv_fail "the abusive worker is $(vm_field "$X" state), not crashed"
 grep -q "hv-confine-guest $X: VMBus .* connected" "$HV_LOG" || hv_fail "the jailed worker could not use VMBus"
 grep -q "hv-confine-guest $X: ESCAPE" "$HV_LOG" && hv_fail "the jailed worker got at vswitchd"
@@ -172,7 +174,14 @@ for what in "open vswitchd's /proc memory" "ptrace(PTRACE_ATTACH) vswitchd" \
     "ptrace(PTRACE_SEIZE) vswitchd" "process_vm_readv vswitchd" "signal vswitchd"; do
     grep -qF "hv-confine-guest $X: $what: denied" "$HV_LOG" || hv_fail "no refusal logged for: $what"
 done
-grep -q "hv-confine-guest $X: hv-vm's filter in" "$HV_LOG" || hv_fail "the worker did not get to its filter"
+grep -q "VM $X (console): hv-confine-guest $X: escape ?\[2J? bytes" "$HV_LOG" ||
+    hv_fail "control bytes from the worker's console reached the log as they were"
+floods=$(grep -c "hv-confine-guest $X: flood" "$HV_LOG" || true)
+echo "of 5000 console lines the worker flooded, $floods reached the log"
+[ "$floods" -gt 0 ] && [ "$floods" -lt 1000 ] || hv_fail "the console flood was not rate-limited ($floods lines logged)"
+grep -Eq "VM $X: [0-9]+ lines of its console suppressed in all" "$HV_LOG" || hv_fail "suppressed console lines not counted"
+grep -q "hv-confine-guest $X: hv-vm's filter in" "$HV_LOG" || grep -q "hv-confine-guest $X: flood 0" "$HV_LOG" ||
+    hv_fail "the worker did not get to its filter"
 grep -q "VM $X crashed: its worker was killed by seccomp (SIGSYS)" "$HV_LOG" || hv_fail "vswitchd did not log the seccomp kill"
 [ "$(vm_field "$X" exit)" = "killed by seccomp (SIGSYS)" ] || hv_fail "vm-list says '$(vm_field "$X" exit)'"
 kill -0 "$HV_VSD_PID" || hv_fail "vswitchd died"

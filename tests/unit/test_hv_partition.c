@@ -2318,6 +2318,43 @@ static void hv_partition_start__extra_fds__at_6_for_one_start(void **state)
     assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) != 0);
 }
 
+/* A console: the guest's stdout and stderr go to it, and its stdin is
+ * /dev/null, not the root's (which here holds a line it must not see). */
+static void hv_partition_start__console__output_to_it_stdin_null(void **state)
+{
+    struct hvt_fix *f = *state;
+    static const char *const argv[] = {
+        "/bin/sh", "-c", "echo out; echo err >&2; read x; echo \"in:$x\"", NULL};
+    struct hv_partition *p = hvt_process(f->host, "console", argv, NULL);
+    int con[2], in[2];
+    assert_int_equal(pipe2(con, O_CLOEXEC), 0);
+    assert_int_equal(pipe(in), 0);
+    assert_int_equal(write(in[1], "root's\n", 7), 7);
+    close(in[1]);
+    assert_int_equal(hv_process_partition_set_console(p, con[1]), 0);
+    close(con[1]);
+    int saved_in = dup(STDIN_FILENO);
+    assert_true(saved_in >= 0);
+    assert_int_equal(dup2(in[0], STDIN_FILENO), STDIN_FILENO);
+    int rc = hv_partition_start(p);
+    dup2(saved_in, STDIN_FILENO);
+    close(saved_in);
+    close(in[0]);
+    assert_int_equal(rc, 0);
+    assert_true(hvt_run_until_stopped(f->host, p, HVT_WAIT_MS));
+    hvt_assert_exit(hv_partition_exit_status(p), 0);
+    char buf[64] = {0};
+    size_t got = 0;
+    ssize_t n;
+    while ((n = read(con[0], buf + got, sizeof(buf) - 1 - got)) > 0)
+        got += (size_t)n;
+    close(con[0]);
+    assert_string_equal(buf, "out\nerr\nin:\n");
+
+    assert_int_equal(hv_process_partition_set_console(p, -1), -EINVAL);
+    assert_int_equal(hv_process_partition_set_console(f->p, STDOUT_FILENO), -EINVAL);
+}
+
 #define HVT_DIRECT(fn) cmocka_unit_test_setup_teardown(fn, setup_direct, teardown)
 #define HVT_HOST(fn) cmocka_unit_test_setup_teardown(fn, setup_host, teardown)
 
@@ -2358,6 +2395,7 @@ int main(void)
         HVT_HOST(hv_partition_start__jailed_netns__guest_in_it),
         HVT_HOST(hv_partition_start__jailed_root_dies__guest_killed),
         HVT_HOST(hv_partition_start__extra_fds__at_6_for_one_start),
+        HVT_DIRECT(hv_partition_start__console__output_to_it_stdin_null),
 
         HVT_DIRECT(hv_hypercall__malformed_records__invalid_input),
         HVT_DIRECT(hv_hypercall__unknown_code__invalid_code),

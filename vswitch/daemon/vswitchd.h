@@ -29,6 +29,7 @@ struct vsd;
 struct vsd_vm;
 struct rpc_conn;
 struct netvsc_tap_broker;
+struct vsd_console;
 
 #define VSD_UPLINK_MAX 255
 #define VSD_MAX_STATICS 256
@@ -111,6 +112,7 @@ struct vsd_vm {
     int nnics;
     double stop_deadline; /* force-stop time of a pending vm-stop, 0 if none */
     struct netvsc_tap_broker *tapb; /* while its worker runs (jail.c) */
+    struct vsd_console *console;    /* its worker's stdout and stderr (jail.c) */
     char exit_reason[48];           /* how the worker last ended, "" if it has not */
     struct vsd_waiter waiters[8];
     int nwaiters;
@@ -264,8 +266,9 @@ bool vsd_name_ok(const char *s, size_t max);
 int vsd_parse_mac(const char *s, uint8_t mac[6]);
 void vsd_format_mac(const uint8_t mac[6], char out[18]);
 /* jail.c: confining VM workers. vsd_vm_confine() before each start makes
- * the VM's namespace, its TAP broker and the partition's jail;
- * vsd_vm_unconfine() once the worker is gone (or did not start). */
+ * the VM's namespace, its TAP broker, its console and the partition's
+ * jail; vsd_vm_unconfine() once the worker is gone (or did not start)
+ * drains the console and closes both. */
 #define VSD_VM_UID_BASE_DEFAULT 1879048192u /* 0x70000000: unused by distributions */
 int vsd_vm_confine(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e);
 void vsd_vm_unconfine(struct vsd_vm *vm);
