@@ -35,7 +35,7 @@ fi
 packages=(
     build-essential cmake pkg-config ninja-build git python3
     dpdk dpdk-dev libdpdk-dev
-    libpcap-dev libnl-3-dev libnl-route-3-dev libjansson-dev libcmocka-dev
+    libpcap-dev libnl-3-dev libnl-route-3-dev libjansson-dev libcmocka-dev libseccomp-dev
     clang llvm libclang-rt-14-dev
     iproute2 iputils-ping iperf3 tcpdump tshark dnsmasq-base busybox ethtool
     procps psmisc util-linux kmod

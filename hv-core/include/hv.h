@@ -252,6 +252,50 @@ void hv_partition_get_stats(const struct hv_partition *p, struct hv_partition_st
 /* Process backend: the child's pid while running, else -1. */
 int hv_process_partition_pid(const struct hv_partition *p);
 
+/*
+ * Process backend: confine the guest's process the way a VMM jails its
+ * device processes. Every process partition gets PR_SET_NO_NEW_PRIVS, no
+ * core dumps (RLIMIT_CORE 0: a crash never writes guest memory to the
+ * root's disks) and a parent-death signal. A jail adds, in the child before
+ * exec, in this order:
+ *  - the network namespace netns_path (a namespace file such as
+ *    /run/netns/NAME), opened by the root at each start: -ENOENT from the
+ *    start if it is gone;
+ *  - with root_paths: a mount namespace of its own whose root is an empty
+ *    read-only tmpfs holding only root_paths (directories and files bind-
+ *    mounted read-only, nosuid, nodev; symbolic links copied; missing paths
+ *    skipped) and a /proc that shows only processes the guest could ptrace
+ *    (hidepid=invisible); nothing of the root's state, sockets or /tmp;
+ *  - an empty capability bounding set, no supplementary groups, then gid
+ *    and uid (real, effective and saved): no capabilities remain, and
+ *    NO_NEW_PRIVS keeps it so across exec;
+ *  - the parent-death signal is set after the uid change, which clears it.
+ * The program is executed from a descriptor the root opened, so it need
+ * not be reachable under the new root or by the uid. No PID namespace: the
+ * uid already keeps the guest from signalling or tracing anyone else, and a
+ * guest as PID 1 would lose SIGTERM.
+ *
+ * set_jail copies *jail (NULL: no jail) for every later start. -EINVAL for
+ * uid or gid 0, a relative or over-long path, a path under
+ * HV_PROCESS_JAIL_STAGE, or a partition of another backend; -EBUSY while
+ * running; -ENOMEM.
+ */
+#define HV_PROCESS_JAIL_STAGE "/tmp"
+struct hv_process_jail {
+    uint32_t uid, gid;
+    const char *netns_path;        /* NULL: the root's network namespace */
+    const char *const *root_paths; /* NULL-terminated; NULL: the root's filesystem */
+};
+int hv_process_partition_set_jail(struct hv_partition *p, const struct hv_process_jail *jail);
+
+/* Process backend: descriptors for the next start only, handed to the
+ * child at HV_CHILD_FD_SINT + 1, + 2, ... in order (duplicated: the caller
+ * keeps its own; closed here after that start, or by the next call).
+ * -EINVAL for more than HV_PROCESS_EXTRA_FDS_MAX or a bad descriptor, or a
+ * partition of another backend; -EBUSY while running. */
+#define HV_PROCESS_EXTRA_FDS_MAX 8
+int hv_process_partition_pass_fds(struct hv_partition *p, const int *fds, unsigned n);
+
 /* Direct backend, while running: a guest handle on p's memory and SINT whose
  * hypercalls call hv_hypercall(p, ...). Free with hv_guest_detach() (before
  * or after p stops). */

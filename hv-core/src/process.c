@@ -1,36 +1,55 @@
 /*
  * The process partition backend: the guest is a program run in a child
- * process that holds exactly three descriptors, at fixed numbers: its memory
- * (memfd), its hypercall socket (SOCK_SEQPACKET) and its SINT eventfd.
- * Everything else is closed before exec, so the child sees nothing of the
- * root, of other partitions, or of the pages the root has mapped.
+ * process that holds three descriptors at fixed numbers: its memory
+ * (memfd), its hypercall socket (SOCK_SEQPACKET) and VP 0's SINT eventfd;
+ * then any the root passes for that start (hv_process_partition_pass_fds),
+ * and stdin (/dev/null), stdout and stderr (see below). Everything else is
+ * closed before exec, so the child sees nothing of the root, of other
+ * partitions, or of the pages the root has mapped.
  *
  * Hypercalls arrive as records on the socket (hv-proto.h). The root checks
  * the sender's kernel-supplied credentials (SO_PASSCRED) against the child's
  * pid, discards any descriptor a guest tries to pass, and answers each record
  * with exactly one response. Death is noticed through a pidfd.
  *
- * The child's stdout and stderr are a pipe the root reads: each line it
- * prints becomes a line of the root's log, prefixed with the partition's
- * name, cut at HV_CHILD_LINE_MAX, control characters replaced, and rate
- * limited like every other line the guest can cause (the partition's
- * log_rl). Handing the child the root's own stderr would let it write
- * without bound into the root's log.
+ * The child's stdin is /dev/null; its stdout and stderr are a pipe the root
+ * reads: each line it prints becomes a line of the root's log, prefixed
+ * with the partition's name, cut at HV_CHILD_LINE_MAX, control characters
+ * replaced, and rate limited like every other line the guest can cause
+ * (the partition's log_rl). Handing the child the root's own stderr would
+ * let it write without bound into the root's log.
+ *
+ * A jail (hv.h) confines the child before exec: its network namespace, a
+ * mount namespace whose root holds only what the program needs to load,
+ * an unprivileged uid and gid with no capabilities, no_new_privs. The uid
+ * is what keeps it away from the root: a process of another uid cannot
+ * ptrace, signal or open the /proc memory of the root, and the root's
+ * files and sockets are not in its mount namespace at all. The credentials
+ * check still holds: there is no PID namespace, so SCM_CREDENTIALS carries
+ * the very pid fork() returned.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include "hv-provider.h"
 
@@ -54,6 +73,15 @@ struct hv_process_partition {
     uint32_t out_len; /* bytes of the line being collected */
     bool out_cut;     /* it was longer than HV_CHILD_LINE_MAX */
     char out_line[HV_CHILD_LINE_MAX + 1];
+    /* The jail (hv_process_partition_set_jail). */
+    bool jailed;
+    uint32_t uid, gid;
+    char *netns_path;
+    char **root_paths;  /* as given */
+    char **stage_paths; /* each under HV_PROCESS_JAIL_STAGE, made before fork */
+    /* Descriptors for the next start (hv_process_partition_pass_fds). */
+    int extra_fds[HV_PROCESS_EXTRA_FDS_MAX];
+    unsigned nextra;
 };
 
 static struct hv_process_partition *proc_cast(struct hv_partition *p)
@@ -126,12 +154,38 @@ static int proc_construct(struct hv_partition *p, const struct hv_partition_para
     return 0;
 }
 
+static void jail_clear(struct hv_process_partition *pp)
+{
+    pp->jailed = false;
+    free(pp->netns_path);
+    free_strv(pp->root_paths);
+    free_strv(pp->stage_paths);
+    pp->netns_path = NULL;
+    pp->root_paths = NULL;
+    pp->stage_paths = NULL;
+}
+
+static void extra_fds_close(struct hv_process_partition *pp)
+{
+    for (unsigned i = 0; i < pp->nextra; i++)
+        close(pp->extra_fds[i]);
+    pp->nextra = 0;
+}
+
+/* The descriptors given for one start. */
+static void start_fds_close(struct hv_process_partition *pp)
+{
+    extra_fds_close(pp);
+}
+
 static void proc_destruct(struct hv_partition *p)
 {
     struct hv_process_partition *pp = proc_cast(p);
     free_strv(pp->argv);
     free_strv(pp->extra_env);
     free(pp->cpuset);
+    jail_clear(pp);
+    start_fds_close(pp);
 }
 
 static void proc_dealloc(struct hv_partition *p)
@@ -176,42 +230,206 @@ fail:
     return NULL;
 }
 
-/* Between fork and exec: async-signal-safe calls only. */
+/*
+ * Between fork and exec, everything below is async-signal-safe: system
+ * calls on strings and buffers prepared before fork (the root is
+ * multi-threaded), no allocation. Failures end the child with 126, which
+ * the root sees as a crash at start.
+ */
+
+/* mkdir -p of path's parent directories (path itself if `self`). */
+static int jail_mkdirs(const char *path, bool self)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        if (buf[i] == '\0' && !self)
+            break;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return -1;
+        buf[i] = c;
+    }
+    return 0;
+}
+
+/* Bind src read-only (and nosuid, nodev, keeping noexec) onto dst, which
+ * exists. Not recursive: mounts below src stay out of the jail. */
+static int jail_bind_ro(const char *src, const char *dst)
+{
+    struct statfs sf;
+    if (syscall(SYS_statfs, src, &sf) < 0)
+        return -1;
+    unsigned long fl = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
+    if (sf.f_flags & ST_NOEXEC)
+        fl |= MS_NOEXEC;
+    if (mount(src, dst, NULL, MS_BIND, NULL) < 0 || mount(NULL, dst, NULL, fl, NULL) < 0)
+        return -1;
+    return 0;
+}
+
+/* The new root: a tmpfs on the stage directory in a private mount
+ * namespace, filled, pivoted into, the old root detached, then read-only. */
+static int jail_make_root(const struct hv_process_partition *pp)
+{
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return -1;
+    if (mount("hv-jail", HV_PROCESS_JAIL_STAGE, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "mode=0755,size=64k,nr_inodes=256") < 0)
+        return -1;
+    for (size_t i = 0; pp->root_paths[i]; i++) {
+        const char *src = pp->root_paths[i], *dst = pp->stage_paths[i];
+        struct stat st;
+        if (lstat(src, &st) < 0) {
+            if (errno == ENOENT)
+                continue;
+            return -1;
+        }
+        if (jail_mkdirs(dst, false) < 0)
+            return -1;
+        if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t n = readlink(src, target, sizeof(target) - 1);
+            if (n < 0)
+                return -1;
+            target[n] = '\0';
+            if (symlink(target, dst) < 0 && errno != EEXIST)
+                return -1;
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+                return -1;
+        } else {
+            int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
+            if (fd < 0)
+                return -1;
+            close(fd);
+        }
+        if (jail_bind_ro(src, dst) < 0)
+            return -1;
+    }
+    /* A /proc of the guest's own processes: hidepid=invisible hides every
+     * process it could not ptrace, i.e. all but its own once its uid is
+     * set; subset=pid leaves out the system-wide files. Older kernels get
+     * no /proc at all rather than the root's. */
+    char proc[sizeof(HV_PROCESS_JAIL_STAGE "/proc")] = HV_PROCESS_JAIL_STAGE "/proc";
+    if (mkdir(proc, 0555) < 0)
+        return -1;
+    const unsigned long pfl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount("proc", proc, "proc", pfl, "hidepid=invisible,subset=pid") < 0 &&
+        mount("proc", proc, "proc", pfl, "hidepid=2") < 0)
+        rmdir(proc);
+    if (chdir(HV_PROCESS_JAIL_STAGE) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+        umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        return -1;
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return -1;
+    return 0;
+}
+
+/* Credentials last: the bounding set needs CAP_SETPCAP to shrink, and the
+ * namespaces and mounts above need the root's capabilities. Raw system
+ * calls: glibc's wrappers would try to reach the root's other threads. */
+static int jail_drop_privileges(const struct hv_process_partition *pp)
+{
+    for (unsigned long cap = 0; cap <= 63; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            return -1;
+    if (syscall(SYS_setgroups, 0, NULL) < 0 ||
+        syscall(SYS_setresgid, pp->gid, pp->gid, pp->gid) < 0 ||
+        syscall(SYS_setresuid, pp->uid, pp->uid, pp->uid) < 0)
+        return -1;
+    /* From root to another uid the kernel clears the permitted, effective
+     * and ambient sets; make sure of it. */
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &hdr, data) < 0 || data[0].permitted || data[1].permitted ||
+        data[0].effective || data[1].effective)
+        return -1;
+    return 0;
+}
+
 static void child_exec(struct hv_process_partition *pp, char **env, int mem_fd, int sock,
-                       int sint_fd, int out_fd, pid_t parent)
+                       int sint_fd, int out_fd, int exe_fd, int netns_fd, int null_fd,
+                       pid_t parent)
 {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     sigaction(SIGPIPE, &dfl, NULL);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-        _exit(126);
     if (pp->cpuset && syscall(SYS_sched_setaffinity, 0, pp->cpuset_size, pp->cpuset) < 0)
         _exit(126);
+    if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0)
+        _exit(126);
+    if (pp->jailed && pp->root_paths && jail_make_root(pp) < 0)
+        _exit(126);
 
-    /* Move the descriptors above every source first, so that the dup2s
-     * below cannot clobber one another. */
-    int hi = mem_fd;
-    if (sock > hi)
-        hi = sock;
-    if (sint_fd > hi)
-        hi = sint_fd;
-    if (out_fd > hi)
-        hi = out_fd;
-    hi = hi < 16 ? 16 : hi + 1;
-    int m = fcntl(mem_fd, F_DUPFD, hi);
-    int s = fcntl(sock, F_DUPFD, hi);
-    int e = fcntl(sint_fd, F_DUPFD, hi);
-    int o = fcntl(out_fd, F_DUPFD, hi);
-    if (m < 0 || s < 0 || e < 0 || o < 0)
+    /* Move every descriptor the child keeps above every source first, so
+     * that the dup2s below cannot clobber one another. */
+    int src[3 + HV_PROCESS_EXTRA_FDS_MAX + 1];
+    unsigned n = 0;
+    src[n++] = mem_fd;
+    src[n++] = sock;
+    src[n++] = sint_fd;
+    for (unsigned i = 0; i < pp->nextra; i++)
+        src[n++] = pp->extra_fds[i];
+    int hi = 16;
+    for (unsigned i = 0; i < n; i++)
+        if (src[i] >= hi)
+            hi = src[i] + 1;
+    if (exe_fd >= hi)
+        hi = exe_fd + 1;
+    if (out_fd >= hi)
+        hi = out_fd + 1;
+    if (null_fd >= hi)
+        hi = null_fd + 1;
+    for (unsigned i = 0; i < n; i++)
+        if ((src[i] = fcntl(src[i], F_DUPFD, hi)) < 0)
+            _exit(126);
+    int exe_hi = exe_fd >= 0 ? fcntl(exe_fd, F_DUPFD_CLOEXEC, hi) : -1;
+    int out_hi = fcntl(out_fd, F_DUPFD, hi);
+    int null_hi = fcntl(null_fd, F_DUPFD, hi);
+    if ((exe_fd >= 0 && exe_hi < 0) || out_hi < 0 || null_hi < 0)
         _exit(126);
-    if (dup2(m, HV_CHILD_FD_MEM) < 0 || dup2(s, HV_CHILD_FD_HYPERCALL) < 0 ||
-        dup2(e, HV_CHILD_FD_SINT) < 0 || dup2(o, STDOUT_FILENO) < 0 || dup2(o, STDERR_FILENO) < 0)
+    for (unsigned i = 0; i < n; i++)
+        if (dup2(src[i], HV_CHILD_FD_MEM + (int)i) < 0)
+            _exit(126);
+    /* stdout and stderr to the root's pipe, stdin from /dev/null. */
+    if (dup2(null_hi, STDIN_FILENO) < 0 || dup2(out_hi, STDOUT_FILENO) < 0 ||
+        dup2(out_hi, STDERR_FILENO) < 0)
         _exit(126);
-    if (syscall(SYS_close_range, HV_CHILD_FD_SINT + 1, ~0u, 0) < 0)
+    /* The program's descriptor goes right after the guest's and closes on
+     * exec: the guest never holds it. */
+    int first_free = HV_CHILD_FD_MEM + (int)n;
+    if (exe_hi >= 0) {
+        if (dup3(exe_hi, first_free, O_CLOEXEC) < 0)
+            _exit(126);
+        exe_fd = first_free++;
+    }
+    if (syscall(SYS_close_range, first_free, ~0u, 0) < 0)
         _exit(126);
-    execve(pp->argv[0], pp->argv, env);
+
+    struct rlimit no_core = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &no_core) < 0)
+        _exit(126);
+    if (pp->jailed && jail_drop_privileges(pp) < 0)
+        _exit(126);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+        _exit(126);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        _exit(126);
+    if (exe_fd >= 0)
+        syscall(SYS_execveat, exe_fd, "", pp->argv, env, AT_EMPTY_PATH);
+    else
+        execve(pp->argv[0], pp->argv, env);
     _exit(127);
 }
 
@@ -303,10 +521,32 @@ static int proc_start(struct hv_partition *p)
         rc = -errno;
         goto err_sock;
     }
+    /* A jailed guest is run from a descriptor: the program need not be
+     * reachable by its uid or under its new root. Without a jail the path
+     * is executed as given, and a missing program is the child's exit 127. */
+    int exe_fd = -1, netns_fd = -1, null_fd = -1;
+    if ((null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = -errno;
+        goto err_sock;
+    }
+    if (pp->jailed) {
+        exe_fd = open(pp->argv[0], O_PATH | O_CLOEXEC);
+        if (exe_fd < 0) {
+            rc = -errno;
+            goto err_fds;
+        }
+        if (pp->netns_path) {
+            netns_fd = open(pp->netns_path, O_RDONLY | O_CLOEXEC);
+            if (netns_fd < 0) {
+                rc = -errno;
+                goto err_fds;
+            }
+        }
+    }
     char **env = build_env(pp);
     if (!env) {
         rc = -ENOMEM;
-        goto err_sock;
+        goto err_fds;
     }
     pp->out_len = 0;
     pp->out_cut = false;
@@ -315,13 +555,21 @@ static int proc_start(struct hv_partition *p)
     if (pid < 0) {
         rc = -errno;
         free_strv(env);
-        goto err_sock;
+        goto err_fds;
     }
     if (pid == 0)
-        child_exec(pp, env, p->mem_fd, sv[1], p->sint_fd, out[1], parent);
+        child_exec(pp, env, p->mem_fd, sv[1], p->sint_fd, out[1], exe_fd, netns_fd, null_fd,
+                   parent);
     free_strv(env);
     close(sv[1]);
     close(out[1]);
+    if (exe_fd >= 0)
+        close(exe_fd);
+    if (netns_fd >= 0)
+        close(netns_fd);
+    if (null_fd >= 0)
+        close(null_fd);
+    start_fds_close(pp);
 
     pp->pid = pid;
     pp->sock = sv[0];
@@ -359,7 +607,15 @@ err_kill:
     pp->sock = -1;
     pp->out_fd = -1;
     return rc;
+err_fds:
+    if (exe_fd >= 0)
+        close(exe_fd);
+    if (netns_fd >= 0)
+        close(netns_fd);
+    if (null_fd >= 0)
+        close(null_fd);
 err_sock:
+    start_fds_close(pp);
     close(sv[0]);
     close(sv[1]);
     close(out[0]);
@@ -563,6 +819,98 @@ int hv_process_partition_pid(const struct hv_partition *p)
     const struct hv_process_partition *pp =
         container_of(p, const struct hv_process_partition, up);
     return pp->pid;
+}
+
+static struct hv_process_partition *proc_of(struct hv_partition *p)
+{
+    return p && p->cls == &hv_process_partition_class ? proc_cast(p) : NULL;
+}
+
+static bool jail_path_ok(const char *path)
+{
+    static const char stage[] = HV_PROCESS_JAIL_STAGE;
+    size_t n = strnlen(path, PATH_MAX);
+    if (path[0] != '/' || n + sizeof(stage) >= PATH_MAX || strstr(path, "/../") ||
+        (n >= 3 && strcmp(path + n - 3, "/..") == 0))
+        return false;
+    /* Paths under the stage would be hidden by the tmpfs made there. */
+    return !(strncmp(path, stage, sizeof(stage) - 1) == 0 &&
+             (path[sizeof(stage) - 1] == '\0' || path[sizeof(stage) - 1] == '/'));
+}
+
+int hv_process_partition_set_jail(struct hv_partition *p, const struct hv_process_jail *jail)
+{
+    struct hv_process_partition *pp = proc_of(p);
+    if (!pp)
+        return -EINVAL;
+    if (pp->pid > 0)
+        return -EBUSY;
+    if (!jail) {
+        jail_clear(pp);
+        return 0;
+    }
+    if (jail->uid == 0 || jail->gid == 0 || jail->uid == (uint32_t)-1 ||
+        jail->gid == (uint32_t)-1)
+        return -EINVAL;
+    if (jail->netns_path && (jail->netns_path[0] != '/' || strlen(jail->netns_path) >= PATH_MAX))
+        return -EINVAL;
+    for (size_t i = 0; jail->root_paths && jail->root_paths[i]; i++)
+        if (!jail_path_ok(jail->root_paths[i]))
+            return -EINVAL;
+
+    char *netns = jail->netns_path ? strdup(jail->netns_path) : NULL;
+    char **roots = jail->root_paths ? dup_strv(jail->root_paths) : NULL;
+    char **stages = NULL;
+    if (roots) {
+        size_t n = 0;
+        while (roots[n])
+            n++;
+        stages = calloc(n + 1, sizeof(*stages));
+        for (size_t i = 0; stages && i < n; i++) {
+            if (asprintf(&stages[i], "%s%s", HV_PROCESS_JAIL_STAGE, roots[i]) < 0) {
+                stages[i] = NULL;
+                free_strv(stages);
+                stages = NULL;
+            }
+        }
+    }
+    if ((jail->netns_path && !netns) || (jail->root_paths && (!roots || !stages))) {
+        free(netns);
+        free_strv(roots);
+        free_strv(stages);
+        return -ENOMEM;
+    }
+    jail_clear(pp);
+    pp->jailed = true;
+    pp->uid = jail->uid;
+    pp->gid = jail->gid;
+    pp->netns_path = netns;
+    pp->root_paths = roots;
+    pp->stage_paths = stages;
+    return 0;
+}
+
+int hv_process_partition_pass_fds(struct hv_partition *p, const int *fds, unsigned n)
+{
+    struct hv_process_partition *pp = proc_of(p);
+    if (!pp || n > HV_PROCESS_EXTRA_FDS_MAX || (n && !fds))
+        return -EINVAL;
+    if (pp->pid > 0)
+        return -EBUSY;
+    int dup[HV_PROCESS_EXTRA_FDS_MAX];
+    for (unsigned i = 0; i < n; i++) {
+        dup[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+        if (dup[i] < 0) {
+            int rc = errno == EBADF ? -EINVAL : -errno;
+            while (i > 0)
+                close(dup[--i]);
+            return rc;
+        }
+    }
+    extra_fds_close(pp);
+    memcpy(pp->extra_fds, dup, n * sizeof(int));
+    pp->nextra = n;
+    return 0;
 }
 
 const struct hv_partition_class hv_process_partition_class = {

@@ -34,22 +34,10 @@
 #include <netlink/socket.h>
 
 #include "netvsc-tap.h"
+#include "tap-private.h"
 
 #define TUN_DEV "/dev/net/tun"
 #define THREAD_NETNS "/proc/thread-self/ns/net"
-
-struct netvsc_tap {
-    int fd;
-    int ifindex;
-    bool carrier;
-    struct nl_sock *nl; /* bound in the TAP's namespace */
-    struct nl_sock *ev; /* RTNLGRP_LINK notifications, same namespace */
-    char name[IFNAMSIZ];
-    /* What the last read of ev found about this device. */
-    bool ev_seen;
-    bool ev_gone;
-    uint32_t ev_mtu;
-};
 
 static _Thread_local char last_error[256];
 
@@ -79,6 +67,15 @@ __attribute__((format(printf, 2, 3))) static int fail(int err, const char *fmt, 
 
 /* Same, for messages that already say everything (bad arguments). */
 __attribute__((format(printf, 2, 3))) static int failx(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vrecord(err, false, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+int netvsc_tap_record_error(int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -646,6 +643,7 @@ int netvsc_tap_create(const struct netvsc_tap_params *p, struct netvsc_tap **out
     if (!(t = calloc(1, sizeof(*t))))
         return fail(-ENOMEM, "TAP %s", p->name);
     t->fd = -1;
+    t->broker = -1;
     t->carrier = p->carrier;
     snprintf(t->name, sizeof(t->name), "%s", p->name);
 
@@ -697,8 +695,10 @@ void netvsc_tap_destroy(struct netvsc_tap *t)
     if (!t)
         return;
     /* Delete explicitly so that the device goes even if a copy of the
-     * descriptor survives somewhere (a fork that did not exec). */
-    if (t->nl && t->ifindex > 0) {
+     * descriptor survives somewhere (a fork that did not exec). A TAP made
+     * by the broker has no such copy, and its user no right to delete:
+     * the device goes with the descriptor. */
+    if (t->nl && t->ifindex > 0 && t->broker < 0) {
         struct rtnl_link *l = rtnl_link_alloc();
         if (l) {
             rtnl_link_set_ifindex(l, t->ifindex);
@@ -713,6 +713,73 @@ void netvsc_tap_destroy(struct netvsc_tap *t)
     if (t->ev)
         nl_socket_free(t->ev);
     free(t);
+}
+
+int netvsc_tap_wrap(int fd, int ifindex, const char *name, bool carrier, int broker,
+                    struct netvsc_tap **out)
+{
+    struct netvsc_tap *t = calloc(1, sizeof(*t));
+    if (!t)
+        return fail(-ENOMEM, "TAP %s", name);
+    t->fd = fd;
+    t->ifindex = ifindex;
+    t->carrier = carrier;
+    t->broker = broker;
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    int rc;
+    if ((rc = nl_open(&t->nl)) < 0 || (rc = ev_open(t)) < 0) {
+        if (t->nl)
+            nl_socket_free(t->nl);
+        free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int netvsc_tap_shadow_open(int netns_fd, struct netvsc_tap **out)
+{
+    struct netvsc_tap *t = calloc(1, sizeof(*t));
+    if (!t)
+        return fail(-ENOMEM, "link handle");
+    t->fd = -1;
+    t->broker = -1;
+    int home = open(THREAD_NETNS, O_RDONLY | O_CLOEXEC);
+    int rc;
+    if (home < 0) {
+        rc = fail(-errno, "open %s", THREAD_NETNS);
+        goto err;
+    }
+    if (setns(netns_fd, CLONE_NEWNET) < 0) {
+        rc = fail(-errno, "setns into the target namespace");
+        goto err;
+    }
+    rc = nl_open(&t->nl);
+    if (setns(home, CLONE_NEWNET) < 0 && rc == 0)
+        rc = fail(-errno, "cannot return to the original network namespace");
+    if (rc < 0)
+        goto err;
+    close(home);
+    *out = t;
+    return 0;
+err:
+    if (home >= 0)
+        close(home);
+    if (t->nl)
+        nl_socket_free(t->nl);
+    free(t);
+    return rc;
+}
+
+int netvsc_tap_release_fd(struct netvsc_tap *t)
+{
+    int fd = t->fd;
+    if (t->nl)
+        nl_socket_free(t->nl);
+    if (t->ev)
+        nl_socket_free(t->ev);
+    free(t);
+    return fd;
 }
 
 int netvsc_tap_events_fd(const struct netvsc_tap *t)
@@ -793,6 +860,8 @@ int netvsc_tap_set_mtu(struct netvsc_tap *t, uint32_t mtu)
     int rc = check_mtu(mtu);
     if (rc < 0)
         return rc;
+    if (t->broker >= 0)
+        return netvsc_tap_broker_request(t, NETVSC_TAPB_SET_MTU, mtu, NULL, false);
     struct rtnl_link *changes = rtnl_link_alloc();
     if (!changes)
         return fail(-ENOMEM, "link object");
@@ -811,6 +880,8 @@ int netvsc_tap_set_mac(struct netvsc_tap *t, const uint8_t mac[6])
         return rc;
     if (mac_is_zero(mac))
         return failx(-EINVAL, "TAP %s: all-zero MAC", t->name);
+    if (t->broker >= 0)
+        return netvsc_tap_broker_request(t, NETVSC_TAPB_SET_MAC, 0, mac, false);
     struct rtnl_link *changes = rtnl_link_alloc();
     struct nl_addr *addr = nl_addr_build(AF_LLC, mac, 6);
     if (!changes || !addr) {
@@ -832,6 +903,8 @@ out:
 
 int netvsc_tap_set_up(struct netvsc_tap *t, bool up)
 {
+    if (t->broker >= 0)
+        return netvsc_tap_broker_request(t, NETVSC_TAPB_SET_UP, 0, NULL, up);
     struct rtnl_link *changes = rtnl_link_alloc();
     if (!changes)
         return fail(-ENOMEM, "link object");

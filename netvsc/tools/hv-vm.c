@@ -1,10 +1,17 @@
 /*
  * hv-vm: the child-partition worker. vswitchd starts it as a process
  * partition (guest memory, hypercall socket and SINT eventfd at fds 3, 4
- * and 5, named in HV_PARTITION_FDS). It makes the VM's network namespace
- * (creating it if needed), connects VMBus, opens every synthetic NIC the
- * root offers, gives each a TAP device in the namespace named after the NIC,
- * and moves frames between the TAPs and the NICs until SIGTERM/SIGINT.
+ * and 5, named in HV_PARTITION_FDS), jailed: already in the VM's network
+ * namespace, as an unprivileged uid with no capabilities, in a root that
+ * holds only what it loads from (hv.h, struct hv_process_jail). It
+ * connects VMBus, opens every synthetic NIC the root offers, gives each a
+ * TAP device in the namespace named after the NIC, and moves frames
+ * between the TAPs and the NICs until SIGTERM/SIGINT.
+ *
+ * TAPs and their link settings need privilege, so the root's TAP broker
+ * makes them (--tap-broker-fd, netvsc-tap.h). Once set up, hv-vm confines
+ * itself further with a seccomp filter of the system calls its steady state
+ * makes (netvsc-sandbox.h): a guest that subverts it can do little else.
  *
  * One thread, one event loop. Per round, every NIC gets at most one burst
  * each way, so one busy NIC cannot starve the others. After the last work
@@ -36,6 +43,7 @@
 #include <netinet/in.h>
 
 #include "hv-guest.h"
+#include "netvsc-sandbox.h"
 #include "netvsc-tap.h"
 #include "netvsc.h"
 #include "nvsp-proto.h"
@@ -118,6 +126,7 @@ struct nic {
 struct vm {
     const char *name;
     const char *netns;
+    int tap_broker; /* the root's TAP broker (--tap-broker-fd) */
     bool verbose;
     struct hv_guest *g;
     struct vmbus_client *c;
@@ -143,16 +152,19 @@ static uint64_t now_ns(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: hv-vm [--name NAME] [--netns NS] [--verbose] [--help]\n"
+            "usage: hv-vm [--name NAME] [--netns NS] [--tap-broker-fd FD] [--verbose] [--help]\n"
             "The child-partition worker: runs inside a process partition started by\n"
-            "vswitchd (needs HV_PARTITION_FDS), puts each synthetic NIC the root offers\n"
-            "into network namespace NS as a TAP device named after the NIC, and moves\n"
-            "frames between them until SIGTERM or SIGINT.\n"
-            "  --name NAME   VM name for messages (default: $HV_PARTITION_NAME)\n"
-            "  --netns NS    network namespace, created if missing (default: NAME);\n"
-            "                1..%d characters of A-Z a-z 0-9 _ . -\n"
-            "  --verbose     also report offers, link and MTU changes in detail\n"
-            "  --help        this text\n",
+            "vswitchd (needs HV_PARTITION_FDS), in the VM's network namespace, puts each\n"
+            "synthetic NIC the root offers there as a TAP device named after the NIC,\n"
+            "and moves frames between them until SIGTERM or SIGINT. After set-up it\n"
+            "runs under a seccomp filter: a system call outside it kills the process.\n"
+            "  --name NAME          VM name for messages (default: $HV_PARTITION_NAME)\n"
+            "  --netns NS           the network namespace it was started in, for messages\n"
+            "                       (default: NAME); 1..%d characters of A-Z a-z 0-9 _ . -\n"
+            "  --tap-broker-fd FD   the root's TAP broker, which makes the TAPs and changes\n"
+            "                       their links (hv-vm has no privilege to); required\n"
+            "  --verbose            also report offers, link and MTU changes in detail\n"
+            "  --help               this text\n",
             NETVSC_NS_NAME_MAX);
 }
 
@@ -313,7 +325,7 @@ static int nic_open(struct vm *vm, const struct vmbus_offer_info *oi)
     netvsc_get_info(x->n, &x->info);
     struct netvsc_tap_params tp;
     tap_params_from_info(&x->info, name, &tp);
-    rc = netvsc_tap_create(&tp, &x->tap);
+    rc = netvsc_tap_create_brokered(vm->tap_broker, &tp, &x->tap);
     if (rc == -EEXIST && named) {
         /* The root named two NICs alike, or the VM has such an interface. */
         char alt[NETVSC_TAP_NAME_MAX + 1];
@@ -322,7 +334,7 @@ static int nic_open(struct vm *vm, const struct vmbus_offer_info *oi)
                 netvsc_tap_last_error(), alt);
         snprintf(name, sizeof(name), "%s", alt);
         tap_params_from_info(&x->info, name, &tp);
-        rc = netvsc_tap_create(&tp, &x->tap);
+        rc = netvsc_tap_create_brokered(vm->tap_broker, &tp, &x->tap);
     }
     if (rc < 0) {
         fprintf(stderr, "hv-vm %s: NIC %s (relid %u): %s\n", vm->name, name, oi->relid,
@@ -985,7 +997,7 @@ static int nic_tap_recreate(struct vm *vm, struct nic *x)
     x->want_mtu = 0; /* a new interface starts at the NIC's MTU, the VM's choice gone */
     struct netvsc_tap_params tp;
     tap_params_from_info(&x->info, x->name, &tp);
-    int rc = netvsc_tap_create(&tp, &x->tap);
+    int rc = netvsc_tap_create_brokered(vm->tap_broker, &tp, &x->tap);
     if (rc < 0) {
         fprintf(stderr, "hv-vm %s: NIC %s: %s\n", vm->name, x->name, netvsc_tap_last_error());
         return rc;
@@ -1215,11 +1227,12 @@ static int watch_vps(struct vm *vm)
 
 int main(int argc, char **argv)
 {
-    struct vm vm = {.ep = -1, .sfd = -1};
+    struct vm vm = {.ep = -1, .sfd = -1, .tap_broker = -1};
     const char *name = NULL, *netns = NULL;
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
         {"netns", required_argument, NULL, 'N'},
+        {"tap-broker-fd", required_argument, NULL, 'B'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1233,6 +1246,17 @@ int main(int argc, char **argv)
         case 'N':
             netns = optarg;
             break;
+        case 'B': {
+            char *end;
+            long fd = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || fd <= HV_CHILD_FD_SINT || fd > 1023) {
+                fprintf(stderr, "hv-vm: --tap-broker-fd '%s': a descriptor number above %d\n",
+                        optarg, HV_CHILD_FD_SINT);
+                return 2;
+            }
+            vm.tap_broker = (int)fd;
+            break;
+        }
         case 'v':
             vm.verbose = true;
             break;
@@ -1265,9 +1289,18 @@ int main(int argc, char **argv)
                 name, netns, NETVSC_NS_NAME_MAX);
         return 2;
     }
+    if (vm.tap_broker < 0) {
+        fprintf(stderr, "hv-vm %s: no --tap-broker-fd: hv-vm runs without privileges and has "
+                        "the root make its TAPs (it is started by vswitchd)\n",
+                name);
+        return 2;
+    }
     vm.name = name;
     vm.netns = netns;
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A buffer of our own: stdio would otherwise fstat stdout for one on
+     * its first line, which may come after the system-call filter is in. */
+    static char out_buf[BUFSIZ];
+    setvbuf(stdout, out_buf, _IOLBF, sizeof(out_buf));
 
     int rc = hv_guest_attach_env(&vm.g);
     if (rc < 0) {
@@ -1278,14 +1311,6 @@ int main(int argc, char **argv)
     vm.nvp = hv_guest_vp_count(vm.g);
 
     int exit_code = 1;
-    bool created = false;
-    if ((rc = netvsc_ns_setup(netns, &created, NULL)) < 0) {
-        fprintf(stderr, "hv-vm %s: %s\n", name, netvsc_tap_last_error());
-        goto out_detach;
-    }
-    if (vm.verbose)
-        printf("hv-vm %s: network namespace %s (%s)\n", name, netns,
-               created ? "created" : "existing");
     if ((rc = setup_events(&vm)) < 0) {
         fprintf(stderr, "hv-vm %s: event setup: %s\n", name, strerror(-rc));
         goto out_events;
@@ -1310,10 +1335,20 @@ int main(int argc, char **argv)
         nics += vm.nics[i] != NULL;
     if (nics == 0)
         printf("hv-vm %s: no NIC yet; waiting for the root to offer one\n", name);
+    /* Set up: from here on, only what the steady state needs. Refuse to run
+     * without the filter rather than run with less confinement. */
+    if ((rc = netvsc_sandbox_enter()) < 0) {
+        fprintf(stderr, "hv-vm %s: cannot install the system-call filter: %s\n", name,
+                netvsc_sandbox_last_error());
+        goto out_nics;
+    }
+    if (vm.verbose)
+        printf("hv-vm %s: system-call filter installed\n", name);
 
     rc = run(&vm);
     exit_code = rc < 0 ? 1 : 0;
 
+out_nics:
     for (int i = 0; i < HV_VM_MAX_NICS; i++)
         if (vm.nics[i])
             nic_close(&vm, vm.nics[i], "closed");
@@ -1323,7 +1358,6 @@ out_events:
         close(vm.ep);
     if (vm.sfd >= 0)
         close(vm.sfd);
-out_detach:
     hv_guest_detach(vm.g);
     return exit_code;
 }

@@ -41,9 +41,10 @@ hv_eal_args() {
     echo "-l 0,1 --no-pci --file-prefix hv$HV_TAG --log-level *:warning $mem"
 }
 
+# hv_start [VSWITCHD-OPTIONS...]
 hv_start() {
     # shellcheck disable=SC2046
-    "$HV_BIN/vswitchd" --socket "$HV_SOCK" --state "$HV_STATE" --log "$HV_LOG" --detach \
+    "$HV_BIN/vswitchd" "$@" --socket "$HV_SOCK" --state "$HV_STATE" --log "$HV_LOG" --detach \
         -- $(hv_eal_args) || hv_fail "vswitchd did not start (log: $(tail -3 "$HV_LOG"))"
     HV_VSD_PID=$(pgrep -f -- "--socket $HV_SOCK" | head -1)
     [ -n "$HV_VSD_PID" ] || hv_fail "vswitchd not running"

@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1224,8 +1226,9 @@ static int hvt_abuse_msg(void *ctx, struct hv_partition *p, uint32_t conn_id, ui
     return HV_STATUS_SUCCESS;
 }
 
-static struct hv_partition *hvt_run_abuse(struct hvt_fix *f, const char *mode, const char *arg,
-                                          struct hvt_abuse *a, int efd)
+static struct hv_partition *hvt_run_abuse_jailed(struct hvt_fix *f, const char *mode,
+                                                 const char *arg, struct hvt_abuse *a, int efd,
+                                                 const struct hv_process_jail *jail)
 {
 #ifndef HV_ABUSE_GUEST
     (void)f;
@@ -1233,11 +1236,14 @@ static struct hv_partition *hvt_run_abuse(struct hvt_fix *f, const char *mode, c
     (void)arg;
     (void)a;
     (void)efd;
+    (void)jail;
     skip();
     return NULL;
 #else
     const char *const argv[] = {HV_ABUSE_GUEST, mode, arg, NULL};
     struct hv_partition *p = hvt_process(f->host, "abuse", argv, NULL);
+    if (jail)
+        assert_int_equal(hv_process_partition_set_jail(p, jail), 0);
     assert_int_equal(hv_partition_port_msg(p, HVT_CONN_MSG, hvt_abuse_msg, a), 0);
     assert_int_equal(hv_partition_port_event(p, HVT_CONN_EVENT, efd), 0);
     assert_int_equal(hv_partition_start(p), 0);
@@ -1249,16 +1255,17 @@ static struct hv_partition *hvt_run_abuse(struct hvt_fix *f, const char *mode, c
 #endif
 }
 
-static void hv_host_run__abuse_guest__answered_and_counted(void **state)
+static struct hv_partition *hvt_run_abuse(struct hvt_fix *f, const char *mode, const char *arg,
+                                          struct hvt_abuse *a, int efd)
 {
-    struct hvt_fix *f = *state;
-    struct hvt_abuse a = {.pong_rc = 1};
-    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    assert_true(efd >= 0);
-    struct hv_partition *p = hvt_run_abuse(f, NULL, NULL, &a, efd);
+    return hvt_run_abuse_jailed(f, mode, arg, a, efd, NULL);
+}
+
+/* The abuse sequence and the counters it must leave (see hv_abuse_guest.c). */
+static void hvt_check_abuse(struct hv_partition *p, struct hvt_abuse *a, int efd)
+{
     int ws = hv_partition_exit_status(p);
     uint64_t signals = hvt_take(efd);
-    close(efd);
     assert_true(WIFEXITED(ws));
     if (WEXITSTATUS(ws) != 0)
         fail_msg("hv-abuse-guest exited %d (its stderr says why)", WEXITSTATUS(ws));
@@ -1273,10 +1280,21 @@ static void hv_host_run__abuse_guest__answered_and_counted(void **state)
     assert_int_equal(s.messages_posted, 1);
     assert_int_equal(s.messages_delivered, 1);
     assert_int_equal(s.guest_signals, 2);
-    assert_int_equal(a.posts, 1);
-    assert_int_equal(a.pong_rc, 0);
+    assert_int_equal(a->posts, 1);
+    assert_int_equal(a->pong_rc, 0);
     /* Signal with a descriptor, eventfd write, signal: not the bad ones. */
     assert_int_equal(signals, 3);
+}
+
+static void hv_host_run__abuse_guest__answered_and_counted(void **state)
+{
+    struct hvt_fix *f = *state;
+    struct hvt_abuse a = {.pong_rc = 1};
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(efd >= 0);
+    struct hv_partition *p = hvt_run_abuse(f, NULL, NULL, &a, efd);
+    hvt_check_abuse(p, &a, efd);
+    close(efd);
 }
 
 static void hv_host_run__zero_length_record__answered(void **state)
@@ -2258,6 +2276,379 @@ static void hv_guest_mem_fd__guest__cannot_resize_or_reseal(void **state)
     assert_int_equal(hv_guest_mem_size(f->g), HVT_MEM);
 }
 
+/* --- Jails ---------------------------------------------------------------- */
+
+#define HVT_JAIL_UID 1879113728u /* 0x70010000: no user of this machine */
+#define HVT_JAIL_GID 1879113729u
+
+static const char *const hvt_jail_root[] = {"/usr",   "/lib", "/lib64", "/lib32", "/libx32",
+                                            "/bin",   "/etc/ld.so.cache", NULL};
+
+static void hvt_need_root(void)
+{
+    if (geteuid() != 0)
+        skip(); /* jails need CAP_SYS_ADMIN and CAP_SETUID */
+}
+
+/* The value of "Key:" in /proc/<pid>/status, tabs made spaces, or "". */
+static void hvt_status(pid_t pid, const char *key, char *out, size_t len)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    out[0] = '\0';
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return;
+    size_t klen = strlen(key);
+    while (fgets(line, sizeof(line), fp)) {
+        if (strncmp(line, key, klen) != 0 || line[klen] != ':')
+            continue;
+        char *v = line + klen + 1;
+        while (*v == '\t' || *v == ' ')
+            v++;
+        v[strcspn(v, "\n")] = '\0';
+        for (char *c = v; *c; c++)
+            if (*c == '\t')
+                *c = ' ';
+        snprintf(out, len, "%s", v);
+        break;
+    }
+    fclose(fp);
+}
+
+static void hvt_assert_status(pid_t pid, const char *key, const char *want)
+{
+    char got[128];
+    hvt_status(pid, key, got, sizeof(got));
+    if (strcmp(got, want) != 0)
+        fail_msg("guest %s: '%s', expected '%s'", key, got, want);
+}
+
+static struct hv_partition *hvt_jailed(struct hvt_fix *f, const char *name,
+                                       const char *const *argv, const char *netns)
+{
+    struct hv_partition *p = hvt_process(f->host, name, argv, NULL);
+    struct hv_process_jail jail = {
+        .uid = HVT_JAIL_UID,
+        .gid = HVT_JAIL_GID,
+        .netns_path = netns,
+        .root_paths = hvt_jail_root,
+    };
+    assert_int_equal(hv_process_partition_set_jail(p, &jail), 0);
+    return p;
+}
+
+static void hv_process_partition_set_jail__bad_jails__einval(void **state)
+{
+    struct hvt_fix *f = *state;
+    struct hv_process_jail ok = {.uid = HVT_JAIL_UID, .gid = HVT_JAIL_GID};
+    assert_int_equal(hv_process_partition_set_jail(f->p, &ok), -EINVAL); /* direct */
+    assert_int_equal(hv_process_partition_pass_fds(f->p, NULL, 0), -EINVAL);
+
+    static const char *const argv[] = {"/bin/sleep", "60", NULL};
+    struct hv_partition *p = hvt_process(f->host, "jailcheck", argv, NULL);
+    struct hv_process_jail j = ok;
+    j.uid = 0;
+    assert_int_equal(hv_process_partition_set_jail(p, &j), -EINVAL);
+    j = ok;
+    j.gid = 0;
+    assert_int_equal(hv_process_partition_set_jail(p, &j), -EINVAL);
+    j = ok;
+    j.netns_path = "run/netns/x";
+    assert_int_equal(hv_process_partition_set_jail(p, &j), -EINVAL);
+    static const char *const bad_roots[][2] = {
+        {"usr", NULL}, {"/tmp", NULL}, {"/tmp/x", NULL}, {"/usr/../etc", NULL}, {"/usr/..", NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad_roots) / sizeof(bad_roots[0]); i++) {
+        j = ok;
+        j.root_paths = bad_roots[i];
+        if (hv_process_partition_set_jail(p, &j) != -EINVAL)
+            fail_msg("root path %s accepted", bad_roots[i][0]);
+    }
+    static const char *const fine[] = {"/usr", "/tmpfoo", NULL};
+    j = ok;
+    j.root_paths = fine;
+    assert_int_equal(hv_process_partition_set_jail(p, &j), 0);
+    assert_int_equal(hv_process_partition_set_jail(p, NULL), 0);
+
+    int fds[HV_PROCESS_EXTRA_FDS_MAX + 1];
+    for (int i = 0; i <= HV_PROCESS_EXTRA_FDS_MAX; i++)
+        fds[i] = 0;
+    assert_int_equal(hv_process_partition_pass_fds(p, fds, HV_PROCESS_EXTRA_FDS_MAX + 1), -EINVAL);
+    fds[0] = -1;
+    assert_int_equal(hv_process_partition_pass_fds(p, fds, 1), -EINVAL);
+
+    assert_int_equal(hv_partition_start(p), 0);
+    assert_int_equal(hv_process_partition_set_jail(p, &ok), -EBUSY);
+    assert_int_equal(hv_process_partition_pass_fds(p, NULL, 0), -EBUSY);
+    assert_int_equal(hv_partition_stop(p, 0), 0);
+}
+
+/* Seen from the root: the guest's credentials, capabilities, mount
+ * namespace, root directory and descriptors. */
+static void hv_partition_start__jailed__unprivileged_in_own_root(void **state)
+{
+    hvt_need_root();
+    struct hvt_fix *f = *state;
+    static const char *const argv[] = {"/bin/sleep", "60", NULL};
+    struct hv_partition *p = hvt_jailed(f, "jailed", argv, NULL);
+    assert_int_equal(hv_partition_start(p), 0);
+    pid_t pid = hv_process_partition_pid(p);
+    assert_true(hvt_wait_comm(pid, "sleep", HVT_WAIT_MS));
+
+    char want[128];
+    snprintf(want, sizeof(want), "%u %u %u %u", HVT_JAIL_UID, HVT_JAIL_UID, HVT_JAIL_UID,
+             HVT_JAIL_UID);
+    hvt_assert_status(pid, "Uid", want);
+    snprintf(want, sizeof(want), "%u %u %u %u", HVT_JAIL_GID, HVT_JAIL_GID, HVT_JAIL_GID,
+             HVT_JAIL_GID);
+    hvt_assert_status(pid, "Gid", want);
+    hvt_assert_status(pid, "Groups", "");
+    static const char *const caps[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+    for (size_t i = 0; i < 5; i++)
+        hvt_assert_status(pid, caps[i], "0000000000000000");
+    hvt_assert_status(pid, "NoNewPrivs", "1");
+
+    char path[300], mine[64], theirs[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+    ssize_t n1 = readlink("/proc/self/ns/mnt", mine, sizeof(mine) - 1);
+    ssize_t n2 = readlink(path, theirs, sizeof(theirs) - 1);
+    assert_true(n1 > 0 && n2 > 0);
+    mine[n1] = theirs[n2] = '\0';
+    if (strcmp(mine, theirs) == 0)
+        fail_msg("the guest shares the root's mount namespace");
+
+    /* Its root holds what the program loads from, and /proc: no /tmp,
+     * /run, /var, /home or this test's directory. */
+    snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    bool have_proc = false;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        static const char *const allowed[] = {".",     "..",   "usr",  "lib", "lib64", "lib32",
+                                              "libx32", "bin", "etc",  "proc"};
+        bool ok = false;
+        for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]) && !ok; i++)
+            ok = strcmp(e->d_name, allowed[i]) == 0;
+        if (!ok)
+            fail_msg("the guest's root holds /%s", e->d_name);
+        have_proc |= strcmp(e->d_name, "proc") == 0;
+    }
+    closedir(d);
+    assert_true(have_proc);
+    snprintf(path, sizeof(path), "/proc/%d/root/etc", (int)pid);
+    d = opendir(path);
+    assert_non_null(d);
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && strcmp(e->d_name, "ld.so.cache") != 0)
+            fail_msg("the guest's /etc holds %s", e->d_name);
+    closedir(d);
+
+    /* The program's descriptor closed at exec: the guest has 0..5 only. */
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    d = opendir(path);
+    assert_non_null(d);
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && atoi(e->d_name) > HV_CHILD_FD_SINT)
+            fail_msg("the jailed guest holds descriptor %s", e->d_name);
+    closedir(d);
+    assert_int_equal(hv_partition_stop(p, 0), 0);
+}
+
+/* Seen from inside: what the guest can reach. */
+static void hv_partition_start__jailed__guest_sees_only_itself(void **state)
+{
+    hvt_need_root();
+    struct hvt_fix *f = *state;
+    char script[1024];
+    snprintf(script, sizeof(script),
+             "grep -q '^Uid:[[:space:]]*%u[[:space:]]' /proc/self/status || exit 10; "
+             "test -e /proc/$PPID && exit 11; "
+             "test -e /proc/1 && exit 12; "
+             "(: >/newfile) && exit 13; "
+             "test -e /tmp && exit 14; "
+             "test -e /run && exit 15; "
+             "test -e /proc/self/fd/%d || exit 16; "
+             "test -w /usr/bin && exit 17; "
+             "grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status || exit 18; "
+             "exit 0",
+             HVT_JAIL_UID, HV_CHILD_FD_HYPERCALL);
+    const char *const argv[] = {"/bin/sh", "-c", script, NULL};
+    struct hv_partition *p = hvt_jailed(f, "jailsh", argv, NULL);
+    assert_int_equal(hv_partition_start(p), 0);
+    assert_true(hvt_run_until_stopped(f->host, p, HVT_WAIT_MS));
+    int ws = hv_partition_exit_status(p);
+    assert_true(WIFEXITED(ws));
+    if (WEXITSTATUS(ws) != 0)
+        fail_msg("jailed guest check %d failed (10 uid, 11 root's process visible, 12 init "
+                 "visible, 13 root writable, 14 /tmp, 15 /run, 16 no hypercall fd, "
+                 "17 /usr writable, 18 no_new_privs; 126 jail set-up)",
+                 WEXITSTATUS(ws));
+}
+
+/* Hypercalls (the kernel-checked sender pid), memory and the SINT all work
+ * for a jailed guest: the abuse sequence gives the same answers. */
+static void hv_host_run__abuse_guest_jailed__answered_and_counted(void **state)
+{
+    hvt_need_root();
+    struct hvt_fix *f = *state;
+    struct hvt_abuse a = {.pong_rc = 1};
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(efd >= 0);
+    struct hv_process_jail jail = {
+        .uid = HVT_JAIL_UID, .gid = HVT_JAIL_GID, .root_paths = hvt_jail_root};
+    struct hv_partition *p = hvt_run_abuse_jailed(f, NULL, NULL, &a, efd, &jail);
+    hvt_check_abuse(p, &a, efd);
+    close(efd);
+}
+
+static void hv_partition_start__jailed_netns__guest_in_it(void **state)
+{
+    hvt_need_root();
+    struct hvt_fix *f = *state;
+    int sync[2];
+    assert_int_equal(pipe2(sync, O_CLOEXEC), 0);
+    pid_t holder = fork();
+    assert_true(holder >= 0);
+    if (holder == 0) {
+        char c = unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
+        if (write(sync[1], &c, 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    char c = 0;
+    assert_int_equal(read(sync[0], &c, 1), 1);
+    close(sync[0]);
+    close(sync[1]);
+    assert_int_equal(c, 'y');
+    char ns[64], path[64];
+    snprintf(ns, sizeof(ns), "/proc/%d/ns/net", (int)holder);
+    static const char *const argv[] = {"/bin/sleep", "60", NULL};
+    struct hv_partition *p = hvt_jailed(f, "jailnet", argv, ns);
+    int rc = hv_partition_start(p);
+    if (rc == 0) {
+        pid_t pid = hv_process_partition_pid(p);
+        assert_true(hvt_wait_comm(pid, "sleep", HVT_WAIT_MS));
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+        struct stat want, got;
+        rc = stat(ns, &want) == 0 && stat(path, &got) == 0 && want.st_ino == got.st_ino ? 0 : -1;
+        hv_partition_stop(p, 0);
+    }
+    kill(holder, SIGKILL);
+    waitpid(holder, NULL, 0);
+    assert_int_equal(rc, 0);
+    /* A namespace that is gone fails the start, not the child. */
+    assert_int_equal(hv_partition_start(p), -ENOENT);
+}
+
+/* A uid change clears the parent-death signal: it must be set after it,
+ * or jailed guests would outlive a root killed with SIGKILL. */
+static int hvt_start_and_vanish(void *ctx)
+{
+    int wfd = *(int *)ctx;
+    struct hv_host *h = NULL;
+    struct hv_partition *p = NULL;
+    static const char *const argv[] = {"/bin/sleep", "60", NULL};
+    struct hv_partition_params prm = {.name = "orphan", .memory_bytes = 1ull << 20, .argv = argv};
+    struct hv_process_jail jail = {
+        .uid = HVT_JAIL_UID, .gid = HVT_JAIL_GID, .root_paths = hvt_jail_root};
+    if (hv_host_create(&h) < 0 || hv_partition_create(h, &prm, &p) < 0 ||
+        hv_process_partition_set_jail(p, &jail) < 0 || hv_partition_start(p) < 0)
+        return 1;
+    pid_t pid = hv_process_partition_pid(p);
+    if (!hvt_wait_comm(pid, "sleep", HVT_WAIT_MS) || write(wfd, &pid, sizeof(pid)) != sizeof(pid))
+        return 2;
+    return 0; /* gone without stopping it */
+}
+
+static void hv_partition_start__jailed_root_dies__guest_killed(void **state)
+{
+    hvt_need_root();
+    (void)state;
+    int pfd[2];
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    /* Orphans come to us, so we can reap the guest and see how it ended. */
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    int ws = hvt_in_child(hvt_start_and_vanish, &pfd[1]);
+    pid_t guest = -1;
+    ssize_t n = read(pfd[0], &guest, sizeof(guest));
+    close(pfd[0]);
+    close(pfd[1]);
+    hvt_assert_exit(ws, 0);
+    assert_int_equal(n, (ssize_t)sizeof(guest));
+    int gws = 0;
+    pid_t r = 0;
+    for (int i = 0; i < 500 && r == 0; i++) {
+        r = waitpid(guest, &gws, WNOHANG);
+        if (r == 0)
+            usleep(10000);
+    }
+    if (r == 0) {
+        kill(guest, SIGKILL);
+        waitpid(guest, NULL, 0);
+    }
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
+    if (r != guest)
+        fail_msg("the jailed guest outlived its root");
+    assert_true(WIFSIGNALED(gws));
+    assert_int_equal(WTERMSIG(gws), SIGKILL);
+}
+
+/* Extra descriptors reach the child at 6.. for one start only. */
+static void hv_partition_start__extra_fds__at_6_for_one_start(void **state)
+{
+    struct hvt_fix *f = *state;
+    static const char *const argv[] = {"/bin/sh", "-c", "echo hi >&6", NULL};
+    struct hv_partition *p = hvt_process(f->host, "extrafd", argv, NULL);
+    int pfd[2];
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    assert_int_equal(hv_process_partition_pass_fds(p, &pfd[1], 1), 0);
+    close(pfd[1]);
+    assert_int_equal(hv_partition_start(p), 0);
+    assert_true(hvt_run_until_stopped(f->host, p, HVT_WAIT_MS));
+    hvt_assert_exit(hv_partition_exit_status(p), 0);
+    char buf[8] = {0};
+    assert_int_equal(read(pfd[0], buf, sizeof(buf)), 3); /* every writer gone: no block */
+    assert_memory_equal(buf, "hi\n", 3);
+    close(pfd[0]);
+    assert_int_equal(hv_partition_start(p), 0);
+    assert_true(hvt_run_until_stopped(f->host, p, HVT_WAIT_MS));
+    int ws = hv_partition_exit_status(p);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) != 0);
+}
+
+/* The guest's stdin is /dev/null, not the root's (which here holds a line
+ * it must not see); what it prints reaches the root's log. */
+static void hv_partition_start__child_stdin__dev_null_not_the_roots(void **state)
+{
+    struct hvt_fix *f = *state;
+    static const char *const argv[] = {"/bin/sh", "-c", "read x; echo \"in:$x.\"", NULL};
+    struct hv_partition *p = hvt_process(f->host, "stdin", argv, NULL);
+    int in[2];
+    assert_int_equal(pipe(in), 0);
+    assert_int_equal(write(in[1], "root's\n", 7), 7);
+    close(in[1]);
+    int saved_in = dup(STDIN_FILENO);
+    assert_true(saved_in >= 0);
+    assert_int_equal(dup2(in[0], STDIN_FILENO), STDIN_FILENO);
+    struct hvt_capture cap;
+    hvt_log_capture(&cap);
+    int rc = hv_partition_start(p);
+    dup2(saved_in, STDIN_FILENO);
+    close(saved_in);
+    close(in[0]);
+    bool stopped = rc == 0 && hvt_run_until_stopped(f->host, p, HVT_WAIT_MS);
+    char line[256] = "";
+    unsigned n = hvt_log_release(&cap, "in:", line, sizeof(line));
+    assert_int_equal(rc, 0);
+    assert_true(stopped);
+    hvt_assert_exit(hv_partition_exit_status(p), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(line, "partition stdin: in:.");
+}
+
 #define HVT_DIRECT(fn) cmocka_unit_test_setup_teardown(fn, setup_direct, teardown)
 #define HVT_HOST(fn) cmocka_unit_test_setup_teardown(fn, setup_host, teardown)
 
@@ -2297,6 +2688,14 @@ int main(void)
         HVT_HOST(hv_host_run__zero_length_record__answered),
         HVT_HOST(hv_host_run__guest_never_reads_answers__log_bounded_and_counted),
         HVT_HOST(hv_partition_start__child_output__root_log_prefixed_sanitised_limited),
+        HVT_HOST(hv_partition_start__child_stdin__dev_null_not_the_roots),
+        HVT_DIRECT(hv_process_partition_set_jail__bad_jails__einval),
+        HVT_HOST(hv_partition_start__jailed__unprivileged_in_own_root),
+        HVT_HOST(hv_partition_start__jailed__guest_sees_only_itself),
+        HVT_HOST(hv_host_run__abuse_guest_jailed__answered_and_counted),
+        HVT_HOST(hv_partition_start__jailed_netns__guest_in_it),
+        HVT_HOST(hv_partition_start__jailed_root_dies__guest_killed),
+        HVT_HOST(hv_partition_start__extra_fds__at_6_for_one_start),
 
         HVT_DIRECT(hv_hypercall__malformed_records__invalid_input),
         HVT_DIRECT(hv_hypercall__unknown_code__invalid_code),

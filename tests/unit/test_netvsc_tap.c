@@ -9,14 +9,21 @@
  * checked through other paths than the module's own: read-only ioctls
  * (SIOCGIF*, TUNGETIFF) and a separate libnl socket. /sys/class/net is not
  * used: it shows the namespace sysfs was mounted in, not the thread's.
+ *
+ * The TAP broker's tests run the root side either on a thread of its own
+ * (the guest side blocks for its answers) or, for raw requests, in the
+ * test thread between a send and a receive; raw records use the wire
+ * format of tap-private.h.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,16 +40,20 @@
 #include <net/if.h>
 #include <linux/if.h> /* IFF_LOWER_UP */
 #include <linux/if_packet.h>
+#include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <linux/nsfs.h>
 #include <linux/virtio_net.h>
 
+#include <netlink/attr.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 
 #include <cmocka.h>
 
 #include "netvsc-tap.h"
+#include "tap-private.h"
 
 #define TEST_ETHERTYPE 0x88b5 /* IEEE local experimental */
 #define THREAD_NETNS "/proc/thread-self/ns/net"
@@ -55,6 +66,13 @@ struct fixture {
     int prev;              /* from netvsc_ns_enter/setup while inside, else -1 */
     struct netvsc_tap *tap;
     struct netvsc_tap *tap2;
+    /* A TAP broker for the namespace ns, and the guest's end of its socket. */
+    struct netvsc_tap_broker *broker;
+    int guest;
+    pthread_t server;
+    bool serving;
+    atomic_bool stop;
+    int serve_rc;
 };
 
 static const uint8_t test_mac[6] = {0x02, 0x00, 0x5e, 0x10, 0x20, 0x30};
@@ -83,6 +101,7 @@ static int setup(void **state)
     snprintf(f->ifname, sizeof(f->ifname), "hvt%d%u", (int)getpid() % 1000000, seq % 100);
     seq++;
     f->prev = -1;
+    f->guest = -1;
     f->home = open(THREAD_NETNS, O_RDONLY | O_CLOEXEC);
     if (f->home < 0) {
         free(f);
@@ -103,6 +122,13 @@ static int teardown(void **state)
     int rc = 0;
     netvsc_tap_destroy(f->tap);
     netvsc_tap_destroy(f->tap2);
+    if (f->serving) {
+        atomic_store(&f->stop, true);
+        pthread_join(f->server, NULL);
+    }
+    netvsc_tap_broker_destroy(f->broker);
+    if (f->guest >= 0)
+        close(f->guest);
     if (f->prev >= 0)
         netvsc_ns_leave(f->prev);
     /* Back home even if the test left the thread elsewhere. */
@@ -706,6 +732,406 @@ static void netvsc_ns_delete__with_tap__name_gone_new_namespace_empty(void **sta
     assert_int_equal(if_nametoindex("eth0"), 0);
 }
 
+/* --- The TAP broker ------------------------------------------------------ */
+
+#define GUEST_UID 1879113730u
+#define GUEST_GID 1879113731u
+
+static uint64_t fake_now;
+static uint64_t fake_clock(void)
+{
+    return fake_now;
+}
+
+/* A broker for f->ns (made here), and the guest's end in f->guest. */
+static void broker_make(struct fixture *f, uint64_t (*now)(void))
+{
+    assert_int_equal(netvsc_ns_create(f->ns, NULL), 0);
+    int nsfd = -1, sv[2];
+    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+    struct netvsc_tap_broker_params bp = {
+        .sock = sv[0], .netns_fd = nsfd, .owner_uid = GUEST_UID, .owner_gid = GUEST_GID,
+        .now_ns = now};
+    int rc = netvsc_tap_broker_create(&bp, &f->broker);
+    close(nsfd);
+    assert_int_equal(rc, 0);
+    f->guest = sv[1];
+}
+
+static void *serve_loop(void *arg)
+{
+    struct fixture *f = arg;
+    while (!atomic_load(&f->stop)) {
+        struct pollfd pfd = {.fd = netvsc_tap_broker_fd(f->broker), .events = POLLIN};
+        if (poll(&pfd, 1, 20) <= 0)
+            continue;
+        int rc = netvsc_tap_broker_serve(f->broker);
+        if (rc < 0) {
+            f->serve_rc = rc;
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* The broker served from a thread; the test thread is the guest, in the
+ * VM's namespace. */
+static void broker_start(struct fixture *f)
+{
+    broker_make(f, NULL);
+    assert_int_equal(pthread_create(&f->server, NULL, serve_loop, f), 0);
+    f->serving = true;
+    assert_int_equal(netvsc_ns_enter(f->ns, &f->prev), 0);
+}
+
+static struct netvsc_tapb_request raw_req(enum netvsc_tapb_op op, uint32_t seq)
+{
+    struct netvsc_tapb_request r;
+    memset(&r, 0, sizeof(r));
+    r.magic = NETVSC_TAPB_MAGIC;
+    r.op = (uint16_t)op;
+    r.seq = seq;
+    return r;
+}
+
+/* Send len bytes of rec (and fd, if >= 0) on the guest's end, have the
+ * broker serve in this thread, and read its answer. Returns the serve
+ * result; *fd_out gets a passed descriptor or -1. */
+static int raw_call(struct fixture *f, const void *rec, size_t len, int fd,
+                    struct netvsc_tapb_reply *rep, int *fd_out)
+{
+    struct iovec iov = {(void *)rec, len};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        memset(&ctl, 0, sizeof(ctl));
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    assert_int_equal(sendmsg(f->guest, &mh, 0), (ssize_t)len);
+    int rc = netvsc_tap_broker_serve(f->broker);
+    if (rc < 0)
+        return rc;
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } rctl;
+    struct iovec riov = {rep, sizeof(*rep)};
+    struct msghdr rmh = {
+        .msg_iov = &riov, .msg_iovlen = 1, .msg_control = rctl.buf,
+        .msg_controllen = sizeof(rctl.buf)};
+    assert_int_equal(recvmsg(f->guest, &rmh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC),
+                     (ssize_t)sizeof(*rep));
+    *fd_out = -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&rmh);
+    if (c && c->cmsg_type == SCM_RIGHTS)
+        memcpy(fd_out, CMSG_DATA(c), sizeof(int));
+    return rc;
+}
+
+/* Owner and group of a TUN/TAP device, from its IFLA_LINKINFO. */
+struct tun_ids {
+    int64_t owner, group;
+};
+
+static int on_tun_link(struct nl_msg *msg, void *arg)
+{
+    struct tun_ids *ids = arg;
+    struct nlattr *tb[IFLA_MAX + 1], *li[IFLA_INFO_MAX + 1], *td[IFLA_TUN_MAX + 1];
+    if (nlmsg_parse(nlmsg_hdr(msg), sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL) < 0 ||
+        !tb[IFLA_LINKINFO] || nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], NULL) < 0 ||
+        !li[IFLA_INFO_DATA] || nla_parse_nested(td, IFLA_TUN_MAX, li[IFLA_INFO_DATA], NULL) < 0)
+        return NL_SKIP;
+    if (td[IFLA_TUN_OWNER])
+        ids->owner = nla_get_u32(td[IFLA_TUN_OWNER]);
+    if (td[IFLA_TUN_GROUP])
+        ids->group = nla_get_u32(td[IFLA_TUN_GROUP]);
+    return NL_OK;
+}
+
+static struct tun_ids tun_owner(int ifindex)
+{
+    struct tun_ids ids = {-1, -1};
+    struct nl_sock *sk = nl_socket_alloc();
+    assert_non_null(sk);
+    assert_int_equal(nl_connect(sk, NETLINK_ROUTE), 0);
+    nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, on_tun_link, &ids);
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex};
+    assert_true(nl_send_simple(sk, RTM_GETLINK, 0, &ifi, sizeof(ifi)) >= 0);
+    nl_recvmsgs_default(sk);
+    nl_socket_free(sk);
+    return ids;
+}
+
+static void netvsc_tap_create_brokered__guest__tap_in_its_namespace_owned_by_it(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    broker_start(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    p.mtu = 4000;
+    p.csum = true;
+    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), 0);
+    int ifindex = netvsc_tap_ifindex(f->tap);
+    assert_int_equal(ifindex, (int)if_nametoindex("eth0"));
+    struct ifreq ifr;
+    assert_int_equal(ifreq_get("eth0", SIOCGIFMTU, &ifr), 0);
+    assert_int_equal(ifr.ifr_mtu, 4000);
+    assert_int_equal(ifreq_get("eth0", SIOCGIFHWADDR, &ifr), 0);
+    assert_memory_equal(ifr.ifr_hwaddr.sa_data, test_mac, 6);
+    assert_true(if_flags("eth0") & IFF_UP);
+    int fd = netvsc_tap_fd(f->tap);
+    memset(&ifr, 0, sizeof(ifr));
+    assert_int_equal(ioctl(fd, TUNGETIFF, &ifr), 0);
+    assert_string_equal(ifr.ifr_name, "eth0");
+    assert_true(ifr.ifr_flags & IFF_VNET_HDR);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    struct tun_ids ids = tun_owner(ifindex);
+    assert_int_equal(ids.owner, GUEST_UID);
+    assert_int_equal(ids.group, GUEST_GID);
+    /* The guest's own unprivileged calls: carrier on its descriptor, and
+     * notifications and queries on its netlink sockets. */
+    assert_int_equal(netvsc_tap_set_carrier(f->tap, false), 0);
+    struct netvsc_tap_link l;
+    assert_int_equal(netvsc_tap_query(f->tap, &l), 0);
+    assert_false(l.carrier);
+    /* Closing the descriptor deletes the device: the root kept no copy
+     * (once its serve call is over: it closes its copy after sending). */
+    atomic_store(&f->stop, true);
+    pthread_join(f->server, NULL);
+    f->serving = false;
+    netvsc_tap_destroy(f->tap);
+    f->tap = NULL;
+    assert_int_equal(if_nametoindex("eth0"), 0);
+    struct netvsc_tap_broker_stats st;
+    netvsc_tap_broker_get_stats(f->broker, &st);
+    assert_int_equal(st.created, 1);
+    assert_int_equal(st.failed + st.malformed + st.not_ours + st.over_budget, 0);
+}
+
+static void netvsc_tap_set_mtu__brokered__set_by_the_root_or_refused(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    broker_start(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), 0);
+    assert_int_equal(netvsc_tap_set_mtu(f->tap, 9000), 0);
+    struct ifreq ifr;
+    assert_int_equal(ifreq_get("eth0", SIOCGIFMTU, &ifr), 0);
+    assert_int_equal(ifr.ifr_mtu, 9000);
+    static const uint8_t mac2[6] = {0x02, 0x00, 0x5e, 0x10, 0x20, 0x31};
+    assert_int_equal(netvsc_tap_set_mac(f->tap, mac2), 0);
+    assert_int_equal(ifreq_get("eth0", SIOCGIFHWADDR, &ifr), 0);
+    assert_memory_equal(ifr.ifr_hwaddr.sa_data, mac2, 6);
+    assert_int_equal(netvsc_tap_set_up(f->tap, false), 0);
+    assert_false(if_flags("eth0") & IFF_UP);
+    assert_int_equal(netvsc_tap_set_up(f->tap, true), 0);
+    assert_true(if_flags("eth0") & IFF_UP);
+    /* The kernel's refusal comes back with the root's words for it. */
+    struct netvsc_tap *t = f->tap;
+    int saved = t->ifindex;
+    t->ifindex = 1; /* lo: not this guest's */
+    assert_int_equal(netvsc_tap_set_mtu(t, 2000), -EPERM);
+    assert_non_null(strstr(netvsc_tap_last_error(), "not a TAP of this VM"));
+    t->ifindex = saved;
+    unsigned mtu = 0;
+    assert_int_equal(nl_link("lo", NULL, NULL, &mtu), 0);
+    assert_int_equal(mtu, 65536);
+    struct netvsc_tap_broker_stats st;
+    netvsc_tap_broker_get_stats(f->broker, &st);
+    assert_int_equal(st.changed, 4);
+    assert_int_equal(st.not_ours, 1);
+}
+
+static void netvsc_tap_broker_serve__malformed__refused_counted_still_serving(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    broker_make(f, NULL);
+    struct netvsc_tapb_reply rep;
+    int fd;
+    struct netvsc_tapb_request r = raw_req(NETVSC_TAPB_CREATE, 1);
+    memcpy(r.name, "eth0", 4);
+    memcpy(r.mac, test_mac, 6);
+    r.mtu = 1500;
+
+    struct netvsc_tapb_request bad[6];
+    for (int i = 0; i < 6; i++)
+        bad[i] = r;
+    bad[0].magic ^= 1;
+    bad[1].op = 9;
+    bad[2].flags = 0x100;
+    bad[3].reserved[1] = 1;
+    memset(bad[4].name, 'x', sizeof(bad[4].name)); /* no NUL */
+    bad[5].op = 0;
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(raw_call(f, &bad[i], sizeof(bad[i]), -1, &rep, &fd), 0);
+        assert_int_equal(rep.status, -EINVAL);
+        assert_int_equal(rep.seq, 1);
+        assert_int_equal(fd, -1);
+    }
+    /* Short, long, and with a descriptor. */
+    uint8_t big[sizeof(r) + 8] = {0};
+    memcpy(big, &r, sizeof(r));
+    assert_int_equal(raw_call(f, &r, sizeof(r) - 1, -1, &rep, &fd), 0);
+    assert_int_equal(rep.status, -EINVAL);
+    assert_int_equal(raw_call(f, big, sizeof(big), -1, &rep, &fd), 0);
+    assert_int_equal(rep.status, -EINVAL);
+    int bait = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_int_equal(raw_call(f, &r, sizeof(r), bait, &rep, &fd), 0);
+    assert_int_equal(rep.status, -EINVAL);
+    close(bait);
+    /* A bad name, MTU or MAC is the parameter checks' business. */
+    struct netvsc_tapb_request badp = r;
+    memcpy(badp.name, "lo", 3);
+    assert_int_equal(raw_call(f, &badp, sizeof(badp), -1, &rep, &fd), 0);
+    assert_int_equal(rep.status, -EINVAL);
+    badp = r;
+    badp.mtu = 9001;
+    assert_int_equal(raw_call(f, &badp, sizeof(badp), -1, &rep, &fd), 0);
+    assert_int_equal(rep.status, -EINVAL);
+    assert_non_null(strstr(rep.error, "9001"));
+    badp = r;
+    badp.mac[0] = 1;
+    assert_int_equal(raw_call(f, &badp, sizeof(badp), -1, &rep, &fd), 0);
+    assert_int_equal(rep.status, -EINVAL);
+
+    struct netvsc_tap_broker_stats st;
+    netvsc_tap_broker_get_stats(f->broker, &st);
+    assert_int_equal(st.malformed, 9);
+    assert_int_equal(st.failed, 3);
+    assert_int_equal(st.created, 0);
+    /* And a good one still works. */
+    assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
+    assert_int_equal(rep.status, 0);
+    assert_true(fd >= 0);
+    assert_true(rep.ifindex > 0);
+    close(fd);
+}
+
+static void netvsc_tap_broker_serve__burst_spent__eagain_until_refilled(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    fake_now = 1000000000ull;
+    broker_make(f, fake_clock);
+    struct netvsc_tapb_reply rep;
+    int fd;
+    /* Cheap requests: changes of an interface that is not the guest's. */
+    struct netvsc_tapb_request r = raw_req(NETVSC_TAPB_SET_UP, 5);
+    r.ifindex = 1;
+    for (int i = 0; i < NETVSC_TAP_BROKER_BURST; i++) {
+        assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
+        assert_int_equal(rep.status, -EPERM);
+    }
+    assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
+    assert_int_equal(rep.status, -EAGAIN);
+    /* One token comes back every 1/RATE s. */
+    fake_now += 1000000000ull / NETVSC_TAP_BROKER_RATE;
+    assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
+    assert_int_equal(rep.status, -EPERM);
+    assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
+    assert_int_equal(rep.status, -EAGAIN);
+    struct netvsc_tap_broker_stats st;
+    netvsc_tap_broker_get_stats(f->broker, &st);
+    assert_int_equal(st.over_budget, 2);
+    assert_int_equal(st.not_ours, NETVSC_TAP_BROKER_BURST + 1);
+}
+
+static void netvsc_tap_broker_serve__taps_max__enospc_until_one_closed(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    fake_now = 1000000000ull;
+    broker_make(f, fake_clock);
+    struct netvsc_tapb_reply rep;
+    int fds[NETVSC_TAP_BROKER_TAPS_MAX];
+    struct netvsc_tapb_request r = raw_req(NETVSC_TAPB_CREATE, 7);
+    memcpy(r.mac, test_mac, 6);
+    r.mtu = 1500;
+    for (int i = 0; i < NETVSC_TAP_BROKER_TAPS_MAX; i++) {
+        fake_now += 1000000000ull; /* budget is not what this is about */
+        snprintf(r.name, sizeof(r.name), "t%d", i);
+        assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fds[i]), 0);
+        assert_int_equal(rep.status, 0);
+        assert_true(fds[i] >= 0);
+    }
+    int fd;
+    memcpy(r.name, "tmore", 6);
+    assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
+    assert_int_equal(rep.status, -ENOSPC);
+    close(fds[10]); /* the device goes; the broker notices at the next create */
+    assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
+    assert_int_equal(rep.status, 0);
+    close(fd);
+    for (int i = 0; i < NETVSC_TAP_BROKER_TAPS_MAX; i++)
+        if (i != 10)
+            close(fds[i]);
+    struct netvsc_tap_broker_stats st;
+    netvsc_tap_broker_get_stats(f->broker, &st);
+    assert_int_equal(st.created, NETVSC_TAP_BROKER_TAPS_MAX + 1);
+    assert_int_equal(st.over_budget, 1);
+}
+
+static void netvsc_tap_broker_serve__guest_not_reading__dropped(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    fake_now = 1000000000ull;
+    broker_make(f, fake_clock);
+    struct netvsc_tapb_request r = raw_req(NETVSC_TAPB_SET_UP, 9);
+    assert_int_equal(fcntl(f->guest, F_SETFL, O_NONBLOCK), 0);
+    int rc = 0, rounds = 0;
+    while (rc == 0 && rounds++ < 100000) {
+        for (int i = 0; i < NETVSC_TAP_BROKER_BATCH; i++)
+            if (send(f->guest, &r, sizeof(r), 0) < 0 && errno != EAGAIN)
+                fail_msg("send: %s", strerror(errno));
+        rc = netvsc_tap_broker_serve(f->broker);
+    }
+    assert_int_equal(rc, -ECONNRESET);
+}
+
+static void netvsc_tap_broker_serve__guest_hung_up__econnreset(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    broker_make(f, NULL);
+    assert_int_equal(netvsc_tap_broker_serve(f->broker), 0); /* nothing yet */
+    close(f->guest);
+    f->guest = -1;
+    assert_int_equal(netvsc_tap_broker_serve(f->broker), -ECONNRESET);
+}
+
+static void netvsc_tap_create_brokered__bad_name_or_no_broker__refused(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    broker_make(f, NULL);
+    struct netvsc_tap_params p = tap_params("lo");
+    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), -EINVAL);
+    p = tap_params("eth0");
+    p.netns_fd = 0;
+    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), -EINVAL);
+    struct netvsc_tap_broker_stats st;
+    netvsc_tap_broker_get_stats(f->broker, &st);
+    assert_int_equal(st.requests + st.malformed, 0); /* nothing was sent */
+    netvsc_tap_broker_destroy(f->broker);
+    f->broker = NULL;
+    p = tap_params("eth0");
+    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), -ECONNRESET);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -741,6 +1167,22 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(netvsc_ns_delete__with_tap__name_gone_new_namespace_empty,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            netvsc_tap_create_brokered__guest__tap_in_its_namespace_owned_by_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_set_mtu__brokered__set_by_the_root_or_refused,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            netvsc_tap_broker_serve__malformed__refused_counted_still_serving, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            netvsc_tap_broker_serve__burst_spent__eagain_until_refilled, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            netvsc_tap_broker_serve__taps_max__enospc_until_one_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_broker_serve__guest_not_reading__dropped,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_broker_serve__guest_hung_up__econnreset, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            netvsc_tap_create_brokered__bad_name_or_no_broker__refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

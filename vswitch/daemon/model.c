@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,7 +225,11 @@ static void vm_partition_event(void *ctx, struct hv_partition *p, enum hv_partit
 
 static int vm_create_rt(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e)
 {
-    const char *argv[] = {d->hv_vm_path, "--name", vm->name, "--netns", vm->netns, NULL};
+    /* The TAP broker's socket is the first descriptor after the
+     * partition's own (jail.c). */
+    _Static_assert(HV_CHILD_FD_SINT + 1 == 6, "--tap-broker-fd");
+    const char *argv[] = {d->hv_vm_path, "--name", vm->name, "--netns",
+                          vm->netns,     "--tap-broker-fd", "6", NULL};
     struct hv_partition_params pp = {
         .name = vm->name,
         .memory_bytes = (uint64_t)vm->memory_mb << 20,
@@ -263,6 +268,7 @@ static void vm_destroy_rt(struct vsd_vm *vm)
             hv_partition_stop(vm->p, 0);
         hv_partition_destroy(vm->p);
     }
+    vsd_vm_unconfine(vm);
     vm->p = NULL;
     vm->srv = NULL;
 }
@@ -343,9 +349,17 @@ static void vm_partition_event(void *ctx, struct hv_partition *p, enum hv_partit
     int status = hv_partition_exit_status(vm->p);
     vm->crashed = hv_partition_crashed(vm->p);
     vm->stop_deadline = 0;
+    vsd_vm_unconfine(vm);
+    vsd_vm_exit_describe(status, vm->exit_reason, sizeof(vm->exit_reason));
     /* The guest decides when its worker exits or crashes. */
     if (vm->crashed) {
-        if (status >= 0 && WIFSIGNALED(status))
+        if (status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+            vsd_log_limited(&vm->log_rl,
+                            "VM %s crashed: its worker was killed by seccomp (SIGSYS): it made a "
+                            "system call outside its filter (the kernel's audit log names it, "
+                            "where audit is on); its NICs are down and its memory is unmapped",
+                            vm->name);
+        else if (status >= 0 && WIFSIGNALED(status))
             vsd_log_limited(&vm->log_rl,
                             "VM %s crashed: its worker was killed by signal %d; its NICs are "
                             "down and its memory is unmapped",
@@ -383,11 +397,17 @@ int vsd_vm_start_rt(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e)
     if (access(d->hv_vm_path, X_OK) != 0)
         return vsd_fail(e, VSD_FAILED, "cannot run the VM worker %s: %s", d->hv_vm_path,
                         strerror(errno));
+    if (vsd_vm_confine(d, vm, e) < 0)
+        return -1;
     int rc = hv_partition_start(vm->p);
-    if (rc < 0)
+    if (rc < 0) {
+        vsd_vm_unconfine(vm);
         return vsd_fail(e, VSD_FAILED, "cannot start VM '%s': %s", vm->name, strerror(-rc));
+    }
     vm->crashed = false;
-    vsd_log("VM %s started (worker pid %d)", vm->name, hv_process_partition_pid(vm->p));
+    vm->exit_reason[0] = '\0';
+    vsd_log("VM %s started (worker pid %d, uid %u)", vm->name, hv_process_partition_pid(vm->p),
+            vsd_vm_uid(d, vm));
     return 0;
 }
 
@@ -496,12 +516,16 @@ json_t *vsd_vm_list(struct vsd *d)
                                 json_integer((json_int_t)ss.errors[e]));
         uint64_t suppressed =
             ps.log_suppressed + ss.log_suppressed + hv_ratelimit_suppressed(&vm->log_rl);
-        json_array_append_new(
-            arr, json_pack("{s:s,s:s,s:i,s:i,s:s,s:i,s:i,s:I,s:o}", "name", vm->name, "netns",
-                           vm->netns, "memory_mb", (json_int_t)vm->memory_mb, "cpus", (json_int_t)vm->cpus, "state",
-                           vsd_vm_state_name(vm), "pid", (json_int_t)(pid > 0 ? pid : 0), "nics",
-                           (json_int_t)vm->nnics, "log_suppressed", (json_int_t)suppressed,
-                           "vmbus_errors", errs));
+        json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:s,s:i,s:i,s:I,s:o}", "name", vm->name,
+                              "netns", vm->netns, "memory_mb", (json_int_t)vm->memory_mb, "cpus",
+                              (json_int_t)vm->cpus, "state", vsd_vm_state_name(vm), "pid",
+                              (json_int_t)(pid > 0 ? pid : 0), "nics", (json_int_t)vm->nnics,
+                              "log_suppressed", (json_int_t)suppressed, "vmbus_errors", errs);
+        /* Who the worker runs as, and how it last ended ("" while it never
+         * has, e.g. "killed by seccomp (SIGSYS)"). */
+        json_object_set_new(o, "uid", json_integer((json_int_t)vsd_vm_uid(d, vm)));
+        json_object_set_new(o, "exit", json_string(vm->exit_reason));
+        json_array_append_new(arr, o);
     }
     return json_pack("{s:o}", "vms", arr);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -32,7 +33,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vswitchd [--socket PATH] [--state FILE] [--detach] [--log FILE]\n"
-            "                [--hv-vm PATH] [-- EAL-ARGS]\n"
+            "                [--hv-vm PATH] [--vm-uid-base N] [-- EAL-ARGS]\n"
             "\n"
             "The hvnet root partition: partitions, VMBus, synthetic NICs and DPDK switches,\n"
             "driven by vswitch-ctl over a JSON-RPC control socket.\n"
@@ -43,6 +44,9 @@ static void usage(FILE *f)
             "  --detach       run in the background; return once the socket is ready\n"
             "  --log FILE     append log lines to FILE instead of stderr\n"
             "  --hv-vm PATH   the VM worker program (default: hv-vm beside vswitchd)\n"
+            "  --vm-uid-base N  VM workers run as uid and gid N + the VM's slot (0..%d),\n"
+            "                 without capabilities, in their own namespaces; the range\n"
+            "                 must belong to nobody else (default %u)\n"
             "  --help, --version\n"
             "\n"
             "EAL-ARGS go to DPDK. Without them vswitchd uses lcores 0 and 1 (main +\n"
@@ -51,8 +55,9 @@ static void usage(FILE *f)
             "\n"
             "Statistics are also in DPDK telemetry: dpdk-telemetry.py -f PREFIX, then\n"
             "/hvnet/switches, /hvnet/switch,NAME, /hvnet/ports, /hvnet/port,NAME and\n"
-            "/hvnet/control. SIGTERM stops the VMs and exits; the state file stays.\n",
-            DEFAULT_SOCKET, DEFAULT_STATE);
+            "/hvnet/control. SIGTERM stops the VMs and exits; the state file stays.\n"
+            "vswitchd is not dumpable: no core files, and only CAP_SYS_PTRACE may trace it.\n",
+            DEFAULT_SOCKET, DEFAULT_STATE, VSD_MAX_VMS - 1, VSD_VM_UID_BASE_DEFAULT);
 }
 
 static int free_hugepages(void)
@@ -146,14 +151,23 @@ static void stop_vms(struct vsd *d)
 
 int main(int argc, char **argv)
 {
+    /* First of all: a process that is not dumpable can be traced, and its
+     * /proc memory read, only with CAP_SYS_PTRACE, even by its own uid;
+     * and it leaves no core file with guests' frames and keys in it. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+        perror("vswitchd: prctl(PR_SET_DUMPABLE)");
+        return 1;
+    }
     const char *sock = getenv("HVNET_SOCKET") ? getenv("HVNET_SOCKET") : DEFAULT_SOCKET;
     const char *state = DEFAULT_STATE, *logfile = NULL, *hv_vm = NULL;
     bool detach = false;
+    unsigned long uid_base = VSD_VM_UID_BASE_DEFAULT;
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 's'}, {"state", required_argument, NULL, 'S'},
         {"detach", no_argument, NULL, 'd'},       {"log", required_argument, NULL, 'l'},
-        {"hv-vm", required_argument, NULL, 'v'},  {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+        {"hv-vm", required_argument, NULL, 'v'},  {"vm-uid-base", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
     };
     int o;
     while ((o = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -173,6 +187,20 @@ int main(int argc, char **argv)
         case 'v':
             hv_vm = optarg;
             break;
+        case 'u': {
+            char *end;
+            errno = 0;
+            uid_base = strtoul(optarg, &end, 10);
+            /* Not root's, and the whole range below 2^31: larger ids are
+             * taken for negative numbers by too many programs. */
+            if (errno || *optarg < '0' || *optarg > '9' || *end || uid_base == 0 ||
+                uid_base > 0x7fffffffUL - VSD_MAX_VMS) {
+                fprintf(stderr, "vswitchd: --vm-uid-base '%s': a number from 1 to %lu\n", optarg,
+                        0x7fffffffUL - VSD_MAX_VMS);
+                return 2;
+            }
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -193,6 +221,7 @@ int main(int argc, char **argv)
     }
 
     struct vsd d = {0};
+    d.vm_uid_base = (uint32_t)uid_base;
     snprintf(d.state_path, sizeof(d.state_path), "%s", state);
     if (hv_vm) {
         snprintf(d.hv_vm_path, sizeof(d.hv_vm_path), "%s", hv_vm);
@@ -318,8 +347,8 @@ int main(int argc, char **argv)
         vsd_log("cannot set up the event loop: %s", strerror(errno));
         goto out;
     }
-    vsd_log("serving on %s (state %s, %u switch worker(s), VM worker %s)", sock, d.state_path,
-            vsw_dp_workers(d.dp), d.hv_vm_path);
+    vsd_log("serving on %s (state %s, %u switch worker(s), VM worker %s, VM uids from %u)", sock,
+            d.state_path, vsw_dp_workers(d.dp), d.hv_vm_path, d.vm_uid_base);
     if (detach) {
         if (write(ready_pipe[1], "r", 1) != 1)
             vsd_log("could not tell the parent we are ready");

@@ -30,6 +30,7 @@
 struct vsd;
 struct vsd_vm;
 struct rpc_conn;
+struct netvsc_tap_broker;
 
 #define VSD_UPLINK_MAX 255
 #define VSD_MAX_STATICS 256
@@ -119,6 +120,8 @@ struct vsd_vm {
     struct vsd_nic *nics[VSD_MAX_NICS];
     int nnics;
     double stop_deadline; /* force-stop time of a pending vm-stop, 0 if none */
+    struct netvsc_tap_broker *tapb; /* while its worker runs (jail.c) */
+    char exit_reason[48];           /* how the worker last ended, "" if it has not */
     struct vsd_waiter waiters[8];
     int nwaiters;
     struct hv_ratelimit log_rl; /* lines about what the guest did (crashes) */
@@ -135,6 +138,7 @@ struct vsd {
     char state_path[PATH_MAX];
     char hv_vm_path[PATH_MAX];
     cpu_set_t vm_cpus; /* where VMs run: the CPUs vswitchd had before EAL pinned it */
+    uint32_t vm_uid_base; /* VM workers run as uid and gid vm_uid_base + VM slot */
     bool have_vm_cpus;
     bool loading; /* restoring the state file: do not save */
     struct vsd_rpc_counters {
@@ -278,6 +282,18 @@ char *rpc_serve_line(struct vsd *d, const char *line, size_t len);
 bool vsd_name_ok(const char *s, size_t max);
 int vsd_parse_mac(const char *s, uint8_t mac[6]);
 void vsd_format_mac(const uint8_t mac[6], char out[18]);
+/* jail.c: confining VM workers. vsd_vm_confine() before each start makes
+ * the VM's namespace, its TAP broker and the partition's jail;
+ * vsd_vm_unconfine() once the worker is gone (or did not start) closes the
+ * broker. */
+#define VSD_VM_UID_BASE_DEFAULT 1879048192u /* 0x70000000: unused by distributions */
+int vsd_vm_confine(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e);
+void vsd_vm_unconfine(struct vsd_vm *vm);
+uint32_t vsd_vm_uid(const struct vsd *d, const struct vsd_vm *vm);
+/* "killed by seccomp (SIGSYS)", "killed by signal 9 (SIGKILL)", "exited
+ * with status 1" for a wait status. */
+void vsd_vm_exit_describe(int status, char *buf, size_t len);
+
 double vsd_now(void);
 /* The log (stderr, or --log FILE): vsd_log_init() routes hv-core's lines
  * there too, with the same timestamp and name. Lines a guest can cause go

@@ -1,0 +1,95 @@
+/*
+ * Inside the TAP module: the handle both tap.c and tap-broker.c work on,
+ * and the TAP broker's wire format (a guest worker and the root, both this
+ * module, over one SOCK_SEQPACKET socket per VM).
+ */
+#ifndef NETVSC_TAP_PRIVATE_H
+#define NETVSC_TAP_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <net/if.h>
+
+#include "netvsc-tap.h"
+
+struct nl_sock;
+
+struct netvsc_tap {
+    int fd;
+    int ifindex;
+    bool carrier;
+    int broker;         /* >= 0: link changes are asked of the root's broker (not owned) */
+    struct nl_sock *nl; /* bound in the TAP's namespace */
+    struct nl_sock *ev; /* RTNLGRP_LINK notifications, same namespace */
+    char name[IFNAMSIZ];
+    /* What the last read of ev found about this device. */
+    bool ev_seen;
+    bool ev_gone;
+    uint32_t ev_mtu;
+};
+
+/* Set netvsc_tap_last_error() to the message and return err. */
+int netvsc_tap_record_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A handle on a TAP descriptor made elsewhere (fd taken over), with its
+ * netlink and notification sockets opened in the calling thread's
+ * namespace. broker: see struct netvsc_tap. */
+int netvsc_tap_wrap(int fd, int ifindex, const char *name, bool carrier, int broker,
+                    struct netvsc_tap **out);
+/* A handle with no device, only a netlink socket in netns_fd's namespace:
+ * set its ifindex and name, then use the link setters on it. */
+int netvsc_tap_shadow_open(int netns_fd, struct netvsc_tap **out);
+/* Free t without deleting its device; returns its descriptor. */
+int netvsc_tap_release_fd(struct netvsc_tap *t);
+
+/*
+ * The broker's records. The guest sends a request and waits for the
+ * reply with the same seq (one outstanding at a time); the root answers
+ * every well-framed request exactly once, in order. A successful CREATE
+ * carries the TAP's descriptor (SCM_RIGHTS). Descriptors the guest sends
+ * are closed unread.
+ */
+#define NETVSC_TAPB_MAGIC 0x42504154u /* "TAPB" */
+
+enum netvsc_tapb_op {
+    NETVSC_TAPB_CREATE = 1, /* name, mac, mtu, gso_max_size, flags */
+    NETVSC_TAPB_SET_MTU,    /* ifindex, mtu */
+    NETVSC_TAPB_SET_MAC,    /* ifindex, mac */
+    NETVSC_TAPB_SET_UP,     /* ifindex, flags & UP */
+};
+
+#define NETVSC_TAPB_F_CSUM 0x1u
+#define NETVSC_TAPB_F_TSO 0x2u
+#define NETVSC_TAPB_F_UP 0x4u
+#define NETVSC_TAPB_F_CARRIER 0x8u
+#define NETVSC_TAPB_F_ALL 0xfu
+
+struct netvsc_tapb_request {
+    uint32_t magic;
+    uint16_t op;
+    uint16_t flags;
+    uint32_t seq;
+    int32_t ifindex;
+    uint32_t mtu;
+    uint32_t gso_max_size;
+    uint8_t mac[6];
+    char name[IFNAMSIZ]; /* NUL-terminated */
+    uint8_t reserved[2]; /* zero */
+} __attribute__((packed));
+_Static_assert(sizeof(struct netvsc_tapb_request) == 48, "TAP broker request");
+
+struct netvsc_tapb_reply {
+    uint32_t magic;
+    uint32_t seq;
+    int32_t status; /* 0 or -errno */
+    int32_t ifindex;
+    char error[176]; /* status < 0: what was wrong, NUL-terminated */
+} __attribute__((packed));
+_Static_assert(sizeof(struct netvsc_tapb_reply) == 192, "TAP broker reply");
+
+/* A link change of brokered TAP t through its broker (guest side). */
+int netvsc_tap_broker_request(struct netvsc_tap *t, enum netvsc_tapb_op op, uint32_t mtu,
+                              const uint8_t *mac, bool up);
+
+#endif
