@@ -72,16 +72,25 @@ nn_cleanup() {
 trap nn_cleanup EXIT
 
 # One worker program for every VM: the flooder for F, hv-vm for the others.
-wrapper="$BENCH_DIR/vm-worker.sh"
+# VM workers are jailed (an unprivileged uid, a root holding only the
+# system's libraries and the worker program's own directory), so the
+# wrapper and the two programs it runs sit together in a directory every
+# uid may enter.
+vmbin="$BENCH_DIR/vm-bin"
+mkdir -p "$vmbin"
+chmod 755 "$BENCH_DIR" "$vmbin"
+cp "$bin/hv-vm" "$vmbin/hv-vm"
+cp "$flooder" "$vmbin/hv-rawguest"
+wrapper="$vmbin/vm-worker.sh"
 cat >"$wrapper" <<EOF
 #!/bin/sh
-# vswitchd runs: \$0 --name VM --netns NS
+# vswitchd runs: \$0 --name VM --netns NS ...
 case "\$2" in
-${BENCH_TAG}f) exec taskset -c $vmcpus chrt -i 0 "$flooder" --flood-control --ring-pages $pages ;;
-*) exec taskset -c $vmcpus "$bin/hv-vm" "\$@" ;;
+${BENCH_TAG}f) exec taskset -c $vmcpus chrt -i 0 "$vmbin/hv-rawguest" --flood-control --ring-pages $pages ;;
+*) exec taskset -c $vmcpus "$vmbin/hv-vm" "\$@" ;;
 esac
 EOF
-chmod +x "$wrapper"
+chmod 755 "$wrapper"
 
 sock="$BENCH_DIR/vswitchd.sock"
 BENCH_KIND=hvnet # bench_down (lib.sh) takes vswitchd and the namespaces h1, h2 down

@@ -270,17 +270,20 @@ int hv_process_partition_pid(const struct hv_partition *p);
  *    and uid (real, effective and saved): no capabilities remain, and
  *    NO_NEW_PRIVS keeps it so across exec;
  *  - the parent-death signal is set after the uid change, which clears it.
- * The program is executed from a descriptor the root opened, so it need
- * not be reachable under the new root or by the uid. No PID namespace: the
+ * The program is executed by its path where that works inside the jail
+ * (root_paths holding its directory: then a script's interpreter finds it
+ * too), else from a descriptor the root opened, so that a binary need not
+ * be reachable under the new root or by the uid. No PID namespace: the
  * uid already keeps the guest from signalling or tracing anyone else, and a
  * guest as PID 1 would lose SIGTERM.
  *
  * set_jail copies *jail (NULL: no jail) for every later start. -EINVAL for
  * uid or gid 0, a relative or over-long path, a path under
  * HV_PROCESS_JAIL_STAGE, or a partition of another backend; -EBUSY while
- * running; -ENOMEM.
+ * running; -ENOMEM; or the error making the stage directory (root-owned,
+ * mode 0700) when root_paths are given.
  */
-#define HV_PROCESS_JAIL_STAGE "/tmp"
+#define HV_PROCESS_JAIL_STAGE "/run/hv-jail"
 struct hv_process_jail {
     uint32_t uid, gid;
     const char *netns_path;        /* NULL: the root's network namespace */

@@ -426,10 +426,9 @@ static void child_exec(struct hv_process_partition *pp, char **env, int mem_fd, 
         _exit(126);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         _exit(126);
+    execve(pp->argv[0], pp->argv, env);
     if (exe_fd >= 0)
         syscall(SYS_execveat, exe_fd, "", pp->argv, env, AT_EMPTY_PATH);
-    else
-        execve(pp->argv[0], pp->argv, env);
     _exit(127);
 }
 
@@ -858,6 +857,17 @@ int hv_process_partition_set_jail(struct hv_partition *p, const struct hv_proces
         if (!jail_path_ok(jail->root_paths[i]))
             return -EINVAL;
 
+    /* The stage: an empty directory of the root's, in a directory only root
+     * may write, so that nobody else can put a link in its place. */
+    if (jail->root_paths) {
+        struct stat st;
+        if (mkdir(HV_PROCESS_JAIL_STAGE, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        if (lstat(HV_PROCESS_JAIL_STAGE, &st) < 0)
+            return -errno;
+        if (!S_ISDIR(st.st_mode) || st.st_uid != 0)
+            return -ENOTDIR;
+    }
     char *netns = jail->netns_path ? strdup(jail->netns_path) : NULL;
     char **roots = jail->root_paths ? dup_strv(jail->root_paths) : NULL;
     char **stages = NULL;

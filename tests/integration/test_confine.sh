@@ -93,10 +93,17 @@ for vm in "$A" "$B"; do
         hv_fail "$vm: hv-vm is not in the VM's network namespace"
     [ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] ||
         hv_fail "$vm: hv-vm shares the root's mount namespace"
-    for p in "$HV_DIR" "$(dirname "$HV_SOCK")" /run /tmp /var /work /root "$HV_BIN"; do
+    # Its own program's directory is there, read-only (a worker may be a
+    # wrapper that runs a program beside it), and nothing around it.
+    for p in "$HV_DIR" "$(dirname "$HV_SOCK")" /run /tmp /var /root \
+        "$(dirname "$HV_BIN")/CMakeCache.txt" "$HV_BIN/../CMakeFiles"; do
         [ -e "/proc/$pid/root$p" ] && hv_fail "$vm: hv-vm can reach $p"
     done
     [ -e "/proc/$pid/root/usr/lib" ] || hv_fail "$vm: hv-vm's root has no /usr/lib (the probe is blind)"
+    [ -x "/proc/$pid/root$HV_BIN/hv-vm" ] || hv_fail "$vm: hv-vm's own directory is not in its root"
+    awk -v d="$HV_BIN" '$5 == d && $6 ~ /^ro(,|$)/ { ok = 1 } END { exit !ok }' \
+        "/proc/$pid/mountinfo" ||
+        hv_fail "$vm: its program's directory is not mounted read-only"
 done
 [ "${#uids[@]}" -eq 2 ] || hv_fail "the two VMs' workers share a uid"
 

@@ -2357,7 +2357,7 @@ static void hv_process_partition_set_jail__bad_jails__einval(void **state)
     j.netns_path = "run/netns/x";
     assert_int_equal(hv_process_partition_set_jail(p, &j), -EINVAL);
     static const char *const bad_roots[][2] = {
-        {"usr", NULL}, {"/tmp", NULL}, {"/tmp/x", NULL}, {"/usr/../etc", NULL}, {"/usr/..", NULL},
+        {"usr", NULL}, {"/run/hv-jail", NULL}, {"/run/hv-jail/x", NULL}, {"/usr/../etc", NULL}, {"/usr/..", NULL},
     };
     for (size_t i = 0; i < sizeof(bad_roots) / sizeof(bad_roots[0]); i++) {
         j = ok;
@@ -2365,7 +2365,7 @@ static void hv_process_partition_set_jail__bad_jails__einval(void **state)
         if (hv_process_partition_set_jail(p, &j) != -EINVAL)
             fail_msg("root path %s accepted", bad_roots[i][0]);
     }
-    static const char *const fine[] = {"/usr", "/tmpfoo", NULL};
+    static const char *const fine[] = {"/usr", "/tmp", "/run/hv-jailfoo", NULL};
     j = ok;
     j.root_paths = fine;
     assert_int_equal(hv_process_partition_set_jail(p, &j), 0);

@@ -40,10 +40,13 @@
 #include "vswitchd.h"
 
 /* What the worker may see of the root's filesystem: where its program's
- * libraries are. Paths missing on this system are skipped. */
+ * libraries are, and (vsd_vm_confine) its program's own directory, so that
+ * a worker that is a script, or execs a program beside it, runs (the
+ * benchmarks' wrappers do). Paths missing on this system are skipped. */
 static const char *const vm_root_paths[] = {
-    "/usr", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache", NULL,
+    "/usr", "/bin", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache",
 };
+#define VM_ROOT_PATHS (sizeof(vm_root_paths) / sizeof(vm_root_paths[0]))
 
 uint32_t vsd_vm_uid(const struct vsd *d, const struct vsd_vm *vm)
 {
@@ -129,8 +132,18 @@ int vsd_vm_confine(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e)
         return -1;
     char nspath[sizeof(NETVSC_NS_RUN_DIR) + VSD_NAME_MAX + 2];
     snprintf(nspath, sizeof(nspath), "%s/%s", NETVSC_NS_RUN_DIR, vm->netns);
+    char prog_dir[sizeof(d->hv_vm_path)];
+    snprintf(prog_dir, sizeof(prog_dir), "%s", d->hv_vm_path);
+    char *slash = strrchr(prog_dir, '/');
+    if (slash && slash != prog_dir)
+        *slash = '\0';
+    const char *paths[VM_ROOT_PATHS + 2];
+    for (size_t i = 0; i < VM_ROOT_PATHS; i++)
+        paths[i] = vm_root_paths[i];
+    paths[VM_ROOT_PATHS] = slash && slash != prog_dir ? prog_dir : NULL;
+    paths[VM_ROOT_PATHS + 1] = NULL;
     struct hv_process_jail jail = {
-        .uid = uid, .gid = uid, .netns_path = nspath, .root_paths = vm_root_paths};
+        .uid = uid, .gid = uid, .netns_path = nspath, .root_paths = paths};
     int rc;
     if ((rc = hv_process_partition_set_jail(vm->p, &jail)) < 0 ||
         (rc = hv_process_partition_pass_fds(vm->p, &broker_end, 1)) < 0) {

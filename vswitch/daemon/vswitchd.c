@@ -224,7 +224,11 @@ int main(int argc, char **argv)
     d.vm_uid_base = (uint32_t)uid_base;
     snprintf(d.state_path, sizeof(d.state_path), "%s", state);
     if (hv_vm) {
-        snprintf(d.hv_vm_path, sizeof(d.hv_vm_path), "%s", hv_vm);
+        /* Absolute: the VM worker's jail holds its directory (jail.c). */
+        if (!realpath(hv_vm, d.hv_vm_path)) {
+            fprintf(stderr, "vswitchd: --hv-vm %s: %s\n", hv_vm, strerror(errno));
+            return 2;
+        }
     } else {
         char self[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
