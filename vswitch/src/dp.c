@@ -145,9 +145,12 @@ static bool worker_sleep(struct vsw_worker *w, const struct vsw_port_set *set)
     if (!pending && !handoff_pending(set) && !__atomic_load_n(&w->stop, __ATOMIC_RELAXED) &&
         __atomic_load_n(&w->ports, __ATOMIC_ACQUIRE) == set) {
         struct epoll_event evs[16];
+        /* Read before going offline: from then on the control thread may
+         * free set (fuzz_vsd_state found this use after free). */
+        const int nap_ms = set->has_unsleepable ? 1 : 100;
         rte_rcu_qsbr_thread_offline(w->dp->qsbr, w->idx);
         w->sleeps++;
-        int n = epoll_wait(w->epfd, evs, 16, set->has_unsleepable ? 1 : 100);
+        int n = epoll_wait(w->epfd, evs, 16, nap_ms);
         rte_rcu_qsbr_thread_online(w->dp->qsbr, w->idx);
         for (int i = 0; i < n; i++) {
             if (evs[i].data.fd == w->wake_fd) {
