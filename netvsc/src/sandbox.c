@@ -66,15 +66,6 @@ static const int plain_calls[] = {
     SCMP_SYS(close), SCMP_SYS(getpid), SCMP_SYS(exit_group),
 };
 
-/* An argument comparison with every field set: libseccomp's SCMP_An
- * macros leave datum_b out, which clang's -Wmissing-field-initializers
- * rejects. */
-static struct scmp_arg_cmp arg_cmp(unsigned arg, enum scmp_compare op, scmp_datum_t a,
-                                   scmp_datum_t b)
-{
-    return (struct scmp_arg_cmp){.arg = arg, .op = op, .datum_a = a, .datum_b = b};
-}
-
 static int add(scmp_filter_ctx ctx, int nr, unsigned n, const struct scmp_arg_cmp *cmp,
                const char *what)
 {
@@ -92,16 +83,18 @@ static int add_rules(scmp_filter_ctx ctx)
         if (rc < 0)
             return rc;
     }
-    /* Route netlink only: link settings and notifications. No packet,
+    /* Comparisons name both data (the second is unused by EQ): clang's
+     * -Wmissing-field-initializers fires on libseccomp's compound literals
+     * otherwise. Route netlink only: link settings and notifications. No packet,
      * inet or unix sockets; no other netlink family (netfilter, ...). */
-    const struct scmp_arg_cmp nl[] = {arg_cmp(0, SCMP_CMP_EQ, AF_NETLINK, 0),
-                                      arg_cmp(2, SCMP_CMP_EQ, NETLINK_ROUTE, 0)};
+    const struct scmp_arg_cmp nl[] = {SCMP_A0(SCMP_CMP_EQ, AF_NETLINK, 0),
+                                      SCMP_A2(SCMP_CMP_EQ, NETLINK_ROUTE, 0)};
     if ((rc = add(ctx, SCMP_SYS(socket), 2, nl, "socket")) < 0)
         return rc;
     /* The TAP's carrier and offloads. */
     static const unsigned long ioctls[] = {TUNSETCARRIER, TUNSETOFFLOAD};
     for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
-        const struct scmp_arg_cmp c = arg_cmp(1, SCMP_CMP_EQ, ioctls[i], 0);
+        const struct scmp_arg_cmp c = SCMP_A1(SCMP_CMP_EQ, ioctls[i], 0);
         if ((rc = add(ctx, SCMP_SYS(ioctl), 1, &c, "ioctl")) < 0)
             return rc;
     }
@@ -109,21 +102,20 @@ static int add_rules(scmp_filter_ctx ctx)
     static const int sockopts[][2] = {
         {SOL_SOCKET, SO_SNDBUF}, {SOL_SOCKET, SO_RCVBUF}, {SOL_NETLINK, NETLINK_ADD_MEMBERSHIP}};
     for (size_t i = 0; i < sizeof(sockopts) / sizeof(sockopts[0]); i++) {
-        const struct scmp_arg_cmp c[] = {
-            arg_cmp(1, SCMP_CMP_EQ, (scmp_datum_t)sockopts[i][0], 0),
-            arg_cmp(2, SCMP_CMP_EQ, (scmp_datum_t)sockopts[i][1], 0)};
+        const struct scmp_arg_cmp c[] = {SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)sockopts[i][0], 0),
+                                         SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)sockopts[i][1], 0)};
         if ((rc = add(ctx, SCMP_SYS(setsockopt), 2, c, "setsockopt")) < 0)
             return rc;
     }
     /* Close-on-exec and non-blocking on new netlink sockets. */
     static const int fcntls[] = {F_SETFD, F_SETFL};
     for (size_t i = 0; i < sizeof(fcntls) / sizeof(fcntls[0]); i++) {
-        const struct scmp_arg_cmp c = arg_cmp(1, SCMP_CMP_EQ, (scmp_datum_t)fcntls[i], 0);
+        const struct scmp_arg_cmp c = SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntls[i], 0);
         if ((rc = add(ctx, SCMP_SYS(fcntl), 1, &c, "fcntl")) < 0)
             return rc;
     }
     /* Memory, never executable: no new code can be mapped in. */
-    const struct scmp_arg_cmp nx = arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
+    const struct scmp_arg_cmp nx = SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
     if ((rc = add(ctx, SCMP_SYS(mmap), 1, &nx, "mmap")) < 0 ||
         (rc = add(ctx, SCMP_SYS(mprotect), 1, &nx, "mprotect")) < 0)
         return rc;

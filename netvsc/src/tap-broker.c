@@ -293,15 +293,25 @@ static void aim(struct netvsc_tap_broker *b, const struct broker_tap *bt)
     snprintf(b->link->name, sizeof(b->link->name), "%s", bt->name);
 }
 
+/* Is entry i still the TAP this broker made? The guest may have closed it
+ * (the device is gone with its last descriptor) and another interface may
+ * have taken its index since: an entry is the device only while name, kind
+ * and owner still match. Entries that are not are forgotten. */
+static int tap_still_ours(struct netvsc_tap_broker *b, unsigned i)
+{
+    aim(b, &b->taps[i]);
+    int rc = netvsc_tap_same_device(b->link, b->uid ? (int64_t)b->uid : -1);
+    if (rc == -ENODEV || rc == -ESTALE)
+        forget_tap(b, i);
+    return rc;
+}
+
 /* Forget TAPs the guest has closed (or the VM deleted). */
 static void prune(struct netvsc_tap_broker *b)
 {
     for (unsigned i = 0; i < b->ntaps;) {
-        struct netvsc_tap_link l;
-        aim(b, &b->taps[i]);
-        if (netvsc_tap_query(b->link, &l) == -ENODEV)
-            forget_tap(b, i);
-        else
+        int rc = tap_still_ours(b, i);
+        if (rc != -ENODEV && rc != -ESTALE)
             i++;
     }
 }
@@ -393,6 +403,15 @@ static int do_create(struct netvsc_tap_broker *b, const struct netvsc_tapb_reque
 static int do_change(struct netvsc_tap_broker *b, const struct netvsc_tapb_request *req)
 {
     int i = find_tap(b, req->ifindex);
+    if (i >= 0) {
+        int rc = tap_still_ours(b, (unsigned)i);
+        if (rc == -ENODEV || rc == -ESTALE) {
+            i = -1;
+        } else if (rc < 0) {
+            b->st.failed++;
+            return reply(b, req->seq, rc, 0, -1, netvsc_tap_last_error());
+        }
+    }
     if (i < 0) {
         b->st.not_ours++;
         char msg[96];

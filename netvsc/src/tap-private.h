@@ -40,6 +40,13 @@ int netvsc_tap_wrap(int fd, int ifindex, const char *name, bool carrier, int bro
 /* A handle with no device, only a netlink socket in netns_fd's namespace:
  * set its ifindex and name, then use the link setters on it. */
 int netvsc_tap_shadow_open(int netns_fd, struct netvsc_tap **out);
+/* Is the device at t's ifindex still a TUN/TAP device owned by owner, or
+ * if owner is -1 one without an owner named as t? An index freed by a
+ * deleted device can be
+ * taken by another one (an index given at creation, a device moved in).
+ * 0 if it is; -ENODEV if nothing is there; -ESTALE if another device is;
+ * else the netlink error. */
+int netvsc_tap_same_device(struct netvsc_tap *t, int64_t owner);
 /* Free t without deleting its device; returns its descriptor. */
 int netvsc_tap_release_fd(struct netvsc_tap *t);
 

@@ -928,6 +928,64 @@ int netvsc_tap_set_offload(struct netvsc_tap *t, bool csum, bool tso)
     return 0;
 }
 
+/* What one RTM_NEWLINK answer says about a device's identity. */
+struct link_identity {
+    bool seen;
+    char name[IFNAMSIZ];
+    char kind[16];
+    int64_t owner; /* IFLA_TUN_OWNER, -1 if none */
+};
+
+static int on_link_identity(struct nl_msg *msg, void *arg)
+{
+    struct link_identity *id = arg;
+    struct nlmsghdr *h = nlmsg_hdr(msg);
+    struct nlattr *tb[IFLA_MAX + 1], *li[IFLA_INFO_MAX + 1], *td[IFLA_TUN_MAX + 1];
+    if (h->nlmsg_type != RTM_NEWLINK ||
+        nlmsg_parse(h, sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL) < 0)
+        return NL_SKIP;
+    id->seen = true;
+    if (tb[IFLA_IFNAME])
+        nla_strlcpy(id->name, tb[IFLA_IFNAME], sizeof(id->name));
+    if (tb[IFLA_LINKINFO] && nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], NULL) == 0) {
+        if (li[IFLA_INFO_KIND])
+            nla_strlcpy(id->kind, li[IFLA_INFO_KIND], sizeof(id->kind));
+        if (li[IFLA_INFO_DATA] &&
+            nla_parse_nested(td, IFLA_TUN_MAX, li[IFLA_INFO_DATA], NULL) == 0 &&
+            td[IFLA_TUN_OWNER] && nla_len(td[IFLA_TUN_OWNER]) >= 4)
+            id->owner = nla_get_u32(td[IFLA_TUN_OWNER]);
+    }
+    return NL_OK;
+}
+
+int netvsc_tap_same_device(struct netvsc_tap *t, int64_t owner)
+{
+    struct link_identity id = {.owner = -1};
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = t->ifindex};
+    struct nl_cb *own = nl_socket_get_cb(t->nl); /* a reference: put below */
+    struct nl_cb *cb = own ? nl_cb_clone(own) : NULL;
+    nl_cb_put(own);
+    if (!cb)
+        return fail(-ENOMEM, "TAP %s: netlink callbacks", t->name);
+    nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_link_identity, &id);
+    int err = nl_send_simple(t->nl, RTM_GETLINK, 0, &ifi, sizeof(ifi));
+    if (err >= 0)
+        err = nl_recvmsgs(t->nl, cb);
+    /* The answer, then the acknowledgement libnl asked for (an error
+     * answer, such as no such device, is its own acknowledgement). */
+    if (err >= 0 && id.seen)
+        err = nl_wait_for_ack(t->nl);
+    nl_cb_put(cb);
+    if (err < 0)
+        return fail(nl_errno(err), "TAP %s: query link %d", t->name, t->ifindex);
+    /* With an owner, the owner says whose TAP it is (one renamed inside
+     * the VM stays its own); without one, only the name can. */
+    if (!id.seen || strcmp(id.kind, "tun") != 0 || id.owner != owner ||
+        (owner < 0 && strcmp(id.name, t->name) != 0))
+        return failx(-ESTALE, "TAP %s: interface %d is another device now", t->name, t->ifindex);
+    return 0;
+}
+
 int netvsc_tap_query(struct netvsc_tap *t, struct netvsc_tap_link *out)
 {
     struct rtnl_link *l = NULL;

@@ -1644,8 +1644,12 @@ static bool vm_wait_arm(struct vsw_port *port)
         return false;
     publish(np, c);
     bool pending = vmbus_ring_intr_unmask(c->rx);
-    /* Blocked on our own ring (completions)? Ask to hear when it drains. */
-    if (!pending && vmbus_ring_free_bytes(c->tx) < reply_room())
+    /* Blocked on our own ring (completions)? Then the guest's requests are
+     * no work until it reads: rx_burst leaves them in its ring. Ask to hear
+     * when it makes room and say whether it has already; a request waiting
+     * there must not keep the worker from sleeping for as long as the guest
+     * does not read. */
+    if (vmbus_ring_free_bytes(c->tx) < reply_room())
         pending = vmbus_ring_arm_space(c->tx, reply_room()) == 1;
     return pending;
 }

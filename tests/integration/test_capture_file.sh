@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # capture -w FILE as root, on an operator's word: the file is created new
 # and never through a symbolic link; an existing file is replaced only with
-# --force and only if it is a regular file with one name; a capture that is
+# --force and only if it is a regular file with one name that vswitchd's
+# user owns; no symbolic link anywhere in the path is followed; a capture that is
 # refused (no such port, one already running there) creates nothing and
 # removes nothing. The port is an internal switch's host vNIC: no VM needed.
 # Usage: test_capture_file.sh BUILD_BIN_DIR
@@ -40,6 +41,22 @@ unchanged "symlink, --force"
 ln -s "$D/made-through-link" "$D/dangling"
 refused "dangling symlink" "symbolic link" "$port" -w "$D/dangling" --timeout 1 --force
 [ -e "$D/made-through-link" ] && hv_fail "a file was created through a dangling link"
+
+hv_log "a symbolic link to a directory anywhere in the path is not followed either"
+mkdir "$D/real"
+echo precious >"$D/real/victim"
+ln -s "$D/real" "$D/dirlink"
+refused "directory link, --force" "symbolic link" "$port" -w "$D/dirlink/victim" --timeout 1 --force
+[ "$(cat "$D/real/victim")" = precious ] || hv_fail "--force wrote a file through a linked directory"
+refused "directory link, new file" "symbolic link" "$port" -w "$D/dirlink/new.pcap" --timeout 1
+[ -e "$D/real/new.pcap" ] && hv_fail "a capture file was created through a linked directory"
+
+hv_log "--force does not replace another user's file (it would receive the guests' frames)"
+echo theirs >"$D/theirs.pcap"
+chown 65534 "$D/theirs.pcap"
+chmod 666 "$D/theirs.pcap"
+refused "another user's file, --force" "another user" "$port" -w "$D/theirs.pcap" --timeout 1 --force
+[ "$(cat "$D/theirs.pcap")" = theirs ] || hv_fail "--force wrote into a file another user owns"
 
 hv_log "an existing file needs --force; then only a regular file with one name"
 echo mine >"$D/old.pcap"

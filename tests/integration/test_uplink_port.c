@@ -1528,9 +1528,10 @@ static unsigned drain_seqs(struct tport *tp, int64_t *seqs, uint32_t *lens, unsi
 {
     static uint8_t buf[FRAME_MAX];
     unsigned n = 0;
-    void *obj;
-    while (rte_ring_dequeue(tp->out, &obj) == 0) {
-        struct rte_mbuf *m = obj;
+    struct rte_mbuf *m;
+    /* The burst form: gcc -Os cannot see that a successful single dequeue
+     * sets its object (maybe-uninitialized in MinSizeRel). */
+    while (rte_ring_dequeue_burst(tp->out, (void **)&m, 1, NULL) == 1) {
         uint32_t len = mbuf_flat(m, buf, FRAME_MAX);
         rte_pktmbuf_free(m);
         if (n < max) {

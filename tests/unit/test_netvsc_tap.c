@@ -954,6 +954,67 @@ static void netvsc_tap_set_mtu__brokered__set_by_the_root_or_refused(void **stat
     assert_int_equal(st.not_ours, 1);
 }
 
+/*
+ * A TAP the guest closed leaves its index free in the VM's namespace, and
+ * an interface that comes there later may take that very index (ip link add
+ * ... index N, or a device moved in keeps its index when it is free). The
+ * broker must not take such an interface for the TAP it once made.
+ */
+static void netvsc_tap_broker_serve__closed_tap_index_reused__not_ours(void **state)
+{
+    REQUIRE_ROOT();
+    struct fixture *f = *state;
+    broker_start(f);
+    struct netvsc_tap_params p = tap_params("eth0");
+    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), 0);
+    int ifindex = netvsc_tap_ifindex(f->tap);
+    assert_true(ifindex > 1);
+    /* The guest closes its TAP: the device is gone, its index free. */
+    atomic_store(&f->stop, true);
+    pthread_join(f->server, NULL);
+    f->serving = false;
+    netvsc_tap_destroy(f->tap);
+    f->tap = NULL;
+    assert_int_equal(if_nametoindex("eth0"), 0);
+    /* The operator's interface at that index, in the VM's namespace. */
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd),
+             "ip -n %s link add eth0 index %d mtu 1500 type veth peer name %.8sp >/dev/null 2>&1",
+             f->ns, ifindex, f->ifname);
+    if (system(cmd) != 0) {
+        print_message("cannot make a veth at index %d\n", ifindex);
+        skip();
+    }
+    assert_int_equal((int)if_nametoindex("eth0"), ifindex);
+    static const char *const what[] = {"MTU", "MAC", "up"};
+    for (int op = NETVSC_TAPB_SET_MTU; op <= NETVSC_TAPB_SET_UP; op++) {
+        struct netvsc_tapb_request r = raw_req((enum netvsc_tapb_op)op, 100u + (uint32_t)op);
+        r.ifindex = ifindex;
+        r.mtu = 1400;
+        static const uint8_t mac2[6] = {0x02, 0x00, 0x5e, 0x10, 0x20, 0x99};
+        memcpy(r.mac, mac2, 6);
+        r.flags = NETVSC_TAPB_F_UP;
+        struct netvsc_tapb_reply rep;
+        int fd = -1;
+        assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
+        assert_int_equal(fd, -1);
+        if (rep.status != -EPERM)
+            fail_msg("set %s on an interface that took a closed TAP's index: status %d, not EPERM",
+                     what[op - NETVSC_TAPB_SET_MTU], rep.status);
+    }
+    unsigned mtu = 0, flags = 0;
+    assert_int_equal(nl_link("eth0", &flags, NULL, &mtu), 0);
+    assert_int_equal(mtu, 1500);
+    assert_false(flags & IFF_UP);
+    struct ifreq ifr;
+    assert_int_equal(ifreq_get("eth0", SIOCGIFHWADDR, &ifr), 0);
+    assert_true(ifr.ifr_hwaddr.sa_data[5] != (char)0x99);
+    struct netvsc_tap_broker_stats st;
+    netvsc_tap_broker_get_stats(f->broker, &st);
+    assert_int_equal(st.not_ours, 3);
+    assert_int_equal(st.changed, 0);
+}
+
 static void netvsc_tap_broker_serve__malformed__refused_counted_still_serving(void **state)
 {
     REQUIRE_ROOT();
@@ -1177,6 +1238,8 @@ int main(void)
             netvsc_tap_broker_serve__burst_spent__eagain_until_refilled, setup, teardown),
         cmocka_unit_test_setup_teardown(
             netvsc_tap_broker_serve__taps_max__enospc_until_one_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(netvsc_tap_broker_serve__closed_tap_index_reused__not_ours,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(netvsc_tap_broker_serve__guest_not_reading__dropped,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(netvsc_tap_broker_serve__guest_hung_up__econnreset, setup,

@@ -3426,6 +3426,55 @@ static void rx_burst__control_request_with_ring_nearly_full__completion_not_lost
 }
 
 /*
+ * A guest that never reads its ring: the ring to it fills with answers,
+ * and the request it sends next cannot be taken (rx_burst leaves it there
+ * for want of room for its answers). That request is no work the worker
+ * can do: wait_arm must let the worker sleep, asking to hear when the
+ * guest makes room, instead of saying "pending" for as long as the guest
+ * likes (the worker would spin without sleeping, for ever, on a request it
+ * cannot take). Once the guest reads, the request is served.
+ */
+static void port_wait__request_waiting_for_room_to_answer__sleeps_until_guest_reads(void **state)
+{
+    struct vm *v = F(state)->a;
+    const struct vsw_port_class *cls = v->port->cls;
+    bring_up(v);
+    collect(v);
+    const uint32_t room = 2 * vmbus_ring_pkt_size(0, NVSP_MSG_SIZE_61) + 16;
+    uint64_t tid = 1000;
+    /* The guest asks and asks and reads nothing. */
+    for (unsigned i = 0; root_ring_free(v) >= room; i++) {
+        assert_true(i < 10000);
+        struct nvsp_msg_oid_query_ex q = {.type = NVSP_MSG5_OID_QUERY_EX,
+                                          .oid = RNDIS_OID_GEN_LINK_SPEED};
+        nvsp_send(v, &q, sizeof(q), tid++, true);
+        pump(v);
+    }
+    struct nvsp_msg_oid_query_ex q = {.type = NVSP_MSG5_OID_QUERY_EX,
+                                      .oid = RNDIS_OID_GEN_LINK_SPEED};
+    const uint64_t last = tid;
+    nvsp_send(v, &q, sizeof(q), last, true);
+    assert_int_equal(pump(v), 0);
+    assert_false(vmbus_ring_empty(vmbus_gchan_tx(v->ch))); /* left in the guest's ring */
+    cls->wait_disarm(v->port);
+    if (cls->wait_arm(v->port))
+        fail_msg("wait_arm reports work while the only request waits for the guest to make "
+                 "room: the worker never sleeps");
+    /* It asked to hear about room in the ring to the guest. */
+    assert_true(__atomic_load_n(&vmbus_gchan_rx(v->ch)->hdr->pending_send_sz, __ATOMIC_ACQUIRE) >=
+                room);
+    cls->wait_disarm(v->port);
+    inbox_clear(v);
+    collect(v);
+    assert_null(find_comp(v, last));
+    assert_true(cls->wait_arm(v->port)); /* room now: the request is work again */
+    cls->wait_disarm(v->port);
+    pump(v);
+    collect(v);
+    assert_non_null(find_comp(v, last));
+}
+
+/*
  * REVOKE_RECV_BUF then SEND_RECV_BUF again on the same connection: the
  * second registration allocates the sub-allocation tables again without
  * freeing the first ones. A guest can repeat this without bound.
@@ -3650,6 +3699,7 @@ int main(void)
         T(netvsp_create__several_nics__each_port_cache_aligned),
         T(rndis_control__answers_queued_beyond_control_subs__delivered_without_hang),
         T(rx_burst__control_request_with_ring_nearly_full__completion_not_lost),
+        T(port_wait__request_waiting_for_room_to_answer__sleeps_until_guest_reads),
         T(revoke_recv_buf__registered_again_many_times__no_memory_growth),
         T(rx_burst__ring_full_of_messages_needing_no_reply__at_most_budget_per_round),
         T(rx_burst__sends_of_dropped_frames__frames_count_against_budget),

@@ -1636,6 +1636,39 @@ static void vsw_dp__idle_then_frame__workers_sleep_and_wake_promptly(void **stat
 }
 
 /*
+ * A guest can signal its channel with nothing in its ring, as often as its
+ * hypercalls go: each signal wakes its worker. A wake-up that finds no work
+ * must cost the worker a round, not idle_sleep_us (200 us) of polling:
+ * otherwise some 5000 empty signals a second keep a worker from sleeping at
+ * all, its CPU spent on nothing. Counted, not timed: rounds per sleep.
+ */
+static void vsw_dp__wakeups_without_work__back_to_sleep_after_a_round(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    unsigned w = a->base.worker;
+    sleep_ms(300);
+    struct vsw_worker_stats s1[VSW_MAX_WORKERS], s2[VSW_MAX_WORKERS];
+    vsw_dp_worker_stats(g_dp, s1, VSW_MAX_WORKERS);
+    enum { K = 100 };
+    for (unsigned i = 0; i < K; i++) {
+        tp_kick(a); /* a signal, no frame */
+        sleep_ms(2);
+    }
+    vsw_dp_worker_stats(g_dp, s2, VSW_MAX_WORKERS);
+    uint64_t rounds = s2[w].rounds - s1[w].rounds, sleeps = s2[w].sleeps - s1[w].sleeps;
+    uint64_t wakeups = s2[w].wakeups - s1[w].wakeups;
+    print_message("%llu wake-ups without work: %llu rounds, %llu sleeps\n",
+                  (unsigned long long)wakeups, (unsigned long long)rounds,
+                  (unsigned long long)sleeps);
+    assert_int_equal(s2[w].busy_rounds, s1[w].busy_rounds);
+    assert_true(wakeups >= K / 2); /* it was asleep when most came */
+    if (rounds > 4 * sleeps)
+        fail_msg("%llu rounds for %llu sleeps: each empty wake-up keeps the worker polling",
+                 (unsigned long long)rounds, (unsigned long long)sleeps);
+}
+
+/*
  * A port whose peer floods it with control messages (no frames) shares a
  * worker with C. Every round polls both, each with the worker's budget; the
  * flooded port's work keeps its worker polling (rounds count as busy) and it
@@ -3002,6 +3035,8 @@ int main(void)
             vsw_port_get_stats__summed_over_lcores__match_injected, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_dp__idle_then_frame__workers_sleep_and_wake_promptly, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_dp__wakeups_without_work__back_to_sleep_after_a_round, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_dp__port_with_control_backlog__round_robin_and_no_sleep_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(vsw_switch_destroy__ports_attached__ebusy, setup,

@@ -822,7 +822,8 @@ static const struct command commands[] = {
     { "capture", "write a port's traffic to a pcap file",
       "capture PORT -w FILE [--force] [-c COUNT] [--timeout S]",
       "vswitchd answers when the capture ends (COUNT frames or S seconds).\n"
-      "FILE is created new and never followed if it is a symbolic link; a capture\n"
+      "FILE is created new, and no symbolic link in its path is followed; --force\n"
+      "replaces only a regular file of vswitchd's user with one name. A capture\n"
       "that is refused (no such port, one already running there) leaves no file.\n"
       "vswitch-ctl waits S seconds plus the global --timeout; without --timeout S\n"
       "it waits without limit unless a global --timeout is given.",

@@ -27,7 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include <rte_mbuf.h>
 
@@ -1007,36 +1010,76 @@ struct vsd_capture {
 };
 
 /* Remove a capture file this call created and nothing else: only if the
- * name still leads to the file we made (in a shared directory, someone may
- * have renamed another file over it since). */
-static void capture_unlink_own(const char *file, const struct stat *mine)
+ * name in its directory still leads to the file we made (in a shared
+ * directory, someone may have renamed another file over it since). */
+static void capture_unlink_own(int dirfd, const char *base, const struct stat *mine)
 {
     struct stat now;
-    if (lstat(file, &now) == 0 && mine->st_dev == now.st_dev && mine->st_ino == now.st_ino)
-        unlink(file);
+    if (fstatat(dirfd, base, &now, AT_SYMLINK_NOFOLLOW) == 0 && mine->st_dev == now.st_dev &&
+        mine->st_ino == now.st_ino)
+        unlinkat(dirfd, base, 0);
+}
+
+/*
+ * The directory of an absolute capture path, reached without following a
+ * symbolic link anywhere on the way (openat2 RESOLVE_NO_SYMLINKS): O_NOFOLLOW
+ * guards only the last name, and a link to a directory planted in a shared
+ * one (/tmp/x -> /etc) would otherwise lead a capture, or --force, into a
+ * directory the operator did not name. Kernels before 5.6 have no openat2:
+ * there only the last name is guarded. *base is the file's name in it.
+ * Returns the directory's O_PATH descriptor or -1 with e filled.
+ */
+static int capture_dir_open(const char *file, char *dir, size_t dir_len, const char **base,
+                            struct vsd_err *e)
+{
+    const char *slash = strrchr(file, '/');
+    *base = slash + 1;
+    if (!**base || !strcmp(*base, ".") || !strcmp(*base, "..")) {
+        vsd_fail(e, VSD_BAD_PARAMS, "the capture file %s names no file", file);
+        return -1;
+    }
+    snprintf(dir, dir_len, "%.*s", slash == file ? 1 : (int)(slash - file), file);
+    struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                           .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
+    if (fd < 0 && errno == ENOSYS)
+        fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            vsd_fail(e, VSD_FAILED,
+                     "capture file %s: %s has a symbolic link in its path: vswitchd does not "
+                     "write through links",
+                     file, dir);
+        else
+            vsd_fail(e, VSD_FAILED, "capture file %s: directory %s: %s", file, dir,
+                     strerror(errno));
+    }
+    return fd;
 }
 
 /* Open the capture file as root on an operator's word, so carefully: the
- * file is created new (O_EXCL), never through a symbolic link (O_NOFOLLOW:
- * a link at that name is refused even with force). With force, an existing
- * file is replaced only if it is a regular file with no other name (a hard
- * link planted in /tmp would otherwise let a capture overwrite the file it
- * shares); it is truncated in place, keeping its owner and mode. *created
- * says whether the file is new, *st what it is. Returns the fd or -1 with
- * e filled. */
-static int capture_open(const char *file, bool force, bool *created, struct stat *st,
-                        struct vsd_err *e)
+ * file is created new (O_EXCL) in its directory (capture_dir_open), never
+ * through a symbolic link (O_NOFOLLOW: a link at that name is refused even
+ * with force). With force, an existing file is replaced only if it is a
+ * regular file with no other name (a hard link planted in /tmp would
+ * otherwise let a capture overwrite the file it shares) that belongs to
+ * vswitchd's own user (a file someone else made, readable by them, would
+ * receive the guests' frames); it is truncated in place, keeping its mode.
+ * *created says whether the file is new, *st what it is. Returns the fd or
+ * -1 with e filled. */
+static int capture_open(int dirfd, const char *file, const char *base, bool force, bool *created,
+                        struct stat *st, struct vsd_err *e)
 {
     /* O_NONBLOCK: opening a FIFO must not wait for a reader. */
     int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-    int fd = open(file, flags | O_EXCL, 0640);
+    int fd = openat(dirfd, base, flags | O_EXCL, 0640);
     *created = fd >= 0;
     if (fd < 0 && errno == EEXIST && force)
-        fd = open(file, flags, 0640);
+        fd = openat(dirfd, base, flags, 0640);
     if (fd < 0) {
         /* What is there, for the message only: nothing is done with it. */
         int err = errno;
-        bool exists = lstat(file, st) == 0;
+        bool exists = fstatat(dirfd, base, st, AT_SYMLINK_NOFOLLOW) == 0;
         if (err == ELOOP || (exists && S_ISLNK(st->st_mode)))
             vsd_fail(e, VSD_FAILED,
                      "capture file %s is a symbolic link: vswitchd does not write through links",
@@ -1055,11 +1098,17 @@ static int capture_open(const char *file, bool force, bool *created, struct stat
         close(fd);
         return -1;
     }
+    if (!*created && st->st_uid != geteuid()) {
+        vsd_fail(e, VSD_FAILED, "capture file %s belongs to another user (uid %u): not replaced",
+                 file, (unsigned)st->st_uid);
+        close(fd);
+        return -1;
+    }
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 || (!*created && ftruncate(fd, 0) < 0)) {
         vsd_fail(e, VSD_FAILED, "cannot write capture file %s: %s", file, strerror(errno));
         if (*created)
-            capture_unlink_own(file, st);
+            capture_unlink_own(dirfd, base, st);
         close(fd);
         return -1;
     }
@@ -1121,9 +1170,12 @@ json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, 
         free(c);
         return NULL;
     }
-    bool created;
+    bool created = false;
     struct stat st;
-    int fd = capture_open(file, force, &created, &st, e);
+    char dir[PATH_MAX];
+    const char *base;
+    int dirfd = capture_dir_open(file, dir, sizeof(dir), &base, e);
+    int fd = dirfd < 0 ? -1 : capture_open(dirfd, file, base, force, &created, &st, e);
     if (fd >= 0) {
         FILE *fp = fdopen(fd, "w");
         if (!fp) {
@@ -1135,8 +1187,10 @@ json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, 
             vsd_fail(e, VSD_FAILED, "cannot write %s: %s", file, pcap_geterr(c->pcap));
         }
         if (!c->dump && created)
-            capture_unlink_own(file, &st);
+            capture_unlink_own(dirfd, base, &st);
     }
+    if (dirfd >= 0)
+        close(dirfd);
     if (!c->dump) {
         vsw_capture_stop(c->cap);
         pcap_close(c->pcap);

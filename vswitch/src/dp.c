@@ -130,9 +130,11 @@ static bool handoff_pending(const struct vsw_port_set *set)
     return false;
 }
 
-static void worker_sleep(struct vsw_worker *w, const struct vsw_port_set *set)
+/* Sleep until a port or another worker wakes us, unless work is pending
+ * already. Returns whether it slept. */
+static bool worker_sleep(struct vsw_worker *w, const struct vsw_port_set *set)
 {
-    bool pending = false;
+    bool pending = false, slept = false;
     for (unsigned i = 0; i < set->n; i++) {
         struct vsw_port *p = set->ports[i];
         if (p->cls->wait_arm && p->cls->wait_arm(p))
@@ -143,9 +145,12 @@ static void worker_sleep(struct vsw_worker *w, const struct vsw_port_set *set)
     if (!pending && !handoff_pending(set) && !__atomic_load_n(&w->stop, __ATOMIC_RELAXED) &&
         __atomic_load_n(&w->ports, __ATOMIC_ACQUIRE) == set) {
         struct epoll_event evs[16];
+        /* Read before going offline: from then on the control thread may
+         * free set (fuzz_vsd_state found this use after free). */
+        const int nap_ms = set->has_unsleepable ? 1 : 100;
         rte_rcu_qsbr_thread_offline(w->dp->qsbr, w->idx);
         w->sleeps++;
-        int n = epoll_wait(w->epfd, evs, 16, set->has_unsleepable ? 1 : 100);
+        int n = epoll_wait(w->epfd, evs, 16, nap_ms);
         rte_rcu_qsbr_thread_online(w->dp->qsbr, w->idx);
         for (int i = 0; i < n; i++) {
             if (evs[i].data.fd == w->wake_fd) {
@@ -156,6 +161,7 @@ static void worker_sleep(struct vsw_worker *w, const struct vsw_port_set *set)
             }
         }
         w->wakeups += n > 0;
+        slept = true;
     }
     __atomic_store_n(&w->sleeping, false, __ATOMIC_RELAXED);
     /* While offline the set (and ports it listed) may have been freed:
@@ -167,6 +173,7 @@ static void worker_sleep(struct vsw_worker *w, const struct vsw_port_set *set)
         if (p->cls->wait_disarm)
             p->cls->wait_disarm(p);
     }
+    return slept;
 }
 
 static int worker_main(void *arg)
@@ -176,6 +183,13 @@ static int worker_main(void *arg)
     struct rte_mbuf *pkts[VSW_BURST];
     uint64_t idle_cycles = dp->tsc_hz / 1000000u * dp->idle_sleep_us;
     uint64_t last_work = rte_get_tsc_cycles();
+    /* Right after a sleep: a round without work sends the worker back to
+     * sleep at once. A guest may signal its channel with nothing in its
+     * ring as often as its hypercalls go; were each wake-up followed by
+     * idle_sleep_us of polling, a few thousand empty signals a second would
+     * keep the worker from sleeping at all. A wake-up with work polls on
+     * as usual, idle_sleep_us after the last work. */
+    bool woken = false;
 
     rte_rcu_qsbr_thread_register(dp->qsbr, w->idx);
     rte_rcu_qsbr_thread_online(dp->qsbr, w->idx);
@@ -212,8 +226,9 @@ static int worker_main(void *arg)
         w->busy_rounds += work != 0;
         if (work) {
             last_work = now;
-        } else if (now - last_work > idle_cycles) {
-            worker_sleep(w, set);
+            woken = false;
+        } else if (woken || now - last_work > idle_cycles) {
+            woken = worker_sleep(w, set);
             last_work = rte_get_tsc_cycles();
         } else {
             rte_pause();
