@@ -269,7 +269,8 @@ int hv_process_partition_pid(const struct hv_partition *p);
  *  - an empty capability bounding set, no supplementary groups, then gid
  *    and uid (real, effective and saved): no capabilities remain, and
  *    NO_NEW_PRIVS keeps it so across exec;
- *  - the parent-death signal is set after the uid change, which clears it.
+ *  - the parent-death signal is set after the uid change, which clears it;
+ *  - oom_score_adj 1000: out of memory, the kernel kills the guest first.
  * The program is executed by its path where that works inside the jail
  * (root_paths holding its directory: then a script's interpreter finds it
  * too), else from a descriptor the root opened, so that a binary need not

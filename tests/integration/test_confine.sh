@@ -88,6 +88,8 @@ for vm in "$A" "$B"; do
         [ "$(status "$pid" $c)" = 0000000000000000 ] || hv_fail "$vm: $c is $(status "$pid" $c)"
     done
     [ "$(status "$pid" NoNewPrivs)" = 1 ] || hv_fail "$vm: no_new_privs not set"
+    [ "$(cat "/proc/$pid/oom_score_adj")" = 1000 ] ||
+        hv_fail "$vm: oom_score_adj is $(cat "/proc/$pid/oom_score_adj"), not 1000 (killed before vswitchd)"
     [ "$(status "$pid" Seccomp)" = 2 ] || hv_fail "$vm: Seccomp is $(status "$pid" Seccomp), not 2 (filter)"
     [ "$(stat -L -c %i "/proc/$pid/ns/net")" = "$(stat -L -c %i "/run/netns/${NS[$vm]}")" ] ||
         hv_fail "$vm: hv-vm is not in the VM's network namespace"
