@@ -36,9 +36,8 @@
 #include "hv.h"
 #include "jumbo.h"
 #include "netvsp.h"
-#include "nvsp-proto.h"
-#include "rndis-proto.h"
 #include "vmbus-ring.h"
+#include "vmnic.h"
 #include "vsw-frame.h"
 #include "vsw-port-provider.h"
 
@@ -50,6 +49,7 @@
 #define PKT_MAX 8192u
 #define CTRL_MSG_MAX 4096u
 #define PENDING_CTRL 16u
+#define PPI_MAX 1024u /* bytes of per-packet info a PACKET_MSG may carry */
 #define CHAIN_END UINT32_MAX
 #define MAX_PKTS_PER_MSG 8u
 #define RNDIS_ALIGN_SHIFT 3u
@@ -833,52 +833,24 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         return;
     }
     if (pm.oob_data_offset || pm.oob_data_len || pm.num_oob_elements || pm.vc_handle ||
-        pm.data_len == 0 || pm.data_offset < 36 ||
-        (uint64_t)pm.data_offset + 8 + pm.data_len > len) {
+        !vmnic_rndis_data_ok(&pm, len)) {
         bad(np, c, NETVSP_ERR_RNDIS_PACKET);
         return;
     }
-    uint32_t csum = 0, lso = 0, vlan = 0;
-    bool have_csum = false, have_lso = false, have_vlan = false;
+    struct vmnic_ppi ppi = {0};
     if (pm.ppi_len) {
-        if (pm.ppi_offset < 36 || (uint64_t)pm.ppi_offset + 8 + pm.ppi_len > len ||
-            pm.ppi_len > 1024) {
+        uint8_t ppis[PPI_MAX];
+        if (!vmnic_rndis_ppi_area_ok(&pm, len) || pm.ppi_len > PPI_MAX) {
             bad(np, c, NETVSP_ERR_PPI);
             return;
         }
-        uint8_t ppis[1024];
-        gs_copy(gs, off + 8 + pm.ppi_offset, pm.ppi_len, ppis);
-        uint32_t p = 0;
-        while (p < pm.ppi_len) {
-            struct rndis_ppi r;
-            if (pm.ppi_len - p < sizeof(r)) {
-                bad(np, c, NETVSP_ERR_PPI);
-                return;
-            }
-            memcpy(&r, ppis + p, sizeof(r));
-            if (r.size < sizeof(r) || r.size > pm.ppi_len - p || (r.size & 3) ||
-                r.ppi_offset < sizeof(r) || r.ppi_offset > r.size) {
-                bad(np, c, NETVSP_ERR_PPI);
-                return;
-            }
-            uint32_t dlen = r.size - r.ppi_offset, v = 0;
-            if (dlen >= 4)
-                memcpy(&v, ppis + p + r.ppi_offset, 4);
-            if (r.type == RNDIS_PPI_CSUM_INFO && dlen >= 4) {
-                csum = v;
-                have_csum = true;
-            } else if (r.type == RNDIS_PPI_LSO && dlen >= 4) {
-                lso = v;
-                have_lso = true;
-            } else if (r.type == RNDIS_PPI_VLAN && dlen >= 4) {
-                vlan = v;
-                have_vlan = true;
-            }
-            p += r.size;
+        gs_copy(gs, off + RNDIS_HEADER_SIZE + pm.ppi_offset, pm.ppi_len, ppis);
+        if (vmnic_ppi_parse(ppis, pm.ppi_len, &ppi) < 0) {
+            bad(np, c, NETVSP_ERR_PPI);
+            return;
         }
     }
-    (void)lso;
-    if (have_lso) {
+    if (ppi.present & VMNIC_PPI_LSO) {
         /* Not offered: a guest asking for segmentation broke the protocol. */
         bad(np, c, NETVSP_ERR_OFFLOAD);
         return;
@@ -895,7 +867,8 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         vsw_port_drop(&np->port, VSW_DROP_RUNT, 1);
         return;
     }
-    struct rte_mbuf *m = gs_to_mbuf(np->pool, gs, off + 8 + pm.data_offset, pm.data_len);
+    struct rte_mbuf *m =
+        gs_to_mbuf(np->pool, gs, off + RNDIS_HEADER_SIZE + pm.data_offset, pm.data_len);
     if (!m) {
         vsw_port_drop(&np->port, VSW_DROP_NO_MBUF, 1);
         return;
@@ -907,12 +880,12 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         rte_pktmbuf_free(m);
         return;
     }
-    if (have_vlan) {
+    if (ppi.present & VMNIC_PPI_VLAN) {
         /* The switch decides whether this port may send it (trunk). */
         m->ol_flags |= RTE_MBUF_F_RX_VLAN;
-        m->vlan_tci = (uint16_t)(RNDIS_VLAN_ID(vlan) | (RNDIS_VLAN_PRIO(vlan) << 13));
+        m->vlan_tci = (uint16_t)(RNDIS_VLAN_ID(ppi.vlan) | (RNDIS_VLAN_PRIO(ppi.vlan) << 13));
     }
-    if (have_csum && !apply_csum(m, csum)) {
+    if ((ppi.present & VMNIC_PPI_CSUM) && !apply_csum(m, ppi.csum)) {
         bad(np, c, NETVSP_ERR_OFFLOAD);
         rte_pktmbuf_free(m);
         return;
@@ -1219,8 +1192,10 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
         }
         struct nvsp_msg_init_complete a = {.type = NVSP_MSG_INIT_COMPLETE,
                                            .status = NVSP_STAT_NONE};
-        for (size_t i = 0; i < NVSP_VERSION_COUNT; i++) {
-            uint32_t v = nvsp_versions[i];
+        size_t nver;
+        const struct vmnic_nvsp_version *vers = vmnic_nvsp_versions(&nver);
+        for (size_t i = 0; i < nver; i++) {
+            uint32_t v = vers[i].version;
             if (v >= m.min_protocol_ver && v <= m.max_protocol_ver) {
                 c->inited = true;
                 c->nvsp_ver = v;
@@ -1232,12 +1207,10 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
             }
         }
         /* Answer in the size of the version the guest asked for. */
-        c->msg_size = m.max_protocol_ver >= NVSP_PROTOCOL_VERSION_61 ? NVSP_MSG_SIZE_61
-                                                                    : NVSP_MSG_SIZE_LEGACY;
+        c->msg_size = vmnic_nvsp_msg_size(m.max_protocol_ver);
         complete_body(c, pkt->trans_id, &a, sizeof(a));
         if (c->inited)
-            c->msg_size = c->nvsp_ver >= NVSP_PROTOCOL_VERSION_61 ? NVSP_MSG_SIZE_61
-                                                                 : NVSP_MSG_SIZE_LEGACY;
+            c->msg_size = vmnic_nvsp_msg_size(c->nvsp_ver);
         return;
     }
     if (!c->inited || c->nvsp_ver < min_ver) {
@@ -1492,26 +1465,29 @@ static uint16_t vm_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint1
         if (m->ol_flags & RTE_MBUF_F_TX_L4_MASK) {
             /* The sender left the checksum to the network: for another VM
              * that means "verified", as vmswitch tells its guests. */
-            struct rndis_ppi r = {.size = 16, .type = RNDIS_PPI_CSUM_INFO, .ppi_offset = 12};
+            struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE,
+                                  .type = RNDIS_PPI_CSUM_INFO,
+                                  .ppi_offset = sizeof(r)};
             uint32_t v = RNDIS_RXCSUM_IP_OK |
                          ((m->ol_flags & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_UDP_CKSUM
                               ? RNDIS_RXCSUM_UDP_OK
                               : RNDIS_RXCSUM_TCP_OK);
             memcpy(ppi, &r, sizeof(r));
             memcpy(ppi + sizeof(r), &v, 4);
-            ppi_len += 16;
+            ppi_len += r.size;
         }
         uint16_t tag = vsw_port_tx_vlan(port, m);
         if (tag) {
-            struct rndis_ppi r = {.size = 16, .type = RNDIS_PPI_VLAN, .ppi_offset = 12};
+            struct rndis_ppi r = {
+                .size = RNDIS_PPI_U32_SIZE, .type = RNDIS_PPI_VLAN, .ppi_offset = sizeof(r)};
             uint32_t v = RNDIS_VLAN_MAKE(tag, (m->vlan_tci >> 13) & 7);
             memcpy(ppi + ppi_len, &r, sizeof(r));
             memcpy(ppi + ppi_len + sizeof(r), &v, 4);
-            ppi_len += 16;
+            ppi_len += r.size;
         }
-        pm.ppi_offset = ppi_len ? 36 : 0;
+        pm.ppi_offset = ppi_len ? RNDIS_PACKET_OFFSET_MIN : 0;
         pm.ppi_len = ppi_len;
-        pm.data_offset = 36 + ppi_len;
+        pm.data_offset = RNDIS_PACKET_OFFSET_MIN + ppi_len;
         pm.data_len = len;
         pm.hdr.len = (uint32_t)sizeof(pm) + ppi_len + len;
         memcpy(dst, &pm, sizeof(pm));

@@ -955,8 +955,14 @@ static struct fix *F(void **state)
 static void init__each_supported_version__success_with_answer_size_of_version(void **state)
 {
     struct vm *v = F(state)->a;
-    for (size_t i = 0; i < NVSP_VERSION_COUNT; i++) {
-        uint32_t ver = nvsp_versions[i];
+    static const uint32_t versions[] = {V61,
+                                        NVSP_PROTOCOL_VERSION_6,
+                                        NVSP_PROTOCOL_VERSION_5,
+                                        NVSP_PROTOCOL_VERSION_4,
+                                        NVSP_PROTOCOL_VERSION_2,
+                                        NVSP_PROTOCOL_VERSION_1};
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        uint32_t ver = versions[i];
         if (i)
             reopen(v);
         struct nvsp_msg_init_complete c;
@@ -2732,13 +2738,15 @@ static void packet_msg__malformed_ppi__refused_and_counted(void **state)
     uint8_t frame[1500];
     make_frame(frame, sizeof(frame), MAC_OTHER, 1);
     enum { SIZE0, SIZE_UNALIGNED, SIZE_PAST_AREA, OFF_PAST_SIZE, OFF_IN_HEADER, AREA_PAST_MSG,
-           AREA_OFF_SMALL, AREA_SHORTER_THAN_RECORD, AREA_HUGE, SIZE_SMALL, NCASES };
+           AREA_OFF_SMALL, AREA_SHORTER_THAN_RECORD, AREA_HUGE, SIZE_SMALL, AREA_OFF_UNALIGNED,
+           DATA_SHORT, NCASES };
     for (int i = 0; i < NCASES; i++) {
         uint8_t ppis[32], msg[2048];
         uint32_t pl = put_ppi(ppis, RNDIS_PPI_HASH_VALUE, 1);
         uint32_t len = build_packet(msg, ppis, pl, frame, 64);
         struct rndis_packet_msg pm;
         struct rndis_ppi r;
+        uint32_t at = sizeof(pm); /* where the record goes */
         memcpy(&pm, msg, sizeof(pm));
         memcpy(&r, msg + sizeof(pm), sizeof(r));
         switch (i) {
@@ -2757,9 +2765,20 @@ static void packet_msg__malformed_ppi__refused_and_counted(void **state)
             pm.ppi_len = 1400;
             break;
         case SIZE_SMALL: r.size = 8; break;
+        case AREA_OFF_UNALIGNED:
+            /* A well-formed block and frame, 2 bytes further on. */
+            memmove(msg + sizeof(pm) + 2, msg + sizeof(pm), len - sizeof(pm));
+            memset(msg + sizeof(pm), 0, 2);
+            at += 2;
+            len += 2;
+            pm.hdr.len += 2;
+            pm.ppi_offset += 2;
+            pm.data_offset += 2;
+            break;
+        case DATA_SHORT: r.ppi_offset = 14; break; /* 2 bytes: every PPI has at least 4 */
         }
         memcpy(msg, &pm, sizeof(pm));
-        memcpy(msg + sizeof(pm), &r, sizeof(r));
+        memcpy(msg + at, &r, sizeof(r));
         struct netvsp_stats b = nstats(v);
         rndis_send_section(v, 1, NVSP_CHANNEL_TYPE_DATA, msg, len);
         assert_int_equal(pump(v), 0);
