@@ -1,0 +1,123 @@
+/*
+ * Inside netvsc: the NIC's state, which every file of the driver works on,
+ * and what its files call across. The driver is layered as the protocol is
+ * (callers above callees, no file calls one above it):
+ *
+ *   netvsc.c  open/close, info, stats (the glue to the rest)
+ *   rndis.c   RNDIS control: INIT, queries, sets, offload negotiation
+ *   nvs.c     NVSP: version, NDIS config, receive and send buffers
+ *   rxtx.c    the ring: frames both ways, completions, what the root
+ *             indicates, and the wait of a control exchange
+ *
+ * Layout in guest memory: the channel's rings (vmbus_client), a receive
+ * buffer the root writes frames into, a send buffer cut into sections of the
+ * root's choosing, and a few page chunks for frames larger than a section
+ * (sent GPA-direct). Transaction ids on our ring say what a completion frees:
+ *   TID_CTRL | n        an NVSP control request (INIT, buffers)
+ *   TID_SEND | slot     a send; slot = section index (| chunk << 20 | BIG)
+ * The root is trusted less than our own memory: every range and length it
+ * hands us is checked against what we granted before we touch it.
+ */
+#ifndef NETVSC_PRIVATE_H
+#define NETVSC_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "netvsc.h"
+#include "vmbus-client.h"
+
+#define TID_CTRL (1ull << 62)
+#define TID_SEND (1ull << 61)
+#define SLOT_BIG (1u << 31)
+#define SLOT_CHUNK_SHIFT 20
+#define SLOT_SECTION_MASK 0xfffffu
+
+/* Frames start this far into a send section; the RNDIS header and PPIs go
+ * before them. */
+#define TX_HDR_ROOM 128u
+#define BIG_CHUNKS 32u
+#define RX_PKT_MAX 65536u
+#define CTRL_RESP_MAX 4096u
+#define COMP_BACKLOG 16384u
+
+struct comp_backlog {
+    uint64_t tid;
+    uint32_t status;
+};
+
+struct netvsc {
+    struct vmbus_client *client;
+    struct hv_guest *g;
+    struct vmbus_gchan *ch;
+    uint32_t relid;
+    struct netvsc_params p;
+    bool reinit_wanted; /* the root indicated a network change */
+    uint32_t msg_size; /* NVSP message size we send */
+    uint64_t next_ctrl;
+    uint32_t next_req_id;
+
+    /* receive buffer */
+    uint64_t rbuf_pfn;
+    uint32_t rbuf_pages;
+    uint8_t *rbuf;
+    uint32_t rbuf_len;
+    uint32_t rbuf_gpadl;
+    uint32_t sub_alloc_size;
+    uint32_t num_sub_allocs;
+
+    /* send buffer */
+    uint64_t sbuf_pfn;
+    uint32_t sbuf_pages;
+    uint8_t *sbuf;
+    uint32_t sbuf_gpadl;
+    uint32_t section_size;
+    uint32_t nsections;
+    uint32_t *free_sections; /* stack */
+    uint32_t nfree_sections;
+
+    /* chunks for frames larger than a section */
+    uint64_t chunk_pfn;
+    uint32_t chunk_pages; /* per chunk */
+    uint32_t free_chunks[BIG_CHUNKS];
+    uint32_t nfree_chunks;
+
+    bool tx_blocked;
+    bool ring_failed;
+    unsigned unflushed;
+
+    /* control exchange in progress */
+    uint64_t ctrl_wait_tid;
+    bool ctrl_done;
+    uint8_t ctrl_comp[64];
+    uint32_t ctrl_req_id;
+    bool rndis_done;
+    uint8_t rndis_resp[CTRL_RESP_MAX];
+    uint32_t rndis_resp_len;
+
+    struct comp_backlog backlog[COMP_BACKLOG];
+    uint32_t backlog_head, backlog_len;
+
+    struct netvsc_info info;
+    struct netvsc_stats stats;
+    uint8_t *pkt; /* copy of the current ring packet */
+};
+
+/* rxtx.c */
+int signal_if(struct netvsc *n, int rc);
+int wait_until(struct netvsc *n, bool *flag);
+
+/* nvs.c */
+int nvsp_send(struct netvsc *n, const void *msg, uint32_t len, uint64_t tid, bool want_comp);
+int negotiate(struct netvsc *n);
+int setup_recv_buffer(struct netvsc *n);
+int setup_send_buffer(struct netvsc *n);
+
+/* rndis.c */
+int rndis_query(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len, void *out,
+                uint32_t *out_len);
+int rndis_set(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len);
+int rndis_init(struct netvsc *n);
+int negotiate_offloads(struct netvsc *n);
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * netvsc's RNDIS control: requests in send-buffer sections and their
+ * answers (INIT, QUERY, SET), and the offload negotiation.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "netvsc-private.h"
+#include "nvsp-proto.h"
+#include "rndis-proto.h"
+
+/* Send one RNDIS control message in a send section; wait for its answer. */
+static int rndis_request(struct netvsc *n, const void *msg, uint32_t len)
+{
+    if (len > n->section_size || n->nfree_sections == 0)
+        return -ENOSPC;
+    uint32_t sec = n->free_sections[--n->nfree_sections];
+    memcpy(n->sbuf + (size_t)sec * n->section_size, msg, len);
+    memcpy(&n->ctrl_req_id, (const uint8_t *)msg + 8, 4);
+    n->rndis_done = false;
+    struct nvsp_msg_rndis_pkt m = {.type = NVSP_MSG1_SEND_RNDIS_PKT,
+                                   .channel_type = NVSP_CHANNEL_TYPE_CONTROL,
+                                   .send_buf_section_index = sec,
+                                   .send_buf_section_size = len};
+    int rc = nvsp_send(n, &m, sizeof(m), TID_SEND | sec, true);
+    if (rc < 0) {
+        n->free_sections[n->nfree_sections++] = sec;
+        return rc;
+    }
+    return wait_until(n, &n->rndis_done);
+}
+
+int rndis_query(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len, void *out,
+                       uint32_t *out_len)
+{
+    uint8_t buf[512];
+    struct rndis_query_req q = {0};
+    if (in_len > sizeof(buf) - sizeof(q))
+        return -EINVAL;
+    q.hdr.type = RNDIS_MSG_QUERY;
+    q.hdr.len = (uint32_t)sizeof(q) + in_len;
+    q.req_id = ++n->next_req_id;
+    q.oid = oid;
+    q.info_len = in_len;
+    q.info_offset = in_len ? (uint32_t)sizeof(q) - 8 : 0;
+    memcpy(buf, &q, sizeof(q));
+    if (in_len)
+        memcpy(buf + sizeof(q), in, in_len);
+    int rc = rndis_request(n, buf, q.hdr.len);
+    if (rc < 0)
+        return rc;
+    struct rndis_query_cmplt c;
+    if (n->rndis_resp_len < sizeof(c))
+        return -EPROTO;
+    memcpy(&c, n->rndis_resp, sizeof(c));
+    if (c.hdr.type != RNDIS_MSG_QUERY_C)
+        return -EPROTO;
+    if (c.status != RNDIS_STATUS_SUCCESS)
+        return -EOPNOTSUPP;
+    if (c.info_offset < 16 || (uint64_t)c.info_offset + 8 + c.info_len > n->rndis_resp_len)
+        return -EPROTO;
+    uint32_t l = c.info_len < *out_len ? c.info_len : *out_len;
+    memcpy(out, n->rndis_resp + 8 + c.info_offset, l);
+    *out_len = l;
+    return 0;
+}
+
+int rndis_set(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len)
+{
+    uint8_t buf[512];
+    struct rndis_query_req q = {0};
+    if (in_len > sizeof(buf) - sizeof(q))
+        return -EINVAL;
+    q.hdr.type = RNDIS_MSG_SET;
+    q.hdr.len = (uint32_t)sizeof(q) + in_len;
+    q.req_id = ++n->next_req_id;
+    q.oid = oid;
+    q.info_len = in_len;
+    q.info_offset = (uint32_t)sizeof(q) - 8;
+    memcpy(buf, &q, sizeof(q));
+    memcpy(buf + sizeof(q), in, in_len);
+    int rc = rndis_request(n, buf, q.hdr.len);
+    if (rc < 0)
+        return rc;
+    struct rndis_set_cmplt c;
+    if (n->rndis_resp_len < sizeof(c))
+        return -EPROTO;
+    memcpy(&c, n->rndis_resp, sizeof(c));
+    if (c.hdr.type != RNDIS_MSG_SET_C)
+        return -EPROTO;
+    return c.status == RNDIS_STATUS_SUCCESS ? 0 : -EOPNOTSUPP;
+}
+
+int rndis_init(struct netvsc *n)
+{
+    struct rndis_init_req r = {
+        .hdr = {.type = RNDIS_MSG_INIT, .len = sizeof(r)},
+        .req_id = ++n->next_req_id,
+        .major = RNDIS_VERSION_MAJOR,
+        .minor = RNDIS_VERSION_MINOR,
+        .max_xfer_size = 0x4000,
+    };
+    int rc = rndis_request(n, &r, sizeof(r));
+    if (rc < 0)
+        return rc;
+    struct rndis_init_cmplt c;
+    if (n->rndis_resp_len < sizeof(c))
+        return -EPROTO;
+    memcpy(&c, n->rndis_resp, sizeof(c));
+    if (c.hdr.type != RNDIS_MSG_INIT_C || c.status != RNDIS_STATUS_SUCCESS)
+        return -EREMOTEIO;
+    return 0;
+}
+
+int negotiate_offloads(struct netvsc *n)
+{
+    if (n->p.no_offload)
+        return 0;
+    struct ndis_offload caps;
+    memset(&caps, 0, sizeof(caps));
+    caps.hdr.type = NDIS_OBJTYPE_OFFLOAD;
+    caps.hdr.revision = 3;
+    caps.hdr.size = NDIS_OFFLOAD_SIZE_REV3;
+    uint32_t len = sizeof(caps);
+    struct ndis_offload got;
+    memset(&got, 0, sizeof(got));
+    int rc = rndis_query(n, RNDIS_OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES, &caps, NDIS_OFFLOAD_SIZE_REV3,
+                         &got, &len);
+    if (rc < 0 || len < NDIS_OFFLOAD_SIZE_REV1)
+        return 0; /* no offloads: fine */
+    struct ndis_offload_params op;
+    memset(&op, 0, sizeof(op));
+    op.hdr.type = NDIS_OBJTYPE_DEFAULT;
+    op.hdr.revision = 3;
+    op.hdr.size = sizeof(op);
+    uint32_t need4 = NDIS_TXCSUM_CAP_TCP4 | NDIS_TXCSUM_CAP_TCP4OPT;
+    bool csum = (got.csum.ip4_txcsum & need4) == need4;
+    if (csum) {
+        op.tcp4_csum = NDIS_OFFLOAD_PARAM_TXRX;
+        op.udp4_csum = (got.csum.ip4_txcsum & NDIS_TXCSUM_CAP_UDP4) ? NDIS_OFFLOAD_PARAM_TXRX
+                                                                     : NDIS_OFFLOAD_PARAM_RX;
+        op.tcp6_csum = (got.csum.ip6_txcsum & NDIS_TXCSUM_CAP_TCP6) ? NDIS_OFFLOAD_PARAM_TXRX
+                                                                     : NDIS_OFFLOAD_PARAM_RX;
+        op.udp6_csum = (got.csum.ip6_txcsum & NDIS_TXCSUM_CAP_UDP6) ? NDIS_OFFLOAD_PARAM_TXRX
+                                                                     : NDIS_OFFLOAD_PARAM_RX;
+    }
+    bool lso = csum && (got.lsov2.ip4_encap & NDIS_OFFLOAD_ENCAP_8023) && got.lsov2.ip4_maxsz;
+    if (lso) {
+        op.lsov2_ip4 = NDIS_OFFLOAD_LSOV2_ON;
+        op.lsov2_ip6 = (got.lsov2.ip6_encap & NDIS_OFFLOAD_ENCAP_8023) ? NDIS_OFFLOAD_LSOV2_ON
+                                                                      : NDIS_OFFLOAD_LSOV2_OFF;
+    }
+    if (!csum)
+        return 0;
+    rc = rndis_set(n, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &op, sizeof(op));
+    if (rc < 0)
+        return 0;
+    n->info.csum_offload = true;
+    n->info.lso = lso;
+    n->info.lso_max = lso ? got.lsov2.ip4_maxsz : 0;
+    return 0;
+}

@@ -1,0 +1,532 @@
+/*
+ * netvsc's ring, both ways: frames into send-buffer sections (or pages sent
+ * GPA-direct), frames and control answers out of the receive buffer's
+ * transfer pages, completions both ways, what the root indicates, and the
+ * interrupt arming that lets the owner sleep.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "hv-guest.h"
+#include "netvsc-private.h"
+#include "nvsp-proto.h"
+#include "rndis-proto.h"
+#include "vmbus-ring.h"
+#include "vmnic.h"
+
+#define TX_PPI_MAX (TX_HDR_ROOM - sizeof(struct rndis_packet_msg))
+#define XFER_RANGES_MAX 1024u
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int signal_if(struct netvsc *n, int rc)
+{
+    if (rc == 1)
+        return vmbus_gchan_signal(n->ch);
+    return rc < 0 ? rc : 0;
+}
+
+static void free_send_slot(struct netvsc *n, uint32_t slot)
+{
+    uint32_t sec = slot & SLOT_SECTION_MASK;
+    if (sec < n->nsections && n->nfree_sections < n->nsections)
+        n->free_sections[n->nfree_sections++] = sec;
+    if (slot & SLOT_BIG) {
+        uint32_t chunk = (slot & ~SLOT_BIG) >> SLOT_CHUNK_SHIFT;
+        if (chunk < BIG_CHUNKS && n->nfree_chunks < BIG_CHUNKS)
+            n->free_chunks[n->nfree_chunks++] = chunk;
+    }
+    n->tx_blocked = false;
+}
+
+/* A completion for something we sent. */
+static void on_completion(struct netvsc *n, const struct vmbus_pkt *pkt)
+{
+    if (pkt->trans_id & TID_SEND) {
+        uint32_t slot = (uint32_t)(pkt->trans_id & 0xffffffffu);
+        free_send_slot(n, slot);
+        return;
+    }
+    if ((pkt->trans_id & TID_CTRL) && pkt->trans_id == n->ctrl_wait_tid) {
+        uint32_t len = pkt->payload_len < sizeof(n->ctrl_comp) ? pkt->payload_len
+                                                               : (uint32_t)sizeof(n->ctrl_comp);
+        memset(n->ctrl_comp, 0, sizeof(n->ctrl_comp));
+        memcpy(n->ctrl_comp, pkt->payload, len);
+        n->ctrl_done = true;
+        return;
+    }
+    n->stats.rx_bad++;
+}
+
+static void on_indicate_status(struct netvsc *n, const uint8_t *msg, uint32_t len)
+{
+    struct rndis_indicate_status st;
+    if (len < sizeof(st))
+        return;
+    memcpy(&st, msg, sizeof(st));
+    switch (st.status) {
+    case RNDIS_STATUS_MEDIA_CONNECT:
+        if (!n->info.link_up)
+            n->stats.link_changes++;
+        n->info.link_up = true;
+        break;
+    case RNDIS_STATUS_MEDIA_DISCONNECT:
+        if (n->info.link_up)
+            n->stats.link_changes++;
+        n->info.link_up = false;
+        break;
+    case RNDIS_STATUS_NETWORK_CHANGE:
+        /* Something about the network changed (the root sends it when the
+         * NIC's MTU changes): a guest starts the adapter over. */
+        n->stats.network_changes++;
+        n->reinit_wanted = true;
+        break;
+    case RNDIS_STATUS_LINK_SPEED_CHANGE:
+        if (st.buf_len >= 4 && (uint64_t)st.buf_offset + 8 + 4 <= len) {
+            uint32_t speed;
+            memcpy(&speed, msg + 8 + st.buf_offset, 4);
+            n->info.link_speed_mbps = speed / 10000u;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* One RNDIS data message from the receive buffer. */
+static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, netvsc_rx_cb cb,
+                           void *ctx)
+{
+    struct rndis_packet_msg pm;
+    if (len < sizeof(pm))
+        return -EPROTO;
+    memcpy(&pm, msg, sizeof(pm));
+    if (pm.hdr.len > len || pm.hdr.len < sizeof(pm) || !vmnic_rndis_data_ok(&pm, pm.hdr.len))
+        return -EPROTO;
+    struct netvsc_meta meta = {0};
+    struct vmnic_ppi ppi = {0};
+    if (!vmnic_rndis_ppi_area_ok(&pm, pm.hdr.len) ||
+        (pm.ppi_len &&
+         vmnic_ppi_parse(msg + RNDIS_HEADER_SIZE + pm.ppi_offset, pm.ppi_len, &ppi) < 0))
+        return -EPROTO;
+    if ((ppi.present & VMNIC_PPI_CSUM) &&
+        (ppi.csum & (RNDIS_RXCSUM_TCP_OK | RNDIS_RXCSUM_UDP_OK)) &&
+        !(ppi.csum & (RNDIS_RXCSUM_TCP_FAILED | RNDIS_RXCSUM_UDP_FAILED | RNDIS_RXCSUM_IP_FAILED)))
+        meta.flags |= NETVSC_F_CSUM;
+    if (ppi.present & VMNIC_PPI_VLAN) {
+        meta.flags |= NETVSC_F_VLAN;
+        meta.vlan_tci = (uint16_t)(RNDIS_VLAN_ID(ppi.vlan) | (RNDIS_VLAN_PRIO(ppi.vlan) << 13));
+    }
+    n->stats.rx_frames++;
+    n->stats.rx_bytes += pm.data_len;
+    if (cb)
+        cb(ctx, msg + 8 + pm.data_offset, pm.data_len, &meta);
+    return 1;
+}
+
+/* An RNDIS control message (answer or indication). */
+static void on_rndis_control(struct netvsc *n, const uint8_t *msg, uint32_t len)
+{
+    struct rndis_msg_hdr h;
+    memcpy(&h, msg, sizeof(h));
+    if (h.type == RNDIS_MSG_INDICATE) {
+        on_indicate_status(n, msg, len);
+        return;
+    }
+    if (!(h.type & 0x80000000u) || len < 16) {
+        n->stats.rx_bad++;
+        return;
+    }
+    uint32_t req_id;
+    memcpy(&req_id, msg + 8, 4);
+    if (h.type == RNDIS_MSG_RESET_C || req_id == n->ctrl_req_id) {
+        uint32_t l = len < CTRL_RESP_MAX ? len : CTRL_RESP_MAX;
+        memcpy(n->rndis_resp, msg, l);
+        n->rndis_resp_len = l;
+        n->rndis_done = true;
+    }
+}
+
+static int put_completion(struct netvsc *n, uint64_t tid, uint32_t status)
+{
+    struct nvsp_msg_rndis_pkt_complete c = {.type = NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE,
+                                            .status = status};
+    uint8_t buf[NVSP_MSG_SIZE_61] = {0};
+    memcpy(buf, &c, sizeof(c));
+    int rc = vmbus_ring_put_inband(vmbus_gchan_tx(n->ch), VMBUS_PKT_COMP, 0, tid, buf,
+                                   n->msg_size);
+    if (rc == 0)
+        n->unflushed++;
+    return rc;
+}
+
+/* Send the completions that found our ring full earlier, oldest first. */
+static int flush_backlog(struct netvsc *n)
+{
+    while (n->backlog_len) {
+        struct comp_backlog *b = &n->backlog[n->backlog_head];
+        int rc = put_completion(n, b->tid, b->status);
+        if (rc < 0)
+            return rc;
+        n->backlog_head = (n->backlog_head + 1) % COMP_BACKLOG;
+        n->backlog_len--;
+    }
+    return 0;
+}
+
+/* Give the receive sections of one transfer back to the root. If our ring
+ * is full (of our own sends, which the root is draining), the completion
+ * waits in a backlog: the root cannot have more transfers outstanding than
+ * it has sections, so the backlog is bounded by that. */
+static int complete_xfer(struct netvsc *n, uint64_t tid, uint32_t status)
+{
+    int rc = n->backlog_len ? -EAGAIN : put_completion(n, tid, status);
+    if (rc == 0)
+        return 0;
+    if (rc != -EAGAIN)
+        return rc;
+    if (n->backlog_len == COMP_BACKLOG)
+        return -EPROTO; /* more transfers outstanding than possible */
+    n->backlog[(n->backlog_head + n->backlog_len) % COMP_BACKLOG] =
+        (struct comp_backlog){.tid = tid, .status = status};
+    n->backlog_len++;
+    return 0;
+}
+
+/* Transfer-page packet: frames (or control answers) in the receive buffer. */
+static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt, netvsc_rx_cb cb, void *ctx,
+                   int *frames)
+{
+    uint16_t pageset;
+    const struct vmbus_xfer_range *ranges;
+    int nr = vmbus_pkt_xfer_pages(pkt, &pageset, &ranges, XFER_RANGES_MAX);
+    struct nvsp_msg_rndis_pkt m;
+    if (nr < 0 || pageset != NVSP_RECV_BUF_ID || !n->rbuf || pkt->payload_len < sizeof(m)) {
+        n->stats.rx_bad++;
+        return -EPROTO;
+    }
+    memcpy(&m, pkt->payload, sizeof(m));
+    if (m.type != NVSP_MSG1_SEND_RNDIS_PKT) {
+        n->stats.rx_bad++;
+        return -EPROTO;
+    }
+    /* The transaction id names the transfer's first receive section, as
+     * vmswitch sends it; DPDK's netvsc indexes its section table with it
+     * and drops what is not a section, and so do we (Linux only echoes
+     * it), so that a root that sends anything else is noticed here. */
+    if (pkt->trans_id >= n->num_sub_allocs) {
+        n->stats.rx_bad++;
+        return -EPROTO;
+    }
+    uint32_t status = NVSP_STAT_SUCCESS;
+    for (int i = 0; i < nr; i++) {
+        struct vmbus_xfer_range r;
+        memcpy(&r, &ranges[i], sizeof(r));
+        if (r.byte_count < sizeof(struct rndis_msg_hdr) || r.byte_count > n->sub_alloc_size ||
+            (uint64_t)r.byte_offset + r.byte_count > n->rbuf_len) {
+            n->stats.rx_bad++;
+            status = NVSP_STAT_INVALID_RNDIS_PKT;
+            continue;
+        }
+        const uint8_t *msg = n->rbuf + r.byte_offset;
+        struct rndis_msg_hdr h;
+        memcpy(&h, msg, sizeof(h));
+        if (h.len > r.byte_count || h.len < sizeof(h)) {
+            n->stats.rx_bad++;
+            status = NVSP_STAT_INVALID_RNDIS_PKT;
+            continue;
+        }
+        if (h.type == RNDIS_MSG_PACKET) {
+            int rc = on_rndis_packet(n, msg, h.len, cb, ctx);
+            if (rc < 0) {
+                n->stats.rx_bad++;
+                status = NVSP_STAT_INVALID_RNDIS_PKT;
+            } else {
+                (*frames)++;
+            }
+        } else {
+            on_rndis_control(n, msg, h.len);
+        }
+    }
+    return complete_xfer(n, pkt->trans_id, status);
+}
+
+/* Handle what is in the ring, up to budget frames. */
+static int process(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget)
+{
+    struct vmbus_ring *rx = vmbus_gchan_rx(n->ch);
+    int frames = 0;
+    if (n->ring_failed)
+        return -EPROTO;
+    if (n->backlog_len) {
+        int rc = flush_backlog(n);
+        if (rc < 0 && rc != -EAGAIN)
+            return rc;
+    }
+    while (frames < budget) {
+        int len = vmbus_ring_get(rx, n->pkt, RX_PKT_MAX);
+        if (len == -EAGAIN)
+            break;
+        if (len < 0) {
+            n->ring_failed = true;
+            return -EPROTO;
+        }
+        struct vmbus_pkt pkt;
+        vmbus_pkt_parse(n->pkt, (uint32_t)len, &pkt);
+        if (pkt.type == VMBUS_PKT_COMP) {
+            on_completion(n, &pkt);
+        } else if (pkt.type == VMBUS_PKT_DATA_USING_XFER_PAGES) {
+            int rc = on_xfer(n, &pkt, cb, ctx, &frames);
+            if (rc < 0 && rc != -EPROTO) {
+                n->ring_failed = true;
+                return rc;
+            }
+        } else {
+            /* In-band from the root: indirection table, VF notices. */
+            n->stats.rx_bad += pkt.payload_len < 4;
+        }
+    }
+    int rc = signal_if(n, vmbus_ring_release(rx));
+    if (n->unflushed) {
+        n->unflushed = 0;
+        int r2 = signal_if(n, vmbus_ring_publish(vmbus_gchan_tx(n->ch)));
+        if (rc == 0)
+            rc = r2;
+    }
+    if (rc < 0 && rc != -EAGAIN)
+        return rc;
+    return frames;
+}
+
+int netvsc_poll(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget)
+{
+    if (vmbus_gchan_rescinded(n->ch))
+        return -ENOTCONN;
+    return process(n, cb, ctx, budget);
+}
+
+/* Wait until pred() holds, processing the ring (frames are dropped). */
+int wait_until(struct netvsc *n, bool *flag)
+{
+    uint64_t deadline = now_ms() + (uint64_t)n->p.timeout_ms;
+    struct vmbus_ring *rx = vmbus_gchan_rx(n->ch);
+    for (;;) {
+        int rc = process(n, NULL, NULL, 64);
+        if (rc < 0)
+            return rc;
+        if (*flag)
+            return 0;
+        if (vmbus_gchan_rescinded(n->ch))
+            return -ENOTCONN;
+        uint64_t now = now_ms();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        if (vmbus_ring_intr_unmask(rx)) {
+            vmbus_ring_intr_mask(rx);
+            continue;
+        }
+        rc = vmbus_gchan_wait(n->ch, (int)(deadline - now) < 20 ? (int)(deadline - now) : 20);
+        vmbus_ring_intr_mask(rx);
+        vmbus_gchan_event(n->ch);
+        if (rc < 0)
+            return rc;
+        rc = vmbus_client_poll(n->client);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+bool netvsc_tx_blocked(const struct netvsc *n)
+{
+    return n->tx_blocked;
+}
+
+bool netvsc_tx_alloc(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb)
+{
+    uint32_t small_cap = n->section_size - TX_HDR_ROOM;
+    if (max_len > n->info.tx_frame_max)
+        return false; /* never: not a reason to wait */
+    if (n->nfree_sections == 0)
+        goto none;
+    if (max_len <= small_cap) {
+        uint32_t sec = n->free_sections[--n->nfree_sections];
+        tb->data = n->sbuf + (size_t)sec * n->section_size + TX_HDR_ROOM;
+        tb->cap = small_cap;
+        tb->slot = sec;
+        return true;
+    }
+    if (!n->chunk_pages || n->nfree_chunks == 0 ||
+        max_len > n->chunk_pages * HV_PAGE_SIZE)
+        goto none;
+    uint32_t sec = n->free_sections[--n->nfree_sections];
+    uint32_t chunk = n->free_chunks[--n->nfree_chunks];
+    tb->data = hv_guest_pfn_ptr(n->g, n->chunk_pfn + (uint64_t)chunk * n->chunk_pages);
+    tb->cap = n->chunk_pages * HV_PAGE_SIZE;
+    tb->slot = SLOT_BIG | (chunk << SLOT_CHUNK_SHIFT) | sec;
+    return true;
+none:
+    n->stats.tx_no_buffer++;
+    n->tx_blocked = true;
+    return false;
+}
+
+void netvsc_tx_abort(struct netvsc *n, struct netvsc_txbuf *tb)
+{
+    free_send_slot(n, tb->slot);
+}
+
+static uint32_t put_ppi(uint8_t *p, uint32_t type, uint32_t value)
+{
+    struct rndis_ppi ppi = {.size = sizeof(ppi) + 4, .type = type, .ppi_offset = sizeof(ppi)};
+    memcpy(p, &ppi, sizeof(ppi));
+    memcpy(p + sizeof(ppi), &value, 4);
+    return ppi.size;
+}
+
+int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
+                     const struct netvsc_meta *meta)
+{
+    if (len < 14 || len > tb->cap)
+        return -EINVAL;
+    uint32_t sec = tb->slot & SLOT_SECTION_MASK;
+    bool big = tb->slot & SLOT_BIG;
+    uint8_t *s = n->sbuf + (size_t)sec * n->section_size;
+    uint8_t ppis[TX_PPI_MAX];
+    uint32_t ppi_len = 0;
+    if (meta && (meta->flags & NETVSC_F_VLAN))
+        ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_VLAN,
+                           RNDIS_VLAN_MAKE(meta->vlan_tci & 0xfff, meta->vlan_tci >> 13));
+    if (meta && (meta->flags & NETVSC_F_LSO)) {
+        if (!n->info.lso || meta->mss == 0 || meta->l4_offset < 14 + 20 ||
+            meta->l4_offset > RNDIS_LSO_THOFF_MASK)
+            return -EINVAL;
+        uint32_t v = (meta->mss & RNDIS_LSO_MSS_MASK) |
+                     ((uint32_t)meta->l4_offset << RNDIS_LSO_THOFF_SHIFT) | RNDIS_LSO_TYPE_V2 |
+                     ((meta->flags & NETVSC_F_IPV6) ? RNDIS_LSO_IPV6 : 0);
+        ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_LSO, v);
+    } else if (meta && (meta->flags & NETVSC_F_CSUM)) {
+        if (!n->info.csum_offload || meta->l4_offset < 14 + 20 ||
+            meta->l4_offset > RNDIS_TXCSUM_THOFF_MASK ||
+            (meta->l4_proto != IPPROTO_TCP && meta->l4_proto != IPPROTO_UDP))
+            return -EINVAL;
+        uint32_t v = ((meta->flags & NETVSC_F_IPV6) ? RNDIS_TXCSUM_IPV6 : RNDIS_TXCSUM_IPV4) |
+                     (meta->l4_proto == IPPROTO_TCP ? RNDIS_TXCSUM_TCP : RNDIS_TXCSUM_UDP) |
+                     ((uint32_t)meta->l4_offset << RNDIS_TXCSUM_THOFF_SHIFT);
+        ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_CSUM_INFO, v);
+    }
+
+    struct rndis_packet_msg pm = {0};
+    pm.hdr.type = RNDIS_MSG_PACKET;
+    pm.ppi_offset = ppi_len ? 36 : 0;
+    pm.ppi_len = ppi_len;
+    uint32_t section_bytes;
+    if (!big) {
+        /* Frame already at TX_HDR_ROOM; zero the gap so nothing of ours leaks. */
+        pm.data_offset = TX_HDR_ROOM - 8;
+        pm.hdr.len = TX_HDR_ROOM + len;
+        section_bytes = pm.hdr.len;
+        memset(s + sizeof(pm) + ppi_len, 0, TX_HDR_ROOM - sizeof(pm) - ppi_len);
+    } else {
+        pm.data_offset = 36 + ppi_len;
+        pm.hdr.len = (uint32_t)sizeof(pm) + ppi_len + len;
+        section_bytes = (uint32_t)sizeof(pm) + ppi_len;
+    }
+    pm.data_len = len;
+    memcpy(s, &pm, sizeof(pm));
+    memcpy(s + sizeof(pm), ppis, ppi_len);
+
+    struct nvsp_msg_rndis_pkt m = {.type = NVSP_MSG1_SEND_RNDIS_PKT,
+                                   .channel_type = NVSP_CHANNEL_TYPE_DATA,
+                                   .send_buf_section_index = sec,
+                                   .send_buf_section_size = section_bytes};
+    uint8_t body[NVSP_MSG_SIZE_61] = {0};
+    memcpy(body, &m, sizeof(m));
+    struct iovec iov = {.iov_base = body, .iov_len = n->msg_size};
+    struct vmbus_ring *tx = vmbus_gchan_tx(n->ch);
+    int rc;
+    uint64_t tid = TID_SEND | tb->slot;
+    if (!big) {
+        rc = vmbus_ring_put(tx, VMBUS_PKT_DATA_INBAND, VMBUS_PKT_FLAG_COMPLETION_REQUESTED, tid,
+                            NULL, 0, &iov, 1);
+    } else {
+        /* The frame's pages, one range: reserved, count, then the range. */
+        uint32_t chunk = (tb->slot & ~SLOT_BIG) >> SLOT_CHUNK_SHIFT;
+        uint64_t first = n->chunk_pfn + (uint64_t)chunk * n->chunk_pages;
+        uint32_t npfn = (len + HV_PAGE_SIZE - 1) / HV_PAGE_SIZE;
+        uint8_t ext[8 + 8 + 8 * 17];
+        uint32_t hdr2[2] = {0, 1};
+        struct vmbus_gpa_range rg = {.byte_count = len, .byte_offset = 0};
+        if (npfn > 17)
+            return -EINVAL;
+        memcpy(ext, hdr2, 8);
+        memcpy(ext + 8, &rg, 8);
+        for (uint32_t i = 0; i < npfn; i++) {
+            uint64_t pfn = first + i;
+            memcpy(ext + 16 + 8 * i, &pfn, 8);
+        }
+        rc = vmbus_ring_put(tx, VMBUS_PKT_DATA_USING_GPA_DIRECT,
+                            VMBUS_PKT_FLAG_COMPLETION_REQUESTED, tid, ext, 16 + 8 * npfn, &iov, 1);
+    }
+    if (rc == -EAGAIN) {
+        n->tx_blocked = true;
+        return rc;
+    }
+    if (rc < 0)
+        return rc;
+    n->stats.tx_frames++;
+    n->stats.tx_bytes += len;
+    n->stats.tx_gpa_direct += big;
+    n->unflushed++;
+    return 0;
+}
+
+int netvsc_tx_flush(struct netvsc *n)
+{
+    if (!n->unflushed)
+        return 0;
+    n->unflushed = 0;
+    return signal_if(n, vmbus_ring_publish(vmbus_gchan_tx(n->ch)));
+}
+
+int netvsc_send(struct netvsc *n, const void *frame, uint32_t len, const struct netvsc_meta *meta)
+{
+    struct netvsc_txbuf tb;
+    if (!netvsc_tx_alloc(n, len, &tb))
+        return -EAGAIN;
+    memcpy(tb.data, frame, len);
+    int rc = netvsc_tx_submit(n, &tb, len, meta);
+    if (rc < 0)
+        netvsc_tx_abort(n, &tb);
+    return rc;
+}
+
+bool netvsc_intr_arm(struct netvsc *n)
+{
+    bool pending = vmbus_ring_intr_unmask(vmbus_gchan_rx(n->ch));
+    if (n->tx_blocked && !pending) {
+        /* Blocked on ring space: ask to be told when the root drains it. */
+        int r = vmbus_ring_arm_space(vmbus_gchan_tx(n->ch),
+                                     vmbus_ring_pkt_size(8 + 8 + 8 * 17, NVSP_MSG_SIZE_61));
+        pending = r == 1;
+    }
+    return pending;
+}
+
+void netvsc_intr_disarm(struct netvsc *n)
+{
+    vmbus_ring_intr_mask(vmbus_gchan_rx(n->ch));
+}
+
+bool netvsc_event(struct netvsc *n)
+{
+    return vmbus_gchan_event(n->ch);
+}
