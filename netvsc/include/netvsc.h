@@ -21,15 +21,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "jumbo.h"
 #include "vmbus-client.h"
 
 struct netvsc;
 
-#define NETVSC_MTU_MIN 68u
-#define NETVSC_MTU_MAX 9000u
-
 struct netvsc_params {
-    uint32_t mtu;            /* L3 MTU to ask for; 0 = 1500 */
+    uint32_t mtu;            /* L3 MTU to ask for, jumbo_mtu_valid(); 0 = JUMBO_MTU_DEFAULT */
     uint32_t ring_pages;     /* per ring, header page included; 0 = 256 */
     uint32_t recv_buf_bytes; /* 0 = 16 MiB */
     uint32_t send_buf_bytes; /* 0 = 4 MiB */

@@ -103,21 +103,36 @@ struct netvsc {
     uint8_t *pkt; /* copy of the current ring packet */
 };
 
-/* rxtx.c */
-int signal_if(struct netvsc *n, int rc);
-int wait_until(struct netvsc *n, bool *flag);
+/* rxtx.c: the bottom layer, which the others call. */
+
+/* rc is what a ring operation returned: 1 means the root asked to be
+ * signalled, so signal the channel. Returns 0 or the negative errno. */
+int netvsc_signal_if(struct netvsc *n, int rc);
+/* Process the ring (frames are dropped) until *flag turns true: the wait
+ * of a control exchange. 0, -ETIMEDOUT after p.timeout_ms, -ENOTCONN if
+ * the channel was rescinded, or the ring's error. */
+int netvsc_wait(struct netvsc *n, bool *flag);
 
 /* nvs.c */
-int nvsp_send(struct netvsc *n, const void *msg, uint32_t len, uint64_t tid, bool want_comp);
-int negotiate(struct netvsc *n);
-int setup_recv_buffer(struct netvsc *n);
-int setup_send_buffer(struct netvsc *n);
+
+/* Send one NVSP message in-band (padded to msg_size), tid its transaction
+ * id; ask for a completion if want_comp. */
+int netvsc_nvs_send(struct netvsc *n, const void *msg, uint32_t len, uint64_t tid,
+                    bool want_comp);
+/* NVSP bring-up: the newest common version, NDIS config and version, the
+ * receive and the send buffer granted. Fills info.nvsp_version and
+ * info.ndis_version. On failure, what was set up is left for
+ * netvsc_close() to undo. */
+int netvsc_nvs_attach(struct netvsc *n);
+/* Revoke both buffers (the root answers nothing). */
+void netvsc_nvs_detach(struct netvsc *n);
 
 /* rndis.c */
-int rndis_query(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len, void *out,
-                uint32_t *out_len);
-int rndis_set(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len);
-int rndis_init(struct netvsc *n);
-int negotiate_offloads(struct netvsc *n);
+
+/* RNDIS bring-up over the NVSP set up: INIT, frame size (info.mtu), MAC,
+ * offloads, link state and speed, packet filter. */
+int netvsc_rndis_attach(struct netvsc *n);
+/* RNDIS HALT in a free send section, if there is one (no answer comes). */
+void netvsc_rndis_halt(struct netvsc *n);
 
 #endif

@@ -12,59 +12,11 @@
 
 #include "hv-guest.h"
 #include "netvsc-private.h"
-#include "nvsp-proto.h"
-#include "rndis-proto.h"
 #include "vmbus-ring.h"
-
-static int bring_up(struct netvsc *n)
-{
-    int rc = negotiate(n);
-    if (rc < 0)
-        return rc;
-    uint32_t v = n->info.nvsp_version;
-    if (v >= NVSP_PROTOCOL_VERSION_2) {
-        struct nvsp_msg_ndis_config cfg = {.type = NVSP_MSG2_SEND_NDIS_CONFIG,
-                                           .mtu = n->p.mtu + 14,
-                                           .capabilities = NVSP_CAP_IEEE8021Q};
-        if ((rc = nvsp_send(n, &cfg, sizeof(cfg), 0, false)) < 0)
-            return rc;
-    }
-    uint32_t ndis_minor = v >= NVSP_PROTOCOL_VERSION_5 ? 30 : 1;
-    struct nvsp_msg_ndis_ver nv = {.type = NVSP_MSG1_SEND_NDIS_VER, .ndis_major = 6,
-                                   .ndis_minor = ndis_minor};
-    if ((rc = nvsp_send(n, &nv, sizeof(nv), 0, false)) < 0)
-        return rc;
-    n->info.ndis_version = (6u << 16) | ndis_minor;
-    if ((rc = setup_recv_buffer(n)) < 0 || (rc = setup_send_buffer(n)) < 0 ||
-        (rc = rndis_init(n)) < 0)
-        return rc;
-
-    uint32_t val, len = sizeof(val);
-    if ((rc = rndis_query(n, RNDIS_OID_GEN_MAXIMUM_FRAME_SIZE, NULL, 0, &val, &len)) < 0)
-        return rc;
-    n->info.mtu = val < n->p.mtu ? val : n->p.mtu;
-    if (n->info.mtu < NETVSC_MTU_MIN)
-        return -EPROTO;
-    len = 6;
-    if ((rc = rndis_query(n, RNDIS_OID_802_3_PERMANENT_ADDRESS, NULL, 0, n->info.mac, &len)) < 0)
-        return rc;
-    if (len != 6)
-        return -EPROTO;
-    if ((rc = negotiate_offloads(n)) < 0)
-        return rc;
-    len = sizeof(val);
-    if (rndis_query(n, RNDIS_OID_GEN_MEDIA_CONNECT_STATUS, NULL, 0, &val, &len) == 0)
-        n->info.link_up = val == RNDIS_MEDIA_STATE_CONNECTED;
-    len = sizeof(val);
-    if (rndis_query(n, RNDIS_OID_GEN_LINK_SPEED, NULL, 0, &val, &len) == 0)
-        n->info.link_speed_mbps = val / 10000u;
-    val = RNDIS_FILTER_DIRECTED | RNDIS_FILTER_MULTICAST | RNDIS_FILTER_BROADCAST;
-    return rndis_set(n, RNDIS_OID_GEN_CURRENT_PACKET_FILTER, &val, sizeof(val));
-}
 
 static int setup_chunks(struct netvsc *n)
 {
-    uint32_t max_frame = n->info.lso ? 65536u + 256u : n->info.mtu + 14u + 4u;
+    uint32_t max_frame = n->info.lso ? 65536u + 256u : jumbo_frame_tagged(n->info.mtu);
     n->info.tx_frame_max = n->section_size - TX_HDR_ROOM;
     if (max_frame <= n->info.tx_frame_max)
         return 0; /* every frame fits a section */
@@ -104,7 +56,7 @@ int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_para
     n->relid = relid;
     n->p = *p;
     if (!n->p.mtu)
-        n->p.mtu = 1500;
+        n->p.mtu = JUMBO_MTU_DEFAULT;
     if (!n->p.ring_pages)
         n->p.ring_pages = 256;
     if (!n->p.recv_buf_bytes)
@@ -113,7 +65,7 @@ int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_para
         n->p.send_buf_bytes = 4u << 20; /* 682 sections in flight */
     if (!n->p.timeout_ms)
         n->p.timeout_ms = 5000;
-    if (n->p.mtu < NETVSC_MTU_MIN || n->p.mtu > NETVSC_MTU_MAX || n->p.ring_pages < 4 ||
+    if (!jumbo_mtu_valid(n->p.mtu) || n->p.ring_pages < 4 ||
         n->p.recv_buf_bytes < (64u << 10) || n->p.send_buf_bytes < (64u << 10)) {
         free(n);
         return -EINVAL;
@@ -133,8 +85,7 @@ int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_para
         return rc;
     }
     vmbus_ring_intr_mask(vmbus_gchan_rx(n->ch));
-    rc = bring_up(n);
-    if (rc == 0)
+    if ((rc = netvsc_nvs_attach(n)) == 0 && (rc = netvsc_rndis_attach(n)) == 0)
         rc = setup_chunks(n);
     if (rc < 0) {
         netvsc_close(n);
@@ -150,27 +101,8 @@ void netvsc_close(struct netvsc *n)
         return;
     bool rescinded = vmbus_gchan_rescinded(n->ch);
     if (!rescinded && !n->ring_failed) {
-        if (n->sbuf && n->nfree_sections) {
-            struct rndis_halt_req h = {.hdr = {.type = RNDIS_MSG_HALT, .len = sizeof(h)},
-                                       .req_id = ++n->next_req_id};
-            uint32_t sec = n->free_sections[--n->nfree_sections];
-            memcpy(n->sbuf + (size_t)sec * n->section_size, &h, sizeof(h));
-            struct nvsp_msg_rndis_pkt m = {.type = NVSP_MSG1_SEND_RNDIS_PKT,
-                                           .channel_type = NVSP_CHANNEL_TYPE_CONTROL,
-                                           .send_buf_section_index = sec,
-                                           .send_buf_section_size = sizeof(h)};
-            nvsp_send(n, &m, sizeof(m), TID_SEND | sec, true);
-        }
-        if (n->rbuf) {
-            struct nvsp_msg_revoke_buf r = {.type = NVSP_MSG1_REVOKE_RECV_BUF,
-                                            .id = NVSP_RECV_BUF_ID};
-            nvsp_send(n, &r, sizeof(r), 0, false);
-        }
-        if (n->sbuf) {
-            struct nvsp_msg_revoke_buf r = {.type = NVSP_MSG1_REVOKE_SEND_BUF,
-                                            .id = NVSP_SEND_BUF_ID};
-            nvsp_send(n, &r, sizeof(r), 0, false);
-        }
+        netvsc_rndis_halt(n);
+        netvsc_nvs_detach(n);
     }
     /* A live channel: close first, so the root drops its references and
      * the buffer GPADLs then go at once. A rescinded one: the root has

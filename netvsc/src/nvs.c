@@ -14,7 +14,8 @@
 #include "vmnic.h"
 
 /* Send one NVSP message in-band, padded to our message size. */
-int nvsp_send(struct netvsc *n, const void *msg, uint32_t len, uint64_t tid, bool want_comp)
+int netvsc_nvs_send(struct netvsc *n, const void *msg, uint32_t len, uint64_t tid,
+                    bool want_comp)
 {
     uint8_t buf[NVSP_MSG_SIZE_61];
     memset(buf, 0, sizeof(buf));
@@ -24,7 +25,7 @@ int nvsp_send(struct netvsc *n, const void *msg, uint32_t len, uint64_t tid, boo
                                    n->msg_size > len ? n->msg_size : len);
     if (rc < 0)
         return rc;
-    return signal_if(n, vmbus_ring_publish(vmbus_gchan_tx(n->ch)));
+    return netvsc_signal_if(n, vmbus_ring_publish(vmbus_gchan_tx(n->ch)));
 }
 
 /* An NVSP request that the root completes; copies the answer to ctrl_comp. */
@@ -33,14 +34,14 @@ static int nvsp_request(struct netvsc *n, const void *msg, uint32_t len)
     uint64_t tid = TID_CTRL | ++n->next_ctrl;
     n->ctrl_wait_tid = tid;
     n->ctrl_done = false;
-    int rc = nvsp_send(n, msg, len, tid, true);
+    int rc = netvsc_nvs_send(n, msg, len, tid, true);
     if (rc == 0)
-        rc = wait_until(n, &n->ctrl_done);
+        rc = netvsc_wait(n, &n->ctrl_done);
     n->ctrl_wait_tid = 0;
     return rc;
 }
 
-int negotiate(struct netvsc *n)
+static int negotiate(struct netvsc *n)
 {
     size_t nver;
     const struct vmnic_nvsp_version *vers = vmnic_nvsp_versions(&nver);
@@ -63,7 +64,7 @@ int negotiate(struct netvsc *n)
     return -EPROTONOSUPPORT;
 }
 
-int setup_recv_buffer(struct netvsc *n)
+static int setup_recv_buffer(struct netvsc *n)
 {
     /* The page count is recorded only once the pages are ours: on failure
      * release_memory() must free nothing (pfn 0 onwards belongs to others). */
@@ -102,7 +103,7 @@ int setup_recv_buffer(struct netvsc *n)
     return 0;
 }
 
-int setup_send_buffer(struct netvsc *n)
+static int setup_send_buffer(struct netvsc *n)
 {
     uint32_t pages = n->p.send_buf_bytes / HV_PAGE_SIZE; /* see setup_recv_buffer */
     int rc = hv_guest_alloc_pages(n->g, pages, &n->sbuf_pfn);
@@ -142,4 +143,42 @@ int setup_send_buffer(struct netvsc *n)
         n->free_sections[i] = n->nsections - 1 - i;
     n->nfree_sections = n->nsections;
     return 0;
+}
+
+int netvsc_nvs_attach(struct netvsc *n)
+{
+    int rc = negotiate(n);
+    if (rc < 0)
+        return rc;
+    uint32_t v = n->info.nvsp_version;
+    if (v >= NVSP_PROTOCOL_VERSION_2) {
+        struct nvsp_msg_ndis_config cfg = {.type = NVSP_MSG2_SEND_NDIS_CONFIG,
+                                           .mtu = jumbo_frame(n->p.mtu),
+                                           .capabilities = NVSP_CAP_IEEE8021Q};
+        if ((rc = netvsc_nvs_send(n, &cfg, sizeof(cfg), 0, false)) < 0)
+            return rc;
+    }
+    uint32_t ndis_minor = v >= NVSP_PROTOCOL_VERSION_5 ? 30 : 1;
+    struct nvsp_msg_ndis_ver nv = {.type = NVSP_MSG1_SEND_NDIS_VER, .ndis_major = 6,
+                                   .ndis_minor = ndis_minor};
+    if ((rc = netvsc_nvs_send(n, &nv, sizeof(nv), 0, false)) < 0)
+        return rc;
+    n->info.ndis_version = (6u << 16) | ndis_minor;
+    if ((rc = setup_recv_buffer(n)) < 0 || (rc = setup_send_buffer(n)) < 0)
+        return rc;
+    return 0;
+}
+
+void netvsc_nvs_detach(struct netvsc *n)
+{
+    if (n->rbuf) {
+        struct nvsp_msg_revoke_buf r = {.type = NVSP_MSG1_REVOKE_RECV_BUF,
+                                        .id = NVSP_RECV_BUF_ID};
+        netvsc_nvs_send(n, &r, sizeof(r), 0, false);
+    }
+    if (n->sbuf) {
+        struct nvsp_msg_revoke_buf r = {.type = NVSP_MSG1_REVOKE_SEND_BUF,
+                                        .id = NVSP_SEND_BUF_ID};
+        netvsc_nvs_send(n, &r, sizeof(r), 0, false);
+    }
 }

@@ -23,15 +23,15 @@ static int rndis_request(struct netvsc *n, const void *msg, uint32_t len)
                                    .channel_type = NVSP_CHANNEL_TYPE_CONTROL,
                                    .send_buf_section_index = sec,
                                    .send_buf_section_size = len};
-    int rc = nvsp_send(n, &m, sizeof(m), TID_SEND | sec, true);
+    int rc = netvsc_nvs_send(n, &m, sizeof(m), TID_SEND | sec, true);
     if (rc < 0) {
         n->free_sections[n->nfree_sections++] = sec;
         return rc;
     }
-    return wait_until(n, &n->rndis_done);
+    return netvsc_wait(n, &n->rndis_done);
 }
 
-int rndis_query(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len, void *out,
+static int rndis_query(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len, void *out,
                        uint32_t *out_len)
 {
     uint8_t buf[512];
@@ -66,7 +66,7 @@ int rndis_query(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len,
     return 0;
 }
 
-int rndis_set(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len)
+static int rndis_set(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len)
 {
     uint8_t buf[512];
     struct rndis_query_req q = {0};
@@ -92,7 +92,7 @@ int rndis_set(struct netvsc *n, uint32_t oid, const void *in, uint32_t in_len)
     return c.status == RNDIS_STATUS_SUCCESS ? 0 : -EOPNOTSUPP;
 }
 
-int rndis_init(struct netvsc *n)
+static int rndis_init(struct netvsc *n)
 {
     struct rndis_init_req r = {
         .hdr = {.type = RNDIS_MSG_INIT, .len = sizeof(r)},
@@ -113,7 +113,7 @@ int rndis_init(struct netvsc *n)
     return 0;
 }
 
-int negotiate_offloads(struct netvsc *n)
+static int negotiate_offloads(struct netvsc *n)
 {
     if (n->p.no_offload)
         return 0;
@@ -160,4 +160,47 @@ int negotiate_offloads(struct netvsc *n)
     n->info.lso = lso;
     n->info.lso_max = lso ? got.lsov2.ip4_maxsz : 0;
     return 0;
+}
+
+int netvsc_rndis_attach(struct netvsc *n)
+{
+    int rc = rndis_init(n);
+    if (rc < 0)
+        return rc;
+    uint32_t val, len = sizeof(val);
+    if ((rc = rndis_query(n, RNDIS_OID_GEN_MAXIMUM_FRAME_SIZE, NULL, 0, &val, &len)) < 0)
+        return rc;
+    n->info.mtu = val < n->p.mtu ? val : n->p.mtu;
+    if (n->info.mtu < JUMBO_MTU_MIN)
+        return -EPROTO;
+    len = 6;
+    if ((rc = rndis_query(n, RNDIS_OID_802_3_PERMANENT_ADDRESS, NULL, 0, n->info.mac, &len)) < 0)
+        return rc;
+    if (len != 6)
+        return -EPROTO;
+    if ((rc = negotiate_offloads(n)) < 0)
+        return rc;
+    len = sizeof(val);
+    if (rndis_query(n, RNDIS_OID_GEN_MEDIA_CONNECT_STATUS, NULL, 0, &val, &len) == 0)
+        n->info.link_up = val == RNDIS_MEDIA_STATE_CONNECTED;
+    len = sizeof(val);
+    if (rndis_query(n, RNDIS_OID_GEN_LINK_SPEED, NULL, 0, &val, &len) == 0)
+        n->info.link_speed_mbps = val / 10000u;
+    val = RNDIS_FILTER_DIRECTED | RNDIS_FILTER_MULTICAST | RNDIS_FILTER_BROADCAST;
+    return rndis_set(n, RNDIS_OID_GEN_CURRENT_PACKET_FILTER, &val, sizeof(val));
+}
+
+void netvsc_rndis_halt(struct netvsc *n)
+{
+    if (!n->sbuf || !n->nfree_sections)
+        return;
+    struct rndis_halt_req h = {.hdr = {.type = RNDIS_MSG_HALT, .len = sizeof(h)},
+                               .req_id = ++n->next_req_id};
+    uint32_t sec = n->free_sections[--n->nfree_sections];
+    memcpy(n->sbuf + (size_t)sec * n->section_size, &h, sizeof(h));
+    struct nvsp_msg_rndis_pkt m = {.type = NVSP_MSG1_SEND_RNDIS_PKT,
+                                   .channel_type = NVSP_CHANNEL_TYPE_CONTROL,
+                                   .send_buf_section_index = sec,
+                                   .send_buf_section_size = sizeof(h)};
+    netvsc_nvs_send(n, &m, sizeof(m), TID_SEND | sec, true);
 }

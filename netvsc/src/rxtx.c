@@ -28,7 +28,7 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-int signal_if(struct netvsc *n, int rc)
+int netvsc_signal_if(struct netvsc *n, int rc)
 {
     if (rc == 1)
         return vmbus_gchan_signal(n->ch);
@@ -295,10 +295,10 @@ static int process(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget)
             n->stats.rx_bad += pkt.payload_len < 4;
         }
     }
-    int rc = signal_if(n, vmbus_ring_release(rx));
+    int rc = netvsc_signal_if(n, vmbus_ring_release(rx));
     if (n->unflushed) {
         n->unflushed = 0;
-        int r2 = signal_if(n, vmbus_ring_publish(vmbus_gchan_tx(n->ch)));
+        int r2 = netvsc_signal_if(n, vmbus_ring_publish(vmbus_gchan_tx(n->ch)));
         if (rc == 0)
             rc = r2;
     }
@@ -315,7 +315,7 @@ int netvsc_poll(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget)
 }
 
 /* Wait until pred() holds, processing the ring (frames are dropped). */
-int wait_until(struct netvsc *n, bool *flag)
+int netvsc_wait(struct netvsc *n, bool *flag)
 {
     uint64_t deadline = now_ms() + (uint64_t)n->p.timeout_ms;
     struct vmbus_ring *rx = vmbus_gchan_rx(n->ch);
@@ -395,7 +395,7 @@ static uint32_t put_ppi(uint8_t *p, uint32_t type, uint32_t value)
 int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
                      const struct netvsc_meta *meta)
 {
-    if (len < 14 || len > tb->cap)
+    if (len < JUMBO_ETH_HLEN || len > tb->cap)
         return -EINVAL;
     uint32_t sec = tb->slot & SLOT_SECTION_MASK;
     bool big = tb->slot & SLOT_BIG;
@@ -494,7 +494,7 @@ int netvsc_tx_flush(struct netvsc *n)
     if (!n->unflushed)
         return 0;
     n->unflushed = 0;
-    return signal_if(n, vmbus_ring_publish(vmbus_gchan_tx(n->ch)));
+    return netvsc_signal_if(n, vmbus_ring_publish(vmbus_gchan_tx(n->ch)));
 }
 
 int netvsc_send(struct netvsc *n, const void *frame, uint32_t len, const struct netvsc_meta *meta)

@@ -303,7 +303,7 @@ static int nic_open(struct vm *vm, const struct vmbus_offer_info *oi)
     x->vp = vm->next_vp;
     vm->next_vp = (vm->next_vp + 1) % vm->nvp;
     /* the root's MTU wins */
-    struct netvsc_params np = {.mtu = NETVSC_MTU_MAX, .target_vp = x->vp};
+    struct netvsc_params np = {.mtu = JUMBO_MTU_MAX, .target_vp = x->vp};
     int rc = netvsc_open(vm->c, oi->relid, &np, &x->n);
     if (rc < 0) {
         fprintf(stderr, "hv-vm %s: NIC %s (relid %u): open failed: %s\n", vm->name, name, oi->relid,
@@ -520,7 +520,7 @@ static int nic_restart(struct vm *vm, struct nic *x, uint32_t mtu)
 /* The MTU the VM wants: its own choice, or the most the root allows. */
 static uint32_t nic_mtu_wanted(const struct nic *x)
 {
-    return x->want_mtu ? x->want_mtu : NETVSC_MTU_MAX;
+    return x->want_mtu ? x->want_mtu : JUMBO_MTU_MAX;
 }
 
 /* -EPROTO: the root broke the protocol on this channel. Start over once. */
@@ -551,12 +551,12 @@ static int nic_tap_events(struct vm *vm, struct nic *x)
         x->tap_lost = true;
         return 0;
     }
-    if (ev.mtu == x->info.mtu || ev.mtu < NETVSC_MTU_MIN)
+    if (ev.mtu == x->info.mtu || ev.mtu < JUMBO_MTU_MIN)
         return 0;
     printf("hv-vm %s: NIC %s: the VM set MTU %u (was %u); starting the NIC over\n", vm->name,
            x->name, ev.mtu, x->info.mtu);
     fflush(stdout);
-    x->want_mtu = ev.mtu > NETVSC_MTU_MAX ? NETVSC_MTU_MAX : ev.mtu;
+    x->want_mtu = ev.mtu > JUMBO_MTU_MAX ? JUMBO_MTU_MAX : ev.mtu;
     x->ct.restarts++;
     rc = nic_restart(vm, x, x->want_mtu);
     if (rc == 0 && x->info.mtu < ev.mtu)
