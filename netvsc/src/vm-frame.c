@@ -1,0 +1,199 @@
+/*
+ * hv-vm's front end: translation between a TAP's virtio_net_hdr and
+ * netvsc's per-frame metadata (checksums, offloads).
+ */
+#define _GNU_SOURCE
+#include <string.h>
+
+#include <linux/if_ether.h>
+#include <linux/virtio_net.h>
+#include <netinet/in.h>
+
+#include "vm-private.h"
+
+/* What the TAP may hand us follows from what the root takes: partial
+ * checksums only if the root finishes them, GSO frames only with LSO, and
+ * no GSO frame larger than the root's LSO limit. */
+void tap_params_from_info(const struct netvsc_info *info, const char *name,
+                                 struct netvsc_tap_params *tp)
+{
+    memset(tp, 0, sizeof(*tp));
+    tp->name = name;
+    memcpy(tp->mac, info->mac, sizeof(tp->mac));
+    tp->mtu = info->mtu;
+    tp->csum = info->csum_offload;
+    tp->tso = info->csum_offload && info->lso;
+    if (tp->tso && info->lso_max && info->lso_max < HV_VM_GSO_FRAME_MAX) {
+        uint32_t l3 =
+            info->lso_max > ETH_HLEN + VLAN_HLEN ? info->lso_max - ETH_HLEN - VLAN_HLEN : 0;
+        if (l3 < info->mtu + ETH_HLEN)
+            tp->tso = false; /* an LSO limit below one frame is no LSO */
+        else
+            tp->gso_max_size = l3;
+    }
+    tp->up = true;
+    tp->carrier = info->link_up;
+    tp->netns_fd = -1;
+}
+
+static uint16_t be16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t sum16(const uint8_t *p, uint32_t n)
+{
+    uint32_t s = 0;
+    for (uint32_t i = 0; i + 1 < n; i += 2)
+        s += be16(p + i);
+    return s;
+}
+
+static uint16_t fold(uint32_t s)
+{
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)s;
+}
+
+/*
+ * A frame the root vouched for (NETVSC_F_CSUM) whose TCP/UDP checksum field
+ * holds just the pseudo-header sum: the sending VM left the checksum to the
+ * network (Linux's CHECKSUM_PARTIAL), and the root passed it on as
+ * "verified", as vmswitch does. A TAP ignores VIRTIO_NET_HDR_F_DATA_VALID,
+ * so the VM's kernel would check that field and drop the frame; handing it
+ * over as a partial checksum (NEEDS_CSUM) is what it really is: accepted
+ * locally, finished by the kernel if the VM forwards it. Frames whose
+ * checksum is complete are left for the kernel to verify.
+ *
+ * The headers are copied out of the receive buffer first (the root can
+ * write there); a wrong answer costs at most that frame.
+ */
+bool rx_partial_csum(const uint8_t *frame, uint32_t len, uint16_t *start, uint16_t *offset)
+{
+    uint8_t h[ETH_HLEN + VLAN_HLEN + 60 + 20];
+    uint32_t n = len < sizeof(h) ? len : (uint32_t)sizeof(h);
+    memcpy(h, frame, n);
+    uint32_t l3 = ETH_HLEN;
+    if (n < l3)
+        return false;
+    uint16_t type = be16(h + 12);
+    if (type == ETH_P_8021Q || type == ETH_P_8021AD) {
+        l3 += VLAN_HLEN;
+        if (n < l3)
+            return false;
+        type = be16(h + 16);
+    }
+    uint32_t l4, l4_len, pseudo;
+    uint8_t proto;
+    if (type == ETH_P_IP) {
+        if (n < l3 + 20 || (h[l3] >> 4) != 4)
+            return false;
+        uint32_t ihl = (uint32_t)(h[l3] & 0xf) * 4;
+        uint32_t tot = be16(h + l3 + 2);
+        if (ihl < 20 || be16(h + l3 + 6) & 0x3fff || tot < ihl) /* fragments: no */
+            return false;
+        l4 = l3 + ihl;
+        l4_len = tot - ihl;
+        proto = h[l3 + 9];
+        pseudo = sum16(h + l3 + 12, 8);
+    } else if (type == ETH_P_IPV6) {
+        if (n < l3 + 40 || (h[l3] >> 4) != 6)
+            return false;
+        l4 = l3 + 40;
+        l4_len = be16(h + l3 + 4);
+        proto = h[l3 + 6]; /* extension headers: not handled, left to the kernel */
+        pseudo = sum16(h + l3 + 8, 32);
+    } else {
+        return false;
+    }
+    uint32_t off = proto == IPPROTO_TCP ? 16 : proto == IPPROTO_UDP ? 6 : 0;
+    if (!off || n < l4 + off + 2 || (uint64_t)l4 + l4_len > len || l4_len < off + 2)
+        return false;
+    pseudo += proto + l4_len;
+    uint16_t want = fold(pseudo), have = be16(h + l4 + off);
+    /* One's complement: 0 and 0xffff are the same sum. */
+    if (have != want && !((have == 0 || have == 0xffff) && (want == 0 || want == 0xffff)))
+        return false;
+    *start = (uint16_t)l4;
+    *offset = (uint16_t)off;
+    return true;
+}
+
+static bool frame_is_ipv6(const uint8_t *f, uint32_t len)
+{
+    uint32_t off = 2 * ETH_ALEN;
+    if (len < off + 2)
+        return false;
+    uint16_t type = be16(f + off);
+    if ((type == ETH_P_8021Q || type == ETH_P_8021AD) && len >= off + VLAN_HLEN + 2) {
+        off += VLAN_HLEN;
+        type = be16(f + off);
+    }
+    return type == ETH_P_IPV6;
+}
+
+/* Finish a partial checksum as the kernel asked: the field at
+ * start + offset already holds the pseudo-header sum. */
+static void sw_csum(uint8_t *f, uint32_t len, uint32_t start, uint32_t offset)
+{
+    uint64_t sum = 0;
+    uint32_t i = start;
+    for (; i + 1 < len; i += 2)
+        sum += be16(f + i);
+    if (i < len)
+        sum += (uint32_t)f[i] << 8;
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    uint16_t c = (uint16_t)~sum;
+    if (c == 0)
+        c = 0xffff; /* 0 means "no checksum" to UDP; the same value to TCP */
+    f[start + offset] = (uint8_t)(c >> 8);
+    f[start + offset + 1] = (uint8_t)c;
+}
+
+/* Translate the TAP's virtio_net_hdr into netvsc metadata. Checksums the
+ * root cannot finish are finished here. false: drop the frame (counted). */
+bool vnet_to_meta(struct nic *x, const struct virtio_net_hdr *vh, uint8_t *f, uint32_t len,
+                         struct netvsc_meta *meta)
+{
+    memset(meta, 0, sizeof(*meta));
+    bool partial = vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    uint32_t start = vh->csum_start, offset = vh->csum_offset;
+    if (partial && (start < ETH_HLEN || (uint64_t)start + offset + 2 > len)) {
+        x->ct.drop_bad_offload++;
+        return false;
+    }
+    uint8_t gso = vh->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+    if (gso != VIRTIO_NET_HDR_GSO_NONE) {
+        if ((gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6) || !x->info.lso) {
+            x->ct.drop_gso_type++;
+            return false;
+        }
+        if (!partial || vh->gso_size == 0) {
+            x->ct.drop_bad_offload++;
+            return false;
+        }
+        meta->flags = NETVSC_F_LSO;
+        if (gso == VIRTIO_NET_HDR_GSO_TCPV6)
+            meta->flags |= NETVSC_F_IPV6;
+        meta->l4_offset = (uint16_t)start;
+        meta->l4_proto = IPPROTO_TCP;
+        meta->mss = vh->gso_size;
+        return true;
+    }
+    if (!partial)
+        return true;
+    uint8_t proto = offset == 16 ? IPPROTO_TCP : offset == 6 ? IPPROTO_UDP : 0;
+    if (proto && x->info.csum_offload) {
+        meta->flags = NETVSC_F_CSUM;
+        if (frame_is_ipv6(f, len))
+            meta->flags |= NETVSC_F_IPV6;
+        meta->l4_offset = (uint16_t)start;
+        meta->l4_proto = proto;
+        return true;
+    }
+    sw_csum(f, len, start, offset);
+    x->ct.sw_csum++;
+    return true;
+}
