@@ -50,6 +50,11 @@ struct netvsc_info {
     uint32_t target_vp;     /* VP the channel interrupts */
 };
 
+/* Is this offer a NIC to open: a live offer of the synthetic network
+ * class, and a primary channel (subchannels, vRSS, belong to their
+ * primary NIC)? */
+bool netvsc_offer_is_nic(const struct vmbus_offer_info *oi);
+
 /* Open the NIC offered as relid and bring it up (NVSP version, NDIS config,
  * buffers, RNDIS initialisation, MAC, offloads, packet filter). */
 int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_params *p,

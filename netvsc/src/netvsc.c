@@ -119,6 +119,13 @@ void netvsc_close(struct netvsc *n)
     release_memory(n);
 }
 
+bool netvsc_offer_is_nic(const struct vmbus_offer_info *oi)
+{
+    static const struct vmbus_guid netvsc_class = VMBUS_GUID_NETVSC;
+    return !oi->rescinded && oi->sub_channel_index == 0 &&
+           memcmp(&oi->class_id, &netvsc_class, sizeof(netvsc_class)) == 0;
+}
+
 void netvsc_get_info(const struct netvsc *n, struct netvsc_info *out)
 {
     *out = n->info;

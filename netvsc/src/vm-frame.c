@@ -1,6 +1,9 @@
 /*
- * hv-vm's front end: translation between a TAP's virtio_net_hdr and
- * netvsc's per-frame metadata (checksums, offloads).
+ * The guest front end's frame translation: a TAP's virtio_net_hdr to and
+ * from netvsc's per-frame metadata (checksums, offloads, VLAN tags).
+ *
+ * The checksum arithmetic is written out here: netvsc is DPDK-free (a
+ * guest has no EAL), so rte_raw_cksum is not at hand, and libc has none.
  */
 #define _GNU_SOURCE
 #include <string.h>
@@ -11,11 +14,8 @@
 
 #include "vm-private.h"
 
-/* What the TAP may hand us follows from what the root takes: partial
- * checksums only if the root finishes them, GSO frames only with LSO, and
- * no GSO frame larger than the root's LSO limit. */
-void tap_params_from_info(const struct netvsc_info *info, const char *name,
-                                 struct netvsc_tap_params *tp)
+void netvsc_vm_tap_params(const struct netvsc_info *info, const char *name,
+                          struct netvsc_tap_params *tp)
 {
     memset(tp, 0, sizeof(*tp));
     tp->name = name;
@@ -23,10 +23,11 @@ void tap_params_from_info(const struct netvsc_info *info, const char *name,
     tp->mtu = info->mtu;
     tp->csum = info->csum_offload;
     tp->tso = info->csum_offload && info->lso;
-    if (tp->tso && info->lso_max && info->lso_max < HV_VM_GSO_FRAME_MAX) {
-        uint32_t l3 =
-            info->lso_max > ETH_HLEN + VLAN_HLEN ? info->lso_max - ETH_HLEN - VLAN_HLEN : 0;
-        if (l3 < info->mtu + ETH_HLEN)
+    if (tp->tso && info->lso_max && info->lso_max < NETVSC_VM_GSO_FRAME_MAX) {
+        uint32_t l3 = info->lso_max > JUMBO_ETH_HLEN + JUMBO_VLAN_HLEN
+                          ? info->lso_max - JUMBO_ETH_HLEN - JUMBO_VLAN_HLEN
+                          : 0;
+        if (l3 < jumbo_frame(info->mtu))
             tp->tso = false; /* an LSO limit below one frame is no LSO */
         else
             tp->gso_max_size = l3;
@@ -69,17 +70,18 @@ static uint16_t fold(uint32_t s)
  * The headers are copied out of the receive buffer first (the root can
  * write there); a wrong answer costs at most that frame.
  */
-bool rx_partial_csum(const uint8_t *frame, uint32_t len, uint16_t *start, uint16_t *offset)
+bool netvsc_vm_rx_partial_csum(const uint8_t *frame, uint32_t len, uint16_t *start,
+                               uint16_t *offset)
 {
-    uint8_t h[ETH_HLEN + VLAN_HLEN + 60 + 20];
+    uint8_t h[JUMBO_ETH_HLEN + JUMBO_VLAN_HLEN + 60 + 20];
     uint32_t n = len < sizeof(h) ? len : (uint32_t)sizeof(h);
     memcpy(h, frame, n);
-    uint32_t l3 = ETH_HLEN;
+    uint32_t l3 = JUMBO_ETH_HLEN;
     if (n < l3)
         return false;
     uint16_t type = be16(h + 12);
     if (type == ETH_P_8021Q || type == ETH_P_8021AD) {
-        l3 += VLAN_HLEN;
+        l3 += JUMBO_VLAN_HLEN;
         if (n < l3)
             return false;
         type = be16(h + 16);
@@ -126,8 +128,8 @@ static bool frame_is_ipv6(const uint8_t *f, uint32_t len)
     if (len < off + 2)
         return false;
     uint16_t type = be16(f + off);
-    if ((type == ETH_P_8021Q || type == ETH_P_8021AD) && len >= off + VLAN_HLEN + 2) {
-        off += VLAN_HLEN;
+    if ((type == ETH_P_8021Q || type == ETH_P_8021AD) && len >= off + JUMBO_VLAN_HLEN + 2) {
+        off += JUMBO_VLAN_HLEN;
         type = be16(f + off);
     }
     return type == ETH_P_IPV6;
@@ -152,48 +154,76 @@ static void sw_csum(uint8_t *f, uint32_t len, uint32_t start, uint32_t offset)
     f[start + offset + 1] = (uint8_t)c;
 }
 
-/* Translate the TAP's virtio_net_hdr into netvsc metadata. Checksums the
- * root cannot finish are finished here. false: drop the frame (counted). */
-bool vnet_to_meta(struct nic *x, const struct virtio_net_hdr *vh, uint8_t *f, uint32_t len,
-                         struct netvsc_meta *meta)
+/* The root -> TAP direction of nic_rx_frame (vm-nic.c): the header and
+ * the tag in front of and inside the frame. */
+int netvsc_vm_rx_iov(const void *frame, uint32_t len, const struct netvsc_meta *meta,
+                     struct virtio_net_hdr *vh, uint8_t tag[JUMBO_VLAN_HLEN],
+                     struct iovec iov[4], enum netvsc_vm_rx_csum *csum)
+{
+    memset(vh, 0, sizeof(*vh));
+    *csum = NETVSC_VM_RX_CSUM_NONE;
+    bool tagged = meta && (meta->flags & NETVSC_F_VLAN) && len >= 2 * ETH_ALEN;
+    if (meta && (meta->flags & NETVSC_F_CSUM)) {
+        uint16_t start, offset;
+        *csum = NETVSC_VM_RX_CSUM_VALID;
+        if (netvsc_vm_rx_partial_csum(frame, len, &start, &offset)) {
+            vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+            vh->csum_start = (uint16_t)(start + (tagged ? JUMBO_VLAN_HLEN : 0));
+            vh->csum_offset = offset;
+            *csum = NETVSC_VM_RX_CSUM_PARTIAL;
+        } else {
+            vh->flags = VIRTIO_NET_HDR_F_DATA_VALID;
+        }
+    }
+    iov[0] = (struct iovec){vh, NETVSC_VM_VNET_HDR_LEN};
+    if (tagged) {
+        tag[0] = ETH_P_8021Q >> 8;
+        tag[1] = ETH_P_8021Q & 0xff;
+        tag[2] = (uint8_t)(meta->vlan_tci >> 8);
+        tag[3] = (uint8_t)meta->vlan_tci;
+        iov[1] = (struct iovec){(void *)frame, 2 * ETH_ALEN};
+        iov[2] = (struct iovec){tag, JUMBO_VLAN_HLEN};
+        iov[3] = (struct iovec){(uint8_t *)frame + 2 * ETH_ALEN, len - 2 * ETH_ALEN};
+        return 4;
+    }
+    iov[1] = (struct iovec){(void *)frame, len};
+    return 2;
+}
+
+enum netvsc_vm_tx_verdict netvsc_vm_tx_meta(const struct netvsc_info *info,
+                                            const struct virtio_net_hdr *vh, uint8_t *f,
+                                            uint32_t len, struct netvsc_meta *meta)
 {
     memset(meta, 0, sizeof(*meta));
     bool partial = vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
     uint32_t start = vh->csum_start, offset = vh->csum_offset;
-    if (partial && (start < ETH_HLEN || (uint64_t)start + offset + 2 > len)) {
-        x->ct.drop_bad_offload++;
-        return false;
-    }
+    if (partial && (start < JUMBO_ETH_HLEN || (uint64_t)start + offset + 2 > len))
+        return NETVSC_VM_TX_BAD_OFFLOAD;
     uint8_t gso = vh->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
     if (gso != VIRTIO_NET_HDR_GSO_NONE) {
-        if ((gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6) || !x->info.lso) {
-            x->ct.drop_gso_type++;
-            return false;
-        }
-        if (!partial || vh->gso_size == 0) {
-            x->ct.drop_bad_offload++;
-            return false;
-        }
+        if ((gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6) || !info->lso)
+            return NETVSC_VM_TX_GSO_TYPE;
+        if (!partial || vh->gso_size == 0)
+            return NETVSC_VM_TX_BAD_OFFLOAD;
         meta->flags = NETVSC_F_LSO;
         if (gso == VIRTIO_NET_HDR_GSO_TCPV6)
             meta->flags |= NETVSC_F_IPV6;
         meta->l4_offset = (uint16_t)start;
         meta->l4_proto = IPPROTO_TCP;
         meta->mss = vh->gso_size;
-        return true;
+        return NETVSC_VM_TX_OK;
     }
     if (!partial)
-        return true;
+        return NETVSC_VM_TX_OK;
     uint8_t proto = offset == 16 ? IPPROTO_TCP : offset == 6 ? IPPROTO_UDP : 0;
-    if (proto && x->info.csum_offload) {
+    if (proto && info->csum_offload) {
         meta->flags = NETVSC_F_CSUM;
         if (frame_is_ipv6(f, len))
             meta->flags |= NETVSC_F_IPV6;
         meta->l4_offset = (uint16_t)start;
         meta->l4_proto = proto;
-        return true;
+        return NETVSC_VM_TX_OK;
     }
     sw_csum(f, len, start, offset);
-    x->ct.sw_csum++;
-    return true;
+    return NETVSC_VM_TX_SW_CSUM;
 }

@@ -1,5 +1,6 @@
 /*
- * hv-vm's front end: one NIC and its TAP device.
+ * The guest front end's NICs: one NIC and its TAP device, frames both ways,
+ * and everything that starts the NIC or the TAP over.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -11,16 +12,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <linux/if_ether.h>
 #include <linux/virtio_net.h>
-#include <netinet/in.h>
 
 #include "vm-private.h"
 #include "vmnic.h"
 
 /* What a TAP read first goes into: room for a standard frame, i.e. a
  * send-buffer section, not pages for a jumbo frame that most reads are not. */
-#define HV_VM_FIRST_BUF (ETH_FRAME_LEN + VLAN_HLEN)
+#define NETVSC_VM_FIRST_BUF jumbo_frame_tagged(JUMBO_MTU_DEFAULT)
 
 static const char *nvsp_name(uint32_t v, char *buf, size_t len)
 {
@@ -45,24 +44,25 @@ static bool offer_nic_name(const struct vmbus_offer_info *oi, char *buf, size_t 
     return false;
 }
 
-static int nic_set_tap_interest(struct vm *vm, struct nic *x, bool in)
+static int nic_set_tap_interest(struct nic *x, bool in)
 {
     if (x->tap_in == in)
         return 0;
-    struct epoll_event ev = {.events = in ? EPOLLIN : 0, .data.u64 = TAG_NIC0 + (uint64_t)x->slot};
-    if (epoll_ctl(vm->ep, EPOLL_CTL_MOD, x->tap_fd, &ev) < 0) {
-        fprintf(stderr, "hv-vm %s: NIC %s: epoll: %s\n", vm->name, x->name, strerror(errno));
+    struct epoll_event ev = {.events = in ? EPOLLIN : 0,
+                             .data.u64 = NETVSC_VM_TAG_NIC0 + (uint64_t)x->slot};
+    if (epoll_ctl(x->env->ep, EPOLL_CTL_MOD, x->tap_fd, &ev) < 0) {
+        fprintf(stderr, "hv-vm %s: NIC %s: epoll: %s\n", x->env->name, x->name, strerror(errno));
         return -errno;
     }
     x->tap_in = in;
     return 0;
 }
 
-static void nic_set_limits(struct nic *x, bool tso)
+void netvsc_vm_nic_set_limits(struct nic *x, bool tso)
 {
     x->tso = tso;
-    x->frame_max = x->info.mtu + ETH_HLEN + VLAN_HLEN;
-    x->tx_frame_cap = tso ? HV_VM_GSO_FRAME_MAX : x->frame_max;
+    x->frame_max = jumbo_frame_tagged(x->info.mtu);
+    x->tx_frame_cap = tso ? NETVSC_VM_GSO_FRAME_MAX : x->frame_max;
 }
 
 static void nic_free(struct nic *x)
@@ -72,16 +72,17 @@ static void nic_free(struct nic *x)
 }
 
 /* Watch the TAP for frames and for link changes made inside the VM. */
-static int nic_watch_tap(struct vm *vm, struct nic *x)
+static int nic_watch_tap(struct nic *x)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_NIC0 + (uint64_t)x->slot};
-    if (epoll_ctl(vm->ep, EPOLL_CTL_ADD, x->tap_fd, &ev) < 0)
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = NETVSC_VM_TAG_NIC0 + (uint64_t)x->slot};
+    if (epoll_ctl(x->env->ep, EPOLL_CTL_ADD, x->tap_fd, &ev) < 0)
         return -errno;
-    struct epoll_event lev = {.events = EPOLLIN, .data.u64 = TAG_TAPEV0 + (uint64_t)x->slot};
+    struct epoll_event lev = {.events = EPOLLIN,
+                              .data.u64 = NETVSC_VM_TAG_TAPEV0 + (uint64_t)x->slot};
     int efd = netvsc_tap_events_fd(x->tap);
-    if (efd >= 0 && epoll_ctl(vm->ep, EPOLL_CTL_ADD, efd, &lev) < 0) {
+    if (efd >= 0 && epoll_ctl(x->env->ep, EPOLL_CTL_ADD, efd, &lev) < 0) {
         int rc = -errno;
-        epoll_ctl(vm->ep, EPOLL_CTL_DEL, x->tap_fd, NULL);
+        epoll_ctl(x->env->ep, EPOLL_CTL_DEL, x->tap_fd, NULL);
         return rc;
     }
     x->tap_in = true;
@@ -89,95 +90,90 @@ static int nic_watch_tap(struct vm *vm, struct nic *x)
     return 0;
 }
 
-static void nic_unwatch_tap(struct vm *vm, struct nic *x)
+static void nic_unwatch_tap(struct nic *x)
 {
     if (x->tap_fd >= 0)
-        epoll_ctl(vm->ep, EPOLL_CTL_DEL, x->tap_fd, NULL);
+        epoll_ctl(x->env->ep, EPOLL_CTL_DEL, x->tap_fd, NULL);
     int efd = x->tap ? netvsc_tap_events_fd(x->tap) : -1;
     if (efd >= 0)
-        epoll_ctl(vm->ep, EPOLL_CTL_DEL, efd, NULL);
+        epoll_ctl(x->env->ep, EPOLL_CTL_DEL, efd, NULL);
 }
 
-int nic_open(struct vm *vm, const struct vmbus_offer_info *oi)
+int netvsc_vm_nic_open(struct netvsc_vm_env *env, const struct vmbus_offer_info *oi, int slot,
+                       struct nic **out)
 {
-    int slot = -1;
-    for (int i = 0; i < HV_VM_MAX_NICS; i++) {
-        if (!vm->nics[i]) {
-            slot = i;
-            break;
-        }
-    }
     char name[NETVSC_TAP_NAME_MAX + 1];
     bool named = offer_nic_name(oi, name, sizeof(name));
     if (slot < 0) {
-        fprintf(stderr, "hv-vm %s: NIC %s (relid %u): more than %d NICs, not opened\n", vm->name,
-                name, oi->relid, HV_VM_MAX_NICS);
+        fprintf(stderr, "hv-vm %s: NIC %s (relid %u): more than %d NICs, not opened\n", env->name,
+                name, oi->relid, NETVSC_VM_MAX_NICS);
         return -ENOSPC;
     }
     struct nic *x = calloc(1, sizeof(*x));
     if (!x)
         return -ENOMEM;
+    x->env = env;
     x->slot = slot;
     x->relid = oi->relid;
     x->instance = oi->instance_id;
     x->tap_fd = -1;
 
-    x->vp = vm->next_vp;
-    vm->next_vp = (vm->next_vp + 1) % vm->nvp;
+    x->vp = env->next_vp;
+    env->next_vp = (env->next_vp + 1) % env->nvp;
     /* the root's MTU wins */
     struct netvsc_params np = {.mtu = JUMBO_MTU_MAX, .target_vp = x->vp};
-    int rc = netvsc_open(vm->c, oi->relid, &np, &x->n);
+    int rc = netvsc_open(x->env->c, oi->relid, &np, &x->n);
     if (rc < 0) {
-        fprintf(stderr, "hv-vm %s: NIC %s (relid %u): open failed: %s\n", vm->name, name, oi->relid,
-                strerror(-rc));
+        fprintf(stderr, "hv-vm %s: NIC %s (relid %u): open failed: %s\n", x->env->name, name,
+                oi->relid, strerror(-rc));
         goto err;
     }
     netvsc_get_info(x->n, &x->info);
     struct netvsc_tap_params tp;
-    tap_params_from_info(&x->info, name, &tp);
-    rc = netvsc_tap_create_brokered(vm->tap_broker, &tp, &x->tap);
+    netvsc_vm_tap_params(&x->info, name, &tp);
+    rc = netvsc_tap_create_brokered(x->env->tap_broker, &tp, &x->tap);
     if (rc == -EEXIST && named) {
         /* The root named two NICs alike, or the VM has such an interface. */
         char alt[NETVSC_TAP_NAME_MAX + 1];
         snprintf(alt, sizeof(alt), "eth%u", oi->relid);
-        fprintf(stderr, "hv-vm %s: NIC %s (relid %u): %s; using %s\n", vm->name, name, oi->relid,
-                netvsc_tap_last_error(), alt);
+        fprintf(stderr, "hv-vm %s: NIC %s (relid %u): %s; using %s\n", x->env->name, name,
+                oi->relid, netvsc_tap_last_error(), alt);
         snprintf(name, sizeof(name), "%s", alt);
-        tap_params_from_info(&x->info, name, &tp);
-        rc = netvsc_tap_create_brokered(vm->tap_broker, &tp, &x->tap);
+        netvsc_vm_tap_params(&x->info, name, &tp);
+        rc = netvsc_tap_create_brokered(x->env->tap_broker, &tp, &x->tap);
     }
     if (rc < 0) {
-        fprintf(stderr, "hv-vm %s: NIC %s (relid %u): %s\n", vm->name, name, oi->relid,
+        fprintf(stderr, "hv-vm %s: NIC %s (relid %u): %s\n", x->env->name, name, oi->relid,
                 netvsc_tap_last_error());
         goto err;
     }
     snprintf(x->name, sizeof(x->name), "%s", name);
     x->tap_fd = netvsc_tap_fd(x->tap);
-    nic_set_limits(x, tp.tso);
-    if (!(x->bounce = malloc(HV_VM_GSO_FRAME_MAX))) {
+    netvsc_vm_nic_set_limits(x, tp.tso);
+    if (!(x->bounce = malloc(NETVSC_VM_GSO_FRAME_MAX))) {
         rc = -ENOMEM;
-        fprintf(stderr, "hv-vm %s: NIC %s: out of memory\n", vm->name, name);
+        fprintf(stderr, "hv-vm %s: NIC %s: out of memory\n", x->env->name, name);
         goto err;
     }
-    if ((rc = nic_watch_tap(vm, x)) < 0) {
-        fprintf(stderr, "hv-vm %s: NIC %s: epoll: %s\n", vm->name, name, strerror(-rc));
+    if ((rc = nic_watch_tap(x)) < 0) {
+        fprintf(stderr, "hv-vm %s: NIC %s: epoll: %s\n", x->env->name, name, strerror(-rc));
         goto err;
     }
-    vm->nics[slot] = x;
+    *out = x;
 
     char nv[16];
     const uint8_t *m = x->info.mac;
     printf("hv-vm %s: NIC %s up, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, NVSP %s, offloads %s, "
            "VP %u\n",
-           vm->name, x->name, m[0], m[1], m[2], m[3], m[4], m[5], x->info.mtu,
+           x->env->name, x->name, m[0], m[1], m[2], m[3], m[4], m[5], x->info.mtu,
            nvsp_name(x->info.nvsp_version, nv, sizeof(nv)),
            tp.tso ? "csum/lso" : (tp.csum ? "csum" : "none"), x->info.target_vp);
-    if (vm->verbose)
+    if (x->env->verbose)
         printf("hv-vm %s: NIC %s: relid %u, NDIS %u.%u, link %s, %u Mbit/s, LSO max %u, "
                "TAP ifindex %d in %s\n",
-               vm->name, x->name, x->relid, x->info.ndis_version >> 16,
+               x->env->name, x->name, x->relid, x->info.ndis_version >> 16,
                x->info.ndis_version & 0xffff, x->info.link_up ? "up" : "down",
-               x->info.link_speed_mbps, x->info.lso_max, netvsc_tap_ifindex(x->tap), vm->netns);
+               x->info.link_speed_mbps, x->info.lso_max, netvsc_tap_ifindex(x->tap), x->env->netns);
     fflush(stdout);
     return 0;
 err:
@@ -187,13 +183,13 @@ err:
     return rc;
 }
 
-static void nic_print_counters(const struct vm *vm, const struct nic *x)
+static void nic_print_counters(const struct nic *x)
 {
     struct netvsc_stats s;
     memset(&s, 0, sizeof(s));
     if (x->n)
         netvsc_get_stats(x->n, &s);
-    const struct nic_counters *c = &x->ct;
+    const struct netvsc_vm_nic_counters *c = &x->ct;
     printf("hv-vm %s: NIC %s: to root %" PRIu64 " frames %" PRIu64 " bytes (csum %" PRIu64
            ", lso %" PRIu64 "), from root %" PRIu64 " frames %" PRIu64 " bytes (csum ok %" PRIu64
            ", partial %" PRIu64 "); drops: tap-full %" PRIu64 ", tap-write %" PRIu64
@@ -201,7 +197,7 @@ static void nic_print_counters(const struct vm *vm, const struct nic *x)
            ", rejected %" PRIu64 "; sw-csum %" PRIu64 ", tx-stalls %" PRIu64 ", ring-full %" PRIu64
            ", link-changes %" PRIu64 ", reopens %" PRIu64 ", restarts %" PRIu64 "; netvsc: tx %" PRIu64
            " (gpa-direct %" PRIu64 "), rx %" PRIu64 ", no-buffer %" PRIu64 ", rx-bad %" PRIu64 "\n",
-           vm->name, x->name, c->to_root_frames, c->to_root_bytes, c->to_root_csum, c->to_root_lso,
+           x->env->name, x->name, c->to_root_frames, c->to_root_bytes, c->to_root_csum, c->to_root_lso,
            c->to_tap_frames, c->to_tap_bytes, c->to_tap_csum_ok, c->to_tap_partial,
            c->drop_tap_full, c->drop_tap_write, c->drop_oversize, c->drop_runt, c->drop_bad_offload,
            c->drop_gso_type, c->drop_rejected, c->sw_csum, c->tx_stalls, c->ring_full,
@@ -219,16 +215,15 @@ static void nic_drop_pending(struct nic *x)
 /* Delete the NIC's TAP, then close the NIC. The TAP goes first so the
  * interface leaves the VM at once, however long the channel takes to
  * close. */
-void nic_close(struct vm *vm, struct nic *x, const char *why)
+void netvsc_vm_nic_close(struct nic *x, const char *why)
 {
-    printf("hv-vm %s: NIC %s %s\n", vm->name, x->name, why);
-    nic_print_counters(vm, x);
+    printf("hv-vm %s: NIC %s %s\n", x->env->name, x->name, why);
+    nic_print_counters(x);
     fflush(stdout);
     nic_drop_pending(x);
-    nic_unwatch_tap(vm, x);
+    nic_unwatch_tap(x);
     netvsc_tap_destroy(x->tap);
     netvsc_close(x->n);
-    vm->nics[x->slot] = NULL;
     nic_free(x);
 }
 
@@ -236,7 +231,7 @@ void nic_close(struct vm *vm, struct nic *x, const char *why)
  * opened again, NVSP and RNDIS negotiated anew) asking for mtu, keeping its
  * TAP and with it the VM's addresses and routes: what a guest does after an
  * MTU change, and after a protocol error. */
-static int nic_restart(struct vm *vm, struct nic *x, uint32_t mtu)
+static int nic_restart(struct nic *x, uint32_t mtu)
 {
     nic_drop_pending(x);
     netvsc_close(x->n);
@@ -244,33 +239,34 @@ static int nic_restart(struct vm *vm, struct nic *x, uint32_t mtu)
     netvsc_tap_set_carrier(x->tap, false);
 
     struct netvsc_params np = {.mtu = mtu, .target_vp = x->vp};
-    int rc = netvsc_open(vm->c, x->relid, &np, &x->n);
+    int rc = netvsc_open(x->env->c, x->relid, &np, &x->n);
     if (rc < 0) {
         x->n = NULL;
-        fprintf(stderr, "hv-vm %s: NIC %s: reopen failed: %s\n", vm->name, x->name, strerror(-rc));
+        fprintf(stderr, "hv-vm %s: NIC %s: reopen failed: %s\n", x->env->name, x->name,
+                strerror(-rc));
         return rc;
     }
     struct netvsc_info info;
     netvsc_get_info(x->n, &info);
     struct netvsc_tap_params tp;
-    tap_params_from_info(&info, x->name, &tp);
+    netvsc_vm_tap_params(&info, x->name, &tp);
     /* Always: the VM may have set its interface above what it got. */
     if ((rc = netvsc_tap_set_mtu(x->tap, info.mtu)) < 0 ||
         (memcmp(info.mac, x->info.mac, 6) != 0 &&
          (rc = netvsc_tap_set_mac(x->tap, info.mac)) < 0) ||
         (rc = netvsc_tap_set_offload(x->tap, tp.csum, tp.tso)) < 0) {
-        fprintf(stderr, "hv-vm %s: NIC %s: %s\n", vm->name, x->name, netvsc_tap_last_error());
+        fprintf(stderr, "hv-vm %s: NIC %s: %s\n", x->env->name, x->name, netvsc_tap_last_error());
         return rc;
     }
     x->info = info;
     struct netvsc_stats st;
     netvsc_get_stats(x->n, &st);
     x->link_changes_seen = st.link_changes; /* a new netvsc counts from zero */
-    nic_set_limits(x, tp.tso);
+    netvsc_vm_nic_set_limits(x, tp.tso);
     netvsc_tap_set_carrier(x->tap, info.link_up);
     x->tap_ready = true;
-    nic_set_tap_interest(vm, x, true);
-    printf("hv-vm %s: NIC %s started over, MTU %u, link %s\n", vm->name, x->name, info.mtu,
+    nic_set_tap_interest(x, true);
+    printf("hv-vm %s: NIC %s started over, MTU %u, link %s\n", x->env->name, x->name, info.mtu,
            info.link_up ? "up" : "down");
     fflush(stdout);
     return 0;
@@ -283,27 +279,28 @@ static uint32_t nic_mtu_wanted(const struct nic *x)
 }
 
 /* -EPROTO: the root broke the protocol on this channel. Start over once. */
-static int nic_reopen(struct vm *vm, struct nic *x)
+static int nic_reopen(struct nic *x)
 {
-    fprintf(stderr, "hv-vm %s: NIC %s: protocol error from the root; reopening\n", vm->name,
+    fprintf(stderr, "hv-vm %s: NIC %s: protocol error from the root; reopening\n", x->env->name,
             x->name);
     x->reopened = true;
     x->ct.reopens++;
-    return nic_restart(vm, x, nic_mtu_wanted(x));
+    return nic_restart(x, nic_mtu_wanted(x));
 }
 
 /* Link notifications from the TAP: someone inside the VM changed its MTU
  * (ip link set eth0 mtu N). As a guest driver does, start the NIC over
  * with it; the root may allow less, and then the TAP gets that. Changes
  * hv-vm made itself come back here too and are ignored. */
-static int nic_tap_events(struct vm *vm, struct nic *x)
+static int nic_tap_events(struct nic *x)
 {
     x->tap_event = false;
     struct netvsc_tap_event ev;
     int rc = netvsc_tap_events_read(x->tap, &ev);
     if (rc <= 0) {
         if (rc < 0)
-            fprintf(stderr, "hv-vm %s: NIC %s: %s\n", vm->name, x->name, netvsc_tap_last_error());
+            fprintf(stderr, "hv-vm %s: NIC %s: %s\n", x->env->name, x->name,
+                    netvsc_tap_last_error());
         return 0;
     }
     if (ev.gone) {
@@ -312,21 +309,21 @@ static int nic_tap_events(struct vm *vm, struct nic *x)
     }
     if (ev.mtu == x->info.mtu || ev.mtu < JUMBO_MTU_MIN)
         return 0;
-    printf("hv-vm %s: NIC %s: the VM set MTU %u (was %u); starting the NIC over\n", vm->name,
+    printf("hv-vm %s: NIC %s: the VM set MTU %u (was %u); starting the NIC over\n", x->env->name,
            x->name, ev.mtu, x->info.mtu);
     fflush(stdout);
     x->want_mtu = ev.mtu > JUMBO_MTU_MAX ? JUMBO_MTU_MAX : ev.mtu;
     x->ct.restarts++;
-    rc = nic_restart(vm, x, x->want_mtu);
+    rc = nic_restart(x, x->want_mtu);
     if (rc == 0 && x->info.mtu < ev.mtu)
-        printf("hv-vm %s: NIC %s: the root allows MTU %u at most\n", vm->name, x->name,
+        printf("hv-vm %s: NIC %s: the root allows MTU %u at most\n", x->env->name, x->name,
                x->info.mtu);
     fflush(stdout);
     return rc;
 }
 
 /* Reflect the NIC's link state (and a changed MTU) in the TAP. */
-static void nic_sync_info(struct vm *vm, struct nic *x)
+static void nic_sync_info(struct nic *x)
 {
     struct netvsc_info info;
     struct netvsc_stats st;
@@ -340,65 +337,39 @@ static void nic_sync_info(struct vm *vm, struct nic *x)
     if (bounced) {
         x->ct.link_changes += 2;
         if (netvsc_tap_set_carrier(x->tap, false) < 0 || netvsc_tap_set_carrier(x->tap, true) < 0)
-            fprintf(stderr, "hv-vm %s: %s\n", vm->name, netvsc_tap_last_error());
-        printf("hv-vm %s: NIC %s link bounced\n", vm->name, x->name);
+            fprintf(stderr, "hv-vm %s: %s\n", x->env->name, netvsc_tap_last_error());
+        printf("hv-vm %s: NIC %s link bounced\n", x->env->name, x->name);
         fflush(stdout);
     } else if (info.link_up != x->info.link_up) {
         x->ct.link_changes++;
         if (netvsc_tap_set_carrier(x->tap, info.link_up) < 0)
-            fprintf(stderr, "hv-vm %s: %s\n", vm->name, netvsc_tap_last_error());
-        printf("hv-vm %s: NIC %s link %s\n", vm->name, x->name, info.link_up ? "up" : "down");
+            fprintf(stderr, "hv-vm %s: %s\n", x->env->name, netvsc_tap_last_error());
+        printf("hv-vm %s: NIC %s link %s\n", x->env->name, x->name, info.link_up ? "up" : "down");
         fflush(stdout);
     }
     if (info.mtu != x->info.mtu) {
         if (netvsc_tap_set_mtu(x->tap, info.mtu) < 0)
-            fprintf(stderr, "hv-vm %s: %s\n", vm->name, netvsc_tap_last_error());
-        else if (vm->verbose)
-            printf("hv-vm %s: NIC %s MTU %u\n", vm->name, x->name, info.mtu);
+            fprintf(stderr, "hv-vm %s: %s\n", x->env->name, netvsc_tap_last_error());
+        else if (x->env->verbose)
+            printf("hv-vm %s: NIC %s MTU %u\n", x->env->name, x->name, info.mtu);
     }
     x->info = info;
-    nic_set_limits(x, x->tso);
+    netvsc_vm_nic_set_limits(x, x->tso);
 }
 
-/* Root -> TAP, one frame: a virtio_net_hdr, then the frame (its VLAN tag,
- * if the root passed it out of band, put back in). The TAP queue is the
- * VM's receive queue: when it is full the frame is dropped, as a NIC
- * would. */
-static void nic_rx_frame(void *ctx, const void *frame, uint32_t len, const struct netvsc_meta *meta)
+/* Root -> TAP, one frame (netvsc_vm_rx_iov). The TAP queue is the VM's
+ * receive queue: when it is full the frame is dropped, as a NIC would. */
+void netvsc_vm_nic_rx_frame(void *ctx, const void *frame, uint32_t len,
+                            const struct netvsc_meta *meta)
 {
     struct nic *x = ctx;
     struct virtio_net_hdr vh;
-    memset(&vh, 0, sizeof(vh));
-    bool tagged = meta && (meta->flags & NETVSC_F_VLAN) && len >= 2 * ETH_ALEN;
-    if (meta && (meta->flags & NETVSC_F_CSUM)) {
-        uint16_t start, offset;
-        x->ct.to_tap_csum_ok++;
-        if (rx_partial_csum(frame, len, &start, &offset)) {
-            vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-            vh.csum_start = (uint16_t)(start + (tagged ? VLAN_HLEN : 0));
-            vh.csum_offset = offset;
-            x->ct.to_tap_partial++;
-        } else {
-            vh.flags = VIRTIO_NET_HDR_F_DATA_VALID;
-        }
-    }
+    uint8_t tag[JUMBO_VLAN_HLEN];
     struct iovec iov[4];
-    int cnt;
-    uint8_t tag[VLAN_HLEN];
-    iov[0] = (struct iovec){&vh, VNET_HDR_LEN};
-    if (tagged) {
-        tag[0] = ETH_P_8021Q >> 8;
-        tag[1] = ETH_P_8021Q & 0xff;
-        tag[2] = (uint8_t)(meta->vlan_tci >> 8);
-        tag[3] = (uint8_t)meta->vlan_tci;
-        iov[1] = (struct iovec){(void *)frame, 2 * ETH_ALEN};
-        iov[2] = (struct iovec){tag, VLAN_HLEN};
-        iov[3] = (struct iovec){(uint8_t *)frame + 2 * ETH_ALEN, len - 2 * ETH_ALEN};
-        cnt = 4;
-    } else {
-        iov[1] = (struct iovec){(void *)frame, len};
-        cnt = 2;
-    }
+    enum netvsc_vm_rx_csum csum;
+    int cnt = netvsc_vm_rx_iov(frame, len, meta, &vh, tag, iov, &csum);
+    x->ct.to_tap_csum_ok += csum != NETVSC_VM_RX_CSUM_NONE;
+    x->ct.to_tap_partial += csum == NETVSC_VM_RX_CSUM_PARTIAL;
     if (writev(x->tap_fd, iov, cnt) < 0) {
         if (errno == EAGAIN)
             x->ct.drop_tap_full++;
@@ -408,6 +379,27 @@ static void nic_rx_frame(void *ctx, const void *frame, uint32_t len, const struc
     }
     x->ct.to_tap_frames++;
     x->ct.to_tap_bytes += len;
+}
+
+/* netvsc_vm_tx_meta() for a frame from the TAP, its verdict counted.
+ * false: drop the frame. */
+static bool nic_tx_meta(struct nic *x, const struct virtio_net_hdr *vh, uint8_t *f, uint32_t len,
+                        struct netvsc_meta *meta)
+{
+    switch (netvsc_vm_tx_meta(&x->info, vh, f, len, meta)) {
+    case NETVSC_VM_TX_OK:
+        return true;
+    case NETVSC_VM_TX_SW_CSUM:
+        x->ct.sw_csum++;
+        return true;
+    case NETVSC_VM_TX_BAD_OFFLOAD:
+        x->ct.drop_bad_offload++;
+        return false;
+    case NETVSC_VM_TX_GSO_TYPE:
+        x->ct.drop_gso_type++;
+        return false;
+    }
+    return false;
 }
 
 /* Hand one frame to the NIC. false if the NIC has no room for it now; the
@@ -474,7 +466,7 @@ static bool nic_retry_pending(struct nic *x)
 }
 
 /*
- * TAP -> root, one burst. A frame is read straight into send room in guest
+ * TAP -> root, one burst (netvsc_vm_nic_tx). A frame is read straight into send room in guest
  * memory: the virtio_net_hdr into a local, the frame into a txbuf sized for
  * a standard frame (a send-buffer section). A longer frame (jumbo, or GSO
  * with LSO) spills into a third iovec over the bounce buffer; it is put
@@ -488,7 +480,7 @@ static bool nic_retry_pending(struct nic *x)
  * netvsc says blocked (after a bounded sleep, against a lost wake-up).
  * Returns frames taken from the TAP, or -errno if the TAP is gone.
  */
-static int nic_tx(struct vm *vm, struct nic *x, bool force)
+int netvsc_vm_nic_tx(struct nic *x, bool force)
 {
     int done = 0, sent = 0;
     bool stalled = x->pend != PEND_NONE || (x->tap_ready && !x->tap_in);
@@ -500,18 +492,18 @@ static int nic_tx(struct vm *vm, struct nic *x, bool force)
         done++;
         sent++;
     }
-    uint32_t first = x->frame_max < HV_VM_FIRST_BUF ? x->frame_max : HV_VM_FIRST_BUF;
-    while (x->tap_ready && done < HV_VM_BURST) {
+    uint32_t first = x->frame_max < NETVSC_VM_FIRST_BUF ? x->frame_max : NETVSC_VM_FIRST_BUF;
+    while (x->tap_ready && done < NETVSC_VM_BURST) {
         struct netvsc_txbuf tb;
         if (!netvsc_tx_alloc(x->n, first, &tb)) {
             if (x->tap_in)
                 x->ct.tx_stalls++;
-            nic_set_tap_interest(vm, x, false);
+            nic_set_tap_interest(x, false);
             break;
         }
-        nic_set_tap_interest(vm, x, true);
+        nic_set_tap_interest(x, true);
         struct virtio_net_hdr vh;
-        struct iovec iov[3] = {{&vh, VNET_HDR_LEN}, {tb.data, tb.cap}, {NULL, 0}};
+        struct iovec iov[3] = {{&vh, NETVSC_VM_VNET_HDR_LEN}, {tb.data, tb.cap}, {NULL, 0}};
         int cnt = 2;
         if (tb.cap < x->tx_frame_cap) {
             iov[2] = (struct iovec){x->bounce + tb.cap, x->tx_frame_cap - tb.cap};
@@ -526,19 +518,20 @@ static int nic_tx(struct vm *vm, struct nic *x, bool force)
             x->tap_ready = false;
             if (err == EAGAIN)
                 break;
-            fprintf(stderr, "hv-vm %s: NIC %s: TAP read: %s\n", vm->name, x->name, strerror(err));
+            fprintf(stderr, "hv-vm %s: NIC %s: TAP read: %s\n", x->env->name, x->name,
+                    strerror(err));
             return -err;
         }
         done++;
-        if ((size_t)r < VNET_HDR_LEN + ETH_HLEN) {
+        if ((size_t)r < NETVSC_VM_VNET_HDR_LEN + JUMBO_ETH_HLEN) {
             netvsc_tx_abort(x->n, &tb);
             x->ct.drop_runt++;
             continue;
         }
-        uint32_t len = (uint32_t)((size_t)r - VNET_HDR_LEN);
+        uint32_t len = (uint32_t)((size_t)r - NETVSC_VM_VNET_HDR_LEN);
         struct netvsc_meta meta;
         if (len <= tb.cap) {
-            if (!vnet_to_meta(x, &vh, tb.data, len, &meta)) {
+            if (!nic_tx_meta(x, &vh, tb.data, len, &meta)) {
                 netvsc_tx_abort(x->n, &tb);
                 continue;
             }
@@ -556,14 +549,14 @@ static int nic_tx(struct vm *vm, struct nic *x, bool force)
         }
         memcpy(x->bounce, tb.data, tb.cap);
         netvsc_tx_abort(x->n, &tb);
-        if (!vnet_to_meta(x, &vh, x->bounce, len, &meta))
+        if (!nic_tx_meta(x, &vh, x->bounce, len, &meta))
             continue;
         if (!nic_send_bounce(x, len, &meta))
             break;
         sent++;
     }
     if (x->pend != PEND_NONE)
-        nic_set_tap_interest(vm, x, false);
+        nic_set_tap_interest(x, false);
     if (sent || x->pend != PEND_NONE)
         netvsc_tx_flush(x->n);
     return done;
@@ -571,77 +564,74 @@ static int nic_tx(struct vm *vm, struct nic *x, bool force)
 
 /* The TAP went away under us (deleted inside the VM): make it again, so
  * the NIC stays usable. */
-static int nic_tap_recreate(struct vm *vm, struct nic *x)
+static int nic_tap_recreate(struct nic *x)
 {
-    fprintf(stderr, "hv-vm %s: NIC %s: TAP lost; creating it again\n", vm->name, x->name);
+    fprintf(stderr, "hv-vm %s: NIC %s: TAP lost; creating it again\n", x->env->name, x->name);
     nic_drop_pending(x);
-    nic_unwatch_tap(vm, x);
+    nic_unwatch_tap(x);
     netvsc_tap_destroy(x->tap);
     x->tap = NULL;
     x->tap_fd = -1;
     x->want_mtu = 0; /* a new interface starts at the NIC's MTU, the VM's choice gone */
     struct netvsc_tap_params tp;
-    tap_params_from_info(&x->info, x->name, &tp);
-    int rc = netvsc_tap_create_brokered(vm->tap_broker, &tp, &x->tap);
+    netvsc_vm_tap_params(&x->info, x->name, &tp);
+    int rc = netvsc_tap_create_brokered(x->env->tap_broker, &tp, &x->tap);
     if (rc < 0) {
-        fprintf(stderr, "hv-vm %s: NIC %s: %s\n", vm->name, x->name, netvsc_tap_last_error());
+        fprintf(stderr, "hv-vm %s: NIC %s: %s\n", x->env->name, x->name, netvsc_tap_last_error());
         return rc;
     }
     x->tap_fd = netvsc_tap_fd(x->tap);
-    if ((rc = nic_watch_tap(vm, x)) < 0) {
-        fprintf(stderr, "hv-vm %s: NIC %s: epoll: %s\n", vm->name, x->name, strerror(-rc));
+    if ((rc = nic_watch_tap(x)) < 0) {
+        fprintf(stderr, "hv-vm %s: NIC %s: epoll: %s\n", x->env->name, x->name, strerror(-rc));
         return rc;
     }
     x->tap_lost = false;
     return 0;
 }
 
-/* One round for one NIC: a burst from the root, then a burst to it.
- * Returns the work done, or -1 if the NIC was closed. force: see nic_tx. */
-int nic_service(struct vm *vm, struct nic *x, bool force)
+bool netvsc_vm_nic_stalled(const struct nic *x)
 {
-    int rx = netvsc_poll(x->n, nic_rx_frame, x, HV_VM_BURST);
-    if (rx == -ENOTCONN) {
-        nic_close(vm, x, "removed (channel rescinded)");
-        return -1;
-    }
+    return x->pend != PEND_NONE || (x->tap_ready && !x->tap_in) || netvsc_tx_blocked(x->n);
+}
+
+static int nic_end(struct netvsc_vm_nic_end *end, const char *why, bool failed)
+{
+    end->why = why;
+    end->failed = failed;
+    return -1;
+}
+
+int netvsc_vm_nic_service(struct nic *x, bool force, struct netvsc_vm_nic_end *end)
+{
+    int rx = netvsc_poll(x->n, netvsc_vm_nic_rx_frame, x, NETVSC_VM_BURST);
+    if (rx == -ENOTCONN)
+        return nic_end(end, "removed (channel rescinded)", false);
     if (rx == -EPROTO && !x->reopened) {
-        if (nic_reopen(vm, x) == 0)
+        if (nic_reopen(x) == 0)
             return 1;
-        remember_failed(vm, x->relid);
-        nic_close(vm, x, "closed (reopen failed)");
-        return -1;
+        return nic_end(end, "closed (reopen failed)", true);
     }
     if (rx < 0) {
-        fprintf(stderr, "hv-vm %s: NIC %s: %s\n", vm->name, x->name, strerror(-rx));
-        remember_failed(vm, x->relid);
-        nic_close(vm, x, "closed (channel failed)");
-        return -1;
+        fprintf(stderr, "hv-vm %s: NIC %s: %s\n", x->env->name, x->name, strerror(-rx));
+        return nic_end(end, "closed (channel failed)", true);
     }
     if (netvsc_reinit_wanted(x->n)) {
         /* The root changed the NIC (its MTU): start over as a guest does. */
         printf("hv-vm %s: NIC %s: network change from the root; starting the NIC over\n",
-               vm->name, x->name);
+               x->env->name, x->name);
         x->ct.restarts++;
-        if (nic_restart(vm, x, nic_mtu_wanted(x)) == 0)
+        if (nic_restart(x, nic_mtu_wanted(x)) == 0)
             return 1;
-        remember_failed(vm, x->relid);
-        nic_close(vm, x, "closed (restart failed)");
-        return -1;
+        return nic_end(end, "closed (restart failed)", true);
     }
-    if (x->tap_event && nic_tap_events(vm, x) < 0) {
-        remember_failed(vm, x->relid);
-        nic_close(vm, x, "closed (restart failed)");
-        return -1;
-    }
-    nic_sync_info(vm, x);
-    int tx = x->tap_lost ? -EBADFD : nic_tx(vm, x, force);
+    if (x->tap_event && nic_tap_events(x) < 0)
+        return nic_end(end, "closed (restart failed)", true);
+    nic_sync_info(x);
+    int tx = x->tap_lost ? -EBADFD : netvsc_vm_nic_tx(x, force);
     if (tx < 0) {
-        if (nic_tap_recreate(vm, x) == 0)
+        if (nic_tap_recreate(x) == 0)
             return 1;
-        remember_failed(vm, x->relid);
-        nic_close(vm, x, "closed (no TAP)");
-        return -1;
+        return nic_end(end, "closed (no TAP)", true);
     }
     return rx + tx;
 }

@@ -13,31 +13,24 @@
  * itself further with a seccomp filter of the system calls its steady state
  * makes (netvsc-sandbox.h): a guest that subverts it can do little else.
  *
- * One thread, one event loop. Per round, every NIC gets at most one burst
- * each way, so one busy NIC cannot starve the others. After the last work
- * the loop keeps polling for a short while (the root's next frame is often
- * only microseconds away), then arms every NIC's interrupt and sleeps in
- * epoll_wait on the SINT eventfds, the TAPs and a signalfd.
- *
- * Virtual processors: the partition's VPs (HV_PARTITION_VPS) are interrupt
- * targets here, not threads. NICs are spread over them round-robin in the
- * order they are opened, as Linux spreads its NIC channels over CPUs, and
- * the loop waits on every VP's SINT eventfd; VMBus messages come on VP 0.
+ * The front end itself (the NICs, their TAPs, the loop, the VPs) is the
+ * library netvsc-vm.h; this is its main(): the arguments, the partition,
+ * the signals, the filter.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "hv-guest.h"
 #include "netvsc-sandbox.h"
 #include "netvsc-tap.h"
-#include "vm-private.h"
-
-#define HV_VM_CONNECT_MS 10000
+#include "netvsc-vm.h"
 
 static void usage(FILE *f)
 {
@@ -60,7 +53,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    struct vm vm = {.ep = -1, .sfd = -1, .tap_broker = -1};
+    struct netvsc_vm_params vp = {.signal_fd = -1, .tap_broker = -1};
     const char *name = NULL, *netns = NULL;
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
@@ -87,11 +80,11 @@ int main(int argc, char **argv)
                         optarg, HV_CHILD_FD_SINT);
                 return 2;
             }
-            vm.tap_broker = (int)fd;
+            vp.tap_broker = (int)fd;
             break;
         }
         case 'v':
-            vm.verbose = true;
+            vp.verbose = true;
             break;
         case 'h':
             usage(stdout);
@@ -122,75 +115,56 @@ int main(int argc, char **argv)
                 name, netns, NETVSC_NS_NAME_MAX);
         return 2;
     }
-    if (vm.tap_broker < 0) {
+    if (vp.tap_broker < 0) {
         fprintf(stderr, "hv-vm %s: no --tap-broker-fd: hv-vm runs without privileges and has "
                         "the root make its TAPs (it is started by vswitchd)\n",
                 name);
         return 2;
     }
-    vm.name = name;
-    vm.netns = netns;
+    vp.name = name;
+    vp.netns = netns;
     /* A buffer of our own: stdio would otherwise fstat stdout for one on
      * its first line, which may come after the system-call filter is in. */
     static char out_buf[BUFSIZ];
     setvbuf(stdout, out_buf, _IOLBF, sizeof(out_buf));
 
-    int rc = hv_guest_attach_env(&vm.g);
+    int rc = hv_guest_attach_env(&vp.guest);
     if (rc < 0) {
         fprintf(stderr, "hv-vm %s: not inside a partition (%s): hv-vm is started by vswitchd\n",
                 name, rc == -ENOENT ? "no " HV_ENV_FDS : strerror(-rc));
         return 2;
     }
-    vm.nvp = hv_guest_vp_count(vm.g);
 
     int exit_code = 1;
-    if ((rc = setup_events(&vm)) < 0) {
-        fprintf(stderr, "hv-vm %s: event setup: %s\n", name, strerror(-rc));
-        goto out_events;
+    struct netvsc_vm *vm = NULL;
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+        (vp.signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+        fprintf(stderr, "hv-vm %s: event setup: %s\n", name, strerror(errno));
+        goto out;
     }
-    rc = vmbus_client_connect(vm.g, HV_VM_CONNECT_MS, &vm.c);
-    if (rc < 0) {
-        fprintf(stderr, "hv-vm %s: VMBus connect failed: %s\n", name, strerror(-rc));
-        goto out_events;
-    }
-    if ((rc = watch_vps(&vm)) < 0) {
-        fprintf(stderr, "hv-vm %s: SINT of its VPs: %s\n", name, strerror(-rc));
-        vmbus_client_destroy(vm.c);
-        goto out_events;
-    }
-    if (vm.verbose)
-        printf("hv-vm %s: VMBus version %#x, %u VP%s\n", name, vmbus_client_version(vm.c),
-               vm.nvp, vm.nvp == 1 ? "" : "s");
-    vmbus_client_offers_changed(vm.c); /* the initial set is handled here */
-    sync_offers(&vm);
-    int nics = 0;
-    for (int i = 0; i < HV_VM_MAX_NICS; i++)
-        nics += vm.nics[i] != NULL;
-    if (nics == 0)
-        printf("hv-vm %s: no NIC yet; waiting for the root to offer one\n", name);
+    if (netvsc_vm_create(&vp, &vm) < 0)
+        goto out;
     /* Set up: from here on, only what the steady state needs. Refuse to run
      * without the filter rather than run with less confinement. */
     if ((rc = netvsc_sandbox_enter()) < 0) {
         fprintf(stderr, "hv-vm %s: cannot install the system-call filter: %s\n", name,
                 netvsc_sandbox_last_error());
-        goto out_nics;
+        goto out;
     }
-    if (vm.verbose)
+    if (vp.verbose)
         printf("hv-vm %s: system-call filter installed\n", name);
 
-    rc = run(&vm);
+    rc = netvsc_vm_run(vm);
     exit_code = rc < 0 ? 1 : 0;
 
-out_nics:
-    for (int i = 0; i < HV_VM_MAX_NICS; i++)
-        if (vm.nics[i])
-            nic_close(&vm, vm.nics[i], "closed");
-    vmbus_client_destroy(vm.c);
-out_events:
-    if (vm.ep >= 0)
-        close(vm.ep);
-    if (vm.sfd >= 0)
-        close(vm.sfd);
-    hv_guest_detach(vm.g);
+out:
+    netvsc_vm_destroy(vm);
+    if (vp.signal_fd >= 0)
+        close(vp.signal_fd);
+    hv_guest_detach(vp.guest);
     return exit_code;
 }
