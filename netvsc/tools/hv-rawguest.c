@@ -35,14 +35,16 @@
 #include <unistd.h>
 
 #include "hv-guest.h"
+#include "jumbo.h"
 #include "netvsc.h"
 #include "nvsp-proto.h"
 #include "vmbus-client.h"
+#include "vmnic.h"
 
 #define ETHERTYPE_TEST 0x88b5
 #define FIN_SEQ UINT64_MAX
 #define HELLO_SEQ (UINT64_MAX - 1)
-#define HDR_LEN (14 + 16)
+#define HDR_LEN (JUMBO_ETH_HLEN + 16)
 
 struct rx_state {
     uint64_t next_seq;
@@ -87,7 +89,7 @@ static uint32_t csum(const uint8_t *p, uint32_t n, uint64_t seq)
 }
 
 #define PATTERN 4096u
-static uint8_t pattern[PATTERN + 9014];
+static uint8_t pattern[PATTERN + JUMBO_MTU_MAX + JUMBO_ETH_HLEN];
 
 static void fill(uint8_t *p, uint32_t n, uint64_t seq)
 {
@@ -174,13 +176,17 @@ static int flood_control(struct hv_guest *g, struct vmbus_client *c, uint32_t re
         return 1;
     }
     struct vmbus_ring *tx = vmbus_gchan_tx(ch), *rx = vmbus_gchan_rx(ch);
+    /* The newest version, in messages of its size. */
+    size_t nver;
+    const struct vmnic_nvsp_version *newest = &vmnic_nvsp_versions(&nver)[0];
     uint8_t msg[NVSP_MSG_SIZE_61] = {0};
+    uint32_t msg_size = newest->msg_size;
     struct nvsp_msg_init init = {.type = NVSP_MSG_INIT,
-                                 .min_protocol_ver = NVSP_PROTOCOL_VERSION_61,
-                                 .max_protocol_ver = NVSP_PROTOCOL_VERSION_61};
+                                 .min_protocol_ver = newest->version,
+                                 .max_protocol_ver = newest->version};
     memcpy(msg, &init, sizeof(init));
     if (vmbus_ring_put_inband(tx, VMBUS_PKT_DATA_INBAND, VMBUS_PKT_FLAG_COMPLETION_REQUESTED, 1,
-                              msg, sizeof(msg)) < 0 ||
+                              msg, msg_size) < 0 ||
         vmbus_ring_publish(tx) < 0 || vmbus_gchan_signal(ch) < 0 ||
         (rc = wait_completion(g, rx, 1, 5000)) < 0) {
         fprintf(stderr, "hv-rawguest %s: NVSP INIT failed\n", name);
@@ -195,7 +201,7 @@ static int flood_control(struct hv_guest *g, struct vmbus_client *c, uint32_t re
     static uint8_t pkt[8192];
     while (!flood_stop && (seconds == 0 || now_ms() < end)) {
         unsigned k = 0;
-        while (vmbus_ring_put_inband(tx, VMBUS_PKT_DATA_INBAND, 0, 0, msg, sizeof(msg)) == 0)
+        while (vmbus_ring_put_inband(tx, VMBUS_PKT_DATA_INBAND, 0, 0, msg, msg_size) == 0)
             k++;
         if (k) {
             sent += k;
@@ -216,6 +222,20 @@ static int flood_control(struct hv_guest *g, struct vmbus_client *c, uint32_t re
            name, sent, ring_pages);
     vmbus_client_close(ch);
     return 0;
+}
+
+/* The first NIC the root offers. */
+static int find_nic(const struct vmbus_client *c, struct vmbus_offer_info *out)
+{
+    static struct vmbus_offer_info offers[VMBUS_CLIENT_MAX_OFFERS];
+    int n = vmbus_client_offers(c, offers, VMBUS_CLIENT_MAX_OFFERS);
+    for (int i = 0; i < n && i < VMBUS_CLIENT_MAX_OFFERS; i++) {
+        if (netvsc_offer_is_nic(&offers[i])) {
+            *out = offers[i];
+            return 0;
+        }
+    }
+    return -ENOENT;
 }
 
 static int parse_mac(const char *s, uint8_t mac[6])
@@ -288,8 +308,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!flood && (!have_peer || size < 64 || size > 9014)) {
-        fprintf(stderr, "hv-rawguest: need --peer MAC and --size 64..9014\n");
+    if (!flood && (!have_peer || size < 64 || size > jumbo_frame(JUMBO_MTU_MAX))) {
+        fprintf(stderr, "hv-rawguest: need --peer MAC and --size 64..%u\n",
+                jumbo_frame(JUMBO_MTU_MAX));
         return 2;
     }
     if (flood && (ring_pages < 4 || ring_pages > 65536)) {
@@ -304,9 +325,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "hv-rawguest %s: VMBus: %s\n", name, strerror(-rc));
         return 1;
     }
-    struct vmbus_guid cls = VMBUS_GUID_NETVSC;
     struct vmbus_offer_info oi;
-    if (vmbus_client_find(c, &cls, 0, &oi) < 0) {
+    if (find_nic(c, &oi) < 0) {
         fprintf(stderr, "hv-rawguest %s: no NIC offered\n", name);
         return 1;
     }
@@ -316,7 +336,8 @@ int main(int argc, char **argv)
         hv_guest_detach(g);
         return rc;
     }
-    struct netvsc_params np = {.mtu = size > 1514 ? size - 14 : 1500};
+    struct netvsc_params np = {.mtu = size > jumbo_frame(JUMBO_MTU_DEFAULT) ? jumbo_mtu_of_frame(size)
+                                                                          : JUMBO_MTU_DEFAULT};
     struct netvsc *nic;
     rc = netvsc_open(c, oi.relid, &np, &nic);
     if (rc < 0) {
