@@ -2,20 +2,12 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <jansson.h>
 
 #include "ctl.h"
 
@@ -23,7 +15,7 @@ static const char name_chars[] = "A-Z a-z 0-9 _ . -";
 
 /* The first len bytes of a user-supplied value, made safe for a one-line
  * message: control bytes become '?', long values are cut with "...". */
-const char *quote_n(const char *s, size_t len, char *buf, size_t size)
+const char *ctl_quote_n(const char *s, size_t len, char *buf, size_t size)
 {
     size_t n = 0, i;
 
@@ -37,13 +29,13 @@ const char *quote_n(const char *s, size_t len, char *buf, size_t size)
     return buf;
 }
 
-const char *quote(const char *s, char *buf, size_t size)
+const char *ctl_quote(const char *s, char *buf, size_t size)
 {
-    return quote_n(s, strlen(s), buf, size);
+    return ctl_quote_n(s, strlen(s), buf, size);
 }
 
 __attribute__((format(printf, 2, 3)))
-int usage_error(const char *cmd, const char *fmt, ...)
+int ctl_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
 
@@ -119,7 +111,7 @@ static bool port_ok(const char *s)
 }
 
 /* 0, -EINVAL (not a plain decimal number) or -ERANGE (outside min..max). */
-int parse_uint(const char *s, long long min, long long max, long long *out)
+int ctl_parse_uint(const char *s, long long min, long long max, long long *out)
 {
     unsigned long long v;
 
@@ -181,12 +173,12 @@ static int parse_trunk(const char *cmd, const char *label, const char *value, js
         dash = strchr(elem, '-');
         if (dash)
             *dash = '\0';
-        if (parse_uint(elem, 1, CTL_VLAN_MAX, &lo) < 0 ||
-            parse_uint(dash ? dash + 1 : elem, 1, CTL_VLAN_MAX, &hi) < 0)
+        if (ctl_parse_uint(elem, 1, CTL_VLAN_MAX, &lo) < 0 ||
+            ctl_parse_uint(dash ? dash + 1 : elem, 1, CTL_VLAN_MAX, &hi) < 0)
             goto bad_elem;
         if (lo > hi)
-            return usage_error(cmd, "bad %s '%s': range '%s' runs backwards; %s", label,
-                               quote(value, q, sizeof q), quote_n(p, len, qe, sizeof qe), allowed);
+            return ctl_usage_error(cmd, "bad %s '%s': range '%s' runs backwards; %s", label,
+                               ctl_quote(value, q, sizeof q), ctl_quote_n(p, len, qe, sizeof qe), allowed);
         for (long long v = lo; v <= hi; v++)
             vlans[v] = true;
         if (!p[len])
@@ -194,8 +186,8 @@ static int parse_trunk(const char *cmd, const char *label, const char *value, js
         p += len + 1;
         continue;
 bad_elem:
-        return usage_error(cmd, "bad %s '%s': '%s' is not a VLAN ID 1..4094 or range; %s",
-                           label, quote(value, q, sizeof q), quote_n(p, len, qe, sizeof qe),
+        return ctl_usage_error(cmd, "bad %s '%s': '%s' is not a VLAN ID 1..4094 or range; %s",
+                           label, ctl_quote(value, q, sizeof q), ctl_quote_n(p, len, qe, sizeof qe),
                            allowed);
     }
 
@@ -228,23 +220,23 @@ static int parse_port_list(const char *cmd, const char *label, const char *value
         json_t *v;
 
         if (len == 0 || len > CTL_PORT_MAX) {
-            err = usage_error(cmd, "bad %s '%s': '%s' is not a port; allowed VM/NIC or a switch "
+            err = ctl_usage_error(cmd, "bad %s '%s': '%s' is not a port; allowed VM/NIC or a switch "
                               "port name, several separated by commas",
-                              label, quote(value, q, sizeof q), quote_n(p, len, qe, sizeof qe));
+                              label, ctl_quote(value, q, sizeof q), ctl_quote_n(p, len, qe, sizeof qe));
             goto fail;
         }
         memcpy(elem, p, len);
         elem[len] = '\0';
         if (!port_ok(elem)) {
-            err = usage_error(cmd, "bad %s '%s': '%s' is not a port; allowed VM/NIC (names of "
+            err = ctl_usage_error(cmd, "bad %s '%s': '%s' is not a port; allowed VM/NIC (names of "
                               "%s) or a switch port name",
-                              label, quote(value, q, sizeof q), quote(elem, qe, sizeof qe), name_chars);
+                              label, ctl_quote(value, q, sizeof q), ctl_quote(elem, qe, sizeof qe), name_chars);
             goto fail;
         }
         json_array_foreach(arr, i, v) {
             if (!strcmp(json_string_value(v), elem)) {
-                err = usage_error(cmd, "bad %s '%s': port '%s' is listed twice", label,
-                                  quote(value, q, sizeof q), quote(elem, qe, sizeof qe));
+                err = ctl_usage_error(cmd, "bad %s '%s': port '%s' is listed twice", label,
+                                  ctl_quote(value, q, sizeof q), ctl_quote(elem, qe, sizeof qe));
                 goto fail;
             }
         }
@@ -345,13 +337,13 @@ static int set_param(const char *cmd, const struct arg_spec *spec, const char *v
         v = json_true();
         break;
     case ARG_UINT:
-        err = parse_uint(value, spec->min, spec->max, &n);
+        err = ctl_parse_uint(value, spec->min, spec->max, &n);
         if (err == -EINVAL)
-            return usage_error(cmd, "bad %s '%s': not a number; %s", label,
-                               quote(value, q, sizeof q), value_rule(spec, rule, sizeof rule));
+            return ctl_usage_error(cmd, "bad %s '%s': not a number; %s", label,
+                               ctl_quote(value, q, sizeof q), value_rule(spec, rule, sizeof rule));
         if (err)
-            return usage_error(cmd, "bad %s '%s': out of range; %s", label,
-                               quote(value, q, sizeof q), value_rule(spec, rule, sizeof rule));
+            return ctl_usage_error(cmd, "bad %s '%s': out of range; %s", label,
+                               ctl_quote(value, q, sizeof q), value_rule(spec, rule, sizeof rule));
         v = json_integer(n);
         break;
     case ARG_ONOFF:
@@ -384,11 +376,11 @@ static int set_param(const char *cmd, const struct arg_spec *spec, const char *v
         if (parse_mac(value, mac) < 0) {
             ok = false;
         } else if (mac[0] & 1) {
-            return usage_error(cmd, "bad %s '%s': a multicast address; %s", label,
-                               quote(value, q, sizeof q), value_rule(spec, rule, sizeof rule));
+            return ctl_usage_error(cmd, "bad %s '%s': a multicast address; %s", label,
+                               ctl_quote(value, q, sizeof q), value_rule(spec, rule, sizeof rule));
         } else if (!(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) {
-            return usage_error(cmd, "bad %s '%s': all zero; %s", label,
-                               quote(value, q, sizeof q), value_rule(spec, rule, sizeof rule));
+            return ctl_usage_error(cmd, "bad %s '%s': all zero; %s", label,
+                               ctl_quote(value, q, sizeof q), value_rule(spec, rule, sizeof rule));
         } else {
             char norm[18];
             snprintf(norm, sizeof norm, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
@@ -408,28 +400,28 @@ static int set_param(const char *cmd, const struct arg_spec *spec, const char *v
         break;
     case ARG_FILE:
         if (!*value)
-            return usage_error(cmd, "%s needs a file name", label);
+            return ctl_usage_error(cmd, "%s needs a file name", label);
         err = make_absolute(value, &v);
         if (err == -EILSEQ)
-            return usage_error(cmd, "bad %s '%s': not valid UTF-8", label, quote(value, q, sizeof q));
+            return ctl_usage_error(cmd, "bad %s '%s': not valid UTF-8", label, ctl_quote(value, q, sizeof q));
         if (err) {
             fprintf(stderr, "vswitch-ctl: %s: cannot resolve %s '%s': %s\n", cmd, label,
-                    quote(value, q, sizeof q), strerror(-err));
+                    ctl_quote(value, q, sizeof q), strerror(-err));
             return err;
         }
         break;
     case ARG_TEXT:
         if (!*value)
-            return usage_error(cmd, "%s needs a non-empty value", label);
+            return ctl_usage_error(cmd, "%s needs a non-empty value", label);
         v = json_string(value);
         if (!v)
-            return usage_error(cmd, "bad %s '%s': not valid UTF-8", label, quote(value, q, sizeof q));
+            return ctl_usage_error(cmd, "bad %s '%s': not valid UTF-8", label, ctl_quote(value, q, sizeof q));
         break;
     case ARG_END:
         return -EINVAL;
     }
     if (!ok)
-        return usage_error(cmd, "bad %s '%s': %s", label, quote(value, q, sizeof q),
+        return ctl_usage_error(cmd, "bad %s '%s': %s", label, ctl_quote(value, q, sizeof q),
                            value_rule(spec, rule, sizeof rule));
     if (!v)
         v = json_string(value);
@@ -494,7 +486,7 @@ static bool is_global_option(const char *arg, size_t len)
 }
 
 /* 0, -EINVAL (message printed) or another -errno. */
-int parse_command(const struct command *cmd, int argc, char **argv, json_t *params)
+int ctl_parse_command(const struct command *cmd, int argc, char **argv, json_t *params)
 {
     const struct arg_spec *groups[2] = { cmd->opts, cmd->more_opts };
     char usage[256], q[CTL_QUOTE_MAX];
@@ -518,48 +510,48 @@ int parse_command(const struct command *cmd, int argc, char **argv, json_t *para
             char allowed[512];
 
             if (!spec) {
-                quote_n(arg, len, q, sizeof q);
+                ctl_quote_n(arg, len, q, sizeof q);
                 if (is_global_option(arg, len))
-                    return usage_error(cmd->name, "option '%s' goes before the command: "
+                    return ctl_usage_error(cmd->name, "option '%s' goes before the command: "
                                        "vswitch-ctl %s %s ...", q, q, cmd->name);
                 list_options(cmd, allowed, sizeof allowed);
                 if (!allowed[0])
-                    return usage_error(cmd->name, "unknown option '%s'; %s takes no options", q,
+                    return ctl_usage_error(cmd->name, "unknown option '%s'; %s takes no options", q,
                                        cmd->name);
-                return usage_error(cmd->name, "unknown option '%s'; allowed: %s", q, allowed);
+                return ctl_usage_error(cmd->name, "unknown option '%s'; allowed: %s", q, allowed);
             }
             if (spec->kind == ARG_FLAG) {
                 if (eq)
-                    return usage_error(cmd->name, "%s takes no value", spec->name);
+                    return ctl_usage_error(cmd->name, "%s takes no value", spec->name);
             } else if (eq) {
                 value = eq + 1;
             } else if (i + 1 < argc) {
                 value = argv[++i];
             } else {
-                return usage_error(cmd->name, "%s needs a value: %s %s", spec->name, spec->name,
+                return ctl_usage_error(cmd->name, "%s needs a value: %s %s", spec->name, spec->name,
                                    spec->metavar);
             }
             if (json_object_get(params, spec->param))
-                return usage_error(cmd->name, "%s given twice", spec->name);
+                return ctl_usage_error(cmd->name, "%s given twice", spec->name);
             err = set_param(cmd->name, spec, value, params);
             if (err)
                 return err;
             continue;
         }
         if (cmd->pos[n_pos].kind == ARG_END)
-            return usage_error(cmd->name, "unexpected argument '%s'; usage: %s",
-                               quote(arg, q, sizeof q), usage);
+            return ctl_usage_error(cmd->name, "unexpected argument '%s'; usage: %s",
+                               ctl_quote(arg, q, sizeof q), usage);
         err = set_param(cmd->name, &cmd->pos[n_pos], arg, params);
         if (err)
             return err;
         n_pos++;
     }
     if (cmd->pos[n_pos].kind != ARG_END && !cmd->pos[n_pos].optional)
-        return usage_error(cmd->name, "missing %s; usage: %s", cmd->pos[n_pos].metavar, usage);
+        return ctl_usage_error(cmd->name, "missing %s; usage: %s", cmd->pos[n_pos].metavar, usage);
     for (int g = 0; g < 2; g++)
         for (const struct arg_spec *s = groups[g]; s && s->kind != ARG_END; s++)
             if (s->required && !json_object_get(params, s->param))
-                return usage_error(cmd->name, "missing %s %s; usage: %s", s->name, s->metavar,
+                return ctl_usage_error(cmd->name, "missing %s %s; usage: %s", s->name, s->metavar,
                                    usage);
     return cmd->check ? cmd->check(cmd, params) : 0;
 }

@@ -1,21 +1,8 @@
 /* The command table (the contract of vswitch-ctl) and its help. */
 #define _GNU_SOURCE
 
-#include <errno.h>
-#include <poll.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <jansson.h>
 
 #include "ctl.h"
 
@@ -25,13 +12,13 @@ static int check_switch_add(const struct command *cmd, const json_t *params)
     bool external = type && !strcmp(type, "external");
 
     if (external && !json_object_get(params, "uplink"))
-        return usage_error(cmd->name, "an external switch needs --uplink DEVARGS (the DPDK "
+        return ctl_usage_error(cmd->name, "an external switch needs --uplink DEVARGS (the DPDK "
                            "device that reaches the physical network)");
     if (!external && json_object_get(params, "uplink"))
-        return usage_error(cmd->name, "--uplink is only for --type external; a %s switch has "
+        return ctl_usage_error(cmd->name, "--uplink is only for --type external; a %s switch has "
                            "no uplink", type);
     if (!external && json_object_get(params, "allow_management_os"))
-        return usage_error(cmd->name, "--allow-management-os is only for --type external; %s",
+        return ctl_usage_error(cmd->name, "--allow-management-os is only for --type external; %s",
                            type && !strcmp(type, "internal") ? "an internal switch always has a host vNIC"
                                                      : "a private switch has no host vNIC");
     return 0;
@@ -40,7 +27,7 @@ static int check_switch_add(const struct command *cmd, const json_t *params)
 static int check_switch_set(const struct command *cmd, const json_t *params)
 {
     if (json_object_size(params) < 2)
-        return usage_error(cmd->name, "nothing to change; give --type, --uplink, "
+        return ctl_usage_error(cmd->name, "nothing to change; give --type, --uplink, "
                            "--allow-management-os, --management-vlan, --mtu, --fdb-max or "
                            "--fdb-aging");
     return 0;
@@ -49,10 +36,10 @@ static int check_switch_set(const struct command *cmd, const json_t *params)
 static int check_nic(const struct command *cmd, const json_t *params)
 {
     if (json_object_get(params, "vlan") && json_object_get(params, "trunk"))
-        return usage_error(cmd->name, "--vlan and --trunk exclude each other: --vlan ID makes "
+        return ctl_usage_error(cmd->name, "--vlan and --trunk exclude each other: --vlan ID makes "
                            "an access port, --trunk LIST a trunk port");
     if (!strcmp(cmd->name, "nic-set") && json_object_size(params) < 3)
-        return usage_error(cmd->name, "nothing to change; give at least one option (see "
+        return ctl_usage_error(cmd->name, "nothing to change; give at least one option (see "
                            "'vswitch-ctl help nic-set')");
     return 0;
 }
@@ -231,32 +218,32 @@ static const struct command commands[] = {
       "vNIC (a TAP in the root namespace named after the switch); an external switch\n"
       "connects the VMs to the physical network through an uplink, plus a host vNIC\n"
       "with --allow-management-os.",
-      pos_switch, opts_switch_add, NULL, check_switch_add, print_generic },
+      pos_switch, opts_switch_add, NULL, check_switch_add, ctl_print_generic },
     { "switch-del", "delete a switch (refused while NICs use it)", "switch-del NAME", NULL,
-      pos_switch, NULL, NULL, NULL, print_generic },
+      pos_switch, NULL, NULL, NULL, ctl_print_generic },
     { "switch-set", "change a switch's settings, live",
       "switch-set NAME [--type private|internal|external] [--uplink DEVARGS]\n"
       "        [--allow-management-os on|off] [--management-vlan ID] [--mtu N]\n"
       "        [--fdb-max N] [--fdb-aging S]",
       "Changing the kind, uplink or management-OS choice keeps the VMs running:\n"
       "new ports are made first, then the old ones go.",
-      pos_switch, opts_switch_set, NULL, check_switch_set, print_generic },
+      pos_switch, opts_switch_set, NULL, check_switch_set, ctl_print_generic },
     { "switch-list", "list the switches", "switch-list", NULL, none, NULL, NULL, NULL,
-      print_switch_list },
+      ctl_print_switch_list },
     { "switch-show", "show a switch: kind, MTU, FDB, ports with counters", "switch-show NAME",
-      NULL, pos_switch, NULL, NULL, NULL, print_switch_show },
+      NULL, pos_switch, NULL, NULL, NULL, ctl_print_switch_show },
     { "vm-add", "create a VM (a child partition)",
       "vm-add NAME [--netns NS] [--memory MB] [--cpus N]",
       "Creates the VM stopped; its NICs appear as interfaces in network namespace NS.",
-      pos_vm, opts_vm_add, NULL, NULL, print_generic },
+      pos_vm, opts_vm_add, NULL, NULL, ctl_print_generic },
     { "vm-start", "start a VM", "vm-start NAME", NULL, pos_vm, NULL, NULL, NULL,
-      print_vm_state },
+      ctl_print_vm_state },
     { "vm-stop", "stop a VM (answers once it has stopped)", "vm-stop NAME",
       "Waits until the VM has stopped; see --timeout.", pos_vm, NULL, NULL, NULL,
-      print_vm_state },
+      ctl_print_vm_state },
     { "vm-del", "delete a stopped VM", "vm-del NAME", NULL, pos_vm, NULL, NULL, NULL,
-      print_generic },
-    { "vm-list", "list the VMs", "vm-list", NULL, none, NULL, NULL, NULL, print_vm_list },
+      ctl_print_generic },
+    { "vm-list", "list the VMs", "vm-list", NULL, none, NULL, NULL, NULL, ctl_print_vm_list },
     { "nic-add", "give a VM a network adapter on a switch",
       "nic-add VM NIC --switch SW [--mac MAC]\n"
       "        [--vlan ID | --trunk LIST] [--mtu N]\n"
@@ -265,7 +252,7 @@ static const struct command commands[] = {
       "        [--native-vlan ID] [--storm-limit PPS]",
       "Prints the NIC's MAC address (the one given, or the one generated).\n"
       "MAC spoofing is off by default: the guest may only send from its own MAC.",
-      pos_vm_nic, opts_nic_add_switch, opts_nic, check_nic, print_nic_add },
+      pos_vm_nic, opts_nic_add_switch, opts_nic, check_nic, ctl_print_nic_add },
     { "nic-set", "change a NIC's settings",
       "nic-set VM NIC [--switch SW] [--mac MAC]\n"
       "        [--vlan ID | --trunk LIST] [--mtu N]\n"
@@ -273,32 +260,32 @@ static const struct command commands[] = {
       "        [--router-guard on|off] [--max-mbps N]\n"
       "        [--native-vlan ID] [--storm-limit PPS]",
       "Moving a NIC to another switch bounces the guest's link, as Hyper-V does.",
-      pos_vm_nic, opts_nic_set_switch, opts_nic, check_nic, print_generic },
+      pos_vm_nic, opts_nic_set_switch, opts_nic, check_nic, ctl_print_generic },
     { "nic-del", "remove a NIC from a VM", "nic-del VM NIC", NULL, pos_vm_nic, NULL, NULL, NULL,
-      print_generic },
+      ctl_print_generic },
     { "nic-list", "list the NICs (of one VM)", "nic-list [VM]", NULL, pos_opt_vm, NULL, NULL,
-      NULL, print_nic_list },
+      NULL, ctl_print_nic_list },
     { "fdb-show", "show a switch's MAC table (like ovs-appctl fdb/show)", "fdb-show SW", NULL,
-      pos_sw, NULL, NULL, NULL, print_fdb },
+      pos_sw, NULL, NULL, NULL, ctl_print_fdb },
     { "fdb-add", "add a static MAC entry (never aged, never moved)",
       "fdb-add SW MAC PORT [--vlan ID]", NULL, pos_fdb_add, opts_fdb, NULL, NULL,
-      print_generic },
+      ctl_print_generic },
     { "fdb-del", "remove a MAC entry (static or learned)", "fdb-del SW MAC [--vlan ID]", NULL,
-      pos_fdb_del, opts_fdb, NULL, NULL, print_generic },
+      pos_fdb_del, opts_fdb, NULL, NULL, ctl_print_generic },
     { "fdb-flush", "forget every learned MAC of a switch (static entries stay)",
-      "fdb-flush SW", NULL, pos_sw, NULL, NULL, NULL, print_generic },
+      "fdb-flush SW", NULL, pos_sw, NULL, NULL, NULL, ctl_print_generic },
     { "stats", "show port counters, drops by reason (like ovs-ofctl dump-ports)",
       "stats [SW|PORT]",
       "rx counts frames from the port into the switch (what a VM sent), tx frames\n"
       "the switch delivered out of the port (what a VM received). Drops are listed\n"
       "by reason; tx drop counts too_big, queue_full and link_down, rx drop every\n"
       "other reason.",
-      pos_target, NULL, NULL, NULL, print_stats },
+      pos_target, NULL, NULL, NULL, ctl_print_stats },
     { "mirror-add", "copy ports' traffic to another port",
       "mirror-add SW --src PORT[,PORT...] --dst PORT", NULL, pos_sw, opts_mirror_add, NULL,
-      NULL, print_generic },
+      NULL, ctl_print_generic },
     { "mirror-del", "remove a switch's port mirror", "mirror-del SW", NULL, pos_sw, NULL, NULL,
-      NULL, print_generic },
+      NULL, ctl_print_generic },
     { "capture", "write a port's traffic to a pcap file",
       "capture PORT -w FILE [--force] [-c COUNT] [--timeout S]",
       "vswitchd answers when the capture ends (COUNT frames or S seconds).\n"
@@ -307,12 +294,12 @@ static const struct command commands[] = {
       "that is refused (no such port, one already running there) leaves no file.\n"
       "vswitch-ctl waits S seconds plus the global --timeout; without --timeout S\n"
       "it waits without limit unless a global --timeout is given.",
-      pos_port, opts_capture, NULL, NULL, print_capture },
+      pos_port, opts_capture, NULL, NULL, ctl_print_capture },
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-const struct command *find_command(const char *name)
+const struct command *ctl_find_command(const char *name)
 {
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (!strcmp(commands[i].name, name))
@@ -321,7 +308,7 @@ const struct command *find_command(const char *name)
 }
 
 
-void print_main_help(FILE *f)
+void ctl_print_main_help(FILE *f)
 {
     fprintf(f,
             "usage: vswitch-ctl [--socket PATH] [--json] [--timeout S] COMMAND [ARGS]\n"
@@ -386,7 +373,7 @@ static void print_arg_help(FILE *f, const struct arg_spec *specs)
     }
 }
 
-void print_command_help(FILE *f, const struct command *cmd)
+void ctl_print_command_help(FILE *f, const struct command *cmd)
 {
     fprintf(f, "usage: vswitch-ctl %s\n\n%c%s.\n", cmd->usage,
             cmd->summary[0] >= 'a' && cmd->summary[0] <= 'z' ? cmd->summary[0] - 'a' + 'A'
@@ -405,13 +392,13 @@ void print_command_help(FILE *f, const struct command *cmd)
 }
 
 
-int unknown_command(const char *name)
+int ctl_unknown_command(const char *name)
 {
     char list[1024], q[CTL_QUOTE_MAX];
     size_t n = 0;
 
     for (size_t i = 0; i < N_COMMANDS && n < sizeof list; i++)
         n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", commands[i].name);
-    return usage_error(NULL, "unknown command '%s'; allowed: %s, help", quote(name, q, sizeof q),
+    return ctl_usage_error(NULL, "unknown command '%s'; allowed: %s, help", ctl_quote(name, q, sizeof q),
                        list);
 }

@@ -2,20 +2,10 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
-#include <poll.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <jansson.h>
 
 #include "ctl.h"
 
@@ -41,7 +31,7 @@ static char *format_value(const json_t *v)
     if (!v || json_is_null(v))
         return strdup("-");
     if (json_is_string(v))
-        return one_line(json_string_value(v));
+        return ctl_one_line(json_string_value(v));
     if (json_is_boolean(v))
         return strdup(json_is_true(v) ? "yes" : "no");
     if (json_is_integer(v)) {
@@ -212,7 +202,7 @@ static const json_t *column_value(const json_t *row, const struct column *col)
 }
 
 /* Prints the top-level fields of an answer, one "key: value" line each. */
-int print_generic(const json_t *result, const json_t *params)
+int ctl_print_generic(const json_t *result, const json_t *params)
 {
     const char *key;
     json_t *v;
@@ -249,7 +239,7 @@ static int print_list(const json_t *result, const char *list_key, const struct c
     int err = 0;
 
     if (!json_is_array(list))
-        return print_generic(result, NULL);
+        return ctl_print_generic(result, NULL);
     for (size_t c = 0; c < n_cols && n_shown < TABLE_MAX_COLS; c++) {
         bool show = !(cols[c].flags & COL_OPTIONAL);
 
@@ -284,7 +274,7 @@ out:
     return err;
 }
 
-int print_switch_list(const json_t *result, const json_t *params)
+int ctl_print_switch_list(const json_t *result, const json_t *params)
 {
     static const struct column cols[] = {
         { "NAME", "name", NULL, 0 },
@@ -298,7 +288,7 @@ int print_switch_list(const json_t *result, const json_t *params)
     return print_list(result, "switches", cols, sizeof cols / sizeof cols[0], "");
 }
 
-int print_vm_list(const json_t *result, const json_t *params)
+int ctl_print_vm_list(const json_t *result, const json_t *params)
 {
     static const struct column cols[] = {
         { "NAME", "name", NULL, 0 },
@@ -315,7 +305,7 @@ int print_vm_list(const json_t *result, const json_t *params)
     return print_list(result, "vms", cols, sizeof cols / sizeof cols[0], "");
 }
 
-int print_nic_list(const json_t *result, const json_t *params)
+int ctl_print_nic_list(const json_t *result, const json_t *params)
 {
     static const struct column cols[] = {
         { "VM", "vm", NULL, 0 },
@@ -332,7 +322,7 @@ int print_nic_list(const json_t *result, const json_t *params)
     return print_list(result, "nics", cols, sizeof cols / sizeof cols[0], "");
 }
 
-bool get_int(const json_t *obj, const char *key, json_int_t *out)
+bool ctl_get_int(const json_t *obj, const char *key, json_int_t *out)
 {
     const json_t *v = json_object_get(obj, key);
 
@@ -373,7 +363,7 @@ static const char *port_name(const json_t *port, char *buf, size_t size)
     return "?";
 }
 
-int print_switch_show(const json_t *result, const json_t *params)
+int ctl_print_switch_show(const json_t *result, const json_t *params)
 {
     static const char *const known[] = { "name", "type", "mtu", "fdb_max", "fdb_aging",
                                          "fdb_entries", "ports" };
@@ -389,7 +379,7 @@ int print_switch_show(const json_t *result, const json_t *params)
     char *s;
 
     if (!json_is_object(result))
-        return print_generic(result, params);
+        return ctl_print_generic(result, params);
     if (!name)
         name = json_string_value(json_object_get(params, "name"));
     printf("switch %s\n", name ? name : "?");
@@ -404,13 +394,13 @@ int print_switch_show(const json_t *result, const json_t *params)
     printf("  mtu: %s\n", s);
     free(s);
     fputs("  fdb: ", stdout);
-    if (get_int(result, "fdb_entries", &n))
+    if (ctl_get_int(result, "fdb_entries", &n))
         printf("%" JSON_INTEGER_FORMAT " entries", n);
     else
         fputs("? entries", stdout);
-    if (get_int(result, "fdb_max", &n))
+    if (ctl_get_int(result, "fdb_max", &n))
         printf(", max %" JSON_INTEGER_FORMAT, n);
-    if (get_int(result, "fdb_aging", &n))
+    if (ctl_get_int(result, "fdb_aging", &n))
         printf(", aging %" JSON_INTEGER_FORMAT " s", n);
     fputc('\n', stdout);
     /* Fields a newer vswitchd adds (uplink, ...) are shown as they come. */
@@ -451,7 +441,7 @@ int print_switch_show(const json_t *result, const json_t *params)
             goto out;
         if (!json_is_object(v))
             continue;
-        err = table_set(&t, c++, one_line(port_name(v, nbuf, sizeof nbuf)));
+        err = table_set(&t, c++, ctl_one_line(port_name(v, nbuf, sizeof nbuf)));
         if (!err)
             err = table_set(&t, c++, format_value(json_object_get(v, "type")));
         if (!err)
@@ -478,7 +468,7 @@ out:
     return err;
 }
 
-int print_fdb(const json_t *result, const json_t *params)
+int ctl_print_fdb(const json_t *result, const json_t *params)
 {
     const json_t *entries = json_object_get(result, "entries");
     int width = 5; /* ovs-appctl fdb/show: "%5s  %4d  MAC  %3d" */
@@ -486,7 +476,7 @@ int print_fdb(const json_t *result, const json_t *params)
     size_t i;
 
     if (!json_is_array(entries))
-        return print_generic(result, params);
+        return ctl_print_generic(result, params);
     json_array_foreach(entries, i, e) {
         char *port = format_value(json_object_get(e, "port"));
 
@@ -507,11 +497,11 @@ int print_fdb(const json_t *result, const json_t *params)
             free(mac);
             return -ENOMEM;
         }
-        get_int(e, "vlan", &vlan);
+        ctl_get_int(e, "vlan", &vlan);
         printf("%*s  %4" JSON_INTEGER_FORMAT "  %-17s  ", width, port, vlan, mac);
         if (json_is_true(json_object_get(e, "static")))
             printf("static\n");
-        else if (get_int(e, "age", &age))
+        else if (ctl_get_int(e, "age", &age))
             printf("%3" JSON_INTEGER_FORMAT "\n", age);
         else
             printf("%3s\n", "?");
@@ -533,7 +523,7 @@ static void print_count(const json_t *obj, const char *key)
 {
     json_int_t n;
 
-    if (get_int(obj, key, &n))
+    if (ctl_get_int(obj, key, &n))
         printf("%" JSON_INTEGER_FORMAT, n);
     else
         fputc('?', stdout);
@@ -584,7 +574,7 @@ static void print_port_stats(const json_t *port)
     const json_t *guest = json_object_get(port, "guest");
     json_int_t rx_drop = 0, tx_drop = 0;
     bool have_drops = json_is_object(drops), first;
-    char nbuf[80], *name = one_line(port_name(port, nbuf, sizeof nbuf));
+    char nbuf[80], *name = ctl_one_line(port_name(port, nbuf, sizeof nbuf));
     int indent = (int)strlen("port : ") + (int)strlen(name ? name : "?");
     const char *key;
     json_t *v;
@@ -658,7 +648,7 @@ static void print_port_stats(const json_t *port)
     free(name);
 }
 
-int print_stats(const json_t *result, const json_t *params)
+int ctl_print_stats(const json_t *result, const json_t *params)
 {
     const json_t *ports = json_object_get(result, "ports");
     const char *first_sw = NULL, *cur_sw = NULL;
@@ -667,7 +657,7 @@ int print_stats(const json_t *result, const json_t *params)
     size_t i;
 
     if (!json_is_array(ports))
-        return print_generic(result, params);
+        return ctl_print_generic(result, params);
     json_array_foreach(ports, i, p) {
         const char *sw = json_string_value(json_object_get(p, "switch"));
 
@@ -684,7 +674,7 @@ int print_stats(const json_t *result, const json_t *params)
         if (!json_is_object(p))
             continue;
         if (several && sw && (!cur_sw || strcmp(sw, cur_sw))) {
-            char *clean = one_line(sw);
+            char *clean = ctl_one_line(sw);
 
             printf("switch %s:\n", clean ? clean : "?");
             free(clean);
@@ -714,40 +704,40 @@ int print_stats(const json_t *result, const json_t *params)
     return 0;
 }
 
-int print_vm_state(const json_t *result, const json_t *params)
+int ctl_print_vm_state(const json_t *result, const json_t *params)
 {
     const char *name = json_string_value(json_object_get(params, "name"));
     const char *state = json_string_value(json_object_get(result, "state"));
     json_int_t pid;
 
     if (!state)
-        return print_generic(result, params);
+        return ctl_print_generic(result, params);
     printf("%s: %s", name ? name : "?", state);
-    if (get_int(result, "pid", &pid) && pid > 0)
+    if (ctl_get_int(result, "pid", &pid) && pid > 0)
         printf(" (pid %" JSON_INTEGER_FORMAT ")", pid);
     fputc('\n', stdout);
     return 0;
 }
 
-int print_nic_add(const json_t *result, const json_t *params)
+int ctl_print_nic_add(const json_t *result, const json_t *params)
 {
     const char *mac = json_string_value(json_object_get(result, "mac"));
 
     if (!mac)
-        return print_generic(result, params);
+        return ctl_print_generic(result, params);
     printf("%s\n", mac);
     return 0;
 }
 
-int print_capture(const json_t *result, const json_t *params)
+int ctl_print_capture(const json_t *result, const json_t *params)
 {
     const char *file = json_string_value(json_object_get(result, "file"));
     json_int_t n;
 
     if (!file)
         file = json_string_value(json_object_get(params, "file"));
-    if (!get_int(result, "packets", &n))
-        return print_generic(result, params);
+    if (!ctl_get_int(result, "packets", &n))
+        return ctl_print_generic(result, params);
     printf("%" JSON_INTEGER_FORMAT " packets written to %s\n", n, file ? file : "?");
     return 0;
 }

@@ -3,23 +3,18 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "ctl.h"
 
-long long now_ms(void)
+long long ctl_now_ms(void)
 {
     struct timespec ts;
 
@@ -35,7 +30,7 @@ static int time_left(long long deadline)
 
     if (deadline < 0)
         return -1;
-    left = deadline - now_ms();
+    left = deadline - ctl_now_ms();
     if (left <= 0)
         return -ETIMEDOUT;
     return left > INT32_MAX ? INT32_MAX : (int)left;
@@ -184,7 +179,7 @@ fail:
     return ret;
 }
 
-char *one_line(const char *s)
+char *ctl_one_line(const char *s)
 {
     char *copy = strdup(s);
 
@@ -196,7 +191,7 @@ char *one_line(const char *s)
 
 /* Sends one request and returns its result (a new reference). Every
  * failure is reported on stderr here; the return value is then -errno. */
-int rpc_call(const struct ctl_options *o, const char *method, json_t *params,
+int ctl_rpc_call(const struct ctl_options *o, const char *method, json_t *params,
                     long long deadline, json_t **result_out)
 {
     json_t *req = NULL, *reply = NULL, *error, *result;
@@ -273,7 +268,7 @@ int rpc_call(const struct ctl_options *o, const char *method, json_t *params,
     if (error && !json_is_null(error)) {
         const char *msg = json_string_value(json_object_get(error, "message"));
         json_t *code = json_object_get(error, "code");
-        char *clean = msg ? one_line(msg) : NULL;
+        char *clean = msg ? ctl_one_line(msg) : NULL;
 
         if (clean && *clean)
             fprintf(stderr, "vswitch-ctl: %s\n", clean);

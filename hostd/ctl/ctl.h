@@ -12,10 +12,6 @@
 #include <jansson.h>
 
 
-#ifndef HVNET_VERSION
-#define HVNET_VERSION "unknown"
-#endif
-
 #define CTL_DEFAULT_SOCKET "/run/hvnet/vswitchd.sock"
 #define CTL_DEFAULT_TIMEOUT_S 30
 #define CTL_MAX_TIMEOUT_S 86400
@@ -89,32 +85,48 @@ struct command {
     int (*print)(const json_t *result, const json_t *params);
 };
 
-const char *quote_n(const char *s, size_t len, char *buf, size_t size);
-const char *quote(const char *s, char *buf, size_t size);
-int usage_error(const char *cmd, const char *fmt, ...);
-int parse_uint(const char *s, long long min, long long max, long long *out);
-int parse_command(const struct command *cmd, int argc, char **argv, json_t *params);
+/* ctl-args.c: argument checks, with the server's rules. */
+/* The first len bytes of a user-supplied value, made safe for a one-line
+ * message in buf: control bytes become '?', long values are cut with "...". */
+const char *ctl_quote_n(const char *s, size_t len, char *buf, size_t size);
+const char *ctl_quote(const char *s, char *buf, size_t size);
+/* "vswitch-ctl: CMD: message" on stderr; returns -EINVAL (exit status 2). */
+int ctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 0, -EINVAL (not a plain decimal number) or -ERANGE (outside min..max). */
+int ctl_parse_uint(const char *s, long long min, long long max, long long *out);
+/* argv (what follows the command's name) into params, checked. 0, -EINVAL
+ * (message printed) or another -errno. */
+int ctl_parse_command(const struct command *cmd, int argc, char **argv, json_t *params);
 
-const struct command *find_command(const char *name);
-int unknown_command(const char *name);
-void print_main_help(FILE *f);
-void print_command_help(FILE *f, const struct command *cmd);
+/* ctl-commands.c: the command table. */
+const struct command *ctl_find_command(const char *name);
+/* Prints what is allowed; returns -EINVAL. */
+int ctl_unknown_command(const char *name);
+void ctl_print_main_help(FILE *f);
+void ctl_print_command_help(FILE *f, const struct command *cmd);
 
-long long now_ms(void);
-char *one_line(const char *s);
-int rpc_call(const struct ctl_options *o, const char *method, json_t *params,
-             long long deadline, json_t **result_out);
+/* ctl-rpc.c: the request. */
+long long ctl_now_ms(void);
+/* A copy of s with control bytes made spaces (the caller frees it). */
+char *ctl_one_line(const char *s);
+/* Sends one request and returns its result (a new reference) before
+ * deadline (ms of ctl_now_ms(), -1: none). Every failure is reported on
+ * stderr; the return value is then -errno. */
+int ctl_rpc_call(const struct ctl_options *o, const char *method, json_t *params,
+                 long long deadline, json_t **result_out);
 
-bool get_int(const json_t *obj, const char *key, json_int_t *out);
-int print_generic(const json_t *result, const json_t *params);
-int print_vm_state(const json_t *result, const json_t *params);
-int print_nic_add(const json_t *result, const json_t *params);
-int print_switch_list(const json_t *result, const json_t *params);
-int print_switch_show(const json_t *result, const json_t *params);
-int print_vm_list(const json_t *result, const json_t *params);
-int print_nic_list(const json_t *result, const json_t *params);
-int print_fdb(const json_t *result, const json_t *params);
-int print_stats(const json_t *result, const json_t *params);
-int print_capture(const json_t *result, const json_t *params);
+/* ctl-print.c: the output of each command for people (struct command's
+ * print). 0 or -errno. */
+bool ctl_get_int(const json_t *obj, const char *key, json_int_t *out);
+int ctl_print_generic(const json_t *result, const json_t *params);
+int ctl_print_vm_state(const json_t *result, const json_t *params);
+int ctl_print_nic_add(const json_t *result, const json_t *params);
+int ctl_print_switch_list(const json_t *result, const json_t *params);
+int ctl_print_switch_show(const json_t *result, const json_t *params);
+int ctl_print_vm_list(const json_t *result, const json_t *params);
+int ctl_print_nic_list(const json_t *result, const json_t *params);
+int ctl_print_fdb(const json_t *result, const json_t *params);
+int ctl_print_stats(const json_t *result, const json_t *params);
+int ctl_print_capture(const json_t *result, const json_t *params);
 
 #endif

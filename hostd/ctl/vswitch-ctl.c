@@ -15,20 +15,10 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
-#include <poll.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <jansson.h>
 
 #ifndef HVNET_VERSION
 #define HVNET_VERSION "unknown"
@@ -51,7 +41,7 @@ static int parse_global(int argc, char **argv, struct ctl_options *o)
         long long n;
 
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
-            print_main_help(stdout);
+            ctl_print_main_help(stdout);
             return 0;
         }
         if (!strcmp(arg, "--version")) {
@@ -65,35 +55,35 @@ static int parse_global(int argc, char **argv, struct ctl_options *o)
         if ((len == 8 && !strncmp(arg, "--socket", 8)) || (len == 9 && !strncmp(arg, "--timeout", 9))) {
             if (!value) {
                 if (i + 1 >= argc)
-                    return usage_error(NULL, "%.*s needs a value: %.*s %s", (int)len, arg,
+                    return ctl_usage_error(NULL, "%.*s needs a value: %.*s %s", (int)len, arg,
                                        (int)len, arg, len == 8 ? "PATH" : "S");
                 value = argv[++i];
             }
             if (len == 8) {
                 if (!*value)
-                    return usage_error(NULL, "--socket needs a path");
+                    return ctl_usage_error(NULL, "--socket needs a path");
                 if (strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-                    return usage_error(NULL, "bad --socket '%s': too long; allowed at most %zu bytes",
-                                       quote(value, q, sizeof q),
+                    return ctl_usage_error(NULL, "bad --socket '%s': too long; allowed at most %zu bytes",
+                                       ctl_quote(value, q, sizeof q),
                                        sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
                 o->socket_path = value;
             } else {
-                int err = parse_uint(value, 1, CTL_MAX_TIMEOUT_S, &n);
+                int err = ctl_parse_uint(value, 1, CTL_MAX_TIMEOUT_S, &n);
 
                 if (err)
-                    return usage_error(NULL, "bad --timeout '%s': %sallowed 1..%d seconds",
-                                       quote(value, q, sizeof q),
+                    return ctl_usage_error(NULL, "bad --timeout '%s': %sallowed 1..%d seconds",
+                                       ctl_quote(value, q, sizeof q),
                                        err == -EINVAL ? "not a number; " : "", CTL_MAX_TIMEOUT_S);
                 o->timeout_s = (unsigned)n;
                 o->timeout_given = true;
             }
             continue;
         }
-        return usage_error(NULL, "unknown option '%s'; allowed before the command: --socket PATH, "
-                           "--json, --timeout S, --help, --version", quote(arg, q, sizeof q));
+        return ctl_usage_error(NULL, "unknown option '%s'; allowed before the command: --socket PATH, "
+                           "--json, --timeout S, --help, --version", ctl_quote(arg, q, sizeof q));
     }
     if (i >= argc)
-        return usage_error(NULL, "missing command; run 'vswitch-ctl --help' for the list");
+        return ctl_usage_error(NULL, "missing command; run 'vswitch-ctl --help' for the list");
     return i;
 }
 int main(int argc, char **argv)
@@ -120,34 +110,34 @@ int main(int argc, char **argv)
         char q[CTL_QUOTE_MAX];
 
         if (ci + 1 >= argc) {
-            print_main_help(stdout);
+            ctl_print_main_help(stdout);
             return CTL_EXIT_OK;
         }
         if (ci + 2 < argc) {
-            usage_error("help", "unexpected argument '%s'; usage: help [COMMAND]",
-                        quote(argv[ci + 2], q, sizeof q));
+            ctl_usage_error("help", "unexpected argument '%s'; usage: help [COMMAND]",
+                        ctl_quote(argv[ci + 2], q, sizeof q));
             return CTL_EXIT_USAGE;
         }
         if (!strcmp(argv[ci + 1], "help")) {
-            print_main_help(stdout);
+            ctl_print_main_help(stdout);
             return CTL_EXIT_OK;
         }
-        cmd = find_command(argv[ci + 1]);
+        cmd = ctl_find_command(argv[ci + 1]);
         if (!cmd) {
-            unknown_command(argv[ci + 1]);
+            ctl_unknown_command(argv[ci + 1]);
             return CTL_EXIT_USAGE;
         }
-        print_command_help(stdout, cmd);
+        ctl_print_command_help(stdout, cmd);
         return CTL_EXIT_OK;
     }
-    cmd = find_command(argv[ci]);
+    cmd = ctl_find_command(argv[ci]);
     if (!cmd) {
-        unknown_command(argv[ci]);
+        ctl_unknown_command(argv[ci]);
         return CTL_EXIT_USAGE;
     }
     for (int i = ci + 1; i < argc && strcmp(argv[i], "--"); i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            print_command_help(stdout, cmd);
+            ctl_print_command_help(stdout, cmd);
             return CTL_EXIT_OK;
         }
     }
@@ -157,7 +147,7 @@ int main(int argc, char **argv)
         err = -ENOMEM;
         goto out;
     }
-    err = parse_command(cmd, argc - ci - 1, argv + ci + 1, params);
+    err = ctl_parse_command(cmd, argc - ci - 1, argv + ci + 1, params);
     if (err) {
         if (err == -EINVAL)
             status = CTL_EXIT_USAGE;
@@ -167,14 +157,14 @@ int main(int argc, char **argv)
     /* A capture answers when it ends: allow its own duration on top. */
     wait_s = opts.timeout_s;
     if (!strcmp(cmd->name, "capture")) {
-        if (get_int(params, "timeout", &capture_s))
+        if (ctl_get_int(params, "timeout", &capture_s))
             wait_s += capture_s;
         else if (!opts.timeout_given)
             wait_s = -1;
     }
-    deadline = wait_s < 0 ? -1 : now_ms() + wait_s * 1000;
+    deadline = wait_s < 0 ? -1 : ctl_now_ms() + wait_s * 1000;
 
-    err = rpc_call(&opts, cmd->name, params, deadline, &result);
+    err = ctl_rpc_call(&opts, cmd->name, params, deadline, &result);
     if (err)
         goto out;
     if (opts.json) {
