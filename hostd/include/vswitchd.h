@@ -217,6 +217,16 @@ void vsd_switch_free_all(struct vsd *d);
 void vsd_nic_destroy(struct vsd_nic *n);
 int vsd_vm_start_rt(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e);
 
+/* Shared by switch.c, uplink.c and capture.c. */
+int attach_new(struct vsd_switch *s, struct vsw_port *p, struct vsd_err *e);
+int uplink_create(struct vsd *d, struct vsd_switch *s, const char *devargs,
+                  struct vsw_port **out, struct vsd_err *e);
+bool same_device(const char *a, const char *b);
+void uplink_failed(struct vsd_switch *s, const char *why);
+void uplink_attached(struct vsd_switch *s);
+void uplink_forget(struct vsd_switch *s);
+void capture_finish(struct vsd *d, struct vsd_capture *c, bool reply);
+
 /* Parameter access (model.c). */
 int vsd_check_keys(const json_t *params, const char *const *allowed, struct vsd_err *e);
 int vsd_get_str(const json_t *params, const char *key, bool required, const char **out,
