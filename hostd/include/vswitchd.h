@@ -16,6 +16,7 @@
 #include "hv-log.h"
 #include "hv.h"
 #include "vmbus-proto.h"
+#include "vsd-util.h"
 #include "vsw.h"
 
 #define VSD_NAME_MAX 31
@@ -25,7 +26,6 @@
 #define VSD_MAX_NICS 8
 #define VSD_MEMORY_DEFAULT_MB 256
 #define VSD_STOP_GRACE_S 5
-#define VSD_ERR_MAX 256 /* a one-line error message, with its NUL */
 
 struct vsd;
 struct vsd_vm;
@@ -150,18 +150,6 @@ struct vsd {
         uint64_t slow_clients;   /* connections dropped for not reading their answers */
     } rpc;
 };
-
-/* Result of an operation: 0, or an error with a one-line message. */
-struct vsd_err {
-    int code; /* JSON-RPC code: -32602 bad params, -32000 failed */
-    char msg[VSD_ERR_MAX];
-};
-
-#define VSD_BAD_PARAMS (-32602)
-#define VSD_FAILED (-32000)
-
-int vsd_fail(struct vsd_err *e, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* model.c: operations. Each validates everything first, applies, saves the
  * state file, and undoes the change if the save fails: a failed call leaves
@@ -288,10 +276,6 @@ void rpc_reply_deferred(struct rpc_conn *c, json_t *id, json_t *result, const st
  * (tests/fuzz/fuzz_vsd_rpc.c); vswitchd itself serves sockets only. */
 char *rpc_serve_line(struct vsd *d, const char *line, size_t len);
 
-/* util */
-bool vsd_name_ok(const char *s, size_t max);
-int vsd_parse_mac(const char *s, uint8_t mac[6]);
-void vsd_format_mac(const uint8_t mac[6], char out[18]);
 /* jail.c: confining VM workers. vsd_vm_confine() before each start makes
  * the VM's namespace, its TAP broker and the partition's jail;
  * vsd_vm_unconfine() once the worker is gone (or did not start) closes the
@@ -303,14 +287,5 @@ uint32_t vsd_vm_uid(const struct vsd *d, const struct vsd_vm *vm);
 /* "killed by seccomp (SIGSYS)", "killed by signal 9 (SIGKILL)", "exited
  * with status 1" for a wait status. */
 void vsd_vm_exit_describe(int status, char *buf, size_t len);
-
-double vsd_now(void);
-/* The log (stderr, or --log FILE): vsd_log_init() routes hv-core's lines
- * there too, with the same timestamp and name. Lines a guest can cause go
- * through vsd_log_limited() with a limiter of that guest's (hv-log.h). */
-void vsd_log_init(void);
-void vsd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void vsd_log_limited(struct hv_ratelimit *rl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "vswitchd.h"
+#include "vsd-util.h"
 
 int vsd_fail(struct vsd_err *e, int code, const char *fmt, ...)
 {
