@@ -24,6 +24,38 @@ struct vsd_err {
 #define VSD_BAD_PARAMS (-32602) /* refused before anything changed: the request is wrong */
 #define VSD_FAILED (-32000)     /* a valid request the host could not carry out */
 
+/*
+ * A change of the host's configuration that an operation has applied but
+ * not finished. Whoever asked for it ends it, once: vsd_change_commit()
+ * after the configuration is saved (the operation does then what had to
+ * wait for the save: removing what was deleted, logging it), or
+ * vsd_change_undo() when it could not be saved (the host is then as before
+ * the operation). An operation that fails, or changes nothing that is
+ * saved, leaves the change closed; both calls do nothing then.
+ *
+ * The operation keeps its record in the change itself (no allocation, so
+ * no failure after the fact): VSD_CHANGE_OPEN copies it in, or, given no
+ * change to record in (NULL: the state loader, tests), commits at once.
+ */
+#define VSD_CHANGE_REC_SIZE 1024
+
+struct vsd_change {
+    bool open;
+    void (*commit)(void *rec);
+    void (*undo)(void *rec);
+    _Alignas(max_align_t) unsigned char rec[VSD_CHANGE_REC_SIZE];
+};
+
+void vsd_change_commit(struct vsd_change *c);
+void vsd_change_undo(struct vsd_change *c);
+void vsd_change_open(struct vsd_change *c, void (*commit)(void *), void (*undo)(void *),
+                     const void *rec, size_t size);
+#define VSD_CHANGE_OPEN(c, commit, undo, rec)                                                      \
+    do {                                                                                           \
+        _Static_assert(sizeof(rec) <= VSD_CHANGE_REC_SIZE, "change record too large");            \
+        vsd_change_open((c), (commit), (undo), &(rec), sizeof(rec));                               \
+    } while (0)
+
 /* Fill e (newlines become spaces); returns -1. */
 int vsd_fail(struct vsd_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

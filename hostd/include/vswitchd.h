@@ -16,6 +16,8 @@
 #include "hv-log.h"
 #include "hv.h"
 #include "vmbus-proto.h"
+#include "vsd-methods.h"
+#include "vsd-rpc.h"
 #include "vsd-util.h"
 #include "vsw.h"
 
@@ -29,7 +31,6 @@
 
 struct vsd;
 struct vsd_vm;
-struct rpc_conn;
 struct netvsc_tap_broker;
 
 #define VSD_UPLINK_MAX 255
@@ -98,10 +99,15 @@ struct vsd_nic {
     struct netvsp *np;
 };
 
-/* An RPC answer waiting for something to finish (vm-stop). */
+/* How a wait for a VM to stop ended: state is its state then ("stopped",
+ * "crashed"); e is set if the stop could not be asked for; both are NULL
+ * when vswitchd shuts down first (nothing to answer). Called once. */
+typedef void vsd_vm_stop_done_fn(void *ctx, const char *state, const struct vsd_err *e);
+
+/* Someone waiting for a VM to stop (vm-stop). */
 struct vsd_waiter {
-    struct rpc_conn *conn;
-    json_t *id;
+    vsd_vm_stop_done_fn *done;
+    void *ctx;
 };
 
 enum vsd_vm_state { VSD_VM_STOPPED, VSD_VM_RUNNING, VSD_VM_CRASHED };
@@ -141,14 +147,7 @@ struct vsd {
     uint32_t vm_uid_base; /* VM workers run as uid and gid vm_uid_base + VM slot */
     bool have_vm_cpus;
     bool loading; /* restoring the state file: do not save */
-    struct vsd_rpc_counters {
-        uint64_t requests;       /* answered requests */
-        uint64_t malformed;      /* -32700 / -32600: not JSON, not JSON-RPC, too long */
-        uint64_t unknown_method; /* -32601 */
-        uint64_t bad_params;     /* -32602: refused before anything changed */
-        uint64_t failed;         /* -32000: valid request the host could not carry out */
-        uint64_t slow_clients;   /* connections dropped for not reading their answers */
-    } rpc;
+    struct vsd_rpc_counters rpc; /* the control socket's */
 };
 
 /* model.c: operations. Each validates everything first, applies, saves the
@@ -160,10 +159,12 @@ int vsd_switch_set(struct vsd *d, const json_t *params, struct vsd_err *e);
 json_t *vsd_switch_list(struct vsd *d);
 json_t *vsd_switch_show(struct vsd *d, const json_t *params, struct vsd_err *e);
 int vsd_vm_add(struct vsd *d, const json_t *params, struct vsd_err *e);
-/* vm-start answers at once; vm-stop may park the answer in a waiter. */
+/* vm-start answers at once. vm-stop: -1 with e if nothing was done;
+ * otherwise done(ctx) is called once, at once if the VM is not running,
+ * else when it has stopped. */
 json_t *vsd_vm_start(struct vsd *d, const json_t *params, struct vsd_err *e);
-json_t *vsd_vm_stop(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
-                    bool *deferred, struct vsd_err *e);
+int vsd_vm_stop(struct vsd *d, const json_t *params, vsd_vm_stop_done_fn *done, void *ctx,
+                struct vsd_err *e);
 int vsd_vm_del(struct vsd *d, const json_t *params, struct vsd_err *e);
 json_t *vsd_vm_list(struct vsd *d);
 json_t *vsd_nic_add(struct vsd *d, const json_t *params, struct vsd_err *e);
@@ -178,9 +179,17 @@ int vsd_fdb_del(struct vsd *d, const json_t *params, struct vsd_err *e);
 int vsd_fdb_flush(struct vsd *d, const json_t *params, struct vsd_err *e);
 int vsd_mirror_add(struct vsd *d, const json_t *params, struct vsd_err *e);
 int vsd_mirror_del(struct vsd *d, const json_t *params, struct vsd_err *e);
-/* capture answers when the capture ends (count or timeout): parked. */
-json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
-                    bool *deferred, struct vsd_err *e);
+/* How a capture ended: r, or NULL when vswitchd shuts down first. */
+struct vsd_capture_result {
+    const char *file;
+    uint64_t packets; /* written to the file */
+    uint64_t dropped; /* not captured: the capture ring was full */
+};
+typedef void vsd_capture_done_fn(void *ctx, const struct vsd_capture_result *r);
+/* Start a capture (count frames, or for timeout seconds): -1 with e if it
+ * did not start; otherwise done(ctx) is called once when it ends. */
+int vsd_capture(struct vsd *d, const json_t *params, vsd_capture_done_fn *done, void *ctx,
+                struct vsd_err *e);
 /* Drain running captures into their files; finish those that are done. */
 void vsd_capture_poll(struct vsd *d);
 
@@ -254,27 +263,10 @@ int vsd_telemetry_fd(void); /* readable: refresh the snapshot */
 void vsd_telemetry_refresh(struct vsd *d);
 void vsd_telemetry_fini(void);
 
-struct rpc_server;
-int rpc_server_create(struct vsd *d, const char *path, struct rpc_server **out);
-void rpc_server_destroy(struct rpc_server *s);
-/* The listening fd; register it in epoll with data.ptr = the server. Client
- * connections register themselves (data.ptr = the connection). Pass every
- * event whose tag is not one of the caller's own here. */
-int rpc_server_fd(const struct rpc_server *s);
-void rpc_server_on_event(struct rpc_server *s, int epfd, void *tag, uint32_t events);
-/* A client is dropped (rpc.slow_clients) when an answer has waited
- * deadline_s for it to read, or when parked answers would leave more than
- * out_max bytes unsent. Defaults 5 s and 1 MiB; tests shorten them. */
-void rpc_server_set_limits(struct rpc_server *s, size_t out_max, double deadline_s);
-/* Answer a parked request (result or error); drops the reference to id. */
-void rpc_reply_deferred(struct rpc_conn *c, json_t *id, json_t *result, const struct vsd_err *e);
-/* Serve one request line (without its newline) as a connection would:
- * parsed, checked, dispatched and counted in d->rpc, but with no socket.
- * Returns the answer line (no newline; the caller frees it), or NULL if it
- * could not be encoded. vm-stop and capture, whose answers wait for a
- * connection, are refused. For tests and the fuzz harness
- * (tests/fuzz/fuzz_vsd_rpc.c); vswitchd itself serves sockets only. */
-char *rpc_serve_line(struct vsd *d, const char *line, size_t len);
+/* control.c: every method of vswitchd in one table (vsd-methods.h),
+ * saving through the state file; serve it on the transport with
+ * vsd_methods_serve. */
+int vsd_control_create(struct vsd *d, struct vsd_methods **out);
 
 /* jail.c: confining VM workers. vsd_vm_confine() before each start makes
  * the VM's namespace, its TAP broker and the partition's jail;

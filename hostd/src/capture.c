@@ -30,8 +30,8 @@ struct vsd_capture {
     char port[VSD_PORT_NAME_MAX + 1];
     uint64_t count, written;
     double deadline;
-    struct rpc_conn *conn;
-    json_t *id;
+    vsd_capture_done_fn *done;
+    void *ctx;
 };
 
 /* Remove a capture file this call created and nothing else: only if the
@@ -140,38 +140,37 @@ static int capture_open(int dirfd, const char *file, const char *base, bool forc
     return fd;
 }
 
-json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
-                    bool *deferred, struct vsd_err *e)
+int vsd_capture(struct vsd *d, const json_t *params, vsd_capture_done_fn *done, void *ctx,
+                struct vsd_err *e)
 {
     static const char *const keys[] = {"port", "file", "count", "timeout", "force", NULL};
     const char *pname, *file;
     long long count = 0, timeout = 0;
     bool has_count, has_to, has_force, force = false;
-    *deferred = false;
     if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "port", true, &pname, e) < 0 ||
         vsd_get_str(params, "file", true, &file, e) < 0 ||
         vsd_get_int(params, "count", 1, 100000000, &count, &has_count, e) < 0 ||
         vsd_get_int(params, "timeout", 1, 86400, &timeout, &has_to, e) < 0 ||
         vsd_get_bool(params, "force", &force, &has_force, e) < 0)
-        return NULL;
+        return -1;
     if (!has_count && !has_to) {
         vsd_fail(e, VSD_BAD_PARAMS, "give -c COUNT, --timeout S, or both");
-        return NULL;
+        return -1;
     }
     if (file[0] != '/') {
         vsd_fail(e, VSD_BAD_PARAMS, "the capture file must be an absolute path");
-        return NULL;
+        return -1;
     }
     if (strlen(file) >= PATH_MAX) {
         vsd_fail(e, VSD_BAD_PARAMS, "the capture file's path is longer than %d bytes",
                  PATH_MAX - 1);
-        return NULL;
+        return -1;
     }
     struct vsd_switch *ps;
     struct vsw_port *port = vsd_find_port(d, pname, &ps);
     if (!port) {
         vsd_fail(e, VSD_FAILED, "no port '%s' (VM/NIC, a host vNIC, or SWITCH:uplink)", pname);
-        return NULL;
+        return -1;
     }
     /* Everything that can fail without touching the file system first: the
      * file is created last, so a capture refused for its port leaves the
@@ -179,13 +178,13 @@ json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, 
     struct vsd_capture *c = calloc(1, sizeof(*c));
     if (!c) {
         vsd_fail(e, VSD_FAILED, "out of memory");
-        return NULL;
+        return -1;
     }
     c->pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_NANO);
     if (!c->pcap) {
         vsd_fail(e, VSD_FAILED, "libpcap failed");
         free(c);
-        return NULL;
+        return -1;
     }
     int rc = vsw_capture_start(port, 4096, &c->cap);
     if (rc < 0) {
@@ -193,7 +192,7 @@ json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, 
                  rc == -EBUSY ? "a capture is already running there" : strerror(-rc));
         pcap_close(c->pcap);
         free(c);
-        return NULL;
+        return -1;
     }
     bool created = false;
     struct stat st;
@@ -220,19 +219,18 @@ json_t *vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, 
         vsw_capture_stop(c->cap);
         pcap_close(c->pcap);
         free(c);
-        return NULL;
+        return -1;
     }
     snprintf(c->file, sizeof(c->file), "%s", file);
     snprintf(c->port, sizeof(c->port), "%s", pname);
     c->count = has_count ? (uint64_t)count : 0;
     c->deadline = has_to ? vsd_now() + (double)timeout : 0;
-    c->conn = conn;
-    c->id = json_incref(id);
+    c->done = done;
+    c->ctx = ctx;
     c->next = d->captures;
     d->captures = c;
-    *deferred = true;
     vsd_log("capturing on %s into %s%s", pname, file, created ? "" : " (replaced)");
-    return NULL;
+    return 0;
 }
 
 void capture_finish(struct vsd *d, struct vsd_capture *c, bool reply)
@@ -247,13 +245,8 @@ void capture_finish(struct vsd *d, struct vsd_capture *c, bool reply)
     vsw_capture_stop(c->cap);
     pcap_dump_close(c->dump);
     pcap_close(c->pcap);
-    if (reply && c->conn)
-        rpc_reply_deferred(c->conn, c->id,
-                           json_pack("{s:s,s:I,s:I}", "file", c->file, "packets",
-                                     (json_int_t)c->written, "dropped", (json_int_t)dropped),
-                           NULL);
-    else
-        json_decref(c->id);
+    struct vsd_capture_result r = {.file = c->file, .packets = c->written, .dropped = dropped};
+    c->done(c->ctx, reply ? &r : NULL);
     vsd_log("capture on %s: %" PRIu64 " frames written to %s", c->port, c->written, c->file);
     free(c);
 }

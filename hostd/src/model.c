@@ -373,11 +373,10 @@ static void vm_partition_event(void *ctx, struct hv_partition *p, enum hv_partit
     } else {
         vsd_log_limited(&vm->log_rl, "VM %s stopped", vm->name);
     }
-    for (int i = 0; i < vm->nwaiters; i++) {
-        rpc_reply_deferred(vm->waiters[i].conn, vm->waiters[i].id,
-                           json_pack("{s:s}", "state", vsd_vm_state_name(vm)), NULL);
-    }
+    int n = vm->nwaiters;
     vm->nwaiters = 0;
+    for (int i = 0; i < n; i++)
+        vm->waiters[i].done(vm->waiters[i].ctx, vsd_vm_state_name(vm), NULL);
 }
 
 static struct vsd_vm *vm_param(struct vsd *d, const json_t *params, struct vsd_err *e)
@@ -432,39 +431,42 @@ json_t *vsd_vm_start(struct vsd *d, const json_t *params, struct vsd_err *e)
                      (json_int_t)hv_process_partition_pid(vm->p));
 }
 
-json_t *vsd_vm_stop(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
-                    bool *deferred, struct vsd_err *e)
+int vsd_vm_stop(struct vsd *d, const json_t *params, vsd_vm_stop_done_fn *done, void *ctx,
+                struct vsd_err *e)
 {
-    *deferred = false;
     struct vsd_vm *vm = vm_param(d, params, e);
     if (!vm)
-        return NULL;
+        return -1;
     bool was_wanted = vm->want_running;
     vm->want_running = false;
     if (vsd_save(d, e) < 0) {
         vm->want_running = was_wanted;
-        return NULL;
+        return -1;
     }
-    if (hv_partition_state(vm->p) != HV_PARTITION_RUNNING)
-        return json_pack("{s:s}", "state", vsd_vm_state_name(vm));
+    struct vsd_err se = {0};
+    if (hv_partition_state(vm->p) != HV_PARTITION_RUNNING) {
+        done(ctx, vsd_vm_state_name(vm), NULL);
+        return 0;
+    }
     if (vm->nwaiters == (int)(sizeof(vm->waiters) / sizeof(vm->waiters[0]))) {
-        vsd_fail(e, VSD_FAILED, "too many clients waiting for VM '%s' to stop", vm->name);
-        return NULL;
+        vsd_fail(&se, VSD_FAILED, "too many clients waiting for VM '%s' to stop", vm->name);
+        done(ctx, NULL, &se);
+        return 0;
     }
     if (!hv_partition_stopping(vm->p)) {
         int rc = hv_partition_request_stop(vm->p);
         if (rc < 0) {
-            vsd_fail(e, VSD_FAILED, "cannot stop VM '%s': %s", vm->name, strerror(-rc));
-            return NULL;
+            vsd_fail(&se, VSD_FAILED, "cannot stop VM '%s': %s", vm->name, strerror(-rc));
+            done(ctx, NULL, &se);
+            return 0;
         }
         vm->stop_deadline = vsd_now() + VSD_STOP_GRACE_S;
         vsd_log("VM %s: stopping", vm->name);
     }
-    vm->waiters[vm->nwaiters].conn = conn;
-    vm->waiters[vm->nwaiters].id = json_incref(id);
+    vm->waiters[vm->nwaiters].done = done;
+    vm->waiters[vm->nwaiters].ctx = ctx;
     vm->nwaiters++;
-    *deferred = true;
-    return NULL;
+    return 0;
 }
 
 int vsd_vm_del(struct vsd *d, const json_t *params, struct vsd_err *e)
@@ -634,9 +636,10 @@ void vsd_shutdown(struct vsd *d)
         struct vsd_vm *vm = d->vms[i];
         if (!vm)
             continue;
-        for (int w = 0; w < vm->nwaiters; w++)
-            json_decref(vm->waiters[w].id);
+        int n = vm->nwaiters;
         vm->nwaiters = 0;
+        for (int w = 0; w < n; w++)
+            vm->waiters[w].done(vm->waiters[w].ctx, NULL, NULL);
         vm_destroy_rt(vm);
         for (int j = 0; j < vm->nnics; j++)
             free(vm->nics[j]);

@@ -19,6 +19,39 @@ int vsd_fail(struct vsd_err *e, int code, const char *fmt, ...)
     return -1;
 }
 
+void vsd_change_open(struct vsd_change *c, void (*commit)(void *), void (*undo)(void *),
+                     const void *rec, size_t size)
+{
+    if (!c) {
+        /* Nobody saves: final at once. The record is copied all the same,
+         * so that commit sees it as it would in a change. */
+        _Alignas(max_align_t) unsigned char now[VSD_CHANGE_REC_SIZE];
+        memcpy(now, rec, size);
+        commit(now);
+        return;
+    }
+    c->open = true;
+    c->commit = commit;
+    c->undo = undo;
+    memcpy(c->rec, rec, size);
+}
+
+void vsd_change_commit(struct vsd_change *c)
+{
+    if (!c->open)
+        return;
+    c->open = false;
+    c->commit(c->rec);
+}
+
+void vsd_change_undo(struct vsd_change *c)
+{
+    if (!c->open)
+        return;
+    c->open = false;
+    c->undo(c->rec);
+}
+
 bool vsd_name_ok(const char *s, size_t max)
 {
     size_t n = s ? strlen(s) : 0;

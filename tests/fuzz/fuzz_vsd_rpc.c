@@ -1,8 +1,9 @@
 /*
  * libFuzzer harness for vswitchd's control protocol: JSON-RPC 2.0 request
  * lines as an operator (vswitch-ctl or anything else on the socket) sends
- * them, served by rpc.c (rpc_serve_line: its own parsing and checks, the
- * dispatch, the handlers of model.c, switch.c and nic.c, the answer).
+ * them, served by rpc.c (vsd_rpc_serve_line: its own parsing and checks),
+ * the method table (methods.c: the dispatch, the save), vswitchd's methods
+ * (control.c) and the model behind them, and the answer.
  *
  * Made once: the process of fuzz_vsd_env.c (EAL with one switch worker,
  * the jumbo pools, the data plane, the partition table; its own network
@@ -25,7 +26,7 @@
  * rather than served:
  *   - vm-start and vm-stop (they start and stop a worker process and wait
  *     for it) and capture (its answer waits for frames or a timeout);
- *     rpc_serve_line would refuse the last two anyway;
+ *     vsd_rpc_serve_line would refuse the last two anyway;
  *   - switch-add / switch-set with an uplink other than net_ring devargs
  *     (a fuzzer must not attach host devices or write pcap files);
  *   - without a namespace of our own, requests that would create a TAP,
@@ -63,6 +64,7 @@ const char *fz_name = "fuzz_vsd_rpc";
 
 static bool ready;
 static struct vsd d;
+static struct vsd_methods *methods;
 static char state_file[PATH_MAX];
 
 static void op(int (*fn)(struct vsd *, const json_t *, struct vsd_err *), const char *params)
@@ -163,7 +165,8 @@ static void serve(const char *line, size_t len)
 {
     json_t *before = vsd_state_to_json(&d);
     uint64_t requests = d.rpc.requests;
-    char *text = rpc_serve_line(&d, line, len);
+    struct vsd_rpc_endpoint ep = {.handler = vsd_methods_serve, .ctx = methods, .counters = &d.rpc};
+    char *text = vsd_rpc_serve_line(&ep, line, len);
     if (fz.debug)
         fprintf(fz.out, "> %.*s\n< %s\n", (int)len, line, text ? text : "(null)");
     bool is_error;
@@ -192,6 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = true;
     }
     baseline();
+    FZ_CHECK(vsd_control_create(&d, &methods) == 0);
     fz_check_vsd(&d);
     const char *p = (const char *)data, *end = p + size;
     while (p < end) {
@@ -201,6 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             serve(p, len);
         p += len + 1;
     }
+    vsd_methods_destroy(methods);
     fz_vsd_fini(&d);
     return 0;
 }

@@ -1,11 +1,12 @@
 /*
  * Unit tests for vswitchd's parts that need no data plane: the state
- * file's save and the control socket (rpc.c), driven by an epoll loop of
- * the test's own as vswitchd's main() drives them, against an empty host.
+ * file's save and the control socket (rpc.c) with vswitchd's methods
+ * (control.c), driven by an epoll loop of the test's own as vswitchd's
+ * main() drives them, against an empty host.
  *
- * vsd_capture is wrapped (-Wl,--wrap=vsd_capture): a capture request parks
- * its answer without any port, and the test answers it when it likes, as a
- * capture that ends would.
+ * A method of the test's own, "park", parks its answer as a capture does,
+ * without any port, and the test answers it when it likes, as a capture
+ * that ends would.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,8 @@
 struct fixture {
     char dir[64];
     struct vsd d;
-    struct rpc_server *srv;
+    struct vsd_methods *methods;
+    struct vsd_rpc_server *srv;
     int epfd;
     char sock[96]; /* fits sockaddr_un.sun_path */
 };
@@ -62,7 +64,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    rpc_server_destroy(f->srv);
+    vsd_rpc_server_destroy(f->srv);
+    vsd_methods_destroy(f->methods);
     if (f->epfd >= 0)
         close(f->epfd);
     char cmd[128];
@@ -195,7 +198,7 @@ static void pump(struct fixture *f, int ms)
     int n = epoll_wait(f->epfd, evs, 32, ms);
     for (int i = 0; i < n; i++) {
         double t0 = now_s();
-        rpc_server_on_event(f->srv, f->epfd, evs[i].data.ptr, evs[i].events);
+        vsd_rpc_server_on_event(f->srv, f->epfd, evs[i].data.ptr, evs[i].events);
         double took = now_s() - t0;
         if (took > g_longest_event)
             g_longest_event = took;
@@ -209,14 +212,33 @@ static void pump_for(struct fixture *f, double seconds)
         pump(f, 5);
 }
 
+/* The parked answers of the test's method. */
+static struct vsd_rpc_pending *g_parked[4];
+static int g_nparked;
+
+static int park(void *ctx, const json_t *params, struct vsd_method_call *call, json_t **result,
+                struct vsd_err *e)
+{
+    (void)ctx, (void)params, (void)result, (void)e;
+    assert_true(g_nparked < 4);
+    g_parked[g_nparked] = vsd_method_defer(call);
+    assert_non_null(g_parked[g_nparked]);
+    g_nparked++;
+    return 0;
+}
+
 static void serve(struct fixture *f, size_t out_max, double deadline_s)
 {
-    assert_int_equal(rpc_server_create(&f->d, f->sock, &f->srv), 0);
-    rpc_server_set_limits(f->srv, out_max, deadline_s);
+    assert_int_equal(vsd_control_create(&f->d, &f->methods), 0);
+    assert_int_equal(vsd_methods_register(f->methods, "park", park, NULL, VSD_METHOD_DEFERS), 0);
+    struct vsd_rpc_endpoint ep = {
+        .handler = vsd_methods_serve, .ctx = f->methods, .counters = &f->d.rpc};
+    assert_int_equal(vsd_rpc_server_create(f->sock, &ep, &f->srv), 0);
+    vsd_rpc_server_set_limits(f->srv, out_max, deadline_s);
     f->epfd = epoll_create1(EPOLL_CLOEXEC);
     assert_true(f->epfd >= 0);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = f->srv};
-    assert_int_equal(epoll_ctl(f->epfd, EPOLL_CTL_ADD, rpc_server_fd(f->srv), &ev), 0);
+    assert_int_equal(epoll_ctl(f->epfd, EPOLL_CTL_ADD, vsd_rpc_server_fd(f->srv), &ev), 0);
     g_longest_event = 0;
 }
 
@@ -427,32 +449,11 @@ static void rpc__request_then_half_close__answered_then_closed(void **state)
     close(fd);
 }
 
-/* The parked captures of the wrapped vsd_capture. */
-static struct rpc_conn *g_parked_conn[4];
-static json_t *g_parked_id[4];
-static int g_nparked;
-
-json_t *__wrap_vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
-                           bool *deferred, struct vsd_err *e);
-json_t *__wrap_vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
-                           bool *deferred, struct vsd_err *e)
-{
-    (void)d;
-    (void)params;
-    (void)e;
-    assert_true(g_nparked < 4);
-    g_parked_conn[g_nparked] = conn;
-    g_parked_id[g_nparked] = json_incref(id);
-    g_nparked++;
-    *deferred = true;
-    return NULL;
-}
-
-static void park_two_captures(struct fixture *f, int fd)
+static void park_two(struct fixture *f, int fd)
 {
     g_nparked = 0;
-    const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"capture\",\"params\":{}}\n"
-                       "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"capture\",\"params\":{}}\n";
+    const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"park\",\"params\":{}}\n"
+                       "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"park\",\"params\":{}}\n";
     assert_int_equal(send(fd, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
     for (int i = 0; i < 100 && g_nparked < 2; i++)
         pump(f, 5);
@@ -476,13 +477,13 @@ static void rpc__parked_answers_pile_past_bound__client_dropped(void **state)
     struct fixture *f = *state;
     serve(f, 64 * 1024, 30);
     int fd = client(f);
-    park_two_captures(f, fd);
+    park_two(f, fd);
     /* One answer is taken whole however large: far more than the bound and
      * than the socket holds, so most of it stays unsent. */
-    rpc_reply_deferred(g_parked_conn[0], g_parked_id[0], big_result(4 << 20), NULL);
+    vsd_rpc_pending_answer(g_parked[0], big_result(4 << 20), NULL);
     assert_int_equal(f->d.rpc.slow_clients, 0);
     /* A second one on top of unsent output passes the bound. */
-    rpc_reply_deferred(g_parked_conn[1], g_parked_id[1], big_result(100), NULL);
+    vsd_rpc_pending_answer(g_parked[1], big_result(100), NULL);
     assert_int_equal(f->d.rpc.slow_clients, 1);
     assert_true(reaches_eof(f, fd, 5));
     assert_true(g_longest_event < 0.5);
@@ -494,9 +495,9 @@ static void rpc__parked_answers_read__both_delivered(void **state)
     struct fixture *f = *state;
     serve(f, 64 * 1024, 30);
     int fd = client(f);
-    park_two_captures(f, fd);
-    rpc_reply_deferred(g_parked_conn[0], g_parked_id[0], big_result(1000), NULL);
-    rpc_reply_deferred(g_parked_conn[1], g_parked_id[1], big_result(1000), NULL);
+    park_two(f, fd);
+    vsd_rpc_pending_answer(g_parked[0], big_result(1000), NULL);
+    vsd_rpc_pending_answer(g_parked[1], big_result(1000), NULL);
     static char line[4096];
     assert_true(read_line(f, fd, line, sizeof(line), 2));
     assert_non_null(strstr(line, "\"id\":1,"));
