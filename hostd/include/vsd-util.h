@@ -62,6 +62,11 @@ int vsd_fail(struct vsd_err *e, int code, const char *fmt, ...)
 
 /* 1..max characters of A-Z a-z 0-9 _ . -, not "." or "..". */
 bool vsd_name_ok(const char *s, size_t max);
+/* The same, or e filled (VSD_BAD_PARAMS) naming what it is (key); an
+ * interface name (ifname) may not be "lo" either. 0 or -1. */
+int vsd_check_name(struct vsd_err *e, const char *key, const char *s, size_t max, bool ifname);
+/* min <= v <= max, or e filled (VSD_BAD_PARAMS) naming key. 0 or -1. */
+int vsd_check_range(struct vsd_err *e, const char *key, long long v, long long min, long long max);
 /* "xx:xx:xx:xx:xx:xx" exactly. 0 or -1. */
 int vsd_parse_mac(const char *s, uint8_t mac[6]);
 void vsd_format_mac(const uint8_t mac[6], char out[18]);

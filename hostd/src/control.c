@@ -19,27 +19,6 @@ static int done_or_fail(int rc, json_t **result)
     return 0;
 }
 
-static int m_switch_add(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                        struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_switch_add(ctx, p, e), r);
-}
-
-static int m_switch_del(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                        struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_switch_del(ctx, p, e), r);
-}
-
-static int m_switch_set(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                        struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_switch_set(ctx, p, e), r);
-}
-
 static int m_vm_add(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
                     struct vsd_err *e)
 {
@@ -68,52 +47,10 @@ static int m_nic_del(void *ctx, const json_t *p, struct vsd_method_call *call, j
     return done_or_fail(vsd_nic_del(ctx, p, e), r);
 }
 
-static int m_fdb_add(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                     struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_fdb_add(ctx, p, e), r);
-}
-
-static int m_fdb_del(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                     struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_fdb_del(ctx, p, e), r);
-}
-
-static int m_fdb_flush(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                       struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_fdb_flush(ctx, p, e), r);
-}
-
-static int m_mirror_add(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                        struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_mirror_add(ctx, p, e), r);
-}
-
-static int m_mirror_del(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                        struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_mirror_del(ctx, p, e), r);
-}
-
 static int json_or_fail(json_t *j, json_t **result)
 {
     *result = j;
     return j ? 0 : -1;
-}
-
-static int m_switch_list(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                         struct vsd_err *e)
-{
-    (void)p, (void)call, (void)e;
-    return json_or_fail(vsd_switch_list(ctx), r);
 }
 
 static int m_vm_list(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
@@ -121,13 +58,6 @@ static int m_vm_list(void *ctx, const json_t *p, struct vsd_method_call *call, j
 {
     (void)p, (void)call, (void)e;
     return json_or_fail(vsd_vm_list(ctx), r);
-}
-
-static int m_switch_show(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                         struct vsd_err *e)
-{
-    (void)call;
-    return json_or_fail(vsd_switch_show(ctx, p, e), r);
 }
 
 static int m_vm_start(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
@@ -149,13 +79,6 @@ static int m_nic_list(void *ctx, const json_t *p, struct vsd_method_call *call, 
 {
     (void)call;
     return json_or_fail(vsd_nic_list(ctx, p, e), r);
-}
-
-static int m_fdb_show(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                      struct vsd_err *e)
-{
-    (void)call;
-    return json_or_fail(vsd_fdb_show(ctx, p, e), r);
 }
 
 static int m_stats(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
@@ -206,17 +129,17 @@ static int m_capture(void *ctx, const json_t *p, struct vsd_method_call *call, j
 }
 
 static const struct vsd_method_def methods[] = {
-    {"switch-add", m_switch_add, 0},   {"switch-del", m_switch_del, 0},
-    {"switch-set", m_switch_set, 0},   {"switch-list", m_switch_list, 0},
-    {"switch-show", m_switch_show, 0}, {"vm-add", m_vm_add, 0},
-    {"vm-del", m_vm_del, 0},           {"vm-start", m_vm_start, 0},
-    {"vm-stop", m_vm_stop, VSD_METHOD_DEFERS}, {"vm-list", m_vm_list, 0},
-    {"nic-add", m_nic_add, 0},         {"nic-set", m_nic_set, 0},
-    {"nic-del", m_nic_del, 0},         {"nic-list", m_nic_list, 0},
-    {"fdb-add", m_fdb_add, 0},         {"fdb-del", m_fdb_del, 0},
-    {"fdb-flush", m_fdb_flush, 0},     {"fdb-show", m_fdb_show, 0},
-    {"mirror-add", m_mirror_add, 0},   {"mirror-del", m_mirror_del, 0},
-    {"capture", m_capture, VSD_METHOD_DEFERS}, {"stats", m_stats, 0},
+    {"vm-add", m_vm_add, 0},
+    {"vm-del", m_vm_del, 0},
+    {"vm-start", m_vm_start, 0},
+    {"vm-stop", m_vm_stop, VSD_METHOD_DEFERS},
+    {"vm-list", m_vm_list, 0},
+    {"nic-add", m_nic_add, 0},
+    {"nic-set", m_nic_set, 0},
+    {"nic-del", m_nic_del, 0},
+    {"nic-list", m_nic_list, 0},
+    {"capture", m_capture, VSD_METHOD_DEFERS},
+    {"stats", m_stats, 0},
 };
 
 int vsd_control_create(struct vsd *d, struct vsd_methods **out)
@@ -226,6 +149,10 @@ int vsd_control_create(struct vsd *d, struct vsd_methods **out)
     if (rc < 0)
         return rc;
     rc = vsd_methods_register_all(t, methods, sizeof(methods) / sizeof(methods[0]), d);
+    if (rc == 0)
+        rc = vsd_switch_methods_register(t, d);
+    if (rc == 0)
+        rc = vsd_fdb_methods_register(t, d);
     if (rc < 0) {
         vsd_methods_destroy(t);
         return rc;

@@ -27,90 +27,6 @@
 #include "vsw-uplink.h"
 #include "vswitchd.h"
 
-/* --- parameter access ----------------------------------------------------- */
-
-int vsd_check_keys(const json_t *params, const char *const *allowed, struct vsd_err *e)
-{
-    const char *key;
-    json_t *v;
-    if (!json_is_object(params))
-        return vsd_fail(e, VSD_BAD_PARAMS, "parameters must be an object");
-    json_object_foreach((json_t *)params, key, v)
-    {
-        bool ok = false;
-        for (const char *const *a = allowed; *a; a++)
-            if (strcmp(*a, key) == 0)
-                ok = true;
-        if (!ok)
-            return vsd_fail(e, VSD_BAD_PARAMS, "unknown parameter '%s'", key);
-    }
-    return 0;
-}
-
-int vsd_get_str(const json_t *params, const char *key, bool required, const char **out,
-                struct vsd_err *e)
-{
-    json_t *v = json_object_get(params, key);
-    *out = NULL;
-    if (!v) {
-        if (required)
-            return vsd_fail(e, VSD_BAD_PARAMS, "missing parameter '%s'", key);
-        return 0;
-    }
-    if (!json_is_string(v))
-        return vsd_fail(e, VSD_BAD_PARAMS, "parameter '%s' must be a string", key);
-    *out = json_string_value(v);
-    return 0;
-}
-
-int vsd_get_int(const json_t *params, const char *key, long long min, long long max,
-                long long *out, bool *present, struct vsd_err *e)
-{
-    json_t *v = json_object_get(params, key);
-    *present = v != NULL;
-    if (!v)
-        return 0;
-    if (!json_is_integer(v))
-        return vsd_fail(e, VSD_BAD_PARAMS, "parameter '%s' must be an integer", key);
-    long long x = json_integer_value(v);
-    if (x < min || x > max)
-        return vsd_fail(e, VSD_BAD_PARAMS, "%s %lld is out of range (%lld..%lld)", key, x, min,
-                        max);
-    *out = x;
-    return 0;
-}
-
-int vsd_get_bool(const json_t *params, const char *key, bool *out, bool *present,
-                 struct vsd_err *e)
-{
-    json_t *v = json_object_get(params, key);
-    *present = v != NULL;
-    if (!v)
-        return 0;
-    if (json_is_boolean(v)) {
-        *out = json_is_true(v);
-        return 0;
-    }
-    const char *s = json_string_value(v);
-    if (s && (strcmp(s, "on") == 0 || strcmp(s, "off") == 0)) {
-        *out = strcmp(s, "on") == 0;
-        return 0;
-    }
-    return vsd_fail(e, VSD_BAD_PARAMS, "parameter '%s' must be on or off", key);
-}
-
-int vsd_get_name(const json_t *params, const char *key, size_t max, const char **out,
-                 struct vsd_err *e)
-{
-    if (vsd_get_str(params, key, true, out, e) < 0)
-        return -1;
-    if (!vsd_name_ok(*out, max) || (max == VSD_NIC_NAME_MAX && strcmp(*out, "lo") == 0))
-        return vsd_fail(e, VSD_BAD_PARAMS,
-                        "bad %s name '%s': use 1..%zu characters of A-Z a-z 0-9 _ . -%s", key, *out,
-                        max, max == VSD_NIC_NAME_MAX ? ", not 'lo'" : "");
-    return 0;
-}
-
 int vsd_random(void *buf, size_t len)
 {
     return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -1;
@@ -534,32 +450,6 @@ json_t *vsd_vm_list(struct vsd *d)
 
 /* --- FDB, stats ----------------------------------------------------------- */
 
-static void fdb_cb(void *ctx, const struct vsw_fdb_entry *ent)
-{
-    json_t *arr = ctx;
-    char m[18];
-    vsd_format_mac(ent->mac, m);
-    json_array_append_new(arr, json_pack("{s:s,s:i,s:s,s:i,s:b}", "port", vsw_port_name(ent->port),
-                                         "vlan", (json_int_t)ent->vlan, "mac", m, "age",
-                                         (json_int_t)ent->age_s, "static", ent->is_static));
-}
-
-json_t *vsd_fdb_show(struct vsd *d, const json_t *params, struct vsd_err *e)
-{
-    static const char *const keys[] = {"switch", NULL};
-    const char *name;
-    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "switch", true, &name, e) < 0)
-        return NULL;
-    struct vsd_switch *s = vsd_find_switch(d, name);
-    if (!s) {
-        vsd_fail(e, VSD_FAILED, "no switch '%s'", name);
-        return NULL;
-    }
-    json_t *arr = json_array();
-    vsw_fdb_dump(s->sw, fdb_cb, arr);
-    return json_pack("{s:o}", "entries", arr);
-}
-
 json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e)
 {
     static const char *const keys[] = {"target", NULL};
@@ -588,16 +478,16 @@ json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e)
         if (!s || (only_sw && s != only_sw))
             continue;
         if (s->host && (!only_port || only_port == s->host))
-            json_array_append_new(arr, vsd_port_json(d, s, s->host, NULL));
+            json_array_append_new(arr, vsd_port_json(s, s->host, NULL));
         if (s->uplink_port && (!only_port || only_port == s->uplink_port))
-            json_array_append_new(arr, vsd_port_json(d, s, s->uplink_port, NULL));
+            json_array_append_new(arr, vsd_port_json(s, s->uplink_port, NULL));
     }
     for (int i = 0; i < VSD_MAX_VMS; i++) {
         for (int j = 0; d->vms[i] && j < d->vms[i]->nnics; j++) {
             struct vsd_nic *n = d->vms[i]->nics[j];
             if ((only_port && netvsp_port(n->np) != only_port) || (only_sw && n->sw != only_sw))
                 continue;
-            json_array_append_new(arr, vsd_port_json(d, n->sw, netvsp_port(n->np), n));
+            json_array_append_new(arr, vsd_port_json(n->sw, netvsp_port(n->np), n));
         }
     }
     if (target)

@@ -384,10 +384,10 @@ int vsd_nic_del(struct vsd *d, const json_t *params, struct vsd_err *e)
     struct vsd_vm *vm = n->vm;
     char pname[VSD_PORT_NAME_MAX + 1];
     snprintf(pname, sizeof(pname), "%s/%s", vm->name, n->name);
-    if (n->sw->mirror_on) {
-        bool involved = strcmp(n->sw->mirror_dst, pname) == 0;
-        for (int i = 0; i < n->sw->mirror_nsrc; i++)
-            involved |= strcmp(n->sw->mirror_src[i], pname) == 0;
+    if (n->sw->mirror.on) {
+        bool involved = strcmp(n->sw->mirror.dst, pname) == 0;
+        for (int i = 0; i < n->sw->mirror.nsrc; i++)
+            involved |= strcmp(n->sw->mirror.src[i], pname) == 0;
         if (involved)
             return vsd_fail(e, VSD_FAILED,
                             "NIC %s is part of switch %s's mirror: remove the mirror first", pname,

@@ -184,9 +184,8 @@ static int check_kind_args(enum vsw_switch_kind kind, const char *uplink, bool h
     return 0;
 }
 
-static struct vsd_switch *new_switch(struct vsd *d, const char *name, enum vsw_switch_kind kind,
-                                     uint32_t mtu, uint32_t fdb_max, uint32_t fdb_aging,
-                                     struct vsd_err *e)
+static struct vsd_switch *new_switch(struct vsd *d, const char *name, uint32_t mtu,
+                                     uint32_t fdb_max, uint32_t fdb_aging, struct vsd_err *e)
 {
     struct vsd_switch *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -199,7 +198,6 @@ static struct vsd_switch *new_switch(struct vsd *d, const char *name, enum vsw_s
     s->fdb_max = fdb_max;
     s->fdb_aging = fdb_aging;
     host_ifname(name, s->host_if);
-    (void)kind;
     struct vsw_switch_params p = {
         .name = s->name,
         .kind = VSW_SWITCH_PRIVATE,
@@ -234,90 +232,140 @@ static int switch_slot(struct vsd *d)
     return -1;
 }
 
-int vsd_switch_add(struct vsd *d, const json_t *params, struct vsd_err *e)
+void vsd_switch_params_init(struct vsd_switch_params *p, const char *name,
+                            enum vsw_switch_kind kind)
 {
-    static const char *const keys[] = {"name",    "type",      "uplink",          "allow_management_os",
-                                       "mtu",     "fdb_max",   "fdb_aging",       "management_vlan",
-                                       NULL};
-    const char *name, *type, *uplink = NULL;
-    long long mtu = 1500, fdb_max = 8192, aging = 300, mvlan = 0;
-    bool has, has_mgmt, mgmt = false;
-    if (vsd_check_keys(params, keys, e) < 0 ||
-        vsd_get_name(params, "name", VSD_NAME_MAX, &name, e) < 0 ||
-        vsd_get_str(params, "type", true, &type, e) < 0 ||
-        vsd_get_str(params, "uplink", false, &uplink, e) < 0 ||
-        vsd_get_bool(params, "allow_management_os", &mgmt, &has_mgmt, e) < 0 ||
-        vsd_get_int(params, "mtu", 68, 9000, &mtu, &has, e) < 0 ||
-        vsd_get_int(params, "fdb_max", 16, 1 << 20, &fdb_max, &has, e) < 0 ||
-        vsd_get_int(params, "fdb_aging", 10, 86400 * 7, &aging, &has, e) < 0 ||
-        vsd_get_int(params, "management_vlan", 0, VSW_VLAN_MAX, &mvlan, &has, e) < 0)
+    *p = (struct vsd_switch_params){
+        .name = name,
+        .kind = kind,
+        .mtu = VSD_SWITCH_MTU_DEFAULT,
+        .fdb_max = VSD_FDB_MAX_DEFAULT,
+        .fdb_aging = VSD_FDB_AGING_DEFAULT,
+    };
+}
+
+/* What JSON callers have checked already, for callers in C. */
+static int check_settings(const struct vsd_switch_params *p, struct vsd_err *e)
+{
+    if (vsd_check_name(e, "name", p->name, VSD_NAME_MAX, false) < 0 ||
+        vsd_check_range(e, "mtu", p->mtu, 68, 9000) < 0 ||
+        vsd_check_range(e, "fdb_max", p->fdb_max, VSD_FDB_MAX_MIN, VSD_FDB_MAX_MAX) < 0 ||
+        vsd_check_range(e, "fdb_aging", p->fdb_aging, VSD_FDB_AGING_MIN, VSD_FDB_AGING_MAX) < 0 ||
+        vsd_check_range(e, "management_vlan", p->mgmt_vlan, 0, VSW_VLAN_MAX) < 0)
         return -1;
-    enum vsw_switch_kind kind;
-    if (vsw_switch_kind_parse(type, &kind) < 0)
-        return vsd_fail(e, VSD_BAD_PARAMS, "bad switch type '%s': use private, internal or external",
-                        type);
-    if (check_kind_args(kind, uplink, has_mgmt && mgmt, e) < 0)
-        return -1;
-    if (vsd_find_switch(d, name))
-        return vsd_fail(e, VSD_FAILED, "switch '%s' already exists", name);
-    int slot = switch_slot(d);
-    if (slot < 0)
-        return vsd_fail(e, VSD_FAILED, "too many switches (at most %d)", VSD_MAX_SWITCHES);
-    char hif[16];
-    host_ifname(name, hif);
-    for (int i = 0; i < VSD_MAX_SWITCHES; i++)
-        if (d->switches[i] && wants_host(kind, mgmt) && strcmp(d->switches[i]->host_if, hif) == 0)
-            return vsd_fail(e, VSD_FAILED,
-                            "switch '%s' would share host vNIC name %s with switch '%s'", name, hif,
-                            d->switches[i]->name);
-    struct vsd_switch *s =
-        new_switch(d, name, kind, (uint32_t)mtu, (uint32_t)fdb_max, (uint32_t)aging, e);
-    if (!s)
-        return -1;
-    if (vsd_random(s->host_mac, 6) < 0) {
-        switch_free(s);
-        return vsd_fail(e, VSD_FAILED, "cannot generate a MAC address");
-    }
-    s->host_mac[0] = (uint8_t)((s->host_mac[0] & 0xfc) | 0x02);
-    s->mgmt_vlan = (uint16_t)mvlan;
-    if (reshape(d, s, kind, uplink, mgmt, false, e) < 0) {
-        switch_free(s);
-        return -1;
-    }
-    d->switches[slot] = s;
-    if (vsd_save(d, e) < 0) {
-        d->switches[slot] = NULL;
-        switch_free(s);
-        return -1;
-    }
-    vsd_log("switch %s added (%s%s%s, MTU %u%s)", s->name, type, uplink ? ", uplink " : "",
-            uplink ? uplink : "", s->mtu, s->host ? ", host vNIC " : "");
+    if ((unsigned)p->kind > VSW_SWITCH_EXTERNAL)
+        return vsd_fail(e, VSD_BAD_PARAMS, "bad switch type %d", (int)p->kind);
     return 0;
 }
 
-int vsd_switch_del(struct vsd *d, const json_t *params, struct vsd_err *e)
+/* A new switch of p's kind with its ports, in a free slot; *slot_out. */
+static struct vsd_switch *switch_create(struct vsd *d, const struct vsd_switch_params *p,
+                                        int *slot_out, struct vsd_err *e)
 {
-    static const char *const keys[] = {"name", NULL};
-    const char *name;
-    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "name", true, &name, e) < 0)
-        return -1;
-    struct vsd_switch *s = vsd_find_switch(d, name);
+    if (check_settings(p, e) < 0 ||
+        check_kind_args(p->kind, p->uplink, p->allow_mgmt, e) < 0)
+        return NULL;
+    if (vsd_find_switch(d, p->name)) {
+        vsd_fail(e, VSD_FAILED, "switch '%s' already exists", p->name);
+        return NULL;
+    }
+    int slot = switch_slot(d);
+    if (slot < 0) {
+        vsd_fail(e, VSD_FAILED, "too many switches (at most %d)", VSD_MAX_SWITCHES);
+        return NULL;
+    }
+    char hif[16];
+    host_ifname(p->name, hif);
+    for (int i = 0; i < VSD_MAX_SWITCHES; i++)
+        if (d->switches[i] && wants_host(p->kind, p->allow_mgmt) &&
+            strcmp(d->switches[i]->host_if, hif) == 0) {
+            vsd_fail(e, VSD_FAILED, "switch '%s' would share host vNIC name %s with switch '%s'",
+                     p->name, hif, d->switches[i]->name);
+            return NULL;
+        }
+    struct vsd_switch *s = new_switch(d, p->name, p->mtu, p->fdb_max, p->fdb_aging, e);
     if (!s)
+        return NULL;
+    if (vsd_random(s->host_mac, 6) < 0) {
+        switch_free(s);
+        vsd_fail(e, VSD_FAILED, "cannot generate a MAC address");
+        return NULL;
+    }
+    s->host_mac[0] = (uint8_t)((s->host_mac[0] & 0xfc) | 0x02);
+    s->mgmt_vlan = p->mgmt_vlan;
+    if (reshape(d, s, p->kind, p->uplink, p->allow_mgmt, false, e) < 0) {
+        switch_free(s);
+        return NULL;
+    }
+    d->switches[slot] = s;
+    *slot_out = slot;
+    return s;
+}
+
+static void log_added(const struct vsd_switch *s)
+{
+    bool ext = s->kind == VSW_SWITCH_EXTERNAL;
+    vsd_log("switch %s added (%s%s%s, MTU %u%s)", s->name, vsw_switch_kind_name(s->kind),
+            ext ? ", uplink " : "", ext ? s->uplink : "", s->mtu, s->host ? ", host vNIC " : "");
+}
+
+/* switch-add and switch-del: the switch and its slot. */
+struct switch_rec {
+    struct vsd *d;
+    struct vsd_switch *s;
+    int slot;
+};
+
+static void add_commit(void *rec)
+{
+    struct switch_rec *r = rec;
+    log_added(r->s);
+}
+
+static void add_undo(void *rec)
+{
+    struct switch_rec *r = rec;
+    r->d->switches[r->slot] = NULL;
+    switch_free(r->s);
+}
+
+int vsd_switch_add(struct vsd *d, const struct vsd_switch_params *p, struct vsd_change *chg,
+                   struct vsd_err *e)
+{
+    struct switch_rec r = {.d = d};
+    r.s = switch_create(d, p, &r.slot, e);
+    if (!r.s)
+        return -1;
+    VSD_CHANGE_OPEN(chg, add_commit, add_undo, r);
+    return 0;
+}
+
+static void del_commit(void *rec)
+{
+    struct switch_rec *r = rec;
+    vsd_log("switch %s deleted", r->s->name);
+    switch_free(r->s);
+}
+
+static void del_undo(void *rec)
+{
+    struct switch_rec *r = rec;
+    r->d->switches[r->slot] = r->s;
+}
+
+int vsd_switch_del(struct vsd *d, const char *name, struct vsd_change *chg, struct vsd_err *e)
+{
+    struct switch_rec r = {.d = d, .s = vsd_find_switch(d, name)};
+    if (!r.s)
         return vsd_fail(e, VSD_FAILED, "no switch '%s'", name);
-    int users = vsd_switch_users(d, s);
+    int users = vsd_switch_users(d, r.s);
     if (users)
         return vsd_fail(e, VSD_FAILED, "switch '%s' is used by %d NIC(s): delete or move them first",
                         name, users);
-    int slot = 0;
-    while (d->switches[slot] != s)
-        slot++;
-    d->switches[slot] = NULL;
-    if (vsd_save(d, e) < 0) {
-        d->switches[slot] = s;
-        return -1;
-    }
-    vsd_log("switch %s deleted", name);
-    switch_free(s);
+    while (d->switches[r.slot] != r.s)
+        r.slot++;
+    d->switches[r.slot] = NULL;
+    VSD_CHANGE_OPEN(chg, del_commit, del_undo, r);
     return 0;
 }
 
@@ -348,406 +396,176 @@ static int apply_mtu(struct vsd_switch *s, uint32_t mtu, struct vsd_err *e)
     return 0;
 }
 
-int vsd_switch_set(struct vsd *d, const json_t *params, struct vsd_err *e)
-{
-    static const char *const keys[] = {"name",    "type",      "uplink",          "allow_management_os",
-                                       "mtu",     "fdb_max",   "fdb_aging",       "management_vlan",
-                                       NULL};
-    const char *name, *type = NULL, *uplink = NULL;
-    long long mtu = 0, fdb_max = 0, aging = 0, mvlan = 0;
-    bool has_mtu, has_max, has_aging, has_mgmt, has_mvlan, mgmt = false;
-    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "name", true, &name, e) < 0 ||
-        vsd_get_str(params, "type", false, &type, e) < 0 ||
-        vsd_get_str(params, "uplink", false, &uplink, e) < 0 ||
-        vsd_get_bool(params, "allow_management_os", &mgmt, &has_mgmt, e) < 0 ||
-        vsd_get_int(params, "mtu", 68, 9000, &mtu, &has_mtu, e) < 0 ||
-        vsd_get_int(params, "fdb_max", 16, 1 << 20, &fdb_max, &has_max, e) < 0 ||
-        vsd_get_int(params, "fdb_aging", 10, 86400 * 7, &aging, &has_aging, e) < 0 ||
-        vsd_get_int(params, "management_vlan", 0, VSW_VLAN_MAX, &mvlan, &has_mvlan, e) < 0)
-        return -1;
-    struct vsd_switch *s = vsd_find_switch(d, name);
-    if (!s)
-        return vsd_fail(e, VSD_FAILED, "no switch '%s'", name);
-    if (!type && !uplink && !has_mgmt && !has_mtu && !has_max && !has_aging && !has_mvlan)
-        return vsd_fail(e, VSD_BAD_PARAMS,
-                        "nothing to change: give --type, --uplink, --allow-management-os, "
-                        "--management-vlan, --mtu, --fdb-max or --fdb-aging");
-    enum vsw_switch_kind kind = s->kind;
-    if (type && vsw_switch_kind_parse(type, &kind) < 0)
-        return vsd_fail(e, VSD_BAD_PARAMS, "bad switch type '%s': use private, internal or external",
-                        type);
-    const char *new_uplink = uplink ? uplink : (kind == VSW_SWITCH_EXTERNAL ? s->uplink : NULL);
-    bool new_mgmt = has_mgmt ? mgmt : (kind == VSW_SWITCH_EXTERNAL && s->allow_mgmt);
-    if (check_kind_args(kind, new_uplink, has_mgmt && mgmt, e) < 0)
-        return -1;
-    if (has_mtu) {
-        for (int i = 0; i < VSD_MAX_VMS; i++)
-            for (int j = 0; d->vms[i] && j < d->vms[i]->nnics; j++)
-                if (d->vms[i]->nics[j]->sw == s && d->vms[i]->nics[j]->mtu > (uint32_t)mtu)
-                    return vsd_fail(e, VSD_FAILED,
-                                    "NIC %s/%s has MTU %u, above %lld: lower it first",
-                                    d->vms[i]->name, d->vms[i]->nics[j]->name,
-                                    d->vms[i]->nics[j]->mtu, mtu);
-    }
+/* switch-set: the configuration before it, to go back to. */
+struct set_rec {
+    struct vsd *d;
+    struct vsd_switch *s;
+    bool shape;
+    enum vsw_switch_kind kind;
+    char uplink[VSD_UPLINK_MAX + 1];
+    bool allow_mgmt;
+    uint32_t mtu, fdb_max, fdb_aging;
+    uint16_t mgmt_vlan;
+};
 
-    /* Save the old configuration to undo with. */
-    enum vsw_switch_kind old_kind = s->kind;
-    char old_uplink[VSD_UPLINK_MAX + 1];
-    snprintf(old_uplink, sizeof(old_uplink), "%s", s->uplink);
-    bool old_mgmt = s->allow_mgmt;
-    uint32_t old_mtu = s->mtu, old_max = s->fdb_max, old_aging = s->fdb_aging;
-    uint16_t old_mvlan = s->mgmt_vlan;
-    /* An uplink named while the switch's own is down is tried now, and
-     * refused if it cannot be attached, as at switch-add. */
-    bool shape = kind != s->kind || (new_uplink && strcmp(new_uplink, s->uplink) != 0) ||
-                 new_mgmt != s->allow_mgmt ||
-                 (uplink && kind == VSW_SWITCH_EXTERNAL && !s->uplink_port);
-    if (has_mvlan && s->host && (uint16_t)mvlan != s->mgmt_vlan &&
-        set_mgmt_vlan(s, (uint16_t)mvlan, e) < 0)
-        return -1;
-    if (has_mvlan)
-        s->mgmt_vlan = (uint16_t)mvlan;
-    if (has_mtu && (uint32_t)mtu != s->mtu) {
-        if (apply_mtu(s, (uint32_t)mtu, e) < 0) {
-            if (s->host && s->mgmt_vlan != old_mvlan)
-                set_mgmt_vlan(s, old_mvlan, e);
-            s->mgmt_vlan = old_mvlan;
-            return -1;
-        }
-        s->mtu = (uint32_t)mtu;
-    }
-    if (shape && reshape(d, s, kind, new_uplink, new_mgmt, !uplink, e) < 0) {
-        struct vsd_err ignore;
-        apply_mtu(s, old_mtu, &ignore);
-        s->mtu = old_mtu;
-        if (s->host && s->mgmt_vlan != old_mvlan)
-            set_mgmt_vlan(s, old_mvlan, &ignore);
-        s->mgmt_vlan = old_mvlan;
-        return -1;
-    }
-    if (has_max || has_aging) {
-        int rc = vsw_switch_set_fdb(s->sw, has_max ? (uint32_t)fdb_max : 0,
-                                    has_aging ? (uint32_t)aging : 0);
-        if (rc < 0) {
-            vsd_fail(e, VSD_FAILED, "cannot resize the FDB: %s", strerror(-rc));
-            goto undo;
-        }
-        if (has_max)
-            s->fdb_max = (uint32_t)fdb_max;
-        if (has_aging)
-            s->fdb_aging = (uint32_t)aging;
-        if (has_max)
-            vsd_switch_reapply(d, s);
-    }
-    if (vsd_save(d, e) < 0)
-        goto undo;
+static void set_commit(void *rec)
+{
+    struct set_rec *r = rec;
+    struct vsd_switch *s = r->s;
     vsd_log("switch %s: now %s, MTU %u, FDB %u entries / %u s%s%s", s->name,
             vsw_switch_kind_name(s->kind), s->mtu, s->fdb_max, s->fdb_aging,
             s->uplink_port ? ", uplink " : "", s->uplink_port ? s->uplink : "");
-    return 0;
-undo:;
+}
+
+static void set_undo(void *rec)
+{
+    struct set_rec *r = rec;
+    struct vsd *d = r->d;
+    struct vsd_switch *s = r->s;
     struct vsd_err ignore;
-    if (shape)
-        reshape(d, s, old_kind, old_kind == VSW_SWITCH_EXTERNAL ? old_uplink : NULL, old_mgmt,
+    if (r->shape)
+        reshape(d, s, r->kind, r->kind == VSW_SWITCH_EXTERNAL ? r->uplink : NULL, r->allow_mgmt,
                 true, &ignore);
-    if (s->mtu != old_mtu) {
-        apply_mtu(s, old_mtu, &ignore);
-        s->mtu = old_mtu;
+    if (s->mtu != r->mtu) {
+        apply_mtu(s, r->mtu, &ignore);
+        s->mtu = r->mtu;
     }
-    if (s->mgmt_vlan != old_mvlan) {
+    if (s->mgmt_vlan != r->mgmt_vlan) {
         if (s->host)
-            set_mgmt_vlan(s, old_mvlan, &ignore);
-        s->mgmt_vlan = old_mvlan;
+            set_mgmt_vlan(s, r->mgmt_vlan, &ignore);
+        s->mgmt_vlan = r->mgmt_vlan;
     }
-    if (s->fdb_max != old_max || s->fdb_aging != old_aging) {
-        vsw_switch_set_fdb(s->sw, old_max, old_aging);
-        s->fdb_max = old_max;
-        s->fdb_aging = old_aging;
+    if (s->fdb_max != r->fdb_max || s->fdb_aging != r->fdb_aging) {
+        vsw_switch_set_fdb(s->sw, r->fdb_max, r->fdb_aging);
+        s->fdb_max = r->fdb_max;
+        s->fdb_aging = r->fdb_aging;
         vsd_switch_reapply(d, s);
     }
-    return -1;
 }
 
-json_t *vsd_switch_list(struct vsd *d)
+int vsd_switch_set(struct vsd *d, const struct vsd_switch_set_params *p, struct vsd_change *chg,
+                   struct vsd_err *e)
 {
-    json_t *arr = json_array();
-    for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
-        struct vsd_switch *s = d->switches[i];
-        if (!s)
-            continue;
-        json_t *o = json_pack("{s:s,s:s,s:i,s:i}", "name", s->name, "type",
-                              vsw_switch_kind_name(s->kind), "mtu", (json_int_t)s->mtu, "ports",
-                              (json_int_t)(vsd_switch_users(d, s) + (s->host != NULL) +
-                                           (s->uplink_port != NULL)));
-        if (s->kind == VSW_SWITCH_EXTERNAL) {
-            json_object_set_new(o, "uplink", json_string(s->uplink));
-            json_object_set_new(o, "uplink_state", json_string(s->uplink_port ? "up" : "down"));
+    struct vsd_switch *s = vsd_find_switch(d, p->name);
+    if (!s)
+        return vsd_fail(e, VSD_FAILED, "no switch '%s'", p->name);
+    if (!p->has_kind && !p->uplink && !p->has_allow_mgmt && !p->has_mtu && !p->has_fdb_max &&
+        !p->has_fdb_aging && !p->has_mgmt_vlan)
+        return vsd_fail(e, VSD_BAD_PARAMS,
+                        "nothing to change: give --type, --uplink, --allow-management-os, "
+                        "--management-vlan, --mtu, --fdb-max or --fdb-aging");
+    if ((p->has_mtu && vsd_check_range(e, "mtu", p->mtu, 68, 9000) < 0) ||
+        (p->has_fdb_max &&
+         vsd_check_range(e, "fdb_max", p->fdb_max, VSD_FDB_MAX_MIN, VSD_FDB_MAX_MAX) < 0) ||
+        (p->has_fdb_aging &&
+         vsd_check_range(e, "fdb_aging", p->fdb_aging, VSD_FDB_AGING_MIN, VSD_FDB_AGING_MAX) < 0) ||
+        (p->has_mgmt_vlan &&
+         vsd_check_range(e, "management_vlan", p->mgmt_vlan, 0, VSW_VLAN_MAX) < 0))
+        return -1;
+    enum vsw_switch_kind kind = p->has_kind ? p->kind : s->kind;
+    if ((unsigned)kind > VSW_SWITCH_EXTERNAL)
+        return vsd_fail(e, VSD_BAD_PARAMS, "bad switch type %d", (int)kind);
+    const char *uplink = p->uplink;
+    const char *new_uplink = uplink ? uplink : (kind == VSW_SWITCH_EXTERNAL ? s->uplink : NULL);
+    bool has_mgmt = p->has_allow_mgmt, mgmt = p->has_allow_mgmt && p->allow_mgmt;
+    bool new_mgmt = has_mgmt ? mgmt : (kind == VSW_SWITCH_EXTERNAL && s->allow_mgmt);
+    if (check_kind_args(kind, new_uplink, has_mgmt && mgmt, e) < 0)
+        return -1;
+    if (p->has_mtu) {
+        for (int i = 0; i < VSD_MAX_VMS; i++)
+            for (int j = 0; d->vms[i] && j < d->vms[i]->nnics; j++)
+                if (d->vms[i]->nics[j]->sw == s && d->vms[i]->nics[j]->mtu > p->mtu)
+                    return vsd_fail(e, VSD_FAILED,
+                                    "NIC %s/%s has MTU %u, above %u: lower it first",
+                                    d->vms[i]->name, d->vms[i]->nics[j]->name,
+                                    d->vms[i]->nics[j]->mtu, p->mtu);
+    }
+
+    /* The old configuration, to undo with. */
+    struct set_rec r = {
+        .d = d,
+        .s = s,
+        .kind = s->kind,
+        .allow_mgmt = s->allow_mgmt,
+        .mtu = s->mtu,
+        .fdb_max = s->fdb_max,
+        .fdb_aging = s->fdb_aging,
+        .mgmt_vlan = s->mgmt_vlan,
+    };
+    snprintf(r.uplink, sizeof(r.uplink), "%s", s->uplink);
+    /* An uplink named while the switch's own is down is tried now, and
+     * refused if it cannot be attached, as at switch-add. */
+    r.shape = kind != s->kind || (new_uplink && strcmp(new_uplink, s->uplink) != 0) ||
+              new_mgmt != s->allow_mgmt ||
+              (uplink && kind == VSW_SWITCH_EXTERNAL && !s->uplink_port);
+    if (p->has_mgmt_vlan && s->host && p->mgmt_vlan != s->mgmt_vlan &&
+        set_mgmt_vlan(s, p->mgmt_vlan, e) < 0)
+        return -1;
+    if (p->has_mgmt_vlan)
+        s->mgmt_vlan = p->mgmt_vlan;
+    if (p->has_mtu && p->mtu != s->mtu) {
+        if (apply_mtu(s, p->mtu, e) < 0) {
+            if (s->host && s->mgmt_vlan != r.mgmt_vlan)
+                set_mgmt_vlan(s, r.mgmt_vlan, e);
+            s->mgmt_vlan = r.mgmt_vlan;
+            return -1;
         }
-        if (s->host)
-            json_object_set_new(o, "host_vnic", json_string(s->host_if));
-        json_array_append_new(arr, o);
+        s->mtu = p->mtu;
     }
-    return json_pack("{s:o}", "switches", arr);
-}
-
-/* --- ports as JSON ---------------------------------------------------------- */
-
-static json_t *drops_json(const struct vsw_port_stats *st)
-{
-    json_t *o = json_object();
-    for (int i = 0; i < VSW_DROP_COUNT; i++)
-        json_object_set_new(o, vsw_drop_name((enum vsw_drop)i),
-                            json_integer((json_int_t)st->drops[i]));
-    return o;
-}
-
-static void version_str(uint32_t v, char *buf, size_t len)
-{
-    if (v == 0)
-        snprintf(buf, len, "-");
-    else if (v == 0x00000002)
-        snprintf(buf, len, "1");
-    else if (v == 0x00030002)
-        snprintf(buf, len, "2");
-    else if ((v & 0xffff) == 0)
-        snprintf(buf, len, "%u", v >> 16);
-    else
-        snprintf(buf, len, "%u.%u", v >> 16, v & 0xffff);
-}
-
-static json_t *guest_json(struct vsd_nic *n)
-{
-    struct netvsp_stats ns;
-    netvsp_get_stats(n->np, &ns);
-    json_t *errs = json_object();
-    for (int i = 0; i < NETVSP_ERR_COUNT; i++)
-        json_object_set_new(errs, netvsp_err_name((enum netvsp_err)i),
-                            json_integer((json_int_t)ns.errors[i]));
-    char nv[16], ndis[16];
-    version_str(ns.nvsp_version, nv, sizeof(nv));
-    if (ns.ndis_version)
-        snprintf(ndis, sizeof(ndis), "%u.%u", ns.ndis_version >> 16, ns.ndis_version & 0xffff);
-    else
-        snprintf(ndis, sizeof(ndis), "-");
-    return json_pack("{s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "nvsp_version", nv,
-                     "ndis_version", ndis, "connected", ns.connected, "target_vp",
-                     (json_int_t)ns.target_vp, "frame_size",
-                     (json_int_t)ns.frame_size, "mtu_pending", ns.mtu_pending, "errors", errs,
-                     "disconnects",
-                     (json_int_t)ns.disconnects, "opens", (json_int_t)ns.opens, "tx_no_buffer",
-                     (json_int_t)ns.tx_no_buffer, "tx_ring_full", (json_int_t)ns.tx_ring_full,
-                     "tx_filtered", (json_int_t)ns.tx_filtered, "rx_frames_too_big",
-                     (json_int_t)ns.rx_frames_too_big);
-}
-
-static json_t *vlan_json(const struct vsw_port_policy *pol)
-{
-    if (pol->trunk) {
-        json_t *list = json_array();
-        for (int v = 1; v <= VSW_VLAN_MAX; v++)
-            if (vsw_policy_allowed(pol, (uint16_t)v))
-                json_array_append_new(list, json_integer(v));
-        return json_pack("{s:s,s:o,s:i}", "mode", "trunk", "allowed", list, "native",
-                         (json_int_t)pol->native_vlan);
+    if (r.shape && reshape(d, s, kind, new_uplink, new_mgmt, !uplink, e) < 0) {
+        struct vsd_err ignore;
+        apply_mtu(s, r.mtu, &ignore);
+        s->mtu = r.mtu;
+        if (s->host && s->mgmt_vlan != r.mgmt_vlan)
+            set_mgmt_vlan(s, r.mgmt_vlan, &ignore);
+        s->mgmt_vlan = r.mgmt_vlan;
+        return -1;
     }
-    if (pol->access_vlan)
-        return json_pack("{s:s,s:i}", "mode", "access", "vlan", (json_int_t)pol->access_vlan);
-    return json_pack("{s:s}", "mode", "untagged");
-}
-
-json_t *vsd_port_json(struct vsd *d, struct vsd_switch *s, struct vsw_port *port,
-                      struct vsd_nic *nic)
-{
-    (void)d;
-    struct vsw_port_stats st;
-    vsw_port_get_stats(port, &st);
-    struct vsw_port_policy pol;
-    vsw_port_get_policy(port, &pol);
-    const char *type = nic ? "vm" : vsw_is_host_port(port) ? "host" : "uplink";
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:o,s:o}", "switch", s->name,
-                          "port", vsw_port_name(port), "type", type, "link",
-                          vsw_port_link(port) ? "up" : "down", "mtu",
-                          (json_int_t)(nic ? nic->mtu : s->mtu), "rx_packets",
-                          (json_int_t)st.rx_packets, "rx_bytes", (json_int_t)st.rx_bytes,
-                          "tx_packets", (json_int_t)st.tx_packets, "tx_bytes",
-                          (json_int_t)st.tx_bytes, "drops", drops_json(&st), "vlan",
-                          vlan_json(&pol));
-    if (nic) {
-        json_object_set_new(o, "vm", json_string(nic->vm->name));
-        json_object_set_new(o, "nic", json_string(nic->name));
-        json_object_set_new(o, "guest", guest_json(nic));
-    } else if (vsw_is_uplink_port(port)) {
-        struct vsw_uplink_info ui;
-        vsw_uplink_port_get_info(port, &ui);
-        json_object_set_new(o, "uplink",
-                            json_pack("{s:s,s:s,s:i,s:b,s:i,s:I,s:I,s:I,s:I}", "devargs",
-                                      s->uplink, "driver", ui.driver, "port_id",
-                                      (json_int_t)ui.port_id, "carrier", ui.link_up, "speed_mbps",
-                                      (json_int_t)ui.speed_mbps, "rx_missed",
-                                      (json_int_t)ui.rx_missed, "rx_errors",
-                                      (json_int_t)ui.rx_errors, "tx_errors",
-                                      (json_int_t)ui.tx_errors, "sw_checksums",
-                                      (json_int_t)ui.sw_checksums));
-    } else {
-        json_object_set_new(o, "ifname", json_string(vsw_host_port_ifname(port)));
-    }
-    return o;
-}
-
-static void count_entry(void *ctx, const struct vsw_fdb_entry *ent)
-{
-    (void)ent;
-    (*(unsigned *)ctx)++;
-}
-
-json_t *vsd_switch_show(struct vsd *d, const json_t *params, struct vsd_err *e)
-{
-    static const char *const keys[] = {"name", NULL};
-    const char *name;
-    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "name", true, &name, e) < 0)
-        return NULL;
-    struct vsd_switch *s = vsd_find_switch(d, name);
-    if (!s) {
-        vsd_fail(e, VSD_FAILED, "no switch '%s'", name);
-        return NULL;
-    }
-    json_t *ports = json_array();
-    if (s->uplink_port)
-        json_array_append_new(ports, vsd_port_json(d, s, s->uplink_port, NULL));
-    if (s->host)
-        json_array_append_new(ports, vsd_port_json(d, s, s->host, NULL));
-    for (int i = 0; i < VSD_MAX_VMS; i++)
-        for (int j = 0; d->vms[i] && j < d->vms[i]->nnics; j++)
-            if (d->vms[i]->nics[j]->sw == s)
-                json_array_append_new(ports, vsd_port_json(d, s, netvsp_port(d->vms[i]->nics[j]->np),
-                                                           d->vms[i]->nics[j]));
-    unsigned entries = 0;
-    vsw_fdb_dump(s->sw, count_entry, &entries);
-    json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:I,s:o}", "name", s->name, "type",
-                          vsw_switch_kind_name(s->kind), "mtu", (json_int_t)s->mtu, "fdb_max",
-                          (json_int_t)s->fdb_max, "fdb_aging", (json_int_t)s->fdb_aging,
-                          "fdb_entries", (json_int_t)entries, "fdb_full",
-                          (json_int_t)vsw_switch_fdb_full(s->sw), "ports", ports);
-    if (s->kind == VSW_SWITCH_EXTERNAL) {
-        /* Flat, so that vswitch-ctl and telemetry show them as they are. */
-        json_object_set_new(o, "uplink", json_string(s->uplink));
-        json_object_set_new(o, "uplink_state", json_string(s->uplink_port ? "up" : "down"));
-        json_object_set_new(o, "uplink_failures", json_integer((json_int_t)s->uplink_failures));
-        if (!s->uplink_port) {
-            json_object_set_new(o, "uplink_error", json_string(s->uplink_error));
-            double in = s->uplink_retry_at - vsd_now();
-            json_object_set_new(o, "uplink_retry_in_s",
-                                json_integer(in > 0 ? (json_int_t)(in + 0.999) : 0));
+    if (p->has_fdb_max || p->has_fdb_aging) {
+        int rc = vsw_switch_set_fdb(s->sw, p->has_fdb_max ? p->fdb_max : 0,
+                                    p->has_fdb_aging ? p->fdb_aging : 0);
+        if (rc < 0) {
+            vsd_fail(e, VSD_FAILED, "cannot resize the FDB: %s", strerror(-rc));
+            set_undo(&r);
+            return -1;
         }
+        if (p->has_fdb_max)
+            s->fdb_max = p->fdb_max;
+        if (p->has_fdb_aging)
+            s->fdb_aging = p->fdb_aging;
+        if (p->has_fdb_max)
+            vsd_switch_reapply(d, s);
     }
-    json_object_set_new(o, "allow_management_os", json_boolean(s->allow_mgmt));
-    json_object_set_new(o, "management_vlan", json_integer(s->mgmt_vlan));
-    if (s->host)
-        json_object_set_new(o, "host_vnic", json_string(s->host_if));
-    if (s->mirror_on) {
-        json_t *src = json_array();
-        for (int i = 0; i < s->mirror_nsrc; i++)
-            json_array_append_new(src, json_string(s->mirror_src[i]));
-        json_object_set_new(o, "mirror", json_pack("{s:o,s:s}", "src", src, "dst", s->mirror_dst));
-    }
-    return o;
+    VSD_CHANGE_OPEN(chg, set_commit, set_undo, r);
+    return 0;
 }
 
-/* --- state ------------------------------------------------------------------ */
-
-json_t *vsd_switch_to_json(const struct vsd_switch *s)
-{
-    char mac[18];
-    vsd_format_mac(s->host_mac, mac);
-    json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:s,s:b}", "name", s->name, "type",
-                          vsw_switch_kind_name(s->kind), "mtu", (json_int_t)s->mtu, "fdb_max",
-                          (json_int_t)s->fdb_max, "fdb_aging", (json_int_t)s->fdb_aging,
-                          "host_mac", mac, "allow_management_os", s->allow_mgmt);
-    if (s->kind == VSW_SWITCH_EXTERNAL)
-        json_object_set_new(o, "uplink", json_string(s->uplink));
-    if (s->mgmt_vlan)
-        json_object_set_new(o, "management_vlan", json_integer(s->mgmt_vlan));
-    json_t *st = json_array();
-    for (int i = 0; i < s->nstatics; i++) {
-        vsd_format_mac(s->statics[i].mac, mac);
-        json_array_append_new(st, json_pack("{s:s,s:i,s:s}", "mac", mac, "vlan",
-                                            (json_int_t)s->statics[i].vlan, "port",
-                                            s->statics[i].port));
-    }
-    json_object_set_new(o, "static_fdb", st);
-    if (s->mirror_on) {
-        json_t *src = json_array();
-        for (int i = 0; i < s->mirror_nsrc; i++)
-            json_array_append_new(src, json_string(s->mirror_src[i]));
-        json_object_set_new(o, "mirror", json_pack("{s:o,s:s}", "src", src, "dst", s->mirror_dst));
-    }
-    return o;
-}
-
-int vsd_switch_restore(struct vsd *d, const json_t *o, struct vsd_err *e)
+int vsd_switch_restore(struct vsd *d, const struct vsd_switch_saved *sv, struct vsd_err *e)
 {
     /* Created private, then reshaped: the kind's ports need the host MAC
-     * restored first. Keys absent from the file keep their defaults. */
-    static const char *const copy[] = {"name", "mtu", "fdb_max", "fdb_aging", "management_vlan"};
-    json_t *p = json_pack("{s:s}", "type", "private");
-    for (size_t k = 0; p && k < sizeof(copy) / sizeof(copy[0]); k++) {
-        json_t *v = json_object_get(o, copy[k]);
-        if (v)
-            json_object_set(p, copy[k], v);
-    }
-    int rc = p ? vsd_switch_add(d, p, e) : vsd_fail(e, VSD_FAILED, "out of memory");
-    json_decref(p);
-    if (rc < 0)
+     * restored first. */
+    struct vsd_switch_params p = sv->cfg;
+    p.kind = VSW_SWITCH_PRIVATE;
+    p.uplink = NULL;
+    p.allow_mgmt = false;
+    int slot;
+    struct vsd_switch *s = switch_create(d, &p, &slot, e);
+    if (!s)
         return -1;
-    struct vsd_switch *s = vsd_find_switch(d, json_string_value(json_object_get(o, "name")));
-    const char *mac = json_string_value(json_object_get(o, "host_mac"));
-    if (mac && vsd_parse_mac(mac, s->host_mac) < 0)
-        return vsd_fail(e, VSD_FAILED, "switch %s: bad host_mac", s->name);
-    enum vsw_switch_kind kind;
-    const char *type = json_string_value(json_object_get(o, "type"));
-    if (!type || vsw_switch_kind_parse(type, &kind) < 0)
+    log_added(s);
+    if (sv->has_host_mac)
+        memcpy(s->host_mac, sv->host_mac, 6);
+    const struct vsd_switch_params *c = &sv->cfg;
+    if ((unsigned)c->kind > VSW_SWITCH_EXTERNAL)
         return vsd_fail(e, VSD_FAILED, "switch %s: bad type", s->name);
-    const char *uplink = json_string_value(json_object_get(o, "uplink"));
-    bool mgmt = json_is_true(json_object_get(o, "allow_management_os"));
-    if (check_kind_args(kind, uplink, kind == VSW_SWITCH_EXTERNAL && mgmt, e) < 0 ||
-        reshape(d, s, kind, uplink, mgmt, true, e) < 0)
+    if (check_kind_args(c->kind, c->uplink, c->kind == VSW_SWITCH_EXTERNAL && c->allow_mgmt, e) < 0 ||
+        reshape(d, s, c->kind, c->uplink, c->allow_mgmt, true, e) < 0)
         return -1;
-    json_t *st = json_object_get(o, "static_fdb");
-    size_t i;
-    json_t *v;
-    json_array_foreach(st, i, v)
-    {
-        if (s->nstatics == VSD_MAX_STATICS)
-            break;
-        struct vsd_static_entry *se = &s->statics[s->nstatics];
-        const char *m = json_string_value(json_object_get(v, "mac"));
-        const char *port = json_string_value(json_object_get(v, "port"));
-        json_t *vl = json_object_get(v, "vlan");
-        if (!m || vsd_parse_mac(m, se->mac) < 0 || !port || !json_is_integer(vl) ||
-            json_integer_value(vl) < 0 || json_integer_value(vl) > VSW_VLAN_MAX)
-            return vsd_fail(e, VSD_FAILED, "switch %s: static FDB entry %zu is malformed", s->name,
-                            i);
-        se->vlan = (uint16_t)json_integer_value(vl);
-        snprintf(se->port, sizeof(se->port), "%s", port);
-        s->nstatics++;
-    }
-    json_t *mir = json_object_get(o, "mirror");
-    if (mir) {
-        json_t *src = json_object_get(mir, "src");
-        const char *dst = json_string_value(json_object_get(mir, "dst"));
-        if (!json_is_array(src) || !dst || json_array_size(src) == 0 ||
-            json_array_size(src) > VSD_MIRROR_SRC_MAX)
-            return vsd_fail(e, VSD_FAILED, "switch %s: mirror is malformed", s->name);
-        s->mirror_on = true;
-        json_array_foreach(src, i, v)
-        {
-            const char *sp = json_string_value(v);
-            if (!sp)
-                return vsd_fail(e, VSD_FAILED, "switch %s: mirror is malformed", s->name);
-            snprintf(s->mirror_src[s->mirror_nsrc++], VSD_PORT_NAME_MAX + 1, "%s", sp);
-        }
-        snprintf(s->mirror_dst, sizeof(s->mirror_dst), "%s", dst);
-    }
+    s->nstatics = sv->nstatics < VSD_MAX_STATICS ? sv->nstatics : VSD_MAX_STATICS;
+    memcpy(s->statics, sv->statics, (size_t)s->nstatics * sizeof(s->statics[0]));
+    if (sv->mirror.on && (sv->mirror.nsrc < 1 || sv->mirror.nsrc > VSD_MIRROR_SRC_MAX))
+        return vsd_fail(e, VSD_FAILED, "switch %s: mirror is malformed", s->name);
+    s->mirror = sv->mirror;
     return 0;
 }
 

@@ -66,6 +66,23 @@ bool vsd_name_ok(const char *s, size_t max)
     return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
+int vsd_check_name(struct vsd_err *e, const char *key, const char *s, size_t max, bool ifname)
+{
+    if (!vsd_name_ok(s, max) || (ifname && strcmp(s, "lo") == 0))
+        return vsd_fail(e, VSD_BAD_PARAMS,
+                        "bad %s name '%s': use 1..%zu characters of A-Z a-z 0-9 _ . -%s", key,
+                        s ? s : "", max, ifname ? ", not 'lo'" : "");
+    return 0;
+}
+
+int vsd_check_range(struct vsd_err *e, const char *key, long long v, long long min, long long max)
+{
+    if (v < min || v > max)
+        return vsd_fail(e, VSD_BAD_PARAMS, "%s %lld is out of range (%lld..%lld)", key, v, min,
+                        max);
+    return 0;
+}
+
 int vsd_parse_mac(const char *s, uint8_t mac[6])
 {
     unsigned v[6];

@@ -381,7 +381,7 @@ int main(int argc, char **argv)
             } else if (tag == &tag_dp) {
                 vsw_dp_process(d.dp);
             } else if (tag == &tag_tel) {
-                vsd_telemetry_refresh(&d);
+                vsd_telemetry_refresh(methods);
             } else if (tag == &tag_timer) {
                 uint64_t ticks;
                 if (read(tfd, &ticks, sizeof(ticks)) > 0)

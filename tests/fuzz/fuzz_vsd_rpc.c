@@ -87,12 +87,25 @@ static int nic_add(struct vsd *dd, const json_t *p, struct vsd_err *e)
     return r ? 0 : -1;
 }
 
+static void ok(int rc, const char *what, const struct vsd_err *e)
+{
+    if (rc < 0) {
+        fprintf(fz.out, "fuzz_vsd_rpc: baseline %s: %s\n", what, e->msg);
+        abort();
+    }
+}
+
 static void baseline(void)
 {
+    struct vsd_err e = {0};
     fz_vsd_init(&d, "state.json");
     d.loading = true;
-    op(vsd_switch_add, "{\"name\":\"sw0\",\"type\":\"private\"}");
-    op(vsd_switch_add, "{\"name\":\"sw1\",\"type\":\"private\",\"mtu\":9000}");
+    struct vsd_switch_params sp;
+    vsd_switch_params_init(&sp, "sw0", VSW_SWITCH_PRIVATE);
+    ok(vsd_switch_add(&d, &sp, NULL, &e), "sw0", &e);
+    vsd_switch_params_init(&sp, "sw1", VSW_SWITCH_PRIVATE);
+    sp.mtu = 9000;
+    ok(vsd_switch_add(&d, &sp, NULL, &e), "sw1", &e);
     op(vsd_vm_add, "{\"name\":\"vm0\"}");
     op(vsd_vm_add, "{\"name\":\"vm1\",\"netns\":\"ns1\",\"memory_mb\":128}");
     op(nic_add, "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"mac\":\"00:15:5d:00:00:01\"}");
@@ -100,9 +113,9 @@ static void baseline(void)
                 "\"mtu\":9000,\"trunk\":[10,20]}");
     op(nic_add, "{\"vm\":\"vm1\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"mac\":\"00:15:5d:00:00:03\","
                 "\"vlan\":5}");
-    op(vsd_fdb_add, "{\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:09\",\"port\":\"vm0/eth0\"}");
+    static const uint8_t mac9[6] = {0x02, 0, 0, 0, 0, 0x09};
+    ok(vsd_fdb_add(&d, "sw0", mac9, 0, "vm0/eth0", NULL, &e), "static entry", &e);
     d.loading = false;
-    struct vsd_err e = {0};
     FZ_CHECK(vsd_state_save(&d, &e) == 0);
 }
 
