@@ -79,6 +79,7 @@ json_t *vsd_nic_to_json(const struct vsd_nic *n);
 void vsd_switch_reapply(struct vsd *d, struct vsd_switch *s);
 void vsd_switch_free_all(struct vsd *d);
 void vsd_nic_destroy(struct vsd_nic *n);
+void vm_destroy_rt(struct vsd_vm *vm);
 int vsd_vm_start_rt(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e);
 
 /* Shared by switch.c, uplink.c and capture.c. */

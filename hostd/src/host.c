@@ -1,0 +1,200 @@
+/*
+ * The host model, common part: parameter checks, lookups, VMs, statistics,
+ * housekeeping. Switches are in switch.c, NICs in nic.c.
+ *
+ * Every operation follows the same order: check every parameter and every
+ * precondition; apply; save the state file; if the save fails, undo the
+ * change and report it. A VM exists as a partition from vm-add on (created
+ * or stopped when not running); each NIC is a netvsp port, attached to its
+ * switch and offered on the VM's VMBus, from nic-add on.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "netvsp.h"
+#include "vmbus-server.h"
+#include "vsw-host.h"
+#include "vsw-port-provider.h"
+#include "vsw-uplink.h"
+#include "vswitchd.h"
+
+int vsd_random(void *buf, size_t len)
+{
+    return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -1;
+}
+
+/* --- lookups -------------------------------------------------------------- */
+
+struct vsd_switch *vsd_find_switch(struct vsd *d, const char *name)
+{
+    for (int i = 0; i < VSD_MAX_SWITCHES; i++)
+        if (d->switches[i] && strcmp(d->switches[i]->name, name) == 0)
+            return d->switches[i];
+    return NULL;
+}
+
+struct vsd_vm *vsd_find_vm(struct vsd *d, const char *name)
+{
+    for (int i = 0; i < VSD_MAX_VMS; i++)
+        if (d->vms[i] && strcmp(d->vms[i]->name, name) == 0)
+            return d->vms[i];
+    return NULL;
+}
+
+struct vsd_nic *vsd_find_nic(struct vsd_vm *vm, const char *name)
+{
+    for (int i = 0; i < vm->nnics; i++)
+        if (strcmp(vm->nics[i]->name, name) == 0)
+            return vm->nics[i];
+    return NULL;
+}
+
+struct vsw_port *vsd_find_port(struct vsd *d, const char *name, struct vsd_switch **sw_out)
+{
+    const char *slash = strchr(name, '/'), *colon = strchr(name, ':');
+    if (slash) {
+        char vmname[VSD_NAME_MAX + 1];
+        size_t n = (size_t)(slash - name);
+        if (n > VSD_NAME_MAX)
+            return NULL;
+        memcpy(vmname, name, n);
+        vmname[n] = '\0';
+        struct vsd_vm *vm = vsd_find_vm(d, vmname);
+        struct vsd_nic *nic = vm ? vsd_find_nic(vm, slash + 1) : NULL;
+        if (!nic)
+            return NULL;
+        *sw_out = nic->sw;
+        return netvsp_port(nic->np);
+    }
+    for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
+        struct vsd_switch *s = d->switches[i];
+        if (!s)
+            continue;
+        if (colon && s->uplink_port && strncmp(name, s->name, (size_t)(colon - name)) == 0 &&
+            s->name[colon - name] == '\0' && strcmp(colon + 1, "uplink") == 0) {
+            *sw_out = s;
+            return s->uplink_port;
+        }
+        if (!colon && s->host && strcmp(s->host_if, name) == 0) {
+            *sw_out = s;
+            return s->host;
+        }
+    }
+    return NULL;
+}
+
+int vsd_switch_users(struct vsd *d, const struct vsd_switch *sw)
+{
+    int n = 0;
+    for (int i = 0; i < VSD_MAX_VMS; i++)
+        for (int j = 0; d->vms[i] && j < d->vms[i]->nnics; j++)
+            n += d->vms[i]->nics[j]->sw == sw;
+    return n;
+}
+
+int vsd_save(struct vsd *d, struct vsd_err *e)
+{
+    if (d->loading)
+        return 0;
+    return vsd_state_save(d, e);
+}
+
+/* --- FDB, stats ----------------------------------------------------------- */
+
+json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e)
+{
+    static const char *const keys[] = {"target", NULL};
+    const char *target = NULL;
+    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "target", false, &target, e) < 0)
+        return NULL;
+    struct vsd_switch *only_sw = NULL;
+    struct vsw_port *only_port = NULL;
+    if (target) {
+        only_sw = vsd_find_switch(d, target);
+        if (!only_sw) {
+            struct vsd_switch *psw;
+            only_port = vsd_find_port(d, target, &psw);
+            if (!only_port) {
+                vsd_fail(e, VSD_FAILED,
+                         "no switch or port '%s' (give a switch, VM/NIC, a host vNIC or "
+                         "SWITCH:uplink)",
+                         target);
+                return NULL;
+            }
+        }
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
+        struct vsd_switch *s = d->switches[i];
+        if (!s || (only_sw && s != only_sw))
+            continue;
+        if (s->host && (!only_port || only_port == s->host))
+            json_array_append_new(arr, vsd_port_json(s, s->host, NULL));
+        if (s->uplink_port && (!only_port || only_port == s->uplink_port))
+            json_array_append_new(arr, vsd_port_json(s, s->uplink_port, NULL));
+    }
+    for (int i = 0; i < VSD_MAX_VMS; i++) {
+        for (int j = 0; d->vms[i] && j < d->vms[i]->nnics; j++) {
+            struct vsd_nic *n = d->vms[i]->nics[j];
+            if ((only_port && netvsp_port(n->np) != only_port) || (only_sw && n->sw != only_sw))
+                continue;
+            json_array_append_new(arr, vsd_port_json(n->sw, netvsp_port(n->np), n));
+        }
+    }
+    if (target)
+        return json_pack("{s:o}", "ports", arr);
+    /* The whole host: add the control channel's own counters, so that an
+     * operator can see refused requests without reading the log. */
+    return json_pack("{s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "ports", arr, "control", "requests",
+                     (json_int_t)d->rpc.requests, "malformed", (json_int_t)d->rpc.malformed,
+                     "unknown_method", (json_int_t)d->rpc.unknown_method, "bad_params",
+                     (json_int_t)d->rpc.bad_params, "failed", (json_int_t)d->rpc.failed,
+                     "slow_clients", (json_int_t)d->rpc.slow_clients);
+}
+
+/* --- housekeeping --------------------------------------------------------- */
+
+void vsd_tick(struct vsd *d)
+{
+    vsw_dp_tick(d->dp);
+    vsd_switch_tick(d);
+    double now = vsd_now();
+    for (int i = 0; i < VSD_MAX_VMS; i++) {
+        struct vsd_vm *vm = d->vms[i];
+        if (vm && vm->stop_deadline && now > vm->stop_deadline &&
+            hv_partition_state(vm->p) == HV_PARTITION_RUNNING) {
+            vsd_log_limited(&vm->log_rl, "VM %s did not stop within %d s: forcing it off",
+                            vm->name, VSD_STOP_GRACE_S);
+            vm->stop_deadline = 0;
+            hv_partition_stop(vm->p, 0);
+        }
+    }
+}
+
+void vsd_shutdown(struct vsd *d)
+{
+    for (int i = 0; i < VSD_MAX_VMS; i++) {
+        struct vsd_vm *vm = d->vms[i];
+        if (!vm)
+            continue;
+        int n = vm->nwaiters;
+        vm->nwaiters = 0;
+        for (int w = 0; w < n; w++)
+            vm->waiters[w].done(vm->waiters[w].ctx, NULL, NULL);
+        vm_destroy_rt(vm);
+        for (int j = 0; j < vm->nnics; j++)
+            free(vm->nics[j]);
+        free(vm);
+        d->vms[i] = NULL;
+    }
+    vsd_switch_free_all(d);
+}
