@@ -223,6 +223,43 @@ struct vsd_switch_saved {
  * Final at once; on failure what was built stays until vsd_shutdown(). */
 int vsd_switch_restore(struct vsd *d, const struct vsd_switch_saved *sv, struct vsd_err *e);
 
+/* --- VMs ---------------------------------------------------------------- */
+
+struct vsd_vm_params {
+    const char *name;
+    const char *netns;  /* its network namespace; NULL: the VM's name */
+    uint32_t memory_mb; /* 64..65536 */
+    uint32_t cpus;      /* virtual processors, 1..HV_PARTITION_VPS_MAX */
+    /* From the state file: cpus is not held to this host's CPU count, the
+     * two flags below are as saved, and nothing is logged. */
+    bool restore;
+    bool want_running; /* restore: start it once the whole host is built */
+    bool netns_owned;  /* restore: vswitchd made the namespace (vm-del removes it) */
+};
+/* name, every other setting its default. */
+void vsd_vm_params_init(struct vsd_vm_params *p, const char *name);
+
+/* A VM: a process partition with its VMBus server, not started. */
+int vsd_vm_add(struct vsd *d, const struct vsd_vm_params *p, struct vsd_change *chg,
+               struct vsd_err *e);
+/* Refused while it runs. Its NICs and partition go, and its namespace if
+ * vswitchd made it, when the change is committed. */
+int vsd_vm_del(struct vsd *d, const char *name, struct vsd_change *chg, struct vsd_err *e);
+/* Start the VM's worker (confined: jail.c); it runs again when vswitchd
+ * restarts. */
+int vsd_vm_start(struct vsd *d, const char *name, struct vsd_change *chg, struct vsd_err *e);
+/* The VM no longer runs when vswitchd restarts; once that is committed it
+ * is asked to stop (forced off after VSD_STOP_GRACE_S), and done(ctx) is
+ * called once: at once if it is not running or cannot be asked, else when
+ * it has stopped (or with neither state nor error if vswitchd shuts down
+ * first). Undone or failed, done is not called. */
+int vsd_vm_stop(struct vsd *d, const char *name, vsd_vm_stop_done_fn *done, void *ctx,
+                struct vsd_change *chg, struct vsd_err *e);
+/* "running", "stopping", "stopped" or "crashed". */
+const char *vsd_vm_state_name(const struct vsd_vm *vm);
+/* The uid and gid its worker runs as. */
+uint32_t vsd_vm_uid(const struct vsd *d, const struct vsd_vm *vm);
+
 /* --- static FDB entries and the mirror --------------------------------- */
 
 /* A static entry mac/vlan -> port on switch sw (replacing one for the same
@@ -240,5 +277,19 @@ int vsd_fdb_flush(struct vsd *d, const char *sw, struct vsd_err *e);
 int vsd_mirror_add(struct vsd *d, const char *sw, const char *const *src, int nsrc,
                    const char *dst, struct vsd_change *chg, struct vsd_err *e);
 int vsd_mirror_del(struct vsd *d, const char *sw, struct vsd_change *chg, struct vsd_err *e);
+
+/* --- the host ------------------------------------------------------------ */
+
+/* After the state file's switches, VMs and NICs are all built: apply
+ * static entries and mirrors (their ports now exist), then start the VMs
+ * that were running. A VM that cannot start is logged and stays
+ * configured. */
+void vsd_restore_done(struct vsd *d);
+/* Once a second: FDB aging, forced stops of VMs that ignored vm-stop,
+ * uplinks to attach again. */
+void vsd_tick(struct vsd *d);
+/* Tear everything down (VMs stopped, ports, switches; answers still owed
+ * are dropped); the state file is left as it was so a restart rebuilds it. */
+void vsd_shutdown(struct vsd *d);
 
 #endif

@@ -42,15 +42,6 @@ struct vsd {
 /* model.c: operations. Each validates everything first, applies, saves the
  * state file, and undoes the change if the save fails: a failed call leaves
  * nothing changed. */
-int vsd_vm_add(struct vsd *d, const json_t *params, struct vsd_err *e);
-/* vm-start answers at once. vm-stop: -1 with e if nothing was done;
- * otherwise done(ctx) is called once, at once if the VM is not running,
- * else when it has stopped. */
-json_t *vsd_vm_start(struct vsd *d, const json_t *params, struct vsd_err *e);
-int vsd_vm_stop(struct vsd *d, const json_t *params, vsd_vm_stop_done_fn *done, void *ctx,
-                struct vsd_err *e);
-int vsd_vm_del(struct vsd *d, const json_t *params, struct vsd_err *e);
-json_t *vsd_vm_list(struct vsd *d);
 json_t *vsd_nic_add(struct vsd *d, const json_t *params, struct vsd_err *e);
 int vsd_nic_set(struct vsd *d, const json_t *params, struct vsd_err *e);
 int vsd_nic_del(struct vsd *d, const json_t *params, struct vsd_err *e);
@@ -95,6 +86,9 @@ void capture_finish(struct vsd *d, struct vsd_capture *c, bool reply);
 /* The JSON front: methods of each module (switch-rpc.c, fdb-rpc.c), views. */
 int vsd_switch_methods_register(struct vsd_methods *t, struct vsd *d);
 int vsd_fdb_methods_register(struct vsd_methods *t, struct vsd *d);
+int vsd_vm_methods_register(struct vsd_methods *t, struct vsd *d);
+/* vm-add's parameters (vm-rpc.c; the state loader reads a saved VM with it). */
+int vsd_vm_params_from_json(const json_t *params, struct vsd_vm_params *p, struct vsd_err *e);
 /* switch-add's parameters (switch-rpc.c; the state loader reads a saved switch with it). */
 int vsd_switch_params_from_json(const json_t *params, struct vsd_switch_params *p,
                                 struct vsd_err *e);
@@ -114,15 +108,8 @@ int vsd_get_name(const json_t *params, const char *key, size_t max, const char *
                  struct vsd_err *e);
 int vsd_random(void *buf, size_t len);
 
-/* Once a second: FDB aging, forced stops of VMs that ignored vm-stop,
- * uplinks to attach again (vsd_switch_tick). */
-void vsd_tick(struct vsd *d);
 /* Try again the uplinks that are due (switch.c). */
 void vsd_switch_tick(struct vsd *d);
-/* Tear everything down (VMs stopped, ports, switches); the state file is
- * left as it was so a restart rebuilds it. */
-void vsd_shutdown(struct vsd *d);
-const char *vsd_vm_state_name(const struct vsd_vm *vm);
 
 /* state.c */
 json_t *vsd_state_to_json(const struct vsd *d);
@@ -153,7 +140,6 @@ int vsd_control_create(struct vsd *d, struct vsd_methods **out);
 #define VSD_VM_UID_BASE_DEFAULT 1879048192u /* 0x70000000: unused by distributions */
 int vsd_vm_confine(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e);
 void vsd_vm_unconfine(struct vsd_vm *vm);
-uint32_t vsd_vm_uid(const struct vsd *d, const struct vsd_vm *vm);
 /* "killed by seccomp (SIGSYS)", "killed by signal 9 (SIGKILL)", "exited
  * with status 1" for a wait status. */
 void vsd_vm_exit_describe(int status, char *buf, size_t len);

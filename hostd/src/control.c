@@ -19,20 +19,6 @@ static int done_or_fail(int rc, json_t **result)
     return 0;
 }
 
-static int m_vm_add(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                    struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_vm_add(ctx, p, e), r);
-}
-
-static int m_vm_del(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                    struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_vm_del(ctx, p, e), r);
-}
-
 static int m_nic_set(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
                      struct vsd_err *e)
 {
@@ -51,20 +37,6 @@ static int json_or_fail(json_t *j, json_t **result)
 {
     *result = j;
     return j ? 0 : -1;
-}
-
-static int m_vm_list(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                     struct vsd_err *e)
-{
-    (void)p, (void)call, (void)e;
-    return json_or_fail(vsd_vm_list(ctx), r);
-}
-
-static int m_vm_start(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                      struct vsd_err *e)
-{
-    (void)call;
-    return json_or_fail(vsd_vm_start(ctx, p, e), r);
 }
 
 static int m_nic_add(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
@@ -86,24 +58,6 @@ static int m_stats(void *ctx, const json_t *p, struct vsd_method_call *call, jso
 {
     (void)call;
     return json_or_fail(vsd_stats(ctx, p, e), r);
-}
-
-static void vm_stopped(void *ctx, const char *state, const struct vsd_err *e)
-{
-    if (!state && !e)
-        vsd_rpc_pending_drop(ctx);
-    else
-        vsd_rpc_pending_answer(ctx, state ? json_pack("{s:s}", "state", state) : NULL, e);
-}
-
-static int m_vm_stop(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                     struct vsd_err *e)
-{
-    (void)r;
-    struct vsd_rpc_pending *pending = vsd_method_defer(call);
-    if (!pending)
-        return vsd_fail(e, VSD_FAILED, "out of memory");
-    return vsd_vm_stop(ctx, p, vm_stopped, pending, e);
 }
 
 static void capture_ended(void *ctx, const struct vsd_capture_result *res)
@@ -129,11 +83,6 @@ static int m_capture(void *ctx, const json_t *p, struct vsd_method_call *call, j
 }
 
 static const struct vsd_method_def methods[] = {
-    {"vm-add", m_vm_add, 0},
-    {"vm-del", m_vm_del, 0},
-    {"vm-start", m_vm_start, 0},
-    {"vm-stop", m_vm_stop, VSD_METHOD_DEFERS},
-    {"vm-list", m_vm_list, 0},
     {"nic-add", m_nic_add, 0},
     {"nic-set", m_nic_set, 0},
     {"nic-del", m_nic_del, 0},
@@ -153,6 +102,8 @@ int vsd_control_create(struct vsd *d, struct vsd_methods **out)
         rc = vsd_switch_methods_register(t, d);
     if (rc == 0)
         rc = vsd_fdb_methods_register(t, d);
+    if (rc == 0)
+        rc = vsd_vm_methods_register(t, d);
     if (rc < 0) {
         vsd_methods_destroy(t);
         return rc;

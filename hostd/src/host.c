@@ -163,6 +163,22 @@ json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e)
 
 /* --- housekeeping --------------------------------------------------------- */
 
+void vsd_restore_done(struct vsd *d)
+{
+    /* Static entries and mirrors name ports that now all exist. */
+    for (int k = 0; k < VSD_MAX_SWITCHES; k++)
+        if (d->switches[k])
+            vsd_switch_reapply(d, d->switches[k]);
+    /* Everything exists: now start what was running. A VM that cannot start
+     * stays configured (and is reported); the host still comes up. */
+    for (int k = 0; k < VSD_MAX_VMS; k++) {
+        struct vsd_vm *vm = d->vms[k];
+        struct vsd_err se = {0};
+        if (vm && vm->want_running && vsd_vm_start_rt(d, vm, &se) < 0)
+            vsd_log("restoring VM %s: %s", vm->name, se.msg);
+    }
+}
+
 void vsd_tick(struct vsd *d)
 {
     vsw_dp_tick(d->dp);

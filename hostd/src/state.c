@@ -312,13 +312,18 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
                               "netns", json_object_get(o, "netns"), "memory_mb",
                               json_object_get(o, "memory_mb"), "cpus",
                               json_object_get(o, "cpus"));
-        int r = p ? vsd_vm_add(d, p, e) : -1;
+        struct vsd_vm_params vp;
+        int r = p ? vsd_vm_params_from_json(p, &vp, e) : vsd_fail(e, VSD_FAILED, "out of memory");
+        if (r == 0) {
+            vp.restore = true;
+            vp.want_running = json_is_true(json_object_get(o, "running"));
+            vp.netns_owned = json_is_true(json_object_get(o, "netns_owned"));
+            r = vsd_vm_add(d, &vp, NULL, e);
+        }
         json_decref(p);
         if (r < 0)
             goto bad;
         struct vsd_vm *vm = vsd_find_vm(d, str_of(o, "name"));
-        vm->want_running = json_is_true(json_object_get(o, "running"));
-        vm->netns_owned = json_is_true(json_object_get(o, "netns_owned"));
         json_t *nics = json_object_get(o, "nics");
         if (!json_is_array(nics)) {
             vsd_fail(e, VSD_FAILED, "VM %s: no NIC list", vm->name);
@@ -332,19 +337,8 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
                 goto bad;
         }
     }
-    /* Static entries and mirrors name ports that now all exist. */
-    for (int k = 0; k < VSD_MAX_SWITCHES; k++)
-        if (d->switches[k])
-            vsd_switch_reapply(d, d->switches[k]);
     d->loading = false;
-    /* Everything exists: now start what was running. A VM that cannot start
-     * stays configured (and is reported); the host still comes up. */
-    for (int k = 0; k < VSD_MAX_VMS; k++) {
-        struct vsd_vm *vm = d->vms[k];
-        struct vsd_err se = {0};
-        if (vm && vm->want_running && vsd_vm_start_rt(d, vm, &se) < 0)
-            vsd_log("restoring VM %s: %s", vm->name, se.msg);
-    }
+    vsd_restore_done(d);
     rc = 0;
     goto out;
 bad:;

@@ -103,68 +103,99 @@ void vm_destroy_rt(struct vsd_vm *vm)
     vm->srv = NULL;
 }
 
-int vsd_vm_add(struct vsd *d, const json_t *params, struct vsd_err *e)
+void vsd_vm_params_init(struct vsd_vm_params *p, const char *name)
 {
-    static const char *const keys[] = {"name", "netns", "memory_mb", "cpus", NULL};
-    const char *name, *netns = NULL;
-    long long mem = VSD_MEMORY_DEFAULT_MB, cpus = 1;
-    bool has_mem, has_cpus;
-    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_name(params, "name", VSD_NAME_MAX, &name, e) < 0 ||
-        vsd_get_str(params, "netns", false, &netns, e) < 0 ||
-        vsd_get_int(params, "memory_mb", 64, 65536, &mem, &has_mem, e) < 0 ||
-        vsd_get_int(params, "cpus", 1, HV_PARTITION_VPS_MAX, &cpus, &has_cpus, e) < 0)
+    *p = (struct vsd_vm_params){.name = name, .memory_mb = VSD_MEMORY_DEFAULT_MB, .cpus = 1};
+}
+
+/* vm-add and vm-del: the VM and its slot. */
+struct vm_rec {
+    struct vsd *d;
+    struct vsd_vm *vm;
+    int slot;
+    bool quiet;
+};
+
+static void add_commit(void *rec)
+{
+    struct vm_rec *r = rec;
+    struct vsd_vm *vm = r->vm;
+    if (!r->quiet)
+        vsd_log("VM %s added (namespace %s, %u MiB, %u CPU%s)", vm->name, vm->netns,
+                vm->memory_mb, vm->cpus, vm->cpus == 1 ? "" : "s");
+}
+
+static void vm_free(struct vsd_vm *vm)
+{
+    for (int i = 0; i < vm->nnics; i++)
+        free(vm->nics[i]);
+    free(vm);
+}
+
+static void add_undo(void *rec)
+{
+    struct vm_rec *r = rec;
+    r->d->vms[r->slot] = NULL;
+    vm_destroy_rt(r->vm);
+    vm_free(r->vm);
+}
+
+int vsd_vm_add(struct vsd *d, const struct vsd_vm_params *p, struct vsd_change *chg,
+               struct vsd_err *e)
+{
+    if (vsd_check_name(e, "name", p->name, VSD_NAME_MAX, false) < 0 ||
+        vsd_check_range(e, "memory_mb", p->memory_mb, 64, 65536) < 0 ||
+        vsd_check_range(e, "cpus", p->cpus, 1, HV_PARTITION_VPS_MAX) < 0)
         return -1;
     /* As Hyper-V, no more virtual processors than the host has logical
      * ones. Checked when a VM is added, not when the state file is loaded:
      * a VM saved on a larger host still comes back (its VPs are interrupt
      * targets, not threads, so it runs). */
     long host_cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (!d->loading && host_cpus > 0 && cpus > host_cpus)
+    if (!p->restore && host_cpus > 0 && p->cpus > host_cpus)
         return vsd_fail(e, VSD_BAD_PARAMS,
-                        "cpus %lld is more than this host's %ld CPUs (1..%ld allowed)", cpus,
+                        "cpus %u is more than this host's %ld CPUs (1..%ld allowed)", p->cpus,
                         host_cpus, host_cpus < HV_PARTITION_VPS_MAX ? host_cpus
                                                                     : (long)HV_PARTITION_VPS_MAX);
+    const char *netns = p->netns;
     if (netns && !vsd_name_ok(netns, VSD_NAME_MAX))
         return vsd_fail(e, VSD_BAD_PARAMS,
                         "bad namespace name '%s': use 1..%d characters of A-Z a-z 0-9 _ . -", netns,
                         VSD_NAME_MAX);
-    if (vsd_find_vm(d, name))
-        return vsd_fail(e, VSD_FAILED, "VM '%s' already exists", name);
-    const char *ns = netns ? netns : name;
+    if (vsd_find_vm(d, p->name))
+        return vsd_fail(e, VSD_FAILED, "VM '%s' already exists", p->name);
+    const char *ns = netns ? netns : p->name;
     for (int i = 0; i < VSD_MAX_VMS; i++)
         if (d->vms[i] && strcmp(d->vms[i]->netns, ns) == 0)
             return vsd_fail(e, VSD_FAILED, "namespace '%s' is already used by VM '%s'", ns,
                             d->vms[i]->name);
-    int slot = -1;
-    for (int i = 0; i < VSD_MAX_VMS && slot < 0; i++)
+    struct vm_rec r = {.d = d, .slot = -1, .quiet = p->restore};
+    for (int i = 0; i < VSD_MAX_VMS && r.slot < 0; i++)
         if (!d->vms[i])
-            slot = i;
-    if (slot < 0)
+            r.slot = i;
+    if (r.slot < 0)
         return vsd_fail(e, VSD_FAILED, "too many VMs (at most %d)", VSD_MAX_VMS);
     struct vsd_vm *vm = calloc(1, sizeof(*vm));
     if (!vm)
         return vsd_fail(e, VSD_FAILED, "out of memory");
     vm->d = d;
-    snprintf(vm->name, sizeof(vm->name), "%s", name);
+    snprintf(vm->name, sizeof(vm->name), "%s", p->name);
     snprintf(vm->netns, sizeof(vm->netns), "%s", ns);
-    vm->memory_mb = (uint32_t)mem;
-    vm->cpus = (uint32_t)cpus;
-    if (!d->loading)
+    vm->memory_mb = p->memory_mb;
+    vm->cpus = p->cpus;
+    if (p->restore) {
+        vm->want_running = p->want_running;
+        vm->netns_owned = p->netns_owned;
+    } else {
         vm->netns_owned = !netns_exists(vm->netns);
+    }
     if (vm_create_rt(d, vm, e) < 0) {
         free(vm);
         return -1;
     }
-    d->vms[slot] = vm;
-    if (vsd_save(d, e) < 0) {
-        d->vms[slot] = NULL;
-        vm_destroy_rt(vm);
-        free(vm);
-        return -1;
-    }
-    if (!d->loading)
-        vsd_log("VM %s added (namespace %s, %u MiB, %u CPU%s)", vm->name, vm->netns,
-                vm->memory_mb, vm->cpus, vm->cpus == 1 ? "" : "s");
+    d->vms[r.slot] = vm;
+    r.vm = vm;
+    VSD_CHANGE_OPEN(chg, add_commit, add_undo, r);
     return 0;
 }
 
@@ -209,12 +240,8 @@ static void vm_partition_event(void *ctx, struct hv_partition *p, enum hv_partit
         vm->waiters[i].done(vm->waiters[i].ctx, vsd_vm_state_name(vm), NULL);
 }
 
-static struct vsd_vm *vm_param(struct vsd *d, const json_t *params, struct vsd_err *e)
+static struct vsd_vm *find_vm(struct vsd *d, const char *name, struct vsd_err *e)
 {
-    static const char *const keys[] = {"name", NULL};
-    const char *name;
-    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "name", true, &name, e) < 0)
-        return NULL;
     struct vsd_vm *vm = vsd_find_vm(d, name);
     if (!vm)
         vsd_fail(e, VSD_FAILED, "no VM '%s'", name);
@@ -240,80 +267,94 @@ int vsd_vm_start_rt(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e)
     return 0;
 }
 
-json_t *vsd_vm_start(struct vsd *d, const json_t *params, struct vsd_err *e)
+/* vm-start and vm-stop: whether the VM was to run with vswitchd. */
+struct run_rec {
+    struct vsd_vm *vm;
+    bool was_wanted;
+    vsd_vm_stop_done_fn *done;
+    void *ctx;
+};
+
+static void start_commit(void *rec)
 {
-    struct vsd_vm *vm = vm_param(d, params, e);
-    if (!vm)
-        return NULL;
-    if (hv_partition_state(vm->p) == HV_PARTITION_RUNNING) {
-        vsd_fail(e, VSD_FAILED, "VM '%s' is already %s", vm->name, vsd_vm_state_name(vm));
-        return NULL;
-    }
-    if (vsd_vm_start_rt(d, vm, e) < 0)
-        return NULL;
-    vm->want_running = true;
-    if (vsd_save(d, e) < 0) {
-        vm->want_running = false;
-        hv_partition_stop(vm->p, 0);
-        return NULL;
-    }
-    return json_pack("{s:s,s:i}", "state", "running", "pid",
-                     (json_int_t)hv_process_partition_pid(vm->p));
+    (void)rec;
 }
 
-int vsd_vm_stop(struct vsd *d, const json_t *params, vsd_vm_stop_done_fn *done, void *ctx,
-                struct vsd_err *e)
+static void start_undo(void *rec)
 {
-    struct vsd_vm *vm = vm_param(d, params, e);
+    struct run_rec *r = rec;
+    r->vm->want_running = false;
+    hv_partition_stop(r->vm->p, 0);
+}
+
+int vsd_vm_start(struct vsd *d, const char *name, struct vsd_change *chg, struct vsd_err *e)
+{
+    struct vsd_vm *vm = find_vm(d, name, e);
     if (!vm)
         return -1;
-    bool was_wanted = vm->want_running;
-    vm->want_running = false;
-    if (vsd_save(d, e) < 0) {
-        vm->want_running = was_wanted;
+    if (hv_partition_state(vm->p) == HV_PARTITION_RUNNING)
+        return vsd_fail(e, VSD_FAILED, "VM '%s' is already %s", vm->name, vsd_vm_state_name(vm));
+    if (vsd_vm_start_rt(d, vm, e) < 0)
         return -1;
-    }
-    struct vsd_err se = {0};
+    struct run_rec r = {.vm = vm, .was_wanted = vm->want_running};
+    vm->want_running = true;
+    VSD_CHANGE_OPEN(chg, start_commit, start_undo, r);
+    return 0;
+}
+
+/* Saved as not to run: now ask it to stop, and tell done when it has. */
+static void stop_commit(void *rec)
+{
+    struct run_rec *r = rec;
+    struct vsd_vm *vm = r->vm;
+    struct vsd_err e = {0};
     if (hv_partition_state(vm->p) != HV_PARTITION_RUNNING) {
-        done(ctx, vsd_vm_state_name(vm), NULL);
-        return 0;
+        r->done(r->ctx, vsd_vm_state_name(vm), NULL);
+        return;
     }
     if (vm->nwaiters == (int)(sizeof(vm->waiters) / sizeof(vm->waiters[0]))) {
-        vsd_fail(&se, VSD_FAILED, "too many clients waiting for VM '%s' to stop", vm->name);
-        done(ctx, NULL, &se);
-        return 0;
+        vsd_fail(&e, VSD_FAILED, "too many clients waiting for VM '%s' to stop", vm->name);
+        r->done(r->ctx, NULL, &e);
+        return;
     }
     if (!hv_partition_stopping(vm->p)) {
         int rc = hv_partition_request_stop(vm->p);
         if (rc < 0) {
-            vsd_fail(&se, VSD_FAILED, "cannot stop VM '%s': %s", vm->name, strerror(-rc));
-            done(ctx, NULL, &se);
-            return 0;
+            vsd_fail(&e, VSD_FAILED, "cannot stop VM '%s': %s", vm->name, strerror(-rc));
+            r->done(r->ctx, NULL, &e);
+            return;
         }
         vm->stop_deadline = vsd_now() + VSD_STOP_GRACE_S;
         vsd_log("VM %s: stopping", vm->name);
     }
-    vm->waiters[vm->nwaiters].done = done;
-    vm->waiters[vm->nwaiters].ctx = ctx;
+    vm->waiters[vm->nwaiters].done = r->done;
+    vm->waiters[vm->nwaiters].ctx = r->ctx;
     vm->nwaiters++;
+}
+
+static void stop_undo(void *rec)
+{
+    struct run_rec *r = rec;
+    r->vm->want_running = r->was_wanted;
+}
+
+int vsd_vm_stop(struct vsd *d, const char *name, vsd_vm_stop_done_fn *done, void *ctx,
+                struct vsd_change *chg, struct vsd_err *e)
+{
+    struct vsd_vm *vm = find_vm(d, name, e);
+    if (!vm)
+        return -1;
+    struct run_rec r = {.vm = vm, .was_wanted = vm->want_running, .done = done, .ctx = ctx};
+    vm->want_running = false;
+    VSD_CHANGE_OPEN(chg, stop_commit, stop_undo, r);
     return 0;
 }
 
-int vsd_vm_del(struct vsd *d, const json_t *params, struct vsd_err *e)
+static void del_commit(void *rec)
 {
-    struct vsd_vm *vm = vm_param(d, params, e);
-    if (!vm)
-        return -1;
-    if (hv_partition_state(vm->p) == HV_PARTITION_RUNNING)
-        return vsd_fail(e, VSD_FAILED, "VM '%s' is running: stop it first", vm->name);
-    int slot = 0;
-    while (d->vms[slot] != vm)
-        slot++;
-    d->vms[slot] = NULL;
-    if (vsd_save(d, e) < 0) {
-        d->vms[slot] = vm;
-        return -1;
-    }
+    struct vm_rec *r = rec;
+    struct vsd *d = r->d;
+    struct vsd_vm *vm = r->vm;
     vm_destroy_rt(vm);
     if (vm->netns_owned)
         netns_delete(vm->netns);
@@ -322,42 +363,25 @@ int vsd_vm_del(struct vsd *d, const json_t *params, struct vsd_err *e)
     for (int i = 0; i < VSD_MAX_SWITCHES; i++)
         if (d->switches[i])
             vsd_switch_reapply(d, d->switches[i]);
-    for (int i = 0; i < vm->nnics; i++)
-        free(vm->nics[i]);
-    free(vm);
-    return 0;
+    vm_free(vm);
 }
 
-json_t *vsd_vm_list(struct vsd *d)
+static void del_undo(void *rec)
 {
-    json_t *arr = json_array();
-    for (int i = 0; i < VSD_MAX_VMS; i++) {
-        struct vsd_vm *vm = d->vms[i];
-        if (!vm)
-            continue;
-        int pid = hv_process_partition_pid(vm->p);
-        /* What the guest got refused and what it made the root hold back
-         * from the log: an operator sees a misbehaving guest here. */
-        struct hv_partition_stats ps;
-        struct vmbus_server_stats ss;
-        hv_partition_get_stats(vm->p, &ps);
-        vmbus_server_get_stats(vm->srv, &ss);
-        json_t *errs = json_object();
-        for (int e = 0; e < VMBUS_SRV_ERR_COUNT; e++)
-            json_object_set_new(errs, vmbus_srv_err_name((enum vmbus_srv_err)e),
-                                json_integer((json_int_t)ss.errors[e]));
-        uint64_t suppressed =
-            ps.log_suppressed + ss.log_suppressed + hv_ratelimit_suppressed(&vm->log_rl);
-        json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:s,s:i,s:i,s:I,s:o}", "name", vm->name,
-                              "netns", vm->netns, "memory_mb", (json_int_t)vm->memory_mb, "cpus",
-                              (json_int_t)vm->cpus, "state", vsd_vm_state_name(vm), "pid",
-                              (json_int_t)(pid > 0 ? pid : 0), "nics", (json_int_t)vm->nnics,
-                              "log_suppressed", (json_int_t)suppressed, "vmbus_errors", errs);
-        /* Who the worker runs as, and how it last ended ("" while it never
-         * has, e.g. "killed by seccomp (SIGSYS)"). */
-        json_object_set_new(o, "uid", json_integer((json_int_t)vsd_vm_uid(d, vm)));
-        json_object_set_new(o, "exit", json_string(vm->exit_reason));
-        json_array_append_new(arr, o);
-    }
-    return json_pack("{s:o}", "vms", arr);
+    struct vm_rec *r = rec;
+    r->d->vms[r->slot] = r->vm;
+}
+
+int vsd_vm_del(struct vsd *d, const char *name, struct vsd_change *chg, struct vsd_err *e)
+{
+    struct vm_rec r = {.d = d, .vm = find_vm(d, name, e)};
+    if (!r.vm)
+        return -1;
+    if (hv_partition_state(r.vm->p) == HV_PARTITION_RUNNING)
+        return vsd_fail(e, VSD_FAILED, "VM '%s' is running: stop it first", r.vm->name);
+    while (d->vms[r.slot] != r.vm)
+        r.slot++;
+    d->vms[r.slot] = NULL;
+    VSD_CHANGE_OPEN(chg, del_commit, del_undo, r);
+    return 0;
 }

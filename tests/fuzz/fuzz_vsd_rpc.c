@@ -106,8 +106,17 @@ static void baseline(void)
     vsd_switch_params_init(&sp, "sw1", VSW_SWITCH_PRIVATE);
     sp.mtu = 9000;
     ok(vsd_switch_add(&d, &sp, NULL, &e), "sw1", &e);
-    op(vsd_vm_add, "{\"name\":\"vm0\"}");
-    op(vsd_vm_add, "{\"name\":\"vm1\",\"netns\":\"ns1\",\"memory_mb\":128}");
+    /* As the state file would make them: not counted as made by vm-add
+     * (restore), so vm-del leaves their namespaces alone. */
+    struct vsd_vm_params vp;
+    vsd_vm_params_init(&vp, "vm0");
+    vp.restore = true;
+    ok(vsd_vm_add(&d, &vp, NULL, &e), "vm0", &e);
+    vsd_vm_params_init(&vp, "vm1");
+    vp.netns = "ns1";
+    vp.memory_mb = 128;
+    vp.restore = true;
+    ok(vsd_vm_add(&d, &vp, NULL, &e), "vm1", &e);
     op(nic_add, "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"mac\":\"00:15:5d:00:00:01\"}");
     op(nic_add, "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"switch\":\"sw1\",\"mac\":\"00:15:5d:00:00:02\","
                 "\"mtu\":9000,\"trunk\":[10,20]}");
