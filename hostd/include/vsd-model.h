@@ -278,6 +278,56 @@ int vsd_mirror_add(struct vsd *d, const char *sw, const char *const *src, int ns
                    const char *dst, struct vsd_change *chg, struct vsd_err *e);
 int vsd_mirror_del(struct vsd *d, const char *sw, struct vsd_change *chg, struct vsd_err *e);
 
+/* --- NICs ---------------------------------------------------------------- */
+
+struct vsd_nic_params {
+    const char *vm;
+    const char *nic; /* its interface name in the VM: 1..15 characters, not "lo" */
+    const char *sw;
+    bool has_mac;
+    uint8_t mac[6];  /* unicast, not zero; else a random locally administered one */
+    uint32_t mtu;    /* 68..9000, at most the switch's; 0: the switch's */
+    struct vsd_nic_opts opts;
+};
+/* A NIC: a netvsp port offered on the VM's VMBus, attached to its switch,
+ * with a new instance id; *out (may be NULL) is the NIC. */
+int vsd_nic_add(struct vsd *d, const struct vsd_nic_params *p, struct vsd_nic **out,
+                struct vsd_change *chg, struct vsd_err *e);
+
+/* What nic-set changes. */
+struct vsd_nic_set_params {
+    const char *vm;
+    const char *nic;
+    const char *sw; /* NULL: stays on its switch */
+    bool has_mtu;
+    uint32_t mtu;
+    const struct vsd_nic_opts *opts; /* all of them; NULL: unchanged */
+};
+/* Live: the guest sees its cable pulled and plugged back when the NIC
+ * moves, and starts its NIC over with a new MTU. Nothing to change is no
+ * change (chg stays closed). */
+int vsd_nic_set(struct vsd *d, const struct vsd_nic_set_params *p, struct vsd_change *chg,
+                struct vsd_err *e);
+/* Refused while the NIC is in its switch's mirror. Its port goes when the
+ * change is committed. */
+int vsd_nic_del(struct vsd *d, const char *vm, const char *nic, struct vsd_change *chg,
+                struct vsd_err *e);
+/* The NIC, or NULL and e saying which of the two does not exist. */
+struct vsd_nic *vsd_nic_get(struct vsd *d, const char *vm, const char *nic, struct vsd_err *e);
+
+/* A NIC as the state file keeps it: its identity as saved. */
+struct vsd_nic_saved {
+    const char *name;
+    const char *sw;
+    uint8_t mac[6];
+    uint32_t mtu;
+    struct vmbus_guid instance;
+    struct vsd_nic_opts opts;
+};
+/* Rebuild a saved NIC of vm; final at once. */
+int vsd_nic_restore(struct vsd *d, struct vsd_vm *vm, const struct vsd_nic_saved *sv,
+                    struct vsd_err *e);
+
 /* --- the host ------------------------------------------------------------ */
 
 /* After the state file's switches, VMs and NICs are all built: apply

@@ -35,17 +35,12 @@ struct vsd {
     cpu_set_t vm_cpus; /* where VMs run: the CPUs vswitchd had before EAL pinned it */
     uint32_t vm_uid_base; /* VM workers run as uid and gid vm_uid_base + VM slot */
     bool have_vm_cpus;
-    bool loading; /* restoring the state file: do not save */
     struct vsd_rpc_counters rpc; /* the control socket's */
 };
 
 /* model.c: operations. Each validates everything first, applies, saves the
  * state file, and undoes the change if the save fails: a failed call leaves
  * nothing changed. */
-json_t *vsd_nic_add(struct vsd *d, const json_t *params, struct vsd_err *e);
-int vsd_nic_set(struct vsd *d, const json_t *params, struct vsd_err *e);
-int vsd_nic_del(struct vsd *d, const json_t *params, struct vsd_err *e);
-json_t *vsd_nic_list(struct vsd *d, const json_t *params, struct vsd_err *e);
 json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e);
 
 /* How a capture ended: r, or NULL when vswitchd shuts down first. */
@@ -62,10 +57,7 @@ int vsd_capture(struct vsd *d, const json_t *params, vsd_capture_done_fn *done, 
 /* Drain running captures into their files; finish those that are done. */
 void vsd_capture_poll(struct vsd *d);
 
-int vsd_save(struct vsd *d, struct vsd_err *e);
 /* Switches from a saved object / NICs with their saved identities. */
-int vsd_nic_restore(struct vsd *d, struct vsd_vm *vm, const json_t *o, struct vsd_err *e);
-json_t *vsd_nic_to_json(const struct vsd_nic *n);
 /* Re-apply static FDB entries and the mirror after ports came back. */
 void vsd_switch_reapply(struct vsd *d, struct vsd_switch *s);
 void vsd_switch_free_all(struct vsd *d);
@@ -87,6 +79,11 @@ void capture_finish(struct vsd *d, struct vsd_capture *c, bool reply);
 int vsd_switch_methods_register(struct vsd_methods *t, struct vsd *d);
 int vsd_fdb_methods_register(struct vsd_methods *t, struct vsd *d);
 int vsd_vm_methods_register(struct vsd_methods *t, struct vsd *d);
+int vsd_nic_methods_register(struct vsd_methods *t, struct vsd *d);
+/* NIC options present in params, on top of *o (nic-rpc.c; the state file
+ * keeps them as nic-set takes them), and all of them as JSON. */
+int vsd_nic_opts_from_json(const json_t *params, struct vsd_nic_opts *o, struct vsd_err *e);
+json_t *vsd_nic_opts_json(const struct vsd_nic_opts *o);
 /* vm-add's parameters (vm-rpc.c; the state loader reads a saved VM with it). */
 int vsd_vm_params_from_json(const json_t *params, struct vsd_vm_params *p, struct vsd_err *e);
 /* switch-add's parameters (switch-rpc.c; the state loader reads a saved switch with it). */

@@ -11,46 +11,10 @@ static int save_state(void *ctx, struct vsd_err *e)
     return vsd_state_save(ctx, e);
 }
 
-static int done_or_fail(int rc, json_t **result)
-{
-    if (rc < 0)
-        return -1;
-    *result = json_object();
-    return 0;
-}
-
-static int m_nic_set(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                     struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_nic_set(ctx, p, e), r);
-}
-
-static int m_nic_del(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                     struct vsd_err *e)
-{
-    (void)call;
-    return done_or_fail(vsd_nic_del(ctx, p, e), r);
-}
-
 static int json_or_fail(json_t *j, json_t **result)
 {
     *result = j;
     return j ? 0 : -1;
-}
-
-static int m_nic_add(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                     struct vsd_err *e)
-{
-    (void)call;
-    return json_or_fail(vsd_nic_add(ctx, p, e), r);
-}
-
-static int m_nic_list(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
-                      struct vsd_err *e)
-{
-    (void)call;
-    return json_or_fail(vsd_nic_list(ctx, p, e), r);
 }
 
 static int m_stats(void *ctx, const json_t *p, struct vsd_method_call *call, json_t **r,
@@ -83,10 +47,6 @@ static int m_capture(void *ctx, const json_t *p, struct vsd_method_call *call, j
 }
 
 static const struct vsd_method_def methods[] = {
-    {"nic-add", m_nic_add, 0},
-    {"nic-set", m_nic_set, 0},
-    {"nic-del", m_nic_del, 0},
-    {"nic-list", m_nic_list, 0},
     {"capture", m_capture, VSD_METHOD_DEFERS},
     {"stats", m_stats, 0},
 };
@@ -104,6 +64,8 @@ int vsd_control_create(struct vsd *d, struct vsd_methods **out)
         rc = vsd_fdb_methods_register(t, d);
     if (rc == 0)
         rc = vsd_vm_methods_register(t, d);
+    if (rc == 0)
+        rc = vsd_nic_methods_register(t, d);
     if (rc < 0) {
         vsd_methods_destroy(t);
         return rc;

@@ -101,13 +101,6 @@ int vsd_switch_users(struct vsd *d, const struct vsd_switch *sw)
     return n;
 }
 
-int vsd_save(struct vsd *d, struct vsd_err *e)
-{
-    if (d->loading)
-        return 0;
-    return vsd_state_save(d, e);
-}
-
 /* --- FDB, stats ----------------------------------------------------------- */
 
 json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e)

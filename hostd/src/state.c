@@ -142,6 +142,57 @@ out:
     return rc;
 }
 
+static json_t *nic_to_json(const struct vsd_nic *n)
+{
+    char mac[18], inst[33];
+    vsd_format_mac(n->mac, mac);
+    for (int i = 0; i < 16; i++)
+        snprintf(inst + 2 * i, 3, "%02x", n->instance.b[i]);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:s}", "name", n->name, "switch", n->sw->name, "mac",
+                          mac, "mtu", (json_int_t)n->mtu, "instance", inst);
+    json_t *opts = vsd_nic_opts_json(&n->opts);
+    json_object_update(o, opts);
+    json_decref(opts);
+    return o;
+}
+
+/* A NIC with its saved identity: name, switch, MAC, MTU, instance id. */
+static int nic_restore(struct vsd *d, struct vsd_vm *vm, const json_t *o, struct vsd_err *e)
+{
+    struct vsd_nic_saved sv = {
+        .name = json_string_value(json_object_get(o, "name")),
+        .sw = json_string_value(json_object_get(o, "switch")),
+    };
+    const char *mac_s = json_string_value(json_object_get(o, "mac"));
+    const char *inst = json_string_value(json_object_get(o, "instance"));
+    json_t *mtu = json_object_get(o, "mtu");
+    if (!mac_s || vsd_parse_mac(mac_s, sv.mac) < 0 || !json_is_integer(mtu) ||
+        json_integer_value(mtu) < 68 || json_integer_value(mtu) > 9000 || !inst ||
+        strlen(inst) != 32)
+        return vsd_fail(e, VSD_FAILED, "VM %s: NIC %s is malformed", vm->name,
+                        sv.name ? sv.name : "?");
+    sv.mtu = (uint32_t)json_integer_value(mtu);
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        if (sscanf(inst + 2 * i, "%2x", &v) != 1)
+            return vsd_fail(e, VSD_FAILED, "VM %s: NIC %s has a bad instance id", vm->name,
+                            sv.name ? sv.name : "?");
+        sv.instance.b[i] = (uint8_t)v;
+    }
+    /* The options are stored the way nic-set takes them. */
+    json_t *p = json_deep_copy(o);
+    if (!p)
+        return vsd_fail(e, VSD_FAILED, "out of memory");
+    static const char *const drop[] = {"name", "switch", "mac", "mtu", "instance"};
+    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+        json_object_del(p, drop[i]);
+    if (json_object_get(p, "native_vlan") && !json_object_get(p, "trunk"))
+        json_object_del(p, "native_vlan");
+    int rc = vsd_nic_opts_from_json(p, &sv.opts, e);
+    json_decref(p);
+    return rc < 0 ? -1 : vsd_nic_restore(d, vm, &sv, e);
+}
+
 json_t *vsd_state_to_json(const struct vsd *d)
 {
     json_t *sws = json_array(), *vms = json_array();
@@ -154,7 +205,7 @@ json_t *vsd_state_to_json(const struct vsd *d)
             continue;
         json_t *nics = json_array();
         for (int j = 0; j < vm->nnics; j++)
-            json_array_append_new(nics, vsd_nic_to_json(vm->nics[j]));
+            json_array_append_new(nics, nic_to_json(vm->nics[j]));
         json_array_append_new(vms, json_pack("{s:s,s:s,s:i,s:i,s:b,s:b,s:o}", "name", vm->name,
                                              "netns", vm->netns, "memory_mb",
                                              (json_int_t)vm->memory_mb, "cpus",
@@ -297,7 +348,6 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
                  d->state_path, STATE_VERSION);
         goto out;
     }
-    d->loading = true;
     size_t i;
     json_t *o;
     json_array_foreach(sws, i, o)
@@ -333,11 +383,10 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
         json_t *n;
         json_array_foreach(nics, j, n)
         {
-            if (vsd_nic_restore(d, vm, n, e) < 0)
+            if (nic_restore(d, vm, n, e) < 0)
                 goto bad;
         }
     }
-    d->loading = false;
     vsd_restore_done(d);
     rc = 0;
     goto out;
@@ -345,7 +394,6 @@ bad:;
     char msg[256];
     snprintf(msg, sizeof(msg), "%s", e->msg);
     vsd_fail(e, VSD_FAILED, "state file %s: %s", d->state_path, msg);
-    d->loading = false;
     /* The switches, VMs and NICs made before the bad entry would otherwise
      * stay up, half a configuration, for a caller that was told the load
      * failed. None of them is running yet (VMs start below, after a whole

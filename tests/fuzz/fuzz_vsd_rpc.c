@@ -8,7 +8,8 @@
  * Made once: the process of fuzz_vsd_env.c (EAL with one switch worker,
  * the jumbo pools, the data plane, the partition table; its own network
  * namespace as root). Every input starts from the same host, built through
- * the handlers as the state file would be (d.loading set, then one save):
+ * the model's C API as the state file would be (final at once, then one
+ * save):
  *   switches  sw0 (private), sw1 (private, MTU 9000)
  *   VMs       vm0, vm1 (namespace ns1, 128 MiB), never started
  *   NICs      vm0/eth0 on sw0 (00:15:5d:00:00:01), vm0/eth1 on sw1 (MTU
@@ -67,26 +68,6 @@ static struct vsd d;
 static struct vsd_methods *methods;
 static char state_file[PATH_MAX];
 
-static void op(int (*fn)(struct vsd *, const json_t *, struct vsd_err *), const char *params)
-{
-    json_error_t jerr;
-    json_t *p = json_loads(params, 0, &jerr);
-    struct vsd_err e = {0};
-    FZ_CHECK(p);
-    if (fn(&d, p, &e) < 0) {
-        fprintf(fz.out, "fuzz_vsd_rpc: baseline %s: %s\n", params, e.msg);
-        abort();
-    }
-    json_decref(p);
-}
-
-static int nic_add(struct vsd *dd, const json_t *p, struct vsd_err *e)
-{
-    json_t *r = vsd_nic_add(dd, p, e);
-    json_decref(r);
-    return r ? 0 : -1;
-}
-
 static void ok(int rc, const char *what, const struct vsd_err *e)
 {
     if (rc < 0) {
@@ -99,7 +80,6 @@ static void baseline(void)
 {
     struct vsd_err e = {0};
     fz_vsd_init(&d, "state.json");
-    d.loading = true;
     struct vsd_switch_params sp;
     vsd_switch_params_init(&sp, "sw0", VSW_SWITCH_PRIVATE);
     ok(vsd_switch_add(&d, &sp, NULL, &e), "sw0", &e);
@@ -117,14 +97,19 @@ static void baseline(void)
     vp.memory_mb = 128;
     vp.restore = true;
     ok(vsd_vm_add(&d, &vp, NULL, &e), "vm1", &e);
-    op(nic_add, "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"mac\":\"00:15:5d:00:00:01\"}");
-    op(nic_add, "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"switch\":\"sw1\",\"mac\":\"00:15:5d:00:00:02\","
-                "\"mtu\":9000,\"trunk\":[10,20]}");
-    op(nic_add, "{\"vm\":\"vm1\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"mac\":\"00:15:5d:00:00:03\","
-                "\"vlan\":5}");
+    struct vsd_nic_params np = {.vm = "vm0", .nic = "eth0", .sw = "sw0", .has_mac = true,
+                                .mac = {0x00, 0x15, 0x5d, 0, 0, 0x01}};
+    ok(vsd_nic_add(&d, &np, NULL, NULL, &e), "vm0/eth0", &e);
+    np = (struct vsd_nic_params){.vm = "vm0", .nic = "eth1", .sw = "sw1", .has_mac = true,
+                                 .mac = {0x00, 0x15, 0x5d, 0, 0, 0x02}, .mtu = 9000,
+                                 .opts = {.trunk = true}};
+    np.opts.allowed[0] = (1ull << 10) | (1ull << 20);
+    ok(vsd_nic_add(&d, &np, NULL, NULL, &e), "vm0/eth1", &e);
+    np = (struct vsd_nic_params){.vm = "vm1", .nic = "eth0", .sw = "sw0", .has_mac = true,
+                                 .mac = {0x00, 0x15, 0x5d, 0, 0, 0x03}, .opts = {.access_vlan = 5}};
+    ok(vsd_nic_add(&d, &np, NULL, NULL, &e), "vm1/eth0", &e);
     static const uint8_t mac9[6] = {0x02, 0, 0, 0, 0, 0x09};
     ok(vsd_fdb_add(&d, "sw0", mac9, 0, "vm0/eth0", NULL, &e), "static entry", &e);
-    d.loading = false;
     FZ_CHECK(vsd_state_save(&d, &e) == 0);
 }
 
