@@ -149,6 +149,25 @@ struct vsd_vm {
     struct hv_ratelimit log_rl; /* lines about what the guest did (crashes) */
 };
 
+struct jumbo_pools;
+/* The host: what vswitchd's main() sets up (the data plane, the mbuf pools,
+ * the partition table, paths), then the model's own tables. */
+struct vsd {
+    struct vsw_dp *dp;
+    struct jumbo_pools *pools; /* mbuf classes (jumbo module) */
+    struct hv_host *host;
+    char state_path[PATH_MAX];
+    char hv_vm_path[PATH_MAX]; /* the VM worker program */
+    cpu_set_t vm_cpus; /* where VMs run: the CPUs vswitchd had before EAL pinned it */
+    bool have_vm_cpus;
+    uint32_t vm_uid_base; /* VM workers run as uid and gid vm_uid_base + VM slot */
+    struct vsd_switch *switches[VSD_MAX_SWITCHES];
+    struct vsd_vm *vms[VSD_MAX_VMS];
+    struct vsd_capture *captures; /* running captures */
+};
+
+#define VSD_VM_UID_BASE_DEFAULT 1879048192u /* 0x70000000: unused by distributions */
+
 /* --- lookups ------------------------------------------------------------ */
 
 struct vsd_switch *vsd_find_switch(struct vsd *d, const char *name);
@@ -327,6 +346,30 @@ struct vsd_nic_saved {
 /* Rebuild a saved NIC of vm; final at once. */
 int vsd_nic_restore(struct vsd *d, struct vsd_vm *vm, const struct vsd_nic_saved *sv,
                     struct vsd_err *e);
+
+/* --- captures ------------------------------------------------------------ */
+
+struct vsd_capture_params {
+    const char *port;   /* as vsd_find_port takes it */
+    const char *file;   /* an absolute path: a new file, never reached through a link */
+    uint64_t count;     /* frames to write; 0: no limit */
+    uint32_t timeout_s; /* how long; 0: no limit (count or timeout_s, or both) */
+    bool force;         /* replace a regular file of vswitchd's own user */
+};
+/* How a capture ended: r, or NULL when vswitchd shuts down first. */
+struct vsd_capture_result {
+    const char *file;
+    uint64_t packets; /* written to the file */
+    uint64_t dropped; /* not captured: the capture ring was full */
+};
+typedef void vsd_capture_done_fn(void *ctx, const struct vsd_capture_result *r);
+/* Capture a port's frames into a pcap file (the configuration does not
+ * change). -1 with e if it did not start, and then nothing was created;
+ * otherwise done(ctx) is called once, when it ends. */
+int vsd_capture_start(struct vsd *d, const struct vsd_capture_params *p,
+                      vsd_capture_done_fn *done, void *ctx, struct vsd_err *e);
+/* Drain running captures into their files; finish those that are done. */
+void vsd_capture_poll(struct vsd *d);
 
 /* --- the host ------------------------------------------------------------ */
 

@@ -18,7 +18,7 @@
 #include "vsw-host.h"
 #include "vsw-port-provider.h"
 #include "vsw-uplink.h"
-#include "vswitchd.h"
+#include "model-private.h"
 
 
 struct vsd_capture {
@@ -140,20 +140,11 @@ static int capture_open(int dirfd, const char *file, const char *base, bool forc
     return fd;
 }
 
-int vsd_capture(struct vsd *d, const json_t *params, vsd_capture_done_fn *done, void *ctx,
-                struct vsd_err *e)
+int vsd_capture_start(struct vsd *d, const struct vsd_capture_params *p,
+                      vsd_capture_done_fn *done, void *ctx, struct vsd_err *e)
 {
-    static const char *const keys[] = {"port", "file", "count", "timeout", "force", NULL};
-    const char *pname, *file;
-    long long count = 0, timeout = 0;
-    bool has_count, has_to, has_force, force = false;
-    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "port", true, &pname, e) < 0 ||
-        vsd_get_str(params, "file", true, &file, e) < 0 ||
-        vsd_get_int(params, "count", 1, 100000000, &count, &has_count, e) < 0 ||
-        vsd_get_int(params, "timeout", 1, 86400, &timeout, &has_to, e) < 0 ||
-        vsd_get_bool(params, "force", &force, &has_force, e) < 0)
-        return -1;
-    if (!has_count && !has_to) {
+    const char *pname = p->port, *file = p->file;
+    if (!p->count && !p->timeout_s) {
         vsd_fail(e, VSD_BAD_PARAMS, "give -c COUNT, --timeout S, or both");
         return -1;
     }
@@ -199,7 +190,7 @@ int vsd_capture(struct vsd *d, const json_t *params, vsd_capture_done_fn *done, 
     char dir[PATH_MAX];
     const char *base;
     int dirfd = capture_dir_open(file, dir, sizeof(dir), &base, e);
-    int fd = dirfd < 0 ? -1 : capture_open(dirfd, file, base, force, &created, &st, e);
+    int fd = dirfd < 0 ? -1 : capture_open(dirfd, file, base, p->force, &created, &st, e);
     if (fd >= 0) {
         FILE *fp = fdopen(fd, "w");
         if (!fp) {
@@ -223,8 +214,8 @@ int vsd_capture(struct vsd *d, const json_t *params, vsd_capture_done_fn *done, 
     }
     snprintf(c->file, sizeof(c->file), "%s", file);
     snprintf(c->port, sizeof(c->port), "%s", pname);
-    c->count = has_count ? (uint64_t)count : 0;
-    c->deadline = has_to ? vsd_now() + (double)timeout : 0;
+    c->count = p->count;
+    c->deadline = p->timeout_s ? vsd_now() + (double)p->timeout_s : 0;
     c->done = done;
     c->ctx = ctx;
     c->next = d->captures;
@@ -233,7 +224,7 @@ int vsd_capture(struct vsd *d, const json_t *params, vsd_capture_done_fn *done, 
     return 0;
 }
 
-void capture_finish(struct vsd *d, struct vsd_capture *c, bool reply)
+void vsd_capture_finish(struct vsd *d, struct vsd_capture *c, bool reply)
 {
     for (struct vsd_capture **pp = &d->captures; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
@@ -283,6 +274,6 @@ void vsd_capture_poll(struct vsd *d)
         if (gone)
             vsd_log("capture on %s: the port went away", c->port);
         if (gone || (c->count && c->written >= c->count) || (c->deadline && now >= c->deadline))
-            capture_finish(d, c, true);
+            vsd_capture_finish(d, c, true);
     }
 }

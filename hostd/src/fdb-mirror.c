@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "vsw-port-provider.h"
-#include "vswitchd.h"
+#include "model-private.h"
 
 static int find_static(const struct vsd_switch *s, const uint8_t mac[6], uint16_t vlan)
 {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "vsw-port-provider.h"
-#include "vswitchd.h"
+#include "control-private.h"
 
 /* The MAC as given (quoted back as given when it is refused) and a VLAN. */
 static int parse_mac_vlan(const json_t *params, uint8_t mac[6], uint16_t *vlan, struct vsd_err *e)

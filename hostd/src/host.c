@@ -25,7 +25,7 @@
 #include "vsw-host.h"
 #include "vsw-port-provider.h"
 #include "vsw-uplink.h"
-#include "vswitchd.h"
+#include "model-private.h"
 
 int vsd_random(void *buf, size_t len)
 {
@@ -101,59 +101,6 @@ int vsd_switch_users(struct vsd *d, const struct vsd_switch *sw)
     return n;
 }
 
-/* --- FDB, stats ----------------------------------------------------------- */
-
-json_t *vsd_stats(struct vsd *d, const json_t *params, struct vsd_err *e)
-{
-    static const char *const keys[] = {"target", NULL};
-    const char *target = NULL;
-    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "target", false, &target, e) < 0)
-        return NULL;
-    struct vsd_switch *only_sw = NULL;
-    struct vsw_port *only_port = NULL;
-    if (target) {
-        only_sw = vsd_find_switch(d, target);
-        if (!only_sw) {
-            struct vsd_switch *psw;
-            only_port = vsd_find_port(d, target, &psw);
-            if (!only_port) {
-                vsd_fail(e, VSD_FAILED,
-                         "no switch or port '%s' (give a switch, VM/NIC, a host vNIC or "
-                         "SWITCH:uplink)",
-                         target);
-                return NULL;
-            }
-        }
-    }
-    json_t *arr = json_array();
-    for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
-        struct vsd_switch *s = d->switches[i];
-        if (!s || (only_sw && s != only_sw))
-            continue;
-        if (s->host && (!only_port || only_port == s->host))
-            json_array_append_new(arr, vsd_port_json(s, s->host, NULL));
-        if (s->uplink_port && (!only_port || only_port == s->uplink_port))
-            json_array_append_new(arr, vsd_port_json(s, s->uplink_port, NULL));
-    }
-    for (int i = 0; i < VSD_MAX_VMS; i++) {
-        for (int j = 0; d->vms[i] && j < d->vms[i]->nnics; j++) {
-            struct vsd_nic *n = d->vms[i]->nics[j];
-            if ((only_port && netvsp_port(n->np) != only_port) || (only_sw && n->sw != only_sw))
-                continue;
-            json_array_append_new(arr, vsd_port_json(n->sw, netvsp_port(n->np), n));
-        }
-    }
-    if (target)
-        return json_pack("{s:o}", "ports", arr);
-    /* The whole host: add the control channel's own counters, so that an
-     * operator can see refused requests without reading the log. */
-    return json_pack("{s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "ports", arr, "control", "requests",
-                     (json_int_t)d->rpc.requests, "malformed", (json_int_t)d->rpc.malformed,
-                     "unknown_method", (json_int_t)d->rpc.unknown_method, "bad_params",
-                     (json_int_t)d->rpc.bad_params, "failed", (json_int_t)d->rpc.failed,
-                     "slow_clients", (json_int_t)d->rpc.slow_clients);
-}
-
 /* --- housekeeping --------------------------------------------------------- */
 
 void vsd_restore_done(struct vsd *d)
@@ -175,7 +122,7 @@ void vsd_restore_done(struct vsd *d)
 void vsd_tick(struct vsd *d)
 {
     vsw_dp_tick(d->dp);
-    vsd_switch_tick(d);
+    vsd_uplink_tick(d);
     double now = vsd_now();
     for (int i = 0; i < VSD_MAX_VMS; i++) {
         struct vsd_vm *vm = d->vms[i];
@@ -199,7 +146,7 @@ void vsd_shutdown(struct vsd *d)
         vm->nwaiters = 0;
         for (int w = 0; w < n; w++)
             vm->waiters[w].done(vm->waiters[w].ctx, NULL, NULL);
-        vm_destroy_rt(vm);
+        vsd_vm_destroy_rt(vm);
         for (int j = 0; j < vm->nnics; j++)
             free(vm->nics[j]);
         free(vm);

@@ -7,7 +7,7 @@
 #include "netvsp.h"
 #include "vsw-port-provider.h"
 #include "jumbo.h"
-#include "vswitchd.h"
+#include "control-private.h"
 
 /* The NIC options JSON-RPC takes, all optional. */
 #define NIC_OPTION_KEYS                                                                            \

@@ -13,7 +13,7 @@
 #include "vmbus-server.h"
 #include "vsw-port-provider.h"
 #include "jumbo.h"
-#include "vswitchd.h"
+#include "model-private.h"
 
 /* What JSON callers have checked already (nic-rpc.c), for callers in C. */
 static int check_opts(const struct vsd_nic_opts *o, struct vsd_err *e)

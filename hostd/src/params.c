@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "vswitchd.h"
+#include "control-private.h"
 
 int vsd_check_keys(const json_t *params, const char *const *allowed, struct vsd_err *e)
 {

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vswitchd.h"
+#include "control-private.h"
 
 #define STATE_FORMAT "hvnet-state"
 #define STATE_VERSION 1

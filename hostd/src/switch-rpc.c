@@ -7,7 +7,7 @@
 
 #include "netvsp.h"
 #include "vsw-port-provider.h"
-#include "vswitchd.h"
+#include "control-private.h"
 
 static const char *const switch_keys[] = {
     "name", "type", "uplink", "allow_management_os", "mtu", "fdb_max", "fdb_aging",

@@ -39,7 +39,7 @@
 #include "vsw-host.h"
 #include "vsw-port-provider.h"
 #include "vsw-uplink.h"
-#include "vswitchd.h"
+#include "model-private.h"
 
 /* --- host vNIC and uplink ------------------------------------------------- */
 
@@ -74,7 +74,7 @@ static int host_create(struct vsd *d, struct vsd_switch *s, struct vsw_port **ou
 }
 
 
-int attach_new(struct vsd_switch *s, struct vsw_port *p, struct vsd_err *e)
+int vsd_switch_attach_new(struct vsd_switch *s, struct vsw_port *p, struct vsd_err *e)
 {
     int rc = vsw_port_attach(s->sw, p);
     if (rc < 0) {
@@ -95,7 +95,7 @@ static bool wants_host(enum vsw_switch_kind k, bool allow_mgmt)
  * allow_mgmt). All new ports exist before anything old goes; on failure
  * nothing changed. With uplink_may_wait, an uplink that cannot be attached
  * where none is attached now is no failure: the switch goes on without it,
- * configured, its attempt counted and retried (vsd_switch_tick). */
+ * configured, its attempt counted and retried (vsd_uplink_tick). */
 static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kind,
                    const char *uplink, bool allow_mgmt, bool uplink_may_wait, struct vsd_err *e)
 {
@@ -106,7 +106,7 @@ static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kin
     struct vsd_err ue = {0};
     struct vsw_port *host = NULL, *up = NULL;
     if (need_host && !s->host) {
-        if (host_create(d, s, &host, e) < 0 || attach_new(s, host, e) < 0)
+        if (host_create(d, s, &host, e) < 0 || vsd_switch_attach_new(s, host, e) < 0)
             return -1;
     }
     if (new_uplink) {
@@ -114,14 +114,14 @@ static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kin
          * name (net_af_packet0,iface=a -> net_af_packet0,iface=b) can only
          * be probed once the old one is gone. Then the old one is brought
          * back if the new one fails. */
-        bool same_dev = s->uplink_port && same_device(uplink, s->uplink);
+        bool same_dev = s->uplink_port && vsd_uplink_same_device(uplink, s->uplink);
         if (same_dev) {
             vsw_port_destroy(s->uplink_port);
             s->uplink_port = NULL;
         }
         bool may_wait = uplink_may_wait && !same_dev && !s->uplink_port;
         struct vsd_err *ep = may_wait ? &ue : e;
-        if (uplink_create(d, s, uplink, &up, ep) < 0 || attach_new(s, up, ep) < 0) {
+        if (vsd_uplink_create(d, s, uplink, &up, ep) < 0 || vsd_switch_attach_new(s, up, ep) < 0) {
             up = NULL;
             uplink_waits = may_wait;
         }
@@ -129,10 +129,10 @@ static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kin
             if (host)
                 vsw_port_destroy(host);
             struct vsd_err ignore;
-            if (same_dev && (uplink_create(d, s, s->uplink, &up, &ignore) < 0 ||
-                             attach_new(s, up, &ignore) < 0)) {
+            if (same_dev && (vsd_uplink_create(d, s, s->uplink, &up, &ignore) < 0 ||
+                             vsd_switch_attach_new(s, up, &ignore) < 0)) {
                 /* The configuration keeps it, down; the tick tries again. */
-                uplink_failed(s, ignore.msg);
+                vsd_uplink_failed(s, ignore.msg);
             } else if (same_dev) {
                 s->uplink_port = up;
             }
@@ -150,15 +150,15 @@ static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kin
             vsw_port_destroy(s->uplink_port);
         s->uplink_port = up;
         snprintf(s->uplink, sizeof(s->uplink), "%s", uplink);
-        uplink_attached(s);
+        vsd_uplink_attached(s);
     } else if (uplink_waits) {
         snprintf(s->uplink, sizeof(s->uplink), "%s", uplink);
-        uplink_failed(s, ue.msg);
+        vsd_uplink_failed(s, ue.msg);
     } else if (!need_uplink) {
         if (s->uplink_port)
             vsw_port_destroy(s->uplink_port);
         s->uplink_port = NULL;
-        uplink_forget(s);
+        vsd_uplink_forget(s);
     }
     s->kind = kind;
     s->allow_mgmt = allow_mgmt;
@@ -572,7 +572,7 @@ int vsd_switch_restore(struct vsd *d, const struct vsd_switch_saved *sv, struct 
 void vsd_switch_free_all(struct vsd *d)
 {
     while (d->captures)
-        capture_finish(d, d->captures, false);
+        vsd_capture_finish(d, d->captures, false);
     for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
         if (d->switches[i]) {
             switch_free(d->switches[i]);

@@ -18,9 +18,9 @@
 #include "vsw-host.h"
 #include "vsw-port-provider.h"
 #include "vsw-uplink.h"
-#include "vswitchd.h"
+#include "model-private.h"
 
-int uplink_create(struct vsd *d, struct vsd_switch *s, const char *devargs,
+int vsd_uplink_create(struct vsd *d, struct vsd_switch *s, const char *devargs,
                   struct vsw_port **out, struct vsd_err *e)
 {
     char pname[VSD_PORT_NAME_MAX + 1];
@@ -60,7 +60,7 @@ int uplink_create(struct vsd *d, struct vsd_switch *s, const char *devargs,
 }
 /* Do two devargs name the same DPDK device (the part before the first
  * comma)? */
-bool same_device(const char *a, const char *b)
+bool vsd_uplink_same_device(const char *a, const char *b)
 {
     size_t la = strcspn(a, ","), lb = strcspn(b, ",");
     return la == lb && strncmp(a, b, la) == 0;
@@ -71,7 +71,7 @@ bool same_device(const char *a, const char *b)
 
 /* The configured uplink could not be attached: count it, keep why, try
  * again later. */
-void uplink_failed(struct vsd_switch *s, const char *why)
+void vsd_uplink_failed(struct vsd_switch *s, const char *why)
 {
     s->uplink_failures++;
     s->uplink_backoff_s = !s->uplink_backoff_s ? UPLINK_RETRY_MIN_S
@@ -86,7 +86,7 @@ void uplink_failed(struct vsd_switch *s, const char *why)
     snprintf(s->uplink_error, sizeof(s->uplink_error), "%s", why);
 }
 
-void uplink_attached(struct vsd_switch *s)
+void vsd_uplink_attached(struct vsd_switch *s)
 {
     if (s->uplink_error[0])
         vsd_log("switch %s: uplink %s attached after %" PRIu64 " failed attempt(s)", s->name,
@@ -97,7 +97,7 @@ void uplink_attached(struct vsd_switch *s)
 }
 
 /* No uplink configured any more: nothing to retry, nothing to count. */
-void uplink_forget(struct vsd_switch *s)
+void vsd_uplink_forget(struct vsd_switch *s)
 {
     s->uplink[0] = '\0';
     s->uplink_error[0] = '\0';
@@ -105,7 +105,7 @@ void uplink_forget(struct vsd_switch *s)
     s->uplink_backoff_s = 0;
     s->uplink_failures = 0;
 }
-void vsd_switch_tick(struct vsd *d)
+void vsd_uplink_tick(struct vsd *d)
 {
     double now = vsd_now();
     for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
@@ -115,12 +115,12 @@ void vsd_switch_tick(struct vsd *d)
             continue;
         struct vsw_port *up = NULL;
         struct vsd_err e = {0};
-        if (uplink_create(d, s, s->uplink, &up, &e) < 0 || attach_new(s, up, &e) < 0) {
-            uplink_failed(s, e.msg);
+        if (vsd_uplink_create(d, s, s->uplink, &up, &e) < 0 || vsd_switch_attach_new(s, up, &e) < 0) {
+            vsd_uplink_failed(s, e.msg);
             continue;
         }
         s->uplink_port = up;
-        uplink_attached(s);
+        vsd_uplink_attached(s);
         /* Static entries and the mirror may name SWITCH:uplink. */
         vsd_switch_reapply(d, s);
     }

@@ -4,7 +4,7 @@
  * (vsd-rpc.h) that the model's completion callback answers.
  */
 #include "vmbus-server.h"
-#include "vswitchd.h"
+#include "control-private.h"
 
 int vsd_vm_params_from_json(const json_t *params, struct vsd_vm_params *p, struct vsd_err *e)
 {

@@ -20,7 +20,7 @@
 #include "vsw-host.h"
 #include "vsw-port-provider.h"
 #include "vsw-uplink.h"
-#include "vswitchd.h"
+#include "model-private.h"
 
 const char *vsd_vm_state_name(const struct vsd_vm *vm)
 {
@@ -86,7 +86,7 @@ static int vm_create_rt(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e)
     return 0;
 }
 
-void vm_destroy_rt(struct vsd_vm *vm)
+void vsd_vm_destroy_rt(struct vsd_vm *vm)
 {
     for (int i = 0; i < vm->nnics; i++)
         vsd_nic_destroy(vm->nics[i]);
@@ -136,7 +136,7 @@ static void add_undo(void *rec)
 {
     struct vm_rec *r = rec;
     r->d->vms[r->slot] = NULL;
-    vm_destroy_rt(r->vm);
+    vsd_vm_destroy_rt(r->vm);
     vm_free(r->vm);
 }
 
@@ -355,7 +355,7 @@ static void del_commit(void *rec)
     struct vm_rec *r = rec;
     struct vsd *d = r->d;
     struct vsd_vm *vm = r->vm;
-    vm_destroy_rt(vm);
+    vsd_vm_destroy_rt(vm);
     if (vm->netns_owned)
         netns_delete(vm->netns);
     vsd_log("VM %s deleted", vm->name);

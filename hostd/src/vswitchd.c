@@ -329,16 +329,19 @@ int main(int argc, char **argv)
     int exit_code = 1;
     struct vsd_rpc_server *rpc = NULL;
     struct vsd_methods *methods = NULL;
+    struct vsd_rpc_counters counters = {0};
+    struct vsd_control ctl = {.d = &d, .counters = &counters};
     struct vsd_err e = {0};
     if (vsd_state_load(&d, &e) < 0) {
         vsd_log("%s", e.msg);
         goto out;
     }
-    if ((rc = vsd_control_create(&d, &methods)) < 0) {
+    if ((rc = vsd_control_create(&ctl, &methods)) < 0) {
         vsd_log("cannot register the control methods: %s", strerror(-rc));
         goto out;
     }
-    struct vsd_rpc_endpoint ep = {.handler = vsd_methods_serve, .ctx = methods, .counters = &d.rpc};
+    struct vsd_rpc_endpoint ep = {
+        .handler = vsd_methods_serve, .ctx = methods, .counters = &counters};
     if ((rc = mkdir_parent(sock)) < 0 || (rc = vsd_rpc_server_create(sock, &ep, &rpc)) < 0) {
         vsd_log(rc == -EADDRINUSE ? "another vswitchd is serving %s" : "cannot listen on %s: %s",
                 sock, strerror(-rc));

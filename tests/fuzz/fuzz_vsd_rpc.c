@@ -66,6 +66,8 @@ const char *fz_name = "fuzz_vsd_rpc";
 static bool ready;
 static struct vsd d;
 static struct vsd_methods *methods;
+static struct vsd_rpc_counters counters;
+static struct vsd_control ctl = {.d = &d, .counters = &counters};
 static char state_file[PATH_MAX];
 
 static void ok(int rc, const char *what, const struct vsd_err *e)
@@ -171,15 +173,16 @@ static void check_answer(const char *line, size_t len, const char *text, bool *i
 static void serve(const char *line, size_t len)
 {
     json_t *before = vsd_state_to_json(&d);
-    uint64_t requests = d.rpc.requests;
-    struct vsd_rpc_endpoint ep = {.handler = vsd_methods_serve, .ctx = methods, .counters = &d.rpc};
+    uint64_t requests = counters.requests;
+    struct vsd_rpc_endpoint ep = {
+        .handler = vsd_methods_serve, .ctx = methods, .counters = &counters};
     char *text = vsd_rpc_serve_line(&ep, line, len);
     if (fz.debug)
         fprintf(fz.out, "> %.*s\n< %s\n", (int)len, line, text ? text : "(null)");
     bool is_error;
     check_answer(line, len, text, &is_error);
     free(text);
-    FZ_CHECK(d.rpc.requests == requests + 1);
+    FZ_CHECK(counters.requests == requests + 1);
     json_t *after = vsd_state_to_json(&d);
     FZ_CHECK(before && after);
     if (is_error)
@@ -202,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = true;
     }
     baseline();
-    FZ_CHECK(vsd_control_create(&d, &methods) == 0);
+    FZ_CHECK(vsd_control_create(&ctl, &methods) == 0);
     fz_check_vsd(&d);
     const char *p = (const char *)data, *end = p + size;
     while (p < end) {

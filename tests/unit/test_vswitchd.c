@@ -33,6 +33,8 @@
 struct fixture {
     char dir[64];
     struct vsd d;
+    struct vsd_rpc_counters counters;
+    struct vsd_control ctl;
     struct vsd_methods *methods;
     struct vsd_rpc_server *srv;
     int epfd;
@@ -229,10 +231,11 @@ static int park(void *ctx, const json_t *params, struct vsd_method_call *call, j
 
 static void serve(struct fixture *f, size_t out_max, double deadline_s)
 {
-    assert_int_equal(vsd_control_create(&f->d, &f->methods), 0);
+    f->ctl = (struct vsd_control){.d = &f->d, .counters = &f->counters};
+    assert_int_equal(vsd_control_create(&f->ctl, &f->methods), 0);
     assert_int_equal(vsd_methods_register(f->methods, "park", park, NULL, VSD_METHOD_DEFERS), 0);
     struct vsd_rpc_endpoint ep = {
-        .handler = vsd_methods_serve, .ctx = f->methods, .counters = &f->d.rpc};
+        .handler = vsd_methods_serve, .ctx = f->methods, .counters = &f->counters};
     assert_int_equal(vsd_rpc_server_create(f->sock, &ep, &f->srv), 0);
     vsd_rpc_server_set_limits(f->srv, out_max, deadline_s);
     f->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -339,18 +342,18 @@ static void rpc__client_never_reads__others_served_it_is_dropped_at_deadline(voi
     assert_true(read_line(f, other, line, sizeof(line), 2));
     assert_true(now_s() - t0 < 0.5);
     assert_non_null(strstr(line, "\"switches\""));
-    assert_int_equal(f->d.rpc.slow_clients, 0);
+    assert_int_equal(f->counters.slow_clients, 0);
 
     /* Past its deadline the slow client is dropped, and counted. */
     pump_for(f, 1.3);
-    assert_int_equal(f->d.rpc.slow_clients, 1);
+    assert_int_equal(f->counters.slow_clients, 1);
     assert_true(reaches_eof(f, slow, 2));
     assert_true(g_longest_event < 0.5);
 
     /* The other is still served. */
     assert_int_equal(send(other, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
     assert_true(read_line(f, other, line, sizeof(line), 2));
-    assert_int_equal(f->d.rpc.slow_clients, 1);
+    assert_int_equal(f->counters.slow_clients, 1);
     close(slow);
     close(other);
 }
@@ -372,7 +375,7 @@ static void rpc__deadline_and_client_event_in_one_batch__client_outlives_batch(v
     while (recv(slow, buf, sizeof(buf), 0) > 0)
         ;
     pump(f, 0);
-    assert_int_equal(f->d.rpc.slow_clients, 1);
+    assert_int_equal(f->counters.slow_clients, 1);
     assert_true(reaches_eof(f, slow, 2));
     close(slow);
     /* Connections are accepted again: the dropped one was freed. */
@@ -426,8 +429,8 @@ static void rpc__pipelined_requests_read_slowly__all_answered_in_order(void **st
         }
     }
     assert_int_equal(next, N);
-    assert_int_equal(f->d.rpc.slow_clients, 0);
-    assert_int_equal(f->d.rpc.requests, N);
+    assert_int_equal(f->counters.slow_clients, 0);
+    assert_int_equal(f->counters.requests, N);
     close(fd);
 }
 
@@ -481,10 +484,10 @@ static void rpc__parked_answers_pile_past_bound__client_dropped(void **state)
     /* One answer is taken whole however large: far more than the bound and
      * than the socket holds, so most of it stays unsent. */
     vsd_rpc_pending_answer(g_parked[0], big_result(4 << 20), NULL);
-    assert_int_equal(f->d.rpc.slow_clients, 0);
+    assert_int_equal(f->counters.slow_clients, 0);
     /* A second one on top of unsent output passes the bound. */
     vsd_rpc_pending_answer(g_parked[1], big_result(100), NULL);
-    assert_int_equal(f->d.rpc.slow_clients, 1);
+    assert_int_equal(f->counters.slow_clients, 1);
     assert_true(reaches_eof(f, fd, 5));
     assert_true(g_longest_event < 0.5);
     close(fd);
@@ -503,7 +506,7 @@ static void rpc__parked_answers_read__both_delivered(void **state)
     assert_non_null(strstr(line, "\"id\":1,"));
     assert_true(read_line(f, fd, line, sizeof(line), 2));
     assert_non_null(strstr(line, "\"id\":2,"));
-    assert_int_equal(f->d.rpc.slow_clients, 0);
+    assert_int_equal(f->counters.slow_clients, 0);
     close(fd);
 }
 
