@@ -168,8 +168,6 @@ struct vsd {
 
 #define VSD_VM_UID_BASE_DEFAULT 1879048192u /* 0x70000000: unused by distributions */
 
-/* --- lookups ------------------------------------------------------------ */
-
 struct vsd_switch *vsd_find_switch(struct vsd *d, const char *name);
 struct vsd_vm *vsd_find_vm(struct vsd *d, const char *name);
 struct vsd_nic *vsd_find_nic(struct vsd_vm *vm, const char *name);
@@ -178,8 +176,6 @@ struct vsd_nic *vsd_find_nic(struct vsd_vm *vm, const char *name);
 struct vsw_port *vsd_find_port(struct vsd *d, const char *name, struct vsd_switch **sw_out);
 /* NICs on sw. */
 int vsd_switch_users(struct vsd *d, const struct vsd_switch *sw);
-
-/* --- switches ----------------------------------------------------------- */
 
 struct vsd_switch_params {
     const char *name;
@@ -242,8 +238,6 @@ struct vsd_switch_saved {
  * Final at once; on failure what was built stays until vsd_shutdown(). */
 int vsd_switch_restore(struct vsd *d, const struct vsd_switch_saved *sv, struct vsd_err *e);
 
-/* --- VMs ---------------------------------------------------------------- */
-
 struct vsd_vm_params {
     const char *name;
     const char *netns;  /* its network namespace; NULL: the VM's name */
@@ -279,8 +273,6 @@ const char *vsd_vm_state_name(const struct vsd_vm *vm);
 /* The uid and gid its worker runs as. */
 uint32_t vsd_vm_uid(const struct vsd *d, const struct vsd_vm *vm);
 
-/* --- static FDB entries and the mirror --------------------------------- */
-
 /* A static entry mac/vlan -> port on switch sw (replacing one for the same
  * MAC and VLAN). */
 int vsd_fdb_add(struct vsd *d, const char *sw, const uint8_t mac[6], uint16_t vlan,
@@ -296,8 +288,6 @@ int vsd_fdb_flush(struct vsd *d, const char *sw, struct vsd_err *e);
 int vsd_mirror_add(struct vsd *d, const char *sw, const char *const *src, int nsrc,
                    const char *dst, struct vsd_change *chg, struct vsd_err *e);
 int vsd_mirror_del(struct vsd *d, const char *sw, struct vsd_change *chg, struct vsd_err *e);
-
-/* --- NICs ---------------------------------------------------------------- */
 
 struct vsd_nic_params {
     const char *vm;
@@ -347,8 +337,6 @@ struct vsd_nic_saved {
 int vsd_nic_restore(struct vsd *d, struct vsd_vm *vm, const struct vsd_nic_saved *sv,
                     struct vsd_err *e);
 
-/* --- captures ------------------------------------------------------------ */
-
 struct vsd_capture_params {
     const char *port;   /* as vsd_find_port takes it */
     const char *file;   /* an absolute path: a new file, never reached through a link */
@@ -370,8 +358,6 @@ int vsd_capture_start(struct vsd *d, const struct vsd_capture_params *p,
                       vsd_capture_done_fn *done, void *ctx, struct vsd_err *e);
 /* Drain running captures into their files; finish those that are done. */
 void vsd_capture_poll(struct vsd *d);
-
-/* --- the host ------------------------------------------------------------ */
 
 /* After the state file's switches, VMs and NICs are all built: apply
  * static entries and mirrors (their ports now exist), then start the VMs

@@ -1,6 +1,10 @@
-/* Captures: a port's frames written to a pcap file with libpcap. */
+/*
+ * Captures: a port's frames, taken from the port's capture ring on the
+ * control thread and written to a pcap file with libpcap.
+ */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +17,8 @@
 
 #include <rte_mbuf.h>
 
-#include "jumbo-pool.h"
-#include "netvsp.h"
-#include "vsw-host.h"
 #include "vsw-port-provider.h"
-#include "vsw-uplink.h"
 #include "model-private.h"
-
 
 struct vsd_capture {
     struct vsd_capture *next;

@@ -216,6 +216,8 @@ int vsd_mirror_add(struct vsd *d, const char *swname, const char *const *src, in
 {
     if (nsrc < 1 || nsrc > VSD_MIRROR_SRC_MAX)
         return vsd_fail(e, VSD_BAD_PARAMS, "src must list 1..%d ports", VSD_MIRROR_SRC_MAX);
+    if (!dst)
+        return vsd_fail(e, VSD_BAD_PARAMS, "missing parameter 'dst'");
     struct vsd_switch *s = vsd_find_switch(d, swname);
     if (!s)
         return vsd_fail(e, VSD_FAILED, "no switch '%s'", swname);

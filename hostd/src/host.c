@@ -1,38 +1,28 @@
 /*
- * The host model, common part: parameter checks, lookups, VMs, statistics,
- * housekeeping. Switches are in switch.c, NICs in nic.c.
+ * The host model, common part: lookups, housekeeping, teardown. Switches
+ * are in switch.c (uplink.c, fdb-mirror.c), VMs in vm.c, NICs in nic.c,
+ * captures in capture.c.
  *
  * Every operation follows the same order: check every parameter and every
- * precondition; apply; save the state file; if the save fails, undo the
- * change and report it. A VM exists as a partition from vm-add on (created
- * or stopped when not running); each NIC is a netvsp port, attached to its
- * switch and offered on the VM's VMBus, from nic-add on.
+ * precondition, then apply, and record what it changed (struct
+ * vsd_change) for its caller to commit once the configuration is saved, or
+ * undo. Nothing in the model saves, and nothing in it knows JSON. A VM
+ * exists as a partition from vm-add on (created or stopped when not
+ * running); each NIC is a netvsp port, attached to its switch and offered
+ * on the VM's VMBus, from nic-add on.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/random.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "netvsp.h"
-#include "vmbus-server.h"
-#include "vsw-host.h"
 #include "vsw-port-provider.h"
-#include "vsw-uplink.h"
 #include "model-private.h"
 
 int vsd_random(void *buf, size_t len)
 {
     return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -1;
 }
-
-/* --- lookups -------------------------------------------------------------- */
 
 struct vsd_switch *vsd_find_switch(struct vsd *d, const char *name)
 {
@@ -100,8 +90,6 @@ int vsd_switch_users(struct vsd *d, const struct vsd_switch *sw)
             n += d->vms[i]->nics[j]->sw == sw;
     return n;
 }
-
-/* --- housekeeping --------------------------------------------------------- */
 
 void vsd_restore_done(struct vsd *d)
 {

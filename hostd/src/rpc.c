@@ -47,7 +47,7 @@ struct rpc_conn {
     int pending;  /* parked answers */
     bool gone;    /* client closed or failed: free once nothing is parked */
     bool eof;     /* client shut its side: serve what was read, send, close */
-    char **keep;  /* rpc_serve_line: the answer goes here, not to a socket */
+    char **keep;  /* vsd_rpc_serve_line: the answer goes here, not to a socket */
     uint32_t events;  /* what epoll watches for on fd */
     char *out;        /* answers not yet taken by the client: out[off..out_len) */
     size_t out_off, out_len, out_size;

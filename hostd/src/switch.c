@@ -8,40 +8,19 @@
  *
  * The kind, the uplink and the management-OS choice change on a live
  * switch: new ports are created first, then swapped in, then the old ones
- * go, so a failure leaves the switch as it was; VMs keep running.
- *
- * An uplink is a device outside vswitchd's control (a NIC, a kernel
- * interface) that may be missing when the host starts. Loading the state
- * then brings the switch up without it, its devargs kept in the
- * configuration, and the 1 s tick tries again, 2 s after the failure and
- * doubling up to a minute, counting each failure, until the device is
- * there. An operator's switch-add or switch-set --uplink of a device that
- * does not exist is refused instead: at the command line it is a typo.
- * Static FDB entries and the port mirror are part of the configuration.
- * Captures write pcap files with libpcap.
+ * go, so a failure leaves the switch as it was; VMs keep running. An
+ * uplink that is missing when the state is loaded is retried (uplink.c);
+ * static FDB entries and the mirror are in fdb-mirror.c.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-#include <linux/openat2.h>
-
-#include <rte_mbuf.h>
-
-#include "jumbo-pool.h"
-#include "netvsp.h"
 #include "vsw-host.h"
 #include "vsw-port-provider.h"
 #include "vsw-uplink.h"
 #include "model-private.h"
-
-/* --- host vNIC and uplink ------------------------------------------------- */
 
 static void host_ifname(const char *sw, char out[16])
 {
@@ -72,7 +51,6 @@ static int host_create(struct vsd *d, struct vsd_switch *s, struct vsw_port **ou
                         strerror(-rc));
     return 0;
 }
-
 
 int vsd_switch_attach_new(struct vsd_switch *s, struct vsw_port *p, struct vsd_err *e)
 {
@@ -165,7 +143,6 @@ static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kin
     vsd_switch_reapply(d, s);
     return 0;
 }
-/* --- add, del, set --------------------------------------------------------- */
 
 static int check_kind_args(enum vsw_switch_kind kind, const char *uplink, bool has_mgmt,
                            struct vsd_err *e)

@@ -1,27 +1,27 @@
-/* A switch's uplink: its port, and attaching it again while the device is missing. */
+/*
+ * An external switch's uplink: its port, and attaching it again while the
+ * device is missing.
+ *
+ * An uplink is a device outside vswitchd's control (a NIC, a kernel
+ * interface) that may be missing when the host starts. Loading the state
+ * then brings the switch up without it, its devargs kept in the
+ * configuration, and the 1 s tick tries again, 2 s after the failure and
+ * doubling up to a minute, counting each failure, until the device is
+ * there. An operator's switch-add or switch-set --uplink of a device that
+ * does not exist is refused instead: at the command line it is a typo.
+ */
 #include <errno.h>
-#include <fcntl.h>
-#include <pcap/pcap.h>
+#include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <linux/openat2.h>
-
-#include <rte_mbuf.h>
 
 #include "jumbo-pool.h"
-#include "netvsp.h"
-#include "vsw-host.h"
 #include "vsw-port-provider.h"
 #include "vsw-uplink.h"
 #include "model-private.h"
 
 int vsd_uplink_create(struct vsd *d, struct vsd_switch *s, const char *devargs,
-                  struct vsw_port **out, struct vsd_err *e)
+                      struct vsw_port **out, struct vsd_err *e)
 {
     char pname[VSD_PORT_NAME_MAX + 1];
     snprintf(pname, sizeof(pname), "%s:uplink", s->name);

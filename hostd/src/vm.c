@@ -29,8 +29,6 @@ const char *vsd_vm_state_name(const struct vsd_vm *vm)
     return vm->crashed ? "crashed" : "stopped";
 }
 
-/* --- namespaces ----------------------------------------------------------- */
-
 static bool netns_exists(const char *name)
 {
     char path[PATH_MAX];
@@ -47,8 +45,6 @@ static void netns_delete(const char *name)
     if (unlink(path) < 0 && errno != ENOENT)
         vsd_log("cannot remove namespace %s: %s", name, strerror(errno));
 }
-
-/* --- VMs ------------------------------------------------------------------ */
 
 static void vm_partition_event(void *ctx, struct hv_partition *p, enum hv_partition_state from,
                                enum hv_partition_state to);

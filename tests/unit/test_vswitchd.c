@@ -1,15 +1,21 @@
 /*
- * Unit tests for vswitchd's parts that need no data plane: the state
- * file's save and the control socket (rpc.c) with vswitchd's methods
- * (control.c), driven by an epoll loop of the test's own as vswitchd's
- * main() drives them, against an empty host.
+ * Unit tests for vswitchd's control API (vswitchd_core).
  *
- * A method of the test's own, "park", parks its answer as a capture does,
- * without any port, and the test answers it when it likes, as a capture
- * that ends would.
+ * The first group needs no data plane: the state file's save and the
+ * control socket (rpc.c) with vswitchd's methods (control.c), driven by an
+ * epoll loop of the test's own as vswitchd's main() drives them, against
+ * an empty host. A method of the test's own, "park", parks its answer as a
+ * capture does, without any port, and the test answers it when it likes,
+ * as a capture that ends would.
+ *
+ * The second group builds a host without hardware (EAL with one switch
+ * worker, no hugepages, as tests/fuzz/fuzz_vsd_env.c does) and checks the
+ * dispatcher's promise end to end: a change whose save fails is undone,
+ * the host and the file are as before, and the save's error is answered.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +32,11 @@
 
 #include <cmocka.h>
 
+#include <rte_eal.h>
+#include <rte_mempool.h>
+
+#include "jumbo-pool.h"
+#include "vsw.h"
 #include "vswitchd.h"
 
 /* --- fixtures ---------------------------------------------------------------- */
@@ -510,6 +521,170 @@ static void rpc__parked_answers_read__both_delivered(void **state)
     close(fd);
 }
 
+static struct jumbo_pools *g_pools;
+static struct vsw_dp *g_dp;
+static struct hv_host *g_host;
+
+static int host_group_setup(void **state)
+{
+    (void)state;
+    cpu_set_t cpus;
+    int cpu = 0;
+    if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0)
+        while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &cpus))
+            cpu++;
+    char lcores[32], prefix[32];
+    snprintf(lcores, sizeof(lcores), "0@%d,1@%d", cpu, cpu);
+    snprintf(prefix, sizeof(prefix), "--file-prefix=tvsd%d", (int)getpid());
+    char *argv[] = {"test",    "--lcores", lcores,        "--no-huge", "-m",          "256",
+                    "--no-pci", "--no-shconf", prefix,    "--log-level", "*:error", "--no-telemetry"};
+    if (rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])), argv) < 0)
+        return -1;
+    rmdir(rte_eal_get_runtime_dir());
+    struct jumbo_pools_params jpp = {.name = "tvsd", .socket = -1, .nb_std = 4095};
+    struct vsw_dp_params dpp = {0};
+    if (jumbo_pools_create(&jpp, &g_pools) < 0 ||
+        !(dpp.pool = jumbo_pool(g_pools, JUMBO_POOL_STD)) || vsw_dp_create(&dpp, &g_dp) < 0 ||
+        hv_host_create(&g_host) < 0)
+        return -1;
+    return 0;
+}
+
+static int host_group_teardown(void **state)
+{
+    (void)state;
+    hv_host_destroy(g_host);
+    vsw_dp_destroy(g_dp);
+    jumbo_pools_destroy(g_pools);
+    rte_eal_cleanup();
+    return 0;
+}
+
+static int host_setup(void **state)
+{
+    if (setup(state) < 0)
+        return -1;
+    struct fixture *f = *state;
+    f->d.dp = g_dp;
+    f->d.pools = g_pools;
+    f->d.host = g_host;
+    path_in(f, "no-such-hv-vm", f->d.hv_vm_path, sizeof(f->d.hv_vm_path));
+    f->ctl = (struct vsd_control){.d = &f->d, .counters = &f->counters};
+    if (vsd_control_create(&f->ctl, &f->methods) < 0)
+        return -1;
+    return 0;
+}
+
+static int host_teardown(void **state)
+{
+    struct fixture *f = *state;
+    vsd_shutdown(&f->d);
+    return teardown(state);
+}
+
+/* Serve one request line through the transport's socketless entry. */
+static json_t *request(struct fixture *f, const char *method, const char *params)
+{
+    struct vsd_rpc_endpoint ep = {
+        .handler = vsd_methods_serve, .ctx = f->methods, .counters = &f->counters};
+    char line[1024];
+    snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":%s}",
+             method, params);
+    char *text = vsd_rpc_serve_line(&ep, line, strlen(line));
+    assert_non_null(text);
+    json_t *ans = json_loads(text, 0, NULL);
+    assert_non_null(ans);
+    free(text);
+    return ans;
+}
+
+static void ok(struct fixture *f, const char *method, const char *params)
+{
+    json_t *ans = request(f, method, params);
+    if (!json_object_get(ans, "result"))
+        fail_msg("%s %s: %s", method, params,
+                 json_string_value(json_object_get(json_object_get(ans, "error"), "message")));
+    json_decref(ans);
+}
+
+/* Ports of every switch, as the data plane has them. */
+static unsigned all_ports(const struct vsd *d)
+{
+    static struct vsw_port *ports[VSW_MAX_PORTS];
+    unsigned n = 0;
+    for (int i = 0; i < VSD_MAX_SWITCHES; i++)
+        if (d->switches[i])
+            n += vsw_switch_ports(d->switches[i]->sw, ports, VSW_MAX_PORTS);
+    return n;
+}
+
+static void control__save_fails__each_change_undone_host_and_file_as_before(void **state)
+{
+    struct fixture *f = *state;
+    ok(f, "switch-add", "{\"name\":\"sw0\",\"type\":\"private\"}");
+    ok(f, "switch-add", "{\"name\":\"sw1\",\"type\":\"private\",\"mtu\":9000}");
+    ok(f, "vm-add", "{\"name\":\"vm0\"}");
+    ok(f, "nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:01\"}");
+    ok(f, "nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:02\"}");
+    ok(f, "fdb-add", "{\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:09\",\"port\":\"vm0/eth0\"}");
+    /* Each change above was saved: the file is the host. */
+    json_t *before = vsd_state_to_json(&f->d);
+    json_error_t jerr;
+    json_t *disk = json_load_file(f->d.state_path, 0, &jerr);
+    assert_true(json_equal(before, disk));
+    json_decref(disk);
+    char *file_before = strdup(read_file(f->d.state_path));
+    unsigned ports_before = all_ports(&f->d);
+
+    /* Saves fail from now on: the state file's directory is a file. */
+    char blocker[128];
+    path_in(f, "blocker", blocker, sizeof(blocker));
+    write_file(blocker, "not a directory\n");
+    char good_path[PATH_MAX];
+    snprintf(good_path, sizeof(good_path), "%s", f->d.state_path);
+    snprintf(f->d.state_path, sizeof(f->d.state_path), "%s/state.json", blocker);
+    static const char *const changes[][2] = {
+        {"switch-add", "{\"name\":\"sw2\",\"type\":\"private\"}"},
+        {"switch-set", "{\"name\":\"sw0\",\"mtu\":9000,\"fdb_max\":1024}"},
+        {"switch-del", "{\"name\":\"sw1\"}"},
+        {"vm-add", "{\"name\":\"vm1\"}"},
+        {"nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth2\",\"switch\":\"sw1\"}"},
+        {"nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw1\",\"vlan\":5}"},
+        {"nic-del", "{\"vm\":\"vm0\",\"nic\":\"eth1\"}"},
+        {"fdb-add", "{\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:0a\",\"port\":\"vm0/eth1\"}"},
+        {"fdb-del", "{\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:09\"}"},
+        {"mirror-add", "{\"switch\":\"sw0\",\"src\":[\"vm0/eth0\"],\"dst\":\"vm0/eth1\"}"},
+        {"vm-del", "{\"name\":\"vm0\"}"},
+    };
+    for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+        uint64_t failed = f->counters.failed;
+        json_t *ans = request(f, changes[i][0], changes[i][1]);
+        json_t *err = json_object_get(ans, "error");
+        if (!err)
+            fail_msg("%s %s succeeded without a save", changes[i][0], changes[i][1]);
+        assert_int_equal(json_integer_value(json_object_get(err, "code")), VSD_FAILED);
+        const char *msg = json_string_value(json_object_get(err, "message"));
+        if (!strstr(msg, "cannot save state to") || !strstr(msg, blocker))
+            fail_msg("%s: '%s' is not the save's error", changes[i][0], msg);
+        assert_int_equal(f->counters.failed, failed + 1);
+        json_decref(ans);
+        json_t *after = vsd_state_to_json(&f->d);
+        if (!json_equal(before, after))
+            fail_msg("%s %s: the host changed although its save failed", changes[i][0],
+                     changes[i][1]);
+        json_decref(after);
+        assert_int_equal(all_ports(&f->d), ports_before);
+    }
+    /* The file that was saved is untouched; saving works again once the
+     * path does, and the host is still whole. */
+    assert_string_equal(read_file(good_path), file_before);
+    snprintf(f->d.state_path, sizeof(f->d.state_path), "%s", good_path);
+    ok(f, "nic-del", "{\"vm\":\"vm0\",\"nic\":\"eth1\"}");
+    assert_int_equal(all_ports(&f->d), ports_before - 1);
+    free(file_before);
+    json_decref(before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -534,5 +709,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(rpc__parked_answers_read__both_delivered, setup,
                                         teardown),
     };
-    return cmocka_run_group_tests_name("vswitchd", tests, NULL, NULL);
+    const struct CMUnitTest host_tests[] = {
+        cmocka_unit_test_setup_teardown(
+            control__save_fails__each_change_undone_host_and_file_as_before, host_setup,
+            host_teardown),
+    };
+    int failed = cmocka_run_group_tests_name("vswitchd", tests, NULL, NULL);
+    return failed + cmocka_run_group_tests_name("vswitchd_host", host_tests, host_group_setup,
+                                                host_group_teardown);
 }
