@@ -546,6 +546,27 @@ int vsd_switch_restore(struct vsd *d, const struct vsd_switch_saved *sv, struct 
     return 0;
 }
 
+void vsd_uplink_tick(struct vsd *d)
+{
+    double now = vsd_now();
+    for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
+        struct vsd_switch *s = d->switches[i];
+        if (!s || s->kind != VSW_SWITCH_EXTERNAL || s->uplink_port || !s->uplink_retry_at ||
+            now < s->uplink_retry_at)
+            continue;
+        struct vsw_port *up = NULL;
+        struct vsd_err e = {0};
+        if (vsd_uplink_create(d, s, s->uplink, &up, &e) < 0 || vsd_switch_attach_new(s, up, &e) < 0) {
+            vsd_uplink_failed(s, e.msg);
+            continue;
+        }
+        s->uplink_port = up;
+        vsd_uplink_attached(s);
+        /* Static entries and the mirror may name SWITCH:uplink. */
+        vsd_switch_reapply(d, s);
+    }
+}
+
 void vsd_switch_free_all(struct vsd *d)
 {
     while (d->captures)

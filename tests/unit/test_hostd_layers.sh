@@ -16,7 +16,7 @@ layer_of() {
     case "$1" in
     include/vsd-util.h | src/util.c) echo util ;;
     include/vsd-rpc.h | include/vsd-methods.h | src/rpc.c | src/methods.c) echo rpc ;;
-    include/vsd-model.h | src/model-private.h | src/host.c | src/vm.c | src/nic.c | \
+    include/vsd-model.h | src/model-private.h | src/lookup.c | src/host.c | src/vm.c | src/nic.c | \
         src/switch.c | src/uplink.c | src/fdb-mirror.c | src/capture.c | src/jail.c) echo model ;;
     include/vswitchd.h | src/control-private.h | src/control.c | src/params.c | src/*-rpc.c | \
         src/state.c | src/telemetry.c) echo control ;;
