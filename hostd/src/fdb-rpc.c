@@ -32,8 +32,10 @@ static int fdb_add(void *ctx, const json_t *params, struct vsd_method_call *call
     uint8_t mac[6];
     uint16_t vlan;
     (void)result;
-    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "switch", true, &swname, e) < 0 ||
-        vsd_get_str(params, "port", true, &pname, e) < 0 || parse_mac_vlan(params, mac, &vlan, e) < 0)
+    if (vsd_check_keys(params, keys, e) < 0 ||
+        vsd_get_str(params, "switch", true, &swname, e) < 0 ||
+        vsd_get_str(params, "port", true, &pname, e) < 0 ||
+        parse_mac_vlan(params, mac, &vlan, e) < 0)
         return -1;
     return vsd_fdb_add(ctx, swname, mac, vlan, pname, vsd_method_change(call), e);
 }
@@ -46,7 +48,8 @@ static int fdb_del(void *ctx, const json_t *params, struct vsd_method_call *call
     uint8_t mac[6];
     uint16_t vlan;
     (void)result;
-    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "switch", true, &swname, e) < 0 ||
+    if (vsd_check_keys(params, keys, e) < 0 ||
+        vsd_get_str(params, "switch", true, &swname, e) < 0 ||
         parse_mac_vlan(params, mac, &vlan, e) < 0)
         return -1;
     return vsd_fdb_del(ctx, swname, mac, vlan, vsd_method_change(call), e);
@@ -111,7 +114,8 @@ static int mirror_add(void *ctx, const json_t *params, struct vsd_method_call *c
     static const char *const keys[] = {"switch", "src", "dst", NULL};
     const char *swname, *dst;
     (void)result;
-    if (vsd_check_keys(params, keys, e) < 0 || vsd_get_str(params, "switch", true, &swname, e) < 0 ||
+    if (vsd_check_keys(params, keys, e) < 0 ||
+        vsd_get_str(params, "switch", true, &swname, e) < 0 ||
         vsd_get_str(params, "dst", true, &dst, e) < 0)
         return -1;
     json_t *src = json_object_get(params, "src");

@@ -1,7 +1,8 @@
 /*
- * The host model, common part: lookups, housekeeping, teardown. Switches
- * are in switch.c (uplink.c, fdb-mirror.c), VMs in vm.c, NICs in nic.c,
- * captures in capture.c.
+ * The host model as a whole: what follows a restore, the 1 s tick,
+ * teardown. Switches are in switch.c (uplink.c, fdb-mirror.c), VMs in
+ * vm.c, NICs in nic.c, captures in capture.c, lookups in lookup.c; the
+ * files call one way, from here down to lookup.c.
  *
  * Every operation follows the same order: check every parameter and every
  * precondition, then apply, and record what it changed (struct
@@ -12,11 +13,7 @@
  * on the VM's VMBus, from nic-add on.
  */
 #include <stdlib.h>
-#include <string.h>
-#include <sys/random.h>
 
-#include "netvsp.h"
-#include "vsw-port-provider.h"
 #include "model-private.h"
 
 void vsd_restore_done(struct vsd *d)
@@ -38,7 +35,7 @@ void vsd_restore_done(struct vsd *d)
 void vsd_tick(struct vsd *d)
 {
     vsw_dp_tick(d->dp);
-    vsd_uplink_tick(d);
+    vsd_switch_tick(d);
     double now = vsd_now();
     for (int i = 0; i < VSD_MAX_VMS; i++) {
         struct vsd_vm *vm = d->vms[i];

@@ -65,7 +65,8 @@ static int switch_restore(struct vsd *d, const json_t *o, struct vsd_err *e)
             json_object_set(p, copy[k], v);
     }
     struct vsd_switch_saved sv = {0};
-    int rc = p ? vsd_switch_params_from_json(p, &sv.cfg, e) : vsd_fail(e, VSD_FAILED, "out of memory");
+    int rc = p ? vsd_switch_params_from_json(p, &sv.cfg, e)
+               : vsd_fail(e, VSD_FAILED, "out of memory");
     if (rc < 0) {
         json_decref(p);
         return -1;

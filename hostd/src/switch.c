@@ -73,7 +73,7 @@ static bool wants_host(enum vsw_switch_kind k, bool allow_mgmt)
  * allow_mgmt). All new ports exist before anything old goes; on failure
  * nothing changed. With uplink_may_wait, an uplink that cannot be attached
  * where none is attached now is no failure: the switch goes on without it,
- * configured, its attempt counted and retried (vsd_uplink_tick). */
+ * configured, its attempt counted and retried (vsd_switch_tick). */
 static int reshape(struct vsd *d, struct vsd_switch *s, enum vsw_switch_kind kind,
                    const char *uplink, bool allow_mgmt, bool uplink_may_wait, struct vsd_err *e)
 {
@@ -337,8 +337,9 @@ int vsd_switch_del(struct vsd *d, const char *name, struct vsd_change *chg, stru
         return vsd_fail(e, VSD_FAILED, "no switch '%s'", name);
     int users = vsd_switch_users(d, r.s);
     if (users)
-        return vsd_fail(e, VSD_FAILED, "switch '%s' is used by %d NIC(s): delete or move them first",
-                        name, users);
+        return vsd_fail(e, VSD_FAILED,
+                        "switch '%s' is used by %d NIC(s): delete or move them first", name,
+                        users);
     while (d->switches[r.slot] != r.s)
         r.slot++;
     d->switches[r.slot] = NULL;
@@ -535,7 +536,8 @@ int vsd_switch_restore(struct vsd *d, const struct vsd_switch_saved *sv, struct 
     const struct vsd_switch_params *c = &sv->cfg;
     if ((unsigned)c->kind > VSW_SWITCH_EXTERNAL)
         return vsd_fail(e, VSD_FAILED, "switch %s: bad type", s->name);
-    if (check_kind_args(c->kind, c->uplink, c->kind == VSW_SWITCH_EXTERNAL && c->allow_mgmt, e) < 0 ||
+    bool ext_mgmt = c->kind == VSW_SWITCH_EXTERNAL && c->allow_mgmt;
+    if (check_kind_args(c->kind, c->uplink, ext_mgmt, e) < 0 ||
         reshape(d, s, c->kind, c->uplink, c->allow_mgmt, true, e) < 0)
         return -1;
     s->nstatics = sv->nstatics < VSD_MAX_STATICS ? sv->nstatics : VSD_MAX_STATICS;
@@ -546,7 +548,7 @@ int vsd_switch_restore(struct vsd *d, const struct vsd_switch_saved *sv, struct 
     return 0;
 }
 
-void vsd_uplink_tick(struct vsd *d)
+void vsd_switch_tick(struct vsd *d)
 {
     double now = vsd_now();
     for (int i = 0; i < VSD_MAX_SWITCHES; i++) {
@@ -556,7 +558,8 @@ void vsd_uplink_tick(struct vsd *d)
             continue;
         struct vsw_port *up = NULL;
         struct vsd_err e = {0};
-        if (vsd_uplink_create(d, s, s->uplink, &up, &e) < 0 || vsd_switch_attach_new(s, up, &e) < 0) {
+        if (vsd_uplink_create(d, s, s->uplink, &up, &e) < 0 ||
+            vsd_switch_attach_new(s, up, &e) < 0) {
             vsd_uplink_failed(s, e.msg);
             continue;
         }

@@ -95,8 +95,8 @@ static int get(void *ctx, const json_t *params, struct vsd_method_call *call, js
     return 0;
 }
 
-static int wait_method(void *ctx, const json_t *params, struct vsd_method_call *call, json_t **result,
-                struct vsd_err *e)
+static int wait_method(void *ctx, const json_t *params, struct vsd_method_call *call,
+                       json_t **result, struct vsd_err *e)
 {
     (void)ctx, (void)params, (void)call, (void)result;
     return vsd_fail(e, VSD_FAILED, "wait was called");

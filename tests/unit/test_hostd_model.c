@@ -453,30 +453,30 @@ static void vsd_vm_del__committed__vm_and_its_nics_gone(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(vsd_switch_add__c_params__in_the_model_and_the_data_plane, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsd_switch_add__bad_settings__refused_with_the_protocols_message, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsd_nic_add__vm_and_nic_in_c__port_attached_with_its_mac_mtu_and_options, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsd_nic_add__change_undone__nic_and_port_gone, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsd_switch_del__change_open__gone_from_the_model_back_on_undo_freed_on_commit, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsd_switch_del__a_nic_on_it__refused_nothing_changed, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsd_nic_set__move_and_mtu_undone__back_on_its_switch_with_its_mtu, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsd_switch_set__fdb_and_mtu_undone__settings_and_table_back, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsd_fdb_add_and_mirror_add__undone__configuration_back, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsd_vm_stop__not_running__told_only_once_committed_never_when_undone, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsd_vm_start__worker_missing__refused_nothing_changed, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsd_vm_del__committed__vm_and_its_nics_gone, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_switch_add__c_params__in_the_model_and_the_data_plane, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_switch_add__bad_settings__refused_with_the_protocols_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_nic_add__vm_and_nic_in_c__port_attached_with_its_mac_mtu_and_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_nic_add__change_undone__nic_and_port_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_switch_del__change_open__gone_from_the_model_back_on_undo_freed_on_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_switch_del__a_nic_on_it__refused_nothing_changed, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_nic_set__move_and_mtu_undone__back_on_its_switch_with_its_mtu, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_switch_set__fdb_and_mtu_undone__settings_and_table_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_fdb_add_and_mirror_add__undone__configuration_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_vm_stop__not_running__told_only_once_committed_never_when_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_vm_start__worker_missing__refused_nothing_changed, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsd_vm_del__committed__vm_and_its_nics_gone, setup, teardown),
     };
     return cmocka_run_group_tests_name("hostd_model", tests, group_setup, group_teardown);
 }

@@ -536,8 +536,8 @@ static int host_group_setup(void **state)
     char lcores[32], prefix[32];
     snprintf(lcores, sizeof(lcores), "0@%d,1@%d", cpu, cpu);
     snprintf(prefix, sizeof(prefix), "--file-prefix=tvsd%d", (int)getpid());
-    char *argv[] = {"test",    "--lcores", lcores,        "--no-huge", "-m",          "256",
-                    "--no-pci", "--no-shconf", prefix,    "--log-level", "*:error", "--no-telemetry"};
+    char *argv[] = {"test",     "--lcores",    lcores, "--no-huge",   "-m",      "256",
+                    "--no-pci", "--no-shconf", prefix, "--log-level", "*:error", "--no-telemetry"};
     if (rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])), argv) < 0)
         return -1;
     rmdir(rte_eal_get_runtime_dir());
@@ -624,8 +624,10 @@ static void control__save_fails__each_change_undone_host_and_file_as_before(void
     ok(f, "switch-add", "{\"name\":\"sw0\",\"type\":\"private\"}");
     ok(f, "switch-add", "{\"name\":\"sw1\",\"type\":\"private\",\"mtu\":9000}");
     ok(f, "vm-add", "{\"name\":\"vm0\"}");
-    ok(f, "nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:01\"}");
-    ok(f, "nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:02\"}");
+    ok(f, "nic-add",
+       "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:01\"}");
+    ok(f, "nic-add",
+       "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:02\"}");
     ok(f, "fdb-add", "{\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:09\",\"port\":\"vm0/eth0\"}");
     /* Each change above was saved: the file is the host. */
     json_t *before = vsd_state_to_json(&f->d);
