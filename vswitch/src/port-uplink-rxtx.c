@@ -31,7 +31,7 @@
 
 /* ---- Data path: receive ------------------------------------------------ */
 
-void link_refresh(struct uplink_port *up)
+void vsw_uplink_link_refresh(struct uplink_port *up)
 {
     struct rte_eth_link link;
     if (rte_eth_link_get_nowait(up->port_id, &link) != 0)
@@ -63,7 +63,7 @@ static bool rx_clean(struct uplink_port *up, struct rte_mbuf **mp)
     return true;
 }
 
-uint16_t uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+uint16_t vsw_uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
     struct uplink_port *up = up_of(port);
     uint16_t got = 0;
@@ -88,7 +88,7 @@ uint16_t uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
     uint64_t now = rte_get_tsc_cycles();
     if (unlikely(now - up->link_checked > up->link_period)) {
         up->link_checked = now;
-        link_refresh(up);
+        vsw_uplink_link_refresh(up);
     }
     return k;
 }
@@ -233,7 +233,7 @@ static uint16_t tx_prepare(struct uplink_port *up, struct rte_mbuf **v, uint32_t
     return k;
 }
 
-uint16_t uplink_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+uint16_t vsw_uplink_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
     struct uplink_port *up = up_of(port);
     struct vsw_port_counters *ctr = &port->counters[rte_lcore_id()];
@@ -288,7 +288,7 @@ uint16_t uplink_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
 
 /* ---- Data path: sleeping ------------------------------------------------ */
 
-int uplink_wait_fd(struct vsw_port *port)
+int vsw_uplink_wait_fd(struct vsw_port *port)
 {
     return up_of(port)->intr_fd;
 }
@@ -296,7 +296,7 @@ int uplink_wait_fd(struct vsw_port *port)
 /* Arm the interrupt, then look once more: a frame that arrived before the
  * interrupt was armed raises none, so it is received now and kept for the
  * next rx_burst. */
-bool uplink_wait_arm(struct vsw_port *port)
+bool vsw_uplink_wait_arm(struct vsw_port *port)
 {
     struct uplink_port *up = up_of(port);
     if (up->intr_enable)
@@ -308,7 +308,7 @@ bool uplink_wait_arm(struct vsw_port *port)
     return up->nstash != 0;
 }
 
-void uplink_wait_disarm(struct vsw_port *port)
+void vsw_uplink_wait_disarm(struct vsw_port *port)
 {
     struct uplink_port *up = up_of(port);
     if (up->intr_enable)

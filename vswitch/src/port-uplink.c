@@ -462,11 +462,11 @@ static void uplink_destroy(struct vsw_port *port)
 static const struct vsw_port_class uplink_class_intr = {
     .type = "uplink",
     .inband_vlan = true, /* 802.1Q tags on the wire: the switch pushes and pops them */
-    .rx_burst = uplink_rx_burst,
-    .tx_burst = uplink_tx_burst,
-    .wait_fd = uplink_wait_fd,
-    .wait_arm = uplink_wait_arm,
-    .wait_disarm = uplink_wait_disarm,
+    .rx_burst = vsw_uplink_rx_burst,
+    .tx_burst = vsw_uplink_tx_burst,
+    .wait_fd = vsw_uplink_wait_fd,
+    .wait_arm = vsw_uplink_wait_arm,
+    .wait_disarm = vsw_uplink_wait_disarm,
     .destroy = uplink_destroy,
 };
 
@@ -475,8 +475,8 @@ static const struct vsw_port_class uplink_class_intr = {
 static const struct vsw_port_class uplink_class_poll = {
     .type = "uplink",
     .inband_vlan = true, /* 802.1Q tags on the wire: the switch pushes and pops them */
-    .rx_burst = uplink_rx_burst,
-    .tx_burst = uplink_tx_burst,
+    .rx_burst = vsw_uplink_rx_burst,
+    .tx_burst = vsw_uplink_tx_burst,
     .destroy = uplink_destroy,
 };
 
@@ -657,7 +657,7 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
 
     if (up->intr_fd >= 0)
         up->port.cls = &uplink_class_intr;
-    link_refresh(up);
+    vsw_uplink_link_refresh(up);
     up->link_checked = rte_get_tsc_cycles();
     vsw_port_set_max_frame(&up->port, tx_max_frame(up, p->mtu));
     vsw_port_set_rx_max_frame(&up->port, jumbo_frame(p->mtu));

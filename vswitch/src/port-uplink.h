@@ -80,11 +80,11 @@ static inline void counter_inc(uint64_t *c)
 }
 
 /* port-uplink-rxtx.c: the data path (the owning worker's). */
-void link_refresh(struct uplink_port *up);
-uint16_t uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
-uint16_t uplink_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
-int uplink_wait_fd(struct vsw_port *port);
-bool uplink_wait_arm(struct vsw_port *port);
-void uplink_wait_disarm(struct vsw_port *port);
+void vsw_uplink_link_refresh(struct uplink_port *up);
+uint16_t vsw_uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
+uint16_t vsw_uplink_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
+int vsw_uplink_wait_fd(struct vsw_port *port);
+bool vsw_uplink_wait_arm(struct vsw_port *port);
+void vsw_uplink_wait_disarm(struct vsw_port *port);
 
 #endif
