@@ -142,51 +142,51 @@ static inline bool media(const struct netvsp *np)
 /* nvs.c */
 
 /* Count a bad message; cut the guest off once it has sent too many. */
-void bad(struct netvsp *np, struct conn *c, enum netvsp_err e);
+void netvsp_bad(struct netvsp *np, struct conn *c, enum netvsp_err e);
 /* A ring of the channel is corrupt: count it and close the channel. */
-void ring_fatal(struct netvsp *np, struct conn *c);
+void netvsp_ring_fatal(struct netvsp *np, struct conn *c);
 /* Bring the port's link in line with the connection's state. */
-void update_link(struct netvsp *np, struct conn *c);
-/* Transfer packets to the guest: batch receive-buffer ranges (xfer_add),
- * send them as one packet (xfer_emit: the number of ranges sent, 0 if the
- * ring was full and they were freed), forget a batch (xfer_reset), free a
- * chain of sub-allocations the guest completed (free_chain). */
-void xfer_reset(struct conn *c);
-void xfer_add(struct conn *c, uint32_t sub, uint32_t len);
-uint32_t xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_type);
-void free_chain(struct conn *c, uint32_t first);
+void netvsp_update_link(struct netvsp *np, struct conn *c);
+/* Transfer packets to the guest: batch receive-buffer ranges (_xfer_add),
+ * send them as one packet (_xfer_emit: the number of ranges sent, 0 if the
+ * ring was full and they were freed), forget a batch (_xfer_reset), free a
+ * chain of sub-allocations the guest completed (_free_chain). */
+void netvsp_xfer_reset(struct conn *c);
+void netvsp_xfer_add(struct conn *c, uint32_t sub, uint32_t len);
+uint32_t netvsp_xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_type);
+void netvsp_free_chain(struct conn *c, uint32_t first);
 /* Ring bytes one guest request can make us produce. */
-uint32_t reply_room(void);
+uint32_t netvsp_reply_room(void);
 /* Send an RNDIS control message (answer or indication), or queue it; send
  * queued ones while there is room. */
-void send_ctrl(struct netvsp *np, struct conn *c, const void *msg, uint32_t len);
-void flush_pending_ctrl(struct netvsp *np, struct conn *c);
+void netvsp_send_ctrl(struct netvsp *np, struct conn *c, const void *msg, uint32_t len);
+void netvsp_flush_pending_ctrl(struct netvsp *np, struct conn *c);
 /* Complete the guest's request tid: with {type, status}, or with body. */
-void send_completion(struct conn *c, uint64_t tid, uint32_t type, uint32_t status);
-void complete_body(struct conn *c, uint64_t tid, const void *body, uint32_t len);
+void netvsp_send_completion(struct conn *c, uint64_t tid, uint32_t type, uint32_t status);
+void netvsp_complete_body(struct conn *c, uint64_t tid, const void *body, uint32_t len);
 /* Make what was written to the guest's ring visible, signalling if needed. */
-void publish(struct netvsp *np, struct conn *c);
+void netvsp_publish(struct netvsp *np, struct conn *c);
 /* The connection's frame limit from NDIS_CONFIG and the NIC's MTU. */
-int set_frame(struct netvsp *np, struct conn *c);
+int netvsp_set_frame(struct netvsp *np, struct conn *c);
 /* SEND_RECV_BUF / SEND_SEND_BUF (msg holds the checked message) and the
  * revocations. */
-void nvsp_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
-                   const uint8_t *msg);
-void nvsp_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
-                   const uint8_t *msg);
-void revoke_recv(struct conn *c);
-void revoke_send(struct conn *c);
+void netvsp_nvs_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+                         const uint8_t *msg);
+void netvsp_nvs_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+                         const uint8_t *msg);
+void netvsp_revoke_recv(struct conn *c);
+void netvsp_revoke_send(struct conn *c);
 
 /* rndis-ctl.c */
 
 /* An RNDIS control message, copied into c->ctl (len bytes): answered. */
-void rndis_control(struct netvsp *np, struct conn *c, uint32_t len);
+void netvsp_rndis_control(struct netvsp *np, struct conn *c, uint32_t len);
 /* Tell the guest its cable or its MTU changed (end of a worker round). */
-void indicate_media(struct netvsp *np, struct conn *c);
-void indicate_mtu(struct netvsp *np, struct conn *c);
+void netvsp_indicate_media(struct netvsp *np, struct conn *c);
+void netvsp_indicate_mtu(struct netvsp *np, struct conn *c);
 
 /* rxtx.c: the port's rx_burst and tx_burst (vsw-port-provider.h). */
-uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
-uint16_t vm_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
+uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
+uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
 
 #endif

@@ -16,7 +16,7 @@
 #define RX_TAIL_ROOM 36u /* left unused at a section's end (OVMM, Windows guests) */
 
 /* Count a bad message; cut the guest off once it has sent too many. */
-void bad(struct netvsp *np, struct conn *c, enum netvsp_err e)
+void netvsp_bad(struct netvsp *np, struct conn *c, enum netvsp_err e)
 {
     np->stats.errors[e]++;
     if (++c->errors >= NETVSP_ERRORS_MAX && !c->dead) {
@@ -28,7 +28,7 @@ void bad(struct netvsp *np, struct conn *c, enum netvsp_err e)
 
 /* A ring of the channel is corrupt (the guest wrote an impossible index):
  * nothing more can be exchanged on it. */
-void ring_fatal(struct netvsp *np, struct conn *c)
+void netvsp_ring_fatal(struct netvsp *np, struct conn *c)
 {
     if (c->dead)
         return;
@@ -38,7 +38,7 @@ void ring_fatal(struct netvsp *np, struct conn *c)
     vmbus_chan_fail(c->chan);
 }
 
-void update_link(struct netvsp *np, struct conn *c)
+void netvsp_update_link(struct netvsp *np, struct conn *c)
 {
     bool up = c && !c->dead && c->rndis_ready && c->filter != 0 && c->rbuf && media(np) &&
               c->media_told;
@@ -46,7 +46,7 @@ void update_link(struct netvsp *np, struct conn *c)
         vsw_port_set_link(&np->port, up);
 }
 
-void xfer_reset(struct conn *c)
+void netvsp_xfer_reset(struct conn *c)
 {
     c->xn = 0;
     c->xhead = c->xtail = CHAIN_END;
@@ -60,7 +60,7 @@ static void free_sub(struct conn *c, uint32_t s)
         c->free_data[c->nfree_data++] = s;
 }
 
-void free_chain(struct conn *c, uint32_t first)
+void netvsp_free_chain(struct conn *c, uint32_t first)
 {
     for (uint32_t s = first; s != CHAIN_END;) {
         uint32_t nx = c->next[s];
@@ -70,7 +70,7 @@ void free_chain(struct conn *c, uint32_t first)
     }
 }
 
-void xfer_add(struct conn *c, uint32_t sub, uint32_t len)
+void netvsp_xfer_add(struct conn *c, uint32_t sub, uint32_t len)
 {
     c->xr[c->xn].byte_count = len;
     c->xr[c->xn].byte_offset = sub * c->sub_size;
@@ -85,7 +85,7 @@ void xfer_add(struct conn *c, uint32_t sub, uint32_t len)
 
 /* Send the batched ranges as one transfer packet. On a full ring the
  * sub-allocations go back and the frames count as dropped. */
-uint32_t xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_type)
+uint32_t netvsp_xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_type)
 {
     if (c->xn == 0)
         return 0;
@@ -101,16 +101,16 @@ uint32_t xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_type)
     int rc = vmbus_ring_put_xfer_pages(c->tx, c->xhead, c->rid, c->xr, c->xn, body, c->msg_size);
     if (rc < 0) {
         if (rc == -EPROTO)
-            ring_fatal(np, c);
+            netvsp_ring_fatal(np, c);
         else
             np->stats.tx_ring_full += n;
-        free_chain(c, c->xhead);
-        xfer_reset(c);
+        netvsp_free_chain(c, c->xhead);
+        netvsp_xfer_reset(c);
         return 0;
     }
     c->outstanding[c->xhead] = 1;
     c->unpublished = true;
-    xfer_reset(c);
+    netvsp_xfer_reset(c);
     return n;
 }
 
@@ -124,7 +124,7 @@ static bool alloc_ctrl(struct conn *c, uint32_t *sub)
 
 /* Ring bytes one guest request can make us produce: the transfer packet of
  * an RNDIS answer and the request's completion. */
-uint32_t reply_room(void)
+uint32_t netvsp_reply_room(void)
 {
     return vmbus_ring_pkt_size(8 + sizeof(struct vmbus_xfer_range), NVSP_MSG_SIZE_61) +
            vmbus_ring_pkt_size(0, NVSP_MSG_SIZE_61);
@@ -139,9 +139,9 @@ static void send_ctrl_in(struct netvsp *np, struct conn *c, uint32_t sub, const 
     struct vmbus_xfer_range saved[XFER_BATCH];
     uint32_t sn = c->xn, sh = c->xhead, st = c->xtail;
     memcpy(saved, c->xr, sizeof(c->xr[0]) * sn);
-    xfer_reset(c);
-    xfer_add(c, sub, len);
-    xfer_emit(np, c, NVSP_CHANNEL_TYPE_CONTROL);
+    netvsp_xfer_reset(c);
+    netvsp_xfer_add(c, sub, len);
+    netvsp_xfer_emit(np, c, NVSP_CHANNEL_TYPE_CONTROL);
     memcpy(c->xr, saved, sizeof(c->xr[0]) * sn);
     c->xn = sn;
     c->xhead = sh;
@@ -152,7 +152,7 @@ static void send_ctrl_in(struct netvsp *np, struct conn *c, uint32_t sub, const 
 /* Send one RNDIS control message to the guest (answer or indication). If
  * no control sub-allocation is free, or older messages wait, queue it
  * (bounded). */
-void send_ctrl(struct netvsp *np, struct conn *c, const void *msg, uint32_t len)
+void netvsp_send_ctrl(struct netvsp *np, struct conn *c, const void *msg, uint32_t len)
 {
     uint32_t sub;
     if (len > c->sub_size || !c->rbuf)
@@ -170,14 +170,14 @@ void send_ctrl(struct netvsp *np, struct conn *c, const void *msg, uint32_t len)
 
 /* Send queued control messages, oldest first, while a control
  * sub-allocation and ring room for its transfer are free. */
-void flush_pending_ctrl(struct netvsp *np, struct conn *c)
+void netvsp_flush_pending_ctrl(struct netvsp *np, struct conn *c)
 {
     uint32_t sub;
     if (!c->rbuf) {
         c->npend = 0;
         return;
     }
-    while (c->npend && vmbus_ring_free_bytes(c->tx) >= reply_room() && alloc_ctrl(c, &sub)) {
+    while (c->npend && vmbus_ring_free_bytes(c->tx) >= netvsp_reply_room() && alloc_ctrl(c, &sub)) {
         struct pending_ctrl p = c->pend[0];
         memmove(&c->pend[0], &c->pend[1], sizeof(c->pend[0]) * (c->npend - 1));
         c->npend--;
@@ -185,7 +185,7 @@ void flush_pending_ctrl(struct netvsp *np, struct conn *c)
     }
 }
 
-void send_completion(struct conn *c, uint64_t tid, uint32_t type, uint32_t status)
+void netvsp_send_completion(struct conn *c, uint64_t tid, uint32_t type, uint32_t status)
 {
     uint32_t m[2] = {type, status};
     uint8_t body[NVSP_MSG_SIZE_61] = {0};
@@ -194,7 +194,7 @@ void send_completion(struct conn *c, uint64_t tid, uint32_t type, uint32_t statu
         c->unpublished = true;
 }
 
-void complete_body(struct conn *c, uint64_t tid, const void *body, uint32_t len)
+void netvsp_complete_body(struct conn *c, uint64_t tid, const void *body, uint32_t len)
 {
     uint8_t b[NVSP_MSG_SIZE_61] = {0};
     memcpy(b, body, len < sizeof(b) ? len : sizeof(b));
@@ -203,7 +203,7 @@ void complete_body(struct conn *c, uint64_t tid, const void *body, uint32_t len)
         c->unpublished = true;
 }
 
-void publish(struct netvsp *np, struct conn *c)
+void netvsp_publish(struct netvsp *np, struct conn *c)
 {
     if (!c->unpublished)
         return;
@@ -212,10 +212,10 @@ void publish(struct netvsp *np, struct conn *c)
     if (s == 1)
         vmbus_chan_signal(c->chan);
     else if (s < 0)
-        ring_fatal(np, c);
+        netvsp_ring_fatal(np, c);
 }
 
-int set_frame(struct netvsp *np, struct conn *c)
+int netvsp_set_frame(struct netvsp *np, struct conn *c)
 {
     c->mtu_gen_seen = __atomic_load_n(&np->mtu_gen, __ATOMIC_ACQUIRE);
     uint32_t nic_frame = jumbo_frame(__atomic_load_n(&np->mtu, __ATOMIC_ACQUIRE));
@@ -226,35 +226,35 @@ int set_frame(struct netvsp *np, struct conn *c)
     return 0;
 }
 
-void nvsp_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
-                          const uint8_t *msg)
+void netvsp_nvs_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+                         const uint8_t *msg)
 {
     struct nvsp_msg_send_buf m;
     memcpy(&m, msg, sizeof(m));
     struct nvsp_msg_recv_buf_complete a = {.type = NVSP_MSG1_SEND_RECV_BUF_COMPLETE,
                                            .status = NVSP_STAT_FAIL};
     if (c->rgp || (c->nvsp_ver >= NVSP_PROTOCOL_VERSION_2 && !c->have_config)) {
-        bad(np, c, NETVSP_ERR_NVSP_ORDER);
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_ORDER);
         goto answer;
     }
     struct vmbus_gpadl *g;
     if (vmbus_chan_gpadl_get(c->chan, m.gpadl, &g) < 0) {
-        bad(np, c, NETVSP_ERR_GPADL);
+        netvsp_bad(np, c, NETVSP_ERR_GPADL);
         goto answer;
     }
     uint64_t len = vmbus_gpadl_len(g);
     if (len > NETVSP_RECV_BUF_MAX) {
         vmbus_gpadl_put(g);
-        bad(np, c, NETVSP_ERR_BUFFER_SIZE);
+        netvsp_bad(np, c, NETVSP_ERR_BUFFER_SIZE);
         goto answer;
     }
-    set_frame(np, c);
+    netvsp_set_frame(np, c);
     /* Room for the largest frame we will deliver, its header and PPIs. */
     uint32_t S = jumbo_recv_section(c->frame, RX_HDR_ROOM, RX_TAIL_ROOM, 64);
     uint64_t nsub = len / S;
     if (nsub < CTRL_SUBS + 1 || ((uintptr_t)vmbus_gpadl_view(g) & 7)) {
         vmbus_gpadl_put(g);
-        bad(np, c, NETVSP_ERR_GPADL);
+        netvsp_bad(np, c, NETVSP_ERR_GPADL);
         goto answer;
     }
     c->free_data = malloc(sizeof(uint32_t) * nsub);
@@ -291,11 +291,11 @@ void nvsp_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pk
     a.sections[0].end_offset = S * (uint32_t)nsub;
     np->stats.recv_sections = (uint32_t)nsub;
 answer:
-    complete_body(c, pkt->trans_id, &a, sizeof(a));
+    netvsp_complete_body(c, pkt->trans_id, &a, sizeof(a));
 }
 
-void nvsp_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
-                          const uint8_t *msg)
+void netvsp_nvs_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+                         const uint8_t *msg)
 {
     struct nvsp_msg_send_buf m;
     memcpy(&m, msg, sizeof(m));
@@ -303,22 +303,22 @@ void nvsp_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pk
                                            .status = NVSP_STAT_FAIL};
     struct vmbus_gpadl *g;
     if (c->sgp) {
-        bad(np, c, NETVSP_ERR_NVSP_ORDER);
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_ORDER);
         goto answer;
     }
     if (vmbus_chan_gpadl_get(c->chan, m.gpadl, &g) < 0) {
-        bad(np, c, NETVSP_ERR_GPADL);
+        netvsp_bad(np, c, NETVSP_ERR_GPADL);
         goto answer;
     }
     uint64_t len = vmbus_gpadl_len(g);
     if (len > NETVSP_SEND_BUF_MAX) {
         vmbus_gpadl_put(g);
-        bad(np, c, NETVSP_ERR_BUFFER_SIZE);
+        netvsp_bad(np, c, NETVSP_ERR_BUFFER_SIZE);
         goto answer;
     }
     if (len < NVSP_SEND_SECTION_SIZE) {
         vmbus_gpadl_put(g);
-        bad(np, c, NETVSP_ERR_GPADL);
+        netvsp_bad(np, c, NETVSP_ERR_GPADL);
         goto answer;
     }
     c->sgp = g;
@@ -329,10 +329,10 @@ void nvsp_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pk
     a.status = NVSP_STAT_SUCCESS;
     a.section_size = NVSP_SEND_SECTION_SIZE;
 answer:
-    complete_body(c, pkt->trans_id, &a, sizeof(a));
+    netvsp_complete_body(c, pkt->trans_id, &a, sizeof(a));
 }
 
-void revoke_recv(struct conn *c)
+void netvsp_revoke_recv(struct conn *c)
 {
     if (!c->rgp)
         return;
@@ -348,10 +348,10 @@ void revoke_recv(struct conn *c)
     c->outstanding = NULL;
     c->nsub = c->nfree_data = c->nfree_ctrl = 0;
     c->npend = 0;
-    xfer_reset(c);
+    netvsp_xfer_reset(c);
 }
 
-void revoke_send(struct conn *c)
+void netvsp_revoke_send(struct conn *c)
 {
     if (!c->sgp)
         return;

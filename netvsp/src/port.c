@@ -46,10 +46,10 @@ static void vm_tx_flush(struct vsw_port *port)
     struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
     if (c) {
         if (c->media_gen_told != __atomic_load_n(&np->media_gen, __ATOMIC_RELAXED))
-            indicate_media(np, c);
+            netvsp_indicate_media(np, c);
         if (c->mtu_gen_seen != __atomic_load_n(&np->mtu_gen, __ATOMIC_RELAXED))
-            indicate_mtu(np, c);
-        publish(np, c);
+            netvsp_indicate_mtu(np, c);
+        netvsp_publish(np, c);
     }
 }
 
@@ -71,15 +71,15 @@ static bool vm_wait_arm(struct vsw_port *port)
     struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
     if (!c || c->dead)
         return false;
-    publish(np, c);
+    netvsp_publish(np, c);
     bool pending = vmbus_ring_intr_unmask(c->rx);
     /* Blocked on our own ring (completions)? Then the guest's requests are
      * no work until it reads: rx_burst leaves them in its ring. Ask to hear
      * when it makes room and say whether it has already; a request waiting
      * there must not keep the worker from sleeping for as long as the guest
      * does not read. */
-    if (vmbus_ring_free_bytes(c->tx) < reply_room())
-        pending = vmbus_ring_arm_space(c->tx, reply_room()) == 1;
+    if (vmbus_ring_free_bytes(c->tx) < netvsp_reply_room())
+        pending = vmbus_ring_arm_space(c->tx, netvsp_reply_room()) == 1;
     return pending;
 }
 
@@ -100,8 +100,8 @@ static void conn_free(struct conn *c)
 {
     if (!c)
         return;
-    revoke_recv(c);
-    revoke_send(c);
+    netvsp_revoke_recv(c);
+    netvsp_revoke_send(c);
     if (c->dma)
         hv_partition_dma_put(c->part);
     free(c->free_data);
@@ -123,7 +123,7 @@ static int chan_open(void *ctx, struct vmbus_chan *chan)
     c->mem_pages = hv_partition_memory_pages(c->part);
     c->msg_size = NVSP_MSG_SIZE_LEGACY;
     c->ndis_frame = NVSP_NDIS_MTU_DEFAULT;
-    xfer_reset(c);
+    netvsp_xfer_reset(c);
     int rc = hv_partition_dma_get(c->part, &c->dma);
     if (rc < 0) {
         free(c);
@@ -133,7 +133,7 @@ static int chan_open(void *ctx, struct vmbus_chan *chan)
     c->rx->type_mask = (1u << VMBUS_PKT_DATA_INBAND) | (1u << VMBUS_PKT_DATA_USING_GPA_DIRECT) |
                        (1u << VMBUS_PKT_COMP);
     vmbus_ring_intr_mask(c->rx);
-    set_frame(np, c);
+    netvsp_set_frame(np, c);
     memset(&np->stats.connected, 0, sizeof(np->stats) - offsetof(struct netvsp_stats, connected));
     np->stats.connected = true;
     np->stats.opens++;
@@ -173,8 +173,8 @@ static void vm_destroy(struct vsw_port *port)
 
 static const struct vsw_port_class netvsp_class = {
     .type = "vm",
-    .rx_burst = vm_rx_burst,
-    .tx_burst = vm_tx_burst,
+    .rx_burst = netvsp_rx_burst,
+    .tx_burst = netvsp_tx_burst,
     .tx_flush = vm_tx_flush,
     .wait_fd = vm_wait_fd,
     .wait_arm = vm_wait_arm,

@@ -127,7 +127,7 @@ static uint32_t query_oid(struct netvsp *np, struct conn *c, uint32_t oid, const
             struct ndis_obj_hdr h;
             memcpy(&h, in, sizeof(h));
             if (h.type != NDIS_OBJTYPE_OFFLOAD || h.revision < 1) {
-                bad(np, c, NETVSP_ERR_OID);
+                netvsp_bad(np, c, NETVSP_ERR_OID);
                 return RNDIS_STATUS_INVALID_DATA;
             }
             rev = h.revision > 3 ? 3 : h.revision;
@@ -189,7 +189,7 @@ static uint32_t set_offload_params(struct netvsp *np, struct conn *c, const uint
     c->guest_csum = tx;
     return RNDIS_STATUS_SUCCESS;
 bad_data:
-    bad(np, c, NETVSP_ERR_OID);
+    netvsp_bad(np, c, NETVSP_ERR_OID);
     return RNDIS_STATUS_INVALID_DATA;
 }
 
@@ -220,7 +220,7 @@ static uint32_t set_config_param(struct netvsp *np, struct conn *c, const uint8_
     }
     return RNDIS_STATUS_SUCCESS;
 bad_data:
-    bad(np, c, NETVSP_ERR_OID);
+    netvsp_bad(np, c, NETVSP_ERR_OID);
     return RNDIS_STATUS_INVALID_DATA;
 }
 
@@ -231,12 +231,12 @@ static uint32_t set_oid(struct netvsp *np, struct conn *c, uint32_t oid, const u
     switch (oid) {
     case RNDIS_OID_GEN_CURRENT_PACKET_FILTER:
         if (len < 4) {
-            bad(np, c, NETVSP_ERR_OID);
+            netvsp_bad(np, c, NETVSP_ERR_OID);
             return RNDIS_STATUS_INVALID_LENGTH;
         }
         memcpy(&v, in, 4);
         c->filter = v;
-        update_link(np, c);
+        netvsp_update_link(np, c);
         return RNDIS_STATUS_SUCCESS;
     case RNDIS_OID_TCP_OFFLOAD_PARAMETERS:
         return set_offload_params(np, c, in, len);
@@ -254,7 +254,7 @@ static uint32_t set_oid(struct netvsp *np, struct conn *c, uint32_t oid, const u
 }
 
 /* An RNDIS control message, copied into c->ctl (len bytes). */
-void rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
+void netvsp_rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
 {
     struct rndis_msg_hdr h;
     memcpy(&h, c->ctl, sizeof(h));
@@ -282,8 +282,8 @@ void rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
         c->media_gen_told = __atomic_load_n(&np->media_gen, __ATOMIC_ACQUIRE);
         if (!media(np))
             c->media_gen_told--; /* tell it at the end of this round */
-        send_ctrl(np, c, &a, sizeof(a));
-        update_link(np, c);
+        netvsp_send_ctrl(np, c, &a, sizeof(a));
+        netvsp_update_link(np, c);
         return;
     }
     case RNDIS_MSG_QUERY:
@@ -297,7 +297,7 @@ void rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
         const uint8_t *info = NULL;
         if (q.info_len) {
             if (q.info_offset < sizeof(q) - 8 || (uint64_t)q.info_offset + 8 + q.info_len > len) {
-                bad(np, c, NETVSP_ERR_OID);
+                netvsp_bad(np, c, NETVSP_ERR_OID);
                 goto answer_bad;
             }
             info = c->ctl + 8 + q.info_offset;
@@ -313,7 +313,7 @@ void rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
             a.info_offset = olen ? sizeof(a) - 8 : 0;
             a.hdr.len = (uint32_t)sizeof(a) + olen;
             memcpy(out, &a, sizeof(a));
-            send_ctrl(np, c, out, a.hdr.len);
+            netvsp_send_ctrl(np, c, out, a.hdr.len);
         } else {
             struct rndis_set_cmplt a = {
                 .hdr = {.type = h.type == RNDIS_MSG_SET ? RNDIS_MSG_SET_C : RNDIS_MSG_SET_EX_C,
@@ -322,7 +322,7 @@ void rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
                 .status = h.type == RNDIS_MSG_SET ? set_oid(np, c, q.oid, info, q.info_len)
                                                   : RNDIS_STATUS_NOT_SUPPORTED,
             };
-            send_ctrl(np, c, &a, sizeof(a));
+            netvsp_send_ctrl(np, c, &a, sizeof(a));
         }
         return;
     answer_bad:
@@ -333,14 +333,14 @@ void rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
                 .req_id = q.req_id,
                 .status = RNDIS_STATUS_INVALID_DATA,
             };
-            send_ctrl(np, c, &a, sizeof(a));
+            netvsp_send_ctrl(np, c, &a, sizeof(a));
         } else {
             struct rndis_set_cmplt a = {
                 .hdr = {.type = h.type | 0x80000000u, .len = sizeof(a)},
                 .req_id = q.req_id,
                 .status = RNDIS_STATUS_INVALID_DATA,
             };
-            send_ctrl(np, c, &a, sizeof(a));
+            netvsp_send_ctrl(np, c, &a, sizeof(a));
         }
         return;
     }
@@ -352,36 +352,36 @@ void rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
         struct rndis_keepalive_cmplt a = {.hdr = {.type = RNDIS_MSG_KEEPALIVE_C, .len = sizeof(a)},
                                           .req_id = r.req_id,
                                           .status = RNDIS_STATUS_SUCCESS};
-        send_ctrl(np, c, &a, sizeof(a));
+        netvsp_send_ctrl(np, c, &a, sizeof(a));
         return;
     }
     case RNDIS_MSG_RESET: {
         struct rndis_reset_cmplt a = {.hdr = {.type = RNDIS_MSG_RESET_C, .len = sizeof(a)},
                                       .status = RNDIS_STATUS_SUCCESS,
                                       .addressing_reset = 0};
-        send_ctrl(np, c, &a, sizeof(a));
+        netvsp_send_ctrl(np, c, &a, sizeof(a));
         return;
     }
     case RNDIS_MSG_HALT:
         /* No answer; the guest is going away. Stop delivering. */
         c->rndis_ready = false;
-        update_link(np, c);
+        netvsp_update_link(np, c);
         return;
     default:
-        bad(np, c, NETVSP_ERR_RNDIS_TYPE);
+        netvsp_bad(np, c, NETVSP_ERR_RNDIS_TYPE);
         return;
     }
 short_msg:
-    bad(np, c, NETVSP_ERR_RNDIS_LEN);
+    netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
 }
 
-/* Can an indication go out now, or at least be queued? send_ctrl drops
+/* Can an indication go out now, or at least be queued? netvsp_send_ctrl drops
  * what finds neither ring room nor a queue slot, and nothing sends an
  * indication twice: callers wait for room (the worker is woken when the
  * ring drains) rather than lose one. */
 static bool indication_room(const struct conn *c)
 {
-    return c->npend < PENDING_CTRL && vmbus_ring_free_bytes(c->tx) >= reply_room();
+    return c->npend < PENDING_CTRL && vmbus_ring_free_bytes(c->tx) >= netvsp_reply_room();
 }
 
 static void send_media(struct netvsp *np, struct conn *c, bool connected)
@@ -390,7 +390,7 @@ static void send_media(struct netvsp *np, struct conn *c, bool connected)
         .hdr = {.type = RNDIS_MSG_INDICATE, .len = sizeof(st)},
         .status = connected ? RNDIS_STATUS_MEDIA_CONNECT : RNDIS_STATUS_MEDIA_DISCONNECT,
     };
-    send_ctrl(np, c, &st, sizeof(st));
+    netvsp_send_ctrl(np, c, &st, sizeof(st));
 }
 
 /* Tell the guest its cable changed. Changes can come faster than rounds: an
@@ -398,7 +398,7 @@ static void send_media(struct netvsp *np, struct conn *c, bool connected)
  * the replug is held back a little (as vmswitch damps flapping) so that the
  * guest's stack sees an outage rather than a glitch it coalesces away. */
 #define MEDIA_HOLD_MS 200
-void indicate_media(struct netvsp *np, struct conn *c)
+void netvsp_indicate_media(struct netvsp *np, struct conn *c)
 {
     uint32_t gen = __atomic_load_n(&np->media_gen, __ATOMIC_ACQUIRE);
     if (gen == c->media_gen_told || !c->rndis_ready || !c->rbuf || !indication_room(c))
@@ -409,7 +409,7 @@ void indicate_media(struct netvsp *np, struct conn *c)
         send_media(np, c, false); /* the unplug the guest has not seen */
         c->media_told = false;
         c->media_hold = now + rte_get_tsc_hz() / 1000 * MEDIA_HOLD_MS;
-        update_link(np, c);
+        netvsp_update_link(np, c);
         return;
     }
     if (m && now < c->media_hold)
@@ -420,7 +420,7 @@ void indicate_media(struct netvsp *np, struct conn *c)
     c->media_gen_told = gen;
     if (!m)
         c->media_hold = now + rte_get_tsc_hz() / 1000 * MEDIA_HOLD_MS;
-    update_link(np, c);
+    netvsp_update_link(np, c);
 }
 
 /* The NIC's MTU changed under a connected guest. A lower one applies at
@@ -428,7 +428,7 @@ void indicate_media(struct netvsp *np, struct conn *c)
  * is told the network changed, and re-initialises as it would for an MTU
  * change of its own (NDIS_CONFIG, new sections), which brings in the new
  * limit. */
-void indicate_mtu(struct netvsp *np, struct conn *c)
+void netvsp_indicate_mtu(struct netvsp *np, struct conn *c)
 {
     if (!c->rndis_ready || !c->rbuf)
         return;
@@ -453,6 +453,6 @@ void indicate_mtu(struct netvsp *np, struct conn *c)
     };
     memcpy(msg, &st, sizeof(st));
     memcpy(msg + sizeof(st), &change, 4);
-    send_ctrl(np, c, msg, sizeof(msg));
+    netvsp_send_ctrl(np, c, msg, sizeof(msg));
     np->stats.network_changes++;
 }

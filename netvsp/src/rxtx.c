@@ -117,30 +117,30 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
     struct rndis_packet_msg pm;
     *out = NULL;
     if (len < sizeof(pm) || gs_copy(gs, off, sizeof(pm), &pm) < 0) {
-        bad(np, c, NETVSP_ERR_RNDIS_LEN);
+        netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
         return;
     }
     if (pm.oob_data_offset || pm.oob_data_len || pm.num_oob_elements || pm.vc_handle ||
         !vmnic_rndis_data_ok(&pm, len)) {
-        bad(np, c, NETVSP_ERR_RNDIS_PACKET);
+        netvsp_bad(np, c, NETVSP_ERR_RNDIS_PACKET);
         return;
     }
     struct vmnic_ppi ppi = {0};
     if (pm.ppi_len) {
         uint8_t ppis[PPI_MAX];
         if (!vmnic_rndis_ppi_area_ok(&pm, len) || pm.ppi_len > PPI_MAX) {
-            bad(np, c, NETVSP_ERR_PPI);
+            netvsp_bad(np, c, NETVSP_ERR_PPI);
             return;
         }
         gs_copy(gs, off + RNDIS_HEADER_SIZE + pm.ppi_offset, pm.ppi_len, ppis);
         if (vmnic_ppi_parse(ppis, pm.ppi_len, &ppi) < 0) {
-            bad(np, c, NETVSP_ERR_PPI);
+            netvsp_bad(np, c, NETVSP_ERR_PPI);
             return;
         }
     }
     if (ppi.present & VMNIC_PPI_LSO) {
         /* Not offered: a guest asking for segmentation broke the protocol. */
-        bad(np, c, NETVSP_ERR_OFFLOAD);
+        netvsp_bad(np, c, NETVSP_ERR_OFFLOAD);
         return;
     }
     /* A frame may carry a tag in-band instead of in the VLAN PPI: then it
@@ -174,7 +174,7 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         m->vlan_tci = (uint16_t)(RNDIS_VLAN_ID(ppi.vlan) | (RNDIS_VLAN_PRIO(ppi.vlan) << 13));
     }
     if ((ppi.present & VMNIC_PPI_CSUM) && !apply_csum(m, ppi.csum)) {
-        bad(np, c, NETVSP_ERR_OFFLOAD);
+        netvsp_bad(np, c, NETVSP_ERR_OFFLOAD);
         rte_pktmbuf_free(m);
         return;
     }
@@ -192,7 +192,7 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
         if (!c->sbuf || m->send_buf_section_index >= c->nsections ||
             m->send_buf_section_size > NVSP_SEND_SECTION_SIZE ||
             start + m->send_buf_section_size > c->slen || m->send_buf_section_size == 0) {
-            bad(np, c, NETVSP_ERR_SECTION);
+            netvsp_bad(np, c, NETVSP_ERR_SECTION);
             return -1;
         }
         gs->seg[0].p = c->sbuf + start;
@@ -204,7 +204,7 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
         struct vmbus_range rg[MAX_GPA_RANGES];
         int nr = vmbus_pkt_gpa_direct(pkt, rg, MAX_GPA_RANGES);
         if (nr < 0) {
-            bad(np, c, NETVSP_ERR_GPA_RANGE);
+            netvsp_bad(np, c, NETVSP_ERR_GPA_RANGE);
             return -1;
         }
         for (int i = 0; i < nr; i++) {
@@ -213,7 +213,7 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
                 uint64_t pfn = vmbus_range_pfn(&rg[i], j);
                 uint32_t k = HV_PAGE_SIZE - poff < left ? HV_PAGE_SIZE - poff : left;
                 if (pfn >= c->mem_pages || gs->nseg == MAX_SEGS || gs->total + k > STREAM_MAX) {
-                    bad(np, c, NETVSP_ERR_GPA_RANGE);
+                    netvsp_bad(np, c, NETVSP_ERR_GPA_RANGE);
                     return -1;
                 }
                 gs->seg[gs->nseg].p = c->dma + (pfn << HV_PAGE_SHIFT) + poff;
@@ -226,7 +226,7 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
         }
     }
     if (gs->total < sizeof(struct rndis_msg_hdr)) {
-        bad(np, c, NETVSP_ERR_RNDIS_LEN);
+        netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
         return -1;
     }
     return 0;
@@ -243,7 +243,7 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
 {
     struct gstream gs;
     if (!c->rbuf) {
-        bad(np, c, NETVSP_ERR_NOT_READY);
+        netvsp_bad(np, c, NETVSP_ERR_NOT_READY);
         return NVSP_STAT_FAIL;
     }
     if (build_stream(np, c, pkt, m, &gs) < 0)
@@ -259,21 +259,21 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
     while (off < gs.total) {
         struct rndis_msg_hdr h;
         if (gs.total - off < sizeof(h)) {
-            bad(np, c, NETVSP_ERR_RNDIS_LEN);
+            netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
             return NVSP_STAT_INVALID_RNDIS_PKT;
         }
         gs_copy(&gs, off, sizeof(h), &h);
         if (h.len < sizeof(h) || h.len > gs.total - off) {
-            bad(np, c, NETVSP_ERR_RNDIS_LEN);
+            netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
             return NVSP_STAT_INVALID_RNDIS_PKT;
         }
         if (h.type == RNDIS_MSG_PACKET) {
             if (!c->rndis_ready) {
-                bad(np, c, NETVSP_ERR_NOT_READY);
+                netvsp_bad(np, c, NETVSP_ERR_NOT_READY);
                 return NVSP_STAT_FAIL;
             }
             if (++count > MAX_PKTS_PER_MSG) {
-                bad(np, c, NETVSP_ERR_RNDIS_LEN);
+                netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
                 return NVSP_STAT_INVALID_RNDIS_PKT;
             }
             struct rte_mbuf *mb;
@@ -286,11 +286,11 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
             /* Control messages travel alone, never after data. */
             if (data_seen || m->channel_type != NVSP_CHANNEL_TYPE_CONTROL ||
                 h.len > CTRL_MSG_MAX) {
-                bad(np, c, NETVSP_ERR_RNDIS_TYPE);
+                netvsp_bad(np, c, NETVSP_ERR_RNDIS_TYPE);
                 return NVSP_STAT_INVALID_RNDIS_PKT;
             }
             gs_copy(&gs, off, h.len, c->ctl);
-            rndis_control(np, c, h.len);
+            netvsp_rndis_control(np, c, h.len);
             return NVSP_STAT_SUCCESS;
         }
         off += h.len;
@@ -306,7 +306,7 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
     uint32_t len = pkt->payload_len < sizeof(msg) ? pkt->payload_len : (uint32_t)sizeof(msg);
     uint32_t type;
     if (len < 4) {
-        bad(np, c, NETVSP_ERR_NVSP_SHORT);
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_SHORT);
         return;
     }
     memcpy(msg, pkt->payload, len);
@@ -314,11 +314,11 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
     uint32_t min_ver;
     uint32_t need = nvsp_guest_msg_min_len(type, &min_ver);
     if (need == 0) {
-        bad(np, c, NETVSP_ERR_NVSP_TYPE);
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_TYPE);
         return;
     }
     if (len < need) {
-        bad(np, c, NETVSP_ERR_NVSP_SHORT);
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_SHORT);
         return;
     }
     bool want = pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED;
@@ -326,11 +326,11 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
         struct nvsp_msg_init m;
         memcpy(&m, msg, sizeof(m));
         if (!want) {
-            bad(np, c, NETVSP_ERR_NO_COMPLETION);
+            netvsp_bad(np, c, NETVSP_ERR_NO_COMPLETION);
             return;
         }
         if (c->inited) {
-            bad(np, c, NETVSP_ERR_NVSP_ORDER);
+            netvsp_bad(np, c, NETVSP_ERR_NVSP_ORDER);
             return;
         }
         struct nvsp_msg_init_complete a = {.type = NVSP_MSG_INIT_COMPLETE,
@@ -351,13 +351,13 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
         }
         /* Answer in the size of the version the guest asked for. */
         c->msg_size = vmnic_nvsp_msg_size(m.max_protocol_ver);
-        complete_body(c, pkt->trans_id, &a, sizeof(a));
+        netvsp_complete_body(c, pkt->trans_id, &a, sizeof(a));
         if (c->inited)
             c->msg_size = vmnic_nvsp_msg_size(c->nvsp_ver);
         return;
     }
     if (!c->inited || c->nvsp_ver < min_ver) {
-        bad(np, c, c->inited ? NETVSP_ERR_NVSP_TYPE : NETVSP_ERR_NVSP_ORDER);
+        netvsp_bad(np, c, c->inited ? NETVSP_ERR_NVSP_TYPE : NETVSP_ERR_NVSP_ORDER);
         return;
     }
     switch (type) {
@@ -365,7 +365,7 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
         struct nvsp_msg_ndis_config m;
         memcpy(&m, msg, sizeof(m));
         if (c->have_config || c->rgp) {
-            bad(np, c, NETVSP_ERR_NVSP_ORDER);
+            netvsp_bad(np, c, NETVSP_ERR_NVSP_ORDER);
             return;
         }
         c->have_config = true;
@@ -373,55 +373,55 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
         c->ndis_frame = (m.mtu >= NVSP_NDIS_MTU_MIN && m.mtu <= NVSP_NDIS_MTU_MAX)
                             ? m.mtu
                             : NVSP_NDIS_MTU_DEFAULT;
-        set_frame(np, c);
+        netvsp_set_frame(np, c);
         if (want)
-            send_completion(c, pkt->trans_id, type, NVSP_STAT_SUCCESS);
+            netvsp_send_completion(c, pkt->trans_id, type, NVSP_STAT_SUCCESS);
         return;
     }
     case NVSP_MSG1_SEND_NDIS_VER: {
         struct nvsp_msg_ndis_ver m;
         memcpy(&m, msg, sizeof(m));
         if (c->have_ndis_ver) {
-            bad(np, c, NETVSP_ERR_NVSP_ORDER);
+            netvsp_bad(np, c, NETVSP_ERR_NVSP_ORDER);
             return;
         }
         c->have_ndis_ver = true;
         c->ndis_ver = (m.ndis_major << 16) | (m.ndis_minor & 0xffff);
         np->stats.ndis_version = c->ndis_ver;
         if (want)
-            send_completion(c, pkt->trans_id, type, NVSP_STAT_SUCCESS);
+            netvsp_send_completion(c, pkt->trans_id, type, NVSP_STAT_SUCCESS);
         return;
     }
     case NVSP_MSG1_SEND_RECV_BUF:
         if (!want) {
-            bad(np, c, NETVSP_ERR_NO_COMPLETION);
+            netvsp_bad(np, c, NETVSP_ERR_NO_COMPLETION);
             return;
         }
-        nvsp_recv_buf(np, c, pkt, msg);
+        netvsp_nvs_recv_buf(np, c, pkt, msg);
         return;
     case NVSP_MSG1_SEND_SEND_BUF:
         if (!want) {
-            bad(np, c, NETVSP_ERR_NO_COMPLETION);
+            netvsp_bad(np, c, NETVSP_ERR_NO_COMPLETION);
             return;
         }
-        nvsp_send_buf(np, c, pkt, msg);
+        netvsp_nvs_send_buf(np, c, pkt, msg);
         return;
     case NVSP_MSG1_REVOKE_RECV_BUF:
-        revoke_recv(c);
-        update_link(np, c);
+        netvsp_revoke_recv(c);
+        netvsp_update_link(np, c);
         return;
     case NVSP_MSG1_REVOKE_SEND_BUF:
-        revoke_send(c);
+        netvsp_revoke_send(c);
         return;
     case NVSP_MSG1_SEND_RNDIS_PKT: {
         struct nvsp_msg_rndis_pkt m;
         memcpy(&m, msg, sizeof(m));
         if (!want) {
-            bad(np, c, NETVSP_ERR_NO_COMPLETION);
+            netvsp_bad(np, c, NETVSP_ERR_NO_COMPLETION);
             return;
         }
         uint32_t st = rndis_send(np, c, pkt, &m, pkts, npkts);
-        send_completion(c, pkt->trans_id, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
+        netvsp_send_completion(c, pkt->trans_id, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
         return;
     }
     case NVSP_MSG5_SUBCHANNEL: {
@@ -430,7 +430,7 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
                                         .op_or_status = NVSP_STAT_FAIL,
                                         .num_subchannels = 0};
         if (want)
-            complete_body(c, pkt->trans_id, &a, sizeof(a));
+            netvsp_complete_body(c, pkt->trans_id, &a, sizeof(a));
         return;
     }
     case NVSP_MSG4_SWITCH_DATA_PATH:
@@ -445,15 +445,15 @@ static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_p
     case NVSP_MSG5_OID_QUERY_EX: {
         uint32_t a[3] = {NVSP_MSG5_OID_QUERY_EX_COMPLETE, RNDIS_STATUS_NOT_SUPPORTED, 0};
         if (want)
-            complete_body(c, pkt->trans_id, a, sizeof(a));
+            netvsp_complete_body(c, pkt->trans_id, a, sizeof(a));
         return;
     }
     case NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE:
         /* Completions come as completion packets, not in-band. */
-        bad(np, c, NETVSP_ERR_NVSP_TYPE);
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_TYPE);
         return;
     default:
-        bad(np, c, NETVSP_ERR_NVSP_TYPE);
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_TYPE);
         return;
     }
 }
@@ -463,11 +463,11 @@ static void guest_completion(struct netvsp *np, struct conn *c, const struct vmb
 {
     uint64_t first = pkt->trans_id;
     if (!c->rbuf || first >= c->nsub || !c->outstanding[first]) {
-        bad(np, c, NETVSP_ERR_COMPLETION_ID);
+        netvsp_bad(np, c, NETVSP_ERR_COMPLETION_ID);
         return;
     }
     c->outstanding[first] = 0;
-    free_chain(c, (uint32_t)first);
+    netvsp_free_chain(c, (uint32_t)first);
 }
 
 /*
@@ -479,7 +479,7 @@ static void guest_completion(struct netvsp *np, struct conn *c, const struct vmb
  * rest stays in the ring for the next round. A request is taken only while
  * the budget left could hold the most frames it may carry.
  */
-uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
     struct netvsp *np = np_of(port);
     struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
@@ -490,16 +490,16 @@ uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
     /* Take a request only if whatever it makes us send fits; otherwise
      * leave the guest's requests in its ring (back-pressure). */
     while (used + MAX_PKTS_PER_MSG <= n) {
-        if (vmbus_ring_free_bytes(c->tx) < reply_room()) {
+        if (vmbus_ring_free_bytes(c->tx) < netvsp_reply_room()) {
             if (c->tx->error)
-                ring_fatal(np, c);
+                netvsp_ring_fatal(np, c);
             break;
         }
         int len = vmbus_ring_get(c->rx, c->pkt, PKT_MAX);
         if (len == -EAGAIN)
             break;
         if (len < 0) {
-            ring_fatal(np, c);
+            netvsp_ring_fatal(np, c);
             break;
         }
         uint32_t seen = c->frames_seen;
@@ -514,7 +514,7 @@ uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
             nvsp_message(np, c, &pkt, pkts, &got);
             break;
         default:
-            bad(np, c, NETVSP_ERR_PKT_TYPE);
+            netvsp_bad(np, c, NETVSP_ERR_PKT_TYPE);
             break;
         }
         used += c->frames_seen != seen ? c->frames_seen - seen : 1;
@@ -524,7 +524,7 @@ uint16_t vm_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
     if (used) {
         if (vmbus_ring_release(c->rx) == 1)
             vmbus_chan_signal(c->chan);
-        flush_pending_ctrl(np, c);
+        netvsp_flush_pending_ctrl(np, c);
     }
     if (got && !media(np)) {
         /* Unplugged: the guest's frames go nowhere, but its control
@@ -559,7 +559,7 @@ static uint16_t emit_data(struct netvsp *np, struct conn *c, struct vsw_port_cou
     uint32_t n = c->xn;
     if (!n)
         return 0;
-    if (xfer_emit(np, c, NVSP_CHANNEL_TYPE_DATA) == n) {
+    if (netvsp_xfer_emit(np, c, NVSP_CHANNEL_TYPE_DATA) == n) {
         ctr->tx_packets += n;
         ctr->tx_bytes += *batch_bytes;
     } else {
@@ -570,7 +570,7 @@ static uint16_t emit_data(struct netvsp *np, struct conn *c, struct vsw_port_cou
     return (uint16_t)n;
 }
 
-uint16_t vm_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
     struct netvsp *np = np_of(port);
     struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
@@ -635,7 +635,7 @@ uint16_t vm_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
         const void *data = rte_pktmbuf_read(m, 0, len, dst + sizeof(pm) + ppi_len);
         if (data != dst + sizeof(pm) + ppi_len)
             memcpy(dst + sizeof(pm) + ppi_len, data, len);
-        xfer_add(c, sub, pm.hdr.len);
+        netvsp_xfer_add(c, sub, pm.hdr.len);
         batch_bytes += len;
         if (c->xn == XFER_BATCH)
             sent += emit_data(np, c, ctr, &batch_bytes);
