@@ -10,8 +10,9 @@
  *                into mbufs, frames into the receive buffer
  *   rndis-ctl.c  RNDIS control: INIT/QUERY/SET/KEEPALIVE/RESET/HALT, OIDs,
  *                indications (media, NETWORK_CHANGE)
- *   nvs.c        NVSP: set-up, receive and send buffers, transfer packets
- *                and completions to the guest, error counting
+ *   nvs.c        NVSP: the connection, set-up messages, receive and send
+ *                buffers, transfer packets and completions to the guest,
+ *                error counting
  *
  * Ownership. The control thread creates the offer and handles the channel's
  * open/close callbacks; while open, everything about the connection (struct
@@ -24,14 +25,6 @@
  * of GPA-direct ranges (through the partition's read-only DMA view, after
  * checking every PFN), and nothing else. It writes only the receive buffer
  * (a GPADL view), inside sub-allocations it owns at that moment.
- *
- * Receive-buffer sub-allocations: 0..15 are kept for control answers, the
- * rest carry frames. A transfer packet carries a chain of them; its
- * transaction id is the index of the chain's first one, nothing else (as
- * vmswitch and OpenVMM send it: DPDK's netvsc uses the id as an index into
- * its table of receive sections and drops the packet when it is not one;
- * Linux and FreeBSD echo it back), and only the guest's completion of
- * exactly that id, while that chain is outstanding, frees the chain.
  */
 #ifndef NETVSP_PRIVATE_H
 #define NETVSP_PRIVATE_H
@@ -141,6 +134,12 @@ static inline bool media(const struct netvsp *np)
 
 /* nvs.c */
 
+/* The connection of a channel the guest opened: its rings, no buffers yet,
+ * the frame limit of the NIC's MTU. Control thread (open callback); free
+ * it only when no worker can be inside it any more. */
+int netvsp_conn_create(struct netvsp *np, struct vmbus_chan *chan, struct conn **out);
+void netvsp_conn_free(struct conn *c);
+
 /* Count a bad message; cut the guest off once it has sent too many. */
 void netvsp_bad(struct netvsp *np, struct conn *c, enum netvsp_err e);
 /* A ring of the channel is corrupt: count it and close the channel. */
@@ -149,33 +148,31 @@ void netvsp_ring_fatal(struct netvsp *np, struct conn *c);
 void netvsp_update_link(struct netvsp *np, struct conn *c);
 /* Transfer packets to the guest: batch receive-buffer ranges (_xfer_add),
  * send them as one packet (_xfer_emit: the number of ranges sent, 0 if the
- * ring was full and they were freed), forget a batch (_xfer_reset), free a
- * chain of sub-allocations the guest completed (_free_chain). */
-void netvsp_xfer_reset(struct conn *c);
+ * ring was full and they were freed), free a chain of sub-allocations the
+ * guest completed (_free_chain). */
 void netvsp_xfer_add(struct conn *c, uint32_t sub, uint32_t len);
 uint32_t netvsp_xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_type);
 void netvsp_free_chain(struct conn *c, uint32_t first);
 /* Ring bytes one guest request can make us produce. */
 uint32_t netvsp_reply_room(void);
-/* Send an RNDIS control message (answer or indication), or queue it; send
- * queued ones while there is room. */
+/* Send an RNDIS control message (answer or indication) in a control
+ * sub-allocation, or queue it (PENDING_CTRL at most) when none is free or
+ * older ones wait; one that finds neither is dropped. Send queued ones,
+ * oldest first, while there is room. */
 void netvsp_send_ctrl(struct netvsp *np, struct conn *c, const void *msg, uint32_t len);
 void netvsp_flush_pending_ctrl(struct netvsp *np, struct conn *c);
-/* Complete the guest's request tid: with {type, status}, or with body. */
+/* Complete the guest's request tid with {type, status}. */
 void netvsp_send_completion(struct conn *c, uint64_t tid, uint32_t type, uint32_t status);
-void netvsp_complete_body(struct conn *c, uint64_t tid, const void *body, uint32_t len);
 /* Make what was written to the guest's ring visible, signalling if needed. */
 void netvsp_publish(struct netvsp *np, struct conn *c);
-/* The connection's frame limit from NDIS_CONFIG and the NIC's MTU. */
-int netvsp_set_frame(struct netvsp *np, struct conn *c);
-/* SEND_RECV_BUF / SEND_SEND_BUF (msg holds the checked message) and the
- * revocations. */
-void netvsp_nvs_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
-                         const uint8_t *msg);
-void netvsp_nvs_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
-                         const uint8_t *msg);
-void netvsp_revoke_recv(struct conn *c);
-void netvsp_revoke_send(struct conn *c);
+/* One NVSP message from the guest (in-band or GPA-direct), copied out of
+ * its ring packet and checked: length and version of its type, set-up
+ * order, a completion asked for where the answer needs one (each refusal
+ * counted by netvsp_bad). Set-up messages are handled and answered here.
+ * A SEND_RNDIS_PKT that passes is copied into *rndis and true returned:
+ * the caller processes its RNDIS messages and completes it. */
+bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+                        struct nvsp_msg_rndis_pkt *rndis);
 
 /* rndis-ctl.c */
 

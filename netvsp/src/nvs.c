@@ -1,13 +1,24 @@
 /*
- * NVSP: the connection's set-up messages, its receive and send buffers,
- * and what goes back to the guest on the channel: transfer packets of
- * receive-buffer ranges, RNDIS control messages (queued when no control
- * sub-allocation is free), completions; bad messages counted.
+ * NVSP: the connection of an open channel (created, freed), the guest's
+ * NVSP messages (version, NDIS config and version, receive and send
+ * buffers, revocations, sub-channels, data path), and what goes back to
+ * the guest on the channel: transfer packets of receive-buffer ranges,
+ * RNDIS control messages (queued when no control sub-allocation is free),
+ * completions. Bad messages are counted here.
+ *
+ * Receive-buffer sub-allocations: 0..15 are kept for control answers, the
+ * rest carry frames. A transfer packet carries a chain of them; its
+ * transaction id is the index of the chain's first one, nothing else (as
+ * vmswitch and OpenVMM send it: DPDK's netvsc uses the id as an index into
+ * its table of receive sections and drops the packet when it is not one;
+ * Linux and FreeBSD echo it back), and only the guest's completion of
+ * exactly that id, while that chain is outstanding, frees the chain.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hv.h"
 #include "jumbo.h"
 #include "netvsp-private.h"
 
@@ -46,7 +57,7 @@ void netvsp_update_link(struct netvsp *np, struct conn *c)
         vsw_port_set_link(&np->port, up);
 }
 
-void netvsp_xfer_reset(struct conn *c)
+static void xfer_reset(struct conn *c)
 {
     c->xn = 0;
     c->xhead = c->xtail = CHAIN_END;
@@ -105,12 +116,12 @@ uint32_t netvsp_xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_ty
         else
             np->stats.tx_ring_full += n;
         netvsp_free_chain(c, c->xhead);
-        netvsp_xfer_reset(c);
+        xfer_reset(c);
         return 0;
     }
     c->outstanding[c->xhead] = 1;
     c->unpublished = true;
-    netvsp_xfer_reset(c);
+    xfer_reset(c);
     return n;
 }
 
@@ -139,7 +150,7 @@ static void send_ctrl_in(struct netvsp *np, struct conn *c, uint32_t sub, const 
     struct vmbus_xfer_range saved[XFER_BATCH];
     uint32_t sn = c->xn, sh = c->xhead, st = c->xtail;
     memcpy(saved, c->xr, sizeof(c->xr[0]) * sn);
-    netvsp_xfer_reset(c);
+    xfer_reset(c);
     netvsp_xfer_add(c, sub, len);
     netvsp_xfer_emit(np, c, NVSP_CHANNEL_TYPE_CONTROL);
     memcpy(c->xr, saved, sizeof(c->xr[0]) * sn);
@@ -194,7 +205,7 @@ void netvsp_send_completion(struct conn *c, uint64_t tid, uint32_t type, uint32_
         c->unpublished = true;
 }
 
-void netvsp_complete_body(struct conn *c, uint64_t tid, const void *body, uint32_t len)
+static void complete_body(struct conn *c, uint64_t tid, const void *body, uint32_t len)
 {
     uint8_t b[NVSP_MSG_SIZE_61] = {0};
     memcpy(b, body, len < sizeof(b) ? len : sizeof(b));
@@ -215,7 +226,7 @@ void netvsp_publish(struct netvsp *np, struct conn *c)
         netvsp_ring_fatal(np, c);
 }
 
-int netvsp_set_frame(struct netvsp *np, struct conn *c)
+static int set_frame(struct netvsp *np, struct conn *c)
 {
     c->mtu_gen_seen = __atomic_load_n(&np->mtu_gen, __ATOMIC_ACQUIRE);
     uint32_t nic_frame = jumbo_frame(__atomic_load_n(&np->mtu, __ATOMIC_ACQUIRE));
@@ -226,7 +237,7 @@ int netvsp_set_frame(struct netvsp *np, struct conn *c)
     return 0;
 }
 
-void netvsp_nvs_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+static void nvs_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
                          const uint8_t *msg)
 {
     struct nvsp_msg_send_buf m;
@@ -248,7 +259,7 @@ void netvsp_nvs_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_p
         netvsp_bad(np, c, NETVSP_ERR_BUFFER_SIZE);
         goto answer;
     }
-    netvsp_set_frame(np, c);
+    set_frame(np, c);
     /* Room for the largest frame we will deliver, its header and PPIs. */
     uint32_t S = jumbo_recv_section(c->frame, RX_HDR_ROOM, RX_TAIL_ROOM, 64);
     uint64_t nsub = len / S;
@@ -291,10 +302,10 @@ void netvsp_nvs_recv_buf(struct netvsp *np, struct conn *c, const struct vmbus_p
     a.sections[0].end_offset = S * (uint32_t)nsub;
     np->stats.recv_sections = (uint32_t)nsub;
 answer:
-    netvsp_complete_body(c, pkt->trans_id, &a, sizeof(a));
+    complete_body(c, pkt->trans_id, &a, sizeof(a));
 }
 
-void netvsp_nvs_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+static void nvs_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
                          const uint8_t *msg)
 {
     struct nvsp_msg_send_buf m;
@@ -329,10 +340,10 @@ void netvsp_nvs_send_buf(struct netvsp *np, struct conn *c, const struct vmbus_p
     a.status = NVSP_STAT_SUCCESS;
     a.section_size = NVSP_SEND_SECTION_SIZE;
 answer:
-    netvsp_complete_body(c, pkt->trans_id, &a, sizeof(a));
+    complete_body(c, pkt->trans_id, &a, sizeof(a));
 }
 
-void netvsp_revoke_recv(struct conn *c)
+static void revoke_recv(struct conn *c)
 {
     if (!c->rgp)
         return;
@@ -348,14 +359,212 @@ void netvsp_revoke_recv(struct conn *c)
     c->outstanding = NULL;
     c->nsub = c->nfree_data = c->nfree_ctrl = 0;
     c->npend = 0;
-    netvsp_xfer_reset(c);
+    xfer_reset(c);
 }
 
-void netvsp_revoke_send(struct conn *c)
+static void revoke_send(struct conn *c)
 {
     if (!c->sgp)
         return;
     vmbus_gpadl_put(c->sgp);
     c->sgp = NULL;
     c->sbuf = NULL;
+}
+
+int netvsp_conn_create(struct netvsp *np, struct vmbus_chan *chan, struct conn **out)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->chan = chan;
+    c->rx = vmbus_chan_rx(chan);
+    c->tx = vmbus_chan_tx(chan);
+    c->part = vmbus_chan_partition(chan);
+    c->mem_pages = hv_partition_memory_pages(c->part);
+    c->msg_size = NVSP_MSG_SIZE_LEGACY;
+    c->ndis_frame = NVSP_NDIS_MTU_DEFAULT;
+    xfer_reset(c);
+    int rc = hv_partition_dma_get(c->part, &c->dma);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    /* The guest may send us in-band, GPA-direct and completion packets
+     * only. */
+    c->rx->type_mask = (1u << VMBUS_PKT_DATA_INBAND) | (1u << VMBUS_PKT_DATA_USING_GPA_DIRECT) |
+                       (1u << VMBUS_PKT_COMP);
+    vmbus_ring_intr_mask(c->rx);
+    set_frame(np, c);
+    *out = c;
+    return 0;
+}
+
+void netvsp_conn_free(struct conn *c)
+{
+    if (!c)
+        return;
+    revoke_recv(c);
+    revoke_send(c);
+    if (c->dma)
+        hv_partition_dma_put(c->part);
+    free(c->free_data);
+    free(c->next);
+    free(c->outstanding);
+    free(c);
+}
+
+/* One NVSP message from the guest (in-band or GPA-direct). */
+bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+                        struct nvsp_msg_rndis_pkt *rndis)
+{
+    uint8_t msg[NVSP_MSG_SIZE_61] = {0};
+    uint32_t len = pkt->payload_len < sizeof(msg) ? pkt->payload_len : (uint32_t)sizeof(msg);
+    uint32_t type;
+    if (len < 4) {
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_SHORT);
+        return false;
+    }
+    memcpy(msg, pkt->payload, len);
+    memcpy(&type, msg, 4);
+    uint32_t min_ver;
+    uint32_t need = nvsp_guest_msg_min_len(type, &min_ver);
+    if (need == 0) {
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_TYPE);
+        return false;
+    }
+    if (len < need) {
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_SHORT);
+        return false;
+    }
+    bool want = pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED;
+    if (type == NVSP_MSG_INIT) {
+        struct nvsp_msg_init m;
+        memcpy(&m, msg, sizeof(m));
+        if (!want) {
+            netvsp_bad(np, c, NETVSP_ERR_NO_COMPLETION);
+            return false;
+        }
+        if (c->inited) {
+            netvsp_bad(np, c, NETVSP_ERR_NVSP_ORDER);
+            return false;
+        }
+        struct nvsp_msg_init_complete a = {.type = NVSP_MSG_INIT_COMPLETE,
+                                           .status = NVSP_STAT_NONE};
+        size_t nver;
+        const struct vmnic_nvsp_version *vers = vmnic_nvsp_versions(&nver);
+        for (size_t i = 0; i < nver; i++) {
+            uint32_t v = vers[i].version;
+            if (v >= m.min_protocol_ver && v <= m.max_protocol_ver) {
+                c->inited = true;
+                c->nvsp_ver = v;
+                np->stats.nvsp_version = v;
+                a.status = NVSP_STAT_SUCCESS;
+                a.negotiated_ver = v == NVSP_PROTOCOL_VERSION_1 ? 2 : 0xffffffffu;
+                a.max_mdl_chain_len = 34;
+                break;
+            }
+        }
+        /* Answer in the size of the version the guest asked for. */
+        c->msg_size = vmnic_nvsp_msg_size(m.max_protocol_ver);
+        complete_body(c, pkt->trans_id, &a, sizeof(a));
+        if (c->inited)
+            c->msg_size = vmnic_nvsp_msg_size(c->nvsp_ver);
+        return false;
+    }
+    if (!c->inited || c->nvsp_ver < min_ver) {
+        netvsp_bad(np, c, c->inited ? NETVSP_ERR_NVSP_TYPE : NETVSP_ERR_NVSP_ORDER);
+        return false;
+    }
+    switch (type) {
+    case NVSP_MSG2_SEND_NDIS_CONFIG: {
+        struct nvsp_msg_ndis_config m;
+        memcpy(&m, msg, sizeof(m));
+        if (c->have_config || c->rgp) {
+            netvsp_bad(np, c, NETVSP_ERR_NVSP_ORDER);
+            return false;
+        }
+        c->have_config = true;
+        /* Outside what vmswitch accepts: the default, as vmswitch does. */
+        c->ndis_frame = (m.mtu >= NVSP_NDIS_MTU_MIN && m.mtu <= NVSP_NDIS_MTU_MAX)
+                            ? m.mtu
+                            : NVSP_NDIS_MTU_DEFAULT;
+        set_frame(np, c);
+        if (want)
+            netvsp_send_completion(c, pkt->trans_id, type, NVSP_STAT_SUCCESS);
+        return false;
+    }
+    case NVSP_MSG1_SEND_NDIS_VER: {
+        struct nvsp_msg_ndis_ver m;
+        memcpy(&m, msg, sizeof(m));
+        if (c->have_ndis_ver) {
+            netvsp_bad(np, c, NETVSP_ERR_NVSP_ORDER);
+            return false;
+        }
+        c->have_ndis_ver = true;
+        c->ndis_ver = (m.ndis_major << 16) | (m.ndis_minor & 0xffff);
+        np->stats.ndis_version = c->ndis_ver;
+        if (want)
+            netvsp_send_completion(c, pkt->trans_id, type, NVSP_STAT_SUCCESS);
+        return false;
+    }
+    case NVSP_MSG1_SEND_RECV_BUF:
+        if (!want) {
+            netvsp_bad(np, c, NETVSP_ERR_NO_COMPLETION);
+            return false;
+        }
+        nvs_recv_buf(np, c, pkt, msg);
+        return false;
+    case NVSP_MSG1_SEND_SEND_BUF:
+        if (!want) {
+            netvsp_bad(np, c, NETVSP_ERR_NO_COMPLETION);
+            return false;
+        }
+        nvs_send_buf(np, c, pkt, msg);
+        return false;
+    case NVSP_MSG1_REVOKE_RECV_BUF:
+        revoke_recv(c);
+        netvsp_update_link(np, c);
+        return false;
+    case NVSP_MSG1_REVOKE_SEND_BUF:
+        revoke_send(c);
+        return false;
+    case NVSP_MSG1_SEND_RNDIS_PKT:
+        if (!want) {
+            netvsp_bad(np, c, NETVSP_ERR_NO_COMPLETION);
+            return false;
+        }
+        memcpy(rndis, msg, sizeof(*rndis));
+        return true;
+    case NVSP_MSG5_SUBCHANNEL: {
+        /* One queue only (see RSS capabilities): none granted. */
+        struct nvsp_msg_subchannel a = {.type = NVSP_MSG5_SUBCHANNEL,
+                                        .op_or_status = NVSP_STAT_FAIL,
+                                        .num_subchannels = 0};
+        if (want)
+            complete_body(c, pkt->trans_id, &a, sizeof(a));
+        return false;
+    }
+    case NVSP_MSG4_SWITCH_DATA_PATH:
+        /* Completed without a body, as vmswitch and OpenVMM do: Linux's
+         * netvsc_switch_datapath() waits for a completion whose payload is
+         * empty and takes one with a body for an unknown NVSP message,
+         * leaving its waiter asleep for ever. There is no VF here, so the
+         * data path stays synthetic whatever the guest asks. */
+        if (want && vmbus_ring_put_inband(c->tx, VMBUS_PKT_COMP, 0, pkt->trans_id, NULL, 0) == 0)
+            c->unpublished = true;
+        return false;
+    case NVSP_MSG5_OID_QUERY_EX: {
+        uint32_t a[3] = {NVSP_MSG5_OID_QUERY_EX_COMPLETE, RNDIS_STATUS_NOT_SUPPORTED, 0};
+        if (want)
+            complete_body(c, pkt->trans_id, a, sizeof(a));
+        return false;
+    }
+    case NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE:
+        /* Completions come as completion packets, not in-band. */
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_TYPE);
+        return false;
+    default:
+        netvsp_bad(np, c, NETVSP_ERR_NVSP_TYPE);
+        return false;
+    }
 }

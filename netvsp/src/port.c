@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hv.h"
 #include "jumbo.h"
 #include "netvsp-private.h"
 
@@ -96,44 +95,13 @@ static void vm_wait_disarm(struct vsw_port *port)
     }
 }
 
-static void conn_free(struct conn *c)
-{
-    if (!c)
-        return;
-    netvsp_revoke_recv(c);
-    netvsp_revoke_send(c);
-    if (c->dma)
-        hv_partition_dma_put(c->part);
-    free(c->free_data);
-    free(c->next);
-    free(c->outstanding);
-    free(c);
-}
-
 static int chan_open(void *ctx, struct vmbus_chan *chan)
 {
     struct netvsp *np = ctx;
-    struct conn *c = calloc(1, sizeof(*c));
-    if (!c)
-        return -ENOMEM;
-    c->chan = chan;
-    c->rx = vmbus_chan_rx(chan);
-    c->tx = vmbus_chan_tx(chan);
-    c->part = vmbus_chan_partition(chan);
-    c->mem_pages = hv_partition_memory_pages(c->part);
-    c->msg_size = NVSP_MSG_SIZE_LEGACY;
-    c->ndis_frame = NVSP_NDIS_MTU_DEFAULT;
-    netvsp_xfer_reset(c);
-    int rc = hv_partition_dma_get(c->part, &c->dma);
-    if (rc < 0) {
-        free(c);
+    struct conn *c;
+    int rc = netvsp_conn_create(np, chan, &c);
+    if (rc < 0)
         return rc;
-    }
-    /* Our ring to the guest takes completion packets and transfers only. */
-    c->rx->type_mask = (1u << VMBUS_PKT_DATA_INBAND) | (1u << VMBUS_PKT_DATA_USING_GPA_DIRECT) |
-                       (1u << VMBUS_PKT_COMP);
-    vmbus_ring_intr_mask(c->rx);
-    netvsp_set_frame(np, c);
     memset(&np->stats.connected, 0, sizeof(np->stats) - offsetof(struct netvsp_stats, connected));
     np->stats.connected = true;
     np->stats.opens++;
@@ -153,7 +121,7 @@ static void chan_close(void *ctx, struct vmbus_chan *chan)
     vsw_port_synchronize(&np->port);
     np->stats.connected = false;
     np->stats.rndis_ready = false;
-    conn_free(c);
+    netvsp_conn_free(c);
     vsw_port_wait_fd_changed(&np->port);
 }
 
