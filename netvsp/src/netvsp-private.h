@@ -66,7 +66,7 @@ struct conn {
     bool have_config, have_ndis_ver;
     uint32_t ndis_ver;
     uint32_t ndis_frame; /* NDIS_CONFIG mtu field, validated */
-    uint32_t frame;      /* largest frame both ways: min(ndis_frame, NIC mtu + 14) */
+    uint32_t frame;      /* largest frame both ways: min(ndis_frame, jumbo_frame(NIC mtu)) */
 
     struct vmbus_gpadl *rgp;
     uint8_t *rbuf;

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include <rte_cycles.h>
-#include <rte_ether.h>
 
 #include "jumbo.h"
 #include "netvsp-private.h"
@@ -56,7 +55,7 @@ static uint32_t query_oid(struct netvsp *np, struct conn *c, uint32_t oid, const
     uint32_t v = 0;
     const void *src = &v;
     uint32_t len = 4;
-    uint32_t l3 = c->frame - RTE_ETHER_HDR_LEN;
+    uint32_t l3 = jumbo_mtu_of_frame(c->frame);
     struct ndis_offload off;
     struct ndis_rss_caps rss;
     static const char vendor[] = "hvnet synthetic network adapter";
