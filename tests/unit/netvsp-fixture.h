@@ -1,8 +1,6 @@
 /*
- * The fake guest the netvsp unit tests share (test_netvsp_*.c): a direct
- * partition with netvsp NICs on its VMBus server, the guest's side of their
- * channels, and helpers that speak NVSP and RNDIS as a guest would, or as a
- * hostile one would.
+ * The fake guest the netvsp unit tests share (test_netvsp_*.c, one binary
+ * per layer of netvsp), made of netvsp-fixture.c's helpers.
  *
  * Each test runs a direct partition in this process with one netvsp NIC
  * offered on its VMBus server. The test is the guest: it connects with the
@@ -140,12 +138,17 @@ struct grange {
     uint64_t pfn[8];
 };
 
+/* Counters: the NIC's and the port's now; the errors a step added. */
 struct netvsp_stats nstats(struct vm *v);
 struct vsw_port_stats pstats(struct vm *v);
 void expect_errs(struct vm *v, const struct netvsp_stats *before, enum netvsp_err e,
                  uint64_t n);
 void expect_err(struct vm *v, const struct netvsp_stats *before, enum netvsp_err e);
 void expect_no_err(struct vm *v, const struct netvsp_stats *before);
+/* The guest's ring: put a packet; pump (rx_burst until the root is idle,
+ * returns the frames it handed the switch, kept in v->rx); collect what the
+ * root wrote into the inbox (v->comp, v->xfer) and find completions in it;
+ * complete the root's transfers. */
 void put_pkt(struct vm *v, uint16_t type, uint16_t flags, uint64_t tid, const void *ext,
              uint32_t ext_len, const void *msg, uint32_t len);
 void nvsp_send(struct vm *v, const void *msg, uint32_t len, uint64_t tid, bool want);
@@ -159,6 +162,8 @@ unsigned count_comp(const struct vm *v, uint64_t tid);
 uint32_t comp_status(const struct vm *v, uint64_t tid, uint32_t type);
 void complete_xfer_raw(struct vm *v, uint64_t tid);
 void complete_all(struct vm *v);
+/* NVSP set-up as a guest does it, each step checked or its status
+ * returned. */
 uint64_t nvsp_request(struct vm *v, const void *msg, uint32_t len, void *out,
                       uint32_t out_size, uint32_t *ans_len);
 uint32_t nvsp_init(struct vm *v, uint32_t minv, uint32_t maxv,
@@ -169,6 +174,9 @@ uint32_t recv_buf(struct vm *v, uint32_t gpadl, struct nvsp_msg_recv_buf_complet
                   uint32_t *ans_len);
 uint32_t send_buf(struct vm *v, uint32_t gpadl, struct nvsp_msg_send_buf_complete *out);
 void nvsp_setup(struct vm *v, uint32_t ver, uint32_t ndis_mtu);
+/* RNDIS in send sections: control requests with their answers, OID query
+ * and set, INIT; bring_up does NVSP and RNDIS set-up and opens the packet
+ * filter. */
 uint8_t *section(struct vm *v, uint32_t sec);
 uint64_t rndis_pkt_section(struct vm *v, uint32_t channel, uint32_t sec, uint32_t len);
 uint64_t rndis_send_section(struct vm *v, uint32_t sec, uint32_t channel, const void *msg,
@@ -188,6 +196,8 @@ void set_filter(struct vm *v, uint32_t filter);
 void rndis_init(struct vm *v, struct rndis_init_cmplt *out);
 void bring_up_ver(struct vm *v, uint32_t ver, uint32_t ndis_mtu);
 void bring_up(struct vm *v);
+/* Frames: made, wrapped in PACKET_MSGs with PPIs, sent to the guest
+ * through tx_burst, and read back from the receive buffer. */
 void make_frame(uint8_t *f, uint32_t len, const uint8_t dst[6], uint8_t seed);
 uint32_t put_ppi(uint8_t *p, uint32_t type, uint32_t value);
 uint32_t build_packet(uint8_t *out, const uint8_t *ppis, uint32_t ppi_len,
@@ -200,10 +210,13 @@ uint16_t frame_to_guest(struct vm *v, const uint8_t *d, uint32_t len);
 const uint8_t *rx_frame(const struct vm *v, const struct vmbus_xfer_range *r,
                         uint32_t *len, uint32_t *csum);
 unsigned data_frames(const struct vm *v);
+/* GPA-direct ranges over the guest's scratch pages. */
 uint32_t gpa_ext(uint8_t *ext, const struct grange *r, uint32_t n, uint32_t count_field);
 uint64_t rndis_pkt_gpa(struct vm *v, uint32_t channel, uint32_t sec, uint32_t sec_len,
                        const uint8_t *ext, uint32_t ext_len);
 struct grange scratch_range(struct vm *v, uint32_t page, uint32_t off, uint32_t count);
+/* Partitions, channels and buffers; the cmocka set-up and tear-down (a
+ * fixture with VM a; every mbuf back in the pool at the end). */
 void open_chan(struct vm *v);
 void reopen(struct vm *v);
 uint32_t grant(struct vm *v, uint32_t pages, uint64_t *pfn_out);
@@ -214,6 +227,8 @@ int setup(void **state);
 int teardown(void **state);
 int group_setup(void **state);
 int group_teardown(void **state);
+/* One GPA-direct frame of len bytes and ethertype et: how many the switch
+ * got. Free bytes in the root's ring to the guest. */
 int send_sized(struct vm *v, uint32_t len, uint16_t et);
 uint32_t root_ring_free(struct vm *v);
 
