@@ -25,6 +25,7 @@
 #include "nvsp-proto.h"
 #include "rndis-proto.h"
 #include "vmbus-ring.h"
+#include "vmnic.h"
 
 #define TID_CTRL (1ull << 62)
 #define TID_SEND (1ull << 61)
@@ -207,35 +208,21 @@ static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, n
     if (len < sizeof(pm))
         return -EPROTO;
     memcpy(&pm, msg, sizeof(pm));
-    if (pm.hdr.len > len || pm.hdr.len < sizeof(pm) || pm.data_len == 0 || pm.data_offset < 36 ||
-        (uint64_t)pm.data_offset + 8 + pm.data_len > pm.hdr.len)
+    if (pm.hdr.len > len || pm.hdr.len < sizeof(pm) || !vmnic_rndis_data_ok(&pm, pm.hdr.len))
         return -EPROTO;
     struct netvsc_meta meta = {0};
-    if (pm.ppi_len) {
-        if (pm.ppi_offset < 36 || (uint64_t)pm.ppi_offset + 8 + pm.ppi_len > pm.hdr.len)
-            return -EPROTO;
-        const uint8_t *p = msg + 8 + pm.ppi_offset;
-        uint32_t left = pm.ppi_len;
-        while (left >= sizeof(struct rndis_ppi)) {
-            struct rndis_ppi ppi;
-            memcpy(&ppi, p, sizeof(ppi));
-            if (ppi.size < sizeof(ppi) || ppi.size > left || ppi.ppi_offset < sizeof(ppi) ||
-                ppi.ppi_offset + 4 > ppi.size)
-                return -EPROTO;
-            uint32_t v;
-            memcpy(&v, p + ppi.ppi_offset, 4);
-            if (ppi.type == RNDIS_PPI_CSUM_INFO) {
-                if ((v & (RNDIS_RXCSUM_TCP_OK | RNDIS_RXCSUM_UDP_OK)) &&
-                    !(v & (RNDIS_RXCSUM_TCP_FAILED | RNDIS_RXCSUM_UDP_FAILED |
-                           RNDIS_RXCSUM_IP_FAILED)))
-                    meta.flags |= NETVSC_F_CSUM;
-            } else if (ppi.type == RNDIS_PPI_VLAN) {
-                meta.flags |= NETVSC_F_VLAN;
-                meta.vlan_tci = (uint16_t)((RNDIS_VLAN_ID(v)) | (RNDIS_VLAN_PRIO(v) << 13));
-            }
-            p += ppi.size;
-            left -= ppi.size;
-        }
+    struct vmnic_ppi ppi = {0};
+    if (!vmnic_rndis_ppi_area_ok(&pm, pm.hdr.len) ||
+        (pm.ppi_len &&
+         vmnic_ppi_parse(msg + RNDIS_HEADER_SIZE + pm.ppi_offset, pm.ppi_len, &ppi) < 0))
+        return -EPROTO;
+    if ((ppi.present & VMNIC_PPI_CSUM) &&
+        (ppi.csum & (RNDIS_RXCSUM_TCP_OK | RNDIS_RXCSUM_UDP_OK)) &&
+        !(ppi.csum & (RNDIS_RXCSUM_TCP_FAILED | RNDIS_RXCSUM_UDP_FAILED | RNDIS_RXCSUM_IP_FAILED)))
+        meta.flags |= NETVSC_F_CSUM;
+    if (ppi.present & VMNIC_PPI_VLAN) {
+        meta.flags |= NETVSC_F_VLAN;
+        meta.vlan_tci = (uint16_t)(RNDIS_VLAN_ID(ppi.vlan) | (RNDIS_VLAN_PRIO(ppi.vlan) << 13));
     }
     n->stats.rx_frames++;
     n->stats.rx_bytes += pm.data_len;
@@ -471,10 +458,12 @@ static int nvsp_request(struct netvsc *n, const void *msg, uint32_t len)
 
 static int negotiate(struct netvsc *n)
 {
-    for (size_t i = 0; i < NVSP_VERSION_COUNT; i++) {
-        uint32_t v = nvsp_versions[i];
+    size_t nver;
+    const struct vmnic_nvsp_version *vers = vmnic_nvsp_versions(&nver);
+    for (size_t i = 0; i < nver; i++) {
+        uint32_t v = vers[i].version;
         /* Requests are sized for the version we ask for. */
-        n->msg_size = v >= NVSP_PROTOCOL_VERSION_61 ? NVSP_MSG_SIZE_61 : NVSP_MSG_SIZE_LEGACY;
+        n->msg_size = vers[i].msg_size;
         struct nvsp_msg_init init = {.type = NVSP_MSG_INIT, .min_protocol_ver = v,
                                      .max_protocol_ver = v};
         int rc = nvsp_request(n, &init, sizeof(init));

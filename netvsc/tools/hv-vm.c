@@ -46,8 +46,8 @@
 #include "netvsc-sandbox.h"
 #include "netvsc-tap.h"
 #include "netvsc.h"
-#include "nvsp-proto.h"
 #include "vmbus-client.h"
+#include "vmnic.h"
 
 #define HV_VM_BURST 32 /* frames per NIC per direction per round */
 #define HV_VM_MAX_NICS 64
@@ -170,23 +170,11 @@ static void usage(FILE *f)
 
 static const char *nvsp_name(uint32_t v, char *buf, size_t len)
 {
-    switch (v) {
-    case NVSP_PROTOCOL_VERSION_1:
-        return "1";
-    case NVSP_PROTOCOL_VERSION_2:
-        return "2";
-    case NVSP_PROTOCOL_VERSION_4:
-        return "4";
-    case NVSP_PROTOCOL_VERSION_5:
-        return "5";
-    case NVSP_PROTOCOL_VERSION_6:
-        return "6";
-    case NVSP_PROTOCOL_VERSION_61:
-        return "6.1";
-    default:
-        snprintf(buf, len, "%#x", v);
-        return buf;
-    }
+    const char *name = vmnic_nvsp_version_name(v);
+    if (name)
+        return name;
+    snprintf(buf, len, "%#x", v);
+    return buf;
 }
 
 /* The NIC's name inside the VM: the offer's user-defined bytes if they hold

@@ -1,8 +1,9 @@
 /*
  * NVSP, the network VSP protocol carried in VMBus channel packets
- * (shared/reference/vmbus-nvsp-rndis.md §4). DPDK-free: included by netvsp
- * (root) and netvsc (guest). Every struct is packed as on the wire, with its
- * size asserted; each comment says who sends it and what answers it.
+ * (shared/reference/vmbus-nvsp-rndis.md §4). DPDK-free: part of vmnic,
+ * included by netvsp (root) and netvsc (guest). Every struct is packed as
+ * on the wire, with its size asserted; each comment says who sends it and
+ * what answers it.
  *
  * Message sizes: requests are at least 4 bytes + the fields a message needs
  * (guests send 28, 32 or 40); answers are 28 bytes before NVSP 6.1 and 40
@@ -20,12 +21,8 @@
 #define NVSP_PROTOCOL_VERSION_6 0x00060000u
 #define NVSP_PROTOCOL_VERSION_61 0x00060001u
 
-/* Versions both sides speak, newest first. */
-static const uint32_t nvsp_versions[] = {
-    NVSP_PROTOCOL_VERSION_61, NVSP_PROTOCOL_VERSION_6, NVSP_PROTOCOL_VERSION_5,
-    NVSP_PROTOCOL_VERSION_4,  NVSP_PROTOCOL_VERSION_2, NVSP_PROTOCOL_VERSION_1,
-};
-#define NVSP_VERSION_COUNT (sizeof(nvsp_versions) / sizeof(nvsp_versions[0]))
+/* Which of these both ends speak, their names and message sizes: the
+ * table in vmnic.h (vmnic_nvsp_versions). */
 
 #define NVSP_MSG_SIZE_LEGACY 28u
 #define NVSP_MSG_SIZE_61 40u

@@ -1,8 +1,8 @@
 /*
  * RNDIS over NVSP (shared/reference/vmbus-nvsp-rndis.md §5). DPDK-free:
- * included by netvsp (root) and netvsc (guest). All offsets in RNDIS
- * messages are relative to byte 8 of the message (the end of the common
- * header); PPI data offsets are relative to the PPI record.
+ * part of vmnic, included by netvsp (root) and netvsc (guest). All offsets
+ * in RNDIS messages are relative to byte 8 of the message (the end of the
+ * common header); PPI data offsets are relative to the PPI record.
  */
 #ifndef RNDIS_PROTO_H
 #define RNDIS_PROTO_H
@@ -227,6 +227,15 @@ struct rndis_packet_msg {
 } __attribute__((packed));
 _Static_assert(sizeof(struct rndis_packet_msg) == 44, "RNDIS PACKET_MSG");
 
+/* The smallest data, OOB or PPI offset of a PACKET_MSG: the end of its
+ * fixed part, counted from byte 8. */
+#define RNDIS_PACKET_OFFSET_MIN ((uint32_t)(sizeof(struct rndis_packet_msg) - RNDIS_HEADER_SIZE))
+/* The PPI block's offset and every PPI record's size are multiples of 4
+ * (the RNDIS spec; FreeBSD hn(4) and DPDK net_netvsc refuse anything else,
+ * and every sender pads to it). The frame's offset need not be: Hyper-V
+ * itself does not align it. */
+#define RNDIS_PPI_ALIGN 4u
+
 /* Per-packet info record; data starts ppi_offset bytes into the record. */
 struct rndis_ppi {
     uint32_t size; /* whole record, a multiple of 4 */
@@ -234,6 +243,12 @@ struct rndis_ppi {
     uint32_t ppi_offset;
 } __attribute__((packed));
 _Static_assert(sizeof(struct rndis_ppi) == 12, "RNDIS PPI");
+
+/* Every NDIS per-packet info is a 32-bit value or larger. The ones both
+ * ends use carry one u32 right after the record's header: a record of
+ * RNDIS_PPI_U32_SIZE bytes whose ppi_offset is sizeof(struct rndis_ppi). */
+#define RNDIS_PPI_DATA_MIN 4u
+#define RNDIS_PPI_U32_SIZE ((uint32_t)sizeof(struct rndis_ppi) + 4u)
 
 #define RNDIS_PPI_INTERNAL 0x80000000u
 #define RNDIS_PPI_CSUM_INFO 0u
