@@ -187,8 +187,8 @@ static void check_switch(const struct vsd *d, const struct vsd_switch *s)
     if (s->uplink_port)
         FZ_CHECK(vsw_port_switch(s->uplink_port) == s->sw);
     FZ_CHECK(s->nstatics >= 0 && s->nstatics <= VSD_MAX_STATICS);
-    if (s->mirror_on)
-        FZ_CHECK(s->mirror_nsrc >= 1 && s->mirror_nsrc <= VSD_MIRROR_SRC_MAX);
+    if (s->mirror.on)
+        FZ_CHECK(s->mirror.nsrc >= 1 && s->mirror.nsrc <= VSD_MIRROR_SRC_MAX);
     /* Exactly the ports the model has: nothing left over from a failure. */
     static struct vsw_port *ports[VSW_MAX_PORTS];
     unsigned n = vsw_switch_ports(s->sw, ports, VSW_MAX_PORTS);

@@ -1,13 +1,15 @@
 /*
  * libFuzzer harness for vswitchd's control protocol: JSON-RPC 2.0 request
  * lines as an operator (vswitch-ctl or anything else on the socket) sends
- * them, served by rpc.c (rpc_serve_line: its own parsing and checks, the
- * dispatch, the handlers of model.c, switch.c and nic.c, the answer).
+ * them, served by rpc.c (vsd_rpc_serve_line: its own parsing and checks),
+ * the method table (methods.c: the dispatch, the save), vswitchd's methods
+ * (control.c) and the model behind them, and the answer.
  *
  * Made once: the process of fuzz_vsd_env.c (EAL with one switch worker,
  * the jumbo pools, the data plane, the partition table; its own network
  * namespace as root). Every input starts from the same host, built through
- * the handlers as the state file would be (d.loading set, then one save):
+ * the model's C API as the state file would be (final at once, then one
+ * save):
  *   switches  sw0 (private), sw1 (private, MTU 9000)
  *   VMs       vm0, vm1 (namespace ns1, 128 MiB), never started
  *   NICs      vm0/eth0 on sw0 (00:15:5d:00:00:01), vm0/eth1 on sw1 (MTU
@@ -25,7 +27,7 @@
  * rather than served:
  *   - vm-start and vm-stop (they start and stop a worker process and wait
  *     for it) and capture (its answer waits for frames or a timeout);
- *     rpc_serve_line would refuse the last two anyway;
+ *     vsd_rpc_serve_line would refuse the last two anyway;
  *   - switch-add / switch-set with an uplink other than net_ring devargs
  *     (a fuzzer must not attach host devices or write pcap files);
  *   - without a namespace of our own, requests that would create a TAP,
@@ -63,44 +65,53 @@ const char *fz_name = "fuzz_vsd_rpc";
 
 static bool ready;
 static struct vsd d;
+static struct vsd_methods *methods;
+static struct vsd_rpc_counters counters;
+static struct vsd_control ctl = {.d = &d, .counters = &counters};
 static char state_file[PATH_MAX];
 
-static void op(int (*fn)(struct vsd *, const json_t *, struct vsd_err *), const char *params)
+static void ok(int rc, const char *what, const struct vsd_err *e)
 {
-    json_error_t jerr;
-    json_t *p = json_loads(params, 0, &jerr);
-    struct vsd_err e = {0};
-    FZ_CHECK(p);
-    if (fn(&d, p, &e) < 0) {
-        fprintf(fz.out, "fuzz_vsd_rpc: baseline %s: %s\n", params, e.msg);
+    if (rc < 0) {
+        fprintf(fz.out, "fuzz_vsd_rpc: baseline %s: %s\n", what, e->msg);
         abort();
     }
-    json_decref(p);
-}
-
-static int nic_add(struct vsd *dd, const json_t *p, struct vsd_err *e)
-{
-    json_t *r = vsd_nic_add(dd, p, e);
-    json_decref(r);
-    return r ? 0 : -1;
 }
 
 static void baseline(void)
 {
-    fz_vsd_init(&d, "state.json");
-    d.loading = true;
-    op(vsd_switch_add, "{\"name\":\"sw0\",\"type\":\"private\"}");
-    op(vsd_switch_add, "{\"name\":\"sw1\",\"type\":\"private\",\"mtu\":9000}");
-    op(vsd_vm_add, "{\"name\":\"vm0\"}");
-    op(vsd_vm_add, "{\"name\":\"vm1\",\"netns\":\"ns1\",\"memory_mb\":128}");
-    op(nic_add, "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"mac\":\"00:15:5d:00:00:01\"}");
-    op(nic_add, "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"switch\":\"sw1\",\"mac\":\"00:15:5d:00:00:02\","
-                "\"mtu\":9000,\"trunk\":[10,20]}");
-    op(nic_add, "{\"vm\":\"vm1\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"mac\":\"00:15:5d:00:00:03\","
-                "\"vlan\":5}");
-    op(vsd_fdb_add, "{\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:09\",\"port\":\"vm0/eth0\"}");
-    d.loading = false;
     struct vsd_err e = {0};
+    fz_vsd_init(&d, "state.json");
+    struct vsd_switch_params sp;
+    vsd_switch_params_init(&sp, "sw0", VSW_SWITCH_PRIVATE);
+    ok(vsd_switch_add(&d, &sp, NULL, &e), "sw0", &e);
+    vsd_switch_params_init(&sp, "sw1", VSW_SWITCH_PRIVATE);
+    sp.mtu = 9000;
+    ok(vsd_switch_add(&d, &sp, NULL, &e), "sw1", &e);
+    /* As the state file would make them: not counted as made by vm-add
+     * (restore), so vm-del leaves their namespaces alone. */
+    struct vsd_vm_params vp;
+    vsd_vm_params_init(&vp, "vm0");
+    vp.restore = true;
+    ok(vsd_vm_add(&d, &vp, NULL, &e), "vm0", &e);
+    vsd_vm_params_init(&vp, "vm1");
+    vp.netns = "ns1";
+    vp.memory_mb = 128;
+    vp.restore = true;
+    ok(vsd_vm_add(&d, &vp, NULL, &e), "vm1", &e);
+    struct vsd_nic_params np = {.vm = "vm0", .nic = "eth0", .sw = "sw0", .has_mac = true,
+                                .mac = {0x00, 0x15, 0x5d, 0, 0, 0x01}};
+    ok(vsd_nic_add(&d, &np, NULL, NULL, &e), "vm0/eth0", &e);
+    np = (struct vsd_nic_params){.vm = "vm0", .nic = "eth1", .sw = "sw1", .has_mac = true,
+                                 .mac = {0x00, 0x15, 0x5d, 0, 0, 0x02}, .mtu = 9000,
+                                 .opts = {.trunk = true}};
+    np.opts.allowed[0] = (1ull << 10) | (1ull << 20);
+    ok(vsd_nic_add(&d, &np, NULL, NULL, &e), "vm0/eth1", &e);
+    np = (struct vsd_nic_params){.vm = "vm1", .nic = "eth0", .sw = "sw0", .has_mac = true,
+                                 .mac = {0x00, 0x15, 0x5d, 0, 0, 0x03}, .opts = {.access_vlan = 5}};
+    ok(vsd_nic_add(&d, &np, NULL, NULL, &e), "vm1/eth0", &e);
+    static const uint8_t mac9[6] = {0x02, 0, 0, 0, 0, 0x09};
+    ok(vsd_fdb_add(&d, "sw0", mac9, 0, "vm0/eth0", NULL, &e), "static entry", &e);
     FZ_CHECK(vsd_state_save(&d, &e) == 0);
 }
 
@@ -162,14 +173,16 @@ static void check_answer(const char *line, size_t len, const char *text, bool *i
 static void serve(const char *line, size_t len)
 {
     json_t *before = vsd_state_to_json(&d);
-    uint64_t requests = d.rpc.requests;
-    char *text = rpc_serve_line(&d, line, len);
+    uint64_t requests = counters.requests;
+    struct vsd_rpc_endpoint ep = {
+        .handler = vsd_methods_serve, .ctx = methods, .counters = &counters};
+    char *text = vsd_rpc_serve_line(&ep, line, len);
     if (fz.debug)
         fprintf(fz.out, "> %.*s\n< %s\n", (int)len, line, text ? text : "(null)");
     bool is_error;
     check_answer(line, len, text, &is_error);
     free(text);
-    FZ_CHECK(d.rpc.requests == requests + 1);
+    FZ_CHECK(counters.requests == requests + 1);
     json_t *after = vsd_state_to_json(&d);
     FZ_CHECK(before && after);
     if (is_error)
@@ -192,6 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = true;
     }
     baseline();
+    FZ_CHECK(vsd_control_create(&ctl, &methods) == 0);
     fz_check_vsd(&d);
     const char *p = (const char *)data, *end = p + size;
     while (p < end) {
@@ -201,6 +215,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             serve(p, len);
         p += len + 1;
     }
+    vsd_methods_destroy(methods);
     fz_vsd_fini(&d);
     return 0;
 }

@@ -1,14 +1,21 @@
 /*
- * Unit tests for vswitchd's parts that need no data plane: the state
- * file's save and the control socket (rpc.c), driven by an epoll loop of
- * the test's own as vswitchd's main() drives them, against an empty host.
+ * Unit tests for vswitchd's control API (vswitchd_core).
  *
- * vsd_capture is wrapped (-Wl,--wrap=vsd_capture): a capture request parks
- * its answer without any port, and the test answers it when it likes, as a
- * capture that ends would.
+ * The first group needs no data plane: the state file's save and the
+ * control socket (rpc.c) with vswitchd's methods (control.c), driven by an
+ * epoll loop of the test's own as vswitchd's main() drives them, against
+ * an empty host. A method of the test's own, "park", parks its answer as a
+ * capture does, without any port, and the test answers it when it likes,
+ * as a capture that ends would.
+ *
+ * The second group builds a host without hardware (EAL with one switch
+ * worker, no hugepages, as tests/fuzz/fuzz_vsd_env.c does) and checks the
+ * dispatcher's promise end to end: a change whose save fails is undone,
+ * the host and the file are as before, and the save's error is answered.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +32,11 @@
 
 #include <cmocka.h>
 
+#include <rte_eal.h>
+#include <rte_mempool.h>
+
+#include "jumbo-pool.h"
+#include "vsw.h"
 #include "vswitchd.h"
 
 /* --- fixtures ---------------------------------------------------------------- */
@@ -32,7 +44,10 @@
 struct fixture {
     char dir[64];
     struct vsd d;
-    struct rpc_server *srv;
+    struct vsd_rpc_counters counters;
+    struct vsd_control ctl;
+    struct vsd_methods *methods;
+    struct vsd_rpc_server *srv;
     int epfd;
     char sock[96]; /* fits sockaddr_un.sun_path */
 };
@@ -62,7 +77,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    rpc_server_destroy(f->srv);
+    vsd_rpc_server_destroy(f->srv);
+    vsd_methods_destroy(f->methods);
     if (f->epfd >= 0)
         close(f->epfd);
     char cmd[128];
@@ -195,7 +211,7 @@ static void pump(struct fixture *f, int ms)
     int n = epoll_wait(f->epfd, evs, 32, ms);
     for (int i = 0; i < n; i++) {
         double t0 = now_s();
-        rpc_server_on_event(f->srv, f->epfd, evs[i].data.ptr, evs[i].events);
+        vsd_rpc_server_on_event(f->srv, f->epfd, evs[i].data.ptr, evs[i].events);
         double took = now_s() - t0;
         if (took > g_longest_event)
             g_longest_event = took;
@@ -209,14 +225,34 @@ static void pump_for(struct fixture *f, double seconds)
         pump(f, 5);
 }
 
+/* The parked answers of the test's method. */
+static struct vsd_rpc_pending *g_parked[4];
+static int g_nparked;
+
+static int park(void *ctx, const json_t *params, struct vsd_method_call *call, json_t **result,
+                struct vsd_err *e)
+{
+    (void)ctx, (void)params, (void)result, (void)e;
+    assert_true(g_nparked < 4);
+    g_parked[g_nparked] = vsd_method_defer(call);
+    assert_non_null(g_parked[g_nparked]);
+    g_nparked++;
+    return 0;
+}
+
 static void serve(struct fixture *f, size_t out_max, double deadline_s)
 {
-    assert_int_equal(rpc_server_create(&f->d, f->sock, &f->srv), 0);
-    rpc_server_set_limits(f->srv, out_max, deadline_s);
+    f->ctl = (struct vsd_control){.d = &f->d, .counters = &f->counters};
+    assert_int_equal(vsd_control_create(&f->ctl, &f->methods), 0);
+    assert_int_equal(vsd_methods_register(f->methods, "park", park, NULL, VSD_METHOD_DEFERS), 0);
+    struct vsd_rpc_endpoint ep = {
+        .handler = vsd_methods_serve, .ctx = f->methods, .counters = &f->counters};
+    assert_int_equal(vsd_rpc_server_create(f->sock, &ep, &f->srv), 0);
+    vsd_rpc_server_set_limits(f->srv, out_max, deadline_s);
     f->epfd = epoll_create1(EPOLL_CLOEXEC);
     assert_true(f->epfd >= 0);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = f->srv};
-    assert_int_equal(epoll_ctl(f->epfd, EPOLL_CTL_ADD, rpc_server_fd(f->srv), &ev), 0);
+    assert_int_equal(epoll_ctl(f->epfd, EPOLL_CTL_ADD, vsd_rpc_server_fd(f->srv), &ev), 0);
     g_longest_event = 0;
 }
 
@@ -317,18 +353,18 @@ static void rpc__client_never_reads__others_served_it_is_dropped_at_deadline(voi
     assert_true(read_line(f, other, line, sizeof(line), 2));
     assert_true(now_s() - t0 < 0.5);
     assert_non_null(strstr(line, "\"switches\""));
-    assert_int_equal(f->d.rpc.slow_clients, 0);
+    assert_int_equal(f->counters.slow_clients, 0);
 
     /* Past its deadline the slow client is dropped, and counted. */
     pump_for(f, 1.3);
-    assert_int_equal(f->d.rpc.slow_clients, 1);
+    assert_int_equal(f->counters.slow_clients, 1);
     assert_true(reaches_eof(f, slow, 2));
     assert_true(g_longest_event < 0.5);
 
     /* The other is still served. */
     assert_int_equal(send(other, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
     assert_true(read_line(f, other, line, sizeof(line), 2));
-    assert_int_equal(f->d.rpc.slow_clients, 1);
+    assert_int_equal(f->counters.slow_clients, 1);
     close(slow);
     close(other);
 }
@@ -350,7 +386,7 @@ static void rpc__deadline_and_client_event_in_one_batch__client_outlives_batch(v
     while (recv(slow, buf, sizeof(buf), 0) > 0)
         ;
     pump(f, 0);
-    assert_int_equal(f->d.rpc.slow_clients, 1);
+    assert_int_equal(f->counters.slow_clients, 1);
     assert_true(reaches_eof(f, slow, 2));
     close(slow);
     /* Connections are accepted again: the dropped one was freed. */
@@ -404,8 +440,8 @@ static void rpc__pipelined_requests_read_slowly__all_answered_in_order(void **st
         }
     }
     assert_int_equal(next, N);
-    assert_int_equal(f->d.rpc.slow_clients, 0);
-    assert_int_equal(f->d.rpc.requests, N);
+    assert_int_equal(f->counters.slow_clients, 0);
+    assert_int_equal(f->counters.requests, N);
     close(fd);
 }
 
@@ -427,32 +463,11 @@ static void rpc__request_then_half_close__answered_then_closed(void **state)
     close(fd);
 }
 
-/* The parked captures of the wrapped vsd_capture. */
-static struct rpc_conn *g_parked_conn[4];
-static json_t *g_parked_id[4];
-static int g_nparked;
-
-json_t *__wrap_vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
-                           bool *deferred, struct vsd_err *e);
-json_t *__wrap_vsd_capture(struct vsd *d, const json_t *params, struct rpc_conn *conn, json_t *id,
-                           bool *deferred, struct vsd_err *e)
-{
-    (void)d;
-    (void)params;
-    (void)e;
-    assert_true(g_nparked < 4);
-    g_parked_conn[g_nparked] = conn;
-    g_parked_id[g_nparked] = json_incref(id);
-    g_nparked++;
-    *deferred = true;
-    return NULL;
-}
-
-static void park_two_captures(struct fixture *f, int fd)
+static void park_two(struct fixture *f, int fd)
 {
     g_nparked = 0;
-    const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"capture\",\"params\":{}}\n"
-                       "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"capture\",\"params\":{}}\n";
+    const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"park\",\"params\":{}}\n"
+                       "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"park\",\"params\":{}}\n";
     assert_int_equal(send(fd, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
     for (int i = 0; i < 100 && g_nparked < 2; i++)
         pump(f, 5);
@@ -476,14 +491,14 @@ static void rpc__parked_answers_pile_past_bound__client_dropped(void **state)
     struct fixture *f = *state;
     serve(f, 64 * 1024, 30);
     int fd = client(f);
-    park_two_captures(f, fd);
+    park_two(f, fd);
     /* One answer is taken whole however large: far more than the bound and
      * than the socket holds, so most of it stays unsent. */
-    rpc_reply_deferred(g_parked_conn[0], g_parked_id[0], big_result(4 << 20), NULL);
-    assert_int_equal(f->d.rpc.slow_clients, 0);
+    vsd_rpc_pending_answer(g_parked[0], big_result(4 << 20), NULL);
+    assert_int_equal(f->counters.slow_clients, 0);
     /* A second one on top of unsent output passes the bound. */
-    rpc_reply_deferred(g_parked_conn[1], g_parked_id[1], big_result(100), NULL);
-    assert_int_equal(f->d.rpc.slow_clients, 1);
+    vsd_rpc_pending_answer(g_parked[1], big_result(100), NULL);
+    assert_int_equal(f->counters.slow_clients, 1);
     assert_true(reaches_eof(f, fd, 5));
     assert_true(g_longest_event < 0.5);
     close(fd);
@@ -494,16 +509,182 @@ static void rpc__parked_answers_read__both_delivered(void **state)
     struct fixture *f = *state;
     serve(f, 64 * 1024, 30);
     int fd = client(f);
-    park_two_captures(f, fd);
-    rpc_reply_deferred(g_parked_conn[0], g_parked_id[0], big_result(1000), NULL);
-    rpc_reply_deferred(g_parked_conn[1], g_parked_id[1], big_result(1000), NULL);
+    park_two(f, fd);
+    vsd_rpc_pending_answer(g_parked[0], big_result(1000), NULL);
+    vsd_rpc_pending_answer(g_parked[1], big_result(1000), NULL);
     static char line[4096];
     assert_true(read_line(f, fd, line, sizeof(line), 2));
     assert_non_null(strstr(line, "\"id\":1,"));
     assert_true(read_line(f, fd, line, sizeof(line), 2));
     assert_non_null(strstr(line, "\"id\":2,"));
-    assert_int_equal(f->d.rpc.slow_clients, 0);
+    assert_int_equal(f->counters.slow_clients, 0);
     close(fd);
+}
+
+static struct jumbo_pools *g_pools;
+static struct vsw_dp *g_dp;
+static struct hv_host *g_host;
+
+static int host_group_setup(void **state)
+{
+    (void)state;
+    cpu_set_t cpus;
+    int cpu = 0;
+    if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0)
+        while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &cpus))
+            cpu++;
+    char lcores[32], prefix[32];
+    snprintf(lcores, sizeof(lcores), "0@%d,1@%d", cpu, cpu);
+    snprintf(prefix, sizeof(prefix), "--file-prefix=tvsd%d", (int)getpid());
+    char *argv[] = {"test",     "--lcores",    lcores, "--no-huge",   "-m",      "256",
+                    "--no-pci", "--no-shconf", prefix, "--log-level", "*:error", "--no-telemetry"};
+    if (rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])), argv) < 0)
+        return -1;
+    rmdir(rte_eal_get_runtime_dir());
+    struct jumbo_pools_params jpp = {.name = "tvsd", .socket = -1, .nb_std = 4095};
+    struct vsw_dp_params dpp = {0};
+    if (jumbo_pools_create(&jpp, &g_pools) < 0 ||
+        !(dpp.pool = jumbo_pool(g_pools, JUMBO_POOL_STD)) || vsw_dp_create(&dpp, &g_dp) < 0 ||
+        hv_host_create(&g_host) < 0)
+        return -1;
+    return 0;
+}
+
+static int host_group_teardown(void **state)
+{
+    (void)state;
+    hv_host_destroy(g_host);
+    vsw_dp_destroy(g_dp);
+    jumbo_pools_destroy(g_pools);
+    rte_eal_cleanup();
+    return 0;
+}
+
+static int host_setup(void **state)
+{
+    if (setup(state) < 0)
+        return -1;
+    struct fixture *f = *state;
+    f->d.dp = g_dp;
+    f->d.pools = g_pools;
+    f->d.host = g_host;
+    path_in(f, "no-such-hv-vm", f->d.hv_vm_path, sizeof(f->d.hv_vm_path));
+    f->ctl = (struct vsd_control){.d = &f->d, .counters = &f->counters};
+    if (vsd_control_create(&f->ctl, &f->methods) < 0)
+        return -1;
+    return 0;
+}
+
+static int host_teardown(void **state)
+{
+    struct fixture *f = *state;
+    vsd_shutdown(&f->d);
+    return teardown(state);
+}
+
+/* Serve one request line through the transport's socketless entry. */
+static json_t *request(struct fixture *f, const char *method, const char *params)
+{
+    struct vsd_rpc_endpoint ep = {
+        .handler = vsd_methods_serve, .ctx = f->methods, .counters = &f->counters};
+    char line[1024];
+    snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":%s}",
+             method, params);
+    char *text = vsd_rpc_serve_line(&ep, line, strlen(line));
+    assert_non_null(text);
+    json_t *ans = json_loads(text, 0, NULL);
+    assert_non_null(ans);
+    free(text);
+    return ans;
+}
+
+static void ok(struct fixture *f, const char *method, const char *params)
+{
+    json_t *ans = request(f, method, params);
+    if (!json_object_get(ans, "result"))
+        fail_msg("%s %s: %s", method, params,
+                 json_string_value(json_object_get(json_object_get(ans, "error"), "message")));
+    json_decref(ans);
+}
+
+/* Ports of every switch, as the data plane has them. */
+static unsigned all_ports(const struct vsd *d)
+{
+    static struct vsw_port *ports[VSW_MAX_PORTS];
+    unsigned n = 0;
+    for (int i = 0; i < VSD_MAX_SWITCHES; i++)
+        if (d->switches[i])
+            n += vsw_switch_ports(d->switches[i]->sw, ports, VSW_MAX_PORTS);
+    return n;
+}
+
+static void control__save_fails__each_change_undone_host_and_file_as_before(void **state)
+{
+    struct fixture *f = *state;
+    ok(f, "switch-add", "{\"name\":\"sw0\",\"type\":\"private\"}");
+    ok(f, "switch-add", "{\"name\":\"sw1\",\"type\":\"private\",\"mtu\":9000}");
+    ok(f, "vm-add", "{\"name\":\"vm0\"}");
+    ok(f, "nic-add",
+       "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:01\"}");
+    ok(f, "nic-add",
+       "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:02\"}");
+    ok(f, "fdb-add", "{\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:09\",\"port\":\"vm0/eth0\"}");
+    /* Each change above was saved: the file is the host. */
+    json_t *before = vsd_state_to_json(&f->d);
+    json_error_t jerr;
+    json_t *disk = json_load_file(f->d.state_path, 0, &jerr);
+    assert_true(json_equal(before, disk));
+    json_decref(disk);
+    char *file_before = strdup(read_file(f->d.state_path));
+    unsigned ports_before = all_ports(&f->d);
+
+    /* Saves fail from now on: the state file's directory is a file. */
+    char blocker[128];
+    path_in(f, "blocker", blocker, sizeof(blocker));
+    write_file(blocker, "not a directory\n");
+    char good_path[PATH_MAX];
+    snprintf(good_path, sizeof(good_path), "%s", f->d.state_path);
+    snprintf(f->d.state_path, sizeof(f->d.state_path), "%s/state.json", blocker);
+    static const char *const changes[][2] = {
+        {"switch-add", "{\"name\":\"sw2\",\"type\":\"private\"}"},
+        {"switch-set", "{\"name\":\"sw0\",\"mtu\":9000,\"fdb_max\":1024}"},
+        {"switch-del", "{\"name\":\"sw1\"}"},
+        {"vm-add", "{\"name\":\"vm1\"}"},
+        {"nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth2\",\"switch\":\"sw1\"}"},
+        {"nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw1\",\"vlan\":5}"},
+        {"nic-del", "{\"vm\":\"vm0\",\"nic\":\"eth1\"}"},
+        {"fdb-add", "{\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:0a\",\"port\":\"vm0/eth1\"}"},
+        {"fdb-del", "{\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:09\"}"},
+        {"mirror-add", "{\"switch\":\"sw0\",\"src\":[\"vm0/eth0\"],\"dst\":\"vm0/eth1\"}"},
+        {"vm-del", "{\"name\":\"vm0\"}"},
+    };
+    for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+        uint64_t failed = f->counters.failed;
+        json_t *ans = request(f, changes[i][0], changes[i][1]);
+        json_t *err = json_object_get(ans, "error");
+        if (!err)
+            fail_msg("%s %s succeeded without a save", changes[i][0], changes[i][1]);
+        assert_int_equal(json_integer_value(json_object_get(err, "code")), VSD_FAILED);
+        const char *msg = json_string_value(json_object_get(err, "message"));
+        if (!strstr(msg, "cannot save state to") || !strstr(msg, blocker))
+            fail_msg("%s: '%s' is not the save's error", changes[i][0], msg);
+        assert_int_equal(f->counters.failed, failed + 1);
+        json_decref(ans);
+        json_t *after = vsd_state_to_json(&f->d);
+        if (!json_equal(before, after))
+            fail_msg("%s %s: the host changed although its save failed", changes[i][0],
+                     changes[i][1]);
+        json_decref(after);
+        assert_int_equal(all_ports(&f->d), ports_before);
+    }
+    /* The file that was saved is untouched; saving works again once the
+     * path does, and the host is still whole. */
+    assert_string_equal(read_file(good_path), file_before);
+    snprintf(f->d.state_path, sizeof(f->d.state_path), "%s", good_path);
+    ok(f, "nic-del", "{\"vm\":\"vm0\",\"nic\":\"eth1\"}");
+    assert_int_equal(all_ports(&f->d), ports_before - 1);
+    free(file_before);
+    json_decref(before);
 }
 
 int main(void)
@@ -530,5 +711,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(rpc__parked_answers_read__both_delivered, setup,
                                         teardown),
     };
-    return cmocka_run_group_tests_name("vswitchd", tests, NULL, NULL);
+    const struct CMUnitTest host_tests[] = {
+        cmocka_unit_test_setup_teardown(
+            control__save_fails__each_change_undone_host_and_file_as_before, host_setup,
+            host_teardown),
+    };
+    int failed = cmocka_run_group_tests_name("vswitchd", tests, NULL, NULL);
+    return failed + cmocka_run_group_tests_name("vswitchd_host", host_tests, host_group_setup,
+                                                host_group_teardown);
 }

@@ -66,6 +66,7 @@
 #include "vsw-frame.h"
 #include "vsw-private.h"
 #include "vsw-uplink.h"
+#include "port-uplink.h"
 
 RTE_LOG_REGISTER(vsw_uplink_logtype, hvnet.vswitch.uplink, INFO);
 #define UPLINK_LOG(level, fmt, ...)                                                                \
@@ -73,7 +74,6 @@ RTE_LOG_REGISTER(vsw_uplink_logtype, hvnet.vswitch.uplink, INFO);
 
 #define UPLINK_RX_DESC 512
 #define UPLINK_TX_DESC 512
-#define UPLINK_TX_CHUNK 64
 #define UPLINK_MTU_MAX 9000u
 /* Receive room a frame needs beyond the MTU: Ethernet header + one tag. */
 #define UPLINK_FRAME_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN)
@@ -107,367 +107,8 @@ static const struct {
     {"net_pcap", QUIRK_TX_CHAINS_OK},
 };
 
-/* Requests nothing here can honour without the PMD. */
-#define TX_UNSUPPORTED_FLAGS                                                                       \
-    (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG | RTE_MBUF_F_TX_TUNNEL_MASK |                   \
-     RTE_MBUF_F_TX_OUTER_IP_CKSUM | RTE_MBUF_F_TX_OUTER_UDP_CKSUM | RTE_MBUF_F_TX_QINQ |           \
-     RTE_MBUF_F_TX_SEC_OFFLOAD | RTE_MBUF_F_TX_MACSEC)
-/* VLAN insertion is not among them: some PMDs (net_af_packet) insert in
- * software, in place, and drop a shared frame; it is done here instead. */
-#define TX_OFFLOADS_WANTED                                                                         \
-    (RTE_ETH_TX_OFFLOAD_MULTI_SEGS | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |                               \
-     RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
-
-struct uplink_port {
-    struct vsw_port port;
-
-    /* Worker-owned (hot first). */
-    uint16_t port_id;
-    uint16_t nstash, stash_pos; /* frames wait_arm received early */
-    uint64_t tx_offloads;       /* enabled at configure */
-    bool tx_linearize;          /* the PMD sends only the first segment of a chain */
-    struct rte_mempool *pool;   /* RX, and private copies on TX */
-    uint64_t link_checked;      /* TSC of the last link refresh */
-    uint64_t link_period;
-    uint64_t sw_checksums; /* written by the worker, read atomically */
-    uint64_t tx_bad_offload;
-    struct rte_mbuf *stash[VSW_BURST];
-
-    /* Set at create, read by the worker. */
-    int intr_fd;      /* wait fd, or -1: the port is polled */
-    bool intr_enable; /* rte_eth_dev_rx_intr_enable() arms it */
-    bool intr_drain;  /* an eventfd counter, read it when woken */
-
-    /* Control thread. */
-    uint32_t link_speed; /* atomic: written by whoever refreshes the link */
-    uint32_t mtu;
-    uint32_t dev_max_mtu; /* what ethdev lets rte_eth_dev_set_mtu() ask for */
-    uint32_t frame_cap;   /* longest frame the device can receive, 0 = unknown */
-    unsigned quirks;
-    uint16_t seg_room; /* data room of one pool mbuf */
-    bool scatter;
-    bool probed; /* we probed it, so a failed create removes it */
-    bool owned;
-    uint64_t owner_id;
-    struct rte_device *dev;
-    char driver[32];
-    char ifname[IF_NAMESIZE]; /* the kernel interface behind it, "" if none */
-    uint32_t kernel_mtu_orig; /* 0: never changed */
-    bool kernel_promisc_orig;
-};
 
 static const struct vsw_port_class uplink_class_intr;
-static const struct vsw_port_class uplink_class_poll;
-
-static struct uplink_port *up_of(struct vsw_port *p)
-{
-    return container_of(p, struct uplink_port, port);
-}
-
-static const struct uplink_port *up_of_const(const struct vsw_port *p)
-{
-    return container_of(p, const struct uplink_port, port);
-}
-
-/* A counter only the owning worker writes and the control thread reads. */
-static inline void counter_inc(uint64_t *c)
-{
-    __atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
-}
-
-/* ---- Data path: receive ------------------------------------------------ */
-
-static void link_refresh(struct uplink_port *up)
-{
-    struct rte_eth_link link;
-    if (rte_eth_link_get_nowait(up->port_id, &link) != 0)
-        return;
-    bool on = link.link_status == RTE_ETH_LINK_UP;
-    if (vsw_port_link(&up->port) != on)
-        vsw_port_set_link(&up->port, on);
-    uint32_t speed = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
-    __atomic_store_n(&up->link_speed, speed, __ATOMIC_RELAXED);
-}
-
-/* Strip the PMD's receive metadata; put a stripped VLAN tag back. Returns
- * false if the frame had to be dropped (it is freed). */
-static bool rx_clean(struct uplink_port *up, struct rte_mbuf **mp)
-{
-    struct rte_mbuf *m = *mp;
-    if (unlikely(m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED)) {
-        if (rte_vlan_insert(mp) != 0) {
-            vsw_port_drop(&up->port, VSW_DROP_PORT_SPECIFIC, 1);
-            rte_pktmbuf_free(m);
-            return false;
-        }
-        m = *mp;
-    }
-    m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
-    m->packet_type = 0;
-    m->tx_offload = 0;
-    m->vlan_tci = 0;
-    return true;
-}
-
-static uint16_t uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
-{
-    struct uplink_port *up = up_of(port);
-    uint16_t got = 0;
-    if (unlikely(up->nstash)) {
-        while (up->nstash && got < n) {
-            pkts[got++] = up->stash[up->stash_pos++];
-            up->nstash--;
-        }
-    }
-    if (got < n)
-        got = (uint16_t)(got + rte_eth_rx_burst(up->port_id, 0, pkts + got, (uint16_t)(n - got)));
-
-    uint16_t k = 0;
-    for (uint16_t i = 0; i < got; i++) {
-        struct rte_mbuf *m = pkts[i];
-        if (rx_clean(up, &m))
-            pkts[k++] = m;
-    }
-
-    /* The link is read here, about once a second, so that it costs the
-     * data path one TSC read per burst and needs no timer. */
-    uint64_t now = rte_get_tsc_cycles();
-    if (unlikely(now - up->link_checked > up->link_period)) {
-        up->link_checked = now;
-        link_refresh(up);
-    }
-    return k;
-}
-
-/* ---- Data path: checksums left to the network ----------------------- */
-
-static bool mbuf_writable(const struct rte_mbuf *m)
-{
-    for (const struct rte_mbuf *s = m; s; s = s->next)
-        if (!RTE_MBUF_DIRECT(s) || rte_mbuf_refcnt_read(s) != 1)
-            return false;
-    return true;
-}
-
-/* A private copy of m in full segments of the port's pool; m is freed.
- * NULL (counted) if out of mbufs. */
-static struct rte_mbuf *private_copy(struct uplink_port *up, struct rte_mbuf *m)
-{
-    struct rte_mbuf *c = rte_pktmbuf_copy(m, up->pool, 0, UINT32_MAX);
-    rte_pktmbuf_free(m);
-    if (!c)
-        vsw_port_drop(&up->port, VSW_DROP_NO_MBUF, 1);
-    return c;
-}
-
-/* Length of the TCP or UDP header. */
-static int l4_hdr_len(const struct rte_mbuf *m, uint64_t l4, uint32_t *out)
-{
-    if (l4 == RTE_MBUF_F_TX_UDP_CKSUM) {
-        *out = sizeof(struct rte_udp_hdr);
-        return 0;
-    }
-    uint8_t b;
-    const uint8_t *doff = rte_pktmbuf_read(m, (uint32_t)m->l2_len + m->l3_len + 12u, 1, &b);
-    if (!doff || (*doff >> 4) < 5)
-        return -EINVAL;
-    *out = (uint32_t)(*doff >> 4) * 4u;
-    return 0;
-}
-
-/* A frame with transmit offload requests: returns what to send (the frame,
- * or a private copy of it), or NULL if it was dropped (freed and counted). */
-static struct rte_mbuf *tx_fixup(struct uplink_port *up, struct rte_mbuf *m)
-{
-    const uint64_t f = m->ol_flags;
-    const uint64_t l4 = f & RTE_MBUF_F_TX_L4_MASK;
-    const uint64_t txo = up->tx_offloads;
-    if ((f & TX_UNSUPPORTED_FLAGS) || l4 == RTE_MBUF_F_TX_SCTP_CKSUM)
-        goto bad;
-    if ((f & VSW_TX_CSUM_FLAGS) &&
-        (m->l2_len < RTE_ETHER_HDR_LEN || m->l3_len < sizeof(struct rte_ipv4_hdr) ||
-         !(f & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6))))
-        goto bad;
-
-    bool sw_ip = (f & RTE_MBUF_F_TX_IP_CKSUM) && !(txo & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM);
-    bool sw_l4 = (l4 == RTE_MBUF_F_TX_TCP_CKSUM && !(txo & RTE_ETH_TX_OFFLOAD_TCP_CKSUM)) ||
-                 (l4 == RTE_MBUF_F_TX_UDP_CKSUM && !(txo & RTE_ETH_TX_OFFLOAD_UDP_CKSUM));
-    const bool sw_vlan = (f & RTE_MBUF_F_TX_VLAN) != 0;
-    uint32_t l4_hlen = 0;
-    /* A PMD reads the headers it completes from the first segment (net_tap
-     * refuses the frame otherwise): finish such frames here instead. */
-    if (l4 && !sw_l4) {
-        if (l4_hdr_len(m, l4, &l4_hlen) < 0)
-            goto bad;
-        if ((uint32_t)m->l2_len + m->l3_len + l4_hlen > m->data_len)
-            sw_l4 = true;
-    }
-    if ((f & RTE_MBUF_F_TX_IP_CKSUM) && !sw_ip && (uint32_t)m->l2_len + m->l3_len > m->data_len)
-        sw_ip = true;
-    const bool hw_l4 = l4 && !sw_l4;
-    const bool hw_ip = (f & RTE_MBUF_F_TX_IP_CKSUM) && !sw_ip;
-    if (!sw_ip && !sw_l4 && !sw_vlan && !hw_l4 && !hw_ip)
-        return m; /* only informational flags, or a tag the PMD inserts */
-
-    /* Checksums are written into the frame (here, or by the PMD's
-     * tx_prepare), and l4_len into its metadata: a frame other ports may be
-     * reading gets copied. */
-    if (!mbuf_writable(m) && !(m = private_copy(up, m)))
-        return NULL;
-    uint64_t sw = (sw_ip ? RTE_MBUF_F_TX_IP_CKSUM : 0) | (sw_l4 ? l4 : 0);
-    if (sw) {
-        int rc = vsw_frame_cksum_finish(m, sw);
-        if (rc == -EAGAIN) {
-            /* Headers across segments, or a chain DPDK's checksum cannot
-             * sum in place (vsw-frame.h): a copy in full segments can. */
-            if (!(m = private_copy(up, m)))
-                return NULL;
-            rc = vsw_frame_cksum_finish(m, sw);
-        }
-        if (rc < 0)
-            goto bad;
-        counter_inc(&up->sw_checksums);
-    }
-    /* For PMDs that find the payload through l4_len even when only a
-     * checksum, not segmentation, is asked for; harmless for the others. */
-    if (hw_l4 && !m->l4_len)
-        m->l4_len = l4_hlen;
-    if (!(m->ol_flags & VSW_TX_CSUM_FLAGS))
-        m->ol_flags &= ~(RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6);
-    if (sw_vlan && rte_vlan_insert(&m) != 0)
-        goto bad;
-    return m;
-
-bad:
-    counter_inc(&up->tx_bad_offload);
-    vsw_port_drop(&up->port, VSW_DROP_PORT_SPECIFIC, 1);
-    rte_pktmbuf_free(m);
-    return NULL;
-}
-
-/* One segment for a PMD that sends only the first (the port's frame limit
- * keeps frames within one mbuf of the pool). NULL if dropped. */
-static struct rte_mbuf *tx_linearize(struct uplink_port *up, struct rte_mbuf *m)
-{
-    struct rte_mbuf *c = rte_pktmbuf_copy(m, up->pool, 0, UINT32_MAX);
-    rte_pktmbuf_free(m);
-    if (!c || c->nb_segs != 1) {
-        vsw_port_drop(&up->port, c ? VSW_DROP_TOO_BIG : VSW_DROP_NO_MBUF, 1);
-        rte_pktmbuf_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-/* rte_eth_tx_prepare() stops at the first frame the PMD cannot take:
- * drop that one and go on with the rest. */
-static uint16_t tx_prepare(struct uplink_port *up, struct rte_mbuf **v, uint32_t *len, uint16_t k)
-{
-    uint16_t done = 0;
-    while (done < k) {
-        uint16_t ok = rte_eth_tx_prepare(up->port_id, 0, v + done, (uint16_t)(k - done));
-        done = (uint16_t)(done + ok);
-        if (done == k)
-            break;
-        counter_inc(&up->tx_bad_offload);
-        vsw_port_drop(&up->port, VSW_DROP_PORT_SPECIFIC, 1);
-        rte_pktmbuf_free(v[done]);
-        memmove(v + done, v + done + 1, sizeof(v[0]) * (size_t)(k - done - 1));
-        memmove(len + done, len + done + 1, sizeof(len[0]) * (size_t)(k - done - 1));
-        k--;
-    }
-    return k;
-}
-
-static uint16_t uplink_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
-{
-    struct uplink_port *up = up_of(port);
-    struct vsw_port_counters *ctr = &port->counters[rte_lcore_id()];
-    uint16_t sent_total = 0;
-
-    for (uint16_t base = 0; base < n; base = (uint16_t)(base + UPLINK_TX_CHUNK)) {
-        uint16_t cnt = (uint16_t)RTE_MIN(n - base, UPLINK_TX_CHUNK);
-        struct rte_mbuf **v = pkts + base;
-        uint32_t len[UPLINK_TX_CHUNK];
-        uint16_t k = 0;
-        for (uint16_t i = 0; i < cnt; i++) {
-            struct rte_mbuf *m = v[i];
-            if (unlikely(m->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK)) {
-                m = tx_fixup(up, m);
-                if (!m)
-                    continue;
-            }
-            if (unlikely(m->nb_segs > 1 && up->tx_linearize)) {
-                m = tx_linearize(up, m);
-                if (!m)
-                    continue;
-            }
-            v[k] = m;
-            len[k++] = m->pkt_len;
-        }
-        if (k && (up->tx_offloads & ~RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
-            k = tx_prepare(up, v, len, k);
-        /* A PMD stops at the first frame it does not take: refused (drop
-         * it, go on with the rest) or out of room (then the next try sends
-         * nothing, and the rest is dropped). */
-        uint16_t i = 0, sent = 0;
-        uint64_t bytes = 0;
-        while (i < k) {
-            uint16_t s = rte_eth_tx_burst(up->port_id, 0, v + i, (uint16_t)(k - i));
-            for (uint16_t j = i; j < i + s; j++)
-                bytes += len[j];
-            sent = (uint16_t)(sent + s);
-            i = (uint16_t)(i + s);
-            if (i == k)
-                break;
-            uint16_t lost = s ? 1 : (uint16_t)(k - i);
-            vsw_port_drop(port, VSW_DROP_QUEUE_FULL, lost);
-            rte_pktmbuf_free_bulk(v + i, lost);
-            i = (uint16_t)(i + lost);
-        }
-        ctr->tx_packets += sent;
-        ctr->tx_bytes += bytes;
-        sent_total = (uint16_t)(sent_total + sent);
-    }
-    return sent_total;
-}
-
-/* ---- Data path: sleeping ------------------------------------------------ */
-
-static int uplink_wait_fd(struct vsw_port *port)
-{
-    return up_of(port)->intr_fd;
-}
-
-/* Arm the interrupt, then look once more: a frame that arrived before the
- * interrupt was armed raises none, so it is received now and kept for the
- * next rx_burst. */
-static bool uplink_wait_arm(struct vsw_port *port)
-{
-    struct uplink_port *up = up_of(port);
-    if (up->intr_enable)
-        rte_eth_dev_rx_intr_enable(up->port_id, 0);
-    if (up->nstash)
-        return true;
-    up->stash_pos = 0;
-    up->nstash = rte_eth_rx_burst(up->port_id, 0, up->stash, VSW_BURST);
-    return up->nstash != 0;
-}
-
-static void uplink_wait_disarm(struct vsw_port *port)
-{
-    struct uplink_port *up = up_of(port);
-    if (up->intr_enable)
-        rte_eth_dev_rx_intr_disable(up->port_id, 0);
-    if (up->intr_drain) {
-        /* The PMD's eventfd may be blocking: read it only when readable. */
-        struct pollfd pfd = {.fd = up->intr_fd, .events = POLLIN};
-        uint64_t v;
-        if (poll(&pfd, 1, 0) > 0 && read(up->intr_fd, &v, sizeof(v)) < 0) {
-            /* someone else drained it */
-        }
-    }
-}
 
 /* ---- Control: kernel interface ----------------------------------------- */
 
@@ -821,11 +462,11 @@ static void uplink_destroy(struct vsw_port *port)
 static const struct vsw_port_class uplink_class_intr = {
     .type = "uplink",
     .inband_vlan = true, /* 802.1Q tags on the wire: the switch pushes and pops them */
-    .rx_burst = uplink_rx_burst,
-    .tx_burst = uplink_tx_burst,
-    .wait_fd = uplink_wait_fd,
-    .wait_arm = uplink_wait_arm,
-    .wait_disarm = uplink_wait_disarm,
+    .rx_burst = vsw_uplink_rx_burst,
+    .tx_burst = vsw_uplink_tx_burst,
+    .wait_fd = vsw_uplink_wait_fd,
+    .wait_arm = vsw_uplink_wait_arm,
+    .wait_disarm = vsw_uplink_wait_disarm,
     .destroy = uplink_destroy,
 };
 
@@ -834,8 +475,8 @@ static const struct vsw_port_class uplink_class_intr = {
 static const struct vsw_port_class uplink_class_poll = {
     .type = "uplink",
     .inband_vlan = true, /* 802.1Q tags on the wire: the switch pushes and pops them */
-    .rx_burst = uplink_rx_burst,
-    .tx_burst = uplink_tx_burst,
+    .rx_burst = vsw_uplink_rx_burst,
+    .tx_burst = vsw_uplink_tx_burst,
     .destroy = uplink_destroy,
 };
 
@@ -1016,7 +657,7 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
 
     if (up->intr_fd >= 0)
         up->port.cls = &uplink_class_intr;
-    link_refresh(up);
+    vsw_uplink_link_refresh(up);
     up->link_checked = rte_get_tsc_cycles();
     vsw_port_set_max_frame(&up->port, tx_max_frame(up, p->mtu));
     vsw_port_set_rx_max_frame(&up->port, jumbo_frame(p->mtu));

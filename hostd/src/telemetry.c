@@ -225,25 +225,32 @@ int vsd_telemetry_fd(void)
     return tel.efd;
 }
 
-/* Control thread: a telemetry request is waiting; take a snapshot. */
-void vsd_telemetry_refresh(struct vsd *d)
+/* Control thread: a telemetry request is waiting; take a snapshot, with
+ * the control protocol's own methods (stats, switch-list, switch-show), so
+ * that telemetry shows what vswitch-ctl shows. */
+void vsd_telemetry_refresh(struct vsd_methods *t)
 {
     uint64_t n;
     if (read(tel.efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
         return;
     struct vsd_err e = {0};
     json_t *all = json_object();
-    json_t *stats = all ? vsd_stats(d, all, &e) : NULL;
-    json_decref(all);
+    json_t *stats = NULL, *list = NULL;
+    if (all)
+        vsd_methods_call(t, "stats", all, &stats, &e);
     json_t *sws = json_object();
-    json_t *list = vsd_switch_list(d);
+    if (all)
+        vsd_methods_call(t, "switch-list", all, &list, &e);
+    json_decref(all);
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(list, "switches"), i, s)
     {
         const char *name = json_string_value(json_object_get(s, "name"));
         json_t *q = json_pack("{s:s}", "name", name);
-        json_t *show = q ? vsd_switch_show(d, q, &e) : NULL;
+        json_t *show = NULL;
+        if (q)
+            vsd_methods_call(t, "switch-show", q, &show, &e);
         json_decref(q);
         if (show)
             json_object_set_new(sws, name, show);

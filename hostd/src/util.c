@@ -3,7 +3,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "vswitchd.h"
+#include "vsd-util.h"
 
 int vsd_fail(struct vsd_err *e, int code, const char *fmt, ...)
 {
@@ -19,6 +19,39 @@ int vsd_fail(struct vsd_err *e, int code, const char *fmt, ...)
     return -1;
 }
 
+void vsd_change_open(struct vsd_change *c, void (*commit)(void *), void (*undo)(void *),
+                     const void *rec, size_t size)
+{
+    if (!c) {
+        /* Nobody saves: final at once. The record is copied all the same,
+         * so that commit sees it as it would in a change. */
+        _Alignas(max_align_t) unsigned char now[VSD_CHANGE_REC_SIZE];
+        memcpy(now, rec, size);
+        commit(now);
+        return;
+    }
+    c->open = true;
+    c->commit = commit;
+    c->undo = undo;
+    memcpy(c->rec, rec, size);
+}
+
+void vsd_change_commit(struct vsd_change *c)
+{
+    if (!c->open)
+        return;
+    c->open = false;
+    c->commit(c->rec);
+}
+
+void vsd_change_undo(struct vsd_change *c)
+{
+    if (!c->open)
+        return;
+    c->open = false;
+    c->undo(c->rec);
+}
+
 bool vsd_name_ok(const char *s, size_t max)
 {
     size_t n = s ? strlen(s) : 0;
@@ -31,6 +64,23 @@ bool vsd_name_ok(const char *s, size_t max)
             return false;
     }
     return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+int vsd_check_name(struct vsd_err *e, const char *key, const char *s, size_t max, bool ifname)
+{
+    if (!vsd_name_ok(s, max) || (ifname && strcmp(s, "lo") == 0))
+        return vsd_fail(e, VSD_BAD_PARAMS,
+                        "bad %s name '%s': use 1..%zu characters of A-Z a-z 0-9 _ . -%s", key,
+                        s ? s : "", max, ifname ? ", not 'lo'" : "");
+    return 0;
+}
+
+int vsd_check_range(struct vsd_err *e, const char *key, long long v, long long min, long long max)
+{
+    if (v < min || v > max)
+        return vsd_fail(e, VSD_BAD_PARAMS, "%s %lld is out of range (%lld..%lld)", key, v, min,
+                        max);
+    return 0;
 }
 
 int vsd_parse_mac(const char *s, uint8_t mac[6])

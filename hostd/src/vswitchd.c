@@ -327,13 +327,22 @@ int main(int argc, char **argv)
         return 1;
     }
     int exit_code = 1;
-    struct rpc_server *rpc = NULL;
+    struct vsd_rpc_server *rpc = NULL;
+    struct vsd_methods *methods = NULL;
+    struct vsd_rpc_counters counters = {0};
+    struct vsd_control ctl = {.d = &d, .counters = &counters};
     struct vsd_err e = {0};
     if (vsd_state_load(&d, &e) < 0) {
         vsd_log("%s", e.msg);
         goto out;
     }
-    if ((rc = mkdir_parent(sock)) < 0 || (rc = rpc_server_create(&d, sock, &rpc)) < 0) {
+    if ((rc = vsd_control_create(&ctl, &methods)) < 0) {
+        vsd_log("cannot register the control methods: %s", strerror(-rc));
+        goto out;
+    }
+    struct vsd_rpc_endpoint ep = {
+        .handler = vsd_methods_serve, .ctx = methods, .counters = &counters};
+    if ((rc = mkdir_parent(sock)) < 0 || (rc = vsd_rpc_server_create(sock, &ep, &rpc)) < 0) {
         vsd_log(rc == -EADDRINUSE ? "another vswitchd is serving %s" : "cannot listen on %s: %s",
                 sock, strerror(-rc));
         goto out;
@@ -346,7 +355,7 @@ int main(int argc, char **argv)
     if (epfd < 0 || tfd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0 ||
         add_fd(epfd, hv_host_fd(d.host), &tag_host) < 0 ||
         add_fd(epfd, vsw_dp_event_fd(d.dp), &tag_dp) < 0 || add_fd(epfd, tfd, &tag_timer) < 0 ||
-        add_fd(epfd, sfd, &tag_signal) < 0 || add_fd(epfd, rpc_server_fd(rpc), rpc) < 0 ||
+        add_fd(epfd, sfd, &tag_signal) < 0 || add_fd(epfd, vsd_rpc_server_fd(rpc), rpc) < 0 ||
         (vsd_telemetry_fd() >= 0 && add_fd(epfd, vsd_telemetry_fd(), &tag_tel) < 0)) {
         vsd_log("cannot set up the event loop: %s", strerror(errno));
         goto out;
@@ -375,7 +384,7 @@ int main(int argc, char **argv)
             } else if (tag == &tag_dp) {
                 vsw_dp_process(d.dp);
             } else if (tag == &tag_tel) {
-                vsd_telemetry_refresh(&d);
+                vsd_telemetry_refresh(methods);
             } else if (tag == &tag_timer) {
                 uint64_t ticks;
                 if (read(tfd, &ticks, sizeof(ticks)) > 0)
@@ -387,7 +396,7 @@ int main(int argc, char **argv)
                     running = false;
                 }
             } else {
-                rpc_server_on_event(rpc, epfd, tag, evs[i].events);
+                vsd_rpc_server_on_event(rpc, epfd, tag, evs[i].events);
             }
         }
         if (d.captures)
@@ -400,8 +409,11 @@ int main(int argc, char **argv)
     close(tfd);
     close(sfd);
 out:
-    rpc_server_destroy(rpc);
+    /* The model first: answers it still owes (vm-stop, capture) are
+     * dropped while their connections exist. */
     vsd_shutdown(&d);
+    vsd_rpc_server_destroy(rpc);
+    vsd_methods_destroy(methods);
     hv_host_destroy(d.host);
     vsw_dp_destroy(d.dp);
     jumbo_pools_destroy(d.pools);

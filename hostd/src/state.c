@@ -22,24 +22,191 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vswitchd.h"
+#include "control-private.h"
 
 #define STATE_FORMAT "hvnet-state"
 #define STATE_VERSION 1
+
+static json_t *switch_to_json(const struct vsd_switch *s)
+{
+    char mac[18];
+    vsd_format_mac(s->host_mac, mac);
+    json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:s,s:b}", "name", s->name, "type",
+                          vsw_switch_kind_name(s->kind), "mtu", (json_int_t)s->mtu, "fdb_max",
+                          (json_int_t)s->fdb_max, "fdb_aging", (json_int_t)s->fdb_aging,
+                          "host_mac", mac, "allow_management_os", s->allow_mgmt);
+    if (s->kind == VSW_SWITCH_EXTERNAL)
+        json_object_set_new(o, "uplink", json_string(s->uplink));
+    if (s->mgmt_vlan)
+        json_object_set_new(o, "management_vlan", json_integer(s->mgmt_vlan));
+    json_t *st = json_array();
+    for (int i = 0; i < s->nstatics; i++) {
+        vsd_format_mac(s->statics[i].mac, mac);
+        json_array_append_new(st, json_pack("{s:s,s:i,s:s}", "mac", mac, "vlan",
+                                            (json_int_t)s->statics[i].vlan, "port",
+                                            s->statics[i].port));
+    }
+    json_object_set_new(o, "static_fdb", st);
+    if (s->mirror.on)
+        json_object_set_new(o, "mirror", vsd_mirror_json(&s->mirror));
+    return o;
+}
+
+/* A switch as saved: the settings switch-add takes, then its identity,
+ * kind and configuration. */
+static int switch_restore(struct vsd *d, const json_t *o, struct vsd_err *e)
+{
+    /* Keys absent from the file keep their defaults. */
+    static const char *const copy[] = {"name", "mtu", "fdb_max", "fdb_aging", "management_vlan"};
+    json_t *p = json_pack("{s:s}", "type", "private");
+    for (size_t k = 0; p && k < sizeof(copy) / sizeof(copy[0]); k++) {
+        json_t *v = json_object_get(o, copy[k]);
+        if (v)
+            json_object_set(p, copy[k], v);
+    }
+    struct vsd_switch_saved sv = {0};
+    int rc = p ? vsd_switch_params_from_json(p, &sv.cfg, e)
+               : vsd_fail(e, VSD_FAILED, "out of memory");
+    if (rc < 0) {
+        json_decref(p);
+        return -1;
+    }
+    /* sv.cfg.name points into p until the switch is made. */
+    const char *name = sv.cfg.name;
+    struct vsd_static_entry *statics = NULL;
+    rc = -1;
+    const char *mac = json_string_value(json_object_get(o, "host_mac"));
+    if (mac && vsd_parse_mac(mac, sv.host_mac) < 0) {
+        vsd_fail(e, VSD_FAILED, "switch %s: bad host_mac", name);
+        goto out;
+    }
+    sv.has_host_mac = mac != NULL;
+    const char *type = json_string_value(json_object_get(o, "type"));
+    if (!type || vsw_switch_kind_parse(type, &sv.cfg.kind) < 0) {
+        vsd_fail(e, VSD_FAILED, "switch %s: bad type", name);
+        goto out;
+    }
+    sv.cfg.uplink = json_string_value(json_object_get(o, "uplink"));
+    sv.cfg.allow_mgmt = json_is_true(json_object_get(o, "allow_management_os"));
+    json_t *st = json_object_get(o, "static_fdb");
+    statics = calloc(VSD_MAX_STATICS, sizeof(*statics));
+    if (!statics) {
+        vsd_fail(e, VSD_FAILED, "out of memory");
+        goto out;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(st, i, v)
+    {
+        /* More than a switch can have: the rest are not read (as before). */
+        if (sv.nstatics == VSD_MAX_STATICS)
+            break;
+        struct vsd_static_entry *se = &statics[sv.nstatics];
+        const char *m = json_string_value(json_object_get(v, "mac"));
+        const char *port = json_string_value(json_object_get(v, "port"));
+        json_t *vl = json_object_get(v, "vlan");
+        if (!m || vsd_parse_mac(m, se->mac) < 0 || !port || !json_is_integer(vl) ||
+            json_integer_value(vl) < 0 || json_integer_value(vl) > VSW_VLAN_MAX) {
+            vsd_fail(e, VSD_FAILED, "switch %s: static FDB entry %zu is malformed", name, i);
+            goto out;
+        }
+        se->vlan = (uint16_t)json_integer_value(vl);
+        snprintf(se->port, sizeof(se->port), "%s", port);
+        sv.nstatics++;
+    }
+    sv.statics = statics;
+    json_t *mir = json_object_get(o, "mirror");
+    if (mir) {
+        json_t *src = json_object_get(mir, "src");
+        const char *dst = json_string_value(json_object_get(mir, "dst"));
+        if (!json_is_array(src) || !dst || json_array_size(src) == 0 ||
+            json_array_size(src) > VSD_MIRROR_SRC_MAX) {
+            vsd_fail(e, VSD_FAILED, "switch %s: mirror is malformed", name);
+            goto out;
+        }
+        sv.mirror.on = true;
+        json_array_foreach(src, i, v)
+        {
+            const char *sp = json_string_value(v);
+            if (!sp) {
+                vsd_fail(e, VSD_FAILED, "switch %s: mirror is malformed", name);
+                goto out;
+            }
+            snprintf(sv.mirror.src[sv.mirror.nsrc++], VSD_PORT_NAME_MAX + 1, "%s", sp);
+        }
+        snprintf(sv.mirror.dst, sizeof(sv.mirror.dst), "%s", dst);
+    }
+    rc = vsd_switch_restore(d, &sv, e);
+out:
+    free(statics);
+    json_decref(p);
+    return rc;
+}
+
+static json_t *nic_to_json(const struct vsd_nic *n)
+{
+    char mac[18], inst[33];
+    vsd_format_mac(n->mac, mac);
+    for (int i = 0; i < 16; i++)
+        snprintf(inst + 2 * i, 3, "%02x", n->instance.b[i]);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:s}", "name", n->name, "switch", n->sw->name, "mac",
+                          mac, "mtu", (json_int_t)n->mtu, "instance", inst);
+    json_t *opts = vsd_nic_opts_json(&n->opts);
+    json_object_update(o, opts);
+    json_decref(opts);
+    return o;
+}
+
+/* A NIC with its saved identity: name, switch, MAC, MTU, instance id. */
+static int nic_restore(struct vsd *d, struct vsd_vm *vm, const json_t *o, struct vsd_err *e)
+{
+    struct vsd_nic_saved sv = {
+        .name = json_string_value(json_object_get(o, "name")),
+        .sw = json_string_value(json_object_get(o, "switch")),
+    };
+    const char *mac_s = json_string_value(json_object_get(o, "mac"));
+    const char *inst = json_string_value(json_object_get(o, "instance"));
+    json_t *mtu = json_object_get(o, "mtu");
+    if (!mac_s || vsd_parse_mac(mac_s, sv.mac) < 0 || !json_is_integer(mtu) ||
+        json_integer_value(mtu) < 68 || json_integer_value(mtu) > 9000 || !inst ||
+        strlen(inst) != 32)
+        return vsd_fail(e, VSD_FAILED, "VM %s: NIC %s is malformed", vm->name,
+                        sv.name ? sv.name : "?");
+    sv.mtu = (uint32_t)json_integer_value(mtu);
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        if (sscanf(inst + 2 * i, "%2x", &v) != 1)
+            return vsd_fail(e, VSD_FAILED, "VM %s: NIC %s has a bad instance id", vm->name,
+                            sv.name ? sv.name : "?");
+        sv.instance.b[i] = (uint8_t)v;
+    }
+    /* The options are stored the way nic-set takes them. */
+    json_t *p = json_deep_copy(o);
+    if (!p)
+        return vsd_fail(e, VSD_FAILED, "out of memory");
+    static const char *const drop[] = {"name", "switch", "mac", "mtu", "instance"};
+    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+        json_object_del(p, drop[i]);
+    if (json_object_get(p, "native_vlan") && !json_object_get(p, "trunk"))
+        json_object_del(p, "native_vlan");
+    int rc = vsd_nic_opts_from_json(p, &sv.opts, e);
+    json_decref(p);
+    return rc < 0 ? -1 : vsd_nic_restore(d, vm, &sv, e);
+}
 
 json_t *vsd_state_to_json(const struct vsd *d)
 {
     json_t *sws = json_array(), *vms = json_array();
     for (int i = 0; i < VSD_MAX_SWITCHES; i++)
         if (d->switches[i])
-            json_array_append_new(sws, vsd_switch_to_json(d->switches[i]));
+            json_array_append_new(sws, switch_to_json(d->switches[i]));
     for (int i = 0; i < VSD_MAX_VMS; i++) {
         const struct vsd_vm *vm = d->vms[i];
         if (!vm)
             continue;
         json_t *nics = json_array();
         for (int j = 0; j < vm->nnics; j++)
-            json_array_append_new(nics, vsd_nic_to_json(vm->nics[j]));
+            json_array_append_new(nics, nic_to_json(vm->nics[j]));
         json_array_append_new(vms, json_pack("{s:s,s:s,s:i,s:i,s:b,s:b,s:o}", "name", vm->name,
                                              "netns", vm->netns, "memory_mb",
                                              (json_int_t)vm->memory_mb, "cpus",
@@ -182,12 +349,11 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
                  d->state_path, STATE_VERSION);
         goto out;
     }
-    d->loading = true;
     size_t i;
     json_t *o;
     json_array_foreach(sws, i, o)
     {
-        if (vsd_switch_restore(d, o, e) < 0)
+        if (switch_restore(d, o, e) < 0)
             goto bad;
     }
     json_array_foreach(vms, i, o)
@@ -197,13 +363,18 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
                               "netns", json_object_get(o, "netns"), "memory_mb",
                               json_object_get(o, "memory_mb"), "cpus",
                               json_object_get(o, "cpus"));
-        int r = p ? vsd_vm_add(d, p, e) : -1;
+        struct vsd_vm_params vp;
+        int r = p ? vsd_vm_params_from_json(p, &vp, e) : vsd_fail(e, VSD_FAILED, "out of memory");
+        if (r == 0) {
+            vp.restore = true;
+            vp.want_running = json_is_true(json_object_get(o, "running"));
+            vp.netns_owned = json_is_true(json_object_get(o, "netns_owned"));
+            r = vsd_vm_add(d, &vp, NULL, e);
+        }
         json_decref(p);
         if (r < 0)
             goto bad;
         struct vsd_vm *vm = vsd_find_vm(d, str_of(o, "name"));
-        vm->want_running = json_is_true(json_object_get(o, "running"));
-        vm->netns_owned = json_is_true(json_object_get(o, "netns_owned"));
         json_t *nics = json_object_get(o, "nics");
         if (!json_is_array(nics)) {
             vsd_fail(e, VSD_FAILED, "VM %s: no NIC list", vm->name);
@@ -213,30 +384,17 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
         json_t *n;
         json_array_foreach(nics, j, n)
         {
-            if (vsd_nic_restore(d, vm, n, e) < 0)
+            if (nic_restore(d, vm, n, e) < 0)
                 goto bad;
         }
     }
-    /* Static entries and mirrors name ports that now all exist. */
-    for (int k = 0; k < VSD_MAX_SWITCHES; k++)
-        if (d->switches[k])
-            vsd_switch_reapply(d, d->switches[k]);
-    d->loading = false;
-    /* Everything exists: now start what was running. A VM that cannot start
-     * stays configured (and is reported); the host still comes up. */
-    for (int k = 0; k < VSD_MAX_VMS; k++) {
-        struct vsd_vm *vm = d->vms[k];
-        struct vsd_err se = {0};
-        if (vm && vm->want_running && vsd_vm_start_rt(d, vm, &se) < 0)
-            vsd_log("restoring VM %s: %s", vm->name, se.msg);
-    }
+    vsd_restore_done(d);
     rc = 0;
     goto out;
 bad:;
     char msg[256];
     snprintf(msg, sizeof(msg), "%s", e->msg);
     vsd_fail(e, VSD_FAILED, "state file %s: %s", d->state_path, msg);
-    d->loading = false;
     /* The switches, VMs and NICs made before the bad entry would otherwise
      * stay up, half a configuration, for a caller that was told the load
      * failed. None of them is running yet (VMs start below, after a whole

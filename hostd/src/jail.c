@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "netvsc-tap.h"
-#include "vswitchd.h"
+#include "model-private.h"
 
 /* What the worker may see of the root's filesystem: where its program's
  * libraries are, and (vsd_vm_confine) its program's own directory, so that

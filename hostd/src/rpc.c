@@ -1,8 +1,9 @@
 /*
  * The control socket: JSON-RPC 2.0, one request per line, answered in order
- * (docs/control-protocol.md). Requests are served on the control thread; a
- * request that must wait (vm-stop) parks its answer and the connection stays
- * open until it is sent, even if the client goes away meanwhile.
+ * (docs/control-protocol.md). Requests are served on the control thread by
+ * the endpoint's handler; a request that must wait (vm-stop, capture)
+ * parks its answer (vsd_rpc_defer) and the connection stays open until it
+ * is sent, even if the client goes away meanwhile.
  *
  * The control thread also answers the guests' hypercalls, so no client may
  * hold it: sockets are non-blocking and nothing here waits for a client.
@@ -30,7 +31,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "vswitchd.h"
+#include "vsd-rpc.h"
 
 #define RPC_MAX_REQUEST (64 * 1024)
 #define RPC_MAX_CONNS 64
@@ -40,13 +41,13 @@
 #define RPC_OUT_KEEP (64 * 1024)
 
 struct rpc_conn {
-    struct rpc_server *srv;
+    struct vsd_rpc_server *srv;
     int fd;
     size_t len;
     int pending;  /* parked answers */
     bool gone;    /* client closed or failed: free once nothing is parked */
     bool eof;     /* client shut its side: serve what was read, send, close */
-    char **keep;  /* rpc_serve_line: the answer goes here, not to a socket */
+    char **keep;  /* vsd_rpc_serve_line: the answer goes here, not to a socket */
     uint32_t events;  /* what epoll watches for on fd */
     char *out;        /* answers not yet taken by the client: out[off..out_len) */
     size_t out_off, out_len, out_size;
@@ -55,8 +56,8 @@ struct rpc_conn {
     char buf[RPC_MAX_REQUEST + 1];
 };
 
-struct rpc_server {
-    struct vsd *d;
+struct vsd_rpc_server {
+    struct vsd_rpc_endpoint ep;
     int fd;
     int epfd;
     int tfd;          /* deadlines of unsent answers */
@@ -68,7 +69,8 @@ struct rpc_server {
     struct rpc_conn *conns;
 };
 
-int rpc_server_create(struct vsd *d, const char *path, struct rpc_server **out)
+int vsd_rpc_server_create(const char *path, const struct vsd_rpc_endpoint *ep,
+                          struct vsd_rpc_server **out)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path))
@@ -106,7 +108,7 @@ int rpc_server_create(struct vsd *d, const char *path, struct rpc_server **out)
         unlink(path);
         return err;
     }
-    struct rpc_server *s = calloc(1, sizeof(*s));
+    struct vsd_rpc_server *s = calloc(1, sizeof(*s));
     int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (!s || tfd < 0) {
         int err = s ? -errno : -ENOMEM;
@@ -117,7 +119,7 @@ int rpc_server_create(struct vsd *d, const char *path, struct rpc_server **out)
         unlink(path);
         return err;
     }
-    s->d = d;
+    s->ep = *ep;
     s->fd = fd;
     s->epfd = -1;
     s->tfd = tfd;
@@ -130,7 +132,7 @@ int rpc_server_create(struct vsd *d, const char *path, struct rpc_server **out)
 
 static void conn_free(struct rpc_conn *c)
 {
-    struct rpc_server *s = c->srv;
+    struct vsd_rpc_server *s = c->srv;
     for (struct rpc_conn **pp = &s->conns; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
             *pp = c->next;
@@ -180,7 +182,7 @@ static void conn_kill(struct rpc_conn *c)
 /* A client that does not take its answers: ended, counted, logged. */
 static void conn_drop_slow(struct rpc_conn *c, const char *why)
 {
-    c->srv->d->rpc.slow_clients++;
+    c->srv->ep.counters->slow_clients++;
     vsd_log("control client dropped: %s", why);
     conn_kill(c);
 }
@@ -193,7 +195,7 @@ static void conn_reap(struct rpc_conn *c)
         conn_free(c);
 }
 
-void rpc_server_destroy(struct rpc_server *s)
+void vsd_rpc_server_destroy(struct vsd_rpc_server *s)
 {
     if (!s)
         return;
@@ -209,13 +211,13 @@ void rpc_server_destroy(struct rpc_server *s)
     free(s);
 }
 
-void rpc_server_set_limits(struct rpc_server *s, size_t out_max, double deadline_s)
+void vsd_rpc_server_set_limits(struct vsd_rpc_server *s, size_t out_max, double deadline_s)
 {
     s->out_max = out_max;
     s->deadline_s = deadline_s;
 }
 
-int rpc_server_fd(const struct rpc_server *s)
+int vsd_rpc_server_fd(const struct vsd_rpc_server *s)
 {
     return s->fd;
 }
@@ -226,7 +228,7 @@ static bool conn_busy(const struct rpc_conn *c)
 }
 
 /* Arm the deadline timer for t unless it fires earlier already. */
-static void timer_arm(struct rpc_server *s, double t)
+static void timer_arm(struct vsd_rpc_server *s, double t)
 {
     if (s->timer_at && s->timer_at <= t)
         return;
@@ -324,12 +326,12 @@ static void conn_send(struct rpc_conn *c, const char *text)
 static void answer(struct rpc_conn *c, json_t *id, json_t *result, const struct vsd_err *e)
 {
     json_t *msg;
-    struct vsd_rpc_counters *ct = &c->srv->d->rpc;
+    struct vsd_rpc_counters *ct = c->srv->ep.counters;
     ct->requests++;
     if (e && e->code) {
-        if (e->code == -32700 || e->code == -32600)
+        if (e->code == VSD_RPC_PARSE_ERROR || e->code == VSD_RPC_INVALID_REQUEST)
             ct->malformed++;
-        else if (e->code == -32601)
+        else if (e->code == VSD_RPC_METHOD_NOT_FOUND)
             ct->unknown_method++;
         else if (e->code == VSD_BAD_PARAMS)
             ct->bad_params++;
@@ -357,72 +359,72 @@ static void answer(struct rpc_conn *c, json_t *id, json_t *result, const struct 
     free(text);
 }
 
-void rpc_reply_deferred(struct rpc_conn *c, json_t *id, json_t *result, const struct vsd_err *e)
+struct vsd_rpc_request {
+    struct rpc_conn *conn;
+    const char *method;
+    const json_t *params;
+    json_t *id;
+    bool done; /* answered or deferred */
+};
+
+struct vsd_rpc_pending {
+    struct rpc_conn *conn;
+    json_t *id;
+};
+
+const char *vsd_rpc_request_method(const struct vsd_rpc_request *req)
 {
+    return req->method;
+}
+
+const json_t *vsd_rpc_request_params(const struct vsd_rpc_request *req)
+{
+    return req->params;
+}
+
+void vsd_rpc_answer(struct vsd_rpc_request *req, json_t *result, const struct vsd_err *e)
+{
+    req->done = true;
+    answer(req->conn, req->id, result, e && e->code ? e : NULL);
+}
+
+bool vsd_rpc_request_can_wait(const struct vsd_rpc_request *req)
+{
+    return !req->conn->keep;
+}
+
+struct vsd_rpc_pending *vsd_rpc_defer(struct vsd_rpc_request *req)
+{
+    struct vsd_rpc_pending *p = vsd_rpc_request_can_wait(req) ? malloc(sizeof(*p)) : NULL;
+    if (!p)
+        return NULL;
+    req->done = true;
+    p->conn = req->conn;
+    p->id = json_incref(req->id);
+    p->conn->pending++;
+    return p;
+}
+
+void vsd_rpc_pending_answer(struct vsd_rpc_pending *p, json_t *result, const struct vsd_err *e)
+{
+    struct rpc_conn *c = p->conn;
     c->pending--;
     if (c->gone)
         json_decref(result);
     else
-        answer(c, id, result, e);
-    json_decref(id);
+        answer(c, p->id, result, e && e->code ? e : NULL);
+    json_decref(p->id);
+    free(p);
     conn_reap(c);
 }
 
-/* The handlers; each returns a result or fills e. */
-static json_t *dispatch(struct rpc_conn *c, const char *method, json_t *params, json_t *id,
-                        bool *deferred, struct vsd_err *e)
+void vsd_rpc_pending_drop(struct vsd_rpc_pending *p)
 {
-    struct vsd *d = c->srv->d;
-    *deferred = false;
-    struct {
-        const char *name;
-        int (*op)(struct vsd *, const json_t *, struct vsd_err *);
-    } simple[] = {
-        {"switch-add", vsd_switch_add}, {"switch-del", vsd_switch_del},
-        {"switch-set", vsd_switch_set}, {"vm-add", vsd_vm_add},
-        {"vm-del", vsd_vm_del},         {"nic-set", vsd_nic_set},
-        {"nic-del", vsd_nic_del},       {"fdb-add", vsd_fdb_add},
-        {"fdb-del", vsd_fdb_del},       {"fdb-flush", vsd_fdb_flush},
-        {"mirror-add", vsd_mirror_add}, {"mirror-del", vsd_mirror_del},
-    };
-    for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
-        if (strcmp(method, simple[i].name) == 0)
-            return simple[i].op(d, params, e) < 0 ? NULL : json_object();
-    if (strcmp(method, "switch-list") == 0)
-        return vsd_switch_list(d);
-    if (strcmp(method, "vm-list") == 0)
-        return vsd_vm_list(d);
-    if (strcmp(method, "switch-show") == 0)
-        return vsd_switch_show(d, params, e);
-    if (strcmp(method, "vm-start") == 0)
-        return vsd_vm_start(d, params, e);
-    /* A parked answer is owed to a connection that outlives the request. */
-    if (c->keep && (strcmp(method, "vm-stop") == 0 || strcmp(method, "capture") == 0)) {
-        vsd_fail(e, VSD_FAILED, "%s needs a control connection", method);
-        return NULL;
-    }
-    if (strcmp(method, "vm-stop") == 0) {
-        json_t *r = vsd_vm_stop(d, params, c, id, deferred, e);
-        if (*deferred)
-            c->pending++;
-        return r;
-    }
-    if (strcmp(method, "capture") == 0) {
-        json_t *res = vsd_capture(d, params, c, id, deferred, e);
-        if (*deferred)
-            c->pending++;
-        return res;
-    }
-    if (strcmp(method, "nic-add") == 0)
-        return vsd_nic_add(d, params, e);
-    if (strcmp(method, "nic-list") == 0)
-        return vsd_nic_list(d, params, e);
-    if (strcmp(method, "fdb-show") == 0)
-        return vsd_fdb_show(d, params, e);
-    if (strcmp(method, "stats") == 0)
-        return vsd_stats(d, params, e);
-    vsd_fail(e, -32601, "unknown method '%s'", method);
-    return NULL;
+    struct rpc_conn *c = p->conn;
+    c->pending--;
+    json_decref(p->id);
+    free(p);
+    conn_reap(c);
 }
 
 static void handle_line(struct rpc_conn *c, const char *line, size_t len)
@@ -431,7 +433,7 @@ static void handle_line(struct rpc_conn *c, const char *line, size_t len)
     json_error_t jerr;
     json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!req) {
-        vsd_fail(&e, -32700, "request is not JSON: %s", jerr.text);
+        vsd_fail(&e, VSD_RPC_PARSE_ERROR, "request is not JSON: %s", jerr.text);
         answer(c, NULL, NULL, &e);
         return;
     }
@@ -441,7 +443,8 @@ static void handle_line(struct rpc_conn *c, const char *line, size_t len)
     const char *ver = json_string_value(json_object_get(req, "jsonrpc"));
     if (!json_is_object(req) || !ver || strcmp(ver, "2.0") != 0 || !json_is_string(method) ||
         (params && !json_is_object(params))) {
-        vsd_fail(&e, -32600, "not a JSON-RPC 2.0 request with a method and object params");
+        vsd_fail(&e, VSD_RPC_INVALID_REQUEST,
+                 "not a JSON-RPC 2.0 request with a method and object params");
         answer(c, id, NULL, &e);
         json_decref(req);
         return;
@@ -449,17 +452,20 @@ static void handle_line(struct rpc_conn *c, const char *line, size_t len)
     json_t *empty = NULL;
     if (!params)
         params = empty = json_object();
-    bool deferred;
-    json_t *result = dispatch(c, json_string_value(method), params, id, &deferred, &e);
-    if (!deferred)
-        answer(c, id, result, e.code ? &e : NULL);
+    struct vsd_rpc_request r = {
+        .conn = c, .method = json_string_value(method), .params = params, .id = id};
+    c->srv->ep.handler(c->srv->ep.ctx, &r);
+    if (!r.done) {
+        vsd_fail(&e, VSD_FAILED, "%s: no answer", r.method);
+        answer(c, id, NULL, &e);
+    }
     json_decref(empty);
     json_decref(req);
 }
 
-char *rpc_serve_line(struct vsd *d, const char *line, size_t len)
+char *vsd_rpc_serve_line(const struct vsd_rpc_endpoint *ep, const char *line, size_t len)
 {
-    struct rpc_server srv = {.d = d, .fd = -1, .epfd = -1, .tfd = -1};
+    struct vsd_rpc_server srv = {.ep = *ep, .fd = -1, .epfd = -1, .tfd = -1};
     struct rpc_conn *c = calloc(1, sizeof(*c));
     char *text = NULL;
     if (!c)
@@ -489,7 +495,7 @@ static void serve_lines(struct rpc_conn *c)
         return;
     if (c->len == RPC_MAX_REQUEST) {
         struct vsd_err e;
-        vsd_fail(&e, -32600, "request longer than %d bytes", RPC_MAX_REQUEST);
+        vsd_fail(&e, VSD_RPC_INVALID_REQUEST, "request longer than %d bytes", RPC_MAX_REQUEST);
         c->len = 0;
         c->eof = true;
         answer(c, NULL, NULL, &e);
@@ -525,7 +531,7 @@ static void on_writable(struct rpc_conn *c)
 
 /* Drop the clients whose oldest unsent answer is past its deadline; arm
  * the timer for the next one. */
-static void check_deadlines(struct rpc_server *s)
+static void check_deadlines(struct vsd_rpc_server *s)
 {
     uint64_t ticks;
     if (read(s->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
@@ -550,7 +556,7 @@ static void check_deadlines(struct rpc_server *s)
         timer_arm(s, next);
 }
 
-void rpc_server_on_event(struct rpc_server *s, int epfd, void *tag, uint32_t events)
+void vsd_rpc_server_on_event(struct vsd_rpc_server *s, int epfd, void *tag, uint32_t events)
 {
     if (s->epfd != epfd) {
         /* The first event tells us the loop: the deadline timer joins it. */

@@ -1,0 +1,189 @@
+/*
+ * netvsp's insides, shared by its files and seen by nobody else: the NIC
+ * (struct netvsp), the connection of an open channel (struct conn), and the
+ * functions one layer offers the next. The layers, each calling only the
+ * ones below it:
+ *
+ *   port.c       the switch port (vsw_port_class), create/destroy, the
+ *                VMBus open/close callbacks, stats, MTU and media setters
+ *   rxtx.c       the data path both ways: the guest's ring, PACKET_MSGs
+ *                into mbufs, frames into the receive buffer
+ *   rndis-ctl.c  RNDIS control: INIT/QUERY/SET/KEEPALIVE/RESET/HALT, OIDs,
+ *                indications (media, NETWORK_CHANGE)
+ *   nvs.c        NVSP: the connection, set-up messages, receive and send
+ *                buffers, transfer packets and completions to the guest,
+ *                error counting
+ *
+ * Ownership. The control thread creates the offer and handles the channel's
+ * open/close callbacks; while open, everything about the connection (struct
+ * conn) belongs to the worker that owns the port: it alone reads the
+ * guest->root ring, writes the root->guest ring, and touches the buffers.
+ * open publishes the conn with a release store; close unpublishes it and
+ * waits an RCU grace period (vsw_port_synchronize) before freeing it.
+ *
+ * Guest memory the worker reads: the send buffer (a GPADL view), the pages
+ * of GPA-direct ranges (through the partition's read-only DMA view, after
+ * checking every PFN), and nothing else. It writes only the receive buffer
+ * (a GPADL view), inside sub-allocations it owns at that moment.
+ */
+#ifndef NETVSP_PRIVATE_H
+#define NETVSP_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "netvsp.h"
+#include "vmbus-ring.h"
+#include "vmbus-server.h"
+#include "vmnic.h"
+#include "vsw-port-provider.h"
+
+struct rte_mbuf;
+struct rte_mempool;
+
+#define CTRL_SUBS 16u
+#define XFER_BATCH 64u
+#define PKT_MAX 8192u
+#define CTRL_MSG_MAX 4096u
+#define PENDING_CTRL 16u
+#define MAX_PKTS_PER_MSG 8u
+
+struct pending_ctrl {
+    uint32_t len;
+    uint8_t data[512];
+};
+
+struct conn {
+    struct vmbus_chan *chan;
+    struct vmbus_ring *rx, *tx;
+    struct hv_partition *part;
+    const uint8_t *dma;
+    uint64_t mem_pages;
+
+    bool inited;
+    uint32_t nvsp_ver;
+    uint32_t msg_size;
+    bool have_config, have_ndis_ver;
+    uint32_t ndis_ver;
+    uint32_t ndis_frame; /* NDIS_CONFIG mtu field, validated */
+    uint32_t frame;      /* largest frame both ways: min(ndis_frame, jumbo_frame(NIC mtu)) */
+
+    struct vmbus_gpadl *rgp;
+    uint8_t *rbuf;
+    uint64_t rlen;
+    uint16_t rid;
+    uint32_t sub_size, nsub;
+    uint32_t *free_data;
+    uint32_t nfree_data;
+    uint32_t free_ctrl[CTRL_SUBS];
+    uint32_t nfree_ctrl;
+    uint32_t *next;
+    uint8_t *outstanding;
+
+    struct vmbus_gpadl *sgp;
+    const uint8_t *sbuf;
+    uint64_t slen;
+    uint32_t nsections;
+
+    bool rndis_ready;
+    uint32_t filter;
+    bool guest_csum; /* the guest may ask us to finish checksums */
+
+    struct vmbus_xfer_range xr[XFER_BATCH];
+    uint32_t xn, xhead, xtail;
+    bool unpublished;
+
+    struct pending_ctrl pend[PENDING_CTRL];
+    uint32_t npend;
+
+    uint32_t errors;
+    uint32_t frames_seen; /* PACKET_MSGs parsed, kept or dropped (rx budget) */
+    bool dead;
+    bool media_told;         /* what the guest was last told (worker) */
+    uint32_t media_gen_told; /* np->media_gen when it was told */
+    uint32_t mtu_gen_seen;   /* np->mtu_gen the frame limit was computed at */
+    uint64_t media_hold;     /* TSC until which a reconnect waits */
+    uint8_t pkt[PKT_MAX];
+    uint8_t ctl[CTRL_MSG_MAX];
+};
+
+struct netvsp {
+    struct vsw_port port;
+    struct vmbus_server *srv;
+    struct vmbus_chan *chan;
+    char nic_name[NETVSP_NIC_NAME_MAX + 1];
+    uint8_t mac[6];
+    uint32_t mtu;
+    struct rte_mempool *pool;
+    struct conn *conn; /* RCU-published to the worker */
+    bool media;        /* connected (atomic; control thread writes) */
+    uint32_t media_gen; /* changes of media (atomic) */
+    uint32_t mtu_gen;   /* changes of mtu (atomic) */
+    struct netvsp_stats stats;
+};
+
+static inline struct netvsp *np_of(struct vsw_port *port)
+{
+    return container_of(port, struct netvsp, port);
+}
+
+static inline bool media(const struct netvsp *np)
+{
+    return __atomic_load_n(&np->media, __ATOMIC_ACQUIRE);
+}
+
+/* nvs.c */
+
+/* The connection of a channel the guest opened: its rings, no buffers yet,
+ * the frame limit of the NIC's MTU. Control thread (open callback); free
+ * it only when no worker can be inside it any more. */
+int netvsp_conn_create(struct netvsp *np, struct vmbus_chan *chan, struct conn **out);
+void netvsp_conn_free(struct conn *c);
+
+/* Count a bad message; cut the guest off once it has sent too many. */
+void netvsp_bad(struct netvsp *np, struct conn *c, enum netvsp_err e);
+/* A ring of the channel is corrupt: count it and close the channel. */
+void netvsp_ring_fatal(struct netvsp *np, struct conn *c);
+/* Bring the port's link in line with the connection's state. */
+void netvsp_update_link(struct netvsp *np, struct conn *c);
+/* Transfer packets to the guest: batch receive-buffer ranges (_xfer_add),
+ * send them as one packet (_xfer_emit: the number of ranges sent, 0 if the
+ * ring was full and they were freed), free a chain of sub-allocations the
+ * guest completed (_free_chain). */
+void netvsp_xfer_add(struct conn *c, uint32_t sub, uint32_t len);
+uint32_t netvsp_xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_type);
+void netvsp_free_chain(struct conn *c, uint32_t first);
+/* Ring bytes one guest request can make us produce. */
+uint32_t netvsp_reply_room(void);
+/* Send an RNDIS control message (answer or indication) in a control
+ * sub-allocation, or queue it (PENDING_CTRL at most) when none is free or
+ * older ones wait; one that finds neither is dropped. Send queued ones,
+ * oldest first, while there is room. */
+void netvsp_send_ctrl(struct netvsp *np, struct conn *c, const void *msg, uint32_t len);
+void netvsp_flush_pending_ctrl(struct netvsp *np, struct conn *c);
+/* Complete the guest's request tid with {type, status}. */
+void netvsp_send_completion(struct conn *c, uint64_t tid, uint32_t type, uint32_t status);
+/* Make what was written to the guest's ring visible, signalling if needed. */
+void netvsp_publish(struct netvsp *np, struct conn *c);
+/* One NVSP message from the guest (in-band or GPA-direct), copied out of
+ * its ring packet and checked: length and version of its type, set-up
+ * order, a completion asked for where the answer needs one (each refusal
+ * counted by netvsp_bad). Set-up messages are handled and answered here.
+ * A SEND_RNDIS_PKT that passes is copied into *rndis and true returned:
+ * the caller processes its RNDIS messages and completes it. */
+bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+                        struct nvsp_msg_rndis_pkt *rndis);
+
+/* rndis-ctl.c */
+
+/* An RNDIS control message, copied into c->ctl (len bytes): answered. */
+void netvsp_rndis_control(struct netvsp *np, struct conn *c, uint32_t len);
+/* Tell the guest its cable or its MTU changed (end of a worker round). */
+void netvsp_indicate_media(struct netvsp *np, struct conn *c);
+void netvsp_indicate_mtu(struct netvsp *np, struct conn *c);
+
+/* rxtx.c: the port's rx_burst and tx_burst (vsw-port-provider.h). */
+uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
+uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
+
+#endif

@@ -1,0 +1,499 @@
+/*
+ * The data path both ways. From the guest: its ring, one NVSP message at a
+ * time (rx_burst's budget), the RNDIS bytes of a send as one stream (a
+ * send-buffer section, then GPA-direct pages), PACKET_MSGs and their PPIs
+ * into mbufs with checksum requests and VLAN metadata. To the guest: frames
+ * into receive-buffer sub-allocations with their RNDIS header and PPIs,
+ * batched into transfer packets; the guest's completions free them.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "hv.h"
+#include "jumbo.h"
+#include "netvsp-private.h"
+#include "vsw-frame.h"
+
+#define MAX_GPA_RANGES 32u
+#define MAX_SEGS 64u
+#define STREAM_MAX (65536u + 8192u)
+#define PPI_MAX 1024u /* bytes of per-packet info a PACKET_MSG may carry */
+
+struct seg {
+    const uint8_t *p;
+    uint32_t len;
+};
+
+/* The RNDIS bytes of one NVSP send: a send-buffer slice, then the pages of
+ * the packet's GPA-direct ranges. */
+struct gstream {
+    uint32_t nseg;
+    uint32_t total;
+    struct seg seg[MAX_SEGS];
+};
+
+static int gs_copy(const struct gstream *gs, uint32_t off, uint32_t len, void *dst)
+{
+    if ((uint64_t)off + len > gs->total)
+        return -1;
+    uint8_t *d = dst;
+    for (uint32_t i = 0; i < gs->nseg && len; i++) {
+        const struct seg *s = &gs->seg[i];
+        if (off >= s->len) {
+            off -= s->len;
+            continue;
+        }
+        uint32_t k = s->len - off < len ? s->len - off : len;
+        memcpy(d, s->p + off, k);
+        d += k;
+        len -= k;
+        off = 0;
+    }
+    return 0;
+}
+
+/* Copy len bytes at off of the stream into a new mbuf chain. */
+static struct rte_mbuf *gs_to_mbuf(struct rte_mempool *pool, const struct gstream *gs, uint32_t off,
+                                   uint32_t len)
+{
+    struct rte_mbuf *head = rte_pktmbuf_alloc(pool);
+    if (!head)
+        return NULL;
+    struct rte_mbuf *m = head;
+    uint32_t done = 0;
+    while (done < len) {
+        uint16_t room = rte_pktmbuf_tailroom(m);
+        uint32_t k = len - done < room ? len - done : room;
+        if (k == 0) {
+            struct rte_mbuf *nm = rte_pktmbuf_alloc(pool);
+            if (!nm) {
+                rte_pktmbuf_free(head);
+                return NULL;
+            }
+            m->next = nm;
+            head->nb_segs++;
+            m = nm;
+            continue;
+        }
+        gs_copy(gs, off + done, k, rte_pktmbuf_mtod_offset(m, uint8_t *, m->data_len));
+        m->data_len += (uint16_t)k;
+        head->pkt_len += k;
+        done += k;
+    }
+    return head;
+}
+
+/* Checksum offload request: check it against the frame and put it into the
+ * mbuf so whoever sends the frame on knows the checksum is still to do. The
+ * transport offset counts any tags the guest put into the frame itself
+ * (in-band VLAN or priority tags); where the IP header starts is read from
+ * the frame as the switch reads it. */
+static bool apply_csum(struct rte_mbuf *m, uint32_t info)
+{
+    uint32_t thoff = (info >> RNDIS_TXCSUM_THOFF_SHIFT) & RNDIS_TXCSUM_THOFF_MASK;
+    bool v4 = info & RNDIS_TXCSUM_IPV4, v6 = info & RNDIS_TXCSUM_IPV6;
+    bool tcp = info & RNDIS_TXCSUM_TCP, udp = info & RNDIS_TXCSUM_UDP;
+    /* The IPv4 header checksum is not offered (fill_offload): asking for it
+     * breaks the protocol, like asking for segmentation. */
+    if (info & RNDIS_TXCSUM_IP_HDR)
+        return false;
+    if (!(tcp || udp))
+        return !(info & ~(RNDIS_TXCSUM_IPV4 | RNDIS_TXCSUM_IPV6));
+    if (v4 == v6 || tcp == udp)
+        return false;
+    return vsw_frame_csum_request(m, thoff, tcp, v4 ? 4 : 6) == 0;
+}
+
+/*
+ * One PACKET_MSG at off in the stream, len bytes long. Builds the mbuf into
+ * *out, or leaves it NULL (dropped, counted).
+ */
+static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream *gs, uint32_t off,
+                         uint32_t len, struct rte_mbuf **out)
+{
+    struct rndis_packet_msg pm;
+    *out = NULL;
+    if (len < sizeof(pm) || gs_copy(gs, off, sizeof(pm), &pm) < 0) {
+        netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
+        return;
+    }
+    if (pm.oob_data_offset || pm.oob_data_len || pm.num_oob_elements || pm.vc_handle ||
+        !vmnic_rndis_data_ok(&pm, len)) {
+        netvsp_bad(np, c, NETVSP_ERR_RNDIS_PACKET);
+        return;
+    }
+    struct vmnic_ppi ppi = {0};
+    if (pm.ppi_len) {
+        uint8_t ppis[PPI_MAX];
+        if (!vmnic_rndis_ppi_area_ok(&pm, len) || pm.ppi_len > PPI_MAX) {
+            netvsp_bad(np, c, NETVSP_ERR_PPI);
+            return;
+        }
+        gs_copy(gs, off + RNDIS_HEADER_SIZE + pm.ppi_offset, pm.ppi_len, ppis);
+        if (vmnic_ppi_parse(ppis, pm.ppi_len, &ppi) < 0) {
+            netvsp_bad(np, c, NETVSP_ERR_PPI);
+            return;
+        }
+    }
+    if (ppi.present & VMNIC_PPI_LSO) {
+        /* Not offered: a guest asking for segmentation broke the protocol. */
+        netvsp_bad(np, c, NETVSP_ERR_OFFLOAD);
+        return;
+    }
+    /* A frame may carry a tag in-band instead of in the VLAN PPI: then it
+     * is 4 bytes longer than the frame limit allows. Which tags it may
+     * carry is the switch's to judge (classify_vlan). */
+    if (!jumbo_frame_fits(pm.data_len, c->frame, true)) {
+        np->stats.rx_frames_too_big++;
+        vsw_port_drop(&np->port, VSW_DROP_RX_TOO_BIG, 1);
+        return;
+    }
+    if (pm.data_len < RTE_ETHER_HDR_LEN) {
+        vsw_port_drop(&np->port, VSW_DROP_RUNT, 1);
+        return;
+    }
+    struct rte_mbuf *m =
+        gs_to_mbuf(np->pool, gs, off + RNDIS_HEADER_SIZE + pm.data_offset, pm.data_len);
+    if (!m) {
+        vsw_port_drop(&np->port, VSW_DROP_NO_MBUF, 1);
+        return;
+    }
+    if (pm.data_len > c->frame &&
+        !vsw_l2_is_tpid(rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->ether_type)) {
+        np->stats.rx_frames_too_big++;
+        vsw_port_drop(&np->port, VSW_DROP_RX_TOO_BIG, 1);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    if (ppi.present & VMNIC_PPI_VLAN) {
+        /* The switch decides whether this port may send it (trunk). */
+        m->ol_flags |= RTE_MBUF_F_RX_VLAN;
+        m->vlan_tci = (uint16_t)(RNDIS_VLAN_ID(ppi.vlan) | (RNDIS_VLAN_PRIO(ppi.vlan) << 13));
+    }
+    if ((ppi.present & VMNIC_PPI_CSUM) && !apply_csum(m, ppi.csum)) {
+        netvsp_bad(np, c, NETVSP_ERR_OFFLOAD);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    *out = m;
+}
+
+/* Build the stream of an NVSP send: section slice + GPA-direct ranges. */
+static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+                        const struct nvsp_msg_rndis_pkt *m, struct gstream *gs)
+{
+    gs->nseg = 0;
+    gs->total = 0;
+    if (m->send_buf_section_index != NVSP_SECTION_NONE) {
+        uint64_t start = (uint64_t)m->send_buf_section_index * NVSP_SEND_SECTION_SIZE;
+        if (!c->sbuf || m->send_buf_section_index >= c->nsections ||
+            m->send_buf_section_size > NVSP_SEND_SECTION_SIZE ||
+            start + m->send_buf_section_size > c->slen || m->send_buf_section_size == 0) {
+            netvsp_bad(np, c, NETVSP_ERR_SECTION);
+            return -1;
+        }
+        gs->seg[0].p = c->sbuf + start;
+        gs->seg[0].len = m->send_buf_section_size;
+        gs->nseg = 1;
+        gs->total = m->send_buf_section_size;
+    }
+    if (pkt->type == VMBUS_PKT_DATA_USING_GPA_DIRECT) {
+        struct vmbus_range rg[MAX_GPA_RANGES];
+        int nr = vmbus_pkt_gpa_direct(pkt, rg, MAX_GPA_RANGES);
+        if (nr < 0) {
+            netvsp_bad(np, c, NETVSP_ERR_GPA_RANGE);
+            return -1;
+        }
+        for (int i = 0; i < nr; i++) {
+            uint32_t left = rg[i].byte_count, poff = rg[i].byte_offset;
+            for (uint32_t j = 0; j < rg[i].pfn_count && left; j++) {
+                uint64_t pfn = vmbus_range_pfn(&rg[i], j);
+                uint32_t k = HV_PAGE_SIZE - poff < left ? HV_PAGE_SIZE - poff : left;
+                if (pfn >= c->mem_pages || gs->nseg == MAX_SEGS || gs->total + k > STREAM_MAX) {
+                    netvsp_bad(np, c, NETVSP_ERR_GPA_RANGE);
+                    return -1;
+                }
+                gs->seg[gs->nseg].p = c->dma + (pfn << HV_PAGE_SHIFT) + poff;
+                gs->seg[gs->nseg].len = k;
+                gs->nseg++;
+                gs->total += k;
+                left -= k;
+                poff = 0;
+            }
+        }
+    }
+    if (gs->total < sizeof(struct rndis_msg_hdr)) {
+        netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * NVSP SEND_RNDIS_PKT: walk the RNDIS messages of the stream. Data frames go
+ * to pkts (room for MAX_PKTS_PER_MSG); a control message is answered.
+ * Returns the NVSP status to complete with.
+ */
+static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+                           const struct nvsp_msg_rndis_pkt *m, struct rte_mbuf **pkts,
+                           uint16_t *npkts)
+{
+    struct gstream gs;
+    if (!c->rbuf) {
+        netvsp_bad(np, c, NETVSP_ERR_NOT_READY);
+        return NVSP_STAT_FAIL;
+    }
+    if (build_stream(np, c, pkt, m, &gs) < 0)
+        return NVSP_STAT_INVALID_RNDIS_PKT;
+    /* Concatenated messages follow one another at exactly message_length,
+     * as OpenVMM's netvsp (handle_rndis_packet_messages) and vmswitch walk
+     * them: guests that pack several put the alignment padding inside the
+     * previous message's length (Linux netvsc_copy_to_send_buf, FreeBSD
+     * and DPDK hn_try_txagg), so no rounding is ours to do. Bytes after
+     * the last message that do not make a header are an error, as there. */
+    uint32_t off = 0, count = 0;
+    bool data_seen = false;
+    while (off < gs.total) {
+        struct rndis_msg_hdr h;
+        if (gs.total - off < sizeof(h)) {
+            netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
+            return NVSP_STAT_INVALID_RNDIS_PKT;
+        }
+        gs_copy(&gs, off, sizeof(h), &h);
+        if (h.len < sizeof(h) || h.len > gs.total - off) {
+            netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
+            return NVSP_STAT_INVALID_RNDIS_PKT;
+        }
+        if (h.type == RNDIS_MSG_PACKET) {
+            if (!c->rndis_ready) {
+                netvsp_bad(np, c, NETVSP_ERR_NOT_READY);
+                return NVSP_STAT_FAIL;
+            }
+            if (++count > MAX_PKTS_PER_MSG) {
+                netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
+                return NVSP_STAT_INVALID_RNDIS_PKT;
+            }
+            struct rte_mbuf *mb;
+            c->frames_seen++;
+            rndis_packet(np, c, &gs, off, h.len, &mb);
+            if (mb)
+                pkts[(*npkts)++] = mb;
+            data_seen = true;
+        } else {
+            /* Control messages travel alone, never after data. */
+            if (data_seen || m->channel_type != NVSP_CHANNEL_TYPE_CONTROL ||
+                h.len > CTRL_MSG_MAX) {
+                netvsp_bad(np, c, NETVSP_ERR_RNDIS_TYPE);
+                return NVSP_STAT_INVALID_RNDIS_PKT;
+            }
+            gs_copy(&gs, off, h.len, c->ctl);
+            netvsp_rndis_control(np, c, h.len);
+            return NVSP_STAT_SUCCESS;
+        }
+        off += h.len;
+    }
+    return NVSP_STAT_SUCCESS;
+}
+
+/* One NVSP message from the guest: its set-up messages are NVSP's; a send
+ * of RNDIS messages is the data path's, completed with their status. */
+static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+                         struct rte_mbuf **pkts, uint16_t *npkts)
+{
+    struct nvsp_msg_rndis_pkt m;
+    if (!netvsp_nvs_message(np, c, pkt, &m))
+        return;
+    uint32_t st = rndis_send(np, c, pkt, &m, pkts, npkts);
+    netvsp_send_completion(c, pkt->trans_id, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
+}
+
+/* The guest is done with one of our transfers. */
+static void guest_completion(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt)
+{
+    uint64_t first = pkt->trans_id;
+    if (!c->rbuf || first >= c->nsub || !c->outstanding[first]) {
+        netvsp_bad(np, c, NETVSP_ERR_COMPLETION_ID);
+        return;
+    }
+    c->outstanding[first] = 0;
+    netvsp_free_chain(c, (uint32_t)first);
+}
+
+/*
+ * One round's share of the guest's ring (see rx_burst in
+ * vsw-port-provider.h): at most n units of work, where each frame costs one,
+ * kept or dropped, and so does each message that carries none (NVSP and
+ * RNDIS control, completions, refused messages). Whatever a guest sends, the
+ * worker moves on to its other ports after this bounded amount of work; the
+ * rest stays in the ring for the next round. A request is taken only while
+ * the budget left could hold the most frames it may carry.
+ */
+uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+    struct netvsp *np = np_of(port);
+    struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
+    if (!c || c->dead)
+        return 0;
+    uint16_t got = 0;
+    uint32_t used = 0;
+    /* Take a request only if whatever it makes us send fits; otherwise
+     * leave the guest's requests in its ring (back-pressure). */
+    while (used + MAX_PKTS_PER_MSG <= n) {
+        if (vmbus_ring_free_bytes(c->tx) < netvsp_reply_room()) {
+            if (c->tx->error)
+                netvsp_ring_fatal(np, c);
+            break;
+        }
+        int len = vmbus_ring_get(c->rx, c->pkt, PKT_MAX);
+        if (len == -EAGAIN)
+            break;
+        if (len < 0) {
+            netvsp_ring_fatal(np, c);
+            break;
+        }
+        uint32_t seen = c->frames_seen;
+        struct vmbus_pkt pkt;
+        vmbus_pkt_parse(c->pkt, (uint32_t)len, &pkt);
+        switch (pkt.type) {
+        case VMBUS_PKT_COMP:
+            guest_completion(np, c, &pkt);
+            break;
+        case VMBUS_PKT_DATA_INBAND:
+        case VMBUS_PKT_DATA_USING_GPA_DIRECT:
+            nvsp_message(np, c, &pkt, pkts, &got);
+            break;
+        default:
+            netvsp_bad(np, c, NETVSP_ERR_PKT_TYPE);
+            break;
+        }
+        used += c->frames_seen != seen ? c->frames_seen - seen : 1;
+        if (c->dead)
+            break;
+    }
+    if (used) {
+        if (vmbus_ring_release(c->rx) == 1)
+            vmbus_chan_signal(c->chan);
+        netvsp_flush_pending_ctrl(np, c);
+    }
+    if (got && !media(np)) {
+        /* Unplugged: the guest's frames go nowhere, but its control
+         * messages are still answered (it must be able to query). */
+        vsw_port_drop(port, VSW_DROP_LINK_DOWN, got);
+        rte_pktmbuf_free_bulk(pkts, got);
+        got = 0;
+    }
+    if (used > got)
+        vsw_port_rx_busy(port);
+    return got;
+}
+
+static bool wanted(const struct netvsp *np, const struct conn *c, const struct rte_mbuf *m)
+{
+    const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+    uint32_t f = c->filter;
+    if (f & RNDIS_FILTER_PROMISCUOUS)
+        return true;
+    if (rte_is_broadcast_ether_addr(&eth->dst_addr))
+        return f & RNDIS_FILTER_BROADCAST;
+    if (rte_is_multicast_ether_addr(&eth->dst_addr))
+        return f & (RNDIS_FILTER_MULTICAST | RNDIS_FILTER_ALL_MULTICAST);
+    return (f & RNDIS_FILTER_DIRECTED) && memcmp(eth->dst_addr.addr_bytes, np->mac, 6) == 0;
+}
+
+/* Emit the batched data frames; count them sent, or dropped if the ring
+ * to the guest was full. */
+static uint16_t emit_data(struct netvsp *np, struct conn *c, struct vsw_port_counters *ctr,
+                          uint64_t *batch_bytes)
+{
+    uint32_t n = c->xn;
+    if (!n)
+        return 0;
+    if (netvsp_xfer_emit(np, c, NVSP_CHANNEL_TYPE_DATA) == n) {
+        ctr->tx_packets += n;
+        ctr->tx_bytes += *batch_bytes;
+    } else {
+        ctr->drops[VSW_DROP_QUEUE_FULL] += n;
+        n = 0;
+    }
+    *batch_bytes = 0;
+    return (uint16_t)n;
+}
+
+uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+    struct netvsp *np = np_of(port);
+    struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
+    uint16_t sent = 0;
+    if (!c || c->dead || !c->rndis_ready || !c->rbuf || !c->filter) {
+        vsw_port_drop(port, VSW_DROP_LINK_DOWN, n);
+        rte_pktmbuf_free_bulk(pkts, n);
+        return 0;
+    }
+    struct vsw_port_counters *ctr = &port->counters[rte_lcore_id()];
+    uint64_t batch_bytes = 0;
+    for (uint16_t i = 0; i < n; i++) {
+        struct rte_mbuf *m = pkts[i];
+        uint32_t len = m->pkt_len;
+        if (len > c->frame) {
+            vsw_port_drop(port, VSW_DROP_TOO_BIG, 1);
+            goto free;
+        }
+        if (!(m->ol_flags & vsw_mirror_copy_flag) && !wanted(np, c, m)) {
+            np->stats.tx_filtered++;
+            goto free;
+        }
+        if (!c->nfree_data) {
+            np->stats.tx_no_buffer++;
+            vsw_port_drop(port, VSW_DROP_QUEUE_FULL, 1);
+            goto free;
+        }
+        uint32_t sub = c->free_data[--c->nfree_data];
+        uint8_t *dst = c->rbuf + (size_t)sub * c->sub_size;
+        struct rndis_packet_msg pm = {.hdr = {.type = RNDIS_MSG_PACKET}};
+        uint32_t ppi_len = 0;
+        uint8_t *ppi = dst + sizeof(pm);
+        if (m->ol_flags & RTE_MBUF_F_TX_L4_MASK) {
+            /* The sender left the checksum to the network: for another VM
+             * that means "verified", as vmswitch tells its guests. */
+            struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE,
+                                  .type = RNDIS_PPI_CSUM_INFO,
+                                  .ppi_offset = sizeof(r)};
+            uint32_t v = RNDIS_RXCSUM_IP_OK |
+                         ((m->ol_flags & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_UDP_CKSUM
+                              ? RNDIS_RXCSUM_UDP_OK
+                              : RNDIS_RXCSUM_TCP_OK);
+            memcpy(ppi, &r, sizeof(r));
+            memcpy(ppi + sizeof(r), &v, 4);
+            ppi_len += r.size;
+        }
+        uint16_t tag = vsw_port_tx_vlan(port, m);
+        if (tag) {
+            struct rndis_ppi r = {
+                .size = RNDIS_PPI_U32_SIZE, .type = RNDIS_PPI_VLAN, .ppi_offset = sizeof(r)};
+            uint32_t v = RNDIS_VLAN_MAKE(tag, (m->vlan_tci >> 13) & 7);
+            memcpy(ppi + ppi_len, &r, sizeof(r));
+            memcpy(ppi + ppi_len + sizeof(r), &v, 4);
+            ppi_len += r.size;
+        }
+        pm.ppi_offset = ppi_len ? RNDIS_PACKET_OFFSET_MIN : 0;
+        pm.ppi_len = ppi_len;
+        pm.data_offset = RNDIS_PACKET_OFFSET_MIN + ppi_len;
+        pm.data_len = len;
+        pm.hdr.len = (uint32_t)sizeof(pm) + ppi_len + len;
+        memcpy(dst, &pm, sizeof(pm));
+        const void *data = rte_pktmbuf_read(m, 0, len, dst + sizeof(pm) + ppi_len);
+        if (data != dst + sizeof(pm) + ppi_len)
+            memcpy(dst + sizeof(pm) + ppi_len, data, len);
+        netvsp_xfer_add(c, sub, pm.hdr.len);
+        batch_bytes += len;
+        if (c->xn == XFER_BATCH)
+            sent += emit_data(np, c, ctr, &batch_bytes);
+    free:
+        rte_pktmbuf_free(m);
+    }
+    sent += emit_data(np, c, ctr, &batch_bytes);
+    return sent;
+}
