@@ -95,6 +95,8 @@ struct vsw_port {
     int wait_fd_registered; /* in the owner's sleep set, or -1 */
     bool rx_busy;          /* owner: rx_burst did work beyond its frames */
     bool link_up;          /* atomic; set by the port type */
+    /* Control thread: rx/tx packets at the last vsw_dp_stats_clear(). */
+    uint64_t clear_rx_packets, clear_tx_packets;
     struct vsw_port_counters counters[RTE_MAX_LCORE];
 };
 

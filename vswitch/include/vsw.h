@@ -78,16 +78,62 @@ int vsw_dp_create(const struct vsw_dp_params *params, struct vsw_dp **out);
 void vsw_dp_destroy(struct vsw_dp *dp);
 struct rte_mempool *vsw_dp_mempool(const struct vsw_dp *dp);
 unsigned vsw_dp_workers(const struct vsw_dp *dp);
+/*
+ * What a worker did, like OVS's pmd-stats-show. Every count is written only
+ * by the worker (relaxed stores) and read here with relaxed loads: a
+ * snapshot is consistent per field, not across fields.
+ *
+ * Cycles are TSC cycles. The worker reads the TSC once per round: a round
+ * that did work (frames, hand-offs or a port's control messages) goes to
+ * busy_cycles, a round that found nothing to idle_cycles, and the time from
+ * deciding to sleep until it polls again (arming the ports' wake-ups, the
+ * epoll wait, disarming) to sleep_cycles. busy + idle + sleep is the
+ * worker's whole time since it started (or since the baseline).
+ */
 struct vsw_worker_stats {
     unsigned lcore;
     unsigned ports;
-    uint64_t rounds;      /* polling rounds */
-    uint64_t busy_rounds; /* rounds that moved frames or took control messages */
-    uint64_t sleeps;      /* times it went to sleep */
-    uint64_t wakeups;     /* sleeps ended by an event rather than the timeout */
+    uint64_t rounds;       /* polling rounds */
+    uint64_t busy_rounds;  /* rounds that moved frames or took control messages */
+    uint64_t sleeps;       /* times it went to sleep */
+    uint64_t wakeups;      /* sleeps ended by an event rather than the timeout */
+    uint64_t busy_cycles;  /* in rounds that did work */
+    uint64_t idle_cycles;  /* in rounds that found none */
+    uint64_t sleep_cycles; /* from deciding to sleep until polling again */
+    uint64_t rx_packets;   /* frames its ports' rx_burst returned */
+    uint64_t tx_packets;   /* frames it gave its ports' tx_burst (own or handed over) */
 };
-/* Returns the number of workers, filling up to max. */
+/* Totals since the workers started. Returns the number of workers, filling
+ * up to max. */
 unsigned vsw_dp_worker_stats(const struct vsw_dp *dp, struct vsw_worker_stats *out, unsigned max);
+
+/*
+ * A baseline, as ovs-appctl dpif-netdev/pmd-stats-clear: the control
+ * thread snapshots every worker's counters and every attached port's packet
+ * counts; nothing the workers write is reset. The *_since_clear readers
+ * subtract it (a port attached after the clear counts from its creation).
+ */
+void vsw_dp_stats_clear(struct vsw_dp *dp);
+unsigned vsw_dp_worker_stats_since_clear(const struct vsw_dp *dp, struct vsw_worker_stats *out,
+                                         unsigned max);
+struct vsw_worker_port {
+    const struct vsw_port *port;
+    uint64_t rx_packets; /* the port's rx_packets / tx_packets (vsw_port_stats) */
+    uint64_t tx_packets; /* since the last vsw_dp_stats_clear() */
+};
+/* The ports worker (an index below vsw_dp_workers()) polls, in polling
+ * order. Returns how many there are, filling up to max; 0 for a worker
+ * index out of range. */
+unsigned vsw_dp_worker_ports(const struct vsw_dp *dp, unsigned worker, struct vsw_worker_port *out,
+                             unsigned max);
+/* a -= b, counter by counter (lcore and ports kept from a): the figures
+ * between two snapshots. */
+void vsw_worker_stats_sub(struct vsw_worker_stats *a, const struct vsw_worker_stats *b);
+/* Busy cycles per received frame (OVS's "avg processing cycles per
+ * packet"); 0 when nothing was received. */
+double vsw_worker_cycles_per_packet(const struct vsw_worker_stats *s);
+/* Busy cycles as a percentage of all (busy + idle + sleep); 0 if none. */
+double vsw_worker_busy_pct(const struct vsw_worker_stats *s);
 
 /* Once a second or so: FDB aging, learning backlog. */
 void vsw_dp_tick(struct vsw_dp *dp);

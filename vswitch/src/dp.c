@@ -18,6 +18,15 @@
  * itself busy (vsw_port_rx_busy), and the round counts as busy: the worker
  * does not nap or sleep while any port has work pending.
  *
+ * Accounting, as OVS's pmd threads do it: the TSC is read once per round
+ * (the read the idle timer needs anyway), and the round's cycles go to
+ * busy_cycles if it did work, else to idle_cycles; a sleep, from arming
+ * the wake-ups to polling again, goes to sleep_cycles (one more TSC read,
+ * after it). An idle round's pause is charged to it, not to the next round.
+ * Every counter is the worker's own, updated with relaxed stores; the
+ * control thread only reads them, and vsw_dp_stats_clear() keeps a
+ * baseline on its side instead of resetting anything a worker writes.
+ *
  * Sleeping: a worker with nothing to do for idle_sleep_us arms every port's
  * wake-up (e.g. unmasks a VMBus ring's interrupts), marks itself sleeping,
  * re-checks, and waits in epoll on the ports' wait fds and its own wake fd.
@@ -149,7 +158,7 @@ static bool worker_sleep(struct vsw_worker *w, const struct vsw_port_set *set)
          * free set (fuzz_vsd_state found this use after free). */
         const int nap_ms = set->has_unsleepable ? 1 : 100;
         rte_rcu_qsbr_thread_offline(w->dp->qsbr, w->idx);
-        w->sleeps++;
+        vsw_worker_count(&w->sleeps, 1);
         int n = epoll_wait(w->epfd, evs, 16, nap_ms);
         rte_rcu_qsbr_thread_online(w->dp->qsbr, w->idx);
         for (int i = 0; i < n; i++) {
@@ -160,7 +169,7 @@ static bool worker_sleep(struct vsw_worker *w, const struct vsw_port_set *set)
                 }
             }
         }
-        w->wakeups += n > 0;
+        vsw_worker_count(&w->wakeups, n > 0);
         slept = true;
     }
     __atomic_store_n(&w->sleeping, false, __ATOMIC_RELAXED);
@@ -182,7 +191,7 @@ static int worker_main(void *arg)
     struct vsw_dp *dp = w->dp;
     struct rte_mbuf *pkts[VSW_BURST];
     uint64_t idle_cycles = dp->tsc_hz / 1000000u * dp->idle_sleep_us;
-    uint64_t last_work = rte_get_tsc_cycles();
+    uint64_t last_work = rte_rdtsc();
     /* Right after a sleep: a round without work sends the worker back to
      * sleep at once. A guest may signal its channel with nothing in its
      * ring as often as its hypercalls go; were each wake-up followed by
@@ -193,10 +202,11 @@ static int worker_main(void *arg)
 
     rte_rcu_qsbr_thread_register(dp->qsbr, w->idx);
     rte_rcu_qsbr_thread_online(dp->qsbr, w->idx);
+    uint64_t round_start = rte_rdtsc();
     while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
         rte_rcu_qsbr_quiescent(dp->qsbr, w->idx);
         const struct vsw_port_set *set = __atomic_load_n(&w->ports, __ATOMIC_ACQUIRE);
-        unsigned work = 0;
+        unsigned work = 0, rx = 0, tx = 0;
         for (unsigned i = 0; i < set->n; i++) {
             struct vsw_port *p = set->ports[i];
             uint16_t n = p->cls->rx_burst(p, pkts, VSW_BURST);
@@ -205,33 +215,44 @@ static int worker_main(void *arg)
                 work++;
             }
             if (n) {
-                work += n;
+                rx += n;
                 vsw_forward(w, p, pkts, n);
             }
             unsigned h = rte_ring_sc_dequeue_burst(p->handoff, (void **)pkts, VSW_BURST, NULL);
             if (h) {
-                work += h;
+                tx += h;
                 p->cls->tx_burst(p, pkts, (uint16_t)h);
             }
         }
+        work += rx + tx;
         if (w->ntouched)
-            vsw_flush_stages(w);
+            tx += vsw_flush_stages(w);
         for (unsigned i = 0; i < set->n; i++) {
             struct vsw_port *p = set->ports[i];
             if (p->cls->tx_flush)
                 p->cls->tx_flush(p);
         }
-        uint64_t now = rte_get_tsc_cycles();
-        w->rounds++;
-        w->busy_rounds += work != 0;
+        uint64_t now = rte_rdtsc();
+        vsw_worker_count(&w->rounds, 1);
         if (work) {
+            vsw_worker_count(&w->busy_rounds, 1);
+            vsw_worker_count(&w->busy_cycles, now - round_start);
+            vsw_worker_count(&w->rx_packets, rx);
+            vsw_worker_count(&w->tx_packets, tx);
+            round_start = now;
             last_work = now;
             woken = false;
         } else if (woken || now - last_work > idle_cycles) {
+            vsw_worker_count(&w->idle_cycles, now - round_start);
             woken = worker_sleep(w, set);
-            last_work = rte_get_tsc_cycles();
+            round_start = rte_rdtsc();
+            vsw_worker_count(&w->sleep_cycles, round_start - now);
+            last_work = round_start;
         } else {
             rte_pause();
+            uint64_t after = rte_rdtsc();
+            vsw_worker_count(&w->idle_cycles, after - round_start);
+            round_start = after;
         }
     }
     rte_rcu_qsbr_thread_offline(dp->qsbr, w->idx);
@@ -393,20 +414,97 @@ unsigned vsw_dp_workers(const struct vsw_dp *dp)
     return dp->nworkers;
 }
 
+static void worker_snapshot(const struct vsw_worker *w, struct vsw_worker_stats *out)
+{
+    *out = (struct vsw_worker_stats){
+        .lcore = w->lcore,
+        .ports = w->nports_ctl,
+        .rounds = __atomic_load_n(&w->rounds, __ATOMIC_RELAXED),
+        .busy_rounds = __atomic_load_n(&w->busy_rounds, __ATOMIC_RELAXED),
+        .sleeps = __atomic_load_n(&w->sleeps, __ATOMIC_RELAXED),
+        .wakeups = __atomic_load_n(&w->wakeups, __ATOMIC_RELAXED),
+        .busy_cycles = __atomic_load_n(&w->busy_cycles, __ATOMIC_RELAXED),
+        .idle_cycles = __atomic_load_n(&w->idle_cycles, __ATOMIC_RELAXED),
+        .sleep_cycles = __atomic_load_n(&w->sleep_cycles, __ATOMIC_RELAXED),
+        .rx_packets = __atomic_load_n(&w->rx_packets, __ATOMIC_RELAXED),
+        .tx_packets = __atomic_load_n(&w->tx_packets, __ATOMIC_RELAXED),
+    };
+}
+
 unsigned vsw_dp_worker_stats(const struct vsw_dp *dp, struct vsw_worker_stats *out, unsigned max)
 {
+    for (unsigned i = 0; i < dp->nworkers && i < max; i++)
+        worker_snapshot(&dp->workers[i], &out[i]);
+    return dp->nworkers;
+}
+
+void vsw_worker_stats_sub(struct vsw_worker_stats *a, const struct vsw_worker_stats *b)
+{
+    a->rounds -= b->rounds;
+    a->busy_rounds -= b->busy_rounds;
+    a->sleeps -= b->sleeps;
+    a->wakeups -= b->wakeups;
+    a->busy_cycles -= b->busy_cycles;
+    a->idle_cycles -= b->idle_cycles;
+    a->sleep_cycles -= b->sleep_cycles;
+    a->rx_packets -= b->rx_packets;
+    a->tx_packets -= b->tx_packets;
+}
+
+double vsw_worker_cycles_per_packet(const struct vsw_worker_stats *s)
+{
+    return s->rx_packets ? (double)s->busy_cycles / (double)s->rx_packets : 0.0;
+}
+
+double vsw_worker_busy_pct(const struct vsw_worker_stats *s)
+{
+    uint64_t all = s->busy_cycles + s->idle_cycles + s->sleep_cycles;
+    return all ? 100.0 * (double)s->busy_cycles / (double)all : 0.0;
+}
+
+void vsw_dp_stats_clear(struct vsw_dp *dp)
+{
+    for (unsigned i = 0; i < dp->nworkers; i++)
+        worker_snapshot(&dp->workers[i], &dp->workers[i].clear_base);
+    for (unsigned i = 0; i < VSW_MAX_PORTS; i++) {
+        struct vsw_port *p = dp->ports[i];
+        if (!p)
+            continue;
+        struct vsw_port_stats st;
+        vsw_port_get_stats(p, &st);
+        p->clear_rx_packets = st.rx_packets;
+        p->clear_tx_packets = st.tx_packets;
+    }
+}
+
+unsigned vsw_dp_worker_stats_since_clear(const struct vsw_dp *dp, struct vsw_worker_stats *out,
+                                         unsigned max)
+{
     for (unsigned i = 0; i < dp->nworkers && i < max; i++) {
-        const struct vsw_worker *w = &dp->workers[i];
-        out[i] = (struct vsw_worker_stats){
-            .lcore = w->lcore,
-            .ports = w->nports_ctl,
-            .rounds = __atomic_load_n(&w->rounds, __ATOMIC_RELAXED),
-            .busy_rounds = __atomic_load_n(&w->busy_rounds, __ATOMIC_RELAXED),
-            .sleeps = __atomic_load_n(&w->sleeps, __ATOMIC_RELAXED),
-            .wakeups = __atomic_load_n(&w->wakeups, __ATOMIC_RELAXED),
-        };
+        worker_snapshot(&dp->workers[i], &out[i]);
+        vsw_worker_stats_sub(&out[i], &dp->workers[i].clear_base);
     }
     return dp->nworkers;
+}
+
+unsigned vsw_dp_worker_ports(const struct vsw_dp *dp, unsigned worker, struct vsw_worker_port *out,
+                             unsigned max)
+{
+    if (worker >= dp->nworkers)
+        return 0;
+    /* The control thread publishes the set, so it may read it as is. */
+    const struct vsw_port_set *set = dp->workers[worker].ports;
+    for (unsigned i = 0; i < set->n && i < max; i++) {
+        const struct vsw_port *p = set->ports[i];
+        struct vsw_port_stats st;
+        vsw_port_get_stats(p, &st);
+        out[i] = (struct vsw_worker_port){
+            .port = p,
+            .rx_packets = st.rx_packets - p->clear_rx_packets,
+            .tx_packets = st.tx_packets - p->clear_tx_packets,
+        };
+    }
+    return set->n;
 }
 
 int vsw_dp_event_fd(const struct vsw_dp *dp)

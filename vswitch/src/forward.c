@@ -476,9 +476,10 @@ void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pk
     }
 }
 
-void vsw_flush_stages(struct vsw_worker *w)
+unsigned vsw_flush_stages(struct vsw_worker *w)
 {
     struct vsw_dp *dp = w->dp;
+    unsigned sent = 0;
     for (uint16_t t = 0; t < w->ntouched; t++) {
         uint16_t idx = w->touched[t];
         struct vsw_stage *st = &w->stage[idx];
@@ -494,6 +495,7 @@ void vsw_flush_stages(struct vsw_worker *w)
         }
         if (out->worker == w->idx) {
             out->cls->tx_burst(out, st->pkts, n);
+            sent += n;
             continue;
         }
         unsigned done = rte_ring_mp_enqueue_burst(out->handoff, (void **)st->pkts, n, NULL);
@@ -512,4 +514,5 @@ void vsw_flush_stages(struct vsw_worker *w)
         }
     }
     w->ntouched = 0;
+    return sent;
 }

@@ -66,8 +66,21 @@ struct vsw_worker {
     uint64_t learn_cache[VSW_LEARN_CACHE];
     uint32_t learn_cache_ts[VSW_LEARN_CACHE];
     uint16_t learn_cache_seen[VSW_LEARN_CACHE]; /* FDB's port index when asked */
+    /* Written by the worker alone (relaxed stores, vsw_worker_count()),
+     * read by the control thread. */
     uint64_t rounds, busy_rounds, sleeps, wakeups;
+    uint64_t busy_cycles, idle_cycles, sleep_cycles;
+    uint64_t rx_packets, tx_packets;
+    /* control thread: the counters at the last vsw_dp_stats_clear() */
+    struct vsw_worker_stats clear_base;
 } __rte_cache_aligned;
+
+/* The worker adds to one of its own counters. A relaxed store, not an
+ * atomic add: nobody else writes it, and readers only need whole values. */
+static inline void vsw_worker_count(uint64_t *counter, uint64_t n)
+{
+    __atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
+}
 
 /* A port's policy with the state the owning worker keeps for it (meter,
  * storm window): replaced whole on change, so the state restarts. Only the
@@ -170,8 +183,10 @@ void vsw_fdb_flush_port(struct vsw_switch *sw, uint16_t port_index);
 
 /* forward.c: one received burst from `in` (owned by worker w). */
 void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pkts, uint16_t n);
-/* Send everything staged this round. */
-void vsw_flush_stages(struct vsw_worker *w);
+/* Send everything staged this round. Returns the frames given to the
+ * tx_burst of ports w owns (the rest went to other workers' hand-off
+ * rings, and their owners count them). */
+unsigned vsw_flush_stages(struct vsw_worker *w);
 
 /* dp.c */
 struct vsw_port_set *vsw_port_set_with(const struct vsw_port_set *old, struct vsw_port *add,
