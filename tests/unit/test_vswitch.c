@@ -1471,6 +1471,129 @@ static void vsw_forward__ports_on_different_workers__frames_handed_off(void **st
     assert_int_equal(__atomic_load_n(&b->wrong_lcore, __ATOMIC_RELAXED), 0);
 }
 
+/* The figures of worker w since the last vsw_dp_stats_clear(). */
+static struct vsw_worker_stats since_clear(unsigned w)
+{
+    struct vsw_worker_stats ws[VSW_MAX_WORKERS];
+    assert_int_equal(vsw_dp_worker_stats_since_clear(g_dp, ws, VSW_MAX_WORKERS), g_nworkers);
+    return ws[w];
+}
+
+/* Port tp as worker w lists it: its rx/tx packets since the clear. */
+static struct vsw_worker_port worker_port(unsigned w, const struct test_port *tp)
+{
+    struct vsw_worker_port wp[MAX_TP];
+    unsigned n = vsw_dp_worker_ports(g_dp, w, wp, MAX_TP);
+    assert_true(n <= MAX_TP);
+    for (unsigned i = 0; i < n; i++)
+        if (wp[i].port == &tp->base)
+            return wp[i];
+    fail_msg("worker %u does not list port %s", w, tp->base.name);
+    return wp[0];
+}
+
+static uint64_t all_cycles(const struct vsw_worker_stats *s)
+{
+    return s->busy_cycles + s->idle_cycles + s->sleep_cycles;
+}
+
+/*
+ * worker-show's counters add up: frames A sends to B (the other worker)
+ * and to C (A's worker) show up as A's worker's rx, as tx on the worker
+ * that owns each destination, and in the ports' counts; busy and total
+ * cycles grow; cycles per packet is busy cycles over received frames; a
+ * new baseline reads zero and grows again from there. Counts, not times.
+ */
+static void vsw_dp_worker_stats__frames_through_ports__add_up_since_the_baseline(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    unsigned wa = a->base.worker, wb = b->base.worker;
+    assert_int_not_equal(wa, wb);
+    assert_int_equal(c->base.worker, wa);
+    learn(f, f->sw, a, host(f, 0, 1));
+    learn(f, f->sw, b, host(f, 1, 1));
+    learn(f, f->sw, c, host(f, 2, 1));
+    settle(f);
+
+    vsw_dp_stats_clear(g_dp);
+    struct vsw_worker_stats z = since_clear(wa);
+    assert_int_equal(z.rx_packets, 0);
+    assert_int_equal(z.tx_packets, 0);
+    assert_int_equal(z.busy_rounds, 0);
+    assert_int_equal(z.busy_cycles, 0);
+    assert_true(z.ports == 2);
+    assert_int_equal(worker_port(wa, a).rx_packets, 0);
+    assert_int_equal(worker_port(wa, c).tx_packets, 0);
+    assert_int_equal(worker_port(wb, b).tx_packets, 0);
+    /* Polling order: A, then C. */
+    struct vsw_worker_port order[MAX_TP];
+    assert_int_equal(vsw_dp_worker_ports(g_dp, wa, order, MAX_TP), 2);
+    assert_ptr_equal(order[0].port, &a->base);
+    assert_ptr_equal(order[1].port, &c->base);
+    assert_int_equal(vsw_dp_worker_ports(g_dp, g_nworkers, order, MAX_TP), 0);
+    struct vsw_worker_stats raw0[VSW_MAX_WORKERS];
+    vsw_dp_worker_stats(g_dp, raw0, VSW_MAX_WORKERS);
+
+    enum { NB = 10, NC = 7 };
+    for (unsigned i = 0; i < NB; i++)
+        send_frame(f, a, host(f, 1, 1), host(f, 0, 1), 64);
+    for (unsigned i = 0; i < NC; i++)
+        send_frame(f, a, host(f, 2, 1), host(f, 0, 1), 64);
+    assert_true(wait_rx(f, b, NB, WAIT_MS));
+    assert_true(wait_rx(f, c, NC, WAIT_MS));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+
+    struct vsw_worker_stats sa = since_clear(wa), sb = since_clear(wb);
+    assert_int_equal(sa.rx_packets, NB + NC);
+    assert_int_equal(sa.tx_packets, NC); /* B's frames went to its owner's ring */
+    assert_int_equal(sb.rx_packets, 0);
+    assert_int_equal(sb.tx_packets, NB);
+    assert_int_equal(worker_port(wa, a).rx_packets, NB + NC);
+    assert_int_equal(worker_port(wa, a).tx_packets, 0);
+    assert_int_equal(worker_port(wa, c).tx_packets, NC);
+    assert_int_equal(worker_port(wb, b).tx_packets, NB);
+    assert_true(sa.busy_rounds > 0 && sb.busy_rounds > 0);
+    assert_true(sa.busy_cycles >= sa.busy_rounds);
+    assert_true(sb.busy_cycles >= sb.busy_rounds);
+    assert_true(sa.rounds >= sa.busy_rounds);
+    assert_true(vsw_worker_cycles_per_packet(&sa) == (double)sa.busy_cycles / (NB + NC));
+    assert_true(vsw_worker_cycles_per_packet(&sb) == 0.0); /* received nothing */
+    double pct = vsw_worker_busy_pct(&sa);
+    assert_true(pct > 0.0 && pct <= 100.0);
+    /* The whole time is accounted: it grew, and the totals are the
+     * baseline plus what came since. */
+    struct vsw_worker_stats raw1[VSW_MAX_WORKERS];
+    vsw_dp_worker_stats(g_dp, raw1, VSW_MAX_WORKERS);
+    for (unsigned w = 0; w < g_nworkers; w++) {
+        assert_true(all_cycles(&raw1[w]) > all_cycles(&raw0[w]));
+        assert_true(raw1[w].busy_cycles > raw0[w].busy_cycles);
+        assert_true(raw1[w].rx_packets - raw0[w].rx_packets == (w == wa ? NB + NC : 0));
+    }
+
+    /* A new baseline: zero again, then only what follows. */
+    vsw_dp_stats_clear(g_dp);
+    sa = since_clear(wa);
+    assert_int_equal(sa.rx_packets, 0);
+    assert_int_equal(sa.busy_cycles, 0);
+    assert_int_equal(worker_port(wa, a).rx_packets, 0);
+    assert_int_equal(worker_port(wb, b).tx_packets, 0);
+    for (unsigned i = 0; i < 3; i++)
+        send_frame(f, a, host(f, 1, 1), host(f, 0, 1), 64);
+    assert_true(wait_rx(f, b, NB + 3, WAIT_MS));
+    settle(f);
+    sa = since_clear(wa);
+    sb = since_clear(wb);
+    assert_int_equal(sa.rx_packets, 3);
+    assert_int_equal(sb.tx_packets, 3);
+    assert_true(sa.busy_cycles > 0);
+    assert_int_equal(worker_port(wa, a).rx_packets, 3);
+    assert_int_equal(worker_port(wb, b).tx_packets, 3);
+}
+
 /*
  * A floods to C alone; C leaves and rejoins the switch (on the other
  * worker, so frames travel through its hand-off ring) while a thread keeps
@@ -3084,6 +3207,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             vsw_host_port__priority_tagged_frame_with_partial_checksum__offsets_behind_the_tag,
             setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_dp_worker_stats__frames_through_ports__add_up_since_the_baseline, setup, teardown),
         /* Last: when it fails, a switch slot stays unusable for the rest
          * of the process. */
         cmocka_unit_test_setup_teardown(
