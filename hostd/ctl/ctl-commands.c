@@ -207,6 +207,12 @@ static const struct arg_spec opts_capture[] = {
       .param = "timeout", .help = "stop after S seconds, 1..86400" },
     { .kind = ARG_END },
 };
+static const struct arg_spec opts_worker_show[] = {
+    { .kind = ARG_FLAG, .name = "--clear", .param = "clear",
+      .help = "after showing them, count from zero again (like ovs-appctl "
+              "dpif-netdev/pmd-stats-clear)" },
+    { .kind = ARG_END },
+};
 static const struct arg_spec none[] = { { .kind = ARG_END } };
 
 static const struct command commands[] = {
@@ -281,6 +287,15 @@ static const struct command commands[] = {
       "by reason; tx drop counts too_big, queue_full and link_down, rx drop every\n"
       "other reason.",
       pos_target, NULL, NULL, NULL, ctl_print_stats },
+    { "worker-show", "show the switch workers' load and cycles per packet",
+      "worker-show [--clear]",
+      "Like ovs-appctl dpif-netdev/pmd-stats-show, per switch worker: its lcore, the\n"
+      "ports it polls with their rx/tx packets, polling rounds, busy %, TSC cycles\n"
+      "busy (rounds that did work), idle (rounds that found none) and asleep, frames\n"
+      "received (what its ports' rx gave) and sent, and cycles per packet: busy\n"
+      "cycles per frame received. Figures count from vswitchd's start or the last\n"
+      "--clear.",
+      none, opts_worker_show, NULL, NULL, ctl_print_workers },
     { "mirror-add", "copy ports' traffic to another port",
       "mirror-add SW --src PORT[,PORT...] --dst PORT", NULL, pos_sw, opts_mirror_add, NULL,
       NULL, ctl_print_generic },

@@ -741,3 +741,63 @@ int ctl_print_capture(const json_t *result, const json_t *params)
     printf("%" JSON_INTEGER_FORMAT " packets written to %s\n", n, file ? file : "?");
     return 0;
 }
+
+static json_int_t int_of(const json_t *obj, const char *key)
+{
+    return json_integer_value(json_object_get(obj, key));
+}
+
+static double real_of(const json_t *obj, const char *key)
+{
+    return json_number_value(json_object_get(obj, key));
+}
+
+/* One block per worker, as ovs-appctl dpif-netdev/pmd-stats-show prints
+ * its PMD threads, then the worker's ports as a table. */
+int ctl_print_workers(const json_t *result, const json_t *params)
+{
+    const json_t *workers = json_object_get(result, "workers");
+    const json_t *w;
+    size_t i;
+
+    if (!json_is_array(workers))
+        return ctl_print_generic(result, params);
+    json_array_foreach(workers, i, w) {
+        const json_t *ports = json_object_get(w, "ports");
+        json_int_t rx = int_of(w, "rx_packets");
+
+        printf("worker %" JSON_INTEGER_FORMAT " (lcore %" JSON_INTEGER_FORMAT
+               "), over %.3f s:\n",
+               int_of(w, "worker"), int_of(w, "lcore"), real_of(w, "seconds"));
+        printf("  rounds: %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT " busy)\n",
+               int_of(w, "rounds"), int_of(w, "busy_rounds"));
+        printf("  busy: %.1f %%\n", real_of(w, "busy_pct"));
+        printf("  cycles: busy %" JSON_INTEGER_FORMAT ", idle %" JSON_INTEGER_FORMAT
+               ", asleep %" JSON_INTEGER_FORMAT "\n",
+               int_of(w, "busy_cycles"), int_of(w, "idle_cycles"), int_of(w, "sleep_cycles"));
+        printf("  sleeps: %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT " woken)\n",
+               int_of(w, "sleeps"), int_of(w, "wakeups"));
+        printf("  packets: rx %" JSON_INTEGER_FORMAT ", tx %" JSON_INTEGER_FORMAT "\n", rx,
+               int_of(w, "tx_packets"));
+        if (rx)
+            printf("  cycles per packet: %.1f\n", real_of(w, "cycles_per_packet"));
+        else
+            printf("  cycles per packet: - (nothing received)\n");
+        if (json_array_size(ports) == 0) {
+            printf("  ports: none\n");
+            continue;
+        }
+        static const struct column cols[] = {
+            { "PORT", "port", NULL, 0 },
+            { "SWITCH", "switch", NULL, 0 },
+            { "RX", "rx_packets", NULL, COL_RIGHT },
+            { "TX", "tx_packets", NULL, COL_RIGHT },
+        };
+        int err = print_list(w, "ports", cols, sizeof cols / sizeof cols[0], "  ");
+        if (err < 0)
+            return err;
+    }
+    if (json_is_true(json_object_get(result, "cleared")))
+        printf("(cleared: counting from zero again)\n");
+    return 0;
+}

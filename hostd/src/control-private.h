@@ -21,6 +21,7 @@ int vsd_fdb_methods_register(struct vsd_methods *t, struct vsd *d);
 int vsd_vm_methods_register(struct vsd_methods *t, struct vsd *d);
 int vsd_nic_methods_register(struct vsd_methods *t, struct vsd *d);
 int vsd_port_methods_register(struct vsd_methods *t, struct vsd_control *c);
+int vsd_worker_methods_register(struct vsd_methods *t, struct vsd *d);
 
 /* switch-add's parameters (switch-rpc.c; the state loader reads a saved
  * switch with it). */

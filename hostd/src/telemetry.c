@@ -7,6 +7,9 @@
  *   /hvnet/ports             names of all ports (as `vswitch-ctl stats` takes them)
  *   /hvnet/port,NAME         one port's counters, drops by reason, link, VLAN
  *   /hvnet/control           requests on the control socket, refusals by kind
+ *   /hvnet/workers           each switch worker's worker-show figures, keys
+ *                            prefixed workerN_ (reals as text: telemetry has
+ *                            no floating-point values in this DPDK)
  *
  * Telemetry answers on its own threads, while the model belongs to the
  * control thread and changes under it. So a request asks the control thread
@@ -35,6 +38,7 @@ static struct {
     uint64_t asked, made; /* snapshot generations */
     json_t *stats;        /* vsd_stats() of the whole host */
     json_t *switches;     /* switch-show of every switch, by name */
+    json_t *workers;      /* worker-show */
     bool ready;
 } tel = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -76,6 +80,10 @@ static void add_value(struct rte_tel_data *t, const char *name, const json_t *v)
     } else if (json_is_string(v)) {
         char s[RTE_TEL_MAX_STRING_LEN];
         snprintf(s, sizeof(s), "%s", json_string_value(v));
+        rte_tel_data_add_dict_string(t, name, s);
+    } else if (json_is_real(v)) {
+        char s[32];
+        snprintf(s, sizeof(s), "%.2f", json_real_value(v));
         rte_tel_data_add_dict_string(t, name, s);
     } else if (json_is_array(v)) {
         /* Short lists (trunk VLANs, mirror sources) as text. */
@@ -127,7 +135,7 @@ static int tel_cmd(const char *cmd, const char *params, struct rte_tel_data *t)
         return -EAGAIN;
     }
     want_fresh();
-    if (!tel.stats || !tel.switches) {
+    if (!tel.stats || !tel.switches || !tel.workers) {
         rc = -EAGAIN;
     } else if (strcmp(cmd, "/hvnet/switches") == 0) {
         rte_tel_data_start_array(t, RTE_TEL_STRING_VAL);
@@ -144,6 +152,42 @@ static int tel_cmd(const char *cmd, const char *params, struct rte_tel_data *t)
             const char *pn = json_string_value(json_object_get(p, "port"));
             if (pn)
                 rte_tel_data_add_array_string(t, pn);
+        }
+    } else if (strcmp(cmd, "/hvnet/workers") == 0) {
+        rte_tel_data_start_dict(t);
+        add_value(t, "tsc_hz", json_object_get(tel.workers, "tsc_hz"));
+        size_t i;
+        const json_t *w;
+        json_array_foreach(json_object_get(tel.workers, "workers"), i, w)
+        {
+            char prefix[32];
+            snprintf(prefix, sizeof(prefix), "worker%zu", i);
+            const char *k;
+            const json_t *v;
+            json_object_foreach((json_t *)w, k, v)
+            {
+                char name[RTE_TEL_MAX_STRING_LEN];
+                snprintf(name, sizeof(name), "%s_%s", prefix, k);
+                if (strcmp(k, "ports") != 0) {
+                    add_value(t, name, v);
+                    continue;
+                }
+                /* The names; their counters are in /hvnet/port,NAME. */
+                struct rte_tel_data *arr = rte_tel_data_alloc();
+                if (!arr)
+                    continue;
+                rte_tel_data_start_array(arr, RTE_TEL_STRING_VAL);
+                size_t j;
+                const json_t *p;
+                json_array_foreach(v, j, p)
+                {
+                    const char *pn = json_string_value(json_object_get(p, "port"));
+                    if (pn)
+                        rte_tel_data_add_array_string(arr, pn);
+                }
+                if (rte_tel_data_add_dict_container(t, name, arr, 0) < 0)
+                    rte_tel_data_free(arr);
+            }
         }
     } else if (strcmp(cmd, "/hvnet/control") == 0) {
         rte_tel_data_start_dict(t);
@@ -205,6 +249,9 @@ int vsd_telemetry_init(void)
         {"/hvnet/port",
          "A port's counters and drops by reason. Parameter: VM/NIC, a host vNIC or SWITCH:uplink."},
         {"/hvnet/control", "Control-socket requests and refusals. Takes no parameters."},
+        {"/hvnet/workers",
+         "Each switch worker: lcore, ports, rounds, busy/idle/sleep cycles, packets, cycles per "
+         "packet (worker-show). Takes no parameters."},
     };
     tel.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (tel.efd < 0)
@@ -235,9 +282,11 @@ void vsd_telemetry_refresh(struct vsd_methods *t)
         return;
     struct vsd_err e = {0};
     json_t *all = json_object();
-    json_t *stats = NULL, *list = NULL;
+    json_t *stats = NULL, *list = NULL, *workers = NULL;
     if (all)
         vsd_methods_call(t, "stats", all, &stats, &e);
+    if (all)
+        vsd_methods_call(t, "worker-show", all, &workers, &e);
     json_t *sws = json_object();
     if (all)
         vsd_methods_call(t, "switch-list", all, &list, &e);
@@ -259,8 +308,10 @@ void vsd_telemetry_refresh(struct vsd_methods *t)
     pthread_mutex_lock(&tel.lock);
     json_decref(tel.stats);
     json_decref(tel.switches);
+    json_decref(tel.workers);
     tel.stats = stats;
     tel.switches = sws;
+    tel.workers = workers;
     tel.made = tel.asked;
     pthread_cond_broadcast(&tel.fresh);
     pthread_mutex_unlock(&tel.lock);
@@ -274,7 +325,8 @@ void vsd_telemetry_fini(void)
     tel.ready = false;
     json_decref(tel.stats);
     json_decref(tel.switches);
-    tel.stats = tel.switches = NULL;
+    json_decref(tel.workers);
+    tel.stats = tel.switches = tel.workers = NULL;
     pthread_cond_broadcast(&tel.fresh);
     pthread_mutex_unlock(&tel.lock);
 }

@@ -191,6 +191,9 @@ usage_error "extra" switch-del sw1 extra
 usage_error "missing NIC" nic-add vm1 --switch sw1
 usage_error "--switch" nic-add vm1 eth0
 usage_error "--bogus" switch-list --bogus
+usage_error "extra" worker-show extra
+usage_error "--bogus" worker-show --bogus
+usage_error "--clear" worker-show --clear=yes
 usage_error "--json" switch-list --json
 usage_error "32" vm-add vm1 --memory 32
 usage_error "70000" vm-add vm1 --memory 70000
@@ -268,6 +271,30 @@ expect_request "stats, control counters" stats '{}' \
     stats
 [[ $OUT == "control: 9 requests, 3 refused (malformed 1, unknown method 0, bad params 2, failed 0), 3 slow clients dropped" ]] ||
     fail "stats control line: $OUT"
+
+WORKERS='{"result":{"tsc_hz":2596000000,"cleared":false,"workers":[{"worker":0,"lcore":1,"seconds":2.5,"rounds":1000,"busy_rounds":400,"busy_pct":12.5,"busy_cycles":811250000,"idle_cycles":5680000000,"sleep_cycles":0,"sleeps":3,"wakeups":2,"rx_packets":8000000,"tx_packets":7999990,"cycles_per_packet":101.40625,"ports":[{"port":"vm1/eth0","switch":"sw1","rx_packets":8000000,"tx_packets":0},{"port":"sw1:uplink","switch":"sw1","rx_packets":0,"tx_packets":7999990}]},{"worker":1,"lcore":2,"seconds":2.5,"rounds":50,"busy_rounds":0,"busy_pct":0,"busy_cycles":0,"idle_cycles":100,"sleep_cycles":6491249900,"sleeps":25,"wakeups":0,"rx_packets":0,"tx_packets":0,"cycles_per_packet":0,"ports":[]}]}}'
+expect_request "worker-show" worker-show '{}' "$WORKERS" -- worker-show
+grep -q '^worker 0 (lcore 1), over 2.500 s:$' <<<"$OUT" || fail "worker-show header: $OUT"
+grep -q '^  rounds: 1000 (400 busy)$' <<<"$OUT" || fail "worker-show rounds: $OUT"
+grep -q '^  busy: 12.5 %$' <<<"$OUT" || fail "worker-show busy: $OUT"
+grep -q '^  cycles: busy 811250000, idle 5680000000, asleep 0$' <<<"$OUT" || fail "worker-show cycles: $OUT"
+grep -q '^  packets: rx 8000000, tx 7999990$' <<<"$OUT" || fail "worker-show packets: $OUT"
+grep -q '^  cycles per packet: 101.4$' <<<"$OUT" || fail "worker-show cycles per packet: $OUT"
+grep -q '^  PORT        SWITCH       RX       TX$' <<<"$OUT" || fail "worker-show port header: $OUT"
+grep -q '^  sw1:uplink  sw1           0  7999990$' <<<"$OUT" || fail "worker-show port row: $OUT"
+grep -q '^  cycles per packet: - (nothing received)$' <<<"$OUT" || fail "worker-show idle worker: $OUT"
+grep -q '^  ports: none$' <<<"$OUT" || fail "worker-show worker without ports: $OUT"
+if grep -q 'cleared' <<<"$OUT"; then fail "worker-show says cleared: $OUT"; fi
+expect_request "worker-show --clear" worker-show '{"clear":true}' \
+    '{"result":{"tsc_hz":1,"cleared":true,"workers":[]}}' -- worker-show --clear
+[[ $OUT == "(cleared: counting from zero again)" ]] || fail "worker-show --clear: $OUT"
+expect_request "worker-show --json" worker-show '{}' "$WORKERS" -- --json worker-show
+python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+w = d["workers"][0]
+assert w["cycles_per_packet"] == 101.40625 and w["ports"][1]["tx_packets"] == 7999990, w
+' "$OUT" || fail "worker-show --json: $OUT"
 
 expect_request "mirror-add" mirror-add '{"switch":"sw1","src":["vm1/eth0","vm2/eth0"],"dst":"vm3/eth0"}' \
     '{"result":{}}' -- mirror-add sw1 --src vm1/eth0,vm2/eth0 --dst vm3/eth0
@@ -385,6 +412,9 @@ for cmd in nic-add nic-set; do
     [[ $RC -eq 0 && $OUT != *"--vmq"* && $OUT != *"--queues"* ]] ||
         fail "help $cmd offers VMQ options, which are not built: $OUT"
 done
+run help worker-show
+[[ $RC -eq 0 && $OUT == *"worker-show [--clear]"* && $OUT == *"cycles per packet"* &&
+    $OUT == *"--clear"*"pmd-stats-clear"* ]] || fail "help worker-show: rc $RC: $OUT"
 run capture --help
 [[ $RC -eq 0 && $OUT == *"-w FILE"* && $OUT == *"--force"*"symbolic link"* ]] ||
     fail "capture --help: rc $RC: $OUT"

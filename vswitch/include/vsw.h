@@ -122,8 +122,8 @@ struct vsw_worker_port {
     uint64_t tx_packets; /* since the last vsw_dp_stats_clear() */
 };
 /* The ports worker (an index below vsw_dp_workers()) polls, in polling
- * order. Returns how many there are, filling up to max; 0 for a worker
- * index out of range. */
+ * order. Returns how many there are, filling up to max (out may be NULL
+ * when max is 0); 0 for a worker index out of range. */
 unsigned vsw_dp_worker_ports(const struct vsw_dp *dp, unsigned worker, struct vsw_worker_port *out,
                              unsigned max);
 /* a -= b, counter by counter (lcore and ports kept from a): the figures
