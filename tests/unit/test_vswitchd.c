@@ -687,6 +687,83 @@ static void control__save_fails__each_change_undone_host_and_file_as_before(void
     json_decref(before);
 }
 
+/* The error code of an answer that must be a refusal. */
+static json_int_t refused(struct fixture *f, const char *method, const char *params)
+{
+    json_t *ans = request(f, method, params);
+    json_t *err = json_object_get(ans, "error");
+    if (!err)
+        fail_msg("%s %s was accepted", method, params);
+    json_int_t code = json_integer_value(json_object_get(err, "code"));
+    json_decref(ans);
+    return code;
+}
+
+/*
+ * worker-show through the dispatcher: one WORKER per switch worker, with
+ * the ports it polls by name and switch, every counter of
+ * docs/control-protocol.md, cycles per packet and busy % derived from
+ * them; bad parameters are refused as such; clear answers the figures and
+ * then counts from zero.
+ */
+static void worker_show__host_with_a_nic__every_worker_its_ports_and_figures(void **state)
+{
+    struct fixture *f = *state;
+    ok(f, "switch-add", "{\"name\":\"sw0\",\"type\":\"private\"}");
+    ok(f, "vm-add", "{\"name\":\"vm0\"}");
+    ok(f, "nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\"}");
+    assert_int_equal(refused(f, "worker-show", "{\"clear\":\"maybe\"}"), VSD_BAD_PARAMS);
+    assert_int_equal(refused(f, "worker-show", "{\"bogus\":1}"), VSD_BAD_PARAMS);
+
+    json_t *ans = request(f, "worker-show", "{}");
+    json_t *res = json_object_get(ans, "result");
+    assert_non_null(res);
+    assert_true(json_is_false(json_object_get(res, "cleared")));
+    assert_true(json_integer_value(json_object_get(res, "tsc_hz")) > 0);
+    json_t *ws = json_object_get(res, "workers");
+    assert_int_equal(json_array_size(ws), vsw_dp_workers(g_dp));
+    json_t *w = json_array_get(ws, 0);
+    static const char *const counters[] = {"rounds",       "busy_rounds", "busy_cycles",
+                                           "idle_cycles",  "sleep_cycles", "sleeps",
+                                           "wakeups",      "rx_packets",  "tx_packets"};
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+        if (!json_is_integer(json_object_get(w, counters[i])))
+            fail_msg("no integer %s in a WORKER", counters[i]);
+    assert_int_equal(json_integer_value(json_object_get(w, "worker")), 0);
+    struct vsw_worker_stats raw;
+    vsw_dp_worker_stats(g_dp, &raw, 1);
+    assert_int_equal(json_integer_value(json_object_get(w, "lcore")), raw.lcore);
+    assert_true(json_integer_value(json_object_get(w, "rounds")) > 0);
+    json_int_t busy = json_integer_value(json_object_get(w, "busy_cycles"));
+    json_int_t rx = json_integer_value(json_object_get(w, "rx_packets"));
+    double cpp = json_number_value(json_object_get(w, "cycles_per_packet"));
+    assert_true(rx ? cpp == (double)busy / (double)rx : cpp == 0.0);
+    double pct = json_number_value(json_object_get(w, "busy_pct"));
+    assert_true(pct >= 0.0 && pct <= 100.0);
+    assert_true(json_number_value(json_object_get(w, "seconds")) > 0.0);
+    json_t *ports = json_object_get(w, "ports");
+    assert_int_equal(json_array_size(ports), 1);
+    json_t *p = json_array_get(ports, 0);
+    assert_string_equal(json_string_value(json_object_get(p, "port")), "vm0/eth0");
+    assert_string_equal(json_string_value(json_object_get(p, "switch")), "sw0");
+    assert_true(json_is_integer(json_object_get(p, "rx_packets")));
+    assert_true(json_is_integer(json_object_get(p, "tx_packets")));
+    json_decref(ans);
+
+    /* clear: these figures, then zero (nothing moved since). */
+    ans = request(f, "worker-show", "{\"clear\":true}");
+    assert_true(json_is_true(json_object_get(json_object_get(ans, "result"), "cleared")));
+    json_decref(ans);
+    ans = request(f, "worker-show", "{\"clear\":false}");
+    w = json_array_get(json_object_get(json_object_get(ans, "result"), "workers"), 0);
+    assert_int_equal(json_integer_value(json_object_get(w, "rx_packets")), 0);
+    assert_int_equal(json_integer_value(json_object_get(w, "tx_packets")), 0);
+    assert_int_equal(json_integer_value(json_object_get(w, "busy_rounds")), 0);
+    p = json_array_get(json_object_get(w, "ports"), 0);
+    assert_int_equal(json_integer_value(json_object_get(p, "rx_packets")), 0);
+    json_decref(ans);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -714,6 +791,9 @@ int main(void)
     const struct CMUnitTest host_tests[] = {
         cmocka_unit_test_setup_teardown(
             control__save_fails__each_change_undone_host_and_file_as_before, host_setup,
+            host_teardown),
+        cmocka_unit_test_setup_teardown(
+            worker_show__host_with_a_nic__every_worker_its_ports_and_figures, host_setup,
             host_teardown),
     };
     int failed = cmocka_run_group_tests_name("vswitchd", tests, NULL, NULL);
