@@ -249,9 +249,7 @@ int vsd_telemetry_init(void)
         {"/hvnet/port",
          "A port's counters and drops by reason. Parameter: VM/NIC, a host vNIC or SWITCH:uplink."},
         {"/hvnet/control", "Control-socket requests and refusals. Takes no parameters."},
-        {"/hvnet/workers",
-         "Each switch worker: lcore, ports, rounds, busy/idle/sleep cycles, packets, cycles per "
-         "packet (worker-show). Takes no parameters."},
+        {"/hvnet/workers", "Switch workers' cycles and packets (worker-show). No parameters."},
     };
     tel.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (tel.efd < 0)
