@@ -10,7 +10,10 @@
  *
  * For each size: the median of --runs runs (frames/s, Gbit/s of frame
  * bytes), with the frames lost and what the switch counted as drops in
- * that run, by port and reason. A's hello frames, sent until B's NIC is up
+ * that run, by port and reason, and the worker's cycles per packet and busy
+ * share over the run (its counters, as worker-show prints them: busy
+ * cycles over frames received, guest start-up and hello frames included).
+ * A's hello frames, sent until B's NIC is up
  * and answers, are usually one no_destination drop on port a: B's port
  * was not up yet. --count is the number of frames of the largest size; smaller
  * sizes send proportionally more (capped at 20x), so each run moves a
@@ -41,6 +44,7 @@
 
 struct run {
     double fps;
+    double cpp, busy_pct; /* the worker's, over the run */
     uint64_t received, lost, drops;
     char why[160]; /* the drops by reason and port, "" if none */
 };
@@ -112,6 +116,8 @@ static int one_run(struct vsw_dp *dp, struct vsw_switch *sw, struct hv_host *hos
             (rc = vsw_port_attach(sw, netvsp_port(v[i].nic))) < 0)
             return rc;
     }
+    struct vsw_worker_stats w0, w1;
+    vsw_dp_worker_stats(dp, &w0, 1);
     for (int i = 0; i < 2; i++)
         if ((rc = hv_partition_start(v[i].p)) < 0)
             return rc;
@@ -125,6 +131,10 @@ static int one_run(struct vsw_dp *dp, struct vsw_switch *sw, struct hv_host *hos
         hv_host_run(host, 20);
         vsw_dp_process(dp);
     }
+    vsw_dp_worker_stats(dp, &w1, 1);
+    vsw_worker_stats_sub(&w1, &w0);
+    out->cpp = vsw_worker_cycles_per_packet(&w1);
+    out->busy_pct = vsw_worker_busy_pct(&w1);
     uint64_t sent, fins, rx, fins_rx, lost, bad, rx_ns = 0;
     unsigned m[6], mtu;
     FILE *f = fopen(v[1].result, "r");
@@ -256,8 +266,8 @@ int main(int argc, char **argv)
     printf("# hv-switch-bench: VM -> switch -> VM, raw frames (hv-rawguest), %d run(s) each, "
            "median; 1 switch worker lcore\n",
            runs);
-    printf("%8s %10s %12s %10s %10s %8s\n", "size", "frames", "frames/s", "Gbit/s", "lost",
-           "drops");
+    printf("%8s %10s %12s %10s %10s %8s %8s %6s\n", "size", "frames", "frames/s", "Gbit/s",
+           "lost", "cyc/pkt", "busy%", "drops");
     int status = 0;
     for (int i = 0; i < nsizes; i++) {
         uint64_t c = count * largest / sizes[i];
@@ -278,9 +288,9 @@ int main(int argc, char **argv)
             continue;
         qsort(r, (size_t)ok, sizeof(r[0]), cmp_run);
         const struct run *med = &r[ok / 2];
-        printf("%8u %10" PRIu64 " %12.0f %10.2f %10" PRIu64 " %8" PRIu64 "%s\n", sizes[i],
-               med->received, med->fps, med->fps * sizes[i] * 8 / 1e9, med->lost, med->drops,
-               med->why);
+        printf("%8u %10" PRIu64 " %12.0f %10.2f %10" PRIu64 " %8.0f %8.1f %6" PRIu64 "%s\n",
+               sizes[i], med->received, med->fps, med->fps * sizes[i] * 8 / 1e9, med->lost,
+               med->cpp, med->busy_pct, med->drops, med->why);
     }
     hv_host_destroy(host);
     vsw_switch_destroy(sw);
