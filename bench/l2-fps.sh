@@ -5,6 +5,8 @@
 # bench/lib.sh). l2-blast sends COUNT frames as fast as the sending
 # interface takes them; the receiver counts what arrives and times it from
 # the first to the last frame, so lost frames are reported, not hidden.
+# For hvnet it also reports the switch worker's cycles per packet over the
+# run (vswitch-ctl worker-show, cleared before each run).
 #
 #   bench/l2-fps.sh [--bin BUILD_BIN_DIR] [--size N] [--count N] [--runs N]
 #                   [--only bridge,ovs,hvnet]
@@ -33,7 +35,21 @@ counter() {
     ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3" 2>/dev/null || echo 0
 }
 
-# one_run -> "fps gbps received lost sender_drops receiver_drops"
+# worker_cpp -> the switch workers' busy cycles per received frame since
+# the last clear (all workers together), "-" for the other set-ups.
+worker_cpp() {
+    if [ "$BENCH_KIND" != hvnet ]; then
+        echo -
+        return
+    fi
+    bctl --json worker-show | python3 -c '
+import json, sys
+ws = json.load(sys.stdin)["workers"]
+rx = sum(w["rx_packets"] for w in ws)
+print("%.0f" % (sum(w["busy_cycles"] for w in ws) / rx) if rx else "-")'
+}
+
+# one_run -> "fps gbps received lost sender_drops receiver_drops cycles_per_packet"
 # Lost frames are looked for at both ends: the sending interface's
 # tx_dropped (a full TAP or qdisc queue) and the receiving one's rx_dropped.
 one_run() {
@@ -41,6 +57,7 @@ one_run() {
     local tx0 rx0
     tx0=$(counter "$PAIR_NS1" "$PAIR_IF1" tx_dropped)
     rx0=$(counter "$PAIR_NS2" "$PAIR_IF2" rx_dropped)
+    if [ "$BENCH_KIND" = hvnet ]; then bctl worker-show --clear >/dev/null; fi
     ip netns exec "$PAIR_NS2" "$bin/l2-blast" recv "$PAIR_IF2" --size "$size" --timeout 1 \
         --expect "$count" >"$out" &
     local r=$!
@@ -51,7 +68,10 @@ one_run() {
     local tx1 rx1
     tx1=$(counter "$PAIR_NS1" "$PAIR_IF1" tx_dropped)
     rx1=$(counter "$PAIR_NS2" "$PAIR_IF2" rx_dropped)
-    awk -v s=$((tx1 - tx0)) -v r=$((rx1 - rx0)) '/received/ {print $10, $12, $2, $4, s, r}' "$out"
+    local cpp
+    cpp=$(worker_cpp)
+    awk -v s=$((tx1 - tx0)) -v r=$((rx1 - rx0)) -v c="$cpp" \
+        '/received/ {print $10, $12, $2, $4, s, r, c}' "$out"
 }
 
 echo "# bench/l2-fps.sh --size $size --count $count --runs $runs (MTU $mtu)"
@@ -67,12 +87,15 @@ for k in "${kinds[@]}"; do
     bench_down
 done
 echo
-printf '%-32s %12s %8s %10s %8s %12s %12s\n' "set-up ($size-byte frames)" "frames/s" "Gbit/s" \
-    "received" "lost" "sender-drop" "receiver-drop"
+printf '%-32s %12s %8s %10s %8s %12s %12s %8s\n' "set-up ($size-byte frames)" "frames/s" \
+    "Gbit/s" "received" "lost" "sender-drop" "receiver-drop" "cyc/pkt"
 for k in "${kinds[@]}"; do
-    read -r fps gbps rx lost sd rd <<<"${res[$k]}"
-    printf '%-32s %12s %8s %10s %8s %12s %12s\n' "${name[$k]}" "$fps" "$gbps" "$rx" "$lost" "$sd" "$rd"
+    read -r fps gbps rx lost sd rd cpp <<<"${res[$k]}"
+    printf '%-32s %12s %8s %10s %8s %12s %12s %8s\n' "${name[$k]}" "$fps" "$gbps" "$rx" "$lost" \
+        "$sd" "$rd" "$cpp"
 done
 echo "# sender-drop: tx_dropped of the sending interface (its queue was full);"
 echo "# receiver-drop: rx_dropped of the receiving one. hvnet counts its own"
 echo "# drops in 'vswitch-ctl stats'; none of the lost frames is silent there."
+echo "# cyc/pkt: hvnet's switch workers, busy cycles per frame they received in the"
+echo "# run (vswitch-ctl worker-show): their per-frame cost, not the sender's rate."
