@@ -15,7 +15,7 @@
  *    of its own uid without CAP_SYS_PTRACE cannot read its memory.
  *  - What needs privilege after that, TAP devices and their link
  *    settings, the root does on the worker's behalf: a TAP broker per VM
- *    (netvsc-tap.h) on a socket passed as descriptor 6 (--tap-broker-fd).
+ *    (nettap.h) on a socket passed as descriptor 6 (--tap-broker-fd).
  *  - The worker installs a seccomp filter after its set-up
  *    (netvsc-sandbox.h); a forbidden call kills it with SIGSYS, which is
  *    reported as such (vsd_vm_exit_describe, vm-list's "exit").
@@ -36,7 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "netvsc-tap.h"
+#include "nettap.h"
 #include "model-private.h"
 
 /* What the worker may see of the root's filesystem: where its program's

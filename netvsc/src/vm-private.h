@@ -21,7 +21,7 @@
 #include <linux/virtio_net.h>
 
 #include "jumbo.h"
-#include "netvsc-tap.h"
+#include "nettap.h"
 #include "netvsc-vm.h"
 #include "netvsc.h"
 #include "vmbus-client.h"

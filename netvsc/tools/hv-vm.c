@@ -9,7 +9,7 @@
  * between the TAPs and the NICs until SIGTERM/SIGINT.
  *
  * TAPs and their link settings need privilege, so the root's TAP broker
- * makes them (--tap-broker-fd, netvsc-tap.h). Once set up, hv-vm confines
+ * makes them (--tap-broker-fd, nettap.h). Once set up, hv-vm confines
  * itself further with a seccomp filter of the system calls its steady state
  * makes (netvsc-sandbox.h): a guest that subverts it can do little else.
  *
@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include "hv-guest.h"
+#include "nettap.h"
 #include "netvsc-sandbox.h"
-#include "netvsc-tap.h"
 #include "netvsc-vm.h"
 
 static void usage(FILE *f)

@@ -1,6 +1,6 @@
 /*
- * libFuzzer harness for the TAP broker's request parser (netvsc/src/
- * tap-broker.c): what a hostile guest worker can send the root.
+ * libFuzzer harness for the TAP broker's request parser (nettap/src/
+ * broker.c): what a hostile guest worker can send the root.
  *
  * Input: records, each [flags u8][length u16 LE][length bytes]. The bytes
  * go to the broker as one SOCK_SEQPACKET message (with a descriptor if
@@ -25,8 +25,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "netvsc-tap.h"
-#include "tap-private.h"
+#include "nettap.h"
+#include "nettap-private.h"
 
 static int netns_fd = -1;
 static int bait_fd = -1;

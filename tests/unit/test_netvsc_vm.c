@@ -60,7 +60,7 @@
 
 #include "hv-guest.h"
 #include "hv.h"
-#include "netvsc-tap.h"
+#include "nettap.h"
 #include "netvsc-vm.h"
 #include "netvsc.h"
 #include "netvsp.h"

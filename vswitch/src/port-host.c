@@ -21,7 +21,7 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
-#include "netvsc-tap.h"
+#include "nettap.h"
 #include "jumbo.h"
 #include "vsw-frame.h"
 #include "vsw-host.h"

@@ -1,6 +1,6 @@
 /*
  * The TAP broker: TAP devices and their link settings for a guest worker
- * that has no privilege, made by the root on its behalf (netvsc-tap.h).
+ * that has no privilege, made by the root on its behalf (nettap.h).
  *
  * Why a broker and not a capability: the alternatives were to leave the
  * guest CAP_NET_ADMIN in the initial user namespace (every network
@@ -36,8 +36,8 @@
 
 #include <linux/if_tun.h>
 
-#include "netvsc-tap.h"
-#include "tap-private.h"
+#include "nettap.h"
+#include "nettap-private.h"
 
 #define NS_PER_S 1000000000ull
 #define TOKEN_NS (NS_PER_S / NETVSC_TAP_BROKER_RATE)

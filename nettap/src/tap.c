@@ -33,8 +33,8 @@
 #include <netlink/route/link.h>
 #include <netlink/socket.h>
 
-#include "netvsc-tap.h"
-#include "tap-private.h"
+#include "nettap.h"
+#include "nettap-private.h"
 
 #define TUN_DEV "/dev/net/tun"
 #define THREAD_NETNS "/proc/thread-self/ns/net"

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the TAP front end (netvsc/src/tap.c): named network
+ * Unit tests for the TAP front end (nettap/src/tap.c): named network
  * namespaces and TAP devices, with no root partition involved.
  *
  * Needs root and /dev/net/tun; each test reports itself skipped without
@@ -13,7 +13,7 @@
  * The TAP broker's tests run the root side either on a thread of its own
  * (the guest side blocks for its answers) or, for raw requests, in the
  * test thread between a send and a receive; raw records use the wire
- * format of tap-private.h.
+ * format of nettap-private.h.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,8 +52,8 @@
 
 #include <cmocka.h>
 
-#include "netvsc-tap.h"
-#include "tap-private.h"
+#include "nettap.h"
+#include "nettap-private.h"
 
 #define TEST_ETHERTYPE 0x88b5 /* IEEE local experimental */
 #define THREAD_NETNS "/proc/thread-self/ns/net"

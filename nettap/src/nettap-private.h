@@ -1,5 +1,5 @@
 /*
- * Inside the TAP module: the handle both tap.c and tap-broker.c work on,
+ * Inside the TAP module: the handle both tap.c and broker.c work on,
  * and the TAP broker's wire format (a guest worker and the root, both this
  * module, over one SOCK_SEQPACKET socket per VM).
  */
@@ -11,7 +11,7 @@
 
 #include <net/if.h>
 
-#include "netvsc-tap.h"
+#include "nettap.h"
 
 struct nl_sock;
 
