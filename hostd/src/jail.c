@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "nettap-broker.h"
 #include "nettap.h"
 #include "model-private.h"
 

@@ -36,6 +36,7 @@
 
 #include <linux/if_tun.h>
 
+#include "nettap-broker.h"
 #include "nettap.h"
 #include "nettap-private.h"
 

@@ -7,13 +7,34 @@
 #define NETVSC_TAP_PRIVATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <net/if.h>
 
+#include "nettap-broker.h"
 #include "nettap.h"
 
 struct nl_sock;
+struct rtnl_link;
+
+#define THREAD_NETNS "/proc/thread-self/ns/net"
+
+/* Size of the per-thread message netvsc_tap_last_error() returns. */
+#define NETTAP_ERROR_MAX 256
+/* Record what failed, with the errno's text, and pass err through:
+ * `return nettap_fail(-errno, "open %s", path)`. */
+int nettap_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, for messages that already say everything (bad arguments). */
+int nettap_failx(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A libnl error code as a negative errno. */
+int nettap_nl_errno(int nlerr);
+/* 1..max characters of [A-Za-z0-9_.-], not "." or "..". */
+bool nettap_name_chars_ok(const char *name, size_t max);
+/* A NETLINK_ROUTE socket in the calling thread's namespace. */
+int nettap_nl_open(struct nl_sock **out);
+/* Apply changes to ifindex with one RTM_NEWLINK. */
+int nettap_link_change(struct nl_sock *sk, int ifindex, struct rtnl_link *changes);
 
 struct netvsc_tap {
     int fd;

@@ -14,6 +14,7 @@
 
 #include <linux/virtio_net.h>
 
+#include "nettap-broker.h"
 #include "vm-private.h"
 #include "vmnic.h"
 

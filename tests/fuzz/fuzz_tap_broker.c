@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "nettap-broker.h"
 #include "nettap.h"
 #include "nettap-private.h"
 

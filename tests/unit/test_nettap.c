@@ -52,6 +52,7 @@
 
 #include <cmocka.h>
 
+#include "nettap-broker.h"
 #include "nettap.h"
 #include "nettap-private.h"
 

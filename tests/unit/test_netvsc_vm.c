@@ -60,6 +60,7 @@
 
 #include "hv-guest.h"
 #include "hv.h"
+#include "nettap-broker.h"
 #include "nettap.h"
 #include "netvsc-vm.h"
 #include "netvsc.h"
