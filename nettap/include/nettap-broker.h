@@ -1,16 +1,15 @@
 /*
  * nettap-broker: TAPs for a guest worker without privilege, made by the
- * root on its behalf. Errors as nettap.h (netvsc_tap_last_error()).
+ * root on its behalf. Errors and threads as in nettap.h
+ * (nettap_last_error()).
  */
-#ifndef NETVSC_TAP_BROKER_H
-#define NETVSC_TAP_BROKER_H
+#ifndef NETTAP_BROKER_H
+#define NETTAP_BROKER_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "nettap.h"
-
-/* --- The TAP broker ------------------------------------------------------ */
 
 /*
  * A confined guest worker (hv-vm in its jail) holds no capability, and
@@ -23,39 +22,39 @@
  * and up state only of TAPs it made for this guest, and nothing else. What
  * needs no privilege the guest does itself: frames, carrier and offloads
  * (ioctls on its descriptor), link notifications and queries (netlink in
- * its namespace). Requests are budgeted (NETVSC_TAP_BROKER_BURST at once,
- * NETVSC_TAP_BROKER_RATE a second after that) so that a guest cannot keep
+ * its namespace). Requests are budgeted (NETTAP_BROKER_BURST at once,
+ * NETTAP_BROKER_RATE a second after that) so that a guest cannot keep
  * the root's control thread and the kernel's RTNL lock busy.
  */
-#define NETVSC_TAP_BROKER_TAPS_MAX 64
-#define NETVSC_TAP_BROKER_BURST 64
-#define NETVSC_TAP_BROKER_RATE 16
-#define NETVSC_TAP_BROKER_BATCH 8 /* requests served per netvsc_tap_broker_serve() */
-#define NETVSC_TAP_BROKER_TIMEOUT_MS 10000
+#define NETTAP_BROKER_TAPS_MAX 64
+#define NETTAP_BROKER_BURST 64
+#define NETTAP_BROKER_RATE 16
+#define NETTAP_BROKER_BATCH 8 /* requests served per nettap_broker_serve() */
+#define NETTAP_BROKER_TIMEOUT_MS 10000
 
-/* Guest side: netvsc_tap_create() through the broker at broker_fd (not
+/* Guest side: nettap_create() through the broker at broker_fd (not
  * taken over; it must outlive the TAP). p->netns_fd must be -1: the device
  * is made in the VM's namespace, which must be the calling thread's (its
- * notifications are read here). Errors as netvsc_tap_create(), and
+ * notifications are read here). Errors as nettap_create(), and
  * -EAGAIN (the request budget is spent, try later), -ENOSPC (the guest has
- * NETVSC_TAP_BROKER_TAPS_MAX TAPs), -ETIMEDOUT, -ECONNRESET or -EPROTO (no
+ * NETTAP_BROKER_TAPS_MAX TAPs), -ETIMEDOUT, -ECONNRESET or -EPROTO (no
  * broker, or a broken answer). The TAP's link setters go through the
- * broker too; netvsc_tap_destroy() closes the descriptor, which deletes
+ * broker too; nettap_destroy() closes the descriptor, which deletes
  * the device. */
-int netvsc_tap_create_brokered(int broker_fd, const struct netvsc_tap_params *p,
-                               struct netvsc_tap **out);
+int nettap_create_brokered(int broker_fd, const struct nettap_params *p,
+                               struct nettap **out);
 
 /* Root side. One thread at a time per broker (the root's control thread). */
-struct netvsc_tap_broker;
+struct nettap_broker;
 
-struct netvsc_tap_broker_params {
+struct nettap_broker_params {
     int sock;                      /* the root's end; taken over, also on failure */
     int netns_fd;                  /* the VM's network namespace (duplicated) */
     uint32_t owner_uid, owner_gid; /* the guest's (TUNSETOWNER/GROUP); 0: none */
     uint64_t (*now_ns)(void);      /* monotonic clock for the budget; NULL: CLOCK_MONOTONIC */
 };
 
-struct netvsc_tap_broker_stats {
+struct nettap_broker_stats {
     uint64_t requests;    /* well-formed requests answered */
     uint64_t created;     /* TAPs made and handed over */
     uint64_t changed;     /* link changes made */
@@ -66,19 +65,19 @@ struct netvsc_tap_broker_stats {
 };
 
 /* -EINVAL for a bad socket or namespace descriptor; -ENOMEM. */
-int netvsc_tap_broker_create(const struct netvsc_tap_broker_params *p,
-                             struct netvsc_tap_broker **out);
+int nettap_broker_create(const struct nettap_broker_params *p,
+                             struct nettap_broker **out);
 /* Closes the socket; the TAPs stay with the guest's descriptors. NULL is fine. */
-void netvsc_tap_broker_destroy(struct netvsc_tap_broker *b);
+void nettap_broker_destroy(struct nettap_broker *b);
 /* Readable when the guest has sent something: poll it, then serve. */
-int netvsc_tap_broker_fd(const struct netvsc_tap_broker *b);
-/* Answer up to NETVSC_TAP_BROKER_BATCH requests without blocking. 0: call
+int nettap_broker_fd(const struct nettap_broker *b);
+/* Answer up to NETTAP_BROKER_BATCH requests without blocking. 0: call
  * again when the socket is readable. -ECONNRESET: the guest hung up, or
  * stopped reading its answers (it is dropped); destroy the broker. Bad
  * requests are answered with an error and counted; none ends the broker.
  * Creating a TAP moves the calling thread into the VM's namespace and back. */
-int netvsc_tap_broker_serve(struct netvsc_tap_broker *b);
-void netvsc_tap_broker_get_stats(const struct netvsc_tap_broker *b,
-                                 struct netvsc_tap_broker_stats *out);
+int nettap_broker_serve(struct nettap_broker *b);
+void nettap_broker_get_stats(const struct nettap_broker *b,
+                                 struct nettap_broker_stats *out);
 
 #endif

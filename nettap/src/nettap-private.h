@@ -3,8 +3,8 @@
  * and the TAP broker's wire format (a guest worker and the root, both this
  * module, over one SOCK_SEQPACKET socket per VM).
  */
-#ifndef NETVSC_TAP_PRIVATE_H
-#define NETVSC_TAP_PRIVATE_H
+#ifndef NETTAP_PRIVATE_H
+#define NETTAP_PRIVATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,9 +18,9 @@
 struct nl_sock;
 struct rtnl_link;
 
-#define THREAD_NETNS "/proc/thread-self/ns/net"
+#define NETTAP_THREAD_NETNS "/proc/thread-self/ns/net"
 
-/* Size of the per-thread message netvsc_tap_last_error() returns. */
+/* Size of the per-thread message nettap_last_error() returns. */
 #define NETTAP_ERROR_MAX 256
 /* Record what failed, with the errno's text, and pass err through:
  * `return nettap_fail(-errno, "open %s", path)`. */
@@ -36,7 +36,7 @@ int nettap_nl_open(struct nl_sock **out);
 /* Apply changes to ifindex with one RTM_NEWLINK. */
 int nettap_link_change(struct nl_sock *sk, int ifindex, struct rtnl_link *changes);
 
-struct netvsc_tap {
+struct nettap {
     int fd;
     int ifindex;
     bool carrier;
@@ -50,26 +50,26 @@ struct netvsc_tap {
     uint32_t ev_mtu;
 };
 
-/* Set netvsc_tap_last_error() to the message and return err. */
-int netvsc_tap_record_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Set nettap_last_error() to the message and return err. */
+int nettap_record_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A handle on a TAP descriptor made elsewhere (fd taken over), with its
  * netlink and notification sockets opened in the calling thread's
- * namespace. broker: see struct netvsc_tap. */
-int netvsc_tap_wrap(int fd, int ifindex, const char *name, bool carrier, int broker,
-                    struct netvsc_tap **out);
+ * namespace. broker: see struct nettap. */
+int nettap_wrap(int fd, int ifindex, const char *name, bool carrier, int broker,
+                    struct nettap **out);
 /* A handle with no device, only a netlink socket in netns_fd's namespace:
  * set its ifindex and name, then use the link setters on it. */
-int netvsc_tap_shadow_open(int netns_fd, struct netvsc_tap **out);
+int nettap_shadow_open(int netns_fd, struct nettap **out);
 /* Is the device at t's ifindex still a TUN/TAP device owned by owner, or
  * if owner is -1 one without an owner named as t? An index freed by a
  * deleted device can be
  * taken by another one (an index given at creation, a device moved in).
  * 0 if it is; -ENODEV if nothing is there; -ESTALE if another device is;
  * else the netlink error. */
-int netvsc_tap_same_device(struct netvsc_tap *t, int64_t owner);
+int nettap_same_device(struct nettap *t, int64_t owner);
 /* Free t without deleting its device; returns its descriptor. */
-int netvsc_tap_release_fd(struct netvsc_tap *t);
+int nettap_release_fd(struct nettap *t);
 
 /*
  * The broker's records. The guest sends a request and waits for the
@@ -78,22 +78,22 @@ int netvsc_tap_release_fd(struct netvsc_tap *t);
  * carries the TAP's descriptor (SCM_RIGHTS). Descriptors the guest sends
  * are closed unread.
  */
-#define NETVSC_TAPB_MAGIC 0x42504154u /* "TAPB" */
+#define NETTAP_BROKER_MAGIC 0x42504154u /* "TAPB" */
 
-enum netvsc_tapb_op {
-    NETVSC_TAPB_CREATE = 1, /* name, mac, mtu, gso_max_size, flags */
-    NETVSC_TAPB_SET_MTU,    /* ifindex, mtu */
-    NETVSC_TAPB_SET_MAC,    /* ifindex, mac */
-    NETVSC_TAPB_SET_UP,     /* ifindex, flags & UP */
+enum nettap_broker_op {
+    NETTAP_BROKER_OP_CREATE = 1, /* name, mac, mtu, gso_max_size, flags */
+    NETTAP_BROKER_OP_SET_MTU,    /* ifindex, mtu */
+    NETTAP_BROKER_OP_SET_MAC,    /* ifindex, mac */
+    NETTAP_BROKER_OP_SET_UP,     /* ifindex, flags & UP */
 };
 
-#define NETVSC_TAPB_F_CSUM 0x1u
-#define NETVSC_TAPB_F_TSO 0x2u
-#define NETVSC_TAPB_F_UP 0x4u
-#define NETVSC_TAPB_F_CARRIER 0x8u
-#define NETVSC_TAPB_F_ALL 0xfu
+#define NETTAP_BROKER_F_CSUM 0x1u
+#define NETTAP_BROKER_F_TSO 0x2u
+#define NETTAP_BROKER_F_UP 0x4u
+#define NETTAP_BROKER_F_CARRIER 0x8u
+#define NETTAP_BROKER_F_ALL 0xfu
 
-struct netvsc_tapb_request {
+struct nettap_broker_request {
     uint32_t magic;
     uint16_t op;
     uint16_t flags;
@@ -105,19 +105,19 @@ struct netvsc_tapb_request {
     char name[IFNAMSIZ]; /* NUL-terminated */
     uint8_t reserved[2]; /* zero */
 } __attribute__((packed));
-_Static_assert(sizeof(struct netvsc_tapb_request) == 48, "TAP broker request");
+_Static_assert(sizeof(struct nettap_broker_request) == 48, "TAP broker request");
 
-struct netvsc_tapb_reply {
+struct nettap_broker_reply {
     uint32_t magic;
     uint32_t seq;
     int32_t status; /* 0 or -errno */
     int32_t ifindex;
     char error[176]; /* status < 0: what was wrong, NUL-terminated */
 } __attribute__((packed));
-_Static_assert(sizeof(struct netvsc_tapb_reply) == 192, "TAP broker reply");
+_Static_assert(sizeof(struct nettap_broker_reply) == 192, "TAP broker reply");
 
 /* A link change of brokered TAP t through its broker (guest side). */
-int netvsc_tap_broker_request(struct netvsc_tap *t, enum netvsc_tapb_op op, uint32_t mtu,
+int nettap_brokered_change(struct nettap *t, enum nettap_broker_op op, uint32_t mtu,
                               const uint8_t *mac, bool up);
 
 #endif

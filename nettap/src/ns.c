@@ -25,24 +25,24 @@
 #include "nettap.h"
 #include "nettap-private.h"
 
-bool netvsc_ns_name_valid(const char *name)
+bool nettap_ns_name_valid(const char *name)
 {
-    return name && nettap_name_chars_ok(name, NETVSC_NS_NAME_MAX);
+    return name && nettap_name_chars_ok(name, NETTAP_NS_NAME_MAX);
 }
 
 static int check_ns_name(const char *name)
 {
-    if (!netvsc_ns_name_valid(name))
+    if (!nettap_ns_name_valid(name))
         return nettap_failx(-EINVAL,
                      "namespace name '%.80s' is invalid: use 1..%d characters of A-Z a-z 0-9 _ . - "
                      "(not '.' or '..')",
-                     name ? name : "(null)", NETVSC_NS_NAME_MAX);
+                     name ? name : "(null)", NETTAP_NS_NAME_MAX);
     return 0;
 }
 
 static void ns_path(const char *name, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/%s", NETVSC_NS_RUN_DIR, name);
+    snprintf(buf, len, "%s/%s", NETTAP_NS_RUN_DIR, name);
 }
 
 /* True if fd is a network namespace (an nsfs file of type CLONE_NEWNET). */
@@ -51,7 +51,7 @@ static bool is_netns_fd(int fd)
     return ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET;
 }
 
-/* Make NETVSC_NS_RUN_DIR a shared mount, as iproute2 does, so a namespace
+/* Make NETTAP_NS_RUN_DIR a shared mount, as iproute2 does, so a namespace
  * mounted there shows up (and is unmounted) in every mount namespace that
  * shares it. If the directory is not a mount point yet, bind it onto
  * itself first. The caller holds the directory lock: without it, racing
@@ -59,12 +59,12 @@ static bool is_netns_fd(int fd)
 static int make_run_dir_shared(void)
 {
     bool bound = false;
-    while (mount("", NETVSC_NS_RUN_DIR, "none", MS_SHARED | MS_REC, NULL) < 0) {
+    while (mount("", NETTAP_NS_RUN_DIR, "none", MS_SHARED | MS_REC, NULL) < 0) {
         int err = -errno;
         if (err != -EINVAL || bound)
-            return nettap_fail(err, "mount --make-shared %s", NETVSC_NS_RUN_DIR);
-        if (mount(NETVSC_NS_RUN_DIR, NETVSC_NS_RUN_DIR, "none", MS_BIND | MS_REC, NULL) < 0)
-            return nettap_fail(-errno, "mount --bind %s %s", NETVSC_NS_RUN_DIR, NETVSC_NS_RUN_DIR);
+            return nettap_fail(err, "mount --make-shared %s", NETTAP_NS_RUN_DIR);
+        if (mount(NETTAP_NS_RUN_DIR, NETTAP_NS_RUN_DIR, "none", MS_BIND | MS_REC, NULL) < 0)
+            return nettap_fail(-errno, "mount --bind %s %s", NETTAP_NS_RUN_DIR, NETTAP_NS_RUN_DIR);
         bound = true;
     }
     return 0;
@@ -75,15 +75,15 @@ static int make_run_dir_shared(void)
 static int mount_new_netns(const char *path)
 {
     int rc;
-    int home = open(THREAD_NETNS, O_RDONLY | O_CLOEXEC);
+    int home = open(NETTAP_THREAD_NETNS, O_RDONLY | O_CLOEXEC);
     if (home < 0)
-        return nettap_fail(-errno, "open %s", THREAD_NETNS);
+        return nettap_fail(-errno, "open %s", NETTAP_THREAD_NETNS);
     if (unshare(CLONE_NEWNET) < 0) {
         rc = nettap_fail(-errno, "unshare(CLONE_NEWNET) for %s", path);
         goto out_close;
     }
     rc = 0;
-    if (mount(THREAD_NETNS, path, "none", MS_BIND, NULL) < 0)
+    if (mount(NETTAP_THREAD_NETNS, path, "none", MS_BIND, NULL) < 0)
         rc = nettap_fail(-errno, "bind mount of a new network namespace on %s", path);
     if (setns(home, CLONE_NEWNET) < 0)
         rc =
@@ -93,9 +93,9 @@ out_close:
     return rc;
 }
 
-int netvsc_ns_create(const char *name, bool *created)
+int nettap_ns_create(const char *name, bool *created)
 {
-    char path[sizeof(NETVSC_NS_RUN_DIR) + NETVSC_NS_NAME_MAX + 2];
+    char path[sizeof(NETTAP_NS_RUN_DIR) + NETTAP_NS_NAME_MAX + 2];
     int rc = check_ns_name(name);
     if (rc < 0)
         return rc;
@@ -103,13 +103,13 @@ int netvsc_ns_create(const char *name, bool *created)
         *created = false;
     ns_path(name, path, sizeof(path));
 
-    if (mkdir(NETVSC_NS_RUN_DIR, 0755) < 0 && errno != EEXIST)
-        return nettap_fail(-errno, "mkdir %s", NETVSC_NS_RUN_DIR);
-    int lock = open(NETVSC_NS_RUN_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (mkdir(NETTAP_NS_RUN_DIR, 0755) < 0 && errno != EEXIST)
+        return nettap_fail(-errno, "mkdir %s", NETTAP_NS_RUN_DIR);
+    int lock = open(NETTAP_NS_RUN_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lock < 0)
-        return nettap_fail(-errno, "open %s", NETVSC_NS_RUN_DIR);
+        return nettap_fail(-errno, "open %s", NETTAP_NS_RUN_DIR);
     if (flock(lock, LOCK_EX) < 0) {
-        rc = nettap_fail(-errno, "flock %s", NETVSC_NS_RUN_DIR);
+        rc = nettap_fail(-errno, "flock %s", NETTAP_NS_RUN_DIR);
         goto out_lock;
     }
     rc = make_run_dir_shared();
@@ -157,9 +157,9 @@ out_lock:
     return rc;
 }
 
-int netvsc_ns_open(const char *name, int *fd_out)
+int nettap_ns_open(const char *name, int *fd_out)
 {
-    char path[sizeof(NETVSC_NS_RUN_DIR) + NETVSC_NS_NAME_MAX + 2];
+    char path[sizeof(NETTAP_NS_RUN_DIR) + NETTAP_NS_NAME_MAX + 2];
     int rc = check_ns_name(name);
     if (rc < 0)
         return rc;
@@ -178,16 +178,16 @@ int netvsc_ns_open(const char *name, int *fd_out)
     return 0;
 }
 
-int netvsc_ns_enter(const char *name, int *prev_fd)
+int nettap_ns_enter(const char *name, int *prev_fd)
 {
     int fd, rc;
     int prev = -1;
-    if ((rc = netvsc_ns_open(name, &fd)) < 0)
+    if ((rc = nettap_ns_open(name, &fd)) < 0)
         return rc;
     if (prev_fd) {
-        prev = open(THREAD_NETNS, O_RDONLY | O_CLOEXEC);
+        prev = open(NETTAP_THREAD_NETNS, O_RDONLY | O_CLOEXEC);
         if (prev < 0) {
-            rc = nettap_fail(-errno, "open %s", THREAD_NETNS);
+            rc = nettap_fail(-errno, "open %s", NETTAP_THREAD_NETNS);
             goto out_close;
         }
     }
@@ -205,7 +205,7 @@ out_close:
     return rc;
 }
 
-int netvsc_ns_leave(int prev_fd)
+int nettap_ns_leave(int prev_fd)
 {
     if (prev_fd < 0)
         return 0;
@@ -216,7 +216,7 @@ int netvsc_ns_leave(int prev_fd)
     return rc;
 }
 
-int netvsc_ns_lo_up(void)
+int nettap_ns_lo_up(void)
 {
     struct nl_sock *sk = NULL;
     struct rtnl_link *lo = NULL, *changes = NULL;
@@ -245,18 +245,18 @@ out:
     return rc;
 }
 
-int netvsc_ns_setup(const char *name, bool *created, int *prev_fd)
+int nettap_ns_setup(const char *name, bool *created, int *prev_fd)
 {
     int prev = -1;
-    int rc = netvsc_ns_create(name, created);
+    int rc = nettap_ns_create(name, created);
     if (rc < 0)
         return rc;
-    if ((rc = netvsc_ns_enter(name, &prev)) < 0)
+    if ((rc = nettap_ns_enter(name, &prev)) < 0)
         return rc;
-    if ((rc = netvsc_ns_lo_up()) < 0) {
+    if ((rc = nettap_ns_lo_up()) < 0) {
         char msg[NETTAP_ERROR_MAX];
-        snprintf(msg, sizeof(msg), "%s", netvsc_tap_last_error());
-        netvsc_ns_leave(prev);
+        snprintf(msg, sizeof(msg), "%s", nettap_last_error());
+        nettap_ns_leave(prev);
         return nettap_failx(rc, "namespace '%s': %s", name, msg);
     }
     if (prev_fd)
@@ -266,9 +266,9 @@ int netvsc_ns_setup(const char *name, bool *created, int *prev_fd)
     return 0;
 }
 
-int netvsc_ns_delete(const char *name)
+int nettap_ns_delete(const char *name)
 {
-    char path[sizeof(NETVSC_NS_RUN_DIR) + NETVSC_NS_NAME_MAX + 2];
+    char path[sizeof(NETTAP_NS_RUN_DIR) + NETTAP_NS_NAME_MAX + 2];
     int rc = check_ns_name(name);
     if (rc < 0)
         return rc;

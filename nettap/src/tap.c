@@ -30,15 +30,15 @@
 
 #define TUN_DEV "/dev/net/tun"
 
-bool netvsc_tap_name_valid(const char *name)
+bool nettap_name_valid(const char *name)
 {
-    return name && nettap_name_chars_ok(name, NETVSC_TAP_NAME_MAX) && strcmp(name, "lo") != 0;
+    return name && nettap_name_chars_ok(name, NETTAP_NAME_MAX) && strcmp(name, "lo") != 0;
 }
 
 /* RTNLGRP_LINK notifications: note the MTU of our device (or its end). */
 static int on_link_event(struct nl_msg *msg, void *arg)
 {
-    struct netvsc_tap *t = arg;
+    struct nettap *t = arg;
     struct nlmsghdr *h = nlmsg_hdr(msg);
     if ((h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) ||
         !nlmsg_valid_hdr(h, sizeof(struct ifinfomsg)))
@@ -60,7 +60,7 @@ static int on_link_event(struct nl_msg *msg, void *arg)
     return NL_OK;
 }
 
-static int ev_open(struct netvsc_tap *t)
+static int ev_open(struct nettap *t)
 {
     struct nl_sock *sk = nl_socket_alloc();
     if (!sk)
@@ -100,9 +100,9 @@ static int check_mac(const uint8_t mac[6])
 
 static int check_mtu(uint32_t mtu)
 {
-    if (mtu < NETVSC_TAP_MTU_MIN || mtu > NETVSC_TAP_MTU_MAX)
-        return nettap_failx(-EINVAL, "MTU %u is out of range: allowed %u..%u", mtu, NETVSC_TAP_MTU_MIN,
-                     NETVSC_TAP_MTU_MAX);
+    if (mtu < NETTAP_MTU_MIN || mtu > NETTAP_MTU_MAX)
+        return nettap_failx(-EINVAL, "MTU %u is out of range: allowed %u..%u", mtu, NETTAP_MTU_MIN,
+                     NETTAP_MTU_MAX);
     return 0;
 }
 
@@ -136,7 +136,7 @@ static int set_gso_max_size(struct nl_sock *sk, int ifindex, uint32_t size)
 
 /* Open /dev/net/tun and attach it to a new device called name, in the
  * calling thread's namespace (the TAP lives where the opener is). */
-static int tun_open(const struct netvsc_tap_params *p, int *fd_out)
+static int tun_open(const struct nettap_params *p, int *fd_out)
 {
     int rc;
     int fd = open(TUN_DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -181,7 +181,7 @@ err_close:
 }
 
 /* MAC, MTU and up state in one request. */
-static int tap_configure(struct netvsc_tap *t, const struct netvsc_tap_params *p, uint32_t mtu)
+static int tap_configure(struct nettap *t, const struct nettap_params *p, uint32_t mtu)
 {
     struct rtnl_link *cur = NULL, *changes = NULL;
     struct nl_addr *addr = NULL;
@@ -219,19 +219,19 @@ out:
     return rc;
 }
 
-int netvsc_tap_create(const struct netvsc_tap_params *p, struct netvsc_tap **out)
+int nettap_create(const struct nettap_params *p, struct nettap **out)
 {
     int rc;
     int home = -1;
-    struct netvsc_tap *t = NULL;
+    struct nettap *t = NULL;
     if (!p || !out)
-        return nettap_failx(-EINVAL, "netvsc_tap_create: no parameters");
-    if (!netvsc_tap_name_valid(p->name))
+        return nettap_failx(-EINVAL, "nettap_create: no parameters");
+    if (!nettap_name_valid(p->name))
         return nettap_failx(-EINVAL,
                      "interface name '%.40s' is invalid: use 1..%d characters of A-Z a-z 0-9 _ . - "
                      "(not 'lo', '.' or '..')",
-                     p->name ? p->name : "(null)", NETVSC_TAP_NAME_MAX);
-    uint32_t mtu = p->mtu ? p->mtu : NETVSC_TAP_MTU_DEFAULT;
+                     p->name ? p->name : "(null)", NETTAP_NAME_MAX);
+    uint32_t mtu = p->mtu ? p->mtu : NETTAP_MTU_DEFAULT;
     if ((rc = check_mtu(mtu)) < 0 || (rc = check_mac(p->mac)) < 0)
         return rc;
     if (p->tso && !p->csum)
@@ -248,9 +248,9 @@ int netvsc_tap_create(const struct netvsc_tap_params *p, struct netvsc_tap **out
     snprintf(t->name, sizeof(t->name), "%s", p->name);
 
     if (p->netns_fd >= 0) {
-        home = open(THREAD_NETNS, O_RDONLY | O_CLOEXEC);
+        home = open(NETTAP_THREAD_NETNS, O_RDONLY | O_CLOEXEC);
         if (home < 0) {
-            rc = nettap_fail(-errno, "open %s", THREAD_NETNS);
+            rc = nettap_fail(-errno, "open %s", NETTAP_THREAD_NETNS);
             goto err;
         }
         if (setns(p->netns_fd, CLONE_NEWNET) < 0) {
@@ -290,7 +290,7 @@ err:
     return rc;
 }
 
-void netvsc_tap_destroy(struct netvsc_tap *t)
+void nettap_destroy(struct nettap *t)
 {
     if (!t)
         return;
@@ -315,10 +315,10 @@ void netvsc_tap_destroy(struct netvsc_tap *t)
     free(t);
 }
 
-int netvsc_tap_wrap(int fd, int ifindex, const char *name, bool carrier, int broker,
-                    struct netvsc_tap **out)
+int nettap_wrap(int fd, int ifindex, const char *name, bool carrier, int broker,
+                    struct nettap **out)
 {
-    struct netvsc_tap *t = calloc(1, sizeof(*t));
+    struct nettap *t = calloc(1, sizeof(*t));
     if (!t)
         return nettap_fail(-ENOMEM, "TAP %s", name);
     t->fd = fd;
@@ -337,17 +337,17 @@ int netvsc_tap_wrap(int fd, int ifindex, const char *name, bool carrier, int bro
     return 0;
 }
 
-int netvsc_tap_shadow_open(int netns_fd, struct netvsc_tap **out)
+int nettap_shadow_open(int netns_fd, struct nettap **out)
 {
-    struct netvsc_tap *t = calloc(1, sizeof(*t));
+    struct nettap *t = calloc(1, sizeof(*t));
     if (!t)
         return nettap_fail(-ENOMEM, "link handle");
     t->fd = -1;
     t->broker = -1;
-    int home = open(THREAD_NETNS, O_RDONLY | O_CLOEXEC);
+    int home = open(NETTAP_THREAD_NETNS, O_RDONLY | O_CLOEXEC);
     int rc;
     if (home < 0) {
-        rc = nettap_fail(-errno, "open %s", THREAD_NETNS);
+        rc = nettap_fail(-errno, "open %s", NETTAP_THREAD_NETNS);
         goto err;
     }
     if (setns(netns_fd, CLONE_NEWNET) < 0) {
@@ -371,7 +371,7 @@ err:
     return rc;
 }
 
-int netvsc_tap_release_fd(struct netvsc_tap *t)
+int nettap_release_fd(struct nettap *t)
 {
     int fd = t->fd;
     if (t->nl)
@@ -382,12 +382,12 @@ int netvsc_tap_release_fd(struct netvsc_tap *t)
     return fd;
 }
 
-int netvsc_tap_events_fd(const struct netvsc_tap *t)
+int nettap_events_fd(const struct nettap *t)
 {
     return t->ev ? nl_socket_get_fd(t->ev) : -1;
 }
 
-int netvsc_tap_events_read(struct netvsc_tap *t, struct netvsc_tap_event *out)
+int nettap_events_read(struct nettap *t, struct nettap_event *out)
 {
     memset(out, 0, sizeof(*out));
     if (!t->ev)
@@ -410,8 +410,8 @@ int netvsc_tap_events_read(struct netvsc_tap *t, struct netvsc_tap_event *out)
     }
     if (overrun) {
         /* Ask the device itself, after the stale messages. */
-        struct netvsc_tap_link l;
-        int rc = netvsc_tap_query(t, &l);
+        struct nettap_link l;
+        int rc = nettap_query(t, &l);
         if (rc == -ENODEV) {
             t->ev_gone = t->ev_seen = true;
         } else if (rc == 0) {
@@ -426,22 +426,22 @@ int netvsc_tap_events_read(struct netvsc_tap *t, struct netvsc_tap_event *out)
     return 1;
 }
 
-int netvsc_tap_fd(const struct netvsc_tap *t)
+int nettap_fd(const struct nettap *t)
 {
     return t->fd;
 }
 
-const char *netvsc_tap_name(const struct netvsc_tap *t)
+const char *nettap_name(const struct nettap *t)
 {
     return t->name;
 }
 
-int netvsc_tap_ifindex(const struct netvsc_tap *t)
+int nettap_ifindex(const struct nettap *t)
 {
     return t->ifindex;
 }
 
-int netvsc_tap_set_carrier(struct netvsc_tap *t, bool on)
+int nettap_set_carrier(struct nettap *t, bool on)
 {
     int v = on;
     if (ioctl(t->fd, TUNSETCARRIER, &v) < 0)
@@ -450,18 +450,18 @@ int netvsc_tap_set_carrier(struct netvsc_tap *t, bool on)
     return 0;
 }
 
-bool netvsc_tap_carrier(const struct netvsc_tap *t)
+bool nettap_carrier(const struct nettap *t)
 {
     return t->carrier;
 }
 
-int netvsc_tap_set_mtu(struct netvsc_tap *t, uint32_t mtu)
+int nettap_set_mtu(struct nettap *t, uint32_t mtu)
 {
     int rc = check_mtu(mtu);
     if (rc < 0)
         return rc;
     if (t->broker >= 0)
-        return netvsc_tap_broker_request(t, NETVSC_TAPB_SET_MTU, mtu, NULL, false);
+        return nettap_brokered_change(t, NETTAP_BROKER_OP_SET_MTU, mtu, NULL, false);
     struct rtnl_link *changes = rtnl_link_alloc();
     if (!changes)
         return nettap_fail(-ENOMEM, "link object");
@@ -473,7 +473,7 @@ int netvsc_tap_set_mtu(struct netvsc_tap *t, uint32_t mtu)
     return 0;
 }
 
-int netvsc_tap_set_mac(struct netvsc_tap *t, const uint8_t mac[6])
+int nettap_set_mac(struct nettap *t, const uint8_t mac[6])
 {
     int rc = check_mac(mac);
     if (rc < 0)
@@ -481,7 +481,7 @@ int netvsc_tap_set_mac(struct netvsc_tap *t, const uint8_t mac[6])
     if (mac_is_zero(mac))
         return nettap_failx(-EINVAL, "TAP %s: all-zero MAC", t->name);
     if (t->broker >= 0)
-        return netvsc_tap_broker_request(t, NETVSC_TAPB_SET_MAC, 0, mac, false);
+        return nettap_brokered_change(t, NETTAP_BROKER_OP_SET_MAC, 0, mac, false);
     struct rtnl_link *changes = rtnl_link_alloc();
     struct nl_addr *addr = nl_addr_build(AF_LLC, mac, 6);
     if (!changes || !addr) {
@@ -501,10 +501,10 @@ out:
     return rc;
 }
 
-int netvsc_tap_set_up(struct netvsc_tap *t, bool up)
+int nettap_set_up(struct nettap *t, bool up)
 {
     if (t->broker >= 0)
-        return netvsc_tap_broker_request(t, NETVSC_TAPB_SET_UP, 0, NULL, up);
+        return nettap_brokered_change(t, NETTAP_BROKER_OP_SET_UP, 0, NULL, up);
     struct rtnl_link *changes = rtnl_link_alloc();
     if (!changes)
         return nettap_fail(-ENOMEM, "link object");
@@ -519,7 +519,7 @@ int netvsc_tap_set_up(struct netvsc_tap *t, bool up)
     return 0;
 }
 
-int netvsc_tap_set_offload(struct netvsc_tap *t, bool csum, bool tso)
+int nettap_set_offload(struct nettap *t, bool csum, bool tso)
 {
     if (tso && !csum)
         return nettap_failx(-EINVAL, "TAP %s: TSO needs checksum offload as well", t->name);
@@ -558,7 +558,7 @@ static int on_link_identity(struct nl_msg *msg, void *arg)
     return NL_OK;
 }
 
-int netvsc_tap_same_device(struct netvsc_tap *t, int64_t owner)
+int nettap_same_device(struct nettap *t, int64_t owner)
 {
     struct link_identity id = {.owner = -1};
     struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = t->ifindex};
@@ -586,7 +586,7 @@ int netvsc_tap_same_device(struct netvsc_tap *t, int64_t owner)
     return 0;
 }
 
-int netvsc_tap_query(struct netvsc_tap *t, struct netvsc_tap_link *out)
+int nettap_query(struct nettap *t, struct nettap_link *out)
 {
     struct rtnl_link *l = NULL;
     int err = rtnl_link_get_kernel(t->nl, t->ifindex, NULL, &l);

@@ -19,7 +19,7 @@
 
 static _Thread_local char last_error[NETTAP_ERROR_MAX];
 
-const char *netvsc_tap_last_error(void)
+const char *nettap_last_error(void)
 {
     return last_error;
 }
@@ -53,7 +53,7 @@ __attribute__((format(printf, 2, 3))) int nettap_failx(int err, const char *fmt,
     return err;
 }
 
-int netvsc_tap_record_error(int err, const char *fmt, ...)
+int nettap_record_error(int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

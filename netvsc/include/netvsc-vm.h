@@ -106,7 +106,7 @@ struct netvsc_vm_nic_counters {
 
 /* One open NIC as the front end sees it. */
 struct netvsc_vm_nic_state {
-    char name[NETVSC_TAP_NAME_MAX + 1]; /* its TAP's name in the VM */
+    char name[NETTAP_NAME_MAX + 1]; /* its TAP's name in the VM */
     uint32_t relid;
     uint32_t vp;           /* the VP its channel interrupts */
     int tap_ifindex;
