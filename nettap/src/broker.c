@@ -103,7 +103,7 @@ static int broker_call(int sock, struct nettap_broker_request *req, int *ifindex
     req->magic = NETTAP_BROKER_MAGIC;
     req->seq = ++client_seq;
     if (send(sock, req, sizeof(*req), MSG_NOSIGNAL) != (ssize_t)sizeof(*req))
-        return nettap_record_error(-ECONNRESET, "TAP broker: cannot send a request: %s",
+        return nettap_failx(-ECONNRESET, "TAP broker: cannot send a request: %s",
                                        strerror(errno));
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -118,7 +118,7 @@ static int broker_call(int sock, struct nettap_broker_request *req, int *ifindex
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr <= 0)
-            return nettap_record_error(-ETIMEDOUT, "TAP broker: no answer in %d ms",
+            return nettap_failx(-ETIMEDOUT, "TAP broker: no answer in %d ms",
                                            NETTAP_BROKER_TIMEOUT_MS);
         struct nettap_broker_reply rep;
         union {
@@ -133,7 +133,7 @@ static int broker_call(int sock, struct nettap_broker_request *req, int *ifindex
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return nettap_record_error(-ECONNRESET, "TAP broker: gone (%s)",
+            return nettap_failx(-ECONNRESET, "TAP broker: gone (%s)",
                                            n < 0 ? strerror(errno) : "hung up");
         int nfds;
         bool ok = (size_t)n == sizeof(rep) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
@@ -147,11 +147,11 @@ static int broker_call(int sock, struct nettap_broker_request *req, int *ifindex
             (fd_out && rep.status == 0 && (fd < 0 || nfds != 1))) {
             if (fd >= 0)
                 close(fd);
-            return nettap_record_error(-EPROTO, "TAP broker: malformed answer");
+            return nettap_failx(-EPROTO, "TAP broker: malformed answer");
         }
         if (rep.status < 0) {
             rep.error[sizeof(rep.error) - 1] = '\0';
-            return nettap_record_error(rep.status, "%s", rep.error);
+            return nettap_failx(rep.status, "%s", rep.error);
         }
         if (ifindex_out)
             *ifindex_out = rep.ifindex;
@@ -165,9 +165,9 @@ int nettap_create_brokered(int broker_fd, const struct nettap_params *p,
                                struct nettap **out)
 {
     if (!p || !out || broker_fd < 0 || p->netns_fd >= 0)
-        return nettap_record_error(-EINVAL, "nettap_create_brokered: bad parameters");
+        return nettap_failx(-EINVAL, "nettap_create_brokered: bad parameters");
     if (!nettap_name_valid(p->name))
-        return nettap_record_error(
+        return nettap_failx(
             -EINVAL,
             "interface name '%.40s' is invalid: use 1..%d characters of A-Z a-z 0-9 _ . - "
             "(not 'lo', '.' or '..')",
@@ -379,7 +379,7 @@ static int do_create(struct nettap_broker *b, const struct nettap_broker_request
          * attached by the guest, and by nobody else without privilege. */
         if (ioctl(nettap_fd(t), TUNSETOWNER, (unsigned long)b->uid) < 0 ||
             ioctl(nettap_fd(t), TUNSETGROUP, (unsigned long)b->gid) < 0) {
-            rc = nettap_record_error(-errno, "TAP %s: TUNSETOWNER/TUNSETGROUP: %s", req->name,
+            rc = nettap_failx(-errno, "TAP %s: TUNSETOWNER/TUNSETGROUP: %s", req->name,
                                          strerror(errno));
             nettap_destroy(t);
         }

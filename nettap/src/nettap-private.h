@@ -25,7 +25,8 @@ struct rtnl_link;
 /* Record what failed, with the errno's text, and pass err through:
  * `return nettap_fail(-errno, "open %s", path)`. */
 int nettap_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Same, for messages that already say everything (bad arguments). */
+/* Same, for messages that already say everything (bad arguments, or the
+ * broker's answer). */
 int nettap_failx(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A libnl error code as a negative errno. */
 int nettap_nl_errno(int nlerr);
@@ -49,9 +50,6 @@ struct nettap {
     bool ev_gone;
     uint32_t ev_mtu;
 };
-
-/* Set nettap_last_error() to the message and return err. */
-int nettap_record_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A handle on a TAP descriptor made elsewhere (fd taken over), with its
  * netlink and notification sockets opened in the calling thread's

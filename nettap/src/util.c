@@ -32,9 +32,7 @@ static int vrecord(int err, bool with_errno, const char *fmt, va_list ap)
     return err;
 }
 
-/* Record what failed, with the errno's text, and pass err through:
- * `return nettap_fail(-errno, "open %s", path)`. */
-__attribute__((format(printf, 2, 3))) int nettap_fail(int err, const char *fmt, ...)
+int nettap_fail(int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -43,17 +41,7 @@ __attribute__((format(printf, 2, 3))) int nettap_fail(int err, const char *fmt, 
     return err;
 }
 
-/* Same, for messages that already say everything (bad arguments). */
-__attribute__((format(printf, 2, 3))) int nettap_failx(int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vrecord(err, false, fmt, ap);
-    va_end(ap);
-    return err;
-}
-
-int nettap_record_error(int err, const char *fmt, ...)
+int nettap_failx(int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
