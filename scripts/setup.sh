@@ -28,7 +28,8 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-# Build: compiler, cmake, pkg-config and the libraries of DESIGN.md §8.
+# Build: compiler, cmake, pkg-config and the libraries (DPDK, libpcap,
+# libnl, jansson, libseccomp).
 # Tests: cmocka, clang + compiler-rt for libFuzzer and the sanitizers,
 # the networking tools the integration tests drive.
 # Benchmarks: Open vSwitch with DPDK as the peer, iperf3, hyperfine.

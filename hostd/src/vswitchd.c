@@ -33,7 +33,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vswitchd [--socket PATH] [--state FILE] [--detach] [--log FILE]\n"
-            "                [--hv-vm PATH] [--vm-uid-base N] [-- EAL-ARGS]\n"
+            "                [--pidfile FILE] [--hv-vm PATH] [--vm-uid-base N] [-- EAL-ARGS]\n"
             "\n"
             "The hvnet root partition: partitions, VMBus, synthetic NICs and DPDK switches,\n"
             "driven by vswitch-ctl over a JSON-RPC control socket.\n"
@@ -43,6 +43,8 @@ static void usage(FILE *f)
             "                 (default %s)\n"
             "  --detach       run in the background; return once the socket is ready\n"
             "  --log FILE     append log lines to FILE instead of stderr\n"
+            "  --pidfile FILE once the socket serves, write the PID into FILE (replaced\n"
+            "                 whole, never followed through a symlink); removed at exit\n"
             "  --hv-vm PATH   the VM worker program (default: hv-vm beside vswitchd)\n"
             "  --vm-uid-base N  VM workers run as uid and gid N + the VM's slot (0..%d),\n"
             "                 without capabilities, in their own namespaces; the range\n"
@@ -58,6 +60,42 @@ static void usage(FILE *f)
             "/hvnet/control. SIGTERM stops the VMs and exits; the state file stays.\n"
             "vswitchd is not dumpable: no core files, and only CAP_SYS_PTRACE may trace it.\n",
             DEFAULT_SOCKET, DEFAULT_STATE, VSD_MAX_VMS - 1, VSD_VM_UID_BASE_DEFAULT);
+}
+
+/* Written beside and renamed over FILE, so a reader never sees half a PID
+ * and a symlink at FILE is replaced, not followed. */
+static int write_pidfile(const char *path)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    char buf[32];
+    int len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    int rc = 0;
+    if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0)
+        rc = errno ? -errno : -EIO;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+/* Only while it still names this process: a successor may have taken it. */
+static void remove_pidfile(const char *path)
+{
+    char buf[32] = "";
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n > 0 && strtol(buf, NULL, 10) == (long)getpid())
+        unlink(path);
 }
 
 static int free_hugepages(void)
@@ -159,14 +197,15 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *sock = getenv("HVNET_SOCKET") ? getenv("HVNET_SOCKET") : DEFAULT_SOCKET;
-    const char *state = DEFAULT_STATE, *logfile = NULL, *hv_vm = NULL;
+    const char *state = DEFAULT_STATE, *logfile = NULL, *hv_vm = NULL, *pidfile = NULL;
     bool detach = false;
     unsigned long uid_base = VSD_VM_UID_BASE_DEFAULT;
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 's'}, {"state", required_argument, NULL, 'S'},
         {"detach", no_argument, NULL, 'd'},       {"log", required_argument, NULL, 'l'},
         {"hv-vm", required_argument, NULL, 'v'},  {"vm-uid-base", required_argument, NULL, 'u'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {"pidfile", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int o;
@@ -186,6 +225,9 @@ int main(int argc, char **argv)
             break;
         case 'v':
             hv_vm = optarg;
+            break;
+        case 'p':
+            pidfile = optarg;
             break;
         case 'u': {
             char *end;
@@ -327,6 +369,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int exit_code = 1;
+    bool wrote_pidfile = false;
     struct vsd_rpc_server *rpc = NULL;
     struct vsd_methods *methods = NULL;
     struct vsd_rpc_counters counters = {0};
@@ -362,6 +405,14 @@ int main(int argc, char **argv)
     }
     vsd_log("serving on %s (state %s, %u switch worker(s), VM worker %s, VM uids from %u)", sock,
             d.state_path, vsw_dp_workers(d.dp), d.hv_vm_path, d.vm_uid_base);
+    if (pidfile) {
+        int perr = write_pidfile(pidfile);
+        if (perr < 0) {
+            vsd_log("cannot write the PID file %s: %s", pidfile, strerror(-perr));
+            goto out;
+        }
+        wrote_pidfile = true;
+    }
     if (detach) {
         if (write(ready_pipe[1], "r", 1) != 1)
             vsd_log("could not tell the parent we are ready");
@@ -418,6 +469,8 @@ out:
     vsw_dp_destroy(d.dp);
     jumbo_pools_destroy(d.pools);
     rte_eal_cleanup();
+    if (wrote_pidfile)
+        remove_pidfile(pidfile);
     if (exit_code == 0)
         vsd_log("stopped");
     return exit_code;

@@ -5,7 +5,7 @@
  * Shared by the root (hypercall broker, SynIC) and the guest (hypercall
  * client). Every struct is packed as the protocol lays it out and carries a
  * size assertion. Offsets and values follow the Hyper-V TLFS; see
- * shared/reference/vmbus-nvsp-rndis.md §1.
+ * docs/protocol.md §1.
  */
 #ifndef HV_PROTO_H
 #define HV_PROTO_H

@@ -2,7 +2,7 @@
  * VMBus channel-management messages, as carried in the payload of a SynIC
  * message of type HVMSG_VMBUS (at most 240 bytes). Shared by the VMBus server
  * (root) and client (guest). Layouts follow
- * shared/reference/vmbus-nvsp-rndis.md §2; every struct is packed and has its
+ * docs/protocol.md §2; every struct is packed and has its
  * size asserted. Each comment says who sends the message and what answers it.
  */
 #ifndef VMBUS_PROTO_H

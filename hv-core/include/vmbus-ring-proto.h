@@ -1,5 +1,5 @@
 /*
- * VMBus ring buffer layout and packet formats (shared/reference §3).
+ * VMBus ring buffer layout and packet formats (docs/protocol.md §3).
  * Shared by both ends of a channel; the ring code in vmbus-ring.h is the only
  * code that touches these fields in shared memory.
  */

@@ -1,7 +1,7 @@
 /*
  * VMBus ring buffer, both ends.
  *
- * Concurrency contract (shared/reference §3.4–§3.6). Each ring has one
+ * Concurrency contract (docs/protocol.md §3.4–§3.6). Each ring has one
  * producer and one consumer, in different processes. Who writes what:
  *   write_index, pending_send_sz, feature_bits   the producer
  *   read_index, interrupt_mask                   the consumer
@@ -9,7 +9,7 @@
  * shared copy of an index it owns, and validates the peer's index on every
  * load (the peer may be hostile and rewrite it at any time).
  *
- * Barrier pairs (letters as in the reference's table):
+ * Barrier pairs (letters as in docs/protocol.md §3.5):
  *   C  producer writes packet bytes, then release-stores write_index;
  *      consumer acquire-loads write_index, then reads packet bytes.
  *   B  consumer copies packet bytes out, full fence, stores read_index;

@@ -1,5 +1,5 @@
 /*
- * netvsc: guest side of NVSP and RNDIS (shared/reference §4, §5). This file
+ * netvsc: guest side of NVSP and RNDIS (docs/protocol.md §4, §5). This file
  * opens and closes the NIC and answers for it; netvsc-private.h says how
  * the rest is layered.
  */

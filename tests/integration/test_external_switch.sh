@@ -29,7 +29,7 @@ ip -n "$PHYS" link set lo up
 ip -n "$PHYS" addr add 10.63.0.1/24 dev "$PEER"
 ip -n "$PHYS" link set "$PEER" up
 # A real NIC hands frames over with their checksums done; a veth leaves
-# them to "the hardware", and net_af_packet cannot tell (platform notes).
+# them to "the hardware", and net_af_packet cannot tell (docs/platform.md §2.1).
 ip netns exec "$PHYS" ethtool -K "$PEER" tx off >/dev/null
 hv_quiet_ns "$PHYS"
 ip netns exec "$PHYS" sysctl -qw "net.ipv6.conf.$PEER.disable_ipv6=1"

@@ -1,6 +1,6 @@
 /*
  * NVSP, the network VSP protocol carried in VMBus channel packets
- * (shared/reference/vmbus-nvsp-rndis.md §4). DPDK-free: part of vmnic,
+ * (docs/protocol.md §4). DPDK-free: part of vmnic,
  * included by netvsp (root) and netvsc (guest). Every struct is packed as
  * on the wire, with its size asserted; each comment says who sends it and
  * what answers it.

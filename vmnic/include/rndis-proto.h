@@ -1,5 +1,5 @@
 /*
- * RNDIS over NVSP (shared/reference/vmbus-nvsp-rndis.md §5). DPDK-free:
+ * RNDIS over NVSP (docs/protocol.md §5). DPDK-free:
  * part of vmnic, included by netvsp (root) and netvsc (guest). All offsets
  * in RNDIS messages are relative to byte 8 of the message (the end of the
  * common header); PPI data offsets are relative to the PPI record.

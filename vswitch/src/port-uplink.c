@@ -14,7 +14,7 @@
  * be sending them at the same moment: such a frame is copied before
  * anything in it is written.
  *
- * PMD quirks handled here (DPDK 22.11, see docs/platform notes):
+ * PMD quirks handled here (DPDK 22.11, see docs/platform.md §2.1):
  *  - net_af_packet and net_tap report a 1518/1522-byte frame limit, so
  *    rte_eth_dev_set_mtu() refuses jumbo MTUs, yet both carry jumbo frames
  *    once the kernel interface's MTU allows it: above the PMD's limit the
