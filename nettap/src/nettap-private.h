@@ -1,7 +1,8 @@
 /*
- * Inside the TAP module: the handle both tap.c and broker.c work on,
- * and the TAP broker's wire format (a guest worker and the root, both this
- * module, over one SOCK_SEQPACKET socket per VM).
+ * Inside nettap: the helpers util.c gives ns.c, tap.c and broker.c, the
+ * handle tap.c and broker.c work on, and the TAP broker's wire format (a
+ * guest worker and the root, both this module, over one SOCK_SEQPACKET
+ * socket per VM).
  */
 #ifndef NETTAP_PRIVATE_H
 #define NETTAP_PRIVATE_H
