@@ -21,7 +21,7 @@
 
 #define CTL_NAME_MAX 31  /* switches and VMs */
 #define CTL_NIC_MAX 15   /* NICs become interface names (IFNAMSIZ - 1) */
-#define CTL_NETNS_MAX 64 /* as hv-vm (NETVSC_NS_NAME_MAX) */
+#define CTL_NETNS_MAX 64 /* as hv-vm (NETTAP_NS_NAME_MAX) */
 #define CTL_PORT_MAX 63
 #define CTL_VLAN_MAX 4094
 

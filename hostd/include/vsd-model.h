@@ -51,7 +51,7 @@
 struct vsd;
 struct vsd_vm;
 struct vsd_capture;
-struct netvsc_tap_broker;
+struct nettap_broker;
 
 struct vsd_static_entry {
     uint8_t mac[6];
@@ -142,7 +142,7 @@ struct vsd_vm {
     struct vsd_nic *nics[VSD_MAX_NICS];
     int nnics;
     double stop_deadline; /* force-stop time of a pending vm-stop, 0 if none */
-    struct netvsc_tap_broker *tapb; /* while its worker runs (jail.c) */
+    struct nettap_broker *tapb; /* while its worker runs (jail.c) */
     char exit_reason[48];           /* how the worker last ended, "" if it has not */
     struct vsd_waiter waiters[8];
     int nwaiters;

@@ -15,7 +15,7 @@
  *    of its own uid without CAP_SYS_PTRACE cannot read its memory.
  *  - What needs privilege after that, TAP devices and their link
  *    settings, the root does on the worker's behalf: a TAP broker per VM
- *    (netvsc-tap.h) on a socket passed as descriptor 6 (--tap-broker-fd).
+ *    (nettap.h) on a socket passed as descriptor 6 (--tap-broker-fd).
  *  - The worker installs a seccomp filter after its set-up
  *    (netvsc-sandbox.h); a forbidden call kills it with SIGSYS, which is
  *    reported as such (vsd_vm_exit_describe, vm-list's "exit").
@@ -36,7 +36,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "netvsc-tap.h"
+#include "nettap-broker.h"
+#include "nettap.h"
 #include "model-private.h"
 
 /* What the worker may see of the root's filesystem: where its program's
@@ -60,16 +61,16 @@ static void broker_stop(struct vsd_vm *vm)
 {
     if (!vm->tapb)
         return;
-    struct netvsc_tap_broker_stats st;
-    netvsc_tap_broker_get_stats(vm->tapb, &st);
+    struct nettap_broker_stats st;
+    nettap_broker_get_stats(vm->tapb, &st);
     unsigned long long answered = st.requests, malformed = st.malformed,
                        not_ours = st.not_ours, over = st.over_budget;
     if (malformed || not_ours || over)
         vsd_log("VM %s: its worker's TAP requests: %llu answered, %llu refused (malformed %llu, "
                 "not its own interface %llu, over budget %llu)",
                 vm->name, answered, malformed + not_ours + over, malformed, not_ours, over);
-    hv_host_unwatch(vm->d->host, netvsc_tap_broker_fd(vm->tapb));
-    netvsc_tap_broker_destroy(vm->tapb);
+    hv_host_unwatch(vm->d->host, nettap_broker_fd(vm->tapb));
+    nettap_broker_destroy(vm->tapb);
     vm->tapb = NULL;
 }
 
@@ -77,7 +78,7 @@ static void on_tap_broker(void *ctx, uint32_t events)
 {
     struct vsd_vm *vm = ctx;
     (void)events;
-    if (netvsc_tap_broker_serve(vm->tapb) < 0)
+    if (nettap_broker_serve(vm->tapb) < 0)
         broker_stop(vm); /* the worker hung up (it stopped) or stopped reading */
 }
 
@@ -87,24 +88,24 @@ static int broker_start(struct vsd *d, struct vsd_vm *vm, uint32_t uid, int *gue
                         struct vsd_err *e)
 {
     int nsfd = -1, sv[2];
-    if (netvsc_ns_open(vm->netns, &nsfd) < 0)
-        return vsd_fail(e, VSD_FAILED, "VM '%s': %s", vm->name, netvsc_tap_last_error());
+    if (nettap_ns_open(vm->netns, &nsfd) < 0)
+        return vsd_fail(e, VSD_FAILED, "VM '%s': %s", vm->name, nettap_last_error());
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         close(nsfd);
         return vsd_fail(e, VSD_FAILED, "VM '%s': TAP broker socket: %s", vm->name,
                         strerror(errno));
     }
     int rc = fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
-    struct netvsc_tap_broker_params bp = {
+    struct nettap_broker_params bp = {
         .sock = sv[0], .netns_fd = nsfd, .owner_uid = uid, .owner_gid = uid};
     if (rc < 0)
         close(sv[0]);
     else
-        rc = netvsc_tap_broker_create(&bp, &vm->tapb); /* takes sv[0] */
+        rc = nettap_broker_create(&bp, &vm->tapb); /* takes sv[0] */
     close(nsfd);
-    if (rc == 0 && (rc = hv_host_watch(d->host, netvsc_tap_broker_fd(vm->tapb), EPOLLIN,
+    if (rc == 0 && (rc = hv_host_watch(d->host, nettap_broker_fd(vm->tapb), EPOLLIN,
                                        on_tap_broker, vm)) < 0) {
-        netvsc_tap_broker_destroy(vm->tapb);
+        nettap_broker_destroy(vm->tapb);
         vm->tapb = NULL;
     }
     if (rc < 0) {
@@ -119,19 +120,19 @@ int vsd_vm_confine(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e)
 {
     bool created;
     int prev = -1, broker_end = -1;
-    if (netvsc_ns_setup(vm->netns, &created, &prev) < 0)
+    if (nettap_ns_setup(vm->netns, &created, &prev) < 0)
         return vsd_fail(e, VSD_FAILED, "VM '%s': network namespace: %s", vm->name,
-                        netvsc_tap_last_error());
-    if (netvsc_ns_leave(prev) < 0) {
+                        nettap_last_error());
+    if (nettap_ns_leave(prev) < 0) {
         /* The control thread would stay in the VM's namespace. */
-        vsd_log("%s", netvsc_tap_last_error());
+        vsd_log("%s", nettap_last_error());
         return vsd_fail(e, VSD_FAILED, "VM '%s': cannot leave its namespace", vm->name);
     }
     uint32_t uid = vsd_vm_uid(d, vm);
     if (broker_start(d, vm, uid, &broker_end, e) < 0)
         return -1;
-    char nspath[sizeof(NETVSC_NS_RUN_DIR) + VSD_NAME_MAX + 2];
-    snprintf(nspath, sizeof(nspath), "%s/%s", NETVSC_NS_RUN_DIR, vm->netns);
+    char nspath[sizeof(NETTAP_NS_RUN_DIR) + VSD_NAME_MAX + 2];
+    snprintf(nspath, sizeof(nspath), "%s/%s", NETTAP_NS_RUN_DIR, vm->netns);
     char prog_dir[sizeof(d->hv_vm_path)];
     snprintf(prog_dir, sizeof(prog_dir), "%s", d->hv_vm_path);
     char *slash = strrchr(prog_dir, '/');

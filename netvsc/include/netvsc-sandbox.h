@@ -17,7 +17,7 @@
  *
  * So a program under it must have done everything else before: opened
  * what it needs, given stdout its buffer (stdio would fstat), and it must
- * make its TAPs through the root's broker (netvsc-tap.h).
+ * make its TAPs through the root's broker (nettap.h).
  *
  * Single-threaded callers: the filter is installed for the calling thread
  * (it allows no clone, so there are no others later).

@@ -1,7 +1,7 @@
 /*
  * netvsc-vm: the guest front end, what hv-vm runs. A child partition's
  * synthetic NICs (netvsc.h), each bound to a TAP device named after it in
- * the VM's network namespace (netvsc-tap.h), and one loop that moves
+ * the VM's network namespace (nettap.h), and one loop that moves
  * frames between them.
  *
  * netvsc_vm_create() connects VMBus on an attached partition and opens
@@ -45,7 +45,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "netvsc-tap.h"
+#include "nettap.h"
 #include "netvsc.h"
 
 struct hv_guest;
@@ -106,7 +106,7 @@ struct netvsc_vm_nic_counters {
 
 /* One open NIC as the front end sees it. */
 struct netvsc_vm_nic_state {
-    char name[NETVSC_TAP_NAME_MAX + 1]; /* its TAP's name in the VM */
+    char name[NETTAP_NAME_MAX + 1]; /* its TAP's name in the VM */
     uint32_t relid;
     uint32_t vp;           /* the VP its channel interrupts */
     int tap_ifindex;

@@ -15,7 +15,7 @@
 #include "vm-private.h"
 
 void netvsc_vm_tap_params(const struct netvsc_info *info, const char *name,
-                          struct netvsc_tap_params *tp)
+                          struct nettap_params *tp)
 {
     memset(tp, 0, sizeof(*tp));
     tp->name = name;

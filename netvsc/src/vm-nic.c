@@ -14,6 +14,7 @@
 
 #include <linux/virtio_net.h>
 
+#include "nettap-broker.h"
 #include "vm-private.h"
 #include "vmnic.h"
 
@@ -36,7 +37,7 @@ static bool offer_nic_name(const struct vmbus_offer_info *oi, char *buf, size_t 
 {
     const char *ud = (const char *)oi->user_defined;
     size_t n = strnlen(ud, sizeof(oi->user_defined));
-    if (n < sizeof(oi->user_defined) && netvsc_tap_name_valid(ud)) {
+    if (n < sizeof(oi->user_defined) && nettap_name_valid(ud)) {
         snprintf(buf, len, "%.*s", (int)(len - 1), ud);
         return true;
     }
@@ -79,7 +80,7 @@ static int nic_watch_tap(struct nic *x)
         return -errno;
     struct epoll_event lev = {.events = EPOLLIN,
                               .data.u64 = NETVSC_VM_TAG_TAPEV0 + (uint64_t)x->slot};
-    int efd = netvsc_tap_events_fd(x->tap);
+    int efd = nettap_events_fd(x->tap);
     if (efd >= 0 && epoll_ctl(x->env->ep, EPOLL_CTL_ADD, efd, &lev) < 0) {
         int rc = -errno;
         epoll_ctl(x->env->ep, EPOLL_CTL_DEL, x->tap_fd, NULL);
@@ -94,7 +95,7 @@ static void nic_unwatch_tap(struct nic *x)
 {
     if (x->tap_fd >= 0)
         epoll_ctl(x->env->ep, EPOLL_CTL_DEL, x->tap_fd, NULL);
-    int efd = x->tap ? netvsc_tap_events_fd(x->tap) : -1;
+    int efd = x->tap ? nettap_events_fd(x->tap) : -1;
     if (efd >= 0)
         epoll_ctl(x->env->ep, EPOLL_CTL_DEL, efd, NULL);
 }
@@ -102,7 +103,7 @@ static void nic_unwatch_tap(struct nic *x)
 int netvsc_vm_nic_open(struct netvsc_vm_env *env, const struct vmbus_offer_info *oi, int slot,
                        struct nic **out)
 {
-    char name[NETVSC_TAP_NAME_MAX + 1];
+    char name[NETTAP_NAME_MAX + 1];
     bool named = offer_nic_name(oi, name, sizeof(name));
     if (slot < 0) {
         fprintf(stderr, "hv-vm %s: NIC %s (relid %u): more than %d NICs, not opened\n", env->name,
@@ -129,26 +130,26 @@ int netvsc_vm_nic_open(struct netvsc_vm_env *env, const struct vmbus_offer_info 
         goto err;
     }
     netvsc_get_info(x->n, &x->info);
-    struct netvsc_tap_params tp;
+    struct nettap_params tp;
     netvsc_vm_tap_params(&x->info, name, &tp);
-    rc = netvsc_tap_create_brokered(x->env->tap_broker, &tp, &x->tap);
+    rc = nettap_create_brokered(x->env->tap_broker, &tp, &x->tap);
     if (rc == -EEXIST && named) {
         /* The root named two NICs alike, or the VM has such an interface. */
-        char alt[NETVSC_TAP_NAME_MAX + 1];
+        char alt[NETTAP_NAME_MAX + 1];
         snprintf(alt, sizeof(alt), "eth%u", oi->relid);
         fprintf(stderr, "hv-vm %s: NIC %s (relid %u): %s; using %s\n", x->env->name, name,
-                oi->relid, netvsc_tap_last_error(), alt);
+                oi->relid, nettap_last_error(), alt);
         snprintf(name, sizeof(name), "%s", alt);
         netvsc_vm_tap_params(&x->info, name, &tp);
-        rc = netvsc_tap_create_brokered(x->env->tap_broker, &tp, &x->tap);
+        rc = nettap_create_brokered(x->env->tap_broker, &tp, &x->tap);
     }
     if (rc < 0) {
         fprintf(stderr, "hv-vm %s: NIC %s (relid %u): %s\n", x->env->name, name, oi->relid,
-                netvsc_tap_last_error());
+                nettap_last_error());
         goto err;
     }
     snprintf(x->name, sizeof(x->name), "%s", name);
-    x->tap_fd = netvsc_tap_fd(x->tap);
+    x->tap_fd = nettap_fd(x->tap);
     netvsc_vm_nic_set_limits(x, tp.tso);
     if (!(x->bounce = malloc(NETVSC_VM_GSO_FRAME_MAX))) {
         rc = -ENOMEM;
@@ -173,11 +174,11 @@ int netvsc_vm_nic_open(struct netvsc_vm_env *env, const struct vmbus_offer_info 
                "TAP ifindex %d in %s\n",
                x->env->name, x->name, x->relid, x->info.ndis_version >> 16,
                x->info.ndis_version & 0xffff, x->info.link_up ? "up" : "down",
-               x->info.link_speed_mbps, x->info.lso_max, netvsc_tap_ifindex(x->tap), x->env->netns);
+               x->info.link_speed_mbps, x->info.lso_max, nettap_ifindex(x->tap), x->env->netns);
     fflush(stdout);
     return 0;
 err:
-    netvsc_tap_destroy(x->tap);
+    nettap_destroy(x->tap);
     netvsc_close(x->n);
     nic_free(x);
     return rc;
@@ -222,7 +223,7 @@ void netvsc_vm_nic_close(struct nic *x, const char *why)
     fflush(stdout);
     nic_drop_pending(x);
     nic_unwatch_tap(x);
-    netvsc_tap_destroy(x->tap);
+    nettap_destroy(x->tap);
     netvsc_close(x->n);
     nic_free(x);
 }
@@ -236,7 +237,7 @@ static int nic_restart(struct nic *x, uint32_t mtu)
     nic_drop_pending(x);
     netvsc_close(x->n);
     x->n = NULL;
-    netvsc_tap_set_carrier(x->tap, false);
+    nettap_set_carrier(x->tap, false);
 
     struct netvsc_params np = {.mtu = mtu, .target_vp = x->vp};
     int rc = netvsc_open(x->env->c, x->relid, &np, &x->n);
@@ -248,14 +249,14 @@ static int nic_restart(struct nic *x, uint32_t mtu)
     }
     struct netvsc_info info;
     netvsc_get_info(x->n, &info);
-    struct netvsc_tap_params tp;
+    struct nettap_params tp;
     netvsc_vm_tap_params(&info, x->name, &tp);
     /* Always: the VM may have set its interface above what it got. */
-    if ((rc = netvsc_tap_set_mtu(x->tap, info.mtu)) < 0 ||
+    if ((rc = nettap_set_mtu(x->tap, info.mtu)) < 0 ||
         (memcmp(info.mac, x->info.mac, 6) != 0 &&
-         (rc = netvsc_tap_set_mac(x->tap, info.mac)) < 0) ||
-        (rc = netvsc_tap_set_offload(x->tap, tp.csum, tp.tso)) < 0) {
-        fprintf(stderr, "hv-vm %s: NIC %s: %s\n", x->env->name, x->name, netvsc_tap_last_error());
+         (rc = nettap_set_mac(x->tap, info.mac)) < 0) ||
+        (rc = nettap_set_offload(x->tap, tp.csum, tp.tso)) < 0) {
+        fprintf(stderr, "hv-vm %s: NIC %s: %s\n", x->env->name, x->name, nettap_last_error());
         return rc;
     }
     x->info = info;
@@ -263,7 +264,7 @@ static int nic_restart(struct nic *x, uint32_t mtu)
     netvsc_get_stats(x->n, &st);
     x->link_changes_seen = st.link_changes; /* a new netvsc counts from zero */
     netvsc_vm_nic_set_limits(x, tp.tso);
-    netvsc_tap_set_carrier(x->tap, info.link_up);
+    nettap_set_carrier(x->tap, info.link_up);
     x->tap_ready = true;
     nic_set_tap_interest(x, true);
     printf("hv-vm %s: NIC %s started over, MTU %u, link %s\n", x->env->name, x->name, info.mtu,
@@ -295,12 +296,12 @@ static int nic_reopen(struct nic *x)
 static int nic_tap_events(struct nic *x)
 {
     x->tap_event = false;
-    struct netvsc_tap_event ev;
-    int rc = netvsc_tap_events_read(x->tap, &ev);
+    struct nettap_event ev;
+    int rc = nettap_events_read(x->tap, &ev);
     if (rc <= 0) {
         if (rc < 0)
             fprintf(stderr, "hv-vm %s: NIC %s: %s\n", x->env->name, x->name,
-                    netvsc_tap_last_error());
+                    nettap_last_error());
         return 0;
     }
     if (ev.gone) {
@@ -336,20 +337,20 @@ static void nic_sync_info(struct nic *x)
     x->link_changes_seen = st.link_changes;
     if (bounced) {
         x->ct.link_changes += 2;
-        if (netvsc_tap_set_carrier(x->tap, false) < 0 || netvsc_tap_set_carrier(x->tap, true) < 0)
-            fprintf(stderr, "hv-vm %s: %s\n", x->env->name, netvsc_tap_last_error());
+        if (nettap_set_carrier(x->tap, false) < 0 || nettap_set_carrier(x->tap, true) < 0)
+            fprintf(stderr, "hv-vm %s: %s\n", x->env->name, nettap_last_error());
         printf("hv-vm %s: NIC %s link bounced\n", x->env->name, x->name);
         fflush(stdout);
     } else if (info.link_up != x->info.link_up) {
         x->ct.link_changes++;
-        if (netvsc_tap_set_carrier(x->tap, info.link_up) < 0)
-            fprintf(stderr, "hv-vm %s: %s\n", x->env->name, netvsc_tap_last_error());
+        if (nettap_set_carrier(x->tap, info.link_up) < 0)
+            fprintf(stderr, "hv-vm %s: %s\n", x->env->name, nettap_last_error());
         printf("hv-vm %s: NIC %s link %s\n", x->env->name, x->name, info.link_up ? "up" : "down");
         fflush(stdout);
     }
     if (info.mtu != x->info.mtu) {
-        if (netvsc_tap_set_mtu(x->tap, info.mtu) < 0)
-            fprintf(stderr, "hv-vm %s: %s\n", x->env->name, netvsc_tap_last_error());
+        if (nettap_set_mtu(x->tap, info.mtu) < 0)
+            fprintf(stderr, "hv-vm %s: %s\n", x->env->name, nettap_last_error());
         else if (x->env->verbose)
             printf("hv-vm %s: NIC %s MTU %u\n", x->env->name, x->name, info.mtu);
     }
@@ -569,18 +570,18 @@ static int nic_tap_recreate(struct nic *x)
     fprintf(stderr, "hv-vm %s: NIC %s: TAP lost; creating it again\n", x->env->name, x->name);
     nic_drop_pending(x);
     nic_unwatch_tap(x);
-    netvsc_tap_destroy(x->tap);
+    nettap_destroy(x->tap);
     x->tap = NULL;
     x->tap_fd = -1;
     x->want_mtu = 0; /* a new interface starts at the NIC's MTU, the VM's choice gone */
-    struct netvsc_tap_params tp;
+    struct nettap_params tp;
     netvsc_vm_tap_params(&x->info, x->name, &tp);
-    int rc = netvsc_tap_create_brokered(x->env->tap_broker, &tp, &x->tap);
+    int rc = nettap_create_brokered(x->env->tap_broker, &tp, &x->tap);
     if (rc < 0) {
-        fprintf(stderr, "hv-vm %s: NIC %s: %s\n", x->env->name, x->name, netvsc_tap_last_error());
+        fprintf(stderr, "hv-vm %s: NIC %s: %s\n", x->env->name, x->name, nettap_last_error());
         return rc;
     }
-    x->tap_fd = netvsc_tap_fd(x->tap);
+    x->tap_fd = nettap_fd(x->tap);
     if ((rc = nic_watch_tap(x)) < 0) {
         fprintf(stderr, "hv-vm %s: NIC %s: epoll: %s\n", x->env->name, x->name, strerror(-rc));
         return rc;

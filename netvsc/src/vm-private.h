@@ -21,7 +21,7 @@
 #include <linux/virtio_net.h>
 
 #include "jumbo.h"
-#include "netvsc-tap.h"
+#include "nettap.h"
 #include "netvsc-vm.h"
 #include "netvsc.h"
 #include "vmbus-client.h"
@@ -58,7 +58,7 @@ enum pending_kind { PEND_NONE, PEND_SUBMIT, PEND_BOUNCE };
 struct nic {
     const struct netvsc_vm_env *env;
     struct netvsc *n;
-    struct netvsc_tap *tap;
+    struct nettap *tap;
     int tap_fd;
     int slot;
     uint32_t relid;
@@ -82,7 +82,7 @@ struct nic {
     struct netvsc_meta pend_meta;
     uint8_t *bounce; /* frames too big for the first buffer (NETVSC_VM_GSO_FRAME_MAX) */
     struct netvsc_vm_nic_counters ct;
-    char name[NETVSC_TAP_NAME_MAX + 1];
+    char name[NETTAP_NAME_MAX + 1];
 };
 
 /* vm-frame.c */
@@ -91,7 +91,7 @@ struct nic {
  * offloads the root takes (partial checksums only if the root finishes
  * them, GSO frames only with LSO, none larger than the root's LSO limit). */
 void netvsc_vm_tap_params(const struct netvsc_info *info, const char *name,
-                          struct netvsc_tap_params *tp);
+                          struct nettap_params *tp);
 
 /* Does this frame's TCP/UDP checksum field hold just the pseudo-header sum
  * (a checksum left to the network)? If so, *start and *offset say where

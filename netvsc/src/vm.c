@@ -373,7 +373,7 @@ unsigned netvsc_vm_nics(const struct netvsc_vm *vm, struct netvsc_vm_nic_state *
             snprintf(s->name, sizeof(s->name), "%s", x->name);
             s->relid = x->relid;
             s->vp = x->vp;
-            s->tap_ifindex = x->tap ? netvsc_tap_ifindex(x->tap) : 0;
+            s->tap_ifindex = x->tap ? nettap_ifindex(x->tap) : 0;
             s->info = x->info;
             s->counters = x->ct;
         }

@@ -9,7 +9,7 @@
  * between the TAPs and the NICs until SIGTERM/SIGINT.
  *
  * TAPs and their link settings need privilege, so the root's TAP broker
- * makes them (--tap-broker-fd, netvsc-tap.h). Once set up, hv-vm confines
+ * makes them (--tap-broker-fd, nettap.h). Once set up, hv-vm confines
  * itself further with a seccomp filter of the system calls its steady state
  * makes (netvsc-sandbox.h): a guest that subverts it can do little else.
  *
@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include "hv-guest.h"
+#include "nettap.h"
 #include "netvsc-sandbox.h"
-#include "netvsc-tap.h"
 #include "netvsc-vm.h"
 
 static void usage(FILE *f)
@@ -48,7 +48,7 @@ static void usage(FILE *f)
             "                       their links (hv-vm has no privilege to); required\n"
             "  --verbose            also report offers, link and MTU changes in detail\n"
             "  --help               this text\n",
-            NETVSC_NS_NAME_MAX);
+            NETTAP_NS_NAME_MAX);
 }
 
 int main(int argc, char **argv)
@@ -108,11 +108,11 @@ int main(int argc, char **argv)
     }
     if (!netns)
         netns = name;
-    if (!netvsc_ns_name_valid(netns)) {
+    if (!nettap_ns_name_valid(netns)) {
         fprintf(stderr,
                 "hv-vm %s: namespace name '%s' is invalid: use 1..%d characters of "
                 "A-Z a-z 0-9 _ . - (not '.' or '..')\n",
-                name, netns, NETVSC_NS_NAME_MAX);
+                name, netns, NETTAP_NS_NAME_MAX);
         return 2;
     }
     if (vp.tap_broker < 0) {

@@ -1,6 +1,6 @@
 /*
- * libFuzzer harness for the TAP broker's request parser (netvsc/src/
- * tap-broker.c): what a hostile guest worker can send the root.
+ * libFuzzer harness for the TAP broker's request parser (nettap/src/
+ * broker.c): what a hostile guest worker can send the root.
  *
  * Input: records, each [flags u8][length u16 LE][length bytes]. The bytes
  * go to the broker as one SOCK_SEQPACKET message (with a descriptor if
@@ -25,8 +25,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "netvsc-tap.h"
-#include "tap-private.h"
+#include "nettap-broker.h"
+#include "nettap.h"
+#include "nettap-private.h"
 
 static int netns_fd = -1;
 static int bait_fd = -1;
@@ -53,7 +54,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* Read one answer; abort on anything the contract does not allow. */
 static void take_answer(int guest, uint32_t want_seq, bool seq_known)
 {
-    struct netvsc_tapb_reply rep;
+    struct nettap_broker_reply rep;
     union {
         char buf[CMSG_SPACE(4 * sizeof(int))];
         struct cmsghdr align;
@@ -63,7 +64,7 @@ static void take_answer(int guest, uint32_t want_seq, bool seq_known)
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
         .msg_controllen = sizeof(ctl.buf)};
     ssize_t n = recvmsg(guest, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n != (ssize_t)sizeof(rep) || rep.magic != NETVSC_TAPB_MAGIC || rep.status > 0 ||
+    if (n != (ssize_t)sizeof(rep) || rep.magic != NETTAP_BROKER_MAGIC || rep.status > 0 ||
         (seq_known && rep.seq != want_seq) || memchr(rep.error, '\0', sizeof(rep.error)) == NULL)
         abort();
     int fds = 0;
@@ -91,11 +92,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
     fcntl(sv[1], F_SETFL, O_NONBLOCK);
     now = 1000000000ull;
-    struct netvsc_tap_broker_params bp = {
+    struct nettap_broker_params bp = {
         .sock = sv[0], .netns_fd = netns_fd, .owner_uid = 4242, .owner_gid = 4242,
         .now_ns = fz_clock};
-    struct netvsc_tap_broker *b = NULL;
-    if (netvsc_tap_broker_create(&bp, &b) < 0) {
+    struct nettap_broker *b = NULL;
+    if (nettap_broker_create(&bp, &b) < 0) {
         close(sv[1]);
         return 0;
     }
@@ -124,18 +125,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(CMSG_DATA(c), &bait_fd, sizeof(int));
         }
         uint32_t seq = 0;
-        bool seq_known = len >= offsetof(struct netvsc_tapb_request, seq) + sizeof(seq);
+        bool seq_known = len >= offsetof(struct nettap_broker_request, seq) + sizeof(seq);
         if (seq_known)
-            memcpy(&seq, data + off + offsetof(struct netvsc_tapb_request, seq), sizeof(seq));
+            memcpy(&seq, data + off + offsetof(struct nettap_broker_request, seq), sizeof(seq));
         off += len;
         if (sendmsg(sv[1], &mh, MSG_NOSIGNAL) < 0)
             break;
         /* The guest reads every answer, so nothing ends the broker. */
-        if (netvsc_tap_broker_serve(b) != 0)
+        if (nettap_broker_serve(b) != 0)
             abort();
         take_answer(sv[1], seq, seq_known);
     }
-    netvsc_tap_broker_destroy(b);
+    nettap_broker_destroy(b);
     close(sv[1]);
     return 0;
 }

@@ -60,7 +60,8 @@
 
 #include "hv-guest.h"
 #include "hv.h"
-#include "netvsc-tap.h"
+#include "nettap-broker.h"
+#include "nettap.h"
 #include "netvsc-vm.h"
 #include "netvsc.h"
 #include "netvsp.h"
@@ -732,7 +733,7 @@ static void tx_meta__gso__lso_for_tcp_only_with_a_checksum_and_a_size(void **sta
 static void tap_params__offloads__follow_what_the_root_takes(void **state)
 {
     (void)state;
-    struct netvsc_tap_params tp;
+    struct nettap_params tp;
     struct netvsc_info info = {.mac = {2, 0, 0, 0, 0, 1}, .mtu = 9000, .link_up = true};
     netvsc_vm_tap_params(&info, "eth0", &tp);
     assert_false(tp.csum);
@@ -1112,7 +1113,7 @@ static void nic_rx_frame__tap_gone__write_error_counted(void **state)
 struct lc {
     struct root *r;
     struct hv_guest *g;
-    struct netvsc_tap_broker *broker;
+    struct nettap_broker *broker;
     int broker_fd; /* the guest's end */
     pthread_t broker_thread;
     atomic_bool broker_stop;
@@ -1123,9 +1124,9 @@ struct lc {
 static void *broker_main(void *arg)
 {
     struct lc *l = arg;
-    struct pollfd p = {.fd = netvsc_tap_broker_fd(l->broker), .events = POLLIN};
+    struct pollfd p = {.fd = nettap_broker_fd(l->broker), .events = POLLIN};
     while (!atomic_load(&l->broker_stop)) {
-        if (poll(&p, 1, 20) > 0 && netvsc_tap_broker_serve(l->broker) < 0)
+        if (poll(&p, 1, 20) > 0 && nettap_broker_serve(l->broker) < 0)
             break;
     }
     return NULL;
@@ -1168,8 +1169,8 @@ static int lc_setup_with(void **state, uint32_t nvp, uint32_t mtu, unsigned nnic
     assert_true(ns >= 0);
     int sp[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
-    struct netvsc_tap_broker_params bp = {.sock = sp[0], .netns_fd = ns};
-    assert_int_equal(netvsc_tap_broker_create(&bp, &l->broker), 0);
+    struct nettap_broker_params bp = {.sock = sp[0], .netns_fd = ns};
+    assert_int_equal(nettap_broker_create(&bp, &l->broker), 0);
     close(ns);
     l->broker_fd = sp[1];
     assert_int_equal(pthread_create(&l->broker_thread, NULL, broker_main, l), 0);
@@ -1200,7 +1201,7 @@ static int lc_teardown(void **state)
     root_destroy(l->r, l->g, NULL);
     atomic_store(&l->broker_stop, true);
     pthread_join(l->broker_thread, NULL);
-    netvsc_tap_broker_destroy(l->broker);
+    nettap_broker_destroy(l->broker);
     close(l->broker_fd);
     assert_int_equal(setns(l->prev_ns, CLONE_NEWNET), 0);
     close(l->prev_ns);

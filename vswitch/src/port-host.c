@@ -21,7 +21,7 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
-#include "netvsc-tap.h"
+#include "nettap.h"
 #include "jumbo.h"
 #include "vsw-frame.h"
 #include "vsw-host.h"
@@ -31,7 +31,7 @@
 
 struct host_port {
     struct vsw_port port;
-    struct netvsc_tap *tap;
+    struct nettap *tap;
     int fd;
     struct rte_mempool *pool;
     uint16_t seg_room; /* data room of one mbuf */
@@ -172,7 +172,7 @@ static bool host_wait_arm(struct vsw_port *port)
 static void host_destroy(struct vsw_port *port)
 {
     struct host_port *hp = hp_of(port);
-    netvsc_tap_destroy(hp->tap);
+    nettap_destroy(hp->tap);
     free(hp);
 }
 
@@ -188,7 +188,7 @@ static const struct vsw_port_class host_class = {
 
 int vsw_host_port_create(const struct vsw_host_params *p, struct vsw_port **out)
 {
-    if (!p->pool || !netvsc_tap_name_valid(p->ifname) || p->mtu < 68 || p->mtu > 9000)
+    if (!p->pool || !nettap_name_valid(p->ifname) || p->mtu < 68 || p->mtu > 9000)
         return -EINVAL;
     /* struct vsw_port holds cache-aligned per-lcore counters. */
     struct host_port *hp = NULL;
@@ -196,7 +196,7 @@ int vsw_host_port_create(const struct vsw_host_params *p, struct vsw_port **out)
         return -ENOMEM;
     memset(hp, 0, sizeof(*hp));
     vsw_port_init(&hp->port, &host_class, p->port_name ? p->port_name : p->ifname);
-    struct netvsc_tap_params tp = {
+    struct nettap_params tp = {
         .name = p->ifname,
         .mtu = p->mtu,
         .csum = true,
@@ -205,12 +205,12 @@ int vsw_host_port_create(const struct vsw_host_params *p, struct vsw_port **out)
         .netns_fd = -1,
     };
     memcpy(tp.mac, p->mac, 6);
-    int rc = netvsc_tap_create(&tp, &hp->tap);
+    int rc = nettap_create(&tp, &hp->tap);
     if (rc < 0) {
         free(hp);
         return rc;
     }
-    hp->fd = netvsc_tap_fd(hp->tap);
+    hp->fd = nettap_fd(hp->tap);
     hp->pool = p->pool;
     hp->seg_room = (uint16_t)(rte_pktmbuf_data_room_size(p->pool) - RTE_PKTMBUF_HEADROOM);
     hp->frame_max = p->mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
@@ -227,7 +227,7 @@ bool vsw_is_host_port(const struct vsw_port *port)
 
 const char *vsw_host_port_ifname(const struct vsw_port *port)
 {
-    return netvsc_tap_name(container_of(port, const struct host_port, port)->tap);
+    return nettap_name(container_of(port, const struct host_port, port)->tap);
 }
 
 int vsw_host_port_set_mtu(struct vsw_port *port, uint32_t mtu)
@@ -235,7 +235,7 @@ int vsw_host_port_set_mtu(struct vsw_port *port, uint32_t mtu)
     struct host_port *hp = hp_of(port);
     if (mtu < 68 || mtu > 9000)
         return -EINVAL;
-    int rc = netvsc_tap_set_mtu(hp->tap, mtu);
+    int rc = nettap_set_mtu(hp->tap, mtu);
     if (rc < 0)
         return rc;
     /* Receive room first: the worker reads up to frame_max. */

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the TAP front end (netvsc/src/tap.c): named network
+ * Unit tests for the TAP front end (nettap/src/tap.c): named network
  * namespaces and TAP devices, with no root partition involved.
  *
  * Needs root and /dev/net/tun; each test reports itself skipped without
@@ -13,7 +13,7 @@
  * The TAP broker's tests run the root side either on a thread of its own
  * (the guest side blocks for its answers) or, for raw requests, in the
  * test thread between a send and a receive; raw records use the wire
- * format of tap-private.h.
+ * format of nettap-private.h.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,22 +52,23 @@
 
 #include <cmocka.h>
 
-#include "netvsc-tap.h"
-#include "tap-private.h"
+#include "nettap-broker.h"
+#include "nettap.h"
+#include "nettap-private.h"
 
 #define TEST_ETHERTYPE 0x88b5 /* IEEE local experimental */
 #define THREAD_NETNS "/proc/thread-self/ns/net"
 
 struct fixture {
-    char ns[NETVSC_NS_NAME_MAX + 1];
-    char ns2[NETVSC_NS_NAME_MAX + 1];
+    char ns[NETTAP_NS_NAME_MAX + 1];
+    char ns2[NETTAP_NS_NAME_MAX + 1];
     char ifname[IFNAMSIZ]; /* unique on the machine too, for tests in the root namespace */
     int home;              /* the test thread's namespace before the test */
-    int prev;              /* from netvsc_ns_enter/setup while inside, else -1 */
-    struct netvsc_tap *tap;
-    struct netvsc_tap *tap2;
+    int prev;              /* from nettap_ns_enter/setup while inside, else -1 */
+    struct nettap *tap;
+    struct nettap *tap2;
     /* A TAP broker for the namespace ns, and the guest's end of its socket. */
-    struct netvsc_tap_broker *broker;
+    struct nettap_broker *broker;
     int guest;
     pthread_t server;
     bool serving;
@@ -113,24 +114,24 @@ static int setup(void **state)
 
 static void ns_file(const char *name, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/%s", NETVSC_NS_RUN_DIR, name);
+    snprintf(buf, len, "%s/%s", NETTAP_NS_RUN_DIR, name);
 }
 
 static int teardown(void **state)
 {
     struct fixture *f = *state;
     int rc = 0;
-    netvsc_tap_destroy(f->tap);
-    netvsc_tap_destroy(f->tap2);
+    nettap_destroy(f->tap);
+    nettap_destroy(f->tap2);
     if (f->serving) {
         atomic_store(&f->stop, true);
         pthread_join(f->server, NULL);
     }
-    netvsc_tap_broker_destroy(f->broker);
+    nettap_broker_destroy(f->broker);
     if (f->guest >= 0)
         close(f->guest);
     if (f->prev >= 0)
-        netvsc_ns_leave(f->prev);
+        nettap_ns_leave(f->prev);
     /* Back home even if the test left the thread elsewhere. */
     if (setns(f->home, CLONE_NEWNET) < 0)
         rc = -1;
@@ -138,7 +139,7 @@ static int teardown(void **state)
     char path[128];
     const char *names[] = {f->ns, f->ns2};
     for (int i = 0; i < 2; i++) {
-        int d = netvsc_ns_delete(names[i]);
+        int d = nettap_ns_delete(names[i]);
         if (d < 0 && d != -ENOENT)
             rc = -1;
         ns_file(names[i], path, sizeof(path));
@@ -213,9 +214,9 @@ static int nl_link(const char *ifname, unsigned *flags, int *carrier, unsigned *
     return err < 0 ? -1 : 0;
 }
 
-static struct netvsc_tap_params tap_params(const char *name)
+static struct nettap_params tap_params(const char *name)
 {
-    struct netvsc_tap_params p;
+    struct nettap_params p;
     memset(&p, 0, sizeof(p));
     p.name = name;
     memcpy(p.mac, test_mac, 6);
@@ -229,22 +230,22 @@ static struct netvsc_tap_params tap_params(const char *name)
 static void enter_new_ns(struct fixture *f)
 {
     bool created = false;
-    assert_int_equal(netvsc_ns_setup(f->ns, &created, &f->prev), 0);
+    assert_int_equal(nettap_ns_setup(f->ns, &created, &f->prev), 0);
     assert_true(created);
 }
 
-static void netvsc_ns_create__new_name__bind_mounted_netns(void **state)
+static void nettap_ns_create__new_name__bind_mounted_netns(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     ino_t home = current_netns();
     bool created = false;
-    assert_int_equal(netvsc_ns_create(f->ns, &created), 0);
+    assert_int_equal(nettap_ns_create(f->ns, &created), 0);
     assert_true(created);
     assert_int_equal(current_netns(), home); /* the thread did not move */
 
     int fd = -1;
-    assert_int_equal(netvsc_ns_open(f->ns, &fd), 0);
+    assert_int_equal(nettap_ns_open(f->ns, &fd), 0);
     assert_int_equal(ioctl(fd, NS_GET_NSTYPE), CLONE_NEWNET);
     struct stat st;
     assert_int_equal(fstat(fd, &st), 0);
@@ -260,48 +261,48 @@ static void netvsc_ns_create__new_name__bind_mounted_netns(void **state)
     while (fgets(line, sizeof(line), mi)) {
         char mnt[512];
         if (sscanf(line, "%*s %*s %*s %*s %511s", mnt) == 1 &&
-            strcmp(mnt, NETVSC_NS_RUN_DIR) == 0 && strstr(line, " shared:"))
+            strcmp(mnt, NETTAP_NS_RUN_DIR) == 0 && strstr(line, " shared:"))
             shared = true;
     }
     fclose(mi);
     assert_true(shared);
 }
 
-static void netvsc_ns_create__existing__kept(void **state)
+static void nettap_ns_create__existing__kept(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     bool created = false;
-    assert_int_equal(netvsc_ns_create(f->ns, &created), 0);
+    assert_int_equal(nettap_ns_create(f->ns, &created), 0);
     ino_t first = named_netns(f->ns);
-    assert_int_equal(netvsc_ns_create(f->ns, &created), 0);
+    assert_int_equal(nettap_ns_create(f->ns, &created), 0);
     assert_false(created);
     assert_int_equal(named_netns(f->ns), first);
-    assert_int_equal(netvsc_ns_create(f->ns, NULL), 0);
+    assert_int_equal(nettap_ns_create(f->ns, NULL), 0);
 }
 
-static void netvsc_ns_create__leftover_plain_file__made_a_namespace(void **state)
+static void nettap_ns_create__leftover_plain_file__made_a_namespace(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     char path[128];
     ns_file(f->ns, path, sizeof(path));
     /* The directory exists after any create; make sure with ns2. */
-    assert_int_equal(netvsc_ns_create(f->ns2, NULL), 0);
+    assert_int_equal(nettap_ns_create(f->ns2, NULL), 0);
     int fd = open(path, O_RDONLY | O_CREAT | O_EXCL, 0);
     assert_true(fd >= 0);
     close(fd);
     int nsfd;
-    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), -ENOENT);
+    assert_int_equal(nettap_ns_open(f->ns, &nsfd), -ENOENT);
     bool created = false;
-    assert_int_equal(netvsc_ns_create(f->ns, &created), 0);
+    assert_int_equal(nettap_ns_create(f->ns, &created), 0);
     assert_true(created);
-    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), 0);
+    assert_int_equal(nettap_ns_open(f->ns, &nsfd), 0);
     assert_int_equal(ioctl(nsfd, NS_GET_NSTYPE), CLONE_NEWNET);
     close(nsfd);
 }
 
-static void netvsc_ns_name__invalid__refused_with_message(void **state)
+static void nettap_ns_name__invalid__refused_with_message(void **state)
 {
     (void)state;
     const char *bad[] = {
@@ -310,29 +311,29 @@ static void netvsc_ns_name__invalid__refused_with_message(void **state)
         "a b",       "../x",
         "tab\tname", "0123456789012345678901234567890123456789012345678901234567890123456789"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_false(netvsc_ns_name_valid(bad[i]));
-        assert_int_equal(netvsc_ns_create(bad[i], NULL), -EINVAL);
-        assert_non_null(strstr(netvsc_tap_last_error(), "namespace name"));
-        assert_int_equal(netvsc_ns_delete(bad[i]), -EINVAL);
+        assert_false(nettap_ns_name_valid(bad[i]));
+        assert_int_equal(nettap_ns_create(bad[i], NULL), -EINVAL);
+        assert_non_null(strstr(nettap_last_error(), "namespace name"));
+        assert_int_equal(nettap_ns_delete(bad[i]), -EINVAL);
     }
-    assert_false(netvsc_ns_name_valid(NULL));
-    assert_int_equal(netvsc_ns_create(NULL, NULL), -EINVAL);
-    assert_true(netvsc_ns_name_valid("vm-1_a.b"));
+    assert_false(nettap_ns_name_valid(NULL));
+    assert_int_equal(nettap_ns_create(NULL, NULL), -EINVAL);
+    assert_true(nettap_ns_name_valid("vm-1_a.b"));
 }
 
-static void netvsc_ns_open__missing__enoent(void **state)
+static void nettap_ns_open__missing__enoent(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     int fd = -1, prev = -1;
-    assert_int_equal(netvsc_ns_open(f->ns, &fd), -ENOENT);
-    assert_non_null(strstr(netvsc_tap_last_error(), "does not exist"));
-    assert_int_equal(netvsc_ns_enter(f->ns, &prev), -ENOENT);
+    assert_int_equal(nettap_ns_open(f->ns, &fd), -ENOENT);
+    assert_non_null(strstr(nettap_last_error(), "does not exist"));
+    assert_int_equal(nettap_ns_enter(f->ns, &prev), -ENOENT);
     assert_int_equal(prev, -1);
-    assert_int_equal(netvsc_ns_delete(f->ns), -ENOENT);
+    assert_int_equal(nettap_ns_delete(f->ns), -ENOENT);
 }
 
-static void netvsc_ns_setup__missing__entered_with_lo_up(void **state)
+static void nettap_ns_setup__missing__entered_with_lo_up(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
@@ -344,45 +345,45 @@ static void netvsc_ns_setup__missing__entered_with_lo_up(void **state)
     assert_true(fl >= 0);
     assert_true(fl & IFF_UP);
 
-    assert_int_equal(netvsc_ns_leave(f->prev), 0);
+    assert_int_equal(nettap_ns_leave(f->prev), 0);
     f->prev = -1;
     assert_int_equal(current_netns(), home);
-    assert_int_equal(netvsc_ns_leave(-1), 0);
+    assert_int_equal(nettap_ns_leave(-1), 0);
 
     /* Enter the existing one again: setup does not recreate it. */
     bool created = true;
     ino_t ns = named_netns(f->ns);
-    assert_int_equal(netvsc_ns_setup(f->ns, &created, &f->prev), 0);
+    assert_int_equal(nettap_ns_setup(f->ns, &created, &f->prev), 0);
     assert_false(created);
     assert_int_equal(current_netns(), ns);
 }
 
-static void netvsc_ns_enter__two_namespaces__each_its_own(void **state)
+static void nettap_ns_enter__two_namespaces__each_its_own(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
-    assert_int_equal(netvsc_ns_create(f->ns, NULL), 0);
-    assert_int_equal(netvsc_ns_create(f->ns2, NULL), 0);
+    assert_int_equal(nettap_ns_create(f->ns, NULL), 0);
+    assert_int_equal(nettap_ns_create(f->ns2, NULL), 0);
     assert_true(named_netns(f->ns) != named_netns(f->ns2));
-    assert_int_equal(netvsc_ns_enter(f->ns, &f->prev), 0);
+    assert_int_equal(nettap_ns_enter(f->ns, &f->prev), 0);
     assert_int_equal(current_netns(), named_netns(f->ns));
     int inner = -1;
-    assert_int_equal(netvsc_ns_enter(f->ns2, &inner), 0);
+    assert_int_equal(nettap_ns_enter(f->ns2, &inner), 0);
     assert_int_equal(current_netns(), named_netns(f->ns2));
-    assert_int_equal(netvsc_ns_leave(inner), 0);
+    assert_int_equal(nettap_ns_leave(inner), 0);
     assert_int_equal(current_netns(), named_netns(f->ns));
 }
 
-static void netvsc_tap_create__name_mac_mtu__applied(void **state)
+static void nettap_create__name_mac_mtu__applied(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     enter_new_ns(f);
-    struct netvsc_tap_params p = tap_params("eth0");
+    struct nettap_params p = tap_params("eth0");
     p.mtu = 9000;
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
-    assert_string_equal(netvsc_tap_name(f->tap), "eth0");
-    assert_int_equal(netvsc_tap_ifindex(f->tap), (int)if_nametoindex("eth0"));
+    assert_int_equal(nettap_create(&p, &f->tap), 0);
+    assert_string_equal(nettap_name(f->tap), "eth0");
+    assert_int_equal(nettap_ifindex(f->tap), (int)if_nametoindex("eth0"));
 
     struct ifreq ifr;
     assert_int_equal(ifreq_get("eth0", SIOCGIFMTU, &ifr), 0);
@@ -391,15 +392,15 @@ static void netvsc_tap_create__name_mac_mtu__applied(void **state)
     assert_memory_equal(ifr.ifr_hwaddr.sa_data, test_mac, 6);
     assert_true(if_flags("eth0") & IFF_UP);
 
-    struct netvsc_tap_link l;
-    assert_int_equal(netvsc_tap_query(f->tap, &l), 0);
-    assert_int_equal(l.ifindex, netvsc_tap_ifindex(f->tap));
+    struct nettap_link l;
+    assert_int_equal(nettap_query(f->tap, &l), 0);
+    assert_int_equal(l.ifindex, nettap_ifindex(f->tap));
     assert_int_equal(l.mtu, 9000);
     assert_memory_equal(l.mac, test_mac, 6);
     assert_true(l.flags & IFF_UP);
 
     /* The descriptor: a TAP with a 10-byte virtio_net_hdr, non-blocking. */
-    int fd = netvsc_tap_fd(f->tap);
+    int fd = nettap_fd(f->tap);
     memset(&ifr, 0, sizeof(ifr));
     assert_int_equal(ioctl(fd, TUNGETIFF, &ifr), 0);
     assert_string_equal(ifr.ifr_name, "eth0");
@@ -413,41 +414,41 @@ static void netvsc_tap_create__name_mac_mtu__applied(void **state)
     assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 }
 
-static void netvsc_tap_create__in_netns_fd__only_there(void **state)
+static void nettap_create__in_netns_fd__only_there(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     ino_t home = current_netns();
-    assert_int_equal(netvsc_ns_create(f->ns, NULL), 0);
+    assert_int_equal(nettap_ns_create(f->ns, NULL), 0);
     int nsfd = -1;
-    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), 0);
-    struct netvsc_tap_params p = tap_params(f->ifname);
+    assert_int_equal(nettap_ns_open(f->ns, &nsfd), 0);
+    struct nettap_params p = tap_params(f->ifname);
     p.netns_fd = nsfd;
     p.mtu = 4000;
-    int rc = netvsc_tap_create(&p, &f->tap);
+    int rc = nettap_create(&p, &f->tap);
     close(nsfd);
     assert_int_equal(rc, 0);
     assert_int_equal(current_netns(), home);
     assert_int_equal(if_nametoindex(f->ifname), 0);
 
     /* Settings made later still reach the TAP's namespace. */
-    assert_int_equal(netvsc_tap_set_mtu(f->tap, 3000), 0);
-    assert_int_equal(netvsc_ns_enter(f->ns, &f->prev), 0);
-    assert_int_equal((int)if_nametoindex(f->ifname), netvsc_tap_ifindex(f->tap));
+    assert_int_equal(nettap_set_mtu(f->tap, 3000), 0);
+    assert_int_equal(nettap_ns_enter(f->ns, &f->prev), 0);
+    assert_int_equal((int)if_nametoindex(f->ifname), nettap_ifindex(f->tap));
     struct ifreq ifr;
     assert_int_equal(ifreq_get(f->ifname, SIOCGIFMTU, &ifr), 0);
     assert_int_equal(ifr.ifr_mtu, 3000);
 }
 
-static void netvsc_tap_set_carrier__off_on__lower_up_follows(void **state)
+static void nettap_set_carrier__off_on__lower_up_follows(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     enter_new_ns(f);
-    struct netvsc_tap_params p = tap_params("eth0");
+    struct nettap_params p = tap_params("eth0");
     p.carrier = false;
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
-    assert_false(netvsc_tap_carrier(f->tap));
+    assert_int_equal(nettap_create(&p, &f->tap), 0);
+    assert_false(nettap_carrier(f->tap));
 
     unsigned flags = 0;
     int carrier = -1;
@@ -456,73 +457,73 @@ static void netvsc_tap_set_carrier__off_on__lower_up_follows(void **state)
     assert_false(flags & IFF_LOWER_UP);
     assert_false(if_flags("eth0") & IFF_RUNNING);
 
-    assert_int_equal(netvsc_tap_set_carrier(f->tap, true), 0);
-    assert_true(netvsc_tap_carrier(f->tap));
+    assert_int_equal(nettap_set_carrier(f->tap, true), 0);
+    assert_true(nettap_carrier(f->tap));
     assert_int_equal(nl_link("eth0", &flags, &carrier, NULL), 0);
     assert_int_equal(carrier, 1);
     assert_true(flags & IFF_LOWER_UP);
     assert_true(if_flags("eth0") & IFF_RUNNING);
-    struct netvsc_tap_link l;
-    assert_int_equal(netvsc_tap_query(f->tap, &l), 0);
+    struct nettap_link l;
+    assert_int_equal(nettap_query(f->tap, &l), 0);
     assert_true(l.carrier);
     assert_true(l.flags & IFF_LOWER_UP);
 
-    assert_int_equal(netvsc_tap_set_carrier(f->tap, false), 0);
+    assert_int_equal(nettap_set_carrier(f->tap, false), 0);
     assert_int_equal(nl_link("eth0", &flags, &carrier, NULL), 0);
     assert_int_equal(carrier, 0);
     assert_false(flags & IFF_LOWER_UP);
 }
 
-static void netvsc_tap_set_mtu__range__ends_ok_outside_refused(void **state)
+static void nettap_set_mtu__range__ends_ok_outside_refused(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     enter_new_ns(f);
-    struct netvsc_tap_params p = tap_params("eth0");
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    struct nettap_params p = tap_params("eth0");
+    assert_int_equal(nettap_create(&p, &f->tap), 0);
     unsigned mtu = 0;
 
-    assert_int_equal(netvsc_tap_set_mtu(f->tap, NETVSC_TAP_MTU_MIN), 0);
+    assert_int_equal(nettap_set_mtu(f->tap, NETTAP_MTU_MIN), 0);
     assert_int_equal(nl_link("eth0", NULL, NULL, &mtu), 0);
     assert_int_equal(mtu, 68);
-    assert_int_equal(netvsc_tap_set_mtu(f->tap, NETVSC_TAP_MTU_MAX), 0);
+    assert_int_equal(nettap_set_mtu(f->tap, NETTAP_MTU_MAX), 0);
     assert_int_equal(nl_link("eth0", NULL, NULL, &mtu), 0);
     assert_int_equal(mtu, 9000);
 
-    assert_int_equal(netvsc_tap_set_mtu(f->tap, 67), -EINVAL);
-    assert_non_null(strstr(netvsc_tap_last_error(), "68..9000"));
-    assert_int_equal(netvsc_tap_set_mtu(f->tap, 9001), -EINVAL);
-    assert_int_equal(netvsc_tap_set_mtu(f->tap, 0), -EINVAL);
+    assert_int_equal(nettap_set_mtu(f->tap, 67), -EINVAL);
+    assert_non_null(strstr(nettap_last_error(), "68..9000"));
+    assert_int_equal(nettap_set_mtu(f->tap, 9001), -EINVAL);
+    assert_int_equal(nettap_set_mtu(f->tap, 0), -EINVAL);
     assert_int_equal(nl_link("eth0", NULL, NULL, &mtu), 0);
     assert_int_equal(mtu, 9000);
 
     /* At creation too, and nothing is left behind. */
-    struct netvsc_tap_params q = tap_params("eth1");
+    struct nettap_params q = tap_params("eth1");
     q.mtu = 9001;
-    assert_int_equal(netvsc_tap_create(&q, &f->tap2), -EINVAL);
+    assert_int_equal(nettap_create(&q, &f->tap2), -EINVAL);
     q.mtu = 67;
-    assert_int_equal(netvsc_tap_create(&q, &f->tap2), -EINVAL);
+    assert_int_equal(nettap_create(&q, &f->tap2), -EINVAL);
     assert_null(f->tap2);
     assert_int_equal(if_nametoindex("eth1"), 0);
 }
 
-static void netvsc_tap_create__bad_name__refused(void **state)
+static void nettap_create__bad_name__refused(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     enter_new_ns(f);
     const char *bad[] = {"lo", "", ".", "..", "0123456789abcdef", "a b", "a/b", "eth0:1", "ä"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct netvsc_tap_params p = tap_params(bad[i]);
-        assert_false(netvsc_tap_name_valid(bad[i]));
-        assert_int_equal(netvsc_tap_create(&p, &f->tap), -EINVAL);
+        struct nettap_params p = tap_params(bad[i]);
+        assert_false(nettap_name_valid(bad[i]));
+        assert_int_equal(nettap_create(&p, &f->tap), -EINVAL);
         assert_null(f->tap);
-        assert_non_null(strstr(netvsc_tap_last_error(), "interface name"));
+        assert_non_null(strstr(nettap_last_error(), "interface name"));
     }
-    struct netvsc_tap_params p = tap_params(NULL);
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), -EINVAL);
-    assert_true(netvsc_tap_name_valid("0123456789abcde"));
-    assert_true(netvsc_tap_name_valid("vm.eth-0_1"));
+    struct nettap_params p = tap_params(NULL);
+    assert_int_equal(nettap_create(&p, &f->tap), -EINVAL);
+    assert_true(nettap_name_valid("0123456789abcde"));
+    assert_true(nettap_name_valid("vm.eth-0_1"));
     /* Only lo (and the module's own test TAPs: none) in the namespace. */
     struct if_nameindex *ni = if_nameindex();
     assert_non_null(ni);
@@ -533,92 +534,92 @@ static void netvsc_tap_create__bad_name__refused(void **state)
     assert_int_equal(n, 1);
 }
 
-static void netvsc_tap_create__duplicate_name__eexist(void **state)
+static void nettap_create__duplicate_name__eexist(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     enter_new_ns(f);
-    struct netvsc_tap_params p = tap_params("eth0");
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
-    assert_int_equal(netvsc_tap_create(&p, &f->tap2), -EEXIST);
+    struct nettap_params p = tap_params("eth0");
+    assert_int_equal(nettap_create(&p, &f->tap), 0);
+    assert_int_equal(nettap_create(&p, &f->tap2), -EEXIST);
     assert_null(f->tap2);
-    assert_non_null(strstr(netvsc_tap_last_error(), "already exists"));
+    assert_non_null(strstr(nettap_last_error(), "already exists"));
     /* The first one is untouched. */
-    assert_int_equal((int)if_nametoindex("eth0"), netvsc_tap_ifindex(f->tap));
+    assert_int_equal((int)if_nametoindex("eth0"), nettap_ifindex(f->tap));
 }
 
-static void netvsc_tap_create__bad_mac_or_offloads__refused(void **state)
+static void nettap_create__bad_mac_or_offloads__refused(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     enter_new_ns(f);
-    struct netvsc_tap_params p = tap_params("eth0");
+    struct nettap_params p = tap_params("eth0");
     p.mac[0] = 0x01; /* multicast */
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), -EINVAL);
-    assert_non_null(strstr(netvsc_tap_last_error(), "multicast"));
+    assert_int_equal(nettap_create(&p, &f->tap), -EINVAL);
+    assert_non_null(strstr(nettap_last_error(), "multicast"));
     p = tap_params("eth0");
     p.tso = true; /* without csum */
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), -EINVAL);
+    assert_int_equal(nettap_create(&p, &f->tap), -EINVAL);
     assert_int_equal(if_nametoindex("eth0"), 0);
 
     p.csum = true;
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
-    assert_int_equal(netvsc_tap_set_offload(f->tap, false, true), -EINVAL);
-    assert_int_equal(netvsc_tap_set_offload(f->tap, true, false), 0);
-    assert_int_equal(netvsc_tap_set_offload(f->tap, false, false), 0);
+    assert_int_equal(nettap_create(&p, &f->tap), 0);
+    assert_int_equal(nettap_set_offload(f->tap, false, true), -EINVAL);
+    assert_int_equal(nettap_set_offload(f->tap, true, false), 0);
+    assert_int_equal(nettap_set_offload(f->tap, false, false), 0);
     const uint8_t mcast[6] = {0x33, 0x33, 0, 0, 0, 1};
-    assert_int_equal(netvsc_tap_set_mac(f->tap, mcast), -EINVAL);
+    assert_int_equal(nettap_set_mac(f->tap, mcast), -EINVAL);
 }
 
-static void netvsc_tap_create__zero_mac__random_unicast(void **state)
+static void nettap_create__zero_mac__random_unicast(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     enter_new_ns(f);
-    struct netvsc_tap_params p = tap_params("eth0");
+    struct nettap_params p = tap_params("eth0");
     memset(p.mac, 0, 6);
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
-    struct netvsc_tap_link l;
-    assert_int_equal(netvsc_tap_query(f->tap, &l), 0);
+    assert_int_equal(nettap_create(&p, &f->tap), 0);
+    struct nettap_link l;
+    assert_int_equal(nettap_query(f->tap, &l), 0);
     static const uint8_t zero[6];
     assert_memory_not_equal(l.mac, zero, 6);
     assert_false(l.mac[0] & 1);
 }
 
-static void netvsc_tap_set_mac_and_up__changed__visible(void **state)
+static void nettap_set_mac_and_up__changed__visible(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     enter_new_ns(f);
-    struct netvsc_tap_params p = tap_params("eth0");
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    struct nettap_params p = tap_params("eth0");
+    assert_int_equal(nettap_create(&p, &f->tap), 0);
     const uint8_t mac2[6] = {0x00, 0x15, 0x5d, 0x01, 0x02, 0x03};
-    assert_int_equal(netvsc_tap_set_mac(f->tap, mac2), 0);
+    assert_int_equal(nettap_set_mac(f->tap, mac2), 0);
     struct ifreq ifr;
     assert_int_equal(ifreq_get("eth0", SIOCGIFHWADDR, &ifr), 0);
     assert_memory_equal(ifr.ifr_hwaddr.sa_data, mac2, 6);
 
-    assert_int_equal(netvsc_tap_set_up(f->tap, false), 0);
+    assert_int_equal(nettap_set_up(f->tap, false), 0);
     assert_false(if_flags("eth0") & IFF_UP);
-    assert_int_equal(netvsc_tap_set_up(f->tap, true), 0);
+    assert_int_equal(nettap_set_up(f->tap, true), 0);
     assert_true(if_flags("eth0") & IFF_UP);
 }
 
-static void netvsc_tap_destroy__tap__device_gone(void **state)
+static void nettap_destroy__tap__device_gone(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     enter_new_ns(f);
-    struct netvsc_tap_params p = tap_params("eth0");
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    struct nettap_params p = tap_params("eth0");
+    assert_int_equal(nettap_create(&p, &f->tap), 0);
     assert_true(if_nametoindex("eth0") > 0);
-    netvsc_tap_destroy(f->tap);
+    nettap_destroy(f->tap);
     f->tap = NULL;
     assert_int_equal(if_nametoindex("eth0"), 0);
     assert_int_equal(nl_link("eth0", NULL, NULL, NULL), -1);
-    netvsc_tap_destroy(NULL);
+    nettap_destroy(NULL);
     /* The name is free again. */
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    assert_int_equal(nettap_create(&p, &f->tap), 0);
 }
 
 static int packet_socket(int ifindex)
@@ -647,15 +648,15 @@ static void test_frame(uint8_t *fr, size_t len, uint8_t fill)
 
 /* The layout hv-vm relies on: one readv/writev per frame, a zeroed
  * virtio_net_hdr first when no offload is involved. */
-static void netvsc_tap_fd__frames_both_ways__vnet_hdr_framed(void **state)
+static void nettap_fd__frames_both_ways__vnet_hdr_framed(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     enter_new_ns(f);
-    struct netvsc_tap_params p = tap_params("eth0");
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
-    int fd = netvsc_tap_fd(f->tap);
-    int ps = packet_socket(netvsc_tap_ifindex(f->tap));
+    struct nettap_params p = tap_params("eth0");
+    assert_int_equal(nettap_create(&p, &f->tap), 0);
+    int fd = nettap_fd(f->tap);
+    int ps = packet_socket(nettap_ifindex(f->tap));
     assert_true(ps >= 0);
 
     /* Stack -> TAP descriptor (the VM sends). */
@@ -702,30 +703,30 @@ static void netvsc_tap_fd__frames_both_ways__vnet_hdr_framed(void **state)
     assert_int_equal(errno, EAGAIN);
 }
 
-static void netvsc_ns_delete__with_tap__name_gone_new_namespace_empty(void **state)
+static void nettap_ns_delete__with_tap__name_gone_new_namespace_empty(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
-    assert_int_equal(netvsc_ns_create(f->ns, NULL), 0);
+    assert_int_equal(nettap_ns_create(f->ns, NULL), 0);
     ino_t old = named_netns(f->ns);
     int nsfd = -1;
-    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), 0);
-    struct netvsc_tap_params p = tap_params("eth0");
+    assert_int_equal(nettap_ns_open(f->ns, &nsfd), 0);
+    struct nettap_params p = tap_params("eth0");
     p.netns_fd = nsfd;
-    assert_int_equal(netvsc_tap_create(&p, &f->tap), 0);
+    assert_int_equal(nettap_create(&p, &f->tap), 0);
     close(nsfd);
 
-    assert_int_equal(netvsc_ns_delete(f->ns), 0);
+    assert_int_equal(nettap_ns_delete(f->ns), 0);
     char path[128];
     ns_file(f->ns, path, sizeof(path));
     assert_int_equal(access(path, F_OK), -1);
     assert_int_equal(errno, ENOENT);
-    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), -ENOENT);
-    assert_int_equal(netvsc_ns_delete(f->ns), -ENOENT);
+    assert_int_equal(nettap_ns_open(f->ns, &nsfd), -ENOENT);
+    assert_int_equal(nettap_ns_delete(f->ns), -ENOENT);
 
     /* The TAP kept its (now nameless) namespace alive; dropping it frees
      * both. A namespace made under the same name is a fresh one. */
-    netvsc_tap_destroy(f->tap);
+    nettap_destroy(f->tap);
     f->tap = NULL;
     enter_new_ns(f);
     assert_true(named_netns(f->ns) != old);
@@ -746,15 +747,15 @@ static uint64_t fake_clock(void)
 /* A broker for f->ns (made here), and the guest's end in f->guest. */
 static void broker_make(struct fixture *f, uint64_t (*now)(void))
 {
-    assert_int_equal(netvsc_ns_create(f->ns, NULL), 0);
+    assert_int_equal(nettap_ns_create(f->ns, NULL), 0);
     int nsfd = -1, sv[2];
-    assert_int_equal(netvsc_ns_open(f->ns, &nsfd), 0);
+    assert_int_equal(nettap_ns_open(f->ns, &nsfd), 0);
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
     assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
-    struct netvsc_tap_broker_params bp = {
+    struct nettap_broker_params bp = {
         .sock = sv[0], .netns_fd = nsfd, .owner_uid = GUEST_UID, .owner_gid = GUEST_GID,
         .now_ns = now};
-    int rc = netvsc_tap_broker_create(&bp, &f->broker);
+    int rc = nettap_broker_create(&bp, &f->broker);
     close(nsfd);
     assert_int_equal(rc, 0);
     f->guest = sv[1];
@@ -764,10 +765,10 @@ static void *serve_loop(void *arg)
 {
     struct fixture *f = arg;
     while (!atomic_load(&f->stop)) {
-        struct pollfd pfd = {.fd = netvsc_tap_broker_fd(f->broker), .events = POLLIN};
+        struct pollfd pfd = {.fd = nettap_broker_fd(f->broker), .events = POLLIN};
         if (poll(&pfd, 1, 20) <= 0)
             continue;
-        int rc = netvsc_tap_broker_serve(f->broker);
+        int rc = nettap_broker_serve(f->broker);
         if (rc < 0) {
             f->serve_rc = rc;
             break;
@@ -783,14 +784,14 @@ static void broker_start(struct fixture *f)
     broker_make(f, NULL);
     assert_int_equal(pthread_create(&f->server, NULL, serve_loop, f), 0);
     f->serving = true;
-    assert_int_equal(netvsc_ns_enter(f->ns, &f->prev), 0);
+    assert_int_equal(nettap_ns_enter(f->ns, &f->prev), 0);
 }
 
-static struct netvsc_tapb_request raw_req(enum netvsc_tapb_op op, uint32_t seq)
+static struct nettap_broker_request raw_req(enum nettap_broker_op op, uint32_t seq)
 {
-    struct netvsc_tapb_request r;
+    struct nettap_broker_request r;
     memset(&r, 0, sizeof(r));
-    r.magic = NETVSC_TAPB_MAGIC;
+    r.magic = NETTAP_BROKER_MAGIC;
     r.op = (uint16_t)op;
     r.seq = seq;
     return r;
@@ -800,7 +801,7 @@ static struct netvsc_tapb_request raw_req(enum netvsc_tapb_op op, uint32_t seq)
  * broker serve in this thread, and read its answer. Returns the serve
  * result; *fd_out gets a passed descriptor or -1. */
 static int raw_call(struct fixture *f, const void *rec, size_t len, int fd,
-                    struct netvsc_tapb_reply *rep, int *fd_out)
+                    struct nettap_broker_reply *rep, int *fd_out)
 {
     struct iovec iov = {(void *)rec, len};
     union {
@@ -819,7 +820,7 @@ static int raw_call(struct fixture *f, const void *rec, size_t len, int fd,
         memcpy(CMSG_DATA(c), &fd, sizeof(int));
     }
     assert_int_equal(sendmsg(f->guest, &mh, 0), (ssize_t)len);
-    int rc = netvsc_tap_broker_serve(f->broker);
+    int rc = nettap_broker_serve(f->broker);
     if (rc < 0)
         return rc;
     union {
@@ -873,16 +874,16 @@ static struct tun_ids tun_owner(int ifindex)
     return ids;
 }
 
-static void netvsc_tap_create_brokered__guest__tap_in_its_namespace_owned_by_it(void **state)
+static void nettap_create_brokered__guest__tap_in_its_namespace_owned_by_it(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     broker_start(f);
-    struct netvsc_tap_params p = tap_params("eth0");
+    struct nettap_params p = tap_params("eth0");
     p.mtu = 4000;
     p.csum = true;
-    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), 0);
-    int ifindex = netvsc_tap_ifindex(f->tap);
+    assert_int_equal(nettap_create_brokered(f->guest, &p, &f->tap), 0);
+    int ifindex = nettap_ifindex(f->tap);
     assert_int_equal(ifindex, (int)if_nametoindex("eth0"));
     struct ifreq ifr;
     assert_int_equal(ifreq_get("eth0", SIOCGIFMTU, &ifr), 0);
@@ -890,7 +891,7 @@ static void netvsc_tap_create_brokered__guest__tap_in_its_namespace_owned_by_it(
     assert_int_equal(ifreq_get("eth0", SIOCGIFHWADDR, &ifr), 0);
     assert_memory_equal(ifr.ifr_hwaddr.sa_data, test_mac, 6);
     assert_true(if_flags("eth0") & IFF_UP);
-    int fd = netvsc_tap_fd(f->tap);
+    int fd = nettap_fd(f->tap);
     memset(&ifr, 0, sizeof(ifr));
     assert_int_equal(ioctl(fd, TUNGETIFF, &ifr), 0);
     assert_string_equal(ifr.ifr_name, "eth0");
@@ -901,55 +902,55 @@ static void netvsc_tap_create_brokered__guest__tap_in_its_namespace_owned_by_it(
     assert_int_equal(ids.group, GUEST_GID);
     /* The guest's own unprivileged calls: carrier on its descriptor, and
      * notifications and queries on its netlink sockets. */
-    assert_int_equal(netvsc_tap_set_carrier(f->tap, false), 0);
-    struct netvsc_tap_link l;
-    assert_int_equal(netvsc_tap_query(f->tap, &l), 0);
+    assert_int_equal(nettap_set_carrier(f->tap, false), 0);
+    struct nettap_link l;
+    assert_int_equal(nettap_query(f->tap, &l), 0);
     assert_false(l.carrier);
     /* Closing the descriptor deletes the device: the root kept no copy
      * (once its serve call is over: it closes its copy after sending). */
     atomic_store(&f->stop, true);
     pthread_join(f->server, NULL);
     f->serving = false;
-    netvsc_tap_destroy(f->tap);
+    nettap_destroy(f->tap);
     f->tap = NULL;
     assert_int_equal(if_nametoindex("eth0"), 0);
-    struct netvsc_tap_broker_stats st;
-    netvsc_tap_broker_get_stats(f->broker, &st);
+    struct nettap_broker_stats st;
+    nettap_broker_get_stats(f->broker, &st);
     assert_int_equal(st.created, 1);
     assert_int_equal(st.failed + st.malformed + st.not_ours + st.over_budget, 0);
 }
 
-static void netvsc_tap_set_mtu__brokered__set_by_the_root_or_refused(void **state)
+static void nettap_set_mtu__brokered__set_by_the_root_or_refused(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     broker_start(f);
-    struct netvsc_tap_params p = tap_params("eth0");
-    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), 0);
-    assert_int_equal(netvsc_tap_set_mtu(f->tap, 9000), 0);
+    struct nettap_params p = tap_params("eth0");
+    assert_int_equal(nettap_create_brokered(f->guest, &p, &f->tap), 0);
+    assert_int_equal(nettap_set_mtu(f->tap, 9000), 0);
     struct ifreq ifr;
     assert_int_equal(ifreq_get("eth0", SIOCGIFMTU, &ifr), 0);
     assert_int_equal(ifr.ifr_mtu, 9000);
     static const uint8_t mac2[6] = {0x02, 0x00, 0x5e, 0x10, 0x20, 0x31};
-    assert_int_equal(netvsc_tap_set_mac(f->tap, mac2), 0);
+    assert_int_equal(nettap_set_mac(f->tap, mac2), 0);
     assert_int_equal(ifreq_get("eth0", SIOCGIFHWADDR, &ifr), 0);
     assert_memory_equal(ifr.ifr_hwaddr.sa_data, mac2, 6);
-    assert_int_equal(netvsc_tap_set_up(f->tap, false), 0);
+    assert_int_equal(nettap_set_up(f->tap, false), 0);
     assert_false(if_flags("eth0") & IFF_UP);
-    assert_int_equal(netvsc_tap_set_up(f->tap, true), 0);
+    assert_int_equal(nettap_set_up(f->tap, true), 0);
     assert_true(if_flags("eth0") & IFF_UP);
     /* The kernel's refusal comes back with the root's words for it. */
-    struct netvsc_tap *t = f->tap;
+    struct nettap *t = f->tap;
     int saved = t->ifindex;
     t->ifindex = 1; /* lo: not this guest's */
-    assert_int_equal(netvsc_tap_set_mtu(t, 2000), -EPERM);
-    assert_non_null(strstr(netvsc_tap_last_error(), "not a TAP of this VM"));
+    assert_int_equal(nettap_set_mtu(t, 2000), -EPERM);
+    assert_non_null(strstr(nettap_last_error(), "not a TAP of this VM"));
     t->ifindex = saved;
     unsigned mtu = 0;
     assert_int_equal(nl_link("lo", NULL, NULL, &mtu), 0);
     assert_int_equal(mtu, 65536);
-    struct netvsc_tap_broker_stats st;
-    netvsc_tap_broker_get_stats(f->broker, &st);
+    struct nettap_broker_stats st;
+    nettap_broker_get_stats(f->broker, &st);
     assert_int_equal(st.changed, 4);
     assert_int_equal(st.not_ours, 1);
 }
@@ -960,20 +961,20 @@ static void netvsc_tap_set_mtu__brokered__set_by_the_root_or_refused(void **stat
  * ... index N, or a device moved in keeps its index when it is free). The
  * broker must not take such an interface for the TAP it once made.
  */
-static void netvsc_tap_broker_serve__closed_tap_index_reused__not_ours(void **state)
+static void nettap_broker_serve__closed_tap_index_reused__not_ours(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     broker_start(f);
-    struct netvsc_tap_params p = tap_params("eth0");
-    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), 0);
-    int ifindex = netvsc_tap_ifindex(f->tap);
+    struct nettap_params p = tap_params("eth0");
+    assert_int_equal(nettap_create_brokered(f->guest, &p, &f->tap), 0);
+    int ifindex = nettap_ifindex(f->tap);
     assert_true(ifindex > 1);
     /* The guest closes its TAP: the device is gone, its index free. */
     atomic_store(&f->stop, true);
     pthread_join(f->server, NULL);
     f->serving = false;
-    netvsc_tap_destroy(f->tap);
+    nettap_destroy(f->tap);
     f->tap = NULL;
     assert_int_equal(if_nametoindex("eth0"), 0);
     /* The operator's interface at that index, in the VM's namespace. */
@@ -987,20 +988,20 @@ static void netvsc_tap_broker_serve__closed_tap_index_reused__not_ours(void **st
     }
     assert_int_equal((int)if_nametoindex("eth0"), ifindex);
     static const char *const what[] = {"MTU", "MAC", "up"};
-    for (int op = NETVSC_TAPB_SET_MTU; op <= NETVSC_TAPB_SET_UP; op++) {
-        struct netvsc_tapb_request r = raw_req((enum netvsc_tapb_op)op, 100u + (uint32_t)op);
+    for (int op = NETTAP_BROKER_OP_SET_MTU; op <= NETTAP_BROKER_OP_SET_UP; op++) {
+        struct nettap_broker_request r = raw_req((enum nettap_broker_op)op, 100u + (uint32_t)op);
         r.ifindex = ifindex;
         r.mtu = 1400;
         static const uint8_t mac2[6] = {0x02, 0x00, 0x5e, 0x10, 0x20, 0x99};
         memcpy(r.mac, mac2, 6);
-        r.flags = NETVSC_TAPB_F_UP;
-        struct netvsc_tapb_reply rep;
+        r.flags = NETTAP_BROKER_F_UP;
+        struct nettap_broker_reply rep;
         int fd = -1;
         assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
         assert_int_equal(fd, -1);
         if (rep.status != -EPERM)
             fail_msg("set %s on an interface that took a closed TAP's index: status %d, not EPERM",
-                     what[op - NETVSC_TAPB_SET_MTU], rep.status);
+                     what[op - NETTAP_BROKER_OP_SET_MTU], rep.status);
     }
     unsigned mtu = 0, flags = 0;
     assert_int_equal(nl_link("eth0", &flags, NULL, &mtu), 0);
@@ -1009,25 +1010,25 @@ static void netvsc_tap_broker_serve__closed_tap_index_reused__not_ours(void **st
     struct ifreq ifr;
     assert_int_equal(ifreq_get("eth0", SIOCGIFHWADDR, &ifr), 0);
     assert_true(ifr.ifr_hwaddr.sa_data[5] != (char)0x99);
-    struct netvsc_tap_broker_stats st;
-    netvsc_tap_broker_get_stats(f->broker, &st);
+    struct nettap_broker_stats st;
+    nettap_broker_get_stats(f->broker, &st);
     assert_int_equal(st.not_ours, 3);
     assert_int_equal(st.changed, 0);
 }
 
-static void netvsc_tap_broker_serve__malformed__refused_counted_still_serving(void **state)
+static void nettap_broker_serve__malformed__refused_counted_still_serving(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     broker_make(f, NULL);
-    struct netvsc_tapb_reply rep;
+    struct nettap_broker_reply rep;
     int fd;
-    struct netvsc_tapb_request r = raw_req(NETVSC_TAPB_CREATE, 1);
+    struct nettap_broker_request r = raw_req(NETTAP_BROKER_OP_CREATE, 1);
     memcpy(r.name, "eth0", 4);
     memcpy(r.mac, test_mac, 6);
     r.mtu = 1500;
 
-    struct netvsc_tapb_request bad[6];
+    struct nettap_broker_request bad[6];
     for (int i = 0; i < 6; i++)
         bad[i] = r;
     bad[0].magic ^= 1;
@@ -1054,7 +1055,7 @@ static void netvsc_tap_broker_serve__malformed__refused_counted_still_serving(vo
     assert_int_equal(rep.status, -EINVAL);
     close(bait);
     /* A bad name, MTU or MAC is the parameter checks' business. */
-    struct netvsc_tapb_request badp = r;
+    struct nettap_broker_request badp = r;
     memcpy(badp.name, "lo", 3);
     assert_int_equal(raw_call(f, &badp, sizeof(badp), -1, &rep, &fd), 0);
     assert_int_equal(rep.status, -EINVAL);
@@ -1068,8 +1069,8 @@ static void netvsc_tap_broker_serve__malformed__refused_counted_still_serving(vo
     assert_int_equal(raw_call(f, &badp, sizeof(badp), -1, &rep, &fd), 0);
     assert_int_equal(rep.status, -EINVAL);
 
-    struct netvsc_tap_broker_stats st;
-    netvsc_tap_broker_get_stats(f->broker, &st);
+    struct nettap_broker_stats st;
+    nettap_broker_get_stats(f->broker, &st);
     assert_int_equal(st.malformed, 9);
     assert_int_equal(st.failed, 3);
     assert_int_equal(st.created, 0);
@@ -1081,47 +1082,47 @@ static void netvsc_tap_broker_serve__malformed__refused_counted_still_serving(vo
     close(fd);
 }
 
-static void netvsc_tap_broker_serve__burst_spent__eagain_until_refilled(void **state)
+static void nettap_broker_serve__burst_spent__eagain_until_refilled(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     fake_now = 1000000000ull;
     broker_make(f, fake_clock);
-    struct netvsc_tapb_reply rep;
+    struct nettap_broker_reply rep;
     int fd;
     /* Cheap requests: changes of an interface that is not the guest's. */
-    struct netvsc_tapb_request r = raw_req(NETVSC_TAPB_SET_UP, 5);
+    struct nettap_broker_request r = raw_req(NETTAP_BROKER_OP_SET_UP, 5);
     r.ifindex = 1;
-    for (int i = 0; i < NETVSC_TAP_BROKER_BURST; i++) {
+    for (int i = 0; i < NETTAP_BROKER_BURST; i++) {
         assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
         assert_int_equal(rep.status, -EPERM);
     }
     assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
     assert_int_equal(rep.status, -EAGAIN);
     /* One token comes back every 1/RATE s. */
-    fake_now += 1000000000ull / NETVSC_TAP_BROKER_RATE;
+    fake_now += 1000000000ull / NETTAP_BROKER_RATE;
     assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
     assert_int_equal(rep.status, -EPERM);
     assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
     assert_int_equal(rep.status, -EAGAIN);
-    struct netvsc_tap_broker_stats st;
-    netvsc_tap_broker_get_stats(f->broker, &st);
+    struct nettap_broker_stats st;
+    nettap_broker_get_stats(f->broker, &st);
     assert_int_equal(st.over_budget, 2);
-    assert_int_equal(st.not_ours, NETVSC_TAP_BROKER_BURST + 1);
+    assert_int_equal(st.not_ours, NETTAP_BROKER_BURST + 1);
 }
 
-static void netvsc_tap_broker_serve__taps_max__enospc_until_one_closed(void **state)
+static void nettap_broker_serve__taps_max__enospc_until_one_closed(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     fake_now = 1000000000ull;
     broker_make(f, fake_clock);
-    struct netvsc_tapb_reply rep;
-    int fds[NETVSC_TAP_BROKER_TAPS_MAX];
-    struct netvsc_tapb_request r = raw_req(NETVSC_TAPB_CREATE, 7);
+    struct nettap_broker_reply rep;
+    int fds[NETTAP_BROKER_TAPS_MAX];
+    struct nettap_broker_request r = raw_req(NETTAP_BROKER_OP_CREATE, 7);
     memcpy(r.mac, test_mac, 6);
     r.mtu = 1500;
-    for (int i = 0; i < NETVSC_TAP_BROKER_TAPS_MAX; i++) {
+    for (int i = 0; i < NETTAP_BROKER_TAPS_MAX; i++) {
         fake_now += 1000000000ull; /* budget is not what this is about */
         snprintf(r.name, sizeof(r.name), "t%d", i);
         assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fds[i]), 0);
@@ -1136,116 +1137,116 @@ static void netvsc_tap_broker_serve__taps_max__enospc_until_one_closed(void **st
     assert_int_equal(raw_call(f, &r, sizeof(r), -1, &rep, &fd), 0);
     assert_int_equal(rep.status, 0);
     close(fd);
-    for (int i = 0; i < NETVSC_TAP_BROKER_TAPS_MAX; i++)
+    for (int i = 0; i < NETTAP_BROKER_TAPS_MAX; i++)
         if (i != 10)
             close(fds[i]);
-    struct netvsc_tap_broker_stats st;
-    netvsc_tap_broker_get_stats(f->broker, &st);
-    assert_int_equal(st.created, NETVSC_TAP_BROKER_TAPS_MAX + 1);
+    struct nettap_broker_stats st;
+    nettap_broker_get_stats(f->broker, &st);
+    assert_int_equal(st.created, NETTAP_BROKER_TAPS_MAX + 1);
     assert_int_equal(st.over_budget, 1);
 }
 
-static void netvsc_tap_broker_serve__guest_not_reading__dropped(void **state)
+static void nettap_broker_serve__guest_not_reading__dropped(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     fake_now = 1000000000ull;
     broker_make(f, fake_clock);
-    struct netvsc_tapb_request r = raw_req(NETVSC_TAPB_SET_UP, 9);
+    struct nettap_broker_request r = raw_req(NETTAP_BROKER_OP_SET_UP, 9);
     assert_int_equal(fcntl(f->guest, F_SETFL, O_NONBLOCK), 0);
     int rc = 0, rounds = 0;
     while (rc == 0 && rounds++ < 100000) {
-        for (int i = 0; i < NETVSC_TAP_BROKER_BATCH; i++)
+        for (int i = 0; i < NETTAP_BROKER_BATCH; i++)
             if (send(f->guest, &r, sizeof(r), 0) < 0 && errno != EAGAIN)
                 fail_msg("send: %s", strerror(errno));
-        rc = netvsc_tap_broker_serve(f->broker);
+        rc = nettap_broker_serve(f->broker);
     }
     assert_int_equal(rc, -ECONNRESET);
 }
 
-static void netvsc_tap_broker_serve__guest_hung_up__econnreset(void **state)
+static void nettap_broker_serve__guest_hung_up__econnreset(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     broker_make(f, NULL);
-    assert_int_equal(netvsc_tap_broker_serve(f->broker), 0); /* nothing yet */
+    assert_int_equal(nettap_broker_serve(f->broker), 0); /* nothing yet */
     close(f->guest);
     f->guest = -1;
-    assert_int_equal(netvsc_tap_broker_serve(f->broker), -ECONNRESET);
+    assert_int_equal(nettap_broker_serve(f->broker), -ECONNRESET);
 }
 
-static void netvsc_tap_create_brokered__bad_name_or_no_broker__refused(void **state)
+static void nettap_create_brokered__bad_name_or_no_broker__refused(void **state)
 {
     REQUIRE_ROOT();
     struct fixture *f = *state;
     broker_make(f, NULL);
-    struct netvsc_tap_params p = tap_params("lo");
-    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), -EINVAL);
+    struct nettap_params p = tap_params("lo");
+    assert_int_equal(nettap_create_brokered(f->guest, &p, &f->tap), -EINVAL);
     p = tap_params("eth0");
     p.netns_fd = 0;
-    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), -EINVAL);
-    struct netvsc_tap_broker_stats st;
-    netvsc_tap_broker_get_stats(f->broker, &st);
+    assert_int_equal(nettap_create_brokered(f->guest, &p, &f->tap), -EINVAL);
+    struct nettap_broker_stats st;
+    nettap_broker_get_stats(f->broker, &st);
     assert_int_equal(st.requests + st.malformed, 0); /* nothing was sent */
-    netvsc_tap_broker_destroy(f->broker);
+    nettap_broker_destroy(f->broker);
     f->broker = NULL;
     p = tap_params("eth0");
-    assert_int_equal(netvsc_tap_create_brokered(f->guest, &p, &f->tap), -ECONNRESET);
+    assert_int_equal(nettap_create_brokered(f->guest, &p, &f->tap), -ECONNRESET);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(netvsc_ns_create__new_name__bind_mounted_netns, setup,
+        cmocka_unit_test_setup_teardown(nettap_ns_create__new_name__bind_mounted_netns, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(netvsc_ns_create__existing__kept, setup, teardown),
-        cmocka_unit_test_setup_teardown(netvsc_ns_create__leftover_plain_file__made_a_namespace,
+        cmocka_unit_test_setup_teardown(nettap_ns_create__existing__kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(nettap_ns_create__leftover_plain_file__made_a_namespace,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(netvsc_ns_name__invalid__refused_with_message, setup,
+        cmocka_unit_test_setup_teardown(nettap_ns_name__invalid__refused_with_message, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(netvsc_ns_open__missing__enoent, setup, teardown),
-        cmocka_unit_test_setup_teardown(netvsc_ns_setup__missing__entered_with_lo_up, setup,
+        cmocka_unit_test_setup_teardown(nettap_ns_open__missing__enoent, setup, teardown),
+        cmocka_unit_test_setup_teardown(nettap_ns_setup__missing__entered_with_lo_up, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(netvsc_ns_enter__two_namespaces__each_its_own, setup,
+        cmocka_unit_test_setup_teardown(nettap_ns_enter__two_namespaces__each_its_own, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_create__name_mac_mtu__applied, setup, teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_create__in_netns_fd__only_there, setup,
+        cmocka_unit_test_setup_teardown(nettap_create__name_mac_mtu__applied, setup, teardown),
+        cmocka_unit_test_setup_teardown(nettap_create__in_netns_fd__only_there, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_set_carrier__off_on__lower_up_follows, setup,
+        cmocka_unit_test_setup_teardown(nettap_set_carrier__off_on__lower_up_follows, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_set_mtu__range__ends_ok_outside_refused, setup,
+        cmocka_unit_test_setup_teardown(nettap_set_mtu__range__ends_ok_outside_refused, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_create__bad_name__refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_create__duplicate_name__eexist, setup, teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_create__bad_mac_or_offloads__refused, setup,
+        cmocka_unit_test_setup_teardown(nettap_create__bad_name__refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(nettap_create__duplicate_name__eexist, setup, teardown),
+        cmocka_unit_test_setup_teardown(nettap_create__bad_mac_or_offloads__refused, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_create__zero_mac__random_unicast, setup,
+        cmocka_unit_test_setup_teardown(nettap_create__zero_mac__random_unicast, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_set_mac_and_up__changed__visible, setup,
+        cmocka_unit_test_setup_teardown(nettap_set_mac_and_up__changed__visible, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_destroy__tap__device_gone, setup, teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_fd__frames_both_ways__vnet_hdr_framed, setup,
+        cmocka_unit_test_setup_teardown(nettap_destroy__tap__device_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(nettap_fd__frames_both_ways__vnet_hdr_framed, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(netvsc_ns_delete__with_tap__name_gone_new_namespace_empty,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            netvsc_tap_create_brokered__guest__tap_in_its_namespace_owned_by_it, setup, teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_set_mtu__brokered__set_by_the_root_or_refused,
+        cmocka_unit_test_setup_teardown(nettap_ns_delete__with_tap__name_gone_new_namespace_empty,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
-            netvsc_tap_broker_serve__malformed__refused_counted_still_serving, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            netvsc_tap_broker_serve__burst_spent__eagain_until_refilled, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            netvsc_tap_broker_serve__taps_max__enospc_until_one_closed, setup, teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_broker_serve__closed_tap_index_reused__not_ours,
+            nettap_create_brokered__guest__tap_in_its_namespace_owned_by_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(nettap_set_mtu__brokered__set_by_the_root_or_refused,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_broker_serve__guest_not_reading__dropped,
+        cmocka_unit_test_setup_teardown(
+            nettap_broker_serve__malformed__refused_counted_still_serving, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            nettap_broker_serve__burst_spent__eagain_until_refilled, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            nettap_broker_serve__taps_max__enospc_until_one_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(nettap_broker_serve__closed_tap_index_reused__not_ours,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(netvsc_tap_broker_serve__guest_hung_up__econnreset, setup,
+        cmocka_unit_test_setup_teardown(nettap_broker_serve__guest_not_reading__dropped,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(nettap_broker_serve__guest_hung_up__econnreset, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
-            netvsc_tap_create_brokered__bad_name_or_no_broker__refused, setup, teardown),
+            nettap_create_brokered__bad_name_or_no_broker__refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

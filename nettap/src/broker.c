@@ -1,6 +1,6 @@
 /*
  * The TAP broker: TAP devices and their link settings for a guest worker
- * that has no privilege, made by the root on its behalf (netvsc-tap.h).
+ * that has no privilege, made by the root on its behalf (nettap.h).
  *
  * Why a broker and not a capability: the alternatives were to leave the
  * guest CAP_NET_ADMIN in the initial user namespace (every network
@@ -36,28 +36,29 @@
 
 #include <linux/if_tun.h>
 
-#include "netvsc-tap.h"
-#include "tap-private.h"
+#include "nettap-broker.h"
+#include "nettap.h"
+#include "nettap-private.h"
 
 #define NS_PER_S 1000000000ull
-#define TOKEN_NS (NS_PER_S / NETVSC_TAP_BROKER_RATE)
+#define TOKEN_NS (NS_PER_S / NETTAP_BROKER_RATE)
 
 struct broker_tap {
     int ifindex;
     char name[IFNAMSIZ];
 };
 
-struct netvsc_tap_broker {
+struct nettap_broker {
     int sock;
     int netns_fd;
     uint32_t uid, gid;
     uint64_t (*now_ns)(void);
-    struct netvsc_tap *link; /* netlink in the VM's namespace, for link changes */
-    struct broker_tap taps[NETVSC_TAP_BROKER_TAPS_MAX];
+    struct nettap *link; /* netlink in the VM's namespace, for link changes */
+    struct broker_tap taps[NETTAP_BROKER_TAPS_MAX];
     unsigned ntaps;
     uint64_t credit_ns; /* budget: TOKEN_NS per request, at most BURST of them */
     uint64_t last_ns;
-    struct netvsc_tap_broker_stats st;
+    struct nettap_broker_stats st;
 };
 
 static uint64_t monotonic_ns(void)
@@ -96,13 +97,13 @@ static int take_fds(struct msghdr *mh, bool keep, int *count)
 
 /* One request, one answer. *fd_out (if not NULL) receives the descriptor
  * of a successful answer. Returns the answer's status or a transport
- * error; the answer's text goes to netvsc_tap_last_error(). */
-static int broker_call(int sock, struct netvsc_tapb_request *req, int *ifindex_out, int *fd_out)
+ * error; the answer's text goes to nettap_last_error(). */
+static int broker_call(int sock, struct nettap_broker_request *req, int *ifindex_out, int *fd_out)
 {
-    req->magic = NETVSC_TAPB_MAGIC;
+    req->magic = NETTAP_BROKER_MAGIC;
     req->seq = ++client_seq;
     if (send(sock, req, sizeof(*req), MSG_NOSIGNAL) != (ssize_t)sizeof(*req))
-        return netvsc_tap_record_error(-ECONNRESET, "TAP broker: cannot send a request: %s",
+        return nettap_failx(-ECONNRESET, "TAP broker: cannot send a request: %s",
                                        strerror(errno));
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -111,15 +112,15 @@ static int broker_call(int sock, struct netvsc_tapb_request *req, int *ifindex_o
         clock_gettime(CLOCK_MONOTONIC, &t1);
         long waited = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
         struct pollfd pfd = {.fd = sock, .events = POLLIN};
-        int pr = waited >= NETVSC_TAP_BROKER_TIMEOUT_MS
+        int pr = waited >= NETTAP_BROKER_TIMEOUT_MS
                      ? 0
-                     : poll(&pfd, 1, NETVSC_TAP_BROKER_TIMEOUT_MS - (int)waited);
+                     : poll(&pfd, 1, NETTAP_BROKER_TIMEOUT_MS - (int)waited);
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr <= 0)
-            return netvsc_tap_record_error(-ETIMEDOUT, "TAP broker: no answer in %d ms",
-                                           NETVSC_TAP_BROKER_TIMEOUT_MS);
-        struct netvsc_tapb_reply rep;
+            return nettap_failx(-ETIMEDOUT, "TAP broker: no answer in %d ms",
+                                           NETTAP_BROKER_TIMEOUT_MS);
+        struct nettap_broker_reply rep;
         union {
             char buf[CMSG_SPACE(4 * sizeof(int))];
             struct cmsghdr align;
@@ -132,11 +133,11 @@ static int broker_call(int sock, struct netvsc_tapb_request *req, int *ifindex_o
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return netvsc_tap_record_error(-ECONNRESET, "TAP broker: gone (%s)",
+            return nettap_failx(-ECONNRESET, "TAP broker: gone (%s)",
                                            n < 0 ? strerror(errno) : "hung up");
         int nfds;
         bool ok = (size_t)n == sizeof(rep) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
-                  rep.magic == NETVSC_TAPB_MAGIC;
+                  rep.magic == NETTAP_BROKER_MAGIC;
         if (ok && rep.seq != req->seq) {
             take_fds(&mh, false, &nfds); /* an answer to a call that timed out */
             continue;
@@ -146,11 +147,11 @@ static int broker_call(int sock, struct netvsc_tapb_request *req, int *ifindex_o
             (fd_out && rep.status == 0 && (fd < 0 || nfds != 1))) {
             if (fd >= 0)
                 close(fd);
-            return netvsc_tap_record_error(-EPROTO, "TAP broker: malformed answer");
+            return nettap_failx(-EPROTO, "TAP broker: malformed answer");
         }
         if (rep.status < 0) {
             rep.error[sizeof(rep.error) - 1] = '\0';
-            return netvsc_tap_record_error(rep.status, "%s", rep.error);
+            return nettap_failx(rep.status, "%s", rep.error);
         }
         if (ifindex_out)
             *ifindex_out = rep.ifindex;
@@ -160,23 +161,23 @@ static int broker_call(int sock, struct netvsc_tapb_request *req, int *ifindex_o
     }
 }
 
-int netvsc_tap_create_brokered(int broker_fd, const struct netvsc_tap_params *p,
-                               struct netvsc_tap **out)
+int nettap_create_brokered(int broker_fd, const struct nettap_params *p,
+                               struct nettap **out)
 {
     if (!p || !out || broker_fd < 0 || p->netns_fd >= 0)
-        return netvsc_tap_record_error(-EINVAL, "netvsc_tap_create_brokered: bad parameters");
-    if (!netvsc_tap_name_valid(p->name))
-        return netvsc_tap_record_error(
+        return nettap_failx(-EINVAL, "nettap_create_brokered: bad parameters");
+    if (!nettap_name_valid(p->name))
+        return nettap_failx(
             -EINVAL,
             "interface name '%.40s' is invalid: use 1..%d characters of A-Z a-z 0-9 _ . - "
             "(not 'lo', '.' or '..')",
-            p->name ? p->name : "(null)", NETVSC_TAP_NAME_MAX);
-    struct netvsc_tapb_request req;
+            p->name ? p->name : "(null)", NETTAP_NAME_MAX);
+    struct nettap_broker_request req;
     memset(&req, 0, sizeof(req));
-    req.op = NETVSC_TAPB_CREATE;
-    req.flags = (uint16_t)((p->csum ? NETVSC_TAPB_F_CSUM : 0) | (p->tso ? NETVSC_TAPB_F_TSO : 0) |
-                           (p->up ? NETVSC_TAPB_F_UP : 0) |
-                           (p->carrier ? NETVSC_TAPB_F_CARRIER : 0));
+    req.op = NETTAP_BROKER_OP_CREATE;
+    req.flags = (uint16_t)((p->csum ? NETTAP_BROKER_F_CSUM : 0) | (p->tso ? NETTAP_BROKER_F_TSO : 0) |
+                           (p->up ? NETTAP_BROKER_F_UP : 0) |
+                           (p->carrier ? NETTAP_BROKER_F_CARRIER : 0));
     req.mtu = p->mtu;
     req.gso_max_size = p->gso_max_size;
     memcpy(req.mac, p->mac, sizeof(req.mac));
@@ -185,16 +186,16 @@ int netvsc_tap_create_brokered(int broker_fd, const struct netvsc_tap_params *p,
     int rc = broker_call(broker_fd, &req, &ifindex, &fd);
     if (rc < 0)
         return rc;
-    rc = netvsc_tap_wrap(fd, ifindex, p->name, p->carrier, broker_fd, out);
+    rc = nettap_wrap(fd, ifindex, p->name, p->carrier, broker_fd, out);
     if (rc < 0)
         close(fd);
     return rc;
 }
 
-int netvsc_tap_broker_request(struct netvsc_tap *t, enum netvsc_tapb_op op, uint32_t mtu,
+int nettap_brokered_change(struct nettap *t, enum nettap_broker_op op, uint32_t mtu,
                               const uint8_t *mac, bool up)
 {
-    struct netvsc_tapb_request req;
+    struct nettap_broker_request req;
     memset(&req, 0, sizeof(req));
     req.op = (uint16_t)op;
     req.ifindex = t->ifindex;
@@ -202,18 +203,18 @@ int netvsc_tap_broker_request(struct netvsc_tap *t, enum netvsc_tapb_op op, uint
     if (mac)
         memcpy(req.mac, mac, sizeof(req.mac));
     if (up)
-        req.flags = NETVSC_TAPB_F_UP;
+        req.flags = NETTAP_BROKER_F_UP;
     return broker_call(t->broker, &req, NULL, NULL);
 }
 
 /* --- Root side ------------------------------------------------------------- */
 
-int netvsc_tap_broker_create(const struct netvsc_tap_broker_params *p,
-                             struct netvsc_tap_broker **out)
+int nettap_broker_create(const struct nettap_broker_params *p,
+                             struct nettap_broker **out)
 {
     if (!p || !out || p->sock < 0)
         return -EINVAL;
-    struct netvsc_tap_broker *b = calloc(1, sizeof(*b));
+    struct nettap_broker *b = calloc(1, sizeof(*b));
     if (!b) {
         close(p->sock);
         return -ENOMEM;
@@ -223,18 +224,18 @@ int netvsc_tap_broker_create(const struct netvsc_tap_broker_params *p,
     b->gid = p->owner_gid;
     b->now_ns = p->now_ns ? p->now_ns : monotonic_ns;
     b->netns_fd = p->netns_fd >= 0 ? fcntl(p->netns_fd, F_DUPFD_CLOEXEC, 0) : -1;
-    int rc = b->netns_fd < 0 ? -EINVAL : netvsc_tap_shadow_open(b->netns_fd, &b->link);
+    int rc = b->netns_fd < 0 ? -EINVAL : nettap_shadow_open(b->netns_fd, &b->link);
     if (rc < 0) {
-        netvsc_tap_broker_destroy(b);
+        nettap_broker_destroy(b);
         return rc;
     }
-    b->credit_ns = NETVSC_TAP_BROKER_BURST * TOKEN_NS;
+    b->credit_ns = NETTAP_BROKER_BURST * TOKEN_NS;
     b->last_ns = b->now_ns();
     *out = b;
     return 0;
 }
 
-void netvsc_tap_broker_destroy(struct netvsc_tap_broker *b)
+void nettap_broker_destroy(struct nettap_broker *b)
 {
     if (!b)
         return;
@@ -243,25 +244,25 @@ void netvsc_tap_broker_destroy(struct netvsc_tap_broker *b)
     if (b->netns_fd >= 0)
         close(b->netns_fd);
     if (b->link)
-        netvsc_tap_release_fd(b->link);
+        nettap_release_fd(b->link);
     free(b);
 }
 
-int netvsc_tap_broker_fd(const struct netvsc_tap_broker *b)
+int nettap_broker_fd(const struct nettap_broker *b)
 {
     return b->sock;
 }
 
-void netvsc_tap_broker_get_stats(const struct netvsc_tap_broker *b,
-                                 struct netvsc_tap_broker_stats *out)
+void nettap_broker_get_stats(const struct nettap_broker *b,
+                                 struct nettap_broker_stats *out)
 {
     *out = b->st;
 }
 
-static bool take_token(struct netvsc_tap_broker *b)
+static bool take_token(struct nettap_broker *b)
 {
     uint64_t now = b->now_ns();
-    uint64_t cap = NETVSC_TAP_BROKER_BURST * TOKEN_NS;
+    uint64_t cap = NETTAP_BROKER_BURST * TOKEN_NS;
     if (now > b->last_ns) {
         uint64_t add = now - b->last_ns;
         b->credit_ns = add >= cap - b->credit_ns ? cap : b->credit_ns + add;
@@ -273,7 +274,7 @@ static bool take_token(struct netvsc_tap_broker *b)
     return true;
 }
 
-static int find_tap(const struct netvsc_tap_broker *b, int ifindex)
+static int find_tap(const struct nettap_broker *b, int ifindex)
 {
     for (unsigned i = 0; i < b->ntaps; i++)
         if (b->taps[i].ifindex == ifindex)
@@ -281,13 +282,13 @@ static int find_tap(const struct netvsc_tap_broker *b, int ifindex)
     return -1;
 }
 
-static void forget_tap(struct netvsc_tap_broker *b, unsigned i)
+static void forget_tap(struct nettap_broker *b, unsigned i)
 {
     b->taps[i] = b->taps[--b->ntaps];
 }
 
 /* Aim the link handle at one of our TAPs. */
-static void aim(struct netvsc_tap_broker *b, const struct broker_tap *bt)
+static void aim(struct nettap_broker *b, const struct broker_tap *bt)
 {
     b->link->ifindex = bt->ifindex;
     snprintf(b->link->name, sizeof(b->link->name), "%s", bt->name);
@@ -297,17 +298,17 @@ static void aim(struct netvsc_tap_broker *b, const struct broker_tap *bt)
  * (the device is gone with its last descriptor) and another interface may
  * have taken its index since: an entry is the device only while name, kind
  * and owner still match. Entries that are not are forgotten. */
-static int tap_still_ours(struct netvsc_tap_broker *b, unsigned i)
+static int tap_still_ours(struct nettap_broker *b, unsigned i)
 {
     aim(b, &b->taps[i]);
-    int rc = netvsc_tap_same_device(b->link, b->uid ? (int64_t)b->uid : -1);
+    int rc = nettap_same_device(b->link, b->uid ? (int64_t)b->uid : -1);
     if (rc == -ENODEV || rc == -ESTALE)
         forget_tap(b, i);
     return rc;
 }
 
 /* Forget TAPs the guest has closed (or the VM deleted). */
-static void prune(struct netvsc_tap_broker *b)
+static void prune(struct nettap_broker *b)
 {
     for (unsigned i = 0; i < b->ntaps;) {
         int rc = tap_still_ours(b, i);
@@ -317,12 +318,12 @@ static void prune(struct netvsc_tap_broker *b)
 }
 
 /* Answer; a guest whose socket is full is not reading: -ECONNRESET. */
-static int reply(struct netvsc_tap_broker *b, uint32_t seq, int status, int ifindex, int fd,
+static int reply(struct nettap_broker *b, uint32_t seq, int status, int ifindex, int fd,
                  const char *error)
 {
-    struct netvsc_tapb_reply rep;
+    struct nettap_broker_reply rep;
     memset(&rep, 0, sizeof(rep));
-    rep.magic = NETVSC_TAPB_MAGIC;
+    rep.magic = NETTAP_BROKER_MAGIC;
     rep.seq = seq;
     rep.status = status;
     rep.ifindex = ifindex;
@@ -349,46 +350,46 @@ static int reply(struct netvsc_tap_broker *b, uint32_t seq, int status, int ifin
     return 0;
 }
 
-static int do_create(struct netvsc_tap_broker *b, const struct netvsc_tapb_request *req)
+static int do_create(struct nettap_broker *b, const struct nettap_broker_request *req)
 {
-    if (b->ntaps == NETVSC_TAP_BROKER_TAPS_MAX)
+    if (b->ntaps == NETTAP_BROKER_TAPS_MAX)
         prune(b);
-    if (b->ntaps == NETVSC_TAP_BROKER_TAPS_MAX) {
+    if (b->ntaps == NETTAP_BROKER_TAPS_MAX) {
         b->st.over_budget++;
         char msg[96];
         snprintf(msg, sizeof(msg), "TAP broker: this VM has %d TAPs already, the most it may have",
-                 NETVSC_TAP_BROKER_TAPS_MAX);
+                 NETTAP_BROKER_TAPS_MAX);
         return reply(b, req->seq, -ENOSPC, 0, -1, msg);
     }
-    struct netvsc_tap_params tp = {
+    struct nettap_params tp = {
         .name = req->name,
         .mtu = req->mtu,
-        .csum = req->flags & NETVSC_TAPB_F_CSUM,
-        .tso = req->flags & NETVSC_TAPB_F_TSO,
+        .csum = req->flags & NETTAP_BROKER_F_CSUM,
+        .tso = req->flags & NETTAP_BROKER_F_TSO,
         .gso_max_size = req->gso_max_size,
-        .up = req->flags & NETVSC_TAPB_F_UP,
-        .carrier = req->flags & NETVSC_TAPB_F_CARRIER,
+        .up = req->flags & NETTAP_BROKER_F_UP,
+        .carrier = req->flags & NETTAP_BROKER_F_CARRIER,
         .netns_fd = b->netns_fd,
     };
     memcpy(tp.mac, req->mac, sizeof(tp.mac));
-    struct netvsc_tap *t = NULL;
-    int rc = netvsc_tap_create(&tp, &t);
+    struct nettap *t = NULL;
+    int rc = nettap_create(&tp, &t);
     if (rc == 0 && b->uid) {
         /* Owner and group: later queues of this TAP (IFF_MULTI_QUEUE) may be
          * attached by the guest, and by nobody else without privilege. */
-        if (ioctl(netvsc_tap_fd(t), TUNSETOWNER, (unsigned long)b->uid) < 0 ||
-            ioctl(netvsc_tap_fd(t), TUNSETGROUP, (unsigned long)b->gid) < 0) {
-            rc = netvsc_tap_record_error(-errno, "TAP %s: TUNSETOWNER/TUNSETGROUP: %s", req->name,
+        if (ioctl(nettap_fd(t), TUNSETOWNER, (unsigned long)b->uid) < 0 ||
+            ioctl(nettap_fd(t), TUNSETGROUP, (unsigned long)b->gid) < 0) {
+            rc = nettap_failx(-errno, "TAP %s: TUNSETOWNER/TUNSETGROUP: %s", req->name,
                                          strerror(errno));
-            netvsc_tap_destroy(t);
+            nettap_destroy(t);
         }
     }
     if (rc < 0) {
         b->st.failed++;
-        return reply(b, req->seq, rc, 0, -1, netvsc_tap_last_error());
+        return reply(b, req->seq, rc, 0, -1, nettap_last_error());
     }
-    int ifindex = netvsc_tap_ifindex(t);
-    int fd = netvsc_tap_release_fd(t);
+    int ifindex = nettap_ifindex(t);
+    int fd = nettap_release_fd(t);
     rc = reply(b, req->seq, 0, ifindex, fd, NULL);
     close(fd); /* the guest's copy is now the only one */
     if (rc < 0)
@@ -400,7 +401,7 @@ static int do_create(struct netvsc_tap_broker *b, const struct netvsc_tapb_reque
     return 0;
 }
 
-static int do_change(struct netvsc_tap_broker *b, const struct netvsc_tapb_request *req)
+static int do_change(struct nettap_broker *b, const struct nettap_broker_request *req)
 {
     int i = find_tap(b, req->ifindex);
     if (i >= 0) {
@@ -409,7 +410,7 @@ static int do_change(struct netvsc_tap_broker *b, const struct netvsc_tapb_reque
             i = -1;
         } else if (rc < 0) {
             b->st.failed++;
-            return reply(b, req->seq, rc, 0, -1, netvsc_tap_last_error());
+            return reply(b, req->seq, rc, 0, -1, nettap_last_error());
         }
     }
     if (i < 0) {
@@ -421,29 +422,29 @@ static int do_change(struct netvsc_tap_broker *b, const struct netvsc_tapb_reque
     }
     aim(b, &b->taps[i]);
     int rc;
-    if (req->op == NETVSC_TAPB_SET_MTU)
-        rc = netvsc_tap_set_mtu(b->link, req->mtu);
-    else if (req->op == NETVSC_TAPB_SET_MAC)
-        rc = netvsc_tap_set_mac(b->link, req->mac);
+    if (req->op == NETTAP_BROKER_OP_SET_MTU)
+        rc = nettap_set_mtu(b->link, req->mtu);
+    else if (req->op == NETTAP_BROKER_OP_SET_MAC)
+        rc = nettap_set_mac(b->link, req->mac);
     else
-        rc = netvsc_tap_set_up(b->link, req->flags & NETVSC_TAPB_F_UP);
+        rc = nettap_set_up(b->link, req->flags & NETTAP_BROKER_F_UP);
     if (rc == -ENODEV)
         forget_tap(b, (unsigned)i);
     if (rc < 0) {
         b->st.failed++;
-        return reply(b, req->seq, rc, 0, -1, netvsc_tap_last_error());
+        return reply(b, req->seq, rc, 0, -1, nettap_last_error());
     }
     b->st.changed++;
     return reply(b, req->seq, 0, req->ifindex, -1, NULL);
 }
 
-static bool request_ok(const struct netvsc_tapb_request *r)
+static bool request_ok(const struct nettap_broker_request *r)
 {
     static const uint8_t zero[sizeof(r->reserved)];
-    if (r->magic != NETVSC_TAPB_MAGIC || r->op < NETVSC_TAPB_CREATE || r->op > NETVSC_TAPB_SET_UP ||
-        (r->flags & ~NETVSC_TAPB_F_ALL) || memcmp(r->reserved, zero, sizeof(zero)) != 0)
+    if (r->magic != NETTAP_BROKER_MAGIC || r->op < NETTAP_BROKER_OP_CREATE || r->op > NETTAP_BROKER_OP_SET_UP ||
+        (r->flags & ~NETTAP_BROKER_F_ALL) || memcmp(r->reserved, zero, sizeof(zero)) != 0)
         return false;
-    if (r->op == NETVSC_TAPB_CREATE)
+    if (r->op == NETTAP_BROKER_OP_CREATE)
         return memchr(r->name, '\0', sizeof(r->name)) != NULL;
     return true;
 }
@@ -456,12 +457,12 @@ static bool peer_closed(int sock)
     return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-int netvsc_tap_broker_serve(struct netvsc_tap_broker *b)
+int nettap_broker_serve(struct nettap_broker *b)
 {
-    for (int i = 0; i < NETVSC_TAP_BROKER_BATCH; i++) {
+    for (int i = 0; i < NETTAP_BROKER_BATCH; i++) {
         union {
-            struct netvsc_tapb_request req;
-            uint8_t raw[sizeof(struct netvsc_tapb_request) + 1];
+            struct nettap_broker_request req;
+            uint8_t raw[sizeof(struct nettap_broker_request) + 1];
         } buf;
         union {
             char buf[CMSG_SPACE(8 * sizeof(int))];
@@ -481,20 +482,20 @@ int netvsc_tap_broker_serve(struct netvsc_tap_broker *b)
         int nfds;
         take_fds(&mh, false, &nfds);
         uint32_t seq = 0;
-        if ((size_t)n >= offsetof(struct netvsc_tapb_request, seq) + sizeof(seq))
-            memcpy(&seq, buf.raw + offsetof(struct netvsc_tapb_request, seq), sizeof(seq));
+        if ((size_t)n >= offsetof(struct nettap_broker_request, seq) + sizeof(seq))
+            memcpy(&seq, buf.raw + offsetof(struct nettap_broker_request, seq), sizeof(seq));
         /* The budget first: a flood of anything costs the guest alike. */
         if (!take_token(b)) {
             b->st.over_budget++;
             char msg[96];
             snprintf(msg, sizeof(msg),
                      "TAP broker: too many requests (%d at once, then %d a second)",
-                     NETVSC_TAP_BROKER_BURST, NETVSC_TAP_BROKER_RATE);
+                     NETTAP_BROKER_BURST, NETTAP_BROKER_RATE);
             if (reply(b, seq, -EAGAIN, 0, -1, msg) < 0)
                 return -ECONNRESET;
             continue;
         }
-        struct netvsc_tapb_request req;
+        struct nettap_broker_request req;
         memset(&req, 0, sizeof(req));
         memcpy(&req, buf.raw, sizeof(req) < (size_t)n ? sizeof(req) : (size_t)n);
         if ((size_t)n != sizeof(req) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds ||
@@ -505,7 +506,7 @@ int netvsc_tap_broker_serve(struct netvsc_tap_broker *b)
             continue;
         }
         b->st.requests++;
-        int rc = req.op == NETVSC_TAPB_CREATE ? do_create(b, &req) : do_change(b, &req);
+        int rc = req.op == NETTAP_BROKER_OP_CREATE ? do_create(b, &req) : do_change(b, &req);
         if (rc < 0)
             return -ECONNRESET;
     }
