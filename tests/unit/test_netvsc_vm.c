@@ -381,9 +381,11 @@ static void root_send(struct root *r, const void *frame, uint32_t len, uint64_t 
     m->ol_flags |= ol_flags;
     m->vlan_tci = vlan_tci;
     pthread_mutex_lock(&r->mu);
-    assert_true(r->nout < 64);
-    r->out[r->nout++] = m;
+    bool room = r->nout < 64;
+    if (room)
+        r->out[r->nout++] = m;
     pthread_mutex_unlock(&r->mu);
+    assert_true(room);
 }
 
 static unsigned root_ngot(struct root *r)
@@ -1390,11 +1392,23 @@ static void exchange(struct lc *l, int ifindex, uint8_t seq)
     g_want_got = root_ngot_test(l->r) + 1;
     assert_int_equal(send(s, f, sizeof(f), 0), (ssize_t)sizeof(f));
     assert_true(lc_run_until(l, root_got_test));
+    /* The newest test frame, copied out: the kernel may send frames of its
+     * own on the TAP meanwhile, and an assertion must not leave with the
+     * lock held (teardown takes it). */
+    uint8_t last[sizeof(f)] = {0};
+    size_t last_len = 0;
     pthread_mutex_lock(&l->r->mu);
-    const struct got *g = &l->r->got[l->r->ngot - 1];
-    assert_int_equal(g->len, sizeof(f));
-    assert_memory_equal(g->data, f, sizeof(f));
+    for (unsigned i = l->r->ngot; i-- > 0;) {
+        const struct got *g = &l->r->got[i];
+        if (g->len >= 14 && get16(g->data + 12) == ETHERTYPE_TEST) {
+            last_len = g->len;
+            memcpy(last, g->data, g->len < sizeof(last) ? g->len : sizeof(last));
+            break;
+        }
+    }
     pthread_mutex_unlock(&l->r->mu);
+    assert_int_equal(last_len, sizeof(f));
+    assert_memory_equal(last, f, sizeof(f));
     memcpy(f, MAC_VM, 6);
     memcpy(f + 6, MAC_PEER, 6);
     f[20] ^= 0xff;
@@ -1468,10 +1482,13 @@ static void vm_poll__tap_cannot_be_made_again__nic_closed_and_not_reopened(void 
     np.instance.b[0] = 2;
     np.instance.b[15] = 0x4e;
     pthread_mutex_lock(&r->mu);
-    assert_int_equal(netvsp_create(r->srv, &np, &r->nic[1]), 0);
-    r->port[1] = netvsp_port(r->nic[1]);
-    r->nnic = 2;
+    int rc = netvsp_create(r->srv, &np, &r->nic[1]);
+    if (rc == 0) {
+        r->port[1] = netvsp_port(r->nic[1]);
+        r->nnic = 2;
+    }
     pthread_mutex_unlock(&r->mu);
+    assert_int_equal(rc, 0);
     assert_true(lc_run_until(l, only_eth1));
     for (int i = 0; i < 20; i++)
         assert_int_equal(netvsc_vm_poll(l->vm, 5), 0);
