@@ -95,7 +95,7 @@ struct netvsp_stats {
     /* State of the current connection. */
     bool connected;
     bool rndis_ready;
-    uint32_t nvsp_version;
+    uint32_t nvsp_version;      /* 0, or the version of vmnic's table negotiated */
     uint32_t ndis_version;
     uint32_t frame_size;        /* largest frame in each direction now */
     bool mtu_pending;           /* the MTU changed and the guest has not re-initialised */
