@@ -5,6 +5,13 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "jumbo.h"
+
+/* The --mtu help texts spell the range out; it is jumbo.h's. */
+#define MTU_RANGE "68..9000"
+#define MTU_DEFAULT "1500"
+_Static_assert(JUMBO_MTU_MIN == 68 && JUMBO_MTU_MAX == 9000 && JUMBO_MTU_DEFAULT == 1500,
+               "MTU_RANGE and MTU_DEFAULT must say what jumbo.h says");
 
 static int check_switch_add(const struct command *cmd, const json_t *params)
 {
@@ -93,8 +100,9 @@ static const struct arg_spec opts_switch_add[] = {
     { .kind = ARG_UINT, .name = "--management-vlan", .metavar = "ID", .min = 0,
       .max = CTL_VLAN_MAX, .param = "management_vlan",
       .help = "access VLAN of the host vNIC, 0..4094 (default 0: untagged)" },
-    { .kind = ARG_UINT, .name = "--mtu", .metavar = "N", .min = 68, .max = 9000,
-      .param = "mtu", .help = "L3 MTU of the switch, 68..9000 (default 1500)" },
+    { .kind = ARG_UINT, .name = "--mtu", .metavar = "N",
+      .min = JUMBO_MTU_MIN, .max = JUMBO_MTU_MAX,
+      .param = "mtu", .help = "L3 MTU of the switch, " MTU_RANGE " (default " MTU_DEFAULT ")" },
     { .kind = ARG_UINT, .name = "--fdb-max", .metavar = "N", .min = 16, .max = 1048576,
       .param = "fdb_max", .help = "MAC table size, 16..1048576 (default 8192)" },
     { .kind = ARG_UINT, .name = "--fdb-aging", .metavar = "S", .min = 10, .max = 604800,
@@ -111,8 +119,9 @@ static const struct arg_spec opts_switch_set[] = {
     { .kind = ARG_UINT, .name = "--management-vlan", .metavar = "ID", .min = 0,
       .max = CTL_VLAN_MAX, .param = "management_vlan",
       .help = "access VLAN of the host vNIC, 0..4094 (0: untagged)" },
-    { .kind = ARG_UINT, .name = "--mtu", .metavar = "N", .min = 68, .max = 9000,
-      .param = "mtu", .help = "L3 MTU of the switch, 68..9000" },
+    { .kind = ARG_UINT, .name = "--mtu", .metavar = "N",
+      .min = JUMBO_MTU_MIN, .max = JUMBO_MTU_MAX,
+      .param = "mtu", .help = "L3 MTU of the switch, " MTU_RANGE },
     { .kind = ARG_UINT, .name = "--fdb-max", .metavar = "N", .min = 16, .max = 1048576,
       .param = "fdb_max", .help = "MAC table size, 16..1048576 (learned entries are dropped)" },
     { .kind = ARG_UINT, .name = "--fdb-aging", .metavar = "S", .min = 10, .max = 604800,
@@ -151,8 +160,9 @@ static const struct arg_spec opts_nic[] = {
       .help = "trunk port for VLANs LIST: 1..4094, commas and ranges (10,20-30)" },
     { .kind = ARG_UINT, .name = "--native-vlan", .metavar = "ID", .min = 0, .max = CTL_VLAN_MAX,
       .param = "native_vlan", .help = "trunk: VLAN of untagged frames (default 0: the untagged network)" },
-    { .kind = ARG_UINT, .name = "--mtu", .metavar = "N", .min = 68, .max = 9000,
-      .param = "mtu", .help = "L3 MTU of the NIC, 68..9000, at most the switch's (default: the switch's); live, the guest re-initialises its NIC" },
+    { .kind = ARG_UINT, .name = "--mtu", .metavar = "N",
+      .min = JUMBO_MTU_MIN, .max = JUMBO_MTU_MAX,
+      .param = "mtu", .help = "L3 MTU of the NIC, " MTU_RANGE ", at most the switch's (default: the switch's); live, the guest re-initialises its NIC" },
     { .kind = ARG_ONOFF, .name = "--mac-spoofing", .metavar = "on|off", .param = "mac_spoofing",
       .help = "allow the guest to send from source MACs other than its own" },
     { .kind = ARG_ONOFF, .name = "--dhcp-guard", .metavar = "on|off", .param = "dhcp_guard",

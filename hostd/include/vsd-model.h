@@ -23,6 +23,7 @@
 
 #include "hv-log.h"
 #include "hv.h"
+#include "jumbo.h"
 #include "vmbus-proto.h"
 #include "vsd-util.h"
 #include "vsw.h"
@@ -40,7 +41,7 @@
 #define VSD_PORT_NAME_MAX 47
 
 /* A switch's settings: defaults and bounds. */
-#define VSD_SWITCH_MTU_DEFAULT 1500
+#define VSD_SWITCH_MTU_DEFAULT JUMBO_MTU_DEFAULT
 #define VSD_FDB_MAX_DEFAULT 8192
 #define VSD_FDB_MAX_MIN 16
 #define VSD_FDB_MAX_MAX (1 << 20)
@@ -182,7 +183,7 @@ struct vsd_switch_params {
     enum vsw_switch_kind kind;
     const char *uplink; /* devargs; external only (and required there) */
     bool allow_mgmt;    /* external: a host vNIC as well */
-    uint32_t mtu;       /* 68..9000 */
+    uint32_t mtu;       /* jumbo_mtu_valid() (68..9000) */
     uint32_t fdb_max;   /* VSD_FDB_MAX_MIN..MAX entries */
     uint32_t fdb_aging; /* VSD_FDB_AGING_MIN..MAX seconds */
     uint16_t mgmt_vlan; /* the host vNIC's access VLAN, 0: untagged */
@@ -295,7 +296,7 @@ struct vsd_nic_params {
     const char *sw;
     bool has_mac;
     uint8_t mac[6];  /* unicast, not zero; else a random locally administered one */
-    uint32_t mtu;    /* 68..9000, at most the switch's; 0: the switch's */
+    uint32_t mtu;    /* jumbo_mtu_valid(), at most the switch's; 0: the switch's */
     struct vsd_nic_opts opts;
 };
 /* A NIC: a netvsp port offered on the VM's VMBus, attached to its switch,

@@ -92,7 +92,7 @@ static int nic_add(void *ctx, const json_t *params, struct vsd_method_call *call
         vsd_get_name(params, "nic", VSD_NIC_NAME_MAX, &p.nic, e) < 0 ||
         vsd_get_str(params, "switch", true, &p.sw, e) < 0 ||
         vsd_get_str(params, "mac", false, &mac_s, e) < 0 ||
-        vsd_get_int(params, "mtu", 68, 9000, &mtu, &has_mtu, e) < 0 ||
+        vsd_get_int(params, "mtu", JUMBO_MTU_MIN, JUMBO_MTU_MAX, &mtu, &has_mtu, e) < 0 ||
         vsd_nic_opts_from_json(params, &p.opts, e) < 0)
         return -1;
     p.mtu = has_mtu ? (uint32_t)mtu : 0;

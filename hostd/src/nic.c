@@ -165,7 +165,8 @@ int vsd_nic_add(struct vsd *d, const struct vsd_nic_params *p, struct vsd_nic **
                 struct vsd_change *chg, struct vsd_err *e)
 {
     if (vsd_check_name(e, "nic", p->nic, VSD_NIC_NAME_MAX, true) < 0 ||
-        (p->mtu && vsd_check_range(e, "mtu", p->mtu, 68, 9000) < 0) || check_opts(&p->opts, e) < 0)
+        (p->mtu && vsd_check_range(e, "mtu", p->mtu, JUMBO_MTU_MIN, JUMBO_MTU_MAX) < 0) ||
+        check_opts(&p->opts, e) < 0)
         return -1;
     struct vsd_vm *vm = vsd_find_vm(d, p->vm);
     if (!vm)
@@ -401,7 +402,7 @@ int vsd_nic_restore(struct vsd *d, struct vsd_vm *vm, const struct vsd_nic_saved
     const char *name = sv->name;
     struct vsd_switch *sw = sv->sw ? vsd_find_switch(d, sv->sw) : NULL;
     if (!name || !vsd_name_ok(name, VSD_NIC_NAME_MAX) || vsd_find_nic(vm, name) || !sw ||
-        vm->nnics == VSD_MAX_NICS || sv->mtu < 68 || sv->mtu > 9000)
+        vm->nnics == VSD_MAX_NICS || !jumbo_mtu_valid(sv->mtu))
         return vsd_fail(e, VSD_FAILED, "VM %s: NIC %s is malformed", vm->name, name ? name : "?");
     /* nic-add, nic-set and switch-set never let a NIC's MTU exceed its
      * switch's; a file that says otherwise (edited by hand) would give the

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "netvsp.h"
+#include "vmnic.h"
 #include "vsw-host.h"
 #include "vsw-port-provider.h"
 #include "vsw-uplink.h"
@@ -23,18 +24,12 @@ static json_t *drops_json(const struct vsw_port_stats *st)
     return o;
 }
 
-static void version_str(uint32_t v, char *buf, size_t len)
+/* netvsp reports 0 until a guest has negotiated NVSP, then the version it
+ * took from vmnic's table: the table names it. */
+static const char *nvsp_version_str(uint32_t v)
 {
-    if (v == 0)
-        snprintf(buf, len, "-");
-    else if (v == 0x00000002)
-        snprintf(buf, len, "1");
-    else if (v == 0x00030002)
-        snprintf(buf, len, "2");
-    else if ((v & 0xffff) == 0)
-        snprintf(buf, len, "%u", v >> 16);
-    else
-        snprintf(buf, len, "%u.%u", v >> 16, v & 0xffff);
+    const char *name = vmnic_nvsp_version_name(v);
+    return name ? name : "-";
 }
 
 static json_t *guest_json(struct vsd_nic *n)
@@ -45,8 +40,8 @@ static json_t *guest_json(struct vsd_nic *n)
     for (int i = 0; i < NETVSP_ERR_COUNT; i++)
         json_object_set_new(errs, netvsp_err_name((enum netvsp_err)i),
                             json_integer((json_int_t)ns.errors[i]));
-    char nv[16], ndis[16];
-    version_str(ns.nvsp_version, nv, sizeof(nv));
+    const char *nv = nvsp_version_str(ns.nvsp_version);
+    char ndis[16];
     if (ns.ndis_version)
         snprintf(ndis, sizeof(ndis), "%u.%u", ns.ndis_version >> 16, ns.ndis_version & 0xffff);
     else

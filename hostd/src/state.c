@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jumbo.h"
 #include "control-private.h"
 
 #define STATE_FORMAT "hvnet-state"
@@ -168,7 +169,8 @@ static int nic_restore(struct vsd *d, struct vsd_vm *vm, const json_t *o, struct
     const char *inst = json_string_value(json_object_get(o, "instance"));
     json_t *mtu = json_object_get(o, "mtu");
     if (!mac_s || vsd_parse_mac(mac_s, sv.mac) < 0 || !json_is_integer(mtu) ||
-        json_integer_value(mtu) < 68 || json_integer_value(mtu) > 9000 || !inst ||
+        json_integer_value(mtu) < JUMBO_MTU_MIN ||
+        json_integer_value(mtu) > JUMBO_MTU_MAX || !inst ||
         strlen(inst) != 32)
         return vsd_fail(e, VSD_FAILED, "VM %s: NIC %s is malformed", vm->name,
                         sv.name ? sv.name : "?");

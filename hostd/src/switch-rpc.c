@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 
+#include "jumbo.h"
 #include "netvsp.h"
 #include "vsw-port-provider.h"
 #include "control-private.h"
@@ -33,7 +34,7 @@ int vsd_switch_params_from_json(const json_t *params, struct vsd_switch_params *
         vsd_get_str(params, "type", true, &type, e) < 0 ||
         vsd_get_str(params, "uplink", false, &uplink, e) < 0 ||
         vsd_get_bool(params, "allow_management_os", &mgmt, &has_mgmt, e) < 0 ||
-        vsd_get_int(params, "mtu", 68, 9000, &mtu, &has, e) < 0 ||
+        vsd_get_int(params, "mtu", JUMBO_MTU_MIN, JUMBO_MTU_MAX, &mtu, &has, e) < 0 ||
         vsd_get_int(params, "fdb_max", VSD_FDB_MAX_MIN, VSD_FDB_MAX_MAX, &fdb_max, &has, e) < 0 ||
         vsd_get_int(params, "fdb_aging", VSD_FDB_AGING_MIN, VSD_FDB_AGING_MAX, &aging, &has,
                     e) < 0 ||
@@ -86,7 +87,7 @@ static int switch_set(void *ctx, const json_t *params, struct vsd_method_call *c
         vsd_get_str(params, "type", false, &type, e) < 0 ||
         vsd_get_str(params, "uplink", false, &p.uplink, e) < 0 ||
         vsd_get_bool(params, "allow_management_os", &mgmt, &p.has_allow_mgmt, e) < 0 ||
-        vsd_get_int(params, "mtu", 68, 9000, &mtu, &p.has_mtu, e) < 0 ||
+        vsd_get_int(params, "mtu", JUMBO_MTU_MIN, JUMBO_MTU_MAX, &mtu, &p.has_mtu, e) < 0 ||
         vsd_get_int(params, "fdb_max", VSD_FDB_MAX_MIN, VSD_FDB_MAX_MAX, &fdb_max,
                     &p.has_fdb_max, e) < 0 ||
         vsd_get_int(params, "fdb_aging", VSD_FDB_AGING_MIN, VSD_FDB_AGING_MAX, &aging,

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jumbo.h"
 #include "vsw-host.h"
 #include "vsw-port-provider.h"
 #include "vsw-uplink.h"
@@ -225,7 +226,7 @@ void vsd_switch_params_init(struct vsd_switch_params *p, const char *name,
 static int check_settings(const struct vsd_switch_params *p, struct vsd_err *e)
 {
     if (vsd_check_name(e, "name", p->name, VSD_NAME_MAX, false) < 0 ||
-        vsd_check_range(e, "mtu", p->mtu, 68, 9000) < 0 ||
+        vsd_check_range(e, "mtu", p->mtu, JUMBO_MTU_MIN, JUMBO_MTU_MAX) < 0 ||
         vsd_check_range(e, "fdb_max", p->fdb_max, VSD_FDB_MAX_MIN, VSD_FDB_MAX_MAX) < 0 ||
         vsd_check_range(e, "fdb_aging", p->fdb_aging, VSD_FDB_AGING_MIN, VSD_FDB_AGING_MAX) < 0 ||
         vsd_check_range(e, "management_vlan", p->mgmt_vlan, 0, VSW_VLAN_MAX) < 0)
@@ -432,7 +433,7 @@ int vsd_switch_set(struct vsd *d, const struct vsd_switch_set_params *p, struct 
         return vsd_fail(e, VSD_BAD_PARAMS,
                         "nothing to change: give --type, --uplink, --allow-management-os, "
                         "--management-vlan, --mtu, --fdb-max or --fdb-aging");
-    if ((p->has_mtu && vsd_check_range(e, "mtu", p->mtu, 68, 9000) < 0) ||
+    if ((p->has_mtu && vsd_check_range(e, "mtu", p->mtu, JUMBO_MTU_MIN, JUMBO_MTU_MAX) < 0) ||
         (p->has_fdb_max &&
          vsd_check_range(e, "fdb_max", p->fdb_max, VSD_FDB_MAX_MIN, VSD_FDB_MAX_MAX) < 0) ||
         (p->has_fdb_aging &&

@@ -32,7 +32,7 @@ int vsd_uplink_create(struct vsd *d, struct vsd_switch *s, const char *devargs,
         .pool = vsw_dp_mempool(d->dp),
     };
     /* A PMD that cannot chain gets mbufs that hold any frame, so that the
-     * switch's MTU can rise to 9000 later without a new uplink. */
+     * switch's MTU can rise to JUMBO_MTU_MAX later without a new uplink. */
     if (vsw_uplink_needs_whole_frames(devargs)) {
         up.single_seg_pool = jumbo_pool(d->pools, JUMBO_POOL_WHOLE_FRAME);
         if (!up.single_seg_pool)

@@ -19,9 +19,11 @@
 #define JUMBO_MTU_DEFAULT 1500u
 #define JUMBO_ETH_HLEN 14u
 #define JUMBO_VLAN_HLEN 4u
+/* What a frame with one 802.1Q tag adds to its MTU. */
+#define JUMBO_TAGGED_OVERHEAD (JUMBO_ETH_HLEN + JUMBO_VLAN_HLEN)
 
 /* The largest frame at an MTU of JUMBO_MTU_MAX, tag included. */
-#define JUMBO_FRAME_MAX (JUMBO_MTU_MAX + JUMBO_ETH_HLEN + JUMBO_VLAN_HLEN)
+#define JUMBO_FRAME_MAX (JUMBO_MTU_MAX + JUMBO_TAGGED_OVERHEAD)
 
 static inline bool jumbo_mtu_valid(uint32_t mtu)
 {
@@ -37,7 +39,7 @@ static inline uint32_t jumbo_frame(uint32_t mtu)
 /* The same frame with an 802.1Q tag in it. */
 static inline uint32_t jumbo_frame_tagged(uint32_t mtu)
 {
-    return mtu + JUMBO_ETH_HLEN + JUMBO_VLAN_HLEN;
+    return mtu + JUMBO_TAGGED_OVERHEAD;
 }
 
 /* The MTU an untagged frame size stands for (0 if it cannot be one). */

@@ -28,12 +28,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "jumbo.h"
+
 /* Interface names: 1..15 characters of [A-Za-z0-9_.-], not "lo", ".", "..". */
 #define NETTAP_NAME_MAX 15
-/* L3 MTU accepted on a TAP. */
-#define NETTAP_MTU_MIN 68u
-#define NETTAP_MTU_MAX 9000u
-#define NETTAP_MTU_DEFAULT 1500u
+/* A TAP's L3 MTU is any hvnet MTU: JUMBO_MTU_MIN..JUMBO_MTU_MAX (jumbo.h). */
 /* Namespace names: 1..64 characters of [A-Za-z0-9_.-], not "." or "..". */
 #define NETTAP_NS_NAME_MAX 64
 /* Where named namespaces live (iproute2's NETNS_RUN_DIR). */
@@ -88,7 +87,7 @@ struct nettap;
 struct nettap_params {
     const char *name;      /* interface name, see NETTAP_NAME_MAX */
     uint8_t mac[6];        /* unicast MAC; all zero = a random local one */
-    uint32_t mtu;          /* NETTAP_MTU_MIN..MAX; 0 = 1500 */
+    uint32_t mtu;          /* JUMBO_MTU_MIN..MAX; 0 = JUMBO_MTU_DEFAULT */
     bool csum;             /* TUN_F_CSUM: frames may come with partial checksums */
     bool tso;              /* TUN_F_TSO4|TUN_F_TSO6 as well (needs csum) */
     uint32_t gso_max_size; /* cap on GSO frames the kernel builds; 0 = kernel default */

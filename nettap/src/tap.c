@@ -100,9 +100,9 @@ static int check_mac(const uint8_t mac[6])
 
 static int check_mtu(uint32_t mtu)
 {
-    if (mtu < NETTAP_MTU_MIN || mtu > NETTAP_MTU_MAX)
-        return nettap_failx(-EINVAL, "MTU %u is out of range: allowed %u..%u", mtu, NETTAP_MTU_MIN,
-                     NETTAP_MTU_MAX);
+    if (!jumbo_mtu_valid(mtu))
+        return nettap_failx(-EINVAL, "MTU %u is out of range: allowed %u..%u", mtu, JUMBO_MTU_MIN,
+                            JUMBO_MTU_MAX);
     return 0;
 }
 
@@ -231,7 +231,7 @@ int nettap_create(const struct nettap_params *p, struct nettap **out)
                      "interface name '%.40s' is invalid: use 1..%d characters of A-Z a-z 0-9 _ . - "
                      "(not 'lo', '.' or '..')",
                      p->name ? p->name : "(null)", NETTAP_NAME_MAX);
-    uint32_t mtu = p->mtu ? p->mtu : NETTAP_MTU_DEFAULT;
+    uint32_t mtu = p->mtu ? p->mtu : JUMBO_MTU_DEFAULT;
     if ((rc = check_mtu(mtu)) < 0 || (rc = check_mac(p->mac)) < 0)
         return rc;
     if (p->tso && !p->csum)

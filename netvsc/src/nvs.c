@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hv-guest.h"
+#include "jumbo.h"
 #include "netvsc-private.h"
 #include "nvsp-proto.h"
 #include "vmbus-ring.h"
@@ -93,8 +94,11 @@ static int setup_recv_buffer(struct netvsc *n)
     memcpy(&c, n->ctrl_comp, sizeof(c));
     if (c.type != NVSP_MSG1_SEND_RECV_BUF_COMPLETE || c.status != NVSP_STAT_SUCCESS)
         return -EREMOTEIO;
-    /* What Linux requires of the root's partitioning. */
-    if (c.num_sections != 1 || c.sections[0].offset != 0 || c.sections[0].sub_alloc_size < 68 ||
+    /* What Linux requires of the root's partitioning: one section whose
+     * sub-allocations are at least the smallest MTU long (its
+     * NETVSC_MTU_MIN, which is JUMBO_MTU_MIN). */
+    if (c.num_sections != 1 || c.sections[0].offset != 0 ||
+        c.sections[0].sub_alloc_size < JUMBO_MTU_MIN ||
         c.sections[0].num_sub_allocs == 0 ||
         (uint64_t)c.sections[0].sub_alloc_size * c.sections[0].num_sub_allocs > n->rbuf_len)
         return -EPROTO;

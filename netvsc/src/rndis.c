@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "netvsc-private.h"
@@ -17,7 +18,8 @@ static int rndis_request(struct netvsc *n, const void *msg, uint32_t len)
         return -ENOSPC;
     uint32_t sec = n->free_sections[--n->nfree_sections];
     memcpy(n->sbuf + (size_t)sec * n->section_size, msg, len);
-    memcpy(&n->ctrl_req_id, (const uint8_t *)msg + 8, 4);
+    memcpy(&n->ctrl_req_id, (const uint8_t *)msg + offsetof(struct rndis_query_req, req_id),
+           sizeof(n->ctrl_req_id));
     n->rndis_done = false;
     struct nvsp_msg_rndis_pkt m = {.type = NVSP_MSG1_SEND_RNDIS_PKT,
                                    .channel_type = NVSP_CHANNEL_TYPE_CONTROL,
@@ -43,7 +45,7 @@ static int rndis_query(struct netvsc *n, uint32_t oid, const void *in, uint32_t 
     q.req_id = ++n->next_req_id;
     q.oid = oid;
     q.info_len = in_len;
-    q.info_offset = in_len ? (uint32_t)sizeof(q) - 8 : 0;
+    q.info_offset = in_len ? (uint32_t)sizeof(q) - RNDIS_HEADER_SIZE : 0;
     memcpy(buf, &q, sizeof(q));
     if (in_len)
         memcpy(buf + sizeof(q), in, in_len);
@@ -58,10 +60,11 @@ static int rndis_query(struct netvsc *n, uint32_t oid, const void *in, uint32_t 
         return -EPROTO;
     if (c.status != RNDIS_STATUS_SUCCESS)
         return -EOPNOTSUPP;
-    if (c.info_offset < 16 || (uint64_t)c.info_offset + 8 + c.info_len > n->rndis_resp_len)
+    if (c.info_offset < sizeof(c) - RNDIS_HEADER_SIZE ||
+        (uint64_t)c.info_offset + RNDIS_HEADER_SIZE + c.info_len > n->rndis_resp_len)
         return -EPROTO;
     uint32_t l = c.info_len < *out_len ? c.info_len : *out_len;
-    memcpy(out, n->rndis_resp + 8 + c.info_offset, l);
+    memcpy(out, n->rndis_resp + RNDIS_HEADER_SIZE + c.info_offset, l);
     *out_len = l;
     return 0;
 }
@@ -77,7 +80,7 @@ static int rndis_set(struct netvsc *n, uint32_t oid, const void *in, uint32_t in
     q.req_id = ++n->next_req_id;
     q.oid = oid;
     q.info_len = in_len;
-    q.info_offset = (uint32_t)sizeof(q) - 8;
+    q.info_offset = (uint32_t)sizeof(q) - RNDIS_HEADER_SIZE;
     memcpy(buf, &q, sizeof(q));
     memcpy(buf + sizeof(q), in, in_len);
     int rc = rndis_request(n, buf, q.hdr.len);

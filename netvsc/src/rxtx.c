@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -20,6 +21,9 @@
 
 #define TX_PPI_MAX (TX_HDR_ROOM - sizeof(struct rndis_packet_msg))
 #define XFER_RANGES_MAX 1024u
+/* Where an offloaded L4 header can start at the earliest: after the
+ * Ethernet header and the shortest IP header. */
+#define TX_L4_OFFSET_MIN (JUMBO_ETH_HLEN + 20u)
 
 static uint64_t now_ms(void)
 {
@@ -90,13 +94,15 @@ static void on_indicate_status(struct netvsc *n, const uint8_t *msg, uint32_t le
         n->stats.network_changes++;
         n->reinit_wanted = true;
         break;
-    case RNDIS_STATUS_LINK_SPEED_CHANGE:
-        if (st.buf_len >= 4 && (uint64_t)st.buf_offset + 8 + 4 <= len) {
-            uint32_t speed;
-            memcpy(&speed, msg + 8 + st.buf_offset, 4);
+    case RNDIS_STATUS_LINK_SPEED_CHANGE: {
+        uint32_t speed;
+        if (st.buf_len >= sizeof(speed) &&
+            (uint64_t)st.buf_offset + RNDIS_HEADER_SIZE + sizeof(speed) <= len) {
+            memcpy(&speed, msg + RNDIS_HEADER_SIZE + st.buf_offset, sizeof(speed));
             n->info.link_speed_mbps = speed / 10000u;
         }
         break;
+    }
     default:
         break;
     }
@@ -129,7 +135,7 @@ static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, n
     n->stats.rx_frames++;
     n->stats.rx_bytes += pm.data_len;
     if (cb)
-        cb(ctx, msg + 8 + pm.data_offset, pm.data_len, &meta);
+        cb(ctx, msg + RNDIS_HEADER_SIZE + pm.data_offset, pm.data_len, &meta);
     return 1;
 }
 
@@ -142,12 +148,14 @@ static void on_rndis_control(struct netvsc *n, const uint8_t *msg, uint32_t len)
         on_indicate_status(n, msg, len);
         return;
     }
-    if (!(h.type & 0x80000000u) || len < 16) {
+    /* A completion, at least as long as the shortest (SET_C, RESET_C,
+     * KEEPALIVE_C: header, request id or status, status). */
+    if (!(h.type & RNDIS_MSG_COMPLETION) || len < sizeof(struct rndis_set_cmplt)) {
         n->stats.rx_bad++;
         return;
     }
     uint32_t req_id;
-    memcpy(&req_id, msg + 8, 4);
+    memcpy(&req_id, msg + offsetof(struct rndis_set_cmplt, req_id), sizeof(req_id));
     if (h.type == RNDIS_MSG_RESET_C || req_id == n->ctrl_req_id) {
         uint32_t l = len < CTRL_RESP_MAX ? len : CTRL_RESP_MAX;
         memcpy(n->rndis_resp, msg, l);
@@ -386,9 +394,9 @@ void netvsc_tx_abort(struct netvsc *n, struct netvsc_txbuf *tb)
 
 static uint32_t put_ppi(uint8_t *p, uint32_t type, uint32_t value)
 {
-    struct rndis_ppi ppi = {.size = sizeof(ppi) + 4, .type = type, .ppi_offset = sizeof(ppi)};
+    struct rndis_ppi ppi = {.size = RNDIS_PPI_U32_SIZE, .type = type, .ppi_offset = sizeof(ppi)};
     memcpy(p, &ppi, sizeof(ppi));
-    memcpy(p + sizeof(ppi), &value, 4);
+    memcpy(p + sizeof(ppi), &value, sizeof(value));
     return ppi.size;
 }
 
@@ -406,7 +414,7 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
         ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_VLAN,
                            RNDIS_VLAN_MAKE(meta->vlan_tci & 0xfff, meta->vlan_tci >> 13));
     if (meta && (meta->flags & NETVSC_F_LSO)) {
-        if (!n->info.lso || meta->mss == 0 || meta->l4_offset < 14 + 20 ||
+        if (!n->info.lso || meta->mss == 0 || meta->l4_offset < TX_L4_OFFSET_MIN ||
             meta->l4_offset > RNDIS_LSO_THOFF_MASK)
             return -EINVAL;
         uint32_t v = (meta->mss & RNDIS_LSO_MSS_MASK) |
@@ -414,7 +422,7 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
                      ((meta->flags & NETVSC_F_IPV6) ? RNDIS_LSO_IPV6 : 0);
         ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_LSO, v);
     } else if (meta && (meta->flags & NETVSC_F_CSUM)) {
-        if (!n->info.csum_offload || meta->l4_offset < 14 + 20 ||
+        if (!n->info.csum_offload || meta->l4_offset < TX_L4_OFFSET_MIN ||
             meta->l4_offset > RNDIS_TXCSUM_THOFF_MASK ||
             (meta->l4_proto != IPPROTO_TCP && meta->l4_proto != IPPROTO_UDP))
             return -EINVAL;
@@ -426,17 +434,17 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
 
     struct rndis_packet_msg pm = {0};
     pm.hdr.type = RNDIS_MSG_PACKET;
-    pm.ppi_offset = ppi_len ? 36 : 0;
+    pm.ppi_offset = ppi_len ? RNDIS_PACKET_OFFSET_MIN : 0;
     pm.ppi_len = ppi_len;
     uint32_t section_bytes;
     if (!big) {
         /* Frame already at TX_HDR_ROOM; zero the gap so nothing of ours leaks. */
-        pm.data_offset = TX_HDR_ROOM - 8;
+        pm.data_offset = TX_HDR_ROOM - RNDIS_HEADER_SIZE;
         pm.hdr.len = TX_HDR_ROOM + len;
         section_bytes = pm.hdr.len;
         memset(s + sizeof(pm) + ppi_len, 0, TX_HDR_ROOM - sizeof(pm) - ppi_len);
     } else {
-        pm.data_offset = 36 + ppi_len;
+        pm.data_offset = RNDIS_PACKET_OFFSET_MIN + ppi_len;
         pm.hdr.len = (uint32_t)sizeof(pm) + ppi_len + len;
         section_bytes = (uint32_t)sizeof(pm) + ppi_len;
     }

@@ -46,7 +46,7 @@ struct netvsp_params {
     const char *port_name; /* the switch port's name, e.g. "vm1/eth0" */
     const char *nic_name;  /* the interface name inside the VM */
     uint8_t mac[6];
-    uint32_t mtu;          /* L3 MTU the NIC allows, 68..9000 */
+    uint32_t mtu;          /* L3 MTU the NIC allows, jumbo_mtu_valid() (68..9000) */
     struct vmbus_guid instance;
     struct rte_mempool *pool;
 };
@@ -95,7 +95,7 @@ struct netvsp_stats {
     /* State of the current connection. */
     bool connected;
     bool rndis_ready;
-    uint32_t nvsp_version;
+    uint32_t nvsp_version;      /* 0, or the version of vmnic's table negotiated */
     uint32_t ndis_version;
     uint32_t frame_size;        /* largest frame in each direction now */
     bool mtu_pending;           /* the MTU changed and the guest has not re-initialised */
@@ -105,7 +105,7 @@ struct netvsp_stats {
 };
 void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out);
 uint32_t netvsp_mtu(const struct netvsp *n);
-/* Change the NIC's MTU (68..9000) live. A connected guest gets an RNDIS
+/* Change the NIC's MTU (jumbo_mtu_valid()) live. A connected guest gets an RNDIS
  * NETWORK_CHANGE indication ("definitely" changed) and picks the new MTU
  * up when it re-initialises its NIC, as hvnet's guest does on that
  * indication and any guest does after changing its own MTU; one that does

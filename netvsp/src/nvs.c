@@ -420,12 +420,12 @@ bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pk
     uint8_t msg[NVSP_MSG_SIZE_61] = {0};
     uint32_t len = pkt->payload_len < sizeof(msg) ? pkt->payload_len : (uint32_t)sizeof(msg);
     uint32_t type;
-    if (len < 4) {
+    if (len < sizeof(type)) {
         netvsp_bad(np, c, NETVSP_ERR_NVSP_SHORT);
         return false;
     }
     memcpy(msg, pkt->payload, len);
-    memcpy(&type, msg, 4);
+    memcpy(&type, msg, sizeof(type));
     uint32_t min_ver;
     uint32_t need = nvsp_guest_msg_min_len(type, &min_ver);
     if (need == 0) {

@@ -229,11 +229,11 @@ static uint32_t set_oid(struct netvsp *np, struct conn *c, uint32_t oid, const u
     uint32_t v;
     switch (oid) {
     case RNDIS_OID_GEN_CURRENT_PACKET_FILTER:
-        if (len < 4) {
+        if (len < sizeof(v)) {
             netvsp_bad(np, c, NETVSP_ERR_OID);
             return RNDIS_STATUS_INVALID_LENGTH;
         }
-        memcpy(&v, in, 4);
+        memcpy(&v, in, sizeof(v));
         c->filter = v;
         netvsp_update_link(np, c);
         return RNDIS_STATUS_SUCCESS;
@@ -295,11 +295,12 @@ void netvsp_rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
         /* The information buffer: info_len bytes at 8 + info_offset. */
         const uint8_t *info = NULL;
         if (q.info_len) {
-            if (q.info_offset < sizeof(q) - 8 || (uint64_t)q.info_offset + 8 + q.info_len > len) {
+            if (q.info_offset < sizeof(q) - RNDIS_HEADER_SIZE ||
+                (uint64_t)q.info_offset + RNDIS_HEADER_SIZE + q.info_len > len) {
                 netvsp_bad(np, c, NETVSP_ERR_OID);
                 goto answer_bad;
             }
-            info = c->ctl + 8 + q.info_offset;
+            info = c->ctl + RNDIS_HEADER_SIZE + q.info_offset;
         }
         if (h.type == RNDIS_MSG_QUERY) {
             struct rndis_query_cmplt a = {.hdr = {.type = RNDIS_MSG_QUERY_C}, .req_id = q.req_id};
@@ -309,7 +310,7 @@ void netvsp_rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
             if (a.status != RNDIS_STATUS_SUCCESS)
                 olen = 0;
             a.info_len = olen;
-            a.info_offset = olen ? sizeof(a) - 8 : 0;
+            a.info_offset = olen ? sizeof(a) - RNDIS_HEADER_SIZE : 0;
             a.hdr.len = (uint32_t)sizeof(a) + olen;
             memcpy(out, &a, sizeof(a));
             netvsp_send_ctrl(np, c, out, a.hdr.len);
@@ -335,7 +336,7 @@ void netvsp_rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
             netvsp_send_ctrl(np, c, &a, sizeof(a));
         } else {
             struct rndis_set_cmplt a = {
-                .hdr = {.type = h.type | 0x80000000u, .len = sizeof(a)},
+                .hdr = {.type = h.type | RNDIS_MSG_COMPLETION, .len = sizeof(a)},
                 .req_id = q.req_id,
                 .status = RNDIS_STATUS_INVALID_DATA,
             };
@@ -442,16 +443,16 @@ void netvsp_indicate_mtu(struct netvsp *np, struct conn *c)
     if (!indication_room(c))
         return; /* next round, or when the ring drains */
     c->mtu_gen_seen = gen;
-    uint8_t msg[sizeof(struct rndis_indicate_status) + 4];
     uint32_t change = RNDIS_NETWORK_CHANGE_DEFINITELY;
+    uint8_t msg[sizeof(struct rndis_indicate_status) + sizeof(change)];
     struct rndis_indicate_status st = {
         .hdr = {.type = RNDIS_MSG_INDICATE, .len = sizeof(msg)},
         .status = RNDIS_STATUS_NETWORK_CHANGE,
-        .buf_len = 4,
-        .buf_offset = sizeof(st) - 8,
+        .buf_len = sizeof(change),
+        .buf_offset = sizeof(st) - RNDIS_HEADER_SIZE,
     };
     memcpy(msg, &st, sizeof(st));
-    memcpy(msg + sizeof(st), &change, 4);
+    memcpy(msg + sizeof(st), &change, sizeof(change));
     netvsp_send_ctrl(np, c, msg, sizeof(msg));
     np->stats.network_changes++;
 }

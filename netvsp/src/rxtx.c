@@ -466,7 +466,7 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
                               ? RNDIS_RXCSUM_UDP_OK
                               : RNDIS_RXCSUM_TCP_OK);
             memcpy(ppi, &r, sizeof(r));
-            memcpy(ppi + sizeof(r), &v, 4);
+            memcpy(ppi + sizeof(r), &v, sizeof(v));
             ppi_len += r.size;
         }
         uint16_t tag = vsw_port_tx_vlan(port, m);
@@ -475,7 +475,7 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
                 .size = RNDIS_PPI_U32_SIZE, .type = RNDIS_PPI_VLAN, .ppi_offset = sizeof(r)};
             uint32_t v = RNDIS_VLAN_MAKE(tag, (m->vlan_tci >> 13) & 7);
             memcpy(ppi + ppi_len, &r, sizeof(r));
-            memcpy(ppi + ppi_len + sizeof(r), &v, 4);
+            memcpy(ppi + ppi_len + sizeof(r), &v, sizeof(v));
             ppi_len += r.size;
         }
         pm.ppi_offset = ppi_len ? RNDIS_PACKET_OFFSET_MIN : 0;

@@ -45,6 +45,7 @@ assert port["rx_packets"] >= 20, port
 for reason, n in ctl["drops"].items():
     assert port["drops_" + reason] == n, reason
 assert port["guest_ndis_version"].startswith("6."), port
+assert port["guest_nvsp_version"] == "6.1", port
 assert port["guest_errors_ring_corrupt"] == 0, port
 sw = answers["/hvnet/switch"][0]
 assert sw["type"] == "private" and len(sw["ports"]) == 2, sw

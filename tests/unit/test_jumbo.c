@@ -38,6 +38,8 @@ static void jumbo_frame__mtu__header_added_tag_optional(void **state)
     assert_int_equal(jumbo_frame(1500), 1514);
     assert_int_equal(jumbo_frame(9000), 9014);
     assert_int_equal(jumbo_frame_tagged(9000), 9018);
+    assert_int_equal(JUMBO_TAGGED_OVERHEAD, 18);
+    assert_int_equal(jumbo_frame_tagged(1500) - JUMBO_TAGGED_OVERHEAD, 1500);
     assert_int_equal(JUMBO_FRAME_MAX, 9018);
     assert_int_equal(jumbo_mtu_of_frame(9014), 9000);
     assert_int_equal(jumbo_mtu_of_frame(14), 0);

@@ -483,10 +483,10 @@ static void nettap_set_mtu__range__ends_ok_outside_refused(void **state)
     assert_int_equal(nettap_create(&p, &f->tap), 0);
     unsigned mtu = 0;
 
-    assert_int_equal(nettap_set_mtu(f->tap, NETTAP_MTU_MIN), 0);
+    assert_int_equal(nettap_set_mtu(f->tap, JUMBO_MTU_MIN), 0);
     assert_int_equal(nl_link("eth0", NULL, NULL, &mtu), 0);
     assert_int_equal(mtu, 68);
-    assert_int_equal(nettap_set_mtu(f->tap, NETTAP_MTU_MAX), 0);
+    assert_int_equal(nettap_set_mtu(f->tap, JUMBO_MTU_MAX), 0);
     assert_int_equal(nl_link("eth0", NULL, NULL, &mtu), 0);
     assert_int_equal(mtu, 9000);
 

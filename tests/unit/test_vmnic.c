@@ -59,6 +59,28 @@ static void vmnic_nvsp_version_find__each_and_unknown__entry_or_null(void **stat
     }
 }
 
+static void rndis_msg_completion__each_request__its_completion_type(void **state)
+{
+    (void)state;
+    /* Both ends build or recognise a completion as request | RNDIS_MSG_COMPLETION. */
+    static const uint32_t pairs[][2] = {
+        {RNDIS_MSG_INIT, RNDIS_MSG_INIT_C},     {RNDIS_MSG_QUERY, RNDIS_MSG_QUERY_C},
+        {RNDIS_MSG_SET, RNDIS_MSG_SET_C},       {RNDIS_MSG_RESET, RNDIS_MSG_RESET_C},
+        {RNDIS_MSG_KEEPALIVE, RNDIS_MSG_KEEPALIVE_C}, {RNDIS_MSG_SET_EX, RNDIS_MSG_SET_EX_C},
+    };
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        assert_int_equal(pairs[i][0] | RNDIS_MSG_COMPLETION, pairs[i][1]);
+        assert_false(pairs[i][0] & RNDIS_MSG_COMPLETION);
+    }
+    assert_false(RNDIS_MSG_PACKET & RNDIS_MSG_COMPLETION);
+    assert_false(RNDIS_MSG_INDICATE & RNDIS_MSG_COMPLETION);
+    /* The offsets both ends count from, and the fixed part's end. */
+    assert_int_equal(RNDIS_HEADER_SIZE, 8);
+    assert_int_equal(RNDIS_PACKET_OFFSET_MIN, 36);
+    assert_int_equal(offsetof(struct rndis_set_cmplt, req_id), RNDIS_HEADER_SIZE);
+    assert_int_equal(offsetof(struct rndis_query_req, req_id), RNDIS_HEADER_SIZE);
+}
+
 static void vmnic_nvsp_msg_size__any_upper_bound__size_of_newest_not_above(void **state)
 {
     (void)state;
@@ -397,6 +419,7 @@ int main(void)
         cmocka_unit_test(vmnic_nvsp_versions__table__newest_first_with_names_and_sizes),
         cmocka_unit_test(vmnic_nvsp_version_find__each_and_unknown__entry_or_null),
         cmocka_unit_test(vmnic_nvsp_msg_size__any_upper_bound__size_of_newest_not_above),
+        cmocka_unit_test(rndis_msg_completion__each_request__its_completion_type),
         cmocka_unit_test(vmnic_rndis_data_ok__frame_inside_message__accepted),
         cmocka_unit_test(vmnic_rndis_data_ok__hostile_layouts__refused),
         cmocka_unit_test(vmnic_rndis_ppi_area_ok__none_or_aligned_inside__accepted),

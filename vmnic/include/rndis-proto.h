@@ -9,7 +9,9 @@
 
 #include <stdint.h>
 
-/* Message types; completions have bit 31 set. */
+/* Message types; a completion's is its request's with RNDIS_MSG_COMPLETION
+ * set. */
+#define RNDIS_MSG_COMPLETION 0x80000000u
 #define RNDIS_MSG_PACKET 0x00000001u
 #define RNDIS_MSG_INIT 0x00000002u
 #define RNDIS_MSG_INIT_C 0x80000002u

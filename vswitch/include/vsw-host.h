@@ -16,7 +16,7 @@ struct vsw_host_params {
     const char *ifname;    /* the TAP's name, 1..15 characters */
     const char *port_name; /* the switch port's name; NULL = ifname */
     uint8_t mac[6];        /* all zero: a random locally administered one */
-    uint32_t mtu;          /* 68..9000 */
+    uint32_t mtu;          /* jumbo_mtu_valid() (68..9000) */
     struct rte_mempool *pool;
 };
 

@@ -16,7 +16,7 @@ struct vsw_port;
 struct vsw_uplink_params {
     const char *devargs;   /* e.g. "net_af_packet0,iface=eth1" or "0000:03:00.0" */
     const char *port_name; /* the switch port's name; NULL = "uplink" */
-    uint32_t mtu;          /* L3 MTU, 68..9000 */
+    uint32_t mtu;          /* L3 MTU, jumbo_mtu_valid() (68..9000) */
     struct rte_mempool *pool;
     /* Optional: mbufs that hold a whole frame of any MTU (the jumbo
      * module's single-segment class), used instead of pool for PMDs that
@@ -58,7 +58,7 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
  * that jumbo frames need single_seg_pool)? */
 bool vsw_uplink_needs_whole_frames(const char *devargs);
 bool vsw_is_uplink_port(const struct vsw_port *port);
-/* Runtime MTU change (68..9000), same rules as at create. */
+/* Runtime MTU change (jumbo_mtu_valid()), same rules as at create. */
 int vsw_uplink_port_set_mtu(struct vsw_port *port, uint32_t mtu);
 
 struct vsw_uplink_info {

@@ -144,7 +144,7 @@ void vsw_dp_process(struct vsw_dp *dp);
 struct vsw_switch_params {
     const char *name;
     enum vsw_switch_kind kind;
-    uint32_t mtu;          /* L3 MTU of the switch, 68..9000 */
+    uint32_t mtu;          /* L3 MTU of the switch, jumbo_mtu_valid() (68..9000) */
     uint32_t fdb_max;      /* entries; default 8192 */
     uint32_t fdb_aging_s;  /* default 300 */
 };

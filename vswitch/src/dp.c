@@ -51,6 +51,7 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
+#include "jumbo.h"
 #include "vsw-private.h"
 
 uint64_t vsw_mirror_copy_flag;
@@ -551,7 +552,7 @@ int vsw_switch_create(struct vsw_dp *dp, const struct vsw_switch_params *p,
 {
     if (!p->name || !p->name[0] || strlen(p->name) >= VSW_NAME_MAX)
         return -EINVAL;
-    if (p->mtu < 68 || p->mtu > 9000)
+    if (!jumbo_mtu_valid(p->mtu))
         return -EINVAL;
     if (p->kind != VSW_SWITCH_PRIVATE && p->kind != VSW_SWITCH_INTERNAL &&
         p->kind != VSW_SWITCH_EXTERNAL)
@@ -639,7 +640,7 @@ void vsw_port_init(struct vsw_port *port, const struct vsw_port_class *cls, cons
     port->cls = cls;
     snprintf(port->name, sizeof(port->name), "%s", name);
     port->index = UINT16_MAX;
-    port->max_frame = RTE_ETHER_MAX_LEN - RTE_ETHER_CRC_LEN;
+    port->max_frame = jumbo_frame(JUMBO_MTU_DEFAULT);
     port->rx_max_frame = port->max_frame;
     port->wait_fd_registered = -1;
 }

@@ -188,7 +188,7 @@ static const struct vsw_port_class host_class = {
 
 int vsw_host_port_create(const struct vsw_host_params *p, struct vsw_port **out)
 {
-    if (!p->pool || !nettap_name_valid(p->ifname) || p->mtu < 68 || p->mtu > 9000)
+    if (!p->pool || !nettap_name_valid(p->ifname) || !jumbo_mtu_valid(p->mtu))
         return -EINVAL;
     /* struct vsw_port holds cache-aligned per-lcore counters. */
     struct host_port *hp = NULL;
@@ -213,7 +213,7 @@ int vsw_host_port_create(const struct vsw_host_params *p, struct vsw_port **out)
     hp->fd = nettap_fd(hp->tap);
     hp->pool = p->pool;
     hp->seg_room = (uint16_t)(rte_pktmbuf_data_room_size(p->pool) - RTE_PKTMBUF_HEADROOM);
-    hp->frame_max = p->mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
+    hp->frame_max = jumbo_frame_tagged(p->mtu);
     vsw_port_set_max_frame(&hp->port, jumbo_frame(p->mtu));
     vsw_port_set_link(&hp->port, true);
     *out = &hp->port;
@@ -233,13 +233,13 @@ const char *vsw_host_port_ifname(const struct vsw_port *port)
 int vsw_host_port_set_mtu(struct vsw_port *port, uint32_t mtu)
 {
     struct host_port *hp = hp_of(port);
-    if (mtu < 68 || mtu > 9000)
+    if (!jumbo_mtu_valid(mtu))
         return -EINVAL;
     int rc = nettap_set_mtu(hp->tap, mtu);
     if (rc < 0)
         return rc;
     /* Receive room first: the worker reads up to frame_max. */
-    __atomic_store_n(&hp->frame_max, mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN, __ATOMIC_RELEASE);
+    __atomic_store_n(&hp->frame_max, jumbo_frame_tagged(mtu), __ATOMIC_RELEASE);
     vsw_port_set_max_frame(port, jumbo_frame(mtu));
     return 0;
 }

@@ -74,9 +74,6 @@ RTE_LOG_REGISTER(vsw_uplink_logtype, hvnet.vswitch.uplink, INFO);
 
 #define UPLINK_RX_DESC 512
 #define UPLINK_TX_DESC 512
-#define UPLINK_MTU_MAX 9000u
-/* Receive room a frame needs beyond the MTU: Ethernet header + one tag. */
-#define UPLINK_FRAME_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN)
 /* net_af_packet: a TPACKET_V2 frame holds the packet at offset 66
  * (TPACKET_ALIGN(52 + 16) - 14), and rx_queue_setup() demands mbufs of
  * framesz - 32 bytes. */
@@ -252,7 +249,7 @@ static int find_port(const char *devname, const char *devargs, uint16_t *out)
 
 static int frame_check(const struct uplink_port *up, uint32_t mtu)
 {
-    uint32_t frame = mtu + UPLINK_FRAME_OVERHEAD;
+    uint32_t frame = jumbo_frame_tagged(mtu); /* receive room: header + one tag */
     if (up->frame_cap && frame > up->frame_cap) {
         if (up->quirks & QUIRK_AFP_RING)
             UPLINK_LOG(ERR,
@@ -260,7 +257,7 @@ static int frame_check(const struct uplink_port *up, uint32_t mtu)
                        " give framesz=16384,blocksz=16384 and a pool of mbufs with %u bytes of"
                        " data room, or an MTU of at most %u",
                        up->port.name, mtu, frame, up->frame_cap, up->frame_cap + AFP_MAC_OFFSET,
-                       AFP_JUMBO_FRAMESZ - AFP_MBUF_SLACK, up->frame_cap - UPLINK_FRAME_OVERHEAD);
+                       AFP_JUMBO_FRAMESZ - AFP_MBUF_SLACK, up->frame_cap - JUMBO_TAGGED_OVERHEAD);
         else
             UPLINK_LOG(ERR, "%s: MTU %u needs %u-byte frames; %s takes at most %u", up->port.name,
                        mtu, frame, up->driver, up->frame_cap);
@@ -272,7 +269,7 @@ static int frame_check(const struct uplink_port *up, uint32_t mtu)
 /* The longest frame the switch may hand this port at this MTU. */
 static uint32_t tx_max_frame(const struct uplink_port *up, uint32_t mtu)
 {
-    uint32_t frame = mtu + RTE_ETHER_HDR_LEN;
+    uint32_t frame = jumbo_frame(mtu);
     if (up->quirks & QUIRK_TX_MTU_BOUND)
         frame = RTE_MIN(frame, RTE_MIN(mtu, up->dev_max_mtu) + TAP_TX_OVERHEAD);
     if (up->tx_linearize)
@@ -283,7 +280,7 @@ static uint32_t tx_max_frame(const struct uplink_port *up, uint32_t mtu)
 static void warn_tx_limit(const struct uplink_port *up, uint32_t mtu)
 {
     uint32_t frame = tx_max_frame(up, mtu);
-    if (frame >= mtu + RTE_ETHER_HDR_LEN)
+    if (frame >= jumbo_frame(mtu))
         return;
     if (up->tx_linearize && frame == up->seg_room)
         UPLINK_LOG(WARNING,
@@ -520,7 +517,7 @@ static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t a
                             ? di->max_rx_pktlen - di->max_mtu
                             : RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
     uint64_t lim = di->max_rx_pktlen > overhead ? di->max_rx_pktlen - overhead : RTE_ETHER_MIN_MTU;
-    up->dev_max_mtu = (uint32_t)RTE_MIN(lim, (uint64_t)RTE_MIN(di->max_mtu, UPLINK_MTU_MAX));
+    up->dev_max_mtu = (uint32_t)RTE_MIN(lim, (uint64_t)RTE_MIN(di->max_mtu, JUMBO_MTU_MAX));
     if (di->if_index && !if_indextoname(di->if_index, up->ifname))
         up->ifname[0] = '\0';
     /* Other PMDs' limits are checked by ethdev, through apply_mtu(). */
@@ -531,7 +528,7 @@ static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t a
      * truncate jumbo frames to one mbuf). PMDs without it (memif, pcap)
      * chain on their own or copy into one mbuf. */
     up->scatter = (di->rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) &&
-                  UPLINK_MTU_MAX + UPLINK_FRAME_OVERHEAD > up->seg_room;
+                  JUMBO_FRAME_MAX > up->seg_room;
     up->tx_offloads = di->tx_offload_capa & TX_OFFLOADS_WANTED;
     /* Without MULTI_SEGS some PMDs send the first segment alone (net_af_xdp
      * in copy mode); others take chains all the same (the quirk). */
@@ -561,8 +558,8 @@ bool vsw_uplink_needs_whole_frames(const char *devargs)
 
 int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **out)
 {
-    if (!p || !out || !p->devargs || !p->devargs[0] || !p->pool || p->mtu < RTE_ETHER_MIN_MTU ||
-        p->mtu > UPLINK_MTU_MAX)
+    if (!p || !out || !p->devargs || !p->devargs[0] || !p->pool ||
+        !jumbo_mtu_valid(p->mtu))
         return -EINVAL;
     const char *name = p->port_name ? p->port_name : "uplink";
     if (!name[0] || strlen(name) >= VSW_NAME_MAX)
@@ -691,7 +688,7 @@ bool vsw_is_uplink_port(const struct vsw_port *port)
 
 int vsw_uplink_port_set_mtu(struct vsw_port *port, uint32_t mtu)
 {
-    if (!vsw_is_uplink_port(port) || mtu < RTE_ETHER_MIN_MTU || mtu > UPLINK_MTU_MAX)
+    if (!vsw_is_uplink_port(port) || !jumbo_mtu_valid(mtu))
         return -EINVAL;
     struct uplink_port *up = up_of(port);
     int rc = frame_check(up, mtu);
