@@ -36,80 +36,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "hv-log.h"
-#include "vmbus-msg.h"
-
-enum chan_state { CHAN_IDLE, CHAN_OFFERED, CHAN_OPEN, CHAN_FAILED, CHAN_RESCINDED };
-enum gpadl_state { GPADL_BUILDING, GPADL_READY, GPADL_DYING };
-
-struct gpadl_range {
-    uint32_t byte_count;
-    uint32_t byte_offset;
-    uint32_t pfn_count;
-};
-
-struct vmbus_gpadl {
-    struct vmbus_server *srv;
-    struct vmbus_gpadl *next;
-    uint32_t id;
-    uint32_t relid;
-    enum gpadl_state state;
-    /* While building: the raw range records, as 8-byte words. */
-    uint16_t rangecount;
-    uint32_t words_total;
-    uint32_t words_got;
-    uint64_t *words;
-    /* Once ready. */
-    uint32_t nranges;
-    struct gpadl_range ranges[VMBUS_GPADL_MAX_RANGES];
-    uint32_t npfns;
-    uint64_t *pfns;
-    void *view;
-    uint64_t byte_len;
-    uint32_t refs;
-    bool send_torndown;
-    bool torndown_owed; /* deferred teardown: room is kept for its answer */
-};
-
-struct vmbus_chan {
-    struct vmbus_server *srv;
-    uint32_t relid;
-    enum chan_state state;
-    struct vmbus_offer_params params;
-    const struct vmbus_device_ops *ops;
-    void *ctx;
-    struct vmbus_gpadl *ring_gpadl;
-    void *ring_view[2]; /* [0] guest->root, [1] root->guest */
-    uint32_t ring_first[2];
-    uint32_t ring_pages[2];
-    struct vmbus_ring rx, tx;
-    int event_fd;
-    uint32_t target_vp;  /* atomic: VP of the channel's interrupts */
-    bool fail_requested; /* atomic */
-    bool rescind_owed;   /* RESCINDED, but the guest has not been told yet */
-};
-
-struct vmbus_server {
-    struct hv_partition *part;
-    uint32_t version; /* 0: not connected */
-    uint32_t msg_vp;  /* atomic: VP the connection's messages go to */
-    bool offers_requested;
-    struct vmbus_chan *chans[VMBUS_MAX_CHANNELS + 1];
-    pthread_mutex_t gpadl_lock;
-    struct vmbus_gpadl *gpadls;
-    uint32_t ngpadls;
-    /* GPADL_TORNDOWNs owed for deferred teardowns (gpadl_lock). Guest
-     * messages are taken only while the guest's queue has room for these on
-     * top of their own answers, so a device's last put, from any thread,
-     * always finds room for its answer: a guest waits for it forever. */
-    uint32_t torndown_owed;
-    uint64_t *granted;
-    uint64_t npages;
-    int wake_fd;
-    struct vmbus_server_stats stats;
-    /* Every log line the guest can cause (any thread). */
-    struct hv_ratelimit log_rl;
-};
+#include "vmbus-server-private.h"
 
 static const char *const err_names[VMBUS_SRV_ERR_COUNT] = {
     [VMBUS_SRV_ERR_MALFORMED] = "malformed",
@@ -137,7 +64,7 @@ const char *vmbus_srv_err_name(enum vmbus_srv_err e)
     return e < VMBUS_SRV_ERR_COUNT ? err_names[e] : "invalid";
 }
 
-static void count_err(struct vmbus_server *s, enum vmbus_srv_err e)
+void vmbus_srv_count_err(struct vmbus_server *s, enum vmbus_srv_err e)
 {
     s->stats.errors[e]++;
 }
@@ -147,7 +74,7 @@ static uint32_t msg_vp(const struct vmbus_server *s)
     return __atomic_load_n(&s->msg_vp, __ATOMIC_RELAXED);
 }
 
-static int send_msg(struct vmbus_server *s, const void *msg, uint32_t len)
+int vmbus_srv_send_msg(struct vmbus_server *s, const void *msg, uint32_t len)
 {
     if (!s->part)
         return -ENODEV;
@@ -157,247 +84,22 @@ static int send_msg(struct vmbus_server *s, const void *msg, uint32_t len)
     return rc;
 }
 
-static void msg_hdr(void *msg, uint32_t type)
+void vmbus_srv_msg_hdr(void *msg, uint32_t type)
 {
     struct vmbus_msg_hdr h = {.msgtype = type, .padding = 0};
     memcpy(msg, &h, sizeof(h));
 }
 
-/* --- GPADLs ------------------------------------------------------------ */
-
-static bool granted_test(const struct vmbus_server *s, uint64_t pfn)
-{
-    return s->granted[pfn / 64] & (1ull << (pfn % 64));
-}
-
-static void granted_set(struct vmbus_server *s, uint64_t pfn, bool on)
-{
-    if (on)
-        s->granted[pfn / 64] |= 1ull << (pfn % 64);
-    else
-        s->granted[pfn / 64] &= ~(1ull << (pfn % 64));
-}
-
-static struct vmbus_gpadl *gpadl_find_locked(struct vmbus_server *s, uint32_t id)
-{
-    for (struct vmbus_gpadl *g = s->gpadls; g; g = g->next)
-        if (g->id == id)
-            return g;
-    return NULL;
-}
-
-static void gpadl_unlink_locked(struct vmbus_server *s, struct vmbus_gpadl *g)
-{
-    for (struct vmbus_gpadl **pp = &s->gpadls; *pp; pp = &(*pp)->next) {
-        if (*pp == g) {
-            *pp = g->next;
-            s->ngpadls--;
-            return;
-        }
-    }
-}
-
-/* Unmap and free an unlinked GPADL; tell the guest if it asked for the
- * teardown. Any thread. */
-static void gpadl_free(struct vmbus_server *s, struct vmbus_gpadl *g)
-{
-    if (g->view && s->part)
-        hv_partition_unmap(s->part, g->view, g->pfns, g->npfns, false);
-    if (g->state != GPADL_BUILDING && g->pfns) {
-        pthread_mutex_lock(&s->gpadl_lock);
-        for (uint32_t i = 0; i < g->npfns; i++)
-            granted_set(s, g->pfns[i], false);
-        s->stats.gpadl_pages -= g->npfns;
-        pthread_mutex_unlock(&s->gpadl_lock);
-    }
-    if (g->send_torndown) {
-        struct vmbus_msg_gpadl_torndown m = {0};
-        msg_hdr(&m, VMBUS_MSG_GPADL_TORNDOWN);
-        m.gpadl = g->id;
-        send_msg(s, &m, sizeof(m));
-    }
-    if (g->torndown_owed) {
-        pthread_mutex_lock(&s->gpadl_lock);
-        s->torndown_owed--;
-        pthread_mutex_unlock(&s->gpadl_lock);
-    }
-    free(g->words);
-    free(g->pfns);
-    free(g);
-}
-
-void vmbus_gpadl_put(struct vmbus_gpadl *g)
-{
-    if (!g)
-        return;
-    struct vmbus_server *s = g->srv;
-    pthread_mutex_lock(&s->gpadl_lock);
-    bool last = --g->refs == 0 && g->state == GPADL_DYING;
-    if (last)
-        gpadl_unlink_locked(s, g);
-    pthread_mutex_unlock(&s->gpadl_lock);
-    if (last)
-        gpadl_free(s, g);
-}
-
-int vmbus_chan_gpadl_get(struct vmbus_chan *chan, uint32_t id, struct vmbus_gpadl **out)
-{
-    struct vmbus_server *s = chan->srv;
-    int rc = -ENOENT;
-    pthread_mutex_lock(&s->gpadl_lock);
-    struct vmbus_gpadl *g = gpadl_find_locked(s, id);
-    if (g && g->state == GPADL_READY && g->relid == chan->relid) {
-        g->refs++;
-        *out = g;
-        rc = 0;
-    }
-    pthread_mutex_unlock(&s->gpadl_lock);
-    return rc;
-}
-
-void *vmbus_gpadl_view(const struct vmbus_gpadl *g)
-{
-    return g->nranges == 1 ? (uint8_t *)g->view + g->ranges[0].byte_offset : g->view;
-}
-
-uint64_t vmbus_gpadl_len(const struct vmbus_gpadl *g)
-{
-    return g->byte_len;
-}
-
-uint32_t vmbus_gpadl_pages(const struct vmbus_gpadl *g)
-{
-    return g->npfns;
-}
-
-static void gpadl_created(struct vmbus_server *s, uint32_t relid, uint32_t id, uint32_t status)
-{
-    struct vmbus_msg_gpadl_created m = {0};
-    msg_hdr(&m, VMBUS_MSG_GPADL_CREATED);
-    m.child_relid = relid;
-    m.gpadl = id;
-    m.status = status;
-    send_msg(s, &m, sizeof(m));
-}
-
-/* All range words are in: parse, check every page, map, answer. */
-static void gpadl_finish(struct vmbus_server *s, struct vmbus_gpadl *g)
-{
-    enum vmbus_srv_err err;
-    struct vmbus_range rg[VMBUS_GPADL_MAX_RANGES];
-    uint32_t len = g->words_total * 8u;
-    int used = vmbus_parse_gpa_ranges((const uint8_t *)g->words, len, g->rangecount, rg,
-                                      VMBUS_GPADL_MAX_RANGES);
-    if (used < 0 || (uint32_t)used != len) {
-        err = VMBUS_SRV_ERR_GPADL_RANGE;
-        goto fail;
-    }
-    uint64_t total = 0;
-    for (uint32_t i = 0; i < g->rangecount; i++)
-        total += rg[i].pfn_count;
-    if (total == 0 || total > VMBUS_GPADL_MAX_PAGES) {
-        err = VMBUS_SRV_ERR_GPADL_SIZE;
-        goto fail;
-    }
-    g->pfns = malloc(total * sizeof(uint64_t));
-    if (!g->pfns) {
-        err = VMBUS_SRV_ERR_RESOURCES;
-        goto fail;
-    }
-    g->nranges = g->rangecount;
-    g->byte_len = 0;
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < g->rangecount; i++) {
-        g->ranges[i].byte_count = rg[i].byte_count;
-        g->ranges[i].byte_offset = rg[i].byte_offset;
-        g->ranges[i].pfn_count = rg[i].pfn_count;
-        g->byte_len += rg[i].byte_count;
-        for (uint32_t j = 0; j < rg[i].pfn_count; j++)
-            g->pfns[k++] = vmbus_range_pfn(&rg[i], j);
-    }
-    g->npfns = k;
-    for (uint32_t i = 0; i < k; i++) {
-        if (g->pfns[i] >= s->npages) {
-            err = VMBUS_SRV_ERR_GPADL_PFN;
-            goto fail;
-        }
-    }
-
-    /* Claim the pages: none may be granted already, nor twice in this one. */
-    pthread_mutex_lock(&s->gpadl_lock);
-    uint32_t claimed = 0;
-    for (; claimed < k; claimed++) {
-        if (granted_test(s, g->pfns[claimed]))
-            break;
-        granted_set(s, g->pfns[claimed], true);
-    }
-    if (claimed < k) {
-        for (uint32_t i = 0; i < claimed; i++)
-            granted_set(s, g->pfns[i], false);
-        pthread_mutex_unlock(&s->gpadl_lock);
-        err = VMBUS_SRV_ERR_GPADL_OVERLAP;
-        goto fail;
-    }
-    s->stats.gpadl_pages += k;
-    pthread_mutex_unlock(&s->gpadl_lock);
-
-    int rc = hv_partition_map_pages(s->part, g->pfns, k, &g->view);
-    if (rc < 0) {
-        pthread_mutex_lock(&s->gpadl_lock);
-        for (uint32_t i = 0; i < k; i++)
-            granted_set(s, g->pfns[i], false);
-        s->stats.gpadl_pages -= k;
-        pthread_mutex_unlock(&s->gpadl_lock);
-        g->view = NULL;
-        err = rc == -ENOSPC ? VMBUS_SRV_ERR_GPADL_SIZE
-              : rc == -ERANGE ? VMBUS_SRV_ERR_GPADL_PFN
-                              : VMBUS_SRV_ERR_RESOURCES;
-        goto fail;
-    }
-    free(g->words);
-    g->words = NULL;
-    pthread_mutex_lock(&s->gpadl_lock);
-    g->state = GPADL_READY;
-    pthread_mutex_unlock(&s->gpadl_lock);
-    gpadl_created(s, g->relid, g->id, 0);
-    return;
-
-fail:
-    count_err(s, err);
-    pthread_mutex_lock(&s->gpadl_lock);
-    gpadl_unlink_locked(s, g);
-    pthread_mutex_unlock(&s->gpadl_lock);
-    gpadl_created(s, g->relid, g->id, VMBUS_STATUS_FAILURE);
-    free(g->pfns);
-    g->pfns = NULL;
-    g->npfns = 0;
-    free(g->words);
-    free(g);
-}
-
-static void gpadl_append(struct vmbus_server *s, struct vmbus_gpadl *g, const uint8_t *data,
-                         uint32_t bytes)
-{
-    uint32_t words = bytes / 8u;
-    uint32_t room = g->words_total - g->words_got;
-    if (words > room)
-        words = room; /* extra words: some guests always send full messages */
-    memcpy(g->words + g->words_got, data, (size_t)words * 8u);
-    g->words_got += words;
-    if (g->words_got == g->words_total)
-        gpadl_finish(s, g);
-}
-
 /* --- channels ---------------------------------------------------------- */
 
-static struct vmbus_chan *chan_find(struct vmbus_server *s, uint32_t relid)
+struct vmbus_chan *vmbus_srv_chan_find(struct vmbus_server *s, uint32_t relid)
 {
     if (relid == 0 || relid > VMBUS_MAX_CHANNELS)
         return NULL;
     return s->chans[relid];
 }
 
-static bool chan_known_to_guest(const struct vmbus_chan *c)
+bool vmbus_srv_chan_known_to_guest(const struct vmbus_chan *c)
 {
     return c && c->state != CHAN_IDLE;
 }
@@ -406,7 +108,7 @@ static void send_offer(struct vmbus_server *s, struct vmbus_chan *c)
 {
     struct vmbus_msg_offer m;
     memset(&m, 0, sizeof(m));
-    msg_hdr(&m, VMBUS_MSG_OFFERCHANNEL);
+    vmbus_srv_msg_hdr(&m, VMBUS_MSG_OFFERCHANNEL);
     m.interface_type = c->params.class_id;
     m.interface_instance = c->params.instance_id;
     m.sub_channel_index = c->params.sub_channel_index;
@@ -416,7 +118,7 @@ static void send_offer(struct vmbus_server *s, struct vmbus_chan *c)
     m.monitor_allocated = 0;
     m.is_dedicated_interrupt = 1;
     m.connection_id = VMBUS_CHAN_CONN_ID_BASE + c->relid;
-    if (send_msg(s, &m, sizeof(m)) == 0)
+    if (vmbus_srv_send_msg(s, &m, sizeof(m)) == 0)
         c->state = CHAN_OFFERED;
 }
 
@@ -498,7 +200,7 @@ static void reset_connection(struct vmbus_server *s)
         struct vmbus_gpadl *g = list;
         list = g->next;
         g->send_torndown = false;
-        gpadl_free(s, g);
+        vmbus_srv_gpadl_free(s, g);
     }
     if (s->part)
         hv_synic_purge_vp(s->part, msg_vp(s), VMBUS_MESSAGE_SINT);
@@ -548,7 +250,7 @@ static void on_initiate_contact(struct vmbus_server *s, uint32_t conn_id, const 
                              ? VMBUS_MESSAGE_CONNECTION_ID_4
                              : VMBUS_MESSAGE_CONNECTION_ID;
     if (conn_id != want_conn) {
-        count_err(s, VMBUS_SRV_ERR_CONN_ID);
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_CONN_ID);
         return;
     }
     /* A new INITIATE_CONTACT while connected resets the bus. */
@@ -564,22 +266,22 @@ static void on_initiate_contact(struct vmbus_server *s, uint32_t conn_id, const 
     __atomic_store_n(&s->msg_vp, answer_vp(s, VMBUS_MSG_INITIATE_CONTACT, buf),
                      __ATOMIC_RELAXED);
     struct vmbus_msg_version_response r = {0};
-    msg_hdr(&r, VMBUS_MSG_VERSION_RESPONSE);
+    vmbus_srv_msg_hdr(&r, VMBUS_MSG_VERSION_RESPONSE);
     if (ok) {
         s->version = m.version_requested;
         r.version_supported = 1;
         r.connection_state = 0;
         r.msg_conn_id = VMBUS_MESSAGE_CONNECTION_ID;
     } else {
-        count_err(s, vp_ok ? VMBUS_SRV_ERR_VERSION : VMBUS_SRV_ERR_VP);
+        vmbus_srv_count_err(s, vp_ok ? VMBUS_SRV_ERR_VERSION : VMBUS_SRV_ERR_VP);
     }
-    send_msg(s, &r, sizeof(r));
+    vmbus_srv_send_msg(s, &r, sizeof(r));
 }
 
 static void on_request_offers(struct vmbus_server *s)
 {
     if (s->offers_requested) {
-        count_err(s, VMBUS_SRV_ERR_DUPLICATE);
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_DUPLICATE);
         return;
     }
     s->offers_requested = true;
@@ -589,126 +291,28 @@ static void on_request_offers(struct vmbus_server *s)
             send_offer(s, c);
     }
     struct vmbus_msg_hdr done;
-    msg_hdr(&done, VMBUS_MSG_ALLOFFERS_DELIVERED);
-    send_msg(s, &done, sizeof(done));
-}
-
-static void on_gpadl_header(struct vmbus_server *s, const uint8_t *buf, uint32_t len)
-{
-    struct vmbus_msg_gpadl_header m;
-    memcpy(&m, buf, sizeof(m));
-    struct vmbus_chan *c = chan_find(s, m.child_relid);
-    if (!chan_known_to_guest(c) || c->state == CHAN_RESCINDED) {
-        count_err(s, VMBUS_SRV_ERR_RELID);
-        return;
-    }
-    pthread_mutex_lock(&s->gpadl_lock);
-    bool dup = gpadl_find_locked(s, m.gpadl) != NULL;
-    bool full = s->ngpadls >= VMBUS_MAX_GPADLS;
-    pthread_mutex_unlock(&s->gpadl_lock);
-    if (dup) {
-        /* The id is taken: answering would confuse the owner of that id. */
-        count_err(s, VMBUS_SRV_ERR_GPADL_ID);
-        return;
-    }
-    if (full) {
-        count_err(s, VMBUS_SRV_ERR_GPADL_SIZE);
-        gpadl_created(s, m.child_relid, m.gpadl, VMBUS_STATUS_FAILURE);
-        return;
-    }
-    if (m.rangecount == 0 || m.rangecount > VMBUS_GPADL_MAX_RANGES || m.range_buflen % 8 != 0 ||
-        m.range_buflen < 16u * m.rangecount) {
-        count_err(s, VMBUS_SRV_ERR_GPADL_RANGE);
-        gpadl_created(s, m.child_relid, m.gpadl, VMBUS_STATUS_FAILURE);
-        return;
-    }
-    struct vmbus_gpadl *g = calloc(1, sizeof(*g));
-    if (g)
-        g->words = malloc(m.range_buflen);
-    if (!g || !g->words) {
-        if (g)
-            free(g);
-        count_err(s, VMBUS_SRV_ERR_RESOURCES);
-        gpadl_created(s, m.child_relid, m.gpadl, VMBUS_STATUS_FAILURE);
-        return;
-    }
-    g->srv = s;
-    g->id = m.gpadl;
-    g->relid = m.child_relid;
-    g->state = GPADL_BUILDING;
-    g->rangecount = m.rangecount;
-    g->words_total = m.range_buflen / 8u;
-    pthread_mutex_lock(&s->gpadl_lock);
-    g->next = s->gpadls;
-    s->gpadls = g;
-    s->ngpadls++;
-    pthread_mutex_unlock(&s->gpadl_lock);
-    gpadl_append(s, g, buf + sizeof(m), len - (uint32_t)sizeof(m));
-}
-
-static void on_gpadl_body(struct vmbus_server *s, const uint8_t *buf, uint32_t len)
-{
-    struct vmbus_msg_gpadl_body m;
-    memcpy(&m, buf, sizeof(m));
-    pthread_mutex_lock(&s->gpadl_lock);
-    struct vmbus_gpadl *g = gpadl_find_locked(s, m.gpadl);
-    bool ok = g && g->state == GPADL_BUILDING;
-    pthread_mutex_unlock(&s->gpadl_lock);
-    if (!ok) {
-        count_err(s, VMBUS_SRV_ERR_GPADL_ID);
-        return;
-    }
-    gpadl_append(s, g, buf + sizeof(m), len - (uint32_t)sizeof(m));
-}
-
-static void on_gpadl_teardown(struct vmbus_server *s, const uint8_t *buf)
-{
-    struct vmbus_msg_gpadl_teardown m;
-    memcpy(&m, buf, sizeof(m));
-    if (!chan_known_to_guest(chan_find(s, m.child_relid))) {
-        count_err(s, VMBUS_SRV_ERR_RELID);
-        return;
-    }
-    pthread_mutex_lock(&s->gpadl_lock);
-    struct vmbus_gpadl *g = gpadl_find_locked(s, m.gpadl);
-    if (!g || g->relid != m.child_relid || g->state != GPADL_READY) {
-        pthread_mutex_unlock(&s->gpadl_lock);
-        count_err(s, VMBUS_SRV_ERR_GPADL_ID);
-        return;
-    }
-    g->state = GPADL_DYING;
-    g->send_torndown = true;
-    bool now = g->refs == 0;
-    if (now) {
-        gpadl_unlink_locked(s, g);
-    } else {
-        g->torndown_owed = true;
-        s->torndown_owed++;
-    }
-    pthread_mutex_unlock(&s->gpadl_lock);
-    /* Otherwise the last vmbus_gpadl_put() (ring close, device) frees it. */
-    if (now)
-        gpadl_free(s, g);
+    vmbus_srv_msg_hdr(&done, VMBUS_MSG_ALLOFFERS_DELIVERED);
+    vmbus_srv_send_msg(s, &done, sizeof(done));
 }
 
 static void open_result(struct vmbus_server *s, uint32_t relid, uint32_t open_id, uint32_t status)
 {
     struct vmbus_msg_open_result r = {0};
-    msg_hdr(&r, VMBUS_MSG_OPENCHANNEL_RESULT);
+    vmbus_srv_msg_hdr(&r, VMBUS_MSG_OPENCHANNEL_RESULT);
     r.child_relid = relid;
     r.open_id = open_id;
     r.status = status;
-    send_msg(s, &r, sizeof(r));
+    vmbus_srv_send_msg(s, &r, sizeof(r));
 }
 
 static void on_open(struct vmbus_server *s, const uint8_t *buf)
 {
     struct vmbus_msg_open m;
     memcpy(&m, buf, sizeof(m));
-    struct vmbus_chan *c = chan_find(s, m.child_relid);
+    struct vmbus_chan *c = vmbus_srv_chan_find(s, m.child_relid);
     enum vmbus_srv_err err;
-    if (!chan_known_to_guest(c)) {
-        count_err(s, VMBUS_SRV_ERR_RELID);
+    if (!vmbus_srv_chan_known_to_guest(c)) {
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_RELID);
         return;
     }
     if (c->state != CHAN_OFFERED) {
@@ -795,7 +399,7 @@ fail_unmap:
     c->ring_gpadl = NULL;
     vmbus_gpadl_put(g);
 fail:
-    count_err(s, err);
+    vmbus_srv_count_err(s, err);
     open_result(s, m.child_relid, m.open_id, VMBUS_STATUS_FAILURE);
 }
 
@@ -803,28 +407,28 @@ static void on_close(struct vmbus_server *s, const uint8_t *buf)
 {
     struct vmbus_msg_relid m;
     memcpy(&m, buf, sizeof(m));
-    struct vmbus_chan *c = chan_find(s, m.child_relid);
-    if (!chan_known_to_guest(c)) {
-        count_err(s, VMBUS_SRV_ERR_RELID);
+    struct vmbus_chan *c = vmbus_srv_chan_find(s, m.child_relid);
+    if (!vmbus_srv_chan_known_to_guest(c)) {
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_RELID);
         return;
     }
     if (c->state == CHAN_OPEN || c->state == CHAN_FAILED)
         chan_close(s, c, CHAN_OFFERED);
     else if (c->state != CHAN_RESCINDED) /* closing after a rescind is expected */
-        count_err(s, VMBUS_SRV_ERR_CHAN_STATE);
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_CHAN_STATE);
 }
 
 static void on_relid_released(struct vmbus_server *s, const uint8_t *buf)
 {
     struct vmbus_msg_relid m;
     memcpy(&m, buf, sizeof(m));
-    struct vmbus_chan *c = chan_find(s, m.child_relid);
+    struct vmbus_chan *c = vmbus_srv_chan_find(s, m.child_relid);
     if (!c) {
-        count_err(s, VMBUS_SRV_ERR_RELID);
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_RELID);
         return;
     }
     if (c->state != CHAN_RESCINDED) {
-        count_err(s, VMBUS_SRV_ERR_CHAN_STATE);
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_CHAN_STATE);
         return;
     }
     /* GPADLs the guest left behind for this relid go with it. */
@@ -848,7 +452,7 @@ static void on_relid_released(struct vmbus_server *s, const uint8_t *buf)
         struct vmbus_gpadl *g = list;
         list = g->next;
         g->send_torndown = false;
-        gpadl_free(s, g);
+        vmbus_srv_gpadl_free(s, g);
     }
     chan_free(s, c);
 }
@@ -857,17 +461,17 @@ static void on_unload(struct vmbus_server *s)
 {
     reset_connection(s);
     struct vmbus_msg_hdr r;
-    msg_hdr(&r, VMBUS_MSG_UNLOAD_RESPONSE);
-    send_msg(s, &r, sizeof(r));
+    vmbus_srv_msg_hdr(&r, VMBUS_MSG_UNLOAD_RESPONSE);
+    vmbus_srv_send_msg(s, &r, sizeof(r));
 }
 
 static void on_modify_channel(struct vmbus_server *s, const uint8_t *buf)
 {
     struct vmbus_msg_modify_channel m;
     memcpy(&m, buf, sizeof(m));
-    struct vmbus_chan *c = chan_find(s, m.child_relid);
-    if (!chan_known_to_guest(c)) {
-        count_err(s, VMBUS_SRV_ERR_RELID);
+    struct vmbus_chan *c = vmbus_srv_chan_find(s, m.child_relid);
+    if (!vmbus_srv_chan_known_to_guest(c)) {
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_RELID);
         return;
     }
     /* Interrupts signalled from now on go to the new VP; one a worker is
@@ -878,14 +482,14 @@ static void on_modify_channel(struct vmbus_server *s, const uint8_t *buf)
         __atomic_store_n(&c->target_vp, m.target_vp, __ATOMIC_RELAXED);
     } else {
         status = VMBUS_STATUS_FAILURE;
-        count_err(s, VMBUS_SRV_ERR_VP);
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_VP);
     }
     if (s->version >= VMBUS_VERSION_WIN10_V5_3) {
         struct vmbus_msg_modify_channel_response r = {0};
-        msg_hdr(&r, VMBUS_MSG_MODIFYCHANNEL_RESPONSE);
+        vmbus_srv_msg_hdr(&r, VMBUS_MSG_MODIFYCHANNEL_RESPONSE);
         r.child_relid = m.child_relid;
         r.status = status;
-        send_msg(s, &r, sizeof(r));
+        vmbus_srv_send_msg(s, &r, sizeof(r));
     }
 }
 
@@ -913,9 +517,9 @@ static uint32_t room_unreserved(struct vmbus_server *s)
 static int send_rescind(struct vmbus_server *s, struct vmbus_chan *c)
 {
     struct vmbus_msg_relid m = {0};
-    msg_hdr(&m, VMBUS_MSG_RESCIND_CHANNELOFFER);
+    vmbus_srv_msg_hdr(&m, VMBUS_MSG_RESCIND_CHANNELOFFER);
     m.child_relid = c->relid;
-    return send_msg(s, &m, sizeof(m));
+    return vmbus_srv_send_msg(s, &m, sizeof(m));
 }
 
 /* Tell the guest about rescinds that did not fit when they happened.
@@ -951,20 +555,20 @@ int vmbus_server_handle_message(void *arg, struct hv_partition *p, uint32_t conn
     uint8_t buf[HV_MESSAGE_PAYLOAD_MAX];
     (void)p;
     if (msg_type != HVMSG_VMBUS || len > sizeof(buf)) {
-        count_err(s, VMBUS_SRV_ERR_MALFORMED);
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_MALFORMED);
         return HV_STATUS_INVALID_PARAMETER;
     }
     memcpy(buf, payload, len);
     int type = vmbus_msg_check(buf, len, true, s->version);
     if (type < 0) {
-        count_err(s, type == -VMBUS_MSG_ERR_VERSION && s->version == 0
+        vmbus_srv_count_err(s, type == -VMBUS_MSG_ERR_VERSION && s->version == 0
                          ? VMBUS_SRV_ERR_NOT_CONNECTED
                          : VMBUS_SRV_ERR_MALFORMED);
         return HV_STATUS_SUCCESS;
     }
     uint32_t vp = answer_vp(s, type, buf);
     if (!hv_synic_enabled_vp(s->part, vp, VMBUS_MESSAGE_SINT)) {
-        count_err(s, VMBUS_SRV_ERR_NOT_CONNECTED);
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_NOT_CONNECTED);
         return HV_STATUS_INVALID_PARTITION_STATE;
     }
     /* Back-pressure: take a message only if its answers fit in the guest's
@@ -975,11 +579,11 @@ int vmbus_server_handle_message(void *arg, struct hv_partition *p, uint32_t conn
     if (type != VMBUS_MSG_INITIATE_CONTACT && type != VMBUS_MSG_UNLOAD)
         need += flush_rescinds(s);
     if (room_unreserved_vp(s, vp) < need) {
-        count_err(s, VMBUS_SRV_ERR_BUSY);
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_BUSY);
         return HV_STATUS_INSUFFICIENT_BUFFERS;
     }
     if (type != VMBUS_MSG_INITIATE_CONTACT && conn_id != VMBUS_MESSAGE_CONNECTION_ID) {
-        count_err(s, VMBUS_SRV_ERR_CONN_ID);
+        vmbus_srv_count_err(s, VMBUS_SRV_ERR_CONN_ID);
         return HV_STATUS_SUCCESS;
     }
     s->stats.msgs_in[type]++;
@@ -992,13 +596,13 @@ int vmbus_server_handle_message(void *arg, struct hv_partition *p, uint32_t conn
         on_request_offers(s);
         break;
     case VMBUS_MSG_GPADL_HEADER:
-        on_gpadl_header(s, buf, len);
+        vmbus_srv_on_gpadl_header(s, buf, len);
         break;
     case VMBUS_MSG_GPADL_BODY:
-        on_gpadl_body(s, buf, len);
+        vmbus_srv_on_gpadl_body(s, buf, len);
         break;
     case VMBUS_MSG_GPADL_TEARDOWN:
-        on_gpadl_teardown(s, buf);
+        vmbus_srv_on_gpadl_teardown(s, buf);
         break;
     case VMBUS_MSG_OPENCHANNEL:
         on_open(s, buf);
