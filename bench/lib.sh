@@ -11,7 +11,18 @@
 #   hvnet   vswitchd with a private switch and two VMs (child partitions
 #           whose synthetic NICs appear as eth0 in their namespaces)
 #
-# bench_up KIND MTU sets one up and fills PAIR_NS1/2 (namespaces),
+# and, for the host's own traffic and the way out:
+#
+#   bridge-host  the root namespace on a Linux bridge (its address on the
+#                bridge), a veth into namespace 2
+#   hvnet-host   an internal switch: the root namespace on its host vNIC,
+#                a VM in namespace 2
+#   hvnet-uplink an external switch whose uplink (net_af_packet) is a veth
+#                whose far end is namespace 2, "the host behind the
+#                uplink"; a VM in namespace 1
+#
+# bench_up KIND MTU sets one up and fills PAIR_NS1/2 (namespaces; "" is the
+# root namespace: run commands there with pair_exec 1|2 CMD...),
 # PAIR_IF1/2 (their interfaces), PAIR_IP1/2, PAIR_MAC2 and PAIR_NAME;
 # bench_down takes it down. Names carry a per-run tag; an EXIT trap removes
 # everything, also on failure.
@@ -55,17 +66,90 @@ bench_quiet() {
     ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 }
 
+# pair_exec 1|2 CMD...: CMD in the pair's first or second namespace.
+pair_exec() {
+    local ns
+    [ "$1" = 1 ] && ns=$PAIR_NS1 || ns=$PAIR_NS2
+    shift
+    if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+# Namespace letter of a set-up: its first letter, the variants their own.
+bench_ns_letter() {
+    case "$1" in
+    bridge-host) echo c ;;
+    hvnet-host) echo i ;;
+    hvnet-uplink) echo u ;;
+    *) echo "${1:0:1}" ;;
+    esac
+}
+
+# vswitchd for the hvnet set-ups; bctl talks to it.
+bench_vswitchd() {
+    local sock="$BENCH_DIR/vswitchd.sock"
+    # shellcheck disable=SC2046
+    "$BENCH_BIN/vswitchd" --socket "$sock" --state "$BENCH_DIR/state.json" \
+        --log "$BENCH_DIR/vswitchd.log" --detach \
+        -- -l 0,1 --no-pci --file-prefix "$BENCH_TAG" --log-level '*:warning' $(bench_eal_mem)
+    BENCH_VSD_PID=$(pgrep -f -- "--socket $sock" | head -1)
+}
+bctl() { "$BENCH_BIN/vswitch-ctl" --socket "$BENCH_DIR/vswitchd.sock" "$@"; }
+
 bench_up() {
-    local kind=$1 mtu=$2 i
+    local kind=$1 mtu=$2 i l
     BENCH_KIND=$kind
-    PAIR_NS1="${BENCH_TAG}${kind:0:1}1" PAIR_NS2="${BENCH_TAG}${kind:0:1}2"
+    l=$(bench_ns_letter "$kind")
+    PAIR_NS1="${BENCH_TAG}${l}1" PAIR_NS2="${BENCH_TAG}${l}2"
     PAIR_IP1=10.209.0.1 PAIR_IP2=10.209.0.2
     for i in 1 2; do
-        local ns="${BENCH_TAG}${kind:0:1}$i"
+        local ns="${BENCH_TAG}${l}$i"
         ip netns add "$ns"
         ip netns exec "$ns" ip link set lo up
     done
     case "$kind" in
+    bridge-host)
+        PAIR_NAME="Linux bridge + veth, host <-> namespace"
+        ip netns del "$PAIR_NS1"
+        PAIR_NS1=""
+        ip link add "${BENCH_TAG}br" mtu "$mtu" type bridge
+        ip link set "${BENCH_TAG}br" up
+        ip link add "${BENCH_TAG}h2" mtu "$mtu" type veth peer name eth0 mtu "$mtu" netns "$PAIR_NS2"
+        ip link set "${BENCH_TAG}h2" master "${BENCH_TAG}br" up
+        ip netns exec "$PAIR_NS2" ip link set eth0 up
+        PAIR_IF1="${BENCH_TAG}br" PAIR_IF2=eth0
+        ;;
+    hvnet-host)
+        PAIR_NAME="hvnet internal switch, host vNIC <-> VM"
+        ip netns del "$PAIR_NS1"
+        PAIR_NS1=""
+        bench_vswitchd
+        local sw="${BENCH_TAG}i"
+        bctl switch-add "$sw" --type internal --mtu "$mtu" >/dev/null
+        bctl vm-add "${BENCH_TAG}i2" --netns "$PAIR_NS2" >/dev/null
+        bctl nic-add "${BENCH_TAG}i2" eth0 --switch "$sw" --mtu "$mtu" >/dev/null
+        bctl vm-start "${BENCH_TAG}i2" >/dev/null
+        bench_wait_carrier "$PAIR_NS2" eth0
+        PAIR_IF1="vs-$sw" PAIR_IF2=eth0
+        ip link set "$PAIR_IF1" up
+        ;;
+    hvnet-uplink)
+        PAIR_NAME="hvnet external switch, VM -> host behind a veth uplink"
+        ip link add "${BENCH_TAG}up" mtu "$mtu" type veth peer name eth0 mtu "$mtu" netns "$PAIR_NS2"
+        ip link set "${BENCH_TAG}up" up
+        ip netns exec "$PAIR_NS2" ip link set eth0 up
+        # A physical NIC hands frames over with their checksums done; a
+        # veth would leave them to "the hardware" (docs/platform.md §2.1).
+        ip netns exec "$PAIR_NS2" ethtool -K eth0 tx off >/dev/null
+        bench_vswitchd
+        local sw="${BENCH_TAG}u"
+        bctl switch-add "$sw" --type external --mtu "$mtu" \
+            --uplink "net_af_packet_${BENCH_TAG},iface=${BENCH_TAG}up" >/dev/null
+        bctl vm-add "${BENCH_TAG}u1" --netns "$PAIR_NS1" >/dev/null
+        bctl nic-add "${BENCH_TAG}u1" eth0 --switch "$sw" --mtu "$mtu" >/dev/null
+        bctl vm-start "${BENCH_TAG}u1" >/dev/null
+        bench_wait_carrier "$PAIR_NS1" eth0
+        PAIR_IF1=eth0 PAIR_IF2=eth0
+        ;;
     bridge)
         PAIR_NAME="Linux bridge + veth"
         ip link add "${BENCH_TAG}br" mtu "$mtu" type bridge
@@ -131,13 +215,7 @@ bench_up() {
         ;;
     hvnet)
         PAIR_NAME="hvnet private switch (VMs)"
-        local sock="$BENCH_DIR/vswitchd.sock"
-        # shellcheck disable=SC2046
-        "$BENCH_BIN/vswitchd" --socket "$sock" --state "$BENCH_DIR/state.json" \
-            --log "$BENCH_DIR/vswitchd.log" --detach \
-            -- -l 0,1 --no-pci --file-prefix "$BENCH_TAG" --log-level '*:warning' $(bench_eal_mem)
-        BENCH_VSD_PID=$(pgrep -f -- "--socket $sock" | head -1)
-        bctl() { "$BENCH_BIN/vswitch-ctl" --socket "$BENCH_DIR/vswitchd.sock" "$@"; }
+        bench_vswitchd
         bctl switch-add bench --type private --mtu "$mtu" >/dev/null
         for i in 1 2; do
             local vm="${BENCH_TAG}h$i"
@@ -155,19 +233,19 @@ bench_up() {
         ;;
     esac
     for i in 1 2; do
-        local ns="${BENCH_TAG}${kind:0:1}$i" ifc
-        [ "$i" = 1 ] && ifc=$PAIR_IF1 || ifc=$PAIR_IF2
-        bench_quiet "$ns"
-        ip netns exec "$ns" ip addr add "10.209.0.$i/24" dev "$ifc"
+        local ns ifc
+        [ "$i" = 1 ] && ns=$PAIR_NS1 ifc=$PAIR_IF1 || ns=$PAIR_NS2 ifc=$PAIR_IF2
+        [ -n "$ns" ] && bench_quiet "$ns"
+        pair_exec "$i" ip addr add "10.209.0.$i/24" dev "$ifc"
     done
-    PAIR_MAC2=$(ip netns exec "$PAIR_NS2" cat "/sys/class/net/$PAIR_IF2/address")
+    PAIR_MAC2=$(pair_exec 2 cat "/sys/class/net/$PAIR_IF2/address")
     # Both ends know each other, so that nothing but the measured traffic flows.
-    ip netns exec "$PAIR_NS1" ping -c 1 -W 5 "$PAIR_IP2" >/dev/null
+    pair_exec 1 ping -c 1 -W 5 "$PAIR_IP2" >/dev/null
 }
 
 bench_down() {
     case "$BENCH_KIND" in
-    bridge) ip link del "${BENCH_TAG}br" 2>/dev/null || true ;;
+    bridge | bridge-host) ip link del "${BENCH_TAG}br" 2>/dev/null || true ;;
     ovs | ovs-tap)
         for f in "$BENCH_DIR/ovs/vs.pid" "$BENCH_DIR/ovs/db.pid"; do
             [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
@@ -179,16 +257,19 @@ bench_down() {
         if [ -n "${BENCH_OVS_NETDEV_OURS:-}" ]; then ip link del ovs-netdev 2>/dev/null || true; fi
         rm -rf "$BENCH_DIR/ovs"
         ;;
-    hvnet)
+    hvnet | hvnet-host | hvnet-uplink)
         if [ -n "${BENCH_VSD_PID:-}" ]; then
             kill "$BENCH_VSD_PID" 2>/dev/null || true
             for _ in $(seq 50); do kill -0 "$BENCH_VSD_PID" 2>/dev/null || break; sleep 0.1; done
         fi
         rm -f "$BENCH_DIR/state.json"
+        ip link del "${BENCH_TAG}up" 2>/dev/null || true
         ;;
     esac
     if [ -n "$BENCH_KIND" ]; then
-        for i in 1 2; do ip netns del "${BENCH_TAG}${BENCH_KIND:0:1}$i" 2>/dev/null || true; done
+        local l
+        l=$(bench_ns_letter "$BENCH_KIND")
+        for i in 1 2; do ip netns del "${BENCH_TAG}${l}$i" 2>/dev/null || true; done
     fi
     BENCH_KIND=
 }

@@ -40,7 +40,7 @@ packages=(
     clang llvm libclang-rt-14-dev
     iproute2 iputils-ping iperf3 tcpdump tshark dnsmasq-base busybox ethtool
     procps psmisc util-linux kmod
-    openvswitch-switch-dpdk hyperfine
+    openvswitch-switch-dpdk hyperfine python3-matplotlib
 )
 
 if [ "$want_packages" -eq 1 ]; then
