@@ -36,10 +36,7 @@ static uint32_t fdb_hash(const void *key, uint32_t len, uint32_t init)
 static int fdb_key_cmp(const void *a, const void *b, size_t len)
 {
     (void)len;
-    uint64_t x, y;
-    memcpy(&x, a, sizeof(x));
-    memcpy(&y, b, sizeof(y));
-    return x != y;
+    return !vsw_fdb_key_eq(a, b);
 }
 
 static struct vsw_fdb_tab *tab_create(struct vsw_switch *sw, uint32_t max)

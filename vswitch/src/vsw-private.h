@@ -134,6 +134,14 @@ static inline void vsw_fdb_key(struct fdb_key *k, const uint8_t mac[6], uint16_t
     k->vlan = vlan;
 }
 
+static inline bool vsw_fdb_key_eq(const struct fdb_key *a, const struct fdb_key *b)
+{
+    uint64_t x, y;
+    memcpy(&x, a, sizeof(x));
+    memcpy(&y, b, sizeof(y));
+    return x == y;
+}
+
 /* The FDB's hash of a key: CRC32-C of its 8 bytes, the value rte_hash_crc()
  * gives for them, inline. The table is created with it as its hash
  * function, so the workers' precomputed hashes are the table's own. */
