@@ -21,7 +21,8 @@
 #include "vsw-private.h"
 
 /* The table's hash function: vsw_fdb_hash(), which the workers compute
- * inline for their bulk lookups. Keys are always sizeof(struct fdb_key). */
+ * inline for their bulk lookups. Keys are always sizeof(struct fdb_key);
+ * the initial value is rte_hash's default, 0, which vsw_fdb_hash() uses. */
 static uint32_t fdb_hash(const void *key, uint32_t len, uint32_t init)
 {
     (void)len;

@@ -555,9 +555,10 @@ static inline enum ucast unicast(const struct vsw_dp *dp, const struct vsw_switc
  * A burst in chunks of VSW_FWD_CHUNK frames, each in three steps: admit
  * every frame (checks, VLAN, keys), look up the chunk's source keys and
  * destination keys in two bulk lookups (a run of equal keys once), then
- * learn and forward frame by frame in arrival order. Only the control thread writes
- * the FDB (learning is a request to it), so looking a key up a few frames
- * earlier than a frame-at-a-time loop would sees the same table.
+ * learn and forward frame by frame in arrival order. Only the control
+ * thread writes the FDB (learning is a request to it), so looking a key up
+ * a few frames earlier than a frame-at-a-time loop would sees the same
+ * table.
  */
 void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pkts, uint16_t n)
 {

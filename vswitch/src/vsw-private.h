@@ -2,6 +2,7 @@
 #ifndef VSW_PRIVATE_H
 #define VSW_PRIVATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -127,12 +128,7 @@ struct fdb_key {
     uint16_t vlan;
 };
 _Static_assert(sizeof(struct fdb_key) == 8, "fdb key is 8 bytes");
-
-static inline void vsw_fdb_key(struct fdb_key *k, const uint8_t mac[6], uint16_t vlan)
-{
-    memcpy(k->mac, mac, 6);
-    k->vlan = vlan;
-}
+_Static_assert(offsetof(struct fdb_key, vlan) == 6, "the VLAN in a key's last 2 bytes");
 
 static inline bool vsw_fdb_key_eq(const struct fdb_key *a, const struct fdb_key *b)
 {
