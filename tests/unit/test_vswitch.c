@@ -2040,10 +2040,9 @@ static void set_trunk(struct test_port *tp, const uint16_t *vlans, unsigned n, u
 
 /* Inject a frame of len bytes (tags included) with up to two 802.1Q tags
  * (0: none) and the test ethertype, seq after it. */
-static uint32_t send_tagged(struct fixture *f, struct test_port *tp, struct mac dst, struct mac src,
-                            uint16_t len, uint16_t vlan, uint16_t inner)
+static struct rte_mbuf *tagged_new(struct mac dst, struct mac src, uint16_t len, uint16_t vlan,
+                                   uint16_t inner, uint32_t seq)
 {
-    uint32_t seq = ++f->seq;
     struct rte_mbuf *m = rte_pktmbuf_alloc(g_pool);
     assert_non_null(m);
     uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, len);
@@ -2065,6 +2064,14 @@ static uint32_t send_tagged(struct fixture *f, struct test_port *tp, struct mac 
     p[o] = TEST_ETHERTYPE_HI;
     p[o + 1] = TEST_ETHERTYPE_LO;
     memcpy(p + o + 2, &seq, 4);
+    return m;
+}
+
+static uint32_t send_tagged(struct fixture *f, struct test_port *tp, struct mac dst, struct mac src,
+                            uint16_t len, uint16_t vlan, uint16_t inner)
+{
+    uint32_t seq = ++f->seq;
+    struct rte_mbuf *m = tagged_new(dst, src, len, vlan, inner, seq);
     assert_int_equal(rte_ring_enqueue(tp->rx, m), 0);
     tp_kick(tp);
     return seq;
@@ -2273,6 +2280,127 @@ static void vsw_fdb__same_mac_in_two_vlans__two_entries_unicast_per_vlan(void **
         assert_true(now_us() < end);
         usleep(200);
     }
+}
+
+static const struct vsw_fdb_entry *fdb_find_vlan(const struct fdb_list *l, struct mac m,
+                                                 uint16_t vlan)
+{
+    for (unsigned i = 0; i < l->n && i < FDB_LIST_MAX; i++)
+        if (mac_eq(l->e[i].mac, m) && l->e[i].vlan == vlan)
+            return &l->e[i];
+    return NULL;
+}
+
+/* One received burst mixing everything the per-frame lookups meet: known and
+ * unknown sources and destinations, three VLANs, a source that moved, a
+ * static entry (as destination and as a source from elsewhere), the same MAC
+ * in two VLANs, repeated keys next to each other and the same MACs next in
+ * another VLAN, a broadcast among unicasts, a hairpin. The worker looks the
+ * burst's keys up together, each run of equal keys once; each frame must
+ * still get its own answers. */
+static void vsw_forward__one_burst_of_mixed_frames__each_forwarded_and_learned_as_alone(
+    void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *t = port_add_inband(f, f->sw, "T");
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = port_add(f, f->sw, "B", true);
+    struct test_port *c = port_add(f, f->sw, "C", true);
+    static const uint16_t allowed[] = {10, 20};
+    set_trunk(t, allowed, 2, 0);
+    set_access(a, 10);
+    set_access(b, 20);
+    struct mac x = host(f, 1, 1), y = host(f, 2, 1), z = host(f, 3, 1), mover = host(f, 4, 1);
+    struct mac n1 = host(f, 5, 1), n2 = host(f, 5, 2), n3 = host(f, 5, 3), n4 = host(f, 5, 4);
+    struct mac unknown = host(f, 9, 9);
+    learn(f, f->sw, a, x);     /* x, VLAN 10: A */
+    learn(f, f->sw, a, mover); /* mover, VLAN 10: A, for now */
+    learn(f, f->sw, b, y);     /* y, VLAN 20: B */
+    send_tagged(f, t, bcast, x, 64, 20, 0);
+    struct fdb_list l;
+    uint64_t end = now_us() + WAIT_MS * 1000ull;
+    while (fdb_get(f->sw, &l), !fdb_find_vlan(&l, x, 20)) {
+        assert_true(now_us() < end);
+        pump(f);
+        usleep(200);
+    }
+    assert_int_equal(vsw_fdb_add_static(f->sw, z.b, 0, &c->base), 0); /* z, VLAN 0: C */
+    clear_logs(f);
+    struct vsw_port_stats t0 = stats(t);
+
+    /* From T, in one rx_burst: what each frame must do on its own. */
+    struct {
+        struct mac dst, src;
+        uint16_t vlan; /* 0: untagged, T's native VLAN 0 */
+    } in[] = {
+        {x, n1, 10},          /* 0: to A; n1 learned in VLAN 10 */
+        {x, n1, 10},          /* 1: the same again: to A */
+        {x, n1, 20},          /* 2: the same MACs in VLAN 20, where x is on T: hairpin */
+        {y, n2, 20},          /* 3: to B; n2 learned in VLAN 20 */
+        {unknown, mover, 10}, /* 4: flooded in VLAN 10 (A); mover moves to T */
+        {z, n3, 0},           /* 5: to C (static); n3 learned in VLAN 0 */
+        {bcast, n1, 20},      /* 6: flooded in VLAN 20 (B) */
+        {y, n4, 10},          /* 7: y unknown in VLAN 10: flooded there (A) */
+        {x, z, 0},            /* 8: x unknown in VLAN 0: flooded (C); z stays static on C */
+        {x, n2, 20},          /* 9: x in VLAN 20 is on T: hairpin */
+    };
+    enum { N = sizeof(in) / sizeof(in[0]) };
+    struct rte_mbuf *m[N];
+    uint32_t seq[N];
+    for (unsigned i = 0; i < N; i++) {
+        seq[i] = ++f->seq;
+        m[i] = in[i].vlan ? tagged_new(in[i].dst, in[i].src, 80, in[i].vlan, 0, seq[i])
+                          : frame_new(in[i].dst, in[i].src, 80, seq[i]);
+        assert_non_null(m[i]);
+    }
+    /* All or nothing: the worker's rx_burst sees the whole burst at once. */
+    assert_int_equal(rte_ring_enqueue_bulk(t->rx, (void **)m, N, NULL), N);
+    tp_kick(t);
+    settle(f);
+
+    const struct test_port *want_on[N] = {a, a, NULL, b, a, c, b, a, c, NULL};
+    for (unsigned i = 0; i < N; i++) {
+        struct test_port *ports[] = {t, a, b, c};
+        for (unsigned p = 0; p < 4; p++)
+            assert_int_equal(tp_count_seq(ports[p], seq[i]), ports[p] == want_on[i]);
+    }
+    assert_int_equal(a->nlog, 4);
+    assert_int_equal(b->nlog, 2);
+    assert_int_equal(c->nlog, 2);
+    assert_int_equal(t->nlog, 0);
+    struct vsw_port_stats t1 = stats(t);
+    assert_int_equal(t1.rx_packets - t0.rx_packets, N);
+    assert_int_equal(t1.drops[VSW_DROP_HAIRPIN] - t0.drops[VSW_DROP_HAIRPIN], 2);
+    assert_int_equal(fixture_drops(f), 2);
+
+    /* Learned: every new (MAC, VLAN) on T, mover moved, z still static on C. */
+    struct {
+        struct mac mac;
+        uint16_t vlan;
+        const struct test_port *port;
+        bool is_static;
+    } want[] = {
+        {x, 10, a, false},  {x, 20, t, false},  {y, 20, b, false},    {z, 0, c, true},
+        {mover, 10, t, false}, {n1, 10, t, false}, {n1, 20, t, false}, {n2, 20, t, false},
+        {n3, 0, t, false},  {n4, 10, t, false},
+    };
+    enum { W = sizeof(want) / sizeof(want[0]) };
+    end = now_us() + WAIT_MS * 1000ull;
+    for (;;) {
+        pump(f);
+        fdb_get(f->sw, &l);
+        unsigned ok = 0;
+        for (unsigned i = 0; i < W; i++) {
+            const struct vsw_fdb_entry *e = fdb_find_vlan(&l, want[i].mac, want[i].vlan);
+            ok += e && e->port == &want[i].port->base && e->is_static == want[i].is_static;
+        }
+        if (ok == W)
+            break;
+        assert_true(now_us() < end);
+        usleep(200);
+    }
+    settle(f);
+    assert_int_equal(fdb_get(f->sw, &l), W);
 }
 
 /* Frames for the guards: IPv4/UDP, IPv6 with optional hop-by-hop header. */
@@ -3180,6 +3308,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             vsw_fdb__same_mac_in_two_vlans__two_entries_unicast_per_vlan, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__one_burst_of_mixed_frames__each_forwarded_and_learned_as_alone, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(vsw_guards__dhcp_and_router__dropped_counted_when_on,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(vsw_guards__spoofed_source__dropped_mac_spoofing, setup,

@@ -2,10 +2,13 @@
 #ifndef VSW_PRIVATE_H
 #define VSW_PRIVATE_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_ether.h>
 #include <rte_hash.h>
+#include <rte_hash_crc.h>
 #include <rte_meter.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
@@ -125,6 +128,30 @@ struct fdb_key {
     uint16_t vlan;
 };
 _Static_assert(sizeof(struct fdb_key) == 8, "fdb key is 8 bytes");
+_Static_assert(offsetof(struct fdb_key, vlan) == 6, "the VLAN in a key's last 2 bytes");
+
+static inline bool vsw_fdb_key_eq(const struct fdb_key *a, const struct fdb_key *b)
+{
+    uint64_t x, y;
+    memcpy(&x, a, sizeof(x));
+    memcpy(&y, b, sizeof(y));
+    return x == y;
+}
+
+/* The FDB's hash of a key: CRC32-C of its 8 bytes, the value rte_hash_crc()
+ * gives for them, inline. The table is created with it as its hash
+ * function, so the workers' precomputed hashes are the table's own. */
+static inline uint32_t vsw_fdb_hash(const struct fdb_key *k)
+{
+    uint64_t v;
+    memcpy(&v, k, sizeof(v));
+    return rte_hash_crc_8byte(v, 0);
+}
+
+/* Frames a worker switches together: admitted, then looked up in the FDB
+ * in one bulk lookup of sources and one of destinations. */
+#define VSW_FWD_CHUNK 32
+_Static_assert(VSW_FWD_CHUNK <= RTE_HASH_LOOKUP_BULK_MAX, "one bulk lookup per chunk");
 
 /* The FDB of a switch: published whole (RCU), so it can be resized. */
 struct vsw_fdb_tab {
