@@ -44,8 +44,9 @@ struct netvsc_info {
     uint32_t ndis_version;  /* major << 16 | minor */
     uint32_t link_speed_mbps;
     bool csum_offload;      /* root takes TCP/UDP checksums to finish */
-    bool lso;               /* root takes LSOv2 (TCP segmentation) */
+    bool lso;               /* root takes LSOv2 (TCP segmentation), IPv4 and IPv6 */
     uint32_t lso_max;       /* largest LSO frame, L2 (Ethernet header included) */
+    uint32_t lso_min_segs;  /* fewest segments an LSO frame may make (0, 1 or 2) */
     uint32_t tx_frame_max;  /* largest max_len netvsc_tx_alloc() can ever satisfy */
     uint32_t target_vp;     /* VP the channel interrupts */
 };

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "netvsc.h"
+#include "rndis-proto.h"
 #include "vmbus-client.h"
 
 #define TID_CTRL (1ull << 62)
@@ -113,6 +114,16 @@ int netvsc_signal_if(struct netvsc *n, int rc);
  * the channel was rescinded, or the ring's error. */
 int netvsc_wait(struct netvsc *n, bool *flag);
 
+/* The PPIs in front of one frame (RNDIS_PACKET_OFFSET_MIN + them + the
+ * frame must fit TX_HDR_ROOM's layout). */
+#define NETVSC_TX_PPI_MAX (TX_HDR_ROOM - sizeof(struct rndis_packet_msg))
+/* The PPI block of a frame of len bytes sent with meta by a NIC with this
+ * info into ppis: the VLAN PPI, then the LSOv2 PPI or the checksum PPI.
+ * Returns its length, or -EINVAL if meta asks what info does not offer or
+ * names positions the frame cannot have. */
+int netvsc_tx_ppis(const struct netvsc_info *info, const struct netvsc_meta *meta, uint32_t len,
+                   uint8_t ppis[NETVSC_TX_PPI_MAX]);
+
 /* nvs.c */
 
 /* Send one NVSP message in-band (padded to msg_size), tid its transaction
@@ -128,6 +139,24 @@ int netvsc_nvs_attach(struct netvsc *n);
 void netvsc_nvs_detach(struct netvsc *n);
 
 /* rndis.c */
+
+/* What netvsc_offload_choose() turned on. */
+struct netvsc_offload_choice {
+    bool csum;             /* TCP/UDP checksums, IPv4 and IPv6 */
+    bool lso;              /* LSOv2, IPv4 and IPv6 */
+    uint32_t lso_max;      /* largest LSO frame, at most NETVSC_LSO_MAX */
+    uint32_t lso_min_segs; /* the root's minimum segment count (0 or 1: any) */
+};
+/* LSO is left off if the root wants more segments per frame than this. */
+#define NETVSC_LSO_MIN_SEGS_MAX 2u
+/* The largest LSO frame we send, whatever the root allows: 64 KiB of IP
+ * packet behind an Ethernet header and a tag. */
+#define NETVSC_LSO_MAX (65536u + 18u)
+/* From the root's NDIS_OFFLOAD (got_len bytes of it; any content), the
+ * OFFLOAD_PARAMETERS to set and what they turn on. false: nothing to set
+ * (not even IPv4 checksums offered). */
+bool netvsc_offload_choose(const struct ndis_offload *got, uint32_t got_len,
+                           struct ndis_offload_params *op, struct netvsc_offload_choice *out);
 
 /* RNDIS bring-up over the NVSP set up: INIT, frame size (info.mtu), MAC,
  * offloads, link state and speed, packet filter. */

@@ -19,7 +19,8 @@
 #include "vmbus-ring.h"
 #include "vmnic.h"
 
-#define TX_PPI_MAX (TX_HDR_ROOM - sizeof(struct rndis_packet_msg))
+#define TX_PPI_MAX NETVSC_TX_PPI_MAX
+#define TX_TCP_HLEN_MIN 20u
 #define XFER_RANGES_MAX 1024u
 /* Where an offloaded L4 header can start at the earliest: after the
  * Ethernet header and the shortest IP header. */
@@ -400,6 +401,41 @@ static uint32_t put_ppi(uint8_t *p, uint32_t type, uint32_t value)
     return ppi.size;
 }
 
+int netvsc_tx_ppis(const struct netvsc_info *info, const struct netvsc_meta *meta, uint32_t len,
+                   uint8_t ppis[NETVSC_TX_PPI_MAX])
+{
+    uint32_t ppi_len = 0;
+    if (!meta)
+        return 0;
+    if (meta->flags & NETVSC_F_VLAN)
+        ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_VLAN,
+                           RNDIS_VLAN_MAKE(meta->vlan_tci & 0xfff, meta->vlan_tci >> 13));
+    if (meta->flags & NETVSC_F_LSO) {
+        /* As hv_netvsc: the LSOv2 PPI alone, no checksum PPI (the root
+         * finishes every segment's checksums). The TCP header must start
+         * inside the frame with room for its fixed part and one payload
+         * byte behind it. */
+        if (!info->lso || meta->mss == 0 || meta->mss > RNDIS_LSO_MSS_MASK ||
+            meta->l4_offset < TX_L4_OFFSET_MIN || meta->l4_offset > RNDIS_LSO_THOFF_MASK ||
+            (uint32_t)meta->l4_offset + TX_TCP_HLEN_MIN >= len ||
+            (info->lso_max && len > info->lso_max))
+            return -EINVAL;
+        uint32_t v = meta->mss | ((uint32_t)meta->l4_offset << RNDIS_LSO_THOFF_SHIFT) |
+                     RNDIS_LSO_TYPE_V2 | ((meta->flags & NETVSC_F_IPV6) ? RNDIS_LSO_IPV6 : 0);
+        ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_LSO, v);
+    } else if (meta->flags & NETVSC_F_CSUM) {
+        if (!info->csum_offload || meta->l4_offset < TX_L4_OFFSET_MIN ||
+            meta->l4_offset > RNDIS_TXCSUM_THOFF_MASK ||
+            (meta->l4_proto != IPPROTO_TCP && meta->l4_proto != IPPROTO_UDP))
+            return -EINVAL;
+        uint32_t v = ((meta->flags & NETVSC_F_IPV6) ? RNDIS_TXCSUM_IPV6 : RNDIS_TXCSUM_IPV4) |
+                     (meta->l4_proto == IPPROTO_TCP ? RNDIS_TXCSUM_TCP : RNDIS_TXCSUM_UDP) |
+                     ((uint32_t)meta->l4_offset << RNDIS_TXCSUM_THOFF_SHIFT);
+        ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_CSUM_INFO, v);
+    }
+    return (int)ppi_len;
+}
+
 int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
                      const struct netvsc_meta *meta)
 {
@@ -409,28 +445,10 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
     bool big = tb->slot & SLOT_BIG;
     uint8_t *s = n->sbuf + (size_t)sec * n->section_size;
     uint8_t ppis[TX_PPI_MAX];
-    uint32_t ppi_len = 0;
-    if (meta && (meta->flags & NETVSC_F_VLAN))
-        ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_VLAN,
-                           RNDIS_VLAN_MAKE(meta->vlan_tci & 0xfff, meta->vlan_tci >> 13));
-    if (meta && (meta->flags & NETVSC_F_LSO)) {
-        if (!n->info.lso || meta->mss == 0 || meta->l4_offset < TX_L4_OFFSET_MIN ||
-            meta->l4_offset > RNDIS_LSO_THOFF_MASK)
-            return -EINVAL;
-        uint32_t v = (meta->mss & RNDIS_LSO_MSS_MASK) |
-                     ((uint32_t)meta->l4_offset << RNDIS_LSO_THOFF_SHIFT) | RNDIS_LSO_TYPE_V2 |
-                     ((meta->flags & NETVSC_F_IPV6) ? RNDIS_LSO_IPV6 : 0);
-        ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_LSO, v);
-    } else if (meta && (meta->flags & NETVSC_F_CSUM)) {
-        if (!n->info.csum_offload || meta->l4_offset < TX_L4_OFFSET_MIN ||
-            meta->l4_offset > RNDIS_TXCSUM_THOFF_MASK ||
-            (meta->l4_proto != IPPROTO_TCP && meta->l4_proto != IPPROTO_UDP))
-            return -EINVAL;
-        uint32_t v = ((meta->flags & NETVSC_F_IPV6) ? RNDIS_TXCSUM_IPV6 : RNDIS_TXCSUM_IPV4) |
-                     (meta->l4_proto == IPPROTO_TCP ? RNDIS_TXCSUM_TCP : RNDIS_TXCSUM_UDP) |
-                     ((uint32_t)meta->l4_offset << RNDIS_TXCSUM_THOFF_SHIFT);
-        ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_CSUM_INFO, v);
-    }
+    int pl = netvsc_tx_ppis(&n->info, meta, len, ppis);
+    if (pl < 0)
+        return pl;
+    uint32_t ppi_len = (uint32_t)pl;
 
     struct rndis_packet_msg pm = {0};
     pm.hdr.type = RNDIS_MSG_PACKET;

@@ -190,6 +190,56 @@ int netvsc_vm_rx_iov(const void *frame, uint32_t len, const struct netvsc_meta *
     return 2;
 }
 
+/*
+ * A GSO frame from the TAP, checked as the root will see it before it is
+ * handed over as LSO: Ethernet (one tag at most), then an IP header of the
+ * version gso_type names with TCP right behind it (IPv4: options allowed,
+ * not a fragment; IPv6: no extension headers), the checksum
+ * the kernel left partial being that TCP header's, the TCP header whole in
+ * the frame, the IP length matching the frame, hdr_len inside it, and each
+ * segment (mss plus the headers) within the NIC's MTU. *payload: the TCP
+ * payload bytes. The frame is the VM kernel's, read into our memory.
+ */
+static bool gso_frame_ok(const struct netvsc_info *info, const struct virtio_net_hdr *vh,
+                         const uint8_t *f, uint32_t len, bool v6, uint32_t *payload)
+{
+    uint32_t l3 = 2 * ETH_ALEN;
+    if (vh->gso_size == 0 || vh->hdr_len > len || len < l3 + 2)
+        return false;
+    uint16_t type = be16(f + l3);
+    if (type == ETH_P_8021Q || type == ETH_P_8021AD) {
+        l3 += JUMBO_VLAN_HLEN;
+        if (len < l3 + 2)
+            return false;
+        type = be16(f + l3);
+    }
+    l3 += 2;
+    uint32_t l3_len, ip_len;
+    if (!v6) {
+        if (type != ETH_P_IP || len < l3 + 20 || (f[l3] >> 4) != 4)
+            return false;
+        l3_len = (uint32_t)(f[l3] & 0xf) * 4;
+        if (l3_len < 20 || (be16(f + l3 + 6) & 0x3fff) || f[l3 + 9] != IPPROTO_TCP)
+            return false;
+        ip_len = be16(f + l3 + 2);
+    } else {
+        if (type != ETH_P_IPV6 || len < l3 + 40 || (f[l3] >> 4) != 6 || f[l3 + 6] != IPPROTO_TCP)
+            return false;
+        l3_len = 40;
+        ip_len = 40u + be16(f + l3 + 4);
+    }
+    uint32_t l4 = l3 + l3_len;
+    if (vh->csum_start != l4 || vh->csum_offset != 16 || len < l4 + 20)
+        return false;
+    uint32_t l4_len = (uint32_t)(f[l4 + 12] >> 4) * 4;
+    if (l4_len < 20 || l4 + l4_len >= len || ip_len != len - l3)
+        return false;
+    if ((uint32_t)vh->gso_size + l3_len + l4_len > info->mtu)
+        return false;
+    *payload = len - l4 - l4_len;
+    return true;
+}
+
 enum netvsc_vm_tx_verdict netvsc_vm_tx_meta(const struct netvsc_info *info,
                                             const struct virtio_net_hdr *vh, uint8_t *f,
                                             uint32_t len, struct netvsc_meta *meta)
@@ -203,13 +253,20 @@ enum netvsc_vm_tx_verdict netvsc_vm_tx_meta(const struct netvsc_info *info,
     if (gso != VIRTIO_NET_HDR_GSO_NONE) {
         if ((gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6) || !info->lso)
             return NETVSC_VM_TX_GSO_TYPE;
-        if (!partial || vh->gso_size == 0)
+        bool v6 = gso == VIRTIO_NET_HDR_GSO_TCPV6;
+        uint32_t payload;
+        if (!partial || !gso_frame_ok(info, vh, f, len, v6, &payload))
             return NETVSC_VM_TX_BAD_OFFLOAD;
-        meta->flags = NETVSC_F_LSO;
-        if (gso == VIRTIO_NET_HDR_GSO_TCPV6)
-            meta->flags |= NETVSC_F_IPV6;
+        meta->flags = v6 ? NETVSC_F_IPV6 : 0;
         meta->l4_offset = (uint16_t)start;
         meta->l4_proto = IPPROTO_TCP;
+        if (payload <= vh->gso_size) {
+            /* One segment: a checksum to finish, not a segmentation (the
+             * root may ask for two segments or more). */
+            meta->flags |= NETVSC_F_CSUM;
+            return NETVSC_VM_TX_OK;
+        }
+        meta->flags |= NETVSC_F_LSO;
         meta->mss = vh->gso_size;
         return NETVSC_VM_TX_OK;
     }

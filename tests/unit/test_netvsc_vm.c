@@ -708,13 +708,13 @@ static void tx_meta__gso__lso_for_tcp_only_with_a_checksum_and_a_size(void **sta
     uint32_t len = build_l4(f, &o, &l4);
     struct virtio_net_hdr vh = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
                                 .gso_type = VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN,
-                                .gso_size = 1440,
+                                .gso_size = 40, /* three segments */
                                 .csum_start = (uint16_t)l4,
                                 .csum_offset = 16};
     struct netvsc_meta m;
     assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &vh, f, len, &m), NETVSC_VM_TX_OK);
     assert_int_equal(m.flags, NETVSC_F_LSO | NETVSC_F_IPV6);
-    assert_int_equal(m.mss, 1440);
+    assert_int_equal(m.mss, 40);
     assert_int_equal(m.l4_offset, l4);
     struct netvsc_info no_lso = INFO_OFFLOADS;
     no_lso.lso = false;
@@ -729,6 +729,122 @@ static void tx_meta__gso__lso_for_tcp_only_with_a_checksum_and_a_size(void **sta
     struct virtio_net_hdr nosize = vh;
     nosize.gso_size = 0;
     assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &nosize, f, len, &m),
+                     NETVSC_VM_TX_BAD_OFFLOAD);
+}
+
+/* A GSO frame of TCP over IPv4 (tagged if vlan), payload bytes, with the
+ * virtio_net_hdr the kernel would give it. */
+static uint32_t build_gso(uint8_t *f, bool v6, uint16_t vlan, uint32_t payload, uint16_t mss,
+                          struct virtio_net_hdr *vh)
+{
+    uint32_t l4;
+    struct l4opt o = {.v6 = v6, .proto = IPPROTO_TCP, .vlan = vlan, .payload = payload};
+    uint32_t len = build_l4(f, &o, &l4);
+    *vh = (struct virtio_net_hdr){.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                  .gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6
+                                                 : VIRTIO_NET_HDR_GSO_TCPV4,
+                                  .hdr_len = (uint16_t)(l4 + 20),
+                                  .gso_size = mss,
+                                  .csum_start = (uint16_t)l4,
+                                  .csum_offset = 16};
+    return len;
+}
+
+static void tx_meta__gso_tagged_ipv4__lso_behind_the_tag(void **state)
+{
+    (void)state;
+    uint8_t f[4096];
+    struct virtio_net_hdr vh;
+    uint32_t len = build_gso(f, false, 100, 3000, 1448, &vh);
+    struct netvsc_meta m;
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &vh, f, len, &m), NETVSC_VM_TX_OK);
+    assert_int_equal(m.flags, NETVSC_F_LSO);
+    assert_int_equal(m.mss, 1448);
+    assert_int_equal(m.l4_offset, 14 + 4 + 20);
+    assert_int_equal(m.l4_proto, IPPROTO_TCP);
+}
+
+static void tx_meta__gso_of_one_segment__a_checksum_offload(void **state)
+{
+    (void)state;
+    uint8_t f[4096];
+    struct virtio_net_hdr vh;
+    uint32_t len = build_gso(f, false, 0, 1448, 1448, &vh);
+    struct netvsc_meta m;
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &vh, f, len, &m), NETVSC_VM_TX_OK);
+    assert_int_equal(m.flags, NETVSC_F_CSUM);
+    assert_int_equal(m.l4_offset, 34);
+    assert_int_equal(m.l4_proto, IPPROTO_TCP);
+    len = build_gso(f, false, 0, 1449, 1448, &vh);
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &vh, f, len, &m), NETVSC_VM_TX_OK);
+    assert_int_equal(m.flags, NETVSC_F_LSO);
+}
+
+static void tx_meta__hostile_gso_headers__dropped_as_bad_offload(void **state)
+{
+    (void)state;
+    uint8_t f[4096], g[4096];
+    struct virtio_net_hdr good;
+    uint32_t len = build_gso(f, false, 0, 3000, 1448, &good);
+    struct netvsc_meta m;
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, f, len, &m), NETVSC_VM_TX_OK);
+    struct virtio_net_hdr vh;
+#define BAD_HDR(field, value)                                                                     \
+    do {                                                                                          \
+        vh = good;                                                                                \
+        vh.field = value;                                                                         \
+        memcpy(g, f, len);                                                                        \
+        assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &vh, g, len, &m),                      \
+                         NETVSC_VM_TX_BAD_OFFLOAD);                                               \
+    } while (0)
+    BAD_HDR(gso_size, 0);
+    BAD_HDR(gso_size, 1500 - 20 - 20 + 1); /* segments above the MTU */
+    BAD_HDR(gso_size, 65535);
+    BAD_HDR(hdr_len, (uint16_t)(len + 1));
+    BAD_HDR(csum_start, 14);                /* not the TCP header */
+    BAD_HDR(csum_start, (uint16_t)(len - 1));
+    BAD_HDR(csum_offset, 6);                /* UDP's checksum field */
+    BAD_HDR(flags, 0);                      /* no checksum to finish */
+    BAD_HDR(gso_type, VIRTIO_NET_HDR_GSO_TCPV6); /* an IPv4 frame */
+#undef BAD_HDR
+    /* Frames whose headers contradict the virtio_net_hdr. */
+    struct {
+        uint32_t off;
+        uint8_t val;
+    } bad_bytes[] = {
+        {14 + 9, IPPROTO_UDP}, /* GSO on UDP */
+        {14 + 6, 0x20},        /* a fragment (MF) */
+        {14 + 7, 0x01},        /* a fragment (offset) */
+        {14 + 2, 0x01},        /* IP total length not the frame's */
+        {14 + 0, 0x46},        /* IP header longer than csum_start says */
+        {14 + 0, 0x44},        /* IP header shorter than possible */
+        {34 + 12, 0x40},       /* TCP data offset below 5 */
+        {12, 0x86},            /* not IPv4 */
+    };
+    for (size_t i = 0; i < sizeof(bad_bytes) / sizeof(bad_bytes[0]); i++) {
+        memcpy(g, f, len);
+        g[bad_bytes[i].off] = bad_bytes[i].val;
+        assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, g, len, &m),
+                         NETVSC_VM_TX_BAD_OFFLOAD);
+    }
+    /* The TCP header past the frame, and headers with no payload. */
+    memcpy(g, f, len);
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, g, 34 + 19, &m),
+                     NETVSC_VM_TX_BAD_OFFLOAD);
+    g[14 + 2] = 0;
+    g[14 + 3] = 40;
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, g, 34 + 20, &m),
+                     NETVSC_VM_TX_BAD_OFFLOAD);
+    /* IPv6: an extension header in front of TCP, a payload length not the frame's. */
+    len = build_gso(f, true, 0, 3000, 1428, &good);
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, f, len, &m), NETVSC_VM_TX_OK);
+    memcpy(g, f, len);
+    g[14 + 6] = 0; /* hop-by-hop */
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, g, len, &m),
+                     NETVSC_VM_TX_BAD_OFFLOAD);
+    memcpy(g, f, len);
+    g[14 + 5] ^= 1;
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, g, len, &m),
                      NETVSC_VM_TX_BAD_OFFLOAD);
 }
 
@@ -1587,6 +1703,9 @@ int main(void)
         T(tx_meta__checksum_field_the_root_cannot_name__finished_here),
         T(tx_meta__hostile_checksum_positions__dropped_as_bad_offload),
         T(tx_meta__gso__lso_for_tcp_only_with_a_checksum_and_a_size),
+        T(tx_meta__gso_tagged_ipv4__lso_behind_the_tag),
+        T(tx_meta__gso_of_one_segment__a_checksum_offload),
+        T(tx_meta__hostile_gso_headers__dropped_as_bad_offload),
         T(tap_params__offloads__follow_what_the_root_takes),
         D(nic_tx__plain_frames__reach_the_root_as_written),
         D(nic_tx__partial_checksum__the_root_is_asked_to_finish_it),
