@@ -21,7 +21,8 @@
  * TAP -> NIC: partial checksums and TCP segmentation go to the root as
  * offloads where it takes them, else checksums are finished here; frames
  * are read straight into send room in guest memory, frames larger than a
- * send section through a bounce buffer. What cannot be sent is dropped and
+ * send section into a section and a page chunk sent GPA-direct (through a
+ * bounce buffer only while every chunk is in flight). What cannot be sent is dropped and
  * counted by reason (struct netvsc_vm_nic_counters).
  *
  * Virtual processors: the partition's VPs are interrupt targets, not
@@ -96,6 +97,8 @@ struct netvsc_vm_nic_counters {
     uint64_t drop_bad_offload;              /* offload request we cannot express or check */
     uint64_t drop_gso_type;                 /* GSO type the root does not take (UDP, or no LSO) */
     uint64_t drop_rejected;                 /* netvsc_tx_submit said -EINVAL */
+    uint64_t bounced;                       /* long frames put together in the bounce buffer
+                                               (no page chunk free to read into) */
     uint64_t sw_csum;                       /* checksums finished here instead of by the root */
     uint64_t tx_stalls;                     /* no send room: stopped reading the TAP */
     uint64_t ring_full;                     /* netvsc_tx_submit said -EAGAIN */

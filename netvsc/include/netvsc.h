@@ -93,10 +93,28 @@ struct netvsc_meta {
 struct netvsc_txbuf {
     void *data;
     uint32_t cap;
-    uint32_t slot; /* opaque */
+    uint32_t slot;    /* opaque */
+    void *spill;      /* netvsc_tx_alloc_split(): where a longer frame goes on; else NULL */
+    uint32_t spill_cap;
 };
 bool netvsc_tx_alloc(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb);
-/* Queue the frame of len bytes written to tb->data. 0, -EINVAL (bad len or
+/* Room for a frame whose length is known only once it is written (one
+ * read(2) from a TAP): a send section's room in data/cap, and, if a page
+ * chunk is free and max_len is more than a section holds, spill/spill_cap
+ * for the rest, so that data then spill take up to max_len bytes in one
+ * readv(2). Without a free chunk spill is NULL (spill_cap 0): data takes
+ * what a section holds. false as netvsc_tx_alloc() (no section free, or
+ * max_len > tx_frame_max). */
+bool netvsc_tx_alloc_split(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb);
+/* The frame of len bytes written to a split room made one: a frame that
+ * fit data stays in its section (the chunk freed); a longer one is made
+ * whole in the chunk by moving the cap bytes in data in front of the
+ * spilled part (a copy of one section's room, not of the frame), and
+ * tb->data/cap then name the chunk. Any other tb is left as it is. false
+ * if len is more than tb holds. netvsc_tx_submit() does it if the caller
+ * did not (call it first to read or change the frame whole). */
+bool netvsc_tx_join(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len);
+/* Queue the frame of len bytes written to tb->data (and tb->spill). 0, -EINVAL (bad len or
  * metadata), -EAGAIN (ring full: flush, wait, submit again). After an error
  * the caller still owns tb: submit it again or netvsc_tx_abort() it.
  * LSO frames go as the kernel built them (IPv4 total length set, TCP

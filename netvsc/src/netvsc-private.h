@@ -15,6 +15,7 @@
  * (sent GPA-direct). Transaction ids on our ring say what a completion frees:
  *   TID_CTRL | n        an NVSP control request (INIT, buffers)
  *   TID_SEND | slot     a send; slot = section index (| chunk << 20 | BIG)
+ * (a split slot, section plus chunk, is sent as one or the other)
  * The root is trusted less than our own memory: every range and length it
  * hands us is checked against what we granted before we touch it.
  */
@@ -31,7 +32,9 @@
 #define TID_CTRL (1ull << 62)
 #define TID_SEND (1ull << 61)
 #define SLOT_BIG (1u << 31)
+#define SLOT_SPLIT (1u << 30) /* with SLOT_BIG: netvsc_tx_alloc_split() room */
 #define SLOT_CHUNK_SHIFT 20
+#define SLOT_CHUNK(slot) (((slot) >> SLOT_CHUNK_SHIFT) & 0x3ffu)
 #define SLOT_SECTION_MASK 0xfffffu
 
 /* Frames start this far into a send section; the RNDIS header and PPIs go

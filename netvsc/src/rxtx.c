@@ -40,16 +40,19 @@ int netvsc_signal_if(struct netvsc *n, int rc)
     return rc < 0 ? rc : 0;
 }
 
+static void free_chunk(struct netvsc *n, uint32_t chunk)
+{
+    if (chunk < BIG_CHUNKS && n->nfree_chunks < BIG_CHUNKS)
+        n->free_chunks[n->nfree_chunks++] = chunk;
+}
+
 static void free_send_slot(struct netvsc *n, uint32_t slot)
 {
     uint32_t sec = slot & SLOT_SECTION_MASK;
     if (sec < n->nsections && n->nfree_sections < n->nsections)
         n->free_sections[n->nfree_sections++] = sec;
-    if (slot & SLOT_BIG) {
-        uint32_t chunk = (slot & ~SLOT_BIG) >> SLOT_CHUNK_SHIFT;
-        if (chunk < BIG_CHUNKS && n->nfree_chunks < BIG_CHUNKS)
-            n->free_chunks[n->nfree_chunks++] = chunk;
-    }
+    if (slot & SLOT_BIG)
+        free_chunk(n, SLOT_CHUNK(slot));
     n->tx_blocked = false;
 }
 
@@ -371,6 +374,8 @@ bool netvsc_tx_alloc(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb
         tb->data = n->sbuf + (size_t)sec * n->section_size + TX_HDR_ROOM;
         tb->cap = small_cap;
         tb->slot = sec;
+        tb->spill = NULL;
+        tb->spill_cap = 0;
         return true;
     }
     if (!n->chunk_pages || n->nfree_chunks == 0 ||
@@ -381,11 +386,56 @@ bool netvsc_tx_alloc(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb
     tb->data = hv_guest_pfn_ptr(n->g, n->chunk_pfn + (uint64_t)chunk * n->chunk_pages);
     tb->cap = n->chunk_pages * HV_PAGE_SIZE;
     tb->slot = SLOT_BIG | (chunk << SLOT_CHUNK_SHIFT) | sec;
+    tb->spill = NULL;
+    tb->spill_cap = 0;
     return true;
 none:
     n->stats.tx_no_buffer++;
     n->tx_blocked = true;
     return false;
+}
+
+bool netvsc_tx_alloc_split(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb)
+{
+    uint32_t small_cap = n->section_size - TX_HDR_ROOM;
+    if (max_len <= small_cap || !n->chunk_pages || n->nfree_chunks == 0 ||
+        max_len > n->chunk_pages * HV_PAGE_SIZE)
+        return netvsc_tx_alloc(n, max_len < small_cap ? max_len : small_cap, tb);
+    if (n->nfree_sections == 0) {
+        n->stats.tx_no_buffer++;
+        n->tx_blocked = true;
+        return false;
+    }
+    uint32_t sec = n->free_sections[--n->nfree_sections];
+    uint32_t chunk = n->free_chunks[--n->nfree_chunks];
+    tb->data = n->sbuf + (size_t)sec * n->section_size + TX_HDR_ROOM;
+    tb->cap = small_cap;
+    tb->slot = SLOT_BIG | SLOT_SPLIT | (chunk << SLOT_CHUNK_SHIFT) | sec;
+    tb->spill = (uint8_t *)hv_guest_pfn_ptr(n->g, n->chunk_pfn + (uint64_t)chunk * n->chunk_pages) +
+                small_cap;
+    tb->spill_cap = n->chunk_pages * HV_PAGE_SIZE - small_cap;
+    return true;
+}
+
+bool netvsc_tx_join(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len)
+{
+    if (!(tb->slot & SLOT_SPLIT))
+        return len <= tb->cap;
+    if (len > tb->cap + tb->spill_cap)
+        return false;
+    if (len <= tb->cap) {
+        free_chunk(n, SLOT_CHUNK(tb->slot));
+        tb->slot &= SLOT_SECTION_MASK;
+    } else {
+        uint8_t *chunk = (uint8_t *)tb->spill - tb->cap;
+        memcpy(chunk, tb->data, tb->cap);
+        tb->data = chunk;
+        tb->cap += tb->spill_cap;
+        tb->slot &= ~SLOT_SPLIT;
+    }
+    tb->spill = NULL;
+    tb->spill_cap = 0;
+    return true;
 }
 
 void netvsc_tx_abort(struct netvsc *n, struct netvsc_txbuf *tb)
@@ -439,10 +489,13 @@ int netvsc_tx_ppis(const struct netvsc_info *info, const struct netvsc_meta *met
 int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
                      const struct netvsc_meta *meta)
 {
+    if ((tb->slot & SLOT_SPLIT) && !netvsc_tx_join(n, tb, len))
+        return -EINVAL;
     if (len < JUMBO_ETH_HLEN || len > tb->cap)
         return -EINVAL;
     uint32_t sec = tb->slot & SLOT_SECTION_MASK;
     bool big = tb->slot & SLOT_BIG;
+    uint64_t tid = TID_SEND | tb->slot;
     uint8_t *s = n->sbuf + (size_t)sec * n->section_size;
     uint8_t ppis[TX_PPI_MAX];
     int pl = netvsc_tx_ppis(&n->info, meta, len, ppis);
@@ -479,13 +532,12 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
     struct iovec iov = {.iov_base = body, .iov_len = n->msg_size};
     struct vmbus_ring *tx = vmbus_gchan_tx(n->ch);
     int rc;
-    uint64_t tid = TID_SEND | tb->slot;
     if (!big) {
         rc = vmbus_ring_put(tx, VMBUS_PKT_DATA_INBAND, VMBUS_PKT_FLAG_COMPLETION_REQUESTED, tid,
                             NULL, 0, &iov, 1);
     } else {
         /* The frame's pages, one range: reserved, count, then the range. */
-        uint32_t chunk = (tb->slot & ~SLOT_BIG) >> SLOT_CHUNK_SHIFT;
+        uint32_t chunk = SLOT_CHUNK(tb->slot);
         uint64_t first = n->chunk_pfn + (uint64_t)chunk * n->chunk_pages;
         uint32_t npfn = (len + HV_PAGE_SIZE - 1) / HV_PAGE_SIZE;
         uint8_t ext[8 + 8 + 8 * 17];

@@ -192,6 +192,8 @@ static uint32_t build_l4(uint8_t *f, const struct l4opt *o, uint32_t *l4_out)
 static bool l4_csum_ok_v4(const uint8_t *f, uint32_t len)
 {
     const uint8_t *ip = f + 14;
+    if (len < 14u + 20u || get16(ip + 2) < 20u)
+        return false;
     uint32_t l4_len = get16(ip + 2) - 20u;
     if (14u + 20u + l4_len > len)
         return false;
@@ -1103,6 +1105,58 @@ static void nic_tx__jumbo_frame__through_the_bounce_buffer_intact(void **state)
     free(f);
 }
 
+static void nic_tx__jumbo_frame__read_into_a_chunk_whole_before_its_checksum(void **state)
+{
+    struct dp *d = *state;
+    d->x.info.csum_offload = false; /* the checksum is finished here, over the joined frame */
+    uint32_t len = jumbo_frame(JUMBO_MTU_MAX);
+    uint8_t *f = malloc(len);
+    struct l4opt o = {.proto = IPPROTO_UDP, .payload = len - 14 - 20 - 8};
+    uint32_t l4;
+    assert_int_equal(build_l4(f, &o, &l4), len);
+    struct virtio_net_hdr vh = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                .csum_start = (uint16_t)l4,
+                                .csum_offset = 6};
+    tap_write(d, &vh, f, len);
+    tap_write(d, NULL, f, 64);
+    pump_to_root(d, 2);
+    assert_int_equal(d->r->got[0].len, len);
+    assert_true(l4_csum_ok_v4(d->r->got[0].data, len));
+    assert_memory_equal(d->r->got[0].data + l4 + 8, f + l4 + 8, len - l4 - 8);
+    assert_memory_equal(d->r->got[1].data, f, 64);
+    assert_int_equal(d->x.ct.sw_csum, 1);
+    assert_int_equal(d->x.ct.bounced, 0); /* read where it is sent from */
+    struct netvsc_stats s;
+    netvsc_get_stats(d->x.n, &s);
+    assert_int_equal(s.tx_gpa_direct, 1); /* the small one went from its section */
+    free(f);
+}
+
+static void nic_tx__jumbo_frame_every_chunk_in_flight__bounced_then_sent(void **state)
+{
+    struct dp *d = *state;
+    uint32_t len = jumbo_frame(JUMBO_MTU_MAX);
+    uint8_t *f = malloc(len);
+    struct l4opt o = {.proto = IPPROTO_UDP, .payload = len - 14 - 20 - 8, .full_csum = true};
+    assert_int_equal(build_l4(f, &o, NULL), len);
+    struct netvsc_txbuf held[64];
+    unsigned nheld = 0;
+    while (nheld < 64 && netvsc_tx_alloc(d->x.n, len, &held[nheld]))
+        nheld++;
+    assert_true(nheld > 0 && nheld < 64); /* every chunk taken */
+    tap_write(d, NULL, f, len);
+    d->x.tap_ready = true;
+    assert_int_equal(netvsc_vm_nic_tx(&d->x, false), 1);
+    assert_int_equal(d->x.ct.bounced, 1);
+    assert_int_equal(d->x.pend, PEND_BOUNCE);
+    for (unsigned i = 0; i < nheld; i++)
+        netvsc_tx_abort(d->x.n, &held[i]);
+    pump_to_root(d, 1);
+    assert_int_equal(d->r->got[0].len, len);
+    assert_memory_equal(d->r->got[0].data, f, len);
+    free(f);
+}
+
 static void nic_tx__more_frames_than_a_burst__all_arrive_in_order(void **state)
 {
     struct dp *d = *state;
@@ -1712,6 +1766,8 @@ int main(void)
         D(nic_tx__partial_checksum_root_without_offload__finished_in_the_guest),
         D(nic_tx__runts_and_bad_offloads__dropped_and_counted),
         DJ(nic_tx__jumbo_frame__through_the_bounce_buffer_intact),
+        DJ(nic_tx__jumbo_frame__read_into_a_chunk_whole_before_its_checksum),
+        DJ(nic_tx__jumbo_frame_every_chunk_in_flight__bounced_then_sent),
         D(nic_tx__more_frames_than_a_burst__all_arrive_in_order),
         D(nic_rx_frame__root_vouched_pseudo_sum__partial_checksum_for_the_tap),
         D(nic_rx_frame__vlan_from_a_trunk__tag_back_in_the_frame),
