@@ -31,7 +31,10 @@ struct netvsc_params {
     uint32_t ring_pages;     /* per ring, header page included; 0 = 256 */
     uint32_t recv_buf_bytes; /* 0 = 16 MiB */
     uint32_t send_buf_bytes; /* 0 = 4 MiB */
-    bool no_offload;         /* do not ask for checksum/LSO offloads */
+    bool no_offload;         /* do not ask for checksum/LSO/RSC offloads */
+    bool rsc;                /* take coalesced TCP receives (NVSP 6.1 RSC) if the root
+                                offers them: frames up to NETVSC_RSC_FRAME_MAX, flagged
+                                NETVSC_F_RSC, reach the receive callback */
     int timeout_ms;          /* for each control exchange; 0 = 5000 */
     uint32_t target_vp;      /* VP the channel interrupts; < the guest's VP count */
 };
@@ -47,6 +50,7 @@ struct netvsc_info {
     bool lso;               /* root takes LSOv2 (TCP segmentation), IPv4 and IPv6 */
     uint32_t lso_max;       /* largest LSO frame, L2 (Ethernet header included) */
     uint32_t lso_min_segs;  /* fewest segments an LSO frame may make (0, 1 or 2) */
+    bool rsc;               /* the root may coalesce TCP receives (NETVSC_F_RSC) */
     uint32_t tx_frame_max;  /* largest max_len netvsc_tx_alloc() can ever satisfy */
     uint32_t target_vp;     /* VP the channel interrupts */
 };
@@ -76,6 +80,13 @@ uint32_t netvsc_relid(const struct netvsc *n);
 #define NETVSC_F_CSUM 0x2      /* tx: root must complete the L4 checksum; rx: see above */
 #define NETVSC_F_LSO 0x4       /* tx: segment with mss (TCP) */
 #define NETVSC_F_IPV6 0x8      /* csum / LSO metadata is for IPv6 */
+/* rx: TCP segments the root coalesced (RSC), put together here from the
+ * receive sections they came in; the root's checksum word (NETVSC_F_CSUM)
+ * and tag are the first fragment's. */
+#define NETVSC_F_RSC 0x10
+/* The largest coalesced frame: 64 KiB of IP payload, an IPv6 header, an
+ * Ethernet header and a tag. */
+#define NETVSC_RSC_FRAME_MAX (65536u + 40u + 18u)
 struct netvsc_meta {
     uint32_t flags;
     uint16_t vlan_tci;
@@ -153,6 +164,7 @@ bool netvsc_tx_blocked(const struct netvsc *n);
 struct netvsc_stats {
     uint64_t tx_frames, tx_bytes, tx_gpa_direct;
     uint64_t rx_frames, rx_bytes;
+    uint64_t rx_rsc;       /* frames put together from RSC fragments */
     uint64_t tx_no_buffer; /* tx_alloc found nothing free (retries count too) */
     uint64_t rx_bad;       /* malformed messages from the root, dropped */
     uint64_t link_changes;

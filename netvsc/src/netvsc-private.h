@@ -50,6 +50,15 @@ struct comp_backlog {
     uint32_t status;
 };
 
+/* An RSC packet being put together from its fragments (netvsc_rsc_add). */
+#define RSC_FRAGS_MAX 562u /* fragments of one packet, as Linux's NVSP_RSC_MAX */
+struct netvsc_rsc {
+    uint8_t *buf; /* NETVSC_RSC_FRAME_MAX bytes */
+    uint32_t len;
+    uint32_t frags; /* 0: none in progress */
+    struct netvsc_meta meta; /* the first fragment's */
+};
+
 struct netvsc {
     struct vmbus_client *client;
     struct hv_guest *g;
@@ -102,6 +111,7 @@ struct netvsc {
     struct comp_backlog backlog[COMP_BACKLOG];
     uint32_t backlog_head, backlog_len;
 
+    struct netvsc_rsc rsc;
     struct netvsc_info info;
     struct netvsc_stats stats;
     uint8_t *pkt; /* copy of the current ring packet */
@@ -127,6 +137,18 @@ int netvsc_wait(struct netvsc *n, bool *flag);
 int netvsc_tx_ppis(const struct netvsc_info *info, const struct netvsc_meta *meta, uint32_t len,
                    uint8_t ppis[NETVSC_TX_PPI_MAX]);
 
+/* One RNDIS data message that is an RSC fragment (its PKTINFO_ID flags
+ * have RNDIS_PKTINFO_SUBALLOC) into r, by hv_netvsc's rules: a first
+ * fragment starts a packet over, any other needs one started; a packet
+ * must end (LAST_FRAG) in the transfer it started in (last_range: no
+ * range follows this one); at most RSC_FRAGS_MAX fragments and
+ * NETVSC_RSC_FRAME_MAX bytes. The data is copied. Returns 1 when the
+ * packet is whole (r->buf, r->len, r->meta with NETVSC_F_RSC; the caller
+ * delivers it and sets r->frags to 0), 0 when more is to come, -EPROTO
+ * when the fragment breaks a rule (the packet in progress dropped). */
+int netvsc_rsc_add(struct netvsc_rsc *r, uint32_t pktinfo_flags, const void *data, uint32_t len,
+                   const struct netvsc_meta *meta, bool last_range);
+
 /* nvs.c */
 
 /* Send one NVSP message in-band (padded to msg_size), tid its transaction
@@ -149,6 +171,7 @@ struct netvsc_offload_choice {
     bool lso;              /* LSOv2, IPv4 and IPv6 */
     uint32_t lso_max;      /* largest LSO frame, at most NETVSC_LSO_MAX */
     uint32_t lso_min_segs; /* the root's minimum segment count (0 or 1: any) */
+    bool rsc;              /* RSC, IPv4 and IPv6 */
 };
 /* LSO is left off if the root wants more segments per frame than this. */
 #define NETVSC_LSO_MIN_SEGS_MAX 2u
@@ -156,9 +179,9 @@ struct netvsc_offload_choice {
  * packet behind an Ethernet header and a tag. */
 #define NETVSC_LSO_MAX (65536u + 18u)
 /* From the root's NDIS_OFFLOAD (got_len bytes of it; any content), the
- * OFFLOAD_PARAMETERS to set and what they turn on. false: nothing to set
- * (not even IPv4 checksums offered). */
-bool netvsc_offload_choose(const struct ndis_offload *got, uint32_t got_len,
+ * OFFLOAD_PARAMETERS to set and what they turn on; RSC only if want_rsc.
+ * false: nothing to set (neither IPv4 checksums nor RSC). */
+bool netvsc_offload_choose(const struct ndis_offload *got, uint32_t got_len, bool want_rsc,
                            struct ndis_offload_params *op, struct netvsc_offload_choice *out);
 
 /* RNDIS bring-up over the NVSP set up: INIT, frame size (info.mtu), MAC,

@@ -130,7 +130,7 @@ static int rndis_init(struct netvsc *n)
  * minimum segment count of at most 2 (what vmswitch reports: every
  * GSO frame a kernel builds has two segments or more).
  */
-bool netvsc_offload_choose(const struct ndis_offload *got, uint32_t got_len,
+bool netvsc_offload_choose(const struct ndis_offload *got, uint32_t got_len, bool want_rsc,
                            struct ndis_offload_params *op, struct netvsc_offload_choice *out)
 {
     memset(op, 0, sizeof(*op));
@@ -140,12 +140,18 @@ bool netvsc_offload_choose(const struct ndis_offload *got, uint32_t got_len,
     op->hdr.size = sizeof(*op);
     if (got_len < NDIS_OFFLOAD_SIZE_REV1)
         return false;
+    /* RSC as hv_netvsc: both versions offered (a revision 3 answer). */
+    if (want_rsc && got_len >= NDIS_OFFLOAD_SIZE_REV3 && got->rsc_ip4 && got->rsc_ip6) {
+        op->rsc_ip4 = NDIS_OFFLOAD_RSC_ON;
+        op->rsc_ip6 = NDIS_OFFLOAD_RSC_ON;
+        out->rsc = true;
+    }
     uint32_t need4 = NDIS_TXCSUM_CAP_TCP4 | NDIS_TXCSUM_CAP_TCP4OPT;
     uint32_t need6 = NDIS_TXCSUM_CAP_TCP6 | NDIS_TXCSUM_CAP_TCP6OPT | NDIS_TXCSUM_CAP_IP6EXT;
     bool csum4 = (got->csum.ip4_txcsum & need4) == need4;
     bool csum6 = (got->csum.ip6_txcsum & need6) == need6;
     if (!csum4)
-        return false;
+        return out->rsc;
     op->tcp4_csum = NDIS_OFFLOAD_PARAM_TXRX;
     op->udp4_csum = (got->csum.ip4_txcsum & NDIS_TXCSUM_CAP_UDP4) ? NDIS_OFFLOAD_PARAM_TXRX
                                                                   : NDIS_OFFLOAD_PARAM_RX;
@@ -193,14 +199,16 @@ static int negotiate_offloads(struct netvsc *n)
         return 0; /* no offloads: fine */
     struct ndis_offload_params op;
     struct netvsc_offload_choice ch;
-    if (!netvsc_offload_choose(&got, len, &op, &ch))
+    bool want_rsc = n->p.rsc && n->info.nvsp_version >= NVSP_PROTOCOL_VERSION_61;
+    if (!netvsc_offload_choose(&got, len, want_rsc, &op, &ch))
         return 0;
     rc = rndis_set(n, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &op, sizeof(op));
-    if (rc == -EOPNOTSUPP && ch.lso) {
-        /* A root that offers LSO but will not turn it on: checksums only. */
-        op.lsov2_ip4 = NDIS_OFFLOAD_PARAM_NOCHG;
-        op.lsov2_ip6 = NDIS_OFFLOAD_PARAM_NOCHG;
-        ch.lso = false;
+    if (rc == -EOPNOTSUPP && (ch.lso || ch.rsc)) {
+        /* A root that offers LSO or RSC but will not turn them on:
+         * checksums only. */
+        op.lsov2_ip4 = op.lsov2_ip6 = NDIS_OFFLOAD_PARAM_NOCHG;
+        op.rsc_ip4 = op.rsc_ip6 = NDIS_OFFLOAD_PARAM_NOCHG;
+        ch.lso = ch.rsc = false;
         ch.lso_max = ch.lso_min_segs = 0;
         rc = rndis_set(n, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &op, sizeof(op));
     }
@@ -210,6 +218,7 @@ static int negotiate_offloads(struct netvsc *n)
     n->info.lso = ch.lso;
     n->info.lso_max = ch.lso_max;
     n->info.lso_min_segs = ch.lso_min_segs;
+    n->info.rsc = ch.rsc;
     return 0;
 }
 

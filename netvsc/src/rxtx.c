@@ -112,9 +112,36 @@ static void on_indicate_status(struct netvsc *n, const uint8_t *msg, uint32_t le
     }
 }
 
-/* One RNDIS data message from the receive buffer. */
-static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, netvsc_rx_cb cb,
-                           void *ctx)
+int netvsc_rsc_add(struct netvsc_rsc *r, uint32_t pktinfo_flags, const void *data, uint32_t len,
+                   const struct netvsc_meta *meta, bool last_range)
+{
+    if (pktinfo_flags & RNDIS_PKTINFO_FIRST_FRAG) {
+        r->frags = 0;
+        r->len = 0;
+    } else if (r->frags == 0) {
+        return -EPROTO;
+    }
+    bool more = !(pktinfo_flags & RNDIS_PKTINFO_LAST_FRAG);
+    if ((more && last_range) || r->frags >= RSC_FRAGS_MAX ||
+        (uint64_t)r->len + len > NETVSC_RSC_FRAME_MAX) {
+        r->frags = 0;
+        return -EPROTO;
+    }
+    if (r->frags == 0)
+        r->meta = *meta;
+    memcpy(r->buf + r->len, data, len);
+    r->len += len;
+    r->frags++;
+    if (more)
+        return 0;
+    r->meta.flags |= NETVSC_F_RSC;
+    return 1;
+}
+
+/* One RNDIS data message from the receive buffer; last: no range follows
+ * it in its transfer. Returns the frames delivered (0 or 1) or -EPROTO. */
+static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, bool last,
+                           netvsc_rx_cb cb, void *ctx)
 {
     struct rndis_packet_msg pm;
     if (len < sizeof(pm))
@@ -136,10 +163,31 @@ static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, n
         meta.flags |= NETVSC_F_VLAN;
         meta.vlan_tci = (uint16_t)(RNDIS_VLAN_ID(ppi.vlan) | (RNDIS_VLAN_PRIO(ppi.vlan) << 13));
     }
+    const uint8_t *data = msg + RNDIS_HEADER_SIZE + pm.data_offset;
+    if ((ppi.present & VMNIC_PPI_PKTINFO_ID) && (ppi.pktinfo_id & RNDIS_PKTINFO_SUBALLOC)) {
+        /* A fragment of a coalesced packet: only if we asked for them. */
+        if (!n->info.rsc || !n->rsc.buf)
+            return -EPROTO;
+        int rc = netvsc_rsc_add(&n->rsc, ppi.pktinfo_id, data, pm.data_len, &meta, last);
+        if (rc <= 0)
+            return rc;
+        n->rsc.frags = 0;
+        n->stats.rx_frames++;
+        n->stats.rx_rsc++;
+        n->stats.rx_bytes += n->rsc.len;
+        if (cb)
+            cb(ctx, n->rsc.buf, n->rsc.len, &n->rsc.meta);
+        return 1;
+    }
+    if (n->rsc.frags) {
+        /* A packet left unfinished by a whole frame: dropped. */
+        n->rsc.frags = 0;
+        n->stats.rx_bad++;
+    }
     n->stats.rx_frames++;
     n->stats.rx_bytes += pm.data_len;
     if (cb)
-        cb(ctx, msg + RNDIS_HEADER_SIZE + pm.data_offset, pm.data_len, &meta);
+        cb(ctx, data, pm.data_len, &meta);
     return 1;
 }
 
@@ -246,6 +294,7 @@ static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt, netvsc_rx_cb c
         if (r.byte_count < sizeof(struct rndis_msg_hdr) || r.byte_count > n->sub_alloc_size ||
             (uint64_t)r.byte_offset + r.byte_count > n->rbuf_len) {
             n->stats.rx_bad++;
+            n->rsc.frags = 0; /* no packet goes on over a gap */
             status = NVSP_STAT_INVALID_RNDIS_PKT;
             continue;
         }
@@ -254,18 +303,20 @@ static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt, netvsc_rx_cb c
         memcpy(&h, msg, sizeof(h));
         if (h.len > r.byte_count || h.len < sizeof(h)) {
             n->stats.rx_bad++;
+            n->rsc.frags = 0; /* no packet goes on over a gap */
             status = NVSP_STAT_INVALID_RNDIS_PKT;
             continue;
         }
         if (h.type == RNDIS_MSG_PACKET) {
-            int rc = on_rndis_packet(n, msg, h.len, cb, ctx);
+            int rc = on_rndis_packet(n, msg, h.len, i == nr - 1, cb, ctx);
             if (rc < 0) {
                 n->stats.rx_bad++;
                 status = NVSP_STAT_INVALID_RNDIS_PKT;
             } else {
-                (*frames)++;
+                *frames += rc;
             }
         } else {
+            n->rsc.frags = 0;
             on_rndis_control(n, msg, h.len);
         }
     }

@@ -53,7 +53,7 @@ static void offload_choose__lsov2_offered__enabled_for_both_versions(void **stat
     struct ndis_offload o = vmswitch_offload();
     struct ndis_offload_params op;
     struct netvsc_offload_choice ch;
-    assert_true(netvsc_offload_choose(&o, sizeof(o), &op, &ch));
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
     assert_true(ch.csum);
     assert_true(ch.lso);
     assert_int_equal(ch.lso_max, RNDIS_LSO_MAX_SIZE);
@@ -69,12 +69,12 @@ static void offload_choose__lsov2_offered__enabled_for_both_versions(void **stat
     assert_int_equal(op.udp6_csum, NDIS_OFFLOAD_PARAM_TXRX);
     /* A root allowing more than 64 KiB: our own limit. */
     o.lsov2.ip4_maxsz = o.lsov2.ip6_maxsz = 1u << 20;
-    assert_true(netvsc_offload_choose(&o, sizeof(o), &op, &ch));
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
     assert_true(ch.lso);
     assert_int_equal(ch.lso_max, NETVSC_LSO_MAX);
     /* The smaller of the two versions' limits. */
     o.lsov2.ip6_maxsz = 32000;
-    assert_true(netvsc_offload_choose(&o, sizeof(o), &op, &ch));
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
     assert_int_equal(ch.lso_max, 32000);
 }
 
@@ -85,7 +85,7 @@ static void offload_choose__no_lsov2__checksums_only(void **state)
     memset(&o.lsov2, 0, sizeof(o.lsov2)); /* today's netvsp */
     struct ndis_offload_params op;
     struct netvsc_offload_choice ch;
-    assert_true(netvsc_offload_choose(&o, sizeof(o), &op, &ch));
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
     assert_true(ch.csum);
     assert_false(ch.lso);
     assert_int_equal(ch.lso_max, 0);
@@ -101,30 +101,30 @@ static void offload_choose__partial_or_hostile_lsov2__left_off(void **state)
     struct netvsc_offload_choice ch;
     struct ndis_offload o = vmswitch_offload();
     o.lsov2.ip6_encap = 0; /* IPv4 only: the TAP's TSO is both or none */
-    assert_true(netvsc_offload_choose(&o, sizeof(o), &op, &ch));
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
     assert_true(ch.csum);
     assert_false(ch.lso);
     assert_int_equal(op.lsov2_ip4, NDIS_OFFLOAD_PARAM_NOCHG);
     o = vmswitch_offload();
     o.lsov2.ip6_opts = NDIS_LSOV2_CAP_TCP6OPT; /* no extension headers (hv_netvsc's rule) */
-    assert_true(netvsc_offload_choose(&o, sizeof(o), &op, &ch));
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
     assert_false(ch.lso);
     o = vmswitch_offload();
     o.lsov2.ip4_minsg = 3; /* a kernel's GSO frame may have two segments */
-    assert_true(netvsc_offload_choose(&o, sizeof(o), &op, &ch));
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
     assert_false(ch.lso);
     o = vmswitch_offload();
     o.lsov2.ip4_maxsz = 1000; /* not even one standard frame */
-    assert_true(netvsc_offload_choose(&o, sizeof(o), &op, &ch));
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
     assert_false(ch.lso);
     o = vmswitch_offload();
     o.lsov2.ip6_maxsz = 0;
-    assert_true(netvsc_offload_choose(&o, sizeof(o), &op, &ch));
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
     assert_false(ch.lso);
     /* No IPv6 checksums: no checksum offload at all, and no LSO. */
     o = vmswitch_offload();
     o.csum.ip6_txcsum = NDIS_TXCSUM_CAP_TCP6 | NDIS_TXCSUM_CAP_TCP6OPT;
-    assert_true(netvsc_offload_choose(&o, sizeof(o), &op, &ch));
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
     assert_false(ch.csum);
     assert_false(ch.lso);
     assert_int_equal(op.tcp6_csum, NDIS_OFFLOAD_PARAM_RX);
@@ -132,10 +132,10 @@ static void offload_choose__partial_or_hostile_lsov2__left_off(void **state)
     /* No IPv4 TCP checksums, or an answer shorter than revision 1: nothing. */
     o = vmswitch_offload();
     o.csum.ip4_txcsum = NDIS_TXCSUM_CAP_TCP4;
-    assert_false(netvsc_offload_choose(&o, sizeof(o), &op, &ch));
+    assert_false(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
     assert_false(ch.csum || ch.lso);
     o = vmswitch_offload();
-    assert_false(netvsc_offload_choose(&o, NDIS_OFFLOAD_SIZE_REV1 - 1, &op, &ch));
+    assert_false(netvsc_offload_choose(&o, NDIS_OFFLOAD_SIZE_REV1 - 1, false, &op, &ch));
     assert_false(ch.csum || ch.lso);
 }
 
@@ -201,6 +201,96 @@ static void tx_ppis__hostile_lso__refused(void **state)
     assert_int_equal(netvsc_tx_ppis(&INFO_LSO, &good, RNDIS_LSO_MAX_SIZE + 1, ppis), -EINVAL);
 }
 
+static void offload_choose__rsc_offered__only_when_wanted(void **state)
+{
+    (void)state;
+    struct ndis_offload o = vmswitch_offload();
+    o.rsc_ip4 = o.rsc_ip6 = 1;
+    struct ndis_offload_params op;
+    struct netvsc_offload_choice ch;
+    assert_true(netvsc_offload_choose(&o, sizeof(o), true, &op, &ch));
+    assert_true(ch.rsc);
+    assert_int_equal(op.rsc_ip4, NDIS_OFFLOAD_RSC_ON);
+    assert_int_equal(op.rsc_ip6, NDIS_OFFLOAD_RSC_ON);
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_false(ch.rsc);
+    assert_int_equal(op.rsc_ip4, NDIS_OFFLOAD_PARAM_NOCHG);
+    /* One version only, or an answer too short to carry it: no RSC. */
+    o.rsc_ip6 = 0;
+    assert_true(netvsc_offload_choose(&o, sizeof(o), true, &op, &ch));
+    assert_false(ch.rsc);
+    o.rsc_ip6 = 1;
+    assert_true(netvsc_offload_choose(&o, NDIS_OFFLOAD_SIZE_REV2, true, &op, &ch));
+    assert_false(ch.rsc);
+    assert_int_equal(op.rsc_ip4, NDIS_OFFLOAD_PARAM_NOCHG);
+}
+
+/* RSC fragments as the root sends them: PKTINFO_ID flags per fragment. */
+#define SUB RNDIS_PKTINFO_SUBALLOC
+#define FIRST (SUB | RNDIS_PKTINFO_FIRST_FRAG)
+#define LAST (SUB | RNDIS_PKTINFO_LAST_FRAG)
+
+static uint8_t g_rsc_buf[NETVSC_RSC_FRAME_MAX];
+
+static void rsc_add__fragments_in_one_transfer__one_frame_with_the_first_meta(void **state)
+{
+    (void)state;
+    struct netvsc_rsc r = {.buf = g_rsc_buf};
+    uint8_t a[1500], b[1448], c[100];
+    memset(a, 0xa1, sizeof(a));
+    memset(b, 0xb2, sizeof(b));
+    memset(c, 0xc3, sizeof(c));
+    struct netvsc_meta m1 = {.flags = NETVSC_F_CSUM | NETVSC_F_VLAN, .vlan_tci = 42};
+    struct netvsc_meta m2 = {0};
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, a, sizeof(a), &m1, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, SUB, b, sizeof(b), &m2, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, LAST, c, sizeof(c), &m2, true), 1);
+    assert_int_equal(r.len, sizeof(a) + sizeof(b) + sizeof(c));
+    assert_int_equal(r.frags, 3);
+    assert_memory_equal(r.buf, a, sizeof(a));
+    assert_memory_equal(r.buf + sizeof(a), b, sizeof(b));
+    assert_memory_equal(r.buf + sizeof(a) + sizeof(b), c, sizeof(c));
+    assert_int_equal(r.meta.flags, NETVSC_F_CSUM | NETVSC_F_VLAN | NETVSC_F_RSC);
+    assert_int_equal(r.meta.vlan_tci, 42);
+    /* A packet of one fragment (first and last). */
+    r.frags = 0;
+    assert_int_equal(netvsc_rsc_add(&r, FIRST | LAST, c, sizeof(c), &m2, true), 1);
+    assert_int_equal(r.len, sizeof(c));
+}
+
+static void rsc_add__hostile_fragment_orders__dropped(void **state)
+{
+    (void)state;
+    struct netvsc_rsc r = {.buf = g_rsc_buf};
+    uint8_t d[1500] = {0};
+    struct netvsc_meta m = {0};
+    /* A middle or last fragment with no first. */
+    assert_int_equal(netvsc_rsc_add(&r, SUB, d, sizeof(d), &m, false), -EPROTO);
+    assert_int_equal(netvsc_rsc_add(&r, LAST, d, sizeof(d), &m, true), -EPROTO);
+    /* A packet still open at the transfer's last range. */
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, d, sizeof(d), &m, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, SUB, d, sizeof(d), &m, true), -EPROTO);
+    assert_int_equal(r.frags, 0);
+    assert_int_equal(netvsc_rsc_add(&r, LAST, d, sizeof(d), &m, true), -EPROTO);
+    /* More than fits the largest coalesced frame. */
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, d, sizeof(d), &m, false), 0);
+    int rc = 0;
+    for (unsigned i = 0; i < 100 && rc == 0; i++)
+        rc = netvsc_rsc_add(&r, SUB, d, sizeof(d), &m, false);
+    assert_int_equal(rc, -EPROTO);
+    assert_int_equal(r.frags, 0);
+    /* More fragments than a packet may have. */
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, d, 1, &m, false), 0);
+    for (unsigned i = 1; i < RSC_FRAGS_MAX; i++)
+        assert_int_equal(netvsc_rsc_add(&r, SUB, d, 1, &m, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, LAST, d, 1, &m, true), -EPROTO);
+    /* A new first fragment starts over what was in progress. */
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, d, 100, &m, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, d, 10, &m, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, LAST, d, 10, &m, true), 1);
+    assert_int_equal(r.len, 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +299,9 @@ int main(void)
         cmocka_unit_test(offload_choose__partial_or_hostile_lsov2__left_off),
         cmocka_unit_test(tx_ppis__lso__the_lsov2_ppi_alone),
         cmocka_unit_test(tx_ppis__hostile_lso__refused),
+        cmocka_unit_test(offload_choose__rsc_offered__only_when_wanted),
+        cmocka_unit_test(rsc_add__fragments_in_one_transfer__one_frame_with_the_first_meta),
+        cmocka_unit_test(rsc_add__hostile_fragment_orders__dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -850,6 +850,118 @@ static void tx_meta__hostile_gso_headers__dropped_as_bad_offload(void **state)
                      NETVSC_VM_TX_BAD_OFFLOAD);
 }
 
+/* The bytes the iovecs of one writev carry, the virtio_net_hdr first. */
+static uint32_t gather(const struct iovec *iov, int cnt, uint8_t *out)
+{
+    uint32_t n = 0;
+    for (int i = 0; i < cnt; i++) {
+        memcpy(out + n, iov[i].iov_base, iov[i].iov_len);
+        n += (uint32_t)iov[i].iov_len;
+    }
+    return n;
+}
+
+static void rx_rsc_iov__coalesced_tcp4__gso_frame_with_a_partial_checksum(void **state)
+{
+    (void)state;
+    static uint8_t f[8192], want[8192], out[8192 + 64];
+    struct l4opt o = {.proto = IPPROTO_TCP, .payload = 5000, .full_csum = true};
+    uint32_t l4;
+    uint32_t len = build_l4(f, &o, &l4);
+    o.full_csum = false; /* the same frame, its field the pseudo-header sum */
+    build_l4(want, &o, NULL);
+    struct netvsc_meta meta = {.flags = NETVSC_F_CSUM | NETVSC_F_RSC};
+    struct virtio_net_hdr vh;
+    uint8_t hdr[NETVSC_VM_RSC_HDR_MAX], tag[4];
+    struct iovec iov[5];
+    int cnt = netvsc_vm_rx_rsc_iov(f, len, &meta, 1500, &vh, hdr, tag, iov);
+    assert_int_equal(cnt, 3);
+    assert_int_equal(vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+    assert_int_equal(vh.gso_size, 1500 - 20 - 20);
+    assert_int_equal(vh.csum_start, l4);
+    assert_int_equal(vh.csum_offset, 16);
+    assert_int_equal(vh.hdr_len, l4 + 20);
+    assert_int_equal(gather(iov, cnt, out), sizeof(vh) + len);
+    assert_memory_equal(out + sizeof(vh), want, len);
+    /* A coalesced frame no longer than one segment: partial, not GSO. */
+    o = (struct l4opt){.proto = IPPROTO_TCP, .payload = 1000, .full_csum = true};
+    len = build_l4(f, &o, &l4);
+    cnt = netvsc_vm_rx_rsc_iov(f, len, &meta, 1500, &vh, hdr, tag, iov);
+    assert_int_equal(cnt, 3);
+    assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+    assert_int_equal(vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+}
+
+static void rx_rsc_iov__tcp6_tag_out_of_band__tag_back_and_offsets_after_it(void **state)
+{
+    (void)state;
+    static uint8_t f[16384], want[16384], out[16384 + 64];
+    struct l4opt o = {.v6 = true, .proto = IPPROTO_TCP, .payload = 12000, .full_csum = true};
+    uint32_t l4;
+    uint32_t len = build_l4(f, &o, &l4);
+    o.full_csum = false;
+    o.vlan = 0x2007; /* the frame the VM must see: tagged, pseudo-header sum */
+    uint32_t wlen = build_l4(want, &o, NULL);
+    struct netvsc_meta meta = {.flags = NETVSC_F_CSUM | NETVSC_F_RSC | NETVSC_F_VLAN,
+                               .vlan_tci = 0x2007};
+    struct virtio_net_hdr vh;
+    uint8_t hdr[NETVSC_VM_RSC_HDR_MAX], tag[4];
+    struct iovec iov[5];
+    int cnt = netvsc_vm_rx_rsc_iov(f, len, &meta, 9000, &vh, hdr, tag, iov);
+    assert_int_equal(cnt, 5);
+    assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV6);
+    assert_int_equal(vh.gso_size, 9000 - 40 - 20);
+    assert_int_equal(vh.csum_start, l4 + 4);
+    assert_int_equal(vh.hdr_len, l4 + 4 + 20);
+    assert_int_equal(gather(iov, cnt, out), sizeof(vh) + wlen);
+    assert_memory_equal(out + sizeof(vh), want, wlen);
+}
+
+static void rx_rsc_iov__coalesced_frames_a_guest_must_reject__refused(void **state)
+{
+    (void)state;
+    static uint8_t f[8192], g[8192];
+    struct l4opt o = {.proto = IPPROTO_TCP, .payload = 5000, .full_csum = true};
+    uint32_t len = build_l4(f, &o, NULL);
+    struct netvsc_meta meta = {.flags = NETVSC_F_CSUM | NETVSC_F_RSC};
+    struct virtio_net_hdr vh;
+    uint8_t hdr[NETVSC_VM_RSC_HDR_MAX], tag[4];
+    struct iovec iov[5];
+    assert_int_equal(netvsc_vm_rx_rsc_iov(f, len, &meta, 1500, &vh, hdr, tag, iov), 3);
+    struct netvsc_meta unchecked = {.flags = NETVSC_F_RSC};
+    assert_int_equal(netvsc_vm_rx_rsc_iov(f, len, &unchecked, 1500, &vh, hdr, tag, iov),
+                     -EPROTO);
+    struct {
+        uint32_t off;
+        uint8_t val;
+    } bad[] = {
+        {14 + 9, IPPROTO_UDP}, /* not TCP */
+        {14 + 6, 0x20},        /* a fragment */
+        {14 + 3, 0x00},        /* IP length not the frame's */
+        {14 + 0, 0x55},        /* IPv5 */
+        {34 + 12, 0x30},       /* TCP header shorter than 20 */
+        {12, 0x88},            /* not IP */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memcpy(g, f, len);
+        g[bad[i].off] = bad[i].val;
+        assert_int_equal(netvsc_vm_rx_rsc_iov(g, len, &meta, 1500, &vh, hdr, tag, iov), -EPROTO);
+    }
+    /* Cut short: no payload, no TCP header, no IP header; an MTU no
+     * segment fits. */
+    memcpy(g, f, len);
+    g[14 + 2] = 0;
+    g[14 + 3] = 40;
+    assert_int_equal(netvsc_vm_rx_rsc_iov(g, 54, &meta, 1500, &vh, hdr, tag, iov), -EPROTO);
+    g[34 + 12] = 0xf0; /* 60 bytes of TCP header where 20 are left */
+    g[14 + 3] = 40 + 20;
+    assert_int_equal(netvsc_vm_rx_rsc_iov(g, 74, &meta, 1500, &vh, hdr, tag, iov), -EPROTO);
+    assert_int_equal(netvsc_vm_rx_rsc_iov(f, 40, &meta, 1500, &vh, hdr, tag, iov), -EPROTO);
+    assert_int_equal(netvsc_vm_rx_rsc_iov(f, 20, &meta, 1500, &vh, hdr, tag, iov), -EPROTO);
+    assert_int_equal(netvsc_vm_rx_rsc_iov(f, len, &meta, 40, &vh, hdr, tag, iov), -EPROTO);
+}
+
 static void tap_params__offloads__follow_what_the_root_takes(void **state)
 {
     (void)state;
@@ -1209,6 +1321,34 @@ static void nic_rx_frame__root_vouched_pseudo_sum__partial_checksum_for_the_tap(
     assert_int_equal(n, len);
     assert_int_equal(vh.flags, 0);
     assert_int_equal(d->x.ct.to_tap_frames, 3);
+}
+
+static void nic_rx_frame__coalesced_by_the_root__one_gso_frame_to_the_tap(void **state)
+{
+    struct dp *d = *state;
+    static uint8_t f[8192], buf[8192];
+    struct l4opt o = {.proto = IPPROTO_TCP, .payload = 4000, .full_csum = true};
+    uint32_t l4;
+    uint32_t len = build_l4(f, &o, &l4);
+    memcpy(f, MAC_VM, 6);
+    memcpy(f + 6, MAC_PEER, 6);
+    /* What netvsc hands over once it has put an RSC packet together. */
+    struct netvsc_meta meta = {.flags = NETVSC_F_CSUM | NETVSC_F_RSC};
+    netvsc_vm_nic_rx_frame(&d->x, f, len, &meta);
+    struct virtio_net_hdr vh;
+    struct iovec iov[2] = {{&vh, sizeof(vh)}, {buf, sizeof(buf)}};
+    assert_int_equal(readv(d->tap, iov, 2), (ssize_t)(sizeof(vh) + len));
+    assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+    assert_int_equal(vh.gso_size, d->x.info.mtu - 40);
+    assert_int_equal(vh.csum_start, l4);
+    assert_memory_equal(buf + l4 + 20, f + l4 + 20, len - l4 - 20);
+    assert_int_equal(d->x.ct.to_tap_rsc, 1);
+    /* One the root did not vouch for: dropped, counted, nothing written. */
+    meta.flags = NETVSC_F_RSC;
+    netvsc_vm_nic_rx_frame(&d->x, f, len, &meta);
+    assert_int_equal(d->x.ct.drop_rsc, 1);
+    assert_int_equal(d->x.ct.to_tap_frames, 1);
+    assert_int_equal(recv(d->tap, buf, sizeof(buf), MSG_DONTWAIT), -1);
 }
 
 static void nic_rx_frame__vlan_from_a_trunk__tag_back_in_the_frame(void **state)
@@ -1760,6 +1900,9 @@ int main(void)
         T(tx_meta__gso_tagged_ipv4__lso_behind_the_tag),
         T(tx_meta__gso_of_one_segment__a_checksum_offload),
         T(tx_meta__hostile_gso_headers__dropped_as_bad_offload),
+        T(rx_rsc_iov__coalesced_tcp4__gso_frame_with_a_partial_checksum),
+        T(rx_rsc_iov__tcp6_tag_out_of_band__tag_back_and_offsets_after_it),
+        T(rx_rsc_iov__coalesced_frames_a_guest_must_reject__refused),
         T(tap_params__offloads__follow_what_the_root_takes),
         D(nic_tx__plain_frames__reach_the_root_as_written),
         D(nic_tx__partial_checksum__the_root_is_asked_to_finish_it),
@@ -1770,6 +1913,7 @@ int main(void)
         DJ(nic_tx__jumbo_frame_every_chunk_in_flight__bounced_then_sent),
         D(nic_tx__more_frames_than_a_burst__all_arrive_in_order),
         D(nic_rx_frame__root_vouched_pseudo_sum__partial_checksum_for_the_tap),
+        D(nic_rx_frame__coalesced_by_the_root__one_gso_frame_to_the_tap),
         D(nic_rx_frame__vlan_from_a_trunk__tag_back_in_the_frame),
         D(nic_rx_frame__tap_full__frame_dropped_and_counted),
         D(nic_rx_frame__tap_gone__write_error_counted),
