@@ -310,6 +310,7 @@ static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt, netvsc_rx_cb c
         if (h.type == RNDIS_MSG_PACKET) {
             int rc = on_rndis_packet(n, msg, h.len, i == nr - 1, cb, ctx);
             if (rc < 0) {
+                n->rsc.frags = 0;
                 n->stats.rx_bad++;
                 status = NVSP_STAT_INVALID_RNDIS_PKT;
             } else {
