@@ -149,6 +149,14 @@ int netvsc_tx_ppis(const struct netvsc_info *info, const struct netvsc_meta *met
 int netvsc_rsc_add(struct netvsc_rsc *r, uint32_t pktinfo_flags, const void *data, uint32_t len,
                    const struct netvsc_meta *meta, bool last_range);
 
+/* The ranges of one transfer-page packet from the root, each an RNDIS
+ * message in the receive buffer (checked against it): frames to cb
+ * (*frames counts them), RSC fragments put together, control answers and
+ * indications taken. Returns the status to complete the transfer with. */
+struct vmbus_xfer_range;
+uint32_t netvsc_rx_ranges(struct netvsc *n, const struct vmbus_xfer_range *ranges, uint32_t nr,
+                          netvsc_rx_cb cb, void *ctx, int *frames);
+
 /* nvs.c */
 
 /* Send one NVSP message in-band (padded to msg_size), tid its transaction

@@ -287,8 +287,15 @@ static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt, netvsc_rx_cb c
         n->stats.rx_bad++;
         return -EPROTO;
     }
+    uint32_t status = netvsc_rx_ranges(n, ranges, (uint32_t)nr, cb, ctx, frames);
+    return complete_xfer(n, pkt->trans_id, status);
+}
+
+uint32_t netvsc_rx_ranges(struct netvsc *n, const struct vmbus_xfer_range *ranges, uint32_t nr,
+                          netvsc_rx_cb cb, void *ctx, int *frames)
+{
     uint32_t status = NVSP_STAT_SUCCESS;
-    for (int i = 0; i < nr; i++) {
+    for (uint32_t i = 0; i < nr; i++) {
         struct vmbus_xfer_range r;
         memcpy(&r, &ranges[i], sizeof(r));
         if (r.byte_count < sizeof(struct rndis_msg_hdr) || r.byte_count > n->sub_alloc_size ||
@@ -321,7 +328,7 @@ static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt, netvsc_rx_cb c
             on_rndis_control(n, msg, h.len);
         }
     }
-    return complete_xfer(n, pkt->trans_id, status);
+    return status;
 }
 
 /* Handle what is in the ring, up to budget frames. */

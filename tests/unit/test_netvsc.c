@@ -6,6 +6,7 @@
  * test_netvsc_vm's.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,7 +20,9 @@
 #include <cmocka.h>
 
 #include "netvsc-private.h"
+#include "nvsp-proto.h"
 #include "rndis-proto.h"
+#include "vmbus-ring-proto.h"
 #include "vmnic.h"
 
 /* What vmswitch reports (../shared/reference: LSO max 0xF53C, two
@@ -291,6 +294,171 @@ static void rsc_add__hostile_fragment_orders__dropped(void **state)
     assert_int_equal(r.len, 20);
 }
 
+/* --- a transfer from the root, hand-made in a receive buffer ------------ */
+
+#define SUB_SIZE 4096u
+#define SUBS 16u
+
+struct got {
+    unsigned n;
+    const uint8_t *ptr;
+    uint32_t len;
+    uint8_t data[NETVSC_RSC_FRAME_MAX];
+    struct netvsc_meta meta;
+};
+
+static void collect(void *ctx, const void *frame, uint32_t len, const struct netvsc_meta *meta)
+{
+    struct got *g = ctx;
+    g->n++;
+    g->ptr = frame;
+    g->len = len;
+    memcpy(g->data, frame, len);
+    g->meta = *meta;
+}
+
+static struct netvsc *fake_nic(bool rsc)
+{
+    struct netvsc *n = calloc(1, sizeof(*n));
+    assert_non_null(n);
+    n->rbuf_len = SUB_SIZE * SUBS;
+    n->rbuf = calloc(1, n->rbuf_len);
+    assert_non_null(n->rbuf);
+    n->sub_alloc_size = SUB_SIZE;
+    n->num_sub_allocs = SUBS;
+    n->info.rsc = rsc;
+    n->rsc.buf = rsc ? g_rsc_buf : NULL;
+    return n;
+}
+
+static void free_nic(struct netvsc *n)
+{
+    free(n->rbuf);
+    free(n);
+}
+
+static uint32_t put_u32_ppi(uint8_t *p, uint32_t type, uint32_t v)
+{
+    struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE, .type = type, .ppi_offset = sizeof(r)};
+    memcpy(p, &r, sizeof(r));
+    memcpy(p + sizeof(r), &v, sizeof(v));
+    return RNDIS_PPI_U32_SIZE;
+}
+
+/* An RNDIS PACKET_MSG in sub-allocation sub: len bytes of fill, the PKTINFO_ID
+ * PPI if pktinfo is not 0, a checksum PPI if csum is not 0, a VLAN PPI if
+ * vlan is not 0. Returns its range. */
+static struct vmbus_xfer_range put_msg(struct netvsc *n, unsigned sub, uint32_t len, uint8_t fill,
+                                       uint32_t pktinfo, uint32_t csum, uint32_t vlan)
+{
+    uint8_t *m = n->rbuf + (size_t)sub * SUB_SIZE;
+    uint8_t ppis[64];
+    uint32_t pl = 0;
+    if (pktinfo)
+        pl += put_u32_ppi(ppis + pl, RNDIS_PPI_PKTINFO_ID, 1u | pktinfo);
+    if (csum)
+        pl += put_u32_ppi(ppis + pl, RNDIS_PPI_CSUM_INFO, csum);
+    if (vlan)
+        pl += put_u32_ppi(ppis + pl, RNDIS_PPI_VLAN, vlan);
+    struct rndis_packet_msg pm = {0};
+    pm.hdr.type = RNDIS_MSG_PACKET;
+    pm.ppi_offset = pl ? RNDIS_PACKET_OFFSET_MIN : 0;
+    pm.ppi_len = pl;
+    pm.data_offset = RNDIS_PACKET_OFFSET_MIN + pl;
+    pm.data_len = len;
+    pm.hdr.len = (uint32_t)sizeof(pm) + pl + len;
+    assert_true(pm.hdr.len <= SUB_SIZE);
+    memcpy(m, &pm, sizeof(pm));
+    memcpy(m + sizeof(pm), ppis, pl);
+    memset(m + sizeof(pm) + pl, fill, len);
+    return (struct vmbus_xfer_range){.byte_count = pm.hdr.len,
+                                     .byte_offset = sub * SUB_SIZE};
+}
+
+static void rx_ranges__rsc_fragments__one_frame_with_the_first_fragments_info(void **state)
+{
+    (void)state;
+    struct netvsc *n = fake_nic(true);
+    static struct got g;
+    memset(&g, 0, sizeof(g));
+    struct vmbus_xfer_range r[4];
+    r[0] = put_msg(n, 0, 1000, 0xa1, FIRST, RNDIS_RXCSUM_TCP_OK, RNDIS_VLAN_MAKE(42, 0));
+    r[1] = put_msg(n, 1, 1000, 0xb2, SUB, 0, 0);
+    r[2] = put_msg(n, 2, 500, 0xc3, LAST, 0, 0);
+    r[3] = put_msg(n, 3, 60, 0xd4, 0, 0, 0); /* and a frame of its own */
+    int frames = 0;
+    assert_int_equal(netvsc_rx_ranges(n, r, 4, collect, &g, &frames), NVSP_STAT_SUCCESS);
+    assert_int_equal(frames, 2);
+    assert_int_equal(g.n, 2);
+    struct netvsc_stats st;
+    netvsc_get_stats(n, &st);
+    assert_int_equal(st.rx_rsc, 1);
+    assert_int_equal(st.rx_frames, 2);
+    assert_int_equal(st.rx_bytes, 2500 + 60);
+    /* The last one delivered is the plain frame, in place. */
+    assert_int_equal(g.len, 60);
+    assert_ptr_equal(g.ptr, n->rbuf + 3 * SUB_SIZE + sizeof(struct rndis_packet_msg));
+    /* Once more without it, to look at the coalesced one. */
+    memset(&g, 0, sizeof(g));
+    frames = 0;
+    assert_int_equal(netvsc_rx_ranges(n, r, 3, collect, &g, &frames), NVSP_STAT_SUCCESS);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.len, 2500);
+    for (uint32_t i = 0; i < 2500; i++)
+        assert_int_equal(g.data[i], i < 1000 ? 0xa1 : i < 2000 ? 0xb2 : 0xc3);
+    assert_int_equal(g.meta.flags, NETVSC_F_CSUM | NETVSC_F_VLAN | NETVSC_F_RSC);
+    assert_int_equal(g.meta.vlan_tci, 42);
+    free_nic(n);
+}
+
+static void rx_ranges__hostile_rsc_transfers__dropped_with_an_error_status(void **state)
+{
+    (void)state;
+    static struct got g;
+    struct vmbus_xfer_range r[4];
+    int frames = 0;
+    /* Fragments from a root we did not ask for RSC. */
+    struct netvsc *n = fake_nic(false);
+    memset(&g, 0, sizeof(g));
+    r[0] = put_msg(n, 0, 100, 1, FIRST, 0, 0);
+    r[1] = put_msg(n, 1, 100, 2, LAST, 0, 0);
+    assert_int_equal(netvsc_rx_ranges(n, r, 2, collect, &g, &frames),
+                     NVSP_STAT_INVALID_RNDIS_PKT);
+    assert_int_equal(g.n, 0);
+    free_nic(n);
+
+    n = fake_nic(true);
+    /* A range past the buffer between two fragments: no packet over the gap. */
+    r[0] = put_msg(n, 0, 100, 1, FIRST, 0, 0);
+    r[1] = (struct vmbus_xfer_range){.byte_count = 100, .byte_offset = SUB_SIZE * SUBS};
+    r[2] = put_msg(n, 2, 100, 3, LAST, 0, 0);
+    assert_int_equal(netvsc_rx_ranges(n, r, 3, collect, &g, &frames),
+                     NVSP_STAT_INVALID_RNDIS_PKT);
+    assert_int_equal(g.n, 0);
+    /* A whole frame between two fragments: it goes, the packet does not. */
+    r[0] = put_msg(n, 0, 100, 1, FIRST, 0, 0);
+    r[1] = put_msg(n, 1, 70, 2, 0, 0, 0);
+    r[2] = put_msg(n, 2, 100, 3, LAST, 0, 0);
+    assert_int_equal(netvsc_rx_ranges(n, r, 3, collect, &g, &frames),
+                     NVSP_STAT_INVALID_RNDIS_PKT);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.len, 70);
+    /* A packet still open when its transfer ends, then its end in the next. */
+    r[0] = put_msg(n, 0, 100, 1, FIRST, 0, 0);
+    r[1] = put_msg(n, 1, 100, 2, SUB, 0, 0);
+    assert_int_equal(netvsc_rx_ranges(n, r, 2, collect, &g, &frames),
+                     NVSP_STAT_INVALID_RNDIS_PKT);
+    r[0] = put_msg(n, 2, 100, 3, LAST, 0, 0);
+    assert_int_equal(netvsc_rx_ranges(n, r, 1, collect, &g, &frames),
+                     NVSP_STAT_INVALID_RNDIS_PKT);
+    assert_int_equal(g.n, 1);
+    struct netvsc_stats st;
+    netvsc_get_stats(n, &st);
+    assert_int_equal(st.rx_rsc, 0);
+    assert_true(st.rx_bad >= 4);
+    free_nic(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +470,8 @@ int main(void)
         cmocka_unit_test(offload_choose__rsc_offered__only_when_wanted),
         cmocka_unit_test(rsc_add__fragments_in_one_transfer__one_frame_with_the_first_meta),
         cmocka_unit_test(rsc_add__hostile_fragment_orders__dropped),
+        cmocka_unit_test(rx_ranges__rsc_fragments__one_frame_with_the_first_fragments_info),
+        cmocka_unit_test(rx_ranges__hostile_rsc_transfers__dropped_with_an_error_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
