@@ -18,10 +18,14 @@
  * passed out of band is put back into the frame; a checksum the root
  * vouched for is handed over as verified, or as partial when the field
  * holds only the pseudo-header sum (the sender left it to the network).
+ * NICs ask for RSC: TCP segments the root coalesced reach the TAP as one
+ * GSO frame (a TAP takes GSO frames written to it whatever offloads it
+ * was given; TUNSETOFFLOAD says only what it hands us).
  * TAP -> NIC: partial checksums and TCP segmentation go to the root as
  * offloads where it takes them, else checksums are finished here; frames
  * are read straight into send room in guest memory, frames larger than a
- * send section through a bounce buffer. What cannot be sent is dropped and
+ * send section into a section and a page chunk sent GPA-direct (through a
+ * bounce buffer only while every chunk is in flight). What cannot be sent is dropped and
  * counted by reason (struct netvsc_vm_nic_counters).
  *
  * Virtual processors: the partition's VPs are interrupt targets, not
@@ -88,6 +92,7 @@ struct netvsc_vm_nic_counters {
     uint64_t to_tap_frames, to_tap_bytes;   /* NIC -> TAP, written */
     uint64_t to_tap_csum_ok;                /* of which the root vouched for the checksums */
     uint64_t to_tap_partial;                /* ... handed to the TAP as partial checksums */
+    uint64_t to_tap_rsc;                    /* ... coalesced by the root, handed as GSO frames */
     uint64_t to_root_csum, to_root_lso;     /* offloads asked of the root */
     uint64_t drop_tap_full;                 /* TAP would block: frame from the root dropped */
     uint64_t drop_tap_write;                /* other TAP write errors */
@@ -95,7 +100,11 @@ struct netvsc_vm_nic_counters {
     uint64_t drop_runt;                     /* read shorter than a virtio_net_hdr + header */
     uint64_t drop_bad_offload;              /* offload request we cannot express or check */
     uint64_t drop_gso_type;                 /* GSO type the root does not take (UDP, or no LSO) */
+    uint64_t drop_rsc;                      /* coalesced frame from the root that is not a
+                                               checked TCP segment (netvsc_vm_rx_rsc_iov) */
     uint64_t drop_rejected;                 /* netvsc_tx_submit said -EINVAL */
+    uint64_t bounced;                       /* long frames put together in the bounce buffer
+                                               (no page chunk free to read into) */
     uint64_t sw_csum;                       /* checksums finished here instead of by the root */
     uint64_t tx_stalls;                     /* no send room: stopped reading the TAP */
     uint64_t ring_full;                     /* netvsc_tx_submit said -EAGAIN */

@@ -31,7 +31,10 @@ struct netvsc_params {
     uint32_t ring_pages;     /* per ring, header page included; 0 = 256 */
     uint32_t recv_buf_bytes; /* 0 = 16 MiB */
     uint32_t send_buf_bytes; /* 0 = 4 MiB */
-    bool no_offload;         /* do not ask for checksum/LSO offloads */
+    bool no_offload;         /* do not ask for checksum/LSO/RSC offloads */
+    bool rsc;                /* take coalesced TCP receives (NVSP 6.1 RSC) if the root
+                                offers them: frames up to NETVSC_RSC_FRAME_MAX, flagged
+                                NETVSC_F_RSC, reach the receive callback */
     int timeout_ms;          /* for each control exchange; 0 = 5000 */
     uint32_t target_vp;      /* VP the channel interrupts; < the guest's VP count */
 };
@@ -44,8 +47,10 @@ struct netvsc_info {
     uint32_t ndis_version;  /* major << 16 | minor */
     uint32_t link_speed_mbps;
     bool csum_offload;      /* root takes TCP/UDP checksums to finish */
-    bool lso;               /* root takes LSOv2 (TCP segmentation) */
+    bool lso;               /* root takes LSOv2 (TCP segmentation), IPv4 and IPv6 */
     uint32_t lso_max;       /* largest LSO frame, L2 (Ethernet header included) */
+    uint32_t lso_min_segs;  /* fewest segments an LSO frame may make (0, 1 or 2) */
+    bool rsc;               /* the root may coalesce TCP receives (NETVSC_F_RSC) */
     uint32_t tx_frame_max;  /* largest max_len netvsc_tx_alloc() can ever satisfy */
     uint32_t target_vp;     /* VP the channel interrupts */
 };
@@ -75,6 +80,13 @@ uint32_t netvsc_relid(const struct netvsc *n);
 #define NETVSC_F_CSUM 0x2      /* tx: root must complete the L4 checksum; rx: see above */
 #define NETVSC_F_LSO 0x4       /* tx: segment with mss (TCP) */
 #define NETVSC_F_IPV6 0x8      /* csum / LSO metadata is for IPv6 */
+/* rx: TCP segments the root coalesced (RSC), put together here from the
+ * receive sections they came in; the root's checksum word (NETVSC_F_CSUM)
+ * and tag are the first fragment's. */
+#define NETVSC_F_RSC 0x10
+/* The largest coalesced frame: 64 KiB of IP payload, an IPv6 header, an
+ * Ethernet header and a tag. */
+#define NETVSC_RSC_FRAME_MAX (65536u + 40u + 18u)
 struct netvsc_meta {
     uint32_t flags;
     uint16_t vlan_tci;
@@ -92,10 +104,28 @@ struct netvsc_meta {
 struct netvsc_txbuf {
     void *data;
     uint32_t cap;
-    uint32_t slot; /* opaque */
+    uint32_t slot;    /* opaque */
+    void *spill;      /* netvsc_tx_alloc_split(): where a longer frame goes on; else NULL */
+    uint32_t spill_cap;
 };
 bool netvsc_tx_alloc(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb);
-/* Queue the frame of len bytes written to tb->data. 0, -EINVAL (bad len or
+/* Room for a frame whose length is known only once it is written (one
+ * read(2) from a TAP): a send section's room in data/cap, and, if a page
+ * chunk is free and max_len is more than a section holds, spill/spill_cap
+ * for the rest, so that data then spill take up to max_len bytes in one
+ * readv(2). Without a free chunk spill is NULL (spill_cap 0): data takes
+ * what a section holds. false as netvsc_tx_alloc() (no section free, or
+ * max_len > tx_frame_max). */
+bool netvsc_tx_alloc_split(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb);
+/* The frame of len bytes written to a split room made one: a frame that
+ * fit data stays in its section (the chunk freed); a longer one is made
+ * whole in the chunk by moving the cap bytes in data in front of the
+ * spilled part (a copy of one section's room, not of the frame), and
+ * tb->data/cap then name the chunk. Any other tb is left as it is. false
+ * if len is more than tb holds. netvsc_tx_submit() does it if the caller
+ * did not (call it first to read or change the frame whole). */
+bool netvsc_tx_join(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len);
+/* Queue the frame of len bytes written to tb->data (and tb->spill). 0, -EINVAL (bad len or
  * metadata), -EAGAIN (ring full: flush, wait, submit again). After an error
  * the caller still owns tb: submit it again or netvsc_tx_abort() it.
  * LSO frames go as the kernel built them (IPv4 total length set, TCP
@@ -134,6 +164,7 @@ bool netvsc_tx_blocked(const struct netvsc *n);
 struct netvsc_stats {
     uint64_t tx_frames, tx_bytes, tx_gpa_direct;
     uint64_t rx_frames, rx_bytes;
+    uint64_t rx_rsc;       /* frames put together from RSC fragments */
     uint64_t tx_no_buffer; /* tx_alloc found nothing free (retries count too) */
     uint64_t rx_bad;       /* malformed messages from the root, dropped */
     uint64_t link_changes;

@@ -15,6 +15,7 @@
  * (sent GPA-direct). Transaction ids on our ring say what a completion frees:
  *   TID_CTRL | n        an NVSP control request (INIT, buffers)
  *   TID_SEND | slot     a send; slot = section index (| chunk << 20 | BIG)
+ * (a split slot, section plus chunk, is sent as one or the other)
  * The root is trusted less than our own memory: every range and length it
  * hands us is checked against what we granted before we touch it.
  */
@@ -25,12 +26,15 @@
 #include <stdint.h>
 
 #include "netvsc.h"
+#include "rndis-proto.h"
 #include "vmbus-client.h"
 
 #define TID_CTRL (1ull << 62)
 #define TID_SEND (1ull << 61)
 #define SLOT_BIG (1u << 31)
+#define SLOT_SPLIT (1u << 30) /* with SLOT_BIG: netvsc_tx_alloc_split() room */
 #define SLOT_CHUNK_SHIFT 20
+#define SLOT_CHUNK(slot) (((slot) >> SLOT_CHUNK_SHIFT) & 0x3ffu)
 #define SLOT_SECTION_MASK 0xfffffu
 
 /* Frames start this far into a send section; the RNDIS header and PPIs go
@@ -44,6 +48,15 @@
 struct comp_backlog {
     uint64_t tid;
     uint32_t status;
+};
+
+/* An RSC packet being put together from its fragments (netvsc_rsc_add). */
+#define RSC_FRAGS_MAX 562u /* fragments of one packet, as Linux's NVSP_RSC_MAX */
+struct netvsc_rsc {
+    uint8_t *buf; /* NETVSC_RSC_FRAME_MAX bytes */
+    uint32_t len;
+    uint32_t frags; /* 0: none in progress */
+    struct netvsc_meta meta; /* the first fragment's */
 };
 
 struct netvsc {
@@ -98,6 +111,7 @@ struct netvsc {
     struct comp_backlog backlog[COMP_BACKLOG];
     uint32_t backlog_head, backlog_len;
 
+    struct netvsc_rsc rsc;
     struct netvsc_info info;
     struct netvsc_stats stats;
     uint8_t *pkt; /* copy of the current ring packet */
@@ -112,6 +126,36 @@ int netvsc_signal_if(struct netvsc *n, int rc);
  * of a control exchange. 0, -ETIMEDOUT after p.timeout_ms, -ENOTCONN if
  * the channel was rescinded, or the ring's error. */
 int netvsc_wait(struct netvsc *n, bool *flag);
+
+/* The PPIs in front of one frame (RNDIS_PACKET_OFFSET_MIN + them + the
+ * frame must fit TX_HDR_ROOM's layout). */
+#define NETVSC_TX_PPI_MAX (TX_HDR_ROOM - sizeof(struct rndis_packet_msg))
+/* The PPI block of a frame of len bytes sent with meta by a NIC with this
+ * info into ppis: the VLAN PPI, then the LSOv2 PPI or the checksum PPI.
+ * Returns its length, or -EINVAL if meta asks what info does not offer or
+ * names positions the frame cannot have. */
+int netvsc_tx_ppis(const struct netvsc_info *info, const struct netvsc_meta *meta, uint32_t len,
+                   uint8_t ppis[NETVSC_TX_PPI_MAX]);
+
+/* One RNDIS data message that is an RSC fragment (its PKTINFO_ID flags
+ * have RNDIS_PKTINFO_SUBALLOC) into r, by hv_netvsc's rules: a first
+ * fragment starts a packet over, any other needs one started; a packet
+ * must end (LAST_FRAG) in the transfer it started in (last_range: no
+ * range follows this one); at most RSC_FRAGS_MAX fragments and
+ * NETVSC_RSC_FRAME_MAX bytes. The data is copied. Returns 1 when the
+ * packet is whole (r->buf, r->len, r->meta with NETVSC_F_RSC; the caller
+ * delivers it and sets r->frags to 0), 0 when more is to come, -EPROTO
+ * when the fragment breaks a rule (the packet in progress dropped). */
+int netvsc_rsc_add(struct netvsc_rsc *r, uint32_t pktinfo_flags, const void *data, uint32_t len,
+                   const struct netvsc_meta *meta, bool last_range);
+
+/* The ranges of one transfer-page packet from the root, each an RNDIS
+ * message in the receive buffer (checked against it): frames to cb
+ * (*frames counts them), RSC fragments put together, control answers and
+ * indications taken. Returns the status to complete the transfer with. */
+struct vmbus_xfer_range;
+uint32_t netvsc_rx_ranges(struct netvsc *n, const struct vmbus_xfer_range *ranges, uint32_t nr,
+                          netvsc_rx_cb cb, void *ctx, int *frames);
 
 /* nvs.c */
 
@@ -128,6 +172,25 @@ int netvsc_nvs_attach(struct netvsc *n);
 void netvsc_nvs_detach(struct netvsc *n);
 
 /* rndis.c */
+
+/* What netvsc_offload_choose() turned on. */
+struct netvsc_offload_choice {
+    bool csum;             /* TCP/UDP checksums, IPv4 and IPv6 */
+    bool lso;              /* LSOv2, IPv4 and IPv6 */
+    uint32_t lso_max;      /* largest LSO frame, at most NETVSC_LSO_MAX */
+    uint32_t lso_min_segs; /* the root's minimum segment count (0 or 1: any) */
+    bool rsc;              /* RSC, IPv4 and IPv6 */
+};
+/* LSO is left off if the root wants more segments per frame than this. */
+#define NETVSC_LSO_MIN_SEGS_MAX 2u
+/* The largest LSO frame we send, whatever the root allows: 64 KiB of IP
+ * packet behind an Ethernet header and a tag. */
+#define NETVSC_LSO_MAX (65536u + 18u)
+/* From the root's NDIS_OFFLOAD (got_len bytes of it; any content), the
+ * OFFLOAD_PARAMETERS to set and what they turn on; RSC only if want_rsc.
+ * false: nothing to set (neither IPv4 checksums nor RSC). */
+bool netvsc_offload_choose(const struct ndis_offload *got, uint32_t got_len, bool want_rsc,
+                           struct ndis_offload_params *op, struct netvsc_offload_choice *out);
 
 /* RNDIS bring-up over the NVSP set up: INIT, frame size (info.mtu), MAC,
  * offloads, link state and speed, packet filter. */

@@ -41,6 +41,7 @@ static void release_memory(struct netvsc *n)
     if (n->chunk_pages)
         hv_guest_free_range(n->g, n->chunk_pfn, n->chunk_pages * BIG_CHUNKS);
     free(n->free_sections);
+    free(n->rsc.buf);
     free(n->pkt);
     free(n);
 }
@@ -85,7 +86,10 @@ int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_para
         return rc;
     }
     vmbus_ring_intr_mask(vmbus_gchan_rx(n->ch));
-    if ((rc = netvsc_nvs_attach(n)) == 0 && (rc = netvsc_rndis_attach(n)) == 0)
+    /* Before RSC can be turned on: fragments may come from then on. */
+    if (n->p.rsc && !n->p.no_offload && !(n->rsc.buf = malloc(NETVSC_RSC_FRAME_MAX)))
+        rc = -ENOMEM;
+    else if ((rc = netvsc_nvs_attach(n)) == 0 && (rc = netvsc_rndis_attach(n)) == 0)
         rc = setup_chunks(n);
     if (rc < 0) {
         netvsc_close(n);

@@ -159,6 +159,8 @@ int netvsc_nvs_attach(struct netvsc *n)
         struct nvsp_msg_ndis_config cfg = {.type = NVSP_MSG2_SEND_NDIS_CONFIG,
                                            .mtu = jumbo_frame(n->p.mtu),
                                            .capabilities = NVSP_CAP_IEEE8021Q};
+        if (v >= NVSP_PROTOCOL_VERSION_61 && n->p.rsc && !n->p.no_offload)
+            cfg.capabilities |= NVSP_CAP_RSC;
         if ((rc = netvsc_nvs_send(n, &cfg, sizeof(cfg), 0, false)) < 0)
             return rc;
     }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "jumbo.h"
 #include "netvsc-private.h"
 #include "nvsp-proto.h"
 #include "rndis-proto.h"
@@ -116,6 +117,70 @@ static int rndis_init(struct netvsc *n)
     return 0;
 }
 
+/*
+ * What to turn on, from the root's NDIS_OFFLOAD, by the rules hv_netvsc
+ * follows: TCP/UDP checksums for IPv4 when TCP4 and TCP4OPT are offered,
+ * for IPv6 when TCP6, TCP6OPT and IP6EXT are; LSOv2 for IPv4 when its
+ * encapsulation is 802.3, for IPv6 when its options also cover extension
+ * headers and TCP options. One departure: the front end's TAP takes (and
+ * a Linux guest's TSO4/TSO6 usually comes as) both IP versions or none,
+ * and the checksums of a segment are the root's to finish, so checksums
+ * are offloaded only for both versions, LSO only for both versions, with
+ * checksums, a size limit that holds at least one standard frame, and a
+ * minimum segment count of at most 2 (what vmswitch reports: every
+ * GSO frame a kernel builds has two segments or more).
+ */
+bool netvsc_offload_choose(const struct ndis_offload *got, uint32_t got_len, bool want_rsc,
+                           struct ndis_offload_params *op, struct netvsc_offload_choice *out)
+{
+    memset(op, 0, sizeof(*op));
+    memset(out, 0, sizeof(*out));
+    op->hdr.type = NDIS_OBJTYPE_DEFAULT;
+    op->hdr.revision = 3;
+    op->hdr.size = sizeof(*op);
+    if (got_len < NDIS_OFFLOAD_SIZE_REV1)
+        return false;
+    /* RSC as hv_netvsc: both versions offered (a revision 3 answer). */
+    if (want_rsc && got_len >= NDIS_OFFLOAD_SIZE_REV3 && got->rsc_ip4 && got->rsc_ip6) {
+        op->rsc_ip4 = NDIS_OFFLOAD_RSC_ON;
+        op->rsc_ip6 = NDIS_OFFLOAD_RSC_ON;
+        out->rsc = true;
+    }
+    uint32_t need4 = NDIS_TXCSUM_CAP_TCP4 | NDIS_TXCSUM_CAP_TCP4OPT;
+    uint32_t need6 = NDIS_TXCSUM_CAP_TCP6 | NDIS_TXCSUM_CAP_TCP6OPT | NDIS_TXCSUM_CAP_IP6EXT;
+    bool csum4 = (got->csum.ip4_txcsum & need4) == need4;
+    bool csum6 = (got->csum.ip6_txcsum & need6) == need6;
+    if (!csum4)
+        return out->rsc;
+    op->tcp4_csum = NDIS_OFFLOAD_PARAM_TXRX;
+    op->udp4_csum = (got->csum.ip4_txcsum & NDIS_TXCSUM_CAP_UDP4) ? NDIS_OFFLOAD_PARAM_TXRX
+                                                                  : NDIS_OFFLOAD_PARAM_RX;
+    op->tcp6_csum = csum6 ? NDIS_OFFLOAD_PARAM_TXRX : NDIS_OFFLOAD_PARAM_RX;
+    op->udp6_csum = csum6 && (got->csum.ip6_txcsum & NDIS_TXCSUM_CAP_UDP6)
+                        ? NDIS_OFFLOAD_PARAM_TXRX
+                        : NDIS_OFFLOAD_PARAM_RX;
+    /* IPv6 frames with partial checksums the root cannot finish would be
+     * finished by nobody: without IPv6 checksums, none are offloaded. */
+    if (!csum6)
+        return true;
+    out->csum = true;
+    uint32_t need6_lso = NDIS_LSOV2_CAP_IP6EXT | NDIS_LSOV2_CAP_TCP6OPT;
+    const struct ndis_lsov2_offload *l = &got->lsov2;
+    bool lso4 = (l->ip4_encap & NDIS_OFFLOAD_ENCAP_8023) && l->ip4_maxsz;
+    bool lso6 = (l->ip6_encap & NDIS_OFFLOAD_ENCAP_8023) && l->ip6_maxsz &&
+                (l->ip6_opts & need6_lso) == need6_lso;
+    uint32_t max = l->ip4_maxsz < l->ip6_maxsz ? l->ip4_maxsz : l->ip6_maxsz;
+    uint32_t minsg = l->ip4_minsg > l->ip6_minsg ? l->ip4_minsg : l->ip6_minsg;
+    if (!lso4 || !lso6 || max < jumbo_frame(JUMBO_MTU_DEFAULT) || minsg > NETVSC_LSO_MIN_SEGS_MAX)
+        return true;
+    op->lsov2_ip4 = NDIS_OFFLOAD_LSOV2_ON;
+    op->lsov2_ip6 = NDIS_OFFLOAD_LSOV2_ON;
+    out->lso = true;
+    out->lso_max = max > NETVSC_LSO_MAX ? NETVSC_LSO_MAX : max;
+    out->lso_min_segs = minsg;
+    return true;
+}
+
 static int negotiate_offloads(struct netvsc *n)
 {
     if (n->p.no_offload)
@@ -130,38 +195,30 @@ static int negotiate_offloads(struct netvsc *n)
     memset(&got, 0, sizeof(got));
     int rc = rndis_query(n, RNDIS_OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES, &caps, NDIS_OFFLOAD_SIZE_REV3,
                          &got, &len);
-    if (rc < 0 || len < NDIS_OFFLOAD_SIZE_REV1)
+    if (rc < 0)
         return 0; /* no offloads: fine */
     struct ndis_offload_params op;
-    memset(&op, 0, sizeof(op));
-    op.hdr.type = NDIS_OBJTYPE_DEFAULT;
-    op.hdr.revision = 3;
-    op.hdr.size = sizeof(op);
-    uint32_t need4 = NDIS_TXCSUM_CAP_TCP4 | NDIS_TXCSUM_CAP_TCP4OPT;
-    bool csum = (got.csum.ip4_txcsum & need4) == need4;
-    if (csum) {
-        op.tcp4_csum = NDIS_OFFLOAD_PARAM_TXRX;
-        op.udp4_csum = (got.csum.ip4_txcsum & NDIS_TXCSUM_CAP_UDP4) ? NDIS_OFFLOAD_PARAM_TXRX
-                                                                     : NDIS_OFFLOAD_PARAM_RX;
-        op.tcp6_csum = (got.csum.ip6_txcsum & NDIS_TXCSUM_CAP_TCP6) ? NDIS_OFFLOAD_PARAM_TXRX
-                                                                     : NDIS_OFFLOAD_PARAM_RX;
-        op.udp6_csum = (got.csum.ip6_txcsum & NDIS_TXCSUM_CAP_UDP6) ? NDIS_OFFLOAD_PARAM_TXRX
-                                                                     : NDIS_OFFLOAD_PARAM_RX;
-    }
-    bool lso = csum && (got.lsov2.ip4_encap & NDIS_OFFLOAD_ENCAP_8023) && got.lsov2.ip4_maxsz;
-    if (lso) {
-        op.lsov2_ip4 = NDIS_OFFLOAD_LSOV2_ON;
-        op.lsov2_ip6 = (got.lsov2.ip6_encap & NDIS_OFFLOAD_ENCAP_8023) ? NDIS_OFFLOAD_LSOV2_ON
-                                                                      : NDIS_OFFLOAD_LSOV2_OFF;
-    }
-    if (!csum)
+    struct netvsc_offload_choice ch;
+    bool want_rsc = n->p.rsc && n->info.nvsp_version >= NVSP_PROTOCOL_VERSION_61;
+    if (!netvsc_offload_choose(&got, len, want_rsc, &op, &ch))
         return 0;
     rc = rndis_set(n, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &op, sizeof(op));
+    if (rc == -EOPNOTSUPP && (ch.lso || ch.rsc)) {
+        /* A root that offers LSO or RSC but will not turn them on:
+         * checksums only. */
+        op.lsov2_ip4 = op.lsov2_ip6 = NDIS_OFFLOAD_PARAM_NOCHG;
+        op.rsc_ip4 = op.rsc_ip6 = NDIS_OFFLOAD_PARAM_NOCHG;
+        ch.lso = ch.rsc = false;
+        ch.lso_max = ch.lso_min_segs = 0;
+        rc = rndis_set(n, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &op, sizeof(op));
+    }
     if (rc < 0)
-        return 0;
-    n->info.csum_offload = true;
-    n->info.lso = lso;
-    n->info.lso_max = lso ? got.lsov2.ip4_maxsz : 0;
+        return 0; /* as a root without offloads */
+    n->info.csum_offload = ch.csum;
+    n->info.lso = ch.lso;
+    n->info.lso_max = ch.lso_max;
+    n->info.lso_min_segs = ch.lso_min_segs;
+    n->info.rsc = ch.rsc;
     return 0;
 }
 

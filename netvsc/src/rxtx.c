@@ -19,7 +19,8 @@
 #include "vmbus-ring.h"
 #include "vmnic.h"
 
-#define TX_PPI_MAX (TX_HDR_ROOM - sizeof(struct rndis_packet_msg))
+#define TX_PPI_MAX NETVSC_TX_PPI_MAX
+#define TX_TCP_HLEN_MIN 20u
 #define XFER_RANGES_MAX 1024u
 /* Where an offloaded L4 header can start at the earliest: after the
  * Ethernet header and the shortest IP header. */
@@ -39,16 +40,19 @@ int netvsc_signal_if(struct netvsc *n, int rc)
     return rc < 0 ? rc : 0;
 }
 
+static void free_chunk(struct netvsc *n, uint32_t chunk)
+{
+    if (chunk < BIG_CHUNKS && n->nfree_chunks < BIG_CHUNKS)
+        n->free_chunks[n->nfree_chunks++] = chunk;
+}
+
 static void free_send_slot(struct netvsc *n, uint32_t slot)
 {
     uint32_t sec = slot & SLOT_SECTION_MASK;
     if (sec < n->nsections && n->nfree_sections < n->nsections)
         n->free_sections[n->nfree_sections++] = sec;
-    if (slot & SLOT_BIG) {
-        uint32_t chunk = (slot & ~SLOT_BIG) >> SLOT_CHUNK_SHIFT;
-        if (chunk < BIG_CHUNKS && n->nfree_chunks < BIG_CHUNKS)
-            n->free_chunks[n->nfree_chunks++] = chunk;
-    }
+    if (slot & SLOT_BIG)
+        free_chunk(n, SLOT_CHUNK(slot));
     n->tx_blocked = false;
 }
 
@@ -108,9 +112,36 @@ static void on_indicate_status(struct netvsc *n, const uint8_t *msg, uint32_t le
     }
 }
 
-/* One RNDIS data message from the receive buffer. */
-static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, netvsc_rx_cb cb,
-                           void *ctx)
+int netvsc_rsc_add(struct netvsc_rsc *r, uint32_t pktinfo_flags, const void *data, uint32_t len,
+                   const struct netvsc_meta *meta, bool last_range)
+{
+    if (pktinfo_flags & RNDIS_PKTINFO_FIRST_FRAG) {
+        r->frags = 0;
+        r->len = 0;
+    } else if (r->frags == 0) {
+        return -EPROTO;
+    }
+    bool more = !(pktinfo_flags & RNDIS_PKTINFO_LAST_FRAG);
+    if ((more && last_range) || r->frags >= RSC_FRAGS_MAX ||
+        (uint64_t)r->len + len > NETVSC_RSC_FRAME_MAX) {
+        r->frags = 0;
+        return -EPROTO;
+    }
+    if (r->frags == 0)
+        r->meta = *meta;
+    memcpy(r->buf + r->len, data, len);
+    r->len += len;
+    r->frags++;
+    if (more)
+        return 0;
+    r->meta.flags |= NETVSC_F_RSC;
+    return 1;
+}
+
+/* One RNDIS data message from the receive buffer; last: no range follows
+ * it in its transfer. Returns the frames delivered (0 or 1) or -EPROTO. */
+static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, bool last,
+                           netvsc_rx_cb cb, void *ctx)
 {
     struct rndis_packet_msg pm;
     if (len < sizeof(pm))
@@ -132,10 +163,31 @@ static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, n
         meta.flags |= NETVSC_F_VLAN;
         meta.vlan_tci = (uint16_t)(RNDIS_VLAN_ID(ppi.vlan) | (RNDIS_VLAN_PRIO(ppi.vlan) << 13));
     }
+    const uint8_t *data = msg + RNDIS_HEADER_SIZE + pm.data_offset;
+    if ((ppi.present & VMNIC_PPI_PKTINFO_ID) && (ppi.pktinfo_id & RNDIS_PKTINFO_SUBALLOC)) {
+        /* A fragment of a coalesced packet: only if we asked for them. */
+        if (!n->info.rsc || !n->rsc.buf)
+            return -EPROTO;
+        int rc = netvsc_rsc_add(&n->rsc, ppi.pktinfo_id, data, pm.data_len, &meta, last);
+        if (rc <= 0)
+            return rc;
+        n->rsc.frags = 0;
+        n->stats.rx_frames++;
+        n->stats.rx_rsc++;
+        n->stats.rx_bytes += n->rsc.len;
+        if (cb)
+            cb(ctx, n->rsc.buf, n->rsc.len, &n->rsc.meta);
+        return 1;
+    }
+    if (n->rsc.frags) {
+        /* A packet left unfinished by a whole frame: dropped. */
+        n->rsc.frags = 0;
+        n->stats.rx_bad++;
+    }
     n->stats.rx_frames++;
     n->stats.rx_bytes += pm.data_len;
     if (cb)
-        cb(ctx, msg + RNDIS_HEADER_SIZE + pm.data_offset, pm.data_len, &meta);
+        cb(ctx, data, pm.data_len, &meta);
     return 1;
 }
 
@@ -235,13 +287,21 @@ static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt, netvsc_rx_cb c
         n->stats.rx_bad++;
         return -EPROTO;
     }
+    uint32_t status = netvsc_rx_ranges(n, ranges, (uint32_t)nr, cb, ctx, frames);
+    return complete_xfer(n, pkt->trans_id, status);
+}
+
+uint32_t netvsc_rx_ranges(struct netvsc *n, const struct vmbus_xfer_range *ranges, uint32_t nr,
+                          netvsc_rx_cb cb, void *ctx, int *frames)
+{
     uint32_t status = NVSP_STAT_SUCCESS;
-    for (int i = 0; i < nr; i++) {
+    for (uint32_t i = 0; i < nr; i++) {
         struct vmbus_xfer_range r;
         memcpy(&r, &ranges[i], sizeof(r));
         if (r.byte_count < sizeof(struct rndis_msg_hdr) || r.byte_count > n->sub_alloc_size ||
             (uint64_t)r.byte_offset + r.byte_count > n->rbuf_len) {
             n->stats.rx_bad++;
+            n->rsc.frags = 0; /* no packet goes on over a gap */
             status = NVSP_STAT_INVALID_RNDIS_PKT;
             continue;
         }
@@ -250,22 +310,25 @@ static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt, netvsc_rx_cb c
         memcpy(&h, msg, sizeof(h));
         if (h.len > r.byte_count || h.len < sizeof(h)) {
             n->stats.rx_bad++;
+            n->rsc.frags = 0; /* no packet goes on over a gap */
             status = NVSP_STAT_INVALID_RNDIS_PKT;
             continue;
         }
         if (h.type == RNDIS_MSG_PACKET) {
-            int rc = on_rndis_packet(n, msg, h.len, cb, ctx);
+            int rc = on_rndis_packet(n, msg, h.len, i == nr - 1, cb, ctx);
             if (rc < 0) {
+                n->rsc.frags = 0;
                 n->stats.rx_bad++;
                 status = NVSP_STAT_INVALID_RNDIS_PKT;
             } else {
-                (*frames)++;
+                *frames += rc;
             }
         } else {
+            n->rsc.frags = 0;
             on_rndis_control(n, msg, h.len);
         }
     }
-    return complete_xfer(n, pkt->trans_id, status);
+    return status;
 }
 
 /* Handle what is in the ring, up to budget frames. */
@@ -370,6 +433,8 @@ bool netvsc_tx_alloc(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb
         tb->data = n->sbuf + (size_t)sec * n->section_size + TX_HDR_ROOM;
         tb->cap = small_cap;
         tb->slot = sec;
+        tb->spill = NULL;
+        tb->spill_cap = 0;
         return true;
     }
     if (!n->chunk_pages || n->nfree_chunks == 0 ||
@@ -380,11 +445,56 @@ bool netvsc_tx_alloc(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb
     tb->data = hv_guest_pfn_ptr(n->g, n->chunk_pfn + (uint64_t)chunk * n->chunk_pages);
     tb->cap = n->chunk_pages * HV_PAGE_SIZE;
     tb->slot = SLOT_BIG | (chunk << SLOT_CHUNK_SHIFT) | sec;
+    tb->spill = NULL;
+    tb->spill_cap = 0;
     return true;
 none:
     n->stats.tx_no_buffer++;
     n->tx_blocked = true;
     return false;
+}
+
+bool netvsc_tx_alloc_split(struct netvsc *n, uint32_t max_len, struct netvsc_txbuf *tb)
+{
+    uint32_t small_cap = n->section_size - TX_HDR_ROOM;
+    if (max_len <= small_cap || !n->chunk_pages || n->nfree_chunks == 0 ||
+        max_len > n->chunk_pages * HV_PAGE_SIZE)
+        return netvsc_tx_alloc(n, max_len < small_cap ? max_len : small_cap, tb);
+    if (n->nfree_sections == 0) {
+        n->stats.tx_no_buffer++;
+        n->tx_blocked = true;
+        return false;
+    }
+    uint32_t sec = n->free_sections[--n->nfree_sections];
+    uint32_t chunk = n->free_chunks[--n->nfree_chunks];
+    tb->data = n->sbuf + (size_t)sec * n->section_size + TX_HDR_ROOM;
+    tb->cap = small_cap;
+    tb->slot = SLOT_BIG | SLOT_SPLIT | (chunk << SLOT_CHUNK_SHIFT) | sec;
+    tb->spill = (uint8_t *)hv_guest_pfn_ptr(n->g, n->chunk_pfn + (uint64_t)chunk * n->chunk_pages) +
+                small_cap;
+    tb->spill_cap = n->chunk_pages * HV_PAGE_SIZE - small_cap;
+    return true;
+}
+
+bool netvsc_tx_join(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len)
+{
+    if (!(tb->slot & SLOT_SPLIT))
+        return len <= tb->cap;
+    if (len > tb->cap + tb->spill_cap)
+        return false;
+    if (len <= tb->cap) {
+        free_chunk(n, SLOT_CHUNK(tb->slot));
+        tb->slot &= SLOT_SECTION_MASK;
+    } else {
+        uint8_t *chunk = (uint8_t *)tb->spill - tb->cap;
+        memcpy(chunk, tb->data, tb->cap);
+        tb->data = chunk;
+        tb->cap += tb->spill_cap;
+        tb->slot &= ~SLOT_SPLIT;
+    }
+    tb->spill = NULL;
+    tb->spill_cap = 0;
+    return true;
 }
 
 void netvsc_tx_abort(struct netvsc *n, struct netvsc_txbuf *tb)
@@ -400,29 +510,30 @@ static uint32_t put_ppi(uint8_t *p, uint32_t type, uint32_t value)
     return ppi.size;
 }
 
-int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
-                     const struct netvsc_meta *meta)
+int netvsc_tx_ppis(const struct netvsc_info *info, const struct netvsc_meta *meta, uint32_t len,
+                   uint8_t ppis[NETVSC_TX_PPI_MAX])
 {
-    if (len < JUMBO_ETH_HLEN || len > tb->cap)
-        return -EINVAL;
-    uint32_t sec = tb->slot & SLOT_SECTION_MASK;
-    bool big = tb->slot & SLOT_BIG;
-    uint8_t *s = n->sbuf + (size_t)sec * n->section_size;
-    uint8_t ppis[TX_PPI_MAX];
     uint32_t ppi_len = 0;
-    if (meta && (meta->flags & NETVSC_F_VLAN))
+    if (!meta)
+        return 0;
+    if (meta->flags & NETVSC_F_VLAN)
         ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_VLAN,
                            RNDIS_VLAN_MAKE(meta->vlan_tci & 0xfff, meta->vlan_tci >> 13));
-    if (meta && (meta->flags & NETVSC_F_LSO)) {
-        if (!n->info.lso || meta->mss == 0 || meta->l4_offset < TX_L4_OFFSET_MIN ||
-            meta->l4_offset > RNDIS_LSO_THOFF_MASK)
+    if (meta->flags & NETVSC_F_LSO) {
+        /* As hv_netvsc: the LSOv2 PPI alone, no checksum PPI (the root
+         * finishes every segment's checksums). The TCP header must start
+         * inside the frame with room for its fixed part and one payload
+         * byte behind it. */
+        if (!info->lso || meta->mss == 0 || meta->mss > RNDIS_LSO_MSS_MASK ||
+            meta->l4_offset < TX_L4_OFFSET_MIN || meta->l4_offset > RNDIS_LSO_THOFF_MASK ||
+            (uint32_t)meta->l4_offset + TX_TCP_HLEN_MIN >= len ||
+            (info->lso_max && len > info->lso_max))
             return -EINVAL;
-        uint32_t v = (meta->mss & RNDIS_LSO_MSS_MASK) |
-                     ((uint32_t)meta->l4_offset << RNDIS_LSO_THOFF_SHIFT) | RNDIS_LSO_TYPE_V2 |
-                     ((meta->flags & NETVSC_F_IPV6) ? RNDIS_LSO_IPV6 : 0);
+        uint32_t v = meta->mss | ((uint32_t)meta->l4_offset << RNDIS_LSO_THOFF_SHIFT) |
+                     RNDIS_LSO_TYPE_V2 | ((meta->flags & NETVSC_F_IPV6) ? RNDIS_LSO_IPV6 : 0);
         ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_LSO, v);
-    } else if (meta && (meta->flags & NETVSC_F_CSUM)) {
-        if (!n->info.csum_offload || meta->l4_offset < TX_L4_OFFSET_MIN ||
+    } else if (meta->flags & NETVSC_F_CSUM) {
+        if (!info->csum_offload || meta->l4_offset < TX_L4_OFFSET_MIN ||
             meta->l4_offset > RNDIS_TXCSUM_THOFF_MASK ||
             (meta->l4_proto != IPPROTO_TCP && meta->l4_proto != IPPROTO_UDP))
             return -EINVAL;
@@ -431,6 +542,25 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
                      ((uint32_t)meta->l4_offset << RNDIS_TXCSUM_THOFF_SHIFT);
         ppi_len += put_ppi(ppis + ppi_len, RNDIS_PPI_CSUM_INFO, v);
     }
+    return (int)ppi_len;
+}
+
+int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
+                     const struct netvsc_meta *meta)
+{
+    if ((tb->slot & SLOT_SPLIT) && !netvsc_tx_join(n, tb, len))
+        return -EINVAL;
+    if (len < JUMBO_ETH_HLEN || len > tb->cap)
+        return -EINVAL;
+    uint32_t sec = tb->slot & SLOT_SECTION_MASK;
+    bool big = tb->slot & SLOT_BIG;
+    uint64_t tid = TID_SEND | tb->slot;
+    uint8_t *s = n->sbuf + (size_t)sec * n->section_size;
+    uint8_t ppis[TX_PPI_MAX];
+    int pl = netvsc_tx_ppis(&n->info, meta, len, ppis);
+    if (pl < 0)
+        return pl;
+    uint32_t ppi_len = (uint32_t)pl;
 
     struct rndis_packet_msg pm = {0};
     pm.hdr.type = RNDIS_MSG_PACKET;
@@ -461,13 +591,12 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
     struct iovec iov = {.iov_base = body, .iov_len = n->msg_size};
     struct vmbus_ring *tx = vmbus_gchan_tx(n->ch);
     int rc;
-    uint64_t tid = TID_SEND | tb->slot;
     if (!big) {
         rc = vmbus_ring_put(tx, VMBUS_PKT_DATA_INBAND, VMBUS_PKT_FLAG_COMPLETION_REQUESTED, tid,
                             NULL, 0, &iov, 1);
     } else {
         /* The frame's pages, one range: reserved, count, then the range. */
-        uint32_t chunk = (tb->slot & ~SLOT_BIG) >> SLOT_CHUNK_SHIFT;
+        uint32_t chunk = SLOT_CHUNK(tb->slot);
         uint64_t first = n->chunk_pfn + (uint64_t)chunk * n->chunk_pages;
         uint32_t npfn = (len + HV_PAGE_SIZE - 1) / HV_PAGE_SIZE;
         uint8_t ext[8 + 8 + 8 * 17];

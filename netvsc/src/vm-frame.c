@@ -6,6 +6,7 @@
  * guest has no EAL), so rte_raw_cksum is not at hand, and libc has none.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <string.h>
 
 #include <linux/if_ether.h>
@@ -190,6 +191,146 @@ int netvsc_vm_rx_iov(const void *frame, uint32_t len, const struct netvsc_meta *
     return 2;
 }
 
+/*
+ * A GSO frame from the TAP, checked as the root will see it before it is
+ * handed over as LSO: Ethernet (one tag at most), then an IP header of the
+ * version gso_type names with TCP right behind it (IPv4: options allowed,
+ * not a fragment; IPv6: no extension headers), the checksum
+ * the kernel left partial being that TCP header's, the TCP header whole in
+ * the frame, the IP length matching the frame, hdr_len inside it, and each
+ * segment (mss plus the headers) within the NIC's MTU. *payload: the TCP
+ * payload bytes. The frame is the VM kernel's, read into our memory.
+ */
+static bool gso_frame_ok(const struct netvsc_info *info, const struct virtio_net_hdr *vh,
+                         const uint8_t *f, uint32_t len, bool v6, uint32_t *payload)
+{
+    uint32_t l3 = 2 * ETH_ALEN;
+    if (vh->gso_size == 0 || vh->hdr_len > len || len < l3 + 2)
+        return false;
+    uint16_t type = be16(f + l3);
+    if (type == ETH_P_8021Q || type == ETH_P_8021AD) {
+        l3 += JUMBO_VLAN_HLEN;
+        if (len < l3 + 2)
+            return false;
+        type = be16(f + l3);
+    }
+    l3 += 2;
+    uint32_t l3_len, ip_len;
+    if (!v6) {
+        if (type != ETH_P_IP || len < l3 + 20 || (f[l3] >> 4) != 4)
+            return false;
+        l3_len = (uint32_t)(f[l3] & 0xf) * 4;
+        if (l3_len < 20 || (be16(f + l3 + 6) & 0x3fff) || f[l3 + 9] != IPPROTO_TCP)
+            return false;
+        ip_len = be16(f + l3 + 2);
+    } else {
+        if (type != ETH_P_IPV6 || len < l3 + 40 || (f[l3] >> 4) != 6 || f[l3 + 6] != IPPROTO_TCP)
+            return false;
+        l3_len = 40;
+        ip_len = 40u + be16(f + l3 + 4);
+    }
+    uint32_t l4 = l3 + l3_len;
+    if (vh->csum_start != l4 || vh->csum_offset != 16 || len < l4 + 20)
+        return false;
+    uint32_t l4_len = (uint32_t)(f[l4 + 12] >> 4) * 4;
+    if (l4_len < 20 || l4 + l4_len >= len || ip_len != len - l3)
+        return false;
+    if ((uint32_t)vh->gso_size + l3_len + l4_len > info->mtu)
+        return false;
+    *payload = len - l4 - l4_len;
+    return true;
+}
+
+/*
+ * A coalesced frame is checked as the VM's kernel will take it: a GSO
+ * frame whose TCP checksum is partial. The root vouched for the checksum
+ * of what it coalesced (NETVSC_F_CSUM), so the field is set to what a
+ * partial checksum holds (the pseudo-header sum over the whole TCP
+ * length): the kernel accepts the frame as checked, and computes each
+ * segment's sum if it forwards it. The frame is in netvsc's copy; only the
+ * headers are copied again, to be rewritten.
+ */
+int netvsc_vm_rx_rsc_iov(const void *frame, uint32_t len, const struct netvsc_meta *meta,
+                         uint32_t mtu, struct virtio_net_hdr *vh,
+                         uint8_t hdr[NETVSC_VM_RSC_HDR_MAX], uint8_t tag[JUMBO_VLAN_HLEN],
+                         struct iovec iov[5])
+{
+    const uint8_t *f = frame;
+    if (!(meta->flags & NETVSC_F_CSUM))
+        return -EPROTO;
+    uint32_t n = len < NETVSC_VM_RSC_HDR_MAX ? len : NETVSC_VM_RSC_HDR_MAX;
+    memcpy(hdr, f, n);
+    uint32_t l3 = 2 * ETH_ALEN;
+    if (n < l3 + 2)
+        return -EPROTO;
+    uint16_t type = be16(hdr + l3);
+    if (type == ETH_P_8021Q || type == ETH_P_8021AD) {
+        l3 += JUMBO_VLAN_HLEN;
+        if (n < l3 + 2)
+            return -EPROTO;
+        type = be16(hdr + l3);
+    }
+    l3 += 2;
+    uint32_t l3_len, ip_len, pseudo;
+    bool v6 = type == ETH_P_IPV6;
+    if (type == ETH_P_IP) {
+        if (n < l3 + 20 || (hdr[l3] >> 4) != 4)
+            return -EPROTO;
+        l3_len = (uint32_t)(hdr[l3] & 0xf) * 4;
+        if (l3_len < 20 || n < l3 + l3_len || (be16(hdr + l3 + 6) & 0x3fff) ||
+            hdr[l3 + 9] != IPPROTO_TCP)
+            return -EPROTO;
+        ip_len = be16(hdr + l3 + 2);
+        pseudo = sum16(hdr + l3 + 12, 8);
+    } else if (v6) {
+        if (n < l3 + 40 || (hdr[l3] >> 4) != 6 || hdr[l3 + 6] != IPPROTO_TCP)
+            return -EPROTO;
+        l3_len = 40;
+        ip_len = 40u + be16(hdr + l3 + 4);
+        pseudo = sum16(hdr + l3 + 8, 32);
+    } else {
+        return -EPROTO;
+    }
+    uint32_t l4 = l3 + l3_len;
+    if (n < l4 + 20 || ip_len != len - l3)
+        return -EPROTO;
+    uint32_t l4_hlen = (uint32_t)(hdr[l4 + 12] >> 4) * 4;
+    uint32_t hlen = l4 + l4_hlen;
+    if (l4_hlen < 20 || n < hlen || hlen >= len || l3_len + l4_hlen >= mtu)
+        return -EPROTO;
+    uint32_t tcp_len = len - l4;
+    uint16_t ps = fold(pseudo + IPPROTO_TCP + tcp_len);
+    hdr[l4 + 16] = (uint8_t)(ps >> 8);
+    hdr[l4 + 17] = (uint8_t)ps;
+    bool tagged = (meta->flags & NETVSC_F_VLAN) != 0;
+    uint32_t shift = tagged ? JUMBO_VLAN_HLEN : 0;
+    uint32_t mss = mtu - l3_len - l4_hlen;
+    memset(vh, 0, sizeof(*vh));
+    vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    vh->csum_start = (uint16_t)(l4 + shift);
+    vh->csum_offset = 16;
+    vh->hdr_len = (uint16_t)(hlen + shift);
+    if (len - hlen > mss) {
+        vh->gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+        vh->gso_size = (uint16_t)mss;
+    }
+    int cnt = 0;
+    iov[cnt++] = (struct iovec){vh, NETVSC_VM_VNET_HDR_LEN};
+    if (tagged) {
+        tag[0] = ETH_P_8021Q >> 8;
+        tag[1] = ETH_P_8021Q & 0xff;
+        tag[2] = (uint8_t)(meta->vlan_tci >> 8);
+        tag[3] = (uint8_t)meta->vlan_tci;
+        iov[cnt++] = (struct iovec){hdr, 2 * ETH_ALEN};
+        iov[cnt++] = (struct iovec){tag, JUMBO_VLAN_HLEN};
+        iov[cnt++] = (struct iovec){hdr + 2 * ETH_ALEN, hlen - 2 * ETH_ALEN};
+    } else {
+        iov[cnt++] = (struct iovec){hdr, hlen};
+    }
+    iov[cnt++] = (struct iovec){(uint8_t *)f + hlen, len - hlen};
+    return cnt;
+}
+
 enum netvsc_vm_tx_verdict netvsc_vm_tx_meta(const struct netvsc_info *info,
                                             const struct virtio_net_hdr *vh, uint8_t *f,
                                             uint32_t len, struct netvsc_meta *meta)
@@ -203,13 +344,20 @@ enum netvsc_vm_tx_verdict netvsc_vm_tx_meta(const struct netvsc_info *info,
     if (gso != VIRTIO_NET_HDR_GSO_NONE) {
         if ((gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6) || !info->lso)
             return NETVSC_VM_TX_GSO_TYPE;
-        if (!partial || vh->gso_size == 0)
+        bool v6 = gso == VIRTIO_NET_HDR_GSO_TCPV6;
+        uint32_t payload;
+        if (!partial || !gso_frame_ok(info, vh, f, len, v6, &payload))
             return NETVSC_VM_TX_BAD_OFFLOAD;
-        meta->flags = NETVSC_F_LSO;
-        if (gso == VIRTIO_NET_HDR_GSO_TCPV6)
-            meta->flags |= NETVSC_F_IPV6;
+        meta->flags = v6 ? NETVSC_F_IPV6 : 0;
         meta->l4_offset = (uint16_t)start;
         meta->l4_proto = IPPROTO_TCP;
+        if (payload <= vh->gso_size) {
+            /* One segment: a checksum to finish, not a segmentation (the
+             * root may ask for two segments or more). */
+            meta->flags |= NETVSC_F_CSUM;
+            return NETVSC_VM_TX_OK;
+        }
+        meta->flags |= NETVSC_F_LSO;
         meta->mss = vh->gso_size;
         return NETVSC_VM_TX_OK;
     }

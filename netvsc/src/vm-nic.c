@@ -122,7 +122,7 @@ int netvsc_vm_nic_open(struct netvsc_vm_env *env, const struct vmbus_offer_info 
     x->vp = env->next_vp;
     env->next_vp = (env->next_vp + 1) % env->nvp;
     /* the root's MTU wins */
-    struct netvsc_params np = {.mtu = JUMBO_MTU_MAX, .target_vp = x->vp};
+    struct netvsc_params np = {.mtu = JUMBO_MTU_MAX, .target_vp = x->vp, .rsc = true};
     int rc = netvsc_open(x->env->c, oi->relid, &np, &x->n);
     if (rc < 0) {
         fprintf(stderr, "hv-vm %s: NIC %s (relid %u): open failed: %s\n", x->env->name, name,
@@ -193,15 +193,17 @@ static void nic_print_counters(const struct nic *x)
     const struct netvsc_vm_nic_counters *c = &x->ct;
     printf("hv-vm %s: NIC %s: to root %" PRIu64 " frames %" PRIu64 " bytes (csum %" PRIu64
            ", lso %" PRIu64 "), from root %" PRIu64 " frames %" PRIu64 " bytes (csum ok %" PRIu64
-           ", partial %" PRIu64 "); drops: tap-full %" PRIu64 ", tap-write %" PRIu64
-           ", oversize %" PRIu64 ", runt %" PRIu64 ", bad-offload %" PRIu64 ", gso-type %" PRIu64
-           ", rejected %" PRIu64 "; sw-csum %" PRIu64 ", tx-stalls %" PRIu64 ", ring-full %" PRIu64
+           ", partial %" PRIu64 ", coalesced %" PRIu64 "); drops: tap-full %" PRIu64
+           ", tap-write %" PRIu64 ", oversize %" PRIu64 ", runt %" PRIu64 ", bad-offload %" PRIu64
+           ", gso-type %" PRIu64 ", bad-rsc %" PRIu64 ", rejected %" PRIu64 "; bounced %" PRIu64
+           ", sw-csum %" PRIu64 ", tx-stalls %" PRIu64 ", ring-full %" PRIu64
            ", link-changes %" PRIu64 ", reopens %" PRIu64 ", restarts %" PRIu64 "; netvsc: tx %" PRIu64
            " (gpa-direct %" PRIu64 "), rx %" PRIu64 ", no-buffer %" PRIu64 ", rx-bad %" PRIu64 "\n",
            x->env->name, x->name, c->to_root_frames, c->to_root_bytes, c->to_root_csum, c->to_root_lso,
-           c->to_tap_frames, c->to_tap_bytes, c->to_tap_csum_ok, c->to_tap_partial,
+           c->to_tap_frames, c->to_tap_bytes, c->to_tap_csum_ok, c->to_tap_partial, c->to_tap_rsc,
            c->drop_tap_full, c->drop_tap_write, c->drop_oversize, c->drop_runt, c->drop_bad_offload,
-           c->drop_gso_type, c->drop_rejected, c->sw_csum, c->tx_stalls, c->ring_full,
+           c->drop_gso_type, c->drop_rsc, c->drop_rejected, c->bounced, c->sw_csum, c->tx_stalls,
+           c->ring_full,
            c->link_changes, c->reopens, c->restarts, s.tx_frames, s.tx_gpa_direct, s.rx_frames, s.tx_no_buffer,
            s.rx_bad);
 }
@@ -239,7 +241,7 @@ static int nic_restart(struct nic *x, uint32_t mtu)
     x->n = NULL;
     nettap_set_carrier(x->tap, false);
 
-    struct netvsc_params np = {.mtu = mtu, .target_vp = x->vp};
+    struct netvsc_params np = {.mtu = mtu, .target_vp = x->vp, .rsc = true};
     int rc = netvsc_open(x->env->c, x->relid, &np, &x->n);
     if (rc < 0) {
         x->n = NULL;
@@ -366,11 +368,22 @@ void netvsc_vm_nic_rx_frame(void *ctx, const void *frame, uint32_t len,
     struct nic *x = ctx;
     struct virtio_net_hdr vh;
     uint8_t tag[JUMBO_VLAN_HLEN];
-    struct iovec iov[4];
-    enum netvsc_vm_rx_csum csum;
-    int cnt = netvsc_vm_rx_iov(frame, len, meta, &vh, tag, iov, &csum);
-    x->ct.to_tap_csum_ok += csum != NETVSC_VM_RX_CSUM_NONE;
-    x->ct.to_tap_partial += csum == NETVSC_VM_RX_CSUM_PARTIAL;
+    uint8_t hdr[NETVSC_VM_RSC_HDR_MAX];
+    struct iovec iov[5];
+    int cnt;
+    if (meta->flags & NETVSC_F_RSC) {
+        cnt = netvsc_vm_rx_rsc_iov(frame, len, meta, x->info.mtu, &vh, hdr, tag, iov);
+        if (cnt < 0) {
+            x->ct.drop_rsc++;
+            return;
+        }
+        x->ct.to_tap_rsc++;
+    } else {
+        enum netvsc_vm_rx_csum csum;
+        cnt = netvsc_vm_rx_iov(frame, len, meta, &vh, tag, iov, &csum);
+        x->ct.to_tap_csum_ok += csum != NETVSC_VM_RX_CSUM_NONE;
+        x->ct.to_tap_partial += csum == NETVSC_VM_RX_CSUM_PARTIAL;
+    }
     if (writev(x->tap_fd, iov, cnt) < 0) {
         if (errno == EAGAIN)
             x->ct.drop_tap_full++;
@@ -468,12 +481,15 @@ static bool nic_retry_pending(struct nic *x)
 
 /*
  * TAP -> root, one burst (netvsc_vm_nic_tx). A frame is read straight into send room in guest
- * memory: the virtio_net_hdr into a local, the frame into a txbuf sized for
- * a standard frame (a send-buffer section). A longer frame (jumbo, or GSO
- * with LSO) spills into a third iovec over the bounce buffer; it is put
- * together there and copied into room of its own size. So small frames,
- * the most common, never take the few page chunks that big frames need,
- * and cost no copy.
+ * memory: the virtio_net_hdr into a local, the frame into a send-buffer
+ * section's room, and where frames may be longer (jumbo, or GSO with LSO)
+ * the rest into a page chunk of netvsc_tx_alloc_split(), in one readv. A
+ * frame that fit the section goes from there (the chunk back at once); a
+ * longer one goes GPA-direct from the chunk, its first section's worth
+ * moved in front (netvsc_tx_join): one 64 KiB read, one copy of about
+ * 1.5 KB. Only when every chunk is in flight does a longer frame spill
+ * into the bounce buffer instead, to be put together there and copied
+ * into room of its own size once some is free.
  *
  * Without send room the TAP is left unread (EPOLLIN off) until completions
  * free some (netvsc_tx_blocked() turns false): the kernel queues, then
@@ -496,7 +512,9 @@ int netvsc_vm_nic_tx(struct nic *x, bool force)
     uint32_t first = x->frame_max < NETVSC_VM_FIRST_BUF ? x->frame_max : NETVSC_VM_FIRST_BUF;
     while (x->tap_ready && done < NETVSC_VM_BURST) {
         struct netvsc_txbuf tb;
-        if (!netvsc_tx_alloc(x->n, first, &tb)) {
+        bool ok = x->tx_frame_cap > first ? netvsc_tx_alloc_split(x->n, x->tx_frame_cap, &tb)
+                                          : netvsc_tx_alloc(x->n, first, &tb);
+        if (!ok) {
             if (x->tap_in)
                 x->ct.tx_stalls++;
             nic_set_tap_interest(x, false);
@@ -506,7 +524,11 @@ int netvsc_vm_nic_tx(struct nic *x, bool force)
         struct virtio_net_hdr vh;
         struct iovec iov[3] = {{&vh, NETVSC_VM_VNET_HDR_LEN}, {tb.data, tb.cap}, {NULL, 0}};
         int cnt = 2;
-        if (tb.cap < x->tx_frame_cap) {
+        if (tb.spill) {
+            uint32_t more = x->tx_frame_cap - tb.cap;
+            iov[2] = (struct iovec){tb.spill, tb.spill_cap < more ? tb.spill_cap : more};
+            cnt = 3;
+        } else if (tb.cap < x->tx_frame_cap) {
             iov[2] = (struct iovec){x->bounce + tb.cap, x->tx_frame_cap - tb.cap};
             cnt = 3;
         }
@@ -531,6 +553,12 @@ int netvsc_vm_nic_tx(struct nic *x, bool force)
         }
         uint32_t len = (uint32_t)((size_t)r - NETVSC_VM_VNET_HDR_LEN);
         struct netvsc_meta meta;
+        /* Read into a section and a chunk: made one where it is. */
+        if (tb.spill && len <= x->tx_frame_cap && !netvsc_tx_join(x->n, &tb, len)) {
+            netvsc_tx_abort(x->n, &tb);
+            x->ct.drop_oversize++;
+            continue;
+        }
         if (len <= tb.cap) {
             if (!nic_tx_meta(x, &vh, tb.data, len, &meta)) {
                 netvsc_tx_abort(x->n, &tb);
@@ -550,6 +578,7 @@ int netvsc_vm_nic_tx(struct nic *x, bool force)
         }
         memcpy(x->bounce, tb.data, tb.cap);
         netvsc_tx_abort(x->n, &tb);
+        x->ct.bounced++;
         if (!nic_tx_meta(x, &vh, x->bounce, len, &meta))
             continue;
         if (!nic_send_bounce(x, len, &meta))

@@ -116,6 +116,24 @@ int netvsc_vm_rx_iov(const void *frame, uint32_t len, const struct netvsc_meta *
                      struct virtio_net_hdr *vh, uint8_t tag[JUMBO_VLAN_HLEN],
                      struct iovec iov[4], enum netvsc_vm_rx_csum *csum);
 
+/* The most header bytes of a coalesced frame the front end rewrites:
+ * Ethernet, a tag, the largest IPv4 header, the largest TCP header. */
+#define NETVSC_VM_RSC_HDR_MAX (JUMBO_ETH_HLEN + JUMBO_VLAN_HLEN + 60u + 60u)
+
+/* NIC -> TAP, a frame the root coalesced (NETVSC_F_RSC) for a NIC of MTU
+ * mtu: a GSO frame for the VM's kernel (TCPV4/V6, gso_size the largest
+ * segment the MTU allows behind these headers, the checksum partial), its
+ * headers copied into hdr with the TCP checksum field set to the
+ * pseudo-header sum the kernel expects of a partial checksum, the tag put
+ * back if the root passed it out of band. Returns the iovec count (up to
+ * 5), or -EPROTO if the frame cannot be one: no checksum the root vouched
+ * for, not TCP over IPv4 (not a fragment) or IPv6 (no extension header),
+ * lengths that disagree with the frame, no payload. */
+int netvsc_vm_rx_rsc_iov(const void *frame, uint32_t len, const struct netvsc_meta *meta,
+                         uint32_t mtu, struct virtio_net_hdr *vh,
+                         uint8_t hdr[NETVSC_VM_RSC_HDR_MAX], uint8_t tag[JUMBO_VLAN_HLEN],
+                         struct iovec iov[5]);
+
 /* What becomes of a frame from the TAP. */
 enum netvsc_vm_tx_verdict {
     NETVSC_VM_TX_OK,          /* send it with *meta */

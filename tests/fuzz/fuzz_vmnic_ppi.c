@@ -41,9 +41,10 @@ static void walk(const uint8_t *block, uint32_t len)
     struct vmnic_ppi a, b;
     int rc = vmnic_ppi_parse(block, len, &a);
     CHECK(rc == 0 || rc == -EBADMSG);
-    CHECK((a.present & ~(VMNIC_PPI_CSUM | VMNIC_PPI_LSO | VMNIC_PPI_VLAN)) == 0);
+    CHECK((a.present & ~(VMNIC_PPI_CSUM | VMNIC_PPI_LSO | VMNIC_PPI_VLAN | VMNIC_PPI_PKTINFO_ID)) ==
+          0);
     if (rc < 0) {
-        CHECK(a.present == 0 && a.csum == 0 && a.lso == 0 && a.vlan == 0);
+        CHECK(a.present == 0 && a.csum == 0 && a.lso == 0 && a.vlan == 0 && a.pktinfo_id == 0);
     } else {
         /* Accepted: the records tile the block exactly. */
         uint32_t p = 0;

@@ -192,6 +192,8 @@ static uint32_t build_l4(uint8_t *f, const struct l4opt *o, uint32_t *l4_out)
 static bool l4_csum_ok_v4(const uint8_t *f, uint32_t len)
 {
     const uint8_t *ip = f + 14;
+    if (len < 14u + 20u || get16(ip + 2) < 20u)
+        return false;
     uint32_t l4_len = get16(ip + 2) - 20u;
     if (14u + 20u + l4_len > len)
         return false;
@@ -708,13 +710,13 @@ static void tx_meta__gso__lso_for_tcp_only_with_a_checksum_and_a_size(void **sta
     uint32_t len = build_l4(f, &o, &l4);
     struct virtio_net_hdr vh = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
                                 .gso_type = VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN,
-                                .gso_size = 1440,
+                                .gso_size = 40, /* three segments */
                                 .csum_start = (uint16_t)l4,
                                 .csum_offset = 16};
     struct netvsc_meta m;
     assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &vh, f, len, &m), NETVSC_VM_TX_OK);
     assert_int_equal(m.flags, NETVSC_F_LSO | NETVSC_F_IPV6);
-    assert_int_equal(m.mss, 1440);
+    assert_int_equal(m.mss, 40);
     assert_int_equal(m.l4_offset, l4);
     struct netvsc_info no_lso = INFO_OFFLOADS;
     no_lso.lso = false;
@@ -730,6 +732,234 @@ static void tx_meta__gso__lso_for_tcp_only_with_a_checksum_and_a_size(void **sta
     nosize.gso_size = 0;
     assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &nosize, f, len, &m),
                      NETVSC_VM_TX_BAD_OFFLOAD);
+}
+
+/* A GSO frame of TCP over IPv4 (tagged if vlan), payload bytes, with the
+ * virtio_net_hdr the kernel would give it. */
+static uint32_t build_gso(uint8_t *f, bool v6, uint16_t vlan, uint32_t payload, uint16_t mss,
+                          struct virtio_net_hdr *vh)
+{
+    uint32_t l4;
+    struct l4opt o = {.v6 = v6, .proto = IPPROTO_TCP, .vlan = vlan, .payload = payload};
+    uint32_t len = build_l4(f, &o, &l4);
+    *vh = (struct virtio_net_hdr){.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                  .gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6
+                                                 : VIRTIO_NET_HDR_GSO_TCPV4,
+                                  .hdr_len = (uint16_t)(l4 + 20),
+                                  .gso_size = mss,
+                                  .csum_start = (uint16_t)l4,
+                                  .csum_offset = 16};
+    return len;
+}
+
+static void tx_meta__gso_tagged_ipv4__lso_behind_the_tag(void **state)
+{
+    (void)state;
+    uint8_t f[4096];
+    struct virtio_net_hdr vh;
+    uint32_t len = build_gso(f, false, 100, 3000, 1448, &vh);
+    struct netvsc_meta m;
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &vh, f, len, &m), NETVSC_VM_TX_OK);
+    assert_int_equal(m.flags, NETVSC_F_LSO);
+    assert_int_equal(m.mss, 1448);
+    assert_int_equal(m.l4_offset, 14 + 4 + 20);
+    assert_int_equal(m.l4_proto, IPPROTO_TCP);
+}
+
+static void tx_meta__gso_of_one_segment__a_checksum_offload(void **state)
+{
+    (void)state;
+    uint8_t f[4096];
+    struct virtio_net_hdr vh;
+    uint32_t len = build_gso(f, false, 0, 1448, 1448, &vh);
+    struct netvsc_meta m;
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &vh, f, len, &m), NETVSC_VM_TX_OK);
+    assert_int_equal(m.flags, NETVSC_F_CSUM);
+    assert_int_equal(m.l4_offset, 34);
+    assert_int_equal(m.l4_proto, IPPROTO_TCP);
+    len = build_gso(f, false, 0, 1449, 1448, &vh);
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &vh, f, len, &m), NETVSC_VM_TX_OK);
+    assert_int_equal(m.flags, NETVSC_F_LSO);
+}
+
+static void tx_meta__hostile_gso_headers__dropped_as_bad_offload(void **state)
+{
+    (void)state;
+    uint8_t f[4096], g[4096];
+    struct virtio_net_hdr good;
+    uint32_t len = build_gso(f, false, 0, 3000, 1448, &good);
+    struct netvsc_meta m;
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, f, len, &m), NETVSC_VM_TX_OK);
+    struct virtio_net_hdr vh;
+#define BAD_HDR(field, value)                                                                     \
+    do {                                                                                          \
+        vh = good;                                                                                \
+        vh.field = value;                                                                         \
+        memcpy(g, f, len);                                                                        \
+        assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &vh, g, len, &m),                      \
+                         NETVSC_VM_TX_BAD_OFFLOAD);                                               \
+    } while (0)
+    BAD_HDR(gso_size, 0);
+    BAD_HDR(gso_size, 1500 - 20 - 20 + 1); /* segments above the MTU */
+    BAD_HDR(gso_size, 65535);
+    BAD_HDR(hdr_len, (uint16_t)(len + 1));
+    BAD_HDR(csum_start, 14);                /* not the TCP header */
+    BAD_HDR(csum_start, (uint16_t)(len - 1));
+    BAD_HDR(csum_offset, 6);                /* UDP's checksum field */
+    BAD_HDR(flags, 0);                      /* no checksum to finish */
+    BAD_HDR(gso_type, VIRTIO_NET_HDR_GSO_TCPV6); /* an IPv4 frame */
+#undef BAD_HDR
+    /* Frames whose headers contradict the virtio_net_hdr. */
+    struct {
+        uint32_t off;
+        uint8_t val;
+    } bad_bytes[] = {
+        {14 + 9, IPPROTO_UDP}, /* GSO on UDP */
+        {14 + 6, 0x20},        /* a fragment (MF) */
+        {14 + 7, 0x01},        /* a fragment (offset) */
+        {14 + 2, 0x01},        /* IP total length not the frame's */
+        {14 + 0, 0x46},        /* IP header longer than csum_start says */
+        {14 + 0, 0x44},        /* IP header shorter than possible */
+        {34 + 12, 0x40},       /* TCP data offset below 5 */
+        {12, 0x86},            /* not IPv4 */
+    };
+    for (size_t i = 0; i < sizeof(bad_bytes) / sizeof(bad_bytes[0]); i++) {
+        memcpy(g, f, len);
+        g[bad_bytes[i].off] = bad_bytes[i].val;
+        assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, g, len, &m),
+                         NETVSC_VM_TX_BAD_OFFLOAD);
+    }
+    /* The TCP header past the frame, and headers with no payload. */
+    memcpy(g, f, len);
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, g, 34 + 19, &m),
+                     NETVSC_VM_TX_BAD_OFFLOAD);
+    g[14 + 2] = 0;
+    g[14 + 3] = 40;
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, g, 34 + 20, &m),
+                     NETVSC_VM_TX_BAD_OFFLOAD);
+    /* IPv6: an extension header in front of TCP, a payload length not the frame's. */
+    len = build_gso(f, true, 0, 3000, 1428, &good);
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, f, len, &m), NETVSC_VM_TX_OK);
+    memcpy(g, f, len);
+    g[14 + 6] = 0; /* hop-by-hop */
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, g, len, &m),
+                     NETVSC_VM_TX_BAD_OFFLOAD);
+    memcpy(g, f, len);
+    g[14 + 5] ^= 1;
+    assert_int_equal(netvsc_vm_tx_meta(&INFO_OFFLOADS, &good, g, len, &m),
+                     NETVSC_VM_TX_BAD_OFFLOAD);
+}
+
+/* The bytes the iovecs of one writev carry, the virtio_net_hdr first. */
+static uint32_t gather(const struct iovec *iov, int cnt, uint8_t *out)
+{
+    uint32_t n = 0;
+    for (int i = 0; i < cnt; i++) {
+        memcpy(out + n, iov[i].iov_base, iov[i].iov_len);
+        n += (uint32_t)iov[i].iov_len;
+    }
+    return n;
+}
+
+static void rx_rsc_iov__coalesced_tcp4__gso_frame_with_a_partial_checksum(void **state)
+{
+    (void)state;
+    static uint8_t f[8192], want[8192], out[8192 + 64];
+    struct l4opt o = {.proto = IPPROTO_TCP, .payload = 5000, .full_csum = true};
+    uint32_t l4;
+    uint32_t len = build_l4(f, &o, &l4);
+    o.full_csum = false; /* the same frame, its field the pseudo-header sum */
+    build_l4(want, &o, NULL);
+    struct netvsc_meta meta = {.flags = NETVSC_F_CSUM | NETVSC_F_RSC};
+    struct virtio_net_hdr vh;
+    uint8_t hdr[NETVSC_VM_RSC_HDR_MAX], tag[4];
+    struct iovec iov[5];
+    int cnt = netvsc_vm_rx_rsc_iov(f, len, &meta, 1500, &vh, hdr, tag, iov);
+    assert_int_equal(cnt, 3);
+    assert_int_equal(vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+    assert_int_equal(vh.gso_size, 1500 - 20 - 20);
+    assert_int_equal(vh.csum_start, l4);
+    assert_int_equal(vh.csum_offset, 16);
+    assert_int_equal(vh.hdr_len, l4 + 20);
+    assert_int_equal(gather(iov, cnt, out), sizeof(vh) + len);
+    assert_memory_equal(out + sizeof(vh), want, len);
+    /* A coalesced frame no longer than one segment: partial, not GSO. */
+    o = (struct l4opt){.proto = IPPROTO_TCP, .payload = 1000, .full_csum = true};
+    len = build_l4(f, &o, &l4);
+    cnt = netvsc_vm_rx_rsc_iov(f, len, &meta, 1500, &vh, hdr, tag, iov);
+    assert_int_equal(cnt, 3);
+    assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+    assert_int_equal(vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+}
+
+static void rx_rsc_iov__tcp6_tag_out_of_band__tag_back_and_offsets_after_it(void **state)
+{
+    (void)state;
+    static uint8_t f[16384], want[16384], out[16384 + 64];
+    struct l4opt o = {.v6 = true, .proto = IPPROTO_TCP, .payload = 12000, .full_csum = true};
+    uint32_t l4;
+    uint32_t len = build_l4(f, &o, &l4);
+    o.full_csum = false;
+    o.vlan = 0x2007; /* the frame the VM must see: tagged, pseudo-header sum */
+    uint32_t wlen = build_l4(want, &o, NULL);
+    struct netvsc_meta meta = {.flags = NETVSC_F_CSUM | NETVSC_F_RSC | NETVSC_F_VLAN,
+                               .vlan_tci = 0x2007};
+    struct virtio_net_hdr vh;
+    uint8_t hdr[NETVSC_VM_RSC_HDR_MAX], tag[4];
+    struct iovec iov[5];
+    int cnt = netvsc_vm_rx_rsc_iov(f, len, &meta, 9000, &vh, hdr, tag, iov);
+    assert_int_equal(cnt, 5);
+    assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV6);
+    assert_int_equal(vh.gso_size, 9000 - 40 - 20);
+    assert_int_equal(vh.csum_start, l4 + 4);
+    assert_int_equal(vh.hdr_len, l4 + 4 + 20);
+    assert_int_equal(gather(iov, cnt, out), sizeof(vh) + wlen);
+    assert_memory_equal(out + sizeof(vh), want, wlen);
+}
+
+static void rx_rsc_iov__coalesced_frames_a_guest_must_reject__refused(void **state)
+{
+    (void)state;
+    static uint8_t f[8192], g[8192];
+    struct l4opt o = {.proto = IPPROTO_TCP, .payload = 5000, .full_csum = true};
+    uint32_t len = build_l4(f, &o, NULL);
+    struct netvsc_meta meta = {.flags = NETVSC_F_CSUM | NETVSC_F_RSC};
+    struct virtio_net_hdr vh;
+    uint8_t hdr[NETVSC_VM_RSC_HDR_MAX], tag[4];
+    struct iovec iov[5];
+    assert_int_equal(netvsc_vm_rx_rsc_iov(f, len, &meta, 1500, &vh, hdr, tag, iov), 3);
+    struct netvsc_meta unchecked = {.flags = NETVSC_F_RSC};
+    assert_int_equal(netvsc_vm_rx_rsc_iov(f, len, &unchecked, 1500, &vh, hdr, tag, iov),
+                     -EPROTO);
+    struct {
+        uint32_t off;
+        uint8_t val;
+    } bad[] = {
+        {14 + 9, IPPROTO_UDP}, /* not TCP */
+        {14 + 6, 0x20},        /* a fragment */
+        {14 + 3, 0x00},        /* IP length not the frame's */
+        {14 + 0, 0x55},        /* IPv5 */
+        {34 + 12, 0x30},       /* TCP header shorter than 20 */
+        {12, 0x88},            /* not IP */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memcpy(g, f, len);
+        g[bad[i].off] = bad[i].val;
+        assert_int_equal(netvsc_vm_rx_rsc_iov(g, len, &meta, 1500, &vh, hdr, tag, iov), -EPROTO);
+    }
+    /* Cut short: no payload, no TCP header, no IP header; an MTU no
+     * segment fits. */
+    memcpy(g, f, len);
+    g[14 + 2] = 0;
+    g[14 + 3] = 40;
+    assert_int_equal(netvsc_vm_rx_rsc_iov(g, 54, &meta, 1500, &vh, hdr, tag, iov), -EPROTO);
+    g[34 + 12] = 0xf0; /* 60 bytes of TCP header where 20 are left */
+    g[14 + 3] = 40 + 20;
+    assert_int_equal(netvsc_vm_rx_rsc_iov(g, 74, &meta, 1500, &vh, hdr, tag, iov), -EPROTO);
+    assert_int_equal(netvsc_vm_rx_rsc_iov(f, 40, &meta, 1500, &vh, hdr, tag, iov), -EPROTO);
+    assert_int_equal(netvsc_vm_rx_rsc_iov(f, 20, &meta, 1500, &vh, hdr, tag, iov), -EPROTO);
+    assert_int_equal(netvsc_vm_rx_rsc_iov(f, len, &meta, 40, &vh, hdr, tag, iov), -EPROTO);
 }
 
 static void tap_params__offloads__follow_what_the_root_takes(void **state)
@@ -987,6 +1217,58 @@ static void nic_tx__jumbo_frame__through_the_bounce_buffer_intact(void **state)
     free(f);
 }
 
+static void nic_tx__jumbo_frame__read_into_a_chunk_whole_before_its_checksum(void **state)
+{
+    struct dp *d = *state;
+    d->x.info.csum_offload = false; /* the checksum is finished here, over the joined frame */
+    uint32_t len = jumbo_frame(JUMBO_MTU_MAX);
+    uint8_t *f = malloc(len);
+    struct l4opt o = {.proto = IPPROTO_UDP, .payload = len - 14 - 20 - 8};
+    uint32_t l4;
+    assert_int_equal(build_l4(f, &o, &l4), len);
+    struct virtio_net_hdr vh = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                .csum_start = (uint16_t)l4,
+                                .csum_offset = 6};
+    tap_write(d, &vh, f, len);
+    tap_write(d, NULL, f, 64);
+    pump_to_root(d, 2);
+    assert_int_equal(d->r->got[0].len, len);
+    assert_true(l4_csum_ok_v4(d->r->got[0].data, len));
+    assert_memory_equal(d->r->got[0].data + l4 + 8, f + l4 + 8, len - l4 - 8);
+    assert_memory_equal(d->r->got[1].data, f, 64);
+    assert_int_equal(d->x.ct.sw_csum, 1);
+    assert_int_equal(d->x.ct.bounced, 0); /* read where it is sent from */
+    struct netvsc_stats s;
+    netvsc_get_stats(d->x.n, &s);
+    assert_int_equal(s.tx_gpa_direct, 1); /* the small one went from its section */
+    free(f);
+}
+
+static void nic_tx__jumbo_frame_every_chunk_in_flight__bounced_then_sent(void **state)
+{
+    struct dp *d = *state;
+    uint32_t len = jumbo_frame(JUMBO_MTU_MAX);
+    uint8_t *f = malloc(len);
+    struct l4opt o = {.proto = IPPROTO_UDP, .payload = len - 14 - 20 - 8, .full_csum = true};
+    assert_int_equal(build_l4(f, &o, NULL), len);
+    struct netvsc_txbuf held[64];
+    unsigned nheld = 0;
+    while (nheld < 64 && netvsc_tx_alloc(d->x.n, len, &held[nheld]))
+        nheld++;
+    assert_true(nheld > 0 && nheld < 64); /* every chunk taken */
+    tap_write(d, NULL, f, len);
+    d->x.tap_ready = true;
+    assert_int_equal(netvsc_vm_nic_tx(&d->x, false), 1);
+    assert_int_equal(d->x.ct.bounced, 1);
+    assert_int_equal(d->x.pend, PEND_BOUNCE);
+    for (unsigned i = 0; i < nheld; i++)
+        netvsc_tx_abort(d->x.n, &held[i]);
+    pump_to_root(d, 1);
+    assert_int_equal(d->r->got[0].len, len);
+    assert_memory_equal(d->r->got[0].data, f, len);
+    free(f);
+}
+
 static void nic_tx__more_frames_than_a_burst__all_arrive_in_order(void **state)
 {
     struct dp *d = *state;
@@ -1039,6 +1321,34 @@ static void nic_rx_frame__root_vouched_pseudo_sum__partial_checksum_for_the_tap(
     assert_int_equal(n, len);
     assert_int_equal(vh.flags, 0);
     assert_int_equal(d->x.ct.to_tap_frames, 3);
+}
+
+static void nic_rx_frame__coalesced_by_the_root__one_gso_frame_to_the_tap(void **state)
+{
+    struct dp *d = *state;
+    static uint8_t f[8192], buf[8192];
+    struct l4opt o = {.proto = IPPROTO_TCP, .payload = 4000, .full_csum = true};
+    uint32_t l4;
+    uint32_t len = build_l4(f, &o, &l4);
+    memcpy(f, MAC_VM, 6);
+    memcpy(f + 6, MAC_PEER, 6);
+    /* What netvsc hands over once it has put an RSC packet together. */
+    struct netvsc_meta meta = {.flags = NETVSC_F_CSUM | NETVSC_F_RSC};
+    netvsc_vm_nic_rx_frame(&d->x, f, len, &meta);
+    struct virtio_net_hdr vh;
+    struct iovec iov[2] = {{&vh, sizeof(vh)}, {buf, sizeof(buf)}};
+    assert_int_equal(readv(d->tap, iov, 2), (ssize_t)(sizeof(vh) + len));
+    assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+    assert_int_equal(vh.gso_size, d->x.info.mtu - 40);
+    assert_int_equal(vh.csum_start, l4);
+    assert_memory_equal(buf + l4 + 20, f + l4 + 20, len - l4 - 20);
+    assert_int_equal(d->x.ct.to_tap_rsc, 1);
+    /* One the root did not vouch for: dropped, counted, nothing written. */
+    meta.flags = NETVSC_F_RSC;
+    netvsc_vm_nic_rx_frame(&d->x, f, len, &meta);
+    assert_int_equal(d->x.ct.drop_rsc, 1);
+    assert_int_equal(d->x.ct.to_tap_frames, 1);
+    assert_int_equal(recv(d->tap, buf, sizeof(buf), MSG_DONTWAIT), -1);
 }
 
 static void nic_rx_frame__vlan_from_a_trunk__tag_back_in_the_frame(void **state)
@@ -1587,14 +1897,23 @@ int main(void)
         T(tx_meta__checksum_field_the_root_cannot_name__finished_here),
         T(tx_meta__hostile_checksum_positions__dropped_as_bad_offload),
         T(tx_meta__gso__lso_for_tcp_only_with_a_checksum_and_a_size),
+        T(tx_meta__gso_tagged_ipv4__lso_behind_the_tag),
+        T(tx_meta__gso_of_one_segment__a_checksum_offload),
+        T(tx_meta__hostile_gso_headers__dropped_as_bad_offload),
+        T(rx_rsc_iov__coalesced_tcp4__gso_frame_with_a_partial_checksum),
+        T(rx_rsc_iov__tcp6_tag_out_of_band__tag_back_and_offsets_after_it),
+        T(rx_rsc_iov__coalesced_frames_a_guest_must_reject__refused),
         T(tap_params__offloads__follow_what_the_root_takes),
         D(nic_tx__plain_frames__reach_the_root_as_written),
         D(nic_tx__partial_checksum__the_root_is_asked_to_finish_it),
         D(nic_tx__partial_checksum_root_without_offload__finished_in_the_guest),
         D(nic_tx__runts_and_bad_offloads__dropped_and_counted),
         DJ(nic_tx__jumbo_frame__through_the_bounce_buffer_intact),
+        DJ(nic_tx__jumbo_frame__read_into_a_chunk_whole_before_its_checksum),
+        DJ(nic_tx__jumbo_frame_every_chunk_in_flight__bounced_then_sent),
         D(nic_tx__more_frames_than_a_burst__all_arrive_in_order),
         D(nic_rx_frame__root_vouched_pseudo_sum__partial_checksum_for_the_tap),
+        D(nic_rx_frame__coalesced_by_the_root__one_gso_frame_to_the_tap),
         D(nic_rx_frame__vlan_from_a_trunk__tag_back_in_the_frame),
         D(nic_rx_frame__tap_full__frame_dropped_and_counted),
         D(nic_rx_frame__tap_gone__write_error_counted),

@@ -266,13 +266,31 @@ static void vmnic_ppi_parse__unaligned_buffer_larger_records__read(void **state)
     assert_int_equal(RNDIS_VLAN_ID(out.vlan), 9);
 }
 
+static void vmnic_ppi_parse__rsc_fragment_id__read(void **state)
+{
+    (void)state;
+    uint8_t b[64];
+    uint32_t n = 0;
+    uint32_t id = 1u | RNDIS_PKTINFO_SUBALLOC | RNDIS_PKTINFO_FIRST_FRAG | (7u << 16);
+    n += u32rec(b + n, RNDIS_PPI_PKTINFO_ID, id);
+    n += u32rec(b + n, RNDIS_PPI_CSUM_INFO, RNDIS_RXCSUM_TCP_OK);
+    struct vmnic_ppi out;
+    assert_int_equal(vmnic_ppi_parse(b, n, &out), 0);
+    assert_int_equal(out.present, VMNIC_PPI_PKTINFO_ID | VMNIC_PPI_CSUM);
+    assert_int_equal(out.pktinfo_id, id);
+    /* The same number outside the internal namespace is another PPI. */
+    n = u32rec(b, RNDIS_PPI_PKTINFO_ID & ~RNDIS_PPI_INTERNAL, id);
+    assert_int_equal(vmnic_ppi_parse(b, n, &out), 0);
+    assert_int_equal(out.present, 0);
+}
+
 static void vmnic_ppi_parse__types_not_read__checked_and_skipped(void **state)
 {
     (void)state;
     uint8_t b[64];
     uint32_t n = 0;
     n += u32rec(b + n, RNDIS_PPI_HASH_VALUE, 0x12345678);
-    n += u32rec(b + n, RNDIS_PPI_PKTINFO_ID, 1);
+    n += u32rec(b + n, RNDIS_PPI_HASH_INFO, 1);
     n += u32rec(b + n, RNDIS_PPI_VLAN, RNDIS_VLAN_MAKE(3, 0));
     struct vmnic_ppi out;
     assert_int_equal(vmnic_ppi_parse(b, n, &out), 0);
@@ -427,6 +445,7 @@ int main(void)
         cmocka_unit_test(vmnic_ppi_parse__empty_block__ok_nothing_present),
         cmocka_unit_test(vmnic_ppi_parse__csum_lso_vlan__values_and_present_bits),
         cmocka_unit_test(vmnic_ppi_parse__unaligned_buffer_larger_records__read),
+        cmocka_unit_test(vmnic_ppi_parse__rsc_fragment_id__read),
         cmocka_unit_test(vmnic_ppi_parse__types_not_read__checked_and_skipped),
         cmocka_unit_test(vmnic_ppi_parse__same_type_twice__last_counts),
         cmocka_unit_test(vmnic_ppi_parse__misaligned_size__refused),

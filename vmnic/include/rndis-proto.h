@@ -259,6 +259,12 @@ _Static_assert(sizeof(struct rndis_ppi) == 12, "RNDIS PPI");
 #define RNDIS_PPI_HASH_VALUE 8u
 #define RNDIS_PPI_HASH_INFO 9u
 #define RNDIS_PPI_PKTINFO_ID (RNDIS_PPI_INTERNAL | 1u)
+/* RNDIS_PPI_PKTINFO_ID's value: u8 version, u8 flags, u16 packet id. Flags
+ * (in the u32 read little-endian, bits 8-15): the fragments of one RSC
+ * packet spread over several receive sections. */
+#define RNDIS_PKTINFO_SUBALLOC (0x01u << 8)
+#define RNDIS_PKTINFO_FIRST_FRAG (0x02u << 8)
+#define RNDIS_PKTINFO_LAST_FRAG (0x04u << 8)
 
 /* Checksum PPI, transmit (guest -> host) bits. */
 #define RNDIS_TXCSUM_IPV4 0x00000001u
@@ -354,6 +360,7 @@ _Static_assert(sizeof(struct ndis_offload) == 156, "NDIS_OFFLOAD rev 3");
 #define NDIS_OFFLOAD_PARAM_TXRX 4
 #define NDIS_OFFLOAD_LSOV2_OFF 1
 #define NDIS_OFFLOAD_LSOV2_ON 2
+#define NDIS_OFFLOAD_RSC_ON 2
 
 struct ndis_offload_params {
     struct ndis_obj_hdr hdr;

@@ -67,6 +67,7 @@ bool vmnic_rndis_ppi_area_ok(const struct rndis_packet_msg *pm, uint32_t msg_len
 #define VMNIC_PPI_CSUM (1u << 0) /* RNDIS_PPI_CSUM_INFO */
 #define VMNIC_PPI_LSO (1u << 1)  /* RNDIS_PPI_LSO */
 #define VMNIC_PPI_VLAN (1u << 2) /* RNDIS_PPI_VLAN */
+#define VMNIC_PPI_PKTINFO_ID (1u << 3) /* RNDIS_PPI_PKTINFO_ID */
 
 /* What a PACKET_MSG's PPIs say; a value is meaningful only when its bit is
  * in present. */
@@ -75,6 +76,7 @@ struct vmnic_ppi {
     uint32_t csum; /* RNDIS_TXCSUM_* to the host, RNDIS_RXCSUM_* to the guest */
     uint32_t lso;  /* RNDIS_LSO_* */
     uint32_t vlan; /* RNDIS_VLAN_ID / RNDIS_VLAN_PRIO */
+    uint32_t pktinfo_id; /* RNDIS_PKTINFO_* flags, to the guest */
 };
 
 /*

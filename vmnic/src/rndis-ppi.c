@@ -66,6 +66,10 @@ int vmnic_ppi_parse(const void *block, uint32_t len, struct vmnic_ppi *out)
             value = &out->vlan;
             bit = VMNIC_PPI_VLAN;
             break;
+        case RNDIS_PPI_PKTINFO_ID:
+            value = &out->pktinfo_id;
+            bit = VMNIC_PPI_PKTINFO_ID;
+            break;
         default:
             break;
         }

@@ -1,0 +1,477 @@
+/*
+ * Unit tests of the guest driver's wire choices (netvsc/src, pure
+ * functions): which offloads it turns on from the root's NDIS_OFFLOAD,
+ * and the PPIs it writes in front of a frame, read back with vmnic's PPI
+ * parser as the root reads them. The data path against a real root is
+ * test_netvsc_vm's.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <netinet/in.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "netvsc-private.h"
+#include "nvsp-proto.h"
+#include "rndis-proto.h"
+#include "vmbus-ring-proto.h"
+#include "vmnic.h"
+
+/* What vmswitch reports (../shared/reference: LSO max 0xF53C, two
+ * segments at least), IPv4 and IPv6 alike. */
+static struct ndis_offload vmswitch_offload(void)
+{
+    struct ndis_offload o;
+    memset(&o, 0, sizeof(o));
+    o.hdr.type = NDIS_OBJTYPE_OFFLOAD;
+    o.hdr.revision = 3;
+    o.hdr.size = NDIS_OFFLOAD_SIZE_REV3;
+    o.csum.ip4_txenc = NDIS_OFFLOAD_ENCAP_8023;
+    o.csum.ip4_txcsum = NDIS_TXCSUM_CAP_TCP4 | NDIS_TXCSUM_CAP_TCP4OPT | NDIS_TXCSUM_CAP_UDP4 |
+                        NDIS_TXCSUM_CAP_IP4OPT;
+    o.csum.ip6_txenc = NDIS_OFFLOAD_ENCAP_8023;
+    o.csum.ip6_txcsum = NDIS_TXCSUM_CAP_TCP6 | NDIS_TXCSUM_CAP_TCP6OPT | NDIS_TXCSUM_CAP_UDP6 |
+                        NDIS_TXCSUM_CAP_IP6EXT;
+    o.lsov2.ip4_encap = NDIS_OFFLOAD_ENCAP_8023;
+    o.lsov2.ip4_maxsz = RNDIS_LSO_MAX_SIZE;
+    o.lsov2.ip4_minsg = RNDIS_LSO_MIN_SEGS;
+    o.lsov2.ip6_encap = NDIS_OFFLOAD_ENCAP_8023;
+    o.lsov2.ip6_maxsz = RNDIS_LSO_MAX_SIZE;
+    o.lsov2.ip6_minsg = RNDIS_LSO_MIN_SEGS;
+    o.lsov2.ip6_opts = NDIS_LSOV2_CAP_IP6EXT | NDIS_LSOV2_CAP_TCP6OPT;
+    return o;
+}
+
+static void offload_choose__lsov2_offered__enabled_for_both_versions(void **state)
+{
+    (void)state;
+    struct ndis_offload o = vmswitch_offload();
+    struct ndis_offload_params op;
+    struct netvsc_offload_choice ch;
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_true(ch.csum);
+    assert_true(ch.lso);
+    assert_int_equal(ch.lso_max, RNDIS_LSO_MAX_SIZE);
+    assert_int_equal(ch.lso_min_segs, 2);
+    assert_int_equal(op.hdr.type, NDIS_OBJTYPE_DEFAULT);
+    assert_int_equal(op.hdr.size, sizeof(op));
+    assert_int_equal(op.lsov2_ip4, NDIS_OFFLOAD_LSOV2_ON);
+    assert_int_equal(op.lsov2_ip6, NDIS_OFFLOAD_LSOV2_ON);
+    assert_int_equal(op.lsov1, 0);
+    assert_int_equal(op.tcp4_csum, NDIS_OFFLOAD_PARAM_TXRX);
+    assert_int_equal(op.tcp6_csum, NDIS_OFFLOAD_PARAM_TXRX);
+    assert_int_equal(op.udp4_csum, NDIS_OFFLOAD_PARAM_TXRX);
+    assert_int_equal(op.udp6_csum, NDIS_OFFLOAD_PARAM_TXRX);
+    /* A root allowing more than 64 KiB: our own limit. */
+    o.lsov2.ip4_maxsz = o.lsov2.ip6_maxsz = 1u << 20;
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_true(ch.lso);
+    assert_int_equal(ch.lso_max, NETVSC_LSO_MAX);
+    /* The smaller of the two versions' limits. */
+    o.lsov2.ip6_maxsz = 32000;
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_int_equal(ch.lso_max, 32000);
+}
+
+static void offload_choose__no_lsov2__checksums_only(void **state)
+{
+    (void)state;
+    struct ndis_offload o = vmswitch_offload();
+    memset(&o.lsov2, 0, sizeof(o.lsov2)); /* today's netvsp */
+    struct ndis_offload_params op;
+    struct netvsc_offload_choice ch;
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_true(ch.csum);
+    assert_false(ch.lso);
+    assert_int_equal(ch.lso_max, 0);
+    assert_int_equal(op.lsov2_ip4, NDIS_OFFLOAD_PARAM_NOCHG);
+    assert_int_equal(op.lsov2_ip6, NDIS_OFFLOAD_PARAM_NOCHG);
+    assert_int_equal(op.tcp4_csum, NDIS_OFFLOAD_PARAM_TXRX);
+}
+
+static void offload_choose__partial_or_hostile_lsov2__left_off(void **state)
+{
+    (void)state;
+    struct ndis_offload_params op;
+    struct netvsc_offload_choice ch;
+    struct ndis_offload o = vmswitch_offload();
+    o.lsov2.ip6_encap = 0; /* IPv4 only: the TAP's TSO is both or none */
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_true(ch.csum);
+    assert_false(ch.lso);
+    assert_int_equal(op.lsov2_ip4, NDIS_OFFLOAD_PARAM_NOCHG);
+    o = vmswitch_offload();
+    o.lsov2.ip6_opts = NDIS_LSOV2_CAP_TCP6OPT; /* no extension headers (hv_netvsc's rule) */
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_false(ch.lso);
+    o = vmswitch_offload();
+    o.lsov2.ip4_minsg = 3; /* a kernel's GSO frame may have two segments */
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_false(ch.lso);
+    o = vmswitch_offload();
+    o.lsov2.ip4_maxsz = 1000; /* not even one standard frame */
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_false(ch.lso);
+    o = vmswitch_offload();
+    o.lsov2.ip6_maxsz = 0;
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_false(ch.lso);
+    /* No IPv6 checksums: no checksum offload at all, and no LSO. */
+    o = vmswitch_offload();
+    o.csum.ip6_txcsum = NDIS_TXCSUM_CAP_TCP6 | NDIS_TXCSUM_CAP_TCP6OPT;
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_false(ch.csum);
+    assert_false(ch.lso);
+    assert_int_equal(op.tcp6_csum, NDIS_OFFLOAD_PARAM_RX);
+    assert_int_equal(op.lsov2_ip4, NDIS_OFFLOAD_PARAM_NOCHG);
+    /* No IPv4 TCP checksums, or an answer shorter than revision 1: nothing. */
+    o = vmswitch_offload();
+    o.csum.ip4_txcsum = NDIS_TXCSUM_CAP_TCP4;
+    assert_false(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_false(ch.csum || ch.lso);
+    o = vmswitch_offload();
+    assert_false(netvsc_offload_choose(&o, NDIS_OFFLOAD_SIZE_REV1 - 1, false, &op, &ch));
+    assert_false(ch.csum || ch.lso);
+}
+
+static const struct netvsc_info INFO_LSO = {.mtu = 1500, .csum_offload = true, .lso = true,
+                                            .lso_max = RNDIS_LSO_MAX_SIZE, .lso_min_segs = 2};
+
+static void tx_ppis__lso__the_lsov2_ppi_alone(void **state)
+{
+    (void)state;
+    uint8_t ppis[NETVSC_TX_PPI_MAX];
+    struct netvsc_meta m = {.flags = NETVSC_F_LSO, .l4_offset = 34, .l4_proto = IPPROTO_TCP,
+                            .mss = 1448};
+    int len = netvsc_tx_ppis(&INFO_LSO, &m, 60000, ppis);
+    assert_int_equal(len, RNDIS_PPI_U32_SIZE);
+    struct vmnic_ppi p;
+    assert_int_equal(vmnic_ppi_parse(ppis, (uint32_t)len, &p), 0);
+    assert_int_equal(p.present, VMNIC_PPI_LSO); /* no checksum PPI with LSO, as hv_netvsc */
+    assert_int_equal(p.lso & RNDIS_LSO_MSS_MASK, 1448);
+    assert_int_equal((p.lso >> RNDIS_LSO_THOFF_SHIFT) & RNDIS_LSO_THOFF_MASK, 34);
+    assert_true(p.lso & RNDIS_LSO_TYPE_V2);
+    assert_false(p.lso & RNDIS_LSO_IPV6);
+    /* IPv6, tagged (out of band). */
+    m = (struct netvsc_meta){.flags = NETVSC_F_LSO | NETVSC_F_IPV6 | NETVSC_F_VLAN,
+                             .vlan_tci = (5 << 13) | 100, .l4_offset = 54,
+                             .l4_proto = IPPROTO_TCP, .mss = 1428};
+    len = netvsc_tx_ppis(&INFO_LSO, &m, 20000, ppis);
+    assert_int_equal(len, 2 * RNDIS_PPI_U32_SIZE);
+    assert_int_equal(vmnic_ppi_parse(ppis, (uint32_t)len, &p), 0);
+    assert_int_equal(p.present, VMNIC_PPI_LSO | VMNIC_PPI_VLAN);
+    assert_int_equal(p.lso & RNDIS_LSO_MSS_MASK, 1428);
+    assert_int_equal((p.lso >> RNDIS_LSO_THOFF_SHIFT) & RNDIS_LSO_THOFF_MASK, 54);
+    assert_true(p.lso & RNDIS_LSO_IPV6);
+    assert_int_equal(RNDIS_VLAN_ID(p.vlan), 100);
+    assert_int_equal(RNDIS_VLAN_PRIO(p.vlan), 5);
+}
+
+static void tx_ppis__hostile_lso__refused(void **state)
+{
+    (void)state;
+    uint8_t ppis[NETVSC_TX_PPI_MAX];
+    struct netvsc_meta good = {.flags = NETVSC_F_LSO, .l4_offset = 34, .l4_proto = IPPROTO_TCP,
+                               .mss = 1448};
+    assert_true(netvsc_tx_ppis(&INFO_LSO, &good, 3000, ppis) > 0);
+    struct netvsc_info no_lso = INFO_LSO;
+    no_lso.lso = false; /* today's root */
+    assert_int_equal(netvsc_tx_ppis(&no_lso, &good, 3000, ppis), -EINVAL);
+    struct netvsc_meta m = good;
+    m.mss = 0;
+    assert_int_equal(netvsc_tx_ppis(&INFO_LSO, &m, 3000, ppis), -EINVAL);
+    m = good;
+    m.mss = RNDIS_LSO_MSS_MASK + 1;
+    assert_int_equal(netvsc_tx_ppis(&INFO_LSO, &m, 3000, ppis), -EINVAL);
+    m = good;
+    m.l4_offset = 20; /* inside the Ethernet and IP headers */
+    assert_int_equal(netvsc_tx_ppis(&INFO_LSO, &m, 3000, ppis), -EINVAL);
+    m = good;
+    m.l4_offset = RNDIS_LSO_THOFF_MASK + 1;
+    assert_int_equal(netvsc_tx_ppis(&INFO_LSO, &m, 3000, ppis), -EINVAL);
+    /* The TCP header and a byte of payload past the frame. */
+    assert_int_equal(netvsc_tx_ppis(&INFO_LSO, &good, 34 + 20, ppis), -EINVAL);
+    assert_true(netvsc_tx_ppis(&INFO_LSO, &good, 34 + 21, ppis) > 0);
+    /* Larger than the root takes. */
+    assert_int_equal(netvsc_tx_ppis(&INFO_LSO, &good, RNDIS_LSO_MAX_SIZE + 1, ppis), -EINVAL);
+}
+
+static void offload_choose__rsc_offered__only_when_wanted(void **state)
+{
+    (void)state;
+    struct ndis_offload o = vmswitch_offload();
+    o.rsc_ip4 = o.rsc_ip6 = 1;
+    struct ndis_offload_params op;
+    struct netvsc_offload_choice ch;
+    assert_true(netvsc_offload_choose(&o, sizeof(o), true, &op, &ch));
+    assert_true(ch.rsc);
+    assert_int_equal(op.rsc_ip4, NDIS_OFFLOAD_RSC_ON);
+    assert_int_equal(op.rsc_ip6, NDIS_OFFLOAD_RSC_ON);
+    assert_true(netvsc_offload_choose(&o, sizeof(o), false, &op, &ch));
+    assert_false(ch.rsc);
+    assert_int_equal(op.rsc_ip4, NDIS_OFFLOAD_PARAM_NOCHG);
+    /* One version only, or an answer too short to carry it: no RSC. */
+    o.rsc_ip6 = 0;
+    assert_true(netvsc_offload_choose(&o, sizeof(o), true, &op, &ch));
+    assert_false(ch.rsc);
+    o.rsc_ip6 = 1;
+    assert_true(netvsc_offload_choose(&o, NDIS_OFFLOAD_SIZE_REV2, true, &op, &ch));
+    assert_false(ch.rsc);
+    assert_int_equal(op.rsc_ip4, NDIS_OFFLOAD_PARAM_NOCHG);
+}
+
+/* RSC fragments as the root sends them: PKTINFO_ID flags per fragment. */
+#define SUB RNDIS_PKTINFO_SUBALLOC
+#define FIRST (SUB | RNDIS_PKTINFO_FIRST_FRAG)
+#define LAST (SUB | RNDIS_PKTINFO_LAST_FRAG)
+
+static uint8_t g_rsc_buf[NETVSC_RSC_FRAME_MAX];
+
+static void rsc_add__fragments_in_one_transfer__one_frame_with_the_first_meta(void **state)
+{
+    (void)state;
+    struct netvsc_rsc r = {.buf = g_rsc_buf};
+    uint8_t a[1500], b[1448], c[100];
+    memset(a, 0xa1, sizeof(a));
+    memset(b, 0xb2, sizeof(b));
+    memset(c, 0xc3, sizeof(c));
+    struct netvsc_meta m1 = {.flags = NETVSC_F_CSUM | NETVSC_F_VLAN, .vlan_tci = 42};
+    struct netvsc_meta m2 = {0};
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, a, sizeof(a), &m1, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, SUB, b, sizeof(b), &m2, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, LAST, c, sizeof(c), &m2, true), 1);
+    assert_int_equal(r.len, sizeof(a) + sizeof(b) + sizeof(c));
+    assert_int_equal(r.frags, 3);
+    assert_memory_equal(r.buf, a, sizeof(a));
+    assert_memory_equal(r.buf + sizeof(a), b, sizeof(b));
+    assert_memory_equal(r.buf + sizeof(a) + sizeof(b), c, sizeof(c));
+    assert_int_equal(r.meta.flags, NETVSC_F_CSUM | NETVSC_F_VLAN | NETVSC_F_RSC);
+    assert_int_equal(r.meta.vlan_tci, 42);
+    /* A packet of one fragment (first and last). */
+    r.frags = 0;
+    assert_int_equal(netvsc_rsc_add(&r, FIRST | LAST, c, sizeof(c), &m2, true), 1);
+    assert_int_equal(r.len, sizeof(c));
+}
+
+static void rsc_add__hostile_fragment_orders__dropped(void **state)
+{
+    (void)state;
+    struct netvsc_rsc r = {.buf = g_rsc_buf};
+    uint8_t d[1500] = {0};
+    struct netvsc_meta m = {0};
+    /* A middle or last fragment with no first. */
+    assert_int_equal(netvsc_rsc_add(&r, SUB, d, sizeof(d), &m, false), -EPROTO);
+    assert_int_equal(netvsc_rsc_add(&r, LAST, d, sizeof(d), &m, true), -EPROTO);
+    /* A packet still open at the transfer's last range. */
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, d, sizeof(d), &m, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, SUB, d, sizeof(d), &m, true), -EPROTO);
+    assert_int_equal(r.frags, 0);
+    assert_int_equal(netvsc_rsc_add(&r, LAST, d, sizeof(d), &m, true), -EPROTO);
+    /* More than fits the largest coalesced frame. */
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, d, sizeof(d), &m, false), 0);
+    int rc = 0;
+    for (unsigned i = 0; i < 100 && rc == 0; i++)
+        rc = netvsc_rsc_add(&r, SUB, d, sizeof(d), &m, false);
+    assert_int_equal(rc, -EPROTO);
+    assert_int_equal(r.frags, 0);
+    /* More fragments than a packet may have. */
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, d, 1, &m, false), 0);
+    for (unsigned i = 1; i < RSC_FRAGS_MAX; i++)
+        assert_int_equal(netvsc_rsc_add(&r, SUB, d, 1, &m, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, LAST, d, 1, &m, true), -EPROTO);
+    /* A new first fragment starts over what was in progress. */
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, d, 100, &m, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, FIRST, d, 10, &m, false), 0);
+    assert_int_equal(netvsc_rsc_add(&r, LAST, d, 10, &m, true), 1);
+    assert_int_equal(r.len, 20);
+}
+
+/* --- a transfer from the root, hand-made in a receive buffer ------------ */
+
+#define SUB_SIZE 4096u
+#define SUBS 16u
+
+struct got {
+    unsigned n;
+    const uint8_t *ptr;
+    uint32_t len;
+    uint8_t data[NETVSC_RSC_FRAME_MAX];
+    struct netvsc_meta meta;
+};
+
+static void collect(void *ctx, const void *frame, uint32_t len, const struct netvsc_meta *meta)
+{
+    struct got *g = ctx;
+    g->n++;
+    g->ptr = frame;
+    g->len = len;
+    memcpy(g->data, frame, len);
+    g->meta = *meta;
+}
+
+static struct netvsc *fake_nic(bool rsc)
+{
+    struct netvsc *n = calloc(1, sizeof(*n));
+    assert_non_null(n);
+    n->rbuf_len = SUB_SIZE * SUBS;
+    n->rbuf = calloc(1, n->rbuf_len);
+    assert_non_null(n->rbuf);
+    n->sub_alloc_size = SUB_SIZE;
+    n->num_sub_allocs = SUBS;
+    n->info.rsc = rsc;
+    n->rsc.buf = rsc ? g_rsc_buf : NULL;
+    return n;
+}
+
+static void free_nic(struct netvsc *n)
+{
+    free(n->rbuf);
+    free(n);
+}
+
+static uint32_t put_u32_ppi(uint8_t *p, uint32_t type, uint32_t v)
+{
+    struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE, .type = type, .ppi_offset = sizeof(r)};
+    memcpy(p, &r, sizeof(r));
+    memcpy(p + sizeof(r), &v, sizeof(v));
+    return RNDIS_PPI_U32_SIZE;
+}
+
+/* An RNDIS PACKET_MSG in sub-allocation sub: len bytes of fill, the PKTINFO_ID
+ * PPI if pktinfo is not 0, a checksum PPI if csum is not 0, a VLAN PPI if
+ * vlan is not 0. Returns its range. */
+static struct vmbus_xfer_range put_msg(struct netvsc *n, unsigned sub, uint32_t len, uint8_t fill,
+                                       uint32_t pktinfo, uint32_t csum, uint32_t vlan)
+{
+    uint8_t *m = n->rbuf + (size_t)sub * SUB_SIZE;
+    uint8_t ppis[64];
+    uint32_t pl = 0;
+    if (pktinfo)
+        pl += put_u32_ppi(ppis + pl, RNDIS_PPI_PKTINFO_ID, 1u | pktinfo);
+    if (csum)
+        pl += put_u32_ppi(ppis + pl, RNDIS_PPI_CSUM_INFO, csum);
+    if (vlan)
+        pl += put_u32_ppi(ppis + pl, RNDIS_PPI_VLAN, vlan);
+    struct rndis_packet_msg pm = {0};
+    pm.hdr.type = RNDIS_MSG_PACKET;
+    pm.ppi_offset = pl ? RNDIS_PACKET_OFFSET_MIN : 0;
+    pm.ppi_len = pl;
+    pm.data_offset = RNDIS_PACKET_OFFSET_MIN + pl;
+    pm.data_len = len;
+    pm.hdr.len = (uint32_t)sizeof(pm) + pl + len;
+    assert_true(pm.hdr.len <= SUB_SIZE);
+    memcpy(m, &pm, sizeof(pm));
+    memcpy(m + sizeof(pm), ppis, pl);
+    memset(m + sizeof(pm) + pl, fill, len);
+    return (struct vmbus_xfer_range){.byte_count = pm.hdr.len,
+                                     .byte_offset = sub * SUB_SIZE};
+}
+
+static void rx_ranges__rsc_fragments__one_frame_with_the_first_fragments_info(void **state)
+{
+    (void)state;
+    struct netvsc *n = fake_nic(true);
+    static struct got g;
+    memset(&g, 0, sizeof(g));
+    struct vmbus_xfer_range r[4];
+    r[0] = put_msg(n, 0, 1000, 0xa1, FIRST, RNDIS_RXCSUM_TCP_OK, RNDIS_VLAN_MAKE(42, 0));
+    r[1] = put_msg(n, 1, 1000, 0xb2, SUB, 0, 0);
+    r[2] = put_msg(n, 2, 500, 0xc3, LAST, 0, 0);
+    r[3] = put_msg(n, 3, 60, 0xd4, 0, 0, 0); /* and a frame of its own */
+    int frames = 0;
+    assert_int_equal(netvsc_rx_ranges(n, r, 4, collect, &g, &frames), NVSP_STAT_SUCCESS);
+    assert_int_equal(frames, 2);
+    assert_int_equal(g.n, 2);
+    struct netvsc_stats st;
+    netvsc_get_stats(n, &st);
+    assert_int_equal(st.rx_rsc, 1);
+    assert_int_equal(st.rx_frames, 2);
+    assert_int_equal(st.rx_bytes, 2500 + 60);
+    /* The last one delivered is the plain frame, in place. */
+    assert_int_equal(g.len, 60);
+    assert_ptr_equal(g.ptr, n->rbuf + 3 * SUB_SIZE + sizeof(struct rndis_packet_msg));
+    /* Once more without it, to look at the coalesced one. */
+    memset(&g, 0, sizeof(g));
+    frames = 0;
+    assert_int_equal(netvsc_rx_ranges(n, r, 3, collect, &g, &frames), NVSP_STAT_SUCCESS);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.len, 2500);
+    for (uint32_t i = 0; i < 2500; i++)
+        assert_int_equal(g.data[i], i < 1000 ? 0xa1 : i < 2000 ? 0xb2 : 0xc3);
+    assert_int_equal(g.meta.flags, NETVSC_F_CSUM | NETVSC_F_VLAN | NETVSC_F_RSC);
+    assert_int_equal(g.meta.vlan_tci, 42);
+    free_nic(n);
+}
+
+static void rx_ranges__hostile_rsc_transfers__dropped_with_an_error_status(void **state)
+{
+    (void)state;
+    static struct got g;
+    struct vmbus_xfer_range r[4];
+    int frames = 0;
+    /* Fragments from a root we did not ask for RSC. */
+    struct netvsc *n = fake_nic(false);
+    memset(&g, 0, sizeof(g));
+    r[0] = put_msg(n, 0, 100, 1, FIRST, 0, 0);
+    r[1] = put_msg(n, 1, 100, 2, LAST, 0, 0);
+    assert_int_equal(netvsc_rx_ranges(n, r, 2, collect, &g, &frames),
+                     NVSP_STAT_INVALID_RNDIS_PKT);
+    assert_int_equal(g.n, 0);
+    free_nic(n);
+
+    n = fake_nic(true);
+    /* A range past the buffer between two fragments: no packet over the gap. */
+    r[0] = put_msg(n, 0, 100, 1, FIRST, 0, 0);
+    r[1] = (struct vmbus_xfer_range){.byte_count = 100, .byte_offset = SUB_SIZE * SUBS};
+    r[2] = put_msg(n, 2, 100, 3, LAST, 0, 0);
+    assert_int_equal(netvsc_rx_ranges(n, r, 3, collect, &g, &frames),
+                     NVSP_STAT_INVALID_RNDIS_PKT);
+    assert_int_equal(g.n, 0);
+    /* A whole frame between two fragments: it goes, the packet does not. */
+    r[0] = put_msg(n, 0, 100, 1, FIRST, 0, 0);
+    r[1] = put_msg(n, 1, 70, 2, 0, 0, 0);
+    r[2] = put_msg(n, 2, 100, 3, LAST, 0, 0);
+    assert_int_equal(netvsc_rx_ranges(n, r, 3, collect, &g, &frames),
+                     NVSP_STAT_INVALID_RNDIS_PKT);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.len, 70);
+    /* A packet still open when its transfer ends, then its end in the next. */
+    r[0] = put_msg(n, 0, 100, 1, FIRST, 0, 0);
+    r[1] = put_msg(n, 1, 100, 2, SUB, 0, 0);
+    assert_int_equal(netvsc_rx_ranges(n, r, 2, collect, &g, &frames),
+                     NVSP_STAT_INVALID_RNDIS_PKT);
+    r[0] = put_msg(n, 2, 100, 3, LAST, 0, 0);
+    assert_int_equal(netvsc_rx_ranges(n, r, 1, collect, &g, &frames),
+                     NVSP_STAT_INVALID_RNDIS_PKT);
+    assert_int_equal(g.n, 1);
+    struct netvsc_stats st;
+    netvsc_get_stats(n, &st);
+    assert_int_equal(st.rx_rsc, 0);
+    assert_true(st.rx_bad >= 4);
+    free_nic(n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(offload_choose__lsov2_offered__enabled_for_both_versions),
+        cmocka_unit_test(offload_choose__no_lsov2__checksums_only),
+        cmocka_unit_test(offload_choose__partial_or_hostile_lsov2__left_off),
+        cmocka_unit_test(tx_ppis__lso__the_lsov2_ppi_alone),
+        cmocka_unit_test(tx_ppis__hostile_lso__refused),
+        cmocka_unit_test(offload_choose__rsc_offered__only_when_wanted),
+        cmocka_unit_test(rsc_add__fragments_in_one_transfer__one_frame_with_the_first_meta),
+        cmocka_unit_test(rsc_add__hostile_fragment_orders__dropped),
+        cmocka_unit_test(rx_ranges__rsc_fragments__one_frame_with_the_first_fragments_info),
+        cmocka_unit_test(rx_ranges__hostile_rsc_transfers__dropped_with_an_error_status),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
