@@ -10,7 +10,11 @@
 #include <string.h>
 
 #include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_net.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
 
 #include "hv.h"
 #include "jumbo.h"
@@ -403,6 +407,99 @@ static bool wanted(const struct netvsp *np, const struct conn *c, const struct r
     return (f & RNDIS_FILTER_DIRECTED) && memcmp(eth->dst_addr.addr_bytes, np->mac, 6) == 0;
 }
 
+/*
+ * Finish the checksums m's sender left to the network (contract A: l2_len,
+ * l3_len, the TX flags) in f, the guest's copy of m (len bytes, contiguous),
+ * with DPDK's checksum functions. The offsets and lengths are the sender's
+ * and checked against the copy first: -EINVAL, nothing written, if they do
+ * not describe an IP header of the flagged version followed by the flagged
+ * transport header, all inside the frame.
+ */
+static int finish_csum(const struct rte_mbuf *m, uint8_t *f, uint32_t len)
+{
+    const uint64_t l4 = m->ol_flags & RTE_MBUF_F_TX_L4_MASK;
+    const bool v4 = m->ol_flags & RTE_MBUF_F_TX_IPV4, v6 = m->ol_flags & RTE_MBUF_F_TX_IPV6;
+    const bool tcp = l4 == RTE_MBUF_F_TX_TCP_CKSUM;
+    if ((l4 != RTE_MBUF_F_TX_TCP_CKSUM && l4 != RTE_MBUF_F_TX_UDP_CKSUM) || v4 == v6 ||
+        m->l2_len < RTE_ETHER_HDR_LEN)
+        return -EINVAL;
+    const uint8_t proto = tcp ? IPPROTO_TCP : IPPROTO_UDP;
+    const uint32_t l3_off = m->l2_len, l4_off = l3_off + m->l3_len;
+    const uint32_t l4_min = tcp ? sizeof(struct rte_tcp_hdr) : sizeof(struct rte_udp_hdr);
+    const uint32_t field = l4_off + (tcp ? offsetof(struct rte_tcp_hdr, cksum)
+                                         : offsetof(struct rte_udp_hdr, dgram_cksum));
+    if (m->l3_len < (v4 ? sizeof(struct rte_ipv4_hdr) : sizeof(struct rte_ipv6_hdr)) ||
+        (uint64_t)l4_off + l4_min > len)
+        return -EINVAL;
+    uint16_t sum;
+    if (v4) {
+        struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(f + l3_off);
+        uint32_t tot = rte_be_to_cpu_16(ip->total_length);
+        if ((ip->version_ihl >> 4) != 4 || rte_ipv4_hdr_len(ip) != m->l3_len ||
+            (uint64_t)l3_off + tot > len || tot < m->l3_len + l4_min ||
+            ip->next_proto_id != proto)
+            return -EINVAL;
+        if (m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM) {
+            ip->hdr_checksum = 0;
+            ip->hdr_checksum = rte_ipv4_cksum(ip);
+        }
+        memset(f + field, 0, 2);
+        sum = rte_ipv4_udptcp_cksum(ip, f + l4_off);
+    } else {
+        const struct rte_ipv6_hdr *ip = (const struct rte_ipv6_hdr *)(f + l3_off);
+        uint32_t end = sizeof(*ip) + rte_be_to_cpu_16(ip->payload_len);
+        if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 || (uint64_t)l3_off + end > len ||
+            end < m->l3_len + l4_min || (m->l3_len == sizeof(*ip) && ip->proto != proto))
+            return -EINVAL;
+        /* DPDK takes the pseudo header's protocol and length from the IPv6
+         * header, which with extension headers names and counts the first
+         * of them: give it a copy that names the transport. */
+        struct rte_ipv6_hdr ph = *ip;
+        ph.proto = proto;
+        ph.payload_len = rte_cpu_to_be_16((uint16_t)(end - m->l3_len));
+        memset(f + field, 0, 2);
+        sum = rte_ipv6_udptcp_cksum(&ph, f + l4_off);
+    }
+    memcpy(f + field, &sum, sizeof(sum));
+    return 0;
+}
+
+/*
+ * What the checksum PPI of m's copy f tells the guest (RNDIS_RXCSUM_*), as
+ * Windows and Linux guests read it: "succeeded" means "valid, do not look",
+ * and they later forward those bytes as they are, so it is said only of a
+ * checksum that is right. A checksum the sender left to the network is
+ * finished here first (the switch hands such frames over unfinished to a
+ * port with VSW_TX_CSUM); one an uplink verified (RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+ * is said to be; of anything else nothing is claimed (0), and the guest
+ * checks for itself.
+ */
+static uint32_t rx_csum_info(const struct rte_mbuf *m, uint8_t *f, uint32_t len)
+{
+    uint32_t v = 0;
+    if (m->ol_flags & RTE_MBUF_F_TX_L4_MASK) {
+        if (finish_csum(m, f, len) < 0)
+            return 0;
+        v = (m->ol_flags & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_UDP_CKSUM ? RNDIS_RXCSUM_UDP_OK
+                                                                           : RNDIS_RXCSUM_TCP_OK;
+        if (m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM)
+            v |= RNDIS_RXCSUM_IP_OK;
+    } else if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
+        uint32_t pt = m->packet_type & RTE_PTYPE_L4_MASK;
+        if (!pt)
+            pt = rte_net_get_ptype(m, NULL, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK |
+                                                RTE_PTYPE_L4_MASK) &
+                 RTE_PTYPE_L4_MASK;
+        if (pt == RTE_PTYPE_L4_TCP)
+            v = RNDIS_RXCSUM_TCP_OK;
+        else if (pt == RTE_PTYPE_L4_UDP)
+            v = RNDIS_RXCSUM_UDP_OK;
+    }
+    if (v && (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD)
+        v |= RNDIS_RXCSUM_IP_OK;
+    return v;
+}
+
 /* Emit the batched data frames; count them sent, or dropped if the ring
  * to the guest was full. */
 static uint16_t emit_data(struct netvsp *np, struct conn *c, struct vsw_port_counters *ctr,
@@ -455,20 +552,14 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
         struct rndis_packet_msg pm = {.hdr = {.type = RNDIS_MSG_PACKET}};
         uint32_t ppi_len = 0;
         uint8_t *ppi = dst + sizeof(pm);
-        if (m->ol_flags & RTE_MBUF_F_TX_L4_MASK) {
-            /* The sender left the checksum to the network: for another VM
-             * that means "verified", as vmswitch tells its guests. */
-            struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE,
-                                  .type = RNDIS_PPI_CSUM_INFO,
-                                  .ppi_offset = sizeof(r)};
-            uint32_t v = RNDIS_RXCSUM_IP_OK |
-                         ((m->ol_flags & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_UDP_CKSUM
-                              ? RNDIS_RXCSUM_UDP_OK
-                              : RNDIS_RXCSUM_TCP_OK);
-            memcpy(ppi, &r, sizeof(r));
-            memcpy(ppi + sizeof(r), &v, sizeof(v));
-            ppi_len += r.size;
-        }
+        /* A checksum PPI only where there may be something to say: the
+         * sender left the checksum to the network (finished here, in the
+         * copy: the mbuf may be shared with other ports), or someone
+         * verified it. Its slot is laid out before the copy so the frame
+         * is copied once, straight to its place. */
+        bool csum_ppi = m->ol_flags & (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);
+        if (csum_ppi)
+            ppi_len += RNDIS_PPI_U32_SIZE;
         uint16_t tag = vsw_port_tx_vlan(port, m);
         if (tag) {
             struct rndis_ppi r = {
@@ -478,15 +569,24 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
             memcpy(ppi + ppi_len + sizeof(r), &v, sizeof(v));
             ppi_len += r.size;
         }
+        uint8_t *frame = ppi + ppi_len;
+        const void *data = rte_pktmbuf_read(m, 0, len, frame);
+        if (data != frame)
+            memcpy(frame, data, len);
+        if (csum_ppi) {
+            struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE,
+                                  .type = RNDIS_PPI_CSUM_INFO,
+                                  .ppi_offset = sizeof(r)};
+            uint32_t v = rx_csum_info(m, frame, len);
+            memcpy(ppi, &r, sizeof(r));
+            memcpy(ppi + sizeof(r), &v, sizeof(v));
+        }
         pm.ppi_offset = ppi_len ? RNDIS_PACKET_OFFSET_MIN : 0;
         pm.ppi_len = ppi_len;
         pm.data_offset = RNDIS_PACKET_OFFSET_MIN + ppi_len;
         pm.data_len = len;
         pm.hdr.len = (uint32_t)sizeof(pm) + ppi_len + len;
         memcpy(dst, &pm, sizeof(pm));
-        const void *data = rte_pktmbuf_read(m, 0, len, dst + sizeof(pm) + ppi_len);
-        if (data != dst + sizeof(pm) + ppi_len)
-            memcpy(dst + sizeof(pm) + ppi_len, data, len);
         netvsp_xfer_add(c, sub, pm.hdr.len);
         batch_bytes += len;
         if (c->xn == XFER_BATCH)

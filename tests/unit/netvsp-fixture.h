@@ -33,6 +33,9 @@
 
 #include <rte_eal.h>
 #include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -199,6 +202,13 @@ void bring_up(struct vm *v);
 /* Frames: made, wrapped in PACKET_MSGs with PPIs, sent to the guest
  * through tx_burst, and read back from the receive buffer. */
 void make_frame(uint8_t *f, uint32_t len, const uint8_t dst[6], uint8_t seed);
+/* A frame of len bytes to dst with real IPv4 (ip_opt bytes of options) or
+ * IPv6 and TCP (tcp_opt bytes of options) or UDP headers, lengths filled
+ * in, the IPv4 header checksum right and the L4 checksum wrong; returns the
+ * L4 header's offset. Is the L4 checksum of such a frame right? */
+uint32_t make_l4_frame(uint8_t *f, uint32_t len, const uint8_t dst[6], unsigned ipv,
+                       uint8_t proto, uint32_t ip_opt, uint32_t tcp_opt);
+bool l4_csum_ok(const uint8_t *f, uint32_t len);
 uint32_t put_ppi(uint8_t *p, uint32_t type, uint32_t value);
 uint32_t build_packet(uint8_t *out, const uint8_t *ppis, uint32_t ppi_len,
                       const uint8_t *frame, uint32_t flen);

@@ -492,24 +492,103 @@ static void tx_burst__jumbo_frame__one_sub_allocation(void **state)
     assert_memory_equal(d, frame, sizeof(frame));
 }
 
-static void tx_burst__l4_checksum_left_to_network__checksum_ppi_says_ok(void **state)
+/* A frame of contract A: its sender left the L4 (and for IPv4 maybe the
+ * IP header) checksum to the network. */
+static struct rte_mbuf *csum_request_mbuf(const uint8_t *f, uint32_t len, unsigned ipv,
+                                          bool tcp, uint32_t l3_len)
+{
+    struct rte_mbuf *m = frame_mbuf(f, len);
+    m->ol_flags |= (ipv == 4 ? RTE_MBUF_F_TX_IPV4 : RTE_MBUF_F_TX_IPV6) |
+                   (tcp ? RTE_MBUF_F_TX_TCP_CKSUM : RTE_MBUF_F_TX_UDP_CKSUM);
+    m->l2_len = 14;
+    m->l3_len = l3_len;
+    return m;
+}
+
+static void tx_burst__l4_checksum_left_to_network__finished_in_copy_then_claimed(void **state)
 {
     struct vm *v = F(state)->a;
     bring_up(v);
-    uint8_t frame[120];
-    make_frame(frame, sizeof(frame), MAC_A, 0x71);
-    struct rte_mbuf *m[2] = {frame_mbuf(frame, sizeof(frame)), frame_mbuf(frame, sizeof(frame))};
-    m[0]->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
-    m[1]->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
-    assert_int_equal(to_guest(v, m, 2), 2);
+    uint8_t f[4][300];
+    make_l4_frame(f[0], 300, MAC_A, 4, IPPROTO_TCP, 0, 12);
+    make_l4_frame(f[1], 300, MAC_A, 4, IPPROTO_UDP, 0, 0);
+    make_l4_frame(f[2], 299, MAC_A, 6, IPPROTO_TCP, 0, 0);
+    make_l4_frame(f[3], 300, MAC_A, 4, IPPROTO_TCP, 8, 0);
+    struct rte_mbuf *m[4] = {
+        csum_request_mbuf(f[0], 300, 4, true, 20), csum_request_mbuf(f[1], 300, 4, false, 20),
+        csum_request_mbuf(f[2], 299, 6, true, 40), csum_request_mbuf(f[3], 300, 4, true, 28)};
+    /* The mbuf the switch hands over may be shared: it stays as it was. */
+    struct rte_mbuf *keep = rte_pktmbuf_clone(m[0], g_pool);
+    assert_non_null(keep);
+    assert_int_equal(to_guest(v, m, 4), 4);
+    assert_memory_equal(rte_pktmbuf_mtod(keep, uint8_t *), f[0], 300);
+    rte_pktmbuf_free(keep);
     collect(v);
-    assert_int_equal(data_frames(v), 2);
-    uint32_t len, csum;
-    const uint8_t *d = rx_frame(v, &v->xfer[0].r[0], &len, &csum);
-    assert_memory_equal(d, frame, sizeof(frame));
-    assert_int_equal(csum, RNDIS_RXCSUM_TCP_OK | RNDIS_RXCSUM_IP_OK);
-    rx_frame(v, &v->xfer[0].r[1], &len, &csum);
-    assert_int_equal(csum, RNDIS_RXCSUM_UDP_OK | RNDIS_RXCSUM_IP_OK);
+    assert_int_equal(data_frames(v), 4);
+    static const uint32_t want[] = {RNDIS_RXCSUM_TCP_OK, RNDIS_RXCSUM_UDP_OK, RNDIS_RXCSUM_TCP_OK,
+                                    RNDIS_RXCSUM_TCP_OK};
+    for (int i = 0; i < 4; i++) {
+        uint32_t len, csum;
+        const uint8_t *d = rx_frame(v, &v->xfer[0].r[i], &len, &csum);
+        assert_int_equal(csum, want[i]);
+        assert_true(l4_csum_ok(d, len));
+        assert_false(l4_csum_ok(f[i], len));
+        /* Only the checksum field differs from what was sent. */
+        uint32_t field = 14 + (i == 2 ? 40 : i == 3 ? 28 : 20) + (i == 1 ? 6 : 16);
+        assert_memory_equal(d, f[i], field);
+        assert_memory_equal(d + field + 2, f[i] + field + 2, len - field - 2);
+    }
+}
+
+static void tx_burst__checksum_request_not_matching_frame__delivered_without_claim(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    uint8_t f[200];
+    make_l4_frame(f, sizeof(f), MAC_A, 4, IPPROTO_TCP, 0, 0);
+    struct rte_mbuf *m[4] = {
+        /* l3_len not the IPv4 header's length */
+        csum_request_mbuf(f, sizeof(f), 4, true, 24),
+        /* UDP asked of a TCP frame */
+        csum_request_mbuf(f, sizeof(f), 4, false, 20),
+        /* IPv6 asked of an IPv4 frame */
+        csum_request_mbuf(f, sizeof(f), 6, true, 40),
+        /* transport header past the frame */
+        csum_request_mbuf(f, 40, 4, true, 20),
+    };
+    assert_int_equal(to_guest(v, m, 4), 4);
+    collect(v);
+    assert_int_equal(data_frames(v), 4);
+    for (int i = 0; i < 4; i++) {
+        uint32_t len, csum;
+        const uint8_t *d = rx_frame(v, &v->xfer[0].r[i], &len, &csum);
+        assert_int_equal(csum, 0);
+        assert_memory_equal(d, f, len);
+    }
+}
+
+static void tx_burst__verified_by_uplink_or_unknown__claim_only_the_verified(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    uint8_t f[2][200];
+    make_l4_frame(f[0], 200, MAC_A, 4, IPPROTO_TCP, 0, 0);
+    make_l4_frame(f[1], 200, MAC_A, 6, IPPROTO_UDP, 0, 0);
+    struct rte_mbuf *m[4] = {frame_mbuf(f[0], 200), frame_mbuf(f[1], 200), frame_mbuf(f[0], 200),
+                             frame_mbuf(f[0], 200)};
+    m[0]->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD | RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    m[1]->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+    m[2]->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_BAD;
+    assert_int_equal(to_guest(v, m, 4), 4);
+    collect(v);
+    static const uint32_t want[] = {RNDIS_RXCSUM_TCP_OK | RNDIS_RXCSUM_IP_OK, RNDIS_RXCSUM_UDP_OK,
+                                    0, UINT32_MAX};
+    for (int i = 0; i < 4; i++) {
+        uint32_t len, csum;
+        const uint8_t *d = rx_frame(v, &v->xfer[0].r[i], &len, &csum);
+        assert_int_equal(csum, want[i]);
+        assert_memory_equal(d, f[i == 1], 200);
+    }
 }
 
 /* Frames to each destination, and how many the guest got. */
@@ -1225,7 +1304,9 @@ int main(void)
         T(packet_msg__oversize_and_runt__dropped_and_counted),
         T(tx_burst__frames__arrive_in_receive_buffer_with_rndis_header),
         T(tx_burst__jumbo_frame__one_sub_allocation),
-        T(tx_burst__l4_checksum_left_to_network__checksum_ppi_says_ok),
+        T(tx_burst__l4_checksum_left_to_network__finished_in_copy_then_claimed),
+        T(tx_burst__checksum_request_not_matching_frame__delivered_without_claim),
+        T(tx_burst__verified_by_uplink_or_unknown__claim_only_the_verified),
         T(tx_burst__packet_filter__respected),
         T(packet_msg__inband_vlan_tag__four_bytes_over_frame_size_allowed),
         T(tx_burst__frame_above_frame_size__dropped_too_big),
