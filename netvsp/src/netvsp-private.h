@@ -88,6 +88,12 @@ struct conn {
     bool rndis_ready;
     uint32_t filter;
     bool guest_csum; /* the guest may ask us to finish checksums */
+    /* Offloads the guest turned on (OID_TCP_OFFLOAD_PARAMETERS), each
+     * off until it does: LSOv2 per IP version, and whether it takes our
+     * receive checksum results (any of TCP/UDP over IPv4/IPv6). */
+    bool lso4, lso6;
+    uint8_t rx_csum_on; /* bit per tcp4, udp4, tcp6, udp6 */
+    bool rx_csum;
 
     struct vmbus_xfer_range xr[XFER_BATCH];
     uint32_t xn, xhead, xtail;
@@ -144,6 +150,10 @@ void netvsp_conn_free(struct conn *c);
 void netvsp_bad(struct netvsp *np, struct conn *c, enum netvsp_err e);
 /* A ring of the channel is corrupt: count it and close the channel. */
 void netvsp_ring_fatal(struct netvsp *np, struct conn *c);
+/* Tell the switch what the port takes now (vsw_port_set_tx_offloads):
+ * VSW_TX_CSUM while the guest has a receive checksum offload on; nothing
+ * without a connection (c NULL). */
+void netvsp_update_tx_offloads(struct netvsp *np, const struct conn *c);
 /* Bring the port's link in line with the connection's state. */
 void netvsp_update_link(struct netvsp *np, struct conn *c);
 /* Transfer packets to the guest: batch receive-buffer ranges (_xfer_add),

@@ -111,6 +111,89 @@ static bool apply_csum(struct rte_mbuf *m, uint32_t info)
     return vsw_frame_csum_request(m, thoff, tcp, v4 ? 4 : 6) == 0;
 }
 
+static void lso_drop(struct netvsp *np, enum netvsp_lso_drop why)
+{
+    np->stats.lso_drops[why]++;
+    vsw_port_drop(&np->port, VSW_DROP_PORT_SPECIFIC, 1);
+}
+
+/* The TCP payload bytes beyond which a large send is refused: what
+ * fill_offload offers. The frame around it may add tags, IP and TCP
+ * headers with options. */
+#define LSO_FRAME_MAX                                                                          \
+    (RNDIS_LSO_MAX_SIZE + RTE_ETHER_HDR_LEN + VSW_L2_MAX_TAGS * RTE_VLAN_HLEN + 2u * 60u + 40u)
+
+/*
+ * A large send's PPI, before its frame is copied: LSOv2 of an IP version
+ * the guest turned on, an MSS, a TCP header offset behind at least an
+ * Ethernet and a minimal IP header with a TCP header's room in the frame,
+ * a frame no longer than the most a valid one can be, and no checksum PPI
+ * that says something else. Returns -1 if it may go on, else the reason
+ * to drop it.
+ */
+static int lso_ppi_check(const struct conn *c, const struct vmnic_ppi *ppi, uint32_t data_len)
+{
+    uint32_t mss = ppi->lso & RNDIS_LSO_MSS_MASK;
+    uint32_t thoff = (ppi->lso >> RNDIS_LSO_THOFF_SHIFT) & RNDIS_LSO_THOFF_MASK;
+    bool v6 = ppi->lso & RNDIS_LSO_IPV6;
+    if (!(ppi->lso & RNDIS_LSO_TYPE_V2) || !(v6 ? c->lso6 : c->lso4))
+        return NETVSP_LSO_NOT_ENABLED;
+    if (mss == 0)
+        return NETVSP_LSO_MSS;
+    uint32_t l3_min = v6 ? sizeof(struct rte_ipv6_hdr) : sizeof(struct rte_ipv4_hdr);
+    if (thoff < RTE_ETHER_HDR_LEN + l3_min ||
+        (uint64_t)thoff + sizeof(struct rte_tcp_hdr) > data_len)
+        return NETVSP_LSO_HDR_OFFSET;
+    if (data_len > LSO_FRAME_MAX)
+        return NETVSP_LSO_TOO_BIG;
+    if (ppi->present & VMNIC_PPI_CSUM) {
+        uint32_t cs = ppi->csum;
+        uint32_t cs_off = (cs >> RNDIS_TXCSUM_THOFF_SHIFT) & RNDIS_TXCSUM_THOFF_MASK;
+        if (!(cs & RNDIS_TXCSUM_TCP) || (cs & RNDIS_TXCSUM_UDP) ||
+            !(cs & (v6 ? RNDIS_TXCSUM_IPV6 : RNDIS_TXCSUM_IPV4)) ||
+            (cs & (v6 ? RNDIS_TXCSUM_IPV4 : RNDIS_TXCSUM_IPV6)) || cs_off != thoff)
+            return NETVSP_LSO_HEADERS;
+    }
+    return -1;
+}
+
+/*
+ * Make m, the frame of a large send whose PPI passed lso_ppi_check, a
+ * frame of contract B (vsw_frame_tso_request), judged by its headers as
+ * DPDK's packet-type parser reads them: IP of the PPI's version, not a
+ * fragment, TCP right at the PPI's offset, no more payload than offered,
+ * one segment's IP packet within the NIC's MTU. Returns -1, or the reason
+ * to drop it (m unchanged).
+ */
+static int lso_apply(const struct conn *c, struct rte_mbuf *m, const struct vmnic_ppi *ppi)
+{
+    uint16_t mss = (uint16_t)RTE_MIN(ppi->lso & RNDIS_LSO_MSS_MASK, UINT16_MAX);
+    uint32_t thoff = (ppi->lso >> RNDIS_LSO_THOFF_SHIFT) & RNDIS_LSO_THOFF_MASK;
+    bool v6 = ppi->lso & RNDIS_LSO_IPV6;
+    struct rte_net_hdr_lens hl;
+    uint32_t pt = rte_net_get_ptype(m, &hl, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK |
+                                                RTE_PTYPE_L4_MASK);
+    if (v6 ? !RTE_ETH_IS_IPV6_HDR(pt) : !RTE_ETH_IS_IPV4_HDR(pt))
+        return NETVSP_LSO_HEADERS;
+    if ((pt & RTE_PTYPE_L4_MASK) == RTE_PTYPE_L4_FRAG)
+        return NETVSP_LSO_FRAGMENT;
+    if ((pt & RTE_PTYPE_L4_MASK) != RTE_PTYPE_L4_TCP)
+        return NETVSP_LSO_NOT_TCP;
+    if ((uint32_t)hl.l2_len + hl.l3_len != thoff)
+        return NETVSP_LSO_HDR_OFFSET;
+    if ((uint64_t)thoff + hl.l4_len > m->pkt_len)
+        return NETVSP_LSO_HEADERS;
+    if (m->pkt_len - thoff - hl.l4_len > RNDIS_LSO_MAX_SIZE)
+        return NETVSP_LSO_TOO_BIG;
+    uint32_t mtu = jumbo_mtu_of_frame(c->frame);
+    if ((ppi->lso & RNDIS_LSO_MSS_MASK) > UINT16_MAX ||
+        (uint32_t)mss + hl.l3_len + hl.l4_len > mtu)
+        return NETVSP_LSO_MSS;
+    if (vsw_frame_tso_request(m, thoff, mss, v6 ? 6 : 4, mtu) < 0)
+        return NETVSP_LSO_HEADERS;
+    return -1;
+}
+
 /*
  * One PACKET_MSG at off in the stream, len bytes long. Builds the mbuf into
  * *out, or leaves it NULL (dropped, counted).
@@ -142,15 +225,21 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
             return;
         }
     }
-    if (ppi.present & VMNIC_PPI_LSO) {
-        /* Not offered: a guest asking for segmentation broke the protocol. */
-        netvsp_bad(np, c, NETVSP_ERR_OFFLOAD);
-        return;
+    /* A large send may be longer than the frame limit; it is checked
+     * against what LSOv2 offers instead, and its segments against the
+     * MTU (lso_apply). */
+    bool lso = ppi.present & VMNIC_PPI_LSO;
+    if (lso) {
+        int why = lso_ppi_check(c, &ppi, pm.data_len);
+        if (why >= 0) {
+            lso_drop(np, (enum netvsp_lso_drop)why);
+            return;
+        }
     }
     /* A frame may carry a tag in-band instead of in the VLAN PPI: then it
      * is 4 bytes longer than the frame limit allows. Which tags it may
      * carry is the switch's to judge (classify_vlan). */
-    if (!jumbo_frame_fits(pm.data_len, c->frame, true)) {
+    if (!lso && !jumbo_frame_fits(pm.data_len, c->frame, true)) {
         np->stats.rx_frames_too_big++;
         vsw_port_drop(&np->port, VSW_DROP_RX_TOO_BIG, 1);
         return;
@@ -165,7 +254,7 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         vsw_port_drop(&np->port, VSW_DROP_NO_MBUF, 1);
         return;
     }
-    if (pm.data_len > c->frame &&
+    if (!lso && pm.data_len > c->frame &&
         !vsw_l2_is_tpid(rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->ether_type)) {
         np->stats.rx_frames_too_big++;
         vsw_port_drop(&np->port, VSW_DROP_RX_TOO_BIG, 1);
@@ -177,7 +266,15 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         m->ol_flags |= RTE_MBUF_F_RX_VLAN;
         m->vlan_tci = (uint16_t)(RNDIS_VLAN_ID(ppi.vlan) | (RNDIS_VLAN_PRIO(ppi.vlan) << 13));
     }
-    if ((ppi.present & VMNIC_PPI_CSUM) && !apply_csum(m, ppi.csum)) {
+    if (lso) {
+        int why = lso_apply(c, m, &ppi);
+        if (why >= 0) {
+            lso_drop(np, (enum netvsp_lso_drop)why);
+            rte_pktmbuf_free(m);
+            return;
+        }
+        np->stats.lso_frames++;
+    } else if ((ppi.present & VMNIC_PPI_CSUM) && !apply_csum(m, ppi.csum)) {
         netvsp_bad(np, c, NETVSP_ERR_OFFLOAD);
         rte_pktmbuf_free(m);
         return;

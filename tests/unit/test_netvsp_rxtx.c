@@ -404,19 +404,237 @@ static void packet_msg__vlan_ppi__tag_handed_to_switch_as_metadata(void **state)
     expect_no_err(v, &b);
 }
 
-static void packet_msg__lso_ppi__not_offered_counted(void **state)
+/* LSOv2 turned on or off for both IP versions, as Linux does it. */
+static void set_lso(struct vm *v, bool on)
+{
+    struct ndis_offload_params p = {
+        .hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(p)},
+        .tcp4_csum = NDIS_OFFLOAD_PARAM_TXRX,
+        .tcp6_csum = NDIS_OFFLOAD_PARAM_TXRX,
+        .lsov2_ip4 = on ? NDIS_OFFLOAD_LSOV2_ON : NDIS_OFFLOAD_LSOV2_OFF,
+        .lsov2_ip6 = on ? NDIS_OFFLOAD_LSOV2_ON : NDIS_OFFLOAD_LSOV2_OFF,
+    };
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+}
+
+static uint32_t lso_ppi(uint32_t mss, uint32_t thoff, bool v6)
+{
+    return mss | (thoff << RNDIS_LSO_THOFF_SHIFT) | RNDIS_LSO_TYPE_V2 | (v6 ? RNDIS_LSO_IPV6 : 0);
+}
+
+/* One large send as Linux makes it: RNDIS header and PPIs in a send
+ * section, the frame GPA-direct over the scratch pages (8 a range). How
+ * many frames the switch got (kept in v->rx). */
+static unsigned send_lso(struct vm *v, const uint8_t *frame, uint32_t flen, const uint8_t *ppis,
+                         uint32_t pl)
+{
+    assert_true(flen <= SCRATCH_PAGES * HV_PAGE_SIZE);
+    memcpy(v->scratch, frame, flen);
+    struct rndis_packet_msg pm = {
+        .hdr = {.type = RNDIS_MSG_PACKET, .len = (uint32_t)sizeof(pm) + pl + flen},
+        .data_offset = 36 + pl,
+        .data_len = flen,
+        .ppi_offset = 36,
+        .ppi_len = pl,
+    };
+    memcpy(section(v, 2), &pm, sizeof(pm));
+    memcpy(section(v, 2) + sizeof(pm), ppis, pl);
+    struct grange r[SCRATCH_PAGES / 8];
+    uint32_t n = 0;
+    for (uint32_t done = 0; done < flen; n++) {
+        uint32_t k = RTE_MIN(flen - done, 8 * HV_PAGE_SIZE);
+        r[n] = scratch_range(v, done / HV_PAGE_SIZE, 0, k);
+        done += k;
+    }
+    uint8_t ext[512];
+    uint32_t el = gpa_ext(ext, r, n, n);
+    uint64_t tid = rndis_pkt_gpa(v, NVSP_CHANNEL_TYPE_DATA, 2, (uint32_t)sizeof(pm) + pl, ext, el);
+    unsigned got = pump(v);
+    collect(v);
+    assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE), NVSP_STAT_SUCCESS);
+    return got;
+}
+
+static unsigned send_lso1(struct vm *v, const uint8_t *frame, uint32_t flen, uint32_t lso)
+{
+    uint8_t ppis[16];
+    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO, lso);
+    return send_lso(v, frame, flen, ppis, pl);
+}
+
+static void expect_lso_drop(struct vm *v, const struct netvsp_stats *b, enum netvsp_lso_drop why)
+{
+    struct netvsp_stats s = nstats(v);
+    for (int i = 0; i < NETVSP_LSO_DROP_COUNT; i++)
+        if (s.lso_drops[i] != b->lso_drops[i] + (i == (int)why))
+            fail_msg("lso drop %s: %llu, was %llu", netvsp_lso_drop_name((enum netvsp_lso_drop)i),
+                     (unsigned long long)s.lso_drops[i], (unsigned long long)b->lso_drops[i]);
+    assert_int_equal(s.lso_frames, b->lso_frames);
+    expect_no_err(v, b);
+}
+
+static uint8_t g_big[64u << 10];
+
+static void packet_msg__lso_ipv4__one_super_frame_of_contract_b(void **state)
 {
     struct vm *v = F(state)->a;
     bring_up(v);
-    uint8_t frame[1000], msg[1200], ppis[16];
-    make_frame(frame, sizeof(frame), MAC_OTHER, 8);
-    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO,
-                          1400u | (34u << RNDIS_LSO_THOFF_SHIFT) | RNDIS_LSO_TYPE_V2);
-    uint32_t len = build_packet(msg, ppis, pl, frame, sizeof(frame));
+    set_lso(v, true);
+    /* As Linux sends it: IPv4 total length 0, TCP options, 40 KB. */
+    uint32_t flen = 40000;
+    uint32_t l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 12);
+    g_big[16] = g_big[17] = 0;
     struct netvsp_stats b = nstats(v);
-    rndis_send_section(v, 1, NVSP_CHANNEL_TYPE_DATA, msg, len);
-    assert_int_equal(pump(v), 0);
-    expect_err(v, &b, NETVSP_ERR_OFFLOAD);
+    struct vsw_port_stats pb = pstats(v);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1448, l4, false)), 1);
+    struct rte_mbuf *m = v->rx[0];
+    assert_int_equal(m->pkt_len, flen);
+    assert_true(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+    assert_true(m->ol_flags & RTE_MBUF_F_TX_IPV4);
+    assert_int_equal(m->tso_segsz, 1448);
+    assert_int_equal(m->l2_len, 14);
+    assert_int_equal(m->l3_len, 20);
+    assert_int_equal(m->l4_len, 32);
+    /* The IP total length the sender left 0 is the frame's now. */
+    uint16_t tot;
+    const uint16_t *tp = rte_pktmbuf_read(m, 16, 2, &tot);
+    assert_non_null(tp);
+    assert_int_equal(rte_be_to_cpu_16(*tp), flen - 14);
+    assert_int_equal(nstats(v).lso_frames, b.lso_frames + 1);
+    assert_int_equal(pstats(v).drops[VSW_DROP_RX_TOO_BIG], pb.drops[VSW_DROP_RX_TOO_BIG]);
+    expect_no_err(v, &b);
+}
+
+static void packet_msg__lso_ipv6_and_ipv4_options__taken(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    set_lso(v, true);
+    uint32_t flen = 9000;
+    uint32_t l4 = make_l4_frame(g_big, flen, MAC_OTHER, 6, IPPROTO_TCP, 0, 0);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1440, l4, true)), 1);
+    assert_true(v->rx[0]->ol_flags & RTE_MBUF_F_TX_IPV6);
+    assert_int_equal(v->rx[0]->l3_len, 40);
+    assert_int_equal(v->rx[0]->tso_segsz, 1440);
+    free_rx(v);
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 8, 0);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1400, l4, false)), 1);
+    assert_int_equal(v->rx[0]->l3_len, 28);
+    /* With a checksum PPI that says the same. */
+    free_rx(v);
+    uint8_t ppis[32];
+    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO, lso_ppi(1400, l4, false));
+    pl += put_ppi(ppis + pl, RNDIS_PPI_CSUM_INFO,
+                  RNDIS_TXCSUM_IPV4 | RNDIS_TXCSUM_TCP | (l4 << RNDIS_TXCSUM_THOFF_SHIFT));
+    assert_int_equal(send_lso(v, g_big, flen, ppis, pl), 1);
+    assert_true(v->rx[0]->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+}
+
+static void packet_msg__lso_not_enabled__dropped_counted_connection_kept(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    uint32_t flen = 9000;
+    uint32_t l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    struct netvsp_stats b = nstats(v);
+    struct vsw_port_stats pb = pstats(v);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1448, l4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_NOT_ENABLED);
+    assert_int_equal(pstats(v).drops[VSW_DROP_PORT_SPECIFIC],
+                     pb.drops[VSW_DROP_PORT_SPECIFIC] + 1);
+    /* IPv4 on, IPv6 not. */
+    struct ndis_offload_params p = {.hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(p)},
+                                    .lsov2_ip4 = NDIS_OFFLOAD_LSOV2_ON};
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 6, IPPROTO_TCP, 0, 0);
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1440, l4, true)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_NOT_ENABLED);
+    /* LSOv1 (type bit clear) is never offered. */
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1448, l4, false) & ~RNDIS_LSO_TYPE_V2), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_NOT_ENABLED);
+    /* Turned off again. */
+    set_lso(v, false);
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1448, l4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_NOT_ENABLED);
+    assert_true(nstats(v).connected);
+}
+
+static void packet_msg__lso_hostile_values__each_dropped_with_its_reason(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v); /* MTU 1500 */
+    set_lso(v, true);
+    const uint32_t flen = 20000;
+    uint32_t l4;
+    struct netvsp_stats b;
+#define EXPECT_DROP(lso, why)                                                                  \
+    do {                                                                                       \
+        b = nstats(v);                                                                         \
+        assert_int_equal(send_lso1(v, g_big, flen, (lso)), 0);                                 \
+        expect_lso_drop(v, &b, (why));                                                         \
+    } while (0)
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    /* MSS 0; MSS so a segment is above the MTU; MSS past 16 bits. */
+    EXPECT_DROP(lso_ppi(0, l4, false), NETVSP_LSO_MSS);
+    EXPECT_DROP(lso_ppi(1461, l4, false), NETVSP_LSO_MSS);
+    EXPECT_DROP(lso_ppi(RNDIS_LSO_MSS_MASK, l4, false), NETVSP_LSO_MSS);
+    /* The largest MSS that fits is fine. */
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1460, l4, false)), 1);
+    free_rx(v);
+    /* Header offset inside the IP header, past the frame, at the end of
+     * it, behind the real TCP header, and the IPv6 minimum for IPv4. */
+    EXPECT_DROP(lso_ppi(1448, 20, false), NETVSP_LSO_HDR_OFFSET);
+    EXPECT_DROP(lso_ppi(1448, 1000, false), NETVSP_LSO_HDR_OFFSET);
+    EXPECT_DROP(lso_ppi(1448, 40, false), NETVSP_LSO_HDR_OFFSET);
+    /* Header offset past a short frame. */
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, 40, lso_ppi(1448, 34, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_HDR_OFFSET);
+    /* UDP; an IPv4 fragment (more fragments, then an offset). */
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_UDP, 0, 0);
+    EXPECT_DROP(lso_ppi(1448, l4, false), NETVSP_LSO_NOT_TCP);
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    g_big[20] = 0x20;
+    EXPECT_DROP(lso_ppi(1448, l4, false), NETVSP_LSO_FRAGMENT);
+    g_big[20] = 0x00;
+    g_big[21] = 0x10;
+    EXPECT_DROP(lso_ppi(1448, l4, false), NETVSP_LSO_FRAGMENT);
+    /* IPv6 PPI on an IPv4 frame (whose options put TCP where IPv6's
+     * would be); a checksum PPI that says UDP. */
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 20, 0);
+    EXPECT_DROP(lso_ppi(1400, l4, true), NETVSP_LSO_HEADERS);
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    uint8_t ppis[32];
+    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO, lso_ppi(1448, l4, false));
+    pl += put_ppi(ppis + pl, RNDIS_PPI_CSUM_INFO,
+                  RNDIS_TXCSUM_IPV4 | RNDIS_TXCSUM_UDP | (l4 << RNDIS_TXCSUM_THOFF_SHIFT));
+    b = nstats(v);
+    assert_int_equal(send_lso(v, g_big, flen, ppis, pl), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_HEADERS);
+    /* A TCP data offset past the frame's end. */
+    make_l4_frame(g_big, 60, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    g_big[l4 + 12] = 0xf0;
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, 60, lso_ppi(1448, l4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_HEADERS);
+    /* More payload than offered: one byte over, and far over. */
+    uint32_t over = 14 + 20 + 20 + RNDIS_LSO_MAX_SIZE + 1;
+    l4 = make_l4_frame(g_big, over, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, over, lso_ppi(1448, l4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_TOO_BIG);
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, over - 1, lso_ppi(1448, l4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_HEADERS); /* its IP length says one more */
+    make_l4_frame(g_big, over - 1, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    assert_int_equal(send_lso1(v, g_big, over - 1, lso_ppi(1448, l4, false)), 1);
+#undef EXPECT_DROP
 }
 
 static void packet_msg__oversize_and_runt__dropped_and_counted(void **state)
@@ -1300,7 +1518,10 @@ int main(void)
         T(packet_msg__checksum_ppi_inconsistent__dropped_and_counted),
         T(packet_msg__checksum_ppi_behind_inband_tags__offsets_from_the_frame_no_error),
         T(packet_msg__vlan_ppi__tag_handed_to_switch_as_metadata),
-        T(packet_msg__lso_ppi__not_offered_counted),
+        T(packet_msg__lso_ipv4__one_super_frame_of_contract_b),
+        T(packet_msg__lso_ipv6_and_ipv4_options__taken),
+        T(packet_msg__lso_not_enabled__dropped_counted_connection_kept),
+        T(packet_msg__lso_hostile_values__each_dropped_with_its_reason),
         T(packet_msg__oversize_and_runt__dropped_and_counted),
         T(tx_burst__frames__arrive_in_receive_buffer_with_rndis_header),
         T(tx_burst__jumbo_frame__one_sub_allocation),
