@@ -108,6 +108,9 @@ struct netvsp_stats {
     uint64_t control_msgs;      /* RNDIS control messages answered */
     uint64_t lso_frames;        /* large sends from the guest taken (one per super-frame) */
     uint64_t lso_drops[NETVSP_LSO_DROP_COUNT]; /* large sends dropped, by reason */
+    uint64_t rsc_frames;        /* large segments to the guest whole (RSC) */
+    uint64_t rsc_ranges;        /* receive-buffer ranges they took */
+    uint64_t tx_rsc_refused;    /* large segments whose header lengths do not fit the rules */
     /* State of the current connection. */
     bool connected;
     bool rndis_ready;
@@ -118,6 +121,7 @@ struct netvsp_stats {
     uint32_t packet_filter;
     bool lso4, lso6;            /* LSOv2 the guest turned on */
     bool rx_csum;               /* the guest turned on a receive checksum offload */
+    bool rsc;                   /* the guest turned RSC on (IPv4 and IPv6) */
     uint32_t recv_sections, send_sections;
     uint32_t target_vp;         /* the guest VP the channel interrupts */
 };

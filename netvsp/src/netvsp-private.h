@@ -94,6 +94,11 @@ struct conn {
     bool lso4, lso6;
     uint8_t rx_csum_on; /* bit per tcp4, udp4, tcp6, udp6 */
     bool rx_csum;
+    /* RSC: the guest can take it (NVSP 6.1 and NDIS_CONFIG's bit), and
+     * turned it on per IP version. Large segments go to it whole while
+     * both are on. */
+    bool rsc_cap, rsc4, rsc6;
+    uint16_t rsc_pkt_id;
 
     struct vmbus_xfer_range xr[XFER_BATCH];
     uint32_t xn, xhead, xtail;

@@ -112,7 +112,12 @@ static void vm_wait_disarm(struct vsw_port *port)
 
 void netvsp_update_tx_offloads(struct netvsp *np, const struct conn *c)
 {
-    vsw_port_set_tx_offloads(&np->port, c && c->rx_csum ? VSW_TX_CSUM : 0);
+    uint32_t f = 0;
+    if (c && c->rx_csum)
+        f |= VSW_TX_CSUM;
+    if (c && c->rsc4 && c->rsc6)
+        f |= VSW_TX_TSO;
+    vsw_port_set_tx_offloads(&np->port, f);
 }
 
 static int chan_open(void *ctx, struct vmbus_chan *chan)
@@ -245,6 +250,7 @@ void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out)
         out->lso4 = c->lso4;
         out->lso6 = c->lso6;
         out->rx_csum = c->rx_csum;
+        out->rsc = c->rsc4 && c->rsc6;
         out->target_vp = vmbus_chan_target_vp(c->chan);
     }
 }

@@ -33,9 +33,10 @@ static const uint32_t supported_oids[] = {
  * LSOv2 for IPv4 and IPv6 with the maximum size and segment minimum
  * vmswitch reports (RNDIS_LSO_MAX_SIZE of TCP payload, at least
  * RNDIS_LSO_MIN_SEGS segments), IPv6 extension headers and TCP options
- * included (Linux turns TSO6 on only with both). No receive coalescing
- * (RSC): the switch cuts large segments for this port. */
-static void fill_offload(struct ndis_offload *o, uint8_t rev, uint16_t size)
+ * included (Linux turns TSO6 on only with both). Receive coalescing (RSC)
+ * for both IP versions where the guest can take it (revision 3 has the
+ * fields; Linux turns LRO on only with both). */
+static void fill_offload(const struct conn *c, struct ndis_offload *o, uint8_t rev, uint16_t size)
 {
     memset(o, 0, sizeof(*o));
     o->hdr.type = NDIS_OBJTYPE_OFFLOAD;
@@ -58,6 +59,8 @@ static void fill_offload(struct ndis_offload *o, uint8_t rev, uint16_t size)
     o->lsov2.ip6_maxsz = RNDIS_LSO_MAX_SIZE;
     o->lsov2.ip6_minsg = RNDIS_LSO_MIN_SEGS;
     o->lsov2.ip6_opts = NDIS_LSOV2_CAP_IP6EXT | NDIS_LSOV2_CAP_TCP6OPT;
+    if (rev >= 3 && c->rsc_cap)
+        o->rsc_ip4 = o->rsc_ip6 = 1;
 }
 
 static uint32_t query_oid(struct netvsp *np, struct conn *c, uint32_t oid, const uint8_t *in,
@@ -145,7 +148,7 @@ static uint32_t query_oid(struct netvsp *np, struct conn *c, uint32_t oid, const
                    : rev == 2 ? NDIS_OFFLOAD_SIZE_REV2
                               : NDIS_OFFLOAD_SIZE_REV3;
         }
-        fill_offload(&off, rev, size);
+        fill_offload(c, &off, rev, size);
         src = &off;
         len = size;
         break;
@@ -206,9 +209,10 @@ static uint32_t set_offload_params(struct netvsp *np, struct conn *c, const uint
     if (!onoff_ok(op.lsov1) || !onoff_ok(op.lsov2_ip4) || !onoff_ok(op.lsov2_ip6) ||
         !onoff_ok(op.rsc_ip4) || !onoff_ok(op.rsc_ip6))
         goto bad_data;
-    /* LSOv1 and RSC are not offered (fill_offload): refuse to turn them on. */
-    if (op.lsov1 == NDIS_OFFLOAD_LSOV2_ON || op.rsc_ip4 == NDIS_OFFLOAD_LSOV2_ON ||
-        op.rsc_ip6 == NDIS_OFFLOAD_LSOV2_ON)
+    /* LSOv1 is never offered, RSC only where the guest can take it
+     * (fill_offload): refuse to turn them on otherwise. */
+    if (op.lsov1 == NDIS_OFFLOAD_LSOV2_ON ||
+        (!c->rsc_cap && (op.rsc_ip4 == NDIS_OFFLOAD_RSC_ON || op.rsc_ip6 == NDIS_OFFLOAD_RSC_ON)))
         return RNDIS_STATUS_NOT_SUPPORTED;
     bool tx = false;
     for (size_t i = 0; i < sizeof(vals); i++) {
@@ -225,6 +229,10 @@ static uint32_t set_offload_params(struct netvsp *np, struct conn *c, const uint
         c->lso4 = op.lsov2_ip4 == NDIS_OFFLOAD_LSOV2_ON;
     if (op.lsov2_ip6 != NDIS_OFFLOAD_PARAM_NOCHG)
         c->lso6 = op.lsov2_ip6 == NDIS_OFFLOAD_LSOV2_ON;
+    if (op.rsc_ip4 != NDIS_OFFLOAD_PARAM_NOCHG)
+        c->rsc4 = op.rsc_ip4 == NDIS_OFFLOAD_RSC_ON;
+    if (op.rsc_ip6 != NDIS_OFFLOAD_PARAM_NOCHG)
+        c->rsc6 = op.rsc_ip6 == NDIS_OFFLOAD_RSC_ON;
     c->rx_csum = c->rx_csum_on != 0;
     netvsp_update_tx_offloads(np, c);
     return RNDIS_STATUS_SUCCESS;
@@ -237,6 +245,7 @@ bad_data:
 static void reset_offloads(struct netvsp *np, struct conn *c)
 {
     c->lso4 = c->lso6 = false;
+    c->rsc4 = c->rsc6 = false;
     c->rx_csum_on = 0;
     c->rx_csum = false;
     netvsp_update_tx_offloads(np, c);

@@ -597,23 +597,176 @@ static uint32_t rx_csum_info(const struct rte_mbuf *m, uint8_t *f, uint32_t len)
     return v;
 }
 
+/* The frames batched for the next transfer packet (a large segment takes
+ * several of its ranges). */
+struct batch {
+    uint64_t bytes;
+    uint32_t frames;
+};
+
 /* Emit the batched data frames; count them sent, or dropped if the ring
  * to the guest was full. */
 static uint16_t emit_data(struct netvsp *np, struct conn *c, struct vsw_port_counters *ctr,
-                          uint64_t *batch_bytes)
+                          struct batch *bt)
 {
-    uint32_t n = c->xn;
+    uint32_t n = c->xn, f = bt->frames;
     if (!n)
         return 0;
     if (netvsp_xfer_emit(np, c, NVSP_CHANNEL_TYPE_DATA) == n) {
-        ctr->tx_packets += n;
-        ctr->tx_bytes += *batch_bytes;
+        ctr->tx_packets += f;
+        ctr->tx_bytes += bt->bytes;
     } else {
-        ctr->drops[VSW_DROP_QUEUE_FULL] += n;
-        n = 0;
+        ctr->drops[VSW_DROP_QUEUE_FULL] += f;
+        f = 0;
     }
-    *batch_bytes = 0;
-    return (uint16_t)n;
+    bt->bytes = 0;
+    bt->frames = 0;
+    return (uint16_t)f;
+}
+
+/* Room the receive buffer's ranges keep unused at their end (OpenVMM: a
+ * bug in newer Windows guests' netvsc reads past the message). */
+#define SUB_TAIL 36u
+
+static uint32_t put_u32_ppi(uint8_t *p, uint32_t type, uint32_t v)
+{
+    struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE, .type = type, .ppi_offset = sizeof(r)};
+    memcpy(p, &r, sizeof(r));
+    memcpy(p + sizeof(r), &v, sizeof(v));
+    return r.size;
+}
+
+/* The IP header of large segment m says what the frame is: the version
+ * flagged, TCP (IPv4; IPv6 may have extension headers), and the IP length
+ * the frame's, which the guest's stack goes by. */
+static bool rsc_l3_ok(const struct rte_mbuf *m, bool v4)
+{
+    const uint32_t l3 = m->pkt_len - m->l2_len;
+    if (v4) {
+        const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *,
+                                                                m->l2_len);
+        return (ip->version_ihl >> 4) == 4 && rte_ipv4_hdr_len(ip) == m->l3_len &&
+               ip->next_proto_id == IPPROTO_TCP && rte_be_to_cpu_16(ip->total_length) == l3;
+    }
+    const struct rte_ipv6_hdr *ip = rte_pktmbuf_mtod_offset(m, const struct rte_ipv6_hdr *,
+                                                            m->l2_len);
+    return (m->ol_flags & RTE_MBUF_F_TX_IPV6) && (rte_be_to_cpu_32(ip->vtc_flow) >> 28) == 6 &&
+           m->l3_len >= sizeof(*ip) && (m->l3_len > sizeof(*ip) || ip->proto == IPPROTO_TCP) &&
+           sizeof(*ip) + rte_be_to_cpu_16(ip->payload_len) == l3;
+}
+
+/*
+ * A large segment (contract B) to a guest that turned RSC on: one
+ * coalesced packet over as many receive-buffer ranges as it needs, all in
+ * one transfer packet (Linux drops a packet whose fragments span two),
+ * each range a PACKET_MSG with the packet-id PPI (first / last fragment),
+ * the first also with the checksum PPI (and the VLAN PPI) for the whole.
+ * The guest takes it as one packet whose checksum it does not check, so
+ * its IPv4 header and TCP checksums are computed here, in the guest's
+ * copy, with DPDK's checksum functions over the pieces (every piece but
+ * the last of even length). Returns the ranges used, 0 if it was dropped
+ * (counted).
+ */
+static uint32_t send_rsc(struct netvsp *np, struct conn *c, struct vsw_port *port,
+                         struct rte_mbuf *m, uint16_t tag, struct vsw_port_counters *ctr,
+                         struct batch *bt, uint16_t *sent)
+{
+    const uint32_t len = m->pkt_len, l3_off = m->l2_len, l4_off = l3_off + m->l3_len;
+    const bool v4 = m->ol_flags & RTE_MBUF_F_TX_IPV4;
+    const uint32_t first_ppi = 2 * RNDIS_PPI_U32_SIZE + (tag ? RNDIS_PPI_U32_SIZE : 0);
+    const uint32_t room = c->sub_size - SUB_TAIL - sizeof(struct rndis_packet_msg);
+    /* Frame bytes per range: even, and the first holds all headers. */
+    uint32_t cap0 = (room - first_ppi) & ~1u, cap = (room - RNDIS_PPI_U32_SIZE) & ~1u;
+    if ((l4_off & 1u) != 0 || m->l4_len < sizeof(struct rte_tcp_hdr) ||
+        l4_off + m->l4_len >= len || l4_off + m->l4_len > cap0 || m->l2_len < RTE_ETHER_HDR_LEN ||
+        rte_pktmbuf_data_len(m) < l4_off + m->l4_len || !rsc_l3_ok(m, v4)) {
+        vsw_port_drop(port, VSW_DROP_PORT_SPECIFIC, 1);
+        np->stats.tx_rsc_refused++;
+        return 0;
+    }
+    uint32_t nfrag = 1 + (len > cap0 ? (len - cap0 + cap - 1) / cap : 0);
+    if (nfrag > XFER_BATCH || nfrag > RNDIS_RSC_MAX_FRAGS) {
+        vsw_port_drop(port, VSW_DROP_TOO_BIG, 1);
+        return 0;
+    }
+    if (c->xn + nfrag > XFER_BATCH)
+        *sent += emit_data(np, c, ctr, bt);
+    if (c->nfree_data < nfrag) {
+        np->stats.tx_no_buffer++;
+        vsw_port_drop(port, VSW_DROP_QUEUE_FULL, 1);
+        return 0;
+    }
+    uint16_t id = c->rsc_pkt_id++;
+    uint8_t *hdr = NULL, *csum_v = NULL;
+    uint32_t sum = 0;
+    for (uint32_t i = 0, off = 0; i < nfrag; i++) {
+        uint32_t sub = c->free_data[--c->nfree_data];
+        uint8_t *dst = c->rbuf + (size_t)sub * c->sub_size;
+        uint8_t *ppi = dst + sizeof(struct rndis_packet_msg);
+        uint32_t ppi_len = 0;
+        if (i == 0) {
+            csum_v = ppi + sizeof(struct rndis_ppi);
+            ppi_len += put_u32_ppi(ppi, RNDIS_PPI_CSUM_INFO, 0);
+            if (tag)
+                ppi_len += put_u32_ppi(ppi + ppi_len, RNDIS_PPI_VLAN,
+                                       RNDIS_VLAN_MAKE(tag, (m->vlan_tci >> 13) & 7));
+        }
+        struct rndis_pktinfo_id pid = {
+            .version = RNDIS_PKTINFO_ID_V1,
+            .flags = (uint8_t)(RNDIS_PKTINFO_SUBALLOC | (i == 0 ? RNDIS_PKTINFO_FIRST_FRAG : 0) |
+                               (i == nfrag - 1 ? RNDIS_PKTINFO_LAST_FRAG : 0)),
+            .pkt_id = id,
+        };
+        uint32_t pv;
+        memcpy(&pv, &pid, sizeof(pv));
+        ppi_len += put_u32_ppi(ppi + ppi_len, RNDIS_PPI_PKTINFO_ID, pv);
+        uint32_t k = RTE_MIN(len - off, i == 0 ? cap0 : cap);
+        uint8_t *data = ppi + ppi_len;
+        const void *src = rte_pktmbuf_read(m, off, k, data);
+        if (src != data)
+            memcpy(data, src, k);
+        struct rndis_packet_msg pm = {
+            .hdr = {.type = RNDIS_MSG_PACKET,
+                    .len = (uint32_t)sizeof(pm) + ppi_len + k},
+            .data_offset = RNDIS_PACKET_OFFSET_MIN + ppi_len,
+            .data_len = k,
+            .ppi_offset = RNDIS_PACKET_OFFSET_MIN,
+            .ppi_len = ppi_len,
+        };
+        memcpy(dst, &pm, sizeof(pm));
+        if (i == 0) {
+            hdr = data;
+            /* The TCP checksum field is summed as 0. */
+            memset(data + l4_off + offsetof(struct rte_tcp_hdr, cksum), 0, 2);
+            sum += rte_raw_cksum(data + l4_off, k - l4_off);
+        } else {
+            sum += rte_raw_cksum(data, k);
+        }
+        netvsp_xfer_add(c, sub, pm.hdr.len);
+        off += k;
+    }
+    uint16_t cks;
+    if (v4) {
+        struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(hdr + l3_off);
+        ip->hdr_checksum = 0;
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        sum += rte_ipv4_phdr_cksum(ip, 0);
+    } else {
+        struct rte_ipv6_hdr ph;
+        memcpy(&ph, hdr + l3_off, sizeof(ph));
+        ph.proto = IPPROTO_TCP;
+        ph.payload_len = rte_cpu_to_be_16((uint16_t)(len - l4_off));
+        sum += rte_ipv6_phdr_cksum(&ph, 0);
+    }
+    cks = (uint16_t)~__rte_raw_cksum_reduce(sum);
+    memcpy(hdr + l4_off + offsetof(struct rte_tcp_hdr, cksum), &cks, sizeof(cks));
+    uint32_t claim = RNDIS_RXCSUM_TCP_OK | (v4 ? RNDIS_RXCSUM_IP_OK : 0);
+    memcpy(csum_v, &claim, sizeof(claim));
+    np->stats.rsc_frames++;
+    np->stats.rsc_ranges += nfrag;
+    bt->bytes += len;
+    bt->frames++;
+    return nfrag;
 }
 
 uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
@@ -627,16 +780,27 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
         return 0;
     }
     struct vsw_port_counters *ctr = &port->counters[rte_lcore_id()];
-    uint64_t batch_bytes = 0;
+    struct batch bt = {0};
+    const bool rsc = c->rsc4 && c->rsc6;
     for (uint16_t i = 0; i < n; i++) {
         struct rte_mbuf *m = pkts[i];
         uint32_t len = m->pkt_len;
-        if (len > c->frame) {
+        /* A large segment reaches a port that said it takes them
+         * (VSW_TX_TSO); one staged before the guest turned RSC off is too
+         * big for it now. */
+        bool whole = rsc && (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+        if (len > c->frame && !whole) {
             vsw_port_drop(port, VSW_DROP_TOO_BIG, 1);
             goto free;
         }
         if (!(m->ol_flags & vsw_mirror_copy_flag) && !wanted(np, c, m)) {
             np->stats.tx_filtered++;
+            goto free;
+        }
+        if (whole) {
+            send_rsc(np, c, port, m, vsw_port_tx_vlan(port, m), ctr, &bt, &sent);
+            if (c->xn == XFER_BATCH)
+                sent += emit_data(np, c, ctr, &bt);
             goto free;
         }
         if (!c->nfree_data) {
@@ -685,12 +849,13 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
         pm.hdr.len = (uint32_t)sizeof(pm) + ppi_len + len;
         memcpy(dst, &pm, sizeof(pm));
         netvsp_xfer_add(c, sub, pm.hdr.len);
-        batch_bytes += len;
+        bt.bytes += len;
+        bt.frames++;
         if (c->xn == XFER_BATCH)
-            sent += emit_data(np, c, ctr, &batch_bytes);
+            sent += emit_data(np, c, ctr, &bt);
     free:
         rte_pktmbuf_free(m);
     }
-    sent += emit_data(np, c, ctr, &batch_bytes);
+    sent += emit_data(np, c, ctr, &bt);
     return sent;
 }

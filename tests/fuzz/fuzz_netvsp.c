@@ -37,7 +37,8 @@
  *   5  frames from the switch: count byte (1 + % 8), per frame u16 length
  *      (% 9200), kind byte (bits 0-1 destination; 2 IPv4 TCP checksum
  *      request, 3 IPv6 UDP one; 4 VLAN; 5 real IP/TCP-or-UDP headers with
- *      the request's header lengths; 6 verified by an uplink), fill byte;
+ *      the request's header lengths; 6 verified by an uplink; 7 with 5,
+ *      a large TCP segment, vsw_frame_tso_request), fill byte;
  *      tx_burst, then tx_flush.
  *   6  run the port: burst size byte (0 means 32), rx_burst until it
  *      returns 0, then tx_flush; every mbuf is checked and freed.
@@ -72,6 +73,8 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <netinet/in.h>
 
 #include <rte_eal.h>
 #include <rte_lcore.h>
@@ -505,8 +508,14 @@ static void act_frames(struct in *in)
             head->ol_flags |= RTE_MBUF_F_TX_VLAN;
             head->vlan_tci = (uint16_t)(kind * 37u);
         }
-        if ((kind & 0x20) && len >= 14 + 60 + 20 && head->data_len >= 14 + 60 + 20)
+        if ((kind & 0x20) && len >= 14 + 60 + 20 && head->data_len >= 14 + 60 + 20) {
             put_l3_l4(head, kind, fill);
+            /* A large segment (contract B), as the switch hands it to a
+             * port that takes them whole (a guest with RSC on). */
+            if (kind & 0x80)
+                (void)vsw_frame_tso_request(head, head->l2_len + head->l3_len,
+                                            (uint16_t)(536u + fill), 0, 9000);
+        }
         if (kind & 0x40)
             head->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD | RTE_MBUF_F_RX_IP_CKSUM_GOOD;
         m[k++] = head;
@@ -744,6 +753,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (st.errors[e] != before.errors[e])
                 fprintf(stderr, " %s=%llu", netvsp_err_name((enum netvsp_err)e),
                         (unsigned long long)(st.errors[e] - before.errors[e]));
+        fprintf(stderr, " | lso %llu, dropped:",
+                (unsigned long long)(st.lso_frames - before.lso_frames));
+        for (int e = 0; e < NETVSP_LSO_DROP_COUNT; e++)
+            if (st.lso_drops[e] != before.lso_drops[e])
+                fprintf(stderr, " %s=%llu", netvsp_lso_drop_name((enum netvsp_lso_drop)e),
+                        (unsigned long long)(st.lso_drops[e] - before.lso_drops[e]));
+        fprintf(stderr, " | rsc %llu; rx_csum %d lso4 %d lso6 %d |",
+                (unsigned long long)(st.rsc_frames - before.rsc_frames), st.rx_csum, st.lso4,
+                st.lso6);
         fprintf(stderr, " disconnects=%llu\n",
                 (unsigned long long)(st.disconnects - before.disconnects));
     }

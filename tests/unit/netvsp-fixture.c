@@ -256,7 +256,7 @@ uint32_t nvsp_init(struct vm *v, uint32_t minv, uint32_t maxv,
 void ndis_config(struct vm *v, uint32_t mtu)
 {
     struct nvsp_msg_ndis_config m = {.type = NVSP_MSG2_SEND_NDIS_CONFIG, .mtu = mtu,
-                                     .capabilities = NVSP_CAP_IEEE8021Q};
+                                     .capabilities = NVSP_CAP_IEEE8021Q | v->caps_extra};
     nvsp_send(v, &m, sizeof(m), 0, false);
 }
 

@@ -113,6 +113,7 @@ struct vm {
     uint64_t rbuf_pfn, sbuf_pfn, scratch_pfn;
     uint32_t rgpadl, sgpadl;
     uint32_t msg_size;        /* NVSP message size the guest sends */
+    uint64_t caps_extra;      /* NDIS_CONFIG capabilities besides 802.1Q */
     uint32_t sub_size, nsub;  /* receive-buffer partitioning the root chose */
     uint64_t next_tid;
     uint32_t next_req;

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #endif
 #include "netvsp-fixture.h"
+#include "vsw-frame.h"
 
 static void packet_msg__in_send_section__mbuf_with_exact_bytes(void **state)
 {
@@ -809,6 +810,212 @@ static void tx_burst__verified_by_uplink_or_unknown__claim_only_the_verified(voi
     }
 }
 
+/* A guest that takes receive coalescing: NVSP 6.1 with NDIS_CONFIG's RSC
+ * bit, RSC turned on for both IP versions, receive checksums on. */
+static void bring_up_rsc(struct vm *v, uint32_t ndis_mtu)
+{
+    v->caps_extra = NVSP_CAP_RSC;
+    bring_up_ver(v, V61, ndis_mtu);
+    struct ndis_offload_params p = {.hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(p)},
+                                    .tcp4_csum = NDIS_OFFLOAD_PARAM_TXRX,
+                                    .tcp6_csum = NDIS_OFFLOAD_PARAM_TXRX,
+                                    .rsc_ip4 = NDIS_OFFLOAD_RSC_ON,
+                                    .rsc_ip6 = NDIS_OFFLOAD_RSC_ON};
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+    inbox_clear(v);
+}
+
+/* A large segment as the switch hands it over (contract B), made from a
+ * frame with real headers by the switch's own validator. */
+static struct rte_mbuf *tso_mbuf(const uint8_t *f, uint32_t len, uint32_t l4, uint16_t mss,
+                                 unsigned ipv)
+{
+    struct rte_mbuf *m = frame_mbuf(f, len);
+    assert_int_equal(vsw_frame_tso_request(m, l4, mss, ipv, 9000), 0);
+    return m;
+}
+
+/* What the fake guest makes of the ranges of transfer x from first on, as
+ * Linux's netvsc_receive / rsc_add_data do: a range without the packet-id
+ * PPI is a packet of its own; with it, the first fragment starts a packet
+ * (its checksum PPI stands for the whole), the last ends it. The packet
+ * goes to out (its length returned, 0 if the guest would drop it), *csum
+ * gets the first range's checksum PPI, *used the ranges it took. */
+static uint32_t guest_reassemble(const struct vm *v, const struct xfer *x, uint32_t first,
+                                 uint8_t *out, uint32_t cap, uint32_t *csum, uint32_t *used)
+{
+    uint32_t len = 0;
+    int pkt_id = -1;
+    for (uint32_t i = first; i < x->nranges; i++) {
+        uint32_t flen, cs;
+        const uint8_t *d = rx_frame(v, &x->r[i], &flen, &cs);
+        const uint8_t *msg = v->rbuf + x->r[i].byte_offset;
+        struct rndis_packet_msg pm;
+        memcpy(&pm, msg, sizeof(pm));
+        struct rndis_pktinfo_id pid = {0};
+        bool has_id = false;
+        for (uint32_t p = 0; p < pm.ppi_len;) {
+            struct rndis_ppi r;
+            memcpy(&r, msg + 8 + pm.ppi_offset + p, sizeof(r));
+            if (r.type == RNDIS_PPI_PKTINFO_ID) {
+                memcpy(&pid, msg + 8 + pm.ppi_offset + p + r.ppi_offset, sizeof(pid));
+                has_id = true;
+            }
+            p += r.size;
+        }
+        if (i == first)
+            *csum = cs;
+        else if (cs != UINT32_MAX)
+            return 0; /* only the first says */
+        assert_true(len + flen <= cap);
+        memcpy(out + len, d, flen);
+        len += flen;
+        *used = i - first + 1;
+        if (!has_id || !(pid.flags & RNDIS_PKTINFO_SUBALLOC))
+            return i == first ? len : 0;
+        if (pid.version != RNDIS_PKTINFO_ID_V1)
+            return 0;
+        if ((i == first) != !!(pid.flags & RNDIS_PKTINFO_FIRST_FRAG))
+            return 0;
+        if (pkt_id >= 0 && pid.pkt_id != pkt_id)
+            return 0;
+        pkt_id = pid.pkt_id;
+        if (pid.flags & RNDIS_PKTINFO_LAST_FRAG)
+            return len;
+    }
+    return 0; /* no last fragment in this transfer: Linux drops it */
+}
+
+static uint8_t g_rsc[64u << 10];
+
+static void tx_burst__large_segment_to_rsc_guest__one_packet_over_sections(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up_rsc(v, FRAME_1514);
+    assert_int_equal(vsw_port_tx_offloads(v->port), VSW_TX_CSUM | VSW_TX_TSO);
+    static uint8_t f4[40000], f6[30001];
+    uint32_t l4a = make_l4_frame(f4, sizeof(f4), MAC_A, 4, IPPROTO_TCP, 0, 12);
+    uint32_t l4b = make_l4_frame(f6, sizeof(f6), MAC_A, 6, IPPROTO_TCP, 0, 0);
+    uint8_t small[200];
+    make_l4_frame(small, sizeof(small), MAC_A, 4, IPPROTO_UDP, 0, 0);
+    struct rte_mbuf *m[3] = {tso_mbuf(f4, sizeof(f4), l4a, 1448, 4), frame_mbuf(small, 200),
+                             tso_mbuf(f6, sizeof(f6), l4b, 1440, 6)};
+    struct netvsp_stats b = nstats(v);
+    assert_int_equal(to_guest(v, m, 3), 3);
+    collect(v);
+    struct netvsp_stats a = nstats(v);
+    assert_int_equal(a.rsc_frames, b.rsc_frames + 2);
+    /* Every fragment of a packet in one transfer, in order. */
+    uint32_t got[3] = {0}, csum[3] = {0}, used, k = 0;
+    const uint8_t *want[3] = {f4, small, f6};
+    const uint32_t wlen[3] = {sizeof(f4), sizeof(small), sizeof(f6)};
+    for (unsigned t = 0; t < v->nxfer && k < 3; t++) {
+        const struct xfer *x = &v->xfer[t];
+        if (x->nvsp.channel_type != NVSP_CHANNEL_TYPE_DATA)
+            continue;
+        for (uint32_t r = 0; r < x->nranges && k < 3; r += used, k++) {
+            got[k] = guest_reassemble(v, x, r, g_rsc, sizeof(g_rsc), &csum[k], &used);
+            assert_int_equal(got[k], wlen[k]);
+            /* Headers and payload as sent, the checksums right. */
+            assert_true(l4_csum_ok(g_rsc, got[k]) || k == 1);
+            uint32_t l4 = k == 0 ? l4a : k == 2 ? l4b : 0;
+            if (k != 1) {
+                /* The sender's IPv4 header checksum was right already. */
+                assert_memory_equal(g_rsc, want[k], l4 + 16);
+                assert_memory_equal(g_rsc + l4 + 18, want[k] + l4 + 18, wlen[k] - l4 - 18);
+            }
+            if (k == 0)
+                assert_true(used > 20);
+        }
+    }
+    assert_int_equal(k, 3);
+    assert_int_equal(csum[0], RNDIS_RXCSUM_TCP_OK | RNDIS_RXCSUM_IP_OK);
+    assert_int_equal(csum[1], UINT32_MAX);
+    assert_int_equal(csum[2], RNDIS_RXCSUM_TCP_OK);
+    expect_no_err(v, &b);
+}
+
+static void tx_burst__large_segment_without_rsc__dropped_too_big(void **state)
+{
+    struct vm *v = F(state)->a;
+    /* The guest can take RSC but did not turn it on; then one that cannot. */
+    for (int i = 0; i < 2; i++) {
+        v->caps_extra = i == 0 ? NVSP_CAP_RSC : 0;
+        if (i)
+            reopen(v);
+        bring_up_ver(v, V61, FRAME_1514);
+        assert_int_equal(vsw_port_tx_offloads(v->port) & VSW_TX_TSO, 0);
+        static uint8_t f[20000];
+        uint32_t l4 = make_l4_frame(f, sizeof(f), MAC_A, 4, IPPROTO_TCP, 0, 0);
+        struct rte_mbuf *m = tso_mbuf(f, sizeof(f), l4, 1448, 4);
+        struct vsw_port_stats pb = pstats(v);
+        assert_int_equal(to_guest(v, &m, 1), 0);
+        assert_int_equal(pstats(v).drops[VSW_DROP_TOO_BIG], pb.drops[VSW_DROP_TOO_BIG] + 1);
+        assert_int_equal(nstats(v).rsc_frames, 0);
+    }
+    /* Without the capability RSC is neither offered nor taken. */
+    struct ndis_offload q = {.hdr = {NDIS_OBJTYPE_OFFLOAD, 3, NDIS_OFFLOAD_SIZE_REV3}}, a;
+    uint32_t len = sizeof(a);
+    assert_int_equal(rndis_query(v, RNDIS_OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES, &q,
+                                 sizeof(q), &a, &len),
+                     RNDIS_STATUS_SUCCESS);
+    assert_int_equal(a.rsc_ip4 | a.rsc_ip6, 0);
+    struct ndis_offload_params p = {.hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(p)},
+                                    .rsc_ip4 = NDIS_OFFLOAD_RSC_ON,
+                                    .rsc_ip6 = NDIS_OFFLOAD_RSC_ON};
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_NOT_SUPPORTED);
+    assert_false(nstats(v).rsc);
+}
+
+static void rndis_offload__rsc_capable_guest__offered_and_port_takes_large_segments(void **state)
+{
+    struct vm *v = F(state)->a;
+    v->caps_extra = NVSP_CAP_RSC;
+    bring_up_ver(v, V61, FRAME_1514);
+    struct ndis_offload q = {.hdr = {NDIS_OBJTYPE_OFFLOAD, 3, NDIS_OFFLOAD_SIZE_REV3}}, a;
+    uint32_t len = sizeof(a);
+    assert_int_equal(rndis_query(v, RNDIS_OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES, &q,
+                                 sizeof(q), &a, &len),
+                     RNDIS_STATUS_SUCCESS);
+    assert_int_equal(a.rsc_ip4, 1);
+    assert_int_equal(a.rsc_ip6, 1);
+    /* One version on is not enough for the port (the switch cannot cut
+     * only some); both are. */
+    struct ndis_offload_params p = {.hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(p)},
+                                    .rsc_ip4 = NDIS_OFFLOAD_RSC_ON};
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+    assert_int_equal(vsw_port_tx_offloads(v->port) & VSW_TX_TSO, 0);
+    p.rsc_ip4 = 0;
+    p.rsc_ip6 = NDIS_OFFLOAD_RSC_ON;
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+    assert_int_equal(vsw_port_tx_offloads(v->port), VSW_TX_TSO);
+    assert_true(nstats(v).rsc);
+    p.rsc_ip6 = NDIS_OFFLOAD_RSC_OFF;
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+    assert_int_equal(vsw_port_tx_offloads(v->port), 0);
+}
+
+static void tx_burst__large_segment_bad_ip_length__refused_counted(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up_rsc(v, FRAME_1514);
+    static uint8_t f[20000];
+    uint32_t l4 = make_l4_frame(f, sizeof(f), MAC_A, 4, IPPROTO_TCP, 0, 0);
+    struct rte_mbuf *m = tso_mbuf(f, sizeof(f), l4, 1448, 4);
+    /* A producer that broke B after the fact. */
+    rte_pktmbuf_mtod(m, uint8_t *)[16] ^= 0x10;
+    struct netvsp_stats b = nstats(v);
+    assert_int_equal(to_guest(v, &m, 1), 0);
+    assert_int_equal(nstats(v).tx_rsc_refused, b.tx_rsc_refused + 1);
+    collect(v);
+    assert_int_equal(data_frames(v), 0);
+}
+
 /* Frames to each destination, and how many the guest got. */
 static unsigned deliver_mix(struct vm *v)
 {
@@ -1528,6 +1735,10 @@ int main(void)
         T(tx_burst__l4_checksum_left_to_network__finished_in_copy_then_claimed),
         T(tx_burst__checksum_request_not_matching_frame__delivered_without_claim),
         T(tx_burst__verified_by_uplink_or_unknown__claim_only_the_verified),
+        T(tx_burst__large_segment_to_rsc_guest__one_packet_over_sections),
+        T(tx_burst__large_segment_without_rsc__dropped_too_big),
+        T(rndis_offload__rsc_capable_guest__offered_and_port_takes_large_segments),
+        T(tx_burst__large_segment_bad_ip_length__refused_counted),
         T(tx_burst__packet_filter__respected),
         T(packet_msg__inband_vlan_tag__four_bytes_over_frame_size_allowed),
         T(tx_burst__frame_above_frame_size__dropped_too_big),
