@@ -7,7 +7,9 @@
  *   port.c       the switch port (vsw_port_class), create/destroy, the
  *                VMBus open/close callbacks, stats, MTU and media setters
  *   rxtx.c       the data path both ways: the guest's ring, PACKET_MSGs
- *                into mbufs, frames into the receive buffer
+ *                (large sends included) into mbufs, frames into the
+ *                receive buffer (checksums finished, large segments over
+ *                several sections)
  *   rndis-ctl.c  RNDIS control: INIT/QUERY/SET/KEEPALIVE/RESET/HALT, OIDs,
  *                indications (media, NETWORK_CHANGE)
  *   nvs.c        NVSP: the connection, set-up messages, receive and send

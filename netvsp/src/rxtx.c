@@ -2,9 +2,12 @@
  * The data path both ways. From the guest: its ring, one NVSP message at a
  * time (rx_burst's budget), the RNDIS bytes of a send as one stream (a
  * send-buffer section, then GPA-direct pages), PACKET_MSGs and their PPIs
- * into mbufs with checksum requests and VLAN metadata. To the guest: frames
- * into receive-buffer sub-allocations with their RNDIS header and PPIs,
- * batched into transfer packets; the guest's completions free them.
+ * into mbufs with checksum requests, large sends (LSOv2, contract B of
+ * vsw-frame.h) and VLAN metadata. To the guest: frames into receive-buffer
+ * sub-allocations with their RNDIS header and PPIs, checksums left to the
+ * network finished in the guest's copy, large segments coalesced over
+ * several sub-allocations (RSC), batched into transfer packets; the
+ * guest's completions free them.
  */
 #include <errno.h>
 #include <string.h>
