@@ -532,6 +532,43 @@ static void packet_msg__lso_ipv6_and_ipv4_options__taken(void **state)
     assert_true(v->rx[0]->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
 }
 
+static void packet_msg__lso_tagged__offsets_behind_the_tags(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    set_lso(v, true);
+    /* An 802.1Q tag in the frame: the TCP header offset counts it. */
+    static uint8_t f[12004];
+    uint32_t l4 = make_l4_frame(f + 4, sizeof(f) - 4, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    memmove(f, f + 4, 12);
+    f[12] = 0x81;
+    f[13] = 0x00;
+    f[14] = 0x00;
+    f[15] = 0x05;
+    f[16] = 0x08;
+    f[17] = 0x00;
+    l4 += 4;
+    assert_int_equal(send_lso1(v, f, sizeof(f), lso_ppi(1448, l4, false)), 1);
+    assert_int_equal(v->rx[0]->l2_len, 18);
+    assert_int_equal(v->rx[0]->l3_len, 20);
+    assert_true(v->rx[0]->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+    free_rx(v);
+    /* The offset of the untagged frame is inside the IP header now. */
+    struct netvsp_stats b = nstats(v);
+    assert_int_equal(send_lso1(v, f, sizeof(f), lso_ppi(1448, l4 - 4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_HDR_OFFSET);
+    /* The tag out of band (VLAN PPI) instead: metadata, offsets of the
+     * untagged frame. */
+    make_l4_frame(f, 12000, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    uint8_t ppis[32];
+    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO, lso_ppi(1448, 34, false));
+    pl += put_ppi(ppis + pl, RNDIS_PPI_VLAN, RNDIS_VLAN_MAKE(5, 0));
+    assert_int_equal(send_lso(v, f, 12000, ppis, pl), 1);
+    assert_true(v->rx[0]->ol_flags & RTE_MBUF_F_RX_VLAN);
+    assert_int_equal(v->rx[0]->l2_len, 14);
+    assert_int_equal(v->rx[0]->tso_segsz, 1448);
+}
+
 static void packet_msg__lso_not_enabled__dropped_counted_connection_kept(void **state)
 {
     struct vm *v = F(state)->a;
@@ -1727,6 +1764,7 @@ int main(void)
         T(packet_msg__vlan_ppi__tag_handed_to_switch_as_metadata),
         T(packet_msg__lso_ipv4__one_super_frame_of_contract_b),
         T(packet_msg__lso_ipv6_and_ipv4_options__taken),
+        T(packet_msg__lso_tagged__offsets_behind_the_tags),
         T(packet_msg__lso_not_enabled__dropped_counted_connection_kept),
         T(packet_msg__lso_hostile_values__each_dropped_with_its_reason),
         T(packet_msg__oversize_and_runt__dropped_and_counted),
