@@ -120,9 +120,11 @@ static void lso_drop(struct netvsp *np, enum netvsp_lso_drop why)
     vsw_port_drop(&np->port, VSW_DROP_PORT_SPECIFIC, 1);
 }
 
-/* The TCP payload bytes beyond which a large send is refused: what
- * fill_offload offers. The frame around it may add tags, IP and TCP
- * headers with options. */
+/* The longest frame a large send may be before its headers are read: the
+ * TCP payload fill_offload offers (RNDIS_LSO_MAX_SIZE, checked exactly in
+ * lso_apply) behind the most tags the switch reads, up to 100 bytes of IP
+ * header (IPv4 with options; IPv6 with 60 bytes of extension headers) and
+ * a TCP header with options. */
 #define LSO_FRAME_MAX                                                                          \
     (RNDIS_LSO_MAX_SIZE + RTE_ETHER_HDR_LEN + VSW_L2_MAX_TAGS * RTE_VLAN_HLEN + 2u * 60u + 40u)
 
