@@ -40,13 +40,19 @@ static json_t *guest_json(struct vsd_nic *n)
     for (int i = 0; i < NETVSP_ERR_COUNT; i++)
         json_object_set_new(errs, netvsp_err_name((enum netvsp_err)i),
                             json_integer((json_int_t)ns.errors[i]));
+    json_t *lso = json_object();
+    for (int i = 0; i < NETVSP_LSO_DROP_COUNT; i++)
+        json_object_set_new(lso, netvsp_lso_drop_name((enum netvsp_lso_drop)i),
+                            json_integer((json_int_t)ns.lso_drops[i]));
     const char *nv = nvsp_version_str(ns.nvsp_version);
     char ndis[16];
     if (ns.ndis_version)
         snprintf(ndis, sizeof(ndis), "%u.%u", ns.ndis_version >> 16, ns.ndis_version & 0xffff);
     else
         snprintf(ndis, sizeof(ndis), "-");
-    return json_pack("{s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "nvsp_version", nv,
+    return json_pack("{s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:b,s:b,s:b,"
+                     "s:b,s:I,s:I}",
+                     "nvsp_version", nv,
                      "ndis_version", ndis, "connected", ns.connected, "target_vp",
                      (json_int_t)ns.target_vp, "frame_size",
                      (json_int_t)ns.frame_size, "mtu_pending", ns.mtu_pending, "errors", errs,
@@ -54,7 +60,10 @@ static json_t *guest_json(struct vsd_nic *n)
                      (json_int_t)ns.disconnects, "opens", (json_int_t)ns.opens, "tx_no_buffer",
                      (json_int_t)ns.tx_no_buffer, "tx_ring_full", (json_int_t)ns.tx_ring_full,
                      "tx_filtered", (json_int_t)ns.tx_filtered, "rx_frames_too_big",
-                     (json_int_t)ns.rx_frames_too_big);
+                     (json_int_t)ns.rx_frames_too_big, "lso_frames", (json_int_t)ns.lso_frames,
+                     "lso_drops", lso, "lso4", ns.lso4, "lso6", ns.lso6, "rx_csum", ns.rx_csum,
+                     "rsc", ns.rsc, "rsc_frames", (json_int_t)ns.rsc_frames, "tx_rsc_refused",
+                     (json_int_t)ns.tx_rsc_refused);
 }
 
 static json_t *vlan_json(const struct vsw_port_policy *pol)

@@ -164,11 +164,11 @@ static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, b
         meta.vlan_tci = (uint16_t)(RNDIS_VLAN_ID(ppi.vlan) | (RNDIS_VLAN_PRIO(ppi.vlan) << 13));
     }
     const uint8_t *data = msg + RNDIS_HEADER_SIZE + pm.data_offset;
-    if ((ppi.present & VMNIC_PPI_PKTINFO_ID) && (ppi.pktinfo_id & RNDIS_PKTINFO_SUBALLOC)) {
+    if ((ppi.present & VMNIC_PPI_PKTINFO_ID) && (RNDIS_PKTINFO_FLAGS(ppi.pktinfo_id) & RNDIS_PKTINFO_SUBALLOC)) {
         /* A fragment of a coalesced packet: only if we asked for them. */
         if (!n->info.rsc || !n->rsc.buf)
             return -EPROTO;
-        int rc = netvsc_rsc_add(&n->rsc, ppi.pktinfo_id, data, pm.data_len, &meta, last);
+        int rc = netvsc_rsc_add(&n->rsc, RNDIS_PKTINFO_FLAGS(ppi.pktinfo_id), data, pm.data_len, &meta, last);
         if (rc <= 0)
             return rc;
         n->rsc.frags = 0;

@@ -82,6 +82,20 @@ enum netvsp_err {
 };
 const char *netvsp_err_name(enum netvsp_err e);
 
+/* Why a large send (LSOv2 PPI) from the guest was dropped. Each is a
+ * dropped frame, not a protocol error: the guest keeps its connection. */
+enum netvsp_lso_drop {
+    NETVSP_LSO_NOT_ENABLED, /* LSOv2 of that IP version not turned on by the guest, or LSOv1 */
+    NETVSP_LSO_MSS,         /* MSS 0, or MSS + IP + TCP headers above the NIC's MTU */
+    NETVSP_LSO_HDR_OFFSET,  /* the PPI's TCP header offset is not where the TCP header is */
+    NETVSP_LSO_NOT_TCP,     /* not TCP (UDP, ...) */
+    NETVSP_LSO_FRAGMENT,    /* an IP fragment */
+    NETVSP_LSO_TOO_BIG,     /* more TCP payload than NDIS_OFFLOAD's LSOv2 maximum */
+    NETVSP_LSO_HEADERS,     /* headers disagree with the PPI or with themselves (lengths) */
+    NETVSP_LSO_DROP_COUNT
+};
+const char *netvsp_lso_drop_name(enum netvsp_lso_drop r);
+
 struct netvsp_stats {
     uint64_t errors[NETVSP_ERR_COUNT];
     uint64_t disconnects;       /* connections cut off for errors */
@@ -92,6 +106,11 @@ struct netvsp_stats {
     uint64_t tx_ring_full;      /* to the guest: ring full */
     uint64_t tx_filtered;       /* to the guest: not wanted by its packet filter */
     uint64_t control_msgs;      /* RNDIS control messages answered */
+    uint64_t lso_frames;        /* large sends from the guest taken (one per super-frame) */
+    uint64_t lso_drops[NETVSP_LSO_DROP_COUNT]; /* large sends dropped, by reason */
+    uint64_t rsc_frames;        /* large segments to the guest whole (RSC) */
+    uint64_t rsc_ranges;        /* receive-buffer ranges they took */
+    uint64_t tx_rsc_refused;    /* large segments whose header lengths do not fit the rules */
     /* State of the current connection. */
     bool connected;
     bool rndis_ready;
@@ -100,6 +119,9 @@ struct netvsp_stats {
     uint32_t frame_size;        /* largest frame in each direction now */
     bool mtu_pending;           /* the MTU changed and the guest has not re-initialised */
     uint32_t packet_filter;
+    bool lso4, lso6;            /* LSOv2 the guest turned on */
+    bool rx_csum;               /* the guest turned on a receive checksum offload */
+    bool rsc;                   /* the guest turned RSC on (IPv4 and IPv6) */
     uint32_t recv_sections, send_sections;
     uint32_t target_vp;         /* the guest VP the channel interrupts */
 };

@@ -7,7 +7,9 @@
  *   port.c       the switch port (vsw_port_class), create/destroy, the
  *                VMBus open/close callbacks, stats, MTU and media setters
  *   rxtx.c       the data path both ways: the guest's ring, PACKET_MSGs
- *                into mbufs, frames into the receive buffer
+ *                (large sends included) into mbufs, frames into the
+ *                receive buffer (checksums finished, large segments over
+ *                several sections)
  *   rndis-ctl.c  RNDIS control: INIT/QUERY/SET/KEEPALIVE/RESET/HALT, OIDs,
  *                indications (media, NETWORK_CHANGE)
  *   nvs.c        NVSP: the connection, set-up messages, receive and send
@@ -88,6 +90,17 @@ struct conn {
     bool rndis_ready;
     uint32_t filter;
     bool guest_csum; /* the guest may ask us to finish checksums */
+    /* Offloads the guest turned on (OID_TCP_OFFLOAD_PARAMETERS), each
+     * off until it does: LSOv2 per IP version, and whether it takes our
+     * receive checksum results (any of TCP/UDP over IPv4/IPv6). */
+    bool lso4, lso6;
+    uint8_t rx_csum_on; /* bit per tcp4, udp4, tcp6, udp6 */
+    bool rx_csum;
+    /* RSC: the guest can take it (NVSP 6.1 and NDIS_CONFIG's bit), and
+     * turned it on per IP version. Large segments go to it whole while
+     * both are on. */
+    bool rsc_cap, rsc4, rsc6;
+    uint16_t rsc_pkt_id;
 
     struct vmbus_xfer_range xr[XFER_BATCH];
     uint32_t xn, xhead, xtail;
@@ -144,6 +157,10 @@ void netvsp_conn_free(struct conn *c);
 void netvsp_bad(struct netvsp *np, struct conn *c, enum netvsp_err e);
 /* A ring of the channel is corrupt: count it and close the channel. */
 void netvsp_ring_fatal(struct netvsp *np, struct conn *c);
+/* Tell the switch what the port takes now (vsw_port_set_tx_offloads):
+ * VSW_TX_CSUM while the guest has a receive checksum offload on; nothing
+ * without a connection (c NULL). */
+void netvsp_update_tx_offloads(struct netvsp *np, const struct conn *c);
 /* Bring the port's link in line with the connection's state. */
 void netvsp_update_link(struct netvsp *np, struct conn *c);
 /* Transfer packets to the guest: batch receive-buffer ranges (_xfer_add),

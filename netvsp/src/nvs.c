@@ -484,6 +484,9 @@ bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pk
             return false;
         }
         c->have_config = true;
+        /* Receive coalescing over VMBus: NVSP 6.1 and the guest says it
+         * takes it (Linux sets the bit from 6.1 on). */
+        c->rsc_cap = c->nvsp_ver >= NVSP_PROTOCOL_VERSION_61 && (m.capabilities & NVSP_CAP_RSC);
         /* Outside what vmswitch accepts: the default, as vmswitch does. */
         c->ndis_frame = (m.mtu >= NVSP_NDIS_MTU_MIN && m.mtu <= NVSP_NDIS_MTU_MAX)
                             ? m.mtu

@@ -39,6 +39,21 @@ const char *netvsp_err_name(enum netvsp_err e)
     return e < NETVSP_ERR_COUNT ? err_names[e] : "invalid";
 }
 
+static const char *const lso_drop_names[NETVSP_LSO_DROP_COUNT] = {
+    [NETVSP_LSO_NOT_ENABLED] = "not_enabled",
+    [NETVSP_LSO_MSS] = "mss",
+    [NETVSP_LSO_HDR_OFFSET] = "header_offset",
+    [NETVSP_LSO_NOT_TCP] = "not_tcp",
+    [NETVSP_LSO_FRAGMENT] = "fragment",
+    [NETVSP_LSO_TOO_BIG] = "too_big",
+    [NETVSP_LSO_HEADERS] = "headers",
+};
+
+const char *netvsp_lso_drop_name(enum netvsp_lso_drop r)
+{
+    return r < NETVSP_LSO_DROP_COUNT ? lso_drop_names[r] : "invalid";
+}
+
 static void vm_tx_flush(struct vsw_port *port)
 {
     struct netvsp *np = np_of(port);
@@ -95,6 +110,16 @@ static void vm_wait_disarm(struct vsw_port *port)
     }
 }
 
+void netvsp_update_tx_offloads(struct netvsp *np, const struct conn *c)
+{
+    uint32_t f = 0;
+    if (c && c->rx_csum)
+        f |= VSW_TX_CSUM;
+    if (c && c->rsc4 && c->rsc6)
+        f |= VSW_TX_TSO;
+    vsw_port_set_tx_offloads(&np->port, f);
+}
+
 static int chan_open(void *ctx, struct vmbus_chan *chan)
 {
     struct netvsp *np = ctx;
@@ -105,6 +130,7 @@ static int chan_open(void *ctx, struct vmbus_chan *chan)
     memset(&np->stats.connected, 0, sizeof(np->stats) - offsetof(struct netvsp_stats, connected));
     np->stats.connected = true;
     np->stats.opens++;
+    netvsp_update_tx_offloads(np, NULL);
     __atomic_store_n(&np->conn, c, __ATOMIC_RELEASE);
     vsw_port_wait_fd_changed(&np->port);
     return 0;
@@ -121,6 +147,7 @@ static void chan_close(void *ctx, struct vmbus_chan *chan)
     vsw_port_synchronize(&np->port);
     np->stats.connected = false;
     np->stats.rndis_ready = false;
+    netvsp_update_tx_offloads(np, NULL);
     netvsp_conn_free(c);
     vsw_port_wait_fd_changed(&np->port);
 }
@@ -220,6 +247,10 @@ void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out)
         out->rndis_ready = c->rndis_ready;
         out->frame_size = c->frame;
         out->packet_filter = c->filter;
+        out->lso4 = c->lso4;
+        out->lso6 = c->lso6;
+        out->rx_csum = c->rx_csum;
+        out->rsc = c->rsc4 && c->rsc6;
         out->target_vp = vmbus_chan_target_vp(c->chan);
     }
 }

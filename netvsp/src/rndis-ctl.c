@@ -29,9 +29,14 @@ static const uint32_t supported_oids[] = {
     RNDIS_OID_GEN_RECEIVE_SCALE_CAPABILITIES,
 };
 
-/* The offloads we take from a guest: finishing TCP/UDP checksums. No LSO
- * yet: frames up to the MTU only. */
-static void fill_offload(struct ndis_offload *o, uint8_t rev, uint16_t size)
+/* The offloads we take from a guest: finishing TCP/UDP checksums, and
+ * LSOv2 for IPv4 and IPv6 with the maximum size and segment minimum
+ * vmswitch reports (RNDIS_LSO_MAX_SIZE of TCP payload, at least
+ * RNDIS_LSO_MIN_SEGS segments), IPv6 extension headers and TCP options
+ * included (Linux turns TSO6 on only with both). Receive coalescing (RSC)
+ * for both IP versions where the guest can take it (revision 3 has the
+ * fields; Linux turns LRO on only with both). */
+static void fill_offload(const struct conn *c, struct ndis_offload *o, uint8_t rev, uint16_t size)
 {
     memset(o, 0, sizeof(*o));
     o->hdr.type = NDIS_OBJTYPE_OFFLOAD;
@@ -47,6 +52,15 @@ static void fill_offload(struct ndis_offload *o, uint8_t rev, uint16_t size)
                          NDIS_TXCSUM_CAP_IP6EXT;
     o->csum.ip6_rxenc = NDIS_OFFLOAD_ENCAP_8023;
     o->csum.ip6_rxcsum = o->csum.ip6_txcsum;
+    o->lsov2.ip4_encap = NDIS_OFFLOAD_ENCAP_8023;
+    o->lsov2.ip4_maxsz = RNDIS_LSO_MAX_SIZE;
+    o->lsov2.ip4_minsg = RNDIS_LSO_MIN_SEGS;
+    o->lsov2.ip6_encap = NDIS_OFFLOAD_ENCAP_8023;
+    o->lsov2.ip6_maxsz = RNDIS_LSO_MAX_SIZE;
+    o->lsov2.ip6_minsg = RNDIS_LSO_MIN_SEGS;
+    o->lsov2.ip6_opts = NDIS_LSOV2_CAP_IP6EXT | NDIS_LSOV2_CAP_TCP6OPT;
+    if (rev >= 3 && c->rsc_cap)
+        o->rsc_ip4 = o->rsc_ip6 = 1;
 }
 
 static uint32_t query_oid(struct netvsp *np, struct conn *c, uint32_t oid, const uint8_t *in,
@@ -134,7 +148,7 @@ static uint32_t query_oid(struct netvsp *np, struct conn *c, uint32_t oid, const
                    : rev == 2 ? NDIS_OFFLOAD_SIZE_REV2
                               : NDIS_OFFLOAD_SIZE_REV3;
         }
-        fill_offload(&off, rev, size);
+        fill_offload(c, &off, rev, size);
         src = &off;
         len = size;
         break;
@@ -161,6 +175,20 @@ static uint32_t query_oid(struct netvsp *np, struct conn *c, uint32_t oid, const
     return RNDIS_STATUS_SUCCESS;
 }
 
+/* Is v one of an LSO/RSC parameter's values (no change, off, on)? */
+static bool onoff_ok(uint8_t v)
+{
+    return v <= NDIS_OFFLOAD_LSOV2_ON;
+}
+
+/*
+ * OID_TCP_OFFLOAD_PARAMETERS: which offloads the guest turns on or off.
+ * Fields beyond the header's size are "no change". The whole request is
+ * checked before any of it applies. Kept per connection: LSOv2 per IP
+ * version (a large send is taken only while its version is on) and the
+ * receive checksum offloads, which decide whether the port takes frames
+ * with their checksum left to the network (VSW_TX_CSUM).
+ */
 static uint32_t set_offload_params(struct netvsp *np, struct conn *c, const uint8_t *in,
                                    uint32_t len)
 {
@@ -173,23 +201,54 @@ static uint32_t set_offload_params(struct netvsp *np, struct conn *c, const uint
         h.size > len)
         goto bad_data;
     memset(&op, 0, sizeof(op));
-    memcpy(&op, in, len < sizeof(op) ? len : sizeof(op));
-    /* We do not segment for guests (no LSO offered): refuse to turn it on. */
-    if (op.lsov1 == NDIS_OFFLOAD_LSOV2_ON || op.lsov2_ip4 == NDIS_OFFLOAD_LSOV2_ON ||
-        op.lsov2_ip6 == NDIS_OFFLOAD_LSOV2_ON)
-        return RNDIS_STATUS_NOT_SUPPORTED;
+    memcpy(&op, in, h.size < sizeof(op) ? h.size : sizeof(op));
     uint8_t vals[] = {op.tcp4_csum, op.udp4_csum, op.tcp6_csum, op.udp6_csum};
     for (size_t i = 0; i < sizeof(vals); i++)
         if (vals[i] > NDIS_OFFLOAD_PARAM_TXRX)
             goto bad_data;
+    if (!onoff_ok(op.lsov1) || !onoff_ok(op.lsov2_ip4) || !onoff_ok(op.lsov2_ip6) ||
+        !onoff_ok(op.rsc_ip4) || !onoff_ok(op.rsc_ip6))
+        goto bad_data;
+    /* LSOv1 is never offered, RSC only where the guest can take it
+     * (fill_offload): refuse to turn them on otherwise. */
+    if (op.lsov1 == NDIS_OFFLOAD_LSOV2_ON ||
+        (!c->rsc_cap && (op.rsc_ip4 == NDIS_OFFLOAD_RSC_ON || op.rsc_ip6 == NDIS_OFFLOAD_RSC_ON)))
+        return RNDIS_STATUS_NOT_SUPPORTED;
     bool tx = false;
-    for (size_t i = 0; i < sizeof(vals); i++)
+    for (size_t i = 0; i < sizeof(vals); i++) {
         tx |= vals[i] == NDIS_OFFLOAD_PARAM_TX || vals[i] == NDIS_OFFLOAD_PARAM_TXRX;
+        if (vals[i] == NDIS_OFFLOAD_PARAM_NOCHG)
+            continue;
+        if (vals[i] == NDIS_OFFLOAD_PARAM_RX || vals[i] == NDIS_OFFLOAD_PARAM_TXRX)
+            c->rx_csum_on |= (uint8_t)(1u << i);
+        else
+            c->rx_csum_on &= (uint8_t)~(1u << i);
+    }
     c->guest_csum = tx;
+    if (op.lsov2_ip4 != NDIS_OFFLOAD_PARAM_NOCHG)
+        c->lso4 = op.lsov2_ip4 == NDIS_OFFLOAD_LSOV2_ON;
+    if (op.lsov2_ip6 != NDIS_OFFLOAD_PARAM_NOCHG)
+        c->lso6 = op.lsov2_ip6 == NDIS_OFFLOAD_LSOV2_ON;
+    if (op.rsc_ip4 != NDIS_OFFLOAD_PARAM_NOCHG)
+        c->rsc4 = op.rsc_ip4 == NDIS_OFFLOAD_RSC_ON;
+    if (op.rsc_ip6 != NDIS_OFFLOAD_PARAM_NOCHG)
+        c->rsc6 = op.rsc_ip6 == NDIS_OFFLOAD_RSC_ON;
+    c->rx_csum = c->rx_csum_on != 0;
+    netvsp_update_tx_offloads(np, c);
     return RNDIS_STATUS_SUCCESS;
 bad_data:
     netvsp_bad(np, c, NETVSP_ERR_OID);
     return RNDIS_STATUS_INVALID_DATA;
+}
+
+/* A new (or halted) adapter has the offloads it is offered, none on. */
+static void reset_offloads(struct netvsp *np, struct conn *c)
+{
+    c->lso4 = c->lso6 = false;
+    c->rsc4 = c->rsc6 = false;
+    c->rx_csum_on = 0;
+    c->rx_csum = false;
+    netvsp_update_tx_offloads(np, c);
 }
 
 /* OID_GEN_RNDIS_CONFIG_PARAMETER: only "NetworkAddress" matters, and a
@@ -277,6 +336,7 @@ void netvsp_rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
             .align_factor = RNDIS_ALIGN_SHIFT,
         };
         c->rndis_ready = true;
+        reset_offloads(np, c);
         c->media_told = true; /* a new adapter starts connected */
         c->media_gen_told = __atomic_load_n(&np->media_gen, __ATOMIC_ACQUIRE);
         if (!media(np))
@@ -365,6 +425,7 @@ void netvsp_rndis_control(struct netvsp *np, struct conn *c, uint32_t len)
     case RNDIS_MSG_HALT:
         /* No answer; the guest is going away. Stop delivering. */
         c->rndis_ready = false;
+        reset_offloads(np, c);
         netvsp_update_link(np, c);
         return;
     default:

@@ -2,15 +2,22 @@
  * The data path both ways. From the guest: its ring, one NVSP message at a
  * time (rx_burst's budget), the RNDIS bytes of a send as one stream (a
  * send-buffer section, then GPA-direct pages), PACKET_MSGs and their PPIs
- * into mbufs with checksum requests and VLAN metadata. To the guest: frames
- * into receive-buffer sub-allocations with their RNDIS header and PPIs,
- * batched into transfer packets; the guest's completions free them.
+ * into mbufs with checksum requests, large sends (LSOv2, contract B of
+ * vsw-frame.h) and VLAN metadata. To the guest: frames into receive-buffer
+ * sub-allocations with their RNDIS header and PPIs, checksums left to the
+ * network finished in the guest's copy, large segments coalesced over
+ * several sub-allocations (RSC), batched into transfer packets; the
+ * guest's completions free them.
  */
 #include <errno.h>
 #include <string.h>
 
 #include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_net.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
 
 #include "hv.h"
 #include "jumbo.h"
@@ -107,6 +114,91 @@ static bool apply_csum(struct rte_mbuf *m, uint32_t info)
     return vsw_frame_csum_request(m, thoff, tcp, v4 ? 4 : 6) == 0;
 }
 
+static void lso_drop(struct netvsp *np, enum netvsp_lso_drop why)
+{
+    np->stats.lso_drops[why]++;
+    vsw_port_drop(&np->port, VSW_DROP_PORT_SPECIFIC, 1);
+}
+
+/* The longest frame a large send may be before its headers are read: the
+ * TCP payload fill_offload offers (RNDIS_LSO_MAX_SIZE, checked exactly in
+ * lso_apply) behind the most tags the switch reads, up to 100 bytes of IP
+ * header (IPv4 with options; IPv6 with 60 bytes of extension headers) and
+ * a TCP header with options. */
+#define LSO_FRAME_MAX                                                                          \
+    (RNDIS_LSO_MAX_SIZE + RTE_ETHER_HDR_LEN + VSW_L2_MAX_TAGS * RTE_VLAN_HLEN + 2u * 60u + 40u)
+
+/*
+ * A large send's PPI, before its frame is copied: LSOv2 of an IP version
+ * the guest turned on, an MSS, a TCP header offset behind at least an
+ * Ethernet and a minimal IP header with a TCP header's room in the frame,
+ * a frame no longer than the most a valid one can be, and no checksum PPI
+ * that says something else. Returns -1 if it may go on, else the reason
+ * to drop it.
+ */
+static int lso_ppi_check(const struct conn *c, const struct vmnic_ppi *ppi, uint32_t data_len)
+{
+    uint32_t mss = ppi->lso & RNDIS_LSO_MSS_MASK;
+    uint32_t thoff = (ppi->lso >> RNDIS_LSO_THOFF_SHIFT) & RNDIS_LSO_THOFF_MASK;
+    bool v6 = ppi->lso & RNDIS_LSO_IPV6;
+    if (!(ppi->lso & RNDIS_LSO_TYPE_V2) || !(v6 ? c->lso6 : c->lso4))
+        return NETVSP_LSO_NOT_ENABLED;
+    if (mss == 0)
+        return NETVSP_LSO_MSS;
+    uint32_t l3_min = v6 ? sizeof(struct rte_ipv6_hdr) : sizeof(struct rte_ipv4_hdr);
+    if (thoff < RTE_ETHER_HDR_LEN + l3_min ||
+        (uint64_t)thoff + sizeof(struct rte_tcp_hdr) > data_len)
+        return NETVSP_LSO_HDR_OFFSET;
+    if (data_len > LSO_FRAME_MAX)
+        return NETVSP_LSO_TOO_BIG;
+    if (ppi->present & VMNIC_PPI_CSUM) {
+        uint32_t cs = ppi->csum;
+        uint32_t cs_off = (cs >> RNDIS_TXCSUM_THOFF_SHIFT) & RNDIS_TXCSUM_THOFF_MASK;
+        if (!(cs & RNDIS_TXCSUM_TCP) || (cs & RNDIS_TXCSUM_UDP) ||
+            !(cs & (v6 ? RNDIS_TXCSUM_IPV6 : RNDIS_TXCSUM_IPV4)) ||
+            (cs & (v6 ? RNDIS_TXCSUM_IPV4 : RNDIS_TXCSUM_IPV6)) || cs_off != thoff)
+            return NETVSP_LSO_HEADERS;
+    }
+    return -1;
+}
+
+/*
+ * Make m, the frame of a large send whose PPI passed lso_ppi_check, a
+ * frame of contract B (vsw_frame_tso_request), judged by its headers as
+ * DPDK's packet-type parser reads them: IP of the PPI's version, not a
+ * fragment, TCP right at the PPI's offset, no more payload than offered,
+ * one segment's IP packet within the NIC's MTU. Returns -1, or the reason
+ * to drop it (m unchanged).
+ */
+static int lso_apply(const struct conn *c, struct rte_mbuf *m, const struct vmnic_ppi *ppi)
+{
+    uint16_t mss = (uint16_t)RTE_MIN(ppi->lso & RNDIS_LSO_MSS_MASK, UINT16_MAX);
+    uint32_t thoff = (ppi->lso >> RNDIS_LSO_THOFF_SHIFT) & RNDIS_LSO_THOFF_MASK;
+    bool v6 = ppi->lso & RNDIS_LSO_IPV6;
+    struct rte_net_hdr_lens hl;
+    uint32_t pt = rte_net_get_ptype(m, &hl, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK |
+                                                RTE_PTYPE_L4_MASK);
+    if (v6 ? !RTE_ETH_IS_IPV6_HDR(pt) : !RTE_ETH_IS_IPV4_HDR(pt))
+        return NETVSP_LSO_HEADERS;
+    if ((pt & RTE_PTYPE_L4_MASK) == RTE_PTYPE_L4_FRAG)
+        return NETVSP_LSO_FRAGMENT;
+    if ((pt & RTE_PTYPE_L4_MASK) != RTE_PTYPE_L4_TCP)
+        return NETVSP_LSO_NOT_TCP;
+    if ((uint32_t)hl.l2_len + hl.l3_len != thoff)
+        return NETVSP_LSO_HDR_OFFSET;
+    if ((uint64_t)thoff + hl.l4_len > m->pkt_len)
+        return NETVSP_LSO_HEADERS;
+    if (m->pkt_len - thoff - hl.l4_len > RNDIS_LSO_MAX_SIZE)
+        return NETVSP_LSO_TOO_BIG;
+    uint32_t mtu = jumbo_mtu_of_frame(c->frame);
+    if ((ppi->lso & RNDIS_LSO_MSS_MASK) > UINT16_MAX ||
+        (uint32_t)mss + hl.l3_len + hl.l4_len > mtu)
+        return NETVSP_LSO_MSS;
+    if (vsw_frame_tso_request(m, thoff, mss, v6 ? 6 : 4, mtu) < 0)
+        return NETVSP_LSO_HEADERS;
+    return -1;
+}
+
 /*
  * One PACKET_MSG at off in the stream, len bytes long. Builds the mbuf into
  * *out, or leaves it NULL (dropped, counted).
@@ -138,15 +230,21 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
             return;
         }
     }
-    if (ppi.present & VMNIC_PPI_LSO) {
-        /* Not offered: a guest asking for segmentation broke the protocol. */
-        netvsp_bad(np, c, NETVSP_ERR_OFFLOAD);
-        return;
+    /* A large send may be longer than the frame limit; it is checked
+     * against what LSOv2 offers instead, and its segments against the
+     * MTU (lso_apply). */
+    bool lso = ppi.present & VMNIC_PPI_LSO;
+    if (lso) {
+        int why = lso_ppi_check(c, &ppi, pm.data_len);
+        if (why >= 0) {
+            lso_drop(np, (enum netvsp_lso_drop)why);
+            return;
+        }
     }
     /* A frame may carry a tag in-band instead of in the VLAN PPI: then it
      * is 4 bytes longer than the frame limit allows. Which tags it may
      * carry is the switch's to judge (classify_vlan). */
-    if (!jumbo_frame_fits(pm.data_len, c->frame, true)) {
+    if (!lso && !jumbo_frame_fits(pm.data_len, c->frame, true)) {
         np->stats.rx_frames_too_big++;
         vsw_port_drop(&np->port, VSW_DROP_RX_TOO_BIG, 1);
         return;
@@ -161,7 +259,7 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         vsw_port_drop(&np->port, VSW_DROP_NO_MBUF, 1);
         return;
     }
-    if (pm.data_len > c->frame &&
+    if (!lso && pm.data_len > c->frame &&
         !vsw_l2_is_tpid(rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->ether_type)) {
         np->stats.rx_frames_too_big++;
         vsw_port_drop(&np->port, VSW_DROP_RX_TOO_BIG, 1);
@@ -173,7 +271,15 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         m->ol_flags |= RTE_MBUF_F_RX_VLAN;
         m->vlan_tci = (uint16_t)(RNDIS_VLAN_ID(ppi.vlan) | (RNDIS_VLAN_PRIO(ppi.vlan) << 13));
     }
-    if ((ppi.present & VMNIC_PPI_CSUM) && !apply_csum(m, ppi.csum)) {
+    if (lso) {
+        int why = lso_apply(c, m, &ppi);
+        if (why >= 0) {
+            lso_drop(np, (enum netvsp_lso_drop)why);
+            rte_pktmbuf_free(m);
+            return;
+        }
+        np->stats.lso_frames++;
+    } else if ((ppi.present & VMNIC_PPI_CSUM) && !apply_csum(m, ppi.csum)) {
         netvsp_bad(np, c, NETVSP_ERR_OFFLOAD);
         rte_pktmbuf_free(m);
         return;
@@ -403,23 +509,269 @@ static bool wanted(const struct netvsp *np, const struct conn *c, const struct r
     return (f & RNDIS_FILTER_DIRECTED) && memcmp(eth->dst_addr.addr_bytes, np->mac, 6) == 0;
 }
 
+/*
+ * Finish the checksums m's sender left to the network (contract A: l2_len,
+ * l3_len, the TX flags) in f, the guest's copy of m (len bytes, contiguous),
+ * with DPDK's checksum functions. The offsets and lengths are the sender's
+ * and checked against the copy first: -EINVAL, nothing written, if they do
+ * not describe an IP header of the flagged version followed by the flagged
+ * transport header, all inside the frame.
+ */
+static int finish_csum(const struct rte_mbuf *m, uint8_t *f, uint32_t len)
+{
+    const uint64_t l4 = m->ol_flags & RTE_MBUF_F_TX_L4_MASK;
+    const bool v4 = m->ol_flags & RTE_MBUF_F_TX_IPV4, v6 = m->ol_flags & RTE_MBUF_F_TX_IPV6;
+    const bool tcp = l4 == RTE_MBUF_F_TX_TCP_CKSUM;
+    if ((l4 != RTE_MBUF_F_TX_TCP_CKSUM && l4 != RTE_MBUF_F_TX_UDP_CKSUM) || v4 == v6 ||
+        m->l2_len < RTE_ETHER_HDR_LEN)
+        return -EINVAL;
+    const uint8_t proto = tcp ? IPPROTO_TCP : IPPROTO_UDP;
+    const uint32_t l3_off = m->l2_len, l4_off = l3_off + m->l3_len;
+    const uint32_t l4_min = tcp ? sizeof(struct rte_tcp_hdr) : sizeof(struct rte_udp_hdr);
+    const uint32_t field = l4_off + (tcp ? offsetof(struct rte_tcp_hdr, cksum)
+                                         : offsetof(struct rte_udp_hdr, dgram_cksum));
+    if (m->l3_len < (v4 ? sizeof(struct rte_ipv4_hdr) : sizeof(struct rte_ipv6_hdr)) ||
+        (uint64_t)l4_off + l4_min > len)
+        return -EINVAL;
+    uint16_t sum;
+    if (v4) {
+        struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(f + l3_off);
+        uint32_t tot = rte_be_to_cpu_16(ip->total_length);
+        if ((ip->version_ihl >> 4) != 4 || rte_ipv4_hdr_len(ip) != m->l3_len ||
+            (uint64_t)l3_off + tot > len || tot < m->l3_len + l4_min ||
+            ip->next_proto_id != proto)
+            return -EINVAL;
+        if (m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM) {
+            ip->hdr_checksum = 0;
+            ip->hdr_checksum = rte_ipv4_cksum(ip);
+        }
+        memset(f + field, 0, 2);
+        sum = rte_ipv4_udptcp_cksum(ip, f + l4_off);
+    } else {
+        const struct rte_ipv6_hdr *ip = (const struct rte_ipv6_hdr *)(f + l3_off);
+        uint32_t end = sizeof(*ip) + rte_be_to_cpu_16(ip->payload_len);
+        if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 || (uint64_t)l3_off + end > len ||
+            end < m->l3_len + l4_min || (m->l3_len == sizeof(*ip) && ip->proto != proto))
+            return -EINVAL;
+        /* DPDK takes the pseudo header's protocol and length from the IPv6
+         * header, which with extension headers names and counts the first
+         * of them: give it a copy that names the transport. */
+        struct rte_ipv6_hdr ph = *ip;
+        ph.proto = proto;
+        ph.payload_len = rte_cpu_to_be_16((uint16_t)(end - m->l3_len));
+        memset(f + field, 0, 2);
+        sum = rte_ipv6_udptcp_cksum(&ph, f + l4_off);
+    }
+    memcpy(f + field, &sum, sizeof(sum));
+    return 0;
+}
+
+/*
+ * What the checksum PPI of m's copy f tells the guest (RNDIS_RXCSUM_*), as
+ * Windows and Linux guests read it: "succeeded" means "valid, do not look",
+ * and they later forward those bytes as they are, so it is said only of a
+ * checksum that is right. A checksum the sender left to the network is
+ * finished here first (the switch hands such frames over unfinished to a
+ * port with VSW_TX_CSUM); one an uplink verified (RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+ * is said to be; of anything else nothing is claimed (0), and the guest
+ * checks for itself.
+ */
+static uint32_t rx_csum_info(const struct rte_mbuf *m, uint8_t *f, uint32_t len)
+{
+    uint32_t v = 0;
+    if (m->ol_flags & RTE_MBUF_F_TX_L4_MASK) {
+        if (finish_csum(m, f, len) < 0)
+            return 0;
+        v = (m->ol_flags & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_UDP_CKSUM ? RNDIS_RXCSUM_UDP_OK
+                                                                           : RNDIS_RXCSUM_TCP_OK;
+        if (m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM)
+            v |= RNDIS_RXCSUM_IP_OK;
+    } else if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
+        uint32_t pt = m->packet_type & RTE_PTYPE_L4_MASK;
+        if (!pt)
+            pt = rte_net_get_ptype(m, NULL, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK |
+                                                RTE_PTYPE_L4_MASK) &
+                 RTE_PTYPE_L4_MASK;
+        if (pt == RTE_PTYPE_L4_TCP)
+            v = RNDIS_RXCSUM_TCP_OK;
+        else if (pt == RTE_PTYPE_L4_UDP)
+            v = RNDIS_RXCSUM_UDP_OK;
+    }
+    if (v && (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD)
+        v |= RNDIS_RXCSUM_IP_OK;
+    return v;
+}
+
+/* The frames batched for the next transfer packet (a large segment takes
+ * several of its ranges). */
+struct batch {
+    uint64_t bytes;
+    uint32_t frames;
+};
+
 /* Emit the batched data frames; count them sent, or dropped if the ring
  * to the guest was full. */
 static uint16_t emit_data(struct netvsp *np, struct conn *c, struct vsw_port_counters *ctr,
-                          uint64_t *batch_bytes)
+                          struct batch *bt)
 {
-    uint32_t n = c->xn;
+    uint32_t n = c->xn, f = bt->frames;
     if (!n)
         return 0;
     if (netvsp_xfer_emit(np, c, NVSP_CHANNEL_TYPE_DATA) == n) {
-        ctr->tx_packets += n;
-        ctr->tx_bytes += *batch_bytes;
+        ctr->tx_packets += f;
+        ctr->tx_bytes += bt->bytes;
     } else {
-        ctr->drops[VSW_DROP_QUEUE_FULL] += n;
-        n = 0;
+        ctr->drops[VSW_DROP_QUEUE_FULL] += f;
+        f = 0;
     }
-    *batch_bytes = 0;
-    return (uint16_t)n;
+    bt->bytes = 0;
+    bt->frames = 0;
+    return (uint16_t)f;
+}
+
+/* Room the receive buffer's ranges keep unused at their end (OpenVMM: a
+ * bug in newer Windows guests' netvsc reads past the message). */
+#define SUB_TAIL 36u
+
+static uint32_t put_u32_ppi(uint8_t *p, uint32_t type, uint32_t v)
+{
+    struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE, .type = type, .ppi_offset = sizeof(r)};
+    memcpy(p, &r, sizeof(r));
+    memcpy(p + sizeof(r), &v, sizeof(v));
+    return r.size;
+}
+
+/* The IP header of large segment m says what the frame is: the version
+ * flagged, TCP (IPv4; IPv6 may have extension headers), and the IP length
+ * the frame's, which the guest's stack goes by. */
+static bool rsc_l3_ok(const struct rte_mbuf *m, bool v4)
+{
+    const uint32_t l3 = m->pkt_len - m->l2_len;
+    if (v4) {
+        const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *,
+                                                                m->l2_len);
+        return (ip->version_ihl >> 4) == 4 && rte_ipv4_hdr_len(ip) == m->l3_len &&
+               ip->next_proto_id == IPPROTO_TCP && rte_be_to_cpu_16(ip->total_length) == l3;
+    }
+    const struct rte_ipv6_hdr *ip = rte_pktmbuf_mtod_offset(m, const struct rte_ipv6_hdr *,
+                                                            m->l2_len);
+    return (m->ol_flags & RTE_MBUF_F_TX_IPV6) && (rte_be_to_cpu_32(ip->vtc_flow) >> 28) == 6 &&
+           m->l3_len >= sizeof(*ip) && (m->l3_len > sizeof(*ip) || ip->proto == IPPROTO_TCP) &&
+           sizeof(*ip) + rte_be_to_cpu_16(ip->payload_len) == l3;
+}
+
+/*
+ * A large segment (contract B) to a guest that turned RSC on: one
+ * coalesced packet over as many receive-buffer ranges as it needs, all in
+ * one transfer packet (Linux drops a packet whose fragments span two),
+ * each range a PACKET_MSG with the packet-id PPI (first / last fragment),
+ * the first also with the checksum PPI (and the VLAN PPI) for the whole.
+ * The guest takes it as one packet whose checksum it does not check, so
+ * its IPv4 header and TCP checksums are computed here, in the guest's
+ * copy, with DPDK's checksum functions over the pieces (every piece but
+ * the last of even length). Returns the ranges used, 0 if it was dropped
+ * (counted).
+ */
+static uint32_t send_rsc(struct netvsp *np, struct conn *c, struct vsw_port *port,
+                         struct rte_mbuf *m, uint16_t tag, struct vsw_port_counters *ctr,
+                         struct batch *bt, uint16_t *sent)
+{
+    const uint32_t len = m->pkt_len, l3_off = m->l2_len, l4_off = l3_off + m->l3_len;
+    const bool v4 = m->ol_flags & RTE_MBUF_F_TX_IPV4;
+    const uint32_t first_ppi = 2 * RNDIS_PPI_U32_SIZE + (tag ? RNDIS_PPI_U32_SIZE : 0);
+    const uint32_t room = c->sub_size - SUB_TAIL - sizeof(struct rndis_packet_msg);
+    /* Frame bytes per range: even, and the first holds all headers. */
+    uint32_t cap0 = (room - first_ppi) & ~1u, cap = (room - RNDIS_PPI_U32_SIZE) & ~1u;
+    if ((l4_off & 1u) != 0 || m->l4_len < sizeof(struct rte_tcp_hdr) ||
+        l4_off + m->l4_len >= len || l4_off + m->l4_len > cap0 || m->l2_len < RTE_ETHER_HDR_LEN ||
+        rte_pktmbuf_data_len(m) < l4_off + m->l4_len || !rsc_l3_ok(m, v4)) {
+        vsw_port_drop(port, VSW_DROP_PORT_SPECIFIC, 1);
+        np->stats.tx_rsc_refused++;
+        return 0;
+    }
+    uint32_t nfrag = 1 + (len > cap0 ? (len - cap0 + cap - 1) / cap : 0);
+    if (nfrag > XFER_BATCH || nfrag > RNDIS_RSC_MAX_FRAGS) {
+        vsw_port_drop(port, VSW_DROP_TOO_BIG, 1);
+        return 0;
+    }
+    if (c->xn + nfrag > XFER_BATCH)
+        *sent += emit_data(np, c, ctr, bt);
+    if (c->nfree_data < nfrag) {
+        np->stats.tx_no_buffer++;
+        vsw_port_drop(port, VSW_DROP_QUEUE_FULL, 1);
+        return 0;
+    }
+    uint16_t id = c->rsc_pkt_id++;
+    uint8_t *hdr = NULL, *csum_v = NULL;
+    uint32_t sum = 0;
+    for (uint32_t i = 0, off = 0; i < nfrag; i++) {
+        uint32_t sub = c->free_data[--c->nfree_data];
+        uint8_t *dst = c->rbuf + (size_t)sub * c->sub_size;
+        uint8_t *ppi = dst + sizeof(struct rndis_packet_msg);
+        uint32_t ppi_len = 0;
+        if (i == 0) {
+            csum_v = ppi + sizeof(struct rndis_ppi);
+            ppi_len += put_u32_ppi(ppi, RNDIS_PPI_CSUM_INFO, 0);
+            if (tag)
+                ppi_len += put_u32_ppi(ppi + ppi_len, RNDIS_PPI_VLAN,
+                                       RNDIS_VLAN_MAKE(tag, (m->vlan_tci >> 13) & 7));
+        }
+        struct rndis_pktinfo_id pid = {
+            .version = RNDIS_PKTINFO_ID_V1,
+            .flags = (uint8_t)(RNDIS_PKTINFO_SUBALLOC | (i == 0 ? RNDIS_PKTINFO_FIRST_FRAG : 0) |
+                               (i == nfrag - 1 ? RNDIS_PKTINFO_LAST_FRAG : 0)),
+            .pkt_id = id,
+        };
+        uint32_t pv;
+        memcpy(&pv, &pid, sizeof(pv));
+        ppi_len += put_u32_ppi(ppi + ppi_len, RNDIS_PPI_PKTINFO_ID, pv);
+        uint32_t k = RTE_MIN(len - off, i == 0 ? cap0 : cap);
+        uint8_t *data = ppi + ppi_len;
+        const void *src = rte_pktmbuf_read(m, off, k, data);
+        if (src != data)
+            memcpy(data, src, k);
+        struct rndis_packet_msg pm = {
+            .hdr = {.type = RNDIS_MSG_PACKET,
+                    .len = (uint32_t)sizeof(pm) + ppi_len + k},
+            .data_offset = RNDIS_PACKET_OFFSET_MIN + ppi_len,
+            .data_len = k,
+            .ppi_offset = RNDIS_PACKET_OFFSET_MIN,
+            .ppi_len = ppi_len,
+        };
+        memcpy(dst, &pm, sizeof(pm));
+        if (i == 0) {
+            hdr = data;
+            /* The TCP checksum field is summed as 0. */
+            memset(data + l4_off + offsetof(struct rte_tcp_hdr, cksum), 0, 2);
+            sum += rte_raw_cksum(data + l4_off, k - l4_off);
+        } else {
+            sum += rte_raw_cksum(data, k);
+        }
+        netvsp_xfer_add(c, sub, pm.hdr.len);
+        off += k;
+    }
+    uint16_t cks;
+    if (v4) {
+        struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(hdr + l3_off);
+        ip->hdr_checksum = 0;
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        sum += rte_ipv4_phdr_cksum(ip, 0);
+    } else {
+        struct rte_ipv6_hdr ph;
+        memcpy(&ph, hdr + l3_off, sizeof(ph));
+        ph.proto = IPPROTO_TCP;
+        ph.payload_len = rte_cpu_to_be_16((uint16_t)(len - l4_off));
+        sum += rte_ipv6_phdr_cksum(&ph, 0);
+    }
+    cks = (uint16_t)~__rte_raw_cksum_reduce(sum);
+    memcpy(hdr + l4_off + offsetof(struct rte_tcp_hdr, cksum), &cks, sizeof(cks));
+    uint32_t claim = RNDIS_RXCSUM_TCP_OK | (v4 ? RNDIS_RXCSUM_IP_OK : 0);
+    memcpy(csum_v, &claim, sizeof(claim));
+    np->stats.rsc_frames++;
+    np->stats.rsc_ranges += nfrag;
+    bt->bytes += len;
+    bt->frames++;
+    return nfrag;
 }
 
 uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
@@ -433,16 +785,27 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
         return 0;
     }
     struct vsw_port_counters *ctr = &port->counters[rte_lcore_id()];
-    uint64_t batch_bytes = 0;
+    struct batch bt = {0};
+    const bool rsc = c->rsc4 && c->rsc6;
     for (uint16_t i = 0; i < n; i++) {
         struct rte_mbuf *m = pkts[i];
         uint32_t len = m->pkt_len;
-        if (len > c->frame) {
+        /* A large segment reaches a port that said it takes them
+         * (VSW_TX_TSO); one staged before the guest turned RSC off is too
+         * big for it now. */
+        bool whole = rsc && (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+        if (len > c->frame && !whole) {
             vsw_port_drop(port, VSW_DROP_TOO_BIG, 1);
             goto free;
         }
         if (!(m->ol_flags & vsw_mirror_copy_flag) && !wanted(np, c, m)) {
             np->stats.tx_filtered++;
+            goto free;
+        }
+        if (whole) {
+            send_rsc(np, c, port, m, vsw_port_tx_vlan(port, m), ctr, &bt, &sent);
+            if (c->xn == XFER_BATCH)
+                sent += emit_data(np, c, ctr, &bt);
             goto free;
         }
         if (!c->nfree_data) {
@@ -455,20 +818,14 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
         struct rndis_packet_msg pm = {.hdr = {.type = RNDIS_MSG_PACKET}};
         uint32_t ppi_len = 0;
         uint8_t *ppi = dst + sizeof(pm);
-        if (m->ol_flags & RTE_MBUF_F_TX_L4_MASK) {
-            /* The sender left the checksum to the network: for another VM
-             * that means "verified", as vmswitch tells its guests. */
-            struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE,
-                                  .type = RNDIS_PPI_CSUM_INFO,
-                                  .ppi_offset = sizeof(r)};
-            uint32_t v = RNDIS_RXCSUM_IP_OK |
-                         ((m->ol_flags & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_UDP_CKSUM
-                              ? RNDIS_RXCSUM_UDP_OK
-                              : RNDIS_RXCSUM_TCP_OK);
-            memcpy(ppi, &r, sizeof(r));
-            memcpy(ppi + sizeof(r), &v, sizeof(v));
-            ppi_len += r.size;
-        }
+        /* A checksum PPI only where there may be something to say: the
+         * sender left the checksum to the network (finished here, in the
+         * copy: the mbuf may be shared with other ports), or someone
+         * verified it. Its slot is laid out before the copy so the frame
+         * is copied once, straight to its place. */
+        bool csum_ppi = m->ol_flags & (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);
+        if (csum_ppi)
+            ppi_len += RNDIS_PPI_U32_SIZE;
         uint16_t tag = vsw_port_tx_vlan(port, m);
         if (tag) {
             struct rndis_ppi r = {
@@ -478,22 +835,32 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
             memcpy(ppi + ppi_len + sizeof(r), &v, sizeof(v));
             ppi_len += r.size;
         }
+        uint8_t *frame = ppi + ppi_len;
+        const void *data = rte_pktmbuf_read(m, 0, len, frame);
+        if (data != frame)
+            memcpy(frame, data, len);
+        if (csum_ppi) {
+            struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE,
+                                  .type = RNDIS_PPI_CSUM_INFO,
+                                  .ppi_offset = sizeof(r)};
+            uint32_t v = rx_csum_info(m, frame, len);
+            memcpy(ppi, &r, sizeof(r));
+            memcpy(ppi + sizeof(r), &v, sizeof(v));
+        }
         pm.ppi_offset = ppi_len ? RNDIS_PACKET_OFFSET_MIN : 0;
         pm.ppi_len = ppi_len;
         pm.data_offset = RNDIS_PACKET_OFFSET_MIN + ppi_len;
         pm.data_len = len;
         pm.hdr.len = (uint32_t)sizeof(pm) + ppi_len + len;
         memcpy(dst, &pm, sizeof(pm));
-        const void *data = rte_pktmbuf_read(m, 0, len, dst + sizeof(pm) + ppi_len);
-        if (data != dst + sizeof(pm) + ppi_len)
-            memcpy(dst + sizeof(pm) + ppi_len, data, len);
         netvsp_xfer_add(c, sub, pm.hdr.len);
-        batch_bytes += len;
+        bt.bytes += len;
+        bt.frames++;
         if (c->xn == XFER_BATCH)
-            sent += emit_data(np, c, ctr, &batch_bytes);
+            sent += emit_data(np, c, ctr, &bt);
     free:
         rte_pktmbuf_free(m);
     }
-    sent += emit_data(np, c, ctr, &batch_bytes);
+    sent += emit_data(np, c, ctr, &bt);
     return sent;
 }

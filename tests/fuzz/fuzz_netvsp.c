@@ -35,7 +35,10 @@
  *      root sent, else a raw u64 id follows), status byte; bit 5 of the
  *      selector: a raw payload (length byte % 41, bytes) instead of 108.
  *   5  frames from the switch: count byte (1 + % 8), per frame u16 length
- *      (% 9200), kind byte (destination, checksum/VLAN metadata), fill byte;
+ *      (% 9200), kind byte (bits 0-1 destination; 2 IPv4 TCP checksum
+ *      request, 3 IPv6 UDP one; 4 VLAN; 5 real IP/TCP-or-UDP headers with
+ *      the request's header lengths; 6 verified by an uplink; 7 with 5,
+ *      a large TCP segment, vsw_frame_tso_request), fill byte;
  *      tx_burst, then tx_flush.
  *   6  run the port: burst size byte (0 means 32), rx_burst until it
  *      returns 0, then tx_flush; every mbuf is checked and freed.
@@ -53,7 +56,8 @@
  *  13  flood: the previous action again, 1 + (byte % 32) times, with the
  *      same arguments (many control requests outstanding, rings full).
  *
- * Checked besides sanitizers: frames out of rx_burst are 14..9014 bytes
+ * Checked besides sanitizers: frames out of rx_burst are 14..9014 bytes,
+ * or large sends that hold contract B (vsw-frame.h) within what LSOv2 offers,
  * and go through the switch's tag reading and software checksums,
  * transfer ranges from the root lie inside the largest granted buffer, and
  * after every input all mbufs are back in the pool. With FUZZ_NETVSP_DEBUG
@@ -69,6 +73,8 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <netinet/in.h>
 
 #include <rte_eal.h>
 #include <rte_lcore.h>
@@ -100,6 +106,7 @@
 #define MAX_ACTIONS 512
 #define PKT_BUF (64u << 10)
 #define FRAME_MAX 9014u
+#define LSO_FRAME_MAX (64u << 10)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -417,6 +424,41 @@ static void act_completion(struct in *in)
     put(VMBUS_PKT_COMP, 0, tid, NULL, 0, msg, len);
 }
 
+/* Give a frame from the switch real IP and TCP/UDP headers whose lengths
+ * match it, with the header lengths a checksum request carries (contract
+ * A), so netvsp's checksum finishing gets past its checks: IPv4 (with
+ * fill % 4 words of options) unless the frame asks for IPv6, TCP unless it
+ * asks for UDP. Only the length fields and the protocol are made right. */
+static void put_l3_l4(struct rte_mbuf *m, uint8_t kind, uint8_t fill)
+{
+    uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+    bool v6 = kind & 0x08, udp = v6;
+    uint32_t len = m->pkt_len;
+    uint32_t l3 = v6 ? 40 : 20 + 4u * (fill & 3u);
+    m->l2_len = 14;
+    m->l3_len = l3;
+    if (v6) {
+        p[12] = 0x86;
+        p[13] = 0xdd;
+        p[14] = 0x60;
+        p[18] = (uint8_t)((len - 54) >> 8);
+        p[19] = (uint8_t)(len - 54);
+        p[20] = udp ? IPPROTO_UDP : IPPROTO_TCP;
+    } else {
+        p[12] = 0x08;
+        p[13] = 0x00;
+        p[14] = (uint8_t)(0x40 | (l3 / 4));
+        p[16] = (uint8_t)((len - 14) >> 8);
+        p[17] = (uint8_t)(len - 14);
+        p[20] = p[21] = 0;
+        p[23] = udp ? IPPROTO_UDP : IPPROTO_TCP;
+        if (fill & 0x80)
+            m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
+    }
+    if (!udp)
+        p[14 + l3 + 12] = 0x50;
+}
+
 static void act_frames(struct in *in)
 {
     static const uint8_t dsts[4][6] = {
@@ -466,6 +508,16 @@ static void act_frames(struct in *in)
             head->ol_flags |= RTE_MBUF_F_TX_VLAN;
             head->vlan_tci = (uint16_t)(kind * 37u);
         }
+        if ((kind & 0x20) && len >= 14 + 60 + 20 && head->data_len >= 14 + 60 + 20) {
+            put_l3_l4(head, kind, fill);
+            /* A large segment (contract B), as the switch hands it to a
+             * port that takes them whole (a guest with RSC on). */
+            if (kind & 0x80)
+                (void)vsw_frame_tso_request(head, head->l2_len + head->l3_len,
+                                            (uint16_t)(536u + fill), 0, 9000);
+        }
+        if (kind & 0x40)
+            head->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD | RTE_MBUF_F_RX_IP_CKSUM_GOOD;
         m[k++] = head;
     }
     if (k) {
@@ -482,9 +534,22 @@ static void run_port(uint16_t burst)
         uint16_t n = F.port->cls->rx_burst(F.port, pk, burst);
         CHECK(n <= burst);
         for (uint16_t i = 0; i < n; i++) {
-            static uint8_t frame[FRAME_MAX];
+            static uint8_t frame[LSO_FRAME_MAX];
             struct rte_mbuf *m = pk[i];
-            CHECK(m->pkt_len >= 14 && m->pkt_len <= FRAME_MAX);
+            /* A large send is a frame of contract B (vsw-frame.h): one
+             * segment's IP packet within the NIC's MTU, the headers
+             * inside the frame, no more than LSOv2 offers. */
+            if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) {
+                CHECK(m->pkt_len <= LSO_FRAME_MAX);
+                CHECK(m->tso_segsz >= 1);
+                CHECK(m->ol_flags & RTE_MBUF_F_TX_TCP_CKSUM);
+                CHECK((uint32_t)m->l2_len + m->l3_len + m->l4_len < m->pkt_len);
+                CHECK((uint32_t)m->tso_segsz + m->l3_len + m->l4_len <= FRAME_MAX - 14);
+                CHECK(m->pkt_len - m->l2_len - m->l3_len - m->l4_len <= RNDIS_LSO_MAX_SIZE);
+            } else {
+                CHECK(m->pkt_len <= FRAME_MAX);
+            }
+            CHECK(m->pkt_len >= 14);
             uint32_t segs_len = 0;
             for (struct rte_mbuf *s = m; s; s = s->next)
                 segs_len += s->data_len;
@@ -688,6 +753,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (st.errors[e] != before.errors[e])
                 fprintf(stderr, " %s=%llu", netvsp_err_name((enum netvsp_err)e),
                         (unsigned long long)(st.errors[e] - before.errors[e]));
+        fprintf(stderr, " | lso %llu, dropped:",
+                (unsigned long long)(st.lso_frames - before.lso_frames));
+        for (int e = 0; e < NETVSP_LSO_DROP_COUNT; e++)
+            if (st.lso_drops[e] != before.lso_drops[e])
+                fprintf(stderr, " %s=%llu", netvsp_lso_drop_name((enum netvsp_lso_drop)e),
+                        (unsigned long long)(st.lso_drops[e] - before.lso_drops[e]));
+        fprintf(stderr, " | rsc %llu; rx_csum %d lso4 %d lso6 %d |",
+                (unsigned long long)(st.rsc_frames - before.rsc_frames), st.rx_csum, st.lso4,
+                st.lso6);
         fprintf(stderr, " disconnects=%llu\n",
                 (unsigned long long)(st.disconnects - before.disconnects));
     }

@@ -4,6 +4,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+/* rte_ipv4/6_udptcp_cksum_verify: experimental in DPDK 22.11, and the
+ * reference the tests check checksums against. */
+#define ALLOW_EXPERIMENTAL_API
 #include "netvsp-fixture.h"
 
 struct rte_mempool *g_pool;
@@ -253,7 +256,7 @@ uint32_t nvsp_init(struct vm *v, uint32_t minv, uint32_t maxv,
 void ndis_config(struct vm *v, uint32_t mtu)
 {
     struct nvsp_msg_ndis_config m = {.type = NVSP_MSG2_SEND_NDIS_CONFIG, .mtu = mtu,
-                                     .capabilities = NVSP_CAP_IEEE8021Q};
+                                     .capabilities = NVSP_CAP_IEEE8021Q | v->caps_extra};
     nvsp_send(v, &m, sizeof(m), 0, false);
 }
 
@@ -496,6 +499,78 @@ void make_frame(uint8_t *f, uint32_t len, const uint8_t dst[6], uint8_t seed)
     }
     if (len > 14)
         f[14] = 0x45;
+}
+
+uint32_t make_l4_frame(uint8_t *f, uint32_t len, const uint8_t dst[6], unsigned ipv,
+                       uint8_t proto, uint32_t ip_opt, uint32_t tcp_opt)
+{
+    make_frame(f, len, dst, 0x3c);
+    uint32_t l3 = ipv == 4 ? 20 + ip_opt : 40;
+    uint32_t l4 = proto == IPPROTO_TCP ? 20 + tcp_opt : 8;
+    assert_true(len >= 14 + l3 + l4);
+    if (ipv == 4) {
+        struct rte_ipv4_hdr ip = {
+            .version_ihl = (uint8_t)(0x40 | (l3 / 4)),
+            .total_length = rte_cpu_to_be_16((uint16_t)(len - 14)),
+            .time_to_live = 64,
+            .next_proto_id = proto,
+            .src_addr = RTE_BE32(0x0a000001),
+            .dst_addr = RTE_BE32(0x0a000002),
+        };
+        memcpy(f + 14, &ip, sizeof(ip));
+        memset(f + 14 + sizeof(ip), 1, ip_opt); /* NOP options */
+        ip.hdr_checksum = 0;
+        uint16_t c = rte_ipv4_cksum((const struct rte_ipv4_hdr *)(f + 14));
+        memcpy(f + 14 + offsetof(struct rte_ipv4_hdr, hdr_checksum), &c, 2);
+    } else {
+        f[12] = 0x86;
+        f[13] = 0xdd;
+        struct rte_ipv6_hdr ip = {
+            .vtc_flow = RTE_BE32(0x60000000),
+            .payload_len = rte_cpu_to_be_16((uint16_t)(len - 14 - 40)),
+            .proto = proto,
+            .hop_limits = 64,
+            .src_addr = {0xfd, [15] = 1},
+            .dst_addr = {0xfd, [15] = 2},
+        };
+        memcpy(f + 14, &ip, sizeof(ip));
+    }
+    uint8_t *t = f + 14 + l3;
+    if (proto == IPPROTO_TCP) {
+        struct rte_tcp_hdr th = {
+            .src_port = RTE_BE16(5001),
+            .dst_port = RTE_BE16(80),
+            .sent_seq = RTE_BE32(1000),
+            .data_off = (uint8_t)((l4 / 4) << 4),
+            .tcp_flags = RTE_TCP_ACK_FLAG,
+            .rx_win = RTE_BE16(1024),
+            .cksum = RTE_BE16(0x1234),
+        };
+        memcpy(t, &th, sizeof(th));
+        memset(t + sizeof(th), 1, tcp_opt);
+    } else {
+        struct rte_udp_hdr uh = {
+            .src_port = RTE_BE16(5001),
+            .dst_port = RTE_BE16(53),
+            .dgram_len = rte_cpu_to_be_16((uint16_t)(len - 14 - l3)),
+            .dgram_cksum = RTE_BE16(0x1234),
+        };
+        memcpy(t, &uh, sizeof(uh));
+    }
+    return 14 + l3;
+}
+
+bool l4_csum_ok(const uint8_t *f, uint32_t len)
+{
+    uint8_t buf[PKT_BUF];
+    assert_true(len <= sizeof(buf));
+    memcpy(buf, f, len);
+    if (buf[12] == 0x08) {
+        const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(buf + 14);
+        return rte_ipv4_udptcp_cksum_verify(ip, buf + 14 + rte_ipv4_hdr_len(ip)) == 0;
+    }
+    const struct rte_ipv6_hdr *ip = (const struct rte_ipv6_hdr *)(buf + 14);
+    return rte_ipv6_udptcp_cksum_verify(ip, buf + 14 + 40) == 0;
 }
 
 uint32_t put_ppi(uint8_t *p, uint32_t type, uint32_t value)

@@ -33,6 +33,9 @@
 
 #include <rte_eal.h>
 #include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -110,6 +113,7 @@ struct vm {
     uint64_t rbuf_pfn, sbuf_pfn, scratch_pfn;
     uint32_t rgpadl, sgpadl;
     uint32_t msg_size;        /* NVSP message size the guest sends */
+    uint64_t caps_extra;      /* NDIS_CONFIG capabilities besides 802.1Q */
     uint32_t sub_size, nsub;  /* receive-buffer partitioning the root chose */
     uint64_t next_tid;
     uint32_t next_req;
@@ -199,6 +203,13 @@ void bring_up(struct vm *v);
 /* Frames: made, wrapped in PACKET_MSGs with PPIs, sent to the guest
  * through tx_burst, and read back from the receive buffer. */
 void make_frame(uint8_t *f, uint32_t len, const uint8_t dst[6], uint8_t seed);
+/* A frame of len bytes to dst with real IPv4 (ip_opt bytes of options) or
+ * IPv6 and TCP (tcp_opt bytes of options) or UDP headers, lengths filled
+ * in, the IPv4 header checksum right and the L4 checksum wrong; returns the
+ * L4 header's offset. Is the L4 checksum of such a frame right? */
+uint32_t make_l4_frame(uint8_t *f, uint32_t len, const uint8_t dst[6], unsigned ipv,
+                       uint8_t proto, uint32_t ip_opt, uint32_t tcp_opt);
+bool l4_csum_ok(const uint8_t *f, uint32_t len);
 uint32_t put_ppi(uint8_t *p, uint32_t type, uint32_t value);
 uint32_t build_packet(uint8_t *out, const uint8_t *ppis, uint32_t ppi_len,
                       const uint8_t *frame, uint32_t flen);

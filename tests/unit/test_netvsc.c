@@ -355,7 +355,7 @@ static struct vmbus_xfer_range put_msg(struct netvsc *n, unsigned sub, uint32_t 
     uint8_t ppis[64];
     uint32_t pl = 0;
     if (pktinfo)
-        pl += put_u32_ppi(ppis + pl, RNDIS_PPI_PKTINFO_ID, 1u | pktinfo);
+        pl += put_u32_ppi(ppis + pl, RNDIS_PPI_PKTINFO_ID, 1u | pktinfo << 8);
     if (csum)
         pl += put_u32_ppi(ppis + pl, RNDIS_PPI_CSUM_INFO, csum);
     if (vlan)

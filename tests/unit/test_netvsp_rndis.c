@@ -99,9 +99,18 @@ static void rndis_query__offload_caps__size_of_requested_revision(void **state)
         uint32_t need4 = NDIS_TXCSUM_CAP_TCP4 | NDIS_TXCSUM_CAP_TCP4OPT;
         assert_int_equal(a.csum.ip4_txcsum & need4, need4);
         assert_int_equal(a.csum.ip4_txenc, NDIS_OFFLOAD_ENCAP_8023);
-        /* LSO is not offered. */
-        assert_int_equal(a.lsov2.ip4_encap, 0);
-        assert_int_equal(a.lsov2.ip4_maxsz, 0);
+        /* LSOv2 both ways, as vmswitch offers it, and what Linux needs
+         * to turn TSO6 on. */
+        assert_int_equal(a.lsov2.ip4_encap, NDIS_OFFLOAD_ENCAP_8023);
+        assert_int_equal(a.lsov2.ip4_maxsz, RNDIS_LSO_MAX_SIZE);
+        assert_int_equal(a.lsov2.ip4_minsg, RNDIS_LSO_MIN_SEGS);
+        assert_int_equal(a.lsov2.ip6_encap, NDIS_OFFLOAD_ENCAP_8023);
+        assert_int_equal(a.lsov2.ip6_maxsz, RNDIS_LSO_MAX_SIZE);
+        assert_int_equal(a.lsov2.ip6_minsg, RNDIS_LSO_MIN_SEGS);
+        assert_int_equal(a.lsov2.ip6_opts, NDIS_LSOV2_CAP_IP6EXT | NDIS_LSOV2_CAP_TCP6OPT);
+        /* No receive coalescing offered (rev 3 has room to say so). */
+        if (cases[i].rev >= 3)
+            assert_int_equal(a.rsc_ip4 | a.rsc_ip6, 0);
     }
     /* No input object: the newest revision. */
     struct ndis_offload a;
@@ -304,7 +313,7 @@ static void rndis_set__offload_params_bad_ndis_header__refused_and_counted(void 
     assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &good, sizeof(good)),
                      RNDIS_STATUS_SUCCESS);
     expect_no_err(v, &b);
-    enum { TYPE, REV0, SIZE_SMALL, SIZE_PAST, SHORT, CSUM_VALUE, NCASES };
+    enum { TYPE, REV0, SIZE_SMALL, SIZE_PAST, SHORT, CSUM_VALUE, LSO_VALUE, RSC_VALUE, NCASES };
     for (int i = 0; i < NCASES; i++) {
         struct ndis_offload_params p = good;
         uint32_t len = sizeof(p);
@@ -315,6 +324,8 @@ static void rndis_set__offload_params_bad_ndis_header__refused_and_counted(void 
         case SIZE_PAST: p.hdr.size = sizeof(p) + 1; break;
         case SHORT: len = NDIS_OFFLOAD_PARAMS_SIZE_REV1 - 4; break;
         case CSUM_VALUE: p.tcp6_csum = NDIS_OFFLOAD_PARAM_TXRX + 1; break;
+        case LSO_VALUE: p.lsov2_ip6 = NDIS_OFFLOAD_LSOV2_ON + 1; break;
+        case RSC_VALUE: p.rsc_ip4 = NDIS_OFFLOAD_LSOV2_ON + 1; break;
         }
         b = nstats(v);
         assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, len),
@@ -323,13 +334,86 @@ static void rndis_set__offload_params_bad_ndis_header__refused_and_counted(void 
             fail_msg("offload parameters case %d not counted", i);
         expect_err(v, &b, NETVSP_ERR_OID);
     }
-    /* LSO cannot be switched on (not offered): refused, not a protocol error. */
+    /* LSOv1 and RSC cannot be switched on (not offered): refused, not a
+     * protocol error, and nothing of the request applies. */
     struct ndis_offload_params lso = good;
+    lso.lsov1 = NDIS_OFFLOAD_LSOV2_ON;
     lso.lsov2_ip4 = NDIS_OFFLOAD_LSOV2_ON;
     b = nstats(v);
-    assert_int_not_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &lso, sizeof(lso)),
-                         RNDIS_STATUS_SUCCESS);
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &lso, sizeof(lso)),
+                     RNDIS_STATUS_NOT_SUPPORTED);
+    lso = good;
+    lso.rsc_ip6 = NDIS_OFFLOAD_LSOV2_ON;
+    lso.lsov2_ip4 = NDIS_OFFLOAD_LSOV2_ON;
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &lso, sizeof(lso)),
+                     RNDIS_STATUS_NOT_SUPPORTED);
     expect_no_err(v, &b);
+    assert_false(nstats(v).lso4);
+}
+
+static void rndis_set__offload_params__lso_and_rx_csum_state_kept_per_nic(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    struct netvsp_stats s = nstats(v);
+    assert_false(s.lso4 || s.lso6 || s.rx_csum);
+    assert_int_equal(vsw_port_tx_offloads(v->port), 0);
+    /* What Linux sends (rev 3, NVSP >= 5): checksums both ways, LSOv2 on. */
+    struct ndis_offload_params p = {.hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(p)},
+                                    .ip4_csum = NDIS_OFFLOAD_PARAM_OFF,
+                                    .tcp4_csum = NDIS_OFFLOAD_PARAM_TXRX,
+                                    .udp4_csum = NDIS_OFFLOAD_PARAM_TXRX,
+                                    .tcp6_csum = NDIS_OFFLOAD_PARAM_TXRX,
+                                    .udp6_csum = NDIS_OFFLOAD_PARAM_TXRX,
+                                    .lsov2_ip4 = NDIS_OFFLOAD_LSOV2_ON,
+                                    .lsov2_ip6 = NDIS_OFFLOAD_LSOV2_ON};
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+    s = nstats(v);
+    assert_true(s.lso4 && s.lso6 && s.rx_csum);
+    assert_int_equal(vsw_port_tx_offloads(v->port), VSW_TX_CSUM);
+    /* "No change" leaves each as it is; IPv6 LSO off alone. */
+    struct ndis_offload_params q = {.hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(q)},
+                                    .lsov2_ip6 = NDIS_OFFLOAD_LSOV2_OFF};
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &q, sizeof(q)),
+                     RNDIS_STATUS_SUCCESS);
+    s = nstats(v);
+    assert_true(s.lso4 && !s.lso6 && s.rx_csum);
+    /* Receive checksums off for some: still on for the others. */
+    q = (struct ndis_offload_params){.hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(q)},
+                                     .tcp4_csum = NDIS_OFFLOAD_PARAM_TX,
+                                     .udp4_csum = NDIS_OFFLOAD_PARAM_OFF,
+                                     .tcp6_csum = NDIS_OFFLOAD_PARAM_TX};
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &q, sizeof(q)),
+                     RNDIS_STATUS_SUCCESS);
+    assert_true(nstats(v).rx_csum);
+    assert_int_equal(vsw_port_tx_offloads(v->port), VSW_TX_CSUM);
+    /* ... and off for the last: the switch finishes checksums for us. */
+    q.tcp4_csum = q.tcp6_csum = q.udp4_csum = NDIS_OFFLOAD_PARAM_NOCHG;
+    q.udp6_csum = NDIS_OFFLOAD_PARAM_OFF;
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &q, sizeof(q)),
+                     RNDIS_STATUS_SUCCESS);
+    assert_false(nstats(v).rx_csum);
+    assert_int_equal(vsw_port_tx_offloads(v->port), 0);
+    /* A rev 1 object (20 bytes): the LSO fields are read, RSC's are not
+     * there. */
+    assert_int_equal(
+        rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, NDIS_OFFLOAD_PARAMS_SIZE_REV1),
+                     RNDIS_STATUS_INVALID_DATA); /* its header still says 28 */
+    p.hdr.size = NDIS_OFFLOAD_PARAMS_SIZE_REV1;
+    p.hdr.revision = 1;
+    p.lsov2_ip4 = NDIS_OFFLOAD_LSOV2_OFF;
+    assert_int_equal(
+        rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, NDIS_OFFLOAD_PARAMS_SIZE_REV1),
+                     RNDIS_STATUS_SUCCESS);
+    s = nstats(v);
+    assert_true(!s.lso4 && s.lso6 && s.rx_csum);
+    assert_int_equal(vsw_port_tx_offloads(v->port), VSW_TX_CSUM);
+    /* A new RNDIS adapter starts with everything off again. */
+    rndis_init(v, NULL);
+    s = nstats(v);
+    assert_false(s.lso4 || s.lso6 || s.rx_csum);
+    assert_int_equal(vsw_port_tx_offloads(v->port), 0);
 }
 
 /* OID_GEN_RNDIS_CONFIG_PARAMETER with a UTF-16 name and value. */
@@ -510,6 +594,7 @@ int main(void)
         T(rndis__type_not_allowed__refused_and_counted),
         T(rndis_oid__info_buffer_outside_message__refused_and_counted),
         T(rndis_set__offload_params_bad_ndis_header__refused_and_counted),
+        T(rndis_set__offload_params__lso_and_rx_csum_state_kept_per_nic),
         T(rndis_set__config_param_network_address__refused_mac_unchanged),
         T(rndis_set__config_param_malformed__refused_and_counted),
         T(rndis_control__answers_queued_beyond_control_subs__delivered_without_hang),

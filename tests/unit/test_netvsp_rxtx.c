@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #endif
 #include "netvsp-fixture.h"
+#include "vsw-frame.h"
 
 static void packet_msg__in_send_section__mbuf_with_exact_bytes(void **state)
 {
@@ -404,19 +405,274 @@ static void packet_msg__vlan_ppi__tag_handed_to_switch_as_metadata(void **state)
     expect_no_err(v, &b);
 }
 
-static void packet_msg__lso_ppi__not_offered_counted(void **state)
+/* LSOv2 turned on or off for both IP versions, as Linux does it. */
+static void set_lso(struct vm *v, bool on)
+{
+    struct ndis_offload_params p = {
+        .hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(p)},
+        .tcp4_csum = NDIS_OFFLOAD_PARAM_TXRX,
+        .tcp6_csum = NDIS_OFFLOAD_PARAM_TXRX,
+        .lsov2_ip4 = on ? NDIS_OFFLOAD_LSOV2_ON : NDIS_OFFLOAD_LSOV2_OFF,
+        .lsov2_ip6 = on ? NDIS_OFFLOAD_LSOV2_ON : NDIS_OFFLOAD_LSOV2_OFF,
+    };
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+}
+
+static uint32_t lso_ppi(uint32_t mss, uint32_t thoff, bool v6)
+{
+    return mss | (thoff << RNDIS_LSO_THOFF_SHIFT) | RNDIS_LSO_TYPE_V2 | (v6 ? RNDIS_LSO_IPV6 : 0);
+}
+
+/* One large send as Linux makes it: RNDIS header and PPIs in a send
+ * section, the frame GPA-direct over the scratch pages (8 a range). How
+ * many frames the switch got (kept in v->rx). */
+static unsigned send_lso(struct vm *v, const uint8_t *frame, uint32_t flen, const uint8_t *ppis,
+                         uint32_t pl)
+{
+    assert_true(flen <= SCRATCH_PAGES * HV_PAGE_SIZE);
+    memcpy(v->scratch, frame, flen);
+    struct rndis_packet_msg pm = {
+        .hdr = {.type = RNDIS_MSG_PACKET, .len = (uint32_t)sizeof(pm) + pl + flen},
+        .data_offset = 36 + pl,
+        .data_len = flen,
+        .ppi_offset = 36,
+        .ppi_len = pl,
+    };
+    memcpy(section(v, 2), &pm, sizeof(pm));
+    memcpy(section(v, 2) + sizeof(pm), ppis, pl);
+    struct grange r[SCRATCH_PAGES / 8];
+    uint32_t n = 0;
+    for (uint32_t done = 0; done < flen; n++) {
+        uint32_t k = RTE_MIN(flen - done, 8 * HV_PAGE_SIZE);
+        r[n] = scratch_range(v, done / HV_PAGE_SIZE, 0, k);
+        done += k;
+    }
+    uint8_t ext[512];
+    uint32_t el = gpa_ext(ext, r, n, n);
+    uint64_t tid = rndis_pkt_gpa(v, NVSP_CHANNEL_TYPE_DATA, 2, (uint32_t)sizeof(pm) + pl, ext, el);
+    unsigned got = pump(v);
+    collect(v);
+    assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE), NVSP_STAT_SUCCESS);
+    return got;
+}
+
+static unsigned send_lso1(struct vm *v, const uint8_t *frame, uint32_t flen, uint32_t lso)
+{
+    uint8_t ppis[16];
+    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO, lso);
+    return send_lso(v, frame, flen, ppis, pl);
+}
+
+static void expect_lso_drop(struct vm *v, const struct netvsp_stats *b, enum netvsp_lso_drop why)
+{
+    struct netvsp_stats s = nstats(v);
+    for (int i = 0; i < NETVSP_LSO_DROP_COUNT; i++)
+        if (s.lso_drops[i] != b->lso_drops[i] + (i == (int)why))
+            fail_msg("lso drop %s: %llu, was %llu", netvsp_lso_drop_name((enum netvsp_lso_drop)i),
+                     (unsigned long long)s.lso_drops[i], (unsigned long long)b->lso_drops[i]);
+    assert_int_equal(s.lso_frames, b->lso_frames);
+    expect_no_err(v, b);
+}
+
+static uint8_t g_big[64u << 10];
+
+static void packet_msg__lso_ipv4__one_super_frame_of_contract_b(void **state)
 {
     struct vm *v = F(state)->a;
     bring_up(v);
-    uint8_t frame[1000], msg[1200], ppis[16];
-    make_frame(frame, sizeof(frame), MAC_OTHER, 8);
-    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO,
-                          1400u | (34u << RNDIS_LSO_THOFF_SHIFT) | RNDIS_LSO_TYPE_V2);
-    uint32_t len = build_packet(msg, ppis, pl, frame, sizeof(frame));
+    set_lso(v, true);
+    /* As Linux sends it: IPv4 total length 0, TCP options, 40 KB. */
+    uint32_t flen = 40000;
+    uint32_t l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 12);
+    g_big[16] = g_big[17] = 0;
     struct netvsp_stats b = nstats(v);
-    rndis_send_section(v, 1, NVSP_CHANNEL_TYPE_DATA, msg, len);
-    assert_int_equal(pump(v), 0);
-    expect_err(v, &b, NETVSP_ERR_OFFLOAD);
+    struct vsw_port_stats pb = pstats(v);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1448, l4, false)), 1);
+    struct rte_mbuf *m = v->rx[0];
+    assert_int_equal(m->pkt_len, flen);
+    assert_true(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+    assert_true(m->ol_flags & RTE_MBUF_F_TX_IPV4);
+    assert_int_equal(m->tso_segsz, 1448);
+    assert_int_equal(m->l2_len, 14);
+    assert_int_equal(m->l3_len, 20);
+    assert_int_equal(m->l4_len, 32);
+    /* The IP total length the sender left 0 is the frame's now. */
+    uint16_t tot;
+    const uint16_t *tp = rte_pktmbuf_read(m, 16, 2, &tot);
+    assert_non_null(tp);
+    assert_int_equal(rte_be_to_cpu_16(*tp), flen - 14);
+    assert_int_equal(nstats(v).lso_frames, b.lso_frames + 1);
+    assert_int_equal(pstats(v).drops[VSW_DROP_RX_TOO_BIG], pb.drops[VSW_DROP_RX_TOO_BIG]);
+    expect_no_err(v, &b);
+}
+
+static void packet_msg__lso_ipv6_and_ipv4_options__taken(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    set_lso(v, true);
+    uint32_t flen = 9000;
+    uint32_t l4 = make_l4_frame(g_big, flen, MAC_OTHER, 6, IPPROTO_TCP, 0, 0);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1440, l4, true)), 1);
+    assert_true(v->rx[0]->ol_flags & RTE_MBUF_F_TX_IPV6);
+    assert_int_equal(v->rx[0]->l3_len, 40);
+    assert_int_equal(v->rx[0]->tso_segsz, 1440);
+    free_rx(v);
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 8, 0);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1400, l4, false)), 1);
+    assert_int_equal(v->rx[0]->l3_len, 28);
+    /* With a checksum PPI that says the same. */
+    free_rx(v);
+    uint8_t ppis[32];
+    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO, lso_ppi(1400, l4, false));
+    pl += put_ppi(ppis + pl, RNDIS_PPI_CSUM_INFO,
+                  RNDIS_TXCSUM_IPV4 | RNDIS_TXCSUM_TCP | (l4 << RNDIS_TXCSUM_THOFF_SHIFT));
+    assert_int_equal(send_lso(v, g_big, flen, ppis, pl), 1);
+    assert_true(v->rx[0]->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+}
+
+static void packet_msg__lso_tagged__offsets_behind_the_tags(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    set_lso(v, true);
+    /* An 802.1Q tag in the frame: the TCP header offset counts it. */
+    static uint8_t f[12004];
+    uint32_t l4 = make_l4_frame(f + 4, sizeof(f) - 4, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    memmove(f, f + 4, 12);
+    f[12] = 0x81;
+    f[13] = 0x00;
+    f[14] = 0x00;
+    f[15] = 0x05;
+    f[16] = 0x08;
+    f[17] = 0x00;
+    l4 += 4;
+    assert_int_equal(send_lso1(v, f, sizeof(f), lso_ppi(1448, l4, false)), 1);
+    assert_int_equal(v->rx[0]->l2_len, 18);
+    assert_int_equal(v->rx[0]->l3_len, 20);
+    assert_true(v->rx[0]->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+    free_rx(v);
+    /* The offset of the untagged frame is inside the IP header now. */
+    struct netvsp_stats b = nstats(v);
+    assert_int_equal(send_lso1(v, f, sizeof(f), lso_ppi(1448, l4 - 4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_HDR_OFFSET);
+    /* The tag out of band (VLAN PPI) instead: metadata, offsets of the
+     * untagged frame. */
+    make_l4_frame(f, 12000, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    uint8_t ppis[32];
+    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO, lso_ppi(1448, 34, false));
+    pl += put_ppi(ppis + pl, RNDIS_PPI_VLAN, RNDIS_VLAN_MAKE(5, 0));
+    assert_int_equal(send_lso(v, f, 12000, ppis, pl), 1);
+    assert_true(v->rx[0]->ol_flags & RTE_MBUF_F_RX_VLAN);
+    assert_int_equal(v->rx[0]->l2_len, 14);
+    assert_int_equal(v->rx[0]->tso_segsz, 1448);
+}
+
+static void packet_msg__lso_not_enabled__dropped_counted_connection_kept(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    uint32_t flen = 9000;
+    uint32_t l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    struct netvsp_stats b = nstats(v);
+    struct vsw_port_stats pb = pstats(v);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1448, l4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_NOT_ENABLED);
+    assert_int_equal(pstats(v).drops[VSW_DROP_PORT_SPECIFIC],
+                     pb.drops[VSW_DROP_PORT_SPECIFIC] + 1);
+    /* IPv4 on, IPv6 not. */
+    struct ndis_offload_params p = {.hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(p)},
+                                    .lsov2_ip4 = NDIS_OFFLOAD_LSOV2_ON};
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 6, IPPROTO_TCP, 0, 0);
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1440, l4, true)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_NOT_ENABLED);
+    /* LSOv1 (type bit clear) is never offered. */
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1448, l4, false) & ~RNDIS_LSO_TYPE_V2), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_NOT_ENABLED);
+    /* Turned off again. */
+    set_lso(v, false);
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1448, l4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_NOT_ENABLED);
+    assert_true(nstats(v).connected);
+}
+
+static void packet_msg__lso_hostile_values__each_dropped_with_its_reason(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v); /* MTU 1500 */
+    set_lso(v, true);
+    const uint32_t flen = 20000;
+    uint32_t l4;
+    struct netvsp_stats b;
+#define EXPECT_DROP(lso, why)                                                                  \
+    do {                                                                                       \
+        b = nstats(v);                                                                         \
+        assert_int_equal(send_lso1(v, g_big, flen, (lso)), 0);                                 \
+        expect_lso_drop(v, &b, (why));                                                         \
+    } while (0)
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    /* MSS 0; MSS so a segment is above the MTU; MSS past 16 bits. */
+    EXPECT_DROP(lso_ppi(0, l4, false), NETVSP_LSO_MSS);
+    EXPECT_DROP(lso_ppi(1461, l4, false), NETVSP_LSO_MSS);
+    EXPECT_DROP(lso_ppi(RNDIS_LSO_MSS_MASK, l4, false), NETVSP_LSO_MSS);
+    /* The largest MSS that fits is fine. */
+    assert_int_equal(send_lso1(v, g_big, flen, lso_ppi(1460, l4, false)), 1);
+    free_rx(v);
+    /* Header offset inside the IP header, past the frame, at the end of
+     * it, behind the real TCP header, and the IPv6 minimum for IPv4. */
+    EXPECT_DROP(lso_ppi(1448, 20, false), NETVSP_LSO_HDR_OFFSET);
+    EXPECT_DROP(lso_ppi(1448, 1000, false), NETVSP_LSO_HDR_OFFSET);
+    EXPECT_DROP(lso_ppi(1448, 40, false), NETVSP_LSO_HDR_OFFSET);
+    /* Header offset past a short frame. */
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, 40, lso_ppi(1448, 34, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_HDR_OFFSET);
+    /* UDP; an IPv4 fragment (more fragments, then an offset). */
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_UDP, 0, 0);
+    EXPECT_DROP(lso_ppi(1448, l4, false), NETVSP_LSO_NOT_TCP);
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    g_big[20] = 0x20;
+    EXPECT_DROP(lso_ppi(1448, l4, false), NETVSP_LSO_FRAGMENT);
+    g_big[20] = 0x00;
+    g_big[21] = 0x10;
+    EXPECT_DROP(lso_ppi(1448, l4, false), NETVSP_LSO_FRAGMENT);
+    /* IPv6 PPI on an IPv4 frame (whose options put TCP where IPv6's
+     * would be); a checksum PPI that says UDP. */
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 20, 0);
+    EXPECT_DROP(lso_ppi(1400, l4, true), NETVSP_LSO_HEADERS);
+    l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    uint8_t ppis[32];
+    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO, lso_ppi(1448, l4, false));
+    pl += put_ppi(ppis + pl, RNDIS_PPI_CSUM_INFO,
+                  RNDIS_TXCSUM_IPV4 | RNDIS_TXCSUM_UDP | (l4 << RNDIS_TXCSUM_THOFF_SHIFT));
+    b = nstats(v);
+    assert_int_equal(send_lso(v, g_big, flen, ppis, pl), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_HEADERS);
+    /* A TCP data offset past the frame's end. */
+    make_l4_frame(g_big, 60, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    g_big[l4 + 12] = 0xf0;
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, 60, lso_ppi(1448, l4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_HEADERS);
+    /* More payload than offered: one byte over, and far over. */
+    uint32_t over = 14 + 20 + 20 + RNDIS_LSO_MAX_SIZE + 1;
+    l4 = make_l4_frame(g_big, over, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, over, lso_ppi(1448, l4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_TOO_BIG);
+    b = nstats(v);
+    assert_int_equal(send_lso1(v, g_big, over - 1, lso_ppi(1448, l4, false)), 0);
+    expect_lso_drop(v, &b, NETVSP_LSO_HEADERS); /* its IP length says one more */
+    make_l4_frame(g_big, over - 1, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    assert_int_equal(send_lso1(v, g_big, over - 1, lso_ppi(1448, l4, false)), 1);
+#undef EXPECT_DROP
 }
 
 static void packet_msg__oversize_and_runt__dropped_and_counted(void **state)
@@ -492,24 +748,309 @@ static void tx_burst__jumbo_frame__one_sub_allocation(void **state)
     assert_memory_equal(d, frame, sizeof(frame));
 }
 
-static void tx_burst__l4_checksum_left_to_network__checksum_ppi_says_ok(void **state)
+/* A frame of contract A: its sender left the L4 (and for IPv4 maybe the
+ * IP header) checksum to the network. */
+static struct rte_mbuf *csum_request_mbuf(const uint8_t *f, uint32_t len, unsigned ipv,
+                                          bool tcp, uint32_t l3_len)
+{
+    struct rte_mbuf *m = frame_mbuf(f, len);
+    m->ol_flags |= (ipv == 4 ? RTE_MBUF_F_TX_IPV4 : RTE_MBUF_F_TX_IPV6) |
+                   (tcp ? RTE_MBUF_F_TX_TCP_CKSUM : RTE_MBUF_F_TX_UDP_CKSUM);
+    m->l2_len = 14;
+    m->l3_len = l3_len;
+    return m;
+}
+
+static void tx_burst__l4_checksum_left_to_network__finished_in_copy_then_claimed(void **state)
 {
     struct vm *v = F(state)->a;
     bring_up(v);
-    uint8_t frame[120];
-    make_frame(frame, sizeof(frame), MAC_A, 0x71);
-    struct rte_mbuf *m[2] = {frame_mbuf(frame, sizeof(frame)), frame_mbuf(frame, sizeof(frame))};
-    m[0]->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
-    m[1]->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
-    assert_int_equal(to_guest(v, m, 2), 2);
+    uint8_t f[4][300];
+    make_l4_frame(f[0], 300, MAC_A, 4, IPPROTO_TCP, 0, 12);
+    make_l4_frame(f[1], 300, MAC_A, 4, IPPROTO_UDP, 0, 0);
+    make_l4_frame(f[2], 299, MAC_A, 6, IPPROTO_TCP, 0, 0);
+    make_l4_frame(f[3], 300, MAC_A, 4, IPPROTO_TCP, 8, 0);
+    struct rte_mbuf *m[4] = {
+        csum_request_mbuf(f[0], 300, 4, true, 20), csum_request_mbuf(f[1], 300, 4, false, 20),
+        csum_request_mbuf(f[2], 299, 6, true, 40), csum_request_mbuf(f[3], 300, 4, true, 28)};
+    /* The mbuf the switch hands over may be shared: it stays as it was. */
+    struct rte_mbuf *keep = rte_pktmbuf_clone(m[0], g_pool);
+    assert_non_null(keep);
+    assert_int_equal(to_guest(v, m, 4), 4);
+    assert_memory_equal(rte_pktmbuf_mtod(keep, uint8_t *), f[0], 300);
+    rte_pktmbuf_free(keep);
     collect(v);
-    assert_int_equal(data_frames(v), 2);
-    uint32_t len, csum;
-    const uint8_t *d = rx_frame(v, &v->xfer[0].r[0], &len, &csum);
-    assert_memory_equal(d, frame, sizeof(frame));
-    assert_int_equal(csum, RNDIS_RXCSUM_TCP_OK | RNDIS_RXCSUM_IP_OK);
-    rx_frame(v, &v->xfer[0].r[1], &len, &csum);
-    assert_int_equal(csum, RNDIS_RXCSUM_UDP_OK | RNDIS_RXCSUM_IP_OK);
+    assert_int_equal(data_frames(v), 4);
+    static const uint32_t want[] = {RNDIS_RXCSUM_TCP_OK, RNDIS_RXCSUM_UDP_OK, RNDIS_RXCSUM_TCP_OK,
+                                    RNDIS_RXCSUM_TCP_OK};
+    for (int i = 0; i < 4; i++) {
+        uint32_t len, csum;
+        const uint8_t *d = rx_frame(v, &v->xfer[0].r[i], &len, &csum);
+        assert_int_equal(csum, want[i]);
+        assert_true(l4_csum_ok(d, len));
+        assert_false(l4_csum_ok(f[i], len));
+        /* Only the checksum field differs from what was sent. */
+        uint32_t field = 14 + (i == 2 ? 40 : i == 3 ? 28 : 20) + (i == 1 ? 6 : 16);
+        assert_memory_equal(d, f[i], field);
+        assert_memory_equal(d + field + 2, f[i] + field + 2, len - field - 2);
+    }
+}
+
+static void tx_burst__checksum_request_not_matching_frame__delivered_without_claim(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    uint8_t f[200];
+    make_l4_frame(f, sizeof(f), MAC_A, 4, IPPROTO_TCP, 0, 0);
+    struct rte_mbuf *m[4] = {
+        /* l3_len not the IPv4 header's length */
+        csum_request_mbuf(f, sizeof(f), 4, true, 24),
+        /* UDP asked of a TCP frame */
+        csum_request_mbuf(f, sizeof(f), 4, false, 20),
+        /* IPv6 asked of an IPv4 frame */
+        csum_request_mbuf(f, sizeof(f), 6, true, 40),
+        /* transport header past the frame */
+        csum_request_mbuf(f, 40, 4, true, 20),
+    };
+    assert_int_equal(to_guest(v, m, 4), 4);
+    collect(v);
+    assert_int_equal(data_frames(v), 4);
+    for (int i = 0; i < 4; i++) {
+        uint32_t len, csum;
+        const uint8_t *d = rx_frame(v, &v->xfer[0].r[i], &len, &csum);
+        assert_int_equal(csum, 0);
+        assert_memory_equal(d, f, len);
+    }
+}
+
+static void tx_burst__verified_by_uplink_or_unknown__claim_only_the_verified(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    uint8_t f[2][200];
+    make_l4_frame(f[0], 200, MAC_A, 4, IPPROTO_TCP, 0, 0);
+    make_l4_frame(f[1], 200, MAC_A, 6, IPPROTO_UDP, 0, 0);
+    struct rte_mbuf *m[4] = {frame_mbuf(f[0], 200), frame_mbuf(f[1], 200), frame_mbuf(f[0], 200),
+                             frame_mbuf(f[0], 200)};
+    m[0]->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD | RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    m[1]->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+    m[2]->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_BAD;
+    assert_int_equal(to_guest(v, m, 4), 4);
+    collect(v);
+    static const uint32_t want[] = {RNDIS_RXCSUM_TCP_OK | RNDIS_RXCSUM_IP_OK, RNDIS_RXCSUM_UDP_OK,
+                                    0, UINT32_MAX};
+    for (int i = 0; i < 4; i++) {
+        uint32_t len, csum;
+        const uint8_t *d = rx_frame(v, &v->xfer[0].r[i], &len, &csum);
+        assert_int_equal(csum, want[i]);
+        assert_memory_equal(d, f[i == 1], 200);
+    }
+}
+
+/* A guest that takes receive coalescing: NVSP 6.1 with NDIS_CONFIG's RSC
+ * bit, RSC turned on for both IP versions, receive checksums on. */
+static void bring_up_rsc(struct vm *v, uint32_t ndis_mtu)
+{
+    v->caps_extra = NVSP_CAP_RSC;
+    bring_up_ver(v, V61, ndis_mtu);
+    struct ndis_offload_params p = {.hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(p)},
+                                    .tcp4_csum = NDIS_OFFLOAD_PARAM_TXRX,
+                                    .tcp6_csum = NDIS_OFFLOAD_PARAM_TXRX,
+                                    .rsc_ip4 = NDIS_OFFLOAD_RSC_ON,
+                                    .rsc_ip6 = NDIS_OFFLOAD_RSC_ON};
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+    inbox_clear(v);
+}
+
+/* A large segment as the switch hands it over (contract B), made from a
+ * frame with real headers by the switch's own validator. */
+static struct rte_mbuf *tso_mbuf(const uint8_t *f, uint32_t len, uint32_t l4, uint16_t mss,
+                                 unsigned ipv)
+{
+    struct rte_mbuf *m = frame_mbuf(f, len);
+    assert_int_equal(vsw_frame_tso_request(m, l4, mss, ipv, 9000), 0);
+    return m;
+}
+
+/* What the fake guest makes of the ranges of transfer x from first on, as
+ * Linux's netvsc_receive / rsc_add_data do: a range without the packet-id
+ * PPI is a packet of its own; with it, the first fragment starts a packet
+ * (its checksum PPI stands for the whole), the last ends it. The packet
+ * goes to out (its length returned, 0 if the guest would drop it), *csum
+ * gets the first range's checksum PPI, *used the ranges it took. */
+static uint32_t guest_reassemble(const struct vm *v, const struct xfer *x, uint32_t first,
+                                 uint8_t *out, uint32_t cap, uint32_t *csum, uint32_t *used)
+{
+    uint32_t len = 0;
+    int pkt_id = -1;
+    for (uint32_t i = first; i < x->nranges; i++) {
+        uint32_t flen, cs;
+        const uint8_t *d = rx_frame(v, &x->r[i], &flen, &cs);
+        const uint8_t *msg = v->rbuf + x->r[i].byte_offset;
+        struct rndis_packet_msg pm;
+        memcpy(&pm, msg, sizeof(pm));
+        struct rndis_pktinfo_id pid = {0};
+        bool has_id = false;
+        for (uint32_t p = 0; p < pm.ppi_len;) {
+            struct rndis_ppi r;
+            memcpy(&r, msg + 8 + pm.ppi_offset + p, sizeof(r));
+            if (r.type == RNDIS_PPI_PKTINFO_ID) {
+                memcpy(&pid, msg + 8 + pm.ppi_offset + p + r.ppi_offset, sizeof(pid));
+                has_id = true;
+            }
+            p += r.size;
+        }
+        if (i == first)
+            *csum = cs;
+        else if (cs != UINT32_MAX)
+            return 0; /* only the first says */
+        assert_true(len + flen <= cap);
+        memcpy(out + len, d, flen);
+        len += flen;
+        *used = i - first + 1;
+        if (!has_id || !(pid.flags & RNDIS_PKTINFO_SUBALLOC))
+            return i == first ? len : 0;
+        if (pid.version != RNDIS_PKTINFO_ID_V1)
+            return 0;
+        if ((i == first) != !!(pid.flags & RNDIS_PKTINFO_FIRST_FRAG))
+            return 0;
+        if (pkt_id >= 0 && pid.pkt_id != pkt_id)
+            return 0;
+        pkt_id = pid.pkt_id;
+        if (pid.flags & RNDIS_PKTINFO_LAST_FRAG)
+            return len;
+    }
+    return 0; /* no last fragment in this transfer: Linux drops it */
+}
+
+static uint8_t g_rsc[64u << 10];
+
+static void tx_burst__large_segment_to_rsc_guest__one_packet_over_sections(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up_rsc(v, FRAME_1514);
+    assert_int_equal(vsw_port_tx_offloads(v->port), VSW_TX_CSUM | VSW_TX_TSO);
+    static uint8_t f4[40000], f6[30001];
+    uint32_t l4a = make_l4_frame(f4, sizeof(f4), MAC_A, 4, IPPROTO_TCP, 0, 12);
+    uint32_t l4b = make_l4_frame(f6, sizeof(f6), MAC_A, 6, IPPROTO_TCP, 0, 0);
+    uint8_t small[200];
+    make_l4_frame(small, sizeof(small), MAC_A, 4, IPPROTO_UDP, 0, 0);
+    struct rte_mbuf *m[3] = {tso_mbuf(f4, sizeof(f4), l4a, 1448, 4), frame_mbuf(small, 200),
+                             tso_mbuf(f6, sizeof(f6), l4b, 1440, 6)};
+    struct netvsp_stats b = nstats(v);
+    assert_int_equal(to_guest(v, m, 3), 3);
+    collect(v);
+    struct netvsp_stats a = nstats(v);
+    assert_int_equal(a.rsc_frames, b.rsc_frames + 2);
+    /* Every fragment of a packet in one transfer, in order. */
+    uint32_t got[3] = {0}, csum[3] = {0}, used, k = 0;
+    const uint8_t *want[3] = {f4, small, f6};
+    const uint32_t wlen[3] = {sizeof(f4), sizeof(small), sizeof(f6)};
+    for (unsigned t = 0; t < v->nxfer && k < 3; t++) {
+        const struct xfer *x = &v->xfer[t];
+        if (x->nvsp.channel_type != NVSP_CHANNEL_TYPE_DATA)
+            continue;
+        for (uint32_t r = 0; r < x->nranges && k < 3; r += used, k++) {
+            got[k] = guest_reassemble(v, x, r, g_rsc, sizeof(g_rsc), &csum[k], &used);
+            assert_int_equal(got[k], wlen[k]);
+            /* Headers and payload as sent, the checksums right. */
+            assert_true(l4_csum_ok(g_rsc, got[k]) || k == 1);
+            uint32_t l4 = k == 0 ? l4a : k == 2 ? l4b : 0;
+            if (k != 1) {
+                /* The sender's IPv4 header checksum was right already. */
+                assert_memory_equal(g_rsc, want[k], l4 + 16);
+                assert_memory_equal(g_rsc + l4 + 18, want[k] + l4 + 18, wlen[k] - l4 - 18);
+            }
+            if (k == 0)
+                assert_true(used > 20);
+        }
+    }
+    assert_int_equal(k, 3);
+    assert_int_equal(csum[0], RNDIS_RXCSUM_TCP_OK | RNDIS_RXCSUM_IP_OK);
+    assert_int_equal(csum[1], UINT32_MAX);
+    assert_int_equal(csum[2], RNDIS_RXCSUM_TCP_OK);
+    expect_no_err(v, &b);
+}
+
+static void tx_burst__large_segment_without_rsc__dropped_too_big(void **state)
+{
+    struct vm *v = F(state)->a;
+    /* The guest can take RSC but did not turn it on; then one that cannot. */
+    for (int i = 0; i < 2; i++) {
+        v->caps_extra = i == 0 ? NVSP_CAP_RSC : 0;
+        if (i)
+            reopen(v);
+        bring_up_ver(v, V61, FRAME_1514);
+        assert_int_equal(vsw_port_tx_offloads(v->port) & VSW_TX_TSO, 0);
+        static uint8_t f[20000];
+        uint32_t l4 = make_l4_frame(f, sizeof(f), MAC_A, 4, IPPROTO_TCP, 0, 0);
+        struct rte_mbuf *m = tso_mbuf(f, sizeof(f), l4, 1448, 4);
+        struct vsw_port_stats pb = pstats(v);
+        assert_int_equal(to_guest(v, &m, 1), 0);
+        assert_int_equal(pstats(v).drops[VSW_DROP_TOO_BIG], pb.drops[VSW_DROP_TOO_BIG] + 1);
+        assert_int_equal(nstats(v).rsc_frames, 0);
+    }
+    /* Without the capability RSC is neither offered nor taken. */
+    struct ndis_offload q = {.hdr = {NDIS_OBJTYPE_OFFLOAD, 3, NDIS_OFFLOAD_SIZE_REV3}}, a;
+    uint32_t len = sizeof(a);
+    assert_int_equal(rndis_query(v, RNDIS_OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES, &q,
+                                 sizeof(q), &a, &len),
+                     RNDIS_STATUS_SUCCESS);
+    assert_int_equal(a.rsc_ip4 | a.rsc_ip6, 0);
+    struct ndis_offload_params p = {.hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(p)},
+                                    .rsc_ip4 = NDIS_OFFLOAD_RSC_ON,
+                                    .rsc_ip6 = NDIS_OFFLOAD_RSC_ON};
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_NOT_SUPPORTED);
+    assert_false(nstats(v).rsc);
+}
+
+static void rndis_offload__rsc_capable_guest__offered_and_port_takes_large_segments(void **state)
+{
+    struct vm *v = F(state)->a;
+    v->caps_extra = NVSP_CAP_RSC;
+    bring_up_ver(v, V61, FRAME_1514);
+    struct ndis_offload q = {.hdr = {NDIS_OBJTYPE_OFFLOAD, 3, NDIS_OFFLOAD_SIZE_REV3}}, a;
+    uint32_t len = sizeof(a);
+    assert_int_equal(rndis_query(v, RNDIS_OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES, &q,
+                                 sizeof(q), &a, &len),
+                     RNDIS_STATUS_SUCCESS);
+    assert_int_equal(a.rsc_ip4, 1);
+    assert_int_equal(a.rsc_ip6, 1);
+    /* One version on is not enough for the port (the switch cannot cut
+     * only some); both are. */
+    struct ndis_offload_params p = {.hdr = {NDIS_OBJTYPE_DEFAULT, 3, sizeof(p)},
+                                    .rsc_ip4 = NDIS_OFFLOAD_RSC_ON};
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+    assert_int_equal(vsw_port_tx_offloads(v->port) & VSW_TX_TSO, 0);
+    p.rsc_ip4 = 0;
+    p.rsc_ip6 = NDIS_OFFLOAD_RSC_ON;
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+    assert_int_equal(vsw_port_tx_offloads(v->port), VSW_TX_TSO);
+    assert_true(nstats(v).rsc);
+    p.rsc_ip6 = NDIS_OFFLOAD_RSC_OFF;
+    assert_int_equal(rndis_set(v, RNDIS_OID_TCP_OFFLOAD_PARAMETERS, &p, sizeof(p)),
+                     RNDIS_STATUS_SUCCESS);
+    assert_int_equal(vsw_port_tx_offloads(v->port), 0);
+}
+
+static void tx_burst__large_segment_bad_ip_length__refused_counted(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up_rsc(v, FRAME_1514);
+    static uint8_t f[20000];
+    uint32_t l4 = make_l4_frame(f, sizeof(f), MAC_A, 4, IPPROTO_TCP, 0, 0);
+    struct rte_mbuf *m = tso_mbuf(f, sizeof(f), l4, 1448, 4);
+    /* A producer that broke B after the fact. */
+    rte_pktmbuf_mtod(m, uint8_t *)[16] ^= 0x10;
+    struct netvsp_stats b = nstats(v);
+    assert_int_equal(to_guest(v, &m, 1), 0);
+    assert_int_equal(nstats(v).tx_rsc_refused, b.tx_rsc_refused + 1);
+    collect(v);
+    assert_int_equal(data_frames(v), 0);
 }
 
 /* Frames to each destination, and how many the guest got. */
@@ -1221,11 +1762,21 @@ int main(void)
         T(packet_msg__checksum_ppi_inconsistent__dropped_and_counted),
         T(packet_msg__checksum_ppi_behind_inband_tags__offsets_from_the_frame_no_error),
         T(packet_msg__vlan_ppi__tag_handed_to_switch_as_metadata),
-        T(packet_msg__lso_ppi__not_offered_counted),
+        T(packet_msg__lso_ipv4__one_super_frame_of_contract_b),
+        T(packet_msg__lso_ipv6_and_ipv4_options__taken),
+        T(packet_msg__lso_tagged__offsets_behind_the_tags),
+        T(packet_msg__lso_not_enabled__dropped_counted_connection_kept),
+        T(packet_msg__lso_hostile_values__each_dropped_with_its_reason),
         T(packet_msg__oversize_and_runt__dropped_and_counted),
         T(tx_burst__frames__arrive_in_receive_buffer_with_rndis_header),
         T(tx_burst__jumbo_frame__one_sub_allocation),
-        T(tx_burst__l4_checksum_left_to_network__checksum_ppi_says_ok),
+        T(tx_burst__l4_checksum_left_to_network__finished_in_copy_then_claimed),
+        T(tx_burst__checksum_request_not_matching_frame__delivered_without_claim),
+        T(tx_burst__verified_by_uplink_or_unknown__claim_only_the_verified),
+        T(tx_burst__large_segment_to_rsc_guest__one_packet_over_sections),
+        T(tx_burst__large_segment_without_rsc__dropped_too_big),
+        T(rndis_offload__rsc_capable_guest__offered_and_port_takes_large_segments),
+        T(tx_burst__large_segment_bad_ip_length__refused_counted),
         T(tx_burst__packet_filter__respected),
         T(packet_msg__inband_vlan_tag__four_bytes_over_frame_size_allowed),
         T(tx_burst__frame_above_frame_size__dropped_too_big),

@@ -271,7 +271,7 @@ static void vmnic_ppi_parse__rsc_fragment_id__read(void **state)
     (void)state;
     uint8_t b[64];
     uint32_t n = 0;
-    uint32_t id = 1u | RNDIS_PKTINFO_SUBALLOC | RNDIS_PKTINFO_FIRST_FRAG | (7u << 16);
+    uint32_t id = 1u | (RNDIS_PKTINFO_SUBALLOC | RNDIS_PKTINFO_FIRST_FRAG) << 8 | (7u << 16);
     n += u32rec(b + n, RNDIS_PPI_PKTINFO_ID, id);
     n += u32rec(b + n, RNDIS_PPI_CSUM_INFO, RNDIS_RXCSUM_TCP_OK);
     struct vmnic_ppi out;

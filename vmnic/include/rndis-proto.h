@@ -259,12 +259,6 @@ _Static_assert(sizeof(struct rndis_ppi) == 12, "RNDIS PPI");
 #define RNDIS_PPI_HASH_VALUE 8u
 #define RNDIS_PPI_HASH_INFO 9u
 #define RNDIS_PPI_PKTINFO_ID (RNDIS_PPI_INTERNAL | 1u)
-/* RNDIS_PPI_PKTINFO_ID's value: u8 version, u8 flags, u16 packet id. Flags
- * (in the u32 read little-endian, bits 8-15): the fragments of one RSC
- * packet spread over several receive sections. */
-#define RNDIS_PKTINFO_SUBALLOC (0x01u << 8)
-#define RNDIS_PKTINFO_FIRST_FRAG (0x02u << 8)
-#define RNDIS_PKTINFO_LAST_FRAG (0x04u << 8)
 
 /* Checksum PPI, transmit (guest -> host) bits. */
 #define RNDIS_TXCSUM_IPV4 0x00000001u
@@ -291,6 +285,27 @@ _Static_assert(sizeof(struct rndis_ppi) == 12, "RNDIS PPI");
 /* Largest LSO frame vmswitch takes (OVMM), and the smallest segment count. */
 #define RNDIS_LSO_MAX_SIZE 0xf53cu
 #define RNDIS_LSO_MIN_SEGS 2u
+
+/* Packet-id PPI (RNDIS_PPI_PKTINFO_ID, host -> guest, NVSP 6.1 RSC): one
+ * coalesced packet spread over several receive-buffer ranges of one
+ * transfer packet, each range a PACKET_MSG with this PPI; the first says
+ * FIRST_FRAG, the last LAST_FRAG, all SUBALLOC. The checksum and VLAN PPIs
+ * of the first stand for the whole packet. */
+struct rndis_pktinfo_id {
+    uint8_t version; /* RNDIS_PKTINFO_ID_V1 */
+    uint8_t flags;
+    uint16_t pkt_id;
+} __attribute__((packed));
+_Static_assert(sizeof(struct rndis_pktinfo_id) == 4, "RNDIS packet-id PPI");
+#define RNDIS_PKTINFO_ID_V1 1u
+#define RNDIS_PKTINFO_SUBALLOC 0x01u
+#define RNDIS_PKTINFO_FIRST_FRAG 0x02u
+#define RNDIS_PKTINFO_LAST_FRAG 0x04u
+/* The flags of a packet-id PPI's value read as one little-endian u32 (as
+ * vmnic_ppi_parse reports it): bits 8-15. */
+#define RNDIS_PKTINFO_FLAGS(u32) ((uint8_t)((u32) >> 8))
+/* Most ranges Linux takes for one coalesced packet (NVSP_RSC_MAX). */
+#define RNDIS_RSC_MAX_FRAGS 562u
 
 /* VLAN PPI: bits 0-2 priority, 3 CFI, 4-15 VLAN id. */
 #define RNDIS_VLAN_ID(v) (((v) >> 4) & 0xfffu)
@@ -360,6 +375,7 @@ _Static_assert(sizeof(struct ndis_offload) == 156, "NDIS_OFFLOAD rev 3");
 #define NDIS_OFFLOAD_PARAM_TXRX 4
 #define NDIS_OFFLOAD_LSOV2_OFF 1
 #define NDIS_OFFLOAD_LSOV2_ON 2
+#define NDIS_OFFLOAD_RSC_OFF 1
 #define NDIS_OFFLOAD_RSC_ON 2
 
 struct ndis_offload_params {
