@@ -50,6 +50,7 @@
 #include <cmocka.h>
 
 #include <rte_eal.h>
+#include <rte_ip.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -2969,6 +2970,202 @@ static bool chain_verifies(const struct rte_mbuf *m, uint32_t *l4_off)
     return p && l4_csum_verifies(p, m->pkt_len, l4_off);
 }
 
+/* A frame for vsw_frame_tso_request(): dst/src, tags, then the L3 bytes,
+ * cut so that the first segment holds first bytes (0: as much as fits). */
+static struct rte_mbuf *frame_of_l3(const struct tag *tags, unsigned ntags, uint16_t et,
+                                    const uint8_t *l3, uint32_t l3len, uint32_t first)
+{
+    static uint8_t fr[70000];
+    struct mac d = {{2, 0, 0, 0, 0, 1}}, s = {{2, 0, 0, 0, 0, 2}};
+    memcpy(fr, d.b, 6);
+    memcpy(fr + 6, s.b, 6);
+    unsigned o = 12;
+    for (unsigned i = 0; i < ntags; i++, o += 4) {
+        fr[o] = (uint8_t)(tags[i].tpid >> 8), fr[o + 1] = (uint8_t)tags[i].tpid;
+        fr[o + 2] = (uint8_t)(tags[i].tci >> 8), fr[o + 3] = (uint8_t)tags[i].tci;
+    }
+    fr[o] = (uint8_t)(et >> 8), fr[o + 1] = (uint8_t)et;
+    memcpy(fr + o + 2, l3, l3len);
+    const uint32_t segs[1] = {first};
+    return chain_of(fr, o + 2 + l3len, segs, 1);
+}
+
+/* TCP/IPv4 with payload bytes of any length (total length as given). */
+static uint32_t ipv4_tcp_big(uint8_t *b, uint32_t payload)
+{
+    uint32_t n = 40 + payload;
+    ipv4_tcp(b, 0);
+    for (uint32_t i = 0; i < payload; i++)
+        b[40 + i] = (uint8_t)(i * 13 + 7);
+    b[2] = (uint8_t)(n >> 8), b[3] = (uint8_t)n;
+    return n;
+}
+
+/* TCP/IPv6 (hbh hop-by-hop headers in front) with payload bytes. */
+static uint32_t ipv6_tcp_big(uint8_t *b, uint32_t payload, unsigned hbh)
+{
+    static uint8_t tcp[66000];
+    memset(tcp, 0, 20);
+    tcp[0] = 0x9c, tcp[1] = 0x40, tcp[2] = 0x13, tcp[3] = 0x89;
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18;
+    for (uint32_t i = 0; i < payload; i++)
+        tcp[20 + i] = (uint8_t)(i * 13 + 7);
+    uint32_t l4 = 20 + payload;
+    /* ipv6_pkt takes 16-bit lengths; the payload length is set here. */
+    ipv6_pkt(b, 6, tcp, 20, hbh);
+    memcpy(b + 40 + 8 * hbh, tcp, l4);
+    uint32_t plen = 8 * hbh + l4;
+    b[4] = (uint8_t)(plen >> 8), b[5] = (uint8_t)plen;
+    return 40 + plen;
+}
+
+static void expect_tso_refused(struct rte_mbuf *m, uint32_t l4_off, uint16_t mss, unsigned v,
+                               uint32_t mtu)
+{
+    uint8_t before[128];
+    uint64_t flags = m->ol_flags, tx = m->tx_offload;
+    uint32_t n = m->data_len < sizeof(before) ? m->data_len : (uint32_t)sizeof(before);
+    memcpy(before, rte_pktmbuf_mtod(m, void *), n);
+    assert_int_equal(vsw_frame_tso_request(m, l4_off, mss, v, mtu), -EINVAL);
+    assert_int_equal(m->ol_flags, flags);
+    assert_int_equal(m->tx_offload, tx);
+    assert_memory_equal(rte_pktmbuf_mtod(m, void *), before, n);
+    rte_pktmbuf_free(m);
+}
+
+static void vsw_frame_tso_request__valid_segments__flags_and_lengths_of_b(void **state)
+{
+    (void)state;
+    static uint8_t l3[70000];
+    const struct tag t20[] = {{0x8100, 20}};
+    /* TCP/IPv4, 60000 bytes of payload, behind a VLAN tag, in a chain. */
+    uint32_t n = ipv4_tcp_big(l3, 60000);
+    struct rte_mbuf *m = frame_of_l3(t20, 1, 0x0800, l3, n, 0);
+    assert_true(m->nb_segs > 1);
+    m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+    assert_int_equal(vsw_frame_tso_request(m, 18 + 20, 1448, 4, 1500), 0);
+    assert_int_equal(m->l2_len, 18);
+    assert_int_equal(m->l3_len, 20);
+    assert_int_equal(m->l4_len, 20);
+    assert_int_equal(m->tso_segsz, 1448);
+    assert_int_equal(m->ol_flags & (VSW_TX_CSUM_FLAGS | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 |
+                                    RTE_MBUF_F_TX_IPV6),
+                     RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM | RTE_MBUF_F_TX_IPV4 |
+                         RTE_MBUF_F_TX_IP_CKSUM);
+    rte_pktmbuf_free(m);
+
+    /* The largest L3 length an IPv4 header can state; the MSS at the MTU. */
+    n = ipv4_tcp_big(l3, 65535 - 40);
+    m = frame_of_l3(NULL, 0, 0x0800, l3, n, 0);
+    assert_int_equal(vsw_frame_tso_request(m, 34, 1460, 0, 1500), 0);
+    rte_pktmbuf_free(m);
+
+    /* IPv4 with options: 24-byte header, TCP with 12 bytes of options. */
+    n = ipv4_tcp_big(l3, 3000);
+    memmove(l3 + 24, l3 + 20, n - 20);
+    l3[0] = 0x46;
+    l3[20] = l3[21] = l3[22] = l3[23] = 1; /* NOPs */
+    n += 4;
+    l3[2] = (uint8_t)(n >> 8), l3[3] = (uint8_t)n;
+    l3[24 + 12] = 8 << 4;
+    m = frame_of_l3(NULL, 0, 0x0800, l3, n, 0);
+    assert_int_equal(vsw_frame_tso_request(m, 14 + 24, 1000, 4, 1500), 0);
+    assert_int_equal(m->l3_len, 24);
+    assert_int_equal(m->l4_len, 32);
+    rte_pktmbuf_free(m);
+
+    /* An LSOv2 sender's IPv4 total length of 0 becomes the frame's. */
+    n = ipv4_tcp_big(l3, 5000);
+    l3[2] = l3[3] = 0;
+    m = frame_of_l3(NULL, 0, 0x0800, l3, n, 0);
+    assert_int_equal(vsw_frame_tso_request(m, 34, 1448, 4, 1500), 0);
+    assert_int_equal(rte_be_to_cpu_16(rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, 14)->total_length), n);
+    rte_pktmbuf_free(m);
+
+    /* TCP/IPv6, plain and behind two hop-by-hop headers, and with a
+     * payload length of 0. */
+    for (unsigned hbh = 0; hbh < 3; hbh += 2) {
+        n = ipv6_tcp_big(l3, 20000, hbh);
+        if (hbh)
+            l3[4] = l3[5] = 0;
+        m = frame_of_l3(NULL, 0, 0x86dd, l3, n, 0);
+        assert_int_equal(vsw_frame_tso_request(m, 14 + 40 + 8 * hbh, 1400, 6, 1500), 0);
+        assert_int_equal(m->l3_len, 40 + 8 * hbh);
+        assert_int_equal(m->ol_flags & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_IP_CKSUM),
+                         RTE_MBUF_F_TX_IPV6);
+        assert_int_equal(rte_be_to_cpu_16(rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *, 14)->payload_len),
+                         n - 40);
+        rte_pktmbuf_free(m);
+    }
+}
+
+static void vsw_frame_tso_request__hostile_values__refused_frame_unchanged(void **state)
+{
+    (void)state;
+    static uint8_t l3[70000];
+    uint32_t n = ipv4_tcp_big(l3, 10000);
+    /* MSS 0; MSS + headers above the MTU; a huge MSS. */
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 0, 4, 1500);
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 1461, 4, 1500);
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 65535, 4, 1500);
+    /* The wrong IP version; l4_off inside the IP header, past it, past the
+     * frame. */
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 1448, 6, 1500);
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 30, 1448, 4, 1500);
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 38, 1448, 4, 1500);
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), UINT32_MAX - 8, 1448, 4, 1500);
+    /* The TCP header not in the first segment, cut across it. */
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 40), 34, 1448, 4, 1500);
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 50), 34, 1448, 4, 1500);
+    /* Headers only, no payload. */
+    uint32_t h = ipv4_tcp_big(l3, 0);
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, h, 0), 34, 1448, 4, 1500);
+    /* TCP data offset below 5, and past the frame's first segment. */
+    n = ipv4_tcp_big(l3, 10000);
+    l3[32] = 4 << 4;
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 1448, 4, 1500);
+    l3[32] = 15 << 4;
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 14 + 20 + 40), 34, 1448, 4, 1500);
+    l3[32] = 5 << 4;
+    /* UDP; a fragment (MF, then an offset); IHL that disagrees with
+     * l4_off. */
+    l3[9] = 17;
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 1448, 4, 1500);
+    l3[9] = 6;
+    l3[6] = 0x20;
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 1448, 4, 1500);
+    l3[6] = 0, l3[7] = 1;
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 1448, 4, 1500);
+    l3[7] = 0;
+    l3[0] = 0x46;
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 1448, 4, 1500);
+    l3[0] = 0x45;
+    /* A total length that disagrees with the frame, either way. */
+    l3[2] = (uint8_t)((n - 1) >> 8), l3[3] = (uint8_t)(n - 1);
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 1448, 4, 1500);
+    l3[2] = (uint8_t)((n + 1) >> 8), l3[3] = (uint8_t)(n + 1);
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 1448, 4, 1500);
+    /* More L3 bytes than an IP length can say (total length left 0). */
+    n = ipv4_tcp_big(l3, 65536 - 40);
+    l3[2] = l3[3] = 0;
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0800, l3, n, 0), 34, 1448, 4, 1500);
+    /* Not IP (an ARP EtherType). */
+    n = ipv4_tcp_big(l3, 10000);
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x0806, l3, n, 0), 34, 1448, 0, 1500);
+    /* IPv6: a fragment header, UDP, a payload length that disagrees. */
+    n = ipv6_tcp_big(l3, 10000, 1);
+    l3[6] = 44;
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x86dd, l3, n, 0), 14 + 48, 1428, 6, 1500);
+    l3[6] = 0;
+    l3[40] = 17;
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x86dd, l3, n, 0), 14 + 48, 1428, 6, 1500);
+    l3[40] = 6;
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x86dd, l3, n, 0), 14 + 40, 1428, 6, 1500);
+    l3[5] ^= 1;
+    expect_tso_refused(frame_of_l3(NULL, 0, 0x86dd, l3, n, 0), 14 + 48, 1428, 6, 1500);
+}
+
 static void vsw_frame_cksum_finish__requests__right_checksum_at_the_parsed_offset(void **state)
 {
     (void)state;
@@ -3204,6 +3401,8 @@ int main(void)
             vsw_forward__tagged_frames_with_checksum_offload__offsets_follow_the_tags, setup,
             teardown),
         cmocka_unit_test(vsw_frame_cksum_finish__requests__right_checksum_at_the_parsed_offset),
+        cmocka_unit_test(vsw_frame_tso_request__valid_segments__flags_and_lengths_of_b),
+        cmocka_unit_test(vsw_frame_tso_request__hostile_values__refused_frame_unchanged),
         cmocka_unit_test_setup_teardown(
             vsw_host_port__priority_tagged_frame_with_partial_checksum__offsets_behind_the_tag,
             setup, teardown),

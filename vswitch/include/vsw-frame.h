@@ -111,6 +111,38 @@ static inline void vsw_l2_parse(const struct rte_mbuf *m, struct vsw_l2_info *ou
  */
 int vsw_frame_csum_request(struct rte_mbuf *m, uint32_t l4_off, bool tcp, unsigned ip_version);
 
+/* The largest L3 length (IP header, extension headers, TCP header and
+ * payload) of a large TCP segment: what the IPv4 total length and the IPv6
+ * payload length (plus its fixed header) can say. */
+#define VSW_TSO_L3_MAX 65535u
+
+/*
+ * Mark m, a frame whose TCP header starts l4_off bytes in (behind its
+ * in-frame tags), as a large TCP segment to cut into mss-byte segments
+ * (contract B): checks B, sets the flags and lengths of B. ip_version 4 or
+ * 6 (0: whichever the frame carries). -EINVAL, m unchanged, if anything in
+ * B does not hold (mtu: the largest L3 size one segment may have).
+ *
+ * B holds when: the frame carries IPv4 or IPv6 (EtherType and version)
+ * behind its tags, of the version asked for; the IP header is TCP's (IPv4:
+ * protocol 6, l4_off right behind an IHL-long header, neither MF nor a
+ * fragment offset; IPv6: l4_off at the end of a chain of hop-by-hop,
+ * routing and destination-options headers that ends in TCP, no fragment
+ * header); the TCP header (data offset >= 5) lies in the first segment and
+ * payload follows it; 1 <= mss and l3 + l4 + mss <= mtu; the IP length
+ * field equals the frame's L3 length, at most VSW_TSO_L3_MAX. An IP length
+ * of 0 (LSOv2 senders leave it so) is the one thing written in the frame:
+ * it becomes the frame's L3 length (the IPv4 header checksum is requested
+ * anyway, RTE_MBUF_F_TX_IP_CKSUM).
+ *
+ * Sets l2_len (tags included), l3_len, l4_len, tso_segsz = mss and
+ * RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM with RTE_MBUF_F_TX_IPV4 |
+ * RTE_MBUF_F_TX_IP_CKSUM or RTE_MBUF_F_TX_IPV6; any other L4 checksum
+ * request is replaced. Data path; reads only headers. m must be writable.
+ */
+int vsw_frame_tso_request(struct rte_mbuf *m, uint32_t l4_off, uint16_t mss, unsigned ip_version,
+                          uint32_t mtu);
+
 /*
  * Finish in software the checksums m leaves to the network among `which`
  * (RTE_MBUF_F_TX_IP_CKSUM, RTE_MBUF_F_TX_TCP_CKSUM, RTE_MBUF_F_TX_UDP_CKSUM),

@@ -95,6 +95,7 @@ struct vsw_port {
     int wait_fd_registered; /* in the owner's sleep set, or -1 */
     bool rx_busy;          /* owner: rx_burst did work beyond its frames */
     bool link_up;          /* atomic; set by the port type */
+    uint32_t tx_offloads;  /* atomic: VSW_TX_* the port takes (vsw_port_set_tx_offloads) */
     /* Control thread: rx/tx packets at the last vsw_dp_stats_clear(). */
     uint64_t clear_rx_packets, clear_tx_packets;
     struct vsw_port_counters counters[RTE_MAX_LCORE];
@@ -133,6 +134,36 @@ static inline void vsw_port_drop(struct vsw_port *port, enum vsw_drop why, uint3
 static inline void vsw_port_rx_busy(struct vsw_port *port)
 {
     port->rx_busy = true;
+}
+
+/*
+ * What a port takes from the switch, beyond finished frames (vsw-frame.h
+ * says what the requests are). VSW_TX_CSUM: frames whose TCP/UDP checksum
+ * is left to the network (RTE_MBUF_F_TX_TCP_CKSUM/_UDP_CKSUM with l2_len,
+ * l3_len, RTE_MBUF_F_TX_IPV4/_IPV6), as they are. VSW_TX_TSO: large TCP
+ * segments (RTE_MBUF_F_TX_TCP_SEG, vsw_frame_tso_request()) whole. Before a
+ * frame reaches tx_burst the switch makes it fit: a large segment to a
+ * port without VSW_TX_TSO is cut into segments, and checksums a port
+ * without VSW_TX_CSUM does not take are finished in software.
+ *
+ * A port type sets its word when it creates the port and whenever what
+ * its peer negotiated changes; any thread, relaxed: frames already staged
+ * when the word changes reach tx_burst as they were made to fit. Until a
+ * port type sets it, vsw_port_init() leaves 0 (finished frames only),
+ * except for ports of type "vm", which start with VSW_TX_CSUM: what VM NICs
+ * took before they said so.
+ */
+#define VSW_TX_CSUM (1u << 0)
+#define VSW_TX_TSO (1u << 1)
+
+static inline void vsw_port_set_tx_offloads(struct vsw_port *port, uint32_t flags)
+{
+    __atomic_store_n(&port->tx_offloads, flags, __ATOMIC_RELAXED);
+}
+
+static inline uint32_t vsw_port_tx_offloads(const struct vsw_port *port)
+{
+    return __atomic_load_n(&port->tx_offloads, __ATOMIC_RELAXED);
 }
 
 static inline void vsw_port_set_link(struct vsw_port *port, bool up)

@@ -1,6 +1,6 @@
 /*
- * Frames as the switch reads them: tags, checksum-offload requests, and
- * checksums finished in software (vsw-frame.h).
+ * Frames as the switch reads them: tags, checksum and segmentation offload
+ * requests, and checksums finished in software (vsw-frame.h).
  */
 /* rte_ipv4_udptcp_cksum_mbuf() and rte_ipv6_udptcp_cksum_mbuf() are
  * inline functions marked experimental in DPDK 22.11. */
@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <rte_ip.h>
@@ -96,6 +97,101 @@ int vsw_frame_csum_request(struct rte_mbuf *m, uint32_t l4_off, bool tcp, unsign
     m->l3_len = l3_len;
     m->ol_flags |= (v == 4 ? RTE_MBUF_F_TX_IPV4 : RTE_MBUF_F_TX_IPV6) |
                    (tcp ? RTE_MBUF_F_TX_TCP_CKSUM : RTE_MBUF_F_TX_UDP_CKSUM);
+    return 0;
+}
+
+/* Does the IPv6 header chain of m, from l3_off, reach TCP exactly at
+ * l4_off through hop-by-hop, routing and destination-options headers only?
+ * A fragment header (a large segment is never a fragment), AH, ESP or
+ * anything else ends the walk unreached. */
+static bool ipv6_chain_to_tcp(const struct rte_mbuf *m, uint32_t l3_off, uint32_t l4_off)
+{
+    uint8_t buf[2];
+    const uint8_t *nh = rte_pktmbuf_read(m, l3_off + 6, 1, buf);
+    if (!nh)
+        return false;
+    uint8_t next = *nh;
+    uint32_t off = l3_off + (uint32_t)sizeof(struct rte_ipv6_hdr);
+    while (off < l4_off) {
+        if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS)
+            return false;
+        const uint8_t *h = rte_pktmbuf_read(m, off, 2, buf);
+        if (!h)
+            return false;
+        next = h[0];
+        off += ((uint32_t)h[1] + 1u) * 8u;
+    }
+    return off == l4_off && next == IPPROTO_TCP;
+}
+
+int vsw_frame_tso_request(struct rte_mbuf *m, uint32_t l4_off, uint16_t mss, unsigned ip_version,
+                          uint32_t mtu)
+{
+    struct vsw_l2_info l2;
+    vsw_l2_parse(m, &l2);
+    unsigned v;
+    uint32_t l3_min;
+    if (l2.ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4)) {
+        v = 4;
+        l3_min = sizeof(struct rte_ipv4_hdr);
+    } else if (l2.ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)) {
+        v = 6;
+        l3_min = sizeof(struct rte_ipv6_hdr);
+    } else {
+        return -EINVAL;
+    }
+    if (mss == 0 || (ip_version && ip_version != v) || l4_off < (uint32_t)l2.l3_off + l3_min ||
+        l2.l3_off >= (1u << RTE_MBUF_L2_LEN_BITS))
+        return -EINVAL;
+    const uint32_t l3_len = l4_off - l2.l3_off;
+    if (l3_len >= (1u << RTE_MBUF_L3_LEN_BITS))
+        return -EINVAL;
+    /* The TCP header's fixed part, then all of it, in the first segment:
+     * the segmenters copy the headers from there. */
+    if ((uint64_t)l4_off + sizeof(struct rte_tcp_hdr) > m->data_len)
+        return -EINVAL;
+    const struct rte_tcp_hdr *th = rte_pktmbuf_mtod_offset(m, const struct rte_tcp_hdr *, l4_off);
+    const uint32_t l4_len = (uint32_t)(th->data_off >> 4) * 4u;
+    if (l4_len < sizeof(*th) || l4_off + l4_len > m->data_len || l4_off + l4_len >= m->pkt_len ||
+        (uint64_t)l3_len + l4_len + mss > mtu)
+        return -EINVAL;
+    const uint32_t l3_total = m->pkt_len - l2.l3_off;
+    if (l3_total > VSW_TSO_L3_MAX)
+        return -EINVAL;
+    uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, l2.l3_off);
+    uint8_t *len_field; /* the IP length, network order */
+    uint16_t want;
+    if (v == 4) {
+        struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
+        uint16_t frag = rte_be_to_cpu_16(ip->fragment_offset);
+        if ((ip->version_ihl >> 4) != 4 || rte_ipv4_hdr_len(ip) != l3_len ||
+            ip->next_proto_id != IPPROTO_TCP ||
+            (frag & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)))
+            return -EINVAL;
+        len_field = l3 + offsetof(struct rte_ipv4_hdr, total_length);
+        want = (uint16_t)l3_total;
+    } else {
+        struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)l3;
+        if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 || !ipv6_chain_to_tcp(m, l2.l3_off, l4_off))
+            return -EINVAL;
+        len_field = l3 + offsetof(struct rte_ipv6_hdr, payload_len);
+        want = (uint16_t)(l3_total - sizeof(*ip));
+    }
+    uint16_t have = (uint16_t)(len_field[0] << 8 | len_field[1]);
+    if (have != 0 && have != want)
+        return -EINVAL;
+    if (have == 0) {
+        len_field[0] = (uint8_t)(want >> 8);
+        len_field[1] = (uint8_t)want;
+    }
+    m->l2_len = l2.l3_off;
+    m->l3_len = l3_len;
+    m->l4_len = l4_len;
+    m->tso_segsz = mss;
+    m->ol_flags = (m->ol_flags & ~(RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IPV4 |
+                                   RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_IP_CKSUM)) |
+                  RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM |
+                  (v == 4 ? RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM : RTE_MBUF_F_TX_IPV6);
     return 0;
 }
 

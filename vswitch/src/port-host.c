@@ -215,6 +215,8 @@ int vsw_host_port_create(const struct vsw_host_params *p, struct vsw_port **out)
     hp->seg_room = (uint16_t)(rte_pktmbuf_data_room_size(p->pool) - RTE_PKTMBUF_HEADROOM);
     hp->frame_max = jumbo_frame_tagged(p->mtu);
     vsw_port_set_max_frame(&hp->port, jumbo_frame(p->mtu));
+    /* The kernel finishes what the virtio-net header leaves it (NEEDS_CSUM). */
+    vsw_port_set_tx_offloads(&hp->port, VSW_TX_CSUM);
     vsw_port_set_link(&hp->port, true);
     *out = &hp->port;
     return 0;

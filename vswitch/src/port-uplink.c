@@ -597,6 +597,9 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
         goto fail_devargs;
     }
     vsw_port_init(&up->port, &uplink_class_poll, name);
+    /* Checksum requests go to the PMD where it offers them and are
+     * finished in software where it does not (tx_fixup). */
+    vsw_port_set_tx_offloads(&up->port, VSW_TX_CSUM);
     up->pool = pool;
     up->mtu = p->mtu;
     up->intr_fd = -1;
