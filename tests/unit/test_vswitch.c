@@ -3098,7 +3098,8 @@ static void vsw_frame_tso_request__valid_segments__flags_and_lengths_of_b(void *
     l3[2] = l3[3] = 0;
     m = frame_of_l3(NULL, 0, 0x0800, l3, n, 0);
     assert_int_equal(vsw_frame_tso_request(m, 34, 1448, 4, 1500), 0);
-    assert_int_equal(rte_be_to_cpu_16(rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, 14)->total_length), n);
+    const struct rte_ipv4_hdr *ip4 = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, 14);
+    assert_int_equal(rte_be_to_cpu_16(ip4->total_length), n);
     rte_pktmbuf_free(m);
 
     /* TCP/IPv6, plain and behind two hop-by-hop headers, and with a
@@ -3110,10 +3111,11 @@ static void vsw_frame_tso_request__valid_segments__flags_and_lengths_of_b(void *
         m = frame_of_l3(NULL, 0, 0x86dd, l3, n, 0);
         assert_int_equal(vsw_frame_tso_request(m, 14 + 40 + 8 * hbh, 1400, 6, 1500), 0);
         assert_int_equal(m->l3_len, 40 + 8 * hbh);
-        assert_int_equal(m->ol_flags & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_IP_CKSUM),
+        assert_int_equal(m->ol_flags & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6 |
+                                        RTE_MBUF_F_TX_IP_CKSUM),
                          RTE_MBUF_F_TX_IPV6);
-        assert_int_equal(rte_be_to_cpu_16(rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *, 14)->payload_len),
-                         n - 40);
+        const struct rte_ipv6_hdr *ip6 = rte_pktmbuf_mtod_offset(m, const struct rte_ipv6_hdr *, 14);
+        assert_int_equal(rte_be_to_cpu_16(ip6->payload_len), n - 40);
         rte_pktmbuf_free(m);
     }
 }
@@ -3293,7 +3295,8 @@ static struct test_port *keeper(struct fixture *f, const char *name, uint32_t of
     return tp;
 }
 
-static void vsw_forward__large_segment_flooded__cut_for_ports_without_tso_whole_for_tso(void **state)
+static void
+vsw_forward__large_segment_flooded__cut_for_ports_without_tso_whole_for_tso(void **state)
 {
     struct fixture *f = *state;
     struct test_port *a = port_add(f, f->sw, "A", true);
@@ -3441,6 +3444,20 @@ static void vsw_forward__large_segment_captured_and_mirrored__whole_and_cut(void
     rte_pktmbuf_free_bulk(got, n);
     vsw_capture_stop(cap);
     vsw_mirror_clear(f->sw);
+}
+
+static void vsw_forward__large_segment_into_more_than_a_batch__every_segment_sent(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *none = keeper(f, "N", 0);
+    /* 67 segments: more than one round stages for a port. */
+    inject(a, tso_frame(bcast, 4, 60000, 900, 0));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(check_segments(none, 0, 4, 60000, 900, 0, true), 67);
+    assert_int_equal(none->nkept, 67);
+    assert_int_equal(stats(none).tx_packets, 67);
 }
 
 static void vsw_forward__large_segment_the_switch_cannot_cut__dropped_offload(void **state)
@@ -3700,18 +3717,20 @@ int main(void)
         cmocka_unit_test(vsw_frame_cksum_finish__requests__right_checksum_at_the_parsed_offset),
         cmocka_unit_test(vsw_frame_tso_request__valid_segments__flags_and_lengths_of_b),
         cmocka_unit_test(vsw_frame_tso_request__hostile_values__refused_frame_unchanged),
-        cmocka_unit_test_setup_teardown(vsw_forward__large_segment_flooded__cut_for_ports_without_tso_whole_for_tso, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsw_forward__large_segment_to_inband_trunk__every_segment_tagged, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsw_forward__checksum_request_to_port_without_csum__finished_and_verified, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_flooded__cut_for_ports_without_tso_whole_for_tso, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_to_inband_trunk__every_segment_tagged, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__checksum_request_to_port_without_csum__finished_and_verified, setup, teardown),
         cmocka_unit_test_setup_teardown(vsw_forward__large_segment__size_checked_as_its_segments, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(vsw_forward__large_segment_captured_and_mirrored__whole_and_cut, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(vsw_forward__large_segment_the_switch_cannot_cut__dropped_offload, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_captured_and_mirrored__whole_and_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_into_more_than_a_batch__every_segment_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_the_switch_cannot_cut__dropped_offload, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_host_port__priority_tagged_frame_with_partial_checksum__offsets_behind_the_tag,
             setup, teardown),
