@@ -3114,7 +3114,8 @@ static void vsw_frame_tso_request__valid_segments__flags_and_lengths_of_b(void *
         assert_int_equal(m->ol_flags & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6 |
                                         RTE_MBUF_F_TX_IP_CKSUM),
                          RTE_MBUF_F_TX_IPV6);
-        const struct rte_ipv6_hdr *ip6 = rte_pktmbuf_mtod_offset(m, const struct rte_ipv6_hdr *, 14);
+        const struct rte_ipv6_hdr *ip6 =
+            rte_pktmbuf_mtod_offset(m, const struct rte_ipv6_hdr *, 14);
         assert_int_equal(rte_be_to_cpu_16(ip6->payload_len), n - 40);
         rte_pktmbuf_free(m);
     }
@@ -3718,13 +3719,15 @@ int main(void)
         cmocka_unit_test(vsw_frame_tso_request__valid_segments__flags_and_lengths_of_b),
         cmocka_unit_test(vsw_frame_tso_request__hostile_values__refused_frame_unchanged),
         cmocka_unit_test_setup_teardown(
-            vsw_forward__large_segment_flooded__cut_for_ports_without_tso_whole_for_tso, setup, teardown),
+            vsw_forward__large_segment_flooded__cut_for_ports_without_tso_whole_for_tso, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             vsw_forward__large_segment_to_inband_trunk__every_segment_tagged, setup, teardown),
         cmocka_unit_test_setup_teardown(
-            vsw_forward__checksum_request_to_port_without_csum__finished_and_verified, setup, teardown),
-        cmocka_unit_test_setup_teardown(vsw_forward__large_segment__size_checked_as_its_segments, setup,
-                                        teardown),
+            vsw_forward__checksum_request_to_port_without_csum__finished_and_verified, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(vsw_forward__large_segment__size_checked_as_its_segments,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_forward__large_segment_captured_and_mirrored__whole_and_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(
