@@ -3317,7 +3317,7 @@ vsw_forward__large_segment_flooded__cut_for_ports_without_tso_whole_for_tso(void
     check_segments(cs, 0, 4, 10000, 1448, 0, false);
     check_whole(tso, 0, 14 + 40 + 10000, 1448);
 
-    inject(a, tso_frame(bcast, 6, 5000, 1200, 0));
+    inject(a, tso_frame(bcast, 6, 5000, 1200, 14 + 60 + 333));
     settle(f);
     assert_int_equal(fixture_drops(f), 0);
     check_segments(none, 7, 6, 5000, 1200, 0, true);

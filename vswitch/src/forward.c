@@ -157,14 +157,42 @@ static struct rte_mbuf *finish_csum(struct vsw_worker *w, struct vsw_port *out,
  * pool: TCP senders do not ask for that. */
 #define VSW_SEGS_MAX 256
 
+/* Chain to s indirect mbufs over len bytes at off of m (as GSO does for
+ * IPv4): the payload is not copied. 0, or -ENOMEM (s keeps what it got). */
+static int attach_range(struct rte_mempool *pool, struct rte_mbuf *s, struct rte_mbuf *m,
+                        uint32_t off, uint32_t len)
+{
+    struct rte_mbuf *seg = m;
+    while (seg && off >= seg->data_len) {
+        off -= seg->data_len;
+        seg = seg->next;
+    }
+    for (; len && seg; seg = seg->next, off = 0) {
+        const uint32_t k = RTE_MIN(len, (uint32_t)seg->data_len - off);
+        struct rte_mbuf *ind = rte_pktmbuf_alloc(pool);
+        if (!ind)
+            return -ENOMEM;
+        rte_pktmbuf_attach(ind, seg);
+        ind->data_off = (uint16_t)(ind->data_off + off);
+        ind->data_len = (uint16_t)k;
+        ind->pkt_len = k;
+        if (rte_pktmbuf_chain(s, ind) != 0) {
+            rte_pktmbuf_free(ind);
+            return -ENOMEM;
+        }
+        len -= k;
+    }
+    return len ? -ENOMEM : 0;
+}
+
 /*
- * Cut a TCP/IPv6 large segment into segs: each a copy of the headers with
- * its payload length, sequence number and flags (FIN and PSH on the last
- * only) set, chained to a copy of its part of the payload. DPDK 22.11's
- * GSO cuts TCP over IPv4 only; IPv4 goes there (cut()). Returns the count
- * or -ENOMEM (nothing left allocated).
+ * Cut a TCP/IPv6 large segment into segs, the way DPDK's GSO cuts TCP/IPv4
+ * (cut()): each segment a copy of the headers, with its payload length,
+ * sequence number and flags (FIN and PSH on the last only) set, chained to
+ * indirect mbufs over its part of m's payload. DPDK 22.11's GSO has no
+ * TCP/IPv6. Returns the count or -ENOMEM (nothing left allocated).
  */
-static int cut_tcp6(struct rte_mempool *pool, const struct rte_mbuf *m, struct rte_mbuf **segs)
+static int cut_tcp6(struct rte_mempool *pool, struct rte_mbuf *m, struct rte_mbuf **segs)
 {
     const uint32_t l4_off = (uint32_t)m->l2_len + m->l3_len, hdr = l4_off + m->l4_len;
     const uint32_t payload = m->pkt_len - hdr, mss = m->tso_segsz;
@@ -174,10 +202,8 @@ static int cut_tcp6(struct rte_mempool *pool, const struct rte_mbuf *m, struct r
     for (uint32_t off = 0; off < payload; off += mss) {
         const uint32_t len = RTE_MIN(mss, payload - off);
         struct rte_mbuf *s = rte_pktmbuf_copy(m, pool, 0, hdr);
-        struct rte_mbuf *p = s ? rte_pktmbuf_copy(m, pool, hdr + off, len) : NULL;
-        if (!p || rte_pktmbuf_chain(s, p) != 0) {
+        if (!s || attach_range(pool, s, m, hdr + off, len) != 0) {
             rte_pktmbuf_free(s);
-            rte_pktmbuf_free(p);
             rte_pktmbuf_free_bulk(segs, (unsigned)n);
             return -ENOMEM;
         }
