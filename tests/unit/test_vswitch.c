@@ -3188,10 +3188,10 @@ static void vsw_frame_tso_request__hostile_values__refused_frame_unchanged(void 
 }
 
 /* What a large segment the tests send looks like: IPv4 id, TCP sequence
- * number (wrapping), FIN+PSH+ACK, the payload pattern of ipv4_tcp_big(). */
+ * number (wrapping), FIN+PSH+ACK+CWR, the payload pattern of ipv4_tcp_big(). */
 #define SEG_ID0 0x1234
 #define SEG_SEQ0 0xfffff000u
-#define SEG_FLAGS (RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG | RTE_TCP_ACK_FLAG)
+#define SEG_FLAGS (RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_CWR_FLAG)
 
 /* A large TCP segment (B) of payload bytes from the test source MAC to
  * dst, version 4 or 6, its first segment holding first bytes (0: full). */
@@ -3223,8 +3223,9 @@ static struct rte_mbuf *tso_frame(struct mac dst, unsigned v, uint32_t payload, 
  * payload bytes and this mss becomes (version v, tag: the VLAN id in the
  * frame or 0), with checksums finished (finished) or left to the port as
  * requests: lengths, IPv4 ids counting up, sequence numbers, FIN/PSH on
- * the last only, payload bytes, and checksums verified with DPDK's
- * functions (on a finished copy if left to the port). Returns the count.
+ * the last only, CWR on the first only, payload bytes, and checksums
+ * verified with DPDK's functions (on a finished copy if left to the port).
+ * Returns the count.
  */
 static unsigned check_segments(const struct test_port *tp, unsigned from, unsigned v,
                                uint32_t payload, uint16_t mss, uint16_t tag, bool finished)
@@ -3270,7 +3271,10 @@ static unsigned check_segments(const struct test_port *tp, unsigned from, unsign
             assert_int_equal(rte_ipv6_udptcp_cksum_verify(ip, th), 0);
         }
         assert_int_equal(rte_be_to_cpu_32(th->sent_seq), (uint32_t)(SEG_SEQ0 + i * mss));
-        assert_int_equal(th->tcp_flags, i + 1 < nseg ? RTE_TCP_ACK_FLAG : SEG_FLAGS);
+        /* FIN and PSH on the last segment, CWR on the first. */
+        uint8_t want = RTE_TCP_ACK_FLAG | (i == 0 ? RTE_TCP_CWR_FLAG : 0) |
+                       (i + 1 == nseg ? RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG : 0);
+        assert_int_equal(th->tcp_flags, want);
         for (uint32_t k = 0; k < len; k++)
             if (fr[hdr + k] != (uint8_t)((i * mss + k) * 13 + 7))
                 fail_msg("segment %u byte %u differs", i, k);

@@ -260,6 +260,13 @@ static int cut(struct vsw_worker *w, struct rte_mbuf *m, struct rte_mbuf **segs)
         segs[i]->ol_flags = f & ~RTE_MBUF_F_TX_TCP_SEG;
         segs[i]->tx_offload = m->tx_offload;
         segs[i]->vlan_tci = m->vlan_tci;
+        /* CWR goes out once, on the first segment, as TSO NICs and Linux
+         * send it (RFC 3168); DPDK's GSO leaves it on every one. */
+        if (i > 0) {
+            struct rte_tcp_hdr *t = rte_pktmbuf_mtod_offset(
+                segs[i], struct rte_tcp_hdr *, (uint32_t)m->l2_len + m->l3_len);
+            t->tcp_flags &= (uint8_t)~RTE_TCP_CWR_FLAG;
+        }
     }
     rte_pktmbuf_free(m);
     return n;
