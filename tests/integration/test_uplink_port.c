@@ -581,7 +581,9 @@ static bool inject(struct tport *tp, struct rte_mbuf *m)
 }
 
 /* Wait for the captured frame carrying seq; other frames are dropped. */
-static int64_t capture(struct tport *tp, int64_t seq, uint8_t *buf, double timeout)
+/* Like capture(), and the frame's offload flags into *ol_flags. */
+static int64_t capture_flags(struct tport *tp, int64_t seq, uint8_t *buf, double timeout,
+                             uint64_t *ol_flags)
 {
     double end = now_s() + timeout;
     while (now_s() < end) {
@@ -592,11 +594,20 @@ static int64_t capture(struct tport *tp, int64_t seq, uint8_t *buf, double timeo
             continue;
         }
         uint32_t len = mbuf_flat(m, buf, FRAME_MAX);
+        uint64_t f = m->ol_flags;
         rte_pktmbuf_free(m);
-        if (frame_seq(buf, len) == seq)
+        if (frame_seq(buf, len) == seq) {
+            if (ol_flags)
+                *ol_flags = f;
             return len;
+        }
     }
     return -1;
+}
+
+static int64_t capture(struct tport *tp, int64_t seq, uint8_t *buf, double timeout)
+{
+    return capture_flags(tp, seq, buf, timeout, NULL);
 }
 
 /* ---- raw sockets ----------------------------------------------------- */
@@ -1273,6 +1284,31 @@ static void test_tap(struct sub *t)
     say("net_tap: %" PRIu64 " of %u finished in software (the rest by the PMD's TX offload)",
         in.sw_checksums, ncs);
     check(t, in.sw_checksums < ncs, "net_tap offers checksum offload, yet all were done here");
+    /* net_tap verifies receive checksums: a right one reaches the switch's
+     * ports marked good, a wrong one unmarked (left to the receiver). */
+    for (int bad = 0; bad < 2; bad++) {
+        uint32_t seq = 850 + (uint32_t)bad, flen = build_tcp4(f, 300, dst, seq);
+        memcpy(f + 6, src, 6);
+        l4_cksum_finish(f, flen);
+        if (bad)
+            f[14 + 20 + 16] ^= 0x5a;
+        uint64_t fl = 0;
+        const char *w = bad ? "TCP with a wrong checksum" : "TCP with a right checksum";
+        if (!check(t, raw_send(s, ifindex, f, flen), "%s: send: %s", w, strerror(errno)))
+            continue;
+        int64_t r = capture_flags(tp, seq, got, 3, &fl);
+        if (!check(t, r >= 0, "kernel -> switch, %s: did not arrive", w))
+            continue;
+        uint64_t l4 = fl & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+        bool ok = check(t, l4 == (bad ? 0 : RTE_MBUF_F_RX_L4_CKSUM_GOOD),
+                        "kernel -> switch, %s: L4 checksum flags %#" PRIx64, w, l4);
+        if (!bad)
+            ok = check(t, (fl & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD,
+                       "kernel -> switch: IP checksum not marked good") &&
+                 ok;
+        if (ok)
+            say("kernel -> switch, %s: L4 flags %#" PRIx64 ": ok", w, l4);
+    }
     /* The worker counts a frame after the kernel may have delivered it. */
     for (int tries = 0; tries < 100; tries++) {
         stats(ports[0], &st);

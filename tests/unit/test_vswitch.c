@@ -29,6 +29,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+/* rte_ipv4_udptcp_cksum_verify() and its IPv6 twin are experimental in
+ * DPDK 22.11. */
+#define ALLOW_EXPERIMENTAL_API
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -51,6 +54,7 @@
 
 #include <rte_eal.h>
 #include <rte_ip.h>
+#include <rte_tcp.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -66,6 +70,7 @@
 #define TP_RING 4096           /* per test port and direction */
 #define TP_LOG 4096            /* frames a test port remembers */
 #define TP_TX_MAX 256          /* frames one tx_burst may be given */
+#define TP_KEEP 512            /* frames a keeping test port holds */
 #define MAX_TP 8               /* test ports per fixture */
 #define MAX_SW 4               /* extra switches per fixture */
 #define FDB_LIST_MAX 256
@@ -119,6 +124,11 @@ struct test_port {
     bool peer_seen_valid;
     uint64_t peer_seen;
     uint64_t peer_skips; /* atomic */
+    /* Control thread only: keep what the switch sent (up to TP_KEEP) for
+     * the test to read, instead of freeing it. */
+    bool keep;
+    unsigned nkept;
+    struct rte_mbuf *kept[TP_KEEP];
     /* Control thread only. */
     uint64_t drained; /* frames taken out of tx */
     unsigned nlog;
@@ -228,6 +238,7 @@ static void tp_destroy(struct vsw_port *port)
     struct test_port *tp = tp_of(port);
     ring_free_all(tp->rx);
     ring_free_all(tp->tx);
+    rte_pktmbuf_free_bulk(tp->kept, tp->nkept);
     rte_ring_free(tp->rx);
     rte_ring_free(tp->tx);
     if (tp->efd >= 0)
@@ -409,7 +420,10 @@ static unsigned tp_drain(struct test_port *tp)
                 rec_csum(r, m);
             }
             tp->drained++;
-            rte_pktmbuf_free(m);
+            if (tp->keep && tp->nkept < TP_KEEP)
+                tp->kept[tp->nkept++] = m;
+            else
+                rte_pktmbuf_free(m);
         }
         total += n;
     }
@@ -3034,6 +3048,10 @@ static void vsw_forward__tagged_frames_with_checksum_offload__offsets_follow_the
     set_trunk(v, allowed, 1, 0);
     set_access(b, 20);
     set_trunk(t, allowed, 1, 0);
+    /* Ports that take checksum requests: the requests arrive as such. */
+    vsw_port_set_tx_offloads(&b->base, VSW_TX_CSUM);
+    vsw_port_set_tx_offloads(&t->base, VSW_TX_CSUM);
+    vsw_port_set_tx_offloads(&u->base, VSW_TX_CSUM);
     const struct tag t20[] = {{0x8100, 20}};
     const struct tag t20p[] = {{0x8100, PRIO(5) | 20}};
     const struct tag p5[] = {PRIO5};
@@ -3208,7 +3226,8 @@ static void vsw_frame_tso_request__valid_segments__flags_and_lengths_of_b(void *
     l3[2] = l3[3] = 0;
     m = frame_of_l3(NULL, 0, 0x0800, l3, n, 0);
     assert_int_equal(vsw_frame_tso_request(m, 34, 1448, 4, 1500), 0);
-    assert_int_equal(rte_be_to_cpu_16(rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, 14)->total_length), n);
+    const struct rte_ipv4_hdr *ip4 = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, 14);
+    assert_int_equal(rte_be_to_cpu_16(ip4->total_length), n);
     rte_pktmbuf_free(m);
 
     /* TCP/IPv6, plain and behind two hop-by-hop headers, and with a
@@ -3220,10 +3239,12 @@ static void vsw_frame_tso_request__valid_segments__flags_and_lengths_of_b(void *
         m = frame_of_l3(NULL, 0, 0x86dd, l3, n, 0);
         assert_int_equal(vsw_frame_tso_request(m, 14 + 40 + 8 * hbh, 1400, 6, 1500), 0);
         assert_int_equal(m->l3_len, 40 + 8 * hbh);
-        assert_int_equal(m->ol_flags & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_IP_CKSUM),
+        assert_int_equal(m->ol_flags & (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6 |
+                                        RTE_MBUF_F_TX_IP_CKSUM),
                          RTE_MBUF_F_TX_IPV6);
-        assert_int_equal(rte_be_to_cpu_16(rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *, 14)->payload_len),
-                         n - 40);
+        const struct rte_ipv6_hdr *ip6 =
+            rte_pktmbuf_mtod_offset(m, const struct rte_ipv6_hdr *, 14);
+        assert_int_equal(rte_be_to_cpu_16(ip6->payload_len), n - 40);
         rte_pktmbuf_free(m);
     }
 }
@@ -3292,6 +3313,303 @@ static void vsw_frame_tso_request__hostile_values__refused_frame_unchanged(void 
     expect_tso_refused(frame_of_l3(NULL, 0, 0x86dd, l3, n, 0), 14 + 40, 1428, 6, 1500);
     l3[5] ^= 1;
     expect_tso_refused(frame_of_l3(NULL, 0, 0x86dd, l3, n, 0), 14 + 48, 1428, 6, 1500);
+}
+
+/* What a large segment the tests send looks like: IPv4 id, TCP sequence
+ * number (wrapping), FIN+PSH+ACK+CWR, the payload pattern of ipv4_tcp_big(). */
+#define SEG_ID0 0x1234
+#define SEG_SEQ0 0xfffff000u
+#define SEG_FLAGS (RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_CWR_FLAG)
+
+/* A large TCP segment (B) of payload bytes from the test source MAC to
+ * dst, version 4 or 6, its first segment holding first bytes (0: full). */
+static struct rte_mbuf *tso_frame(struct mac dst, unsigned v, uint32_t payload, uint16_t mss,
+                                  uint32_t first)
+{
+    static uint8_t l3[70000];
+    uint32_t n, l3h;
+    if (v == 4) {
+        n = ipv4_tcp_big(l3, payload);
+        l3[4] = SEG_ID0 >> 8, l3[5] = SEG_ID0 & 0xff;
+        l3h = 20;
+    } else {
+        n = ipv6_tcp_big(l3, payload, 0);
+        l3h = 40;
+    }
+    uint8_t *t = l3 + l3h;
+    t[4] = SEG_SEQ0 >> 24, t[5] = (SEG_SEQ0 >> 16) & 0xff, t[6] = (SEG_SEQ0 >> 8) & 0xff,
+    t[7] = SEG_SEQ0 & 0xff;
+    t[13] = SEG_FLAGS;
+    struct rte_mbuf *m = frame_of_l3(NULL, 0, v == 4 ? 0x0800 : 0x86dd, l3, n, first);
+    memcpy(rte_pktmbuf_mtod(m, uint8_t *), dst.b, 6);
+    assert_int_equal(vsw_frame_tso_request(m, 14 + l3h, mss, v, 1500), 0);
+    return m;
+}
+
+/*
+ * Check that tp kept, from index from on, the segments a large segment of
+ * payload bytes and this mss becomes (version v, tag: the VLAN id in the
+ * frame or 0), with checksums finished (finished) or left to the port as
+ * requests: lengths, IPv4 ids counting up, sequence numbers, FIN/PSH on
+ * the last only, CWR on the first only, payload bytes, and checksums
+ * verified with DPDK's functions (on a finished copy if left to the port).
+ * Returns the count.
+ */
+static unsigned check_segments(const struct test_port *tp, unsigned from, unsigned v,
+                               uint32_t payload, uint16_t mss, uint16_t tag, bool finished)
+{
+    static uint8_t fr[2048];
+    const unsigned nseg = (payload + mss - 1) / mss;
+    const uint32_t l2 = tag ? 18 : 14, l3h = v == 4 ? 20 : 40, hdr = l2 + l3h + 20;
+    assert_true(tp->nkept >= from + nseg);
+    for (unsigned i = 0; i < nseg; i++) {
+        struct rte_mbuf *m = tp->kept[from + i];
+        const uint32_t len = i + 1 < nseg ? mss : payload - i * mss;
+        assert_int_equal(m->pkt_len, hdr + len);
+        assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG, 0);
+        assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM, 0);
+        assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_L4_MASK,
+                         finished ? 0 : RTE_MBUF_F_TX_TCP_CKSUM);
+        struct rte_mbuf *c = NULL;
+        if (!finished) {
+            assert_int_equal(m->l2_len, l2);
+            c = rte_pktmbuf_copy(m, g_pool, 0, UINT32_MAX);
+            assert_non_null(c);
+            assert_int_equal(vsw_frame_cksum_finish(c, VSW_TX_CSUM_FLAGS), 0);
+        }
+        const uint8_t *p = rte_pktmbuf_read(c ? c : m, 0, hdr + len, fr);
+        assert_non_null(p);
+        if (p != fr)
+            memcpy(fr, p, hdr + len);
+        rte_pktmbuf_free(c);
+        if (tag) {
+            assert_int_equal(fr[12], 0x81);
+            assert_int_equal(((fr[14] << 8) | fr[15]) & 0xfff, tag);
+        }
+        const struct rte_tcp_hdr *th = (const struct rte_tcp_hdr *)(fr + l2 + l3h);
+        if (v == 4) {
+            const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(fr + l2);
+            assert_int_equal(rte_be_to_cpu_16(ip->total_length), l3h + 20 + len);
+            assert_int_equal(rte_be_to_cpu_16(ip->packet_id), (uint16_t)(SEG_ID0 + i));
+            assert_int_equal(rte_ipv4_cksum(ip), 0);
+            assert_int_equal(rte_ipv4_udptcp_cksum_verify(ip, th), 0);
+        } else {
+            const struct rte_ipv6_hdr *ip = (const struct rte_ipv6_hdr *)(fr + l2);
+            assert_int_equal(rte_be_to_cpu_16(ip->payload_len), 20 + len);
+            assert_int_equal(rte_ipv6_udptcp_cksum_verify(ip, th), 0);
+        }
+        assert_int_equal(rte_be_to_cpu_32(th->sent_seq), (uint32_t)(SEG_SEQ0 + i * mss));
+        /* FIN and PSH on the last segment, CWR on the first. */
+        uint8_t want = RTE_TCP_ACK_FLAG | (i == 0 ? RTE_TCP_CWR_FLAG : 0) |
+                       (i + 1 == nseg ? RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG : 0);
+        assert_int_equal(th->tcp_flags, want);
+        for (uint32_t k = 0; k < len; k++)
+            if (fr[hdr + k] != (uint8_t)((i * mss + k) * 13 + 7))
+                fail_msg("segment %u byte %u differs", i, k);
+    }
+    return nseg;
+}
+
+/* tp kept, at index at, the large segment whole: as sent, still B. */
+static void check_whole(const struct test_port *tp, unsigned at, uint32_t pkt_len, uint16_t mss)
+{
+    assert_true(tp->nkept > at);
+    const struct rte_mbuf *m = tp->kept[at];
+    assert_int_equal(m->pkt_len, pkt_len);
+    assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG, RTE_MBUF_F_TX_TCP_SEG);
+    assert_int_equal(m->tso_segsz, mss);
+}
+
+static struct test_port *keeper(struct fixture *f, const char *name, uint32_t offloads)
+{
+    struct test_port *tp = port_add(f, f->sw, name, true);
+    tp->keep = true;
+    vsw_port_set_tx_offloads(&tp->base, offloads);
+    return tp;
+}
+
+static void
+vsw_forward__large_segment_flooded__cut_for_ports_without_tso_whole_for_tso(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *none = keeper(f, "N", 0);
+    struct test_port *cs = keeper(f, "C", VSW_TX_CSUM);
+    struct test_port *tso = keeper(f, "T", VSW_TX_CSUM | VSW_TX_TSO);
+    /* 10000 bytes at MSS 1448 (7 segments), in a chain whose first segment
+     * ends at an odd offset inside the payload; then TCP/IPv6. One mbuf
+     * shared by the three ports. */
+    inject(a, tso_frame(bcast, 4, 10000, 1448, 14 + 40 + 333));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(none->nkept, 7);
+    assert_int_equal(cs->nkept, 7);
+    assert_int_equal(tso->nkept, 1);
+    check_segments(none, 0, 4, 10000, 1448, 0, true);
+    check_segments(cs, 0, 4, 10000, 1448, 0, false);
+    check_whole(tso, 0, 14 + 40 + 10000, 1448);
+
+    inject(a, tso_frame(bcast, 6, 5000, 1200, 14 + 60 + 333));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    check_segments(none, 7, 6, 5000, 1200, 0, true);
+    check_segments(cs, 7, 6, 5000, 1200, 0, false);
+    check_whole(tso, 1, 14 + 60 + 5000, 1200);
+    /* The frame the TSO port got is the one sent, headers and all. */
+    const struct rte_mbuf *w = tso->kept[0];
+    uint8_t b[64];
+    const uint8_t *h = rte_pktmbuf_read(w, 14, 40, b);
+    assert_int_equal(rte_be_to_cpu_16(((const struct rte_ipv4_hdr *)h)->packet_id), SEG_ID0);
+    assert_int_equal(((const struct rte_tcp_hdr *)(h + 20))->tcp_flags, SEG_FLAGS);
+}
+
+static void vsw_forward__large_segment_to_inband_trunk__every_segment_tagged(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *t = port_add_inband(f, f->sw, "T");
+    static const uint16_t allowed[] = {20};
+    set_access(a, 20);
+    set_trunk(t, allowed, 1, 0);
+    t->keep = true;
+    vsw_port_set_tx_offloads(&t->base, 0);
+    inject(a, tso_frame(bcast, 4, 4000, 1000, 0));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(t->nkept, 4);
+    check_segments(t, 0, 4, 4000, 1000, 20, true);
+    /* The same to a port that takes checksum requests: l2_len counts the tag. */
+    vsw_port_set_tx_offloads(&t->base, VSW_TX_CSUM);
+    inject(a, tso_frame(bcast, 4, 4000, 1000, 0));
+    settle(f);
+    assert_int_equal(t->nkept, 8);
+    check_segments(t, 4, 4, 4000, 1000, 20, false);
+}
+
+static void vsw_forward__checksum_request_to_port_without_csum__finished_and_verified(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *none = keeper(f, "N", 0);
+    struct test_port *cs = keeper(f, "C", VSW_TX_CSUM);
+    /* One shared mbuf: the port that takes the request sees it untouched. */
+    inject(a, csum_frame(bcast, host(f, 0, 1), NULL, 0, -1));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(none->nkept, 1);
+    assert_int_equal(cs->nkept, 1);
+    static uint8_t fr[2048];
+    const struct rte_mbuf *m = none->kept[0];
+    assert_int_equal(m->ol_flags & VSW_TX_CSUM_FLAGS, 0);
+    assert_int_equal(m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK, RTE_MBUF_F_RX_L4_CKSUM_GOOD);
+    const uint8_t *p = rte_pktmbuf_read(m, 0, m->pkt_len, fr);
+    const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p + 14);
+    assert_int_equal(rte_ipv4_udptcp_cksum_verify(ip, ip + 1), 0);
+    m = cs->kept[0];
+    assert_int_equal(m->ol_flags & VSW_TX_CSUM_FLAGS, RTE_MBUF_F_TX_TCP_CKSUM);
+    p = rte_pktmbuf_read(m, 0, m->pkt_len, fr);
+    ip = (const struct rte_ipv4_hdr *)(p + 14);
+    assert_int_not_equal(rte_ipv4_udptcp_cksum_verify(ip, ip + 1), 0);
+}
+
+static void vsw_forward__large_segment__size_checked_as_its_segments(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *fits = keeper(f, "F", 0);
+    struct test_port *small = keeper(f, "S", 0);
+    struct test_port *tso_small = keeper(f, "T", VSW_TX_CSUM | VSW_TX_TSO);
+    vsw_port_set_max_frame(&fits->base, 14 + 40 + 1448);
+    vsw_port_set_max_frame(&small->base, 14 + 40 + 1447);
+    vsw_port_set_max_frame(&tso_small->base, 14 + 40 + 1447);
+    vsw_port_set_rx_max_frame(&a->base, 14 + 40 + 1448);
+    inject(a, tso_frame(bcast, 4, 20000, 1448, 0));
+    settle(f);
+    assert_int_equal(fits->nkept, 14);
+    check_segments(fits, 0, 4, 20000, 1448, 0, true);
+    assert_int_equal(small->nkept, 0);
+    assert_int_equal(tso_small->nkept, 0);
+    assert_int_equal(stats(small).drops[VSW_DROP_TOO_BIG], 1);
+    assert_int_equal(stats(tso_small).drops[VSW_DROP_TOO_BIG], 1);
+    assert_int_equal(stats(a).drops[VSW_DROP_RX_TOO_BIG], 0);
+    /* From a sender whose MTU is below its segments: refused at ingress. */
+    vsw_port_set_rx_max_frame(&a->base, 14 + 40 + 1447);
+    inject(a, tso_frame(bcast, 4, 20000, 1448, 0));
+    settle(f);
+    assert_int_equal(stats(a).drops[VSW_DROP_RX_TOO_BIG], 1);
+    assert_int_equal(fits->nkept, 14);
+}
+
+static void vsw_forward__large_segment_captured_and_mirrored__whole_and_cut(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *b = keeper(f, "B", 0);
+    struct test_port *mir = keeper(f, "M", 0);
+    struct vsw_port *srcs[] = {&b->base};
+    assert_int_equal(vsw_mirror_set(f->sw, srcs, 1, &mir->base), 0);
+    struct vsw_capture *cap = NULL;
+    assert_int_equal(vsw_capture_start(&b->base, 64, &cap), 0);
+    inject(a, tso_frame(bcast, 4, 6000, 1448, 0));
+    settle(f);
+    /* B and its mirror get segments; the capture shows the large segment
+     * as a NIC doing TSO is handed it. */
+    check_segments(b, 0, 4, 6000, 1448, 0, true);
+    /* The mirror port also gets the flood itself (it is on the switch): the
+     * mirror copies are the ones flagged as such. */
+    unsigned mirrored = 0;
+    for (unsigned i = 0; i < mir->nkept; i++)
+        if (mir->kept[i]->ol_flags & vsw_mirror_copy_flag)
+            mir->kept[mirrored++] = mir->kept[i];
+        else
+            rte_pktmbuf_free(mir->kept[i]);
+    mir->nkept = mirrored;
+    assert_int_equal(mirrored, 5);
+    check_segments(mir, 0, 4, 6000, 1448, 0, true);
+    struct rte_mbuf *got[4];
+    uint64_t ts[4];
+    unsigned n = 0;
+    uint64_t end = now_us() + WAIT_MS * 1000ull;
+    while (n == 0 && now_us() < end)
+        n = vsw_capture_read(cap, got, ts, 4);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0]->pkt_len, 14 + 40 + 6000);
+    rte_pktmbuf_free_bulk(got, n);
+    vsw_capture_stop(cap);
+    vsw_mirror_clear(f->sw);
+}
+
+static void vsw_forward__large_segment_into_more_than_a_batch__every_segment_sent(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *none = keeper(f, "N", 0);
+    /* 67 segments: more than one round stages for a port. */
+    inject(a, tso_frame(bcast, 4, 60000, 900, 0));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(check_segments(none, 0, 4, 60000, 900, 0, true), 67);
+    assert_int_equal(none->nkept, 67);
+    assert_int_equal(stats(none).tx_packets, 67);
+}
+
+static void vsw_forward__large_segment_the_switch_cannot_cut__dropped_offload(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *none = keeper(f, "N", 0);
+    struct test_port *tso = keeper(f, "T", VSW_TX_TSO);
+    /* A producer's bug: MSS 0 after validation; more segments than the
+     * switch cuts one frame into (60000 bytes at MSS 100). */
+    struct rte_mbuf *m = tso_frame(bcast, 4, 3000, 1448, 0);
+    m->tso_segsz = 0;
+    inject(a, m);
+    inject(a, tso_frame(bcast, 4, 60000, 100, 0));
+    settle(f);
+    assert_int_equal(none->nkept, 0);
+    assert_int_equal(stats(none).drops[VSW_DROP_OFFLOAD], 2);
+    /* The port that takes them whole still gets both. */
+    assert_int_equal(tso->nkept, 2);
 }
 
 static void vsw_frame_cksum_finish__requests__right_checksum_at_the_parsed_offset(void **state)
@@ -3383,6 +3701,7 @@ static void vsw_host_port__priority_tagged_frame_with_partial_checksum__offsets_
     if (geteuid() != 0)
         skip();
     struct test_port *a = port_add(f, f->sw, "A", true);
+    vsw_port_set_tx_offloads(&a->base, VSW_TX_CSUM); /* takes the request as such */
     char ifname[16];
     snprintf(ifname, sizeof(ifname), "tvh%d", (int)getpid() % 1000000);
     struct vsw_host_params hp = {.ifname = ifname, .mtu = 1500, .pool = g_pool};
@@ -3534,6 +3853,22 @@ int main(void)
         cmocka_unit_test(vsw_frame_cksum_finish__requests__right_checksum_at_the_parsed_offset),
         cmocka_unit_test(vsw_frame_tso_request__valid_segments__flags_and_lengths_of_b),
         cmocka_unit_test(vsw_frame_tso_request__hostile_values__refused_frame_unchanged),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_flooded__cut_for_ports_without_tso_whole_for_tso, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_to_inband_trunk__every_segment_tagged, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__checksum_request_to_port_without_csum__finished_and_verified, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(vsw_forward__large_segment__size_checked_as_its_segments,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_captured_and_mirrored__whole_and_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_into_more_than_a_batch__every_segment_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_the_switch_cannot_cut__dropped_offload, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_host_port__priority_tagged_frame_with_partial_checksum__offsets_behind_the_tag,
             setup, teardown),

@@ -51,6 +51,7 @@ enum vsw_drop {
     VSW_DROP_RATE_LIMIT,   /* above the port's bandwidth limit */
     VSW_DROP_STORM,        /* broadcast/multicast above the port's storm limit */
     VSW_DROP_PORT_SPECIFIC, /* counted in the port's own statistics */
+    VSW_DROP_OFFLOAD,      /* an offload request the switch could not carry out for the port */
     VSW_DROP_COUNT
 };
 const char *vsw_drop_name(enum vsw_drop d);

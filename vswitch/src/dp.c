@@ -45,6 +45,7 @@
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -73,6 +74,7 @@ static const char *const drop_names[VSW_DROP_COUNT] = {
     [VSW_DROP_RATE_LIMIT] = "rate_limit",
     [VSW_DROP_STORM] = "storm_limit",
     [VSW_DROP_PORT_SPECIFIC] = "port_specific",
+    [VSW_DROP_OFFLOAD] = "offload",
 };
 
 const char *vsw_drop_name(enum vsw_drop d)
@@ -323,6 +325,14 @@ int vsw_dp_create(const struct vsw_dp_params *params, struct vsw_dp **out)
         w->idx = i;
         w->epfd = -1;
         w->wake_fd = -1;
+        /* Segments of large TCP segments for ports that do not take them:
+         * headers in direct mbufs, payload in indirect ones, both from the
+         * switch's pool; IP ids counting up as a NIC's would. gso_size is
+         * set per frame. */
+        w->gso.direct_pool = dp->pool;
+        w->gso.indirect_pool = dp->pool;
+        w->gso.gso_types = RTE_ETH_TX_OFFLOAD_TCP_TSO;
+        w->gso.flag = 0;
     }
     unsigned lcore, i = 0;
     RTE_LCORE_FOREACH_WORKER(lcore)

@@ -43,8 +43,9 @@ void vsw_uplink_link_refresh(struct uplink_port *up)
     __atomic_store_n(&up->link_speed, speed, __ATOMIC_RELAXED);
 }
 
-/* Strip the PMD's receive metadata; put a stripped VLAN tag back. Returns
- * false if the frame had to be dropped (it is freed). */
+/* Strip the PMD's receive metadata but its "checksum good" verdicts; put a
+ * stripped VLAN tag back. Returns false if the frame had to be dropped (it
+ * is freed). */
 static bool rx_clean(struct uplink_port *up, struct rte_mbuf **mp)
 {
     struct rte_mbuf *m = *mp;
@@ -56,7 +57,12 @@ static bool rx_clean(struct uplink_port *up, struct rte_mbuf **mp)
         }
         m = *mp;
     }
-    m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
+    uint64_t keep = RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
+    if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+        keep |= RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+    if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD)
+        keep |= RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    m->ol_flags &= keep;
     m->packet_type = 0;
     m->tx_offload = 0;
     m->vlan_tci = 0;

@@ -6,7 +6,10 @@
  *
  * What frames look like across this port. Into the switch: frames as the
  * wire had them, with none of the PMD's receive metadata (offload flags,
- * packet type, stripped VLAN tags are put back). Out of the switch: frames
+ * packet type, stripped VLAN tags are put back) but one: a TCP/UDP or IPv4
+ * header checksum the PMD verified as good stays marked so
+ * (RTE_MBUF_F_RX_L4_CKSUM_GOOD, _IP_CKSUM_GOOD); a bad or unchecked one is
+ * "unknown", left to the receiver. Out of the switch: frames
  * whose senders left checksums to the network (RTE_MBUF_F_TX_*_CKSUM with
  * l2_len/l3_len set) leave either with those flags for a PMD that offers the
  * matching transmit offload, or with the checksum finished here. Flooded
@@ -330,6 +333,7 @@ static int configure(struct uplink_port *up, const struct rte_eth_dev_info *di, 
     conf.rxmode.mtu = RTE_MIN(up->mtu, up->dev_max_mtu);
     if (up->scatter)
         conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+    conf.rxmode.offloads |= up->rx_offloads;
     conf.txmode.offloads = up->tx_offloads;
     conf.intr_conf.rxq = rxq_intr;
     int rc = rte_eth_dev_configure(up->port_id, 1, 1, &conf);
@@ -530,6 +534,7 @@ static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t a
     up->scatter = (di->rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) &&
                   JUMBO_FRAME_MAX > up->seg_room;
     up->tx_offloads = di->tx_offload_capa & TX_OFFLOADS_WANTED;
+    up->rx_offloads = di->rx_offload_capa & RX_OFFLOADS_WANTED;
     /* Without MULTI_SEGS some PMDs send the first segment alone (net_af_xdp
      * in copy mode); others take chains all the same (the quirk). */
     up->tx_linearize =

@@ -24,6 +24,12 @@
     (RTE_ETH_TX_OFFLOAD_MULTI_SEGS | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |                               \
      RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
 
+/* Receive checksum checks: a frame the PMD verified stays verified
+ * through the switch (RTE_MBUF_F_RX_L4_CKSUM_GOOD), so that a VM that
+ * offloads receive checksums is told so. */
+#define RX_OFFLOADS_WANTED                                                                         \
+    (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM)
+
 struct uplink_port {
     struct vsw_port port;
 
@@ -31,6 +37,7 @@ struct uplink_port {
     uint16_t port_id;
     uint16_t nstash, stash_pos; /* frames wait_arm received early */
     uint64_t tx_offloads;       /* enabled at configure */
+    uint64_t rx_offloads;       /* enabled at configure (RX_OFFLOADS_WANTED offered) */
     bool tx_linearize;          /* the PMD sends only the first segment of a chain */
     struct rte_mempool *pool;   /* RX, and private copies on TX */
     uint64_t link_checked;      /* TSC of the last link refresh */

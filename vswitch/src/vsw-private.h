@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <rte_ether.h>
+#include <rte_gso.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_meter.h>
@@ -37,6 +38,7 @@ struct vsw_port_set {
 
 struct vsw_stage {
     uint16_t n;
+    bool listed; /* in the worker's touched list this round */
     struct vsw_port *port; /* valid until the end of the round (RCU) */
     struct rte_mbuf *pkts[VSW_STAGE];
 };
@@ -65,7 +67,9 @@ struct vsw_worker {
     /* worker-private */
     uint16_t ntouched;
     uint16_t touched[VSW_MAX_PORTS];
+    unsigned sent_early; /* frames sent by stages flushed when full, this round */
     struct vsw_stage *stage; /* VSW_MAX_PORTS entries */
+    struct rte_gso_ctx gso;  /* cutting large TCP segments (forward.c) */
     uint64_t learn_cache[VSW_LEARN_CACHE];
     uint32_t learn_cache_ts[VSW_LEARN_CACHE];
     uint16_t learn_cache_seen[VSW_LEARN_CACHE]; /* FDB's port index when asked */
