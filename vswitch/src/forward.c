@@ -294,8 +294,19 @@ static void deliver(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf 
          * port is asked to take IP header checksums. */
         const uint64_t which = (offl & VSW_TX_CSUM) ? RTE_MBUF_F_TX_IP_CKSUM : VSW_TX_CSUM_FLAGS;
         for (int i = 0; i < n; i++) {
-            struct rte_mbuf *s = finish_csum(w, out, segs[i], which);
-            if (!s)
+            struct rte_mbuf *s = segs[i];
+            /* A segment's headers are its own, its payload is m's: a port
+             * that writes to frames gets it in full segments of its own. */
+            if (out->cls->tx_writes && !writable(s)) {
+                struct rte_mbuf *c = rte_pktmbuf_copy(s, w->dp->pool, 0, UINT32_MAX);
+                rte_pktmbuf_free(s);
+                if (!c) {
+                    vsw_port_drop(out, VSW_DROP_NO_MBUF, 1);
+                    continue;
+                }
+                s = c;
+            }
+            if (!(s = finish_csum(w, out, s, which)))
                 continue;
             if (tag) {
                 s->vlan_tci = tag;
@@ -311,8 +322,7 @@ static void deliver(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf 
     }
     const bool finish = !(f & RTE_MBUF_F_TX_TCP_SEG) && (f & VSW_TX_CSUM_FLAGS) &&
                         !(offl & VSW_TX_CSUM);
-    if (tag || (finish && !writable(m)) ||
-        (out->cls->tx_writes && rte_mbuf_refcnt_read(m) > 1)) {
+    if (tag || ((finish || out->cls->tx_writes) && !writable(m))) {
         struct rte_mbuf *c = wire_copy(w->dp->pool, m, tag);
         rte_pktmbuf_free(m);
         if (!c) {
