@@ -12,6 +12,11 @@
  * shared between egress ports by reference count, each of which only reads
  * it. Ports that write to frames (tx_writes) or need the tag back in the
  * frame (inband_vlan) get a private copy when the mbuf is shared.
+ *
+ * Staging makes each frame fit its egress port (deliver()): by the port's
+ * capability word, a large TCP segment is cut for a port that does not
+ * take it whole and checksum requests are finished for a port that does
+ * not take them, per port, never writing to the shared mbuf.
  */
 #include <errno.h>
 #include <netinet/in.h>
