@@ -1159,6 +1159,58 @@ out:
 
 /* ---- tap ----------------------------------------------------------------- */
 
+/* A large TCP segment (8000 bytes at MSS 1000, a chain) from the test port
+ * to an uplink that does not take large segments: the kernel side must get
+ * the 8 segments the switch cut, each with its length, sequence number and
+ * IP and TCP checksums right and its part of the payload. Returns the
+ * segments seen. */
+static unsigned send_large_segment(struct sub *t, struct tport *tp, int fd, const uint8_t dst[6])
+{
+    static uint8_t f[FRAME_MAX], got[FRAME_MAX];
+    const uint32_t payload = 8000, mss = 1000, seq = 0x7000, nseg = payload / mss;
+    uint32_t len = build_tcp4(f, payload, dst, seq);
+    static const uint32_t segs[] = {14 + 40 + 333, 2001, 0, 0};
+    struct rte_mbuf *m = mk_mbuf(f, len, segs, 4);
+    if (!check(t, m != NULL, "no mbufs"))
+        return 0;
+    if (!check(t, vsw_frame_tso_request(m, 34, (uint16_t)mss, 4, 1500) == 0,
+               "the large segment is refused")) {
+        rte_pktmbuf_free(m);
+        return 0;
+    }
+    if (!check(t, inject(tp, m), "large segment: cannot inject"))
+        return 0;
+    bool seen[8] = {false};
+    unsigned n = 0;
+    double end = now_s() + 3;
+    while (n < nseg && now_s() < end) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        vsw_dp_process(g_dp);
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        ssize_t r = recv(fd, got, FRAME_MAX, MSG_DONTWAIT);
+        if (r < 54 || get16(got + 12) != 0x0800 || got[23] != 6 || get16(got + 34) != 40000)
+            continue;
+        uint32_t sq = (uint32_t)get16(got + 38) << 16 | get16(got + 40);
+        uint32_t i = (sq - seq) / mss;
+        if ((sq - seq) % mss || i >= nseg || seen[i])
+            continue;
+        seen[i] = true;
+        n++;
+        uint32_t want = 54 + mss;
+        check(t, (uint32_t)r == want && get16(got + 16) == want - 14,
+              "segment %u: %zd bytes, IP length %u, expected %u", i, r, get16(got + 16), want);
+        check(t, sum_fold(sum_add(0, got + 14, 20)) == 0xffff, "segment %u: IP checksum wrong", i);
+        check(t, l4_cksum_ok(got, (uint32_t)r), "segment %u: TCP checksum wrong", i);
+        check(t, get16(got + 18) == (uint16_t)(get16(f + 18) + i), "segment %u: IP id %u", i,
+              get16(got + 18));
+        check(t, memcmp(got + 54, f + 54 + i * mss, mss) == 0, "segment %u: payload differs", i);
+    }
+    if (check(t, n == nseg, "a large segment to the kernel: %u of %u segments arrived", n, nseg))
+        say("switch -> kernel, a large segment of %u bytes: %u segments, all right", payload, n);
+    return n;
+}
+
 static void test_tap(struct sub *t)
 {
     char ifn[16], da[64];
@@ -1309,14 +1361,15 @@ static void test_tap(struct sub *t)
         if (ok)
             say("kernel -> switch, %s: L4 flags %#" PRIx64 ": ok", w, l4);
     }
+    unsigned nseg = send_large_segment(t, tp, s, dst);
     /* The worker counts a frame after the kernel may have delivered it. */
     for (int tries = 0; tries < 100; tries++) {
         stats(ports[0], &st);
-        if (st.rx_packets >= 3 && st.tx_packets >= 2 + ncs)
+        if (st.rx_packets >= 3 && st.tx_packets >= 2 + ncs + nseg)
             break;
         pause_ms(10);
     }
-    check(t, st.rx_packets >= 3 && st.tx_packets >= 2 + ncs,
+    check(t, st.rx_packets >= 3 && st.tx_packets >= 2 + ncs + nseg,
           "tap counters rx %" PRIu64 " tx %" PRIu64, st.rx_packets, st.tx_packets);
     check(t, st.drops[VSW_DROP_QUEUE_FULL] == 0, "net_tap refused %" PRIu64 " frames",
           st.drops[VSW_DROP_QUEUE_FULL]);

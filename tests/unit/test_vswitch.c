@@ -268,6 +268,18 @@ static const struct vsw_port_class test_port_inband_class = {
     .destroy = tp_destroy,
 };
 
+/* A port type that writes to the frames it is given. */
+static const struct vsw_port_class test_port_writes_class = {
+    .type = "test-writes",
+    .tx_writes = true,
+    .rx_burst = tp_rx_burst,
+    .tx_burst = tp_tx_burst,
+    .wait_fd = tp_wait_fd,
+    .wait_arm = tp_wait_arm,
+    .wait_disarm = tp_wait_disarm,
+    .destroy = tp_destroy,
+};
+
 static struct test_port *tp_create_cls(const char *name, const struct vsw_port_class *cls)
 {
     struct test_port *tp = rte_zmalloc("test_port", sizeof(*tp), RTE_CACHE_LINE_SIZE);
@@ -3593,6 +3605,34 @@ static void vsw_forward__large_segment_into_more_than_a_batch__every_segment_sen
     assert_int_equal(stats(none).tx_packets, 67);
 }
 
+static void vsw_forward__large_segment_to_port_that_writes__segments_its_own(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *tso = keeper(f, "T", VSW_TX_TSO);
+    assert_true(f->ntp < MAX_TP);
+    struct test_port *wr = tp_create_cls("W", &test_port_writes_class);
+    assert_non_null(wr);
+    f->tp[f->ntp++] = wr;
+    assert_int_equal(vsw_port_attach(f->sw, &wr->base), 0);
+    vsw_port_set_link(&wr->base, true);
+    wr->keep = true;
+    for (unsigned v = 4; v <= 6; v += 2)
+        inject(a, tso_frame(bcast, v, 4000, 1000, 0));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(tso->nkept, 2);
+    assert_int_equal(wr->nkept, 8);
+    check_segments(wr, 0, 4, 4000, 1000, 0, true);
+    check_segments(wr, 4, 6, 4000, 1000, 0, true);
+    /* Nothing in them is shared with the large segments the TSO port holds. */
+    for (unsigned i = 0; i < wr->nkept; i++)
+        for (const struct rte_mbuf *s = wr->kept[i]; s; s = s->next) {
+            assert_true(RTE_MBUF_DIRECT(s));
+            assert_int_equal(rte_mbuf_refcnt_read(s), 1);
+        }
+}
+
 static void vsw_forward__large_segment_the_switch_cannot_cut__dropped_offload(void **state)
 {
     struct fixture *f = *state;
@@ -3867,6 +3907,8 @@ int main(void)
             vsw_forward__large_segment_captured_and_mirrored__whole_and_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_forward__large_segment_into_more_than_a_batch__every_segment_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_to_port_that_writes__segments_its_own, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_forward__large_segment_the_switch_cannot_cut__dropped_offload, setup, teardown),
         cmocka_unit_test_setup_teardown(

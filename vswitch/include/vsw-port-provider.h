@@ -65,7 +65,9 @@ struct vsw_port_class {
      * received tags with RTE_MBUF_F_RX_VLAN + vlan_tci. */
     bool inband_vlan;
     /* tx_burst may write to the frames (checksums, tags): the switch hands
-     * it frames no other port shares (copying flooded ones). */
+     * it frames no other port shares (copying flooded ones, and the
+     * segments of a large segment it cut, whose payload is the original's).
+     * Without it a frame may be shared or indirect: read it only. */
     bool tx_writes;
 };
 

@@ -12,6 +12,11 @@
  * shared between egress ports by reference count, each of which only reads
  * it. Ports that write to frames (tx_writes) or need the tag back in the
  * frame (inband_vlan) get a private copy when the mbuf is shared.
+ *
+ * Staging makes each frame fit its egress port (deliver()): by the port's
+ * capability word, a large TCP segment is cut for a port that does not
+ * take it whole and checksum requests are finished for a port that does
+ * not take them, per port, never writing to the shared mbuf.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -287,8 +292,19 @@ static void deliver(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf 
          * port is asked to take IP header checksums. */
         const uint64_t which = (offl & VSW_TX_CSUM) ? RTE_MBUF_F_TX_IP_CKSUM : VSW_TX_CSUM_FLAGS;
         for (int i = 0; i < n; i++) {
-            struct rte_mbuf *s = finish_csum(w, out, segs[i], which);
-            if (!s)
+            struct rte_mbuf *s = segs[i];
+            /* A segment's headers are its own, its payload is m's: a port
+             * that writes to frames gets it in full segments of its own. */
+            if (out->cls->tx_writes && !writable(s)) {
+                struct rte_mbuf *c = rte_pktmbuf_copy(s, w->dp->pool, 0, UINT32_MAX);
+                rte_pktmbuf_free(s);
+                if (!c) {
+                    vsw_port_drop(out, VSW_DROP_NO_MBUF, 1);
+                    continue;
+                }
+                s = c;
+            }
+            if (!(s = finish_csum(w, out, s, which)))
                 continue;
             if (tag) {
                 s->vlan_tci = tag;
@@ -304,8 +320,7 @@ static void deliver(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf 
     }
     const bool finish = !(f & RTE_MBUF_F_TX_TCP_SEG) && (f & VSW_TX_CSUM_FLAGS) &&
                         !(offl & VSW_TX_CSUM);
-    if (tag || (finish && !writable(m)) ||
-        (out->cls->tx_writes && rte_mbuf_refcnt_read(m) > 1)) {
+    if (tag || ((finish || out->cls->tx_writes) && !writable(m))) {
         struct rte_mbuf *c = wire_copy(w->dp->pool, m, tag);
         rte_pktmbuf_free(m);
         if (!c) {
