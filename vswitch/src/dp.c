@@ -560,10 +560,6 @@ void vsw_port_init(struct vsw_port *port, const struct vsw_port_class *cls, cons
     port->max_frame = jumbo_frame(JUMBO_MTU_DEFAULT);
     port->rx_max_frame = port->max_frame;
     port->wait_fd_registered = -1;
-    /* VM NICs (netvsp) took checksum requests before port types said what
-     * they take: they keep doing so until theirs sets its word. */
-    if (cls->type && strcmp(cls->type, "vm") == 0)
-        port->tx_offloads = VSW_TX_CSUM;
 }
 
 /* Ports that were never given a policy share this one: untagged, no guards,
