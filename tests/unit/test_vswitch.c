@@ -3841,16 +3841,16 @@ static void vsw_host_vnet_to_mbuf__hostile_gso_headers__refused_frame_unchanged(
         expect_vnet_refused(&vh, host_read_frame(l3, n, 0x0800), -EINVAL);                        \
     } while (0)
     HOSTILE(gso_size, 0);
-    HOSTILE(gso_size, 1461);                       /* 20 + 20 + 1461 > MTU 1500 */
-    HOSTILE(hdr_len, (uint16_t)(14 + n + 1));      /* past the frame */
-    HOSTILE(csum_start, 30);                       /* inside the IP header */
-    HOSTILE(csum_start, 38);                       /* not the TCP header */
-    HOSTILE(csum_offset, 6);                       /* not TCP's checksum */
-    HOSTILE(flags, 0);                             /* TCP checksum not partial */
-    HOSTILE(gso_type, VIRTIO_NET_HDR_GSO_TCPV6);   /* an IPv4 frame */
-    HOSTILE(gso_type, VIRTIO_NET_HDR_GSO_UDP);     /* UFO */
-    HOSTILE(gso_type, 5);                          /* VIRTIO_NET_HDR_GSO_UDP_L4 */
-    HOSTILE(gso_type, VIRTIO_NET_HDR_GSO_ECN);     /* ECN on no GSO */
+    HOSTILE(gso_size, 1461);                     /* 20 + 20 + 1461 > MTU 1500 */
+    HOSTILE(hdr_len, (uint16_t)(14 + n + 1));    /* past the frame */
+    HOSTILE(csum_start, 30);                     /* inside the IP header */
+    HOSTILE(csum_start, 38);                     /* not the TCP header */
+    HOSTILE(csum_offset, 6);                     /* not TCP's checksum */
+    HOSTILE(flags, 0);                           /* TCP checksum not partial */
+    HOSTILE(gso_type, VIRTIO_NET_HDR_GSO_TCPV6); /* an IPv4 frame */
+    HOSTILE(gso_type, VIRTIO_NET_HDR_GSO_UDP);   /* UFO */
+    HOSTILE(gso_type, 5);                        /* VIRTIO_NET_HDR_GSO_UDP_L4 */
+    HOSTILE(gso_type, VIRTIO_NET_HDR_GSO_ECN);   /* ECN on no GSO */
 #undef HOSTILE
     struct rte_mbuf *m = host_read_frame(l3, n, 0x0800);
     assert_int_equal(vsw_host_vnet_to_mbuf(&good, m, 1518, 1500), 0); /* each differs in one */
@@ -3898,7 +3898,8 @@ static uint32_t host_stack_got(struct fixture *f, int fd, struct mac src, struct
         pump(f);
         struct iovec iov[2] = {{vh, sizeof(*vh)}, {buf, size}};
         struct sockaddr_ll from;
-        struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = iov, .msg_iovlen = 2};
+        struct msghdr mh = {
+            .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = iov, .msg_iovlen = 2};
         ssize_t r = recvmsg(fd, &mh, MSG_DONTWAIT);
         if (r < 0) {
             usleep(200);
