@@ -42,6 +42,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/virtio_net.h>
 #include <net/if.h>
@@ -3796,6 +3798,301 @@ static void vsw_host_port__priority_tagged_frame_with_partial_checksum__offsets_
     assert_int_equal(r->l4_off, 34);
 }
 
+/* A frame the host vNIC read: 14 + n bytes of L3 in a chain of full
+ * segments, as the port reads them. */
+static struct rte_mbuf *host_read_frame(const uint8_t *l3, uint32_t n, uint16_t et)
+{
+    return frame_of_l3(NULL, 0, et, l3, n, 0);
+}
+
+static void expect_vnet_refused(const struct virtio_net_hdr *vh, struct rte_mbuf *m, int want)
+{
+    uint8_t before[128];
+    uint64_t flags = m->ol_flags, tx = m->tx_offload;
+    memcpy(before, rte_pktmbuf_mtod(m, void *), sizeof(before));
+    assert_int_equal(vsw_host_vnet_to_mbuf(vh, m, 1518, 1500), want);
+    assert_int_equal(m->ol_flags, flags);
+    assert_int_equal(m->tx_offload, tx);
+    assert_memory_equal(rte_pktmbuf_mtod(m, void *), before, sizeof(before));
+    rte_pktmbuf_free(m);
+}
+
+/* The kernel hands a host vNIC 64 KiB TCP segments (TUN_F_TSO4/6) with a
+ * GSO header: each becomes one frame of B, longer than the frame limit but
+ * held to the MTU in the segments it becomes; a plain frame stays held to
+ * the frame limit. */
+static void vsw_host_vnet_to_mbuf__tcp_gso__frame_of_b(void **state)
+{
+    (void)state;
+    static uint8_t l3[70000];
+    uint32_t n = ipv4_tcp_big(l3, 60000);
+    struct rte_mbuf *m = host_read_frame(l3, n, 0x0800);
+    struct virtio_net_hdr vh = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                .gso_type = VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN,
+                                .hdr_len = 54,
+                                .gso_size = 1448,
+                                .csum_start = 34,
+                                .csum_offset = 16};
+    assert_int_equal(vsw_host_vnet_to_mbuf(&vh, m, 1518, 1500), 0);
+    assert_int_equal(m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 |
+                                    RTE_MBUF_F_TX_L4_MASK),
+                     RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM);
+    assert_int_equal(m->tso_segsz, 1448);
+    assert_int_equal(m->l2_len + m->l3_len + m->l4_len, 54);
+    rte_pktmbuf_free(m);
+
+    n = ipv6_tcp_big(l3, 30000, 0);
+    m = host_read_frame(l3, n, 0x86dd);
+    vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+    vh.gso_size = 1428;
+    vh.hdr_len = 200; /* the kernel's linear part: more than the headers */
+    vh.csum_start = 54;
+    assert_int_equal(vsw_host_vnet_to_mbuf(&vh, m, 1518, 1500), 0);
+    assert_int_equal(m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV6),
+                     RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV6);
+    assert_int_equal(m->tso_segsz, 1428);
+    rte_pktmbuf_free(m);
+
+    /* A plain frame longer than the limit is too big, not a bad header. */
+    n = ipv4_tcp_big(l3, 3000);
+    m = host_read_frame(l3, n, 0x0800);
+    struct virtio_net_hdr plain = {.gso_type = VIRTIO_NET_HDR_GSO_NONE};
+    expect_vnet_refused(&plain, m, -EMSGSIZE);
+}
+
+/* GSO headers the host port must not honour: refused (the port drops and
+ * counts them), the frame unchanged. */
+static void vsw_host_vnet_to_mbuf__hostile_gso_headers__refused_frame_unchanged(void **state)
+{
+    (void)state;
+    static uint8_t l3[70000];
+    const struct virtio_net_hdr good = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                        .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+                                        .hdr_len = 54,
+                                        .gso_size = 1448,
+                                        .csum_start = 34,
+                                        .csum_offset = 16};
+    uint32_t n = ipv4_tcp_big(l3, 20000);
+    struct virtio_net_hdr vh;
+#define HOSTILE(field, value)                                                                      \
+    do {                                                                                           \
+        vh = good;                                                                                 \
+        vh.field = value;                                                                          \
+        expect_vnet_refused(&vh, host_read_frame(l3, n, 0x0800), -EINVAL);                        \
+    } while (0)
+    HOSTILE(gso_size, 0);
+    HOSTILE(gso_size, 1461);                     /* 20 + 20 + 1461 > MTU 1500 */
+    HOSTILE(hdr_len, (uint16_t)(14 + n + 1));    /* past the frame */
+    HOSTILE(csum_start, 30);                     /* inside the IP header */
+    HOSTILE(csum_start, 38);                     /* not the TCP header */
+    HOSTILE(csum_offset, 6);                     /* not TCP's checksum */
+    HOSTILE(flags, 0);                           /* TCP checksum not partial */
+    HOSTILE(gso_type, VIRTIO_NET_HDR_GSO_TCPV6); /* an IPv4 frame */
+    HOSTILE(gso_type, VIRTIO_NET_HDR_GSO_UDP);   /* UFO */
+    HOSTILE(gso_type, 5);                        /* VIRTIO_NET_HDR_GSO_UDP_L4 */
+    HOSTILE(gso_type, VIRTIO_NET_HDR_GSO_ECN);   /* ECN on no GSO */
+#undef HOSTILE
+    struct rte_mbuf *m = host_read_frame(l3, n, 0x0800);
+    assert_int_equal(vsw_host_vnet_to_mbuf(&good, m, 1518, 1500), 0); /* each differs in one */
+    rte_pktmbuf_free(m);
+
+    /* GSO on UDP: TCPV4 asked for a UDP datagram. */
+    l3[9] = 17;
+    l3[10] = l3[11] = 0;
+    expect_vnet_refused(&good, host_read_frame(l3, n, 0x0800), -EINVAL);
+    /* On a fragment. */
+    n = ipv4_tcp_big(l3, 20000);
+    l3[6] = 0x20; /* MF */
+    expect_vnet_refused(&good, host_read_frame(l3, n, 0x0800), -EINVAL);
+    /* The IP length saying less than the frame. */
+    n = ipv4_tcp_big(l3, 20000);
+    l3[2] = 0x10, l3[3] = 0x00;
+    expect_vnet_refused(&good, host_read_frame(l3, n, 0x0800), -EINVAL);
+    /* No payload behind the headers. */
+    n = ipv4_tcp_big(l3, 0);
+    expect_vnet_refused(&good, host_read_frame(l3, n, 0x0800), -EINVAL);
+}
+
+/* Open a packet socket with virtio-net headers on ifname (ETH_P_ALL). */
+static int vnet_packet_socket(const char *ifname)
+{
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    assert_true(fd >= 0);
+    int one = 1;
+    assert_int_equal(setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)), 0);
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET,
+                              .sll_protocol = htons(ETH_P_ALL),
+                              .sll_ifindex = (int)if_nametoindex(ifname)};
+    assert_true(sll.sll_ifindex > 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
+    return fd;
+}
+
+/* Wait for a frame from src the host's stack received on the packet socket
+ * fd: its length (0 if none came), its header in *vh. */
+static uint32_t host_stack_got(struct fixture *f, int fd, struct mac src, struct virtio_net_hdr *vh,
+                               uint8_t *buf, size_t size)
+{
+    uint64_t end = now_us() + WAIT_MS * 1000ull;
+    while (now_us() < end) {
+        pump(f);
+        struct iovec iov[2] = {{vh, sizeof(*vh)}, {buf, size}};
+        struct sockaddr_ll from;
+        struct msghdr mh = {
+            .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = iov, .msg_iovlen = 2};
+        ssize_t r = recvmsg(fd, &mh, MSG_DONTWAIT);
+        if (r < 0) {
+            usleep(200);
+            continue;
+        }
+        if (from.sll_pkttype != PACKET_OUTGOING && (size_t)r > sizeof(*vh) + 12 &&
+            mac_eq(buf + 6, src))
+            return (uint32_t)((size_t)r - sizeof(*vh));
+    }
+    return 0;
+}
+
+/* The pseudo-header sum of the TCP/IPv4 packet at ip, as the kernel wants
+ * it in the field of a partial checksum. */
+static uint16_t ipv4_tcp_pseudo(const uint8_t *ip)
+{
+    uint32_t tot = (uint32_t)ip[2] << 8 | ip[3];
+    return csum_fold(csum_add(0, ip + 12, 8) + 6 + tot - (uint32_t)(ip[0] & 0xf) * 4);
+}
+
+/* A VM's large TCP segment (B) and a frame whose checksum it left to the
+ * network (A) reach the host's stack through the host vNIC whole: one
+ * frame with a GSO_TCPV4 header for B, NEEDS_CSUM for both, and in the
+ * checksum field the pseudo-header sum over the whole TCP length, whatever
+ * the sender left there. Needs root (a TAP). */
+static void vsw_host_port__large_segment_to_the_host__whole_with_gso_header(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    char ifname[16];
+    snprintf(ifname, sizeof(ifname), "tvg%d", (int)getpid() % 1000000);
+    struct vsw_host_params hp = {.ifname = ifname, .mtu = 1500, .pool = g_pool};
+    assert_int_equal(vsw_host_port_create(&hp, &f->host), 0);
+    assert_int_equal(vsw_port_tx_offloads(f->host), VSW_TX_CSUM | VSW_TX_TSO);
+    assert_int_equal(vsw_port_attach(f->sw, f->host), 0);
+    int fd = vnet_packet_socket(ifname);
+
+    static uint8_t l3[70000], got[70000];
+    struct mac dst = host(f, 8, 1), src = host(f, 9, 1);
+    uint32_t n = ipv4_tcp_big(l3, 8000);
+    struct rte_mbuf *m = frame_of_l3(NULL, 0, 0x0800, l3, n, 0);
+    memcpy(rte_pktmbuf_mtod(m, uint8_t *), dst.b, 6);
+    memcpy(rte_pktmbuf_mtod(m, uint8_t *) + 6, src.b, 6);
+    assert_int_equal(vsw_frame_tso_request(m, 34, 1448, 4, 1500), 0);
+    inject(a, m);
+    struct virtio_net_hdr vh;
+    uint32_t len = host_stack_got(f, fd, src, &vh, got, sizeof(got));
+    assert_int_equal(len, 14 + n);
+    assert_int_equal(vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_TCPV4);
+    assert_int_equal(vh.gso_size, 1448);
+    assert_true(vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    assert_int_equal(vh.csum_start, 34);
+    assert_int_equal(vh.csum_offset, 16);
+    assert_int_equal((uint16_t)(got[14 + 36] << 8 | got[14 + 37]), ipv4_tcp_pseudo(got + 14));
+    assert_memory_equal(got + 14 + 40, l3 + 40, 8000);
+
+    /* A frame of A, the field holding garbage (0xbeef). */
+    src = host(f, 9, 2);
+    n = ipv4_tcp(l3, 300);
+    m = stack_frame(dst, src, NULL, 0, -1, 0x0800, l3, (uint16_t)n, 0);
+    assert_int_equal(vsw_frame_csum_request(m, 34, true, 4), 0);
+    inject(a, m);
+    len = host_stack_got(f, fd, src, &vh, got, sizeof(got));
+    assert_int_equal(len, 14 + n);
+    assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+    assert_true(vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    assert_int_equal(vh.csum_start, 34);
+    assert_int_equal((uint16_t)(got[14 + 36] << 8 | got[14 + 37]), ipv4_tcp_pseudo(got + 14));
+    close(fd);
+}
+
+/* The host's stack sends a TCP segment larger than the MTU through the
+ * host vNIC, leaving the cutting to it (GSO): it reaches a VM port as one
+ * frame of B. A header the port cannot honour (a partial checksum that
+ * does not start at the TCP header) is dropped and counted. Needs root (a TAP, a packet
+ * socket with virtio-net headers). */
+static void vsw_host_port__gso_from_the_host__one_frame_of_b_bad_header_counted(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    vsw_port_set_tx_offloads(&a->base, VSW_TX_CSUM | VSW_TX_TSO);
+    a->keep = true;
+    char ifname[16];
+    snprintf(ifname, sizeof(ifname), "tvr%d", (int)getpid() % 1000000);
+    struct vsw_host_params hp = {.ifname = ifname, .mtu = 1500, .pool = g_pool};
+    assert_int_equal(vsw_host_port_create(&hp, &f->host), 0);
+    assert_int_equal(vsw_port_attach(f->sw, f->host), 0);
+    int fd = vnet_packet_socket(ifname);
+
+    static uint8_t pkt[sizeof(struct virtio_net_hdr) + 70000];
+    struct virtio_net_hdr vh = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+                                .hdr_len = 54,
+                                .gso_size = 1448,
+                                .csum_start = 34,
+                                .csum_offset = 16};
+    memcpy(pkt, &vh, sizeof(vh));
+    uint8_t *fr = pkt + sizeof(vh);
+    struct mac src = host(f, 9, 3);
+    memset(fr, 0xff, 6);
+    memcpy(fr + 6, src.b, 6);
+    fr[12] = 0x08, fr[13] = 0x00;
+    uint32_t n = ipv4_tcp_big(fr + 14, 20000);
+    uint16_t ps = ipv4_tcp_pseudo(fr + 14);
+    fr[14 + 36] = (uint8_t)(ps >> 8), fr[14 + 37] = (uint8_t)ps;
+    ssize_t w = send(fd, pkt, sizeof(vh) + 14 + n, 0);
+    assert_int_equal(w, (ssize_t)(sizeof(vh) + 14 + n));
+
+    const struct tp_rec *r = NULL;
+    uint64_t end = now_us() + WAIT_MS * 1000ull;
+    while (!r && now_us() < end) {
+        pump(f);
+        for (unsigned i = 0; i < a->nlog && !r; i++)
+            if (mac_eq(a->log[i].src, src))
+                r = &a->log[i];
+        usleep(200);
+    }
+    assert_non_null(r);
+    assert_int_equal(r->len, 14 + n);
+    struct rte_mbuf *b = NULL;
+    for (unsigned i = 0; i < a->nkept && !b; i++)
+        if (mac_eq(rte_pktmbuf_mtod(a->kept[i], uint8_t *) + 6, src))
+            b = a->kept[i];
+    assert_non_null(b);
+    assert_true(b->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+    assert_int_equal(b->tso_segsz, 1448);
+
+    /* The checksum's start 4 bytes past the IP header's end (the kernel
+     * takes it; the IPv4 header is not that long). */
+    vh = (struct virtio_net_hdr){.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                 .gso_type = VIRTIO_NET_HDR_GSO_NONE,
+                                 .csum_start = 14 + 24,
+                                 .csum_offset = 16};
+    memcpy(pkt, &vh, sizeof(vh));
+    n = ipv4_tcp(fr + 14, 100);
+    w = send(fd, pkt, sizeof(vh) + 14 + n, 0);
+    assert_int_equal(w, (ssize_t)(sizeof(vh) + 14 + n));
+    end = now_us() + WAIT_MS * 1000ull;
+    while (vsw_host_port_bad_headers(f->host) == 0 && now_us() < end) {
+        pump(f);
+        usleep(200);
+    }
+    close(fd);
+    assert_int_equal(vsw_host_port_bad_headers(f->host), 1);
+    struct vsw_port_stats hs;
+    vsw_port_get_stats(f->host, &hs);
+    assert_int_equal(hs.drops[VSW_DROP_PORT_SPECIFIC], 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3914,6 +4211,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             vsw_host_port__priority_tagged_frame_with_partial_checksum__offsets_behind_the_tag,
             setup, teardown),
+        cmocka_unit_test(vsw_host_vnet_to_mbuf__tcp_gso__frame_of_b),
+        cmocka_unit_test(vsw_host_vnet_to_mbuf__hostile_gso_headers__refused_frame_unchanged),
+        cmocka_unit_test_setup_teardown(
+            vsw_host_port__large_segment_to_the_host__whole_with_gso_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_host_port__gso_from_the_host__one_frame_of_b_bad_header_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_dp_worker_stats__frames_through_ports__add_up_since_the_baseline, setup, teardown),
         /* Last: when it fails, a switch slot stays unusable for the rest
