@@ -1,8 +1,8 @@
 /*
  * An adaptive polling window: how long a polling loop keeps polling after
  * its last work before it arms its interrupts and sleeps. Pure
- * arithmetic in the caller's time unit (TSC cycles in a vswitch worker,
- * nanoseconds in hv-vm), so either side can use it and tests can drive it.
+ * arithmetic in the caller's time unit (nanoseconds in hv-vm), so tests can
+ * drive it.
  *
  * A request/response exchange (a ping, a TCP ACK) comes back after a gap of
  * a few hundred microseconds. A loop that sleeps before the answer pays a

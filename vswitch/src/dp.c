@@ -27,15 +27,11 @@
  * control thread only reads them, and vsw_dp_stats_clear() keeps a
  * baseline on its side instead of resetting anything a worker writes.
  *
- * Sleeping: a worker with nothing to do for its polling window arms every port's
+ * Sleeping: a worker with nothing to do for idle_sleep_us arms every port's
  * wake-up (e.g. unmasks a VMBus ring's interrupts), marks itself sleeping,
  * re-checks, and waits in epoll on the ports' wait fds and its own wake fd.
  * Other workers that hand it frames write the wake fd when they see it
  * sleeping (a store/fence/load pair on both sides, see vsw_flush_stages()).
- * The window adapts (hv-poll.h) between idle_sleep_us and VSW_POLL_MAX_US
- * to the gaps between bursts, so that the answer to what the worker just
- * forwarded (a ping's echo reply, a TCP ACK) finds it polling, not asleep
- * behind a wake-up, while traffic flows; an idle worker sleeps as before.
  */
 
 #include <errno.h>
@@ -57,14 +53,8 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
-#include "hv-poll.h"
 #include "jumbo.h"
 #include "vsw-private.h"
-
-/* Longest a worker polls after its last work (hv-poll.h): 10 % of a core
- * at most for one answer in flight every 20 ms, and a window covering
- * request/response turnarounds through two guests on a loaded host. */
-#define VSW_POLL_MAX_US 2000u
 
 uint64_t vsw_mirror_copy_flag;
 
@@ -204,14 +194,8 @@ static int worker_main(void *arg)
     struct vsw_worker *w = arg;
     struct vsw_dp *dp = w->dp;
     struct rte_mbuf *pkts[VSW_BURST];
-    const uint64_t cycles_us = dp->tsc_hz / 1000000u;
-    struct hv_poll_window window;
-    hv_poll_window_init(&window, cycles_us * dp->idle_sleep_us, cycles_us * VSW_POLL_MAX_US);
+    uint64_t idle_cycles = dp->tsc_hz / 1000000u * dp->idle_sleep_us;
     uint64_t last_work = rte_rdtsc();
-    /* When the last busy round ended, sleeps included in the gap since (the
-     * idle timer's last_work restarts after a sleep). */
-    uint64_t last_busy = last_work;
-    bool was_idle = false;
     /* Right after a sleep: a round without work sends the worker back to
      * sleep at once. A guest may signal its channel with nothing in its
      * ring as often as its hypercalls go; were each wake-up followed by
@@ -259,24 +243,22 @@ static int worker_main(void *arg)
             vsw_worker_count(&w->busy_cycles, now - round_start);
             vsw_worker_count(&w->rx_packets, rx);
             vsw_worker_count(&w->tx_packets, tx);
-            if (was_idle)
-                hv_poll_window_work(&window, round_start - last_busy);
             round_start = now;
             last_work = now;
-            last_busy = now;
             woken = false;
-            was_idle = false;
-        } else if (woken || now - last_work > window.cur) {
-            was_idle = true;
+        } else if (woken || now - last_work > idle_cycles) {
             vsw_worker_count(&w->idle_cycles, now - round_start);
             woken = worker_sleep(w, set);
             round_start = rte_rdtsc();
             vsw_worker_count(&w->sleep_cycles, round_start - now);
             last_work = round_start;
         } else {
-            was_idle = true;
-            /* Idle polling gives way to whatever else wants this CPU (a
-             * guest's process answering what the worker just forwarded). */
+            /* Polling takes only the time nobody else on this CPU wants:
+             * the worker's lcore is not reserved for it, and a guest's
+             * process answering what the worker just forwarded may be
+             * waiting for this CPU (notes of issue 10: spinning with
+             * rte_pause() cost a ping 0.3 ms). An idle round is not a busy
+             * one, so this is no system call on the busy path. */
             sched_yield();
             uint64_t after = rte_rdtsc();
             vsw_worker_count(&w->idle_cycles, after - round_start);
