@@ -273,7 +273,7 @@ static int vm_round(struct netvsc_vm *vm, int max_sleep_ms)
         /* The VM's processes (the ones it answers), the other VMs and the
          * kernel share this CPU: polling only takes the time none of them
          * wants. Without this, each hop of a ping waited out the previous
-         * process's polling, 75 us a hop (notes of issue 10). */
+         * process's polling, 75 us a hop (measured with perf sched). */
         if (!armed)
             sched_yield();
     }

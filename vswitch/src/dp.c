@@ -256,9 +256,10 @@ static int worker_main(void *arg)
             /* Polling takes only the time nobody else on this CPU wants:
              * the worker's lcore is not reserved for it, and a guest's
              * process answering what the worker just forwarded may be
-             * waiting for this CPU (notes of issue 10: spinning with
-             * rte_pause() cost a ping 0.3 ms). An idle round is not a busy
-             * one, so this is no system call on the busy path. */
+             * waiting for this CPU (measured: with rte_pause() here, and
+             * hv-vm polling the same way, a VM-to-VM ping took 0.58 ms,
+             * with both yielding 0.31). An idle round is not a busy one,
+             * so this is no system call on the busy path. */
             sched_yield();
             uint64_t after = rte_rdtsc();
             vsw_worker_count(&w->idle_cycles, after - round_start);
