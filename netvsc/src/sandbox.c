@@ -60,6 +60,8 @@ static const int plain_calls[] = {
     /* waiting */
     SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(poll),
     SCMP_SYS(ppoll), SCMP_SYS(clock_gettime), SCMP_SYS(restart_syscall),
+    /* polling gives way to whatever else wants the CPU (vm.c) */
+    SCMP_SYS(sched_yield),
     /* memory (mmap and mprotect are checked below) */
     SCMP_SYS(munmap), SCMP_SYS(brk),
     /* descriptors, the process (libnl names its sockets after the pid) */

@@ -35,6 +35,7 @@
  */
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,7 +253,14 @@ static int worker_main(void *arg)
             vsw_worker_count(&w->sleep_cycles, round_start - now);
             last_work = round_start;
         } else {
-            rte_pause();
+            /* Polling takes only the time nobody else on this CPU wants:
+             * the worker's lcore is not reserved for it, and a guest's
+             * process answering what the worker just forwarded may be
+             * waiting for this CPU (measured: with rte_pause() here, and
+             * hv-vm polling the same way, a VM-to-VM ping took 0.58 ms,
+             * with both yielding 0.31). An idle round is not a busy one,
+             * so this is no system call on the busy path. */
+            sched_yield();
             uint64_t after = rte_rdtsc();
             vsw_worker_count(&w->idle_cycles, after - round_start);
             round_start = after;
