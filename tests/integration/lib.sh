@@ -79,6 +79,28 @@ hv_vm() {
     ip netns exec "$ns" ip addr add "$3" dev eth0
 }
 
+# hv_phys_net ADDR/LEN: "the physical network": a namespace $PHYS with a
+# host at ADDR on $PEER, the far end of a veth whose near end $UP (in the
+# root namespace) an external switch's uplink can take.
+hv_phys_net() {
+    PHYS="${HV_TAG}p" UP="hu$HV_TAG" PEER="hp$HV_TAG"
+    HV_NS+=("$PHYS")
+    HV_BRIDGES+=("$UP")
+    ip netns add "$PHYS"
+    ip link add "$UP" type veth peer name "$PEER"
+    ip link set "$PEER" netns "$PHYS"
+    sysctl -qw "net.ipv6.conf.$UP.disable_ipv6=1"
+    ip link set "$UP" up
+    ip -n "$PHYS" link set lo up
+    ip -n "$PHYS" addr add "$1" dev "$PEER"
+    ip -n "$PHYS" link set "$PEER" up
+    # A real NIC hands frames over with their checksums done; a veth leaves
+    # them to "the hardware", and net_af_packet cannot tell (docs/platform.md §2.1).
+    ip netns exec "$PHYS" ethtool -K "$PEER" tx off >/dev/null
+    hv_quiet_ns "$PHYS"
+    ip netns exec "$PHYS" sysctl -qw "net.ipv6.conf.$PEER.disable_ipv6=1"
+}
+
 # No IPv6 or other chatter: counters then count exactly what a test sends.
 hv_quiet_ns() {
     ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true

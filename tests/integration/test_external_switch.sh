@@ -15,24 +15,7 @@ for t in iperf3 dnsmasq busybox; do
 done
 hv_start
 
-PHYS="${HV_TAG}p"
-UP="hu$HV_TAG"
-PEER="hp$HV_TAG"
-HV_NS+=("$PHYS")
-HV_BRIDGES+=("$UP")
-ip netns add "$PHYS"
-ip link add "$UP" type veth peer name "$PEER"
-ip link set "$PEER" netns "$PHYS"
-sysctl -qw "net.ipv6.conf.$UP.disable_ipv6=1"
-ip link set "$UP" up
-ip -n "$PHYS" link set lo up
-ip -n "$PHYS" addr add 10.63.0.1/24 dev "$PEER"
-ip -n "$PHYS" link set "$PEER" up
-# A real NIC hands frames over with their checksums done; a veth leaves
-# them to "the hardware", and net_af_packet cannot tell (docs/platform.md §2.1).
-ip netns exec "$PHYS" ethtool -K "$PEER" tx off >/dev/null
-hv_quiet_ns "$PHYS"
-ip netns exec "$PHYS" sysctl -qw "net.ipv6.conf.$PEER.disable_ipv6=1"
+hv_phys_net 10.63.0.1/24
 
 hv_log "dnsmasq on the physical network: DHCP 10.63.0.100-149, DNS for phys.hvnet.test"
 ip netns exec "$PHYS" dnsmasq --keep-in-foreground --user=root --group=root --no-resolv \

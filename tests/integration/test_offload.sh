@@ -62,19 +62,7 @@ bad=$(tshark -r "$HV_DIR/a.pcap" -Y "tcp && _ws.malformed" 2>/dev/null | wc -l)
 echo "LSO frames from A: $lso, coalesced frames to B: $rsc, large segments captured: $big"
 
 hv_log "VM -> a host behind an uplink that takes no large segments: cut in software"
-UP="hu$HV_TAG" PEER="hp$HV_TAG" PHYS="${HV_TAG}p"
-HV_NS+=("$PHYS")
-HV_BRIDGES+=("$UP")
-ip netns add "$PHYS"
-ip link add "$UP" type veth peer name "$PEER"
-ip link set "$PEER" netns "$PHYS"
-sysctl -qw "net.ipv6.conf.$UP.disable_ipv6=1"
-ip link set "$UP" up
-ip -n "$PHYS" link set lo up
-ip -n "$PHYS" addr add 10.84.0.9/24 dev "$PEER"
-ip -n "$PHYS" link set "$PEER" up
-ip netns exec "$PHYS" ethtool -K "$PEER" tx off >/dev/null
-hv_quiet_ns "$PHYS"
+hv_phys_net 10.84.0.9/24
 vctl switch-set "$sw" --type external --uplink "net_af_packet_$HV_TAG,iface=$UP" >/dev/null
 before=$(csum_errors "$PHYS")
 gbps=$(iperf "$A" 10.84.0.9 "$PHYS" 3)

@@ -63,21 +63,29 @@ void vsw_l2_parse_tags(const struct rte_mbuf *m, struct vsw_l2_info *out)
     out->l3_off = (uint16_t)(off + 2);
 }
 
+/* The IP version of m's L3 header behind its tags (0: not IPv4 or IPv6),
+ * with l2 filled and the smallest header of that version in *l3_min. */
+static unsigned ip_of(const struct rte_mbuf *m, struct vsw_l2_info *l2, uint32_t *l3_min)
+{
+    vsw_l2_parse(m, l2);
+    if (l2->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4)) {
+        *l3_min = sizeof(struct rte_ipv4_hdr);
+        return 4;
+    }
+    if (l2->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)) {
+        *l3_min = sizeof(struct rte_ipv6_hdr);
+        return 6;
+    }
+    return 0;
+}
+
 int vsw_frame_csum_request(struct rte_mbuf *m, uint32_t l4_off, bool tcp, unsigned ip_version)
 {
     struct vsw_l2_info l2;
-    vsw_l2_parse(m, &l2);
-    unsigned v;
-    uint32_t l3_min;
-    if (l2.ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4)) {
-        v = 4;
-        l3_min = sizeof(struct rte_ipv4_hdr);
-    } else if (l2.ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)) {
-        v = 6;
-        l3_min = sizeof(struct rte_ipv6_hdr);
-    } else {
+    uint32_t l3_min = 0;
+    unsigned v = ip_of(m, &l2, &l3_min);
+    if (!v)
         return -EINVAL;
-    }
     uint32_t l4_hdr = tcp ? sizeof(struct rte_tcp_hdr) : sizeof(struct rte_udp_hdr);
     if ((ip_version && ip_version != v) || l4_off < (uint32_t)l2.l3_off + l3_min ||
         (uint64_t)l4_off + l4_hdr > m->pkt_len)
@@ -128,18 +136,10 @@ int vsw_frame_tso_request(struct rte_mbuf *m, uint32_t l4_off, uint16_t mss, uns
                           uint32_t mtu)
 {
     struct vsw_l2_info l2;
-    vsw_l2_parse(m, &l2);
-    unsigned v;
-    uint32_t l3_min;
-    if (l2.ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4)) {
-        v = 4;
-        l3_min = sizeof(struct rte_ipv4_hdr);
-    } else if (l2.ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)) {
-        v = 6;
-        l3_min = sizeof(struct rte_ipv6_hdr);
-    } else {
+    uint32_t l3_min = 0;
+    unsigned v = ip_of(m, &l2, &l3_min);
+    if (!v)
         return -EINVAL;
-    }
     if (mss == 0 || (ip_version && ip_version != v) || l4_off < (uint32_t)l2.l3_off + l3_min ||
         l2.l3_off >= (1u << RTE_MBUF_L2_LEN_BITS))
         return -EINVAL;
