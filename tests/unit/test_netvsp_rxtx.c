@@ -944,7 +944,7 @@ static void tx_burst__large_segment_to_rsc_guest__one_packet_over_sections(void 
     struct netvsp_stats a = nstats(v);
     assert_int_equal(a.rsc_frames, b.rsc_frames + 2);
     /* Every fragment of a packet in one transfer, in order. */
-    uint32_t got[3] = {0}, csum[3] = {0}, used, k = 0;
+    uint32_t got[3] = {0}, csum[3] = {0}, used = 0, k = 0;
     const uint8_t *want[3] = {f4, small, f6};
     const uint32_t wlen[3] = {sizeof(f4), sizeof(small), sizeof(f6)};
     for (unsigned t = 0; t < v->nxfer && k < 3; t++) {
