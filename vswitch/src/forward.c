@@ -13,10 +13,7 @@
  * it. Ports that write to frames (tx_writes) or need the tag back in the
  * frame (inband_vlan) get a private copy when the mbuf is shared.
  *
- * Staging makes each frame fit its egress port (deliver()): by the port's
- * capability word, a large TCP segment is cut for a port that does not
- * take it whole and checksum requests are finished for a port that does
- * not take them, per port, never writing to the shared mbuf.
+ * Staging makes each frame fit its egress port (egress.c).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -49,26 +46,9 @@ static inline bool vlan_ok(const struct vsw_port_policy *pol, uint16_t vid)
     return vid == pol->access_vlan;
 }
 
-/* A copy of m for one consumer, with the port's tag back in the frame if
- * the port carries tags in-band. NULL if out of mbufs. */
-static struct rte_mbuf *wire_copy(struct rte_mempool *pool, struct rte_mbuf *m, uint16_t tag)
-{
-    struct rte_mbuf *c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
-    if (!c)
-        return NULL;
-    if (tag) {
-        c->vlan_tci = tag;
-        if (rte_vlan_insert(&c) != 0) {
-            rte_pktmbuf_free(c);
-            return NULL;
-        }
-    }
-    return c;
-}
-
 static void capture(struct vsw_dp *dp, struct vsw_capture *cap, struct rte_mbuf *m, uint16_t tag)
 {
-    struct rte_mbuf *c = wire_copy(dp->pool, m, tag);
+    struct rte_mbuf *c = vsw_wire_copy(dp->pool, m, tag);
     if (!c || rte_ring_mp_enqueue(cap->ring, c) != 0) {
         if (c)
             rte_pktmbuf_free(c);
@@ -80,7 +60,7 @@ static void capture(struct vsw_dp *dp, struct vsw_capture *cap, struct rte_mbuf 
 
 static unsigned flush_stage(struct vsw_worker *w, struct vsw_stage *st);
 
-static void stage_one(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m)
+void vsw_stage_one(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m)
 {
     struct vsw_stage *st = &w->stage[out->index];
     if (!st->listed) {
@@ -95,245 +75,6 @@ static void stage_one(struct vsw_worker *w, struct vsw_port *out, struct rte_mbu
     st->pkts[st->n++] = m;
 }
 
-/* May m be written in place: every segment its own, none shared? */
-static inline bool writable(const struct rte_mbuf *m)
-{
-    for (const struct rte_mbuf *s = m; s; s = s->next)
-        if (!RTE_MBUF_DIRECT(s) || rte_mbuf_refcnt_read(s) != 1)
-            return false;
-    return true;
-}
-
-/* The longest frame m puts on a wire: itself, or if it is a large TCP
- * segment (vsw_frame_tso_request) the longest segment it becomes. */
-static inline uint32_t egress_len(const struct rte_mbuf *m)
-{
-    if (likely(!(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG)))
-        return m->pkt_len;
-    uint32_t seg = (uint32_t)m->l2_len + m->l3_len + m->l4_len + m->tso_segsz;
-    return RTE_MIN(seg, m->pkt_len);
-}
-
-/*
- * Finish in software the checksum requests of m (private) among which;
- * NULL if m was dropped (freed and counted on out). A finished L4 checksum
- * makes the frame "verified" for receivers that ask (contract C).
- */
-static struct rte_mbuf *finish_csum(struct vsw_worker *w, struct vsw_port *out,
-                                    struct rte_mbuf *m, uint64_t which)
-{
-    const bool l4 = which & m->ol_flags & RTE_MBUF_F_TX_L4_MASK;
-    const bool v4 = m->ol_flags & RTE_MBUF_F_TX_IPV4;
-    int rc = vsw_frame_cksum_finish(m, which);
-    if (rc == -EAGAIN) {
-        /* Headers across segments, or a chain DPDK's checksum cannot sum
-         * in place (vsw-frame.h): a copy in full segments can. */
-        struct rte_mbuf *c = rte_pktmbuf_copy(m, w->dp->pool, 0, UINT32_MAX);
-        rte_pktmbuf_free(m);
-        if (!c) {
-            vsw_port_drop(out, VSW_DROP_NO_MBUF, 1);
-            return NULL;
-        }
-        m = c;
-        rc = vsw_frame_cksum_finish(m, which);
-    }
-    if (rc < 0) {
-        vsw_port_drop(out, VSW_DROP_OFFLOAD, 1);
-        rte_pktmbuf_free(m);
-        return NULL;
-    }
-    if (l4) {
-        m->ol_flags = (m->ol_flags & ~(RTE_MBUF_F_RX_L4_CKSUM_MASK | RTE_MBUF_F_RX_IP_CKSUM_MASK)) |
-                      RTE_MBUF_F_RX_L4_CKSUM_GOOD | (v4 ? RTE_MBUF_F_RX_IP_CKSUM_GOOD : 0);
-    }
-    return m;
-}
-
-/* Segments one large TCP segment may become for a port that does not take
- * it whole: 64 KiB at an MSS of 256 bytes. A frame that would need more is
- * refused (VSW_DROP_OFFLOAD) rather than taking hundreds of mbufs of the
- * pool: TCP senders do not ask for that. */
-#define VSW_SEGS_MAX 256
-
-/* Chain to s indirect mbufs over len bytes at off of m (as GSO does for
- * IPv4): the payload is not copied. 0, or -ENOMEM (s keeps what it got). */
-static int attach_range(struct rte_mempool *pool, struct rte_mbuf *s, struct rte_mbuf *m,
-                        uint32_t off, uint32_t len)
-{
-    struct rte_mbuf *seg = m;
-    while (seg && off >= seg->data_len) {
-        off -= seg->data_len;
-        seg = seg->next;
-    }
-    for (; len && seg; seg = seg->next, off = 0) {
-        const uint32_t k = RTE_MIN(len, (uint32_t)seg->data_len - off);
-        struct rte_mbuf *ind = rte_pktmbuf_alloc(pool);
-        if (!ind)
-            return -ENOMEM;
-        rte_pktmbuf_attach(ind, seg);
-        ind->data_off = (uint16_t)(ind->data_off + off);
-        ind->data_len = (uint16_t)k;
-        ind->pkt_len = k;
-        if (rte_pktmbuf_chain(s, ind) != 0) {
-            rte_pktmbuf_free(ind);
-            return -ENOMEM;
-        }
-        len -= k;
-    }
-    return len ? -ENOMEM : 0;
-}
-
-/*
- * Cut a TCP/IPv6 large segment into segs, the way DPDK's GSO cuts TCP/IPv4
- * (cut()): each segment a copy of the headers, with its payload length,
- * sequence number and flags (FIN and PSH on the last only) set, chained to
- * indirect mbufs over its part of m's payload. DPDK 22.11's GSO has no
- * TCP/IPv6. Returns the count or -ENOMEM (nothing left allocated).
- */
-static int cut_tcp6(struct rte_mempool *pool, struct rte_mbuf *m, struct rte_mbuf **segs)
-{
-    const uint32_t l4_off = (uint32_t)m->l2_len + m->l3_len, hdr = l4_off + m->l4_len;
-    const uint32_t payload = m->pkt_len - hdr, mss = m->tso_segsz;
-    const struct rte_tcp_hdr *th = rte_pktmbuf_mtod_offset(m, const struct rte_tcp_hdr *, l4_off);
-    const uint32_t seq0 = rte_be_to_cpu_32(th->sent_seq);
-    int n = 0;
-    for (uint32_t off = 0; off < payload; off += mss) {
-        const uint32_t len = RTE_MIN(mss, payload - off);
-        struct rte_mbuf *s = rte_pktmbuf_copy(m, pool, 0, hdr);
-        if (!s || attach_range(pool, s, m, hdr + off, len) != 0) {
-            rte_pktmbuf_free(s);
-            rte_pktmbuf_free_bulk(segs, (unsigned)n);
-            return -ENOMEM;
-        }
-        struct rte_ipv6_hdr *ip = rte_pktmbuf_mtod_offset(s, struct rte_ipv6_hdr *, m->l2_len);
-        struct rte_tcp_hdr *t = rte_pktmbuf_mtod_offset(s, struct rte_tcp_hdr *, l4_off);
-        ip->payload_len = rte_cpu_to_be_16((uint16_t)(m->l3_len - sizeof(*ip) + m->l4_len + len));
-        t->sent_seq = rte_cpu_to_be_32(seq0 + off);
-        if (off + len < payload)
-            t->tcp_flags &= (uint8_t)~(RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG);
-        segs[n++] = s;
-    }
-    return n;
-}
-
-/*
- * Cut m (one reference; consumed), a large TCP segment, into frames of A
- * in segs: their headers private, their payload possibly shared with m.
- * Returns the count, -ENOMEM, or -EINVAL (more than VSW_SEGS_MAX segments,
- * or a frame the cutter refuses).
- */
-static int cut(struct vsw_worker *w, struct rte_mbuf *m, struct rte_mbuf **segs)
-{
-    const uint32_t hdr = (uint32_t)m->l2_len + m->l3_len + m->l4_len;
-    const uint64_t f = m->ol_flags;
-    int n;
-    if (m->pkt_len <= hdr + m->tso_segsz) {
-        /* One segment already: only the request goes. */
-        if (!writable(m)) {
-            struct rte_mbuf *c = rte_pktmbuf_copy(m, w->dp->pool, 0, UINT32_MAX);
-            rte_pktmbuf_free(m);
-            if (!c)
-                return -ENOMEM;
-            m = c;
-        }
-        m->ol_flags &= ~RTE_MBUF_F_TX_TCP_SEG;
-        segs[0] = m;
-        return 1;
-    }
-    if (m->tso_segsz == 0 || m->pkt_len - hdr > (uint32_t)VSW_SEGS_MAX * m->tso_segsz) {
-        rte_pktmbuf_free(m);
-        return -EINVAL;
-    }
-    if (f & RTE_MBUF_F_TX_IPV4) {
-        w->gso.gso_size = (uint16_t)(hdr + m->tso_segsz);
-        n = rte_gso_segment(m, &w->gso, segs, VSW_SEGS_MAX);
-        /* GSO clears the request in m, which other ports may share. */
-        m->ol_flags = f;
-        if (n == 0)
-            n = -EINVAL;
-    } else {
-        n = cut_tcp6(w->dp->pool, m, segs);
-    }
-    for (int i = 0; i < n; i++) {
-        segs[i]->ol_flags = f & ~RTE_MBUF_F_TX_TCP_SEG;
-        segs[i]->tx_offload = m->tx_offload;
-        segs[i]->vlan_tci = m->vlan_tci;
-        /* CWR goes out once, on the first segment, as TSO NICs and Linux
-         * send it (RFC 3168); DPDK's GSO leaves it on every one. */
-        if (i > 0) {
-            struct rte_tcp_hdr *t = rte_pktmbuf_mtod_offset(
-                segs[i], struct rte_tcp_hdr *, (uint32_t)m->l2_len + m->l3_len);
-            t->tcp_flags &= (uint8_t)~RTE_TCP_CWR_FLAG;
-        }
-    }
-    rte_pktmbuf_free(m);
-    return n;
-}
-
-/*
- * Make m (one reference of it) fit out, as vsw-port-provider.h promises
- * port types, and stage what it becomes: a large TCP segment for a port
- * without VSW_TX_TSO is cut, checksums for a port without VSW_TX_CSUM are
- * finished, the port's tag goes into the frame if it carries tags in-band
- * (tag), and a port that writes to frames gets one nobody else reads.
- */
-static void deliver(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m, uint16_t tag)
-{
-    const uint32_t offl = vsw_port_tx_offloads(out);
-    const uint64_t f = m->ol_flags;
-    if (unlikely((f & RTE_MBUF_F_TX_TCP_SEG) && !(offl & VSW_TX_TSO))) {
-        struct rte_mbuf *segs[VSW_SEGS_MAX];
-        int n = cut(w, m, segs);
-        if (n < 0) {
-            vsw_port_drop(out, n == -ENOMEM ? VSW_DROP_NO_MBUF : VSW_DROP_OFFLOAD, 1);
-            return;
-        }
-        /* The IPv4 header of each segment changed: finished here, as no
-         * port is asked to take IP header checksums. */
-        const uint64_t which = (offl & VSW_TX_CSUM) ? RTE_MBUF_F_TX_IP_CKSUM : VSW_TX_CSUM_FLAGS;
-        for (int i = 0; i < n; i++) {
-            struct rte_mbuf *s = segs[i];
-            /* A segment's headers are its own, its payload is m's: a port
-             * that writes to frames gets it in full segments of its own. */
-            if (out->cls->tx_writes && !writable(s)) {
-                struct rte_mbuf *c = rte_pktmbuf_copy(s, w->dp->pool, 0, UINT32_MAX);
-                rte_pktmbuf_free(s);
-                if (!c) {
-                    vsw_port_drop(out, VSW_DROP_NO_MBUF, 1);
-                    continue;
-                }
-                s = c;
-            }
-            if (!(s = finish_csum(w, out, s, which)))
-                continue;
-            if (tag) {
-                s->vlan_tci = tag;
-                if (rte_vlan_insert(&s) != 0) {
-                    vsw_port_drop(out, VSW_DROP_NO_MBUF, 1);
-                    rte_pktmbuf_free(s);
-                    continue;
-                }
-            }
-            stage_one(w, out, s);
-        }
-        return;
-    }
-    const bool finish = !(f & RTE_MBUF_F_TX_TCP_SEG) && (f & VSW_TX_CSUM_FLAGS) &&
-                        !(offl & VSW_TX_CSUM);
-    if (tag || ((finish || out->cls->tx_writes) && !writable(m))) {
-        struct rte_mbuf *c = wire_copy(w->dp->pool, m, tag);
-        rte_pktmbuf_free(m);
-        if (!c) {
-            vsw_port_drop(out, VSW_DROP_NO_MBUF, 1);
-            return;
-        }
-        m = c;
-    }
-    if (unlikely(finish) && !(m = finish_csum(w, out, m, VSW_TX_CSUM_FLAGS)))
-        return;
-    stage_one(w, out, m);
-}
-
 static void stage_mirror(struct vsw_worker *w, struct vsw_port *src, struct rte_mbuf *m)
 {
     struct vsw_port *dst = __atomic_load_n(&src->mirror_to, __ATOMIC_ACQUIRE);
@@ -343,13 +84,13 @@ static void stage_mirror(struct vsw_worker *w, struct vsw_port *src, struct rte_
     /* A mirror port sees the frames of every VLAN, tagged if it is a trunk
      * that carries tags in-band. */
     uint16_t tag = dst->cls->inband_vlan && pol->trunk ? (m->vlan_tci & 0xfff) : 0;
-    struct rte_mbuf *c = wire_copy(w->dp->pool, m, tag);
+    struct rte_mbuf *c = vsw_wire_copy(w->dp->pool, m, tag);
     if (!c) {
         vsw_port_drop(dst, VSW_DROP_NO_MBUF, 1);
         return;
     }
     c->ol_flags |= vsw_mirror_copy_flag;
-    deliver(w, dst, c, 0);
+    vsw_deliver(w, dst, c, 0);
 }
 
 /* Stage m (one reference of it) for out. A large TCP segment is judged by
@@ -357,7 +98,7 @@ static void stage_mirror(struct vsw_worker *w, struct vsw_port *src, struct rte_
  * what a NIC doing TSO is handed, as tcpdump on such a NIC does. */
 static void stage(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m)
 {
-    if (egress_len(m) > __atomic_load_n(&out->max_frame, __ATOMIC_RELAXED)) {
+    if (vsw_egress_len(m) > __atomic_load_n(&out->max_frame, __ATOMIC_RELAXED)) {
         vsw_port_drop(out, VSW_DROP_TOO_BIG, 1);
         rte_pktmbuf_free(m);
         return;
@@ -368,7 +109,7 @@ static void stage(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m
         capture(w->dp, cap, m, out->cls->inband_vlan ? tag : vsw_port_tx_vlan(out, m));
     if (__atomic_load_n(&out->mirror_to, __ATOMIC_RELAXED))
         stage_mirror(w, out, m);
-    deliver(w, out, m, tag);
+    vsw_deliver(w, out, m, tag);
 }
 
 /* Ask the control thread to learn src on in, unless asked recently while
@@ -670,7 +411,7 @@ static void admit(struct vsw_dp *dp, struct vsw_port *in, struct vsw_policy_full
          * frame now): the sender's MTU is above the switch's. Dropped here, where
          * it happened, rather than counted on whichever port it was for. A
          * large TCP segment is as long as the segments it becomes. */
-        if (unlikely(egress_len(m) > __atomic_load_n(&in->rx_max_frame, __ATOMIC_RELAXED))) {
+        if (unlikely(vsw_egress_len(m) > __atomic_load_n(&in->rx_max_frame, __ATOMIC_RELAXED))) {
             vsw_port_drop(in, VSW_DROP_RX_TOO_BIG, 1);
             rte_pktmbuf_free(m);
             continue;

@@ -69,7 +69,7 @@ struct vsw_worker {
     uint16_t touched[VSW_MAX_PORTS];
     unsigned sent_early; /* frames sent by stages flushed when full, this round */
     struct vsw_stage *stage; /* VSW_MAX_PORTS entries */
-    struct rte_gso_ctx gso;  /* cutting large TCP segments (forward.c) */
+    struct rte_gso_ctx gso;  /* cutting large TCP segments (egress.c) */
     uint64_t learn_cache[VSW_LEARN_CACHE];
     uint32_t learn_cache_ts[VSW_LEARN_CACHE];
     uint16_t learn_cache_seen[VSW_LEARN_CACHE]; /* FDB's port index when asked */
@@ -218,6 +218,26 @@ void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pk
  * tx_burst of ports w owns (the rest went to other workers' hand-off
  * rings, and their owners count them). */
 unsigned vsw_flush_stages(struct vsw_worker *w);
+/* Queue m for out in this round's batch (sending the batch first if it is
+ * full). */
+void vsw_stage_one(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m);
+
+/* egress.c */
+/* A copy of m for one consumer (capture, mirror, a port that needs its
+ * own), with tag put back into the frame if non-zero. NULL if out of mbufs. */
+struct rte_mbuf *vsw_wire_copy(struct rte_mempool *pool, struct rte_mbuf *m, uint16_t tag);
+/* Make m (one reference of it) fit out and stage what it becomes
+ * (vsw_stage_one); tag: the port's tag to put into the frame, or 0. */
+void vsw_deliver(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m, uint16_t tag);
+/* The longest frame m puts on a wire: itself, or if it is a large TCP
+ * segment (vsw_frame_tso_request) the longest segment it becomes. */
+static inline uint32_t vsw_egress_len(const struct rte_mbuf *m)
+{
+    if (likely(!(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG)))
+        return m->pkt_len;
+    uint32_t seg = (uint32_t)m->l2_len + m->l3_len + m->l4_len + m->tso_segsz;
+    return RTE_MIN(seg, m->pkt_len);
+}
 
 /* dp.c */
 struct vsw_port_set *vsw_port_set_with(const struct vsw_port_set *old, struct vsw_port *add,
