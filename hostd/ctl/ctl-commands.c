@@ -137,6 +137,9 @@ static const struct arg_spec opts_vm_add[] = {
     { .kind = ARG_UINT, .name = "--cpus", .metavar = "N", .min = 1, .max = 64,
       .param = "cpus",
       .help = "virtual processors, 1..64 and at most the host's CPUs (default 1)" },
+    { .kind = ARG_ONOFF, .name = "--guest-offloads", .metavar = "on|off",
+      .param = "guest_offloads",
+      .help = "the guest's NIC drivers ask for checksum, LSO and RSC offloads (default on)" },
     { .kind = ARG_END },
 };
 static const struct arg_spec opts_nic_add_switch[] = {
@@ -249,7 +252,7 @@ static const struct command commands[] = {
     { "switch-show", "show a switch: kind, MTU, FDB, ports with counters", "switch-show NAME",
       NULL, pos_switch, NULL, NULL, NULL, ctl_print_switch_show },
     { "vm-add", "create a VM (a child partition)",
-      "vm-add NAME [--netns NS] [--memory MB] [--cpus N]",
+      "vm-add NAME [--netns NS] [--memory MB] [--cpus N] [--guest-offloads on|off]",
       "Creates the VM stopped; its NICs appear as interfaces in network namespace NS.",
       pos_vm, opts_vm_add, NULL, NULL, ctl_print_generic },
     { "vm-start", "start a VM", "vm-start NAME", NULL, pos_vm, NULL, NULL, NULL,

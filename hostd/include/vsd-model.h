@@ -135,6 +135,7 @@ struct vsd_vm {
     char netns[VSD_NAME_MAX + 1];
     uint32_t memory_mb;
     uint32_t cpus;     /* virtual processors of its partition */
+    bool guest_offloads; /* its NIC drivers ask for checksum/LSO/RSC offloads */
     bool want_running; /* persisted: restarted with vswitchd */
     bool netns_owned;  /* created for this VM: deleted with it */
     bool crashed;
@@ -244,6 +245,7 @@ struct vsd_vm_params {
     const char *netns;  /* its network namespace; NULL: the VM's name */
     uint32_t memory_mb; /* 64..65536 */
     uint32_t cpus;      /* virtual processors, 1..HV_PARTITION_VPS_MAX */
+    bool guest_offloads; /* its guest's NIC drivers ask for offloads (default) */
     /* From the state file: cpus is not held to this host's CPU count, the
      * two flags below are as saved, and nothing is logged. */
     bool restore;

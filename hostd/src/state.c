@@ -209,12 +209,14 @@ json_t *vsd_state_to_json(const struct vsd *d)
         json_t *nics = json_array();
         for (int j = 0; j < vm->nnics; j++)
             json_array_append_new(nics, nic_to_json(vm->nics[j]));
-        json_array_append_new(vms, json_pack("{s:s,s:s,s:i,s:i,s:b,s:b,s:o}", "name", vm->name,
-                                             "netns", vm->netns, "memory_mb",
-                                             (json_int_t)vm->memory_mb, "cpus",
-                                             (json_int_t)vm->cpus, "running",
-                                             vm->want_running, "netns_owned", vm->netns_owned,
-                                             "nics", nics));
+        json_t *v = json_pack("{s:s,s:s,s:i,s:i,s:b,s:b,s:o}", "name", vm->name, "netns",
+                              vm->netns, "memory_mb", (json_int_t)vm->memory_mb, "cpus",
+                              (json_int_t)vm->cpus, "running", vm->want_running, "netns_owned",
+                              vm->netns_owned, "nics", nics);
+        /* Written only when off: files stay as they were for the default. */
+        if (v && !vm->guest_offloads)
+            json_object_set_new(v, "guest_offloads", json_false());
+        json_array_append_new(vms, v);
     }
     return json_pack("{s:s,s:i,s:o,s:o}", "format", STATE_FORMAT, "version", STATE_VERSION,
                      "switches", sws, "vms", vms);
@@ -360,11 +362,14 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
     }
     json_array_foreach(vms, i, o)
     {
-        /* A file from before VMs had CPUs has no "cpus": one, as then. */
-        json_t *p = json_pack("{s:O?,s:O?,s:O?,s:O*}", "name", json_object_get(o, "name"),
+        /* A file from before VMs had CPUs has no "cpus": one, as then;
+         * none before guest offloads could be turned off has
+         * "guest_offloads": on. */
+        json_t *p = json_pack("{s:O?,s:O?,s:O?,s:O*,s:O*}", "name", json_object_get(o, "name"),
                               "netns", json_object_get(o, "netns"), "memory_mb",
                               json_object_get(o, "memory_mb"), "cpus",
-                              json_object_get(o, "cpus"));
+                              json_object_get(o, "cpus"), "guest_offloads",
+                              json_object_get(o, "guest_offloads"));
         struct vsd_vm_params vp;
         int r = p ? vsd_vm_params_from_json(p, &vp, e) : vsd_fail(e, VSD_FAILED, "out of memory");
         if (r == 0) {

@@ -8,20 +8,23 @@
 
 int vsd_vm_params_from_json(const json_t *params, struct vsd_vm_params *p, struct vsd_err *e)
 {
-    static const char *const keys[] = {"name", "netns", "memory_mb", "cpus", NULL};
+    static const char *const keys[] = {"name", "netns", "memory_mb", "cpus", "guest_offloads", NULL};
     const char *name, *netns = NULL;
     long long mem = VSD_MEMORY_DEFAULT_MB, cpus = 1;
-    bool has_mem, has_cpus;
+    bool has_mem, has_cpus, offl = true, has_offl;
     if (vsd_check_keys(params, keys, e) < 0 ||
         vsd_get_name(params, "name", VSD_NAME_MAX, &name, e) < 0 ||
         vsd_get_str(params, "netns", false, &netns, e) < 0 ||
         vsd_get_int(params, "memory_mb", 64, 65536, &mem, &has_mem, e) < 0 ||
-        vsd_get_int(params, "cpus", 1, HV_PARTITION_VPS_MAX, &cpus, &has_cpus, e) < 0)
+        vsd_get_int(params, "cpus", 1, HV_PARTITION_VPS_MAX, &cpus, &has_cpus, e) < 0 ||
+        vsd_get_bool(params, "guest_offloads", &offl, &has_offl, e) < 0)
         return -1;
     vsd_vm_params_init(p, name);
     p->netns = netns;
     p->memory_mb = (uint32_t)mem;
     p->cpus = (uint32_t)cpus;
+    if (has_offl)
+        p->guest_offloads = offl;
     return 0;
 }
 
@@ -114,6 +117,7 @@ static json_t *vm_list_json(struct vsd *d)
                               (json_int_t)vm->cpus, "state", vsd_vm_state_name(vm), "pid",
                               (json_int_t)(pid > 0 ? pid : 0), "nics", (json_int_t)vm->nnics,
                               "log_suppressed", (json_int_t)suppressed, "vmbus_errors", errs);
+        json_object_set_new(o, "guest_offloads", json_boolean(vm->guest_offloads));
         /* Who the worker runs as, and how it last ended ("" while it never
          * has, e.g. "killed by seccomp (SIGSYS)"). */
         json_object_set_new(o, "uid", json_integer((json_int_t)vsd_vm_uid(d, vm)));

@@ -55,7 +55,8 @@ static int vm_create_rt(struct vsd *d, struct vsd_vm *vm, struct vsd_err *e)
      * partition's own (jail.c). */
     _Static_assert(HV_CHILD_FD_SINT + 1 == 6, "--tap-broker-fd");
     const char *argv[] = {d->hv_vm_path, "--name", vm->name, "--netns",
-                          vm->netns,     "--tap-broker-fd", "6", NULL};
+                          vm->netns,     "--tap-broker-fd", "6",
+                          vm->guest_offloads ? NULL : "--no-offload", NULL};
     struct hv_partition_params pp = {
         .name = vm->name,
         .memory_bytes = (uint64_t)vm->memory_mb << 20,
@@ -101,7 +102,8 @@ void vsd_vm_destroy_rt(struct vsd_vm *vm)
 
 void vsd_vm_params_init(struct vsd_vm_params *p, const char *name)
 {
-    *p = (struct vsd_vm_params){.name = name, .memory_mb = VSD_MEMORY_DEFAULT_MB, .cpus = 1};
+    *p = (struct vsd_vm_params){.name = name, .memory_mb = VSD_MEMORY_DEFAULT_MB, .cpus = 1,
+                                .guest_offloads = true};
 }
 
 /* vm-add and vm-del: the VM and its slot. */
@@ -117,8 +119,9 @@ static void add_commit(void *rec)
     struct vm_rec *r = rec;
     struct vsd_vm *vm = r->vm;
     if (!r->quiet)
-        vsd_log("VM %s added (namespace %s, %u MiB, %u CPU%s)", vm->name, vm->netns,
-                vm->memory_mb, vm->cpus, vm->cpus == 1 ? "" : "s");
+        vsd_log("VM %s added (namespace %s, %u MiB, %u CPU%s%s)", vm->name, vm->netns,
+                vm->memory_mb, vm->cpus, vm->cpus == 1 ? "" : "s",
+                vm->guest_offloads ? "" : ", guest offloads off");
 }
 
 static void vm_free(struct vsd_vm *vm)
@@ -179,6 +182,7 @@ int vsd_vm_add(struct vsd *d, const struct vsd_vm_params *p, struct vsd_change *
     snprintf(vm->netns, sizeof(vm->netns), "%s", ns);
     vm->memory_mb = p->memory_mb;
     vm->cpus = p->cpus;
+    vm->guest_offloads = p->guest_offloads;
     if (p->restore) {
         vm->want_running = p->want_running;
         vm->netns_owned = p->netns_owned;

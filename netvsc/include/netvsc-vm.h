@@ -65,6 +65,8 @@ struct netvsc_vm_params {
     int signal_fd;          /* a signalfd whose signals stop netvsc_vm_run(); -1: none */
     int connect_ms;         /* VMBus connect timeout; 0 = NETVSC_VM_CONNECT_MS */
     bool verbose;           /* also report offers, link and MTU changes in detail */
+    bool no_offload;        /* ask for no checksum/LSO/RSC offloads: a guest that turned
+                               them off in its adapter's settings */
 };
 
 /* Watch the VM's events, connect VMBus, open the NICs offered so far. The

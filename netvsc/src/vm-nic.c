@@ -122,7 +122,8 @@ int netvsc_vm_nic_open(struct netvsc_vm_env *env, const struct vmbus_offer_info 
     x->vp = env->next_vp;
     env->next_vp = (env->next_vp + 1) % env->nvp;
     /* the root's MTU wins */
-    struct netvsc_params np = {.mtu = JUMBO_MTU_MAX, .target_vp = x->vp, .rsc = true};
+    struct netvsc_params np = {.mtu = JUMBO_MTU_MAX, .target_vp = x->vp, .rsc = true,
+                               .no_offload = env->no_offload};
     int rc = netvsc_open(x->env->c, oi->relid, &np, &x->n);
     if (rc < 0) {
         fprintf(stderr, "hv-vm %s: NIC %s (relid %u): open failed: %s\n", x->env->name, name,
@@ -241,7 +242,8 @@ static int nic_restart(struct nic *x, uint32_t mtu)
     x->n = NULL;
     nettap_set_carrier(x->tap, false);
 
-    struct netvsc_params np = {.mtu = mtu, .target_vp = x->vp, .rsc = true};
+    struct netvsc_params np = {.mtu = mtu, .target_vp = x->vp, .rsc = true,
+                               .no_offload = x->env->no_offload};
     int rc = netvsc_open(x->env->c, x->relid, &np, &x->n);
     if (rc < 0) {
         x->n = NULL;

@@ -49,6 +49,7 @@ struct netvsc_vm_env {
     int ep;         /* the loop's epoll */
     int tap_broker; /* the root's TAP broker */
     bool verbose;
+    bool no_offload;  /* netvsc_vm_params.no_offload */
     uint32_t nvp;     /* the partition's VPs */
     uint32_t next_vp; /* where the next NIC opened goes (round-robin) */
 };

@@ -333,6 +333,7 @@ int netvsc_vm_create(const struct netvsc_vm_params *p, struct netvsc_vm **out)
     vm->env.netns = p->netns ? p->netns : p->name;
     vm->env.tap_broker = p->tap_broker;
     vm->env.verbose = p->verbose;
+    vm->env.no_offload = p->no_offload;
     vm->env.ep = -1;
     vm->g = p->guest;
     vm->sfd = p->signal_fd;

@@ -46,6 +46,8 @@ static void usage(FILE *f)
             "                       (default: NAME); 1..%d characters of A-Z a-z 0-9 _ . -\n"
             "  --tap-broker-fd FD   the root's TAP broker, which makes the TAPs and changes\n"
             "                       their links (hv-vm has no privilege to); required\n"
+            "  --no-offload         ask the root for no checksum, LSO or RSC offloads (a guest\n"
+            "                       that turned them off in its adapter's settings)\n"
             "  --verbose            also report offers, link and MTU changes in detail\n"
             "  --help               this text\n",
             NETTAP_NS_NAME_MAX);
@@ -59,6 +61,7 @@ int main(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},
         {"netns", required_argument, NULL, 'N'},
         {"tap-broker-fd", required_argument, NULL, 'B'},
+        {"no-offload", no_argument, NULL, 'O'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -83,6 +86,9 @@ int main(int argc, char **argv)
             vp.tap_broker = (int)fd;
             break;
         }
+        case 'O':
+            vp.no_offload = true;
+            break;
         case 'v':
             vp.verbose = true;
             break;
