@@ -176,6 +176,7 @@ usage_error "9001" switch-add sw1 --type private --mtu 9001
 usage_error "67" nic-add vm1 eth0 --switch sw1 --mtu 67
 usage_error "1..64" vm-add vm1 --cpus 0
 usage_error "1..64" vm-add vm1 --cpus 65
+usage_error "allowed on or off" vm-add vm1 --guest-offloads maybe
 usage_error "abc" switch-set sw1 --mtu abc
 usage_error "--type" switch-add sw1
 usage_error "bridged" switch-add sw1 --type bridged
@@ -246,6 +247,8 @@ expect_request "vm-add" vm-add '{"name":"vm1","netns":"ns1","memory_mb":512}' '{
     vm-add vm1 --netns ns1 --memory 512
 expect_request "vm-add --cpus" vm-add '{"name":"vm2","cpus":2}' '{"result":{}}' -- \
     vm-add vm2 --cpus 2
+expect_request "vm-add --guest-offloads" vm-add '{"name":"vm3","guest_offloads":false}' '{"result":{}}' -- \
+    vm-add vm3 --guest-offloads off
 
 expect_request "vm-start" vm-start '{"name":"vm1"}' '{"result":{"state":"running","pid":4242}}' -- \
     vm-start vm1
