@@ -32,6 +32,7 @@
 struct seg {
     const uint8_t *p;
     uint32_t len;
+    bool pinned; /* guest pages in the connection's own mapping (zcopy.c) */
 };
 
 /* The RNDIS bytes of one NVSP send: a send-buffer slice, then the pages of
@@ -62,27 +63,25 @@ static int gs_copy(const struct gstream *gs, uint32_t off, uint32_t len, void *d
     return 0;
 }
 
-/* Copy len bytes at off of the stream into a new mbuf chain. */
-static struct rte_mbuf *gs_to_mbuf(struct rte_mempool *pool, const struct gstream *gs, uint32_t off,
-                                   uint32_t len)
+/* Copy len bytes at off of the stream onto the end of the chain head,
+ * whose last segment is *last. -ENOMEM if the pool ran dry (the caller
+ * frees the chain). */
+static int chain_copy(struct rte_mempool *pool, struct rte_mbuf *head, struct rte_mbuf **last,
+                      const struct gstream *gs, uint32_t off, uint32_t len)
 {
-    struct rte_mbuf *head = rte_pktmbuf_alloc(pool);
-    if (!head)
-        return NULL;
-    struct rte_mbuf *m = head;
+    struct rte_mbuf *m = *last;
     uint32_t done = 0;
     while (done < len) {
         uint16_t room = rte_pktmbuf_tailroom(m);
         uint32_t k = len - done < room ? len - done : room;
         if (k == 0) {
             struct rte_mbuf *nm = rte_pktmbuf_alloc(pool);
-            if (!nm) {
-                rte_pktmbuf_free(head);
-                return NULL;
-            }
+            if (!nm)
+                return -ENOMEM;
             m->next = nm;
             head->nb_segs++;
             m = nm;
+            *last = m;
             continue;
         }
         gs_copy(gs, off + done, k, rte_pktmbuf_mtod_offset(m, uint8_t *, m->data_len));
@@ -90,7 +89,130 @@ static struct rte_mbuf *gs_to_mbuf(struct rte_mempool *pool, const struct gstrea
         head->pkt_len += k;
         done += k;
     }
+    return 0;
+}
+
+/*
+ * Zero copy (zcopy.c). A frame is taken without copying its payload when
+ * at least ZC_MIN_PINNED of its bytes behind the first ZC_HDR lie in
+ * GPA-direct pages: below that, copying costs less than an extra mbuf, its
+ * shared-info reference and a completion deferred to a later round (the
+ * memcpy of ~2 KB warm bytes is ~100 cycles; the extbuf path ~150).
+ * ZC_HDR bytes are always copied, and zero copy is taken only when the
+ * frame's L2, L3 and L4 headers (tags, IPv4 options, IPv6 extension
+ * headers, TCP options) all lie in that copy, as DPDK's packet-type parser
+ * reads them, for TCP and UDP that is not a fragment: whatever the switch
+ * decides on (classification, guards, checksum and large-segment requests)
+ * and whatever it writes (tags, IP lengths) is then in memory the guest
+ * cannot change. Anything else is copied whole.
+ */
+#define ZC_HDR 256u
+#define ZC_MIN_PINNED 2048u
+#define ZC_EXT_MAX 32768u /* bytes per external segment (buf_len is 16 bits) */
+
+static uint32_t pinned_bytes(const struct gstream *gs, uint32_t off, uint32_t len)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < gs->nseg && len; i++) {
+        const struct seg *s = &gs->seg[i];
+        if (off >= s->len) {
+            off -= s->len;
+            continue;
+        }
+        uint32_t k = s->len - off < len ? s->len - off : len;
+        if (s->pinned)
+            n += k;
+        len -= k;
+        off = 0;
+    }
+    return n;
+}
+
+static bool headers_inside(struct rte_mbuf *m)
+{
+    struct rte_net_hdr_lens hl;
+    uint32_t pt = rte_net_get_ptype(m, &hl, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK |
+                                               RTE_PTYPE_L4_MASK);
+    uint32_t l4 = pt & RTE_PTYPE_L4_MASK;
+    return (l4 == RTE_PTYPE_L4_TCP || l4 == RTE_PTYPE_L4_UDP) &&
+           (uint32_t)hl.l2_len + hl.l3_len + hl.l4_len <= m->data_len;
+}
+
+/* Attach len bytes at off of the stream to the chain: pinned pages as
+ * external segments of the slot zs (runs of adjacent pages as one), other
+ * bytes copied. */
+static int chain_attach(struct rte_mempool *pool, struct rte_mbuf *head, struct rte_mbuf **last,
+                        const struct gstream *gs, uint32_t off, uint32_t len, struct zc_slot *zs)
+{
+    uint32_t at = 0; /* stream offset of seg[i] */
+    for (uint32_t i = 0; i < gs->nseg && len; at += gs->seg[i].len, i++) {
+        const struct seg *s = &gs->seg[i];
+        if (off >= s->len) {
+            off -= s->len;
+            continue;
+        }
+        uint32_t k = s->len - off < len ? s->len - off : len;
+        if (!s->pinned) {
+            if (chain_copy(pool, head, last, gs, at + off, k) < 0)
+                return -ENOMEM;
+            len -= k;
+            off = 0;
+            continue;
+        }
+        const uint8_t *p = s->p + off;
+        uint32_t run = k;
+        while (off + k == s->len && run < len && i + 1 < gs->nseg) {
+            const struct seg *n = &gs->seg[i + 1];
+            uint32_t more = n->len < len - run ? n->len : len - run;
+            if (!n->pinned || n->p != p + run || run + more > ZC_EXT_MAX)
+                break;
+            at += s->len;
+            i++;
+            s = n;
+            off = 0;
+            k = more;
+            run += more;
+        }
+        struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+        if (!m)
+            return -ENOMEM;
+        netvsp_zc_attach(zs, m, p, (uint16_t)run);
+        (*last)->next = m;
+        *last = m;
+        head->nb_segs++;
+        head->pkt_len += run;
+        len -= run;
+        off = 0;
+    }
+    return 0;
+}
+
+/* len bytes at off of the stream as a new mbuf chain: copied, or, with a
+ * slot zs, its payload in the guest's pages where that pays (above). */
+static struct rte_mbuf *gs_to_mbuf(struct rte_mempool *pool, const struct gstream *gs, uint32_t off,
+                                   uint32_t len, struct zc_slot *zs)
+{
+    struct rte_mbuf *head = rte_pktmbuf_alloc(pool);
+    if (!head)
+        return NULL;
+    struct rte_mbuf *last = head;
+    uint32_t h = len;
+    if (zs && len > ZC_HDR + ZC_MIN_PINNED && rte_pktmbuf_tailroom(head) >= ZC_HDR &&
+        pinned_bytes(gs, off + ZC_HDR, len - ZC_HDR) >= ZC_MIN_PINNED)
+        h = ZC_HDR;
+    if (chain_copy(pool, head, &last, gs, off, h) < 0)
+        goto fail;
+    if (h < len) {
+        int rc = headers_inside(head)
+                     ? chain_attach(pool, head, &last, gs, off + h, len - h, zs)
+                     : chain_copy(pool, head, &last, gs, off + h, len - h);
+        if (rc < 0)
+            goto fail;
+    }
     return head;
+fail:
+    rte_pktmbuf_free(head);
+    return NULL;
 }
 
 /* Checksum offload request: check it against the frame and put it into the
@@ -204,7 +326,7 @@ static int lso_apply(const struct conn *c, struct rte_mbuf *m, const struct vmni
  * *out, or leaves it NULL (dropped, counted).
  */
 static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream *gs, uint32_t off,
-                         uint32_t len, struct rte_mbuf **out)
+                         uint32_t len, struct zc_slot *zs, struct rte_mbuf **out)
 {
     struct rndis_packet_msg pm;
     *out = NULL;
@@ -254,7 +376,7 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         return;
     }
     struct rte_mbuf *m =
-        gs_to_mbuf(np->pool, gs, off + RNDIS_HEADER_SIZE + pm.data_offset, pm.data_len);
+        gs_to_mbuf(np->pool, gs, off + RNDIS_HEADER_SIZE + pm.data_offset, pm.data_len, zs);
     if (!m) {
         vsw_port_drop(&np->port, VSW_DROP_NO_MBUF, 1);
         return;
@@ -303,10 +425,14 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
         }
         gs->seg[0].p = c->sbuf + start;
         gs->seg[0].len = m->send_buf_section_size;
+        gs->seg[0].pinned = false;
         gs->nseg = 1;
         gs->total = m->send_buf_section_size;
     }
     if (pkt->type == VMBUS_PKT_DATA_USING_GPA_DIRECT) {
+        /* Pages a frame may keep pointing into are read through the
+         * connection's own mapping, which outlives the partition's. */
+        const uint8_t *mem = c->zc ? netvsp_zc_base(c->zc) : c->dma;
         struct vmbus_range rg[MAX_GPA_RANGES];
         int nr = vmbus_pkt_gpa_direct(pkt, rg, MAX_GPA_RANGES);
         if (nr < 0) {
@@ -322,8 +448,9 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
                     netvsp_bad(np, c, NETVSP_ERR_GPA_RANGE);
                     return -1;
                 }
-                gs->seg[gs->nseg].p = c->dma + (pfn << HV_PAGE_SHIFT) + poff;
+                gs->seg[gs->nseg].p = mem + (pfn << HV_PAGE_SHIFT) + poff;
                 gs->seg[gs->nseg].len = k;
+                gs->seg[gs->nseg].pinned = c->zc != NULL;
                 gs->nseg++;
                 gs->total += k;
                 left -= k;
@@ -340,12 +467,13 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
 
 /*
  * NVSP SEND_RNDIS_PKT: walk the RNDIS messages of the stream. Data frames go
- * to pkts (room for MAX_PKTS_PER_MSG); a control message is answered.
- * Returns the NVSP status to complete with.
+ * to pkts (room for MAX_PKTS_PER_MSG), their payload left in the guest's
+ * pages where zs (a zero-copy slot, or NULL) allows; a control message is
+ * answered. Returns the NVSP status to complete with.
  */
 static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
                            const struct nvsp_msg_rndis_pkt *m, struct rte_mbuf **pkts,
-                           uint16_t *npkts)
+                           uint16_t *npkts, struct zc_slot *zs)
 {
     struct gstream gs;
     if (!c->rbuf) {
@@ -384,7 +512,7 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
             }
             struct rte_mbuf *mb;
             c->frames_seen++;
-            rndis_packet(np, c, &gs, off, h.len, &mb);
+            rndis_packet(np, c, &gs, off, h.len, zs, &mb);
             if (mb)
                 pkts[(*npkts)++] = mb;
             data_seen = true;
@@ -405,15 +533,36 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
 }
 
 /* One NVSP message from the guest: its set-up messages are NVSP's; a send
- * of RNDIS messages is the data path's, completed with their status. */
+ * of RNDIS messages is the data path's, completed with their status, at
+ * once or, if frames still point into its pages, once they are all freed
+ * (reap_completions). */
 static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
                          struct rte_mbuf **pkts, uint16_t *npkts)
 {
     struct nvsp_msg_rndis_pkt m;
     if (!netvsp_nvs_message(np, c, pkt, &m))
         return;
-    uint32_t st = rndis_send(np, c, pkt, &m, pkts, npkts);
+    struct zc_slot *zs =
+        pkt->type == VMBUS_PKT_DATA_USING_GPA_DIRECT ? netvsp_zc_slot_get(c->zc) : NULL;
+    uint32_t st = rndis_send(np, c, pkt, &m, pkts, npkts, zs);
+    if (zs && netvsp_zc_slot_end(c->zc, zs, pkt->trans_id, st))
+        return;
     netvsp_send_completion(c, pkt->trans_id, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
+}
+
+/* Complete the sends whose frames are all freed, while the ring to the
+ * guest has room; how many. */
+static uint32_t reap_completions(struct conn *c)
+{
+    uint32_t n = 0;
+    uint64_t tid;
+    uint32_t st;
+    while (vmbus_ring_free_bytes(c->tx) >= netvsp_reply_room() &&
+           netvsp_zc_reap(c->zc, &tid, &st)) {
+        netvsp_send_completion(c, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
+        n++;
+    }
+    return n;
 }
 
 /* The guest is done with one of our transfers. */
@@ -445,6 +594,8 @@ uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
         return 0;
     uint16_t got = 0;
     uint32_t used = 0;
+    if (netvsp_zc_pending(c->zc) && reap_completions(c))
+        vsw_port_rx_busy(port);
     /* Take a request only if whatever it makes us send fits; otherwise
      * leave the guest's requests in its ring (back-pressure). */
     while (used + MAX_PKTS_PER_MSG <= n) {
