@@ -96,9 +96,12 @@ static int chain_copy(struct rte_mempool *pool, struct rte_mbuf *head, struct rt
  * Zero copy (zcopy.c). A frame is taken without copying its payload when
  * at least ZC_MIN_PINNED of its bytes behind the first ZC_HDR lie in
  * GPA-direct pages: below that, copying costs less than an extra mbuf, its
- * shared-info reference and a completion deferred to a later round (the
- * memcpy of ~2 KB warm bytes is ~100 cycles; the extbuf path ~150).
- * ZC_HDR bytes are always copied, and zero copy is taken only when the
+ * shared-info reference and the deferred completion. Measured (a copy into
+ * 2 KiB mbufs and the receiver's copy out, against the header copy, one
+ * external segment, the callback's ring and the copy out; EPYC, cycles per
+ * frame, source in cache / not): 1514 B 205/751 vs 214/731, 2048 B 230/795
+ * vs 234/740, 2304 B 313/981 vs 246/917, 9000 B 850/4164 vs 383/2499,
+ * 65000 B 10050/24152 vs 4435/12901. ZC_HDR bytes are always copied, and zero copy is taken only when the
  * frame's L2, L3 and L4 headers (tags, IPv4 options, IPv6 extension
  * headers, TCP options) all lie in that copy, as DPDK's packet-type parser
  * reads them, for TCP and UDP that is not a fragment: whatever the switch
