@@ -10,6 +10,8 @@
  *                (large sends included) into mbufs, frames into the
  *                receive buffer (checksums finished, large segments over
  *                several sections)
+ *   zcopy.c      a send's bytes into mbufs, copied or (large frames) left
+ *                in the guest's pages; the completions that wait for them
  *   rndis-ctl.c  RNDIS control: INIT/QUERY/SET/KEEPALIVE/RESET/HALT, OIDs,
  *                indications (media, NETWORK_CHANGE)
  *   nvs.c        NVSP: the connection, set-up messages, receive and send
@@ -226,6 +228,30 @@ void netvsp_zc_attach(struct zc_slot *s, struct rte_mbuf *m, const uint8_t *p, u
 bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint64_t tid, uint32_t status);
 unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint64_t *tid, uint32_t *status);
 bool netvsp_zc_pending(const struct netvsp_zc *zc);
+
+/* The RNDIS bytes of one NVSP send, as rxtx.c finds them (build_stream):
+ * pieces of guest memory in order. */
+#define GS_MAX_SEGS 64u
+struct gs_seg {
+    const uint8_t *p;
+    uint32_t len;
+    bool pinned; /* guest pages in the connection's own mapping (zcopy.c) */
+};
+
+struct gstream {
+    uint32_t nseg;
+    uint32_t total;
+    struct gs_seg seg[GS_MAX_SEGS];
+};
+
+/* Copy len bytes at off of the stream to dst: -1 if they are not all in it. */
+int netvsp_gs_copy(const struct gstream *gs, uint32_t off, uint32_t len, void *dst);
+/* len bytes at off of the stream (inside it) as a new mbuf chain from pool,
+ * NULL if the pool ran dry: copied, or, with a slot zs, the payload of a
+ * large TCP/UDP frame left in the guest's pages behind a copy of its
+ * headers (zcopy.c says when). */
+struct rte_mbuf *netvsp_gs_to_mbuf(struct rte_mempool *pool, const struct gstream *gs,
+                                   uint32_t off, uint32_t len, struct zc_slot *zs);
 
 /* rxtx.c: the port's rx_burst and tx_burst (vsw-port-provider.h). */
 uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);

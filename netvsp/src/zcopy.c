@@ -1,7 +1,8 @@
 /*
- * Frames from a guest without copying their payload: the pages of a
- * GPA-direct send become external-buffer segments of the mbuf (see
- * netvsp-private.h for the contract). What makes it safe:
+ * Frames from a guest's send into mbufs (netvsp_gs_*: copied, or) without
+ * copying their payload: the pages of a GPA-direct send become
+ * external-buffer segments of the mbuf (see netvsp-private.h for the
+ * contract). What makes it safe:
  *
  *  - The pages are read through a mapping of the guest's memory that is
  *    this connection's own, made from the partition's DMA view with
@@ -37,6 +38,7 @@
 
 #include <rte_eal.h>
 #include <rte_mbuf.h>
+#include <rte_net.h>
 #include <rte_ring.h>
 
 #include "netvsp-private.h"
@@ -190,4 +192,177 @@ unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint64_t *tid, uint32_t *status)
 bool netvsp_zc_pending(const struct netvsp_zc *zc)
 {
     return zc && zc->inflight;
+}
+
+int netvsp_gs_copy(const struct gstream *gs, uint32_t off, uint32_t len, void *dst)
+{
+    if ((uint64_t)off + len > gs->total)
+        return -1;
+    uint8_t *d = dst;
+    for (uint32_t i = 0; i < gs->nseg && len; i++) {
+        const struct gs_seg *s = &gs->seg[i];
+        if (off >= s->len) {
+            off -= s->len;
+            continue;
+        }
+        uint32_t k = s->len - off < len ? s->len - off : len;
+        memcpy(d, s->p + off, k);
+        d += k;
+        len -= k;
+        off = 0;
+    }
+    return 0;
+}
+
+/* Copy len bytes at off of the stream onto the end of the chain head,
+ * whose last segment is *last. -ENOMEM if the pool ran dry (the caller
+ * frees the chain). */
+static int chain_copy(struct rte_mempool *pool, struct rte_mbuf *head, struct rte_mbuf **last,
+                      const struct gstream *gs, uint32_t off, uint32_t len)
+{
+    struct rte_mbuf *m = *last;
+    uint32_t done = 0;
+    while (done < len) {
+        uint16_t room = rte_pktmbuf_tailroom(m);
+        uint32_t k = len - done < room ? len - done : room;
+        if (k == 0) {
+            struct rte_mbuf *nm = rte_pktmbuf_alloc(pool);
+            if (!nm)
+                return -ENOMEM;
+            m->next = nm;
+            head->nb_segs++;
+            m = nm;
+            *last = m;
+            continue;
+        }
+        netvsp_gs_copy(gs, off + done, k, rte_pktmbuf_mtod_offset(m, uint8_t *, m->data_len));
+        m->data_len += (uint16_t)k;
+        head->pkt_len += k;
+        done += k;
+    }
+    return 0;
+}
+
+/*
+ * Zero copy (zcopy.c). A frame is taken without copying its payload when
+ * at least ZC_MIN_PINNED of its bytes behind the first ZC_HDR lie in
+ * GPA-direct pages: below that, copying costs less than an extra mbuf, its
+ * shared-info reference and the deferred completion. Measured (a copy into
+ * 2 KiB mbufs and the receiver's copy out, against the header copy, one
+ * external segment, the callback's ring and the copy out; EPYC, cycles per
+ * frame, source in cache / not): 1514 B 205/751 vs 214/731, 2048 B 230/795
+ * vs 234/740, 2304 B 313/981 vs 246/917, 9000 B 850/4164 vs 383/2499,
+ * 65000 B 10050/24152 vs 4435/12901. ZC_HDR bytes are always copied, and zero copy is taken only when the
+ * frame's L2, L3 and L4 headers (tags, IPv4 options, IPv6 extension
+ * headers, TCP options) all lie in that copy, as DPDK's packet-type parser
+ * reads them, for TCP and UDP that is not a fragment: whatever the switch
+ * decides on (classification, guards, checksum and large-segment requests)
+ * and whatever it writes (tags, IP lengths) is then in memory the guest
+ * cannot change. Anything else is copied whole.
+ */
+#define ZC_HDR 256u
+#define ZC_MIN_PINNED 2048u
+#define ZC_EXT_MAX 32768u /* bytes per external segment (buf_len is 16 bits) */
+
+static uint32_t pinned_bytes(const struct gstream *gs, uint32_t off, uint32_t len)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < gs->nseg && len; i++) {
+        const struct gs_seg *s = &gs->seg[i];
+        if (off >= s->len) {
+            off -= s->len;
+            continue;
+        }
+        uint32_t k = s->len - off < len ? s->len - off : len;
+        if (s->pinned)
+            n += k;
+        len -= k;
+        off = 0;
+    }
+    return n;
+}
+
+static bool headers_inside(struct rte_mbuf *m)
+{
+    struct rte_net_hdr_lens hl;
+    uint32_t pt = rte_net_get_ptype(m, &hl, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK |
+                                               RTE_PTYPE_L4_MASK);
+    uint32_t l4 = pt & RTE_PTYPE_L4_MASK;
+    return (l4 == RTE_PTYPE_L4_TCP || l4 == RTE_PTYPE_L4_UDP) &&
+           (uint32_t)hl.l2_len + hl.l3_len + hl.l4_len <= m->data_len;
+}
+
+/* Attach len bytes at off of the stream to the chain: pinned pages as
+ * external segments of the slot zs (runs of adjacent pages as one), other
+ * bytes copied. */
+static int chain_attach(struct rte_mempool *pool, struct rte_mbuf *head, struct rte_mbuf **last,
+                        const struct gstream *gs, uint32_t off, uint32_t len, struct zc_slot *zs)
+{
+    uint32_t at = 0; /* stream offset of seg[i] */
+    for (uint32_t i = 0; i < gs->nseg && len; at += gs->seg[i].len, i++) {
+        const struct gs_seg *s = &gs->seg[i];
+        if (off >= s->len) {
+            off -= s->len;
+            continue;
+        }
+        uint32_t k = s->len - off < len ? s->len - off : len;
+        if (!s->pinned) {
+            if (chain_copy(pool, head, last, gs, at + off, k) < 0)
+                return -ENOMEM;
+            len -= k;
+            off = 0;
+            continue;
+        }
+        const uint8_t *p = s->p + off;
+        uint32_t run = k;
+        while (off + k == s->len && run < len && i + 1 < gs->nseg) {
+            const struct gs_seg *n = &gs->seg[i + 1];
+            uint32_t more = n->len < len - run ? n->len : len - run;
+            if (!n->pinned || n->p != p + run || run + more > ZC_EXT_MAX)
+                break;
+            at += s->len;
+            i++;
+            s = n;
+            off = 0;
+            k = more;
+            run += more;
+        }
+        struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+        if (!m)
+            return -ENOMEM;
+        netvsp_zc_attach(zs, m, p, (uint16_t)run);
+        (*last)->next = m;
+        *last = m;
+        head->nb_segs++;
+        head->pkt_len += run;
+        len -= run;
+        off = 0;
+    }
+    return 0;
+}
+
+struct rte_mbuf *netvsp_gs_to_mbuf(struct rte_mempool *pool, const struct gstream *gs, uint32_t off,
+                                   uint32_t len, struct zc_slot *zs)
+{
+    struct rte_mbuf *head = rte_pktmbuf_alloc(pool);
+    if (!head)
+        return NULL;
+    struct rte_mbuf *last = head;
+    uint32_t h = len;
+    if (zs && len > ZC_HDR + ZC_MIN_PINNED && rte_pktmbuf_tailroom(head) >= ZC_HDR &&
+        pinned_bytes(gs, off + ZC_HDR, len - ZC_HDR) >= ZC_MIN_PINNED)
+        h = ZC_HDR;
+    if (chain_copy(pool, head, &last, gs, off, h) < 0)
+        goto fail;
+    if (h < len) {
+        int rc = headers_inside(head)
+                     ? chain_attach(pool, head, &last, gs, off + h, len - h, zs)
+                     : chain_copy(pool, head, &last, gs, off + h, len - h);
+        if (rc < 0)
+            goto fail;
+    }
+    return head;
+fail:
+    rte_pktmbuf_free(head);
+    return NULL;
 }

@@ -1821,6 +1821,10 @@ static void zcopy__large_send__payload_in_guest_pages_headers_copied(void **stat
     assert_int_equal(m->data_len, ZC_HDR_BYTES);
     assert_int_equal(ext_bytes(m), flen - ZC_HDR_BYTES);
     zc_mbuf_eq(m, f, flen);
+    /* What the switch's egress asks before writing into a frame (egress.c
+     * writable()): the guest's segments are not direct, so never written. */
+    for (const struct rte_mbuf *s = m->next; s; s = s->next)
+        assert_false(RTE_MBUF_DIRECT(s));
     /* The payload is the guest's page: a change there shows in the mbuf. */
     v->scratch[30000] ^= 0xff;
     uint8_t byte;
