@@ -244,7 +244,8 @@ struct gstream {
     struct gs_seg seg[GS_MAX_SEGS];
 };
 
-/* Copy len bytes at off of the stream to dst: -1 if they are not all in it. */
+/* Copy len bytes at off of the stream to dst: -EINVAL if they are not all
+ * in it. */
 int netvsp_gs_copy(const struct gstream *gs, uint32_t off, uint32_t len, void *dst);
 /* len bytes at off of the stream (inside it) as a new mbuf chain from pool,
  * NULL if the pool ran dry: copied, or, with a slot zs, the payload of a

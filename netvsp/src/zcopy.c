@@ -197,7 +197,7 @@ bool netvsp_zc_pending(const struct netvsp_zc *zc)
 int netvsp_gs_copy(const struct gstream *gs, uint32_t off, uint32_t len, void *dst)
 {
     if ((uint64_t)off + len > gs->total)
-        return -1;
+        return -EINVAL;
     uint8_t *d = dst;
     for (uint32_t i = 0; i < gs->nseg && len; i++) {
         const struct gs_seg *s = &gs->seg[i];
@@ -244,21 +244,22 @@ static int chain_copy(struct rte_mempool *pool, struct rte_mbuf *head, struct rt
 }
 
 /*
- * Zero copy (zcopy.c). A frame is taken without copying its payload when
- * at least ZC_MIN_PINNED of its bytes behind the first ZC_HDR lie in
- * GPA-direct pages: below that, copying costs less than an extra mbuf, its
+ * Zero copy. A frame is taken without copying its payload when at least
+ * ZC_MIN_PINNED of its bytes behind the first ZC_HDR lie in GPA-direct
+ * pages: below that, copying costs less than an extra mbuf, its
  * shared-info reference and the deferred completion. Measured (a copy into
  * 2 KiB mbufs and the receiver's copy out, against the header copy, one
  * external segment, the callback's ring and the copy out; EPYC, cycles per
  * frame, source in cache / not): 1514 B 205/751 vs 214/731, 2048 B 230/795
  * vs 234/740, 2304 B 313/981 vs 246/917, 9000 B 850/4164 vs 383/2499,
- * 65000 B 10050/24152 vs 4435/12901. ZC_HDR bytes are always copied, and zero copy is taken only when the
- * frame's L2, L3 and L4 headers (tags, IPv4 options, IPv6 extension
- * headers, TCP options) all lie in that copy, as DPDK's packet-type parser
- * reads them, for TCP and UDP that is not a fragment: whatever the switch
- * decides on (classification, guards, checksum and large-segment requests)
- * and whatever it writes (tags, IP lengths) is then in memory the guest
- * cannot change. Anything else is copied whole.
+ * 65000 B 10050/24152 vs 4435/12901. ZC_HDR bytes are always copied, and
+ * zero copy is taken only when the frame's L2, L3 and L4 headers (tags,
+ * IPv4 options, IPv6 extension headers, TCP options) all lie in that copy,
+ * as DPDK's packet-type parser reads them, for TCP and UDP that is not a
+ * fragment: whatever the switch decides on (classification, guards,
+ * checksum and large-segment requests) and whatever it writes (tags, IP
+ * lengths) is then in memory the guest cannot change. Anything else is
+ * copied whole.
  */
 #define ZC_HDR 256u
 #define ZC_MIN_PINNED 2048u
@@ -349,7 +350,7 @@ struct rte_mbuf *netvsp_gs_to_mbuf(struct rte_mempool *pool, const struct gstrea
         return NULL;
     struct rte_mbuf *last = head;
     uint32_t h = len;
-    if (zs && len > ZC_HDR + ZC_MIN_PINNED && rte_pktmbuf_tailroom(head) >= ZC_HDR &&
+    if (zs && len >= ZC_HDR + ZC_MIN_PINNED && rte_pktmbuf_tailroom(head) >= ZC_HDR &&
         pinned_bytes(gs, off + ZC_HDR, len - ZC_HDR) >= ZC_MIN_PINNED)
         h = ZC_HDR;
     if (chain_copy(pool, head, &last, gs, off, h) < 0)
