@@ -10,6 +10,8 @@
  *                (large sends included) into mbufs, frames into the
  *                receive buffer (checksums finished, large segments over
  *                several sections)
+ *   zcopy.c      a send's bytes into mbufs, copied or (large frames) left
+ *                in the guest's pages; the completions that wait for them
  *   rndis-ctl.c  RNDIS control: INIT/QUERY/SET/KEEPALIVE/RESET/HALT, OIDs,
  *                indications (media, NETWORK_CHANGE)
  *   nvs.c        NVSP: the connection, set-up messages, receive and send
@@ -42,6 +44,8 @@
 
 struct rte_mbuf;
 struct rte_mempool;
+struct netvsp_zc;
+struct zc_slot;
 
 #define CTRL_SUBS 16u
 #define XFER_BATCH 64u
@@ -61,6 +65,7 @@ struct conn {
     struct hv_partition *part;
     const uint8_t *dma;
     uint64_t mem_pages;
+    struct netvsp_zc *zc; /* zero-copy sends (zcopy.c); NULL: every frame copied */
 
     bool inited;
     uint32_t nvsp_ver;
@@ -198,6 +203,56 @@ void netvsp_rndis_control(struct netvsp *np, struct conn *c, uint32_t len);
 /* Tell the guest its cable or its MTU changed (end of a worker round). */
 void netvsp_indicate_media(struct netvsp *np, struct conn *c);
 void netvsp_indicate_mtu(struct netvsp *np, struct conn *c);
+
+/* zcopy.c: frames whose payload stays in the guest's pages.
+ *
+ * A connection's netvsp_zc holds its own read-only mapping of the guest's
+ * memory (made from the partition's DMA view dma, bytes long; it outlives
+ * the partition) and ZC_SLOTS slots, one per NVSP send whose pages mbufs
+ * point into. Control thread: _create (one reference, the connection's),
+ * _put (drop one; the last, on whatever thread, unmaps and frees). Owning
+ * worker: _slot_get (a free slot, NULL if all are in flight), _attach (make
+ * m, a fresh pool mbuf, an external-buffer segment of len bytes at p, inside
+ * the mapping), _slot_end (the send is built: true if its completion must
+ * wait for its mbufs, false if none is left and the caller completes now),
+ * _reap (one send whose mbufs are all freed, on any thread: its
+ * transaction id and status; 0 if none), _pending (sends not reaped yet).
+ * Extbuf segments have no IO address (RTE_BAD_IOVA): a port that sends
+ * them reads them by their virtual address. */
+#define ZC_SLOTS 64u
+int netvsp_zc_create(const uint8_t *dma, uint64_t bytes, struct netvsp_zc **out);
+void netvsp_zc_put(struct netvsp_zc *zc);
+const uint8_t *netvsp_zc_base(const struct netvsp_zc *zc);
+struct zc_slot *netvsp_zc_slot_get(struct netvsp_zc *zc);
+void netvsp_zc_attach(struct zc_slot *s, struct rte_mbuf *m, const uint8_t *p, uint16_t len);
+bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint64_t tid, uint32_t status);
+unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint64_t *tid, uint32_t *status);
+bool netvsp_zc_pending(const struct netvsp_zc *zc);
+
+/* The RNDIS bytes of one NVSP send, as rxtx.c finds them (build_stream):
+ * pieces of guest memory in order. */
+#define GS_MAX_SEGS 64u
+struct gs_seg {
+    const uint8_t *p;
+    uint32_t len;
+    bool pinned; /* guest pages in the connection's own mapping (zcopy.c) */
+};
+
+struct gstream {
+    uint32_t nseg;
+    uint32_t total;
+    struct gs_seg seg[GS_MAX_SEGS];
+};
+
+/* Copy len bytes at off of the stream to dst: -EINVAL if they are not all
+ * in it. */
+int netvsp_gs_copy(const struct gstream *gs, uint32_t off, uint32_t len, void *dst);
+/* len bytes at off of the stream (inside it) as a new mbuf chain from pool,
+ * NULL if the pool ran dry: copied, or, with a slot zs, the payload of a
+ * large TCP/UDP frame left in the guest's pages behind a copy of its
+ * headers (zcopy.c says when). */
+struct rte_mbuf *netvsp_gs_to_mbuf(struct rte_mempool *pool, const struct gstream *gs,
+                                   uint32_t off, uint32_t len, struct zc_slot *zs);
 
 /* rxtx.c: the port's rx_burst and tx_burst (vsw-port-provider.h). */
 uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);

@@ -94,7 +94,12 @@ static bool vm_wait_arm(struct vsw_port *port)
      * does not read. */
     if (vmbus_ring_free_bytes(c->tx) < netvsp_reply_room())
         pending = vmbus_ring_arm_space(c->tx, netvsp_reply_room()) == 1;
-    return pending;
+    /* A send whose frames are still held somewhere owes the guest a
+     * completion that no event announces when another thread frees them:
+     * keep polling until it is sent (while the ring has room; a full one
+     * wakes us when the guest reads, above). */
+    return pending || (netvsp_zc_pending(c->zc) &&
+                       vmbus_ring_free_bytes(c->tx) >= netvsp_reply_room());
 }
 
 static void vm_wait_disarm(struct vsw_port *port)
@@ -127,6 +132,10 @@ static int chan_open(void *ctx, struct vmbus_chan *chan)
     int rc = netvsp_conn_create(np, chan, &c);
     if (rc < 0)
         return rc;
+    /* Without its own mapping of the guest's memory (or with PCI devices,
+     * zcopy.c) the connection copies every frame, as it always may. */
+    if (c->dma && netvsp_zc_create(c->dma, c->mem_pages << HV_PAGE_SHIFT, &c->zc) < 0)
+        c->zc = NULL;
     memset(&np->stats.connected, 0, sizeof(np->stats) - offsetof(struct netvsp_stats, connected));
     np->stats.connected = true;
     np->stats.opens++;
@@ -148,6 +157,9 @@ static void chan_close(void *ctx, struct vmbus_chan *chan)
     np->stats.connected = false;
     np->stats.rndis_ready = false;
     netvsp_update_tx_offloads(np, NULL);
+    /* Frames still in the switch keep the guest's pages mapped (zcopy.c);
+     * their completions are owed to a channel that is gone. */
+    netvsp_zc_put(c->zc);
     netvsp_conn_free(c);
     vsw_port_wait_fd_changed(&np->port);
 }

@@ -25,73 +25,8 @@
 #include "vsw-frame.h"
 
 #define MAX_GPA_RANGES 32u
-#define MAX_SEGS 64u
 #define STREAM_MAX (65536u + 8192u)
 #define PPI_MAX 1024u /* bytes of per-packet info a PACKET_MSG may carry */
-
-struct seg {
-    const uint8_t *p;
-    uint32_t len;
-};
-
-/* The RNDIS bytes of one NVSP send: a send-buffer slice, then the pages of
- * the packet's GPA-direct ranges. */
-struct gstream {
-    uint32_t nseg;
-    uint32_t total;
-    struct seg seg[MAX_SEGS];
-};
-
-static int gs_copy(const struct gstream *gs, uint32_t off, uint32_t len, void *dst)
-{
-    if ((uint64_t)off + len > gs->total)
-        return -1;
-    uint8_t *d = dst;
-    for (uint32_t i = 0; i < gs->nseg && len; i++) {
-        const struct seg *s = &gs->seg[i];
-        if (off >= s->len) {
-            off -= s->len;
-            continue;
-        }
-        uint32_t k = s->len - off < len ? s->len - off : len;
-        memcpy(d, s->p + off, k);
-        d += k;
-        len -= k;
-        off = 0;
-    }
-    return 0;
-}
-
-/* Copy len bytes at off of the stream into a new mbuf chain. */
-static struct rte_mbuf *gs_to_mbuf(struct rte_mempool *pool, const struct gstream *gs, uint32_t off,
-                                   uint32_t len)
-{
-    struct rte_mbuf *head = rte_pktmbuf_alloc(pool);
-    if (!head)
-        return NULL;
-    struct rte_mbuf *m = head;
-    uint32_t done = 0;
-    while (done < len) {
-        uint16_t room = rte_pktmbuf_tailroom(m);
-        uint32_t k = len - done < room ? len - done : room;
-        if (k == 0) {
-            struct rte_mbuf *nm = rte_pktmbuf_alloc(pool);
-            if (!nm) {
-                rte_pktmbuf_free(head);
-                return NULL;
-            }
-            m->next = nm;
-            head->nb_segs++;
-            m = nm;
-            continue;
-        }
-        gs_copy(gs, off + done, k, rte_pktmbuf_mtod_offset(m, uint8_t *, m->data_len));
-        m->data_len += (uint16_t)k;
-        head->pkt_len += k;
-        done += k;
-    }
-    return head;
-}
 
 /* Checksum offload request: check it against the frame and put it into the
  * mbuf so whoever sends the frame on knows the checksum is still to do. The
@@ -204,11 +139,11 @@ static int lso_apply(const struct conn *c, struct rte_mbuf *m, const struct vmni
  * *out, or leaves it NULL (dropped, counted).
  */
 static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream *gs, uint32_t off,
-                         uint32_t len, struct rte_mbuf **out)
+                         uint32_t len, struct zc_slot *zs, struct rte_mbuf **out)
 {
     struct rndis_packet_msg pm;
     *out = NULL;
-    if (len < sizeof(pm) || gs_copy(gs, off, sizeof(pm), &pm) < 0) {
+    if (len < sizeof(pm) || netvsp_gs_copy(gs, off, sizeof(pm), &pm) < 0) {
         netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
         return;
     }
@@ -224,7 +159,7 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
             netvsp_bad(np, c, NETVSP_ERR_PPI);
             return;
         }
-        gs_copy(gs, off + RNDIS_HEADER_SIZE + pm.ppi_offset, pm.ppi_len, ppis);
+        netvsp_gs_copy(gs, off + RNDIS_HEADER_SIZE + pm.ppi_offset, pm.ppi_len, ppis);
         if (vmnic_ppi_parse(ppis, pm.ppi_len, &ppi) < 0) {
             netvsp_bad(np, c, NETVSP_ERR_PPI);
             return;
@@ -254,7 +189,7 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         return;
     }
     struct rte_mbuf *m =
-        gs_to_mbuf(np->pool, gs, off + RNDIS_HEADER_SIZE + pm.data_offset, pm.data_len);
+        netvsp_gs_to_mbuf(np->pool, gs, off + RNDIS_HEADER_SIZE + pm.data_offset, pm.data_len, zs);
     if (!m) {
         vsw_port_drop(&np->port, VSW_DROP_NO_MBUF, 1);
         return;
@@ -303,10 +238,14 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
         }
         gs->seg[0].p = c->sbuf + start;
         gs->seg[0].len = m->send_buf_section_size;
+        gs->seg[0].pinned = false;
         gs->nseg = 1;
         gs->total = m->send_buf_section_size;
     }
     if (pkt->type == VMBUS_PKT_DATA_USING_GPA_DIRECT) {
+        /* Pages a frame may keep pointing into are read through the
+         * connection's own mapping, which outlives the partition's. */
+        const uint8_t *mem = c->zc ? netvsp_zc_base(c->zc) : c->dma;
         struct vmbus_range rg[MAX_GPA_RANGES];
         int nr = vmbus_pkt_gpa_direct(pkt, rg, MAX_GPA_RANGES);
         if (nr < 0) {
@@ -318,12 +257,13 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
             for (uint32_t j = 0; j < rg[i].pfn_count && left; j++) {
                 uint64_t pfn = vmbus_range_pfn(&rg[i], j);
                 uint32_t k = HV_PAGE_SIZE - poff < left ? HV_PAGE_SIZE - poff : left;
-                if (pfn >= c->mem_pages || gs->nseg == MAX_SEGS || gs->total + k > STREAM_MAX) {
+                if (pfn >= c->mem_pages || gs->nseg == GS_MAX_SEGS || gs->total + k > STREAM_MAX) {
                     netvsp_bad(np, c, NETVSP_ERR_GPA_RANGE);
                     return -1;
                 }
-                gs->seg[gs->nseg].p = c->dma + (pfn << HV_PAGE_SHIFT) + poff;
+                gs->seg[gs->nseg].p = mem + (pfn << HV_PAGE_SHIFT) + poff;
                 gs->seg[gs->nseg].len = k;
+                gs->seg[gs->nseg].pinned = c->zc != NULL;
                 gs->nseg++;
                 gs->total += k;
                 left -= k;
@@ -340,12 +280,13 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
 
 /*
  * NVSP SEND_RNDIS_PKT: walk the RNDIS messages of the stream. Data frames go
- * to pkts (room for MAX_PKTS_PER_MSG); a control message is answered.
- * Returns the NVSP status to complete with.
+ * to pkts (room for MAX_PKTS_PER_MSG), their payload left in the guest's
+ * pages where zs (a zero-copy slot, or NULL) allows; a control message is
+ * answered. Returns the NVSP status to complete with.
  */
 static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
                            const struct nvsp_msg_rndis_pkt *m, struct rte_mbuf **pkts,
-                           uint16_t *npkts)
+                           uint16_t *npkts, struct zc_slot *zs)
 {
     struct gstream gs;
     if (!c->rbuf) {
@@ -368,7 +309,7 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
             netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
             return NVSP_STAT_INVALID_RNDIS_PKT;
         }
-        gs_copy(&gs, off, sizeof(h), &h);
+        netvsp_gs_copy(&gs, off, sizeof(h), &h);
         if (h.len < sizeof(h) || h.len > gs.total - off) {
             netvsp_bad(np, c, NETVSP_ERR_RNDIS_LEN);
             return NVSP_STAT_INVALID_RNDIS_PKT;
@@ -384,7 +325,7 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
             }
             struct rte_mbuf *mb;
             c->frames_seen++;
-            rndis_packet(np, c, &gs, off, h.len, &mb);
+            rndis_packet(np, c, &gs, off, h.len, zs, &mb);
             if (mb)
                 pkts[(*npkts)++] = mb;
             data_seen = true;
@@ -395,7 +336,7 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
                 netvsp_bad(np, c, NETVSP_ERR_RNDIS_TYPE);
                 return NVSP_STAT_INVALID_RNDIS_PKT;
             }
-            gs_copy(&gs, off, h.len, c->ctl);
+            netvsp_gs_copy(&gs, off, h.len, c->ctl);
             netvsp_rndis_control(np, c, h.len);
             return NVSP_STAT_SUCCESS;
         }
@@ -405,15 +346,36 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
 }
 
 /* One NVSP message from the guest: its set-up messages are NVSP's; a send
- * of RNDIS messages is the data path's, completed with their status. */
+ * of RNDIS messages is the data path's, completed with their status, at
+ * once or, if frames still point into its pages, once they are all freed
+ * (reap_completions). */
 static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
                          struct rte_mbuf **pkts, uint16_t *npkts)
 {
     struct nvsp_msg_rndis_pkt m;
     if (!netvsp_nvs_message(np, c, pkt, &m))
         return;
-    uint32_t st = rndis_send(np, c, pkt, &m, pkts, npkts);
+    struct zc_slot *zs =
+        pkt->type == VMBUS_PKT_DATA_USING_GPA_DIRECT ? netvsp_zc_slot_get(c->zc) : NULL;
+    uint32_t st = rndis_send(np, c, pkt, &m, pkts, npkts, zs);
+    if (zs && netvsp_zc_slot_end(c->zc, zs, pkt->trans_id, st))
+        return;
     netvsp_send_completion(c, pkt->trans_id, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
+}
+
+/* Complete the sends whose frames are all freed, while the ring to the
+ * guest has room; how many. */
+static uint32_t reap_completions(struct conn *c)
+{
+    uint32_t n = 0;
+    uint64_t tid;
+    uint32_t st;
+    while (vmbus_ring_free_bytes(c->tx) >= netvsp_reply_room() &&
+           netvsp_zc_reap(c->zc, &tid, &st)) {
+        netvsp_send_completion(c, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
+        n++;
+    }
+    return n;
 }
 
 /* The guest is done with one of our transfers. */
@@ -445,6 +407,8 @@ uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
         return 0;
     uint16_t got = 0;
     uint32_t used = 0;
+    if (netvsp_zc_pending(c->zc) && reap_completions(c))
+        vsw_port_rx_busy(port);
     /* Take a request only if whatever it makes us send fits; otherwise
      * leave the guest's requests in its ring (back-pressure). */
     while (used + MAX_PKTS_PER_MSG <= n) {

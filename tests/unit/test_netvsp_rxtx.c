@@ -8,6 +8,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <pthread.h>
+
 #include "netvsp-fixture.h"
 #include "vsw-frame.h"
 
@@ -425,9 +427,10 @@ static uint32_t lso_ppi(uint32_t mss, uint32_t thoff, bool v6)
 }
 
 /* One large send as Linux makes it: RNDIS header and PPIs in a send
- * section, the frame GPA-direct over the scratch pages (8 a range). How
- * many frames the switch got (kept in v->rx). */
-static unsigned send_lso(struct vm *v, const uint8_t *frame, uint32_t flen, const uint8_t *ppis,
+ * section, the frame GPA-direct over the scratch pages (8 a range): posted
+ * (its transaction id), or sent (how many frames the switch got, kept in
+ * v->rx, and the send completed). */
+static uint64_t lso_post(struct vm *v, const uint8_t *frame, uint32_t flen, const uint8_t *ppis,
                          uint32_t pl)
 {
     assert_true(flen <= SCRATCH_PAGES * HV_PAGE_SIZE);
@@ -450,8 +453,24 @@ static unsigned send_lso(struct vm *v, const uint8_t *frame, uint32_t flen, cons
     }
     uint8_t ext[512];
     uint32_t el = gpa_ext(ext, r, n, n);
-    uint64_t tid = rndis_pkt_gpa(v, NVSP_CHANNEL_TYPE_DATA, 2, (uint32_t)sizeof(pm) + pl, ext, el);
+    return rndis_pkt_gpa(v, NVSP_CHANNEL_TYPE_DATA, 2, (uint32_t)sizeof(pm) + pl, ext, el);
+}
+
+static unsigned send_lso(struct vm *v, const uint8_t *frame, uint32_t flen, const uint8_t *ppis,
+                         uint32_t pl)
+{
+    uint64_t tid = lso_post(v, frame, flen, ppis, pl);
     unsigned got = pump(v);
+    /* A frame whose payload stays in the guest's pages holds the send's
+     * completion until it is freed (zcopy.c): keep a copy of it instead,
+     * and let the root complete the send. */
+    for (unsigned i = v->nrx - got; i < v->nrx; i++) {
+        struct rte_mbuf *c = rte_pktmbuf_copy(v->rx[i], g_pool, 0, UINT32_MAX);
+        assert_non_null(c);
+        rte_pktmbuf_free(v->rx[i]);
+        v->rx[i] = c;
+    }
+    pump(v);
     collect(v);
     assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE), NVSP_STAT_SUCCESS);
     return got;
@@ -1747,6 +1766,258 @@ static void rx_burst__sends_of_dropped_frames__frames_count_against_budget(void 
     v->port->cls->tx_flush(v->port);
 }
 
+/*
+ * Zero copy (zcopy.c): a large GPA-direct frame's payload stays in the
+ * guest's pages, its headers are copied, and the send completes only once
+ * every mbuf pointing into those pages is freed, on whatever thread.
+ */
+#define ZC_HDR_BYTES 256u /* what rxtx.c copies of a zero-copy frame */
+
+static uint64_t zc_post(struct vm *v, const uint8_t *frame, uint32_t flen, uint32_t l4)
+{
+    uint8_t ppis[16];
+    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO, lso_ppi(1448, l4, false));
+    return lso_post(v, frame, flen, ppis, pl);
+}
+
+/* Bytes of m in external (guest) segments; -1 if one comes before a
+ * direct one or the first is not direct. */
+static long ext_bytes(const struct rte_mbuf *m)
+{
+    if (!RTE_MBUF_DIRECT(m))
+        return -1;
+    long n = 0;
+    for (const struct rte_mbuf *s = m->next; s; s = s->next)
+        if (RTE_MBUF_HAS_EXTBUF(s))
+            n += s->data_len;
+    return n;
+}
+
+/* m holds exactly data (any size; assert_mbuf_eq takes up to 16 KiB). */
+static void zc_mbuf_eq(const struct rte_mbuf *m, const uint8_t *data, uint32_t len)
+{
+    static uint8_t tmp[65536];
+    assert_int_equal(m->pkt_len, len);
+    assert_true(len <= sizeof(tmp));
+    const uint8_t *p = rte_pktmbuf_read(m, 0, len, tmp);
+    assert_non_null(p);
+    assert_memory_equal(p, data, len);
+}
+
+static void zcopy__large_send__payload_in_guest_pages_headers_copied(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    set_lso(v, true);
+    const uint32_t flen = 40000;
+    static uint8_t f[40000];
+    uint32_t l4 = make_l4_frame(f, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 12);
+    struct netvsp_stats b = nstats(v);
+    inbox_clear(v);
+    uint64_t tid = zc_post(v, f, flen, l4);
+    assert_int_equal(pump(v), 1);
+    struct rte_mbuf *m = v->rx[0];
+    assert_int_equal(m->pkt_len, flen);
+    assert_int_equal(m->data_len, ZC_HDR_BYTES);
+    assert_int_equal(ext_bytes(m), flen - ZC_HDR_BYTES);
+    zc_mbuf_eq(m, f, flen);
+    /* What the switch's egress asks before writing into a frame (egress.c
+     * writable()): the guest's segments are not direct, so never written. */
+    for (const struct rte_mbuf *s = m->next; s; s = s->next)
+        assert_false(RTE_MBUF_DIRECT(s));
+    /* The payload is the guest's page: a change there shows in the mbuf. */
+    v->scratch[30000] ^= 0xff;
+    uint8_t byte;
+    assert_int_equal(*(const uint8_t *)rte_pktmbuf_read(m, 30000, 1, &byte), f[30000] ^ 0xff);
+    /* A guest rewriting its headers after the send changes nothing the
+     * switch reads: they are a copy. */
+    memset(v->scratch, 0xee, ZC_HDR_BYTES);
+    assert_memory_equal(rte_pktmbuf_mtod(m, const uint8_t *), f, ZC_HDR_BYTES);
+    assert_int_equal(m->l2_len + m->l3_len + m->l4_len, l4 + 32);
+    /* No completion while the frame is held; one when it is freed. */
+    collect(v);
+    assert_null(find_comp(v, tid));
+    free_rx(v);
+    pump(v);
+    collect(v);
+    assert_int_equal(count_comp(v, tid), 1);
+    assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE), NVSP_STAT_SUCCESS);
+    expect_no_err(v, &b);
+}
+
+static void *free_on_thread(void *arg)
+{
+    rte_pktmbuf_free(arg);
+    return NULL;
+}
+
+static void zcopy__frame_freed_by_another_thread__owner_sends_completion(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    set_lso(v, true);
+    const uint32_t flen = 20000;
+    uint32_t l4 = make_l4_frame(g_big, flen, MAC_OTHER, 6, IPPROTO_TCP, 0, 0);
+    inbox_clear(v);
+    uint8_t ppis[16];
+    uint32_t pl = put_ppi(ppis, RNDIS_PPI_LSO, lso_ppi(1440, l4, true));
+    uint64_t tid = lso_post(v, g_big, flen, ppis, pl);
+    assert_int_equal(pump(v), 1);
+    struct rte_mbuf *m = v->rx[0];
+    v->nrx = 0;
+    assert_true(ext_bytes(m) > 0);
+    /* The clone a flood or capture would hold keeps it too. */
+    struct rte_mbuf *clone = rte_pktmbuf_clone(m, g_pool);
+    assert_non_null(clone);
+    /* A completion is owed: the worker must not sleep on the guest's
+     * event alone. */
+    assert_true(v->port->cls->wait_arm(v->port));
+    v->port->cls->wait_disarm(v->port);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, free_on_thread, m), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pump(v);
+    collect(v);
+    assert_null(find_comp(v, tid));
+    assert_int_equal(pthread_create(&t, NULL, free_on_thread, clone), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pump(v);
+    collect(v);
+    assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE), NVSP_STAT_SUCCESS);
+    assert_int_equal(count_comp(v, tid), 1);
+}
+
+static void zcopy__channel_closed_then_vm_torn_down_in_flight__pages_stay_readable(void **state)
+{
+    struct fix *fx = F(state);
+    struct vm *v = fx->a;
+    bring_up(v);
+    set_lso(v, true);
+    const uint32_t flen = 30000;
+    static uint8_t f[30000];
+    uint32_t l4 = make_l4_frame(f, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    inbox_clear(v);
+    uint64_t tid = zc_post(v, f, flen, l4);
+    assert_int_equal(pump(v), 1);
+    struct rte_mbuf *m = v->rx[0];
+    v->nrx = 0;
+    assert_int_equal(ext_bytes(m), flen - ZC_HDR_BYTES);
+    /* The guest closes its channel: the new connection is never told
+     * about the old send. */
+    reopen(v);
+    pump(v);
+    collect(v);
+    assert_null(find_comp(v, tid));
+    zc_mbuf_eq(m, f, flen);
+    /* The VM goes: NIC, VMBus server, partition (its memory file and
+     * views). The frame still reads what the guest sent. */
+    struct hv_partition *part = v->part;
+    vm_destroy(v);
+    fx->a = NULL;
+    if (hv_partition_state(part) == HV_PARTITION_RUNNING)
+        assert_int_equal(hv_partition_stop(part, 0), 0);
+    assert_int_equal(hv_partition_destroy(part), 0);
+    zc_mbuf_eq(m, f, flen);
+    rte_pktmbuf_free(m); /* the last reference: unmapped now */
+}
+
+/* A frame whose headers do not all fit in the copy: IPv6 with a
+ * hop-by-hop header of hbh bytes before TCP. */
+static void v6_hbh_frame(uint8_t *f, uint32_t len, uint32_t hbh)
+{
+    make_l4_frame(f + hbh, len - hbh, MAC_OTHER, 6, IPPROTO_TCP, 0, 0);
+    memmove(f, f + hbh, 54);
+    memset(f + 54, 0, hbh);
+    f[54] = IPPROTO_TCP;
+    f[55] = (uint8_t)(hbh / 8 - 1);
+    f[14 + 6] = IPPROTO_HOPOPTS;
+    uint16_t pl = rte_cpu_to_be_16((uint16_t)(len - 54));
+    memcpy(f + 14 + 4, &pl, 2);
+}
+
+static void zcopy__small_or_headers_not_in_copy__copied_and_completed_at_once(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up_ver(v, V61, 9014);
+    set_lso(v, true);
+    struct {
+        uint32_t len;
+        int kind; /* 0 TCP, 1 not TCP/UDP, 2 hop-by-hop of 248 bytes, 3 of 64 */
+        bool zero_copy;
+    } cases[] = {
+        {2000, 0, false}, {ZC_HDR_BYTES + 2047, 0, false}, {9000, 1, false},
+        {9000, 2, false}, {9000, 3, true}, {9000, 0, true},
+    };
+    static uint8_t f[9000];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint32_t len = cases[i].len;
+        if (cases[i].kind == 0)
+            make_l4_frame(f, len, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+        else if (cases[i].kind == 1)
+            make_frame(f, len, MAC_OTHER, 0x71);
+        else
+            v6_hbh_frame(f, len, cases[i].kind == 2 ? 248 : 64);
+        /* A plain frame (no LSO), GPA-direct. */
+        uint8_t msg[64];
+        uint32_t hl = build_packet(msg, NULL, 0, f, 0);
+        struct rndis_packet_msg pm;
+        memcpy(&pm, msg, sizeof(pm));
+        pm.hdr.len += len;
+        pm.data_len = len;
+        memcpy(section(v, 2), &pm, sizeof(pm));
+        memcpy(v->scratch, f, len);
+        struct grange r = scratch_range(v, 0, 0, len);
+        uint8_t ext[64];
+        uint32_t el = gpa_ext(ext, &r, 1, 1);
+        inbox_clear(v);
+        uint64_t tid = rndis_pkt_gpa(v, NVSP_CHANNEL_TYPE_DATA, 2, hl, ext, el);
+        assert_int_equal(pump(v), 1);
+        zc_mbuf_eq(v->rx[0], f, len);
+        collect(v);
+        if (cases[i].zero_copy) {
+            assert_int_equal(ext_bytes(v->rx[0]), len - ZC_HDR_BYTES);
+            assert_null(find_comp(v, tid));
+            free_rx(v);
+            pump(v);
+            collect(v);
+        } else {
+            if (ext_bytes(v->rx[0]) != 0)
+                fail_msg("case %zu: %ld bytes not copied", i, ext_bytes(v->rx[0]));
+            free_rx(v);
+        }
+        assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE), NVSP_STAT_SUCCESS);
+    }
+}
+
+/* What one guest can pin is bounded: sends beyond the slots (64,
+ * netvsp-private.h's ZC_SLOTS) are copied and completed at once. */
+static void zcopy__more_sends_in_flight_than_slots__rest_copied(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    set_lso(v, true);
+    const uint32_t flen = 9000, sends = 70;
+    uint32_t l4 = make_l4_frame(g_big, flen, MAC_OTHER, 4, IPPROTO_TCP, 0, 0);
+    uint64_t tids[70];
+    unsigned zc = 0;
+    inbox_clear(v);
+    for (uint32_t i = 0; i < sends; i++) {
+        tids[i] = zc_post(v, g_big, flen, l4);
+        assert_int_equal(pump(v), 1);
+        long e = ext_bytes(v->rx[v->nrx - 1]);
+        assert_true(e == 0 || e == (long)(flen - ZC_HDR_BYTES));
+        zc += e != 0;
+        collect(v);
+        assert_true((find_comp(v, tids[i]) == NULL) == (e != 0));
+    }
+    assert_int_equal(zc, 64);
+    free_rx(v);
+    pump(v);
+    collect(v);
+    for (uint32_t i = 0; i < sends; i++)
+        assert_int_equal(count_comp(v, tids[i]), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1797,6 +2068,11 @@ int main(void)
         T(rx_burst__control_request_with_ring_nearly_full__completion_not_lost),
         T(rx_burst__ring_full_of_messages_needing_no_reply__at_most_budget_per_round),
         T(rx_burst__sends_of_dropped_frames__frames_count_against_budget),
+        T(zcopy__large_send__payload_in_guest_pages_headers_copied),
+        T(zcopy__frame_freed_by_another_thread__owner_sends_completion),
+        T(zcopy__channel_closed_then_vm_torn_down_in_flight__pages_stay_readable),
+        T(zcopy__small_or_headers_not_in_copy__copied_and_completed_at_once),
+        T(zcopy__more_sends_in_flight_than_slots__rest_copied),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
