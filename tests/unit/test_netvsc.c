@@ -459,6 +459,177 @@ static void rx_ranges__hostile_rsc_transfers__dropped_with_an_error_status(void 
     free_nic(n);
 }
 
+/* i10b-vmbus64: packing frames into one send (multi-send). */
+
+#define SECTION 6144u
+
+/* A NIC with one send section open holding one frame of first_len bytes in
+ * the layout netvsc_tx_submit() gives a section's first frame (RNDIS header
+ * at 0, frame at TX_HDR_ROOM), packing by the root's INIT_C limits. */
+static struct netvsc *batch_nic(uint32_t max_pkts, uint32_t align_factor, uint32_t first_len)
+{
+    struct netvsc *n = calloc(1, sizeof(*n));
+    assert_non_null(n);
+    n->section_size = SECTION;
+    n->nsections = 2;
+    n->sbuf = calloc(2, SECTION);
+    assert_non_null(n->sbuf);
+    netvsc_tx_set_batching(n, max_pkts, align_factor);
+    uint8_t *s = n->sbuf + SECTION;
+    struct rndis_packet_msg pm = {.hdr = {.type = RNDIS_MSG_PACKET, .len = TX_HDR_ROOM + first_len},
+                                  .data_offset = TX_HDR_ROOM - RNDIS_HEADER_SIZE,
+                                  .data_len = first_len};
+    memcpy(s, &pm, sizeof(pm));
+    memset(s + TX_HDR_ROOM, 0xf0, first_len);
+    n->batch_sec = 1;
+    n->batch_len = n->batch_last_len = pm.hdr.len;
+    n->batch_last = 0;
+    n->batch_count = 1;
+    return n;
+}
+
+/* Walk the open section as a root does (netvsp, OpenVMM, vmswitch: the next
+ * message at exactly message_length, nothing left over) and check that
+ * message i carries a frame of lens[i] bytes of fill[i] at an offset of
+ * align, its PPI block (if any) as written. Returns the messages found. */
+static unsigned walk_section(const struct netvsc *n, const uint32_t *lens, const uint8_t *fill,
+                             uint32_t align)
+{
+    const uint8_t *s = n->sbuf + (size_t)n->batch_sec * n->section_size;
+    uint32_t off = 0;
+    unsigned i = 0;
+    while (off < n->batch_len) {
+        struct rndis_packet_msg pm;
+        assert_true(n->batch_len - off >= sizeof(pm));
+        memcpy(&pm, s + off, sizeof(pm));
+        assert_int_equal(off % align, 0);
+        assert_int_equal(pm.hdr.type, RNDIS_MSG_PACKET);
+        assert_true(pm.hdr.len <= n->batch_len - off);
+        assert_true(vmnic_rndis_data_ok(&pm, pm.hdr.len));
+        assert_true(vmnic_rndis_ppi_area_ok(&pm, pm.hdr.len));
+        assert_int_equal(pm.data_len, lens[i]);
+        const uint8_t *d = s + off + RNDIS_HEADER_SIZE + pm.data_offset;
+        for (uint32_t k = 0; k < pm.data_len; k++)
+            assert_int_equal(d[k], fill[i]);
+        off += pm.hdr.len;
+        i++;
+    }
+    assert_int_equal(off, n->batch_len);
+    return i;
+}
+
+static void free_batch_nic(struct netvsc *n)
+{
+    free(n->sbuf);
+    free(n);
+}
+
+static void batch_append__frames_of_odd_lengths__padding_inside_each_message_length(void **state)
+{
+    (void)state;
+    struct netvsc *n = batch_nic(8, 3, 61);
+    uint32_t lens[8] = {61, 150, 99, 64, 77, 1514, 60, 63};
+    uint8_t fill[8] = {0xf0, 1, 2, 3, 4, 5, 6, 7};
+    uint8_t frame[1514];
+    for (unsigned i = 1; i < 8; i++) {
+        memset(frame, fill[i], lens[i]);
+        assert_true(netvsc_batch_append(n, frame, lens[i], NULL, 0));
+    }
+    assert_int_equal(n->batch_count, 8);
+    assert_int_equal(walk_section(n, lens, fill, 8), 8);
+    /* Full: the root said 8. */
+    assert_false(netvsc_batch_append(n, frame, 60, NULL, 0));
+    assert_int_equal(n->batch_count, 8);
+    free_batch_nic(n);
+}
+
+static void batch_append__ppis_and_a_coarser_alignment__parsed_as_the_root_does(void **state)
+{
+    (void)state;
+    struct netvsc *n = batch_nic(8, 6, 99); /* 64-byte alignment */
+    struct netvsc_info info = {.csum_offload = true};
+    struct netvsc_meta vlan = {.flags = NETVSC_F_VLAN, .vlan_tci = 7 | (3u << 13)};
+    struct netvsc_meta csum = {.flags = NETVSC_F_CSUM, .l4_offset = 34, .l4_proto = IPPROTO_UDP};
+    uint8_t ppis[NETVSC_TX_PPI_MAX], frame[200];
+    uint32_t lens[3] = {99, 100, 101};
+    uint8_t fill[3] = {0xf0, 0x11, 0x22};
+    int pl = netvsc_tx_ppis(&info, &vlan, 100, ppis);
+    assert_true(pl > 0);
+    memset(frame, 0x11, sizeof(frame));
+    assert_true(netvsc_batch_append(n, frame, 100, ppis, (uint32_t)pl));
+    pl = netvsc_tx_ppis(&info, &csum, 101, ppis);
+    assert_true(pl > 0);
+    memset(frame, 0x22, sizeof(frame));
+    assert_true(netvsc_batch_append(n, frame, 101, ppis, (uint32_t)pl));
+    assert_int_equal(walk_section(n, lens, fill, 64), 3);
+    /* The PPIs read back as the root reads them. */
+    const uint8_t *s = n->sbuf + (size_t)n->batch_sec * n->section_size;
+    uint32_t off = 0;
+    struct vmnic_ppi got[3];
+    for (int i = 0; i < 3; i++) {
+        struct rndis_packet_msg pm;
+        memcpy(&pm, s + off, sizeof(pm));
+        memset(&got[i], 0, sizeof(got[i]));
+        if (pm.ppi_len)
+            assert_int_equal(vmnic_ppi_parse(s + off + RNDIS_HEADER_SIZE + pm.ppi_offset,
+                                             pm.ppi_len, &got[i]),
+                             0);
+        off += pm.hdr.len;
+    }
+    assert_int_equal(got[0].present, 0);
+    assert_true(got[1].present & VMNIC_PPI_VLAN);
+    assert_int_equal(RNDIS_VLAN_ID(got[1].vlan), 7);
+    assert_true(got[2].present & VMNIC_PPI_CSUM);
+    free_batch_nic(n);
+}
+
+static void batch_append__no_room_or_nothing_open__refused_nothing_written(void **state)
+{
+    (void)state;
+    struct netvsc *n = batch_nic(8, 3, 1514);
+    static uint8_t frame[SECTION];
+    memset(frame, 0x33, sizeof(frame));
+    uint32_t len = n->batch_len;
+    /* What is left of the section, less one byte too few. */
+    uint32_t at = (len + 7u) & ~7u;
+    uint32_t fits = SECTION - at - (uint32_t)sizeof(struct rndis_packet_msg);
+    assert_false(netvsc_batch_append(n, frame, fits + 1, NULL, 0));
+    assert_int_equal(n->batch_len, len);
+    assert_int_equal(n->batch_count, 1);
+    assert_true(netvsc_batch_append(n, frame, fits, NULL, 0));
+    assert_int_equal(n->batch_len, SECTION);
+    assert_false(netvsc_batch_append(n, frame, 60, NULL, 0));
+    /* Nothing open: nothing to pack into. */
+    n->batch_count = 0;
+    assert_false(netvsc_batch_append(n, frame, 60, NULL, 0));
+    free_batch_nic(n);
+}
+
+static void tx_set_batching__root_limits__packing_only_within_them(void **state)
+{
+    (void)state;
+    struct netvsc n;
+    memset(&n, 0, sizeof(n));
+    netvsc_tx_set_batching(&n, 8, 3);
+    assert_int_equal(n.tx_max_pkts, 8);
+    assert_int_equal(n.tx_align, 8);
+    netvsc_tx_set_batching(&n, 1000, 0); /* more than hv_netvsc packs; 1-byte alignment */
+    assert_int_equal(n.tx_max_pkts, TX_BATCH_MAX);
+    assert_int_equal(n.tx_align, 8);
+    netvsc_tx_set_batching(&n, 4, 6);
+    assert_int_equal(n.tx_max_pkts, 4);
+    assert_int_equal(n.tx_align, 64);
+    netvsc_tx_set_batching(&n, 1, 3); /* one frame a send */
+    assert_int_equal(n.tx_max_pkts, 1);
+    netvsc_tx_set_batching(&n, 8, 31); /* an alignment no section could take */
+    assert_int_equal(n.tx_max_pkts, 1);
+    /* One frame a send: the open section takes nothing more. */
+    struct netvsc *b = batch_nic(1, 3, 60);
+    uint8_t frame[60] = {0};
+    assert_false(netvsc_batch_append(b, frame, 60, NULL, 0));
+    free_batch_nic(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +643,10 @@ int main(void)
         cmocka_unit_test(rsc_add__hostile_fragment_orders__dropped),
         cmocka_unit_test(rx_ranges__rsc_fragments__one_frame_with_the_first_fragments_info),
         cmocka_unit_test(rx_ranges__hostile_rsc_transfers__dropped_with_an_error_status),
+        cmocka_unit_test(batch_append__frames_of_odd_lengths__padding_inside_each_message_length),
+        cmocka_unit_test(batch_append__ppis_and_a_coarser_alignment__parsed_as_the_root_does),
+        cmocka_unit_test(batch_append__no_room_or_nothing_open__refused_nothing_written),
+        cmocka_unit_test(tx_set_batching__root_limits__packing_only_within_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
