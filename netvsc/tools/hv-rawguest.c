@@ -27,6 +27,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include <unistd.h>
 
 #include "hv-guest.h"
+#include "hv-poll.h"
 #include "jumbo.h"
 #include "netvsc.h"
 #include "nvsp-proto.h"
@@ -45,6 +47,9 @@
 #define FIN_SEQ UINT64_MAX
 #define HELLO_SEQ (UINT64_MAX - 1)
 #define HDR_LEN (JUMBO_ETH_HLEN + 16)
+/* Polling window after work (hv-poll.h), as hv-vm's. */
+#define RAW_SPIN_NS 75000ull
+#define RAW_SPIN_MAX_NS 1000000ull
 
 struct rx_state {
     uint64_t next_seq;
@@ -399,6 +404,14 @@ int main(int argc, char **argv)
     uint64_t t_start = now_ms(), t_end = 0;
     /* Read once: getenv in the loop was a quarter of the receiver's cycles. */
     const bool spin = getenv("RAW_SPIN") != NULL;
+    /* After work, poll on for a window (as hv-vm does, yielding the CPU in
+     * idle rounds) before arming the interrupt and sleeping: a receiver
+     * that slept as soon as its ring was empty took a signal and a wake-up
+     * for nearly every transfer the root sent. */
+    struct hv_poll_window win;
+    hv_poll_window_init(&win, RAW_SPIN_NS, RAW_SPIN_MAX_NS);
+    uint64_t last_work = now_ns();
+    bool was_idle = false;
     while (true) {
         unsigned burst = 0;
         if (bench && sent == 0)
@@ -443,11 +456,22 @@ int main(int argc, char **argv)
          * silence: a peer that sends nothing never needs to be waited for). */
         if (sent == count && nfin >= 3 && (rs.fin || now_ms() - last_rx > 1500))
             break;
-        if (rc == 0 && burst == 0 && !spin) {
-            if (!netvsc_intr_arm(nic))
-                hv_guest_wait(g, 10);
-            netvsc_intr_disarm(nic);
-            netvsc_event(nic);
+        uint64_t now = now_ns();
+        if (rc > 0 || burst > 0) {
+            if (was_idle)
+                hv_poll_window_work(&win, now - last_work);
+            last_work = now;
+            was_idle = false;
+        } else if (!spin) {
+            was_idle = true;
+            if (now - last_work < win.cur) {
+                sched_yield();
+            } else {
+                if (!netvsc_intr_arm(nic))
+                    hv_guest_wait(g, 10);
+                netvsc_intr_disarm(nic);
+                netvsc_event(nic);
+            }
         }
     }
     /* Anything still in flight from the peer. */
