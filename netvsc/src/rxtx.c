@@ -601,7 +601,8 @@ bool netvsc_batch_append(struct netvsc *n, const void *frame, uint32_t len, cons
     }
     uint8_t *p = s + at;
     put_packet_hdr(p, need, RNDIS_PACKET_OFFSET_MIN + ppi_len, len, ppi_len);
-    memcpy(p + sizeof(struct rndis_packet_msg), ppis, ppi_len);
+    if (ppi_len)
+        memcpy(p + sizeof(struct rndis_packet_msg), ppis, ppi_len);
     memcpy(p + sizeof(struct rndis_packet_msg) + ppi_len, frame, len);
     n->batch_last = at;
     n->batch_last_len = need;
