@@ -44,6 +44,11 @@
 #define RX_PKT_MAX 65536u
 #define CTRL_RESP_MAX 4096u
 #define COMP_BACKLOG 16384u
+/* Most frames packed into one send (hv_netvsc's RNDIS_MAX_PKT_DEFAULT),
+ * whatever more the root says it takes, and the coarsest alignment of the
+ * packed messages taken (log2; a root asking more gets one frame a send). */
+#define TX_BATCH_MAX 8u
+#define TX_ALIGN_SHIFT_MAX 12u
 
 struct comp_backlog {
     uint64_t tid;
@@ -96,7 +101,20 @@ struct netvsc {
     uint32_t nfree_chunks;
 
     bool tx_blocked;
+    bool tx_ring_full; /* the last put found our ring full (not just no section) */
     bool ring_failed;
+
+    /* Multi-send: small frames packed into one open send section, as
+     * RNDIS messages one after the other, sent as one NVSP send (one ring
+     * packet, one completion) when it is full or at netvsc_tx_flush(); the
+     * root's limits from RNDIS INIT_C. */
+    uint32_t tx_max_pkts; /* 0 or 1: every frame its own send */
+    uint32_t tx_align;    /* each packed message starts at a multiple */
+    uint32_t batch_count; /* frames in the open section; 0: none open */
+    uint32_t batch_sec;
+    uint32_t batch_len;  /* RNDIS bytes in it */
+    uint32_t batch_last; /* offset of its last message */
+    uint32_t batch_last_len; /* and its length (not read back from shared memory) */
     unsigned unflushed;
 
     /* control exchange in progress */
@@ -136,6 +154,18 @@ int netvsc_wait(struct netvsc *n, bool *flag);
  * names positions the frame cannot have. */
 int netvsc_tx_ppis(const struct netvsc_info *info, const struct netvsc_meta *meta, uint32_t len,
                    uint8_t ppis[NETVSC_TX_PPI_MAX]);
+
+/* The RNDIS INIT_C limits on packing frames into one send (max_pkts_per_msg,
+ * align_factor) into n: packing only where the root takes more than one
+ * and an alignment up to 2^TX_ALIGN_SHIFT_MAX; messages aligned to 8 bytes
+ * at least (padding inside a message's length is every root's to skip). */
+void netvsc_tx_set_batching(struct netvsc *n, uint32_t max_pkts_per_msg, uint32_t align_factor);
+/* Append one frame of len bytes with its PPI block to the open send section
+ * (n->batch_*), the previous message padded to n->tx_align inside its
+ * length. false, nothing written, if no section is open, it holds
+ * tx_max_pkts frames already, or the message does not fit its room. */
+bool netvsc_batch_append(struct netvsc *n, const void *frame, uint32_t len, const uint8_t *ppis,
+                         uint32_t ppi_len);
 
 /* One RNDIS data message that is an RSC fragment (its PKTINFO_ID flags
  * have RNDIS_PKTINFO_SUBALLOC) into r, by hv_netvsc's rules: a first

@@ -15,6 +15,10 @@
 /* Send one RNDIS control message in a send section; wait for its answer. */
 static int rndis_request(struct netvsc *n, const void *msg, uint32_t len)
 {
+    /* Frames packed so far go first. */
+    int rc = netvsc_tx_flush(n);
+    if (rc < 0)
+        return rc;
     if (len > n->section_size || n->nfree_sections == 0)
         return -ENOSPC;
     uint32_t sec = n->free_sections[--n->nfree_sections];
@@ -26,7 +30,7 @@ static int rndis_request(struct netvsc *n, const void *msg, uint32_t len)
                                    .channel_type = NVSP_CHANNEL_TYPE_CONTROL,
                                    .send_buf_section_index = sec,
                                    .send_buf_section_size = len};
-    int rc = netvsc_nvs_send(n, &m, sizeof(m), TID_SEND | sec, true);
+    rc = netvsc_nvs_send(n, &m, sizeof(m), TID_SEND | sec, true);
     if (rc < 0) {
         n->free_sections[n->nfree_sections++] = sec;
         return rc;
@@ -114,6 +118,7 @@ static int rndis_init(struct netvsc *n)
     memcpy(&c, n->rndis_resp, sizeof(c));
     if (c.hdr.type != RNDIS_MSG_INIT_C || c.status != RNDIS_STATUS_SUCCESS)
         return -EREMOTEIO;
+    netvsc_tx_set_batching(n, c.max_pkts_per_msg, c.align_factor);
     return 0;
 }
 
