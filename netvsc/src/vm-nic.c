@@ -192,21 +192,27 @@ static void nic_print_counters(const struct nic *x)
     if (x->n)
         netvsc_get_stats(x->n, &s);
     const struct netvsc_vm_nic_counters *c = &x->ct;
+    /* Four lines: the root keeps at most 200 characters of a line a VM
+     * prints (hv-core's process.c). */
     printf("hv-vm %s: NIC %s: to root %" PRIu64 " frames %" PRIu64 " bytes (csum %" PRIu64
-           ", lso %" PRIu64 "), from root %" PRIu64 " frames %" PRIu64 " bytes (csum ok %" PRIu64
-           ", partial %" PRIu64 ", coalesced %" PRIu64 "); drops: tap-full %" PRIu64
-           ", tap-write %" PRIu64 ", oversize %" PRIu64 ", runt %" PRIu64 ", bad-offload %" PRIu64
-           ", gso-type %" PRIu64 ", bad-rsc %" PRIu64 ", rejected %" PRIu64 "; bounced %" PRIu64
-           ", sw-csum %" PRIu64 ", tx-stalls %" PRIu64 ", ring-full %" PRIu64
-           ", link-changes %" PRIu64 ", reopens %" PRIu64 ", restarts %" PRIu64 "; netvsc: tx %" PRIu64
-           " (gpa-direct %" PRIu64 "), rx %" PRIu64 ", no-buffer %" PRIu64 ", rx-bad %" PRIu64 "\n",
-           x->env->name, x->name, c->to_root_frames, c->to_root_bytes, c->to_root_csum, c->to_root_lso,
-           c->to_tap_frames, c->to_tap_bytes, c->to_tap_csum_ok, c->to_tap_partial, c->to_tap_rsc,
-           c->drop_tap_full, c->drop_tap_write, c->drop_oversize, c->drop_runt, c->drop_bad_offload,
-           c->drop_gso_type, c->drop_rsc, c->drop_rejected, c->bounced, c->sw_csum, c->tx_stalls,
-           c->ring_full,
-           c->link_changes, c->reopens, c->restarts, s.tx_frames, s.tx_gpa_direct, s.rx_frames, s.tx_no_buffer,
-           s.rx_bad);
+           ", lso %" PRIu64 "), from root %" PRIu64 " frames %" PRIu64 " bytes\n",
+           x->env->name, x->name, c->to_root_frames, c->to_root_bytes, c->to_root_csum,
+           c->to_root_lso, c->to_tap_frames, c->to_tap_bytes);
+    printf("hv-vm %s: NIC %s: from root: csum ok %" PRIu64 ", partial %" PRIu64
+           ", coalesced %" PRIu64 "; drops: tap-full %" PRIu64 ", tap-write %" PRIu64
+           ", oversize %" PRIu64 ", runt %" PRIu64 "\n",
+           x->env->name, x->name, c->to_tap_csum_ok, c->to_tap_partial, c->to_tap_rsc,
+           c->drop_tap_full, c->drop_tap_write, c->drop_oversize, c->drop_runt);
+    printf("hv-vm %s: NIC %s: drops: bad-offload %" PRIu64 ", gso-type %" PRIu64
+           ", bad-rsc %" PRIu64 ", rejected %" PRIu64 "; bounced %" PRIu64 ", sw-csum %" PRIu64
+           ", tx-stalls %" PRIu64 ", ring-full %" PRIu64 "\n",
+           x->env->name, x->name, c->drop_bad_offload, c->drop_gso_type, c->drop_rsc,
+           c->drop_rejected, c->bounced, c->sw_csum, c->tx_stalls, c->ring_full);
+    printf("hv-vm %s: NIC %s: link-changes %" PRIu64 ", reopens %" PRIu64 ", restarts %" PRIu64
+           "; netvsc: tx %" PRIu64 " (gpa-direct %" PRIu64 "), rx %" PRIu64 ", no-buffer %" PRIu64
+           ", rx-bad %" PRIu64 "\n",
+           x->env->name, x->name, c->link_changes, c->reopens, c->restarts, s.tx_frames,
+           s.tx_gpa_direct, s.rx_frames, s.tx_no_buffer, s.rx_bad);
 }
 
 static void nic_drop_pending(struct nic *x)
