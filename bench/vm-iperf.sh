@@ -10,7 +10,7 @@
 #              (net_af_packet); peer: bridge + veths
 #
 # The receiving host of the bridge and vm-uplink set-ups has GRO on its veth
-# with threaded NAPI, as a host with a physical NIC would (bench/lib.sh;
+# (segments held up to 100 us), as a host with a physical NIC would (bench/lib.sh;
 # BENCH_HOST_GRO=0 for the kernel's defaults). The bridge's frames are 64 KB
 # GSO frames and pass it by; hvnet's uplink sends MTU-sized frames, which
 # the host now aggregates instead of taking each through its TCP stack.
