@@ -238,7 +238,7 @@ static int cut(struct vsw_worker *w, struct rte_mbuf *m, struct rte_mbuf **segs,
         return -EINVAL;
     }
     const uint32_t room = rte_pktmbuf_data_room_size(w->dp->pool) - RTE_PKTMBUF_HEADROOM;
-    if (linear && hdr + m->tso_segsz <= room) {
+    if (linear && hdr <= m->data_len && hdr + m->tso_segsz <= room) {
         const uint32_t payload = m->pkt_len - hdr;
         n = cut_linear(w->dp->pool, m, segs, (payload + m->tso_segsz - 1) / m->tso_segsz);
     } else if (f & RTE_MBUF_F_TX_IPV4) {
