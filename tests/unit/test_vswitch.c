@@ -3477,6 +3477,53 @@ vsw_forward__large_segment_flooded__cut_for_ports_without_tso_whole_for_tso(void
     assert_int_equal(((const struct rte_tcp_hdr *)(h + 20))->tcp_flags, SEG_FLAGS);
 }
 
+/* tp kept, from index from on, n segments each one private mbuf. */
+static void check_linear(const struct test_port *tp, unsigned from, unsigned n)
+{
+    for (unsigned i = from; i < from + n; i++) {
+        const struct rte_mbuf *m = tp->kept[i];
+        assert_int_equal(m->nb_segs, 1);
+        assert_true(RTE_MBUF_DIRECT(m));
+        assert_int_equal(rte_mbuf_refcnt_read(m), 1);
+    }
+}
+
+static void vsw_forward__large_segment_to_linear_ports__one_private_mbuf_each(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *cs = keeper(f, "C", VSW_TX_CSUM);
+    struct test_port *lin = keeper(f, "L", VSW_TX_LINEAR);
+    struct test_port *lcs = keeper(f, "M", VSW_TX_CSUM | VSW_TX_LINEAR);
+    struct test_port *tso = keeper(f, "T", VSW_TX_CSUM | VSW_TX_TSO | VSW_TX_LINEAR);
+    /* A chain split at an odd offset inside the payload, shared by all
+     * four ports; TCP/IPv4, then TCP/IPv6 with its last segment short. */
+    inject(a, tso_frame(bcast, 4, 10000, 1448, 14 + 40 + 333));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    check_segments(cs, 0, 4, 10000, 1448, 0, false);
+    check_segments(lin, 0, 4, 10000, 1448, 0, true);
+    check_segments(lcs, 0, 4, 10000, 1448, 0, false);
+    check_linear(lin, 0, 7);
+    check_linear(lcs, 0, 7);
+    assert_true(cs->kept[1]->nb_segs > 1); /* header mbuf + indirect payload */
+    check_whole(tso, 0, 14 + 40 + 10000, 1448);
+
+    inject(a, tso_frame(bcast, 6, 5000, 1200, 14 + 60 + 333));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    check_segments(lin, 7, 6, 5000, 1200, 0, true);
+    check_segments(lcs, 7, 6, 5000, 1200, 0, false);
+    check_linear(lin, 7, 5);
+    check_linear(lcs, 7, 5);
+    check_whole(tso, 1, 14 + 60 + 5000, 1200);
+    /* The shared large segment went out to the TSO port unchanged. */
+    uint8_t b[64];
+    const uint8_t *h = rte_pktmbuf_read(tso->kept[0], 14, 40, b);
+    assert_int_equal(rte_be_to_cpu_16(((const struct rte_ipv4_hdr *)h)->packet_id), SEG_ID0);
+    assert_int_equal(((const struct rte_tcp_hdr *)(h + 20))->tcp_flags, SEG_FLAGS);
+}
+
 static void vsw_forward__large_segment_to_inband_trunk__every_segment_tagged(void **state)
 {
     struct fixture *f = *state;
@@ -4195,6 +4242,8 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             vsw_forward__large_segment_to_inband_trunk__every_segment_tagged, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segment_to_linear_ports__one_private_mbuf_each, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_forward__checksum_request_to_port_without_csum__finished_and_verified, setup,
             teardown),

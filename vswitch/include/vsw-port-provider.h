@@ -157,6 +157,11 @@ static inline void vsw_port_rx_busy(struct vsw_port *port)
  */
 #define VSW_TX_CSUM (1u << 0)
 #define VSW_TX_TSO (1u << 1)
+/* Not an offload but a hint: the port copies or sums every byte of each
+ * frame anyway (net_af_packet's ring, software checksums), so segments cut
+ * for it come best as one private mbuf each, built by one copy, rather
+ * than as header mbufs chained to indirect ones over the large segment. */
+#define VSW_TX_LINEAR (1u << 2)
 
 static inline void vsw_port_set_tx_offloads(struct vsw_port *port, uint32_t flags)
 {

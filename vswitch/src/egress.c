@@ -9,6 +9,7 @@
 
 #include <rte_gso.h>
 #include <rte_ip.h>
+#include <rte_memcpy.h>
 #include <rte_tcp.h>
 
 #include "vsw-frame.h"
@@ -143,12 +144,78 @@ static int cut_tcp6(struct rte_mempool *pool, struct rte_mbuf *m, struct rte_mbu
 }
 
 /*
+ * Cut m, a large TCP segment (IPv4 or IPv6) of n segments, into segs, each
+ * one mbuf of pool holding a copy of the headers and of its part of the
+ * payload: for a port that copies or sums every byte of a frame anyway
+ * (VSW_TX_LINEAR), one copy here replaces a header mbuf and indirect mbufs
+ * per segment that the port would copy again before summing them. The
+ * headers are fixed as DPDK's GSO fixes them (cut_tcp6() and rte_gso):
+ * IPv4 total length and ids counting up, IPv6 payload length, sequence
+ * numbers, FIN and PSH on the last segment only. Returns n, or -ENOMEM
+ * (nothing left allocated).
+ */
+static int cut_linear(struct rte_mempool *pool, const struct rte_mbuf *m, struct rte_mbuf **segs,
+                      unsigned n)
+{
+    const uint32_t l4_off = (uint32_t)m->l2_len + m->l3_len, hdr = l4_off + m->l4_len;
+    const uint32_t payload = m->pkt_len - hdr, mss = m->tso_segsz;
+    const bool v4 = m->ol_flags & RTE_MBUF_F_TX_IPV4;
+    if (rte_pktmbuf_alloc_bulk(pool, segs, n) != 0)
+        return -ENOMEM;
+    /* Headers are in the first segment (contract B, checked by the
+     * producer); the payload is walked once across m's chain. */
+    const uint8_t *h = rte_pktmbuf_mtod(m, const uint8_t *);
+    const struct rte_tcp_hdr *th = (const struct rte_tcp_hdr *)(h + l4_off);
+    const uint32_t seq0 = rte_be_to_cpu_32(th->sent_seq);
+    const uint16_t id0 = v4 ? rte_be_to_cpu_16(((const struct rte_ipv4_hdr *)(h + m->l2_len))->packet_id) : 0;
+    const struct rte_mbuf *src = m;
+    uint32_t src_off = hdr;
+    while (src && src_off >= src->data_len) {
+        src_off -= src->data_len;
+        src = src->next;
+    }
+    uint32_t off = 0;
+    for (unsigned i = 0; i < n; i++, off += mss) {
+        const uint32_t len = RTE_MIN(mss, payload - off);
+        struct rte_mbuf *s = segs[i];
+        uint8_t *d = rte_pktmbuf_mtod(s, uint8_t *);
+        rte_memcpy(d, h, hdr);
+        for (uint32_t done = 0; done < len && src;) {
+            const uint32_t k = RTE_MIN(len - done, (uint32_t)src->data_len - src_off);
+            rte_memcpy(d + hdr + done, rte_pktmbuf_mtod_offset(src, const uint8_t *, src_off), k);
+            done += k;
+            src_off += k;
+            if (src_off == src->data_len) {
+                src = src->next;
+                src_off = 0;
+            }
+        }
+        s->data_len = (uint16_t)(hdr + len);
+        s->pkt_len = hdr + len;
+        if (v4) {
+            struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(d + m->l2_len);
+            ip->total_length = rte_cpu_to_be_16((uint16_t)(m->l3_len + m->l4_len + len));
+            ip->packet_id = rte_cpu_to_be_16((uint16_t)(id0 + i));
+        } else {
+            struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(d + m->l2_len);
+            ip->payload_len = rte_cpu_to_be_16((uint16_t)(m->l3_len - sizeof(*ip) + m->l4_len + len));
+        }
+        struct rte_tcp_hdr *t = (struct rte_tcp_hdr *)(d + l4_off);
+        t->sent_seq = rte_cpu_to_be_32(seq0 + off);
+        if (i + 1 < n)
+            t->tcp_flags &= (uint8_t)~(RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG);
+    }
+    return (int)n;
+}
+
+/*
  * Cut m (one reference; consumed), a large TCP segment, into frames of A
- * in segs: their headers private, their payload possibly shared with m.
+ * in segs: their headers private, their payload possibly shared with m, or
+ * each segment one private mbuf if linear (and one fits a pool mbuf).
  * Returns the count, -ENOMEM, or -EINVAL (more than VSW_SEGS_MAX segments,
  * or a frame the cutter refuses).
  */
-static int cut(struct vsw_worker *w, struct rte_mbuf *m, struct rte_mbuf **segs)
+static int cut(struct vsw_worker *w, struct rte_mbuf *m, struct rte_mbuf **segs, bool linear)
 {
     const uint32_t hdr = (uint32_t)m->l2_len + m->l3_len + m->l4_len;
     const uint64_t f = m->ol_flags;
@@ -170,7 +237,11 @@ static int cut(struct vsw_worker *w, struct rte_mbuf *m, struct rte_mbuf **segs)
         rte_pktmbuf_free(m);
         return -EINVAL;
     }
-    if (f & RTE_MBUF_F_TX_IPV4) {
+    const uint32_t room = rte_pktmbuf_data_room_size(w->dp->pool) - RTE_PKTMBUF_HEADROOM;
+    if (linear && hdr <= m->data_len && hdr + m->tso_segsz <= room) {
+        const uint32_t payload = m->pkt_len - hdr;
+        n = cut_linear(w->dp->pool, m, segs, (payload + m->tso_segsz - 1) / m->tso_segsz);
+    } else if (f & RTE_MBUF_F_TX_IPV4) {
         w->gso.gso_size = (uint16_t)(hdr + m->tso_segsz);
         n = rte_gso_segment(m, &w->gso, segs, VSW_SEGS_MAX);
         /* GSO clears the request in m, which other ports may share. */
@@ -180,8 +251,11 @@ static int cut(struct vsw_worker *w, struct rte_mbuf *m, struct rte_mbuf **segs)
     } else {
         n = cut_tcp6(w->dp->pool, m, segs);
     }
+    /* What the segments' own mbufs are (direct, indirect) is theirs, not
+     * m's. */
+    const uint64_t kind = RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
     for (int i = 0; i < n; i++) {
-        segs[i]->ol_flags = f & ~RTE_MBUF_F_TX_TCP_SEG;
+        segs[i]->ol_flags = (segs[i]->ol_flags & kind) | (f & ~(RTE_MBUF_F_TX_TCP_SEG | kind));
         segs[i]->tx_offload = m->tx_offload;
         segs[i]->vlan_tci = m->vlan_tci;
         /* CWR goes out once, on the first segment, as TSO NICs and Linux
@@ -209,7 +283,7 @@ void vsw_deliver(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m,
     const uint64_t f = m->ol_flags;
     if (unlikely((f & RTE_MBUF_F_TX_TCP_SEG) && !(offl & VSW_TX_TSO))) {
         struct rte_mbuf *segs[VSW_SEGS_MAX];
-        int n = cut(w, m, segs);
+        int n = cut(w, m, segs, offl & VSW_TX_LINEAR);
         if (n < 0) {
             vsw_port_drop(out, n == -ENOMEM ? VSW_DROP_NO_MBUF : VSW_DROP_OFFLOAD, 1);
             return;

@@ -93,6 +93,7 @@ enum {
     QUIRK_RXQ_FD_LEVEL = 1u << 3,  /* RX interrupt fd is a level-triggered data fd */
     QUIRK_TX_MTU_BOUND = 1u << 4,  /* sends frames of at most ethdev MTU + 22 bytes */
     QUIRK_TX_CHAINS_OK = 1u << 5,  /* sends mbuf chains without offering MULTI_SEGS */
+    QUIRK_TX_COPIES = 1u << 6,     /* copies every frame it sends (into a ring) */
 };
 /* net_tap's own TX limit beyond its MTU: Ethernet header, CRC, one tag. */
 #define TAP_TX_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + RTE_VLAN_HLEN)
@@ -101,7 +102,7 @@ static const struct {
     const char *driver;
     unsigned quirks;
 } pmd_quirks[] = {
-    {"net_af_packet", QUIRK_KERNEL_MTU | QUIRK_AFP_RING},
+    {"net_af_packet", QUIRK_KERNEL_MTU | QUIRK_AFP_RING | QUIRK_TX_COPIES},
     {"net_tap", QUIRK_KERNEL_MTU | QUIRK_RXQ_FD_LEVEL | QUIRK_TX_MTU_BOUND},
     {"net_memif", QUIRK_MTU_UNCHECKED},
     {"net_pcap", QUIRK_TX_CHAINS_OK},
@@ -539,6 +540,8 @@ static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t a
      * in copy mode); others take chains all the same (the quirk). */
     up->tx_linearize =
         !(up->tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) && !(up->quirks & QUIRK_TX_CHAINS_OK);
+    up->tx_linear = (up->quirks & QUIRK_TX_COPIES) || up->tx_linearize ||
+                    !(up->tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
     if (up->ifname[0] && (up->quirks & QUIRK_KERNEL_MTU)) {
         if (kernel_get_mtu(up->ifname, &up->kernel_mtu_orig) < 0)
             up->kernel_mtu_orig = 0;
@@ -602,9 +605,6 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
         goto fail_devargs;
     }
     vsw_port_init(&up->port, &uplink_class_poll, name);
-    /* Checksum requests go to the PMD where it offers them and are
-     * finished in software where it does not (tx_fixup). */
-    vsw_port_set_tx_offloads(&up->port, VSW_TX_CSUM);
     up->pool = pool;
     up->mtu = p->mtu;
     up->intr_fd = -1;
@@ -645,6 +645,11 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
     rc = claim(up);
     if (rc < 0)
         goto fail_probe;
+    /* Checksum requests go to the PMD where it offers them and are
+     * finished in software where it does not (tx_fixup). Where every byte
+     * is summed here or copied by the PMD anyway, segments cut for it come
+     * linear (measured: cheaper than indirect chains copied again). */
+    vsw_port_set_tx_offloads(&up->port, VSW_TX_CSUM | (up->tx_linear ? VSW_TX_LINEAR : 0));
     if (up->quirks & QUIRK_AFP_RING && up->seg_room + AFP_MBUF_SLACK < afp_framesz) {
         UPLINK_LOG(ERR,
                    "%s: net_af_packet with framesz=%u needs mbufs with %u bytes of data room,"

@@ -39,6 +39,7 @@ struct uplink_port {
     uint64_t tx_offloads;       /* enabled at configure */
     uint64_t rx_offloads;       /* enabled at configure (RX_OFFLOADS_WANTED offered) */
     bool tx_linearize;          /* the PMD sends only the first segment of a chain */
+    bool tx_linear;             /* every byte sent is copied or summed: VSW_TX_LINEAR */
     struct rte_mempool *pool;   /* RX, and private copies on TX */
     uint64_t link_checked;      /* TSC of the last link refresh */
     uint64_t link_period;
