@@ -23,9 +23,11 @@
 # streams): ping RTT (100 pings, 10 ms apart; min/avg/max) and iperf3 TCP for
 # --seconds, --runs times; the median Gbit/s is reported with the spread
 # (min..max) and the retransmits of the median run, and hvnet's ratio to the
-# bridge of the same case. --only picks set-ups of the vm-vm case (bridge,
-# ovs, ovs-tap, hvnet). --json writes every figure; --png plots the table
-# (python3-matplotlib). Each set-up uses the offloads it negotiates by itself.
+# bridge of the same case, with its worker's cycles per packet received and
+# busy share over the runs (worker-show, cleared before them). --only picks
+# set-ups of the vm-vm case (bridge, ovs, ovs-tap, hvnet). --json writes
+# every figure; --png plots the table (python3-matplotlib). Each set-up uses
+# the offloads it negotiates by itself.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin="$top/build/bin"
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
     --only) only="$2"; shift ;;
     --json) json="$2"; shift ;;
     --png) png="$2"; shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "vm-iperf: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -84,10 +86,18 @@ for c in "${case_list[@]}"; do
         bench_up "$k" "$mtu"
         rtt=$(pair_exec 1 ping -q -c 100 -i 0.01 "$PAIR_IP2" | awk -F'[/ ]' '/rtt/ {print $7 " " $8 " " $9}')
         for p in "${par_list[@]}"; do
+            case "$k" in hvnet*) bctl worker-show --clear >/dev/null ;; esac
             read -r med lo hi rtx <<<"$(iperf_runs "$p")"
+            # hvnet's worker over the runs: cycles per packet received and
+            # busy share of the busiest worker ("- -" for the peers).
+            wk="- -"
+            case "$k" in hvnet*) wk=$(bctl --json worker-show | python3 -c "
+import json, sys
+w = max(json.load(sys.stdin)['workers'], key=lambda w: w['rx_packets'])
+print('%.0f %.1f' % (w['cycles_per_packet'], w['busy_pct']))") ;; esac
             # case kind streams name... (tab-separated)
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$k" "$p" "$med" "$lo" "$hi" "$rtx" \
-                "$rtt" "$PAIR_NAME" >>"$results"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$k" "$p" "$med" "$lo" "$hi" "$rtx" \
+                "$rtt" "$wk" "$PAIR_NAME" >>"$results"
         done
         bench_down
     done
@@ -101,11 +111,14 @@ import json, sys
 path, mtu, secs, runs, jpath, ppath, cpu = sys.argv[1:8]
 rows = []
 for line in open(path):
-    c, k, p, med, lo, hi, rtx, rtt, name = line.rstrip("\n").split("\t")
+    c, k, p, med, lo, hi, rtx, rtt, wk, name = line.rstrip("\n").split("\t")
     rmin, ravg, rmax = (float(x) for x in rtt.split())
     rows.append(dict(case=c, setup=k, name=name, streams=int(p), gbps=float(med),
                      gbps_min=float(lo), gbps_max=float(hi), retransmits=int(rtx),
                      rtt_ms=dict(min=rmin, avg=ravg, max=rmax)))
+    cyc, busy = wk.split()
+    if cyc != "-":
+        rows[-1]["worker"] = dict(cycles_per_packet=float(cyc), busy_pct=float(busy))
 peer = {r["case"] + "/" + str(r["streams"]): r for r in rows if r["setup"] in ("bridge", "bridge-host")}
 for r in rows:
     b = peer.get(r["case"] + "/" + str(r["streams"]))
@@ -113,13 +126,16 @@ for r in rows:
         r["ratio_to_bridge"] = round(r["gbps"] / b["gbps"], 3)
         r["rtt_ratio_to_bridge"] = round(r["rtt_ms"]["avg"] / b["rtt_ms"]["avg"], 2) if b["rtt_ms"]["avg"] else None
 print()
-print("%-10s %-56s %3s %9s %15s %7s %22s %7s" % ("case", "set-up (MTU %s)" % mtu, "P", "Gbit/s", "spread", "retrans",
-                                                "ping min/avg/max ms", "x bridge"))
+print("%-10s %-56s %3s %9s %15s %7s %22s %7s %14s" % ("case", "set-up (MTU %s)" % mtu, "P", "Gbit/s", "spread",
+                                                     "retrans", "ping min/avg/max ms", "x bridge",
+                                                     "worker cyc/pkt"))
 for r in rows:
-    print("%-10s %-56s %3d %9.2f %7.2f..%-7.2f %7d %22s %7s" % (
+    w = r.get("worker")
+    print("%-10s %-56s %3d %9.2f %7.2f..%-7.2f %7d %22s %7s %14s" % (
         r["case"], r["name"], r["streams"], r["gbps"], r["gbps_min"], r["gbps_max"], r["retransmits"],
         "%.3f/%.3f/%.3f" % (r["rtt_ms"]["min"], r["rtt_ms"]["avg"], r["rtt_ms"]["max"]),
-        "%.2f" % r["ratio_to_bridge"] if "ratio_to_bridge" in r else ""))
+        "%.2f" % r["ratio_to_bridge"] if "ratio_to_bridge" in r else "",
+        "%.0f (%.0f%%)" % (w["cycles_per_packet"], w["busy_pct"]) if w else ""))
 if jpath:
     with open(jpath, "w") as f:
         json.dump(dict(command="bench/vm-iperf.sh", mtu=int(mtu), seconds=int(secs), runs=int(runs),
