@@ -239,6 +239,15 @@ static inline uint32_t vsw_egress_len(const struct rte_mbuf *m)
     return RTE_MIN(seg, m->pkt_len);
 }
 
+/* May m be written in place: every segment its own, none shared? */
+static inline bool vsw_mbuf_writable(const struct rte_mbuf *m)
+{
+    for (const struct rte_mbuf *s = m; s; s = s->next)
+        if (!RTE_MBUF_DIRECT(s) || rte_mbuf_refcnt_read(s) != 1)
+            return false;
+    return true;
+}
+
 /* dp.c */
 struct vsw_port_set *vsw_port_set_with(const struct vsw_port_set *old, struct vsw_port *add,
                                        const struct vsw_port *remove);
