@@ -453,6 +453,9 @@ static void admit(struct vsw_dp *dp, struct vsw_port *in, struct vsw_policy_full
     /* Counts in locals, stored once: as fields of c they were a load and
      * a store per frame each (and so were the port's receive counters). */
     unsigned k = 0, nsrc = 0, ndst = 0;
+    /* Read once a chunk: a change reaches the next chunk. */
+    const uint32_t rx_max = __atomic_load_n(&in->rx_max_frame, __ATOMIC_RELAXED);
+    const bool spoof_guard = pol->spoof_guard;
     for (uint16_t i = 0; i < n; i++) {
         struct rte_mbuf *m = pkts[i];
         if (m->data_len < RTE_ETHER_HDR_LEN) {
@@ -474,7 +477,7 @@ static void admit(struct vsw_dp *dp, struct vsw_port *in, struct vsw_policy_full
          * frame now): the sender's MTU is above the switch's. Dropped here, where
          * it happened, rather than counted on whichever port it was for. A
          * large TCP segment is as long as the segments it becomes. */
-        if (unlikely(vsw_egress_len(m) > __atomic_load_n(&in->rx_max_frame, __ATOMIC_RELAXED))) {
+        if (unlikely(vsw_egress_len(m) > rx_max)) {
             vsw_port_drop(in, VSW_DROP_RX_TOO_BIG, 1);
             rte_pktmbuf_free(m);
             continue;
@@ -486,7 +489,7 @@ static void admit(struct vsw_dp *dp, struct vsw_port *in, struct vsw_policy_full
             rte_pktmbuf_free(m);
             continue;
         }
-        if (pol->spoof_guard && memcmp(eth->src_addr.addr_bytes, pol->own_mac, 6) != 0) {
+        if (spoof_guard && memcmp(eth->src_addr.addr_bytes, pol->own_mac, 6) != 0) {
             vsw_port_drop(in, VSW_DROP_MAC_SPOOF, 1);
             rte_pktmbuf_free(m);
             continue;
