@@ -630,7 +630,7 @@ void vsw_forward(struct vsw_worker *w, struct vsw_port *in, struct rte_mbuf **pk
     struct vsw_policy_full *pf = policy_of(in);
     struct vsw_capture *cap = __atomic_load_n(&in->capture, __ATOMIC_ACQUIRE);
     bool mirrored = __atomic_load_n(&in->mirror_to, __ATOMIC_RELAXED) != NULL;
-    uint64_t now_tsc = rte_get_tsc_cycles();
+    uint64_t now_tsc = w->round_tsc;
     uint32_t now = (uint32_t)(now_tsc / dp->tsc_hz);
     struct fwd_chunk c;
     int32_t spos[VSW_FWD_CHUNK], dpos[VSW_FWD_CHUNK];

@@ -70,6 +70,7 @@ struct vsw_worker {
     unsigned sent_early; /* frames sent by stages flushed when full, this round */
     struct vsw_stage *stage; /* VSW_MAX_PORTS entries */
     struct rte_gso_ctx gso;  /* cutting large TCP segments (egress.c) */
+    uint64_t round_tsc;      /* TSC at the start of this round: the round's "now" */
     uint64_t learn_cache[VSW_LEARN_CACHE];
     uint32_t learn_cache_ts[VSW_LEARN_CACHE];
     uint16_t learn_cache_seen[VSW_LEARN_CACHE]; /* FDB's port index when asked */
