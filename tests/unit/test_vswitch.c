@@ -3576,6 +3576,46 @@ static void vsw_forward__run_of_frames_to_one_port__each_judged_alone_in_order(v
     assert_int_equal(fixture_drops(f), 1);
     for (unsigned i = 0; i < 4; i++)
         assert_true(wait_fdb(f, f->sw, n[i], a, WAIT_MS));
+
+    /* Frames that ask nothing: with K taking less than A may send, each
+     * is still measured; with K taking all A may send, the run goes in
+     * whole, in order. */
+    clear_logs(f);
+    k0 = stats(k);
+    struct rte_mbuf *p[3];
+    uint32_t ps[3];
+    for (unsigned i = 0; i < 3; i++) {
+        ps[i] = ++f->seq;
+        p[i] = frame_new(dk, n[0], i == 1 ? 400 : 64, ps[i]);
+        assert_non_null(p[i]);
+    }
+    assert_int_equal(rte_ring_enqueue_bulk(a->rx, (void **)p, 3, NULL), 3);
+    tp_kick(a);
+    settle(f);
+    assert_int_equal(k->nlog, 2);
+    assert_int_equal(k->log[0].seq, ps[0]);
+    assert_int_equal(k->log[1].seq, ps[2]);
+    assert_int_equal(stats(k).drops[VSW_DROP_TOO_BIG] - k0.drops[VSW_DROP_TOO_BIG], 1);
+
+    vsw_port_set_max_frame(&k->base, 9014);
+    vsw_port_set_rx_max_frame(&a->base, 9014);
+    clear_logs(f);
+    enum { R = 12 };
+    struct rte_mbuf *r[R];
+    uint32_t rs[R];
+    for (unsigned i = 0; i < R; i++) {
+        rs[i] = ++f->seq;
+        r[i] = frame_new(dk, n[i % 2], (uint16_t)(64 + 100 * i), rs[i]);
+        assert_non_null(r[i]);
+    }
+    assert_int_equal(rte_ring_enqueue_bulk(a->rx, (void **)r, R, NULL), R);
+    tp_kick(a);
+    settle(f);
+    assert_int_equal(k->nlog, R);
+    for (unsigned i = 0; i < R; i++) {
+        assert_int_equal(k->log[i].seq, rs[i]);
+        assert_int_equal(k->log[i].len, 64 + 100 * i);
+    }
 }
 
 static void vsw_forward__large_segment__size_checked_as_its_segments(void **state)
