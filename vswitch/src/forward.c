@@ -563,7 +563,9 @@ static void fdb_lookup_bulk(const struct vsw_fdb_tab *fdb, const struct fdb_key 
         return;
     if (n == 1) {
         /* One key (a burst of one flow, the common case): rte_hash's
-         * single lookup. */
+         * single lookup. Its bulk lookup of one key is several times
+         * dearer (perf on hv-null-bench: librte_hash 10.7 % of the
+         * worker's samples with it, 1.4 % with this). */
         *pos = rte_hash_lookup_with_hash(fdb->h, &keys[0], vsw_fdb_hash(&keys[0]));
         return;
     }
