@@ -34,7 +34,13 @@
  * `worker-show --clear` does), lets the worker run S seconds, and reads
  * them back (vsw_dp_worker_stats_since_clear()): Mpps is frames received
  * per wall-clock second, cycles per packet is the worker's busy cycles over
- * the frames its ports received, the numbers worker-show prints. A run in
+ * the frames its ports received, the numbers worker-show prints. Those are
+ * TSC cycles of wall time, as OVS's are, so they include whatever time the
+ * worker thread spent preempted by other processes on its CPU; "on-CPU"
+ * cycles per packet counts only the time the thread ran (its /proc
+ * schedstat, at the TSC's rate), with the share of the run's wall time that
+ * was. On a loaded machine compare the on-CPU figures; at 100 % they equal
+ * the others. A run in
  * which B did not send every frame A received that the switch did not drop,
  * or in which anything was dropped, is reported as such. Output: one line
  * per run, then the median and the spread (min..max); with --json one JSON
@@ -42,6 +48,7 @@
  * an otherwise idle machine, and interleave it with the peer
  * (bench/null-peers.sh runs OVS-DPDK beside it).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -74,6 +81,8 @@ struct run {
     double mpps;
     double cpp;      /* busy cycles per received frame */
     double busy_pct; /* of all the worker's cycles */
+    double cpu_cpp;  /* TSC cycles the worker thread was on its CPU, per frame */
+    double cpu_pct;  /* of the run's wall time the worker thread was on its CPU */
     uint64_t rx, tx; /* the worker's frames received and sent */
     uint64_t drops;  /* on either port */
     bool lost;       /* B sent fewer frames than A's counted in */
@@ -131,6 +140,50 @@ static void fill_frame(struct rte_mempool *mp, void *arg, void *obj, unsigned id
     udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
 }
 
+/*
+ * The worker thread's time on a CPU so far, in ns (the first field of its
+ * /proc schedstat), or -1. The switch's cycles per packet count TSC cycles
+ * of busy rounds, as OVS's do: time the thread spent preempted by another
+ * process on its CPU counts too. On a shared machine that inflates both
+ * switches' figures; the TSC cycles the thread actually ran, per frame,
+ * do not have that part.
+ */
+static char worker_stat[64];
+
+static void find_worker_thread(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        char path[64], comm[32] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%.16s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (!fgets(comm, sizeof(comm), f))
+            comm[0] = 0;
+        fclose(f);
+        if (strncmp(comm, "rte-worker-", 11) == 0) {
+            snprintf(worker_stat, sizeof(worker_stat), "/proc/self/task/%.16s/schedstat",
+                     e->d_name);
+            break;
+        }
+    }
+    closedir(d);
+}
+
+static double worker_oncpu_ns(void)
+{
+    unsigned long long ns;
+    FILE *f = worker_stat[0] ? fopen(worker_stat, "r") : NULL;
+    if (!f)
+        return -1;
+    int ok = fscanf(f, "%llu", &ns) == 1;
+    fclose(f);
+    return ok ? (double)ns : -1;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -186,20 +239,29 @@ static int one_run(struct vsw_dp *dp, struct vsw_port *a, struct vsw_port *b, do
 {
     uint64_t drops0 = drops_of(a) + drops_of(b);
     vsw_dp_stats_clear(dp);
-    double t0 = now_s();
+    double t0 = now_s(), c0 = worker_oncpu_ns();
     control_for(dp, seconds);
     struct vsw_worker_stats ws;
     vsw_dp_worker_stats_since_clear(dp, &ws, 1);
-    struct vsw_worker_port wp[2];
+    double c1 = worker_oncpu_ns();
+    struct vsw_worker_port wp[2], wq[2];
     double t1 = now_s();
-    if (vsw_dp_worker_ports(dp, 0, wp, 2) != 2)
+    /* A's count first, B's after it (the worker runs on): B's then covers
+     * every frame A's counted but the round in flight. Read in one pass,
+     * B before A (the order of the worker's port set), B would lag by
+     * whatever the worker forwarded in between. */
+    if (vsw_dp_worker_ports(dp, 0, wp, 2) != 2 || vsw_dp_worker_ports(dp, 0, wq, 2) != 2)
         return -ENODEV;
     uint64_t a_rx = wp[0].port == a ? wp[0].rx_packets : wp[1].rx_packets;
-    uint64_t b_tx = wp[0].port == b ? wp[0].tx_packets : wp[1].tx_packets;
+    uint64_t b_tx = wq[0].port == b ? wq[0].tx_packets : wq[1].tx_packets;
     *out = (struct run){
         .mpps = (double)ws.rx_packets / (t1 - t0) / 1e6,
         .cpp = vsw_worker_cycles_per_packet(&ws),
         .busy_pct = vsw_worker_busy_pct(&ws),
+        .cpu_cpp = c0 < 0 || c1 < 0 || !ws.rx_packets
+                       ? 0
+                       : (c1 - c0) / 1e9 * (double)rte_get_tsc_hz() / (double)ws.rx_packets,
+        .cpu_pct = c0 < 0 || c1 < 0 ? 0 : 100.0 * (c1 - c0) / 1e9 / (t1 - t0),
         .rx = ws.rx_packets,
         .tx = ws.tx_packets,
         .drops = drops_of(a) + drops_of(b) - drops0,
@@ -323,6 +385,7 @@ int main(int argc, char **argv)
     }
     /* Warm-up: A's MAC learned, caches and the pool's per-lcore cache warm. */
     control_for(dp, 0.5);
+    find_worker_thread();
 
     struct run r[MAX_RUNS];
     bool bad = false;
@@ -337,34 +400,42 @@ int main(int argc, char **argv)
         }
         bad |= r[i].drops || r[i].lost;
         if (!json)
-            printf("run %2d: %7.3f Mpps  %7.1f cycles/packet  busy %5.1f %%  rx %" PRIu64
-                   " tx %" PRIu64 "%s\n",
-                   i + 1, r[i].mpps, r[i].cpp, r[i].busy_pct, r[i].rx, r[i].tx,
+            printf("run %2d: %7.3f Mpps  %7.1f cycles/packet  busy %5.1f %%  on-CPU %7.1f "
+                   "cycles/packet, %5.1f %%  rx %" PRIu64 " tx %" PRIu64 "%s\n",
+                   i + 1, r[i].mpps, r[i].cpp, r[i].busy_pct, r[i].cpu_cpp, r[i].cpu_pct,
+                   r[i].rx, r[i].tx,
                    r[i].drops ? "  DROPS" : r[i].lost ? "  LOST" : "");
     }
     struct summary mpps = summarize(r, runs, offsetof(struct run, mpps));
     struct summary cpp = summarize(r, runs, offsetof(struct run, cpp));
     struct summary busy = summarize(r, runs, offsetof(struct run, busy_pct));
+    struct summary ccpp = summarize(r, runs, offsetof(struct run, cpu_cpp));
+    struct summary cpct = summarize(r, runs, offsetof(struct run, cpu_pct));
     if (json) {
         printf("{\"bench\":\"hv-null-bench\",\"size\":%u,\"seconds\":%.3f,\"tsc_hz\":%" PRIu64
                ",\"runs\":[",
                size, seconds, rte_get_tsc_hz());
         for (int i = 0; i < runs; i++)
             printf("%s{\"mpps\":%.4f,\"cycles_per_packet\":%.2f,\"busy_pct\":%.2f,"
+                   "\"oncpu_cycles_per_packet\":%.2f,\"oncpu_pct\":%.2f,"
                    "\"rx_packets\":%" PRIu64 ",\"tx_packets\":%" PRIu64 ",\"drops\":%" PRIu64
                    ",\"lost\":%s}",
-                   i ? "," : "", r[i].mpps, r[i].cpp, r[i].busy_pct, r[i].rx, r[i].tx,
+                   i ? "," : "", r[i].mpps, r[i].cpp, r[i].busy_pct, r[i].cpu_cpp, r[i].cpu_pct,
+                   r[i].rx, r[i].tx,
                    r[i].drops, r[i].lost ? "true" : "false");
         printf("],\"mpps\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},"
                "\"cycles_per_packet\":{\"median\":%.2f,\"min\":%.2f,\"max\":%.2f},"
-               "\"busy_pct\":{\"median\":%.2f},\"clean\":%s}\n",
+               "\"busy_pct\":{\"median\":%.2f},"
+               "\"oncpu_cycles_per_packet\":{\"median\":%.2f,\"min\":%.2f,\"max\":%.2f},"
+               "\"oncpu_pct\":{\"median\":%.2f},\"clean\":%s}\n",
                mpps.median, mpps.min, mpps.max, cpp.median, cpp.min, cpp.max, busy.median,
-               bad ? "false" : "true");
+               ccpp.median, ccpp.min, ccpp.max, cpct.median, bad ? "false" : "true");
     } else {
         printf("hv-null-bench: %u B: %.3f Mpps (%.3f..%.3f), %.1f cycles/packet (%.1f..%.1f), "
-               "busy %.1f %%, median of %d\n",
+               "busy %.1f %%, on-CPU %.1f cycles/packet (%.1f..%.1f) at %.1f %% on CPU, "
+               "median of %d\n",
                size, mpps.median, mpps.min, mpps.max, cpp.median, cpp.min, cpp.max,
-               busy.median, runs);
+               busy.median, ccpp.median, ccpp.min, ccpp.max, cpct.median, runs);
     }
     if (bad)
         fprintf(stderr, "hv-null-bench: frames were dropped or lost in some run: the figures "

@@ -3573,6 +3573,98 @@ static void vsw_forward__checksum_request_to_port_without_csum__finished_and_ver
     assert_int_not_equal(rte_ipv4_udptcp_cksum_verify(ip, ip + 1), 0);
 }
 
+/* Frames of one burst to one learned port go out together (stage_run in
+ * forward.c): each is still judged alone, in order: a too-long one dropped
+ * among them, a checksum request finished for a port that takes none,
+ * every source learned, the rest as they came. */
+static void vsw_forward__run_of_frames_to_one_port__each_judged_alone_in_order(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *k = port_add(f, f->sw, "K", true); /* takes no offloads */
+    struct mac dk = host(f, 2, 1);
+    struct mac n[4] = {host(f, 6, 1), host(f, 6, 2), host(f, 6, 3), host(f, 6, 4)};
+    learn(f, f->sw, k, dk);
+    vsw_port_set_max_frame(&k->base, 300);
+    clear_logs(f);
+    struct vsw_port_stats a0 = stats(a), k0 = stats(k);
+
+    uint32_t seq[5];
+    for (unsigned i = 0; i < 5; i++)
+        seq[i] = ++f->seq;
+    struct rte_mbuf *m[5] = {
+        frame_new(dk, n[0], 64, seq[0]),
+        frame_new(dk, n[1], 400, seq[1]), /* longer than K takes */
+        csum_frame(dk, n[2], NULL, 0, -1),
+        frame_new(dk, n[0], 80, seq[3]),
+        frame_new(dk, n[3], 64, seq[4]),
+    };
+    for (unsigned i = 0; i < 5; i++)
+        assert_non_null(m[i]);
+    uint32_t csum_len = m[2]->pkt_len;
+    assert_true(csum_len <= 300);
+    assert_int_equal(rte_ring_enqueue_bulk(a->rx, (void **)m, 5, NULL), 5);
+    tp_kick(a);
+    settle(f);
+
+    assert_int_equal(k->nlog, 4);
+    assert_int_equal(k->log[0].seq, seq[0]);
+    assert_int_equal(k->log[0].len, 64);
+    assert_int_equal(k->log[1].len, csum_len);
+    assert_int_equal(k->log[1].csum, 0); /* finished on the way */
+    assert_int_equal(k->log[2].seq, seq[3]);
+    assert_int_equal(k->log[2].len, 80);
+    assert_int_equal(k->log[3].seq, seq[4]);
+    assert_int_equal(a->nlog, 0);
+    struct vsw_port_stats a1 = stats(a), k1 = stats(k);
+    assert_int_equal(a1.rx_packets - a0.rx_packets, 5);
+    assert_int_equal(k1.tx_packets - k0.tx_packets, 4);
+    assert_int_equal(k1.drops[VSW_DROP_TOO_BIG] - k0.drops[VSW_DROP_TOO_BIG], 1);
+    assert_int_equal(fixture_drops(f), 1);
+    for (unsigned i = 0; i < 4; i++)
+        assert_true(wait_fdb(f, f->sw, n[i], a, WAIT_MS));
+
+    /* Frames that ask nothing: with K taking less than A may send, each
+     * is still measured; with K taking all A may send, the run goes in
+     * whole, in order. */
+    clear_logs(f);
+    k0 = stats(k);
+    struct rte_mbuf *p[3];
+    uint32_t ps[3];
+    for (unsigned i = 0; i < 3; i++) {
+        ps[i] = ++f->seq;
+        p[i] = frame_new(dk, n[0], i == 1 ? 400 : 64, ps[i]);
+        assert_non_null(p[i]);
+    }
+    assert_int_equal(rte_ring_enqueue_bulk(a->rx, (void **)p, 3, NULL), 3);
+    tp_kick(a);
+    settle(f);
+    assert_int_equal(k->nlog, 2);
+    assert_int_equal(k->log[0].seq, ps[0]);
+    assert_int_equal(k->log[1].seq, ps[2]);
+    assert_int_equal(stats(k).drops[VSW_DROP_TOO_BIG] - k0.drops[VSW_DROP_TOO_BIG], 1);
+
+    vsw_port_set_max_frame(&k->base, 9014);
+    vsw_port_set_rx_max_frame(&a->base, 9014);
+    clear_logs(f);
+    enum { R = 12 };
+    struct rte_mbuf *r[R];
+    uint32_t rs[R];
+    for (unsigned i = 0; i < R; i++) {
+        rs[i] = ++f->seq;
+        r[i] = frame_new(dk, n[i % 2], (uint16_t)(64 + 100 * i), rs[i]);
+        assert_non_null(r[i]);
+    }
+    assert_int_equal(rte_ring_enqueue_bulk(a->rx, (void **)r, R, NULL), R);
+    tp_kick(a);
+    settle(f);
+    assert_int_equal(k->nlog, R);
+    for (unsigned i = 0; i < R; i++) {
+        assert_int_equal(k->log[i].seq, rs[i]);
+        assert_int_equal(k->log[i].len, 64 + 100 * i);
+    }
+}
+
 static void vsw_forward__large_segment__size_checked_as_its_segments(void **state)
 {
     struct fixture *f = *state;
@@ -4247,6 +4339,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             vsw_forward__checksum_request_to_port_without_csum__finished_and_verified, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__run_of_frames_to_one_port__each_judged_alone_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(vsw_forward__large_segment__size_checked_as_its_segments,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

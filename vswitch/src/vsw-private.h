@@ -70,6 +70,7 @@ struct vsw_worker {
     unsigned sent_early; /* frames sent by stages flushed when full, this round */
     struct vsw_stage *stage; /* VSW_MAX_PORTS entries */
     struct rte_gso_ctx gso;  /* cutting large TCP segments (egress.c) */
+    uint64_t round_tsc;      /* TSC at the start of this round: the round's "now" */
     uint64_t learn_cache[VSW_LEARN_CACHE];
     uint32_t learn_cache_ts[VSW_LEARN_CACHE];
     uint16_t learn_cache_seen[VSW_LEARN_CACHE]; /* FDB's port index when asked */
@@ -237,6 +238,15 @@ static inline uint32_t vsw_egress_len(const struct rte_mbuf *m)
         return m->pkt_len;
     uint32_t seg = (uint32_t)m->l2_len + m->l3_len + m->l4_len + m->tso_segsz;
     return RTE_MIN(seg, m->pkt_len);
+}
+
+/* May m be written in place: every segment its own, none shared? */
+static inline bool vsw_mbuf_writable(const struct rte_mbuf *m)
+{
+    for (const struct rte_mbuf *s = m; s; s = s->next)
+        if (!RTE_MBUF_DIRECT(s) || rte_mbuf_refcnt_read(s) != 1)
+            return false;
+    return true;
 }
 
 /* dp.c */
