@@ -106,10 +106,12 @@ uint64_t pktgen_hist_percentile(const struct pktgen_hist *h, double p)
         return 0;
     if (p >= 100)
         return h->max;
-    /* The smallest value with at least p % of the samples at or below it. */
+    /* The smallest value with at least p % of the samples at or below it.
+     * p is decimal (99.9) and not exact in binary: a rank a hair above an
+     * integer is that integer. */
     double want = p / 100.0 * (double)h->count;
     uint64_t rank = (uint64_t)want;
-    if ((double)rank < want)
+    if ((double)rank < want - want * 1e-12)
         rank++;
     if (rank == 0)
         rank = 1;
