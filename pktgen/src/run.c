@@ -11,6 +11,8 @@
 
 #include "pktgen-private.h"
 
+#define REFLECT_TX_TRIES 64
+
 volatile int pg_stop;
 
 struct rx_state {
@@ -234,7 +236,12 @@ static int run_reflect(const struct pg_opts *o, const struct pg_ports *ports, st
             r->rx_bytes += rte_pktmbuf_pkt_len(m);
             pkts[k++] = m;
         }
-        uint16_t sent = k ? rte_eth_tx_burst(port, 0, pkts, k) : 0;
+        /* A full return ring is retried a few times before the frames are
+         * dropped (and counted), as testpmd's forwarding retries: a VM that
+         * drops at the first full ring measures its own scheduling. */
+        uint16_t sent = 0;
+        for (int tries = 0; sent < k && tries < REFLECT_TX_TRIES; tries++)
+            sent += rte_eth_tx_burst(port, 0, pkts + sent, (uint16_t)(k - sent));
         for (uint16_t i = 0; i < sent; i++)
             r->tx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
         if (sent < k) {
