@@ -124,6 +124,10 @@ enum pktgen_parse_result pktgen_parse_buf(const uint8_t *p, size_t len, struct p
 /* Sequence accounting of one stream over a window of PKTGEN_SEQ_WINDOW
  * sequence numbers below the highest seen. */
 #define PKTGEN_SEQ_WINDOW 4096u
+/* Sequence numbers at or above this are counted bad and otherwise ignored,
+ * so that top (highest + 1) never wraps. At 100 Mpps a generator reaches
+ * it after 2,900 years. */
+#define PKTGEN_SEQ_MAX (1ull << 63)
 struct pktgen_seq {
     uint64_t top;      /* highest sequence seen + 1; 0 before the first */
     uint64_t received; /* distinct sequence numbers */
@@ -131,6 +135,7 @@ struct pktgen_seq {
     uint64_t reordered;
     uint64_t duplicates;
     uint64_t late;     /* older than the window: duplicate or late, unknowable */
+    uint64_t bad;      /* >= PKTGEN_SEQ_MAX: no generator gets there (forged) */
     uint64_t bits[PKTGEN_SEQ_WINDOW / 64];
 };
 

@@ -44,7 +44,7 @@ struct pg_result {
     uint64_t rx_frames, rx_bytes; /* ours: stamp valid */
     uint64_t rx_other[PKTGEN_PARSE_N_RESULTS]; /* not ours, by reason */
     uint64_t rx_total;       /* every frame received, ours or not */
-    uint64_t lost, reordered, duplicates, late, bad_time;
+    uint64_t lost, reordered, duplicates, late, bad_seq, bad_time;
     struct pktgen_hist lat;  /* ns */
 };
 

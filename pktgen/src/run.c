@@ -51,12 +51,13 @@ static void rx_burst(uint16_t port, struct rx_state *st, struct pg_result *r)
 
 static void rx_totals(const struct rx_state *st, struct pg_result *r)
 {
-    r->lost = r->reordered = r->duplicates = r->late = 0;
+    r->lost = r->reordered = r->duplicates = r->late = r->bad_seq = 0;
     for (unsigned i = 0; i < PKTGEN_MAX_STREAMS; i++) {
         r->lost += st->seq[i].missing;
         r->reordered += st->seq[i].reordered;
         r->duplicates += st->seq[i].duplicates;
         r->late += st->seq[i].late;
+        r->bad_seq += st->seq[i].bad;
     }
 }
 

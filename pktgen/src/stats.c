@@ -27,6 +27,10 @@ static void seq_clear(struct pktgen_seq *s, uint64_t seq)
  * missing) before they can be mistaken for ones seen a window ago. */
 void pktgen_seq_record(struct pktgen_seq *s, uint64_t seq)
 {
+    if (seq >= PKTGEN_SEQ_MAX) {
+        s->bad++;
+        return;
+    }
     if (seq >= s->top) {
         uint64_t gap = seq - s->top;
         if (gap >= PKTGEN_SEQ_WINDOW)

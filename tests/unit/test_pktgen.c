@@ -152,6 +152,25 @@ static void pktgen_seq_record__window_wrap__old_bits_not_duplicates(void **state
     assert_int_equal(s.missing, 10 * PKTGEN_SEQ_WINDOW / 2 - (PKTGEN_SEQ_WINDOW / 2 - 1) - 1);
 }
 
+static void pktgen_seq_record__forged_huge__counted_bad_top_kept(void **state)
+{
+    (void)state;
+    static struct pktgen_seq s;
+    pktgen_seq_init(&s);
+    pktgen_seq_record(&s, 10);
+    /* UINT64_MAX + 1 would wrap top to 0 and make everything after look
+     * new (found by fuzz_pktgen_rx). */
+    pktgen_seq_record(&s, UINT64_MAX);
+    pktgen_seq_record(&s, PKTGEN_SEQ_MAX);
+    assert_int_equal(s.bad, 2);
+    assert_int_equal(s.top, 11);
+    pktgen_seq_record(&s, 10);
+    assert_int_equal(s.duplicates, 1);
+    pktgen_seq_record(&s, PKTGEN_SEQ_MAX - 1);
+    assert_int_equal(s.top, PKTGEN_SEQ_MAX);
+    assert_true(s.received <= s.top);
+}
+
 static uint8_t frame[2048];
 
 static size_t build(uint16_t len, uint64_t seq)
@@ -398,6 +417,7 @@ int main(void)
         cmocka_unit_test(pktgen_seq_record__in_order__nothing_lost),
         cmocka_unit_test(pktgen_seq_record__gap_dup_reorder__counted),
         cmocka_unit_test(pktgen_seq_record__window_wrap__old_bits_not_duplicates),
+        cmocka_unit_test(pktgen_seq_record__forged_huge__counted_bad_top_kept),
         cmocka_unit_test(pktgen_frame_write__64__parses_back_checksum_right),
         cmocka_unit_test(pktgen_parse_buf__hostile__each_reason),
         cmocka_unit_test(pktgen_parse_buf__vlan_tags__seen_through),
