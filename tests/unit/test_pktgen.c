@@ -121,24 +121,26 @@ static void pktgen_seq_record__window_wrap__old_bits_not_duplicates(void **state
     (void)state;
     static struct pktgen_seq s;
     pktgen_seq_init(&s);
-    /* 5 seen, then a jump less than a window ahead: 5 + WINDOW shares 5's
-     * bit and must not read as a duplicate; the numbers skipped are
-     * missing until they come. */
+    /* 5 seen, then jumps of less than a window to 6 + W: 5 + W, skipped,
+     * shares 5's bit, which must not make it a duplicate when it comes late.
+     * The numbers skipped are missing until they come. */
     pktgen_seq_record(&s, 5);
+    pktgen_seq_record(&s, 4 + PKTGEN_SEQ_WINDOW);
+    pktgen_seq_record(&s, 6 + PKTGEN_SEQ_WINDOW);
+    assert_int_equal(s.missing, 5 + PKTGEN_SEQ_WINDOW - 2 + 1);
     pktgen_seq_record(&s, 5 + PKTGEN_SEQ_WINDOW);
     assert_int_equal(s.duplicates, 0);
-    assert_int_equal(s.missing, 5 + PKTGEN_SEQ_WINDOW - 1);
-    pktgen_seq_record(&s, 5 + PKTGEN_SEQ_WINDOW);
-    assert_int_equal(s.duplicates, 1);
-    pktgen_seq_record(&s, PKTGEN_SEQ_WINDOW);
     assert_int_equal(s.reordered, 1);
+    assert_int_equal(s.missing, 5 + PKTGEN_SEQ_WINDOW - 2);
+    pktgen_seq_record(&s, 5 + PKTGEN_SEQ_WINDOW);
     assert_int_equal(s.duplicates, 1);
     /* Older than the window: neither duplicate nor reorder can be told. */
     pktgen_seq_record(&s, 5);
     assert_int_equal(s.late, 1);
-    /* A jump of more than a window clears everything. */
-    pktgen_seq_record(&s, 100 * PKTGEN_SEQ_WINDOW);
-    pktgen_seq_record(&s, 100 * PKTGEN_SEQ_WINDOW - 1);
+    /* A jump of more than a window clears everything: 100 W + 5, skipped,
+     * has 5 + W's bit. */
+    pktgen_seq_record(&s, 100 * PKTGEN_SEQ_WINDOW + 6);
+    pktgen_seq_record(&s, 100 * PKTGEN_SEQ_WINDOW + 5);
     assert_int_equal(s.duplicates, 1);
     assert_int_equal(s.reordered, 2);
     /* Long in-order runs across many wraps keep counting right. */
