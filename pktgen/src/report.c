@@ -64,7 +64,7 @@ static json_t *to_json(const struct pg_opts *o, const struct pg_result *r)
                               (json_int_t)r->rx_other[PKTGEN_PARSE_MAGIC]);
     json_t *j = json_pack(
         "{s:s, s:s, s:i, s:f, s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:f, s:f, s:f, s:I, s:f,"
-        " s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s}",
+        " s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:s}",
         "role", role_names[o->role], "frame", o->imix ? "imix" : "fixed", "frame_bytes",
         o->imix ? 0 : (int)o->frame_len, "seconds", r->seconds, "tx_frames",
         (json_int_t)r->tx_frames, "tx_bytes", (json_int_t)r->tx_bytes, "tx_pps",
@@ -77,7 +77,7 @@ static json_t *to_json(const struct pg_opts *o, const struct pg_result *r)
         r->tx_frames ? 100.0 * (double)r->lost / (double)r->tx_frames : 0.0, "reordered",
         (json_int_t)r->reordered, "duplicates", (json_int_t)r->duplicates, "late",
         (json_int_t)r->late, "bad_seq", (json_int_t)r->bad_seq, "bad_time", (json_int_t)r->bad_time, "rx_not_ours",
-        (json_int_t)other_total(r), "rx_not_ours_by_reason", other, "latency_ns", lat,
+        (json_int_t)other_total(r), "stalled_seconds", r->stalled_s, "rx_not_ours_by_reason", other, "latency_ns", lat,
         "line_rate", "frame bytes (no FCS) + 20 B preamble/SFD/IFG per frame");
     return j;
 }

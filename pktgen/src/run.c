@@ -116,8 +116,10 @@ static int run_gen(const struct pg_opts *o, const struct pg_ports *ports, struct
             if (o->count && o->count - r->tx_frames < n)
                 n = (unsigned)(o->count - r->tx_frames);
             double due = (double)(now - t0) * units_per_tsc;
-            if (paced && due - spent > max_credit)
+            if (paced && due - spent > max_credit) {
+                r->stalled_s += (due - spent - max_credit) / units_per_tsc / (double)hz;
                 spent = due - max_credit;
+            }
             struct rte_mbuf *pkts[PG_BURST];
             uint16_t lens[PG_BURST];
             unsigned k = 0;

@@ -122,7 +122,7 @@ check_json "$W/sink.json" 100000
 echo "ok: gen -> sink: $(head -1 "$W/sink.out")"
 
 # 4. Generator with --rx (server) and a reflector (client): every frame back
-# (at 1 Mpps: a correctness check, not the reflector's capacity).
+# or counted (at 1 Mpps: a correctness check, not the reflector's capacity).
 "$PG" --vdev "net_memif0,role=server,socket=$S.r" --rx --count 100000 --rate 1Mpps --quiet \
     --json "$W/gr.json" -- $(eal 0 e) >"$W/gr.out" 2>"$W/gr.err" &
 GEN=$!
@@ -139,19 +139,37 @@ wait "$REFL"
 rst=$?
 skip_if_no_memif gr
 [ $gst -eq 0 ] && [ $rst -eq 0 ] || { cat "$W/gr.err" "$W/refl.err"; fail "gen/reflect: $gst/$rst"; }
-check_json "$W/gr.json" 100000
-python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j["role"]=="reflect" and j["tx_frames"]==j["rx_frames"]==100000))' \
-    "$W/refl.json" || fail "reflector did not send back all 100000"
+# The reflector drops (and counts) what it cannot send back after its
+# retries, when the generator is slow to drain (a loaded machine, a sanitizer
+# build): every frame the generator misses must be one the reflector counted,
+# and nothing else may be wrong.
+python3 - "$W/gr.json" "$W/refl.json" <<'PY' || fail "gen <-> reflect accounting"
+import json, sys
+g = json.load(open(sys.argv[1])); r = json.load(open(sys.argv[2]))
+ok = (r["role"] == "reflect" and g["tx_frames"] == 100000 and r["rx_frames"] == 100000
+      and r["tx_frames"] + r["tx_refused"] == 100000 and g["rx_frames"] == r["tx_frames"]
+      and g["lost"] == r["tx_refused"] and g["reordered"] == 0 and g["duplicates"] == 0
+      and g["rx_not_ours"] == 0 and g["latency_ns"]["count"] == g["rx_frames"])
+if not ok:
+    print(json.dumps(g), json.dumps(r))
+print("reflector: sent back %d, dropped %d" % (r["tx_frames"], r["tx_refused"]))
+sys.exit(not ok)
+PY
 echo "ok: gen <-> reflect: $(head -1 "$W/gr.out")"
 
 # 5. Pacing on net_null: 100 kpps for 2 s is 200 000 frames, within 10 %.
+# Time the generator lost the CPU for more than its 1 ms of credit (this
+# machine is shared) is reported as stalled_seconds and not owed: the
+# frames are counted against the time it had.
 run rate --vdev net_null0 --rate 100kpps --duration 2 --quiet --json "$W/rate.json" -- $(eal 0 g)
 [ $? -eq 0 ] || { cat "$W/rate.err"; fail "rate run"; }
 python3 - "$W/rate.json" <<'PY' || fail "pacing"
 import json, sys
 j = json.load(open(sys.argv[1]))
-print("rate: sent %d in %.3f s" % (j["tx_frames"], j["seconds"]))
-sys.exit(not (180000 <= j["tx_frames"] <= 220000))
+want = 100000 * (2 - j["stalled_seconds"])
+print("rate: sent %d in %.3f s, %.3f s stalled, %d owed" % (j["tx_frames"], j["seconds"],
+      j["stalled_seconds"], want))
+sys.exit(not (j["stalled_seconds"] < 1 and 0.9 * want <= j["tx_frames"] <= 1.1 * want))
 PY
 echo "ok: pacing"
 
