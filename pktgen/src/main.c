@@ -45,6 +45,9 @@ static void usage(FILE *f)
         "  --stream ID              the stamp's stream id, 0..%u (default 0)\n"
         "  --drain S                gen --rx: wait up to S s for the last frames (default 1)\n"
         "  --link-wait S            wait up to S s for the link (a memif peer; default 10)\n"
+        "  --linger S               after the results, keep the ports open S s without\n"
+        "                           polling them (a memif peer still polling when its peer\n"
+        "                           closes can crash in DPDK 22.11); a signal ends it\n"
         "  --json FILE, --csv FILE  write the results\n"
         "  --quiet                  no progress line\n"
         "  --help\n"
@@ -145,7 +148,7 @@ static int wait_link(uint16_t port, double seconds)
 enum {
     OPT_ROLE = 256, OPT_VDEV, OPT_PORT, OPT_RX, OPT_SIZE, OPT_SMAC, OPT_DMAC, OPT_SIP, OPT_DIP,
     OPT_SPORT, OPT_DPORT, OPT_RATE, OPT_CEIL, OPT_DUR, OPT_COUNT, OPT_STREAM, OPT_DRAIN,
-    OPT_LINK, OPT_JSON, OPT_CSV, OPT_QUIET,
+    OPT_LINK, OPT_JSON, OPT_CSV, OPT_QUIET, OPT_LINGER,
 };
 
 int main(int argc, char **argv)
@@ -161,7 +164,8 @@ int main(int argc, char **argv)
         {"count", required_argument, NULL, OPT_COUNT},  {"stream", required_argument, NULL, OPT_STREAM},
         {"drain", required_argument, NULL, OPT_DRAIN},  {"link-wait", required_argument, NULL, OPT_LINK},
         {"json", required_argument, NULL, OPT_JSON},    {"csv", required_argument, NULL, OPT_CSV},
-        {"quiet", no_argument, NULL, OPT_QUIET},        {"help", no_argument, NULL, 'h'},
+        {"quiet", no_argument, NULL, OPT_QUIET},        {"linger", required_argument, NULL, OPT_LINGER},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct pg_opts o = {.frame_len = 64, .drain_s = 1};
@@ -175,7 +179,7 @@ int main(int argc, char **argv)
     const char *vdev[PG_MAX_PORTS] = {NULL};
     long port_arg[PG_MAX_PORTS];
     int n_ports = 0;
-    double link_wait = 10;
+    double link_wait = 10, linger = 0;
     int o_ch;
     while ((o_ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         int rc = 0;
@@ -236,6 +240,7 @@ int main(int argc, char **argv)
         case OPT_JSON: o.json_path = optarg; break;
         case OPT_CSV: o.csv_path = optarg; break;
         case OPT_QUIET: o.quiet = true; break;
+        case OPT_LINGER: rc = parse_double(optarg, 0, 600, &linger); break;
         case 'h':
             usage(stdout);
             return 0;
@@ -358,6 +363,12 @@ int main(int argc, char **argv)
         goto out_ports;
     }
     status = pg_report(&o, &res) < 0 ? 1 : 0;
+    /* DPDK 22.11's memif unmaps a connection's regions from its interrupt
+     * thread when the peer goes, under a reader that may be in rx_burst:
+     * closing while the peer still polls can crash the peer. */
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    for (double t = 0; t < linger && !pg_stop; t += 0.01)
+        nanosleep(&tick, NULL);
 out_ports:
     for (int i = 0; i < started; i++) {
         rte_eth_dev_stop(ports.id[i]);

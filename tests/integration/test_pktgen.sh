@@ -105,8 +105,11 @@ check_json "$W/mimix.json" 100000 $((8333 * 4246 + 64 + 570 + 64 + 1518))
 echo "ok: memif IMIX: $(head -1 "$W/mimix.out")"
 
 # 3. Two processes: generator (memif server) -> sink (client). The server
-# waits for its peer; the client must come second (memif clients do not retry).
-"$PG" --vdev "net_memif0,role=server,socket=$S.g" --count 100000 --quiet \
+# waits for its peer; the client must come second (memif clients do not
+# retry). Whoever finishes first lingers without polling until the other has
+# stopped: DPDK 22.11's memif can crash a peer that polls while its peer
+# closes.
+"$PG" --vdev "net_memif0,role=server,socket=$S.g" --count 100000 --quiet --linger 60 \
     --json "$W/g.json" -- $(eal 0 c) >"$W/g.out" 2>"$W/g.err" &
 GEN=$!
 PIDS+=("$GEN")
@@ -114,6 +117,7 @@ sleep 1
 run sink --role sink --vdev "net_memif0,role=client,socket=$S.g" --count 100000 --duration 30 \
     --quiet --json "$W/sink.json" -- $(eal 1 d)
 st=$?
+kill -TERM "$GEN"
 wait "$GEN"
 gst=$?
 skip_if_no_memif sink
@@ -123,20 +127,29 @@ echo "ok: gen -> sink: $(head -1 "$W/sink.out")"
 
 # 4. Generator with --rx (server) and a reflector (client): every frame back
 # or counted (at 1 Mpps: a correctness check, not the reflector's capacity).
+# The generator's results are written before it lingers; then the reflector
+# is stopped, then the generator.
 "$PG" --vdev "net_memif0,role=server,socket=$S.r" --rx --count 100000 --rate 1Mpps --quiet \
-    --json "$W/gr.json" -- $(eal 0 e) >"$W/gr.out" 2>"$W/gr.err" &
+    --linger 60 --json "$W/gr.json" -- $(eal 0 e) >"$W/gr.out" 2>"$W/gr.err" &
 GEN=$!
 PIDS+=("$GEN")
 sleep 1
-"$PG" --role reflect --vdev "net_memif0,role=client,socket=$S.r" --duration 30 --quiet \
+"$PG" --role reflect --vdev "net_memif0,role=client,socket=$S.r" --duration 60 --quiet \
     --json "$W/refl.json" -- $(eal 1 f) >"$W/refl.out" 2>"$W/refl.err" &
 REFL=$!
 PIDS+=("$REFL")
-wait "$GEN"
-gst=$?
+for _ in $(seq 600); do
+    [ -s "$W/gr.json" ] && break
+    kill -0 "$GEN" 2>/dev/null || break
+    sleep 0.1
+done
+sleep 0.5
 kill -TERM "$REFL"
 wait "$REFL"
 rst=$?
+kill -TERM "$GEN"
+wait "$GEN"
+gst=$?
 skip_if_no_memif gr
 [ $gst -eq 0 ] && [ $rst -eq 0 ] || { cat "$W/gr.err" "$W/refl.err"; fail "gen/reflect: $gst/$rst"; }
 # The reflector drops (and counts) what it cannot send back after its
