@@ -41,7 +41,7 @@ struct pg_ports {
 struct pg_result {
     double seconds;          /* from the first send (or receive) to the end */
     uint64_t tx_frames, tx_bytes, tx_refused;
-    double stalled_s;        /* paced gen: credit dropped after stalls (s) */
+    double stalled_s;        /* gen: loop stalls beyond 1 ms while sending (s) */
     uint64_t rx_frames, rx_bytes; /* ours: stamp valid */
     uint64_t rx_other[PKTGEN_PARSE_N_RESULTS]; /* not ours, by reason */
     uint64_t rx_total;       /* every frame received, ours or not */

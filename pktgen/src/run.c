@@ -108,18 +108,23 @@ static int run_gen(const struct pg_opts *o, const struct pg_ports *ports, struct
     uint64_t end = o->duration_s > 0 ? t0 + (uint64_t)(o->duration_s * (double)hz) : UINT64_MAX;
     uint64_t t_last = t0, drain_end = 0;
     struct progress pr = {.next = t0 + hz, .last = t0};
+    /* Stalls are measured apart from the pacer, as gaps between two turns
+     * of the loop (the lcore lost its CPU): a pacer that fell behind
+     * without a stall is not excused by them. */
+    uint64_t prev = t0, credit_tsc = hz / 1000;
     while (!pg_stop) {
         uint64_t now = rte_rdtsc();
+        if (now - prev > credit_tsc && (o->count == 0 || r->tx_frames < o->count) && now < end)
+            r->stalled_s += (double)(now - prev - credit_tsc) / (double)hz;
+        prev = now;
         bool sending = (o->count == 0 || r->tx_frames < o->count) && now < end;
         if (sending) {
             unsigned n = PG_BURST;
             if (o->count && o->count - r->tx_frames < n)
                 n = (unsigned)(o->count - r->tx_frames);
             double due = (double)(now - t0) * units_per_tsc;
-            if (paced && due - spent > max_credit) {
-                r->stalled_s += (due - spent - max_credit) / units_per_tsc / (double)hz;
+            if (paced && due - spent > max_credit)
                 spent = due - max_credit;
-            }
             struct rte_mbuf *pkts[PG_BURST];
             uint16_t lens[PG_BURST];
             unsigned k = 0;
