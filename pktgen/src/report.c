@@ -23,19 +23,23 @@ static double gbps(uint64_t bytes, uint64_t frames, double s, bool line)
 void pg_progress(const struct pg_opts *o, const struct pg_result *r, double elapsed, double dt,
                  uint64_t dtx, uint64_t drx)
 {
+    uint64_t done = o->role == PG_SINK ? r->rx_frames : r->tx_frames;
     char left[48] = "";
     if (o->duration_s > 0)
-        snprintf(left, sizeof(left), ", %.0f s left", o->duration_s > elapsed ? o->duration_s - elapsed : 0);
+        snprintf(left, sizeof(left), ", %.0f s left",
+                 o->duration_s > elapsed ? o->duration_s - elapsed : 0);
     else if (o->count)
         snprintf(left, sizeof(left), ", %llu frames left",
-                 (unsigned long long)(o->count > (o->role == PG_SINK ? r->rx_frames : r->tx_frames)
-                                          ? o->count - (o->role == PG_SINK ? r->rx_frames
-                                                                           : r->tx_frames)
-                                          : 0));
-    fprintf(stderr,
-            "pktgen: %5.1f s offered %.3f Mpps, received %.3f Mpps, lost %llu (%.3f %%)%s\n",
-            elapsed, rate(dtx, dt) / 1e6, rate(drx, dt) / 1e6, (unsigned long long)r->lost,
-            r->tx_frames ? 100.0 * (double)r->lost / (double)r->tx_frames : 0, left);
+                 (unsigned long long)(o->count > done ? o->count - done : 0));
+    char sent[48] = "";
+    if (o->role != PG_SINK)
+        snprintf(sent, sizeof(sent), "%s %.3f Mpps, ",
+                 o->role == PG_REFLECT ? "sent back" : "offered", rate(dtx, dt) / 1e6);
+    /* A sink can tell only its gaps lost, out of what it saw or missed. */
+    uint64_t expected = o->role == PG_SINK ? r->rx_frames + r->lost : r->tx_frames;
+    fprintf(stderr, "pktgen: %5.1f s %sreceived %.3f Mpps, lost %llu (%.3f %%)%s\n", elapsed,
+            sent, rate(drx, dt) / 1e6, (unsigned long long)r->lost,
+            expected ? 100.0 * (double)r->lost / (double)expected : 0, left);
 }
 
 static uint64_t other_total(const struct pg_result *r)
