@@ -114,8 +114,9 @@ static int run_gen(const struct pg_opts *o, const struct pg_ports *ports, struct
     uint64_t prev = t0, credit_tsc = hz / 1000;
     while (!pg_stop) {
         uint64_t now = rte_rdtsc();
-        if (now - prev > credit_tsc && (o->count == 0 || r->tx_frames < o->count) && now < end)
-            r->stalled_s += (double)(now - prev - credit_tsc) / (double)hz;
+        uint64_t upto = now < end ? now : end;
+        if (upto > prev + credit_tsc && (o->count == 0 || r->tx_frames < o->count))
+            r->stalled_s += (double)(upto - prev - credit_tsc) / (double)hz;
         prev = now;
         bool sending = (o->count == 0 || r->tx_frames < o->count) && now < end;
         if (sending) {

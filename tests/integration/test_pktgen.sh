@@ -7,8 +7,9 @@
 # - two processes: a generator as memif server and a sink as client, then a
 #   generator with --rx and a reflector that sends every frame back;
 # - net_pcap: 1200 IMIX frames into a file, and a sink reading them back;
-# - pacing: --rate 100kpps for 2 s on net_null sends within 10 % of 200 000;
-# - bad arguments are refused with status 2.
+# - bad arguments are refused with status 2;
+# - pacing: --rate 100kpps for 2 s on net_null sends within 10 % of 100 000
+#   per second the generator had the CPU (skipped if under 0.5 s).
 # Skipped (77) if DPDK or a memif link cannot start here.
 # Usage: test_pktgen.sh BUILD_BIN_DIR
 set -u
@@ -28,14 +29,29 @@ skip() { echo "SKIP: $*"; exit 77; }
 [ -x "$PG" ] || fail "no $PG"
 command -v python3 >/dev/null || skip "needs python3"
 
-# No hugepages taken: malloc'd memory, nothing left in /dev/hugepages.
-eal() { echo "-l $1 --file-prefix=$TAG$2 --no-pci --no-telemetry --log-level=*:warning --no-huge -m 512"; }
+# No hugepages taken (malloc'd memory, nothing left in /dev/hugepages), no
+# shared config (no lock or directory under /var/run/dpdk).
+eal() {
+    echo "-l $1 --file-prefix=$TAG$2 --no-pci --no-telemetry --log-level=*:warning --no-huge" \
+         "--no-shconf -m 512"
+}
 
 # run NAME ARGS...: vswitch-pktgen, its output in $W/NAME.{out,err}.
 run() {
     local name=$1
     shift
     "$PG" "$@" >"$W/$name.out" 2>"$W/$name.err"
+}
+# wait_sock PATH: a memif server listens on PATH (DPDK 22.11's memif socket
+# is abstract by default: no file, a "@PATH" line with the listening flag in
+# /proc/net/unix). Then its client may start: memif clients do not retry.
+wait_sock() {
+    for _ in $(seq 300); do
+        awk -v p="@$1" '$8 == p && $4 == "00010000" { found = 1 } END { exit !found }' \
+            /proc/net/unix && return 0
+        sleep 0.1
+    done
+    return 1
 }
 # A failure to start DPDK or a memif link is the machine's, not pktgen's.
 skip_if_no_memif() {
@@ -110,11 +126,11 @@ echo "ok: memif IMIX: $(head -1 "$W/mimix.out")"
 # retry). Whoever finishes first lingers without polling until the other has
 # stopped: DPDK 22.11's memif can crash a peer that polls while its peer
 # closes.
-"$PG" --vdev "net_memif0,role=server,socket=$S.g" --count 100000 --quiet --linger 60 \
+"$PG" --vdev "net_memif0,role=server,socket=$S.g" --count 100000 --quiet --linger 60 --link-wait 60 \
     --json "$W/g.json" -- $(eal 0 c) >"$W/g.out" 2>"$W/g.err" &
 GEN=$!
 PIDS+=("$GEN")
-sleep 1
+wait_sock "$S.g"
 run sink --role sink --vdev "net_memif0,role=client,socket=$S.g" --count 100000 --duration 30 \
     --quiet --json "$W/sink.json" -- $(eal 1 d)
 st=$?
@@ -131,10 +147,10 @@ echo "ok: gen -> sink: $(head -1 "$W/sink.out")"
 # The generator's results are written before it lingers; then the reflector
 # is stopped, then the generator.
 "$PG" --vdev "net_memif0,role=server,socket=$S.r" --rx --count 100000 --rate 1Mpps --quiet \
-    --linger 60 --json "$W/gr.json" -- $(eal 0 e) >"$W/gr.out" 2>"$W/gr.err" &
+    --linger 60 --link-wait 60 --json "$W/gr.json" -- $(eal 0 e) >"$W/gr.out" 2>"$W/gr.err" &
 GEN=$!
 PIDS+=("$GEN")
-sleep 1
+wait_sock "$S.r"
 "$PG" --role reflect --vdev "net_memif0,role=client,socket=$S.r" --duration 60 --quiet \
     --json "$W/refl.json" -- $(eal 1 f) >"$W/refl.out" 2>"$W/refl.err" &
 REFL=$!
@@ -182,23 +198,7 @@ run pcapr --role sink --vdev "net_pcap0,rx_pcap=$W/f.pcap,tx_pcap=/dev/null" --c
 check_json "$W/pcapr.json" 1200
 echo "ok: net_pcap: $(head -1 "$W/pcapr.out")"
 
-# 6. Pacing on net_null: 100 kpps for 2 s is 200 000 frames, within 10 %.
-# Time the generator lost the CPU for more than its 1 ms of credit (this
-# machine is shared) is reported as stalled_seconds and not owed: the
-# frames are counted against the time it had.
-run rate --vdev net_null0 --rate 100kpps --duration 2 --quiet --json "$W/rate.json" -- $(eal 0 g)
-[ $? -eq 0 ] || { cat "$W/rate.err"; fail "rate run"; }
-python3 - "$W/rate.json" <<'PY' || fail "pacing"
-import json, sys
-j = json.load(open(sys.argv[1]))
-want = 100000 * (2 - j["stalled_seconds"])
-print("rate: sent %d in %.3f s, %.3f s stalled, %d owed" % (j["tx_frames"], j["seconds"],
-      j["stalled_seconds"], want))
-sys.exit(not (j["stalled_seconds"] < 1 and 0.9 * want <= j["tx_frames"] <= 1.1 * want))
-PY
-echo "ok: pacing"
-
-# 7. Bad arguments: status 2, a message, DPDK never started.
+# 6. Bad arguments: status 2, a message, DPDK never started.
 for bad in "--size 63" "--size 9001" "--rate 50%" "--rate 2Xbps" "--dst-ip 10.0.0.5-10.0.0.1" \
            "--src-port 70000" "--role bogus" "--count 0" "--stream 16" ""; do
     # shellcheck disable=SC2086
@@ -207,4 +207,28 @@ for bad in "--size 63" "--size 9001" "--rate 50%" "--rate 2Xbps" "--dst-ip 10.0.
     [ -s "$W/bad.err" ] || fail "'$bad': no message"
 done
 echo "ok: bad arguments refused"
+
+# 7. Pacing on net_null: 100 kpps for 2 s is 200 000 frames, within 10 %.
+# Last, because it is skipped when the machine starves the generator.
+# Time the generator lost the CPU for more than its 1 ms of credit (this
+# machine is shared) is reported as stalled_seconds and not owed: the
+# frames are counted against the time it had.
+run rate --vdev net_null0 --rate 100kpps --duration 2 --quiet --json "$W/rate.json" -- $(eal 0 g)
+[ $? -eq 0 ] || { cat "$W/rate.err"; fail "rate run"; }
+python3 - "$W/rate.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+want = 100000 * (2 - j["stalled_seconds"])
+print("rate: sent %d in %.3f s, %.3f s stalled, %d owed" % (j["tx_frames"], j["seconds"],
+      j["stalled_seconds"], want))
+if j["stalled_seconds"] >= 1.5:
+    print("the generator had the CPU less than 0.5 s of 2: pacing cannot be judged")
+    sys.exit(77)
+sys.exit(not (0.9 * want <= j["tx_frames"] <= 1.1 * want))
+PY
+st=$?
+[ $st -eq 77 ] && skip "pacing: this machine gave the generator too little CPU"
+[ $st -eq 0 ] || fail "pacing"
+echo "ok: pacing"
+
 echo PASS
