@@ -2,6 +2,7 @@
 #ifndef PKTGEN_PRIVATE_H
 #define PKTGEN_PRIVATE_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "pktgen.h"
@@ -59,6 +60,6 @@ void pg_progress(const struct pg_opts *o, const struct pg_result *r, double elap
 int pg_report(const struct pg_opts *o, const struct pg_result *r);
 
 /* Set by SIGINT/SIGTERM. */
-extern volatile int pg_stop;
+extern volatile sig_atomic_t pg_stop;
 
 #endif

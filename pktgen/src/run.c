@@ -13,7 +13,7 @@
 
 #define REFLECT_TX_TRIES 64
 
-volatile int pg_stop;
+volatile sig_atomic_t pg_stop;
 
 struct rx_state {
     struct pktgen_seq seq[PKTGEN_MAX_STREAMS];
