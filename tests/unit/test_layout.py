@@ -24,6 +24,7 @@ ALLOWED = {
     "netvsc": {"vmnic", "hv-core", "nettap", "jumbo"},
     "hostd": {"vmnic", "hv-core", "nettap", "vswitch", "netvsp", "jumbo"},
     "vmq": set(),
+    "pktgen": set(),
 }
 MAX_LINES = 1000
 

@@ -1,0 +1,65 @@
+/* vswitch-pktgen the program: options, the run loops, the report. */
+#ifndef PKTGEN_PRIVATE_H
+#define PKTGEN_PRIVATE_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "pktgen.h"
+
+struct rte_mempool;
+
+enum pg_role { PG_GEN, PG_SINK, PG_REFLECT };
+
+#define PG_BURST 32u
+#define PG_MAX_PORTS 2
+
+struct pg_opts {
+    enum pg_role role;
+    bool rx;               /* gen: receive and time what comes back */
+    bool imix;
+    uint16_t frame_len;    /* when !imix */
+    struct pktgen_flow flow;
+    struct pktgen_rate rate; /* resolved: unlimited, pps or bit/s */
+    double duration_s;     /* 0: none */
+    uint64_t count;        /* 0: none */
+    uint16_t stream;
+    double drain_s;        /* gen --rx: how long to wait for the last frames */
+    const char *json_path;
+    const char *csv_path;
+    bool quiet;
+};
+
+/* Port 0 is where the role sends (and receives, unless there is a port 1,
+ * where a gen's receive side then is). */
+struct pg_ports {
+    uint16_t id[PG_MAX_PORTS];
+    int n;
+    struct rte_mempool *tx_pool;
+};
+
+/* What a run measured. */
+struct pg_result {
+    double seconds;          /* from the first send (or receive) to the end */
+    uint64_t tx_frames, tx_bytes, tx_refused;
+    double stalled_s;        /* gen: loop stalls beyond 1 ms while sending (s) */
+    uint64_t rx_frames, rx_bytes; /* ours: stamp valid */
+    uint64_t rx_other[PKTGEN_PARSE_N_RESULTS]; /* not ours, by reason */
+    uint64_t rx_total;       /* every frame received, ours or not */
+    uint64_t lost, reordered, duplicates, late, bad_seq, bad_time;
+    struct pktgen_hist lat;  /* ns */
+};
+
+/* Runs the role until its count, duration or a signal; fills *res. */
+int pg_run(const struct pg_opts *o, const struct pg_ports *ports, struct pg_result *res);
+
+/* The per-second line (stderr). */
+void pg_progress(const struct pg_opts *o, const struct pg_result *r, double elapsed,
+                 double dt, uint64_t dtx, uint64_t drx);
+/* The summary to stdout, then --json and --csv files; 0 or -errno. */
+int pg_report(const struct pg_opts *o, const struct pg_result *r);
+
+/* Set by SIGINT/SIGTERM. */
+extern volatile sig_atomic_t pg_stop;
+
+#endif
