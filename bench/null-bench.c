@@ -337,11 +337,13 @@ int main(int argc, char **argv)
     char prefix[48];
     snprintf(prefix, sizeof(prefix), "--file-prefix=hvnull%d", (int)getpid());
     char *eal[16] = {argv[0],       "-l",          "0,1",           prefix,
-                     "--no-pci",    "--in-memory", "--no-telemetry", "--log-level=*:warning"};
+                     "--no-pci",    "--no-shconf", "--no-telemetry", "--log-level=*:warning"};
     int ne = 8;
+    /* Not --in-memory: EAL refuses it with --no-huge (legacy memory). */
     if (hugepages_free() >= 128) {
         eal[ne++] = "-m";
         eal[ne++] = "256";
+        eal[ne++] = "--huge-unlink";
     } else {
         eal[ne++] = "--no-huge";
         eal[ne++] = "-m";
