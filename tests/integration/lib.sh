@@ -150,9 +150,9 @@ hv_pass() { echo "PASS: $*"; }
 
 # Open vSwitch with DPDK as a peer (../shared/reference/ovs-dpdk-on-this-machine.md):
 # its own database, run directory and DPDK file prefix under $HV_DIR/ovs,
-# no hugepages, one PMD thread on CPU 1. Skips (exit 77) where OVS-DPDK is
+# 256 MB of hugepages, one PMD thread on CPU 1. Skips (exit 77) where OVS-DPDK is
 # not installed or its DPDK does not start. Stop it with hv_ovs_stop (the
-# test's EXIT trap must call it before hv_cleanup).
+# test's EXIT trap must call it, with set +e, before hv_cleanup).
 HV_OVS_VSWITCHD=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
 hv_ovs_start() {
     local t
@@ -168,9 +168,15 @@ hv_ovs_start() {
         --pidfile="$OVS_DIR/ovsdb-server.pid" --unixctl="$OVS_DIR/ovsdb-server.ctl" \
         --log-file="$OVS_DIR/ovsdb-server.log" --detach || hv_fail "ovsdb-server did not start"
     ovs_vsctl --no-wait init
+    # OVS runs EAL --in-memory, which --no-huge (legacy memory) contradicts:
+    # it needs hugepages. 256 MB hold its shared mbuf pool at MTU 1500.
+    local free
+    free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
+    [ "$free" -ge 128 ] || hv_skip "OVS-DPDK needs 256 MB of free 2 MB hugepages ($free pages free)"
     ovs_vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true \
+        other_config:dpdk-socket-mem=256 other_config:dpdk-socket-limit=256 \
         other_config:dpdk-lcore-mask=0x1 other_config:pmd-cpu-mask=0x2 \
-        other_config:dpdk-extra="\"--file-prefix=ovs$HV_TAG --no-pci --no-huge -m 1024\""
+        other_config:dpdk-extra="\"--file-prefix=ovs$HV_TAG --no-pci\""
     OVS_RUNDIR=$OVS_DIR OVS_LOGDIR=$OVS_DIR OVS_DBDIR=$OVS_DIR \
         "$HV_OVS_VSWITCHD" "unix:$OVS_DIR/db.sock" --pidfile="$OVS_DIR/ovs-vswitchd.pid" \
         --unixctl="$OVS_DIR/ovs-vswitchd.ctl" --log-file="$OVS_DIR/ovs-vswitchd.log" --detach ||

@@ -15,7 +15,9 @@ hv_init "$1"
 command -v iperf3 >/dev/null || hv_skip "needs iperf3"
 command -v ethtool >/dev/null || hv_skip "needs ethtool"
 [ -x "$HV_OVS_VSWITCHD" ] || hv_skip "needs OVS with DPDK ($HV_OVS_VSWITCHD)"
-trap 'rc=$?; hv_ovs_stop; (exit $rc); hv_cleanup' EXIT
+# OVS first, then hvnet's own cleanup with the test's exit status (set +e:
+# a failing status must not end the trap before hv_cleanup has run).
+trap 'rc=$?; set +e; hv_ovs_stop; (exit $rc); hv_cleanup' EXIT
 
 ovs_dump() {
     [ -n "${OVS_DIR:-}" ] || return 0
