@@ -166,7 +166,7 @@ hv_ovs_start() {
     OVS_RUNDIR=$OVS_DIR OVS_LOGDIR=$OVS_DIR OVS_DBDIR=$OVS_DIR \
         ovsdb-server "$OVS_DIR/conf.db" --remote="punix:$OVS_DIR/db.sock" \
         --pidfile="$OVS_DIR/ovsdb-server.pid" --unixctl="$OVS_DIR/ovsdb-server.ctl" \
-        --log-file="$OVS_DIR/ovsdb-server.log" --detach || hv_fail "ovsdb-server did not start"
+        --log-file="$OVS_DIR/ovsdb-server.log" -vconsole:off --detach || hv_fail "ovsdb-server did not start"
     ovs_vsctl --no-wait init
     # OVS runs EAL --in-memory, which --no-huge (legacy memory) contradicts:
     # it needs hugepages. 256 MB hold its shared mbuf pool at MTU 1500.
@@ -179,7 +179,7 @@ hv_ovs_start() {
         other_config:dpdk-extra="\"--file-prefix=ovs$HV_TAG --no-pci\""
     OVS_RUNDIR=$OVS_DIR OVS_LOGDIR=$OVS_DIR OVS_DBDIR=$OVS_DIR \
         "$HV_OVS_VSWITCHD" "unix:$OVS_DIR/db.sock" --pidfile="$OVS_DIR/ovs-vswitchd.pid" \
-        --unixctl="$OVS_DIR/ovs-vswitchd.ctl" --log-file="$OVS_DIR/ovs-vswitchd.log" --detach ||
+        --unixctl="$OVS_DIR/ovs-vswitchd.ctl" --log-file="$OVS_DIR/ovs-vswitchd.log" -vconsole:off --detach ||
         hv_skip "ovs-vswitchd (DPDK) did not start: $(tail -3 "$OVS_DIR/ovs-vswitchd.log" 2>/dev/null)"
     for _ in $(seq 100); do
         [ "$(ovs_vsctl get Open_vSwitch . dpdk_initialized 2>/dev/null)" = true ] && return 0

@@ -22,8 +22,9 @@ trap 'rc=$?; set +e; hv_ovs_stop; (exit $rc); hv_cleanup' EXIT
 ovs_dump() {
     [ -n "${OVS_DIR:-}" ] || return 0
     {
-        echo "--- OVS interfaces"
-        ovs_vsctl --columns=name,link_state,statistics list Interface 2>/dev/null || true
+        echo "--- OVS ports (live counters)"
+        ovs_appctl dpctl/show -s 2>/dev/null || true
+        ovs_appctl dpif-netdev/pmd-rxq-show 2>/dev/null || true
         echo "--- OVS log (tail)"
         tail -15 "$OVS_DIR/ovs-vswitchd.log" 2>/dev/null || true
         echo "--- hvnet uplink"
@@ -62,7 +63,9 @@ for _ in $(seq 100); do
 done
 [ "$(carrier)" = True ] || fail "the memif link between hvnet and OVS never came up"
 q=$(hv_counter "$sw:uplink" "['uplink']['rx_queues']")
-echo "hvnet uplink: $q RX queues; OVS: $(ovs_appctl dpif-netdev/pmd-rxq-show 2>/dev/null | grep -c 'port:') RX queues polled"
+oq=$(ovs_appctl dpctl/show | grep -o "pm (dpdk: configured_rx_queues=[0-9]*, [^,]*, configured_tx_queues=[0-9]*" |
+    sed 's/.*rx_queues=\([0-9]*\).*tx_queues=\([0-9]*\)/\1 RX, \2 TX/')
+echo "hvnet uplink: $q RX queues polled; OVS memif port: ${oq:-?} queues (its PMD thread sends on TX queue 1)"
 
 hv_log "ping: VM -> host behind OVS, host -> VM"
 ip netns exec "$A" ping -c 5 -i 0.2 -W 2 10.64.0.1 >"$HV_DIR/ping.a" ||
@@ -88,7 +91,7 @@ echo "iperf3 VM -> host behind OVS $v2h Gbit/s, host -> VM $h2v Gbit/s"
 python3 -c "import sys; sys.exit(0 if float('$v2h') > 0 and float('$h2v') > 0 else 1)" ||
     fail "iperf3 moved nothing ($v2h, $h2v Gbit/s)"
 
-drops=$(ovs_vsctl get Interface pm statistics:tx_dropped 2>/dev/null || echo 0)
-echo "OVS memif port tx_dropped: $drops"
+# Live counters (the database's are refreshed every 5 s).
+ovs_appctl dpctl/show -s | awk '/port [0-9]+: pm /{f=1} f && /TX packets/ {print "OVS memif port:" $0; exit}'
 vctl stats "$sw:uplink"
 hv_pass "hvnet <-> OVS-DPDK over memif"
