@@ -7,7 +7,7 @@
 #
 # OVS's PMD thread sends on memif TX queue 1 (queue 0 is its main
 # thread's): every reply from the host comes to hvnet on memif queue 1,
-# which hvnet must poll.
+# which hvnet must configure and poll.
 # Skipped where OVS-DPDK is missing or its DPDK does not start.
 # Usage: test_ovs_interop.sh BUILD_BIN_DIR
 source "$(dirname "$0")/lib.sh"
@@ -37,7 +37,9 @@ fail() { ovs_dump; hv_fail "$@"; }
 hv_start
 MEMIF="$HV_DIR/memif.sock"
 sw="o${HV_TAG: -6}"
-vctl switch-add "$sw" --type external --uplink "net_memif_h$HV_TAG,role=server,socket=$MEMIF"
+# OVS with one PMD thread sends on 2 memif queues (its PMD thread's and its
+# main thread's): hvnet's uplink takes exactly that many (queues=2).
+vctl switch-add "$sw" --type external --uplink "net_memif_h$HV_TAG,role=server,socket=$MEMIF,queues=2"
 hv_vm a "$sw" 10.64.0.10/24 02:00:00:64:00:0a
 A=$(hv_vm_name a)
 
@@ -57,9 +59,9 @@ for p in pm pa; do
 done
 
 carrier() { vctl --json stats "$sw:uplink" | python3 -c "import json,sys; print(json.load(sys.stdin)['ports'][0]['uplink']['carrier'])"; }
-for _ in $(seq 100); do
-    [ "$(carrier)" = True ] && break
-    sleep 0.1
+end=$((SECONDS + 10))
+while [ "$(carrier)" != True ] && [ $SECONDS -lt $end ]; do
+    sleep 0.2
 done
 [ "$(carrier)" = True ] || fail "the memif link between hvnet and OVS never came up"
 q=$(hv_counter "$sw:uplink" "['uplink']['rx_queues']")

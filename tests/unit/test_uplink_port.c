@@ -8,7 +8,8 @@
  * RX queue 1 exactly as a peer sending from its second thread would, and
  * what the port sends read back from its TX ring. The port is not attached
  * to a switch: the test calls its rx_burst/tx_burst as its worker would.
- * The control cases use net_null, a PMD whose peer picks nothing.
+ * The control cases use net_null, a PMD whose peer picks nothing, and a
+ * memif server without a peer (its queue count is the devargs' queues=N).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -215,6 +216,54 @@ static void uplink_create__peer_picks_nothing__one_queue_pair(void **state)
     vsw_port_destroy(p);
 }
 
+/* A fresh device name and socket each time: DPDK 22.11's memif does not
+ * take a removed device's name again. */
+static struct vsw_port *memif(const char *args, int *rc)
+{
+    static unsigned n;
+    char devargs[256];
+    n++;
+    snprintf(devargs, sizeof(devargs), "net_memif_tuq%d_%u,role=server,socket=/tmp/tuq%d-%u.sock%s",
+             (int)getpid(), n, (int)getpid(), n, args);
+    struct vsw_uplink_params up = {
+        .devargs = devargs, .port_name = "memif", .mtu = 1500, .pool = g_pool};
+    struct vsw_port *p = NULL;
+    *rc = vsw_uplink_port_create(&up, &p);
+    return p;
+}
+
+static void uplink_create__memif_queues__that_many_queue_pairs(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args;
+        int rc;
+        uint16_t queues;
+    } cases[] = {
+        {"", 0, 1},          /* not given: one pair */
+        {",queues=2", 0, 2}, /* OVS-DPDK with one PMD thread */
+        {",queues=16", 0, 16},
+        {",queues=0", -EINVAL, 0},
+        {",queues=17", -EINVAL, 0},
+        {",queues=2x", -EINVAL, 0},
+        {",queues=", -EINVAL, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc;
+        struct vsw_port *p = memif(cases[i].args, &rc);
+        if (rc != cases[i].rc)
+            fail_msg("'%s': %d, expected %d", cases[i].args, rc, cases[i].rc);
+        if (rc != 0)
+            continue;
+        struct vsw_uplink_info in;
+        vsw_uplink_port_get_info(p, &in);
+        assert_string_equal(in.driver, "net_memif");
+        assert_int_equal(in.rx_queues, cases[i].queues);
+        assert_int_equal(in.tx_queues, cases[i].queues);
+        vsw_port_destroy(p);
+    }
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -256,6 +305,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(uplink_tx_burst__any_frame__sent_on_queue_0, setup,
                                         teardown),
         cmocka_unit_test(uplink_create__peer_picks_nothing__one_queue_pair),
+        cmocka_unit_test(uplink_create__memif_queues__that_many_queue_pairs),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

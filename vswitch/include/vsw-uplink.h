@@ -54,13 +54,16 @@ struct vsw_uplink_params {
  * device carries it (net_af_packet, net_tap), the kernel interface's MTU is
  * set instead, and put back by destroy.
  *
- * Queues: where the peer picks the queue it sends on (net_memif, net_ring,
- * net_vhost), as many RX queues as the PMD allows, up to the host's CPUs
- * plus one (16 at most), all polled by the owner within its one burst per
- * round, and as many TX queues (one for a memif client), of which queue 0
- * alone is used. Every other PMD gets one queue pair. A memif peer should
- * be the client: a memif server with fewer TX queues than hvnet's RX
- * queues refuses hvnet as its client. */
+ * Queues: where the peer picks the queue it sends on, every RX queue it may
+ * use is configured and polled by the owner within its one burst per
+ * round; TX queue 0 alone is used. net_ring, net_vhost: as many queue
+ * pairs as the PMD allows, up to the host's CPUs plus one (16 at most).
+ * net_memif: "queues=N" in the devargs (hvnet's own, 1..16, default 1;
+ * -EINVAL outside): N queue pairs. N must equal the number of TX queues
+ * the peer sends on (OVS-DPDK: its PMD threads plus one) and be at least
+ * its RX queues. hvnet should be the memif server: as a client it
+ * announces N rings each way, which a server takes only if it has at
+ * least as many queues each way. Every other PMD gets one queue pair. */
 int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **out);
 /* Does the device these devargs name copy each frame into one mbuf (so
  * that jumbo frames need single_seg_pool)? */

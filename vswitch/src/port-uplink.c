@@ -4,21 +4,27 @@
  * everything else (probe, configure, MTU, removal, statistics) is the
  * control thread's.
  *
- * Queues. Where the peer chooses the queue a frame arrives on (net_memif,
- * net_ring, net_vhost: software on this host sending from one queue per
- * thread; OVS-DPDK sends from queue 1 of a memif port when it has one PMD
- * thread, queue 0 being its main thread's), every queue the peer may use
- * is configured and polled: as many as the PMD allows, up to one per CPU
- * of this host plus one (a peer's polling threads and its main thread),
- * at most UPLINK_MAX_QUEUES. A memif server accepts a client with up to
- * that many rings each way; a memif client asks for them, so a memif
- * server with fewer TX queues refuses hvnet (make hvnet the server), and
- * hvnet as a client announces one ring toward the server, all it sends
- * on. Other PMDs (NICs without RSS configured, af_packet, af_xdp, tap,
- * pcap) deliver on queue 0 alone, or would duplicate frames across
- * queues (af_packet's sockets each see every frame): one queue pair.
- * Frames go out on TX queue 0 only: one worker owns the port, so one
- * queue is never contended, and the peer polls all of its RX queues.
+ * Queues. Where the peer chooses the queue a frame arrives on (software on
+ * this host sending from one queue per thread), every queue it may use is
+ * configured and polled:
+ *  - net_ring, net_vhost: as many as the PMD allows, up to one per CPU of
+ *    this host plus one (a peer's polling threads and its main thread), at
+ *    most UPLINK_MAX_QUEUES; a queue the peer never fills costs a poll.
+ *  - net_memif: exactly the peer's count, given as queues=N in the devargs
+ *    (hvnet's own argument, taken out before probing; default 1). DPDK
+ *    22.11's memif cannot be over-provisioned: a server refuses a client
+ *    ring beyond its own queues ("Invalid ring index"), and a queue the
+ *    client did not announce keeps ring offset 0, so polling it reads and
+ *    moves the tail of ring 0 under queue 0's feet (frames received twice,
+ *    seen here: three RX queues against a one-ring client received every
+ *    frame three times). OVS-DPDK uses one TX queue per PMD thread plus
+ *    one for its main thread, and sends from queue 1 with one PMD thread:
+ *    queues=2 for it.
+ * Other PMDs (NICs without RSS configured, af_packet, af_xdp, tap, pcap)
+ * deliver on queue 0 alone, or would duplicate frames across queues
+ * (af_packet's sockets each see every frame): one queue pair. Frames go
+ * out on TX queue 0 only: one worker owns the port, so one queue is never
+ * contended, and the peer polls all of its RX queues.
  *
  * What frames look like across this port. Into the switch: frames as the
  * wire had them, with none of the PMD's receive metadata (offload flags,
@@ -124,7 +130,7 @@ static const struct {
 } pmd_quirks[] = {
     {"net_af_packet", QUIRK_KERNEL_MTU | QUIRK_AFP_RING | QUIRK_TX_COPIES},
     {"net_tap", QUIRK_KERNEL_MTU | QUIRK_RXQ_FD_LEVEL | QUIRK_TX_MTU_BOUND},
-    {"net_memif", QUIRK_MTU_UNCHECKED | QUIRK_PEER_QUEUES},
+    {"net_memif", QUIRK_MTU_UNCHECKED},
     {"net_pcap", QUIRK_TX_CHAINS_OK},
     {"net_ring", QUIRK_PEER_QUEUES},
     {"net_vhost", QUIRK_PEER_QUEUES},
@@ -212,11 +218,13 @@ static uint32_t kvarg_u32(struct rte_kvargs *kv, const char *key, uint32_t dflt)
  *    MTUs above 1964 are refused rather than truncated.
  *  - net_memif: bsize=16384 for MTUs above 1500 (2048-byte buffers corrupt
  *    9000-byte frames in 22.11). The peer should use the same.
+ * One is hvnet's own and taken out: net_memif's queues=N, its queue pairs
+ * (*memif_queues; 1 when not given, 0 for other PMDs).
  * Also reports the ring frame size for af_packet (*afp_framesz).
  */
 static int make_devargs(const struct vsw_uplink_params *p, const struct rte_devargs *da,
                         uint16_t seg_room, char **out, uint32_t *afp_framesz,
-                        bool *memif_client)
+                        uint16_t *memif_queues)
 {
     const char *args = da->args ? da->args : "";
     struct rte_kvargs *kv = args[0] ? rte_kvargs_parse(args, NULL) : NULL;
@@ -226,7 +234,8 @@ static int make_devargs(const struct vsw_uplink_params *p, const struct rte_deva
     }
     const char *extra = "";
     *afp_framesz = 0;
-    *memif_client = false;
+    *memif_queues = 0;
+    bool strip_queues = false;
     if (name_is(da->name, "net_af_packet")) {
         bool have = kv && (rte_kvargs_count(kv, "framesz") || rte_kvargs_count(kv, "blocksz"));
         *afp_framesz = kvarg_u32(kv, "framesz", AFP_DEFAULT_FRAMESZ);
@@ -237,15 +246,45 @@ static int make_devargs(const struct vsw_uplink_params *p, const struct rte_deva
     } else if (name_is(da->name, "net_memif")) {
         if (p->mtu > RTE_ETHER_MTU && !(kv && rte_kvargs_count(kv, "bsize")))
             extra = ",bsize=16384";
-        const char *role = kv ? rte_kvargs_get(kv, "role") : NULL;
-        *memif_client = role && (strcmp(role, "client") == 0 || strcmp(role, "slave") == 0);
+        const char *q = kv ? rte_kvargs_get(kv, "queues") : NULL;
+        *memif_queues = 1;
+        if (q) {
+            char *end;
+            unsigned long n = strtoul(q, &end, 10);
+            if (!q[0] || *end || n < 1 || n > UPLINK_MAX_QUEUES) {
+                UPLINK_LOG(ERR, "'%s': queues=%s, expected 1..%u (the peer's queue pairs)",
+                           p->devargs, q, UPLINK_MAX_QUEUES);
+                rte_kvargs_free(kv);
+                return -EINVAL;
+            }
+            *memif_queues = (uint16_t)n;
+            strip_queues = true;
+        }
     }
     rte_kvargs_free(kv);
     size_t len = strlen(p->devargs) + strlen(extra) + 1;
     *out = malloc(len);
     if (!*out)
         return -ENOMEM;
-    snprintf(*out, len, "%s%s", p->devargs, extra);
+    if (!strip_queues) {
+        snprintf(*out, len, "%s%s", p->devargs, extra);
+        return 0;
+    }
+    /* Every comma-separated item but queues=. */
+    char *w = *out;
+    for (const char *r = p->devargs; *r;) {
+        size_t n = strcspn(r, ",");
+        if (!(r != p->devargs && strncmp(r, "queues=", 7) == 0)) {
+            if (w != *out)
+                *w++ = ',';
+            memcpy(w, r, n);
+            w += n;
+        }
+        r += n;
+        if (*r == ',')
+            r++;
+    }
+    snprintf(w, len - (size_t)(w - *out), "%s", extra);
     return 0;
 }
 
@@ -550,7 +589,7 @@ static uint16_t peer_queues(void)
 }
 
 static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t afp_framesz,
-                 bool memif_client)
+                 uint16_t memif_queues)
 {
     int rc = rte_eth_dev_info_get(up->port_id, di);
     if (rc < 0)
@@ -561,11 +600,12 @@ static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t a
         if (strcmp(up->driver, pmd_quirks[i].driver) == 0)
             up->quirks = pmd_quirks[i].quirks;
     up->nrxq = up->ntxq = 1;
-    if (up->quirks & QUIRK_PEER_QUEUES) {
+    if (memif_queues) {
+        up->nrxq = RTE_MIN(di->max_rx_queues, memif_queues);
+        up->ntxq = RTE_MIN(di->max_tx_queues, memif_queues);
+    } else if (up->quirks & QUIRK_PEER_QUEUES) {
         up->nrxq = RTE_MAX(RTE_MIN(di->max_rx_queues, peer_queues()), 1);
         up->ntxq = RTE_MAX(RTE_MIN(di->max_tx_queues, peer_queues()), 1);
-        if (memif_client)
-            up->ntxq = 1;
     }
     /* ethdev's own MTU ceiling: the frame limit less its notion of the
      * overhead (rte_ethdev.c, eth_dev_get_overhead_len). */
@@ -662,8 +702,8 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
     up->seg_room = (uint16_t)(room - RTE_PKTMBUF_HEADROOM);
     up->link_period = rte_get_tsc_hz();
     uint32_t afp_framesz;
-    bool memif_client;
-    rc = make_devargs(p, &da, up->seg_room, &devargs, &afp_framesz, &memif_client);
+    uint16_t memif_queues;
+    rc = make_devargs(p, &da, up->seg_room, &devargs, &afp_framesz, &memif_queues);
     if (rc < 0)
         goto fail_up;
 
@@ -683,7 +723,7 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
             goto fail_up;
         }
         up->probed = true;
-        rc = find_port(devname, p->devargs, &up->port_id);
+        rc = find_port(devname, devargs, &up->port_id);
         if (rc < 0) {
             UPLINK_LOG(ERR, "%s: '%s' is not a network device", name, devargs);
             rte_eal_hotplug_remove(busname, devname);
@@ -691,7 +731,7 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
         }
     }
     struct rte_eth_dev_info di;
-    rc = study(up, &di, afp_framesz, memif_client);
+    rc = study(up, &di, afp_framesz, memif_queues);
     if (rc < 0)
         goto fail_probe;
     rc = claim(up);
