@@ -112,6 +112,9 @@ json_t *vsd_port_json(struct vsd_switch *s, struct vsw_port *port, struct vsd_ni
                                       (json_int_t)ui.rx_errors, "tx_errors",
                                       (json_int_t)ui.tx_errors, "sw_checksums",
                                       (json_int_t)ui.sw_checksums));
+        json_t *uo = json_object_get(o, "uplink");
+        json_object_set_new(uo, "rx_queues", json_integer(ui.rx_queues));
+        json_object_set_new(uo, "tx_queues", json_integer(ui.tx_queues));
     } else {
         json_object_set_new(o, "ifname", json_string(vsw_host_port_ifname(port)));
     }

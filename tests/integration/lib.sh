@@ -147,3 +147,59 @@ hv_cleanup() {
 }
 
 hv_pass() { echo "PASS: $*"; }
+
+# Open vSwitch with DPDK as a peer (../shared/reference/ovs-dpdk-on-this-machine.md):
+# its own database, run directory and DPDK file prefix under $HV_DIR/ovs,
+# 256 MB of hugepages, one PMD thread on CPU 1. Skips (exit 77) where OVS-DPDK is
+# not installed or its DPDK does not start. Stop it with hv_ovs_stop (the
+# test's EXIT trap must call it, with set +e, before hv_cleanup).
+HV_OVS_VSWITCHD=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
+hv_ovs_start() {
+    local t
+    [ -x "$HV_OVS_VSWITCHD" ] || hv_skip "needs OVS with DPDK ($HV_OVS_VSWITCHD, openvswitch-switch-dpdk)"
+    for t in ovsdb-tool ovsdb-server ovs-vsctl ovs-appctl ovs-ofctl; do
+        command -v "$t" >/dev/null || hv_skip "needs $t (openvswitch-switch)"
+    done
+    OVS_DIR="$HV_DIR/ovs"
+    mkdir -p "$OVS_DIR"
+    ovsdb-tool create "$OVS_DIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+    OVS_RUNDIR=$OVS_DIR OVS_LOGDIR=$OVS_DIR OVS_DBDIR=$OVS_DIR \
+        ovsdb-server "$OVS_DIR/conf.db" --remote="punix:$OVS_DIR/db.sock" \
+        --pidfile="$OVS_DIR/ovsdb-server.pid" --unixctl="$OVS_DIR/ovsdb-server.ctl" \
+        --log-file="$OVS_DIR/ovsdb-server.log" -vconsole:off --detach || hv_fail "ovsdb-server did not start"
+    ovs_vsctl --no-wait init
+    # OVS runs EAL --in-memory, which --no-huge (legacy memory) contradicts:
+    # it needs hugepages. 256 MB hold its shared mbuf pool at MTU 1500.
+    local free
+    free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
+    [ "$free" -ge 128 ] || hv_skip "OVS-DPDK needs 256 MB of free 2 MB hugepages ($free pages free)"
+    ovs_vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true \
+        other_config:dpdk-socket-mem=256 other_config:dpdk-socket-limit=256 \
+        other_config:dpdk-lcore-mask=0x1 other_config:pmd-cpu-mask=0x2 \
+        other_config:dpdk-extra="\"--file-prefix=ovs$HV_TAG --no-pci\""
+    OVS_RUNDIR=$OVS_DIR OVS_LOGDIR=$OVS_DIR OVS_DBDIR=$OVS_DIR \
+        "$HV_OVS_VSWITCHD" "unix:$OVS_DIR/db.sock" --pidfile="$OVS_DIR/ovs-vswitchd.pid" \
+        --unixctl="$OVS_DIR/ovs-vswitchd.ctl" --log-file="$OVS_DIR/ovs-vswitchd.log" -vconsole:off --detach ||
+        hv_skip "ovs-vswitchd (DPDK) did not start: $(tail -3 "$OVS_DIR/ovs-vswitchd.log" 2>/dev/null)"
+    for _ in $(seq 100); do
+        [ "$(ovs_vsctl get Open_vSwitch . dpdk_initialized 2>/dev/null)" = true ] && return 0
+        sleep 0.1
+    done
+    hv_skip "OVS's DPDK did not initialise: $(grep -i 'dpdk\|eal' "$OVS_DIR/ovs-vswitchd.log" | tail -3)"
+}
+ovs_vsctl() { ovs-vsctl --db="unix:$OVS_DIR/db.sock" --timeout=20 "$@"; }
+ovs_appctl() { ovs-appctl -t "$OVS_DIR/ovs-vswitchd.ctl" "$@"; }
+hv_ovs_stop() {
+    [ -n "${OVS_DIR:-}" ] || return 0
+    local f pid
+    for f in ovs-vswitchd ovsdb-server; do
+        pid=$(cat "$OVS_DIR/$f.pid" 2>/dev/null) || continue
+        kill -TERM "$pid" 2>/dev/null || continue
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -rf "/var/run/dpdk/ovs$HV_TAG" 2>/dev/null || true
+}

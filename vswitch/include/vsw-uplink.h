@@ -24,7 +24,7 @@ struct vsw_uplink_params {
     struct rte_mempool *single_seg_pool;
 };
 
-/* Probe the device (rte_dev_probe), configure one queue pair, set the MTU
+/* Probe the device (rte_dev_probe), configure its queues, set the MTU
  * (and whatever a PMD needs for it), enable promiscuous mode, start it.
  * -EINVAL bad parameters, -ENODEV the devargs name no device, -EEXIST the
  * device is in use, else the PMD's error. Nothing is left probed on
@@ -52,7 +52,18 @@ struct vsw_uplink_params {
  * devargs have no bsize (smaller buffers corrupt 9000-byte frames in DPDK
  * 22.11); its peer should use the same. Where ethdev refuses the MTU but the
  * device carries it (net_af_packet, net_tap), the kernel interface's MTU is
- * set instead, and put back by destroy. */
+ * set instead, and put back by destroy.
+ *
+ * Queues: where the peer picks the queue it sends on, every RX queue it may
+ * use is configured and polled by the owner within its one burst per
+ * round; TX queue 0 alone is used. net_ring, net_vhost: as many queue
+ * pairs as the PMD allows, up to the host's CPUs plus one (16 at most).
+ * net_memif: "queues=N" in the devargs (hvnet's own, 1..16, default 1;
+ * -EINVAL outside): N queue pairs. N must equal the number of TX queues
+ * the peer sends on (OVS-DPDK: its PMD threads plus one) and be at least
+ * its RX queues. hvnet should be the memif server: as a client it
+ * announces N rings each way, which a server takes only if it has at
+ * least as many queues each way. Every other PMD gets one queue pair. */
 int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **out);
 /* Does the device these devargs name copy each frame into one mbuf (so
  * that jumbo frames need single_seg_pool)? */
@@ -74,6 +85,8 @@ struct vsw_uplink_info {
                               * (TSO, SCTP, tunnels, inconsistent headers) */
     bool rx_interrupts;      /* the owner sleeps on RX interrupts (else it polls) */
     uint32_t mtu;
+    uint16_t rx_queues; /* configured and polled */
+    uint16_t tx_queues; /* configured; frames go out on queue 0 */
 };
 void vsw_uplink_port_get_info(const struct vsw_port *port, struct vsw_uplink_info *out);
 

@@ -79,8 +79,18 @@ uint16_t vsw_uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint
             up->nstash--;
         }
     }
-    if (got < n)
-        got = (uint16_t)(got + rte_eth_rx_burst(up->port_id, 0, pkts + got, (uint16_t)(n - got)));
+    /* Every queue the peer may send on, within the port's one burst per
+     * round: each queue gets what the ones before it left, and the first
+     * queue polled turns round by round so that a busy queue cannot starve
+     * the others. */
+    uint16_t q = up->rxq_next;
+    for (uint16_t i = 0; i < up->nrxq && got < n; i++) {
+        got = (uint16_t)(got + rte_eth_rx_burst(up->port_id, q, pkts + got, (uint16_t)(n - got)));
+        if (++q == up->nrxq)
+            q = 0;
+    }
+    if (up->nrxq > 1)
+        up->rxq_next = up->rxq_next + 1 == up->nrxq ? 0 : (uint16_t)(up->rxq_next + 1);
 
     uint16_t k = 0;
     for (uint16_t i = 0; i < got; i++) {

@@ -1,8 +1,30 @@
 /*
  * Uplink port: one DPDK ethdev, named by devargs, as the external side of a
- * switch. One RX and one TX queue, both used only by the worker that owns
- * the port; everything else (probe, configure, MTU, removal, statistics) is
- * the control thread's.
+ * switch. Its queues are used only by the worker that owns the port;
+ * everything else (probe, configure, MTU, removal, statistics) is the
+ * control thread's.
+ *
+ * Queues. Where the peer chooses the queue a frame arrives on (software on
+ * this host sending from one queue per thread), every queue it may use is
+ * configured and polled:
+ *  - net_ring, net_vhost: as many as the PMD allows, up to one per CPU of
+ *    this host plus one (a peer's polling threads and its main thread), at
+ *    most UPLINK_MAX_QUEUES; a queue the peer never fills costs a poll.
+ *  - net_memif: exactly the peer's count, given as queues=N in the devargs
+ *    (hvnet's own argument, taken out before probing; default 1). DPDK
+ *    22.11's memif cannot be over-provisioned: a server refuses a client
+ *    ring beyond its own queues ("Invalid ring index"), and a queue the
+ *    client did not announce keeps ring offset 0, so polling it reads and
+ *    moves the tail of ring 0 under queue 0's feet (frames received twice,
+ *    seen here: three RX queues against a one-ring client received every
+ *    frame three times). OVS-DPDK uses one TX queue per PMD thread plus
+ *    one for its main thread, and sends from queue 1 with one PMD thread:
+ *    queues=2 for it.
+ * Other PMDs (NICs without RSS configured, af_packet, af_xdp, tap, pcap)
+ * deliver on queue 0 alone, or would duplicate frames across queues
+ * (af_packet's sockets each see every frame): one queue pair. Frames go
+ * out on TX queue 0 only: one worker owns the port, so one queue is never
+ * contended, and the peer polls all of its RX queues.
  *
  * What frames look like across this port. Into the switch: frames as the
  * wire had them, with none of the PMD's receive metadata (offload flags,
@@ -77,6 +99,9 @@ RTE_LOG_REGISTER(vsw_uplink_logtype, hvnet.vswitch.uplink, INFO);
 
 #define UPLINK_RX_DESC 512
 #define UPLINK_TX_DESC 512
+/* Bound on the queues of a peer-chosen-queue PMD: each one costs a memif
+ * ring (2^rsize buffers of bsize bytes) when hvnet is the memif client. */
+#define UPLINK_MAX_QUEUES 16u
 /* net_af_packet: a TPACKET_V2 frame holds the packet at offset 66
  * (TPACKET_ALIGN(52 + 16) - 14), and rx_queue_setup() demands mbufs of
  * framesz - 32 bytes. */
@@ -94,6 +119,7 @@ enum {
     QUIRK_TX_MTU_BOUND = 1u << 4,  /* sends frames of at most ethdev MTU + 22 bytes */
     QUIRK_TX_CHAINS_OK = 1u << 5,  /* sends mbuf chains without offering MULTI_SEGS */
     QUIRK_TX_COPIES = 1u << 6,     /* copies every frame it sends (into a ring) */
+    QUIRK_PEER_QUEUES = 1u << 7,   /* the peer picks the RX queue: serve them all */
 };
 /* net_tap's own TX limit beyond its MTU: Ethernet header, CRC, one tag. */
 #define TAP_TX_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + RTE_VLAN_HLEN)
@@ -106,6 +132,8 @@ static const struct {
     {"net_tap", QUIRK_KERNEL_MTU | QUIRK_RXQ_FD_LEVEL | QUIRK_TX_MTU_BOUND},
     {"net_memif", QUIRK_MTU_UNCHECKED},
     {"net_pcap", QUIRK_TX_CHAINS_OK},
+    {"net_ring", QUIRK_PEER_QUEUES},
+    {"net_vhost", QUIRK_PEER_QUEUES},
 };
 
 
@@ -190,10 +218,13 @@ static uint32_t kvarg_u32(struct rte_kvargs *kv, const char *key, uint32_t dflt)
  *    MTUs above 1964 are refused rather than truncated.
  *  - net_memif: bsize=16384 for MTUs above 1500 (2048-byte buffers corrupt
  *    9000-byte frames in 22.11). The peer should use the same.
+ * One is hvnet's own and taken out: net_memif's queues=N, its queue pairs
+ * (*memif_queues; 1 when not given, 0 for other PMDs).
  * Also reports the ring frame size for af_packet (*afp_framesz).
  */
 static int make_devargs(const struct vsw_uplink_params *p, const struct rte_devargs *da,
-                        uint16_t seg_room, char **out, uint32_t *afp_framesz)
+                        uint16_t seg_room, char **out, uint32_t *afp_framesz,
+                        uint16_t *memif_queues)
 {
     const char *args = da->args ? da->args : "";
     struct rte_kvargs *kv = args[0] ? rte_kvargs_parse(args, NULL) : NULL;
@@ -203,6 +234,8 @@ static int make_devargs(const struct vsw_uplink_params *p, const struct rte_deva
     }
     const char *extra = "";
     *afp_framesz = 0;
+    *memif_queues = 0;
+    bool strip_queues = false;
     if (name_is(da->name, "net_af_packet")) {
         bool have = kv && (rte_kvargs_count(kv, "framesz") || rte_kvargs_count(kv, "blocksz"));
         *afp_framesz = kvarg_u32(kv, "framesz", AFP_DEFAULT_FRAMESZ);
@@ -213,13 +246,45 @@ static int make_devargs(const struct vsw_uplink_params *p, const struct rte_deva
     } else if (name_is(da->name, "net_memif")) {
         if (p->mtu > RTE_ETHER_MTU && !(kv && rte_kvargs_count(kv, "bsize")))
             extra = ",bsize=16384";
+        const char *q = kv ? rte_kvargs_get(kv, "queues") : NULL;
+        *memif_queues = 1;
+        if (q) {
+            char *end;
+            unsigned long n = strtoul(q, &end, 10);
+            if (!q[0] || *end || n < 1 || n > UPLINK_MAX_QUEUES) {
+                UPLINK_LOG(ERR, "'%s': queues=%s, expected 1..%u (the peer's queue pairs)",
+                           p->devargs, q, UPLINK_MAX_QUEUES);
+                rte_kvargs_free(kv);
+                return -EINVAL;
+            }
+            *memif_queues = (uint16_t)n;
+            strip_queues = true;
+        }
     }
     rte_kvargs_free(kv);
     size_t len = strlen(p->devargs) + strlen(extra) + 1;
     *out = malloc(len);
     if (!*out)
         return -ENOMEM;
-    snprintf(*out, len, "%s%s", p->devargs, extra);
+    if (!strip_queues) {
+        snprintf(*out, len, "%s%s", p->devargs, extra);
+        return 0;
+    }
+    /* Every comma-separated item but queues=. */
+    char *w = *out;
+    for (const char *r = p->devargs; *r;) {
+        size_t n = strcspn(r, ",");
+        if (!(r != p->devargs && strncmp(r, "queues=", 7) == 0)) {
+            if (w != *out)
+                *w++ = ',';
+            memcpy(w, r, n);
+            w += n;
+        }
+        r += n;
+        if (*r == ',')
+            r++;
+    }
+    snprintf(w, len - (size_t)(w - *out), "%s", extra);
     return 0;
 }
 
@@ -337,7 +402,7 @@ static int configure(struct uplink_port *up, const struct rte_eth_dev_info *di, 
     conf.rxmode.offloads |= up->rx_offloads;
     conf.txmode.offloads = up->tx_offloads;
     conf.intr_conf.rxq = rxq_intr;
-    int rc = rte_eth_dev_configure(up->port_id, 1, 1, &conf);
+    int rc = rte_eth_dev_configure(up->port_id, up->nrxq, up->ntxq, &conf);
     if (rc < 0)
         return rc;
     uint16_t nrx = UPLINK_RX_DESC, ntx = UPLINK_TX_DESC;
@@ -349,12 +414,19 @@ static int configure(struct uplink_port *up, const struct rte_eth_dev_info *di, 
     int socket = rte_eth_dev_socket_id(up->port_id);
     if (socket < 0)
         socket = (int)rte_socket_id();
-    rc = rte_eth_rx_queue_setup(up->port_id, 0, nrx, (unsigned)socket, &rxc, up->pool);
-    if (rc < 0)
-        return rc;
+    for (uint16_t q = 0; q < up->nrxq; q++) {
+        rc = rte_eth_rx_queue_setup(up->port_id, q, nrx, (unsigned)socket, &rxc, up->pool);
+        if (rc < 0)
+            return rc;
+    }
     struct rte_eth_txconf txc = di->default_txconf;
     txc.offloads = conf.txmode.offloads;
-    return rte_eth_tx_queue_setup(up->port_id, 0, ntx, (unsigned)socket, &txc);
+    for (uint16_t q = 0; q < up->ntxq; q++) {
+        rc = rte_eth_tx_queue_setup(up->port_id, q, ntx, (unsigned)socket, &txc);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 static bool fd_is_eventfd(int fd)
@@ -389,7 +461,9 @@ static void setup_wait(struct uplink_port *up)
  * go promiscuous. */
 static int start_port(struct uplink_port *up, const struct rte_eth_dev_info *di)
 {
-    bool rxq_intr = true;
+    /* The worker sleeps on one descriptor per port: with several RX
+     * queues it polls them instead (and naps at most a millisecond). */
+    bool rxq_intr = up->nrxq == 1;
     int rc;
     for (;;) {
         rc = configure(up, di, rxq_intr);
@@ -506,7 +580,16 @@ static int claim(struct uplink_port *up)
 }
 
 /* Everything about the device that does not change while it runs. */
-static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t afp_framesz)
+/* Queues a peer on this host may send from: one per CPU plus its main
+ * thread's (see the top of this file). */
+static uint16_t peer_queues(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_CONF);
+    return (uint16_t)RTE_MIN((unsigned long)(cpus > 0 ? cpus : 1) + 1, UPLINK_MAX_QUEUES);
+}
+
+static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t afp_framesz,
+                 uint16_t memif_queues)
 {
     int rc = rte_eth_dev_info_get(up->port_id, di);
     if (rc < 0)
@@ -516,6 +599,14 @@ static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t a
     for (size_t i = 0; i < RTE_DIM(pmd_quirks); i++)
         if (strcmp(up->driver, pmd_quirks[i].driver) == 0)
             up->quirks = pmd_quirks[i].quirks;
+    up->nrxq = up->ntxq = 1;
+    if (memif_queues) {
+        up->nrxq = RTE_MIN(di->max_rx_queues, memif_queues);
+        up->ntxq = RTE_MIN(di->max_tx_queues, memif_queues);
+    } else if (up->quirks & QUIRK_PEER_QUEUES) {
+        up->nrxq = RTE_MAX(RTE_MIN(di->max_rx_queues, peer_queues()), 1);
+        up->ntxq = RTE_MAX(RTE_MIN(di->max_tx_queues, peer_queues()), 1);
+    }
     /* ethdev's own MTU ceiling: the frame limit less its notion of the
      * overhead (rte_ethdev.c, eth_dev_get_overhead_len). */
     uint32_t overhead = (di->max_mtu != UINT16_MAX && di->max_rx_pktlen > di->max_mtu)
@@ -611,7 +702,8 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
     up->seg_room = (uint16_t)(room - RTE_PKTMBUF_HEADROOM);
     up->link_period = rte_get_tsc_hz();
     uint32_t afp_framesz;
-    rc = make_devargs(p, &da, up->seg_room, &devargs, &afp_framesz);
+    uint16_t memif_queues;
+    rc = make_devargs(p, &da, up->seg_room, &devargs, &afp_framesz, &memif_queues);
     if (rc < 0)
         goto fail_up;
 
@@ -631,7 +723,7 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
             goto fail_up;
         }
         up->probed = true;
-        rc = find_port(devname, p->devargs, &up->port_id);
+        rc = find_port(devname, devargs, &up->port_id);
         if (rc < 0) {
             UPLINK_LOG(ERR, "%s: '%s' is not a network device", name, devargs);
             rte_eal_hotplug_remove(busname, devname);
@@ -639,7 +731,7 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
         }
     }
     struct rte_eth_dev_info di;
-    rc = study(up, &di, afp_framesz);
+    rc = study(up, &di, afp_framesz, memif_queues);
     if (rc < 0)
         goto fail_probe;
     rc = claim(up);
@@ -672,8 +764,9 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
     vsw_port_set_max_frame(&up->port, tx_max_frame(up, p->mtu));
     vsw_port_set_rx_max_frame(&up->port, jumbo_frame(p->mtu));
     warn_tx_limit(up, p->mtu);
-    UPLINK_LOG(INFO, "%s: %s (port %u, %s) MTU %u%s%s, %s", name, devargs, up->port_id, up->driver,
-               p->mtu, up->scatter ? ", scatter" : "",
+    UPLINK_LOG(INFO, "%s: %s (port %u, %s) MTU %u, %u RX and %u TX queues%s%s, %s", name,
+               devargs, up->port_id, up->driver, p->mtu, up->nrxq, up->ntxq,
+               up->scatter ? ", scatter" : "",
                (up->tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) ? ", checksum offload" : "",
                up->intr_fd >= 0 ? "RX interrupts" : "polled");
     free(devargs);
@@ -752,4 +845,6 @@ void vsw_uplink_port_get_info(const struct vsw_port *port, struct vsw_uplink_inf
     out->tx_bad_offload = __atomic_load_n(&up->tx_bad_offload, __ATOMIC_RELAXED);
     out->rx_interrupts = up->intr_fd >= 0;
     out->mtu = up->mtu;
+    out->rx_queues = up->nrxq;
+    out->tx_queues = up->ntxq;
 }

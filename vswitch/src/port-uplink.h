@@ -36,6 +36,8 @@ struct uplink_port {
     /* Worker-owned (hot first). */
     uint16_t port_id;
     uint16_t nstash, stash_pos; /* frames wait_arm received early */
+    uint16_t nrxq;              /* RX queues configured, all polled */
+    uint16_t rxq_next;          /* the queue the next rx_burst starts with */
     uint64_t tx_offloads;       /* enabled at configure */
     uint64_t rx_offloads;       /* enabled at configure (RX_OFFLOADS_WANTED offered) */
     bool tx_linearize;          /* the PMD sends only the first segment of a chain */
@@ -61,6 +63,7 @@ struct uplink_port {
     uint16_t seg_room; /* data room of one pool mbuf */
     bool scatter;
     bool probed; /* we probed it, so a failed create removes it */
+    uint16_t ntxq; /* TX queues configured; only queue 0 is used */
     bool owned;
     uint64_t owner_id;
     struct rte_device *dev;
