@@ -611,6 +611,22 @@ bool netvsc_batch_append(struct netvsc *n, const void *frame, uint32_t len, cons
     return true;
 }
 
+/* What a put of one send to the root's ring came to: -EAGAIN marks the
+ * sender blocked on ring space; 0 counts the send to flush. */
+static int put_done(struct netvsc *n, int rc)
+{
+    if (rc == -EAGAIN) {
+        n->tx_blocked = true;
+        n->tx_ring_full = true;
+        return rc;
+    }
+    if (rc < 0)
+        return rc;
+    n->tx_ring_full = false;
+    n->unflushed++;
+    return 0;
+}
+
 /* Send the open section's frames as one NVSP send. -EAGAIN: our ring is
  * full, the section stays open (the next flush or poll tries again). */
 static int batch_put(struct netvsc *n)
@@ -626,16 +642,9 @@ static int batch_put(struct netvsc *n)
     int rc = vmbus_ring_put_inband(vmbus_gchan_tx(n->ch), VMBUS_PKT_DATA_INBAND,
                                    VMBUS_PKT_FLAG_COMPLETION_REQUESTED, TID_SEND | n->batch_sec,
                                    body, n->msg_size);
-    if (rc == -EAGAIN) {
-        n->tx_blocked = true;
-        n->tx_ring_full = true;
+    if ((rc = put_done(n, rc)) < 0)
         return rc;
-    }
-    if (rc < 0)
-        return rc;
-    n->tx_ring_full = false;
     n->batch_count = 0;
-    n->unflushed++;
     return 0;
 }
 
@@ -737,16 +746,9 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
         rc = vmbus_ring_put(tx, VMBUS_PKT_DATA_USING_GPA_DIRECT,
                             VMBUS_PKT_FLAG_COMPLETION_REQUESTED, tid, ext, 16 + 8 * npfn, &iov, 1);
     }
-    if (rc == -EAGAIN) {
-        n->tx_blocked = true;
-        n->tx_ring_full = true;
+    if ((rc = put_done(n, rc)) < 0)
         return rc;
-    }
-    if (rc < 0)
-        return rc;
-    n->tx_ring_full = false;
     count_tx(n, len, big);
-    n->unflushed++;
     return 0;
 }
 
