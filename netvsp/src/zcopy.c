@@ -178,7 +178,7 @@ bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint64_t tid, u
 
 unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint64_t *tid, uint32_t *status)
 {
-    void *o;
+    void *o = NULL;
     if (!zc || rte_ring_sc_dequeue(zc->done, &o) != 0)
         return 0;
     struct zc_slot *s = &zc->slot[(uintptr_t)o];
