@@ -102,7 +102,7 @@ static int setup(void **state)
 
 static void ring_free(struct rte_ring *r)
 {
-    void *m;
+    void *m = NULL;
     while (rte_ring_dequeue(r, &m) == 0)
         rte_pktmbuf_free(m);
     rte_ring_free(r);
