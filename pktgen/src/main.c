@@ -324,7 +324,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "vswitch-pktgen: --port %u: no such port\n", id);
             goto out_ports;
         }
-        ports.id[i] = id;
+        pg_port_ethdev(&ports.port[i], id);
     }
     if (o.role == PG_GEN) {
         unsigned mbufs = max_frame > 2048 ? 4095 : 8191;
@@ -342,17 +342,17 @@ int main(int argc, char **argv)
         snprintf(name, sizeof(name), "pg_rx%d", i);
         rx_pool[i] = rte_pktmbuf_pool_create(name, RX_POOL_MBUFS, 256, 0,
                                              RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
-        int rc = rx_pool[i] ? port_setup(ports.id[i], max_frame, rx_pool[i]) : -rte_errno;
+        int rc = rx_pool[i] ? port_setup(ports.port[i].id, max_frame, rx_pool[i]) : -rte_errno;
         if (rc < 0) {
-            fprintf(stderr, "vswitch-pktgen: port %u: %s\n", ports.id[i], rte_strerror(-rc));
+            fprintf(stderr, "vswitch-pktgen: port %u: %s\n", ports.port[i].id, rte_strerror(-rc));
             goto out_ports;
         }
         started = i + 1;
     }
     for (int i = 0; i < n_ports; i++) {
-        if (wait_link(ports.id[i], link_wait) < 0) {
+        if (wait_link(ports.port[i].id, link_wait) < 0) {
             fprintf(stderr, "vswitch-pktgen: port %u: link down after %.0f s (no peer?)\n",
-                    ports.id[i], link_wait);
+                    ports.port[i].id, link_wait);
             goto out_ports;
         }
     }
@@ -371,8 +371,8 @@ int main(int argc, char **argv)
         nanosleep(&tick, NULL);
 out_ports:
     for (int i = 0; i < started; i++) {
-        rte_eth_dev_stop(ports.id[i]);
-        rte_eth_dev_close(ports.id[i]);
+        rte_eth_dev_stop(ports.port[i].id);
+        rte_eth_dev_close(ports.port[i].id);
     }
     for (int i = 0; i < n_ports; i++)
         rte_mempool_free(rx_pool[i]);

@@ -30,10 +30,34 @@ struct pg_opts {
     bool quiet;
 };
 
+/* A port as the run loops see it: bursts of mbufs in and out, whatever
+ * carries them (an ethdev queue, or a backend of this program's own). The
+ * run loops call only these; tx takes over the mbufs it accepts (the first
+ * returned), the caller keeps the rest. */
+struct pg_port {
+    uint16_t (*rx)(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n);
+    uint16_t (*tx)(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n);
+    uint16_t id;  /* the ethdev port id, for an ethdev port */
+    void *ctx;    /* the backend's */
+};
+
+static inline uint16_t pg_port_rx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
+{
+    return p->rx(p, pkts, n);
+}
+
+static inline uint16_t pg_port_tx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
+{
+    return p->tx(p, pkts, n);
+}
+
+/* Queue 0 of ethdev port `id`. */
+void pg_port_ethdev(struct pg_port *p, uint16_t id);
+
 /* Port 0 is where the role sends (and receives, unless there is a port 1,
  * where a gen's receive side then is). */
 struct pg_ports {
-    uint16_t id[PG_MAX_PORTS];
+    struct pg_port port[PG_MAX_PORTS];
     int n;
     struct rte_mempool *tx_pool;
 };
@@ -51,7 +75,7 @@ struct pg_result {
 };
 
 /* Runs the role until its count, duration or a signal; fills *res. */
-int pg_run(const struct pg_opts *o, const struct pg_ports *ports, struct pg_result *res);
+int pg_run(const struct pg_opts *o, struct pg_ports *ports, struct pg_result *res);
 
 /* The per-second line (stderr). */
 void pg_progress(const struct pg_opts *o, const struct pg_result *r, double elapsed,

@@ -20,10 +20,10 @@ struct rx_state {
     double ns_per_tsc;
 };
 
-static void rx_burst(uint16_t port, struct rx_state *st, struct pg_result *r)
+static void rx_burst(struct pg_port *port, struct rx_state *st, struct pg_result *r)
 {
     struct rte_mbuf *pkts[PG_BURST];
-    uint16_t n = rte_eth_rx_burst(port, 0, pkts, PG_BURST);
+    uint16_t n = pg_port_rx(port, pkts, PG_BURST);
     if (n == 0)
         return;
     uint64_t now = rte_rdtsc();
@@ -85,14 +85,14 @@ static void progress_tick(const struct pg_opts *o, struct progress *p, uint64_t 
  * may not run ahead of what the rate allows by now. Credit left unused (the
  * port was full, the lcore was preempted) is kept for at most 1 ms, so that
  * a stall is not followed by a burst far above the rate. */
-static int run_gen(const struct pg_opts *o, const struct pg_ports *ports, struct pg_result *r)
+static int run_gen(const struct pg_opts *o, struct pg_ports *ports, struct pg_result *r)
 {
     uint64_t hz = rte_get_tsc_hz();
     bool paced = o->rate.kind != PKTGEN_RATE_UNLIMITED;
     bool bits = o->rate.kind == PKTGEN_RATE_BPS;
     double units_per_tsc = paced ? o->rate.value / (double)hz : 0;
     double max_credit = units_per_tsc * (double)hz / 1000.0;
-    uint16_t rx_port = ports->id[ports->n > 1 ? 1 : 0];
+    struct pg_port *rx_port = &ports->port[ports->n > 1 ? 1 : 0];
     struct rx_state *st = NULL;
     if (o->rx) {
         st = rte_zmalloc("pktgen_rx", sizeof(*st), 64);
@@ -144,7 +144,7 @@ static int run_gen(const struct pg_opts *o, const struct pg_ports *ports, struct
                 }
                 if (k < n)
                     rte_pktmbuf_free_bulk(pkts + k, n - k);
-                uint16_t sent = k ? rte_eth_tx_burst(ports->id[0], 0, pkts, (uint16_t)k) : 0;
+                uint16_t sent = k ? pg_port_tx(&ports->port[0], pkts, (uint16_t)k) : 0;
                 /* What the port refused was never offered: its sequence
                  * numbers and its credit are reused. */
                 for (unsigned i = sent; i < k; i++)
@@ -186,7 +186,7 @@ static int run_gen(const struct pg_opts *o, const struct pg_ports *ports, struct
     return 0;
 }
 
-static int run_sink(const struct pg_opts *o, const struct pg_ports *ports, struct pg_result *r)
+static int run_sink(const struct pg_opts *o, struct pg_ports *ports, struct pg_result *r)
 {
     uint64_t hz = rte_get_tsc_hz();
     struct rx_state *st = rte_zmalloc("pktgen_rx", sizeof(*st), 64);
@@ -201,7 +201,7 @@ static int run_sink(const struct pg_opts *o, const struct pg_ports *ports, struc
         if (now >= end || (o->count && r->rx_frames >= o->count))
             break;
         uint64_t before = r->rx_total;
-        rx_burst(ports->id[0], st, r);
+        rx_burst(&ports->port[0], st, r);
         if (r->rx_total != before) {
             if (!first)
                 first = now;
@@ -216,19 +216,19 @@ static int run_sink(const struct pg_opts *o, const struct pg_ports *ports, struc
     return 0;
 }
 
-static int run_reflect(const struct pg_opts *o, const struct pg_ports *ports, struct pg_result *r)
+static int run_reflect(const struct pg_opts *o, struct pg_ports *ports, struct pg_result *r)
 {
     uint64_t hz = rte_get_tsc_hz();
     uint64_t t0 = rte_rdtsc(), first = 0, last = 0;
     uint64_t end = o->duration_s > 0 ? t0 + (uint64_t)(o->duration_s * (double)hz) : UINT64_MAX;
     struct progress pr = {.next = t0 + hz, .last = t0};
-    uint16_t port = ports->id[0];
+    struct pg_port *port = &ports->port[0];
     while (!pg_stop) {
         uint64_t now = rte_rdtsc();
         if (now >= end || (o->count && r->tx_frames >= o->count))
             break;
         struct rte_mbuf *pkts[PG_BURST];
-        uint16_t n = rte_eth_rx_burst(port, 0, pkts, PG_BURST), k = 0;
+        uint16_t n = pg_port_rx(port, pkts, PG_BURST), k = 0;
         r->rx_total += n;
         for (uint16_t i = 0; i < n; i++) {
             struct rte_mbuf *m = pkts[i];
@@ -250,7 +250,7 @@ static int run_reflect(const struct pg_opts *o, const struct pg_ports *ports, st
          * drops at the first full ring measures its own scheduling. */
         uint16_t sent = 0;
         for (int tries = 0; sent < k && tries < REFLECT_TX_TRIES; tries++)
-            sent += rte_eth_tx_burst(port, 0, pkts + sent, (uint16_t)(k - sent));
+            sent += pg_port_tx(port, pkts + sent, (uint16_t)(k - sent));
         for (uint16_t i = 0; i < sent; i++)
             r->tx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
         if (sent < k) {
@@ -270,7 +270,22 @@ static int run_reflect(const struct pg_opts *o, const struct pg_ports *ports, st
     return 0;
 }
 
-int pg_run(const struct pg_opts *o, const struct pg_ports *ports, struct pg_result *r)
+static uint16_t ethdev_rx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
+{
+    return rte_eth_rx_burst(p->id, 0, pkts, n);
+}
+
+static uint16_t ethdev_tx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
+{
+    return rte_eth_tx_burst(p->id, 0, pkts, n);
+}
+
+void pg_port_ethdev(struct pg_port *p, uint16_t id)
+{
+    *p = (struct pg_port){.rx = ethdev_rx, .tx = ethdev_tx, .id = id};
+}
+
+int pg_run(const struct pg_opts *o, struct pg_ports *ports, struct pg_result *r)
 {
     memset(r, 0, sizeof(*r));
     pktgen_hist_init(&r->lat);
