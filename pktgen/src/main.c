@@ -31,6 +31,9 @@ static void usage(FILE *f)
         "  --port ID                or a port id; either may be given twice: the role sends on\n"
         "                           the first, and a gen with --rx receives on the second\n"
         "  --rx                     gen: also receive and time what comes back\n"
+        "  --queues N               receive and transmit queues per port, 1..8 (default 1):\n"
+        "                           all are polled, sending is on queue 0 (a peer that sends\n"
+        "                           on queue 1, as OVS's PMD thread on memif, needs 2)\n"
         "  --size N|imix            frame bytes without FCS, %u..%u (default 64), or IMIX\n"
         "                           (7:4:1 of 64/570/1518)\n"
         "  --src-mac A[-B], --dst-mac A[-B]    (default 02:00:00:00:00:01, ...:02)\n"
@@ -108,7 +111,7 @@ static void zero_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
     memset(m->buf_addr, 0, m->buf_len);
 }
 
-static int port_setup(uint16_t port, uint16_t max_frame, struct rte_mempool *rx_pool)
+static int port_setup(uint16_t port, uint16_t nq, uint16_t max_frame, struct rte_mempool *rx_pool)
 {
     struct rte_eth_dev_info info;
     int rc = rte_eth_dev_info_get(port, &info);
@@ -117,7 +120,7 @@ static int port_setup(uint16_t port, uint16_t max_frame, struct rte_mempool *rx_
     struct rte_eth_conf conf = {0};
     if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
-    if ((rc = rte_eth_dev_configure(port, 1, 1, &conf)) < 0)
+    if ((rc = rte_eth_dev_configure(port, nq, nq, &conf)) < 0)
         return rc;
     if (max_frame > RTE_ETHER_MAX_LEN - RTE_ETHER_CRC_LEN &&
         (rc = rte_eth_dev_set_mtu(port, (uint16_t)(max_frame - RTE_ETHER_HDR_LEN))) < 0)
@@ -127,9 +130,10 @@ static int port_setup(uint16_t port, uint16_t max_frame, struct rte_mempool *rx_
     if ((rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx)) < 0)
         return rc;
     int socket = rte_eth_dev_socket_id(port);
-    if ((rc = rte_eth_rx_queue_setup(port, 0, nrx, socket, NULL, rx_pool)) < 0 ||
-        (rc = rte_eth_tx_queue_setup(port, 0, ntx, socket, NULL)) < 0)
-        return rc;
+    for (uint16_t q = 0; q < nq; q++)
+        if ((rc = rte_eth_rx_queue_setup(port, q, nrx, socket, NULL, rx_pool)) < 0 ||
+            (rc = rte_eth_tx_queue_setup(port, q, ntx, socket, NULL)) < 0)
+            return rc;
     return rte_eth_dev_start(port);
 }
 
@@ -148,7 +152,7 @@ static int wait_link(uint16_t port, double seconds)
 enum {
     OPT_ROLE = 256, OPT_VDEV, OPT_PORT, OPT_RX, OPT_SIZE, OPT_SMAC, OPT_DMAC, OPT_SIP, OPT_DIP,
     OPT_SPORT, OPT_DPORT, OPT_RATE, OPT_CEIL, OPT_DUR, OPT_COUNT, OPT_STREAM, OPT_DRAIN,
-    OPT_LINK, OPT_JSON, OPT_CSV, OPT_QUIET, OPT_LINGER,
+    OPT_LINK, OPT_QUEUES, OPT_JSON, OPT_CSV, OPT_QUIET, OPT_LINGER,
 };
 
 int main(int argc, char **argv)
@@ -163,6 +167,7 @@ int main(int argc, char **argv)
         {"ceiling", required_argument, NULL, OPT_CEIL}, {"duration", required_argument, NULL, OPT_DUR},
         {"count", required_argument, NULL, OPT_COUNT},  {"stream", required_argument, NULL, OPT_STREAM},
         {"drain", required_argument, NULL, OPT_DRAIN},  {"link-wait", required_argument, NULL, OPT_LINK},
+        {"queues", required_argument, NULL, OPT_QUEUES},
         {"json", required_argument, NULL, OPT_JSON},    {"csv", required_argument, NULL, OPT_CSV},
         {"quiet", no_argument, NULL, OPT_QUIET},        {"linger", required_argument, NULL, OPT_LINGER},
         {"help", no_argument, NULL, 'h'},
@@ -180,6 +185,7 @@ int main(int argc, char **argv)
     long port_arg[PG_MAX_PORTS];
     int n_ports = 0;
     double link_wait = 10, linger = 0;
+    uint64_t nq = 1;
     int o_ch;
     while ((o_ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         int rc = 0;
@@ -237,6 +243,7 @@ int main(int argc, char **argv)
             break;
         case OPT_DRAIN: rc = parse_double(optarg, 0, 600, &o.drain_s); break;
         case OPT_LINK: rc = parse_double(optarg, 0, 600, &link_wait); break;
+        case OPT_QUEUES: rc = parse_u64(optarg, 1, 8, &nq); break;
         case OPT_JSON: o.json_path = optarg; break;
         case OPT_CSV: o.csv_path = optarg; break;
         case OPT_QUIET: o.quiet = true; break;
@@ -324,7 +331,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "vswitch-pktgen: --port %u: no such port\n", id);
             goto out_ports;
         }
-        pg_port_ethdev(&ports.port[i], id);
+        pg_port_ethdev(&ports.port[i], id, (uint16_t)nq);
     }
     if (o.role == PG_GEN) {
         unsigned mbufs = max_frame > 2048 ? 4095 : 8191;
@@ -342,7 +349,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof(name), "pg_rx%d", i);
         rx_pool[i] = rte_pktmbuf_pool_create(name, RX_POOL_MBUFS, 256, 0,
                                              RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
-        int rc = rx_pool[i] ? port_setup(ports.port[i].id, max_frame, rx_pool[i]) : -rte_errno;
+        int rc = rx_pool[i] ? port_setup(ports.port[i].id, (uint16_t)nq, max_frame, rx_pool[i]) : -rte_errno;
         if (rc < 0) {
             fprintf(stderr, "vswitch-pktgen: port %u: %s\n", ports.port[i].id, rte_strerror(-rc));
             goto out_ports;

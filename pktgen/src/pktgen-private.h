@@ -38,6 +38,7 @@ struct pg_port {
     uint16_t (*rx)(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n);
     uint16_t (*tx)(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n);
     uint16_t id;  /* the ethdev port id, for an ethdev port */
+    uint16_t nq;  /* ethdev: receive queues polled (sending is on queue 0) */
     void *ctx;    /* the backend's */
 };
 
@@ -51,8 +52,10 @@ static inline uint16_t pg_port_tx(struct pg_port *p, struct rte_mbuf **pkts, uin
     return p->tx(p, pkts, n);
 }
 
-/* Queue 0 of ethdev port `id`. */
-void pg_port_ethdev(struct pg_port *p, uint16_t id);
+/* Ethdev port `id`: sends on queue 0, receives from queues 0..nq-1 (a
+ * peer may send on any queue it has: OVS's PMD thread sends on memif
+ * queue 1). */
+void pg_port_ethdev(struct pg_port *p, uint16_t id, uint16_t nq);
 
 /* Port 0 is where the role sends (and receives, unless there is a port 1,
  * where a gen's receive side then is). */

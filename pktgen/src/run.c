@@ -272,7 +272,10 @@ static int run_reflect(const struct pg_opts *o, struct pg_ports *ports, struct p
 
 static uint16_t ethdev_rx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
 {
-    return rte_eth_rx_burst(p->id, 0, pkts, n);
+    uint16_t got = rte_eth_rx_burst(p->id, 0, pkts, n);
+    for (uint16_t q = 1; q < p->nq && got < n; q++)
+        got += rte_eth_rx_burst(p->id, q, pkts + got, (uint16_t)(n - got));
+    return got;
 }
 
 static uint16_t ethdev_tx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
@@ -280,9 +283,9 @@ static uint16_t ethdev_tx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
     return rte_eth_tx_burst(p->id, 0, pkts, n);
 }
 
-void pg_port_ethdev(struct pg_port *p, uint16_t id)
+void pg_port_ethdev(struct pg_port *p, uint16_t id, uint16_t nq)
 {
-    *p = (struct pg_port){.rx = ethdev_rx, .tx = ethdev_tx, .id = id};
+    *p = (struct pg_port){.rx = ethdev_rx, .tx = ethdev_tx, .id = id, .nq = nq ? nq : 1};
 }
 
 int pg_run(const struct pg_opts *o, struct pg_ports *ports, struct pg_result *r)
