@@ -152,7 +152,7 @@ static int wait_link(uint16_t port, double seconds)
 enum {
     OPT_ROLE = 256, OPT_VDEV, OPT_PORT, OPT_RX, OPT_SIZE, OPT_SMAC, OPT_DMAC, OPT_SIP, OPT_DIP,
     OPT_SPORT, OPT_DPORT, OPT_RATE, OPT_CEIL, OPT_DUR, OPT_COUNT, OPT_STREAM, OPT_DRAIN,
-    OPT_LINK, OPT_QUEUES, OPT_JSON, OPT_CSV, OPT_QUIET, OPT_LINGER,
+    OPT_LINK, OPT_QUEUES, OPT_YIELD, OPT_JSON, OPT_CSV, OPT_QUIET, OPT_LINGER,
 };
 
 int main(int argc, char **argv)
@@ -168,6 +168,7 @@ int main(int argc, char **argv)
         {"count", required_argument, NULL, OPT_COUNT},  {"stream", required_argument, NULL, OPT_STREAM},
         {"drain", required_argument, NULL, OPT_DRAIN},  {"link-wait", required_argument, NULL, OPT_LINK},
         {"queues", required_argument, NULL, OPT_QUEUES},
+        {"yield", no_argument, NULL, OPT_YIELD},
         {"json", required_argument, NULL, OPT_JSON},    {"csv", required_argument, NULL, OPT_CSV},
         {"quiet", no_argument, NULL, OPT_QUIET},        {"linger", required_argument, NULL, OPT_LINGER},
         {"help", no_argument, NULL, 'h'},
@@ -186,6 +187,7 @@ int main(int argc, char **argv)
     int n_ports = 0;
     double link_wait = 10, linger = 0;
     uint64_t nq = 1;
+    bool yield = false;
     int o_ch;
     while ((o_ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         int rc = 0;
@@ -244,6 +246,7 @@ int main(int argc, char **argv)
         case OPT_DRAIN: rc = parse_double(optarg, 0, 600, &o.drain_s); break;
         case OPT_LINK: rc = parse_double(optarg, 0, 600, &link_wait); break;
         case OPT_QUEUES: rc = parse_u64(optarg, 1, 8, &nq); break;
+        case OPT_YIELD: yield = true; break;
         case OPT_JSON: o.json_path = optarg; break;
         case OPT_CSV: o.csv_path = optarg; break;
         case OPT_QUIET: o.quiet = true; break;
@@ -332,6 +335,7 @@ int main(int argc, char **argv)
             goto out_ports;
         }
         pg_port_ethdev(&ports.port[i], id, (uint16_t)nq);
+        ports.port[i].yield = yield;
     }
     if (o.role == PG_GEN) {
         unsigned mbufs = max_frame > 2048 ? 4095 : 8191;

@@ -39,6 +39,7 @@ struct pg_port {
     uint16_t (*tx)(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n);
     uint16_t id;  /* the ethdev port id, for an ethdev port */
     uint16_t nq;  /* ethdev: receive queues polled (sending is on queue 0) */
+    bool yield;   /* sched_yield() after a receive that found nothing */
     void *ctx;    /* the backend's */
 };
 

@@ -1,6 +1,7 @@
 /* The run loops: one lcore, bursts, TSC pacing, no system call or
  * allocation per frame beyond rte_pktmbuf_alloc_bulk. */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -275,6 +276,8 @@ static uint16_t ethdev_rx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
     uint16_t got = rte_eth_rx_burst(p->id, 0, pkts, n);
     for (uint16_t q = 1; q < p->nq && got < n; q++)
         got += rte_eth_rx_burst(p->id, q, pkts + got, (uint16_t)(n - got));
+    if (got == 0 && p->yield)
+        sched_yield();
     return got;
 }
 
