@@ -113,14 +113,19 @@ cmp_ovs_up() {
         other_config:dpdk-socket-mem=1024 other_config:dpdk-socket-limit=1024 \
         other_config:dpdk-lcore-mask=0x1 other_config:pmd-cpu-mask=0x2 \
         other_config:dpdk-extra="\"--file-prefix=${BENCH_TAG}o$CMP_N --no-pci\""
+    # The netdev datapath leaves a persistent TAP, ovs-netdev, behind when
+    # it stops; ours to remove only if it was not there before.
+    CMP_OVS_NETDEV_OURS=
+    [ -e /sys/class/net/ovs-netdev ] || CMP_OVS_NETDEV_OURS=1
     "$CMP_OVSD" "unix:$d/db.sock" --pidfile="$d/vs.pid" --unixctl="$d/vs.ctl" \
         --log-file="$d/vs.log" -vconsole:off --detach
     covs() { ovs-vsctl --db="unix:$CMP_RUN/ovs/db.sock" --timeout=60 "$@"; }
     capp() { ovs-appctl -t "$CMP_RUN/ovs/vs.ctl" "$@"; }
-    covs add-br cmp -- set bridge cmp datapath_type=netdev
-    ip link set cmp down 2>/dev/null || true
+    CMP_BR="${BENCH_TAG}br"
+    covs add-br "$CMP_BR" -- set bridge "$CMP_BR" datapath_type=netdev
+    ip link set "$CMP_BR" down 2>/dev/null || true
     # Jumbo frames: 9000 B of payload after the Ethernet header.
-    covs set Interface cmp mtu_request=9000 2>/dev/null || true
+    covs set Interface "$CMP_BR" mtu_request=9000 2>/dev/null || true
     CMP_CTL_VDEV="net_memif_${BENCH_TAG}c$CMP_N,role=server,socket=$CMP_RUN/ctl.sock,bsize=16384"
     CMP_CTL_QUEUES=2
     CMP_CTL_EAL=$(cmp_eal "${BENCH_TAG}c$CMP_N" --in-memory -m 1024)
@@ -134,7 +139,7 @@ cmp_ovs_up() {
 cmp_ovs_attach_ctl() {
     local i
     for i in $(seq 100); do [ -S "$CMP_RUN/ctl.sock" ] && break; sleep 0.1; done
-    covs add-port cmp pm -- set Interface pm type=dpdk options:n_rxq=2 mtu_request=9000 \
+    covs add-port "$CMP_BR" pm -- set Interface pm type=dpdk options:n_rxq=2 mtu_request=9000 \
         options:dpdk-devargs="\"net_memif_${BENCH_TAG}o$CMP_N,role=client,socket=$CMP_RUN/ctl.sock,bsize=16384\""
 }
 
@@ -158,7 +163,7 @@ cmp_vm_start() {
             >"$CMP_RUN/vm$i.log" 2>&1 &
         CMP_VM_PIDS+=($!)
         for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-        covs add-port cmp "vhu$i" -- set Interface "vhu$i" type=dpdkvhostuserclient \
+        covs add-port "$CMP_BR" "vhu$i" -- set Interface "vhu$i" type=dpdkvhostuserclient \
             mtu_request=9000 options:vhost-server-path="$sock"
         ;;
     esac
@@ -193,6 +198,8 @@ cmp_down() {
             for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
             kill -9 "$p" 2>/dev/null || true
         done
+        ip link del "${BENCH_TAG}br" 2>/dev/null || true
+        if [ -n "${CMP_OVS_NETDEV_OURS:-}" ]; then ip link del ovs-netdev 2>/dev/null || true; fi
         ;;
     esac
     rm -rf "/var/run/dpdk/${BENCH_TAG}"* /dev/hugepages/"${BENCH_TAG}"* 2>/dev/null || true

@@ -47,11 +47,16 @@ free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null 
 TAG="np$$"
 W=$(mktemp -d "/tmp/hvnet-$TAG.XXXXXX")
 OVSDB_PID= OVS_PID=
+# The netdev datapath leaves a persistent TAP, ovs-netdev, behind when it
+# stops; ours to remove only if it was not there before.
+NETDEV_OURS=
+[ -e /sys/class/net/ovs-netdev ] || NETDEV_OURS=1
 cleanup() {
     local rc=$?
     # Only the daemons this script started, by their PID files.
     [ -n "$OVS_PID" ] && kill "$OVS_PID" 2>/dev/null && sleep 1 || true
     [ -n "$OVSDB_PID" ] && kill "$OVSDB_PID" 2>/dev/null || true
+    if [ -n "$NETDEV_OURS" ]; then ip link del ovs-netdev 2>/dev/null || true; fi
     rm -f /dev/hugepages/"$TAG"map_* 2>/dev/null || true
     rm -rf "$W" "/var/run/dpdk/$TAG"
     exit $rc
