@@ -107,7 +107,7 @@ echo "bench/compare.sh $args" >"$commands"
 
 # search SWITCH SCENARIO ROUND: one search, its JSON into raw/.
 search() {
-    local sw=$1 sc=$2 r=$3 nvms=1 ctl_args=() vm_args=() rc=0
+    local sw=$1 sc=$2 r=$3 nvms=1 ctl_args=() rc=0
     [ "$sc" = v2v ] && nvms=2
     cmp_up "$sw" "$nvms"
     local raw="$out/raw/$sw-$sc-r$r.json"
@@ -116,18 +116,16 @@ search() {
                   --trial-hook "$CMP_HOOK" --src-mac "$CMP_CTL_MAC" --quiet)
     [ "$quick" = 1 ] && common+=(--quick)
     case "$sc" in
-    p2v) ctl_args=(--role gen --search "${common[@]}" --remote-sink "${CMP_VM_MAC[1]}") ;;
-    v2p) ctl_args=(--role sink --search "${common[@]}" --remote-gen "${CMP_VM_MAC[1]}") ;;
-    pvp) ctl_args=(--role gen --rx --search "${common[@]}" --dst-mac "${CMP_VM_MAC[1]}") ;;
-    v2v) ctl_args=(--role gen --search "${common[@]}" --remote-gen "${CMP_VM_MAC[1]}"
+    p2v) ctl_args=(--search "${common[@]}" --remote-sink "${CMP_VM_MAC[1]}") ;;
+    v2p) ctl_args=(--search "${common[@]}" --remote-gen "${CMP_VM_MAC[1]}") ;;
+    pvp) ctl_args=(--search "${common[@]}" --remote-reflect "${CMP_VM_MAC[1]}") ;;
+    v2v) ctl_args=(--search "${common[@]}" --remote-gen "${CMP_VM_MAC[1]}"
                    --remote-sink "${CMP_VM_MAC[2]}") ;;
     esac
+    # The VMs: in-band agents, the same program and arguments in every
+    # scenario; the controller tells each what to do per trial.
     local i
-    for i in $(seq "$nvms"); do
-        if [ "$sc" = pvp ]; then vm_args=(--role reflect --yield --quiet)
-        else vm_args=(--role agent --yield --quiet); fi
-        cmp_vm_start "$i" "${vm_args[@]}"
-    done
+    for i in $(seq "$nvms"); do cmp_vm_start "$i" --role agent --yield --quiet; done
     local snap0 snap1
     snap0=$(cmp_cpu_snap)
     # shellcheck disable=SC2086
