@@ -226,6 +226,8 @@ def plot(d, results):
     made = []
     colors = {"hvnet": "tab:blue", "ovs-dpdk": "tab:orange"}
     scen = [s for s in SCEN_ORDER if any(r["scenario"] == s for r in results)]
+    if not scen:
+        return []
     # Throughput against frame size, one panel per scenario.
     fig, axes = plt.subplots(1, len(scen), figsize=(4.2 * len(scen), 3.6), squeeze=False)
     for ax, sc in zip(axes[0], scen):

@@ -120,6 +120,10 @@ static int port_setup(uint16_t port, uint16_t nq, uint16_t max_frame, struct rte
     struct rte_eth_conf conf = {0};
     if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+    /* Frames longer than one mbuf arrive as chains (the receiver reads
+     * through rte_pktmbuf_read); virtio refuses a jumbo MTU without it. */
+    if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)
+        conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
     if ((rc = rte_eth_dev_configure(port, nq, nq, &conf)) < 0)
         return rc;
     if (max_frame > RTE_ETHER_MAX_LEN - RTE_ETHER_CRC_LEN &&
