@@ -160,7 +160,7 @@ cmp_vm_start() {
         local sock="$CMP_RUN/vhu$i.sock"
         # shellcheck disable=SC2046
         "$BENCH_BIN/vswitch-pktgen" "$@" --queues 2 --src-mac "${CMP_VM_MAC[$i]}" \
-            --vdev "net_virtio_user$i,server=1,queues=2,path=$sock,mac=${CMP_VM_MAC[$i]}" \
+            --vdev "net_virtio_user$i,server=1,queues=2,queue_size=1024,path=$sock,mac=${CMP_VM_MAC[$i]}" \
             -- $(cmp_eal "${BENCH_TAG}v$CMP_N$i" --in-memory --single-file-segments -m 256) \
             >"$CMP_RUN/vm$i.log" 2>&1 &
         CMP_VM_PIDS+=($!)

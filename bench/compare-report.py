@@ -40,7 +40,7 @@ def med(vals):
 
 def per_size(search):
     """The per-frame-size results of one vswitch-pktgen --search document."""
-    for s in search.get("sizes", []):
+    for s in search.get("results", search.get("sizes", [])):
         frame = s.get("frame", s.get("size"))
         yield str(frame), s
 
