@@ -115,6 +115,8 @@ json_t *vsd_port_json(struct vsd_switch *s, struct vsw_port *port, struct vsd_ni
         json_t *uo = json_object_get(o, "uplink");
         json_object_set_new(uo, "rx_queues", json_integer(ui.rx_queues));
         json_object_set_new(uo, "tx_queues", json_integer(ui.tx_queues));
+        json_object_set_new(uo, "tx_tso", json_integer((json_int_t)ui.tx_tso));
+        json_object_set_new(uo, "tx_tso_segments", json_integer((json_int_t)ui.tx_tso_segments));
     } else {
         json_object_set_new(o, "ifname", json_string(vsw_host_port_ifname(port)));
     }

@@ -34,7 +34,10 @@
  * "unknown", left to the receiver. Out of the switch: frames
  * whose senders left checksums to the network (RTE_MBUF_F_TX_*_CKSUM with
  * l2_len/l3_len set) leave either with those flags for a PMD that offers the
- * matching transmit offload, or with the checksum finished here. Flooded
+ * matching transmit offload, or with the checksum finished here. Large TCP
+ * segments leave whole (RTE_MBUF_F_TX_TCP_SEG) to a PMD that segments them,
+ * within its limits (port-uplink-tso.c: net_tap for IPv4 only); the switch
+ * cuts all others before they get here. Flooded
  * frames are shared by reference count with other egress ports, which may
  * be sending them at the same moment: such a frame is copied before
  * anything in it is written.
@@ -335,6 +338,13 @@ static int frame_check(const struct uplink_port *up, uint32_t mtu)
     return 0;
 }
 
+/* The ethdev MTU apply_mtu() leaves at this MTU, which net_tap's
+ * segmentation checks each segment's frame against. */
+static uint32_t tso_mtu(const struct uplink_port *up, uint32_t mtu)
+{
+    return RTE_MIN(mtu, up->dev_max_mtu);
+}
+
 /* The longest frame the switch may hand this port at this MTU. */
 static uint32_t tx_max_frame(const struct uplink_port *up, uint32_t mtu)
 {
@@ -540,6 +550,7 @@ static const struct vsw_port_class uplink_class_intr = {
     .inband_vlan = true, /* 802.1Q tags on the wire: the switch pushes and pops them */
     .rx_burst = vsw_uplink_rx_burst,
     .tx_burst = vsw_uplink_tx_burst,
+    .tso_fits = vsw_uplink_tso_fits,
     .wait_fd = vsw_uplink_wait_fd,
     .wait_arm = vsw_uplink_wait_arm,
     .wait_disarm = vsw_uplink_wait_disarm,
@@ -553,6 +564,7 @@ static const struct vsw_port_class uplink_class_poll = {
     .inband_vlan = true, /* 802.1Q tags on the wire: the switch pushes and pops them */
     .rx_burst = vsw_uplink_rx_burst,
     .tx_burst = vsw_uplink_tx_burst,
+    .tso_fits = vsw_uplink_tso_fits,
     .destroy = uplink_destroy,
 };
 
@@ -627,6 +639,11 @@ static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t a
                   JUMBO_FRAME_MAX > up->seg_room;
     up->tx_offloads = di->tx_offload_capa & TX_OFFLOADS_WANTED;
     up->rx_offloads = di->rx_offload_capa & RX_OFFLOADS_WANTED;
+    /* Segmentation enabled only where large segments will be sent whole. */
+    up->tso_caps = vsw_uplink_tso_caps(up->driver, up->tx_offloads, tso_mtu(up, up->mtu),
+                                       &up->tso_lim);
+    if (!up->tso_caps)
+        up->tx_offloads &= ~RTE_ETH_TX_OFFLOAD_TCP_TSO;
     /* Without MULTI_SEGS some PMDs send the first segment alone (net_af_xdp
      * in copy mode); others take chains all the same (the quirk). */
     up->tx_linearize =
@@ -738,10 +755,12 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
     if (rc < 0)
         goto fail_probe;
     /* Checksum requests go to the PMD where it offers them and are
-     * finished in software where it does not (tx_fixup). Where every byte
+     * finished in software where it does not (tx_fixup); large segments
+     * go whole where it segments them (port-uplink-tso.c). Where every byte
      * is summed here or copied by the PMD anyway, segments cut for it come
      * linear (measured: cheaper than indirect chains copied again). */
-    vsw_port_set_tx_offloads(&up->port, VSW_TX_CSUM | (up->tx_linear ? VSW_TX_LINEAR : 0));
+    vsw_port_set_tx_offloads(&up->port,
+                             VSW_TX_CSUM | up->tso_caps | (up->tx_linear ? VSW_TX_LINEAR : 0));
     if (up->quirks & QUIRK_AFP_RING && up->seg_room + AFP_MBUF_SLACK < afp_framesz) {
         UPLINK_LOG(ERR,
                    "%s: net_af_packet with framesz=%u needs mbufs with %u bytes of data room,"
@@ -764,10 +783,13 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
     vsw_port_set_max_frame(&up->port, tx_max_frame(up, p->mtu));
     vsw_port_set_rx_max_frame(&up->port, jumbo_frame(p->mtu));
     warn_tx_limit(up, p->mtu);
-    UPLINK_LOG(INFO, "%s: %s (port %u, %s) MTU %u, %u RX and %u TX queues%s%s, %s", name,
+    UPLINK_LOG(INFO, "%s: %s (port %u, %s) MTU %u, %u RX and %u TX queues%s%s%s, %s", name,
                devargs, up->port_id, up->driver, p->mtu, up->nrxq, up->ntxq,
                up->scatter ? ", scatter" : "",
                (up->tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) ? ", checksum offload" : "",
+               up->tso_caps == VSW_TX_TSO    ? ", TSO"
+               : up->tso_caps == VSW_TX_TSO4 ? ", TSO (IPv4)"
+                                             : "",
                up->intr_fd >= 0 ? "RX interrupts" : "polled");
     free(devargs);
     devargs_free(&da);
@@ -801,16 +823,25 @@ int vsw_uplink_port_set_mtu(struct vsw_port *port, uint32_t mtu)
     if (rc < 0)
         return rc;
     uint32_t old_frame = tx_max_frame(up, up->mtu), new_frame = tx_max_frame(up, mtu);
+    uint32_t old_tso = tso_mtu(up, up->mtu), new_tso = tso_mtu(up, mtu);
+    uint32_t *tso_max = &up->tso_lim.max_frame;
+    bool tso_lim = __atomic_load_n(tso_max, __ATOMIC_RELAXED) != 0;
     /* Shrinking: stop sending big frames before the device refuses them. */
     if (new_frame < old_frame)
         vsw_port_set_max_frame(port, new_frame);
+    if (tso_lim && new_tso < old_tso)
+        __atomic_store_n(tso_max, new_tso, __ATOMIC_RELAXED);
     rc = apply_mtu(up, mtu);
     if (rc < 0) {
         vsw_port_set_max_frame(port, old_frame);
+        if (tso_lim)
+            __atomic_store_n(tso_max, old_tso, __ATOMIC_RELAXED);
         return rc;
     }
     up->mtu = mtu;
     vsw_port_set_max_frame(port, new_frame);
+    if (tso_lim)
+        __atomic_store_n(tso_max, new_tso, __ATOMIC_RELAXED);
     vsw_port_set_rx_max_frame(port, jumbo_frame(mtu)); /* it may receive more than it sends */
     warn_tx_limit(up, mtu);
     return 0;
@@ -843,6 +874,8 @@ void vsw_uplink_port_get_info(const struct vsw_port *port, struct vsw_uplink_inf
     }
     out->sw_checksums = __atomic_load_n(&up->sw_checksums, __ATOMIC_RELAXED);
     out->tx_bad_offload = __atomic_load_n(&up->tx_bad_offload, __ATOMIC_RELAXED);
+    out->tx_tso = __atomic_load_n(&up->tx_tso, __ATOMIC_RELAXED);
+    out->tx_tso_segments = __atomic_load_n(&up->tx_tso_segs, __ATOMIC_RELAXED);
     out->rx_interrupts = up->intr_fd >= 0;
     out->mtu = up->mtu;
     out->rx_queues = up->nrxq;
