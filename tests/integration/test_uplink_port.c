@@ -1492,6 +1492,37 @@ static void test_memif(struct sub *t)
           "burst: %u sent, %u arrived, %" PRIu64 " counted as dropped", sent, got,
           drops(&s1) + drops(&s2));
     check(t, got >= sent * 9 / 10, "burst: only %u of %u arrived", got, sent);
+    /* Exact counts, each way: the 3 frames of send_sizes, then the burst.
+     * What the server's PMD took the client received once (a queue polled
+     * that its peer did not announce would receive frames again), and the
+     * client's port delivered it or counted it as dropped. The counters
+     * follow the frames by a little: wait for them to settle. */
+    const uint32_t nsizes = RTE_DIM(sizes);
+    end = now_s() + 3;
+    do {
+        stats(ports[0], &s1);
+        stats(ports[1], &s2);
+        if (s1.tx_packets == nsizes + sent - drops(&s1) && s2.rx_packets == s1.tx_packets &&
+            s2.tx_packets == nsizes && s1.rx_packets == nsizes)
+            break;
+        pause_ms(10);
+    } while (now_s() < end);
+    say("memif server: tx %" PRIu64 " rx %" PRIu64 "; client: rx %" PRIu64 " tx %" PRIu64,
+        s1.tx_packets, s1.rx_packets, s2.rx_packets, s2.tx_packets);
+    check(t, s1.tx_packets == nsizes + sent - drops(&s1),
+          "memif server sent %" PRIu64 " frames, expected %u + %u - %" PRIu64 " dropped",
+          s1.tx_packets, nsizes, sent, drops(&s1));
+    check(t, s2.rx_packets == s1.tx_packets,
+          "memif client received %" PRIu64 " frames, the server sent %" PRIu64, s2.rx_packets,
+          s1.tx_packets);
+    check(t, got == s2.rx_packets - nsizes - drops(&s2),
+          "burst: %u arrived at the far port, the client received %" PRIu64 " - %u - %" PRIu64
+          " dropped",
+          got, s2.rx_packets, nsizes, drops(&s2));
+    check(t, s2.tx_packets == nsizes && s1.rx_packets == nsizes,
+          "client -> server: the client sent %" PRIu64 ", the server received %" PRIu64
+          ", expected %u",
+          s2.tx_packets, s1.rx_packets, nsizes);
     for (int i = 0; i < 4; i++)
         print_stats(ports[i]);
 
