@@ -799,6 +799,7 @@ static const struct csum_case csum_cases[] = {
     {"TCP/IPv4 over 2 KiB segments", false, 3000, {0}},
     {"TCP/IPv4 checksum field split across segments", false, 500, {51, 0}},
     {"TCP/IPv4 with an odd segment", false, 1200, {14, 333, 0}},
+    {"TCP/IPv4 headers whole, payload split at an odd offset", false, 1200, {14 + 20 + 20 + 333, 0}},
     {"UDP/IPv6 over segments", true, 5000, {0}},
     {"UDP/IPv6 in two segments", true, 1200, {100, 0}},
     {"TCP/IPv4 jumbo (9014 B)", false, 8960, {0}},

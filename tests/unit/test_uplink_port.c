@@ -389,6 +389,9 @@ static void uplink_tso_within__tap_limits__mss_segments_headers_and_tag_judged(v
     assert_false(vsw_uplink_tso_within(&tap, odd, 0));
     assert_true(vsw_uplink_tso_within(&none, odd, 0));
     assert_true(vsw_uplink_tso_within(&tap, even, 0));
+    /* The same rule for a frame's checksum alone: one segment from L4 on. */
+    assert_false(vsw_uplink_pieces_even(odd, 14 + 20, 0));
+    assert_true(vsw_uplink_pieces_even(even, 14 + 20, 0));
     rte_pktmbuf_free(odd);
     rte_pktmbuf_free(even);
     rte_pktmbuf_free(full);

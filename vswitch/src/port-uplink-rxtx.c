@@ -185,11 +185,13 @@ static struct rte_mbuf *tx_fixup(struct uplink_port *up, struct rte_mbuf *m)
     const bool sw_vlan = (f & RTE_MBUF_F_TX_VLAN) != 0;
     uint32_t l4_hlen = 0;
     /* A PMD reads the headers it completes from the first segment (net_tap
-     * refuses the frame otherwise): finish such frames here instead. */
+     * refuses the frame otherwise), and net_tap sums the rest mbuf by mbuf,
+     * wrongly after one of odd length: finish such frames here instead. */
     if (l4 && !sw_l4) {
         if (l4_hdr_len(m, l4, &l4_hlen) < 0)
             goto bad;
-        if ((uint32_t)m->l2_len + m->l3_len + l4_hlen > m->data_len)
+        if ((uint32_t)m->l2_len + m->l3_len + l4_hlen > m->data_len ||
+            (up->csum_even && !vsw_uplink_pieces_even(m, (uint32_t)m->l2_len + m->l3_len, 0)))
             sw_l4 = true;
     }
     if ((f & RTE_MBUF_F_TX_IP_CKSUM) && !sw_ip && (uint32_t)m->l2_len + m->l3_len > m->data_len)

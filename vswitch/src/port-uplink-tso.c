@@ -61,15 +61,12 @@ uint32_t vsw_uplink_tso_caps(const char *driver, uint64_t tx_capa, uint32_t mtu,
     return VSW_TX_TSO;
 }
 
-/* Does every mbuf boundary inside m's payload fall at an even distance
- * from the start of the segment it lies in? */
-static bool pieces_even(const struct rte_mbuf *m)
+bool vsw_uplink_pieces_even(const struct rte_mbuf *m, uint32_t start, uint32_t seg)
 {
-    const uint32_t hdr = (uint32_t)m->l2_len + m->l3_len + m->l4_len;
     uint32_t end = 0; /* frame offset where the mbuf s ends */
     for (const struct rte_mbuf *s = m; s && s->next; s = s->next) {
         end += s->data_len;
-        if (end > hdr && ((end - hdr) % m->tso_segsz) & 1u)
+        if (end > start && ((seg ? (end - start) % seg : end - start) & 1u))
             return false;
     }
     return true;
@@ -86,7 +83,8 @@ bool vsw_uplink_tso_within(const struct vsw_uplink_tso_limits *lim, const struct
         return false;
     if (lim->max_segs && vsw_uplink_tso_segs(m) > lim->max_segs)
         return false;
-    return !lim->even_pieces || pieces_even(m);
+    return !lim->even_pieces || vsw_uplink_pieces_even(m, hdr - (tag ? RTE_VLAN_HLEN : 0u),
+                                                       m->tso_segsz);
 }
 
 /* A first segment of pool with a copy of m's headers (hdr bytes) and its

@@ -56,6 +56,12 @@ bool vsw_uplink_tso_within(const struct vsw_uplink_tso_limits *lim, const struct
 int vsw_uplink_tso_prepare(struct rte_mempool *pool, struct rte_mbuf **mp, uint32_t caps,
                            uint64_t tx_offloads);
 
+/* Does every mbuf boundary of m past start fall at an even distance from
+ * the start of its segment, segments being seg bytes from start on (0: one
+ * segment)? net_tap (22.11) sums checksums piece by piece and gets them
+ * wrong after a piece of odd length. */
+bool vsw_uplink_pieces_even(const struct rte_mbuf *m, uint32_t start, uint32_t seg);
+
 /* The segments the large segment m becomes. */
 static inline uint32_t vsw_uplink_tso_segs(const struct rte_mbuf *m)
 {

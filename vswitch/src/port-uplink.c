@@ -58,6 +58,9 @@
  *  - net_memif corrupts 9000-byte frames with its default bsize=2048.
  *  - net_tap has no rx_queue_intr_enable, but its RX interrupt descriptor is
  *    the TAP descriptor itself: level-triggered readable while frames wait.
+ *  - net_tap's TX checksums (DPDK 22.11) are summed mbuf by mbuf and come
+ *    out wrong after a piece of odd length: such frames get their
+ *    checksums here.
  *  - net_tap refuses to send frames longer than its ethdev MTU + 22, and
  *    ethdev keeps that MTU at 1504 or below: it receives jumbo frames (with
  *    the kernel MTU raised) but cannot send them. The port's frame limit is
@@ -123,6 +126,7 @@ enum {
     QUIRK_TX_CHAINS_OK = 1u << 5,  /* sends mbuf chains without offering MULTI_SEGS */
     QUIRK_TX_COPIES = 1u << 6,     /* copies every frame it sends (into a ring) */
     QUIRK_PEER_QUEUES = 1u << 7,   /* the peer picks the RX queue: serve them all */
+    QUIRK_CSUM_EVEN = 1u << 8,     /* its checksums need pieces of even length (tx_fixup) */
 };
 /* net_tap's own TX limit beyond its MTU: Ethernet header, CRC, one tag. */
 #define TAP_TX_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + RTE_VLAN_HLEN)
@@ -132,7 +136,7 @@ static const struct {
     unsigned quirks;
 } pmd_quirks[] = {
     {"net_af_packet", QUIRK_KERNEL_MTU | QUIRK_AFP_RING | QUIRK_TX_COPIES},
-    {"net_tap", QUIRK_KERNEL_MTU | QUIRK_RXQ_FD_LEVEL | QUIRK_TX_MTU_BOUND},
+    {"net_tap", QUIRK_KERNEL_MTU | QUIRK_RXQ_FD_LEVEL | QUIRK_TX_MTU_BOUND | QUIRK_CSUM_EVEN},
     {"net_memif", QUIRK_MTU_UNCHECKED},
     {"net_pcap", QUIRK_TX_CHAINS_OK},
     {"net_ring", QUIRK_PEER_QUEUES},
@@ -648,6 +652,7 @@ static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t a
      * in copy mode); others take chains all the same (the quirk). */
     up->tx_linearize =
         !(up->tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) && !(up->quirks & QUIRK_TX_CHAINS_OK);
+    up->csum_even = up->quirks & QUIRK_CSUM_EVEN;
     up->tx_linear = (up->quirks & QUIRK_TX_COPIES) || up->tx_linearize ||
                     !(up->tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
     if (up->ifname[0] && (up->quirks & QUIRK_KERNEL_MTU)) {

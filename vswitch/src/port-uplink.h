@@ -44,6 +44,7 @@ struct uplink_port {
     uint64_t rx_offloads;       /* enabled at configure (RX_OFFLOADS_WANTED offered) */
     bool tx_linearize;          /* the PMD sends only the first segment of a chain */
     bool tx_linear;             /* every byte sent is copied or summed: VSW_TX_LINEAR */
+    bool csum_even;             /* the PMD sums right only over even pieces (net_tap) */
     uint32_t tso_caps;          /* VSW_TX_TSO4/_TSO6 the PMD takes (port-uplink-tso.h) */
     struct vsw_uplink_tso_limits tso_lim; /* its own limits; max_frame atomic (MTU changes) */
     struct rte_mempool *pool;   /* RX, and private copies on TX */
