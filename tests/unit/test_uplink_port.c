@@ -310,7 +310,7 @@ static struct rte_mbuf *tso_frame(bool v6, uint32_t payload, uint16_t mss, uint3
     t[14] = 0xff;
     for (uint32_t i = 0; i < payload; i++)
         f[hdr + i] = (uint8_t)i;
-    struct rte_mbuf *m = NULL, *last = NULL;
+    struct rte_mbuf *m = NULL;
     for (uint32_t off = 0; off < len;) {
         uint32_t k = off == 0 ? first : RTE_MIN(1500u, len - off);
         struct rte_mbuf *s = rte_pktmbuf_alloc(g_pool);
@@ -321,10 +321,8 @@ static struct rte_mbuf *tso_frame(bool v6, uint32_t payload, uint16_t mss, uint3
             m = s;
         else
             assert_int_equal(rte_pktmbuf_chain(m, s), 0);
-        last = s;
         off += k;
     }
-    (void)last;
     assert_int_equal(vsw_frame_tso_request(m, 14 + l3, mss, v6 ? 6 : 4, 1500), 0);
     return m;
 }

@@ -140,8 +140,12 @@ static int l4_hdr_len(const struct rte_mbuf *m, uint64_t l4, uint32_t *out)
 bool vsw_uplink_tso_fits(const struct vsw_port *port, const struct rte_mbuf *m, uint16_t tag)
 {
     const struct uplink_port *up = up_of_const(port);
-    struct vsw_uplink_tso_limits lim = up->tso_lim;
-    lim.max_frame = __atomic_load_n(&up->tso_lim.max_frame, __ATOMIC_RELAXED);
+    const struct vsw_uplink_tso_limits lim = {
+        .max_frame = __atomic_load_n(&up->tso_lim.max_frame, __ATOMIC_RELAXED),
+        .max_segs = up->tso_lim.max_segs,
+        .max_hdr = up->tso_lim.max_hdr,
+        .even_pieces = up->tso_lim.even_pieces,
+    };
     return vsw_uplink_tso_within(&lim, m, tag);
 }
 
