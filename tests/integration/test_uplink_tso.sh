@@ -11,7 +11,7 @@
 # Usage: test_uplink_tso.sh BUILD_BIN_DIR
 source "$(dirname "$0")/lib.sh"
 hv_init "$1"
-for t in iperf3 nstat ethtool; do
+for t in iperf3 nstat; do
     command -v "$t" >/dev/null || hv_skip "needs $t"
 done
 [ -c /dev/net/tun ] || hv_skip "needs /dev/net/tun (net_tap)"
