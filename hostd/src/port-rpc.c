@@ -51,7 +51,7 @@ static json_t *guest_json(struct vsd_nic *n)
     else
         snprintf(ndis, sizeof(ndis), "-");
     return json_pack("{s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:b,s:b,s:b,"
-                     "s:b,s:I,s:I}",
+                     "s:b,s:I,s:I,s:I,s:I}",
                      "nvsp_version", nv,
                      "ndis_version", ndis, "connected", ns.connected, "target_vp",
                      (json_int_t)ns.target_vp, "frame_size",
@@ -63,7 +63,8 @@ static json_t *guest_json(struct vsd_nic *n)
                      (json_int_t)ns.rx_frames_too_big, "lso_frames", (json_int_t)ns.lso_frames,
                      "lso_drops", lso, "lso4", ns.lso4, "lso6", ns.lso6, "rx_csum", ns.rx_csum,
                      "rsc", ns.rsc, "rsc_frames", (json_int_t)ns.rsc_frames, "tx_rsc_refused",
-                     (json_int_t)ns.tx_rsc_refused);
+                     (json_int_t)ns.tx_rsc_refused, "zc_frames", (json_int_t)ns.zc_frames,
+                     "zc_fallbacks", (json_int_t)ns.zc_fallbacks);
 }
 
 static json_t *vlan_json(const struct vsw_port_policy *pol)
@@ -115,6 +116,8 @@ json_t *vsd_port_json(struct vsd_switch *s, struct vsw_port *port, struct vsd_ni
         json_t *uo = json_object_get(o, "uplink");
         json_object_set_new(uo, "rx_queues", json_integer(ui.rx_queues));
         json_object_set_new(uo, "tx_queues", json_integer(ui.tx_queues));
+        json_object_set_new(uo, "tx_tso", json_integer((json_int_t)ui.tx_tso));
+        json_object_set_new(uo, "tx_tso_segments", json_integer((json_int_t)ui.tx_tso_segments));
     } else {
         json_object_set_new(o, "ifname", json_string(vsw_host_port_ifname(port)));
     }

@@ -111,6 +111,9 @@ struct netvsp_stats {
     uint64_t rsc_frames;        /* large segments to the guest whole (RSC) */
     uint64_t rsc_ranges;        /* receive-buffer ranges they took */
     uint64_t tx_rsc_refused;    /* large segments whose header lengths do not fit the rules */
+    uint64_t zc_frames;         /* large frames from the guest taken without copying their payload */
+    uint64_t zc_fallbacks;      /* large frames in guest pages copied all the same (no slot
+                                 * free, PCI devices on the host, headers beyond the copy) */
     /* State of the current connection. */
     bool connected;
     bool rndis_ready;

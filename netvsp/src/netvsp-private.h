@@ -235,6 +235,7 @@ bool netvsp_zc_pending(const struct netvsp_zc *zc);
 struct gs_seg {
     const uint8_t *p;
     uint32_t len;
+    bool guest;  /* guest pages of a GPA-direct send (not the send buffer) */
     bool pinned; /* guest pages in the connection's own mapping (zcopy.c) */
 };
 
@@ -247,12 +248,22 @@ struct gstream {
 /* Copy len bytes at off of the stream to dst: -EINVAL if they are not all
  * in it. */
 int netvsp_gs_copy(const struct gstream *gs, uint32_t off, uint32_t len, void *dst);
+/* What netvsp_gs_to_mbuf did with a frame's payload. */
+enum netvsp_zc_use {
+    NETVSP_ZC_NONE,     /* copied: too small, or not in guest pages */
+    NETVSP_ZC_TAKEN,    /* left in the guest's pages */
+    NETVSP_ZC_FALLBACK, /* large enough in guest pages, yet copied: no slot
+                         * free, no zero copy on this host (PCI), headers
+                         * beyond the copy, or neither TCP nor UDP */
+};
+
 /* len bytes at off of the stream (inside it) as a new mbuf chain from pool,
  * NULL if the pool ran dry: copied, or, with a slot zs, the payload of a
  * large TCP/UDP frame left in the guest's pages behind a copy of its
- * headers (zcopy.c says when). */
+ * headers (zcopy.c says when). *use says which (not set on NULL). */
 struct rte_mbuf *netvsp_gs_to_mbuf(struct rte_mempool *pool, const struct gstream *gs,
-                                   uint32_t off, uint32_t len, struct zc_slot *zs);
+                                   uint32_t off, uint32_t len, struct zc_slot *zs,
+                                   enum netvsp_zc_use *use);
 
 /* rxtx.c: the port's rx_burst and tx_burst (vsw-port-provider.h). */
 uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);

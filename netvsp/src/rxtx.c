@@ -188,12 +188,17 @@ static void rndis_packet(struct netvsp *np, struct conn *c, const struct gstream
         vsw_port_drop(&np->port, VSW_DROP_RUNT, 1);
         return;
     }
-    struct rte_mbuf *m =
-        netvsp_gs_to_mbuf(np->pool, gs, off + RNDIS_HEADER_SIZE + pm.data_offset, pm.data_len, zs);
+    enum netvsp_zc_use zc;
+    struct rte_mbuf *m = netvsp_gs_to_mbuf(np->pool, gs, off + RNDIS_HEADER_SIZE + pm.data_offset,
+                                           pm.data_len, zs, &zc);
     if (!m) {
         vsw_port_drop(&np->port, VSW_DROP_NO_MBUF, 1);
         return;
     }
+    if (zc == NETVSP_ZC_TAKEN)
+        np->stats.zc_frames++;
+    else if (zc == NETVSP_ZC_FALLBACK)
+        np->stats.zc_fallbacks++;
     if (!lso && pm.data_len > c->frame &&
         !vsw_l2_is_tpid(rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->ether_type)) {
         np->stats.rx_frames_too_big++;
@@ -238,6 +243,7 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
         }
         gs->seg[0].p = c->sbuf + start;
         gs->seg[0].len = m->send_buf_section_size;
+        gs->seg[0].guest = false;
         gs->seg[0].pinned = false;
         gs->nseg = 1;
         gs->total = m->send_buf_section_size;
@@ -263,6 +269,7 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
                 }
                 gs->seg[gs->nseg].p = mem + (pfn << HV_PAGE_SHIFT) + poff;
                 gs->seg[gs->nseg].len = k;
+                gs->seg[gs->nseg].guest = true;
                 gs->seg[gs->nseg].pinned = c->zc != NULL;
                 gs->nseg++;
                 gs->total += k;

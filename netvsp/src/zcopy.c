@@ -265,7 +265,9 @@ static int chain_copy(struct rte_mempool *pool, struct rte_mbuf *head, struct rt
 #define ZC_MIN_PINNED 2048u
 #define ZC_EXT_MAX 32768u /* bytes per external segment (buf_len is 16 bits) */
 
-static uint32_t pinned_bytes(const struct gstream *gs, uint32_t off, uint32_t len)
+/* Bytes of len at off of the stream in guest pages (pinned: in pages zero
+ * copy may point into; else in GPA-direct pages at all). */
+static uint32_t guest_bytes(const struct gstream *gs, uint32_t off, uint32_t len, bool pinned)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < gs->nseg && len; i++) {
@@ -275,7 +277,7 @@ static uint32_t pinned_bytes(const struct gstream *gs, uint32_t off, uint32_t le
             continue;
         }
         uint32_t k = s->len - off < len ? s->len - off : len;
-        if (s->pinned)
+        if (pinned ? s->pinned : s->guest)
             n += k;
         len -= k;
         off = 0;
@@ -343,24 +345,31 @@ static int chain_attach(struct rte_mempool *pool, struct rte_mbuf *head, struct 
 }
 
 struct rte_mbuf *netvsp_gs_to_mbuf(struct rte_mempool *pool, const struct gstream *gs, uint32_t off,
-                                   uint32_t len, struct zc_slot *zs)
+                                   uint32_t len, struct zc_slot *zs, enum netvsp_zc_use *use)
 {
     struct rte_mbuf *head = rte_pktmbuf_alloc(pool);
     if (!head)
         return NULL;
     struct rte_mbuf *last = head;
     uint32_t h = len;
-    if (zs && len >= ZC_HDR + ZC_MIN_PINNED && rte_pktmbuf_tailroom(head) >= ZC_HDR &&
-        pinned_bytes(gs, off + ZC_HDR, len - ZC_HDR) >= ZC_MIN_PINNED)
+    /* Large enough, in guest pages: what zero copy is for, whether or not
+     * it can be had (counted either way). */
+    const bool large = len >= ZC_HDR + ZC_MIN_PINNED &&
+                       guest_bytes(gs, off + ZC_HDR, len - ZC_HDR, false) >= ZC_MIN_PINNED;
+    *use = large ? NETVSP_ZC_FALLBACK : NETVSP_ZC_NONE;
+    if (large && zs && rte_pktmbuf_tailroom(head) >= ZC_HDR &&
+        guest_bytes(gs, off + ZC_HDR, len - ZC_HDR, true) >= ZC_MIN_PINNED)
         h = ZC_HDR;
     if (chain_copy(pool, head, &last, gs, off, h) < 0)
         goto fail;
     if (h < len) {
-        int rc = headers_inside(head)
-                     ? chain_attach(pool, head, &last, gs, off + h, len - h, zs)
-                     : chain_copy(pool, head, &last, gs, off + h, len - h);
+        bool zc = headers_inside(head);
+        int rc = zc ? chain_attach(pool, head, &last, gs, off + h, len - h, zs)
+                    : chain_copy(pool, head, &last, gs, off + h, len - h);
         if (rc < 0)
             goto fail;
+        if (zc)
+            *use = NETVSP_ZC_TAKEN;
     }
     return head;
 fail:

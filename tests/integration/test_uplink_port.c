@@ -799,6 +799,7 @@ static const struct csum_case csum_cases[] = {
     {"TCP/IPv4 over 2 KiB segments", false, 3000, {0}},
     {"TCP/IPv4 checksum field split across segments", false, 500, {51, 0}},
     {"TCP/IPv4 with an odd segment", false, 1200, {14, 333, 0}},
+    {"TCP/IPv4 headers whole, payload split at an odd offset", false, 1200, {14 + 20 + 20 + 333, 0}},
     {"UDP/IPv6 over segments", true, 5000, {0}},
     {"UDP/IPv6 in two segments", true, 1200, {100, 0}},
     {"TCP/IPv4 jumbo (9014 B)", false, 8960, {0}},
@@ -1162,17 +1163,17 @@ out:
 
 /* ---- tap ----------------------------------------------------------------- */
 
-/* A large TCP segment (8000 bytes at MSS 1000, a chain) from the test port
- * to an uplink that does not take large segments: the kernel side must get
- * the 8 segments the switch cut, each with its length, sequence number and
- * IP and TCP checksums right and its part of the payload. Returns the
- * segments seen. */
-static unsigned send_large_segment(struct sub *t, struct tport *tp, int fd, const uint8_t dst[6])
+/* A large TCP segment (8000 bytes at MSS 1000, a chain of mbufs of segs[]
+ * bytes) from the test port to net_tap, which cuts TCP/IPv4 itself (TSO)
+ * unless the switch does: the kernel side must get 8 segments, each with
+ * its length, sequence number and IP and TCP checksums right and its part
+ * of the payload. Returns the segments seen. */
+static unsigned send_large_segment(struct sub *t, struct tport *tp, int fd, const uint8_t dst[6],
+                                   const uint32_t segs[4], uint32_t seq)
 {
     static uint8_t f[FRAME_MAX], got[FRAME_MAX];
-    const uint32_t payload = 8000, mss = 1000, seq = 0x7000, nseg = payload / mss;
+    const uint32_t payload = 8000, mss = 1000, nseg = payload / mss;
     uint32_t len = build_tcp4(f, payload, dst, seq);
-    static const uint32_t segs[] = {14 + 40 + 333, 2001, 0, 0};
     struct rte_mbuf *m = mk_mbuf(f, len, segs, 4);
     if (!check(t, m != NULL, "no mbufs"))
         return 0;
@@ -1364,7 +1365,27 @@ static void test_tap(struct sub *t)
         if (ok)
             say("kernel -> switch, %s: L4 flags %#" PRIx64 ": ok", w, l4);
     }
-    unsigned nseg = send_large_segment(t, tp, s, dst);
+    /* Split at odd offsets inside the payload: net_tap's checksum would be
+     * wrong (vswitch/src/port-uplink-tso.c), so the switch cuts it. */
+    static const uint32_t odd_split[] = {14 + 40 + 333, 2001, 0, 0};
+    static const uint32_t even_split[] = {14 + 40 + 334, 2000, 0, 0};
+    struct vsw_uplink_info in0, in1;
+    vsw_uplink_port_get_info(ports[0], &in0);
+    unsigned nseg = send_large_segment(t, tp, s, dst, odd_split, 0x7000);
+    vsw_uplink_port_get_info(ports[0], &in1);
+    check(t, in1.tx_tso == in0.tx_tso, "a large segment net_tap would sum wrong went to it whole");
+    /* Split evenly: it goes to net_tap whole, as one frame. */
+    if (send_large_segment(t, tp, s, dst, even_split, 0x9000) == 8)
+        nseg++;
+    for (int tries = 0; tries < 100; tries++) {
+        vsw_uplink_port_get_info(ports[0], &in1);
+        if (in1.tx_tso == in0.tx_tso + 1)
+            break;
+        pause_ms(10);
+    }
+    check(t, in1.tx_tso == in0.tx_tso + 1 && in1.tx_tso_segments == in0.tx_tso_segments + 8,
+          "net_tap was given %" PRIu64 " large segments whole (%" PRIu64 " segments), expected 1 (8)",
+          in1.tx_tso - in0.tx_tso, in1.tx_tso_segments - in0.tx_tso_segments);
     /* The worker counts a frame after the kernel may have delivered it. */
     for (int tries = 0; tries < 100; tries++) {
         stats(ports[0], &st);
@@ -1472,6 +1493,37 @@ static void test_memif(struct sub *t)
           "burst: %u sent, %u arrived, %" PRIu64 " counted as dropped", sent, got,
           drops(&s1) + drops(&s2));
     check(t, got >= sent * 9 / 10, "burst: only %u of %u arrived", got, sent);
+    /* Exact counts, each way: the 3 frames of send_sizes, then the burst.
+     * What the server's PMD took the client received once (a queue polled
+     * that its peer did not announce would receive frames again), and the
+     * client's port delivered it or counted it as dropped. The counters
+     * follow the frames by a little: wait for them to settle. */
+    const uint32_t nsizes = RTE_DIM(sizes);
+    end = now_s() + 3;
+    do {
+        stats(ports[0], &s1);
+        stats(ports[1], &s2);
+        if (s1.tx_packets == nsizes + sent - drops(&s1) && s2.rx_packets == s1.tx_packets &&
+            s2.tx_packets == nsizes && s1.rx_packets == nsizes)
+            break;
+        pause_ms(10);
+    } while (now_s() < end);
+    say("memif server: tx %" PRIu64 " rx %" PRIu64 "; client: rx %" PRIu64 " tx %" PRIu64,
+        s1.tx_packets, s1.rx_packets, s2.rx_packets, s2.tx_packets);
+    check(t, s1.tx_packets == nsizes + sent - drops(&s1),
+          "memif server sent %" PRIu64 " frames, expected %u + %u - %" PRIu64 " dropped",
+          s1.tx_packets, nsizes, sent, drops(&s1));
+    check(t, s2.rx_packets == s1.tx_packets,
+          "memif client received %" PRIu64 " frames, the server sent %" PRIu64, s2.rx_packets,
+          s1.tx_packets);
+    check(t, got == s2.rx_packets - nsizes - drops(&s2),
+          "burst: %u arrived at the far port, the client received %" PRIu64 " - %u - %" PRIu64
+          " dropped",
+          got, s2.rx_packets, nsizes, drops(&s2));
+    check(t, s2.tx_packets == nsizes && s1.rx_packets == nsizes,
+          "client -> server: the client sent %" PRIu64 ", the server received %" PRIu64
+          ", expected %u",
+          s2.tx_packets, s1.rx_packets, nsizes);
     for (int i = 0; i < 4; i++)
         print_stats(ports[i]);
 

@@ -1843,6 +1843,9 @@ static void zcopy__large_send__payload_in_guest_pages_headers_copied(void **stat
     assert_int_equal(count_comp(v, tid), 1);
     assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE), NVSP_STAT_SUCCESS);
     expect_no_err(v, &b);
+    struct netvsp_stats a = nstats(v);
+    assert_int_equal(a.zc_frames - b.zc_frames, 1);
+    assert_int_equal(a.zc_fallbacks - b.zc_fallbacks, 0);
 }
 
 static void *free_on_thread(void *arg)
@@ -1944,9 +1947,10 @@ static void zcopy__small_or_headers_not_in_copy__copied_and_completed_at_once(vo
         uint32_t len;
         int kind; /* 0 TCP, 1 not TCP/UDP, 2 hop-by-hop of 248 bytes, 3 of 64 */
         bool zero_copy;
+        bool fallback; /* large enough, copied all the same: counted */
     } cases[] = {
-        {2000, 0, false}, {ZC_HDR_BYTES + 2047, 0, false}, {9000, 1, false},
-        {9000, 2, false}, {9000, 3, true}, {9000, 0, true},
+        {2000, 0, false, false}, {ZC_HDR_BYTES + 2047, 0, false, false}, {9000, 1, false, true},
+        {9000, 2, false, true},  {9000, 3, true, false},                  {9000, 0, true, false},
     };
     static uint8_t f[9000];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1970,9 +1974,15 @@ static void zcopy__small_or_headers_not_in_copy__copied_and_completed_at_once(vo
         uint8_t ext[64];
         uint32_t el = gpa_ext(ext, &r, 1, 1);
         inbox_clear(v);
+        struct netvsp_stats b = nstats(v);
         uint64_t tid = rndis_pkt_gpa(v, NVSP_CHANNEL_TYPE_DATA, 2, hl, ext, el);
         assert_int_equal(pump(v), 1);
         zc_mbuf_eq(v->rx[0], f, len);
+        struct netvsp_stats a = nstats(v);
+        if (a.zc_frames - b.zc_frames != cases[i].zero_copy ||
+            a.zc_fallbacks - b.zc_fallbacks != cases[i].fallback)
+            fail_msg("case %zu: zc_frames +%" PRIu64 ", zc_fallbacks +%" PRIu64, i,
+                     a.zc_frames - b.zc_frames, a.zc_fallbacks - b.zc_fallbacks);
         collect(v);
         if (cases[i].zero_copy) {
             assert_int_equal(ext_bytes(v->rx[0]), len - ZC_HDR_BYTES);
@@ -2001,6 +2011,7 @@ static void zcopy__more_sends_in_flight_than_slots__rest_copied(void **state)
     uint64_t tids[70];
     unsigned zc = 0;
     inbox_clear(v);
+    struct netvsp_stats b = nstats(v);
     for (uint32_t i = 0; i < sends; i++) {
         tids[i] = zc_post(v, g_big, flen, l4);
         assert_int_equal(pump(v), 1);
@@ -2011,6 +2022,10 @@ static void zcopy__more_sends_in_flight_than_slots__rest_copied(void **state)
         assert_true((find_comp(v, tids[i]) == NULL) == (e != 0));
     }
     assert_int_equal(zc, 64);
+    /* Counted: 64 taken, the 6 beyond the slots copied as fallbacks. */
+    struct netvsp_stats a = nstats(v);
+    assert_int_equal(a.zc_frames - b.zc_frames, 64);
+    assert_int_equal(a.zc_fallbacks - b.zc_fallbacks, sends - 64);
     free_rx(v);
     pump(v);
     collect(v);

@@ -10,6 +10,9 @@
  * to a switch: the test calls its rx_burst/tx_burst as its worker would.
  * The control cases use net_null, a PMD whose peer picks nothing, and a
  * memif server without a peer (its queue count is the devargs' queues=N).
+ *
+ * Large TCP segments (port-uplink-tso.h): which PMDs take them whole, within
+ * which limits, and how a frame is made ready for a PMD that cuts it.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -28,8 +31,12 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ip.h>
 #include <rte_ring.h>
+#include <rte_tcp.h>
 
+#include "port-uplink-tso.h"
+#include "vsw-frame.h"
 #include "vsw-port-provider.h"
 #include "vsw-uplink.h"
 #include "vsw.h"
@@ -264,6 +271,235 @@ static void uplink_create__memif_queues__that_many_queue_pairs(void **state)
     }
 }
 
+
+/* ---- Large TCP segments ------------------------------------------------- */
+
+#define TSO_HDR4 (14u + 20u + 32u) /* Ethernet, IPv4, TCP with timestamps */
+#define TSO_HDR6 (14u + 40u + 32u)
+
+/*
+ * A large TCP segment of payload bytes at mss, IPv4 or IPv6, asked for with
+ * vsw_frame_tso_request(): its headers in a first mbuf of first bytes
+ * (first >= the headers), the rest in pool mbufs of at most 1500 bytes.
+ * Payload byte i is (uint8_t)i.
+ */
+static struct rte_mbuf *tso_frame(bool v6, uint32_t payload, uint16_t mss, uint32_t first)
+{
+    static uint8_t f[70000];
+    const uint32_t l3 = v6 ? 40 : 20, hdr = 14 + l3 + 32, len = hdr + payload;
+    memset(f, 0, hdr);
+    memset(f, 0x02, 12);
+    f[12] = v6 ? 0x86 : 0x08, f[13] = v6 ? 0xdd : 0x00;
+    uint8_t *ip = f + 14, *t = f + 14 + l3;
+    if (v6) {
+        ip[0] = 0x60;
+        ip[4] = (uint8_t)((len - 14 - 40) >> 8), ip[5] = (uint8_t)(len - 14 - 40);
+        ip[6] = IPPROTO_TCP, ip[7] = 64;
+        ip[23] = 1, ip[39] = 2;
+    } else {
+        ip[0] = 0x45;
+        ip[2] = (uint8_t)((len - 14) >> 8), ip[3] = (uint8_t)(len - 14);
+        ip[4] = 0x12, ip[5] = 0x34;
+        ip[8] = 64, ip[9] = IPPROTO_TCP;
+        ip[12] = 10, ip[15] = 1, ip[16] = 10, ip[19] = 2;
+    }
+    t[0] = 0x30, t[1] = 0x39, t[2] = 0x14, t[3] = 0x51;
+    t[7] = 1;
+    t[12] = 8 << 4; /* 32-byte header */
+    t[13] = RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG;
+    t[14] = 0xff;
+    for (uint32_t i = 0; i < payload; i++)
+        f[hdr + i] = (uint8_t)i;
+    struct rte_mbuf *m = NULL;
+    for (uint32_t off = 0; off < len;) {
+        uint32_t k = off == 0 ? first : RTE_MIN(1500u, len - off);
+        struct rte_mbuf *s = rte_pktmbuf_alloc(g_pool);
+        assert_non_null(s);
+        assert_non_null(rte_pktmbuf_append(s, (uint16_t)k));
+        memcpy(rte_pktmbuf_mtod(s, void *), f + off, k);
+        if (!m)
+            m = s;
+        else
+            assert_int_equal(rte_pktmbuf_chain(m, s), 0);
+        off += k;
+    }
+    assert_int_equal(vsw_frame_tso_request(m, 14 + l3, mss, v6 ? 6 : 4, 1500), 0);
+    return m;
+}
+
+static void uplink_tso_caps__by_pmd__tap_ipv4_only_virtio_both_others_none(void **state)
+{
+    (void)state;
+    const uint64_t all = RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+                         RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |
+                         RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+    struct vsw_uplink_tso_limits lim;
+    /* net_tap as 22.11 reports it: rte_gso inside, TCP/IPv4 only. */
+    assert_int_equal(vsw_uplink_tso_caps("net_tap", all, 1500, &lim), VSW_TX_TSO4);
+    assert_int_equal(lim.max_frame, 1500);
+    assert_int_equal(lim.max_segs, 64);
+    assert_int_equal(lim.max_hdr, 128);
+    assert_int_equal(vsw_uplink_tso_caps("net_virtio_user", all, 1500, &lim), VSW_TX_TSO);
+    assert_int_equal(lim.max_frame, 0);
+    assert_int_equal(lim.max_segs, 0);
+    /* Without TSO, or TSO without TCP checksums or chains: nothing whole. */
+    assert_int_equal(vsw_uplink_tso_caps("net_af_packet", RTE_ETH_TX_OFFLOAD_MULTI_SEGS, 1500, &lim),
+                     0);
+    assert_int_equal(vsw_uplink_tso_caps("net_tap", all & ~RTE_ETH_TX_OFFLOAD_TCP_TSO, 1500, &lim),
+                     0);
+    assert_int_equal(
+        vsw_uplink_tso_caps("net_virtio_user", all & ~RTE_ETH_TX_OFFLOAD_TCP_CKSUM, 1500, &lim), 0);
+    assert_int_equal(
+        vsw_uplink_tso_caps("net_virtio_user", all & ~RTE_ETH_TX_OFFLOAD_MULTI_SEGS, 1500, &lim), 0);
+}
+
+static void uplink_tso_within__tap_limits__mss_segments_headers_and_tag_judged(void **state)
+{
+    (void)state;
+    struct vsw_uplink_tso_limits tap;
+    vsw_uplink_tso_caps("net_tap", RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+                                       RTE_ETH_TX_OFFLOAD_MULTI_SEGS,
+                        1500, &tap);
+    const struct vsw_uplink_tso_limits none = {0};
+    /* The full MSS of MTU 1500: a 1514-byte segment frame, beyond net_tap's
+     * MTU check; 1434 is the largest MSS it takes, 1430 with a tag. */
+    struct rte_mbuf *full = tso_frame(false, 20000, 1448, TSO_HDR4);
+    struct rte_mbuf *fits = tso_frame(false, 20000, 1434, TSO_HDR4);
+    assert_false(vsw_uplink_tso_within(&tap, full, 0));
+    assert_true(vsw_uplink_tso_within(&none, full, 0));
+    assert_true(vsw_uplink_tso_within(&tap, fits, 0));
+    assert_false(vsw_uplink_tso_within(&tap, fits, 100));
+    /* 65 segments: more than net_tap's GSO output array. */
+    struct rte_mbuf *many = tso_frame(false, 64u * 500u + 1u, 500, TSO_HDR4);
+    assert_int_equal(vsw_uplink_tso_segs(many), 65);
+    assert_false(vsw_uplink_tso_within(&tap, many, 0));
+    assert_true(vsw_uplink_tso_within(&none, many, 0));
+    struct rte_mbuf *n64 = tso_frame(false, 64u * 500u, 500, TSO_HDR4);
+    assert_true(vsw_uplink_tso_within(&tap, n64, 0));
+    /* Headers beyond its 128-byte header mbufs. */
+    n64->l3_len = 60;
+    n64->l4_len = 60;
+    assert_false(vsw_uplink_tso_within(&tap, n64, 0));
+    /* A chain split at an odd distance into a segment's payload: net_tap
+     * would sum it wrong. An even split is fine. */
+    struct rte_mbuf *odd = tso_frame(false, 20000, 1400, TSO_HDR4 + 333);
+    struct rte_mbuf *even = tso_frame(false, 20000, 1400, TSO_HDR4 + 334);
+    assert_false(vsw_uplink_tso_within(&tap, odd, 0));
+    assert_true(vsw_uplink_tso_within(&none, odd, 0));
+    assert_true(vsw_uplink_tso_within(&tap, even, 0));
+    /* The same rule for a frame's checksum alone: one segment from L4 on. */
+    assert_false(vsw_uplink_pieces_even(odd, 14 + 20, 0));
+    assert_true(vsw_uplink_pieces_even(even, 14 + 20, 0));
+    rte_pktmbuf_free(odd);
+    rte_pktmbuf_free(even);
+    rte_pktmbuf_free(full);
+    rte_pktmbuf_free(fits);
+    rte_pktmbuf_free(many);
+    rte_pktmbuf_free(n64);
+}
+
+/* m's bytes from off on are payload bytes from pay_off on. */
+static void check_payload(const struct rte_mbuf *m, uint32_t off, uint32_t pay_off, uint32_t n)
+{
+    static uint8_t buf[70000];
+    const uint8_t *p = rte_pktmbuf_read(m, off, n, buf);
+    assert_non_null(p);
+    for (uint32_t i = 0; i < n; i++)
+        if (p[i] != (uint8_t)(pay_off + i))
+            fail_msg("payload byte %u: %u", i, p[i]);
+}
+
+static void uplink_tso_prepare__shared_ipv4_frame__private_head_rest_referenced(void **state)
+{
+    (void)state;
+    const uint32_t payload = 20000;
+    struct rte_mbuf *m = tso_frame(false, payload, 1400, TSO_HDR4 + 100);
+    rte_pktmbuf_refcnt_update(m, 1); /* another port holds it too */
+    const uint64_t flags = m->ol_flags;
+    uint8_t before[TSO_HDR4];
+    memcpy(before, rte_pktmbuf_mtod(m, void *), TSO_HDR4);
+    struct rte_mbuf *p = m;
+    /* A port that offers TSO4 only: the IPv4 frame is taken. */
+    assert_int_equal(vsw_uplink_tso_prepare(g_pool, &p, VSW_TX_TSO4,
+                                            RTE_ETH_TX_OFFLOAD_TCP_TSO |
+                                                RTE_ETH_TX_OFFLOAD_TCP_CKSUM),
+                     0);
+    assert_ptr_not_equal(p, m);
+    assert_true(RTE_MBUF_DIRECT(p));
+    assert_int_equal(rte_mbuf_refcnt_read(p), 1);
+    assert_int_equal(p->data_len, TSO_HDR4);
+    assert_int_equal(p->pkt_len, m->pkt_len);
+    assert_memory_equal(rte_pktmbuf_mtod(p, void *), before, TSO_HDR4);
+    check_payload(p, TSO_HDR4, 0, payload);
+    assert_int_equal(p->l2_len, 14);
+    assert_int_equal(p->l3_len, 20);
+    assert_int_equal(p->l4_len, 32);
+    assert_int_equal(p->tso_segsz, 1400);
+    assert_int_equal(p->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_L4_MASK |
+                                    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM),
+                     RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM | RTE_MBUF_F_TX_IPV4);
+    assert_int_equal(p->ol_flags & (RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL), 0);
+    /* The other holder's frame is as it was; the new one references it. */
+    assert_int_equal(m->ol_flags, flags);
+    assert_memory_equal(rte_pktmbuf_mtod(m, void *), before, TSO_HDR4);
+    /* The reference handed in went; the other holder's and the indirect
+     * mbuf's over the rest of its first segment remain. */
+    assert_int_equal(rte_mbuf_refcnt_read(m), 2);
+    rte_pktmbuf_free(p);
+    assert_int_equal(rte_mbuf_refcnt_read(m), 1);
+    check_payload(m, TSO_HDR4, 0, payload);
+    rte_pktmbuf_free(m);
+}
+
+static void uplink_tso_prepare__private_frame__prepared_in_place(void **state)
+{
+    (void)state;
+    struct rte_mbuf *m = tso_frame(false, 9000, 1400, TSO_HDR4);
+    struct rte_mbuf *p = m;
+    /* The IPv4 header checksum request stays where the PMD offers it. */
+    assert_int_equal(vsw_uplink_tso_prepare(g_pool, &p, VSW_TX_TSO,
+                                            RTE_ETH_TX_OFFLOAD_TCP_TSO |
+                                                RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+                                                RTE_ETH_TX_OFFLOAD_IPV4_CKSUM),
+                     0);
+    assert_ptr_equal(p, m);
+    assert_int_equal(p->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK),
+                     RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM);
+    rte_pktmbuf_free(p);
+}
+
+static void uplink_tso_prepare__ipv6_to_tso4_port__refused_unchanged(void **state)
+{
+    (void)state;
+    struct rte_mbuf *m = tso_frame(true, 9000, 1400, TSO_HDR6);
+    const uint64_t flags = m->ol_flags;
+    struct rte_mbuf *p = m;
+    assert_int_equal(vsw_uplink_tso_prepare(g_pool, &p, VSW_TX_TSO4,
+                                            RTE_ETH_TX_OFFLOAD_TCP_TSO |
+                                                RTE_ETH_TX_OFFLOAD_TCP_CKSUM),
+                     -EINVAL);
+    assert_ptr_equal(p, m);
+    assert_int_equal(m->ol_flags, flags);
+    /* To a port that takes both, it goes. */
+    assert_int_equal(vsw_uplink_tso_prepare(g_pool, &p, VSW_TX_TSO,
+                                            RTE_ETH_TX_OFFLOAD_TCP_TSO |
+                                                RTE_ETH_TX_OFFLOAD_TCP_CKSUM),
+                     0);
+    assert_int_equal(p->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV6),
+                     RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV6);
+    rte_pktmbuf_free(p);
+}
+
+static void uplink_create__pmd_without_tso__large_segments_cut_by_switch(void **state)
+{
+    struct fixture *f = *state;
+    /* net_ring offers no TSO: the port's word asks the switch to cut. */
+    assert_int_equal(vsw_port_tx_offloads(f->port) & VSW_TX_TSO, 0);
+    struct vsw_uplink_info in;
+    vsw_uplink_port_get_info(f->port, &in);
+    assert_int_equal(in.tx_tso, 0);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -306,6 +542,13 @@ int main(void)
                                         teardown),
         cmocka_unit_test(uplink_create__peer_picks_nothing__one_queue_pair),
         cmocka_unit_test(uplink_create__memif_queues__that_many_queue_pairs),
+        cmocka_unit_test(uplink_tso_caps__by_pmd__tap_ipv4_only_virtio_both_others_none),
+        cmocka_unit_test(uplink_tso_within__tap_limits__mss_segments_headers_and_tag_judged),
+        cmocka_unit_test(uplink_tso_prepare__shared_ipv4_frame__private_head_rest_referenced),
+        cmocka_unit_test(uplink_tso_prepare__private_frame__prepared_in_place),
+        cmocka_unit_test(uplink_tso_prepare__ipv6_to_tso4_port__refused_unchanged),
+        cmocka_unit_test_setup_teardown(uplink_create__pmd_without_tso__large_segments_cut_by_switch,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

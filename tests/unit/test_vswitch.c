@@ -3524,6 +3524,86 @@ static void vsw_forward__large_segment_to_linear_ports__one_private_mbuf_each(vo
     assert_int_equal(((const struct rte_tcp_hdr *)(h + 20))->tcp_flags, SEG_FLAGS);
 }
 
+/* Like an uplink whose PMD segments with limits of its own: a segment
+ * frame (headers + MSS, the tag the switch adds included) of at most
+ * 1100 bytes. */
+static bool tp_tso_fits(const struct vsw_port *port, const struct rte_mbuf *m, uint16_t tag)
+{
+    (void)port;
+    return (uint32_t)m->l2_len + m->l3_len + m->l4_len + m->tso_segsz + (tag ? 4u : 0u) <= 1100;
+}
+
+static const struct vsw_port_class test_port_tso_limited_class = {
+    .type = "test-tso-limited",
+    .inband_vlan = true,
+    .rx_burst = tp_rx_burst,
+    .tx_burst = tp_tx_burst,
+    .tso_fits = tp_tso_fits,
+    .wait_fd = tp_wait_fd,
+    .wait_arm = tp_wait_arm,
+    .wait_disarm = tp_wait_disarm,
+    .destroy = tp_destroy,
+};
+
+static void vsw_forward__large_segments_to_tso4_port__ipv4_whole_ipv6_cut(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    /* net_tap's kind: it segments TCP/IPv4 only. */
+    struct test_port *t4 = keeper(f, "T4", VSW_TX_CSUM | VSW_TX_TSO4);
+    struct test_port *t6 = keeper(f, "T6", VSW_TX_CSUM | VSW_TX_TSO6);
+    inject(a, tso_frame(bcast, 4, 10000, 1448, 14 + 40 + 333));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(t4->nkept, 1);
+    check_whole(t4, 0, 14 + 40 + 10000, 1448);
+    assert_int_equal(t6->nkept, 7);
+    check_segments(t6, 0, 4, 10000, 1448, 0, false);
+
+    inject(a, tso_frame(bcast, 6, 5000, 1200, 14 + 60 + 333));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(t4->nkept, 1 + 5);
+    check_segments(t4, 1, 6, 5000, 1200, 0, false);
+    assert_int_equal(t6->nkept, 7 + 1);
+    check_whole(t6, 7, 14 + 60 + 5000, 1200);
+}
+
+static void vsw_forward__large_segment_beyond_port_tso_limit__cut(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    struct test_port *l = tp_create_cls("L", &test_port_tso_limited_class);
+    assert_non_null(l);
+    assert_true(f->ntp < MAX_TP);
+    f->tp[f->ntp++] = l;
+    assert_int_equal(vsw_port_attach(f->sw, &l->base), 0);
+    vsw_port_set_link(&l->base, true);
+    l->keep = true;
+    vsw_port_set_tx_offloads(&l->base, VSW_TX_CSUM | VSW_TX_TSO);
+    /* 14 + 20 + 20 + 1000 = 1054: within its limit, whole. */
+    inject(a, tso_frame(bcast, 4, 4000, 1000, 0));
+    /* 1104 bytes: beyond it, cut. */
+    inject(a, tso_frame(bcast, 4, 4000, 1050, 0));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(l->nkept, 1 + 4);
+    check_whole(l, 0, 14 + 20 + 20 + 4000, 1000);
+    check_segments(l, 1, 4, 4000, 1050, 0, false);
+    /* On a trunk the tag counts: 1054 + 4 fits; 1100 untagged, as the
+     * frame came in, is 1104 with it: cut. */
+    static const uint16_t allowed[] = {20};
+    set_access(a, 20);
+    set_trunk(l, allowed, 1, 0);
+    inject(a, tso_frame(bcast, 4, 4000, 1000, 0));
+    inject(a, tso_frame(bcast, 4, 4000, 1046, 0));
+    settle(f);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(l->nkept, 5 + 1 + 4);
+    check_whole(l, 5, 18 + 20 + 20 + 4000, 1000);
+    check_segments(l, 6, 4, 4000, 1046, 20, false);
+}
+
 static void vsw_forward__large_segment_to_inband_trunk__every_segment_tagged(void **state)
 {
     struct fixture *f = *state;
@@ -4336,6 +4416,10 @@ int main(void)
             vsw_forward__large_segment_to_inband_trunk__every_segment_tagged, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_forward__large_segment_to_linear_ports__one_private_mbuf_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_forward__large_segments_to_tso4_port__ipv4_whole_ipv6_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_forward__large_segment_beyond_port_tso_limit__cut,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_forward__checksum_request_to_port_without_csum__finished_and_verified, setup,
             teardown),

@@ -44,6 +44,13 @@ struct vsw_port_class {
     uint16_t (*tx_burst)(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
     /* Optional: end of a worker round; push out what tx_burst batched. */
     void (*tx_flush)(struct vsw_port *port);
+    /* Optional, for a port whose word says VSW_TX_TSO4/_TSO6: does it take
+     * this large segment (headers in its first segment, of an IP version
+     * it takes) whole, once the switch has put tag into it (0: none)?
+     * false: the switch cuts it first. For a device's own limits on the
+     * MSS, the segment count or the header length. NULL: it takes every
+     * one its word says. Owning worker. */
+    bool (*tso_fits)(const struct vsw_port *port, const struct rte_mbuf *m, uint16_t tag);
 
     /* Sleeping. wait_fd: readable when rx_burst may find work, or -1 when
      * there is nothing to wait for right now (e.g. a VM NIC no guest has
@@ -142,11 +149,13 @@ static inline void vsw_port_rx_busy(struct vsw_port *port)
  * What a port takes from the switch, beyond finished frames (vsw-frame.h
  * says what the requests are). VSW_TX_CSUM: frames whose TCP/UDP checksum
  * is left to the network (RTE_MBUF_F_TX_TCP_CKSUM/_UDP_CKSUM with l2_len,
- * l3_len, RTE_MBUF_F_TX_IPV4/_IPV6), as they are. VSW_TX_TSO: large TCP
- * segments (RTE_MBUF_F_TX_TCP_SEG, vsw_frame_tso_request()) whole. Before a
- * frame reaches tx_burst the switch makes it fit: a large segment to a
- * port without VSW_TX_TSO is cut into segments, and checksums a port
- * without VSW_TX_CSUM does not take are finished in software.
+ * l3_len, RTE_MBUF_F_TX_IPV4/_IPV6), as they are. VSW_TX_TSO4 / _TSO6:
+ * large TCP segments (RTE_MBUF_F_TX_TCP_SEG, vsw_frame_tso_request()) over
+ * IPv4 / IPv6 whole, as far as the class's tso_fits agrees; VSW_TX_TSO is
+ * both. Before a frame reaches tx_burst the switch makes it fit: a large
+ * segment the port does not take whole is cut into segments, and
+ * checksums a port without VSW_TX_CSUM does not take are finished in
+ * software.
  *
  * A port type sets its word when it creates the port and whenever what
  * its peer negotiated changes; any thread, relaxed: frames already staged
@@ -156,7 +165,9 @@ static inline void vsw_port_rx_busy(struct vsw_port *port)
  * took before they said so.
  */
 #define VSW_TX_CSUM (1u << 0)
-#define VSW_TX_TSO (1u << 1)
+#define VSW_TX_TSO4 (1u << 1)
+#define VSW_TX_TSO6 (1u << 3)
+#define VSW_TX_TSO (VSW_TX_TSO4 | VSW_TX_TSO6)
 /* Not an offload but a hint: the port copies or sums every byte of each
  * frame anyway (net_af_packet's ring, software checksums), so segments cut
  * for it come best as one private mbuf each, built by one copy, rather

@@ -81,6 +81,8 @@ struct vsw_uplink_info {
     uint64_t rx_errors;      /* ierrors */
     uint64_t tx_errors;      /* oerrors */
     uint64_t sw_checksums;   /* frames whose checksums were finished in software */
+    uint64_t tx_tso;          /* large TCP segments handed to the PMD whole (TSO) */
+    uint64_t tx_tso_segments; /* the segments the PMD cut them into */
     uint64_t tx_bad_offload; /* dropped: an offload request that could not be met
                               * (TSO, SCTP, tunnels, inconsistent headers) */
     bool rx_interrupts;      /* the owner sleeps on RX interrupts (else it polls) */

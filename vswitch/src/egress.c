@@ -32,15 +32,6 @@ struct rte_mbuf *vsw_wire_copy(struct rte_mempool *pool, struct rte_mbuf *m, uin
     return c;
 }
 
-/* May m be written in place: every segment its own, none shared? */
-static inline bool writable(const struct rte_mbuf *m)
-{
-    for (const struct rte_mbuf *s = m; s; s = s->next)
-        if (!RTE_MBUF_DIRECT(s) || rte_mbuf_refcnt_read(s) != 1)
-            return false;
-    return true;
-}
-
 /*
  * Finish in software the checksum requests of m (private) among which;
  * NULL if m was dropped (freed and counted on out). A finished L4 checksum
@@ -82,10 +73,8 @@ static struct rte_mbuf *finish_csum(struct vsw_worker *w, struct vsw_port *out,
  * pool: TCP senders do not ask for that. */
 #define VSW_SEGS_MAX 256
 
-/* Chain to s indirect mbufs over len bytes at off of m (as GSO does for
- * IPv4): the payload is not copied. 0, or -ENOMEM (s keeps what it got). */
-static int attach_range(struct rte_mempool *pool, struct rte_mbuf *s, struct rte_mbuf *m,
-                        uint32_t off, uint32_t len)
+int vsw_attach_range(struct rte_mempool *pool, struct rte_mbuf *s, struct rte_mbuf *m,
+                     uint32_t off, uint32_t len)
 {
     struct rte_mbuf *seg = m;
     while (seg && off >= seg->data_len) {
@@ -127,7 +116,7 @@ static int cut_tcp6(struct rte_mempool *pool, struct rte_mbuf *m, struct rte_mbu
     for (uint32_t off = 0; off < payload; off += mss) {
         const uint32_t len = RTE_MIN(mss, payload - off);
         struct rte_mbuf *s = rte_pktmbuf_copy(m, pool, 0, hdr);
-        if (!s || attach_range(pool, s, m, hdr + off, len) != 0) {
+        if (!s || vsw_attach_range(pool, s, m, hdr + off, len) != 0) {
             rte_pktmbuf_free(s);
             rte_pktmbuf_free_bulk(segs, (unsigned)n);
             return -ENOMEM;
@@ -222,7 +211,7 @@ static int cut(struct vsw_worker *w, struct rte_mbuf *m, struct rte_mbuf **segs,
     int n;
     if (m->pkt_len <= hdr + m->tso_segsz) {
         /* One segment already: only the request goes. */
-        if (!writable(m)) {
+        if (!vsw_mbuf_writable(m)) {
             struct rte_mbuf *c = rte_pktmbuf_copy(m, w->dp->pool, 0, UINT32_MAX);
             rte_pktmbuf_free(m);
             if (!c)
@@ -270,18 +259,25 @@ static int cut(struct vsw_worker *w, struct rte_mbuf *m, struct rte_mbuf **segs,
     return n;
 }
 
+bool vsw_tso_whole(const struct vsw_port *out, uint32_t offl, const struct rte_mbuf *m,
+                   uint16_t tag)
+{
+    const uint32_t want = (m->ol_flags & RTE_MBUF_F_TX_IPV4) ? VSW_TX_TSO4 : VSW_TX_TSO6;
+    return (offl & want) && (!out->cls->tso_fits || out->cls->tso_fits(out, m, tag));
+}
+
 /*
  * Make m (one reference of it) fit out, as vsw-port-provider.h promises
- * port types, and stage what it becomes: a large TCP segment for a port
- * without VSW_TX_TSO is cut, checksums for a port without VSW_TX_CSUM are
- * finished, the port's tag goes into the frame if it carries tags in-band
+ * port types, and stage what it becomes: a large TCP segment the port
+ * does not take whole (vsw_tso_whole) is cut, checksums for a port without
+ * VSW_TX_CSUM are finished, the port's tag goes into the frame if it carries tags in-band
  * (tag), and a port that writes to frames gets one nobody else reads.
  */
 void vsw_deliver(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m, uint16_t tag)
 {
     const uint32_t offl = vsw_port_tx_offloads(out);
     const uint64_t f = m->ol_flags;
-    if (unlikely((f & RTE_MBUF_F_TX_TCP_SEG) && !(offl & VSW_TX_TSO))) {
+    if (unlikely((f & RTE_MBUF_F_TX_TCP_SEG) && !vsw_tso_whole(out, offl, m, tag))) {
         struct rte_mbuf *segs[VSW_SEGS_MAX];
         int n = cut(w, m, segs, offl & VSW_TX_LINEAR);
         if (n < 0) {
@@ -295,7 +291,7 @@ void vsw_deliver(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m,
             struct rte_mbuf *s = segs[i];
             /* A segment's headers are its own, its payload is m's: a port
              * that writes to frames gets it in full segments of its own. */
-            if (out->cls->tx_writes && !writable(s)) {
+            if (out->cls->tx_writes && !vsw_mbuf_writable(s)) {
                 struct rte_mbuf *c = rte_pktmbuf_copy(s, w->dp->pool, 0, UINT32_MAX);
                 rte_pktmbuf_free(s);
                 if (!c) {
@@ -320,7 +316,7 @@ void vsw_deliver(struct vsw_worker *w, struct vsw_port *out, struct rte_mbuf *m,
     }
     const bool finish = !(f & RTE_MBUF_F_TX_TCP_SEG) && (f & VSW_TX_CSUM_FLAGS) &&
                         !(offl & VSW_TX_CSUM);
-    if (tag || ((finish || out->cls->tx_writes) && !writable(m))) {
+    if (tag || ((finish || out->cls->tx_writes) && !vsw_mbuf_writable(m))) {
         struct rte_mbuf *c = vsw_wire_copy(w->dp->pool, m, tag);
         rte_pktmbuf_free(m);
         if (!c) {

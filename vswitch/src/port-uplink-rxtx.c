@@ -111,14 +111,6 @@ uint16_t vsw_uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint
 
 /* ---- Data path: checksums left to the network ----------------------- */
 
-static bool mbuf_writable(const struct rte_mbuf *m)
-{
-    for (const struct rte_mbuf *s = m; s; s = s->next)
-        if (!RTE_MBUF_DIRECT(s) || rte_mbuf_refcnt_read(s) != 1)
-            return false;
-    return true;
-}
-
 /* A private copy of m in full segments of the port's pool; m is freed.
  * NULL (counted) if out of mbufs. */
 static struct rte_mbuf *private_copy(struct uplink_port *up, struct rte_mbuf *m)
@@ -145,6 +137,36 @@ static int l4_hdr_len(const struct rte_mbuf *m, uint64_t l4, uint32_t *out)
     return 0;
 }
 
+bool vsw_uplink_tso_fits(const struct vsw_port *port, const struct rte_mbuf *m, uint16_t tag)
+{
+    const struct uplink_port *up = up_of_const(port);
+    const struct vsw_uplink_tso_limits lim = {
+        .max_frame = __atomic_load_n(&up->tso_lim.max_frame, __ATOMIC_RELAXED),
+        .max_segs = up->tso_lim.max_segs,
+        .max_hdr = up->tso_lim.max_hdr,
+        .even_pieces = up->tso_lim.even_pieces,
+    };
+    return vsw_uplink_tso_within(&lim, m, tag);
+}
+
+/* A large segment for a PMD that segments it: returns what to send, or
+ * NULL if it was dropped (freed and counted). */
+static struct rte_mbuf *tx_tso(struct uplink_port *up, struct rte_mbuf *m)
+{
+    int rc = (m->ol_flags & (TX_UNSUPPORTED_FLAGS & ~RTE_MBUF_F_TX_TCP_SEG))
+                 ? -EINVAL
+                 : vsw_uplink_tso_prepare(up->pool, &m, up->tso_caps, up->tx_offloads);
+    if (rc == 0 && (m->ol_flags & RTE_MBUF_F_TX_VLAN) && rte_vlan_insert(&m) != 0)
+        rc = -EINVAL;
+    if (rc == 0)
+        return m;
+    if (rc == -EINVAL)
+        counter_inc(&up->tx_bad_offload);
+    vsw_port_drop(&up->port, rc == -ENOMEM ? VSW_DROP_NO_MBUF : VSW_DROP_PORT_SPECIFIC, 1);
+    rte_pktmbuf_free(m);
+    return NULL;
+}
+
 /* A frame with transmit offload requests: returns what to send (the frame,
  * or a private copy of it), or NULL if it was dropped (freed and counted). */
 static struct rte_mbuf *tx_fixup(struct uplink_port *up, struct rte_mbuf *m)
@@ -152,6 +174,8 @@ static struct rte_mbuf *tx_fixup(struct uplink_port *up, struct rte_mbuf *m)
     const uint64_t f = m->ol_flags;
     const uint64_t l4 = f & RTE_MBUF_F_TX_L4_MASK;
     const uint64_t txo = up->tx_offloads;
+    if (f & RTE_MBUF_F_TX_TCP_SEG)
+        return tx_tso(up, m);
     if ((f & TX_UNSUPPORTED_FLAGS) || l4 == RTE_MBUF_F_TX_SCTP_CKSUM)
         goto bad;
     if ((f & VSW_TX_CSUM_FLAGS) &&
@@ -165,11 +189,13 @@ static struct rte_mbuf *tx_fixup(struct uplink_port *up, struct rte_mbuf *m)
     const bool sw_vlan = (f & RTE_MBUF_F_TX_VLAN) != 0;
     uint32_t l4_hlen = 0;
     /* A PMD reads the headers it completes from the first segment (net_tap
-     * refuses the frame otherwise): finish such frames here instead. */
+     * refuses the frame otherwise), and net_tap sums the rest mbuf by mbuf,
+     * wrongly after one of odd length: finish such frames here instead. */
     if (l4 && !sw_l4) {
         if (l4_hdr_len(m, l4, &l4_hlen) < 0)
             goto bad;
-        if ((uint32_t)m->l2_len + m->l3_len + l4_hlen > m->data_len)
+        if ((uint32_t)m->l2_len + m->l3_len + l4_hlen > m->data_len ||
+            (up->csum_even && !vsw_uplink_pieces_even(m, (uint32_t)m->l2_len + m->l3_len, 0)))
             sw_l4 = true;
     }
     if ((f & RTE_MBUF_F_TX_IP_CKSUM) && !sw_ip && (uint32_t)m->l2_len + m->l3_len > m->data_len)
@@ -182,7 +208,7 @@ static struct rte_mbuf *tx_fixup(struct uplink_port *up, struct rte_mbuf *m)
     /* Checksums are written into the frame (here, or by the PMD's
      * tx_prepare), and l4_len into its metadata: a frame other ports may be
      * reading gets copied. */
-    if (!mbuf_writable(m) && !(m = private_copy(up, m)))
+    if (!vsw_mbuf_writable(m) && !(m = private_copy(up, m)))
         return NULL;
     uint64_t sw = (sw_ip ? RTE_MBUF_F_TX_IP_CKSUM : 0) | (sw_l4 ? l4 : 0);
     if (sw) {
@@ -230,8 +256,9 @@ static struct rte_mbuf *tx_linearize(struct uplink_port *up, struct rte_mbuf *m)
 }
 
 /* rte_eth_tx_prepare() stops at the first frame the PMD cannot take:
- * drop that one and go on with the rest. */
-static uint16_t tx_prepare(struct uplink_port *up, struct rte_mbuf **v, uint32_t *len, uint16_t k)
+ * drop that one and go on with the rest (len and segs follow v). */
+static uint16_t tx_prepare(struct uplink_port *up, struct rte_mbuf **v, uint32_t *len,
+                           uint16_t *segs, uint16_t k)
 {
     uint16_t done = 0;
     while (done < k) {
@@ -244,6 +271,7 @@ static uint16_t tx_prepare(struct uplink_port *up, struct rte_mbuf **v, uint32_t
         rte_pktmbuf_free(v[done]);
         memmove(v + done, v + done + 1, sizeof(v[0]) * (size_t)(k - done - 1));
         memmove(len + done, len + done + 1, sizeof(len[0]) * (size_t)(k - done - 1));
+        memmove(segs + done, segs + done + 1, sizeof(segs[0]) * (size_t)(k - done - 1));
         k--;
     }
     return k;
@@ -259,7 +287,9 @@ uint16_t vsw_uplink_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint
         uint16_t cnt = (uint16_t)RTE_MIN(n - base, UPLINK_TX_CHUNK);
         struct rte_mbuf **v = pkts + base;
         uint32_t len[UPLINK_TX_CHUNK];
+        uint16_t segs[UPLINK_TX_CHUNK]; /* large segments: what the PMD cuts them into */
         uint16_t k = 0;
+        bool tso = false;
         for (uint16_t i = 0; i < cnt; i++) {
             struct rte_mbuf *m = v[i];
             if (unlikely(m->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK)) {
@@ -273,10 +303,15 @@ uint16_t vsw_uplink_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint
                     continue;
             }
             v[k] = m;
+            segs[k] = 0;
+            if (unlikely(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG)) {
+                segs[k] = (uint16_t)vsw_uplink_tso_segs(m);
+                tso = true;
+            }
             len[k++] = m->pkt_len;
         }
         if (k && (up->tx_offloads & ~RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
-            k = tx_prepare(up, v, len, k);
+            k = tx_prepare(up, v, len, segs, k);
         /* A PMD stops at the first frame it does not take: refused (drop
          * it, go on with the rest) or out of room (then the next try sends
          * nothing, and the rest is dropped). */
@@ -284,8 +319,14 @@ uint16_t vsw_uplink_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint
         uint64_t bytes = 0;
         while (i < k) {
             uint16_t s = rte_eth_tx_burst(up->port_id, 0, v + i, (uint16_t)(k - i));
-            for (uint16_t j = i; j < i + s; j++)
+            for (uint16_t j = i; j < i + s; j++) {
                 bytes += len[j];
+                if (unlikely(tso) && segs[j]) {
+                    counter_inc(&up->tx_tso);
+                    __atomic_store_n(&up->tx_tso_segs, up->tx_tso_segs + segs[j],
+                                     __ATOMIC_RELAXED);
+                }
+            }
             sent = (uint16_t)(sent + s);
             i = (uint16_t)(i + s);
             if (i == k)

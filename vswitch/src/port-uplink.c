@@ -34,7 +34,10 @@
  * "unknown", left to the receiver. Out of the switch: frames
  * whose senders left checksums to the network (RTE_MBUF_F_TX_*_CKSUM with
  * l2_len/l3_len set) leave either with those flags for a PMD that offers the
- * matching transmit offload, or with the checksum finished here. Flooded
+ * matching transmit offload, or with the checksum finished here. Large TCP
+ * segments leave whole (RTE_MBUF_F_TX_TCP_SEG) to a PMD that segments them,
+ * within its limits (port-uplink-tso.c: net_tap for IPv4 only); the switch
+ * cuts all others before they get here. Flooded
  * frames are shared by reference count with other egress ports, which may
  * be sending them at the same moment: such a frame is copied before
  * anything in it is written.
@@ -55,6 +58,9 @@
  *  - net_memif corrupts 9000-byte frames with its default bsize=2048.
  *  - net_tap has no rx_queue_intr_enable, but its RX interrupt descriptor is
  *    the TAP descriptor itself: level-triggered readable while frames wait.
+ *  - net_tap's TX checksums (DPDK 22.11) are summed mbuf by mbuf and come
+ *    out wrong after a piece of odd length: such frames get their
+ *    checksums here.
  *  - net_tap refuses to send frames longer than its ethdev MTU + 22, and
  *    ethdev keeps that MTU at 1504 or below: it receives jumbo frames (with
  *    the kernel MTU raised) but cannot send them. The port's frame limit is
@@ -120,6 +126,7 @@ enum {
     QUIRK_TX_CHAINS_OK = 1u << 5,  /* sends mbuf chains without offering MULTI_SEGS */
     QUIRK_TX_COPIES = 1u << 6,     /* copies every frame it sends (into a ring) */
     QUIRK_PEER_QUEUES = 1u << 7,   /* the peer picks the RX queue: serve them all */
+    QUIRK_CSUM_EVEN = 1u << 8,     /* its checksums need pieces of even length (tx_fixup) */
 };
 /* net_tap's own TX limit beyond its MTU: Ethernet header, CRC, one tag. */
 #define TAP_TX_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + RTE_VLAN_HLEN)
@@ -129,7 +136,7 @@ static const struct {
     unsigned quirks;
 } pmd_quirks[] = {
     {"net_af_packet", QUIRK_KERNEL_MTU | QUIRK_AFP_RING | QUIRK_TX_COPIES},
-    {"net_tap", QUIRK_KERNEL_MTU | QUIRK_RXQ_FD_LEVEL | QUIRK_TX_MTU_BOUND},
+    {"net_tap", QUIRK_KERNEL_MTU | QUIRK_RXQ_FD_LEVEL | QUIRK_TX_MTU_BOUND | QUIRK_CSUM_EVEN},
     {"net_memif", QUIRK_MTU_UNCHECKED},
     {"net_pcap", QUIRK_TX_CHAINS_OK},
     {"net_ring", QUIRK_PEER_QUEUES},
@@ -333,6 +340,13 @@ static int frame_check(const struct uplink_port *up, uint32_t mtu)
         return -EINVAL;
     }
     return 0;
+}
+
+/* The ethdev MTU apply_mtu() leaves at this MTU, which net_tap's
+ * segmentation checks each segment's frame against. */
+static uint32_t tso_mtu(const struct uplink_port *up, uint32_t mtu)
+{
+    return RTE_MIN(mtu, up->dev_max_mtu);
 }
 
 /* The longest frame the switch may hand this port at this MTU. */
@@ -540,6 +554,7 @@ static const struct vsw_port_class uplink_class_intr = {
     .inband_vlan = true, /* 802.1Q tags on the wire: the switch pushes and pops them */
     .rx_burst = vsw_uplink_rx_burst,
     .tx_burst = vsw_uplink_tx_burst,
+    .tso_fits = vsw_uplink_tso_fits,
     .wait_fd = vsw_uplink_wait_fd,
     .wait_arm = vsw_uplink_wait_arm,
     .wait_disarm = vsw_uplink_wait_disarm,
@@ -553,6 +568,7 @@ static const struct vsw_port_class uplink_class_poll = {
     .inband_vlan = true, /* 802.1Q tags on the wire: the switch pushes and pops them */
     .rx_burst = vsw_uplink_rx_burst,
     .tx_burst = vsw_uplink_tx_burst,
+    .tso_fits = vsw_uplink_tso_fits,
     .destroy = uplink_destroy,
 };
 
@@ -627,10 +643,16 @@ static int study(struct uplink_port *up, struct rte_eth_dev_info *di, uint32_t a
                   JUMBO_FRAME_MAX > up->seg_room;
     up->tx_offloads = di->tx_offload_capa & TX_OFFLOADS_WANTED;
     up->rx_offloads = di->rx_offload_capa & RX_OFFLOADS_WANTED;
+    /* Segmentation enabled only where large segments will be sent whole. */
+    up->tso_caps = vsw_uplink_tso_caps(up->driver, up->tx_offloads, tso_mtu(up, up->mtu),
+                                       &up->tso_lim);
+    if (!up->tso_caps)
+        up->tx_offloads &= ~RTE_ETH_TX_OFFLOAD_TCP_TSO;
     /* Without MULTI_SEGS some PMDs send the first segment alone (net_af_xdp
      * in copy mode); others take chains all the same (the quirk). */
     up->tx_linearize =
         !(up->tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) && !(up->quirks & QUIRK_TX_CHAINS_OK);
+    up->csum_even = up->quirks & QUIRK_CSUM_EVEN;
     up->tx_linear = (up->quirks & QUIRK_TX_COPIES) || up->tx_linearize ||
                     !(up->tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
     if (up->ifname[0] && (up->quirks & QUIRK_KERNEL_MTU)) {
@@ -738,10 +760,12 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
     if (rc < 0)
         goto fail_probe;
     /* Checksum requests go to the PMD where it offers them and are
-     * finished in software where it does not (tx_fixup). Where every byte
+     * finished in software where it does not (tx_fixup); large segments
+     * go whole where it segments them (port-uplink-tso.c). Where every byte
      * is summed here or copied by the PMD anyway, segments cut for it come
      * linear (measured: cheaper than indirect chains copied again). */
-    vsw_port_set_tx_offloads(&up->port, VSW_TX_CSUM | (up->tx_linear ? VSW_TX_LINEAR : 0));
+    vsw_port_set_tx_offloads(&up->port,
+                             VSW_TX_CSUM | up->tso_caps | (up->tx_linear ? VSW_TX_LINEAR : 0));
     if (up->quirks & QUIRK_AFP_RING && up->seg_room + AFP_MBUF_SLACK < afp_framesz) {
         UPLINK_LOG(ERR,
                    "%s: net_af_packet with framesz=%u needs mbufs with %u bytes of data room,"
@@ -764,10 +788,13 @@ int vsw_uplink_port_create(const struct vsw_uplink_params *p, struct vsw_port **
     vsw_port_set_max_frame(&up->port, tx_max_frame(up, p->mtu));
     vsw_port_set_rx_max_frame(&up->port, jumbo_frame(p->mtu));
     warn_tx_limit(up, p->mtu);
-    UPLINK_LOG(INFO, "%s: %s (port %u, %s) MTU %u, %u RX and %u TX queues%s%s, %s", name,
+    UPLINK_LOG(INFO, "%s: %s (port %u, %s) MTU %u, %u RX and %u TX queues%s%s%s, %s", name,
                devargs, up->port_id, up->driver, p->mtu, up->nrxq, up->ntxq,
                up->scatter ? ", scatter" : "",
                (up->tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) ? ", checksum offload" : "",
+               up->tso_caps == VSW_TX_TSO    ? ", TSO"
+               : up->tso_caps == VSW_TX_TSO4 ? ", TSO (IPv4)"
+                                             : "",
                up->intr_fd >= 0 ? "RX interrupts" : "polled");
     free(devargs);
     devargs_free(&da);
@@ -801,16 +828,25 @@ int vsw_uplink_port_set_mtu(struct vsw_port *port, uint32_t mtu)
     if (rc < 0)
         return rc;
     uint32_t old_frame = tx_max_frame(up, up->mtu), new_frame = tx_max_frame(up, mtu);
+    uint32_t old_tso = tso_mtu(up, up->mtu), new_tso = tso_mtu(up, mtu);
+    uint32_t *tso_max = &up->tso_lim.max_frame;
+    bool tso_lim = __atomic_load_n(tso_max, __ATOMIC_RELAXED) != 0;
     /* Shrinking: stop sending big frames before the device refuses them. */
     if (new_frame < old_frame)
         vsw_port_set_max_frame(port, new_frame);
+    if (tso_lim && new_tso < old_tso)
+        __atomic_store_n(tso_max, new_tso, __ATOMIC_RELAXED);
     rc = apply_mtu(up, mtu);
     if (rc < 0) {
         vsw_port_set_max_frame(port, old_frame);
+        if (tso_lim)
+            __atomic_store_n(tso_max, old_tso, __ATOMIC_RELAXED);
         return rc;
     }
     up->mtu = mtu;
     vsw_port_set_max_frame(port, new_frame);
+    if (tso_lim)
+        __atomic_store_n(tso_max, new_tso, __ATOMIC_RELAXED);
     vsw_port_set_rx_max_frame(port, jumbo_frame(mtu)); /* it may receive more than it sends */
     warn_tx_limit(up, mtu);
     return 0;
@@ -843,6 +879,8 @@ void vsw_uplink_port_get_info(const struct vsw_port *port, struct vsw_uplink_inf
     }
     out->sw_checksums = __atomic_load_n(&up->sw_checksums, __ATOMIC_RELAXED);
     out->tx_bad_offload = __atomic_load_n(&up->tx_bad_offload, __ATOMIC_RELAXED);
+    out->tx_tso = __atomic_load_n(&up->tx_tso, __ATOMIC_RELAXED);
+    out->tx_tso_segments = __atomic_load_n(&up->tx_tso_segs, __ATOMIC_RELAXED);
     out->rx_interrupts = up->intr_fd >= 0;
     out->mtu = up->mtu;
     out->rx_queues = up->nrxq;

@@ -12,8 +12,10 @@
 #include <rte_mbuf.h>
 
 #include "vsw-private.h"
+#include "port-uplink-tso.h"
 
-/* Requests nothing here can honour without the PMD. */
+/* Requests nothing here can honour without the PMD (large segments go to
+ * a PMD that offers TSO: tso_caps). */
 #define TX_UNSUPPORTED_FLAGS                                                                       \
     (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG | RTE_MBUF_F_TX_TUNNEL_MASK |                   \
      RTE_MBUF_F_TX_OUTER_IP_CKSUM | RTE_MBUF_F_TX_OUTER_UDP_CKSUM | RTE_MBUF_F_TX_QINQ |           \
@@ -22,7 +24,7 @@
  * software, in place, and drop a shared frame; it is done here instead. */
 #define TX_OFFLOADS_WANTED                                                                         \
     (RTE_ETH_TX_OFFLOAD_MULTI_SEGS | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |                               \
-     RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
+     RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_TSO)
 
 /* Receive checksum checks: a frame the PMD verified stays verified
  * through the switch (RTE_MBUF_F_RX_L4_CKSUM_GOOD), so that a VM that
@@ -42,11 +44,16 @@ struct uplink_port {
     uint64_t rx_offloads;       /* enabled at configure (RX_OFFLOADS_WANTED offered) */
     bool tx_linearize;          /* the PMD sends only the first segment of a chain */
     bool tx_linear;             /* every byte sent is copied or summed: VSW_TX_LINEAR */
+    bool csum_even;             /* the PMD sums right only over even pieces (net_tap) */
+    uint32_t tso_caps;          /* VSW_TX_TSO4/_TSO6 the PMD takes (port-uplink-tso.h) */
+    struct vsw_uplink_tso_limits tso_lim; /* its own limits; max_frame atomic (MTU changes) */
     struct rte_mempool *pool;   /* RX, and private copies on TX */
     uint64_t link_checked;      /* TSC of the last link refresh */
     uint64_t link_period;
     uint64_t sw_checksums; /* written by the worker, read atomically */
     uint64_t tx_bad_offload;
+    uint64_t tx_tso;      /* large segments the PMD took whole */
+    uint64_t tx_tso_segs; /* the segments they become */
     struct rte_mbuf *stash[VSW_BURST];
 
     /* Set at create, read by the worker. */
@@ -94,6 +101,7 @@ static inline void counter_inc(uint64_t *c)
 void vsw_uplink_link_refresh(struct uplink_port *up);
 uint16_t vsw_uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
 uint16_t vsw_uplink_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);
+bool vsw_uplink_tso_fits(const struct vsw_port *port, const struct rte_mbuf *m, uint16_t tag);
 int vsw_uplink_wait_fd(struct vsw_port *port);
 bool vsw_uplink_wait_arm(struct vsw_port *port);
 void vsw_uplink_wait_disarm(struct vsw_port *port);

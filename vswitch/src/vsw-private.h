@@ -240,6 +240,18 @@ static inline uint32_t vsw_egress_len(const struct rte_mbuf *m)
     return RTE_MIN(seg, m->pkt_len);
 }
 
+/* Does out take the large TCP segment m whole, with tag (0: none) put
+ * into it: its word (offl) has the IP version's VSW_TX_TSO4/_TSO6, and its
+ * class's tso_fits, if any, agrees? Otherwise vsw_deliver cuts it. */
+bool vsw_tso_whole(const struct vsw_port *out, uint32_t offl, const struct rte_mbuf *m,
+                   uint16_t tag);
+
+/* Chain to s indirect mbufs over len bytes at off of m (as DPDK's GSO does
+ * for IPv4): the payload is not copied, and m's segments may be direct,
+ * indirect or external. 0, or -ENOMEM (s keeps what it got). Data path. */
+int vsw_attach_range(struct rte_mempool *pool, struct rte_mbuf *s, struct rte_mbuf *m,
+                     uint32_t off, uint32_t len);
+
 /* May m be written in place: every segment its own, none shared? */
 static inline bool vsw_mbuf_writable(const struct rte_mbuf *m)
 {
