@@ -76,7 +76,8 @@ struct pktgen_ctl_start {
 struct pktgen_ctl_report {
     uint64_t tx_frames, tx_bytes, tx_refused;
     uint64_t rx_frames, rx_bytes; /* the trial's stream's stamped frames */
-    uint64_t lost, reordered, duplicates;
+    uint64_t lost, reordered;
+    uint64_t duplicates;   /* of rx_frames, not distinct: again, too late, forged */
     uint64_t lat_count;
     uint64_t lat_ns[5];    /* p50, p90, p99, p99.9, max: in order */
     uint64_t achieved_mpps_milli; /* the rate the role reached, pps * 1000 */

@@ -30,6 +30,8 @@
 /* Frames longer than this are not control frames (ours are
  * PKTGEN_CTL_FRAME_LEN, plus up to two VLAN tags a switch may add). */
 #define CTL_MAX_FRAME 512u
+/* 169.254.76.x (RTE_IPV4 shifts an int: undefined for 169 << 24). */
+#define CTL_IP(x) ((uint32_t)169 << 24 | (uint32_t)254 << 16 | (uint32_t)76 << 8 | (uint32_t)(x))
 /* The largest errno an ACK may carry. */
 #define CTL_MAX_ERRNO 4095u
 /* A report's byte counts may not exceed this per frame. */
@@ -135,8 +137,8 @@ size_t pktgen_ctl_write(uint8_t *buf, const uint8_t dst_mac[6], const uint8_t sr
         .total_length = rte_cpu_to_be_16(ip_len),
         .time_to_live = 64,
         .next_proto_id = IPPROTO_UDP,
-        .src_addr = rte_cpu_to_be_32(RTE_IPV4(169, 254, 76, 1)),
-        .dst_addr = rte_cpu_to_be_32(RTE_IPV4(169, 254, 76, 2)),
+        .src_addr = rte_cpu_to_be_32(CTL_IP(1)),
+        .dst_addr = rte_cpu_to_be_32(CTL_IP(2)),
     };
     ip->hdr_checksum = rte_ipv4_cksum(ip);
     struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
@@ -198,7 +200,7 @@ static int check_report(const struct pktgen_ctl_report *r)
     const uint64_t max_frames = 1ull << 46;
     if (r->tx_frames > max_frames || r->rx_frames > max_frames || r->tx_refused > max_frames ||
         r->lost > max_frames || r->reordered > max_frames || r->duplicates > max_frames ||
-        r->lat_count > r->rx_frames || r->ctl_bad > max_frames)
+        r->lat_count > r->rx_frames || r->duplicates > r->rx_frames || r->ctl_bad > max_frames)
         return -EINVAL;
     if (r->tx_bytes > r->tx_frames * CTL_MAX_BYTES_PER_FRAME ||
         r->rx_bytes > r->rx_frames * CTL_MAX_BYTES_PER_FRAME)
