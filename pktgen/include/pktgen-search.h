@@ -5,8 +5,8 @@
  *
  * Order of the trials, each kept in the result:
  * 1. ceiling: one unpaced trial; the rate the sending side reached. If that
- *    trial lost no more than the PDR loss, the generator, not the device,
- *    is the limit (generator_limited).
+ *    trial lost nothing, the generator, not the device, is the limit
+ *    (generator_limited), and the NDR is the ceiling.
  * 2. NDR (0 loss) and PDR (<= pdr_loss_pct) by binary search between 0 and
  *    the ceiling, each until the passing and failing rates are within the
  *    resolution; the answer is the highest passing rate (0 if none).

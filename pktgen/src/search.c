@@ -193,7 +193,7 @@ int pktgen_search_run(const struct pktgen_search_cfg *cfg, struct pktgen_search_
     if (!(t->res.tx_pps > 0))
         return -EIO;
     out->ceiling_pps = t->res.tx_pps;
-    out->generator_limited = t->loss_pct <= cfg->pdr_loss_pct;
+    out->generator_limited = t->loss_pct == 0;
     out->resolution_pps = cfg->resolution_pps > 0 ? cfg->resolution_pps
                                                    : out->ceiling_pps * cfg->resolution_pct / 100;
     if ((rc = search_rates(&s, t)) < 0)
