@@ -63,7 +63,7 @@ static void usage(FILE *f)
         "  --remote-reflect MAC     an agent reflects, this process sends and receives (pvp)\n"
         "  --sizes LIST             frame sizes and/or imix, comma-separated (default 64)\n"
         "  --trial S                trial length (default 10; --quick 2)\n"
-        "  --quick                  2 s trials, 2 %% resolution, 2 back-to-back repetitions\n"
+        "  --quick                  2 s trials, 5 %% resolution, 1 back-to-back repetition\n"
         "  --resolution R           N%% of the ceiling or a rate in pps (default 1%%)\n"
         "  --pdr-loss PCT           the PDR's loss (default 0.5)\n"
         "  --b2b-trials N           back-to-back repetitions (default 5; 0: none)\n"
@@ -381,9 +381,9 @@ int main(int argc, char **argv)
         if (!set_trial)
             so.trial_s = quick ? 2 : 10;
         if (!set_res)
-            so.resolution_pct = quick ? 2 : 1;
+            so.resolution_pct = quick ? 5 : 1;
         if (!set_b2b)
-            so.b2b_trials = quick ? 2 : 5;
+            so.b2b_trials = quick ? 1 : 5;
         o.imix = false;
         o.frame_len = 64;
         for (unsigned i = 0; i < so.n_sizes; i++)
