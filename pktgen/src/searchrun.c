@@ -374,9 +374,9 @@ static void ctrl_progress(void *arg, const struct pktgen_trial *t, double left_s
     if (t->req.count)
         snprintf(what, sizeof(what), " burst %llu", (unsigned long long)t->req.count);
     fprintf(stderr,
-            "pktgen search: %s B trial %u %s%s: offered %s (reached %.3f Mpps), sent %llu, "
+            "pktgen search: %s%s trial %u %s%s: offered %s (reached %.3f Mpps), sent %llu, "
             "received %llu, loss %.4f %%, ~%.0f s left for this size\n",
-            c->size_name, c->trial_id, pktgen_trial_kind_names[t->req.kind], what, offered,
+            c->size_name, c->imix ? "" : " B", c->trial_id, pktgen_trial_kind_names[t->req.kind], what, offered,
             t->res.tx_pps / 1e6, (unsigned long long)t->res.tx, (unsigned long long)t->res.rx,
             t->loss_pct, left_s);
 }
@@ -505,13 +505,15 @@ int pg_search(const struct pg_opts *o, const struct pg_search_opts *so, struct p
         struct pktgen_search_result r;
         rc = pktgen_search_run(&cfg, &r);
         if (rc == -EIO)
-            fprintf(stderr, "pktgen search: %s B: a trial received nothing at all (agent gone, "
-                            "or no path from generator to sink): no result\n", c->size_name);
+            fprintf(stderr, "pktgen search: %s%s: a trial received nothing at all (agent gone, "
+                            "or no path from generator to sink): no result\n", c->size_name,
+                    c->imix ? "" : " B");
         else if (rc < 0)
-            fprintf(stderr, "pktgen search: %s B: %s\n", c->size_name, strerror(-rc));
+            fprintf(stderr, "pktgen search: %s%s: %s\n", c->size_name, c->imix ? "" : " B",
+                    strerror(-rc));
         else
-            printf("search %s B: ceiling %.3f Mpps (%s), NDR %.3f Mpps%s, PDR %.3f Mpps, "
-                   "%zu trials\n", c->size_name, r.ceiling_pps / 1e6,
+            printf("search %s%s: ceiling %.3f Mpps (%s), NDR %.3f Mpps%s, PDR %.3f Mpps, "
+                   "%zu trials\n", c->size_name, c->imix ? "" : " B", r.ceiling_pps / 1e6,
                    r.generator_limited ? "generator-limited" : "device-limited", r.ndr_pps / 1e6,
                    r.ndr_verified ? "" : " (verification lost frames)", r.pdr_pps / 1e6,
                    r.n_trials);
