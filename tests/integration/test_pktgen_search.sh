@@ -106,7 +106,8 @@ req(j["trial_s"] == 0.5 and j["pdr_loss_pct"] == 0.5, "trial_s, pdr_loss_pct")
 req(len(j["results"]) == 1, "one size")
 r = j["results"][0]
 for k in ("frame", "frame_bytes", "ceiling_mpps", "generator_limited", "ndr_mpps", "pdr_mpps",
-          "ndr_verified", "gbps_at_ndr", "latency_us", "loss_steps", "back_to_back", "trials"):
+          "ndr_verified", "gbps_at_ndr", "latency_us", "loss_steps", "back_to_back", "trials",
+          "ndr_achieved_mpps", "generator_short_trials"):
     req(k in r, "missing " + k)
 req(r["frame"] == "64" and r["frame_bytes"] == 64, "frame")
 req(r["ceiling_mpps"] > 0, "ceiling")
@@ -138,6 +139,9 @@ for x in t:
 v = [x for x in t if x["kind"] == "verify"][0]
 req(abs(v["rate_mpps"] - r["ndr_mpps"]) < 1e-9, "verification at the NDR")
 req(r["ndr_verified"] == (v["loss_pct"] == 0), "ndr_verified")
+req(r["ndr_achieved_mpps"] == v["achieved_mpps"], "ndr_achieved_mpps from the verification")
+short = sum(1 for x in t if x["rate_mpps"] > 0 and x["achieved_mpps"] < 0.98 * x["rate_mpps"])
+req(r["generator_short_trials"] == short, "generator_short_trials")
 PY
 }
 
