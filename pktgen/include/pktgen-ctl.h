@@ -12,9 +12,11 @@
  *
  * Messages:
  *   START   controller -> agent: run one trial (gen, sink or reflect);
- *   ACK     agent -> controller: START or STOP seen (status 0 or an errno);
+ *   ACK     agent -> controller: START accepted (status 0) or refused (an
+ *           errno); or ESRCH to a STOP for a trial the agent does not have;
  *   STOP    controller -> agent: end the trial if it still runs, then REPORT;
- *   REPORT  agent -> controller: the trial's counters.
+ *   REPORT  agent -> controller: the trial's counters (a generator's also
+ *           unasked, when it is done).
  *
  * Control frames are untrusted: pktgen_ctl_parse_buf checks every field and
  * accepts a message only whole. Not thread-safe; no state.
