@@ -253,6 +253,26 @@ static void pktgen_search_run__nothing_received__eio_not_zero_ndr(void **state)
     pktgen_search_result_free(&r);
 }
 
+static void pktgen_search_run__loss_at_every_rate__ndr_zero_pdr_found(void **state)
+{
+    (void)state;
+    /* 0.1 % lost at any rate up to 5 Mpps: frames flow (not an error), yet
+     * no rate is lossless. */
+    struct sim s = {.gen_max = 10e6, .x1 = 0, .x2 = 5e6, .band_loss = 0.001, .buffer = 100};
+    struct pktgen_search_cfg c = cfg_for(&s);
+    c.b2b_trials = 0;
+    struct pktgen_search_result r;
+    assert_int_equal(pktgen_search_run(&c, &r), 0);
+    assert_true(r.ndr_pps == 0);
+    assert_within(r.pdr_pps, 5e6 / 0.995, 100e3);
+    assert_false(r.have_latency);
+    assert_false(r.ndr_verified);
+    assert_int_equal(s.hook_calls[0], 0);
+    /* The loss steps never see two lossless steps: all ten run. */
+    assert_int_equal(r.n_loss_steps, 10);
+    pktgen_search_result_free(&r);
+}
+
 static int failing_trial(void *arg, const struct pktgen_trial_req *req,
                          struct pktgen_trial_res *res)
 {
@@ -297,6 +317,7 @@ int main(void)
         cmocka_unit_test(pktgen_search_run__generator_limited__said_and_b2b_capped),
         cmocka_unit_test(pktgen_search_run__verify_and_latency__hook_wraps_verify_only),
         cmocka_unit_test(pktgen_search_run__nothing_received__eio_not_zero_ndr),
+        cmocka_unit_test(pktgen_search_run__loss_at_every_rate__ndr_zero_pdr_found),
         cmocka_unit_test(pktgen_search_run__bad_cfg_or_trial_error__returned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
