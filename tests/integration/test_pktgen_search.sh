@@ -70,7 +70,7 @@ pair() {
     shift
     local sock="$W/$name.sock"
     "$PG" --role gen --search --vdev "net_memif0,role=server,socket=$sock" --src-mac $CTRL \
-        "$@" --json "$W/$name.json" --linger 3 -- $(eal 0 "${name}c") \
+        "$@" --json "$W/$name.json" --linger 3 --link-wait 30 -- $(eal 0 "${name}c") \
         >"$W/$name.out" 2>"$W/$name.err" &
     local cp=$!
     PIDS+=($cp)
@@ -79,7 +79,8 @@ pair() {
         skip_if_no_memif "$name"
         fail "$name: the controller did not listen"
     fi
-    "$PG" "${peer[@]}" --vdev "net_memif0,role=client,socket=$sock" -- $(eal 1 "${name}p") \
+    "$PG" "${peer[@]}" --vdev "net_memif0,role=client,socket=$sock" --link-wait 30 \
+        -- $(eal 1 "${name}p") \
         >"$W/$name.peer.out" 2>"$W/$name.peer.err" &
     local pp=$!
     PIDS+=($pp)
