@@ -15,6 +15,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "pktgen-ctl.h"
 #include "pktgen-private.h"
 
 #define RING_SIZE 1024
@@ -25,8 +26,10 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: vswitch-pktgen [OPTIONS] [-- EAL ARGS]\n"
         "Generate, receive and time UDP/IPv4 frames on a DPDK ethdev port.\n"
-        "  --role gen|sink|reflect  send (default), receive and report, or swap MACs\n"
-        "                           and send every frame back (the VM of a PVP test)\n"
+        "  --role gen|sink|reflect|agent  send (default), receive and report, swap MACs\n"
+        "                           and send every frame back (the VM of a PVP test), or wait\n"
+        "                           for a controller's commands (in-band, to --src-mac) and run\n"
+        "                           the trials it asks for, until a signal\n"
         "  --vdev SPEC              an EAL vdev for the port (net_memif0,role=server,...);\n"
         "  --port ID                or a port id; either may be given twice: the role sends on\n"
         "                           the first, and a gen with --rx receives on the second\n"
@@ -52,7 +55,22 @@ static void usage(FILE *f)
         "                           polling them (a memif peer still polling when its peer\n"
         "                           closes can crash in DPDK 22.11); a signal ends it\n"
         "  --json FILE, --csv FILE  write the results\n"
-        "  --quiet                  no progress line\n"
+        "RFC 2544 search (the controller; agents named by MAC run --role agent):\n"
+        "  --search                 per size: ceiling, NDR, PDR, latency at 10/50/90 %% of NDR,\n"
+        "                           loss steps, back-to-back; one JSON document (--json)\n"
+        "  --remote-sink MAC        an agent counts (p2v); without it this process receives\n"
+        "  --remote-gen MAC         an agent generates, this process (or --remote-sink) sinks\n"
+        "  --remote-reflect MAC     an agent reflects, this process sends and receives (pvp)\n"
+        "  --sizes LIST             frame sizes and/or imix, comma-separated (default 64)\n"
+        "  --trial S                trial length (default 10; --quick 2)\n"
+        "  --quick                  2 s trials, 5 %% resolution, 1 back-to-back repetition\n"
+        "  --resolution R           N%% of the ceiling or a rate in pps (default 1%%)\n"
+        "  --pdr-loss PCT           the PDR's loss (default 0.5)\n"
+        "  --b2b-trials N           back-to-back repetitions (default 5; 0: none)\n"
+        "  --trial-hook CMD         run `CMD begin SIZE` / `CMD end SIZE` (/bin/sh) around the\n"
+        "                           NDR verification trial of each size\n"
+        "  --quiet                  no per-second progress line (--search keeps its line per\n"
+        "                           trial)\n"
         "  --help\n"
         "The UDP checksum is 0 (none). Without EAL arguments the EAL runs on CPU 0 with\n"
         "512 MB (--in-memory, or --no-huge without free hugepages) and a --file-prefix of\n"
@@ -156,8 +174,41 @@ static int wait_link(uint16_t port, double seconds)
 enum {
     OPT_ROLE = 256, OPT_VDEV, OPT_PORT, OPT_RX, OPT_SIZE, OPT_SMAC, OPT_DMAC, OPT_SIP, OPT_DIP,
     OPT_SPORT, OPT_DPORT, OPT_RATE, OPT_CEIL, OPT_DUR, OPT_COUNT, OPT_STREAM, OPT_DRAIN,
-    OPT_LINK, OPT_QUEUES, OPT_YIELD, OPT_JSON, OPT_CSV, OPT_QUIET, OPT_LINGER,
+    OPT_LINK, OPT_QUEUES, OPT_YIELD, OPT_JSON, OPT_CSV, OPT_QUIET, OPT_LINGER, OPT_SEARCH,
+    OPT_RSINK, OPT_RGEN, OPT_RREFL, OPT_SIZES, OPT_TRIAL, OPT_QUICK, OPT_RES, OPT_PDR, OPT_B2B,
+    OPT_HOOK,
 };
+
+/* "64,128,imix": up to 16 sizes, 0 for IMIX. */
+static int parse_sizes(const char *s, struct pg_search_opts *so)
+{
+    char buf[256];
+    if (strlen(s) >= sizeof(buf))
+        return -EINVAL;
+    strcpy(buf, s);
+    so->n_sizes = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        uint64_t u = 0;
+        if (so->n_sizes == sizeof(so->sizes) / sizeof(so->sizes[0]))
+            return -E2BIG;
+        if (strcmp(t, "imix") != 0 && parse_u64(t, PKTGEN_MIN_FRAME, PKTGEN_MAX_FRAME, &u) < 0)
+            return -EINVAL;
+        so->sizes[so->n_sizes++] = (uint16_t)u;
+    }
+    return so->n_sizes ? 0 : -EINVAL;
+}
+
+static int parse_mac1(const char *s, uint8_t mac[6])
+{
+    struct pktgen_range r;
+    int rc = pktgen_range_parse_mac(s, &r);
+    if (rc < 0 || r.lo != r.hi || (r.lo >> 40) & 1)
+        return -EINVAL;
+    for (int i = 5; i >= 0; i--, r.lo >>= 8)
+        mac[i] = (uint8_t)r.lo;
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -175,6 +226,14 @@ int main(int argc, char **argv)
         {"yield", no_argument, NULL, OPT_YIELD},
         {"json", required_argument, NULL, OPT_JSON},    {"csv", required_argument, NULL, OPT_CSV},
         {"quiet", no_argument, NULL, OPT_QUIET},        {"linger", required_argument, NULL, OPT_LINGER},
+        {"search", no_argument, NULL, OPT_SEARCH},
+        {"remote-sink", required_argument, NULL, OPT_RSINK},
+        {"remote-gen", required_argument, NULL, OPT_RGEN},
+        {"remote-reflect", required_argument, NULL, OPT_RREFL},
+        {"sizes", required_argument, NULL, OPT_SIZES},  {"trial", required_argument, NULL, OPT_TRIAL},
+        {"quick", no_argument, NULL, OPT_QUICK},        {"resolution", required_argument, NULL, OPT_RES},
+        {"pdr-loss", required_argument, NULL, OPT_PDR}, {"b2b-trials", required_argument, NULL, OPT_B2B},
+        {"trial-hook", required_argument, NULL, OPT_HOOK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -192,6 +251,8 @@ int main(int argc, char **argv)
     double link_wait = 10, linger = 0;
     uint64_t nq = 1;
     bool yield = false;
+    struct pg_search_opts so = {.n_sizes = 1, .sizes = {64}, .pdr_loss_pct = 0.5};
+    bool quick = false, set_trial = false, set_res = false, set_b2b = false;
     int o_ch;
     while ((o_ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         int rc = 0;
@@ -204,6 +265,8 @@ int main(int argc, char **argv)
                 o.role = PG_SINK;
             else if (strcmp(optarg, "reflect") == 0)
                 o.role = PG_REFLECT;
+            else if (strcmp(optarg, "agent") == 0)
+                o.role = PG_AGENT;
             else
                 rc = -EINVAL;
             break;
@@ -255,6 +318,35 @@ int main(int argc, char **argv)
         case OPT_CSV: o.csv_path = optarg; break;
         case OPT_QUIET: o.quiet = true; break;
         case OPT_LINGER: rc = parse_double(optarg, 0, 600, &linger); break;
+        case OPT_SEARCH: so.on = true; break;
+        case OPT_RSINK: rc = parse_mac1(optarg, so.remote_sink); so.have_sink = rc == 0; break;
+        case OPT_RGEN: rc = parse_mac1(optarg, so.remote_gen); so.have_gen = rc == 0; break;
+        case OPT_RREFL:
+            rc = parse_mac1(optarg, so.remote_reflect);
+            so.have_reflect = rc == 0;
+            break;
+        case OPT_SIZES: rc = parse_sizes(optarg, &so); break;
+        case OPT_TRIAL: rc = parse_double(optarg, 0.01, 3600, &so.trial_s); set_trial = true; break;
+        case OPT_QUICK: quick = true; break;
+        case OPT_RES: {
+            struct pktgen_rate res;
+            rc = pktgen_rate_parse(optarg, &res);
+            if (rc == 0 && res.kind == PKTGEN_RATE_PCT && res.value <= 50)
+                so.resolution_pct = res.value;
+            else if (rc == 0 && res.kind == PKTGEN_RATE_PPS)
+                so.resolution_pps = res.value;
+            else
+                rc = -EINVAL;
+            set_res = true;
+            break;
+        }
+        case OPT_PDR: rc = parse_double(optarg, 0, 99, &so.pdr_loss_pct); break;
+        case OPT_B2B:
+            if ((rc = parse_u64(optarg, 0, 1000, &u)) == 0)
+                so.b2b_trials = (unsigned)u;
+            set_b2b = true;
+            break;
+        case OPT_HOOK: so.hook_cmd = optarg; break;
         case 'h':
             usage(stdout);
             return 0;
@@ -276,7 +368,32 @@ int main(int argc, char **argv)
         fprintf(stderr, "vswitch-pktgen: no port (--vdev SPEC or --port ID)\n");
         return 2;
     }
-    if (n_ports > 1 && !(o.role == PG_GEN && o.rx)) {
+    if (!so.on && (so.have_sink || so.have_gen || so.have_reflect || quick || set_trial ||
+                   set_res || set_b2b || so.hook_cmd)) {
+        fprintf(stderr, "vswitch-pktgen: search options without --search\n");
+        return 2;
+    }
+    if (so.on) {
+        if (o.role != PG_GEN || (so.have_reflect && (so.have_sink || so.have_gen))) {
+            fprintf(stderr, "vswitch-pktgen: --search is --role gen, with --remote-reflect "
+                            "alone or --remote-sink and/or --remote-gen\n");
+            return 2;
+        }
+        if (!set_trial)
+            so.trial_s = quick ? 2 : 10;
+        if (!set_res)
+            so.resolution_pct = quick ? 5 : 1;
+        if (!set_b2b)
+            so.b2b_trials = quick ? 1 : 5;
+        o.imix = false;
+        o.frame_len = 64;
+        for (unsigned i = 0; i < so.n_sizes; i++)
+            if (so.sizes[i] > o.frame_len || (so.sizes[i] == 0 && o.frame_len < 1518))
+                o.frame_len = so.sizes[i] ? so.sizes[i] : 1518;
+    }
+    if (o.role == PG_AGENT)
+        o.frame_len = PKTGEN_MAX_FRAME;
+    if (n_ports > 1 && !(o.role == PG_GEN && (o.rx || so.on))) {
         fprintf(stderr, "vswitch-pktgen: a second port is the receive side of --role gen --rx\n");
         return 2;
     }
@@ -325,6 +442,8 @@ int main(int argc, char **argv)
     struct pg_ports ports = {.n = n_ports};
     struct rte_mempool *rx_pool[PG_MAX_PORTS] = {NULL};
     uint16_t max_frame = o.imix ? 1518 : o.frame_len;
+    if ((so.on || o.role == PG_AGENT) && max_frame < PKTGEN_CTL_FRAME_LEN)
+        max_frame = PKTGEN_CTL_FRAME_LEN;
     for (int i = 0; i < n_ports; i++) {
         uint16_t id = (uint16_t)port_arg[i];
         if (vdev[i]) {
@@ -341,7 +460,7 @@ int main(int argc, char **argv)
         pg_port_ethdev(&ports.port[i], id, (uint16_t)nq);
         ports.port[i].yield = yield;
     }
-    if (o.role == PG_GEN) {
+    if (o.role == PG_GEN || o.role == PG_AGENT) {
         unsigned mbufs = max_frame > 2048 ? 4095 : 8191;
         ports.tx_pool = rte_pktmbuf_pool_create("pg_tx", mbufs, 256, 0,
                                                 (uint16_t)(RTE_PKTMBUF_HEADROOM + max_frame),
@@ -371,13 +490,17 @@ int main(int argc, char **argv)
             goto out_ports;
         }
     }
-    struct pg_result res;
-    int rc = pg_run(&o, &ports, &res);
-    if (rc < 0) {
+    static struct pg_result res;
+    int rc;
+    if (o.role == PG_AGENT || so.on) {
+        rc = o.role == PG_AGENT ? pg_agent(&o, &ports) : pg_search(&o, &so, &ports);
+        status = rc < 0 ? 1 : 0;
+    } else if ((rc = pg_run(&o, &ports, &res)) < 0) {
         fprintf(stderr, "vswitch-pktgen: %s\n", strerror(-rc));
         goto out_ports;
+    } else {
+        status = pg_report(&o, &res) < 0 ? 1 : 0;
     }
-    status = pg_report(&o, &res) < 0 ? 1 : 0;
     /* DPDK 22.11's memif unmaps a connection's regions from its interrupt
      * thread when the peer goes, under a reader that may be in rx_burst:
      * closing while the peer still polls can crash the peer. */

@@ -9,7 +9,7 @@
 
 struct rte_mempool;
 
-enum pg_role { PG_GEN, PG_SINK, PG_REFLECT };
+enum pg_role { PG_GEN, PG_SINK, PG_REFLECT, PG_AGENT };
 
 #define PG_BURST 32u
 #define PG_MAX_PORTS 2
@@ -28,6 +28,16 @@ struct pg_opts {
     const char *json_path;
     const char *csv_path;
     bool quiet;
+    /* Receive sides count and time only frames of `stream` (others are
+     * counted in other_stream): a late frame of an earlier trial, which
+     * had another stream id, does not count in this one. */
+    bool stream_only;
+    /* Control frames seen by a receiving role (sink, reflect, gen --rx):
+     * ctl(ctl_arg, frame) is called for each UDP/IPv4 frame to or from the
+     * control port; it returns true to end the run. NULL: such frames are
+     * counted as not ours (reflect: sent back like any other). */
+    bool (*ctl)(void *ctl_arg, const struct rte_mbuf *m);
+    void *ctl_arg;
 };
 
 /* A port as the run loops see it: bursts of mbufs in and out, whatever
@@ -75,6 +85,10 @@ struct pg_result {
     uint64_t rx_other[PKTGEN_PARSE_N_RESULTS]; /* not ours, by reason */
     uint64_t rx_total;       /* every frame received, ours or not */
     uint64_t lost, reordered, duplicates, late, bad_seq, bad_time;
+    uint64_t stream_rx;      /* distinct frames of the options' stream */
+    uint64_t other_stream;   /* stream_only: stamped frames of other streams */
+    uint64_t ctl_frames;     /* control frames handed to ctl */
+    bool ctl_ended;          /* ctl ended the run */
     struct pktgen_hist lat;  /* ns */
 };
 
@@ -86,6 +100,45 @@ void pg_progress(const struct pg_opts *o, const struct pg_result *r, double elap
                  double dt, uint64_t dtx, uint64_t drx);
 /* The summary to stdout, then --json and --csv files; 0 or -errno. */
 int pg_report(const struct pg_opts *o, const struct pg_result *r);
+
+/* In-band control on the ports (agent.c): control frames to and from
+ * `mac`, sent from `pool`, received on every port. */
+struct pktgen_ctl_msg;
+struct pg_ctl_io {
+    struct pg_ports *ports;
+    uint8_t mac[6];
+    uint64_t bad;      /* control frames refused by the parser */
+    uint64_t ignored;  /* valid, but for another station or stale */
+};
+
+/* Sends one control message to dst; 0 or -EAGAIN (no mbuf, port full). */
+int pg_ctl_send(struct pg_ctl_io *io, const uint8_t dst[6], const struct pktgen_ctl_msg *m);
+/* Polls the ports for up to timeout_s for a valid control message to
+ * io->mac: 1 with *m and src filled, 0 on timeout or signal. Every other
+ * frame is dropped (between trials: late data frames). */
+int pg_ctl_recv(struct pg_ctl_io *io, double timeout_s, struct pktgen_ctl_msg *m, uint8_t src[6]);
+
+/* --role agent: waits for a controller's commands on the ports and runs
+ * the trials they ask for, until a signal. 0 or -errno. */
+int pg_agent(const struct pg_opts *o, struct pg_ports *ports);
+
+/* --search: the controller side. */
+struct pg_search_opts {
+    bool on;
+    bool have_sink, have_gen, have_reflect;
+    uint8_t remote_sink[6], remote_gen[6], remote_reflect[6];
+    unsigned n_sizes;
+    uint16_t sizes[16];    /* 0: IMIX */
+    double trial_s;
+    double resolution_pct, resolution_pps;
+    double pdr_loss_pct;
+    unsigned b2b_trials;
+    const char *hook_cmd;
+};
+
+/* Runs the search per size on the ports and writes o->json_path; 0 or
+ * -errno (an agent did not answer, a trial received nothing). */
+int pg_search(const struct pg_opts *o, const struct pg_search_opts *so, struct pg_ports *ports);
 
 /* Set by SIGINT/SIGTERM. */
 extern volatile sig_atomic_t pg_stop;

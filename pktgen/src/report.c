@@ -7,7 +7,7 @@
 
 #include "pktgen-private.h"
 
-static const char *const role_names[] = {"gen", "sink", "reflect"};
+static const char *const role_names[] = {"gen", "sink", "reflect", "agent"};
 
 static double rate(uint64_t n, double s)
 {

@@ -10,6 +10,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 
+#include "pktgen-ctl.h"
 #include "pktgen-private.h"
 
 #define REFLECT_TX_TRIES 64
@@ -19,7 +20,21 @@ volatile sig_atomic_t pg_stop;
 struct rx_state {
     struct pktgen_seq seq[PKTGEN_MAX_STREAMS];
     double ns_per_tsc;
+    const struct pg_opts *o;
 };
+
+/* A frame that is not stamped may be a control frame (an agent's). */
+static void rx_other(const struct pg_opts *o, const struct rte_mbuf *m,
+                     enum pktgen_parse_result pr, struct pg_result *r)
+{
+    if (o->ctl && pr == PKTGEN_PARSE_MAGIC && pktgen_ctl_is_ctl(m)) {
+        r->ctl_frames++;
+        if (o->ctl(o->ctl_arg, m))
+            r->ctl_ended = true;
+        return;
+    }
+    r->rx_other[pr]++;
+}
 
 static void rx_burst(struct pg_port *port, struct rx_state *st, struct pg_result *r)
 {
@@ -35,7 +50,11 @@ static void rx_burst(struct pg_port *port, struct rx_state *st, struct pg_result
         if (pr == PKTGEN_PARSE_OK && s.stream >= PKTGEN_MAX_STREAMS)
             pr = PKTGEN_PARSE_MAGIC;
         if (pr != PKTGEN_PARSE_OK) {
-            r->rx_other[pr]++;
+            rx_other(st->o, pkts[i], pr, r);
+            continue;
+        }
+        if (st->o->stream_only && s.stream != st->o->stream) {
+            r->other_stream++;
             continue;
         }
         r->rx_frames++;
@@ -60,6 +79,7 @@ static void rx_totals(const struct rx_state *st, struct pg_result *r)
         r->late += st->seq[i].late;
         r->bad_seq += st->seq[i].bad;
     }
+    r->stream_rx = st->seq[st->o->stream].received;
 }
 
 struct progress {
@@ -100,6 +120,7 @@ static int run_gen(const struct pg_opts *o, struct pg_ports *ports, struct pg_re
         if (!st)
             return -ENOMEM;
         st->ns_per_tsc = 1e9 / (double)hz;
+        st->o = o;
     }
     struct pktgen_flow flow = o->flow;
     uint64_t seq = 0;
@@ -113,7 +134,7 @@ static int run_gen(const struct pg_opts *o, struct pg_ports *ports, struct pg_re
      * of the loop (the lcore lost its CPU): a pacer that fell behind
      * without a stall is not excused by them. */
     uint64_t prev = t0, credit_tsc = hz / 1000;
-    while (!pg_stop) {
+    while (!pg_stop && !r->ctl_ended) {
         uint64_t now = rte_rdtsc();
         uint64_t upto = now < end ? now : end;
         if (upto > prev + credit_tsc && (o->count == 0 || r->tx_frames < o->count))
@@ -194,10 +215,11 @@ static int run_sink(const struct pg_opts *o, struct pg_ports *ports, struct pg_r
     if (!st)
         return -ENOMEM;
     st->ns_per_tsc = 1e9 / (double)hz;
+    st->o = o;
     uint64_t t0 = rte_rdtsc(), first = 0, last = 0;
     uint64_t end = o->duration_s > 0 ? t0 + (uint64_t)(o->duration_s * (double)hz) : UINT64_MAX;
     struct progress pr = {.next = t0 + hz, .last = t0};
-    while (!pg_stop) {
+    while (!pg_stop && !r->ctl_ended) {
         uint64_t now = rte_rdtsc();
         if (now >= end || (o->count && r->rx_frames >= o->count))
             break;
@@ -224,7 +246,7 @@ static int run_reflect(const struct pg_opts *o, struct pg_ports *ports, struct p
     uint64_t end = o->duration_s > 0 ? t0 + (uint64_t)(o->duration_s * (double)hz) : UINT64_MAX;
     struct progress pr = {.next = t0 + hz, .last = t0};
     struct pg_port *port = &ports->port[0];
-    while (!pg_stop) {
+    while (!pg_stop && !r->ctl_ended) {
         uint64_t now = rte_rdtsc();
         if (now >= end || (o->count && r->tx_frames >= o->count))
             break;
@@ -235,6 +257,14 @@ static int run_reflect(const struct pg_opts *o, struct pg_ports *ports, struct p
             struct rte_mbuf *m = pkts[i];
             if (rte_pktmbuf_data_len(m) < sizeof(struct rte_ether_hdr)) {
                 r->rx_other[PKTGEN_PARSE_SHORT]++;
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            /* An agent's control frames are its own, not sent back. */
+            if (o->ctl && pktgen_ctl_is_ctl(m)) {
+                r->ctl_frames++;
+                if (o->ctl(o->ctl_arg, m))
+                    r->ctl_ended = true;
                 rte_pktmbuf_free(m);
                 continue;
             }
@@ -302,6 +332,8 @@ int pg_run(const struct pg_opts *o, struct pg_ports *ports, struct pg_result *r)
         return run_sink(o, ports, r);
     case PG_REFLECT:
         return run_reflect(o, ports, r);
+    case PG_AGENT:
+        break;
     }
     return -EINVAL;
 }
