@@ -100,9 +100,13 @@ uint16_t vsw_uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint
     }
 
     /* The link is read here, about once a second, so that it costs the
-     * data path one TSC read per burst and needs no timer. */
+     * data path one TSC read per burst and needs no timer; and at once when
+     * frames come in on a link still taken for down (a memif peer that has
+     * just connected sends at once: the replies to its first second of
+     * frames were dropped as link_down). */
     uint64_t now = rte_get_tsc_cycles();
-    if (unlikely(now - up->link_checked > up->link_period)) {
+    if (unlikely(now - up->link_checked > up->link_period ||
+                 (got && !vsw_port_link(&up->port)))) {
         up->link_checked = now;
         vsw_uplink_link_refresh(up);
     }
