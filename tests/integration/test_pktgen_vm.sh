@@ -65,7 +65,9 @@ R=$(hv_vm_name r) G=$(hv_vm_name g)
 # Outside: pktgen on the memif client, its own file prefix, no hugepages, no
 # shared config (nothing under /var/run/dpdk). Its rings of 16 Ki
 # descriptors (rsize=14, the client sets them) hold what arrives while it
-# is descheduled: it shares CPU 0 with the VM, which spins too.
+# is descheduled: it shares CPU 0 with the VM; both --yield after an empty
+# receive, so that they take turns at every burst, not at the scheduler's
+# slices.
 # CPU 0, beside the VM: vswitchd's switch worker has CPU 1 (hv_eal_args).
 out_eal() {
     echo "-l 0 --file-prefix=pg$HV_TAG$1 --no-pci --no-telemetry --log-level=*:warning --no-huge" \
@@ -74,7 +76,7 @@ out_eal() {
 outside() { # NAME ARGS...: output in $HV_DIR/NAME.{out,err}
     local name=$1
     shift
-    "$PG" --vdev "net_memif0,role=client,socket=$MEMIF,bsize=16384,rsize=14" "$@" \
+    "$PG" --vdev "net_memif0,role=client,socket=$MEMIF,bsize=16384,rsize=14" --yield "$@" \
         >"$HV_DIR/$name.out" 2>"$HV_DIR/$name.err"
 }
 skip_if_no_memif() {
@@ -118,7 +120,7 @@ check_exe() { # VM: the worker running is vswitch-pktgen
 }
 
 hv_log "pvp: outside gen --rx -> memif -> switch -> VM reflect -> switch -> memif"
-ROLE[$R]="--role reflect --quiet"
+ROLE[$R]="--role reflect --yield --quiet"
 write_wrapper
 vctl vm-add "$R" >/dev/null
 vctl nic-add "$R" eth0 --switch "$sw" --mac "$R_MAC" --mtu 9000 >/dev/null
@@ -155,7 +157,7 @@ wait_vm_line "$R" "reflect:" || hv_fail "VM $R: no result line from pktgen"
 grep -F "$R" "$HV_LOG" | grep -E "reflect:|NIC tx" | tail -2
 
 hv_log "v2p: VM gen --count 30000 -> switch -> memif -> outside sink"
-ROLE[$G]="--role gen --count 30000 --rate 20kpps --dst-mac $OUT_MAC --size 1518 --quiet"
+ROLE[$G]="--role gen --yield --count 30000 --rate 20kpps --dst-mac $OUT_MAC --size 1518 --quiet"
 write_wrapper
 vctl vm-add "$G" >/dev/null
 vctl nic-add "$G" eth0 --switch "$sw" --mac "$G_MAC" --mtu 9000 >/dev/null
