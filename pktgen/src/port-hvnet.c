@@ -4,9 +4,10 @@
  * Send: each mbuf chain is copied into a send section netvsc hands out
  * (a page chunk sent GPA-direct for a jumbo frame), submitted, and the
  * burst flushed with at most one signal; the mbufs are freed in bulk. When
- * netvsc has no room, its completions are taken (a poll) and the send tried
- * once more; what still does not go is left to the caller, which counts it
- * refused, as an ethdev's full ring is.
+ * netvsc has no room, the burst so far is flushed and the root's
+ * completions polled for, up to PG_HVNET_TX_WAIT_US; what still does not go
+ * is left to the caller, which counts it refused, as an ethdev's full ring
+ * is. A frame the NIC's MTU does not allow is refused the same way.
  *
  * Receive: netvsc_poll hands each frame (a pointer into the receive buffer,
  * valid during the callback) to the receive queue, which copies it into an
@@ -135,7 +136,7 @@ static uint16_t hvnet_tx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
     for (; i < n && !h->failed; i++) {
         struct rte_mbuf *m = pkts[i];
         uint32_t len = rte_pktmbuf_pkt_len(m);
-        if (!pg_hvnet_frame_fits(m, h->info.mtu) || len < RTE_ETHER_HDR_LEN) {
+        if (!pg_hvnet_frame_fits(m, h->info.mtu)) {
             h->st.tx_too_long++;
             break;
         }

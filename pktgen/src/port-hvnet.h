@@ -75,7 +75,8 @@ struct pg_hvnet_params {
 
 struct pg_hvnet_stats {
     uint64_t tx_frames, tx_bytes;
-    uint64_t tx_too_long;   /* refused: longer than the NIC's MTU allows */
+    uint64_t tx_too_long;   /* refused: longer than the NIC's MTU allows (or a
+                               length netvsc refuses) */
     uint64_t tx_waits;      /* no send section or ring space: completions awaited */
     uint64_t tx_no_room;    /* a burst stopped: still none after PG_HVNET_TX_WAIT_US */
     uint64_t rx_frames, rx_bytes;
