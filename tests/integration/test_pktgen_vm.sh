@@ -11,6 +11,8 @@
 #   reordered;
 # - v2p: the VM `--role gen --count N` to an outside `--role sink`: every
 #   frame arrives, in order, none foreign;
+# - a VM generator whose --size its NIC's MTU does not allow stops with the
+#   reason in the VM's log;
 # - the VMs' workers were vswitch-pktgen: vm-list's pid is a process whose
 #   /proc/PID/exe is it (checked while it runs), and its log lines are in
 #   vswitchd's log under the VM's name.
@@ -190,4 +192,14 @@ sys.exit(0 if ok else 1)
 PY
 wait_vm_line "$G" "gen:" || hv_fail "VM $G: no result line from pktgen"
 grep -F "$G" "$HV_LOG" | grep -E "gen:|NIC tx" | tail -2
+hv_log "a VM generator whose frames its NIC's MTU does not allow is refused, with the reason"
+M=$(hv_vm_name m)
+ROLE[$M]="--role gen --size 9000 --count 10 --dst-mac $OUT_MAC --quiet"
+write_wrapper
+vctl vm-add "$M" >/dev/null
+vctl nic-add "$M" eth0 --switch "$sw" --mac 02:00:00:7e:00:03 --mtu 1500 >/dev/null
+vctl vm-start "$M" >/dev/null
+wait_vm_line "$M" "the NIC's MTU is 1500: frames of 9000 B need 8986" ||
+    hv_fail "VM $M: no refusal of 9000 B frames at MTU 1500: $(grep -F "$M" "$HV_LOG" | tail -3)"
+grep -F "$M" "$HV_LOG" | grep -F "MTU is 1500"
 hv_pass "vswitch-pktgen as an hvnet VM: pvp and v2p through an external switch's memif uplink"
