@@ -43,9 +43,18 @@
 /* What the worker may see of the root's filesystem: where its program's
  * libraries are, and (vsd_vm_confine) its program's own directory, so that
  * a worker that is a script, or execs a program beside it, runs (the
- * benchmarks' wrappers do). Paths missing on this system are skipped. */
+ * benchmarks' wrappers do). Paths missing on this system are skipped.
+ * Two read-only sysfs directories, without which a worker that is a DPDK
+ * program (vswitch-pktgen as the VM) cannot start, and which no EAL
+ * option (22.11) makes it do without: /sys/devices/system/cpu, as EAL
+ * takes a CPU without topology/core_id there for absent ("lcore 0
+ * unavailable"); /sys/module, as EAL fails ("Cannot init VFIO") when it
+ * cannot stat it to see whether vfio is loaded. They tell the CPUs'
+ * topology (which CPUID tells a guest anyway) and which kernel modules are
+ * loaded, nothing writable. */
 static const char *const vm_root_paths[] = {
     "/usr", "/bin", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache",
+    "/sys/devices/system/cpu", "/sys/module",
 };
 #define VM_ROOT_PATHS (sizeof(vm_root_paths) / sizeof(vm_root_paths[0]))
 

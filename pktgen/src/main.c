@@ -17,6 +17,7 @@
 
 #include "pktgen-ctl.h"
 #include "pktgen-private.h"
+#include "port-hvnet.h"
 
 #define RING_SIZE 1024
 #define RX_POOL_MBUFS 8191
@@ -33,6 +34,12 @@ static void usage(FILE *f)
         "  --vdev SPEC              an EAL vdev for the port (net_memif0,role=server,...);\n"
         "  --port ID                or a port id; either may be given twice: the role sends on\n"
         "                           the first, and a gen with --rx receives on the second\n"
+        "  --hvnet-nic N            or the synthetic NIC N (0: the first) of the hvnet child\n"
+        "                           partition this runs in, through netvsc (the default in a\n"
+        "                           partition); the source MAC is then the NIC's unless given\n"
+        "  --name NAME, --netns NS, --tap-broker-fd FD\n"
+        "                           what vswitchd gives a VM's worker (--hv-vm): the name is\n"
+        "                           used in messages; no TAP is made\n"
         "  --rx                     gen: also receive and time what comes back\n"
         "  --queues N               receive and transmit queues per port, 1..8 (default 1):\n"
         "                           all are polled, sending is on queue 0 (a peer that sends\n"
@@ -176,7 +183,7 @@ enum {
     OPT_SPORT, OPT_DPORT, OPT_RATE, OPT_CEIL, OPT_DUR, OPT_COUNT, OPT_STREAM, OPT_DRAIN,
     OPT_LINK, OPT_QUEUES, OPT_YIELD, OPT_JSON, OPT_CSV, OPT_QUIET, OPT_LINGER, OPT_SEARCH,
     OPT_RSINK, OPT_RGEN, OPT_RREFL, OPT_SIZES, OPT_TRIAL, OPT_QUICK, OPT_RES, OPT_PDR, OPT_B2B,
-    OPT_HOOK,
+    OPT_HOOK, OPT_HVNIC, OPT_NAME, OPT_NETNS, OPT_TAPB,
 };
 
 /* "64,128,imix": up to 16 sizes, 0 for IMIX. */
@@ -234,6 +241,10 @@ int main(int argc, char **argv)
         {"quick", no_argument, NULL, OPT_QUICK},        {"resolution", required_argument, NULL, OPT_RES},
         {"pdr-loss", required_argument, NULL, OPT_PDR}, {"b2b-trials", required_argument, NULL, OPT_B2B},
         {"trial-hook", required_argument, NULL, OPT_HOOK},
+        {"hvnet-nic", required_argument, NULL, OPT_HVNIC},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"netns", required_argument, NULL, OPT_NETNS},
+        {"tap-broker-fd", required_argument, NULL, OPT_TAPB},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -253,6 +264,9 @@ int main(int argc, char **argv)
     bool yield = false;
     struct pg_search_opts so = {.n_sizes = 1, .sizes = {64}, .pdr_loss_pct = 0.5};
     bool quick = false, set_trial = false, set_res = false, set_b2b = false;
+    long hvnet_nic = -1;
+    bool smac_given = false;
+    const char *vm_name = getenv("HV_PARTITION_NAME");
     int o_ch;
     while ((o_ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         int rc = 0;
@@ -292,7 +306,10 @@ int main(int argc, char **argv)
             else if ((rc = parse_u64(optarg, PKTGEN_MIN_FRAME, PKTGEN_MAX_FRAME, &u)) == 0)
                 o.frame_len = (uint16_t)u, o.imix = false;
             break;
-        case OPT_SMAC: rc = pktgen_range_parse_mac(optarg, &o.flow.src_mac); break;
+        case OPT_SMAC:
+            rc = pktgen_range_parse_mac(optarg, &o.flow.src_mac);
+            smac_given = true;
+            break;
         case OPT_DMAC: rc = pktgen_range_parse_mac(optarg, &o.flow.dst_mac); break;
         case OPT_SIP: rc = pktgen_range_parse_ipv4(optarg, &o.flow.src_ip); break;
         case OPT_DIP: rc = pktgen_range_parse_ipv4(optarg, &o.flow.dst_ip); break;
@@ -347,6 +364,16 @@ int main(int argc, char **argv)
             set_b2b = true;
             break;
         case OPT_HOOK: so.hook_cmd = optarg; break;
+        case OPT_HVNIC:
+            if ((rc = parse_u64(optarg, 0, 63, &u)) == 0)
+                hvnet_nic = (long)u;
+            break;
+        case OPT_NAME: vm_name = optarg; break;
+        case OPT_NETNS: break;
+        case OPT_TAPB: /* the root's TAP broker: pktgen makes no TAP */
+            if ((rc = parse_u64(optarg, 6, 1023, &u)) == 0)
+                close((int)u);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -364,8 +391,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "vswitch-pktgen: a %% rate needs --ceiling in pps or bps\n");
         return 2;
     }
-    if (n_ports == 0) {
-        fprintf(stderr, "vswitch-pktgen: no port (--vdev SPEC or --port ID)\n");
+    bool hvnet = hvnet_nic >= 0 || (n_ports == 0 && pg_hvnet_in_partition());
+    if (hvnet && (n_ports > 0 || o.json_path || o.csv_path || linger > 0)) {
+        fprintf(stderr, "vswitch-pktgen: the partition's NIC is the only port; a VM's worker "
+                        "writes no file (results on stdout) and has nothing to linger for\n");
+        return 2;
+    }
+    if (n_ports == 0 && !hvnet) {
+        fprintf(stderr, "vswitch-pktgen: no port (--vdev SPEC or --port ID, or --hvnet-nic N)\n");
         return 2;
     }
     if (!so.on && (so.have_sink || so.have_gen || so.have_reflect || quick || set_trial ||
@@ -415,6 +448,8 @@ int main(int argc, char **argv)
         }
         for (int i = 0; i < n_eal_user; i++)
             eal[ne++] = argv[optind + i];
+    } else if (hvnet) {
+        ne = pg_hvnet_eal_args(eal, ne);
     } else {
         char *def[] = {"-l", "0", prefix, "--no-pci", "--no-telemetry", "--log-level=*:warning",
                        "-m", "512"};
@@ -439,7 +474,8 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
 
     int status = 1, started = 0;
-    struct pg_ports ports = {.n = n_ports};
+    struct pg_ports ports = {.n = hvnet ? 1 : n_ports};
+    struct pg_hvnet *nic = NULL;
     struct rte_mempool *rx_pool[PG_MAX_PORTS] = {NULL};
     uint16_t max_frame = o.imix ? 1518 : o.frame_len;
     if ((so.on || o.role == PG_AGENT) && max_frame < PKTGEN_CTL_FRAME_LEN)
@@ -470,6 +506,16 @@ int main(int argc, char **argv)
             goto out_ports;
         }
         rte_mempool_obj_iter(ports.tx_pool, zero_obj, NULL);
+    }
+    if (hvnet) {
+        rx_pool[0] = rte_pktmbuf_pool_create("pg_rx0", RX_POOL_MBUFS, 256, 0,
+                                             RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+        struct pg_hvnet_params hp = {
+            .name = vm_name ? vm_name : "?", .nic = hvnet_nic < 0 ? 0 : (unsigned)hvnet_nic,
+            .max_frame = o.role == PG_GEN ? max_frame : 0, .link_wait_s = link_wait,
+            .rx_pool = rx_pool[0], .yield = yield};
+        if (!rx_pool[0] || pg_hvnet_start(&hp, &o, smac_given, &ports.port[0], &nic) < 0)
+            goto out_ports;
     }
     for (int i = 0; i < n_ports; i++) {
         char name[32];
@@ -508,6 +554,8 @@ int main(int argc, char **argv)
     for (double t = 0; t < linger && !pg_stop; t += 0.01)
         nanosleep(&tick, NULL);
 out_ports:
+    if (hvnet)
+        pg_hvnet_exit(nic, status);
     for (int i = 0; i < started; i++) {
         rte_eth_dev_stop(ports.port[i].id);
         rte_eth_dev_close(ports.port[i].id);

@@ -24,7 +24,7 @@ ALLOWED = {
     "netvsc": {"vmnic", "hv-core", "nettap", "jumbo"},
     "hostd": {"vmnic", "hv-core", "nettap", "vswitch", "netvsp", "jumbo"},
     "vmq": set(),
-    "pktgen": set(),
+    "pktgen": {"netvsc", "hv-core", "jumbo"},
 }
 MAX_LINES = 1000
 

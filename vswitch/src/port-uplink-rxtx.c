@@ -99,10 +99,16 @@ uint16_t vsw_uplink_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint
             pkts[k++] = m;
     }
 
-    /* The link is read here, about once a second, so that it costs the
-     * data path one TSC read per burst and needs no timer. */
+    /* The link is read here, so that it costs the data path one TSC read
+     * per burst and needs no timer: about once a second while it is up;
+     * while it is down, about every millisecond, and at once when frames
+     * come in (a memif peer sends, or waits for frames, as soon as it has
+     * connected: up to its first second of frames, or of the replies to
+     * them, were dropped as link_down). */
     uint64_t now = rte_get_tsc_cycles();
-    if (unlikely(now - up->link_checked > up->link_period)) {
+    bool link = vsw_port_link(&up->port);
+    if (unlikely(now - up->link_checked > (link ? up->link_period : up->link_period >> 10) ||
+                 (got && !link))) {
         up->link_checked = now;
         vsw_uplink_link_refresh(up);
     }
