@@ -141,6 +141,10 @@ static int run_gen(const struct pg_opts *o, struct pg_ports *ports, struct pg_re
             r->stalled_s += (double)(upto - prev - credit_tsc) / (double)hz;
         prev = now;
         bool sending = (o->count == 0 || r->tx_frames < o->count) && now < end;
+        /* Nothing went out this turn (not due yet, or the port full): a
+         * generator that does not also receive gives the CPU away here
+         * with --yield, or a sink sharing its CPU waits a scheduler slice. */
+        bool idle = false;
         if (sending) {
             unsigned n = PG_BURST;
             if (o->count && o->count - r->tx_frames < n)
@@ -182,6 +186,7 @@ static int run_gen(const struct pg_opts *o, struct pg_ports *ports, struct pg_re
                 imix_i = (imix_i + sent) % PKTGEN_IMIX_LEN;
                 if (sent)
                     t_last = now;
+                idle = sent == 0;
             }
         } else {
             if (!st)
@@ -193,6 +198,8 @@ static int run_gen(const struct pg_opts *o, struct pg_ports *ports, struct pg_re
         }
         if (st)
             rx_burst(rx_port, st, r);
+        else if (idle && ports->port[0].yield)
+            sched_yield();
         if (!o->quiet)
             progress_tick(o, &pr, now, t0, st, r);
     }
