@@ -210,10 +210,11 @@ cmp_down() {
 
 # CPU time, for the check that nothing else ran during a window: the
 # machine's busy jiffies (/proc/stat, both CPUs) and those of our own
-# processes (every process whose command line holds the run's tag, with
-# its threads; the VM programs of hvnet hold it in their --name).
+# processes: every process whose command line holds the run's tag, with
+# its threads (the VM programs of hvnet hold it in their --name), and the
+# children this script has waited for (the controller, once it exited).
 cmp_cpu_snap() {
-    TAG=$BENCH_TAG $CMP_PY - <<'PY'
+    TAG=$BENCH_TAG SHELL_PID=$$ $CMP_PY - <<'PY'
 import os
 tag = os.environ["TAG"].encode()
 with open("/proc/stat") as f:
@@ -232,6 +233,9 @@ for pid in os.listdir("/proc"):
         ours += int(s[11]) + int(s[12])
     except OSError:
         pass
+with open("/proc/%s/stat" % os.environ["SHELL_PID"]) as f:
+    s = f.read().rsplit(")", 1)[1].split()
+ours += int(s[13]) + int(s[14])
 print(busy, ours)
 PY
 }
