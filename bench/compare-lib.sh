@@ -16,7 +16,8 @@
 # cmp_up SWITCH NVMS fills CMP_CTL_VDEV / CMP_CTL_EAL (the controller's port
 # and EAL arguments), CMP_VM_MAC[i] and CMP_HOOK (a command for
 # vswitch-pktgen --trial-hook: "begin" clears the switch's cycle counters,
-# "end" appends "SIZE CYCLES_PER_PACKET" to $CMP_RUN/cycles.txt); VMs are
+# "end" appends "SIZE CYCLES_PER_PACKET BUSY_PCT" to $CMP_RUN/cycles.txt,
+# bench/compare-cycles.py); VMs are
 # started by cmp_vm_start I ARGS... (agent arguments); cmp_down removes
 # everything. Names carry the run's tag; bench_cleanup's trap (bench/lib.sh)
 # calls cmp_down on any exit.
@@ -99,7 +100,7 @@ EOF
     CMP_CTL_VDEV="net_memif_${BENCH_TAG}c$CMP_N,role=client,socket=$memif,bsize=16384,rsize=14"
     CMP_CTL_QUEUES=1
     CMP_CTL_EAL=$(cmp_eal "${BENCH_TAG}c$CMP_N" --no-huge --no-shconf -m 512)
-    cmp_write_hook "$BENCH_BIN/vswitch-ctl --socket $sock --json worker-show | $CMP_PY -c 'import json,sys; print(json.load(sys.stdin)[\"workers\"][0][\"cycles_per_packet\"])'" \
+    cmp_write_hook "$BENCH_BIN/vswitch-ctl --socket $sock --json worker-show | $CMP_PY $CMP_TOP/bench/compare-cycles.py hvnet" \
         "$BENCH_BIN/vswitch-ctl --socket $sock worker-show --clear"
 }
 
@@ -131,7 +132,7 @@ cmp_ovs_up() {
     CMP_CTL_VDEV="net_memif_${BENCH_TAG}c$CMP_N,role=server,socket=$CMP_RUN/ctl.sock,bsize=16384,rsize=14"
     CMP_CTL_QUEUES=2
     CMP_CTL_EAL=$(cmp_eal "${BENCH_TAG}c$CMP_N" --no-huge --no-shconf -m 512)
-    cmp_write_hook "ovs-appctl -t $d/vs.ctl dpif-netdev/pmd-stats-show | sed -n 's/.*avg processing cycles per packet: \\([0-9.]*\\).*/\\1/p' | head -1" \
+    cmp_write_hook "ovs-appctl -t $d/vs.ctl dpif-netdev/pmd-stats-show | $CMP_PY $CMP_TOP/bench/compare-cycles.py ovs" \
         "ovs-appctl -t $d/vs.ctl dpif-netdev/pmd-stats-clear"
 }
 

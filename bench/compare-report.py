@@ -17,6 +17,8 @@ import os
 import statistics
 import sys
 
+# A switch thread busier than this at the NDR is taken for the bottleneck.
+BOTTLENECK_BUSY = 90
 SCEN_ORDER = ["p2v", "v2p", "pvp", "v2v", "null"]
 SCEN_TEXT = {
     "p2v": "memif generator -> switch -> VM sink",
@@ -82,6 +84,7 @@ def collect(d):
                 "latency_us": {k: l90.get(k) for k in ("p50", "p99", "max")},
                 "latency_by_load": {str(p): lat_point(s, p) for p in (10, 50, 90)},
                 "cycles_per_packet": rec["cycles_per_packet"].get(frame),
+                "switch_busy_pct": rec.get("switch_busy_pct", {}).get(frame),
                 "loss_steps": s.get("loss_steps"),
                 "back_to_back": s.get("back_to_back"),
             })
@@ -115,6 +118,8 @@ def summarise(runs):
         c = med([r["cycles_per_packet"] for r in rs])
         rec["cycles_per_packet"] = c["median"] if c else None
         rec["cycles_per_packet_spread"] = c
+        b = med([r.get("switch_busy_pct") for r in rs])
+        rec["switch_busy_pct"] = b["median"] if b else None
         out.append(rec)
     return out
 
@@ -148,12 +153,16 @@ def report(d, results, cpu, plots):
               "Gbit/s at NDR counts each frame + 20 B (preamble, inter-frame gap). "
               "Latency at 90 % of NDR. Cycles per packet: the switch's own counters "
               "during the final trial at NDR (hvnet worker-show, OVS pmd-stats-show "
-              "\"avg processing cycles per packet\"). A ratio is hvnet / OVS-DPDK: above 1 "
+              "\"avg processing cycles per packet\"), with the share of its polling "
+              "thread's time spent on packets (busy): below 90 % the switch was not "
+              "what limited the NDR, and its cycles per packet include the cost of "
+              "small bursts. A ratio is hvnet / OVS-DPDK: above 1 "
               "hvnet forwards more; for cycles, below 1 hvnet spends less. \"Reached at NDR\": "
               "the rate the generator really sent in the verification trial (the search "
               "judges the rate offered, as RFC 2544 does; on a shared CPU a paced generator "
               "can fall short). Back-to-back: the longest burst at the ceiling with no "
-              "loss (RFC 9004), \"—\" where not measured (--quick leaves it out).", ""]
+              "loss (RFC 9004), \"—\" where not measured (--quick leaves it and the loss steps "
+              "out).", ""]
     scen = sorted({r["scenario"] for r in results}, key=SCEN_ORDER.index)
     for sc in scen:
         lines += ["## %s: %s" % (sc, SCEN_TEXT[sc]), ""]
@@ -172,7 +181,7 @@ def report(d, results, cpu, plots):
             lines.append("")
             continue
         lines += ["| frame | switch | NDR Mpps | reached at NDR | PDR Mpps | Gbit/s at NDR | "
-                  "ceiling Mpps | latency µs p50 / p99 / max | back-to-back frames | cycles/pkt |",
+                  "ceiling Mpps | latency µs p50 / p99 / max | back-to-back frames | cycles/pkt (switch busy) |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for f in frames:
             for sw in ("hvnet", "ovs-dpdk"):
@@ -188,9 +197,12 @@ def report(d, results, cpu, plots):
                     spread(r["ndr_achieved_mpps_spread"]), short, spread(r["pdr_mpps_spread"]),
                     spread(r["gbps_at_ndr_spread"], 2), spread(r["ceiling_mpps_spread"]),
                     fmt(lat.get("p50"), 1), fmt(lat.get("p99"), 1), fmt(lat.get("max"), 1),
-                    fmt(r.get("back_to_back_frames"), 0), spread(r["cycles_per_packet_spread"], 1)))
-        lines += ["", "| frame | NDR ratio | PDR ratio | Gbit/s-at-NDR ratio | cycles ratio | note |",
-                  "|---|---|---|---|---|---|"]
+                    fmt(r.get("back_to_back_frames"), 0),
+                    spread(r["cycles_per_packet_spread"], 1) + (
+                        " (%.0f %%)" % r["switch_busy_pct"] if r.get("switch_busy_pct") is not None
+                        else "")))
+        lines += ["", "| frame | NDR ratio | reached-at-NDR ratio | PDR ratio | Gbit/s-at-NDR ratio | "
+                  "cycles ratio | note |", "|---|---|---|---|---|---|---|"]
         for f in frames:
             h, o = by.get(("hvnet", sc, f)), by.get(("ovs-dpdk", sc, f))
             if not h or not o:
@@ -201,11 +213,25 @@ def report(d, results, cpu, plots):
             elif h.get("generator_limited") or o.get("generator_limited"):
                 note = "%s reached the generator's ceiling" % (
                     "hvnet" if h.get("generator_limited") else "OVS-DPDK")
-            lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            busy = [x.get("switch_busy_pct") for x in (h, o)]
+            if all(v is not None and v < BOTTLENECK_BUSY for v in busy):
+                note = (note + "; " if note else "") + (
+                    "neither switch was the bottleneck (busy < %d %% at NDR): the cycles are "
+                    "not the per-packet cost of a loaded switch" % BOTTLENECK_BUSY)
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                 f, fmt(ratio(h["ndr_mpps"], o["ndr_mpps"]), 2),
+                fmt(ratio(h["ndr_achieved_mpps"], o["ndr_achieved_mpps"]), 2),
                 fmt(ratio(h["pdr_mpps"], o["pdr_mpps"]), 2),
                 fmt(ratio(h["gbps_at_ndr"], o["gbps_at_ndr"]), 2),
                 fmt(ratio(h["cycles_per_packet"], o["cycles_per_packet"]), 2), note))
+        steps = [(f, sw, by[(sw, sc, f)]["rounds"][0].get("loss_steps"))
+                 for f in frames for sw in ("hvnet", "ovs-dpdk")
+                 if (sw, sc, f) in by and by[(sw, sc, f)]["rounds"][0].get("loss_steps")]
+        if steps:
+            lines += ["", "Frame loss rate by offered load (% of the ceiling: % lost; round 1):", ""]
+            for f, sw, st in steps:
+                lines.append("- %s B, %s: %s" % (f, sw, ", ".join(
+                    "%d: %.2f" % (x["pct"], x["loss_pct"]) for x in st)))
         lines.append("")
     if cpu:
         lines += ["## CPU use during each search", "",

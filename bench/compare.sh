@@ -34,7 +34,8 @@
 # Writes DIR/results.json (one record per switch x scenario x frame: medians
 # over rounds and each round's figures), DIR/report.md (tables, hvnet/OVS
 # ratios, machine, versions, commands), DIR/*.png, and DIR/raw/ (every
-# search's own JSON). --quick: 64 and 1518 B, 1 round, short trials.
+# search's own JSON). --quick: 64 and 1518 B, 1 round, 1 s trials, no loss
+# steps and no back-to-back search.
 # Needs root, 2 CPUs, openvswitch-switch-dpdk (else only hvnet runs), free
 # 2 MiB hugepages, python3-matplotlib for the plots.
 set -euo pipefail
@@ -66,6 +67,7 @@ fi
 mkdir -p "$out/raw"
 out=$(cd "$out" && pwd)
 CMP_PY=/usr/bin/python3
+CMP_TOP=$top
 
 source "$top/bench/lib.sh"
 source "$top/bench/compare-lib.sh"
@@ -91,15 +93,16 @@ done
 
 # What the run will take, before it starts: per switch, scenario and size a
 # search of about 20 trials (ceiling, NDR and PDR by ~7 halvings, a
-# verification, 3 latency trials, up to 10 loss steps) of the trial length
-# plus ~0.5 s of control each, back-to-back (full runs: ~8 bursts of up to
-# 2 s, 5 times), and ~15 s of set-up; the null scenario ~trial + 10 s a
-# round and size.
+# verification, 3 latency trials, up to 10 loss steps; --quick: ~10, no
+# loss steps) of the trial length plus ~1 s of control and drain each,
+# back-to-back (full runs: ~8 bursts of up to 2 s, 5 times), and ~15 s of
+# set-up; the null scenario ~trial + 10 s a round and size.
 nsizes=$(echo "$sizes" | tr ',' '\n' | grep -c .)
 nsc=$(echo "$scenarios" | tr ',' '\n' | grep -vc null || true)
 nsw=$(echo "$switches" | tr ',' '\n' | grep -c .)
 b2b=$([ "$quick" = 1 ] && echo 0 || echo 40)
-est=$((rounds * nsw * nsc * (nsizes * (20 * trial + 10 + b2b) + 15)))
+ntrials=$([ "$quick" = 1 ] && echo 10 || echo 20)
+est=$((rounds * nsw * nsc * (nsizes * (ntrials * (trial + 1) + b2b) + 15)))
 echo "$scenarios" | grep -q null && est=$((est + rounds * nsizes * (2 * trial + 10)))
 printf 'compare: %s; scenarios %s; sizes %s; %s round(s), %s s trials: about %d min\n' \
     "$switches" "$scenarios" "$sizes" "$rounds" "$trial" $(((est + 59) / 60))
@@ -115,11 +118,13 @@ search() {
     cmp_up "$sw" "$nvms"
     local raw="$out/raw/$sw-$sc-r$r.json"
     local log="$out/raw/$sw-$sc-r$r.log"
-    local common=(--yield --sizes "$sizes" --trial "$trial" --json "$raw.search"
+    # A drain of 0.25 s after each trial: the slowest frame seen here took
+    # 52 ms (pktgen's default, 1 s, doubled a 1 s trial).
+    local common=(--yield --sizes "$sizes" --trial "$trial" --drain 0.25 --json "$raw.search"
                   --trial-hook "$CMP_HOOK" --src-mac "$CMP_CTL_MAC" --quiet)
-    # --quick: no back-to-back search (its bursts of up to 2 s at the
-    # ceiling would double the time); report.md says it was left out.
-    [ "$quick" = 1 ] && common+=(--quick --b2b-trials 0)
+    # --quick: no loss steps and no back-to-back search (together they
+    # took two thirds of the time); report.md says they were left out.
+    [ "$quick" = 1 ] && common+=(--quick --b2b-trials 0 --no-loss-steps)
     case "$sc" in
     p2v) ctl_args=(--search "${common[@]}" --remote-sink "${CMP_VM_MAC[1]}") ;;
     v2p) ctl_args=(--search "${common[@]}" --remote-gen "${CMP_VM_MAC[1]}") ;;
@@ -154,17 +159,20 @@ import json, os
 s0, s1 = [list(map(int, os.environ[k].split())) for k in ("S0", "S1")]
 busy, ours = s1[0] - s0[0], s1[1] - s0[1]
 hz = os.sysconf("SC_CLK_TCK")
-cyc = {}
+cyc, busy = {}, {}
 if os.path.exists(os.environ["CYC"]):
     for line in open(os.environ["CYC"]):
         f = line.split()
-        if len(f) == 2:
+        if len(f) == 3:
             try:
-                cyc[f[0]] = float(f[1])
+                c, b = float(f[1]), float(f[2])
             except ValueError:
-                pass
+                continue
+            if c == c and b == b:  # not NaN: packets were counted
+                cyc[f[0]], busy[f[0]] = c, b
 rec = {"switch": os.environ["SW"], "scenario": os.environ["SC"], "round": int(os.environ["R"]),
        "search": json.load(open(os.environ["RAW"] + ".search")), "cycles_per_packet": cyc,
+       "switch_busy_pct": busy,
        "cpu": {"busy_s": busy / hz, "ours_s": ours / hz, "other_s": max(busy - ours, 0) / hz}}
 json.dump(rec, open(os.environ["RAW"], "w"), indent=1)
 os.unlink(os.environ["RAW"] + ".search")

@@ -84,6 +84,7 @@ struct pktgen_search_cfg {
     double resolution_pps; /* if > 0, used instead of resolution_pct */
     double pdr_loss_pct;   /* >= 0 and < 100 */
     unsigned b2b_trials;   /* 0: no back-to-back */
+    bool no_loss_steps;    /* leave the frame loss steps out (a quick run) */
     uint64_t b2b_max;      /* the longest burst tried; 0: ceiling * trial_s */
     pktgen_trial_fn trial;
     pktgen_verify_hook_fn hook;     /* may be NULL */

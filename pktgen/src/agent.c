@@ -140,25 +140,6 @@ static bool agent_ctl_hook(void *arg, const struct rte_mbuf *mb)
     return m.type == PKTGEN_CTL_STOP;
 }
 
-static void mac_from(uint64_t v, uint8_t mac[6])
-{
-    for (int i = 5; i >= 0; i--, v >>= 8)
-        mac[i] = (uint8_t)v;
-}
-
-static uint64_t mac_to(const uint8_t mac[6])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 6; i++)
-        v = v << 8 | mac[i];
-    return v;
-}
-
-static void single(struct pktgen_range *r, uint64_t v)
-{
-    *r = (struct pktgen_range){.lo = v, .hi = v, .cur = v};
-}
-
 /* A generator's delay: the controller's sink gets ready. Repeated STARTs
  * are acknowledged meanwhile; the rest waits for the next turn. */
 static void agent_delay(struct agent *a, unsigned ms)
@@ -199,12 +180,12 @@ static void agent_run(struct agent *a, const struct pktgen_ctl_start *s, struct 
         o.rate = s->flags & PKTGEN_CTL_F_UNPACED
                      ? (struct pktgen_rate){.kind = PKTGEN_RATE_UNLIMITED}
                      : (struct pktgen_rate){.kind = PKTGEN_RATE_PPS, .value = (double)s->rate_pps};
-        single(&o.flow.src_mac, mac_to(a->io.mac));
-        single(&o.flow.dst_mac, mac_to(s->dst_mac));
-        single(&o.flow.src_ip, s->src_ip);
-        single(&o.flow.dst_ip, s->dst_ip);
-        single(&o.flow.src_port, s->src_port);
-        single(&o.flow.dst_port, s->dst_port);
+        pg_range_single(&o.flow.src_mac, pg_mac_to_u64(a->io.mac));
+        pg_range_single(&o.flow.dst_mac, pg_mac_to_u64(s->dst_mac));
+        pg_range_single(&o.flow.src_ip, s->src_ip);
+        pg_range_single(&o.flow.dst_ip, s->dst_ip);
+        pg_range_single(&o.flow.src_port, s->src_port);
+        pg_range_single(&o.flow.dst_port, s->dst_port);
         agent_delay(a, s->delay_ms);
         break;
     case PKTGEN_CTL_ROLE_SINK:
@@ -303,7 +284,7 @@ int pg_agent(const struct pg_opts *o, struct pg_ports *ports)
     memset(&a, 0, sizeof(a));
     a.io.ports = ports;
     a.base = o;
-    mac_from(o->flow.src_mac.lo, a.io.mac);
+    pg_mac_from_u64(o->flow.src_mac.lo, a.io.mac);
     a.max_frame = (uint16_t)(rte_pktmbuf_data_room_size(ports->tx_pool) - RTE_PKTMBUF_HEADROOM);
     if (!o->quiet)
         fprintf(stderr, "pktgen agent: %02x:%02x:%02x:%02x:%02x:%02x waiting for a controller\n",

@@ -78,6 +78,7 @@ static void usage(FILE *f)
         "  --resolution R           N%% of the ceiling or a rate in pps (default 1%%)\n"
         "  --pdr-loss PCT           the PDR's loss (default 0.5)\n"
         "  --b2b-trials N           back-to-back repetitions (default 5; 0: none)\n"
+        "  --no-loss-steps          leave the frame loss steps out\n"
         "  --trial-hook CMD         run `CMD begin SIZE` / `CMD end SIZE` (/bin/sh) around the\n"
         "                           NDR verification trial of each size\n"
         "  --quiet                  no per-second progress line (--search keeps its line per\n"
@@ -187,7 +188,7 @@ enum {
     OPT_SPORT, OPT_DPORT, OPT_RATE, OPT_CEIL, OPT_DUR, OPT_COUNT, OPT_STREAM, OPT_DRAIN,
     OPT_LINK, OPT_QUEUES, OPT_YIELD, OPT_JSON, OPT_CSV, OPT_QUIET, OPT_LINGER, OPT_SEARCH,
     OPT_RSINK, OPT_RGEN, OPT_RREFL, OPT_SIZES, OPT_TRIAL, OPT_QUICK, OPT_RES, OPT_PDR, OPT_B2B,
-    OPT_HOOK, OPT_HVNIC, OPT_NAME, OPT_NETNS, OPT_TAPB,
+    OPT_HOOK, OPT_HVNIC, OPT_NAME, OPT_NETNS, OPT_TAPB, OPT_NOLOSS,
 };
 
 /* "64,128,imix": up to 16 sizes, 0 for IMIX. */
@@ -216,8 +217,7 @@ static int parse_mac1(const char *s, uint8_t mac[6])
     int rc = pktgen_range_parse_mac(s, &r);
     if (rc < 0 || r.lo != r.hi || (r.lo >> 40) & 1)
         return -EINVAL;
-    for (int i = 5; i >= 0; i--, r.lo >>= 8)
-        mac[i] = (uint8_t)r.lo;
+    pg_mac_from_u64(r.lo, mac);
     return 0;
 }
 
@@ -249,6 +249,7 @@ int main(int argc, char **argv)
         {"name", required_argument, NULL, OPT_NAME},
         {"netns", required_argument, NULL, OPT_NETNS},
         {"tap-broker-fd", required_argument, NULL, OPT_TAPB},
+        {"no-loss-steps", no_argument, NULL, OPT_NOLOSS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -368,6 +369,7 @@ int main(int argc, char **argv)
             set_b2b = true;
             break;
         case OPT_HOOK: so.hook_cmd = optarg; break;
+        case OPT_NOLOSS: so.no_loss_steps = true; break;
         case OPT_HVNIC:
             if ((rc = parse_u64(optarg, 0, 63, &u)) == 0)
                 hvnet_nic = (long)u;
@@ -406,7 +408,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!so.on && (so.have_sink || so.have_gen || so.have_reflect || quick || set_trial ||
-                   set_res || set_b2b || so.hook_cmd)) {
+                   set_res || set_b2b || so.hook_cmd || so.no_loss_steps)) {
         fprintf(stderr, "vswitch-pktgen: search options without --search\n");
         return 2;
     }

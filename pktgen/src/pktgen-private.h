@@ -63,6 +63,27 @@ static inline uint16_t pg_port_tx(struct pg_port *p, struct rte_mbuf **pkts, uin
     return p->tx(p, pkts, n);
 }
 
+/* A MAC address as the 48-bit number pktgen's ranges hold, and back. */
+static inline uint64_t pg_mac_to_u64(const uint8_t mac[6])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 6; i++)
+        v = v << 8 | mac[i];
+    return v;
+}
+
+static inline void pg_mac_from_u64(uint64_t v, uint8_t mac[6])
+{
+    for (int i = 5; i >= 0; i--, v >>= 8)
+        mac[i] = (uint8_t)v;
+}
+
+/* A range of the one value v. */
+static inline void pg_range_single(struct pktgen_range *r, uint64_t v)
+{
+    *r = (struct pktgen_range){.lo = v, .hi = v, .cur = v};
+}
+
 /* Ethdev port `id`: sends on queue 0, receives from queues 0..nq-1 (a
  * peer may send on any queue it has: OVS's PMD thread sends on memif
  * queue 1). */
@@ -133,6 +154,7 @@ struct pg_search_opts {
     double resolution_pct, resolution_pps;
     double pdr_loss_pct;
     unsigned b2b_trials;
+    bool no_loss_steps;
     const char *hook_cmd;
 };
 

@@ -219,7 +219,7 @@ int pktgen_search_run(const struct pktgen_search_cfg *cfg, struct pktgen_search_
     }
 
     unsigned lossless = 0;
-    for (unsigned pct = 100; pct >= 10 && lossless < 2; pct -= 10) {
+    for (unsigned pct = 100; !cfg->no_loss_steps && pct >= 10 && lossless < 2; pct -= 10) {
         double rate = out->ceiling_pps * pct / 100;
         if ((rc = run_trial(&s, PKTGEN_TRIAL_LOSS_STEP, rate, 0, &t)) < 0)
             return rc;

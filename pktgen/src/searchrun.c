@@ -197,19 +197,6 @@ static void idle(struct ctrl *c, double seconds)
             c->io.ignored++;
 }
 
-static uint64_t mac_to(const uint8_t mac[6])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 6; i++)
-        v = v << 8 | mac[i];
-    return v;
-}
-
-static void single(struct pktgen_range *r, uint64_t v)
-{
-    *r = (struct pktgen_range){.lo = v, .hi = v, .cur = v};
-}
-
 static void lat_from_hist(const struct pktgen_hist *h, uint64_t out[PKTGEN_N_PCT])
 {
     static const double pct[PKTGEN_N_PCT] = {50, 90, 99, 99.9, 100};
@@ -332,9 +319,9 @@ static int ctrl_trial(void *arg, const struct pktgen_trial_req *req, struct pktg
                      ? (struct pktgen_rate){.kind = PKTGEN_RATE_PPS, .value = req->rate_pps}
                      : (struct pktgen_rate){.kind = PKTGEN_RATE_UNLIMITED};
         if (so->have_sink)
-            single(&o.flow.dst_mac, mac_to(so->remote_sink));
+            pg_range_single(&o.flow.dst_mac, pg_mac_to_u64(so->remote_sink));
         else if (so->have_reflect)
-            single(&o.flow.dst_mac, mac_to(so->remote_reflect));
+            pg_range_single(&o.flow.dst_mac, pg_mac_to_u64(so->remote_reflect));
         if ((rc = pg_run(&o, c->ports, r)) < 0)
             return rc;
         res->tx = r->tx_frames;
@@ -515,7 +502,7 @@ int pg_search(const struct pg_opts *o, const struct pg_search_opts *so, struct p
         struct pktgen_search_cfg cfg = {
             .trial_s = so->trial_s, .resolution_pct = so->resolution_pct,
             .resolution_pps = so->resolution_pps, .pdr_loss_pct = so->pdr_loss_pct,
-            .b2b_trials = so->b2b_trials, .trial = ctrl_trial, .hook = ctrl_hook,
+            .b2b_trials = so->b2b_trials, .no_loss_steps = so->no_loss_steps, .trial = ctrl_trial, .hook = ctrl_hook,
             .progress = ctrl_progress, .arg = c};
         struct pktgen_search_result r;
         rc = pktgen_search_run(&cfg, &r);
@@ -537,10 +524,11 @@ int pg_search(const struct pg_opts *o, const struct pg_search_opts *so, struct p
     }
     fflush(stdout);
     json_t *doc = json_pack(
-        "{s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:s, s:I, s:I, s:o}", "mode", "search", "scenario",
+        "{s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:b, s:s, s:I, s:I, s:o}", "mode", "search", "scenario",
         scenario(so), "trial_s", so->trial_s, "pdr_loss_pct", so->pdr_loss_pct,
         "resolution_pct", so->resolution_pps > 0 ? 0.0 : so->resolution_pct, "resolution_pps",
-        so->resolution_pps, "b2b_trials", (int)so->b2b_trials, "line_rate",
+        so->resolution_pps, "b2b_trials", (int)so->b2b_trials, "loss_steps",
+        !so->no_loss_steps, "line_rate",
         "frame bytes (no FCS) + 20 B preamble/SFD/IFG per frame", "ctl_bad",
         (json_int_t)c->io.bad, "ctl_ignored", (json_int_t)c->io.ignored, "results", results);
     if (rc < 0)

@@ -18,21 +18,8 @@
 # Skipped (77) if DPDK or a memif link cannot start here. No timing asserted.
 # Usage: test_pktgen_search.sh BUILD_BIN_DIR
 set -u
-PG="$1/vswitch-pktgen"
-TAG="pgs$$"
-W=$(mktemp -d "/tmp/test-pktgen-search-$$.XXXXXX")
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$W" /var/run/dpdk/"$TAG"* "/run/user/$(id -u)/dpdk/$TAG"* 2>/dev/null
-    rm -f /dev/hugepages/"$TAG"* 2>/dev/null
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-skip() { echo "SKIP: $*"; exit 77; }
-[ -x "$PG" ] || fail "no $PG"
-command -v python3 >/dev/null || skip "needs python3"
+source "$(dirname "$0")/pktgen-lib.sh"
+pg_init "$1" pgs
 
 CTRL=02:00:00:00:0c:01
 AGENT=02:00:00:00:0a:01

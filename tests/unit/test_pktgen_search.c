@@ -155,6 +155,23 @@ static void pktgen_search_run__loss_steps__stop_after_two_lossless(void **state)
     pktgen_search_result_free(&r);
 }
 
+static void pktgen_search_run__no_loss_steps__none_run_rest_unchanged(void **state)
+{
+    (void)state;
+    struct sim s = {.gen_max = 10e6, .x1 = 4e6, .x2 = 4e6, .buffer = 2000};
+    struct pktgen_search_cfg c = cfg_for(&s);
+    c.no_loss_steps = true;
+    struct pktgen_search_result r;
+    assert_int_equal(pktgen_search_run(&c, &r), 0);
+    assert_int_equal(r.n_loss_steps, 0);
+    for (unsigned i = 0; i < r.n_trials; i++)
+        assert_int_not_equal(r.trials[i].req.kind, PKTGEN_TRIAL_LOSS_STEP);
+    assert_within(r.ndr_pps, 4e6, 100e3);
+    assert_true(r.have_latency);
+    assert_true(r.b2b_runs == 3);
+    pktgen_search_result_free(&r);
+}
+
 static void pktgen_search_run__buffer__back_to_back_and_buffer_time(void **state)
 {
     (void)state;
@@ -313,6 +330,7 @@ int main(void)
         cmocka_unit_test(pktgen_search_run__loss_above_x__ndr_pdr_within_resolution),
         cmocka_unit_test(pktgen_search_run__lossy_band__pdr_above_band_ndr_below),
         cmocka_unit_test(pktgen_search_run__loss_steps__stop_after_two_lossless),
+        cmocka_unit_test(pktgen_search_run__no_loss_steps__none_run_rest_unchanged),
         cmocka_unit_test(pktgen_search_run__buffer__back_to_back_and_buffer_time),
         cmocka_unit_test(pktgen_search_run__generator_limited__said_and_b2b_capped),
         cmocka_unit_test(pktgen_search_run__verify_and_latency__hook_wraps_verify_only),

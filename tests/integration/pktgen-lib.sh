@@ -1,0 +1,24 @@
+# Shared by the vswitch-pktgen tests that need no switch (test_pktgen.sh,
+# test_pktgen_search.sh): `pg_init BUILD_BIN_DIR NAME` sets PG (the
+# program), TAG (a per-run prefix for DPDK file prefixes and memif
+# sockets), W (a temp directory) and PIDS (background processes to stop),
+# and an EXIT trap that stops them and removes everything the run made,
+# also on failure; fail and skip end the test (1, or 77 = skipped).
+# shellcheck shell=bash
+pg_init() {
+    PG="$1/vswitch-pktgen"
+    TAG="$2$$"
+    W=$(mktemp -d "/tmp/test-$2-$$.XXXXXX")
+    PIDS=()
+    trap pg_cleanup EXIT
+    [ -x "$PG" ] || fail "no $PG"
+    command -v python3 >/dev/null || skip "needs python3"
+}
+pg_cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$W" /var/run/dpdk/"$TAG"* "/run/user/$(id -u)/dpdk/$TAG"* 2>/dev/null
+    rm -f /dev/hugepages/"$TAG"* 2>/dev/null
+}
+fail() { echo "FAIL: $*"; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
