@@ -157,7 +157,7 @@ search() {
     SW=$sw SC=$sc R=$r S0="$snap0" S1="$snap1" RAW="$raw" CYC="$CMP_RUN/cycles.txt" $CMP_PY - <<'PY'
 import json, os
 s0, s1 = [list(map(int, os.environ[k].split())) for k in ("S0", "S1")]
-busy, ours = s1[0] - s0[0], s1[1] - s0[1]
+cpu_busy, cpu_ours = s1[0] - s0[0], s1[1] - s0[1]
 hz = os.sysconf("SC_CLK_TCK")
 cyc, busy = {}, {}
 if os.path.exists(os.environ["CYC"]):
@@ -173,7 +173,8 @@ if os.path.exists(os.environ["CYC"]):
 rec = {"switch": os.environ["SW"], "scenario": os.environ["SC"], "round": int(os.environ["R"]),
        "search": json.load(open(os.environ["RAW"] + ".search")), "cycles_per_packet": cyc,
        "switch_busy_pct": busy,
-       "cpu": {"busy_s": busy / hz, "ours_s": ours / hz, "other_s": max(busy - ours, 0) / hz}}
+       "cpu": {"busy_s": cpu_busy / hz, "ours_s": cpu_ours / hz,
+               "other_s": max(cpu_busy - cpu_ours, 0) / hz}}
 json.dump(rec, open(os.environ["RAW"], "w"), indent=1)
 os.unlink(os.environ["RAW"] + ".search")
 PY
