@@ -604,6 +604,10 @@ static uint16_t emit_data(struct netvsp *np, struct conn *c, struct vsw_port_cou
  * bug in newer Windows guests' netvsc reads past the message). */
 #define SUB_TAIL 36u
 
+/* Header bytes the RSS hash reads at most: Ethernet, a VLAN tag, IPv4 with
+ * options or IPv6, the TCP ports. */
+#define RSS_HDR_MAX 128u
+
 static uint32_t put_u32_ppi(uint8_t *p, uint32_t type, uint32_t v)
 {
     struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE, .type = type, .ppi_offset = sizeof(r)};
@@ -840,6 +844,20 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
             memcpy(ppi + ppi_len, &r, sizeof(r));
             memcpy(ppi + ppi_len + sizeof(r), &v, sizeof(v));
             ppi_len += r.size;
+        }
+        /* The hash the guest's RSS parameters give the frame, from the
+         * switch's copy (the guest may write its own at any time). */
+        uint32_t hash, htype;
+        if (c->rss.on) {
+            uint8_t hb[RSS_HDR_MAX];
+            uint32_t hl = RTE_MIN(len, RSS_HDR_MAX);
+            const uint8_t *h = rte_pktmbuf_read(m, 0, hl, hb);
+            if (netvsp_rss_hash(&c->rss, h, hl, &hash, &htype)) {
+                ppi_len += put_u32_ppi(ppi + ppi_len, RNDIS_PPI_HASH_VALUE, hash);
+                ppi_len += put_u32_ppi(ppi + ppi_len, RNDIS_PPI_HASH_INFO,
+                                       NDIS_HASH_FUNCTION_TOEPLITZ | htype);
+                np->stats.rss_hashed++;
+            }
         }
         uint8_t *frame = ppi + ppi_len;
         const void *data = rte_pktmbuf_read(m, 0, len, frame);
