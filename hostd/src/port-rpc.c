@@ -55,7 +55,7 @@ static json_t *guest_json(struct vsd_nic *n)
     else
         snprintf(ndis, sizeof(ndis), "-");
     return json_pack("{s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:b,s:b,s:b,"
-                     "s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:o}",
+                     "s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:o,s:I}",
                      "nvsp_version", nv,
                      "ndis_version", ndis, "connected", ns.connected, "target_vp",
                      (json_int_t)ns.target_vp, "frame_size",
@@ -71,7 +71,8 @@ static json_t *guest_json(struct vsd_nic *n)
                      "zc_fallbacks", (json_int_t)ns.zc_fallbacks, "rss", ns.rss,
                      "rss_hash_types", (json_int_t)ns.rss_hash_types, "rss_table_size",
                      (json_int_t)ns.rss_itab_size, "rss_sets", (json_int_t)ns.rss_sets,
-                     "rss_hashed", (json_int_t)ns.rss_hashed, "rss_refused", rss_refused);
+                     "rss_hashed", (json_int_t)ns.rss_hashed, "rss_refused", rss_refused,
+                     "subchannels_refused", (json_int_t)ns.subchannels_refused);
 }
 
 static json_t *vlan_json(const struct vsw_port_policy *pol)

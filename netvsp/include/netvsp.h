@@ -132,6 +132,7 @@ struct netvsp_stats {
     uint64_t rss_refused[NETVSP_RSS_ERR_COUNT]; /* RSS parameters refused, by reason */
     uint64_t rss_sets;          /* RSS parameters taken (a disable included) */
     uint64_t rss_hashed;        /* frames to the guest with a hash value and type */
+    uint64_t subchannels_refused; /* sub-channels asked for beyond the NIC's queues */
     /* State of the current connection. */
     bool connected;
     bool rndis_ready;
