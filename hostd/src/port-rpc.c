@@ -44,6 +44,10 @@ static json_t *guest_json(struct vsd_nic *n)
     for (int i = 0; i < NETVSP_LSO_DROP_COUNT; i++)
         json_object_set_new(lso, netvsp_lso_drop_name((enum netvsp_lso_drop)i),
                             json_integer((json_int_t)ns.lso_drops[i]));
+    json_t *rss_refused = json_object();
+    for (int i = 0; i < NETVSP_RSS_ERR_COUNT; i++)
+        json_object_set_new(rss_refused, netvsp_rss_err_name((enum netvsp_rss_err)i),
+                            json_integer((json_int_t)ns.rss_refused[i]));
     const char *nv = nvsp_version_str(ns.nvsp_version);
     char ndis[16];
     if (ns.ndis_version)
@@ -51,7 +55,7 @@ static json_t *guest_json(struct vsd_nic *n)
     else
         snprintf(ndis, sizeof(ndis), "-");
     return json_pack("{s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:b,s:b,s:b,"
-                     "s:b,s:I,s:I,s:I,s:I}",
+                     "s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:o,s:I}",
                      "nvsp_version", nv,
                      "ndis_version", ndis, "connected", ns.connected, "target_vp",
                      (json_int_t)ns.target_vp, "frame_size",
@@ -64,7 +68,11 @@ static json_t *guest_json(struct vsd_nic *n)
                      "lso_drops", lso, "lso4", ns.lso4, "lso6", ns.lso6, "rx_csum", ns.rx_csum,
                      "rsc", ns.rsc, "rsc_frames", (json_int_t)ns.rsc_frames, "tx_rsc_refused",
                      (json_int_t)ns.tx_rsc_refused, "zc_frames", (json_int_t)ns.zc_frames,
-                     "zc_fallbacks", (json_int_t)ns.zc_fallbacks);
+                     "zc_fallbacks", (json_int_t)ns.zc_fallbacks, "rss", ns.rss,
+                     "rss_hash_types", (json_int_t)ns.rss_hash_types, "rss_table_size",
+                     (json_int_t)ns.rss_itab_size, "rss_sets", (json_int_t)ns.rss_sets,
+                     "rss_hashed", (json_int_t)ns.rss_hashed, "rss_refused", rss_refused,
+                     "subchannels_refused", (json_int_t)ns.subchannels_refused);
 }
 
 static json_t *vlan_json(const struct vsw_port_policy *pol)

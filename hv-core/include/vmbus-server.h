@@ -116,6 +116,20 @@ struct vmbus_offer_params {
 int vmbus_server_offer(struct vmbus_server *s, const struct vmbus_offer_params *params,
                        const struct vmbus_device_ops *ops, void *ctx, struct vmbus_chan **out);
 
+/* Offer sub-channel index (1, 2, ...) of primary, a primary channel that
+ * is open (its guest asked for more channels, e.g. NVSP 5's SUBCHANNEL): the
+ * primary's GUIDs and ring limit with this sub_channel_index, sent at once.
+ * The guest opens it like any channel (its own ring GPADL and target VP,
+ * refused on a VP the partition does not have). A sub-channel lasts as long
+ * as this opening of its primary: when the primary closes for any reason,
+ * each of its sub-channels is closed (its close callback runs) and rescinded
+ * (or just forgotten if the guest's connection is gone) before the
+ * primary's close callback runs; its pointer is invalid from then on.
+ * -EINVAL (primary not an open primary, index 0), -EEXIST (index already
+ * offered), or as vmbus_server_offer(). */
+int vmbus_server_offer_sub(struct vmbus_chan *primary, uint16_t index,
+                           const struct vmbus_device_ops *ops, void *ctx, struct vmbus_chan **out);
+
 /* Device removal: closes the channel if open and tells the guest. The
  * channel is freed once the guest releases its id (or at once if the guest
  * never saw it); the pointer must not be used after this call. */

@@ -63,6 +63,8 @@ struct vmbus_chan {
     uint32_t target_vp;  /* atomic: VP of the channel's interrupts */
     bool fail_requested; /* atomic */
     bool rescind_owed;   /* RESCINDED, but the guest has not been told yet */
+    /* A sub-channel: its primary, open (NULL once rescinded or dropped). */
+    struct vmbus_chan *primary;
 };
 
 struct vmbus_server {

@@ -123,12 +123,40 @@ static void send_offer(struct vmbus_server *s, struct vmbus_chan *c)
 }
 
 /* Stop the device and drop everything the open made. */
+static void chan_free(struct vmbus_server *s, struct vmbus_chan *c);
+static void chan_close(struct vmbus_server *s, struct vmbus_chan *c, enum chan_state next);
+
+/*
+ * The sub-channels of primary, which is closing: they were offered for this
+ * opening of it only (the guest asks again after it reopens, as Linux
+ * does), so each is closed (its device's close first) and rescinded, or,
+ * when the guest's connection is gone (guest_gone), closed and forgotten
+ * without a word to it. Before the primary's own close callback, so the
+ * device drops its sub-channels before its connection.
+ */
+static void drop_subs(struct vmbus_server *s, struct vmbus_chan *primary, bool guest_gone)
+{
+    for (uint32_t r = 1; r <= VMBUS_MAX_CHANNELS; r++) {
+        struct vmbus_chan *sub = s->chans[r];
+        if (!sub || sub->primary != primary)
+            continue;
+        sub->primary = NULL;
+        if (guest_gone) {
+            chan_close(s, sub, CHAN_IDLE);
+            chan_free(s, sub);
+        } else {
+            vmbus_chan_rescind(sub);
+        }
+    }
+}
+
 static void chan_close(struct vmbus_server *s, struct vmbus_chan *c, enum chan_state next)
 {
     if (c->state != CHAN_OPEN) {
         c->state = next;
         return;
     }
+    drop_subs(s, c, next == CHAN_IDLE);
     c->ops->close(c->ctx, c);
     if (s->part)
         hv_partition_port_remove(s->part, VMBUS_CHAN_CONN_ID_BASE + c->relid);
@@ -781,9 +809,30 @@ int vmbus_server_offer(struct vmbus_server *s, const struct vmbus_offer_params *
     return 0;
 }
 
+int vmbus_server_offer_sub(struct vmbus_chan *primary, uint16_t index,
+                           const struct vmbus_device_ops *ops, void *ctx, struct vmbus_chan **out)
+{
+    if (!primary || primary->primary || primary->params.sub_channel_index ||
+        primary->state != CHAN_OPEN || index == 0)
+        return -EINVAL;
+    /* Sub-channels came with VMBus 2.4 (Windows 8), the oldest we speak. */
+    struct vmbus_server *s = primary->srv;
+    for (uint32_t r = 1; r <= VMBUS_MAX_CHANNELS; r++)
+        if (s->chans[r] && s->chans[r]->primary == primary &&
+            s->chans[r]->params.sub_channel_index == index)
+            return -EEXIST;
+    struct vmbus_offer_params op = primary->params;
+    op.sub_channel_index = index;
+    int rc = vmbus_server_offer(s, &op, ops, ctx, out);
+    if (rc == 0)
+        (*out)->primary = primary;
+    return rc;
+}
+
 void vmbus_chan_rescind(struct vmbus_chan *c)
 {
     struct vmbus_server *s = c->srv;
+    c->primary = NULL;
     if (c->state == CHAN_OPEN)
         chan_close(s, c, CHAN_OFFERED);
     if (c->state == CHAN_IDLE || c->state == CHAN_RESCINDED || !s->part) {

@@ -96,6 +96,21 @@ enum netvsp_lso_drop {
 };
 const char *netvsp_lso_drop_name(enum netvsp_lso_drop r);
 
+/* Why a guest's RSS parameters (OID_GEN_RECEIVE_SCALE_PARAMETERS) were
+ * refused. The NIC keeps the parameters it had. */
+enum netvsp_rss_err {
+    NETVSP_RSS_LENGTH,      /* shorter than its header, or fields outside the buffer */
+    NETVSP_RSS_HEADER,      /* not an RSS-parameters object of a known revision/size */
+    NETVSP_RSS_FUNCTION,    /* hash function other than Toeplitz */
+    NETVSP_RSS_HASH_TYPE,   /* no hash type, or one not in our capabilities */
+    NETVSP_RSS_KEY,         /* key not 40 bytes */
+    NETVSP_RSS_ITAB_SIZE,   /* table empty, larger than 128, or not whole entries */
+    NETVSP_RSS_ITAB_ENTRY,  /* an entry names a channel that is not open */
+    NETVSP_RSS_UNCHANGED,   /* "unchanged" flag with nothing set before */
+    NETVSP_RSS_ERR_COUNT
+};
+const char *netvsp_rss_err_name(enum netvsp_rss_err r);
+
 struct netvsp_stats {
     uint64_t errors[NETVSP_ERR_COUNT];
     uint64_t disconnects;       /* connections cut off for errors */
@@ -114,6 +129,10 @@ struct netvsp_stats {
     uint64_t zc_frames;         /* large frames from the guest taken without copying their payload */
     uint64_t zc_fallbacks;      /* large frames in guest pages copied all the same (no slot
                                  * free, PCI devices on the host, headers beyond the copy) */
+    uint64_t rss_refused[NETVSP_RSS_ERR_COUNT]; /* RSS parameters refused, by reason */
+    uint64_t rss_sets;          /* RSS parameters taken (a disable included) */
+    uint64_t rss_hashed;        /* frames to the guest with a hash value and type */
+    uint64_t subchannels_refused; /* sub-channels asked for beyond the NIC's queues */
     /* State of the current connection. */
     bool connected;
     bool rndis_ready;
@@ -125,6 +144,9 @@ struct netvsp_stats {
     bool lso4, lso6;            /* LSOv2 the guest turned on */
     bool rx_csum;               /* the guest turned on a receive checksum offload */
     bool rsc;                   /* the guest turned RSC on (IPv4 and IPv6) */
+    bool rss;                   /* the guest turned RSS on (Toeplitz, its key and table) */
+    uint32_t rss_hash_types;    /* NDIS_HASH_* it asked for */
+    uint32_t rss_itab_size;     /* entries of its indirection table */
     uint32_t recv_sections, send_sections;
     uint32_t target_vp;         /* the guest VP the channel interrupts */
 };

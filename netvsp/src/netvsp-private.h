@@ -59,6 +59,16 @@ struct pending_ctrl {
     uint8_t data[512];
 };
 
+/* The guest's RSS parameters, validated (rss.c). */
+struct netvsp_rss {
+    bool on;
+    uint32_t hash_types;             /* NDIS_HASH_* bits */
+    uint32_t key_be[NDIS_RSS_KEY_LEN / 4]; /* the key as rte_softrss_be takes it */
+    uint8_t key[NDIS_RSS_KEY_LEN];   /* as the guest sent it */
+    uint32_t nitab;
+    uint16_t itab[NDIS_RSS_ITAB_MAX]; /* channel of hash & (nitab - 1); nitab a power of 2 */
+};
+
 struct conn {
     struct vmbus_chan *chan;
     struct vmbus_ring *rx, *tx;
@@ -106,6 +116,7 @@ struct conn {
      * both are on. */
     bool rsc_cap, rsc4, rsc6;
     uint16_t rsc_pkt_id;
+    struct netvsp_rss rss;
 
     struct vmbus_xfer_range xr[XFER_BATCH];
     uint32_t xn, xhead, xtail;
@@ -264,6 +275,27 @@ enum netvsp_zc_use {
 struct rte_mbuf *netvsp_gs_to_mbuf(struct rte_mempool *pool, const struct gstream *gs,
                                    uint32_t off, uint32_t len, struct zc_slot *zs,
                                    enum netvsp_zc_use *use);
+
+/* rss.c */
+
+/* The channels a NIC serves: the primary only (sub-channels are not
+ * offered yet), which RSS capabilities report and indirection tables may
+ * name. */
+#define NETVSP_QUEUES 1u
+/* Parse the OID_GEN_RECEIVE_SCALE_PARAMETERS buffer in (len bytes, a copy
+ * the guest cannot change) against cur, the parameters in force, for a NIC
+ * with nchan open channels: 0 and *out the new parameters (out may be cur),
+ * or -EINVAL, *why, and *out untouched. */
+int netvsp_rss_parse(const uint8_t *in, uint32_t len, uint32_t nchan,
+                     const struct netvsp_rss *cur, struct netvsp_rss *out,
+                     enum netvsp_rss_err *why);
+/* The Toeplitz hash of frame f (len bytes, from its Ethernet header, as the
+ * guest will see it) under r: the 4-tuple of TCP over IPv4/IPv6 or the
+ * 2-tuple of any other IP packet, whichever the hash types allow. Returns
+ * true with *hash and *type (the NDIS_HASH_* bit used), false when the
+ * frame is none of those (no hash is reported). */
+bool netvsp_rss_hash(const struct netvsp_rss *r, const uint8_t *f, uint32_t len, uint32_t *hash,
+                     uint32_t *type);
 
 /* rxtx.c: the port's rx_burst and tx_burst (vsw-port-provider.h). */
 uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n);

@@ -539,10 +539,19 @@ bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pk
         memcpy(rndis, msg, sizeof(*rndis));
         return true;
     case NVSP_MSG5_SUBCHANNEL: {
-        /* One queue only (see RSS capabilities): none granted. */
-        struct nvsp_msg_subchannel a = {.type = NVSP_MSG5_SUBCHANNEL,
-                                        .op_or_status = NVSP_STAT_FAIL,
-                                        .num_subchannels = 0};
+        /* At most the queues the RSS capabilities named, less the primary;
+         * Linux takes any number up to what it asked for (and then waits
+         * for that many offers). The excess is counted. */
+        struct nvsp_msg_subchannel q, a = {.type = NVSP_MSG5_SUBCHANNEL,
+                                           .op_or_status = NVSP_STAT_FAIL};
+        memcpy(&q, msg, sizeof(q));
+        if (q.op_or_status != NVSP_SUBCHANNEL_ALLOCATE) {
+            netvsp_bad(np, c, NETVSP_ERR_NVSP_TYPE);
+        } else {
+            a.op_or_status = NVSP_STAT_SUCCESS;
+            a.num_subchannels = RTE_MIN(q.num_subchannels, NETVSP_QUEUES - 1);
+            np->stats.subchannels_refused += q.num_subchannels - a.num_subchannels;
+        }
         if (want)
             complete_body(c, pkt->trans_id, &a, sizeof(a));
         return false;

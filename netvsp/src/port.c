@@ -263,6 +263,9 @@ void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out)
         out->lso6 = c->lso6;
         out->rx_csum = c->rx_csum;
         out->rsc = c->rsc4 && c->rsc6;
+        out->rss = c->rss.on;
+        out->rss_hash_types = c->rss.on ? c->rss.hash_types : 0;
+        out->rss_itab_size = c->rss.on ? c->rss.nitab : 0;
         out->target_vp = vmbus_chan_target_vp(c->chan);
     }
 }

@@ -160,7 +160,7 @@ static uint32_t query_oid(struct netvsp *np, struct conn *c, uint32_t oid, const
         rss.hdr.size = sizeof(rss);
         rss.caps = NDIS_RSS_CAP_TOEPLITZ | NDIS_RSS_CAP_IPV4 | NDIS_RSS_CAP_IPV6;
         rss.num_int_msgs = 1;
-        rss.num_recv_queues = 1; /* one channel: guests skip sub-channels */
+        rss.num_recv_queues = NETVSP_QUEUES; /* one: guests ask for no sub-channels */
         rss.num_indirect_entries = 128;
         src = &rss;
         len = sizeof(rss);
@@ -248,6 +248,7 @@ static void reset_offloads(struct netvsp *np, struct conn *c)
     c->rsc4 = c->rsc6 = false;
     c->rx_csum_on = 0;
     c->rx_csum = false;
+    memset(&c->rss, 0, sizeof(c->rss));
     netvsp_update_tx_offloads(np, c);
 }
 
@@ -300,11 +301,20 @@ static uint32_t set_oid(struct netvsp *np, struct conn *c, uint32_t oid, const u
         return set_offload_params(np, c, in, len);
     case RNDIS_OID_GEN_RNDIS_CONFIG_PARAMETER:
         return set_config_param(np, c, in, len);
+    case RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS: {
+        /* in is the connection's copy of the message. */
+        enum netvsp_rss_err why;
+        if (netvsp_rss_parse(in, len, NETVSP_QUEUES, &c->rss, &c->rss, &why) < 0) {
+            np->stats.rss_refused[why]++;
+            return RNDIS_STATUS_INVALID_DATA;
+        }
+        np->stats.rss_sets++;
+        return RNDIS_STATUS_SUCCESS;
+    }
     case RNDIS_OID_GEN_NETWORK_LAYER_ADDRESSES:
     case RNDIS_OID_802_3_MULTICAST_LIST:
-    case RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS:
         /* Accepted: every multicast frame is delivered when the filter
-         * asks for multicast; one queue needs no RSS table. */
+         * asks for multicast. */
         return RNDIS_STATUS_SUCCESS;
     default:
         return RNDIS_STATUS_NOT_SUPPORTED;

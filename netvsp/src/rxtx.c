@@ -604,6 +604,10 @@ static uint16_t emit_data(struct netvsp *np, struct conn *c, struct vsw_port_cou
  * bug in newer Windows guests' netvsc reads past the message). */
 #define SUB_TAIL 36u
 
+/* Header bytes the RSS hash reads at most: Ethernet, a VLAN tag, IPv4 with
+ * options or IPv6, the TCP ports. */
+#define RSS_HDR_MAX 128u
+
 static uint32_t put_u32_ppi(uint8_t *p, uint32_t type, uint32_t v)
 {
     struct rndis_ppi r = {.size = RNDIS_PPI_U32_SIZE, .type = type, .ppi_offset = sizeof(r)};
@@ -632,6 +636,28 @@ static bool rsc_l3_ok(const struct rte_mbuf *m, bool v4)
 }
 
 /*
+ * The hash value and type PPIs of frame m at p, if the guest turned RSS on
+ * and the frame is one its hash types cover; their length (0 if none).
+ * Hashed from the switch's copy: the guest may write its own at any time.
+ */
+static uint32_t put_hash_ppis(struct netvsp *np, const struct conn *c, const struct rte_mbuf *m,
+                              uint8_t *p)
+{
+    uint32_t hash, htype;
+    if (!c->rss.on)
+        return 0;
+    uint8_t hb[RSS_HDR_MAX];
+    uint32_t hl = RTE_MIN(m->pkt_len, RSS_HDR_MAX);
+    const uint8_t *h = rte_pktmbuf_read(m, 0, hl, hb);
+    if (!h || !netvsp_rss_hash(&c->rss, h, hl, &hash, &htype))
+        return 0;
+    uint32_t n = put_u32_ppi(p, RNDIS_PPI_HASH_VALUE, hash);
+    n += put_u32_ppi(p + n, RNDIS_PPI_HASH_INFO, NDIS_HASH_FUNCTION_TOEPLITZ | htype);
+    np->stats.rss_hashed++;
+    return n;
+}
+
+/*
  * A large segment (contract B) to a guest that turned RSC on: one
  * coalesced packet over as many receive-buffer ranges as it needs, all in
  * one transfer packet (Linux drops a packet whose fragments span two),
@@ -649,7 +675,9 @@ static uint32_t send_rsc(struct netvsp *np, struct conn *c, struct vsw_port *por
 {
     const uint32_t len = m->pkt_len, l3_off = m->l2_len, l4_off = l3_off + m->l3_len;
     const bool v4 = m->ol_flags & RTE_MBUF_F_TX_IPV4;
-    const uint32_t first_ppi = 2 * RNDIS_PPI_U32_SIZE + (tag ? RNDIS_PPI_U32_SIZE : 0);
+    /* Checksum, packet id, and maybe VLAN and the two hash PPIs. */
+    const uint32_t first_ppi = 2 * RNDIS_PPI_U32_SIZE + (tag ? RNDIS_PPI_U32_SIZE : 0) +
+                               (c->rss.on ? 2 * RNDIS_PPI_U32_SIZE : 0);
     const uint32_t room = c->sub_size - SUB_TAIL - sizeof(struct rndis_packet_msg);
     /* Frame bytes per range: even, and the first holds all headers. */
     uint32_t cap0 = (room - first_ppi) & ~1u, cap = (room - RNDIS_PPI_U32_SIZE) & ~1u;
@@ -686,6 +714,7 @@ static uint32_t send_rsc(struct netvsp *np, struct conn *c, struct vsw_port *por
             if (tag)
                 ppi_len += put_u32_ppi(ppi + ppi_len, RNDIS_PPI_VLAN,
                                        RNDIS_VLAN_MAKE(tag, (m->vlan_tci >> 13) & 7));
+            ppi_len += put_hash_ppis(np, c, m, ppi + ppi_len);
         }
         struct rndis_pktinfo_id pid = {
             .version = RNDIS_PKTINFO_ID_V1,
@@ -841,6 +870,7 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
             memcpy(ppi + ppi_len + sizeof(r), &v, sizeof(v));
             ppi_len += r.size;
         }
+        ppi_len += put_hash_ppis(np, c, m, ppi + ppi_len);
         uint8_t *frame = ppi + ppi_len;
         const void *data = rte_pktmbuf_read(m, 0, len, frame);
         if (data != frame)

@@ -20,7 +20,10 @@
  *   10  drain the SynIC slot.
  *   11  device action, one byte: channel (bits 0-1), action (bits 2-3):
  *       vmbus_chan_fail + hv_host_run / toggle "open refuses" / toggle
- *       "open calls vmbus_chan_fail" / hv_host_run only.
+ *       "open calls vmbus_chan_fail" / hv_host_run only. Bit 4 instead:
+ *       device 2 is rescinded and offered again as sub-channel 1 + (bits
+ *       5-6) of device 1 (vmbus_server_offer_sub; refused unless device 1
+ *       is open), which drops it when device 1 closes.
  *   12  rescind a channel (one byte), then offer a fresh one in its place.
  *   13  stop and restart the partition; the guest re-attaches.
  *   14  device GPADL reference, one byte: channel (bits 0-1); bit 7 set:
@@ -72,6 +75,7 @@ struct dev {
     struct vmbus_chan *chan; /* while offered */
     struct vmbus_gpadl *held[MAX_HELD];
     unsigned nheld;
+    bool is_sub; /* device 2 only: a sub-channel of device 1 */
 };
 
 static struct {
@@ -116,6 +120,12 @@ static void dev_close(void *ctx, struct vmbus_chan *chan)
     CHECK(chan == d->chan);
     put_all(d);
     d->open_now = false;
+    /* A primary's sub-channels are closed before it and gone after. */
+    if (d == &F.dev[1] && F.dev[2].is_sub) {
+        CHECK(!F.dev[2].open_now);
+        F.dev[2].chan = NULL;
+        F.dev[2].is_sub = false;
+    }
 }
 
 static const struct vmbus_device_ops dev_ops = {.open = dev_open, .close = dev_close};
@@ -262,6 +272,22 @@ static void device_action(uint8_t b)
 {
     unsigned k = (b & 3u) % NCHAN;
     struct dev *d = &F.dev[k];
+    if (b & 0x10) {
+        d = &F.dev[2];
+        if (d->chan)
+            vmbus_chan_rescind(d->chan);
+        CHECK(!d->open_now && d->nheld == 0);
+        memset(d, 0, sizeof(*d));
+        uint16_t index = (uint16_t)(1 + ((b >> 5) & 3));
+        int rc = F.dev[1].chan ? vmbus_server_offer_sub(F.dev[1].chan, index, &dev_ops, d, &d->chan)
+                               : -EINVAL;
+        CHECK(rc == 0 || !F.dev[1].open_now || rc == -EBUSY || rc == -ENOSPC);
+        if (rc < 0)
+            d->chan = NULL;
+        d->is_sub = rc == 0;
+        check_consistent();
+        return;
+    }
     switch ((b >> 2) & 3) {
     case 0:
         if (d->chan && d->open_now)

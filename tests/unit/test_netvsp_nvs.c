@@ -234,10 +234,19 @@ static void nvsp_misc__subchannel_oid_query_ex__answered(void **state)
                                      .op_or_status = NVSP_SUBCHANNEL_ALLOCATE,
                                      .num_subchannels = 3};
     struct nvsp_msg_subchannel sa;
+    /* One queue: granted none of the three, which are counted. */
     nvsp_request(v, &sc, sizeof(sc), &sa, sizeof(sa), NULL);
     assert_int_equal(sa.type, NVSP_MSG5_SUBCHANNEL);
-    assert_int_not_equal(sa.op_or_status, NVSP_STAT_SUCCESS);
+    assert_int_equal(sa.op_or_status, NVSP_STAT_SUCCESS);
     assert_int_equal(sa.num_subchannels, 0);
+    assert_int_equal(nstats(v).subchannels_refused, b.subchannels_refused + 3);
+    /* An operation other than ALLOCATE: refused, counted. */
+    sc.op_or_status = 7;
+    nvsp_request(v, &sc, sizeof(sc), &sa, sizeof(sa), NULL);
+    assert_int_equal(sa.op_or_status, NVSP_STAT_FAIL);
+    assert_int_equal(sa.num_subchannels, 0);
+    expect_err(v, &b, NETVSP_ERR_NVSP_TYPE);
+    b = nstats(v);
     struct nvsp_msg_oid_query_ex q = {.type = NVSP_MSG5_OID_QUERY_EX,
                                       .oid = RNDIS_OID_GEN_LINK_SPEED};
     uint32_t qa[3];

@@ -992,6 +992,72 @@ static void tx_burst__large_segment_to_rsc_guest__one_packet_over_sections(void 
     expect_no_err(v, &b);
 }
 
+/* The value of PPI type in the PACKET_MSG of range r; false if absent. */
+static bool range_ppi(const struct vm *v, const struct vmbus_xfer_range *r, uint32_t type,
+                      uint32_t *val)
+{
+    const uint8_t *msg = v->rbuf + r->byte_offset;
+    struct rndis_packet_msg pm;
+    memcpy(&pm, msg, sizeof(pm));
+    for (uint32_t p = 0; p + sizeof(struct rndis_ppi) <= pm.ppi_len;) {
+        struct rndis_ppi ppi;
+        memcpy(&ppi, msg + RNDIS_HEADER_SIZE + pm.ppi_offset + p, sizeof(ppi));
+        assert_true(ppi.size >= sizeof(ppi) + 4);
+        if (ppi.type == type) {
+            memcpy(val, msg + RNDIS_HEADER_SIZE + pm.ppi_offset + p + ppi.ppi_offset, 4);
+            return true;
+        }
+        p += ppi.size;
+    }
+    return false;
+}
+
+static void tx_burst__large_segment_to_rss_guest__first_fragment_carries_hash(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up_rsc(v, FRAME_1514);
+    struct {
+        struct ndis_rss_params p;
+        uint32_t itab[NDIS_RSS_ITAB_MAX];
+        uint8_t key[NDIS_RSS_KEY_LEN];
+    } __attribute__((packed)) rp = {
+        .p = {.hdr = {NDIS_OBJTYPE_RSS_PARAMS, 2, sizeof(rp.p)},
+              .hash_info = NDIS_HASH_FUNCTION_TOEPLITZ | NDIS_HASH_TCP_IPV4 | NDIS_HASH_IPV4,
+              .indirect_tabsize = sizeof(rp.itab),
+              .indirect_taboffset = sizeof(rp.p),
+              .hashkey_size = NDIS_RSS_KEY_LEN,
+              .hashkey_offset = sizeof(rp.p) + sizeof(rp.itab)}};
+    for (uint32_t i = 0; i < NDIS_RSS_KEY_LEN; i++)
+        rp.key[i] = (uint8_t)(i * 37 + 11);
+    assert_int_equal(rndis_set(v, RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS, &rp, sizeof(rp)),
+                     RNDIS_STATUS_SUCCESS);
+    static uint8_t big[20000];
+    uint32_t l4 = make_l4_frame(big, sizeof(big), MAC_A, 4, IPPROTO_TCP, 0, 0);
+    /* A small frame of the same flow: its hash is the one to expect. */
+    uint8_t small[200];
+    memcpy(small, big, l4 + 20);
+    uint16_t tl = rte_cpu_to_be_16(sizeof(small) - 14);
+    memcpy(small + 14 + offsetof(struct rte_ipv4_hdr, total_length), &tl, 2);
+    struct rte_mbuf *m[2] = {tso_mbuf(big, sizeof(big), l4, 1448, 4),
+                             frame_mbuf(small, sizeof(small))};
+    assert_int_equal(to_guest(v, m, 2), 2);
+    collect(v);
+    const struct xfer *x = NULL;
+    for (unsigned t = 0; t < v->nxfer && !x; t++)
+        if (v->xfer[t].nvsp.channel_type == NVSP_CHANNEL_TYPE_DATA)
+            x = &v->xfer[t];
+    assert_non_null(x);
+    uint32_t used = 0, csum, hv[2], hi;
+    assert_int_equal(guest_reassemble(v, x, 0, g_rsc, sizeof(g_rsc), &csum, &used), sizeof(big));
+    assert_true(used > 1 && used < x->nranges);
+    assert_true(range_ppi(v, &x->r[0], RNDIS_PPI_HASH_VALUE, &hv[0]));
+    assert_true(range_ppi(v, &x->r[0], RNDIS_PPI_HASH_INFO, &hi));
+    assert_int_equal(hi, NDIS_HASH_FUNCTION_TOEPLITZ | NDIS_HASH_TCP_IPV4);
+    assert_false(range_ppi(v, &x->r[1], RNDIS_PPI_HASH_VALUE, &hv[1]));
+    assert_true(range_ppi(v, &x->r[used], RNDIS_PPI_HASH_VALUE, &hv[1]));
+    assert_int_equal(hv[0], hv[1]);
+}
+
 static void tx_burst__large_segment_without_rsc__dropped_too_big(void **state)
 {
     struct vm *v = F(state)->a;
@@ -2060,6 +2126,7 @@ int main(void)
         T(tx_burst__checksum_request_not_matching_frame__delivered_without_claim),
         T(tx_burst__verified_by_uplink_or_unknown__claim_only_the_verified),
         T(tx_burst__large_segment_to_rsc_guest__one_packet_over_sections),
+        T(tx_burst__large_segment_to_rss_guest__first_fragment_carries_hash),
         T(tx_burst__large_segment_without_rsc__dropped_too_big),
         T(rndis_offload__rsc_capable_guest__offered_and_port_takes_large_segments),
         T(tx_burst__large_segment_bad_ip_length__refused_counted),

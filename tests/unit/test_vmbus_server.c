@@ -40,6 +40,7 @@
 struct dev {
     int opens;
     int closes;
+    int closed_at;     /* close_seq when it last closed */
     int open_rc;       /* what open returns */
     bool fail_in_open; /* call vmbus_chan_fail() from open */
     bool rings_ok;     /* rx/tx rings and event fd were there at open */
@@ -65,11 +66,14 @@ static int dev_open(void *ctx, struct vmbus_chan *chan)
     return d->open_rc;
 }
 
+static int close_seq; /* device closes, in order, across devices */
+
 static void dev_close(void *ctx, struct vmbus_chan *chan)
 {
     struct dev *d = ctx;
     (void)chan;
     d->closes++;
+    d->closed_at = ++close_seq;
     if (d->held) {
         vmbus_gpadl_put(d->held);
         d->held = NULL;
@@ -1737,6 +1741,112 @@ static void unload__connected__channels_closed_gpadls_dropped_reconnect_offers(v
     assert_int_equal(f->dev[0].opens, 2);
 }
 
+/* --- sub-channels ------------------------------------------------------ */
+
+static int offer_sub(struct fix *f, unsigned i, uint16_t index)
+{
+    f->dev[i] = (struct dev){0};
+    return vmbus_server_offer_sub(f->chan[0], index, &dev_ops, &f->dev[i], &f->chan[i]);
+}
+
+static void offer_sub__open_primary__same_guids_own_ring_and_vp(void **state)
+{
+    struct fix *f = *state;
+    open_channel_1(f);
+    assert_int_equal(offer_sub(f, 2, 1), 0);
+    struct vmbus_msg_offer o;
+    expect_msg(f, VMBUS_MSG_OFFERCHANNEL, &o, sizeof(o));
+    struct vmbus_offer_params p = offer_params(0);
+    assert_int_equal(o.child_relid, 3);
+    assert_memory_equal(&o.interface_type, &p.class_id, sizeof(p.class_id));
+    assert_memory_equal(&o.interface_instance, &p.instance_id, sizeof(p.instance_id));
+    assert_int_equal(o.sub_channel_index, 1);
+    expect_none(f);
+    /* Not twice, not index 0, not of a closed channel or of a sub-channel. */
+    struct vmbus_chan *x;
+    assert_int_equal(vmbus_server_offer_sub(f->chan[0], 1, &dev_ops, &f->dev[3], &x), -EEXIST);
+    assert_int_equal(vmbus_server_offer_sub(f->chan[0], 0, &dev_ops, &f->dev[3], &x), -EINVAL);
+    assert_int_equal(vmbus_server_offer_sub(f->chan[1], 1, &dev_ops, &f->dev[3], &x), -EINVAL);
+    assert_int_equal(vmbus_server_offer_sub(f->chan[2], 1, &dev_ops, &f->dev[3], &x), -EINVAL);
+    expect_none(f);
+    /* Opened like any channel, on its own ring, interrupting its own VP. */
+    make_ring_gpadl(f, 3, GPADL_B);
+    assert_int_equal(open_chan(f, 3, GPADL_B, RING_SPLIT, 1), 0);
+    assert_int_equal(f->dev[2].opens, 1);
+    assert_true(f->dev[2].rings_ok);
+    assert_int_equal(vmbus_chan_target_vp(f->chan[2]), 1);
+    assert_ptr_not_equal(vmbus_chan_rx(f->chan[2]), vmbus_chan_rx(f->chan[0]));
+    /* One on a VP the partition does not have: refused, counted. */
+    assert_int_equal(offer_sub(f, 3, 2), 0);
+    expect_msg(f, VMBUS_MSG_OFFERCHANNEL, &o, sizeof(o));
+    assert_int_equal(o.child_relid, 4);
+    assert_int_equal(o.sub_channel_index, 2);
+    make_ring_gpadl(f, 4, GPADL_C);
+    uint64_t vp_errs = errs(f, VMBUS_SRV_ERR_VP);
+    assert_int_not_equal(open_chan(f, 4, GPADL_C, RING_SPLIT, NVP), 0);
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_VP), vp_errs + 1);
+    assert_int_equal(f->dev[3].opens, 0);
+    assert_true(vmbus_chan_is_open(f->chan[0]));
+}
+
+static void offer_sub__primary_closed__subs_closed_first_then_rescinded(void **state)
+{
+    struct fix *f = *state;
+    open_channel_1(f);
+    assert_int_equal(offer_sub(f, 2, 1), 0);
+    assert_int_equal(offer_sub(f, 3, 2), 0);
+    drain(f);
+    make_ring_gpadl(f, 3, GPADL_B);
+    assert_int_equal(open_chan(f, 3, GPADL_B, RING_SPLIT, 0), 0);
+    send_relid_msg(f, VMBUS_MSG_CLOSECHANNEL, 1);
+    assert_int_equal(f->dev[0].closes, 1);
+    assert_int_equal(f->dev[2].closes, 1);
+    assert_int_equal(f->dev[3].closes, 0); /* never opened */
+    assert_true(f->dev[2].closed_at < f->dev[0].closed_at);
+    struct vmbus_msg_relid r;
+    expect_msg(f, VMBUS_MSG_RESCIND_CHANNELOFFER, &r, sizeof(r));
+    assert_int_equal(r.child_relid, 3);
+    expect_msg(f, VMBUS_MSG_RESCIND_CHANNELOFFER, &r, sizeof(r));
+    assert_int_equal(r.child_relid, 4);
+    expect_none(f);
+    f->chan[2] = f->chan[3] = NULL;
+    /* The guest lets them go; the primary reopens with none. */
+    send_relid_msg(f, VMBUS_MSG_CLOSECHANNEL, 3);
+    send_teardown(f, 3, GPADL_B);
+    expect_torndown(f, GPADL_B);
+    send_relid_msg(f, VMBUS_MSG_RELID_RELEASED, 3);
+    send_relid_msg(f, VMBUS_MSG_RELID_RELEASED, 4);
+    expect_none(f);
+    uint64_t bad = errs(f, VMBUS_SRV_ERR_CHAN_STATE) + errs(f, VMBUS_SRV_ERR_RELID);
+    send_teardown(f, 1, GPADL_A);
+    expect_torndown(f, GPADL_A);
+    make_ring_gpadl(f, 1, GPADL_A);
+    assert_int_equal(open_chan(f, 1, GPADL_A, RING_SPLIT, 0), 0);
+    assert_int_equal(offer_sub(f, 2, 1), 0);
+    struct vmbus_msg_offer o;
+    expect_msg(f, VMBUS_MSG_OFFERCHANNEL, &o, sizeof(o));
+    assert_int_equal(o.child_relid, 3);
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_CHAN_STATE) + errs(f, VMBUS_SRV_ERR_RELID), bad);
+}
+
+static void offer_sub__guest_unloads__subs_forgotten_not_reoffered(void **state)
+{
+    struct fix *f = *state;
+    open_channel_1(f);
+    assert_int_equal(offer_sub(f, 2, 1), 0);
+    drain(f);
+    make_ring_gpadl(f, 3, GPADL_B);
+    assert_int_equal(open_chan(f, 3, GPADL_B, RING_SPLIT, 0), 0);
+    send_hdr_only(f, VMBUS_MSG_UNLOAD);
+    expect_msg(f, VMBUS_MSG_UNLOAD_RESPONSE, NULL, 8);
+    expect_none(f);
+    assert_int_equal(f->dev[2].closes, 1);
+    assert_true(f->dev[2].closed_at < f->dev[0].closed_at);
+    f->chan[2] = NULL;
+    /* The next guest is offered the devices, not the old sub-channel. */
+    connect_and_offers(f);
+}
+
 static void unload__twice__answered_each_time(void **state)
 {
     struct fix *f = *state;
@@ -2420,6 +2530,9 @@ int main(void)
         T(relid_released__not_rescinded__counted),
         T(unload__connected__channels_closed_gpadls_dropped_reconnect_offers),
         T(unload__twice__answered_each_time),
+        T(offer_sub__open_primary__same_guids_own_ring_and_vp),
+        T(offer_sub__primary_closed__subs_closed_first_then_rescinded),
+        T(offer_sub__guest_unloads__subs_forgotten_not_reoffered),
         T(chan_fail__open_channel__closed_on_next_run_then_reopen),
         T(chan_fail__channel_closed_by_guest_first__nothing_to_do),
         T(chan_fail__during_refused_open__next_open_not_closed),

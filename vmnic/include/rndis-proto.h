@@ -409,6 +409,49 @@ _Static_assert(sizeof(struct ndis_rss_caps) == 18, "NDIS RSS capabilities rev 2"
 #define NDIS_RSS_CAP_IPV4 0x00000100u
 #define NDIS_RSS_CAP_IPV6 0x00000200u
 
+/* OID_GEN_RECEIVE_SCALE_PARAMETERS (type 0x89): NDIS_RECEIVE_SCALE_PARAMETERS
+ * as guests lay it out (natural alignment, hence the pads). Offsets count
+ * from the start of this structure; the indirection table is u32 channel
+ * indices (indirect_tabsize is in bytes), the key hashkey_size bytes.
+ * Revision 1 ends after hashkey_offset. */
+struct ndis_rss_params {
+    struct ndis_obj_hdr hdr;
+    uint16_t flags;
+    uint16_t base_cpu;
+    uint32_t hash_info;
+    uint16_t indirect_tabsize;
+    uint16_t pad0;
+    uint32_t indirect_taboffset;
+    uint16_t hashkey_size;
+    uint16_t pad1;
+    uint32_t hashkey_offset;
+    uint32_t procmask_offset;
+    uint32_t num_procmasks;
+    uint32_t procmask_entry_size;
+} __attribute__((packed));
+_Static_assert(sizeof(struct ndis_rss_params) == 40, "NDIS RSS parameters rev 2");
+#define NDIS_RSS_PARAMS_SIZE_REV1 28u
+#define NDIS_RSS_FLAG_BASE_CPU_UNCHANGED 0x0001u
+#define NDIS_RSS_FLAG_HASH_INFO_UNCHANGED 0x0002u
+#define NDIS_RSS_FLAG_ITABLE_UNCHANGED 0x0004u
+#define NDIS_RSS_FLAG_KEY_UNCHANGED 0x0008u
+#define NDIS_RSS_FLAG_DISABLE 0x0010u
+/* hash_info: the function in the low byte, the hash types above it (the
+ * same bits name the type in a received frame's HASH_INFO PPI). */
+#define NDIS_HASH_FUNCTION_MASK 0x000000ffu
+#define NDIS_HASH_FUNCTION_TOEPLITZ 0x00000001u
+#define NDIS_HASH_IPV4 0x00000100u
+#define NDIS_HASH_TCP_IPV4 0x00000200u
+#define NDIS_HASH_IPV6 0x00000400u
+#define NDIS_HASH_IPV6_EX 0x00000800u
+#define NDIS_HASH_TCP_IPV6 0x00001000u
+#define NDIS_HASH_TCP_IPV6_EX 0x00002000u
+#define NDIS_HASH_TYPE_MASK 0x00ffff00u
+/* The Toeplitz key guests send (Linux NETVSC_HASH_KEYLEN, NDIS's
+ * revision-2 maximum) and the largest indirection table (ITAB_NUM). */
+#define NDIS_RSS_KEY_LEN 40u
+#define NDIS_RSS_ITAB_MAX 128u
+
 /* OID_GEN_RNDIS_CONFIG_PARAMETER body; strings are UTF-16LE at offsets
  * relative to this struct. */
 struct rndis_config_param {

@@ -1,0 +1,385 @@
+/*
+ * Unit tests of netvsp's receive-side scaling (rss.c): the Toeplitz hash
+ * against Microsoft's published verification vectors ("Verifying the RSS
+ * Hash Calculation"), the RSS parameters a guest sets (each bad one refused
+ * with its reason, the ones in force kept), and, through the fake guest of
+ * netvsp-fixture.h, the hash value and type PPIs on frames to the guest.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+
+#include "netvsp-fixture.h"
+#include "netvsp-private.h"
+
+/* The key of the published vectors. */
+static const uint8_t MS_KEY[NDIS_RSS_KEY_LEN] = {
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+    0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+    0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+
+#define ALL_TYPES (NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4 | NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6)
+
+/* RSS parameters as Linux's netvsc lays them out: header, 128-entry table
+ * right after it, then the key. */
+struct params_buf {
+    struct ndis_rss_params p;
+    uint32_t itab[NDIS_RSS_ITAB_MAX];
+    uint8_t key[NDIS_RSS_KEY_LEN];
+} __attribute__((packed));
+
+static void linux_params(struct params_buf *b, uint32_t types, uint32_t nchan)
+{
+    memset(b, 0, sizeof(*b));
+    b->p.hdr.type = NDIS_OBJTYPE_RSS_PARAMS;
+    b->p.hdr.revision = 2;
+    b->p.hdr.size = sizeof(b->p);
+    b->p.hash_info = NDIS_HASH_FUNCTION_TOEPLITZ | types;
+    b->p.indirect_tabsize = sizeof(b->itab);
+    b->p.indirect_taboffset = offsetof(struct params_buf, itab);
+    b->p.hashkey_size = NDIS_RSS_KEY_LEN;
+    b->p.hashkey_offset = offsetof(struct params_buf, key);
+    for (uint32_t i = 0; i < NDIS_RSS_ITAB_MAX; i++)
+        b->itab[i] = i % nchan;
+    memcpy(b->key, MS_KEY, sizeof(MS_KEY));
+}
+
+static struct netvsp_rss ms_rss(uint32_t types)
+{
+    struct params_buf b;
+    linux_params(&b, types, 1);
+    struct netvsp_rss zero = {0}, r;
+    enum netvsp_rss_err why;
+    assert_int_equal(netvsp_rss_parse((const uint8_t *)&b, sizeof(b), 1, &zero, &r, &why), 0);
+    return r;
+}
+
+/* A TCP frame (or UDP with udp) from src:sport to dst:dport. */
+static uint32_t v4_frame(uint8_t *f, const char *src, uint16_t sport, const char *dst,
+                         uint16_t dport, bool udp)
+{
+    uint32_t len = 80;
+    uint32_t l4 = make_l4_frame(f, len, MAC_A, 4, udp ? IPPROTO_UDP : IPPROTO_TCP, 0, 0);
+    struct in_addr a;
+    assert_int_equal(inet_pton(AF_INET, src, &a), 1);
+    memcpy(f + 14 + offsetof(struct rte_ipv4_hdr, src_addr), &a, 4);
+    assert_int_equal(inet_pton(AF_INET, dst, &a), 1);
+    memcpy(f + 14 + offsetof(struct rte_ipv4_hdr, dst_addr), &a, 4);
+    uint16_t p = htons(sport);
+    memcpy(f + l4, &p, 2);
+    p = htons(dport);
+    memcpy(f + l4 + 2, &p, 2);
+    return len;
+}
+
+static uint32_t v6_frame(uint8_t *f, const char *src, uint16_t sport, const char *dst,
+                         uint16_t dport)
+{
+    uint32_t len = 100;
+    uint32_t l4 = make_l4_frame(f, len, MAC_A, 6, IPPROTO_TCP, 0, 0);
+    assert_int_equal(inet_pton(AF_INET6, src, f + 14 + offsetof(struct rte_ipv6_hdr, src_addr)),
+                     1);
+    assert_int_equal(inet_pton(AF_INET6, dst, f + 14 + offsetof(struct rte_ipv6_hdr, dst_addr)),
+                     1);
+    uint16_t p = htons(sport);
+    memcpy(f + l4, &p, 2);
+    p = htons(dport);
+    memcpy(f + l4 + 2, &p, 2);
+    return len;
+}
+
+/* The published table lists destination first; the hash input is source
+ * address, destination address, source port, destination port. */
+static const struct {
+    const char *dst;
+    uint16_t dport;
+    const char *src;
+    uint16_t sport;
+    uint32_t ip, tcp;
+} V4[] = {
+    {"161.142.100.80", 1766, "66.9.149.187", 2794, 0x323e8fc2, 0x51ccc178},
+    {"65.69.140.83", 4739, "199.92.111.2", 14230, 0xd718262a, 0xc626b0ea},
+    {"12.22.207.184", 38024, "24.19.198.95", 12898, 0xd2d0a5de, 0x5c2b394a},
+    {"209.142.163.6", 2217, "38.27.205.30", 48228, 0x82989176, 0xafc7327f},
+    {"202.188.127.2", 1303, "153.39.163.191", 44251, 0x5d1809c5, 0x10e828a2},
+};
+
+static const struct {
+    const char *dst;
+    uint16_t dport;
+    const char *src;
+    uint16_t sport;
+    uint32_t ip, tcp;
+} V6[] = {
+    {"3ffe:2501:200:3::1", 1766, "3ffe:2501:200:1fff::7", 2794, 0x2cc18cd5, 0x40207d3d},
+    {"ff02::1", 4739, "3ffe:501:8::260:97ff:fe40:efab", 14230, 0x0f0c461c, 0xdde51bbf},
+    {"fe80::200:f8ff:fe21:67cf", 38024, "3ffe:1900:4545:3:200:f8ff:fe21:67cf", 44251, 0x4b61e985,
+     0x02d1feef},
+};
+
+static void rss_hash__published_ipv4_vectors__match(void **state)
+{
+    (void)state;
+    struct netvsp_rss all = ms_rss(ALL_TYPES), ip_only = ms_rss(NDIS_HASH_IPV4);
+    for (size_t i = 0; i < sizeof(V4) / sizeof(V4[0]); i++) {
+        uint8_t f[128];
+        uint32_t len = v4_frame(f, V4[i].src, V4[i].sport, V4[i].dst, V4[i].dport, false);
+        uint32_t h = 0, t = 0;
+        assert_true(netvsp_rss_hash(&all, f, len, &h, &t));
+        assert_int_equal(h, V4[i].tcp);
+        assert_int_equal(t, NDIS_HASH_TCP_IPV4);
+        assert_true(netvsp_rss_hash(&ip_only, f, len, &h, &t));
+        assert_int_equal(h, V4[i].ip);
+        assert_int_equal(t, NDIS_HASH_IPV4);
+        /* UDP is hashed by its addresses only. */
+        len = v4_frame(f, V4[i].src, V4[i].sport, V4[i].dst, V4[i].dport, true);
+        assert_true(netvsp_rss_hash(&all, f, len, &h, &t));
+        assert_int_equal(h, V4[i].ip);
+        assert_int_equal(t, NDIS_HASH_IPV4);
+    }
+}
+
+static void rss_hash__published_ipv6_vectors__match(void **state)
+{
+    (void)state;
+    struct netvsp_rss all = ms_rss(ALL_TYPES), ip_only = ms_rss(NDIS_HASH_IPV6);
+    for (size_t i = 0; i < sizeof(V6) / sizeof(V6[0]); i++) {
+        uint8_t f[128];
+        uint32_t len = v6_frame(f, V6[i].src, V6[i].sport, V6[i].dst, V6[i].dport);
+        uint32_t h = 0, t = 0;
+        assert_true(netvsp_rss_hash(&all, f, len, &h, &t));
+        assert_int_equal(h, V6[i].tcp);
+        assert_int_equal(t, NDIS_HASH_TCP_IPV6);
+        assert_true(netvsp_rss_hash(&ip_only, f, len, &h, &t));
+        assert_int_equal(h, V6[i].ip);
+        assert_int_equal(t, NDIS_HASH_IPV6);
+    }
+}
+
+static void rss_hash__fragment_other_or_short__addresses_or_nothing(void **state)
+{
+    (void)state;
+    struct netvsp_rss all = ms_rss(ALL_TYPES);
+    uint8_t f[128];
+    uint32_t len = v4_frame(f, V4[0].src, V4[0].sport, V4[0].dst, V4[0].dport, false);
+    uint32_t h = 0, t = 0;
+    /* A fragment: its addresses only. */
+    f[14 + offsetof(struct rte_ipv4_hdr, fragment_offset)] = 0x20; /* MF */
+    assert_true(netvsp_rss_hash(&all, f, len, &h, &t));
+    assert_int_equal(h, V4[0].ip);
+    assert_int_equal(t, NDIS_HASH_IPV4);
+    /* IPv4 asked for neither type: nothing. */
+    struct netvsp_rss v6 = ms_rss(NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6);
+    assert_false(netvsp_rss_hash(&v6, f, len, &h, &t));
+    /* Not IP, cut short, RSS off. */
+    f[12] = 0x08;
+    f[13] = 0x06;
+    assert_false(netvsp_rss_hash(&all, f, len, &h, &t));
+    len = v4_frame(f, V4[0].src, V4[0].sport, V4[0].dst, V4[0].dport, false);
+    assert_false(netvsp_rss_hash(&all, f, 14 + 19, &h, &t));
+    all.on = false;
+    assert_false(netvsp_rss_hash(&all, f, len, &h, &t));
+}
+
+static void rss_parse__linux_layout_and_disable__taken(void **state)
+{
+    (void)state;
+    struct params_buf b;
+    linux_params(&b, ALL_TYPES, 1);
+    struct netvsp_rss r = {0};
+    enum netvsp_rss_err why;
+    assert_int_equal(netvsp_rss_parse((const uint8_t *)&b, sizeof(b), 1, &r, &r, &why), 0);
+    assert_true(r.on);
+    assert_int_equal(r.hash_types, ALL_TYPES);
+    assert_int_equal(r.nitab, NDIS_RSS_ITAB_MAX);
+    assert_memory_equal(r.key, MS_KEY, sizeof(MS_KEY));
+    /* Linux disables first; only the flag matters then. */
+    struct ndis_rss_params d = {.hdr = {NDIS_OBJTYPE_RSS_PARAMS, 2, sizeof(d)},
+                                .flags = NDIS_RSS_FLAG_DISABLE};
+    assert_int_equal(netvsp_rss_parse((const uint8_t *)&d, sizeof(d), 1, &r, &r, &why), 0);
+    assert_false(r.on);
+    /* Every "unchanged" flag: the earlier parameters, on again. */
+    d.flags = NDIS_RSS_FLAG_HASH_INFO_UNCHANGED | NDIS_RSS_FLAG_KEY_UNCHANGED |
+              NDIS_RSS_FLAG_ITABLE_UNCHANGED;
+    assert_int_equal(netvsp_rss_parse((const uint8_t *)&d, sizeof(d), 1, &r, &r, &why), 0);
+    assert_true(r.on);
+    assert_memory_equal(r.key, MS_KEY, sizeof(MS_KEY));
+}
+
+static void rss_parse__each_bad_field__refused_with_reason_state_kept(void **state)
+{
+    (void)state;
+    struct params_buf good;
+    linux_params(&good, NDIS_HASH_IPV4, 1);
+    struct netvsp_rss cur = {0};
+    enum netvsp_rss_err why;
+    assert_int_equal(netvsp_rss_parse((const uint8_t *)&good, sizeof(good), 1, &cur, &cur, &why),
+                     0);
+    const struct netvsp_rss before = cur;
+    for (int i = 0; i < 13; i++) {
+        struct params_buf b = good;
+        uint32_t len = sizeof(b), nchan = 1;
+        enum netvsp_rss_err want;
+        switch (i) {
+        case 0: len = NDIS_RSS_PARAMS_SIZE_REV1 - 1; want = NETVSP_RSS_LENGTH; break;
+        case 1: b.p.hdr.type = NDIS_OBJTYPE_RSS_CAPS; want = NETVSP_RSS_HEADER; break;
+        case 2: b.p.hdr.size = (uint16_t)(len + 1); want = NETVSP_RSS_HEADER; break;
+        case 3: b.p.hash_info = 2 | NDIS_HASH_IPV4; want = NETVSP_RSS_FUNCTION; break;
+        case 4: b.p.hash_info = NDIS_HASH_FUNCTION_TOEPLITZ; want = NETVSP_RSS_HASH_TYPE; break;
+        case 5:
+            b.p.hash_info = NDIS_HASH_FUNCTION_TOEPLITZ | NDIS_HASH_IPV6_EX;
+            want = NETVSP_RSS_HASH_TYPE;
+            break;
+        case 6: b.p.hashkey_size = 16; want = NETVSP_RSS_KEY; break;
+        case 7: b.p.hashkey_offset = sizeof(b) - 8; want = NETVSP_RSS_LENGTH; break;
+        case 8: b.p.indirect_tabsize = 0; want = NETVSP_RSS_ITAB_SIZE; break;
+        case 9: b.p.indirect_tabsize = 3 * 4; want = NETVSP_RSS_ITAB_SIZE; break;
+        case 10: b.p.indirect_tabsize = 256 * 4; want = NETVSP_RSS_ITAB_SIZE; break;
+        case 11:
+            /* Channel 1 before any sub-channel exists. */
+            b.itab[5] = 1;
+            want = NETVSP_RSS_ITAB_ENTRY;
+            break;
+        default:
+            /* Two channels' table, then one channel left under it. */
+            linux_params(&b, NDIS_HASH_IPV4, 2);
+            nchan = 2;
+            want = NETVSP_RSS_ERR_COUNT;
+            break;
+        }
+        struct netvsp_rss out = cur;
+        int rc = netvsp_rss_parse((const uint8_t *)&b, len, nchan, &cur, &out, &why);
+        if (want == NETVSP_RSS_ERR_COUNT) {
+            assert_int_equal(rc, 0);
+            struct ndis_rss_params d = {.hdr = {NDIS_OBJTYPE_RSS_PARAMS, 2, sizeof(d)},
+                                        .flags = NDIS_RSS_FLAG_ITABLE_UNCHANGED |
+                                                 NDIS_RSS_FLAG_KEY_UNCHANGED |
+                                                 NDIS_RSS_FLAG_HASH_INFO_UNCHANGED};
+            struct netvsp_rss again = out;
+            assert_int_equal(
+                netvsp_rss_parse((const uint8_t *)&d, sizeof(d), 1, &out, &again, &why), -EINVAL);
+            assert_int_equal(why, NETVSP_RSS_ITAB_ENTRY);
+            continue;
+        }
+        assert_int_equal(rc, -EINVAL);
+        assert_int_equal(why, want);
+        assert_memory_equal(&out, &before, sizeof(before));
+    }
+    /* "Unchanged" with nothing set before. */
+    struct netvsp_rss zero = {0}, out = {0};
+    struct ndis_rss_params d = {.hdr = {NDIS_OBJTYPE_RSS_PARAMS, 2, sizeof(d)},
+                                .flags = NDIS_RSS_FLAG_HASH_INFO_UNCHANGED |
+                                         NDIS_RSS_FLAG_KEY_UNCHANGED |
+                                         NDIS_RSS_FLAG_ITABLE_UNCHANGED};
+    assert_int_equal(netvsp_rss_parse((const uint8_t *)&d, sizeof(d), 1, &zero, &out, &why),
+                     -EINVAL);
+    assert_int_equal(why, NETVSP_RSS_UNCHANGED);
+}
+
+/* The value of PPI type in the PACKET_MSG of range r; false if absent. */
+static bool ppi_of(const struct vm *v, const struct vmbus_xfer_range *r, uint32_t type,
+                   uint32_t *val)
+{
+    const uint8_t *msg = v->rbuf + r->byte_offset;
+    struct rndis_packet_msg pm;
+    memcpy(&pm, msg, sizeof(pm));
+    for (uint32_t p = 0; p + sizeof(struct rndis_ppi) <= pm.ppi_len;) {
+        struct rndis_ppi ppi;
+        memcpy(&ppi, msg + RNDIS_HEADER_SIZE + pm.ppi_offset + p, sizeof(ppi));
+        assert_true(ppi.size >= sizeof(ppi) + 4);
+        if (ppi.type == type) {
+            memcpy(val, msg + RNDIS_HEADER_SIZE + pm.ppi_offset + p + ppi.ppi_offset, 4);
+            return true;
+        }
+        p += ppi.size;
+    }
+    return false;
+}
+
+/* The first data range the guest got. */
+static const struct vmbus_xfer_range *data_range(const struct vm *v)
+{
+    for (unsigned i = 0; i < v->nxfer; i++)
+        if (v->xfer[i].nvsp.channel_type == NVSP_CHANNEL_TYPE_DATA && v->xfer[i].nranges)
+            return &v->xfer[i].r[0];
+    fail_msg("no data frame");
+    return NULL;
+}
+
+static void rss_set__guest_params__frames_carry_hash_value_and_type(void **state)
+{
+    struct vm *v = F(state)->a;
+    bring_up(v);
+    struct ndis_rss_caps caps;
+    uint32_t clen = sizeof(caps);
+    assert_int_equal(
+        rndis_query(v, RNDIS_OID_GEN_RECEIVE_SCALE_CAPABILITIES, NULL, 0, &caps, &clen),
+        RNDIS_STATUS_SUCCESS);
+    /* The one channel there is: a guest asks for no sub-channels. */
+    assert_int_equal(caps.num_recv_queues, 1);
+    uint8_t f[128];
+    uint32_t len = v4_frame(f, V4[1].src, V4[1].sport, V4[1].dst, V4[1].dport, false);
+    /* Before RSS is set: no hash. */
+    assert_int_equal(frame_to_guest(v, f, len), 1);
+    collect(v);
+    uint32_t val;
+    assert_int_equal(data_frames(v), 1);
+    assert_false(ppi_of(v, data_range(v), RNDIS_PPI_HASH_VALUE, &val));
+    complete_all(v);
+    inbox_clear(v);
+
+    struct params_buf b;
+    linux_params(&b, ALL_TYPES, 1);
+    struct netvsp_stats s0 = nstats(v);
+    assert_int_equal(rndis_set(v, RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS, &b, sizeof(b)),
+                     RNDIS_STATUS_SUCCESS);
+    assert_int_equal(nstats(v).rss_sets, s0.rss_sets + 1);
+    assert_true(nstats(v).rss);
+    assert_int_equal(frame_to_guest(v, f, len), 1);
+    collect(v);
+    assert_int_equal(data_frames(v), 1);
+    assert_true(ppi_of(v, data_range(v), RNDIS_PPI_HASH_VALUE, &val));
+    assert_int_equal(val, V4[1].tcp);
+    assert_true(ppi_of(v, data_range(v), RNDIS_PPI_HASH_INFO, &val));
+    assert_int_equal(val, NDIS_HASH_FUNCTION_TOEPLITZ | NDIS_HASH_TCP_IPV4);
+    uint32_t flen, csum;
+    assert_memory_equal(rx_frame(v, data_range(v), &flen, &csum), f, len);
+    assert_int_equal(nstats(v).rss_hashed, s0.rss_hashed + 1);
+    complete_all(v);
+    inbox_clear(v);
+
+    /* A table naming channel 1 (no sub-channel exists): refused and
+     * counted; the NIC keeps its parameters and its connection. */
+    b.itab[3] = 1;
+    assert_int_equal(rndis_set(v, RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS, &b, sizeof(b)),
+                     RNDIS_STATUS_INVALID_DATA);
+    struct netvsp_stats s1 = nstats(v);
+    assert_int_equal(s1.rss_refused[NETVSP_RSS_ITAB_ENTRY],
+                     s0.rss_refused[NETVSP_RSS_ITAB_ENTRY] + 1);
+    assert_int_equal(s1.disconnects, s0.disconnects);
+    assert_true(s1.rss);
+    assert_int_equal(frame_to_guest(v, f, len), 1);
+    collect(v);
+    assert_true(ppi_of(v, data_range(v), RNDIS_PPI_HASH_VALUE, &val));
+    assert_int_equal(val, V4[1].tcp);
+    complete_all(v);
+    inbox_clear(v);
+
+    /* RNDIS re-initialised: RSS starts off again. */
+    rndis_init(v, NULL);
+    assert_false(nstats(v).rss);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(rss_hash__published_ipv4_vectors__match),
+        cmocka_unit_test(rss_hash__published_ipv6_vectors__match),
+        cmocka_unit_test(rss_hash__fragment_other_or_short__addresses_or_nothing),
+        cmocka_unit_test(rss_parse__linux_layout_and_disable__taken),
+        cmocka_unit_test(rss_parse__each_bad_field__refused_with_reason_state_kept),
+        T(rss_set__guest_params__frames_carry_hash_value_and_type),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
