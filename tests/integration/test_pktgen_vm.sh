@@ -124,6 +124,7 @@ check_exe() { # VM: the worker running is vswitch-pktgen
 hv_log "pvp: outside gen --rx -> memif -> switch -> VM reflect -> switch -> memif"
 ROLE[$R]="--role reflect --yield --quiet"
 write_wrapper
+HV_NS+=("$R") # vswitchd makes the VM's namespace; hv_cleanup removes it
 vctl vm-add "$R" >/dev/null
 vctl nic-add "$R" eth0 --switch "$sw" --mac "$R_MAC" --mtu 9000 >/dev/null
 vctl vm-start "$R" >/dev/null
@@ -161,6 +162,7 @@ grep -F "$R" "$HV_LOG" | grep -E "reflect:|NIC tx" | tail -2
 hv_log "v2p: VM gen --count 30000 -> switch -> memif -> outside sink"
 ROLE[$G]="--role gen --yield --count 30000 --rate 20kpps --dst-mac $OUT_MAC --size 1518 --quiet"
 write_wrapper
+HV_NS+=("$G")
 vctl vm-add "$G" >/dev/null
 vctl nic-add "$G" eth0 --switch "$sw" --mac "$G_MAC" --mtu 9000 >/dev/null
 # The sink first: the VM sends as soon as its NIC is up.
@@ -196,6 +198,7 @@ hv_log "a VM generator whose frames its NIC's MTU does not allow is refused, wit
 M=$(hv_vm_name m)
 ROLE[$M]="--role gen --size 9000 --count 10 --dst-mac $OUT_MAC --quiet"
 write_wrapper
+HV_NS+=("$M")
 vctl vm-add "$M" >/dev/null
 vctl nic-add "$M" eth0 --switch "$sw" --mac 02:00:00:7e:00:03 --mtu 1500 >/dev/null
 vctl vm-start "$M" >/dev/null
