@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "jumbo.h"
+#include "vsw-placement.h"
 #include "control-private.h"
 
 #define STATE_FORMAT "hvnet-state"
@@ -218,8 +219,8 @@ json_t *vsd_state_to_json(const struct vsd *d)
             json_object_set_new(v, "guest_offloads", json_false());
         json_array_append_new(vms, v);
     }
-    return json_pack("{s:s,s:i,s:o,s:o}", "format", STATE_FORMAT, "version", STATE_VERSION,
-                     "switches", sws, "vms", vms);
+    return json_pack("{s:s,s:i,s:o,s:o,s:b}", "format", STATE_FORMAT, "version", STATE_VERSION,
+                     "switches", sws, "vms", vms, "dynamic_vmq", d->dp && vsw_dp_dynamic(d->dp));
 }
 
 static int mkdir_p(const char *dir)
@@ -353,6 +354,12 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
                  d->state_path, STATE_VERSION);
         goto out;
     }
+    /* Files from before dynamic VMQ have none: off, as then. */
+    json_t *dyn = json_object_get(st, "dynamic_vmq");
+    if (dyn && !json_is_boolean(dyn)) {
+        vsd_fail(e, VSD_FAILED, "dynamic_vmq must be true or false");
+        goto bad;
+    }
     size_t i;
     json_t *o;
     json_array_foreach(sws, i, o)
@@ -395,6 +402,8 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
                 goto bad;
         }
     }
+    if (d->dp)
+        vsw_dp_set_dynamic(d->dp, json_is_true(dyn));
     vsd_restore_done(d);
     rc = 0;
     goto out;
