@@ -51,6 +51,14 @@ static int check_nic(const struct command *cmd, const json_t *params)
     return 0;
 }
 
+static int check_worker_set(const struct command *cmd, const json_t *params)
+{
+    if (json_object_size(params) == 0)
+        return ctl_usage_error(cmd->name, "nothing to change; give --dynamic-vmq or "
+                               "--load-threshold");
+    return 0;
+}
+
 static const struct arg_spec pos_switch[] = {
     { .kind = ARG_NAME, .metavar = "NAME", .label = "switch name", .param = "name",
       .help = "the switch" },
@@ -232,8 +240,11 @@ static const struct arg_spec opts_worker_show[] = {
 };
 static const struct arg_spec opts_worker_set[] = {
     { .kind = ARG_ONOFF, .name = "--dynamic-vmq", .metavar = "on|off", .param = "dynamic_vmq",
-      .required = true,
       .help = "move ports between workers as their load changes (default off)" },
+    { .kind = ARG_UINT, .name = "--load-threshold", .metavar = "PCT", .min = 1, .max = 100,
+      .param = "load_threshold",
+      .help = "a worker this busy for 1 s is overloaded (default 80); the low mark (3/8 of "
+              "it), packing ceiling (5/8) and margin (1/8) follow" },
     { .kind = ARG_END },
 };
 static const struct arg_spec none[] = { { .kind = ARG_END } };
@@ -321,7 +332,7 @@ static const struct command commands[] = {
       "--clear.",
       none, opts_worker_show, NULL, NULL, ctl_print_workers },
     { "worker-set", "turn dynamic VMQ (moving ports between workers by load) on or off",
-      "worker-set --dynamic-vmq on|off",
+      "worker-set [--dynamic-vmq on|off] [--load-threshold PCT]",
       "For the whole vswitchd: the workers serve every switch. Every 0.5 s the load of\n"
       "each worker and port is sampled; a worker at 80 % or more for 1 s gives its\n"
       "heaviest movable port to the least busy worker if that lowers the busier one\n"
@@ -329,7 +340,7 @@ static const struct command commands[] = {
       "onto fewer workers (at most 50 % each) so that idle ones sleep. A port moves\n"
       "at most once in 10 s; pinned ports (nic-set --worker) never. Moves are\n"
       "counted in worker-show and logged with their reason.",
-      none, opts_worker_set, NULL, NULL, ctl_print_generic },
+      none, opts_worker_set, NULL, check_worker_set, ctl_print_generic },
     { "mirror-add", "copy ports' traffic to another port",
       "mirror-add SW --src PORT[,PORT...] --dst PORT", NULL, pos_sw, opts_mirror_add, NULL,
       NULL, ctl_print_generic },

@@ -96,8 +96,9 @@ static int worker_show(void *ctx, const json_t *params, struct vsd_method_call *
         vsw_dp_stats_clear(d->dp);
     struct vsw_placement_stats ps;
     vsw_dp_placement_stats(d->dp, &ps);
-    *result = json_pack("{s:o,s:I,s:b,s:{s:b,s:I,s:I,s:I,s:I,s:I,s:I}}", "workers", arr, "tsc_hz",
-                        (json_int_t)hz, "cleared", clear, "placement", "dynamic_vmq", ps.dynamic,
+    *result = json_pack("{s:o,s:I,s:b,s:{s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:I}}", "workers", arr,
+                        "tsc_hz", (json_int_t)hz, "cleared", clear, "placement", "dynamic_vmq",
+                        ps.dynamic, "load_threshold", (json_int_t)ps.load_threshold,
                         "samples", (json_int_t)ps.samples, "moves", (json_int_t)ps.moves,
                         "spread_moves", (json_int_t)ps.spread_moves, "pack_moves",
                         (json_int_t)ps.pack_moves, "pin_moves", (json_int_t)ps.pin_moves,
@@ -109,36 +110,47 @@ static int worker_show(void *ctx, const json_t *params, struct vsd_method_call *
 struct dyn_rec {
     struct vsd *d;
     bool old;
+    unsigned old_threshold;
 };
 
 static void dyn_commit(void *rec)
 {
     struct dyn_rec *r = rec;
-    vsd_log("dynamic VMQ %s", vsw_dp_dynamic(r->d->dp) ? "on" : "off");
+    struct vsw_placement_stats ps;
+    vsw_dp_placement_stats(r->d->dp, &ps);
+    vsd_log("dynamic VMQ %s, load threshold %u %%", ps.dynamic ? "on" : "off", ps.load_threshold);
 }
 
 static void dyn_undo(void *rec)
 {
     struct dyn_rec *r = rec;
     vsw_dp_set_dynamic(r->d->dp, r->old);
+    vsw_dp_set_load_threshold(r->d->dp, r->old_threshold);
 }
 
 static int worker_set(void *ctx, const json_t *params, struct vsd_method_call *call,
                       json_t **result, struct vsd_err *e)
 {
-    static const char *const keys[] = {"dynamic_vmq", NULL};
+    static const char *const keys[] = {"dynamic_vmq", "load_threshold", NULL};
     struct vsd *d = ctx;
-    bool on, has;
+    bool on, has, has_t;
+    long long t;
     (void)result;
     if (vsd_check_keys(params, keys, e) < 0 ||
-        vsd_get_bool(params, "dynamic_vmq", &on, &has, e) < 0)
+        vsd_get_bool(params, "dynamic_vmq", &on, &has, e) < 0 ||
+        vsd_get_int(params, "load_threshold", 1, 100, &t, &has_t, e) < 0)
         return -1;
-    if (!has)
-        return vsd_fail(e, VSD_BAD_PARAMS, "nothing to change: give dynamic_vmq");
-    struct dyn_rec r = {.d = d, .old = vsw_dp_dynamic(d->dp)};
-    if (r.old == on)
+    if (!has && !has_t)
+        return vsd_fail(e, VSD_BAD_PARAMS, "nothing to change: give dynamic_vmq or load_threshold");
+    struct vsw_placement_stats ps;
+    vsw_dp_placement_stats(d->dp, &ps);
+    struct dyn_rec r = {.d = d, .old = ps.dynamic, .old_threshold = ps.load_threshold};
+    if ((!has || on == r.old) && (!has_t || (unsigned)t == r.old_threshold))
         return 0;
-    vsw_dp_set_dynamic(d->dp, on);
+    if (has)
+        vsw_dp_set_dynamic(d->dp, on);
+    if (has_t)
+        vsw_dp_set_load_threshold(d->dp, (unsigned)t);
     VSD_CHANGE_OPEN(vsd_method_change(call), dyn_commit, dyn_undo, r);
     return 0;
 }

@@ -243,6 +243,41 @@ static void vsw_rb_decide__pack__never_beyond_the_ceiling(void **state)
         assert_true(busy(&m, w) < vsw_rb_defaults.pack_ceil_pct);
 }
 
+/* A worker that polls a pinned port stays awake whatever moves off it:
+ * packing takes nothing from it. */
+static void vsw_rb_decide__pack_source_with_pinned_port__not_emptied_no_move(void **state)
+{
+    (void)state;
+    struct model m = {.nw = 2};
+    port(&m, 0, 5, true);
+    port(&m, 0, 5, false);
+    port(&m, 1, 5, false);
+    for (unsigned s = 0; s < 100; s++)
+        step(&m);
+    assert_int_equal(m.moves, 0);
+}
+
+/* A lower threshold scales the rest with it: at 8 %, a worker at 11 %
+ * with two ports spreads one; low loads below 3 % pack. */
+static void vsw_rb_params_for__low_threshold__spreads_and_packs_in_proportion(void **state)
+{
+    (void)state;
+    struct vsw_rb_params p = vsw_rb_params_for(8.0);
+    assert_true(p.low_pct > 2.9 && p.low_pct < 3.1);
+    assert_true(p.pack_ceil_pct > 4.9 && p.pack_ceil_pct < 5.1);
+    assert_true(p.margin_pct > 0.9 && p.margin_pct < 1.1);
+    assert_true(p.pack_ceil_pct < p.high_pct && p.low_pct < p.pack_ceil_pct);
+    struct vsw_rb_state st = {0};
+    struct vsw_rb_worker w[2] = {{11.0}, {0.5}};
+    struct vsw_rb_port ps[2] = {{.worker = 0, .load_pct = 6.0, .movable = true},
+                                {.worker = 0, .load_pct = 5.0, .movable = true}};
+    struct vsw_rb_move mv;
+    assert_int_equal(vsw_rb_decide(&p, &st, w, 2, ps, 2, &mv), VSW_RB_NONE);
+    assert_int_equal(vsw_rb_decide(&p, &st, w, 2, ps, 2, &mv), VSW_RB_SPREAD);
+    assert_int_equal(mv.port, 0);
+    assert_int_equal(mv.to, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +290,8 @@ int main(void)
         cmocka_unit_test(vsw_rb_decide__load_swings__moves_respect_gaps),
         cmocka_unit_test(vsw_rb_decide__low_load__packed_onto_one_worker),
         cmocka_unit_test(vsw_rb_decide__pack__never_beyond_the_ceiling),
+        cmocka_unit_test(vsw_rb_decide__pack_source_with_pinned_port__not_emptied_no_move),
+        cmocka_unit_test(vsw_rb_params_for__low_threshold__spreads_and_packs_in_proportion),
     };
     return cmocka_run_group_tests_name("vsw_placement", tests, NULL, NULL);
 }

@@ -251,7 +251,10 @@ usage_error "allowed auto or an lcore 0..1023" nic-set vm1 eth0 --worker two
 usage_error "allowed auto or an lcore 0..1023" nic-set vm1 eth0 --worker 1024
 expect_request "worker-set --dynamic-vmq" worker-set '{"dynamic_vmq":true}' '{"result":{}}' -- \
     worker-set --dynamic-vmq on
-usage_error "missing --dynamic-vmq" worker-set
+usage_error "nothing to change" worker-set
+expect_request "worker-set --load-threshold" worker-set '{"dynamic_vmq":false,"load_threshold":5}' \
+    '{"result":{}}' -- worker-set --dynamic-vmq off --load-threshold 5
+usage_error "allowed 1..100" worker-set --load-threshold 0
 usage_error "on or off" worker-set --dynamic-vmq maybe
 
 expect_request "vm-add" vm-add '{"name":"vm1","netns":"ns1","memory_mb":512}' '{"result":{}}' -- \

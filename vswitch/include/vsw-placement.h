@@ -77,6 +77,11 @@ struct vsw_rb_params {
 /* 80 % for 2 samples (1 s), all below 30 % for 6 (3 s), pack up to 50 %,
  * margin 10 points, 20 samples (10 s) per port, 2 (1 s) between moves. */
 extern const struct vsw_rb_params vsw_rb_defaults;
+/* The defaults scaled to another overload threshold (as OVS's
+ * pmd-auto-lb-load-threshold): the low mark, the packing ceiling and the
+ * margin keep their proportions to it (3/8, 5/8, 1/8), so that packing
+ * never loads a worker up to where spreading would start. */
+struct vsw_rb_params vsw_rb_params_for(double high_pct);
 
 struct vsw_rb_worker {
     double busy_pct; /* in the last interval */
@@ -126,6 +131,9 @@ enum vsw_rb_reason vsw_rb_decide(const struct vsw_rb_params *prm, struct vsw_rb_
 
 /* Dynamic VMQ for the whole data plane (default off). */
 void vsw_dp_set_dynamic(struct vsw_dp *dp, bool on);
+/* Its overload threshold, 1..100 % (default 80; vsw_rb_params_for()).
+ * -EINVAL out of range. */
+int vsw_dp_set_load_threshold(struct vsw_dp *dp, unsigned pct);
 bool vsw_dp_dynamic(const struct vsw_dp *dp);
 
 /* A move the rebalancer made, for the caller's log. */
@@ -145,6 +153,7 @@ int vsw_dp_load_sample(struct vsw_dp *dp, struct vsw_move_report *out);
 
 struct vsw_placement_stats {
     bool dynamic;
+    unsigned load_threshold; /* % */
     uint64_t samples;
     uint64_t moves;        /* all moves, any reason */
     uint64_t spread_moves; /* by the rebalancer, off an overloaded worker */

@@ -342,6 +342,7 @@ int vsw_dp_create(const struct vsw_dp_params *params, struct vsw_dp **out)
     dp->tsc_hz = rte_get_tsc_hz();
     dp->idle_sleep_us = p.idle_sleep_us;
     dp->learn_fd = -1;
+    vsw_dp_set_load_threshold(dp, (unsigned)vsw_rb_defaults.high_pct);
     if (p.pool) {
         dp->pool = p.pool;
     } else {

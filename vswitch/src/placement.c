@@ -217,6 +217,7 @@ static enum vsw_rb_reason pack(const struct vsw_rb_params *prm, struct vsw_rb_st
                                const struct vsw_rb_port *p, unsigned np, struct vsw_rb_move *out)
 {
     unsigned nports[VSW_MAX_WORKERS] = {0};
+    bool stuck[VSW_MAX_WORKERS] = {false}; /* polls a port that may not move */
     int light[VSW_MAX_WORKERS]; /* each worker's lightest port that may move */
     for (unsigned i = 0; i < nw; i++)
         light[i] = -1;
@@ -225,13 +226,17 @@ static enum vsw_rb_reason pack(const struct vsw_rb_params *prm, struct vsw_rb_st
         if (wi >= nw)
             continue;
         nports[wi]++;
-        if (port_may_move(prm, st, &p[j]) &&
-            (light[wi] < 0 || p[j].load_pct < p[light[wi]].load_pct))
+        if (!port_may_move(prm, st, &p[j]))
+            stuck[wi] = true;
+        else if (
+                 light[wi] < 0 || p[j].load_pct < p[light[wi]].load_pct)
             light[wi] = (int)j;
     }
+    /* Only a worker that can be emptied gives ports away: one with a
+     * pinned port (or one that moved lately) would stay awake anyway. */
     int src = -1;
     for (unsigned i = 0; i < nw; i++)
-        if (light[i] >= 0 && (src < 0 || w[i].busy_pct < w[src].busy_pct ||
+        if (light[i] >= 0 && !stuck[i] && (src < 0 || w[i].busy_pct < w[src].busy_pct ||
                               (w[i].busy_pct == w[src].busy_pct && nports[i] < nports[src])))
             src = (int)i;
     if (src < 0)
@@ -277,6 +282,26 @@ enum vsw_rb_reason vsw_rb_decide(const struct vsw_rb_params *prm, struct vsw_rb_
     if (r != VSW_RB_NONE)
         st->last_move = st->sample;
     return r;
+}
+
+struct vsw_rb_params vsw_rb_params_for(double high_pct)
+{
+    const double k = high_pct / vsw_rb_defaults.high_pct;
+    struct vsw_rb_params p = vsw_rb_defaults;
+    p.high_pct = high_pct;
+    p.low_pct *= k;
+    p.pack_ceil_pct *= k;
+    p.margin_pct *= k;
+    return p;
+}
+
+int vsw_dp_set_load_threshold(struct vsw_dp *dp, unsigned pct)
+{
+    if (pct < 1 || pct > 100)
+        return -EINVAL;
+    dp->rb_params = vsw_rb_params_for((double)pct);
+    dp->pstats.load_threshold = pct;
+    return 0;
 }
 
 void vsw_dp_set_dynamic(struct vsw_dp *dp, bool on)
@@ -346,7 +371,7 @@ int vsw_dp_load_sample(struct vsw_dp *dp, struct vsw_move_report *out)
     } else {
         struct vsw_rb_move mv;
         enum vsw_rb_reason r =
-            vsw_rb_decide(&vsw_rb_defaults, &dp->rb, wl, dp->nworkers, rp, np, &mv);
+            vsw_rb_decide(&dp->rb_params, &dp->rb, wl, dp->nworkers, rp, np, &mv);
         if (r != VSW_RB_NONE) {
             struct vsw_port *p = pp[mv.port];
             rc = vsw_port_move(p, mv.to);

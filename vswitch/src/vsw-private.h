@@ -205,6 +205,7 @@ struct vsw_dp {
     int ts_offset; /* mbuf dynfield holding capture timestamps (ns) */
     /* control thread: placement and dynamic VMQ (placement.c) */
     struct vsw_rb_state rb;
+    struct vsw_rb_params rb_params;
     struct vsw_placement_stats pstats;
 };
 
