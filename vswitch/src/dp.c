@@ -190,13 +190,13 @@ static bool worker_sleep(struct vsw_worker *w, const struct vsw_port_set *set)
 }
 
 /* The second half of a move (vsw_port_move()): w polls p for the first
- * time. Become its direct sender, then send on everything its hand-off
- * ring holds now: that includes every frame this worker handed over
- * before (all of them enqueued before this point), so none of its own
- * frames sent directly from here on can overtake one of them. Frames of
- * other workers keep going through the ring after these, in order. The
- * old owner may have left the port's wake-up armed: disarm it. Returns
- * frames sent. */
+ * time. Send on everything its hand-off ring holds now: that includes
+ * every frame this worker handed over before (all of them enqueued before
+ * this point), so none of its own frames sent directly once it is the
+ * direct sender can overtake one of them. Frames of other workers keep
+ * going through the ring after these, in order. The old owner may have
+ * left the port's wake-up armed: disarm it. Then become the direct
+ * sender. Returns frames sent. */
 static unsigned take_over(struct vsw_worker *w, struct vsw_port *p)
 {
     struct rte_mbuf *pkts[VSW_BURST];
@@ -250,9 +250,11 @@ static int worker_main(void *arg)
         struct vsw_port *last_busy = NULL;
         for (unsigned i = 0; i < set->n; i++) {
             struct vsw_port *p = set->ports[i];
+            unsigned took = 0;
             if (unlikely(__atomic_load_n(&p->tx_worker, __ATOMIC_RELAXED) != w->idx))
-                tx += take_over(w, p);
-            bool did = false;
+                took = take_over(w, p);
+            tx += took;
+            bool did = took > 0;
             uint16_t n = p->cls->rx_burst(p, pkts, VSW_BURST);
             if (p->rx_busy) {
                 p->rx_busy = false;
