@@ -51,7 +51,8 @@ unsigned vsw_port_worker_lcore(const struct vsw_port *port);
  *     in order. The old owner's set no longer lists it. After a grace
  *     period the old owner has finished the last round that polled it:
  *     its receive work, its staged batches and the port's tx_flush.
- *  2. The new owner's set lists it. In its first round with the port,
+ *  2. The new owner's set lists it, and the port names it as the one to
+ *     take it over (take_by). In its first round with the port,
  *     before anything else touches it, the new owner makes itself the
  *     direct sender and sends on everything the hand-off ring held at
  *     that moment (frames other workers, or it, handed over earlier):

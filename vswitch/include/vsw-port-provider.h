@@ -104,6 +104,9 @@ struct vsw_port {
      * directly (the owner, once it has taken the port over), or
      * VSW_WORKER_NONE while the port moves (vsw-placement.h). */
     uint16_t tx_worker;
+    /* atomic: the worker that is to take the port over in a move, or
+     * VSW_WORKER_NONE. */
+    uint16_t take_by;
     struct rte_ring *handoff; /* frames from other workers */
     uint32_t max_frame;    /* to the port: longer frames are dropped, too_big */
     uint32_t rx_max_frame; /* from the port (tag stripped): longer ones too_big */

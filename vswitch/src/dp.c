@@ -213,6 +213,7 @@ static unsigned take_over(struct vsw_worker *w, struct vsw_port *p)
     if (p->cls->wait_disarm)
         p->cls->wait_disarm(p);
     /* Last: the control thread waits for this store (vsw_port_move()). */
+    __atomic_store_n(&p->take_by, VSW_WORKER_NONE, __ATOMIC_RELAXED);
     __atomic_store_n(&p->tx_worker, (uint16_t)w->idx, __ATOMIC_RELEASE);
     return sent;
 }
@@ -251,7 +252,11 @@ static int worker_main(void *arg)
         for (unsigned i = 0; i < set->n; i++) {
             struct vsw_port *p = set->ports[i];
             unsigned took = 0;
-            if (unlikely(__atomic_load_n(&p->tx_worker, __ATOMIC_RELAXED) != w->idx))
+            /* Not the direct sender: a move is under way. The old owner,
+             * still polling the port in this round, leaves it alone; the
+             * new owner takes it over. */
+            if (unlikely(__atomic_load_n(&p->tx_worker, __ATOMIC_RELAXED) != w->idx) &&
+                __atomic_load_n(&p->take_by, __ATOMIC_RELAXED) == w->idx)
                 took = take_over(w, p);
             tx += took;
             bool did = took > 0;
@@ -621,6 +626,7 @@ void vsw_port_init(struct vsw_port *port, const struct vsw_port_class *cls, cons
     port->rx_max_frame = port->max_frame;
     port->wait_fd_registered = -1;
     port->pin_lcore = VSW_PIN_AUTO;
+    port->take_by = VSW_WORKER_NONE;
 }
 
 /* Ports that were never given a policy share this one: untagged, no guards,

@@ -94,7 +94,10 @@ int vsw_port_move(struct vsw_port *port, unsigned to)
     /* 1. Nobody sends directly; the old owner lets go. The release store
      * of its set orders the cleared sender before it: a round of the old
      * owner that no longer lists the port no longer sends to it directly
-     * either, and the grace period waits out the rounds that did. */
+     * either, and the grace period waits out the rounds that did. A round
+     * of the old owner that still lists the port sees no direct sender but
+     * does not take it over: take_by names nobody yet (the previous
+     * take-over cleared it). */
     struct vsw_port_set *old = o->ports;
     __atomic_store_n(&port->tx_worker, VSW_WORKER_NONE, __ATOMIC_RELAXED);
     __atomic_store_n(&o->ports, o_set, __ATOMIC_RELEASE);
@@ -108,6 +111,7 @@ int vsw_port_move(struct vsw_port *port, unsigned to)
     vsw_worker_watch_port(n, port);
     old = n->ports;
     __atomic_store_n(&port->worker, (uint16_t)to, __ATOMIC_RELAXED);
+    __atomic_store_n(&port->take_by, (uint16_t)to, __ATOMIC_RELAXED);
     __atomic_store_n(&n->ports, n_set, __ATOMIC_RELEASE);
     n->nports_ctl++;
     /* Wait for the take-over itself, not only for a grace period: a
