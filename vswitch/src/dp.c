@@ -189,35 +189,6 @@ static bool worker_sleep(struct vsw_worker *w, const struct vsw_port_set *set)
     return slept;
 }
 
-/* The second half of a move (vsw_port_move()): w polls p for the first
- * time. Send on everything its hand-off ring holds now: that includes
- * every frame this worker handed over before (all of them enqueued before
- * this point), so none of its own frames sent directly once it is the
- * direct sender can overtake one of them. Frames of other workers keep
- * going through the ring after these, in order. The old owner may have
- * left the port's wake-up armed: disarm it. Then become the direct
- * sender. Returns frames sent. */
-static unsigned take_over(struct vsw_worker *w, struct vsw_port *p)
-{
-    struct rte_mbuf *pkts[VSW_BURST];
-    unsigned left = rte_ring_count(p->handoff), sent = 0;
-    while (left) {
-        unsigned h = rte_ring_sc_dequeue_burst(p->handoff, (void **)pkts,
-                                               left < VSW_BURST ? left : VSW_BURST, NULL);
-        if (!h)
-            break;
-        left -= h;
-        sent += h;
-        p->cls->tx_burst(p, pkts, (uint16_t)h);
-    }
-    if (p->cls->wait_disarm)
-        p->cls->wait_disarm(p);
-    /* Last: the control thread waits for this store (vsw_port_move()). */
-    __atomic_store_n(&p->take_by, VSW_WORKER_NONE, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->tx_worker, (uint16_t)w->idx, __ATOMIC_RELEASE);
-    return sent;
-}
-
 static int worker_main(void *arg)
 {
     struct vsw_worker *w = arg;
@@ -257,7 +228,7 @@ static int worker_main(void *arg)
              * new owner takes it over. */
             if (unlikely(__atomic_load_n(&p->tx_worker, __ATOMIC_RELAXED) != w->idx) &&
                 __atomic_load_n(&p->take_by, __ATOMIC_RELAXED) == w->idx)
-                took = take_over(w, p);
+                took = vsw_port_take_over(w, p);
             tx += took;
             bool did = took > 0;
             uint16_t n = p->cls->rx_burst(p, pkts, VSW_BURST);

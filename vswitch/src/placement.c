@@ -106,7 +106,7 @@ int vsw_port_move(struct vsw_port *port, unsigned to)
     free(old);
     vsw_worker_unwatch_port(o, port);
     o->nports_ctl--;
-    /* 2. The new owner takes it over (take_over() in dp.c) in its next
+    /* 2. The new owner takes it over (vsw_port_take_over()) in its next
      * round. */
     vsw_worker_watch_port(n, port);
     old = n->ports;
@@ -130,6 +130,35 @@ int vsw_port_move(struct vsw_port *port, unsigned to)
     port->last_move_sample = dp->rb.sample;
     dp->pstats.moves++;
     return 0;
+}
+
+/* The second half of a move (vsw_port_move()): w polls p for the first
+ * time. Send on everything its hand-off ring holds now: that includes
+ * every frame this worker handed over before (all of them enqueued before
+ * this point), so none of its own frames sent directly once it is the
+ * direct sender can overtake one of them. Frames of other workers keep
+ * going through the ring after these, in order. The old owner may have
+ * left the port's wake-up armed: disarm it. Then become the direct
+ * sender. Returns frames sent. */
+unsigned vsw_port_take_over(struct vsw_worker *w, struct vsw_port *p)
+{
+    struct rte_mbuf *pkts[VSW_BURST];
+    unsigned left = rte_ring_count(p->handoff), sent = 0;
+    while (left) {
+        unsigned h = rte_ring_sc_dequeue_burst(p->handoff, (void **)pkts,
+                                               left < VSW_BURST ? left : VSW_BURST, NULL);
+        if (!h)
+            break;
+        left -= h;
+        sent += h;
+        p->cls->tx_burst(p, pkts, (uint16_t)h);
+    }
+    if (p->cls->wait_disarm)
+        p->cls->wait_disarm(p);
+    /* Last: the control thread waits for this store (vsw_port_move()). */
+    __atomic_store_n(&p->take_by, VSW_WORKER_NONE, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->tx_worker, (uint16_t)w->idx, __ATOMIC_RELEASE);
+    return sent;
 }
 
 int vsw_port_set_pin(struct vsw_port *port, int lcore)
