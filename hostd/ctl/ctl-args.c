@@ -291,6 +291,9 @@ static const char *value_rule(const struct arg_spec *spec, char *buf, size_t siz
         return buf;
     case ARG_ONOFF:
         return "allowed on or off";
+    case ARG_WORKER:
+        snprintf(buf, size, "allowed auto or an lcore %lld..%lld", spec->min, spec->max);
+        return buf;
     case ARG_SWITCH_TYPE:
         return "allowed private, internal or external";
     case ARG_NAME:
@@ -344,6 +347,17 @@ static int set_param(const char *cmd, const struct arg_spec *spec, const char *v
         if (err)
             return ctl_usage_error(cmd, "bad %s '%s': out of range; %s", label,
                                ctl_quote(value, q, sizeof q), value_rule(spec, rule, sizeof rule));
+        v = json_integer(n);
+        break;
+    case ARG_WORKER:
+        if (!strcmp(value, "auto")) {
+            v = json_string("auto");
+            break;
+        }
+        err = ctl_parse_uint(value, spec->min, spec->max, &n);
+        if (err)
+            return ctl_usage_error(cmd, "bad %s '%s': %s", label, ctl_quote(value, q, sizeof q),
+                                   value_rule(spec, rule, sizeof rule));
         v = json_integer(n);
         break;
     case ARG_ONOFF:

@@ -51,6 +51,14 @@ static int check_nic(const struct command *cmd, const json_t *params)
     return 0;
 }
 
+static int check_worker_set(const struct command *cmd, const json_t *params)
+{
+    if (json_object_size(params) == 0)
+        return ctl_usage_error(cmd->name, "nothing to change; give --dynamic-vmq or "
+                               "--load-threshold");
+    return 0;
+}
+
 static const struct arg_spec pos_switch[] = {
     { .kind = ARG_NAME, .metavar = "NAME", .label = "switch name", .param = "name",
       .help = "the switch" },
@@ -177,6 +185,10 @@ static const struct arg_spec opts_nic[] = {
     { .kind = ARG_UINT, .name = "--storm-limit", .metavar = "PPS", .min = 0, .max = 10000000,
       .param = "storm_limit",
       .help = "broadcast+multicast frames per second the guest may send, 0 = no limit" },
+    { .kind = ARG_WORKER, .name = "--worker", .metavar = "LCORE|auto", .min = 0, .max = 1023,
+      .param = "worker",
+      .help = "pin the NIC's queue to the switch worker on LCORE (see worker-show), or auto "
+              "(default): placed by measured load and moved by dynamic VMQ" },
     { .kind = ARG_END },
 };
 static const struct arg_spec pos_fdb_add[] = {
@@ -226,6 +238,15 @@ static const struct arg_spec opts_worker_show[] = {
               "dpif-netdev/pmd-stats-clear)" },
     { .kind = ARG_END },
 };
+static const struct arg_spec opts_worker_set[] = {
+    { .kind = ARG_ONOFF, .name = "--dynamic-vmq", .metavar = "on|off", .param = "dynamic_vmq",
+      .help = "move ports between workers as their load changes (default off)" },
+    { .kind = ARG_UINT, .name = "--load-threshold", .metavar = "PCT", .min = 1, .max = 100,
+      .param = "load_threshold",
+      .help = "a worker this busy for 1 s is overloaded (default 80); the low mark (3/8 of "
+              "it), packing ceiling (5/8) and margin (1/8) follow" },
+    { .kind = ARG_END },
+};
 static const struct arg_spec none[] = { { .kind = ARG_END } };
 
 static const struct command commands[] = {
@@ -268,7 +289,7 @@ static const struct command commands[] = {
       "        [--vlan ID | --trunk LIST] [--mtu N]\n"
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
       "        [--router-guard on|off] [--max-mbps N]\n"
-      "        [--native-vlan ID] [--storm-limit PPS]",
+      "        [--native-vlan ID] [--storm-limit PPS] [--worker LCORE|auto]",
       "Prints the NIC's MAC address (the one given, or the one generated).\n"
       "MAC spoofing is off by default: the guest may only send from its own MAC.",
       pos_vm_nic, opts_nic_add_switch, opts_nic, check_nic, ctl_print_nic_add },
@@ -277,8 +298,9 @@ static const struct command commands[] = {
       "        [--vlan ID | --trunk LIST] [--mtu N]\n"
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
       "        [--router-guard on|off] [--max-mbps N]\n"
-      "        [--native-vlan ID] [--storm-limit PPS]",
-      "Moving a NIC to another switch bounces the guest's link, as Hyper-V does.",
+      "        [--native-vlan ID] [--storm-limit PPS] [--worker LCORE|auto]",
+      "Moving a NIC to another switch bounces the guest's link, as Hyper-V does.\n"
+      "--worker moves the NIC's queue to that worker at once, losing no frame.",
       pos_vm_nic, opts_nic_set_switch, opts_nic, check_nic, ctl_print_generic },
     { "nic-del", "remove a NIC from a VM", "nic-del VM NIC", NULL, pos_vm_nic, NULL, NULL, NULL,
       ctl_print_generic },
@@ -309,6 +331,16 @@ static const struct command commands[] = {
       "cycles per frame received. Figures count from vswitchd's start or the last\n"
       "--clear.",
       none, opts_worker_show, NULL, NULL, ctl_print_workers },
+    { "worker-set", "turn dynamic VMQ (moving ports between workers by load) on or off",
+      "worker-set [--dynamic-vmq on|off] [--load-threshold PCT]",
+      "For the whole vswitchd: the workers serve every switch. Every 0.5 s the load of\n"
+      "each worker and port is sampled; a worker at 80 % or more for 1 s gives its\n"
+      "heaviest movable port to the least busy worker if that lowers the busier one\n"
+      "by 10 points; when every worker stays below 30 % for 3 s, ports are packed\n"
+      "onto fewer workers (at most 50 % each) so that idle ones sleep. A port moves\n"
+      "at most once in 10 s; pinned ports (nic-set --worker) never. Moves are\n"
+      "counted in worker-show and logged with their reason.",
+      none, opts_worker_set, NULL, check_worker_set, ctl_print_generic },
     { "mirror-add", "copy ports' traffic to another port",
       "mirror-add SW --src PORT[,PORT...] --dst PORT", NULL, pos_sw, opts_mirror_add, NULL,
       NULL, ctl_print_generic },

@@ -792,11 +792,30 @@ int ctl_print_workers(const json_t *result, const json_t *params)
             { "SWITCH", "switch", NULL, 0 },
             { "RX", "rx_packets", NULL, COL_RIGHT },
             { "TX", "tx_packets", NULL, COL_RIGHT },
+            /* Optional: answers of a vswitchd from before placement. */
+            { "LOAD%", "load_pct", NULL, COL_RIGHT | COL_OPTIONAL },
+            { "PIN", "worker", NULL, COL_OPTIONAL },
+            { "MOVES", "moves", NULL, COL_RIGHT | COL_OPTIONAL },
         };
         int err = print_list(w, "ports", cols, sizeof cols / sizeof cols[0], "  ");
         if (err < 0)
             return err;
+        const json_t *pt;
+        size_t k;
+        json_array_foreach(ports, k, pt) {
+            if (json_is_true(json_object_get(pt, "pin_missing")))
+                printf("  %s: pinned to lcore %" JSON_INTEGER_FORMAT
+                       ", where no worker runs: placed automatically\n",
+                       json_string_value(json_object_get(pt, "port")), int_of(pt, "worker"));
+        }
     }
+    const json_t *pl = json_object_get(result, "placement");
+    if (json_is_object(pl))
+        printf("dynamic VMQ: %s; moves: %" JSON_INTEGER_FORMAT " (spread %" JSON_INTEGER_FORMAT
+               ", pack %" JSON_INTEGER_FORMAT ", pinned %" JSON_INTEGER_FORMAT ")\n",
+               json_is_true(json_object_get(pl, "dynamic_vmq")) ? "on" : "off",
+               int_of(pl, "moves"), int_of(pl, "spread_moves"), int_of(pl, "pack_moves"),
+               int_of(pl, "pin_moves"));
     if (json_is_true(json_object_get(result, "cleared")))
         printf("(cleared: counting from zero again)\n");
     return 0;

@@ -56,6 +56,7 @@ enum arg_kind {
     ARG_PORT,        /* VM/NIC or a switch's own port */
     ARG_PORT_LIST,   /* comma list of ARG_PORT */
     ARG_FILE,        /* a path, made absolute: vswitchd has another cwd */
+    ARG_WORKER,      /* a worker lcore in min..max, or auto */
 };
 
 /* One positional argument or option of a command. */

@@ -33,6 +33,7 @@
 #define VSD_MAX_SWITCHES 64
 #define VSD_MAX_VMS 256
 #define VSD_MAX_NICS 8
+#define VSD_MAX_LCORE 1024 /* a NIC's --worker: an lcore below this */
 #define VSD_MEMORY_DEFAULT_MB 256
 #define VSD_STOP_GRACE_S 5
 #define VSD_UPLINK_MAX 255
@@ -105,6 +106,12 @@ struct vsd_nic_opts {
     bool router_guard;
     uint32_t max_mbps;
     uint32_t storm_pps;
+    /* The switch worker that polls the NIC's queue: pinned to the one on
+     * worker_lcore, or (not pinned) placed by load and moved by dynamic
+     * VMQ. A pin to an lcore without a worker (a state file from another
+     * --lcores) is kept and reported; the NIC is placed by load. */
+    bool pinned;
+    uint16_t worker_lcore;
 };
 
 struct vsd_nic {
@@ -166,6 +173,8 @@ struct vsd {
     struct vsd_switch *switches[VSD_MAX_SWITCHES];
     struct vsd_vm *vms[VSD_MAX_VMS];
     struct vsd_capture *captures; /* running captures */
+    unsigned half_ticks;          /* vsd_tick() calls: every VSW_LOAD_SAMPLE_MS */
+    struct hv_ratelimit placement_rl; /* failed dynamic-VMQ moves */
 };
 
 #define VSD_VM_UID_BASE_DEFAULT 1879048192u /* 0x70000000: unused by distributions */
@@ -367,8 +376,9 @@ void vsd_capture_poll(struct vsd *d);
  * that were running. A VM that cannot start is logged and stays
  * configured. */
 void vsd_restore_done(struct vsd *d);
-/* Once a second: FDB aging, forced stops of VMs that ignored vm-stop,
- * uplinks to attach again. */
+/* Every VSW_LOAD_SAMPLE_MS: a load sample (and dynamic VMQ's moves); every
+ * other call, once a second: FDB aging, forced stops of VMs that ignored
+ * vm-stop, uplinks to attach again. */
 void vsd_tick(struct vsd *d);
 /* Tear everything down (VMs stopped, ports, switches; answers still owed
  * are dropped); the state file is left as it was so a restart rebuilds it. */

@@ -13,6 +13,9 @@
  * on the VM's VMBus, from nic-add on.
  */
 #include <stdlib.h>
+#include <string.h>
+
+#include "vsw-placement.h"
 
 #include "model-private.h"
 
@@ -32,8 +35,26 @@ void vsd_restore_done(struct vsd *d)
     }
 }
 
+static void load_sample(struct vsd *d)
+{
+    struct vsw_move_report r;
+    int rc = vsw_dp_load_sample(d->dp, &r);
+    if (rc > 0)
+        vsd_log("dynamic VMQ: moved port %s from the worker on lcore %u to lcore %u (%s: busy "
+                "%.0f %% and %.0f %%, estimated %.0f %% and %.0f %% after)",
+                r.port, r.from_lcore, r.to_lcore,
+                r.reason == VSW_RB_SPREAD ? "spread off an overloaded worker"
+                                          : "pack onto fewer workers, load is low",
+                r.est.from_before, r.est.to_before, r.est.from_after, r.est.to_after);
+    else if (rc < 0)
+        vsd_log_limited(&d->placement_rl, "dynamic VMQ: a move failed: %s", strerror(-rc));
+}
+
 void vsd_tick(struct vsd *d)
 {
+    load_sample(d);
+    if (d->half_ticks++ % 2)
+        return;
     vsw_dp_tick(d->dp);
     vsd_switch_tick(d);
     double now = vsd_now();

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "netvsp.h"
+#include "vsw-placement.h"
 #include "vsw-port-provider.h"
 #include "jumbo.h"
 #include "control-private.h"
@@ -12,7 +13,7 @@
 /* The NIC options JSON-RPC takes, all optional. */
 #define NIC_OPTION_KEYS                                                                            \
     "mac", "mtu", "vlan", "trunk", "native_vlan", "mac_spoofing", "dhcp_guard", "router_guard",    \
-        "max_mbps", "storm_limit"
+        "max_mbps", "storm_limit", "worker"
 
 /* Read the options present in params on top of *o (nic-add starts from
  * defaults, nic-set from the NIC's current options). */
@@ -77,7 +78,42 @@ int vsd_nic_opts_from_json(const json_t *params, struct vsd_nic_opts *o, struct 
         return -1;
     if (has)
         o->storm_pps = (uint32_t)v;
+    json_t *wk = json_object_get(params, "worker");
+    if (wk) {
+        if (json_is_string(wk) && strcmp(json_string_value(wk), "auto") == 0) {
+            o->pinned = false;
+            o->worker_lcore = 0;
+        } else if (json_is_integer(wk) && json_integer_value(wk) >= 0 &&
+                   json_integer_value(wk) < VSD_MAX_LCORE) {
+            o->pinned = true;
+            o->worker_lcore = (uint16_t)json_integer_value(wk);
+        } else {
+            return vsd_fail(e, VSD_BAD_PARAMS, "worker must be \"auto\" or an lcore 0..%d",
+                            VSD_MAX_LCORE - 1);
+        }
+    }
     return 0;
+}
+
+/* A pin asked for by a client names a worker that runs now (a state file's
+ * may not: see struct vsd_nic_opts). */
+static int check_worker(struct vsd *d, const struct vsd_nic_opts *o, struct vsd_err *e)
+{
+    if (!o->pinned)
+        return 0;
+    struct vsw_worker_stats ws[VSW_MAX_WORKERS];
+    unsigned n = vsw_dp_worker_stats(d->dp, ws, VSW_MAX_WORKERS);
+    char list[128] = "";
+    size_t len = 0;
+    for (unsigned i = 0; i < n && i < VSW_MAX_WORKERS; i++) {
+        if (ws[i].lcore == o->worker_lcore)
+            return 0;
+        int k = snprintf(list + len, sizeof(list) - len, "%s%u", i ? ", " : "", ws[i].lcore);
+        if (k > 0 && (size_t)k < sizeof(list) - len)
+            len += (size_t)k;
+    }
+    return vsd_fail(e, VSD_BAD_PARAMS, "no switch worker runs on lcore %u (workers: lcores %s)",
+                    o->worker_lcore, list);
 }
 
 static int nic_add(void *ctx, const json_t *params, struct vsd_method_call *call,
@@ -93,7 +129,7 @@ static int nic_add(void *ctx, const json_t *params, struct vsd_method_call *call
         vsd_get_str(params, "switch", true, &p.sw, e) < 0 ||
         vsd_get_str(params, "mac", false, &mac_s, e) < 0 ||
         vsd_get_int(params, "mtu", JUMBO_MTU_MIN, JUMBO_MTU_MAX, &mtu, &has_mtu, e) < 0 ||
-        vsd_nic_opts_from_json(params, &p.opts, e) < 0)
+        vsd_nic_opts_from_json(params, &p.opts, e) < 0 || check_worker(ctx, &p.opts, e) < 0)
         return -1;
     p.mtu = has_mtu ? (uint32_t)mtu : 0;
     if (mac_s) {
@@ -137,6 +173,8 @@ static int nic_set(void *ctx, const json_t *params, struct vsd_method_call *call
     struct vsd_nic_opts opts = n->opts;
     if (vsd_nic_opts_from_json(params, &opts, e) < 0)
         return -1;
+    if (check_worker(ctx, &opts, e) < 0)
+        return -1;
     p.opts = &opts;
     return vsd_nic_set(ctx, &p, vsd_method_change(call), e);
 }
@@ -160,6 +198,8 @@ json_t *vsd_nic_opts_json(const struct vsd_nic_opts *o)
                           (json_int_t)o->max_mbps, "storm_limit", (json_int_t)o->storm_pps);
     if (o->access_vlan)
         json_object_set_new(j, "vlan", json_integer(o->access_vlan));
+    json_object_set_new(j, "worker",
+                        o->pinned ? json_integer(o->worker_lcore) : json_string("auto"));
     if (o->trunk) {
         json_t *list = json_array();
         for (int v = 1; v <= VSW_VLAN_MAX; v++)

@@ -13,6 +13,7 @@
 #include "vmbus-server.h"
 #include "vsw-port-provider.h"
 #include "jumbo.h"
+#include "vsw-placement.h"
 #include "model-private.h"
 
 /* What JSON callers have checked already (nic-rpc.c), for callers in C. */
@@ -58,13 +59,26 @@ static void opts_to_policy(const struct vsd_nic *n, const struct vsd_nic_opts *o
     p->storm_pps = o->storm_pps;
 }
 
+/* The pin first: it is the one that may be refused (no worker on that
+ * lcore), and then nothing has changed. On a NIC not attached yet it is
+ * only recorded, for the attach. */
 static int apply_opts(struct vsd_nic *n, const struct vsd_nic_opts *o, struct vsd_err *e)
 {
+    struct vsw_port *port = netvsp_port(n->np);
+    int old_pin = vsw_port_pin(port);
+    int rc = vsw_port_set_pin(port, o->pinned ? (int)o->worker_lcore : VSW_PIN_AUTO);
+    if (rc == -ENOENT)
+        return vsd_fail(e, VSD_BAD_PARAMS, "no switch worker runs on lcore %u", o->worker_lcore);
+    if (rc < 0)
+        return vsd_fail(e, VSD_FAILED, "cannot move the NIC to the worker on lcore %u: %s",
+                        o->worker_lcore, strerror(-rc));
     struct vsw_port_policy p;
     opts_to_policy(n, o, &p);
-    int rc = vsw_port_set_policy(netvsp_port(n->np), &p);
-    if (rc < 0)
+    rc = vsw_port_set_policy(port, &p);
+    if (rc < 0) {
+        vsw_port_set_pin(port, old_pin);
         return vsd_fail(e, VSD_FAILED, "cannot apply the NIC's options: %s", strerror(-rc));
+    }
     return 0;
 }
 
@@ -91,6 +105,10 @@ static int nic_create_rt(struct vsd *d, struct vsd_nic *n, struct vsd_err *e)
                  strerror(-rc));
         goto fail;
     }
+    if (vsw_port_pin_missing(netvsp_port(n->np)))
+        vsd_log("NIC %s is pinned to lcore %u, where no switch worker runs: placed by load on "
+                "lcore %u (the pin is kept; nic-set --worker changes it)",
+                port, n->opts.worker_lcore, vsw_port_worker_lcore(netvsp_port(n->np)));
     vsd_switch_reapply(d, n->sw); /* static entries and a mirror naming it */
     return 0;
 fail:

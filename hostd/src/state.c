@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "jumbo.h"
+#include "vsw-placement.h"
 #include "control-private.h"
 
 #define STATE_FORMAT "hvnet-state"
@@ -218,8 +219,12 @@ json_t *vsd_state_to_json(const struct vsd *d)
             json_object_set_new(v, "guest_offloads", json_false());
         json_array_append_new(vms, v);
     }
-    return json_pack("{s:s,s:i,s:o,s:o}", "format", STATE_FORMAT, "version", STATE_VERSION,
-                     "switches", sws, "vms", vms);
+    struct vsw_placement_stats ps = {.load_threshold = 80};
+    if (d->dp)
+        vsw_dp_placement_stats(d->dp, &ps);
+    return json_pack("{s:s,s:i,s:o,s:o,s:b,s:i}", "format", STATE_FORMAT, "version", STATE_VERSION,
+                     "switches", sws, "vms", vms, "dynamic_vmq", ps.dynamic,
+                     "dynamic_vmq_threshold", (json_int_t)ps.load_threshold);
 }
 
 static int mkdir_p(const char *dir)
@@ -353,6 +358,15 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
                  d->state_path, STATE_VERSION);
         goto out;
     }
+    /* Files from before dynamic VMQ have none: off, as then. */
+    json_t *dyn = json_object_get(st, "dynamic_vmq");
+    json_t *thr = json_object_get(st, "dynamic_vmq_threshold");
+    if ((dyn && !json_is_boolean(dyn)) ||
+        (thr && (!json_is_integer(thr) || json_integer_value(thr) < 1 ||
+                 json_integer_value(thr) > 100))) {
+        vsd_fail(e, VSD_FAILED, "dynamic_vmq must be true or false, dynamic_vmq_threshold 1..100");
+        goto bad;
+    }
     size_t i;
     json_t *o;
     json_array_foreach(sws, i, o)
@@ -394,6 +408,10 @@ int vsd_state_load(struct vsd *d, struct vsd_err *e)
             if (nic_restore(d, vm, n, e) < 0)
                 goto bad;
         }
+    }
+    if (d->dp) {
+        vsw_dp_set_dynamic(d->dp, json_is_true(dyn));
+        vsw_dp_set_load_threshold(d->dp, thr ? (unsigned)json_integer_value(thr) : 80);
     }
     vsd_restore_done(d);
     rc = 0;

@@ -8,8 +8,9 @@
  *   /hvnet/port,NAME         one port's counters, drops by reason, link, VLAN
  *   /hvnet/control           requests on the control socket, refusals by kind
  *   /hvnet/workers           each switch worker's worker-show figures, keys
- *                            prefixed workerN_ (reals as text: telemetry has
- *                            no floating-point values in this DPDK)
+ *                            prefixed workerN_, dynamic VMQ's placement_
+ *                            (reals as text: telemetry has no floating-point
+ *                            values in this DPDK)
  *
  * Telemetry answers on its own threads, while the model belongs to the
  * control thread and changes under it. So a request asks the control thread
@@ -156,6 +157,8 @@ static int tel_cmd(const char *cmd, const char *params, struct rte_tel_data *t)
     } else if (strcmp(cmd, "/hvnet/workers") == 0) {
         rte_tel_data_start_dict(t);
         add_value(t, "tsc_hz", json_object_get(tel.workers, "tsc_hz"));
+        /* Dynamic VMQ and its moves: placement_moves, placement_spread_moves... */
+        add_flat(t, "placement", json_object_get(tel.workers, "placement"));
         size_t i;
         const json_t *w;
         json_array_foreach(json_object_get(tel.workers, "workers"), i, w)

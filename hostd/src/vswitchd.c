@@ -24,6 +24,7 @@
 #include <rte_lcore.h>
 
 #include "jumbo-pool.h"
+#include "vsw-placement.h"
 #include "vswitchd.h"
 
 #define DEFAULT_SOCKET "/run/hvnet/vswitchd.sock"
@@ -394,7 +395,10 @@ int main(int argc, char **argv)
     int epfd = epoll_create1(EPOLL_CLOEXEC);
     int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-    struct itimerspec its = {.it_interval = {1, 0}, .it_value = {1, 0}};
+    /* vsd_tick()'s period: the load sample's (the rest of it runs every
+     * other tick, once a second). */
+    struct itimerspec its = {.it_interval = {0, VSW_LOAD_SAMPLE_MS * 1000000L},
+                             .it_value = {0, VSW_LOAD_SAMPLE_MS * 1000000L}};
     if (epfd < 0 || tfd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0 ||
         add_fd(epfd, hv_host_fd(d.host), &tag_host) < 0 ||
         add_fd(epfd, vsw_dp_event_fd(d.dp), &tag_dp) < 0 || add_fd(epfd, tfd, &tag_timer) < 0 ||

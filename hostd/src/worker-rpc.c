@@ -11,6 +11,7 @@
 
 #include <rte_cycles.h>
 
+#include "vsw-placement.h"
 #include "vsw.h"
 #include "control-private.h"
 
@@ -24,10 +25,17 @@ static json_t *ports_json(struct vsw_dp *dp, unsigned worker)
         goto fail;
     n = vsw_dp_worker_ports(dp, worker, wp, n);
     for (unsigned i = 0; i < n; i++) {
-        json_t *p = json_pack("{s:s,s:s,s:I,s:I}", "port", vsw_port_name(wp[i].port), "switch",
+        /* "worker": the pin as set, "auto" when placed by load. */
+        json_t *pin = wp[i].pin_lcore == VSW_PIN_AUTO ? json_string("auto")
+                                                       : json_integer(wp[i].pin_lcore);
+        json_t *p = json_pack("{s:s,s:s,s:I,s:I,s:f,s:I,s:I,s:o,s:b}", "port",
+                              vsw_port_name(wp[i].port), "switch",
                               vsw_switch_name(vsw_port_switch(wp[i].port)), "rx_packets",
                               (json_int_t)wp[i].rx_packets, "tx_packets",
-                              (json_int_t)wp[i].tx_packets);
+                              (json_int_t)wp[i].tx_packets, "load_pct",
+                              (double)(long long)(wp[i].load_pct * 10.0 + 0.5) / 10.0, "cycles",
+                              (json_int_t)wp[i].cycles, "moves", (json_int_t)wp[i].moves,
+                              "worker", pin, "pin_missing", wp[i].pin_missing);
         if (!p || json_array_append_new(arr, p) < 0)
             goto fail;
     }
@@ -86,13 +94,70 @@ static int worker_show(void *ctx, const json_t *params, struct vsd_method_call *
         return vsd_fail(e, VSD_FAILED, "out of memory");
     if (clear)
         vsw_dp_stats_clear(d->dp);
-    *result = json_pack("{s:o,s:I,s:b}", "workers", arr, "tsc_hz", (json_int_t)hz, "cleared",
-                        clear);
+    struct vsw_placement_stats ps;
+    vsw_dp_placement_stats(d->dp, &ps);
+    *result = json_pack("{s:o,s:I,s:b,s:{s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:I}}", "workers", arr,
+                        "tsc_hz", (json_int_t)hz, "cleared", clear, "placement", "dynamic_vmq",
+                        ps.dynamic, "load_threshold", (json_int_t)ps.load_threshold,
+                        "samples", (json_int_t)ps.samples, "moves", (json_int_t)ps.moves,
+                        "spread_moves", (json_int_t)ps.spread_moves, "pack_moves",
+                        (json_int_t)ps.pack_moves, "pin_moves", (json_int_t)ps.pin_moves,
+                        "move_failures", (json_int_t)ps.move_failures);
     return *result ? 0 : vsd_fail(e, VSD_FAILED, "out of memory");
+}
+
+/* worker-set: what it was, to go back to if the state cannot be saved. */
+struct dyn_rec {
+    struct vsd *d;
+    bool old;
+    unsigned old_threshold;
+};
+
+static void dyn_commit(void *rec)
+{
+    struct dyn_rec *r = rec;
+    struct vsw_placement_stats ps;
+    vsw_dp_placement_stats(r->d->dp, &ps);
+    vsd_log("dynamic VMQ %s, load threshold %u %%", ps.dynamic ? "on" : "off", ps.load_threshold);
+}
+
+static void dyn_undo(void *rec)
+{
+    struct dyn_rec *r = rec;
+    vsw_dp_set_dynamic(r->d->dp, r->old);
+    vsw_dp_set_load_threshold(r->d->dp, r->old_threshold);
+}
+
+static int worker_set(void *ctx, const json_t *params, struct vsd_method_call *call,
+                      json_t **result, struct vsd_err *e)
+{
+    static const char *const keys[] = {"dynamic_vmq", "load_threshold", NULL};
+    struct vsd *d = ctx;
+    bool on, has, has_t;
+    long long t;
+    (void)result;
+    if (vsd_check_keys(params, keys, e) < 0 ||
+        vsd_get_bool(params, "dynamic_vmq", &on, &has, e) < 0 ||
+        vsd_get_int(params, "load_threshold", 1, 100, &t, &has_t, e) < 0)
+        return -1;
+    if (!has && !has_t)
+        return vsd_fail(e, VSD_BAD_PARAMS, "nothing to change: give dynamic_vmq or load_threshold");
+    struct vsw_placement_stats ps;
+    vsw_dp_placement_stats(d->dp, &ps);
+    struct dyn_rec r = {.d = d, .old = ps.dynamic, .old_threshold = ps.load_threshold};
+    if ((!has || on == r.old) && (!has_t || (unsigned)t == r.old_threshold))
+        return 0;
+    if (has)
+        vsw_dp_set_dynamic(d->dp, on);
+    if (has_t)
+        vsw_dp_set_load_threshold(d->dp, (unsigned)t);
+    VSD_CHANGE_OPEN(vsd_method_change(call), dyn_commit, dyn_undo, r);
+    return 0;
 }
 
 static const struct vsd_method_def worker_methods[] = {
     {"worker-show", worker_show, 0},
+    {"worker-set", worker_set, VSD_METHOD_CHANGES_STATE},
 };
 
 int vsd_worker_methods_register(struct vsd_methods *t, struct vsd *d)

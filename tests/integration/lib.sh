@@ -38,7 +38,8 @@ hv_eal_args() {
     free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
     local mem="--no-huge -m 768"
     [ "$free" -ge 400 ] && mem="-m 512 --huge-unlink"
-    echo "-l 0,1 --no-pci --file-prefix hv$HV_TAG --log-level *:warning $mem"
+    # HV_LCORES: another lcore set (e.g. more workers mapped onto the CPUs).
+    echo "${HV_LCORES:--l 0,1} --no-pci --file-prefix hv$HV_TAG --log-level *:warning $mem"
 }
 
 # hv_start [VSWITCHD-OPTIONS...]

@@ -71,6 +71,9 @@ for i, w in enumerate(ws):
     assert tw[key + "busy_cycles"] >= w["busy_cycles"], (tw, w)
     assert sorted(tw[key + "ports"]) == sorted(p["port"] for p in w["ports"]), (tw, w)
     float(tw[key + "cycles_per_packet"])
+pl = json.loads(os.environ["WORKERS"])["placement"]
+assert tw["placement_dynamic_vmq"] == int(pl["dynamic_vmq"]), tw
+assert tw["placement_moves"] >= pl["moves"] and tw["placement_load_threshold"] == 80, tw
 print("telemetry matches vswitch-ctl:", {k: port[k] for k in ("rx_packets", "tx_packets")},
       "worker rx:", rx)
 PY

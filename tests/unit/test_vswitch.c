@@ -66,6 +66,7 @@
 
 #include "vsw-frame.h"
 #include "vsw-host.h"
+#include "vsw-placement.h"
 #include "vsw-port-provider.h"
 #include "vsw.h"
 
@@ -1524,6 +1525,243 @@ static struct vsw_worker_port worker_port(unsigned w, const struct test_port *tp
 static uint64_t all_cycles(const struct vsw_worker_stats *s)
 {
     return s->busy_cycles + s->idle_cycles + s->sleep_cycles;
+}
+
+
+/* A sender that keeps every frame it makes: sequence numbers 1..total,
+ * each retried until the rx ring takes it, paced (a burst, then a pause)
+ * so that a stalled owner's hand-off ring fills without overflowing. */
+struct seq_sender {
+    struct test_port *tp, *to;
+    struct mac dst, src;
+    uint32_t total;
+    unsigned burst, pause_us;
+    uint32_t sent; /* atomic */
+};
+
+static void *seq_sender_main(void *arg)
+{
+    struct seq_sender *s = arg;
+    uint32_t seq = 0;
+    while (seq < s->total) {
+        /* Flow control, as a transport would: neither the destination's
+         * hand-off ring nor its tx ring overflows however long a worker or
+         * the collector is off its CPU. */
+        while (rte_ring_count(s->to->base.handoff) > VSW_BURST * 16 ||
+               rte_ring_count(s->to->tx) > TP_RING / 2)
+            usleep(50);
+        struct rte_mbuf *ms[VSW_BURST];
+        unsigned n = 0;
+        while (n < s->burst && n < VSW_BURST && seq + n < s->total) {
+            struct rte_mbuf *m = frame_new(s->dst, s->src, 64, seq + n + 1);
+            if (!m)
+                break;
+            ms[n++] = m;
+        }
+        unsigned k = 0;
+        while (k < n) {
+            k += rte_ring_enqueue_burst(s->tp->rx, (void **)ms + k, n - k, NULL);
+            tp_kick(s->tp);
+            if (k < n)
+                usleep(20);
+        }
+        seq += n;
+        __atomic_store_n(&s->sent, seq, __ATOMIC_RELEASE);
+        usleep(s->pause_us);
+    }
+    return NULL;
+}
+
+/* Take what the switch sent to tp and check it continues the sequence:
+ * *next is the number expected next. Returns frames out of order or
+ * missing (each frame's gap counts once). */
+static unsigned seq_drain(struct test_port *tp, uint32_t *next)
+{
+    void *objs[64];
+    unsigned n, bad = 0;
+    while ((n = rte_ring_dequeue_burst(tp->tx, objs, 64, NULL)) > 0) {
+        for (unsigned i = 0; i < n; i++) {
+            struct rte_mbuf *m = objs[i];
+            uint32_t seq;
+            const void *p = rte_pktmbuf_read(m, 14, 4, &seq);
+            memcpy(&seq, p, 4);
+            if (seq != *next)
+                bad++;
+            *next = seq + 1;
+            tp->drained++;
+            rte_pktmbuf_free(m);
+        }
+    }
+    return bad;
+}
+
+/* Takes what the switch sends to tp until frame total came or 4 WAIT_MS
+ * passed, checking each continues the sequence (seq_drain()). */
+struct seq_collector {
+    struct test_port *tp;
+    uint32_t next, total;
+    unsigned bad;
+};
+
+static void *seq_collector_main(void *arg)
+{
+    struct seq_collector *c = arg;
+    uint64_t end = 0;
+    while (c->next <= c->total) {
+        unsigned before = c->next;
+        c->bad += seq_drain(c->tp, &c->next);
+        if (c->next != before)
+            end = 0;
+        else if (!end)
+            end = now_us() + 4 * WAIT_MS * 1000ull;
+        else if (now_us() > end)
+            break;
+        usleep(50);
+    }
+    return NULL;
+}
+
+/* A load sample of an idle switch, twice: the next test's placement sees
+ * idle workers again (ties by port count). */
+static void loads_idle(struct fixture *f)
+{
+    struct vsw_move_report r;
+    settle(f);
+    assert_int_equal(vsw_dp_load_sample(g_dp, &r), 0);
+    sleep_ms(5);
+    assert_int_equal(vsw_dp_load_sample(g_dp, &r), 0);
+}
+
+/*
+ * A port moves between the workers forty times while another worker's
+ * port sends it frames numbered 1..N: every frame arrives, once, in order.
+ * Before each move to the sender's worker the port's old owner stalls
+ * (a slow rx_burst), so that the hand-off ring holds hundreds of the
+ * sender's frames when the new owner takes the port: were they not sent
+ * on before its own direct sends start, the direct ones would overtake
+ * them. Data-path calls all on the owning worker (teardown checks).
+ */
+static void vsw_port_move__under_traffic__nothing_lost_or_reordered(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *s = port_new(f, "S");
+    struct test_port *p = port_new(f, "P");
+    assert_int_equal(vsw_port_set_pin(&s->base, (int)g_worker_lcore[1]), 0);
+    assert_int_equal(vsw_port_set_pin(&p->base, (int)g_worker_lcore[0]), 0);
+    assert_int_equal(vsw_port_attach(f->sw, &s->base), 0);
+    assert_int_equal(vsw_port_attach(f->sw, &p->base), 0);
+    vsw_port_set_link(&s->base, true);
+    vsw_port_set_link(&p->base, true);
+    assert_int_equal(s->base.worker, 1);
+    assert_int_equal(p->base.worker, 0);
+    learn(f, f->sw, p, host(f, 1, 1));
+    learn(f, f->sw, s, host(f, 0, 1));
+    settle(f);
+    while (rte_ring_count(p->tx))
+        seq_drain(p, &(uint32_t){0});
+    assert_int_equal(vsw_port_set_pin(&p->base, VSW_PIN_AUTO), 0);
+
+    struct seq_sender snd = {.tp = s, .to = p, .dst = host(f, 1, 1), .src = host(f, 0, 1),
+                             .total = 30000, .burst = 16, .pause_us = 100};
+    struct seq_collector col = {.tp = p, .next = 1, .total = snd.total};
+    pthread_t th, tc;
+    assert_int_equal(pthread_create(&tc, NULL, seq_collector_main, &col), 0);
+    assert_int_equal(pthread_create(&th, NULL, seq_sender_main, &snd), 0);
+    unsigned moves = 0;
+    for (unsigned k = 0; k < 40 && __atomic_load_n(&snd.sent, __ATOMIC_ACQUIRE) < snd.total;
+         k++) {
+        unsigned to = p->base.worker == 0 ? 1 : 0;
+        if (to == 1) {
+            __atomic_store_n(&p->stall_us, 3000, __ATOMIC_RELAXED);
+            __atomic_store_n(&p->stall_calls, 1, __ATOMIC_RELEASE);
+            tp_kick(p);
+            uint64_t end = now_us() + WAIT_MS * 1000ull;
+            while (!__atomic_load_n(&p->stalling, __ATOMIC_ACQUIRE) &&
+                   __atomic_load_n(&p->stall_calls, __ATOMIC_ACQUIRE) && now_us() < end)
+                usleep(50);
+        }
+        assert_int_equal(vsw_port_move(&p->base, to), 0);
+        moves++;
+        assert_int_equal(p->base.worker, to);
+        sleep_ms(5);
+    }
+    pthread_join(th, NULL);
+    pthread_join(tc, NULL);
+    assert_true(moves >= 10);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(col.bad, 0);
+    assert_int_equal(col.next, snd.total + 1);
+    struct vsw_worker_port wp = worker_port(p->base.worker, p);
+    assert_int_equal(wp.moves, moves);
+    loads_idle(f);
+}
+
+/* A pin to an lcore no worker runs on: refused for an attached port; one
+ * a detached port carries (from a state file) is kept and reported, and
+ * the port is placed by load. Pinning an attached port moves it. */
+static void vsw_port_set_pin__lcore_without_worker__enoent_or_reported_and_placed_auto(
+    void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *a = port_add(f, f->sw, "A", true);
+    assert_int_equal(vsw_port_set_pin(&a->base, 77), -ENOENT);
+    assert_int_equal(vsw_port_pin(&a->base), VSW_PIN_AUTO);
+    assert_int_equal(vsw_port_set_pin(&a->base, -5), -EINVAL);
+    unsigned other = a->base.worker == 0 ? 1 : 0;
+    assert_int_equal(vsw_port_set_pin(&a->base, (int)g_worker_lcore[other]), 0);
+    assert_int_equal(a->base.worker, other);
+    assert_int_equal(vsw_port_worker_lcore(&a->base), g_worker_lcore[other]);
+    struct vsw_placement_stats ps;
+    vsw_dp_placement_stats(g_dp, &ps);
+    assert_true(ps.pin_moves >= 1);
+
+    struct test_port *b = port_new(f, "B");
+    assert_int_equal(vsw_port_set_pin(&b->base, 77), 0);
+    assert_int_equal(vsw_port_attach(f->sw, &b->base), 0);
+    assert_true(vsw_port_pin_missing(&b->base));
+    assert_int_equal(vsw_port_pin(&b->base), 77);
+    /* Placed automatically: the worker with fewer ports. */
+    assert_int_not_equal(b->base.worker, other);
+    struct vsw_worker_port wp = worker_port(b->base.worker, b);
+    assert_int_equal(wp.pin_lcore, 77);
+    assert_true(wp.pin_missing);
+}
+
+/*
+ * A new port goes to the worker with the least measured load, not the one
+ * with the fewest ports: one of worker 0's two ports keeps it busy with
+ * control messages, worker 1 polls three idle ones; after two load
+ * samples a new port goes to worker 1. The busy port's load shows in its
+ * load share.
+ */
+static void vsw_port_attach__one_worker_busy__new_port_on_the_least_loaded(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *tp[5];
+    const char *names[5] = {"A", "D", "B", "C", "G"};
+    for (unsigned i = 0; i < 5; i++) {
+        tp[i] = port_new(f, names[i]);
+        assert_int_equal(vsw_port_set_pin(&tp[i]->base, (int)g_worker_lcore[i < 2 ? 0 : 1]), 0);
+        assert_int_equal(vsw_port_attach(f->sw, &tp[i]->base), 0);
+        vsw_port_set_link(&tp[i]->base, true);
+    }
+    struct vsw_move_report r;
+    /* Control messages without end: worker 0 never idles. */
+    __atomic_store_n(&tp[0]->backlog, UINT64_MAX / 2, __ATOMIC_RELEASE);
+    tp_kick(tp[0]);
+    assert_int_equal(vsw_dp_load_sample(g_dp, &r), 0);
+    for (unsigned i = 0; i < 50; i++) {
+        pump(f);
+        sleep_ms(2);
+    }
+    assert_int_equal(vsw_dp_load_sample(g_dp, &r), 0);
+    struct test_port *e = port_add(f, f->sw, "E", true);
+    assert_int_equal(e->base.worker, 1);
+    assert_true(worker_port(0, tp[0]).load_pct > 0.0);
+    assert_true(worker_port(0, tp[0]).cycles > 0);
+    assert_true(worker_port(0, tp[0]).load_pct > worker_port(0, tp[1]).load_pct);
+    __atomic_store_n(&tp[0]->backlog, 0, __ATOMIC_RELEASE);
+    loads_idle(f);
 }
 
 /*
@@ -4446,6 +4684,13 @@ int main(void)
             vsw_host_port__gso_from_the_host__one_frame_of_b_bad_header_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_dp_worker_stats__frames_through_ports__add_up_since_the_baseline, setup, teardown),
+        cmocka_unit_test_setup_teardown(vsw_port_move__under_traffic__nothing_lost_or_reordered,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_port_set_pin__lcore_without_worker__enoent_or_reported_and_placed_auto, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_port_attach__one_worker_busy__new_port_on_the_least_loaded, setup, teardown),
         /* Last: when it fails, a switch slot stays unusable for the rest
          * of the process. */
         cmocka_unit_test_setup_teardown(

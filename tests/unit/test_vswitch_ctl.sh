@@ -243,6 +243,20 @@ expect_request "nic-set with every option" nic-set \
     nic-set vm1 eth0 --switch sw2 --trunk 22,10,20-21 --native-vlan 20 --mtu 9000 --mac-spoofing off \
     --dhcp-guard on --router-guard on --max-mbps 100 --storm-limit 500
 
+expect_request "nic-set --worker LCORE" nic-set '{"vm":"vm1","nic":"eth0","worker":3}' \
+    '{"result":{}}' -- nic-set vm1 eth0 --worker 3
+expect_request "nic-set --worker auto" nic-set '{"vm":"vm1","nic":"eth0","worker":"auto"}' \
+    '{"result":{}}' -- nic-set vm1 eth0 --worker auto
+usage_error "allowed auto or an lcore 0..1023" nic-set vm1 eth0 --worker two
+usage_error "allowed auto or an lcore 0..1023" nic-set vm1 eth0 --worker 1024
+expect_request "worker-set --dynamic-vmq" worker-set '{"dynamic_vmq":true}' '{"result":{}}' -- \
+    worker-set --dynamic-vmq on
+usage_error "nothing to change" worker-set
+expect_request "worker-set --load-threshold" worker-set '{"dynamic_vmq":false,"load_threshold":5}' \
+    '{"result":{}}' -- worker-set --dynamic-vmq off --load-threshold 5
+usage_error "allowed 1..100" worker-set --load-threshold 0
+usage_error "on or off" worker-set --dynamic-vmq maybe
+
 expect_request "vm-add" vm-add '{"name":"vm1","netns":"ns1","memory_mb":512}' '{"result":{}}' -- \
     vm-add vm1 --netns ns1 --memory 512
 expect_request "vm-add --cpus" vm-add '{"name":"vm2","cpus":2}' '{"result":{}}' -- \
@@ -275,7 +289,7 @@ expect_request "stats, control counters" stats '{}' \
 [[ $OUT == "control: 9 requests, 3 refused (malformed 1, unknown method 0, bad params 2, failed 0), 3 slow clients dropped" ]] ||
     fail "stats control line: $OUT"
 
-WORKERS='{"result":{"tsc_hz":2596000000,"cleared":false,"workers":[{"worker":0,"lcore":1,"seconds":2.5,"rounds":1000,"busy_rounds":400,"busy_pct":12.5,"busy_cycles":811250000,"idle_cycles":5680000000,"sleep_cycles":0,"sleeps":3,"wakeups":2,"rx_packets":8000000,"tx_packets":7999990,"cycles_per_packet":101.40625,"ports":[{"port":"vm1/eth0","switch":"sw1","rx_packets":8000000,"tx_packets":0},{"port":"sw1:uplink","switch":"sw1","rx_packets":0,"tx_packets":7999990}]},{"worker":1,"lcore":2,"seconds":2.5,"rounds":50,"busy_rounds":0,"busy_pct":0,"busy_cycles":0,"idle_cycles":100,"sleep_cycles":6491249900,"sleeps":25,"wakeups":0,"rx_packets":0,"tx_packets":0,"cycles_per_packet":0,"ports":[]}]}}'
+WORKERS='{"result":{"tsc_hz":2596000000,"cleared":false,"workers":[{"worker":0,"lcore":1,"seconds":2.5,"rounds":1000,"busy_rounds":400,"busy_pct":12.5,"busy_cycles":811250000,"idle_cycles":5680000000,"sleep_cycles":0,"sleeps":3,"wakeups":2,"rx_packets":8000000,"tx_packets":7999990,"cycles_per_packet":101.40625,"ports":[{"port":"vm1/eth0","switch":"sw1","rx_packets":8000000,"tx_packets":0,"load_pct":10.5,"cycles":5000,"moves":1,"worker":"auto","pin_missing":false},{"port":"sw1:uplink","switch":"sw1","rx_packets":0,"tx_packets":7999990,"load_pct":2.0,"cycles":300,"moves":0,"worker":7,"pin_missing":true}]},{"worker":1,"lcore":2,"seconds":2.5,"rounds":50,"busy_rounds":0,"busy_pct":0,"busy_cycles":0,"idle_cycles":100,"sleep_cycles":6491249900,"sleeps":25,"wakeups":0,"rx_packets":0,"tx_packets":0,"cycles_per_packet":0,"ports":[]}],"placement":{"dynamic_vmq":true,"samples":10,"moves":3,"spread_moves":1,"pack_moves":1,"pin_moves":1,"move_failures":0}}}'
 expect_request "worker-show" worker-show '{}' "$WORKERS" -- worker-show
 grep -q '^worker 0 (lcore 1), over 2.500 s:$' <<<"$OUT" || fail "worker-show header: $OUT"
 grep -q '^  rounds: 1000 (400 busy)$' <<<"$OUT" || fail "worker-show rounds: $OUT"
@@ -283,8 +297,12 @@ grep -q '^  busy: 12.5 %$' <<<"$OUT" || fail "worker-show busy: $OUT"
 grep -q '^  cycles: busy 811250000, idle 5680000000, asleep 0$' <<<"$OUT" || fail "worker-show cycles: $OUT"
 grep -q '^  packets: rx 8000000, tx 7999990$' <<<"$OUT" || fail "worker-show packets: $OUT"
 grep -q '^  cycles per packet: 101.4$' <<<"$OUT" || fail "worker-show cycles per packet: $OUT"
-grep -q '^  PORT        SWITCH       RX       TX$' <<<"$OUT" || fail "worker-show port header: $OUT"
-grep -q '^  sw1:uplink  sw1           0  7999990$' <<<"$OUT" || fail "worker-show port row: $OUT"
+grep -q '^  PORT        SWITCH       RX       TX  LOAD%  PIN   MOVES$' <<<"$OUT" || fail "worker-show port header: $OUT"
+grep -q '^  vm1/eth0    sw1     8000000        0   10.5  auto      1$' <<<"$OUT" || fail "worker-show port row: $OUT"
+grep -q '^  sw1:uplink  sw1           0  7999990      2  7         0$' <<<"$OUT" || fail "worker-show pinned port row: $OUT"
+grep -q '^  sw1:uplink: pinned to lcore 7, where no worker runs: placed automatically$' <<<"$OUT" ||
+    fail "worker-show missing pin: $OUT"
+grep -q '^dynamic VMQ: on; moves: 3 (spread 1, pack 1, pinned 1)$' <<<"$OUT" || fail "worker-show placement: $OUT"
 grep -q '^  cycles per packet: - (nothing received)$' <<<"$OUT" || fail "worker-show idle worker: $OUT"
 grep -q '^  ports: none$' <<<"$OUT" || fail "worker-show worker without ports: $OUT"
 if grep -q 'cleared' <<<"$OUT"; then fail "worker-show says cleared: $OUT"; fi

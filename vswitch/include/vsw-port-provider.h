@@ -26,6 +26,8 @@
 
 struct rte_ring;
 
+#define VSW_WORKER_NONE UINT16_MAX
+
 struct vsw_port_class {
     const char *type; /* "vm", "host", "uplink" */
 
@@ -97,7 +99,14 @@ struct vsw_port {
     /* Set by the switch core. */
     struct vsw_switch *sw;
     uint16_t index;        /* in the data plane's port table */
-    uint16_t worker;       /* owning worker, by index */
+    uint16_t worker;       /* owning worker (the one that polls it), by index */
+    /* atomic: the worker whose frames for this port go to tx_burst
+     * directly (the owner, once it has taken the port over), or
+     * VSW_WORKER_NONE while the port moves (vsw-placement.h). */
+    uint16_t tx_worker;
+    /* atomic: the worker that is to take the port over in a move, or
+     * VSW_WORKER_NONE. */
+    uint16_t take_by;
     struct rte_ring *handoff; /* frames from other workers */
     uint32_t max_frame;    /* to the port: longer frames are dropped, too_big */
     uint32_t rx_max_frame; /* from the port (tag stripped): longer ones too_big */
@@ -105,6 +114,15 @@ struct vsw_port {
     bool rx_busy;          /* owner: rx_burst did work beyond its frames */
     bool link_up;          /* atomic; set by the port type */
     uint32_t tx_offloads;  /* atomic: VSW_TX_* the port takes (vsw_port_set_tx_offloads) */
+    /* Owner: TSC cycles charged to the port's work (relaxed stores). */
+    uint64_t busy_cycles;
+    /* Control thread: placement (vsw-placement.h). */
+    int pin_lcore;          /* VSW_PIN_AUTO or the lcore it is pinned to */
+    bool pin_missing;       /* pinned to an lcore no worker runs on */
+    uint64_t moves;
+    uint64_t last_move_sample;
+    uint64_t sample_cycles; /* busy_cycles at the last load sample */
+    double load_pct;        /* its share of its worker's time, last interval */
     /* Control thread: rx/tx packets at the last vsw_dp_stats_clear(). */
     uint64_t clear_rx_packets, clear_tx_packets;
     struct vsw_port_counters counters[RTE_MAX_LCORE];

@@ -121,6 +121,11 @@ struct vsw_worker_port {
     const struct vsw_port *port;
     uint64_t rx_packets; /* the port's rx_packets / tx_packets (vsw_port_stats) */
     uint64_t tx_packets; /* since the last vsw_dp_stats_clear() */
+    uint64_t cycles;     /* busy TSC cycles charged to it, all time (vsw-placement.h) */
+    double load_pct;     /* its share of the worker's time at the last load sample */
+    uint64_t moves;      /* times it moved between workers */
+    int pin_lcore;       /* VSW_PIN_AUTO (-1) or the lcore it is pinned to */
+    bool pin_missing;    /* pinned to an lcore no worker runs on: placed by load */
 };
 /* The ports worker (an index below vsw_dp_workers()) polls, in polling
  * order. Returns how many there are, filling up to max (out may be NULL

@@ -127,7 +127,7 @@ struct vsw_port_set *vsw_port_set_with(const struct vsw_port_set *old, struct vs
     return s;
 }
 
-static void wake(struct vsw_worker *w)
+void vsw_worker_wake(struct vsw_worker *w)
 {
     uint64_t one = 1;
     if (write(w->wake_fd, &one, sizeof(one)) < 0) {
@@ -216,12 +216,26 @@ static int worker_main(void *arg)
         w->round_tsc = round_start;
         const struct vsw_port_set *set = __atomic_load_n(&w->ports, __ATOMIC_ACQUIRE);
         unsigned work = 0, rx = 0, tx = 0;
+        /* Load per port (vsw-placement.h): a TSC mark after each port
+         * that worked, none after one that did not. */
+        uint64_t mark = round_start;
+        struct vsw_port *last_busy = NULL;
         for (unsigned i = 0; i < set->n; i++) {
             struct vsw_port *p = set->ports[i];
+            unsigned took = 0;
+            /* Not the direct sender: a move is under way. The old owner,
+             * still polling the port in this round, leaves it alone; the
+             * new owner takes it over. */
+            if (unlikely(__atomic_load_n(&p->tx_worker, __ATOMIC_RELAXED) != w->idx) &&
+                __atomic_load_n(&p->take_by, __ATOMIC_RELAXED) == w->idx)
+                took = vsw_port_take_over(w, p);
+            tx += took;
+            bool did = took > 0;
             uint16_t n = p->cls->rx_burst(p, pkts, VSW_BURST);
             if (p->rx_busy) {
                 p->rx_busy = false;
                 work++;
+                did = true;
             }
             if (n) {
                 rx += n;
@@ -231,6 +245,12 @@ static int worker_main(void *arg)
             if (h) {
                 tx += h;
                 p->cls->tx_burst(p, pkts, (uint16_t)h);
+            }
+            if (did || n || h) {
+                uint64_t t = rte_rdtsc();
+                vsw_worker_count(&p->busy_cycles, t - mark);
+                mark = t;
+                last_busy = p;
             }
         }
         work += rx + tx;
@@ -243,6 +263,8 @@ static int worker_main(void *arg)
         }
         uint64_t now = rte_rdtsc();
         vsw_worker_count(&w->rounds, 1);
+        if (last_busy)
+            vsw_worker_count(&last_busy->busy_cycles, now - mark);
         if (work) {
             vsw_worker_count(&w->busy_rounds, 1);
             vsw_worker_count(&w->busy_cycles, now - round_start);
@@ -298,6 +320,7 @@ int vsw_dp_create(const struct vsw_dp_params *params, struct vsw_dp **out)
     dp->tsc_hz = rte_get_tsc_hz();
     dp->idle_sleep_us = p.idle_sleep_us;
     dp->learn_fd = -1;
+    vsw_dp_set_load_threshold(dp, (unsigned)vsw_rb_defaults.high_pct);
     if (p.pool) {
         dp->pool = p.pool;
     } else {
@@ -369,7 +392,7 @@ int vsw_dp_create(const struct vsw_dp_params *params, struct vsw_dp **out)
         if (rte_eal_remote_launch(worker_main, &dp->workers[i], dp->workers[i].lcore) != 0) {
             for (unsigned j = 0; j < i; j++) {
                 __atomic_store_n(&dp->workers[j].stop, true, __ATOMIC_RELAXED);
-                wake(&dp->workers[j]);
+                vsw_worker_wake(&dp->workers[j]);
                 rte_eal_wait_lcore(dp->workers[j].lcore);
             }
             goto fail_workers;
@@ -406,7 +429,7 @@ void vsw_dp_destroy(struct vsw_dp *dp)
         return;
     for (unsigned i = 0; i < dp->nworkers; i++) {
         __atomic_store_n(&dp->workers[i].stop, true, __ATOMIC_RELAXED);
-        wake(&dp->workers[i]);
+        vsw_worker_wake(&dp->workers[i]);
     }
     for (unsigned i = 0; i < dp->nworkers; i++) {
         struct vsw_worker *w = &dp->workers[i];
@@ -573,6 +596,8 @@ void vsw_port_init(struct vsw_port *port, const struct vsw_port_class *cls, cons
     port->max_frame = jumbo_frame(JUMBO_MTU_DEFAULT);
     port->rx_max_frame = port->max_frame;
     port->wait_fd_registered = -1;
+    port->pin_lcore = VSW_PIN_AUTO;
+    port->take_by = VSW_WORKER_NONE;
 }
 
 /* Ports that were never given a policy share this one: untagged, no guards,
@@ -664,9 +689,8 @@ void vsw_port_get_stats(const struct vsw_port *port, struct vsw_port_stats *out)
     }
 }
 
-static int register_wait_fd(struct vsw_port *port, int fd)
+static int register_wait_fd(struct vsw_worker *w, int fd)
 {
-    struct vsw_worker *w = &port->sw->dp->workers[port->worker];
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
     return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
@@ -674,6 +698,19 @@ static int register_wait_fd(struct vsw_port *port, int fd)
 static int port_wait_fd(struct vsw_port *port)
 {
     return port->cls->wait_fd ? port->cls->wait_fd(port) : -1;
+}
+
+void vsw_worker_watch_port(struct vsw_worker *w, struct vsw_port *port)
+{
+    int fd = port_wait_fd(port);
+    port->wait_fd_registered = fd >= 0 && register_wait_fd(w, fd) == 0 ? fd : -1;
+}
+
+void vsw_worker_unwatch_port(struct vsw_worker *w, struct vsw_port *port)
+{
+    if (port->wait_fd_registered >= 0)
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, port->wait_fd_registered, NULL);
+    port->wait_fd_registered = -1;
 }
 
 int vsw_port_attach(struct vsw_switch *sw, struct vsw_port *port)
@@ -690,11 +727,7 @@ int vsw_port_attach(struct vsw_switch *sw, struct vsw_port *port)
     }
     if (idx == VSW_MAX_PORTS)
         return -ENOSPC;
-    /* The least loaded worker owns it. */
-    unsigned wi = 0;
-    for (unsigned i = 1; i < dp->nworkers; i++)
-        if (dp->workers[i].nports_ctl < dp->workers[wi].nports_ctl)
-            wi = i;
+    unsigned wi = vsw_place_pick(dp, port);
     struct vsw_worker *w = &dp->workers[wi];
 
     char rname[RTE_RING_NAMESIZE];
@@ -705,7 +738,10 @@ int vsw_port_attach(struct vsw_switch *sw, struct vsw_port *port)
     struct vsw_port_set *sw_set = vsw_port_set_with(sw->ports, port, NULL);
     port->index = (uint16_t)idx;
     port->worker = (uint16_t)wi;
+    port->tx_worker = (uint16_t)wi;
     port->sw = sw;
+    port->sample_cycles = __atomic_load_n(&port->busy_cycles, __ATOMIC_RELAXED);
+    port->load_pct = 0;
     struct vsw_port_set *w_set = vsw_port_set_with(w->ports, port, NULL);
     if (!sw_set || !w_set) {
         free(sw_set);
@@ -715,10 +751,7 @@ int vsw_port_attach(struct vsw_switch *sw, struct vsw_port *port)
         port->sw = NULL;
         return -ENOMEM;
     }
-    int fd = port_wait_fd(port);
-    if (fd >= 0)
-        register_wait_fd(port, fd);
-    port->wait_fd_registered = fd;
+    vsw_worker_watch_port(w, port);
     if (!port->policy)
         port->policy = &default_policy.rt;
 
@@ -727,7 +760,7 @@ int vsw_port_attach(struct vsw_switch *sw, struct vsw_port *port)
     __atomic_store_n(&sw->ports, sw_set, __ATOMIC_RELEASE);
     __atomic_store_n(&w->ports, w_set, __ATOMIC_RELEASE);
     w->nports_ctl++;
-    wake(w);
+    vsw_worker_wake(w);
     rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
     free(old_sw);
     free(old_w);
@@ -763,12 +796,10 @@ void vsw_port_detach(struct vsw_port *port)
     __atomic_store_n(&sw->ports, sw_set, __ATOMIC_RELEASE);
     __atomic_store_n(&w->ports, w_set, __ATOMIC_RELEASE);
     w->nports_ctl--;
-    wake(w);
+    vsw_worker_wake(w);
     rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
     /* No worker holds the port now. */
-    if (port->wait_fd_registered >= 0)
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, port->wait_fd_registered, NULL);
-    port->wait_fd_registered = -1;
+    vsw_worker_unwatch_port(w, port);
     free(old_sw);
     free(old_w);
     /* Handed over by other workers after the owner last drained the ring:
@@ -817,9 +848,9 @@ void vsw_port_wait_fd_changed(struct vsw_port *port)
     if (port->wait_fd_registered >= 0)
         epoll_ctl(w->epfd, EPOLL_CTL_DEL, port->wait_fd_registered, NULL);
     port->wait_fd_registered = -1;
-    if (fd >= 0 && register_wait_fd(port, fd) == 0)
+    if (fd >= 0 && register_wait_fd(w, fd) == 0)
         port->wait_fd_registered = fd;
-    wake(w);
+    vsw_worker_wake(w);
 }
 
 int vsw_mirror_set(struct vsw_switch *sw, struct vsw_port *const *srcs, unsigned nsrc,
@@ -934,7 +965,7 @@ void vsw_port_kick(struct vsw_port *port)
 {
     struct vsw_switch *sw = __atomic_load_n(&port->sw, __ATOMIC_ACQUIRE);
     if (sw)
-        wake(&sw->dp->workers[port->worker]);
+        vsw_worker_wake(&sw->dp->workers[port->worker]);
 }
 
 void vsw_port_synchronize(struct vsw_port *port)

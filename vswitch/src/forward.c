@@ -751,7 +751,10 @@ static unsigned flush_stage(struct vsw_worker *w, struct vsw_stage *st)
         rte_pktmbuf_free_bulk(st->pkts, n);
         return 0;
     }
-    if (out->worker == w->idx) {
+    /* The direct sender, not the owner: while the port moves there is
+     * none, and everyone's frames wait in its ring (vsw_port_move()). */
+    uint16_t sender = __atomic_load_n(&out->tx_worker, __ATOMIC_RELAXED);
+    if (sender == w->idx) {
         out->cls->tx_burst(out, st->pkts, n);
         return n;
     }
@@ -760,7 +763,9 @@ static unsigned flush_stage(struct vsw_worker *w, struct vsw_stage *st)
         vsw_port_drop(out, VSW_DROP_QUEUE_FULL, n - done);
         rte_pktmbuf_free_bulk(st->pkts + done, n - done);
     }
-    struct vsw_worker *owner = &dp->workers[out->worker];
+    /* The owner as published: while the port moves, the old one until the
+     * new one lists it; the control thread wakes the new one then. */
+    struct vsw_worker *owner = &dp->workers[__atomic_load_n(&out->worker, __ATOMIC_RELAXED)];
     /* Pairs with the owner's "sleeping = true; fence; check rings". */
     rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (done && __atomic_load_n(&owner->sleeping, __ATOMIC_RELAXED)) {

@@ -16,6 +16,7 @@
 #include <rte_ring.h>
 #include <rte_mbuf_dyn.h>
 
+#include "vsw-placement.h"
 #include "vsw-port-provider.h"
 #include "vsw.h"
 
@@ -81,6 +82,10 @@ struct vsw_worker {
     uint64_t rx_packets, tx_packets;
     /* control thread: the counters at the last vsw_dp_stats_clear() */
     struct vsw_worker_stats clear_base;
+    /* control thread: busy and all cycles at the last load sample, and
+     * the busy share of the interval before it (placement.c) */
+    uint64_t sample_busy, sample_all;
+    double busy_pct_last;
 } __rte_cache_aligned;
 
 /* The worker adds to one of its own counters. A relaxed store, not an
@@ -198,6 +203,10 @@ struct vsw_dp {
     unsigned idle_sleep_us;
     uint64_t tsc_hz;
     int ts_offset; /* mbuf dynfield holding capture timestamps (ns) */
+    /* control thread: placement and dynamic VMQ (placement.c) */
+    struct vsw_rb_state rb;
+    struct vsw_rb_params rb_params;
+    struct vsw_placement_stats pstats;
 };
 
 /* Seconds since boot from the TSC; cheap on the data path. */
@@ -264,5 +273,19 @@ static inline bool vsw_mbuf_writable(const struct rte_mbuf *m)
 /* dp.c */
 struct vsw_port_set *vsw_port_set_with(const struct vsw_port_set *old, struct vsw_port *add,
                                        const struct vsw_port *remove);
+/* Wake worker w if it sleeps. Any thread. */
+void vsw_worker_wake(struct vsw_worker *w);
+/* Add port's wait fd to worker w's sleep set / take it out. Control thread. */
+void vsw_worker_watch_port(struct vsw_worker *w, struct vsw_port *port);
+void vsw_worker_unwatch_port(struct vsw_worker *w, struct vsw_port *port);
+
+/* placement.c */
+/* The worker a port being attached goes to: its pin, else the least busy
+ * (last load sample, in 10-point steps), ties by fewest ports. */
+unsigned vsw_place_pick(struct vsw_dp *dp, struct vsw_port *port);
+/* The second half of a move, on worker w, which polls p for the first time
+ * and is the one to take it over (p->take_by): data path. Returns frames
+ * sent. */
+unsigned vsw_port_take_over(struct vsw_worker *w, struct vsw_port *p);
 
 #endif

@@ -97,6 +97,11 @@ unsigned vsw_dp_worker_ports(const struct vsw_dp *dp, unsigned worker, struct vs
             .port = p,
             .rx_packets = st.rx_packets - p->clear_rx_packets,
             .tx_packets = st.tx_packets - p->clear_tx_packets,
+            .cycles = __atomic_load_n(&p->busy_cycles, __ATOMIC_RELAXED),
+            .load_pct = p->load_pct,
+            .moves = p->moves,
+            .pin_lcore = p->pin_lcore,
+            .pin_missing = p->pin_missing,
         };
     }
     return set->n;
