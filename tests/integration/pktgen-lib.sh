@@ -20,5 +20,23 @@ pg_cleanup() {
     rm -rf "$W" /var/run/dpdk/"$TAG"* "/run/user/$(id -u)/dpdk/$TAG"* 2>/dev/null
     rm -f /dev/hugepages/"$TAG"* 2>/dev/null
 }
+# wait_sock PATH: a memif server listens on PATH (DPDK's memif socket is
+# abstract by default: no file, a "@PATH" line with the listening flag in
+# /proc/net/unix). Then its client may start: memif clients do not retry.
+wait_sock() {
+    for _ in $(seq 300); do
+        awk -v p="@$1" '$8 == p && $4 == "00010000" { found = 1 } END { exit !found }' \
+            /proc/net/unix && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# A failure to start DPDK or a memif link is the machine's, not pktgen's.
+skip_if_no_memif() {
+    if grep -qE "DPDK did not start|no such port|link down" "$W/$1.err"; then
+        cat "$W/$1.err"
+        skip "memif did not start here"
+    fi
+}
 fail() { echo "FAIL: $*"; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }

@@ -29,25 +29,6 @@ run() {
     shift
     "$PG" "$@" >"$W/$name.out" 2>"$W/$name.err"
 }
-# wait_sock PATH: a memif server listens on PATH (DPDK 22.11's memif socket
-# is abstract by default: no file, a "@PATH" line with the listening flag in
-# /proc/net/unix). Then its client may start: memif clients do not retry.
-wait_sock() {
-    for _ in $(seq 300); do
-        awk -v p="@$1" '$8 == p && $4 == "00010000" { found = 1 } END { exit !found }' \
-            /proc/net/unix && return 0
-        sleep 0.1
-    done
-    return 1
-}
-# A failure to start DPDK or a memif link is the machine's, not pktgen's.
-skip_if_no_memif() {
-    if grep -qE "DPDK did not start|no such port|link down" "$W/$1.err"; then
-        cat "$W/$1.err"
-        skip "memif did not start here"
-    fi
-}
-
 # check_json FILE EXPECT_FRAMES [TX_BYTES]: received all, none lost/reordered/
 # duplicated/foreign, a latency sample per frame, percentiles in order, the
 # rates consistent with the counts, the line rate = (bytes + 20 per frame) * 8.

@@ -29,20 +29,6 @@ eal() {
     echo "-l $1 --file-prefix=$TAG$2 --no-pci --no-telemetry --log-level=*:warning --no-huge" \
          "--no-shconf -m 512"
 }
-wait_sock() {
-    for _ in $(seq 300); do
-        awk -v p="@$1" '$8 == p && $4 == "00010000" { found = 1 } END { exit !found }' \
-            /proc/net/unix && return 0
-        sleep 0.1
-    done
-    return 1
-}
-skip_if_no_memif() {
-    if grep -qE "DPDK did not start|no such port|link down" "$W/$1.err"; then
-        cat "$W/$1.err"
-        skip "memif did not start here"
-    fi
-}
 
 # pair NAME PEER_ARGS -- CONTROLLER_ARGS: the controller (memif server) in
 # the background, then the peer (memif client, CPU 1); the controller's

@@ -911,3 +911,22 @@ uint32_t root_ring_free(struct vm *v)
     uint32_t used = w >= rd ? w - rd : r->dsize - rd + w;
     return r->dsize - used - 8;
 }
+
+bool range_ppi(const struct vm *v, const struct vmbus_xfer_range *r, uint32_t type,
+               uint32_t *val)
+{
+    const uint8_t *msg = v->rbuf + r->byte_offset;
+    struct rndis_packet_msg pm;
+    memcpy(&pm, msg, sizeof(pm));
+    for (uint32_t p = 0; p + sizeof(struct rndis_ppi) <= pm.ppi_len;) {
+        struct rndis_ppi ppi;
+        memcpy(&ppi, msg + RNDIS_HEADER_SIZE + pm.ppi_offset + p, sizeof(ppi));
+        assert_true(ppi.size >= sizeof(ppi) + 4);
+        if (ppi.type == type) {
+            memcpy(val, msg + RNDIS_HEADER_SIZE + pm.ppi_offset + p + ppi.ppi_offset, 4);
+            return true;
+        }
+        p += ppi.size;
+    }
+    return false;
+}

@@ -242,6 +242,10 @@ int group_teardown(void **state);
  * got. Free bytes in the root's ring to the guest. */
 int send_sized(struct vm *v, uint32_t len, uint16_t et);
 uint32_t root_ring_free(struct vm *v);
+/* The value of PPI `type` in the PACKET_MSG of receive range r; false if
+ * absent. */
+bool range_ppi(const struct vm *v, const struct vmbus_xfer_range *r, uint32_t type,
+               uint32_t *val);
 
 static inline struct fix *F(void **state)
 {

@@ -277,26 +277,6 @@ static void rss_parse__each_bad_field__refused_with_reason_state_kept(void **sta
     assert_int_equal(why, NETVSP_RSS_UNCHANGED);
 }
 
-/* The value of PPI type in the PACKET_MSG of range r; false if absent. */
-static bool ppi_of(const struct vm *v, const struct vmbus_xfer_range *r, uint32_t type,
-                   uint32_t *val)
-{
-    const uint8_t *msg = v->rbuf + r->byte_offset;
-    struct rndis_packet_msg pm;
-    memcpy(&pm, msg, sizeof(pm));
-    for (uint32_t p = 0; p + sizeof(struct rndis_ppi) <= pm.ppi_len;) {
-        struct rndis_ppi ppi;
-        memcpy(&ppi, msg + RNDIS_HEADER_SIZE + pm.ppi_offset + p, sizeof(ppi));
-        assert_true(ppi.size >= sizeof(ppi) + 4);
-        if (ppi.type == type) {
-            memcpy(val, msg + RNDIS_HEADER_SIZE + pm.ppi_offset + p + ppi.ppi_offset, 4);
-            return true;
-        }
-        p += ppi.size;
-    }
-    return false;
-}
-
 /* The first data range the guest got. */
 static const struct vmbus_xfer_range *data_range(const struct vm *v)
 {
@@ -325,7 +305,7 @@ static void rss_set__guest_params__frames_carry_hash_value_and_type(void **state
     collect(v);
     uint32_t val;
     assert_int_equal(data_frames(v), 1);
-    assert_false(ppi_of(v, data_range(v), RNDIS_PPI_HASH_VALUE, &val));
+    assert_false(range_ppi(v, data_range(v), RNDIS_PPI_HASH_VALUE, &val));
     complete_all(v);
     inbox_clear(v);
 
@@ -339,9 +319,9 @@ static void rss_set__guest_params__frames_carry_hash_value_and_type(void **state
     assert_int_equal(frame_to_guest(v, f, len), 1);
     collect(v);
     assert_int_equal(data_frames(v), 1);
-    assert_true(ppi_of(v, data_range(v), RNDIS_PPI_HASH_VALUE, &val));
+    assert_true(range_ppi(v, data_range(v), RNDIS_PPI_HASH_VALUE, &val));
     assert_int_equal(val, V4[1].tcp);
-    assert_true(ppi_of(v, data_range(v), RNDIS_PPI_HASH_INFO, &val));
+    assert_true(range_ppi(v, data_range(v), RNDIS_PPI_HASH_INFO, &val));
     assert_int_equal(val, NDIS_HASH_FUNCTION_TOEPLITZ | NDIS_HASH_TCP_IPV4);
     uint32_t flen, csum;
     assert_memory_equal(rx_frame(v, data_range(v), &flen, &csum), f, len);
@@ -361,7 +341,7 @@ static void rss_set__guest_params__frames_carry_hash_value_and_type(void **state
     assert_true(s1.rss);
     assert_int_equal(frame_to_guest(v, f, len), 1);
     collect(v);
-    assert_true(ppi_of(v, data_range(v), RNDIS_PPI_HASH_VALUE, &val));
+    assert_true(range_ppi(v, data_range(v), RNDIS_PPI_HASH_VALUE, &val));
     assert_int_equal(val, V4[1].tcp);
     complete_all(v);
     inbox_clear(v);

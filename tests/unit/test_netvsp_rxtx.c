@@ -992,26 +992,6 @@ static void tx_burst__large_segment_to_rsc_guest__one_packet_over_sections(void 
     expect_no_err(v, &b);
 }
 
-/* The value of PPI type in the PACKET_MSG of range r; false if absent. */
-static bool range_ppi(const struct vm *v, const struct vmbus_xfer_range *r, uint32_t type,
-                      uint32_t *val)
-{
-    const uint8_t *msg = v->rbuf + r->byte_offset;
-    struct rndis_packet_msg pm;
-    memcpy(&pm, msg, sizeof(pm));
-    for (uint32_t p = 0; p + sizeof(struct rndis_ppi) <= pm.ppi_len;) {
-        struct rndis_ppi ppi;
-        memcpy(&ppi, msg + RNDIS_HEADER_SIZE + pm.ppi_offset + p, sizeof(ppi));
-        assert_true(ppi.size >= sizeof(ppi) + 4);
-        if (ppi.type == type) {
-            memcpy(val, msg + RNDIS_HEADER_SIZE + pm.ppi_offset + p + ppi.ppi_offset, 4);
-            return true;
-        }
-        p += ppi.size;
-    }
-    return false;
-}
-
 static void tx_burst__large_segment_to_rss_guest__first_fragment_carries_hash(void **state)
 {
     struct vm *v = F(state)->a;
