@@ -193,5 +193,11 @@ int netvsp_set_mtu(struct netvsp *n, uint32_t mtu);
  * disconnected NIC neither sends nor receives. Control thread. */
 void netvsp_set_media(struct netvsp *n, bool connected);
 void netvsp_mac(const struct netvsp *n, uint8_t mac[6]);
+/* The channels a guest may have from now on (1..NETVSP_QUEUES_MAX): what
+ * the RSS capabilities report and an NVSP 5 SUBCHANNEL request is granted
+ * at most (less the primary). Sub-channels open stay; a guest sees the
+ * change when it next opens the NIC. -EINVAL out of range. Control
+ * thread. */
+int netvsp_set_queues(struct netvsp *n, uint32_t queues);
 
 #endif

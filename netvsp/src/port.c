@@ -436,6 +436,14 @@ void netvsp_set_media(struct netvsp *n, bool connected)
     vsw_port_kick(&n->port);
 }
 
+int netvsp_set_queues(struct netvsp *n, uint32_t queues)
+{
+    if (queues < 1 || queues > NETVSP_QUEUES_MAX)
+        return -EINVAL;
+    __atomic_store_n(&n->queues, queues, __ATOMIC_RELAXED);
+    return 0;
+}
+
 void netvsp_mac(const struct netvsp *n, uint8_t mac[6])
 {
     memcpy(mac, n->mac, 6);
