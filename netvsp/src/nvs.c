@@ -266,8 +266,10 @@ void netvsp_send_itab(struct netvsp *np, struct conn *c)
         uint32_t ch = i % n;
         memcpy(body + sizeof(m) + 4 * i, &ch, 4);
     }
-    if (vmbus_ring_free_bytes(c->tx) < netvsp_reply_room() + vmbus_ring_pkt_size(0, sizeof(body)))
-        return; /* the next round */
+    /* No room: the next round (a full ring wakes the worker when the
+     * guest reads, as for any reply). */
+    if (vmbus_ring_free_bytes(c->tx) < vmbus_ring_pkt_size(0, sizeof(body)))
+        return;
     if (vmbus_ring_put_inband(c->tx, VMBUS_PKT_DATA_INBAND, 0, 0, body, sizeof(body)) == 0) {
         c->l0.unpublished = true;
         c->itab_sent = true;

@@ -124,7 +124,8 @@ static bool vm_wait_arm(struct vsw_port *port)
      * wakes us when the guest reads, above). So does the send table once
      * the sub-channels granted are open. */
     return pending || (netvsp_zc_pending(c->zc) && room) ||
-           (c->sub_granted && !c->itab_sent && netvsp_open_lanes(c) == c->sub_granted + 1);
+           (room && c->sub_granted && !c->itab_sent &&
+            netvsp_open_lanes(c) == c->sub_granted + 1);
 }
 
 static void vm_wait_disarm(struct vsw_port *port)
