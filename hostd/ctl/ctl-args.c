@@ -294,6 +294,9 @@ static const char *value_rule(const struct arg_spec *spec, char *buf, size_t siz
     case ARG_WORKER:
         snprintf(buf, size, "allowed auto or an lcore %lld..%lld", spec->min, spec->max);
         return buf;
+    case ARG_AUTO_UINT:
+        snprintf(buf, size, "allowed auto or %lld..%lld", spec->min, spec->max);
+        return buf;
     case ARG_SWITCH_TYPE:
         return "allowed private, internal or external";
     case ARG_NAME:
@@ -350,6 +353,7 @@ static int set_param(const char *cmd, const struct arg_spec *spec, const char *v
         v = json_integer(n);
         break;
     case ARG_WORKER:
+    case ARG_AUTO_UINT:
         if (!strcmp(value, "auto")) {
             v = json_string("auto");
             break;

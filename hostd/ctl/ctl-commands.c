@@ -189,6 +189,11 @@ static const struct arg_spec opts_nic[] = {
       .param = "worker",
       .help = "pin the NIC's queue to the switch worker on LCORE (see worker-show), or auto "
               "(default): placed by measured load and moved by dynamic VMQ" },
+    { .kind = ARG_AUTO_UINT, .name = "--queues", .metavar = "N|auto", .min = 1, .max = 8,
+      .param = "queues",
+      .help = "channels the guest may open (vRSS: the primary and N-1 sub-channels), 1..8, "
+              "or auto (default): as many as the VM has virtual processors, at most 8; "
+              "live, for the guest's next request" },
     { .kind = ARG_END },
 };
 static const struct arg_spec pos_fdb_add[] = {
@@ -289,7 +294,8 @@ static const struct command commands[] = {
       "        [--vlan ID | --trunk LIST] [--mtu N]\n"
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
       "        [--router-guard on|off] [--max-mbps N]\n"
-      "        [--native-vlan ID] [--storm-limit PPS] [--worker LCORE|auto]",
+      "        [--native-vlan ID] [--storm-limit PPS] [--worker LCORE|auto]\n"
+      "        [--queues N|auto]",
       "Prints the NIC's MAC address (the one given, or the one generated).\n"
       "MAC spoofing is off by default: the guest may only send from its own MAC.",
       pos_vm_nic, opts_nic_add_switch, opts_nic, check_nic, ctl_print_nic_add },
@@ -298,7 +304,8 @@ static const struct command commands[] = {
       "        [--vlan ID | --trunk LIST] [--mtu N]\n"
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
       "        [--router-guard on|off] [--max-mbps N]\n"
-      "        [--native-vlan ID] [--storm-limit PPS] [--worker LCORE|auto]",
+      "        [--native-vlan ID] [--storm-limit PPS] [--worker LCORE|auto]\n"
+      "        [--queues N|auto]",
       "Moving a NIC to another switch bounces the guest's link, as Hyper-V does.\n"
       "--worker moves the NIC's queue to that worker at once, losing no frame.",
       pos_vm_nic, opts_nic_set_switch, opts_nic, check_nic, ctl_print_generic },

@@ -57,6 +57,7 @@ enum arg_kind {
     ARG_PORT_LIST,   /* comma list of ARG_PORT */
     ARG_FILE,        /* a path, made absolute: vswitchd has another cwd */
     ARG_WORKER,      /* a worker lcore in min..max, or auto */
+    ARG_AUTO_UINT,   /* a number in min..max, or auto */
 };
 
 /* One positional argument or option of a command. */

@@ -112,6 +112,9 @@ struct vsd_nic_opts {
      * --lcores) is kept and reported; the NIC is placed by load. */
     bool pinned;
     uint16_t worker_lcore;
+    /* Channels the guest may open (netvsp_params.queues): 1..8, or 0 for
+     * auto: the VM's virtual processors, at most 8 (vsd_nic_queues). */
+    uint8_t queues;
 };
 
 struct vsd_nic {

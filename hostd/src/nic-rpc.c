@@ -13,7 +13,7 @@
 /* The NIC options JSON-RPC takes, all optional. */
 #define NIC_OPTION_KEYS                                                                            \
     "mac", "mtu", "vlan", "trunk", "native_vlan", "mac_spoofing", "dhcp_guard", "router_guard",    \
-        "max_mbps", "storm_limit", "worker"
+        "max_mbps", "storm_limit", "worker", "queues"
 
 /* Read the options present in params on top of *o (nic-add starts from
  * defaults, nic-set from the NIC's current options). */
@@ -91,6 +91,17 @@ int vsd_nic_opts_from_json(const json_t *params, struct vsd_nic_opts *o, struct 
             return vsd_fail(e, VSD_BAD_PARAMS, "worker must be \"auto\" or an lcore 0..%d",
                             VSD_MAX_LCORE - 1);
         }
+    }
+    json_t *qs = json_object_get(params, "queues");
+    if (qs) {
+        if (json_is_string(qs) && strcmp(json_string_value(qs), "auto") == 0)
+            o->queues = 0;
+        else if (json_is_integer(qs) && json_integer_value(qs) >= 1 &&
+                 json_integer_value(qs) <= NETVSP_QUEUES_MAX)
+            o->queues = (uint8_t)json_integer_value(qs);
+        else
+            return vsd_fail(e, VSD_BAD_PARAMS, "queues must be \"auto\" or 1..%u",
+                            NETVSP_QUEUES_MAX);
     }
     return 0;
 }
@@ -200,6 +211,7 @@ json_t *vsd_nic_opts_json(const struct vsd_nic_opts *o)
         json_object_set_new(j, "vlan", json_integer(o->access_vlan));
     json_object_set_new(j, "worker",
                         o->pinned ? json_integer(o->worker_lcore) : json_string("auto"));
+    json_object_set_new(j, "queues", o->queues ? json_integer(o->queues) : json_string("auto"));
     if (o->trunk) {
         json_t *list = json_array();
         for (int v = 1; v <= VSW_VLAN_MAX; v++)

@@ -62,6 +62,16 @@ static void opts_to_policy(const struct vsd_nic *n, const struct vsd_nic_opts *o
 /* The pin first: it is the one that may be refused (no worker on that
  * lcore), and then nothing has changed. On a NIC not attached yet it is
  * only recorded, for the attach. */
+/* The channels a NIC's guest may open: its setting, or for auto the VM's
+ * virtual processors, at most NETVSP_QUEUES_MAX (one channel per VP is
+ * what RSS can use). */
+static uint32_t nic_queues(const struct vsd_nic *n, const struct vsd_nic_opts *o)
+{
+    if (o->queues)
+        return o->queues;
+    return n->vm->cpus < NETVSP_QUEUES_MAX ? (n->vm->cpus ? n->vm->cpus : 1) : NETVSP_QUEUES_MAX;
+}
+
 static int apply_opts(struct vsd_nic *n, const struct vsd_nic_opts *o, struct vsd_err *e)
 {
     struct vsw_port *port = netvsp_port(n->np);
@@ -79,6 +89,8 @@ static int apply_opts(struct vsd_nic *n, const struct vsd_nic_opts *o, struct vs
         vsw_port_set_pin(port, old_pin);
         return vsd_fail(e, VSD_FAILED, "cannot apply the NIC's options: %s", strerror(-rc));
     }
+    /* Cannot fail: 1..8 either way. */
+    netvsp_set_queues(n->np, nic_queues(n, o));
     return 0;
 }
 
@@ -92,6 +104,7 @@ static int nic_create_rt(struct vsd *d, struct vsd_nic *n, struct vsd_err *e)
         .mtu = n->mtu,
         .instance = n->instance,
         .pool = vsw_dp_mempool(d->dp),
+        .queues = nic_queues(n, &n->opts),
     };
     memcpy(p.mac, n->mac, 6);
     int rc = netvsp_create(n->vm->srv, &p, &n->np);

@@ -54,7 +54,22 @@ static json_t *guest_json(struct vsd_nic *n)
         snprintf(ndis, sizeof(ndis), "%u.%u", ns.ndis_version >> 16, ns.ndis_version & 0xffff);
     else
         snprintf(ndis, sizeof(ndis), "-");
-    return json_pack("{s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:b,s:b,s:b,"
+    json_t *subch_refused = json_object();
+    for (int i = 0; i < NETVSP_SUBCH_ERR_COUNT; i++)
+        json_object_set_new(subch_refused, netvsp_subch_err_name((enum netvsp_subch_err)i),
+                            json_integer((json_int_t)ns.subch_refused[i]));
+    /* One entry per channel the NIC may have (index 0 the primary). */
+    json_t *chans = json_array();
+    for (uint32_t i = 0; i < ns.queues && i < NETVSP_QUEUES_MAX; i++)
+        json_array_append_new(chans, json_pack("{s:i,s:I,s:I}", "channel", (json_int_t)i,
+                                               "rx_packets", (json_int_t)ns.chan_rx[i],
+                                               "tx_packets", (json_int_t)ns.chan_tx[i]));
+    json_t *j = json_pack("{s:i,s:i,s:I,s:I,s:o,s:I,s:o}", "queues", (json_int_t)ns.queues,
+                          "channels_open", (json_int_t)ns.channels, "subchannels_granted",
+                          (json_int_t)ns.subchannels_granted, "subchannel_opens",
+                          (json_int_t)ns.subchannel_opens, "subchannel_refused", subch_refused,
+                          "send_tables_sent", (json_int_t)ns.itab_sent, "channels", chans);
+    json_t *g = json_pack("{s:s,s:s,s:b,s:i,s:i,s:b,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:b,s:b,s:b,"
                      "s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:o,s:I}",
                      "nvsp_version", nv,
                      "ndis_version", ndis, "connected", ns.connected, "target_vp",
@@ -73,6 +88,9 @@ static json_t *guest_json(struct vsd_nic *n)
                      (json_int_t)ns.rss_itab_size, "rss_sets", (json_int_t)ns.rss_sets,
                      "rss_hashed", (json_int_t)ns.rss_hashed, "rss_refused", rss_refused,
                      "subchannels_refused", (json_int_t)ns.subchannels_refused);
+    json_object_update(g, j);
+    json_decref(j);
+    return g;
 }
 
 static json_t *vlan_json(const struct vsw_port_policy *pol)

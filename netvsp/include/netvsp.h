@@ -41,6 +41,9 @@ struct netvsp;
 #define NETVSP_RECV_BUF_MAX (31u << 20)
 #define NETVSP_SEND_BUF_MAX (16u << 20)
 #define NETVSP_RING_PAGES_MAX 513u
+/* Channels (queues) a NIC may serve: the primary and up to 7 sub-channels
+ * (vRSS), as Linux's netvsc takes at most 8 by default. */
+#define NETVSP_QUEUES_MAX 8u
 
 struct netvsp_params {
     const char *port_name; /* the switch port's name, e.g. "vm1/eth0" */
@@ -49,6 +52,10 @@ struct netvsp_params {
     uint32_t mtu;          /* L3 MTU the NIC allows, jumbo_mtu_valid() (68..9000) */
     struct vmbus_guid instance;
     struct rte_mempool *pool;
+    /* Channels the guest may have, primary included: 1..NETVSP_QUEUES_MAX;
+     * 0 means 1. The RSS capabilities report it; an NVSP 5 SUBCHANNEL
+     * request gets at most queues - 1 sub-channels. */
+    uint32_t queues;
 };
 
 int netvsp_create(struct vmbus_server *srv, const struct netvsp_params *p, struct netvsp **out);
@@ -78,6 +85,7 @@ enum netvsp_err {
     NETVSP_ERR_COMPLETION_ID,  /* completion for a transfer we do not have outstanding */
     NETVSP_ERR_NOT_READY,      /* data before NVSP/RNDIS set-up finished */
     NETVSP_ERR_BUFFER_SIZE,    /* receive or send buffer larger than guests use */
+    NETVSP_ERR_SUBCHANNEL_MSG, /* set-up or control message on a sub-channel */
     NETVSP_ERR_COUNT
 };
 const char *netvsp_err_name(enum netvsp_err e);
@@ -111,6 +119,17 @@ enum netvsp_rss_err {
 };
 const char *netvsp_rss_err_name(enum netvsp_rss_err r);
 
+/* Why an NVSP 5 SUBCHANNEL request was refused or cut down. The NIC stays
+ * usable on the channels it has. */
+enum netvsp_subch_err {
+    NETVSP_SUBCH_TOO_MANY,  /* more than the NIC's queues less the primary: capped */
+    NETVSP_SUBCH_REPEATED,  /* asked again on the same connection */
+    NETVSP_SUBCH_NOT_READY, /* before the receive and send buffers and RNDIS INIT */
+    NETVSP_SUBCH_OPERATION, /* an operation other than ALLOCATE */
+    NETVSP_SUBCH_ERR_COUNT
+};
+const char *netvsp_subch_err_name(enum netvsp_subch_err r);
+
 struct netvsp_stats {
     uint64_t errors[NETVSP_ERR_COUNT];
     uint64_t disconnects;       /* connections cut off for errors */
@@ -132,7 +151,15 @@ struct netvsp_stats {
     uint64_t rss_refused[NETVSP_RSS_ERR_COUNT]; /* RSS parameters refused, by reason */
     uint64_t rss_sets;          /* RSS parameters taken (a disable included) */
     uint64_t rss_hashed;        /* frames to the guest with a hash value and type */
-    uint64_t subchannels_refused; /* sub-channels asked for beyond the NIC's queues */
+    uint64_t subchannels_refused; /* sub-channels asked for and not granted */
+    uint64_t subch_refused[NETVSP_SUBCH_ERR_COUNT]; /* SUBCHANNEL requests, by reason */
+    uint64_t subchannels_granted;
+    uint64_t subchannel_opens;
+    uint64_t itab_sent;         /* SEND_INDIRECTION_TABLE messages sent */
+    /* Per channel (index 0 the primary): frames from the guest handed to
+     * the switch, frames to the guest put in its receive buffer. */
+    uint64_t chan_rx[NETVSP_QUEUES_MAX];
+    uint64_t chan_tx[NETVSP_QUEUES_MAX];
     /* State of the current connection. */
     bool connected;
     bool rndis_ready;
@@ -149,6 +176,8 @@ struct netvsp_stats {
     uint32_t rss_itab_size;     /* entries of its indirection table */
     uint32_t recv_sections, send_sections;
     uint32_t target_vp;         /* the guest VP the channel interrupts */
+    uint32_t queues;            /* the NIC's setting */
+    uint32_t channels;          /* open now, primary included */
 };
 void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out);
 uint32_t netvsp_mtu(const struct netvsp *n);
@@ -164,5 +193,11 @@ int netvsp_set_mtu(struct netvsp *n, uint32_t mtu);
  * disconnected NIC neither sends nor receives. Control thread. */
 void netvsp_set_media(struct netvsp *n, bool connected);
 void netvsp_mac(const struct netvsp *n, uint8_t mac[6]);
+/* The channels a guest may have from now on (1..NETVSP_QUEUES_MAX): what
+ * the RSS capabilities report and an NVSP 5 SUBCHANNEL request is granted
+ * at most (less the primary). Sub-channels open stay; a guest sees the
+ * change when it next opens the NIC. -EINVAL out of range. Control
+ * thread. */
+int netvsp_set_queues(struct netvsp *n, uint32_t queues);
 
 #endif

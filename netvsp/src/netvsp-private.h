@@ -69,9 +69,35 @@ struct netvsp_rss {
     uint16_t itab[NDIS_RSS_ITAB_MAX]; /* channel of hash & (nitab - 1); nitab a power of 2 */
 };
 
-struct conn {
+/* One channel of a connection: the primary (lane 0) or a sub-channel the
+ * guest opened (lane = its sub_channel_index). Its rings, the transfer
+ * ranges batched for it, and whether its ring to the guest has writes to
+ * publish. Every lane of a NIC is served by the one worker that owns the
+ * port, so the connection's receive-buffer allocator and send buffer, which
+ * all lanes share (NVSP establishes them on the primary), need no lock. */
+struct lane {
     struct vmbus_chan *chan;
     struct vmbus_ring *rx, *tx;
+    uint32_t idx;
+    struct vmbus_xfer_range xr[XFER_BATCH];
+    uint32_t xn, xhead, xtail;
+    bool unpublished;
+};
+
+struct conn {
+    struct vmbus_chan *chan; /* the primary's (lane 0) */
+    struct vmbus_ring *rx, *tx;
+    struct lane l0;
+    /* Open lanes by index, lanes[0] = &l0; sub-channel lanes published by
+     * the control thread (release), NULL once they close. */
+    struct lane *lanes[NETVSP_QUEUES_MAX];
+    uint32_t rr;          /* lane the next round starts with */
+    int epfd;             /* epoll over every open lane's event fd: the port's wait fd */
+    int offer_fd;         /* eventfd: the worker asks the control thread to offer */
+    uint32_t offer_n;     /* sub-channels granted, to offer (worker writes, then offer_fd) */
+    bool sub_asked;       /* the guest asked for sub-channels on this connection */
+    uint32_t sub_granted;
+    bool itab_sent;       /* SEND_INDIRECTION_TABLE sent for the lanes granted */
     struct hv_partition *part;
     const uint8_t *dma;
     uint64_t mem_pages;
@@ -118,10 +144,6 @@ struct conn {
     uint16_t rsc_pkt_id;
     struct netvsp_rss rss;
 
-    struct vmbus_xfer_range xr[XFER_BATCH];
-    uint32_t xn, xhead, xtail;
-    bool unpublished;
-
     struct pending_ctrl pend[PENDING_CTRL];
     uint32_t npend;
 
@@ -144,7 +166,12 @@ struct netvsp {
     uint8_t mac[6];
     uint32_t mtu;
     struct rte_mempool *pool;
+    uint32_t queues;   /* channels a guest may have, primary included (1..8) */
     struct conn *conn; /* RCU-published to the worker */
+    struct netvsp_subctx {
+        struct netvsp *np;
+        uint32_t idx;
+    } sub[NETVSP_QUEUES_MAX]; /* the sub-channels' device contexts */
     bool media;        /* connected (atomic; control thread writes) */
     uint32_t media_gen; /* changes of media (atomic) */
     uint32_t mtu_gen;   /* changes of mtu (atomic) */
@@ -168,6 +195,9 @@ static inline bool media(const struct netvsp *np)
  * it only when no worker can be inside it any more. */
 int netvsp_conn_create(struct netvsp *np, struct vmbus_chan *chan, struct conn **out);
 void netvsp_conn_free(struct conn *c);
+/* Lane idx over channel chan (open): its rings, the packet types a guest
+ * may send, interrupts masked. */
+void netvsp_lane_init(struct lane *l, struct vmbus_chan *chan, uint32_t idx);
 
 /* Count a bad message; cut the guest off once it has sent too many. */
 void netvsp_bad(struct netvsp *np, struct conn *c, enum netvsp_err e);
@@ -183,8 +213,9 @@ void netvsp_update_link(struct netvsp *np, struct conn *c);
  * send them as one packet (_xfer_emit: the number of ranges sent, 0 if the
  * ring was full and they were freed), free a chain of sub-allocations the
  * guest completed (_free_chain). */
-void netvsp_xfer_add(struct conn *c, uint32_t sub, uint32_t len);
-uint32_t netvsp_xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_type);
+void netvsp_xfer_add(struct conn *c, struct lane *l, uint32_t sub, uint32_t len);
+uint32_t netvsp_xfer_emit(struct netvsp *np, struct conn *c, struct lane *l,
+                          uint32_t channel_type);
 void netvsp_free_chain(struct conn *c, uint32_t first);
 /* Ring bytes one guest request can make us produce. */
 uint32_t netvsp_reply_room(void);
@@ -194,18 +225,27 @@ uint32_t netvsp_reply_room(void);
  * oldest first, while there is room. */
 void netvsp_send_ctrl(struct netvsp *np, struct conn *c, const void *msg, uint32_t len);
 void netvsp_flush_pending_ctrl(struct netvsp *np, struct conn *c);
-/* Complete the guest's request tid with {type, status}. */
-void netvsp_send_completion(struct conn *c, uint64_t tid, uint32_t type, uint32_t status);
-/* Make what was written to the guest's ring visible, signalling if needed. */
-void netvsp_publish(struct netvsp *np, struct conn *c);
-/* One NVSP message from the guest (in-band or GPA-direct), copied out of
- * its ring packet and checked: length and version of its type, set-up
+/* Complete the guest's request tid on lane l with {type, status}. */
+void netvsp_send_completion(struct conn *c, struct lane *l, uint64_t tid, uint32_t type,
+                            uint32_t status);
+/* Make what was written to lane l's ring to the guest visible, signalling
+ * if needed; _all: every open lane. */
+void netvsp_publish(struct netvsp *np, struct conn *c, struct lane *l);
+void netvsp_publish_all(struct netvsp *np, struct conn *c);
+/* Lanes open now from 0 on without a gap: what an indirection table may
+ * name (worker). */
+uint32_t netvsp_open_lanes(const struct conn *c);
+/* Once every granted sub-channel is open: NVSP 5 SEND_INDIRECTION_TABLE on
+ * the primary, the guest's send table round-robin over the lanes (worker). */
+void netvsp_send_itab(struct netvsp *np, struct conn *c);
+/* One NVSP message from the guest on lane l (in-band or GPA-direct),
+ * copied out of its ring packet and checked: length and version of its type, set-up
  * order, a completion asked for where the answer needs one (each refusal
  * counted by netvsp_bad). Set-up messages are handled and answered here.
  * A SEND_RNDIS_PKT that passes is copied into *rndis and true returned:
  * the caller processes its RNDIS messages and completes it. */
-bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
-                        struct nvsp_msg_rndis_pkt *rndis);
+bool netvsp_nvs_message(struct netvsp *np, struct conn *c, struct lane *l,
+                        const struct vmbus_pkt *pkt, struct nvsp_msg_rndis_pkt *rndis);
 
 /* rndis-ctl.c */
 
@@ -226,8 +266,8 @@ void netvsp_indicate_mtu(struct netvsp *np, struct conn *c);
  * m, a fresh pool mbuf, an external-buffer segment of len bytes at p, inside
  * the mapping), _slot_end (the send is built: true if its completion must
  * wait for its mbufs, false if none is left and the caller completes now),
- * _reap (one send whose mbufs are all freed, on any thread: its
- * transaction id and status; 0 if none), _pending (sends not reaped yet).
+ * _reap (one send whose mbufs are all freed, on any thread: the lane
+ * _slot_end named, its transaction id and status; 0 if none), _pending (sends not reaped yet).
  * Extbuf segments have no IO address (RTE_BAD_IOVA): a port that sends
  * them reads them by their virtual address. */
 #define ZC_SLOTS 64u
@@ -236,8 +276,9 @@ void netvsp_zc_put(struct netvsp_zc *zc);
 const uint8_t *netvsp_zc_base(const struct netvsp_zc *zc);
 struct zc_slot *netvsp_zc_slot_get(struct netvsp_zc *zc);
 void netvsp_zc_attach(struct zc_slot *s, struct rte_mbuf *m, const uint8_t *p, uint16_t len);
-bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint64_t tid, uint32_t status);
-unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint64_t *tid, uint32_t *status);
+bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint32_t lane, uint64_t tid,
+                        uint32_t status);
+unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint32_t *lane, uint64_t *tid, uint32_t *status);
 bool netvsp_zc_pending(const struct netvsp_zc *zc);
 
 /* The RNDIS bytes of one NVSP send, as rxtx.c finds them (build_stream):
@@ -278,10 +319,6 @@ struct rte_mbuf *netvsp_gs_to_mbuf(struct rte_mempool *pool, const struct gstrea
 
 /* rss.c */
 
-/* The channels a NIC serves: the primary only (sub-channels are not
- * offered yet), which RSS capabilities report and indirection tables may
- * name. */
-#define NETVSP_QUEUES 1u
 /* Parse the OID_GEN_RECEIVE_SCALE_PARAMETERS buffer in (len bytes, a copy
  * the guest cannot change) against cur, the parameters in force, for a NIC
  * with nchan open channels: 0 and *out the new parameters (out may be cur),

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hv.h"
 #include "jumbo.h"
@@ -57,10 +58,10 @@ void netvsp_update_link(struct netvsp *np, struct conn *c)
         vsw_port_set_link(&np->port, up);
 }
 
-static void xfer_reset(struct conn *c)
+static void xfer_reset(struct lane *l)
 {
-    c->xn = 0;
-    c->xhead = c->xtail = CHAIN_END;
+    l->xn = 0;
+    l->xhead = l->xtail = CHAIN_END;
 }
 
 static void free_sub(struct conn *c, uint32_t s)
@@ -81,24 +82,25 @@ void netvsp_free_chain(struct conn *c, uint32_t first)
     }
 }
 
-void netvsp_xfer_add(struct conn *c, uint32_t sub, uint32_t len)
+void netvsp_xfer_add(struct conn *c, struct lane *l, uint32_t sub, uint32_t len)
 {
-    c->xr[c->xn].byte_count = len;
-    c->xr[c->xn].byte_offset = sub * c->sub_size;
-    c->xn++;
+    l->xr[l->xn].byte_count = len;
+    l->xr[l->xn].byte_offset = sub * c->sub_size;
+    l->xn++;
     c->next[sub] = CHAIN_END;
-    if (c->xhead == CHAIN_END)
-        c->xhead = sub;
+    if (l->xhead == CHAIN_END)
+        l->xhead = sub;
     else
-        c->next[c->xtail] = sub;
-    c->xtail = sub;
+        c->next[l->xtail] = sub;
+    l->xtail = sub;
 }
 
 /* Send the batched ranges as one transfer packet. On a full ring the
  * sub-allocations go back and the frames count as dropped. */
-uint32_t netvsp_xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_type)
+uint32_t netvsp_xfer_emit(struct netvsp *np, struct conn *c, struct lane *l,
+                          uint32_t channel_type)
 {
-    if (c->xn == 0)
+    if (l->xn == 0)
         return 0;
     struct nvsp_msg_rndis_pkt m = {
         .type = NVSP_MSG1_SEND_RNDIS_PKT,
@@ -108,20 +110,20 @@ uint32_t netvsp_xfer_emit(struct netvsp *np, struct conn *c, uint32_t channel_ty
     };
     uint8_t body[NVSP_MSG_SIZE_61] = {0};
     memcpy(body, &m, sizeof(m));
-    uint32_t n = c->xn;
-    int rc = vmbus_ring_put_xfer_pages(c->tx, c->xhead, c->rid, c->xr, c->xn, body, c->msg_size);
+    uint32_t n = l->xn;
+    int rc = vmbus_ring_put_xfer_pages(l->tx, l->xhead, c->rid, l->xr, l->xn, body, c->msg_size);
     if (rc < 0) {
         if (rc == -EPROTO)
             netvsp_ring_fatal(np, c);
         else
             np->stats.tx_ring_full += n;
-        netvsp_free_chain(c, c->xhead);
-        xfer_reset(c);
+        netvsp_free_chain(c, l->xhead);
+        xfer_reset(l);
         return 0;
     }
-    c->outstanding[c->xhead] = 1;
-    c->unpublished = true;
-    xfer_reset(c);
+    c->outstanding[l->xhead] = 1;
+    l->unpublished = true;
+    xfer_reset(l);
     return n;
 }
 
@@ -145,18 +147,19 @@ uint32_t netvsp_reply_room(void)
 static void send_ctrl_in(struct netvsp *np, struct conn *c, uint32_t sub, const void *msg,
                          uint32_t len)
 {
+    struct lane *l = &c->l0; /* control travels on the primary */
     memcpy(c->rbuf + (size_t)sub * c->sub_size, msg, len);
     /* Data ranges may be batched: control goes in its own packet. */
     struct vmbus_xfer_range saved[XFER_BATCH];
-    uint32_t sn = c->xn, sh = c->xhead, st = c->xtail;
-    memcpy(saved, c->xr, sizeof(c->xr[0]) * sn);
-    xfer_reset(c);
-    netvsp_xfer_add(c, sub, len);
-    netvsp_xfer_emit(np, c, NVSP_CHANNEL_TYPE_CONTROL);
-    memcpy(c->xr, saved, sizeof(c->xr[0]) * sn);
-    c->xn = sn;
-    c->xhead = sh;
-    c->xtail = st;
+    uint32_t sn = l->xn, sh = l->xhead, st = l->xtail;
+    memcpy(saved, l->xr, sizeof(l->xr[0]) * sn);
+    xfer_reset(l);
+    netvsp_xfer_add(c, l, sub, len);
+    netvsp_xfer_emit(np, c, l, NVSP_CHANNEL_TYPE_CONTROL);
+    memcpy(l->xr, saved, sizeof(l->xr[0]) * sn);
+    l->xn = sn;
+    l->xhead = sh;
+    l->xtail = st;
     np->stats.control_msgs++;
 }
 
@@ -196,13 +199,14 @@ void netvsp_flush_pending_ctrl(struct netvsp *np, struct conn *c)
     }
 }
 
-void netvsp_send_completion(struct conn *c, uint64_t tid, uint32_t type, uint32_t status)
+void netvsp_send_completion(struct conn *c, struct lane *l, uint64_t tid, uint32_t type,
+                            uint32_t status)
 {
     uint32_t m[2] = {type, status};
     uint8_t body[NVSP_MSG_SIZE_61] = {0};
     memcpy(body, m, sizeof(m));
-    if (vmbus_ring_put_inband(c->tx, VMBUS_PKT_COMP, 0, tid, body, c->msg_size) == 0)
-        c->unpublished = true;
+    if (vmbus_ring_put_inband(l->tx, VMBUS_PKT_COMP, 0, tid, body, c->msg_size) == 0)
+        l->unpublished = true;
 }
 
 static void complete_body(struct conn *c, uint64_t tid, const void *body, uint32_t len)
@@ -211,19 +215,66 @@ static void complete_body(struct conn *c, uint64_t tid, const void *body, uint32
     memcpy(b, body, len < sizeof(b) ? len : sizeof(b));
     uint32_t sz = c->msg_size > len ? c->msg_size : len;
     if (vmbus_ring_put_inband(c->tx, VMBUS_PKT_COMP, 0, tid, b, sz) == 0)
-        c->unpublished = true;
+        c->l0.unpublished = true;
 }
 
-void netvsp_publish(struct netvsp *np, struct conn *c)
+void netvsp_publish(struct netvsp *np, struct conn *c, struct lane *l)
 {
-    if (!c->unpublished)
+    if (!l->unpublished)
         return;
-    c->unpublished = false;
-    int s = vmbus_ring_publish(c->tx);
+    l->unpublished = false;
+    int s = vmbus_ring_publish(l->tx);
     if (s == 1)
-        vmbus_chan_signal(c->chan);
+        vmbus_chan_signal(l->chan);
     else if (s < 0)
         netvsp_ring_fatal(np, c);
+}
+
+void netvsp_publish_all(struct netvsp *np, struct conn *c)
+{
+    for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++) {
+        struct lane *l = __atomic_load_n(&c->lanes[i], __ATOMIC_ACQUIRE);
+        if (l)
+            netvsp_publish(np, c, l);
+    }
+}
+
+uint32_t netvsp_open_lanes(const struct conn *c)
+{
+    uint32_t n = 0;
+    while (n < NETVSP_QUEUES_MAX && __atomic_load_n(&c->lanes[n], __ATOMIC_ACQUIRE))
+        n++;
+    return n;
+}
+
+/* The guest's send indirection table (Linux: netvsc_send_table, which
+ * takes NVSP_INDIRECTION_TABLE_ENTRIES channel numbers at the message's
+ * offset and picks a transmit channel by a flow's hash through it), filled
+ * round-robin over the lanes, once every sub-channel granted is open. In
+ * band, no completion, like vmswitch. */
+void netvsp_send_itab(struct netvsp *np, struct conn *c)
+{
+    uint32_t n = netvsp_open_lanes(c);
+    if (c->itab_sent || !c->sub_granted || n < c->sub_granted + 1)
+        return;
+    struct nvsp_msg_indirection_table m = {.type = NVSP_MSG5_SEND_INDIRECTION_TABLE,
+                                           .count = NVSP_INDIRECTION_TABLE_ENTRIES,
+                                           .offset = sizeof(m)};
+    uint8_t body[sizeof(m) + NVSP_INDIRECTION_TABLE_ENTRIES * 4];
+    memcpy(body, &m, sizeof(m));
+    for (uint32_t i = 0; i < NVSP_INDIRECTION_TABLE_ENTRIES; i++) {
+        uint32_t ch = i % n;
+        memcpy(body + sizeof(m) + 4 * i, &ch, 4);
+    }
+    /* No room: the next round (a full ring wakes the worker when the
+     * guest reads, as for any reply). */
+    if (vmbus_ring_free_bytes(c->tx) < vmbus_ring_pkt_size(0, sizeof(body)))
+        return;
+    if (vmbus_ring_put_inband(c->tx, VMBUS_PKT_DATA_INBAND, 0, 0, body, sizeof(body)) == 0) {
+        c->l0.unpublished = true;
+        c->itab_sent = true;
+        np->stats.itab_sent++;
+    }
 }
 
 static int set_frame(struct netvsp *np, struct conn *c)
@@ -359,7 +410,9 @@ static void revoke_recv(struct conn *c)
     c->outstanding = NULL;
     c->nsub = c->nfree_data = c->nfree_ctrl = 0;
     c->npend = 0;
-    xfer_reset(c);
+    for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++)
+        if (c->lanes[i])
+            xfer_reset(c->lanes[i]);
 }
 
 static void revoke_send(struct conn *c)
@@ -371,6 +424,20 @@ static void revoke_send(struct conn *c)
     c->sbuf = NULL;
 }
 
+void netvsp_lane_init(struct lane *l, struct vmbus_chan *chan, uint32_t idx)
+{
+    l->chan = chan;
+    l->rx = vmbus_chan_rx(chan);
+    l->tx = vmbus_chan_tx(chan);
+    l->idx = idx;
+    xfer_reset(l);
+    /* The guest may send us in-band, GPA-direct and completion packets
+     * only. */
+    l->rx->type_mask = (1u << VMBUS_PKT_DATA_INBAND) | (1u << VMBUS_PKT_DATA_USING_GPA_DIRECT) |
+                       (1u << VMBUS_PKT_COMP);
+    vmbus_ring_intr_mask(l->rx);
+}
+
 int netvsp_conn_create(struct netvsp *np, struct vmbus_chan *chan, struct conn **out)
 {
     struct conn *c = calloc(1, sizeof(*c));
@@ -379,21 +446,22 @@ int netvsp_conn_create(struct netvsp *np, struct vmbus_chan *chan, struct conn *
     c->chan = chan;
     c->rx = vmbus_chan_rx(chan);
     c->tx = vmbus_chan_tx(chan);
+    c->l0.chan = chan;
+    c->l0.rx = c->rx;
+    c->l0.tx = c->tx;
+    c->lanes[0] = &c->l0;
+    c->epfd = c->offer_fd = -1;
     c->part = vmbus_chan_partition(chan);
     c->mem_pages = hv_partition_memory_pages(c->part);
     c->msg_size = NVSP_MSG_SIZE_LEGACY;
     c->ndis_frame = NVSP_NDIS_MTU_DEFAULT;
-    xfer_reset(c);
+    xfer_reset(&c->l0);
     int rc = hv_partition_dma_get(c->part, &c->dma);
     if (rc < 0) {
         free(c);
         return rc;
     }
-    /* The guest may send us in-band, GPA-direct and completion packets
-     * only. */
-    c->rx->type_mask = (1u << VMBUS_PKT_DATA_INBAND) | (1u << VMBUS_PKT_DATA_USING_GPA_DIRECT) |
-                       (1u << VMBUS_PKT_COMP);
-    vmbus_ring_intr_mask(c->rx);
+    netvsp_lane_init(&c->l0, chan, 0);
     set_frame(np, c);
     *out = c;
     return 0;
@@ -413,9 +481,58 @@ void netvsp_conn_free(struct conn *c)
     free(c);
 }
 
+/*
+ * NVSP 5 SUBCHANNEL: at most the NIC's queues less the primary, once per
+ * connection, after the buffers and RNDIS INIT (Linux asks right after
+ * querying the RSS capabilities). Linux takes any number up to what it
+ * asked for and then waits for that many offers; the excess, a repeat, a
+ * request too early, another operation are each counted by reason and
+ * leave the NIC as it was. The offers are the control thread's
+ * (vmbus_server_offer_sub): the count goes to it through offer_fd, and
+ * the answer goes out now, as it can precede the offers (Linux registers
+ * its sub-channel callback before asking).
+ */
+static void nvs_subchannel(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
+                           const uint8_t *msg, bool want)
+{
+    struct nvsp_msg_subchannel q, a = {.type = NVSP_MSG5_SUBCHANNEL,
+                                       .op_or_status = NVSP_STAT_FAIL};
+    memcpy(&q, msg, sizeof(q));
+    uint32_t queues = __atomic_load_n(&np->queues, __ATOMIC_RELAXED);
+    if (q.op_or_status != NVSP_SUBCHANNEL_ALLOCATE) {
+        np->stats.subch_refused[NETVSP_SUBCH_OPERATION]++;
+    } else if (!c->rbuf || !c->sbuf || !c->rndis_ready) {
+        np->stats.subch_refused[NETVSP_SUBCH_NOT_READY]++;
+        np->stats.subchannels_refused += q.num_subchannels;
+    } else if (c->sub_asked) {
+        np->stats.subch_refused[NETVSP_SUBCH_REPEATED]++;
+        np->stats.subchannels_refused += q.num_subchannels;
+    } else {
+        uint32_t n = RTE_MIN(q.num_subchannels, queues - 1);
+        c->sub_asked = true;
+        a.op_or_status = NVSP_STAT_SUCCESS;
+        a.num_subchannels = n;
+        if (n < q.num_subchannels) {
+            np->stats.subch_refused[NETVSP_SUBCH_TOO_MANY]++;
+            np->stats.subchannels_refused += q.num_subchannels - n;
+        }
+        if (n) {
+            uint64_t one = 1;
+            c->sub_granted = n;
+            np->stats.subchannels_granted += n;
+            __atomic_store_n(&c->offer_n, n, __ATOMIC_RELEASE);
+            if (write(c->offer_fd, &one, sizeof(one)) < 0) {
+                /* the counter cannot overflow from one write */
+            }
+        }
+    }
+    if (want)
+        complete_body(c, pkt->trans_id, &a, sizeof(a));
+}
+
 /* One NVSP message from the guest (in-band or GPA-direct). */
-bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
-                        struct nvsp_msg_rndis_pkt *rndis)
+bool netvsp_nvs_message(struct netvsp *np, struct conn *c, struct lane *l,
+                        const struct vmbus_pkt *pkt, struct nvsp_msg_rndis_pkt *rndis)
 {
     uint8_t msg[NVSP_MSG_SIZE_61] = {0};
     uint32_t len = pkt->payload_len < sizeof(msg) ? pkt->payload_len : (uint32_t)sizeof(msg);
@@ -437,6 +554,12 @@ bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pk
         return false;
     }
     bool want = pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED;
+    /* A sub-channel carries data only: the connection is set up, and
+     * controlled, on the primary (as vmswitch and OpenVMM require). */
+    if (l->idx != 0 && type != NVSP_MSG1_SEND_RNDIS_PKT) {
+        netvsp_bad(np, c, NETVSP_ERR_SUBCHANNEL_MSG);
+        return false;
+    }
     if (type == NVSP_MSG_INIT) {
         struct nvsp_msg_init m;
         memcpy(&m, msg, sizeof(m));
@@ -493,7 +616,7 @@ bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pk
                             : NVSP_NDIS_MTU_DEFAULT;
         set_frame(np, c);
         if (want)
-            netvsp_send_completion(c, pkt->trans_id, type, NVSP_STAT_SUCCESS);
+            netvsp_send_completion(c, &c->l0, pkt->trans_id, type, NVSP_STAT_SUCCESS);
         return false;
     }
     case NVSP_MSG1_SEND_NDIS_VER: {
@@ -507,7 +630,7 @@ bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pk
         c->ndis_ver = (m.ndis_major << 16) | (m.ndis_minor & 0xffff);
         np->stats.ndis_version = c->ndis_ver;
         if (want)
-            netvsp_send_completion(c, pkt->trans_id, type, NVSP_STAT_SUCCESS);
+            netvsp_send_completion(c, &c->l0, pkt->trans_id, type, NVSP_STAT_SUCCESS);
         return false;
     }
     case NVSP_MSG1_SEND_RECV_BUF:
@@ -538,24 +661,9 @@ bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pk
         }
         memcpy(rndis, msg, sizeof(*rndis));
         return true;
-    case NVSP_MSG5_SUBCHANNEL: {
-        /* At most the queues the RSS capabilities named, less the primary;
-         * Linux takes any number up to what it asked for (and then waits
-         * for that many offers). The excess is counted. */
-        struct nvsp_msg_subchannel q, a = {.type = NVSP_MSG5_SUBCHANNEL,
-                                           .op_or_status = NVSP_STAT_FAIL};
-        memcpy(&q, msg, sizeof(q));
-        if (q.op_or_status != NVSP_SUBCHANNEL_ALLOCATE) {
-            netvsp_bad(np, c, NETVSP_ERR_NVSP_TYPE);
-        } else {
-            a.op_or_status = NVSP_STAT_SUCCESS;
-            a.num_subchannels = RTE_MIN(q.num_subchannels, NETVSP_QUEUES - 1);
-            np->stats.subchannels_refused += q.num_subchannels - a.num_subchannels;
-        }
-        if (want)
-            complete_body(c, pkt->trans_id, &a, sizeof(a));
+    case NVSP_MSG5_SUBCHANNEL:
+        nvs_subchannel(np, c, pkt, msg, want);
         return false;
-    }
     case NVSP_MSG4_SWITCH_DATA_PATH:
         /* Completed without a body, as vmswitch and OpenVMM do: Linux's
          * netvsc_switch_datapath() waits for a completion whose payload is
@@ -563,7 +671,7 @@ bool netvsp_nvs_message(struct netvsp *np, struct conn *c, const struct vmbus_pk
          * leaving its waiter asleep for ever. There is no VF here, so the
          * data path stays synthetic whatever the guest asks. */
         if (want && vmbus_ring_put_inband(c->tx, VMBUS_PKT_COMP, 0, pkt->trans_id, NULL, 0) == 0)
-            c->unpublished = true;
+            c->l0.unpublished = true;
         return false;
     case NVSP_MSG5_OID_QUERY_EX: {
         uint32_t a[3] = {NVSP_MSG5_OID_QUERY_EX_COMPLETE, RNDIS_STATUS_NOT_SUPPORTED, 0};

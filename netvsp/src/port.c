@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "jumbo.h"
@@ -32,6 +34,7 @@ static const char *const err_names[NETVSP_ERR_COUNT] = {
     [NETVSP_ERR_COMPLETION_ID] = "completion_id",
     [NETVSP_ERR_NOT_READY] = "not_ready",
     [NETVSP_ERR_BUFFER_SIZE] = "buffer_too_big",
+    [NETVSP_ERR_SUBCHANNEL_MSG] = "subchannel_message",
 };
 
 const char *netvsp_err_name(enum netvsp_err e)
@@ -54,6 +57,18 @@ const char *netvsp_lso_drop_name(enum netvsp_lso_drop r)
     return r < NETVSP_LSO_DROP_COUNT ? lso_drop_names[r] : "invalid";
 }
 
+static const char *const subch_names[NETVSP_SUBCH_ERR_COUNT] = {
+    [NETVSP_SUBCH_TOO_MANY] = "too_many",
+    [NETVSP_SUBCH_REPEATED] = "repeated",
+    [NETVSP_SUBCH_NOT_READY] = "not_ready",
+    [NETVSP_SUBCH_OPERATION] = "operation",
+};
+
+const char *netvsp_subch_err_name(enum netvsp_subch_err r)
+{
+    return r < NETVSP_SUBCH_ERR_COUNT ? subch_names[r] : "invalid";
+}
+
 static void vm_tx_flush(struct vsw_port *port)
 {
     struct netvsp *np = np_of(port);
@@ -63,20 +78,20 @@ static void vm_tx_flush(struct vsw_port *port)
             netvsp_indicate_media(np, c);
         if (c->mtu_gen_seen != __atomic_load_n(&np->mtu_gen, __ATOMIC_RELAXED))
             netvsp_indicate_mtu(np, c);
-        netvsp_publish(np, c);
+        netvsp_publish_all(np, c);
     }
 }
 
 static int vm_wait_fd(struct vsw_port *port)
 {
     struct netvsp *np = np_of(port);
-    /* chan_close unpublishes conn before it says the fd changed: the old
-     * descriptor leaves the worker's epoll set while its number still
-     * names it, and no number is remembered after it is closed. */
-    return __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE) && np->chan &&
-                   vmbus_chan_is_open(np->chan)
-               ? vmbus_chan_event_fd(np->chan)
-               : -1;
+    /* The connection's epoll set over its lanes' event fds. chan_close
+     * unpublishes conn before it says the fd changed and closes the set
+     * only after: the old descriptor leaves the worker's epoll set while
+     * its number still names it, and no number is remembered after it is
+     * closed. */
+    struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
+    return c && np->chan && vmbus_chan_is_open(np->chan) ? c->epfd : -1;
 }
 
 static bool vm_wait_arm(struct vsw_port *port)
@@ -85,21 +100,32 @@ static bool vm_wait_arm(struct vsw_port *port)
     struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
     if (!c || c->dead)
         return false;
-    netvsp_publish(np, c);
-    bool pending = vmbus_ring_intr_unmask(c->rx);
-    /* Blocked on our own ring (completions)? Then the guest's requests are
-     * no work until it reads: rx_burst leaves them in its ring. Ask to hear
-     * when it makes room and say whether it has already; a request waiting
-     * there must not keep the worker from sleeping for as long as the guest
-     * does not read. */
-    if (vmbus_ring_free_bytes(c->tx) < netvsp_reply_room())
-        pending = vmbus_ring_arm_space(c->tx, netvsp_reply_room()) == 1;
+    bool pending = false, room = true;
+    for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++) {
+        struct lane *l = __atomic_load_n(&c->lanes[i], __ATOMIC_ACQUIRE);
+        if (!l)
+            continue;
+        netvsp_publish(np, c, l);
+        bool p = vmbus_ring_intr_unmask(l->rx);
+        /* Blocked on our own ring (completions)? Then the guest's requests
+         * are no work until it reads: rx_burst leaves them in its ring. Ask
+         * to hear when it makes room and say whether it has already; a
+         * request waiting there must not keep the worker from sleeping for
+         * as long as the guest does not read. */
+        if (vmbus_ring_free_bytes(l->tx) < netvsp_reply_room()) {
+            p = vmbus_ring_arm_space(l->tx, netvsp_reply_room()) == 1;
+            room = false;
+        }
+        pending |= p;
+    }
     /* A send whose frames are still held somewhere owes the guest a
      * completion that no event announces when another thread frees them:
-     * keep polling until it is sent (while the ring has room; a full one
-     * wakes us when the guest reads, above). */
-    return pending || (netvsp_zc_pending(c->zc) &&
-                       vmbus_ring_free_bytes(c->tx) >= netvsp_reply_room());
+     * keep polling until it is sent (while the rings have room; a full one
+     * wakes us when the guest reads, above). So does the send table once
+     * the sub-channels granted are open. */
+    return pending || (netvsp_zc_pending(c->zc) && room) ||
+           (room && c->sub_granted && !c->itab_sent &&
+            netvsp_open_lanes(c) == c->sub_granted + 1);
 }
 
 static void vm_wait_disarm(struct vsw_port *port)
@@ -108,10 +134,15 @@ static void vm_wait_disarm(struct vsw_port *port)
     struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
     if (!c)
         return;
-    vmbus_ring_intr_mask(c->rx);
-    uint64_t v;
-    if (read(vmbus_chan_event_fd(c->chan), &v, sizeof(v)) < 0) {
-        /* not signalled */
+    for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++) {
+        struct lane *l = __atomic_load_n(&c->lanes[i], __ATOMIC_ACQUIRE);
+        if (!l)
+            continue;
+        vmbus_ring_intr_mask(l->rx);
+        uint64_t v;
+        if (read(vmbus_chan_event_fd(l->chan), &v, sizeof(v)) < 0) {
+            /* not signalled */
+        }
     }
 }
 
@@ -125,6 +156,37 @@ void netvsp_update_tx_offloads(struct netvsp *np, const struct conn *c)
     vsw_port_set_tx_offloads(&np->port, f);
 }
 
+static int epoll_add(int epfd, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static const struct vmbus_device_ops sub_ops;
+
+/* The worker granted sub-channels (nvs.c): offer them. Control thread,
+ * only while the connection is there (watched from open to close). */
+static void on_offer(void *ctx, uint32_t events)
+{
+    struct netvsp *np = ctx;
+    (void)events;
+    struct conn *c = np->conn;
+    uint64_t v;
+    if (!c || read(c->offer_fd, &v, sizeof(v)) < 0)
+        return;
+    uint32_t n = __atomic_load_n(&c->offer_n, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 1; i <= n && i < NETVSP_QUEUES_MAX; i++) {
+        struct vmbus_chan *sub;
+        np->sub[i].np = np;
+        np->sub[i].idx = i;
+        /* -EEXIST: offered already. Anything else leaves the guest with
+         * fewer channels than it was told, as a host out of channel ids
+         * would; it keeps using those it has. */
+        if (vmbus_server_offer_sub(np->chan, (uint16_t)i, &sub_ops, &np->sub[i], &sub) < 0)
+            continue;
+    }
+}
+
 static int chan_open(void *ctx, struct vmbus_chan *chan)
 {
     struct netvsp *np = ctx;
@@ -132,6 +194,20 @@ static int chan_open(void *ctx, struct vmbus_chan *chan)
     int rc = netvsp_conn_create(np, chan, &c);
     if (rc < 0)
         return rc;
+    struct hv_host *host = hv_partition_host(vmbus_chan_partition(chan));
+    c->epfd = epoll_create1(EPOLL_CLOEXEC);
+    c->offer_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    rc = c->epfd < 0 || c->offer_fd < 0 ? -errno : epoll_add(c->epfd, vmbus_chan_event_fd(chan));
+    if (rc == 0)
+        rc = hv_host_watch(host, c->offer_fd, EPOLLIN, on_offer, np);
+    if (rc < 0) {
+        if (c->epfd >= 0)
+            close(c->epfd);
+        if (c->offer_fd >= 0)
+            close(c->offer_fd);
+        netvsp_conn_free(c);
+        return rc;
+    }
     /* Without its own mapping of the guest's memory (or with PCI devices,
      * zcopy.c) the connection copies every frame, as it always may. */
     if (c->dma && netvsp_zc_create(c->dma, c->mem_pages << HV_PAGE_SHIFT, &c->zc) < 0)
@@ -148,21 +224,81 @@ static int chan_open(void *ctx, struct vmbus_chan *chan)
 static void chan_close(void *ctx, struct vmbus_chan *chan)
 {
     struct netvsp *np = ctx;
-    (void)chan;
     struct conn *c = np->conn;
+    /* hv-core closed every sub-channel first (sub_close): only the
+     * primary's lane is left. */
     vsw_port_set_link(&np->port, false);
     __atomic_store_n(&np->conn, NULL, __ATOMIC_RELEASE);
     /* After this no worker can be inside c. */
     vsw_port_synchronize(&np->port);
+    hv_host_unwatch(hv_partition_host(vmbus_chan_partition(chan)), c->offer_fd);
+    close(c->offer_fd);
     np->stats.connected = false;
     np->stats.rndis_ready = false;
     netvsp_update_tx_offloads(np, NULL);
     /* Frames still in the switch keep the guest's pages mapped (zcopy.c);
      * their completions are owed to a channel that is gone. */
     netvsp_zc_put(c->zc);
+    int epfd = c->epfd;
     netvsp_conn_free(c);
     vsw_port_wait_fd_changed(&np->port);
+    close(epfd);
 }
+
+/*
+ * A sub-channel the guest opened: a lane of the connection, published to
+ * the worker, its event fd in the port's wait set. Refused (the guest
+ * keeps the channels it has) without a connection, for an index the NIC
+ * did not grant, or twice.
+ */
+static int sub_open(void *ctx, struct vmbus_chan *chan)
+{
+    struct netvsp_subctx *sc = ctx;
+    struct netvsp *np = sc->np;
+    struct conn *c = np->conn;
+    if (!c || sc->idx == 0 || sc->idx > c->sub_granted || c->lanes[sc->idx])
+        return -EINVAL;
+    struct lane *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    netvsp_lane_init(l, chan, sc->idx);
+    int rc = epoll_add(c->epfd, vmbus_chan_event_fd(chan));
+    if (rc < 0) {
+        free(l);
+        return rc;
+    }
+    np->stats.subchannel_opens++;
+    __atomic_store_n(&c->lanes[sc->idx], l, __ATOMIC_RELEASE);
+    /* The worker sends the send table once they are all open. */
+    vsw_port_kick(&np->port);
+    return 0;
+}
+
+/* The sub-channel is closing (the guest closed it, or its primary is
+ * closing, hv-core closing sub-channels first): the worker stops using
+ * its lane before its rings go. Its transfers still outstanding stay in
+ * the shared allocator until the guest completes them (on any channel) or
+ * the connection goes; its zero-copy completions are dropped. */
+static void sub_close(void *ctx, struct vmbus_chan *chan)
+{
+    struct netvsp_subctx *sc = ctx;
+    struct netvsp *np = sc->np;
+    struct conn *c = np->conn;
+    if (!c)
+        return;
+    struct lane *l = c->lanes[sc->idx];
+    if (!l || l->chan != chan)
+        return;
+    __atomic_store_n(&c->lanes[sc->idx], NULL, __ATOMIC_RELEASE);
+    vsw_port_synchronize(&np->port);
+    epoll_ctl(c->epfd, EPOLL_CTL_DEL, vmbus_chan_event_fd(chan), NULL);
+    free(l);
+}
+
+static const struct vmbus_device_ops sub_ops = {
+    .open = sub_open,
+    .close = sub_close,
+};
 
 static const struct vmbus_device_ops dev_ops = {
     .open = chan_open,
@@ -205,7 +341,8 @@ static bool nic_name_ok(const char *s)
 
 int netvsp_create(struct vmbus_server *srv, const struct netvsp_params *p, struct netvsp **out)
 {
-    if (!p->pool || !p->port_name || !nic_name_ok(p->nic_name) || !jumbo_mtu_valid(p->mtu))
+    if (!p->pool || !p->port_name || !nic_name_ok(p->nic_name) || !jumbo_mtu_valid(p->mtu) ||
+        p->queues > NETVSP_QUEUES_MAX)
         return -EINVAL;
     if ((p->mac[0] & 1) || !(p->mac[0] | p->mac[1] | p->mac[2] | p->mac[3] | p->mac[4] | p->mac[5]))
         return -EINVAL;
@@ -221,6 +358,7 @@ int netvsp_create(struct vmbus_server *srv, const struct netvsp_params *p, struc
     memcpy(np->mac, p->mac, 6);
     np->mtu = p->mtu;
     np->pool = p->pool;
+    np->queues = p->queues ? p->queues : 1;
     np->media = true;
     vsw_port_set_max_frame(&np->port, jumbo_frame(p->mtu));
     struct vmbus_offer_params op = {.class_id = VMBUS_GUID_NETVSC,
@@ -254,8 +392,11 @@ struct netvsp *netvsp_from_port(struct vsw_port *port)
 void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out)
 {
     *out = n->stats;
+    out->queues = __atomic_load_n(&n->queues, __ATOMIC_RELAXED);
     const struct conn *c = __atomic_load_n(&n->conn, __ATOMIC_ACQUIRE);
     if (c) {
+        for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++)
+            out->channels += __atomic_load_n(&c->lanes[i], __ATOMIC_ACQUIRE) != NULL;
         out->rndis_ready = c->rndis_ready;
         out->frame_size = c->frame;
         out->packet_filter = c->filter;
@@ -294,6 +435,14 @@ void netvsp_set_media(struct netvsp *n, bool connected)
         vsw_port_set_link(&n->port, false);
     /* The owning worker tells the guest at the end of its next round. */
     vsw_port_kick(&n->port);
+}
+
+int netvsp_set_queues(struct netvsp *n, uint32_t queues)
+{
+    if (queues < 1 || queues > NETVSP_QUEUES_MAX)
+        return -EINVAL;
+    __atomic_store_n(&n->queues, queues, __ATOMIC_RELAXED);
+    return 0;
 }
 
 void netvsp_mac(const struct netvsp *n, uint8_t mac[6])

@@ -160,7 +160,9 @@ static uint32_t query_oid(struct netvsp *np, struct conn *c, uint32_t oid, const
         rss.hdr.size = sizeof(rss);
         rss.caps = NDIS_RSS_CAP_TOEPLITZ | NDIS_RSS_CAP_IPV4 | NDIS_RSS_CAP_IPV6;
         rss.num_int_msgs = 1;
-        rss.num_recv_queues = NETVSP_QUEUES; /* one: guests ask for no sub-channels */
+        /* The channels a guest may have (primary included): Linux asks
+         * for min(its CPUs, this) - 1 sub-channels. */
+        rss.num_recv_queues = __atomic_load_n(&np->queues, __ATOMIC_RELAXED);
         rss.num_indirect_entries = 128;
         src = &rss;
         len = sizeof(rss);
@@ -304,7 +306,9 @@ static uint32_t set_oid(struct netvsp *np, struct conn *c, uint32_t oid, const u
     case RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS: {
         /* in is the connection's copy of the message. */
         enum netvsp_rss_err why;
-        if (netvsp_rss_parse(in, len, NETVSP_QUEUES, &c->rss, &c->rss, &why) < 0) {
+        /* A table may name the channels open now (Linux sets its
+         * parameters after its sub-channels opened). */
+        if (netvsp_rss_parse(in, len, netvsp_open_lanes(c), &c->rss, &c->rss, &why) < 0) {
             np->stats.rss_refused[why]++;
             return RNDIS_STATUS_INVALID_DATA;
         }

@@ -291,9 +291,9 @@ static int build_stream(struct netvsp *np, struct conn *c, const struct vmbus_pk
  * pages where zs (a zero-copy slot, or NULL) allows; a control message is
  * answered. Returns the NVSP status to complete with.
  */
-static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
-                           const struct nvsp_msg_rndis_pkt *m, struct rte_mbuf **pkts,
-                           uint16_t *npkts, struct zc_slot *zs)
+static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct lane *l,
+                           const struct vmbus_pkt *pkt, const struct nvsp_msg_rndis_pkt *m,
+                           struct rte_mbuf **pkts, uint16_t *npkts, struct zc_slot *zs)
 {
     struct gstream gs;
     if (!c->rbuf) {
@@ -337,7 +337,12 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
                 pkts[(*npkts)++] = mb;
             data_seen = true;
         } else {
-            /* Control messages travel alone, never after data. */
+            /* Control messages travel alone, never after data, and on
+             * the primary only. */
+            if (l->idx != 0) {
+                netvsp_bad(np, c, NETVSP_ERR_SUBCHANNEL_MSG);
+                return NVSP_STAT_INVALID_RNDIS_PKT;
+            }
             if (data_seen || m->channel_type != NVSP_CHANNEL_TYPE_CONTROL ||
                 h.len > CTRL_MSG_MAX) {
                 netvsp_bad(np, c, NETVSP_ERR_RNDIS_TYPE);
@@ -356,30 +361,45 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct vmbus
  * of RNDIS messages is the data path's, completed with their status, at
  * once or, if frames still point into its pages, once they are all freed
  * (reap_completions). */
-static void nvsp_message(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt,
-                         struct rte_mbuf **pkts, uint16_t *npkts)
+static void nvsp_message(struct netvsp *np, struct conn *c, struct lane *l,
+                         const struct vmbus_pkt *pkt, struct rte_mbuf **pkts, uint16_t *npkts)
 {
     struct nvsp_msg_rndis_pkt m;
-    if (!netvsp_nvs_message(np, c, pkt, &m))
+    if (!netvsp_nvs_message(np, c, l, pkt, &m))
         return;
     struct zc_slot *zs =
         pkt->type == VMBUS_PKT_DATA_USING_GPA_DIRECT ? netvsp_zc_slot_get(c->zc) : NULL;
-    uint32_t st = rndis_send(np, c, pkt, &m, pkts, npkts, zs);
-    if (zs && netvsp_zc_slot_end(c->zc, zs, pkt->trans_id, st))
+    uint16_t before = *npkts;
+    uint32_t st = rndis_send(np, c, l, pkt, &m, pkts, npkts, zs);
+    np->stats.chan_rx[l->idx] += *npkts - before;
+    if (zs && netvsp_zc_slot_end(c->zc, zs, l->idx, pkt->trans_id, st))
         return;
-    netvsp_send_completion(c, pkt->trans_id, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
+    netvsp_send_completion(c, l, pkt->trans_id, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
 }
 
-/* Complete the sends whose frames are all freed, while the ring to the
- * guest has room; how many. */
+/* Every open lane's ring to the guest has room for a reply. */
+static bool lanes_have_room(const struct conn *c)
+{
+    for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++) {
+        const struct lane *l = __atomic_load_n(&c->lanes[i], __ATOMIC_ACQUIRE);
+        if (l && vmbus_ring_free_bytes(l->tx) < netvsp_reply_room())
+            return false;
+    }
+    return true;
+}
+
+/* Complete the sends whose frames are all freed, each on the lane it came
+ * on (dropped if that sub-channel has closed since), while the rings to
+ * the guest have room; how many. */
 static uint32_t reap_completions(struct conn *c)
 {
-    uint32_t n = 0;
+    uint32_t n = 0, lane;
     uint64_t tid;
     uint32_t st;
-    while (vmbus_ring_free_bytes(c->tx) >= netvsp_reply_room() &&
-           netvsp_zc_reap(c->zc, &tid, &st)) {
-        netvsp_send_completion(c, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
+    while (lanes_have_room(c) && netvsp_zc_reap(c->zc, &lane, &tid, &st)) {
+        struct lane *l = __atomic_load_n(&c->lanes[lane], __ATOMIC_ACQUIRE);
+        if (l)
+            netvsp_send_completion(c, l, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
         n++;
     }
     return n;
@@ -398,33 +418,22 @@ static void guest_completion(struct netvsp *np, struct conn *c, const struct vmb
 }
 
 /*
- * One round's share of the guest's ring (see rx_burst in
- * vsw-port-provider.h): at most n units of work, where each frame costs one,
- * kept or dropped, and so does each message that carries none (NVSP and
- * RNDIS control, completions, refused messages). Whatever a guest sends, the
- * worker moves on to its other ports after this bounded amount of work; the
- * rest stays in the ring for the next round. A request is taken only while
- * the budget left could hold the most frames it may carry.
+ * Lane l's share of a round: messages from its ring while the port's
+ * budget left (n less *used) could hold the most frames one may carry and
+ * its ring to the guest has room for what one may make us send. Returns
+ * false when the connection died.
  */
-uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+static bool lane_round(struct netvsp *np, struct conn *c, struct lane *l, struct rte_mbuf **pkts,
+                       uint16_t *got, uint32_t *used, uint16_t n)
 {
-    struct netvsp *np = np_of(port);
-    struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
-    if (!c || c->dead)
-        return 0;
-    uint16_t got = 0;
-    uint32_t used = 0;
-    if (netvsp_zc_pending(c->zc) && reap_completions(c))
-        vsw_port_rx_busy(port);
-    /* Take a request only if whatever it makes us send fits; otherwise
-     * leave the guest's requests in its ring (back-pressure). */
-    while (used + MAX_PKTS_PER_MSG <= n) {
-        if (vmbus_ring_free_bytes(c->tx) < netvsp_reply_room()) {
-            if (c->tx->error)
+    uint32_t mine = 0;
+    while (*used + MAX_PKTS_PER_MSG <= n) {
+        if (vmbus_ring_free_bytes(l->tx) < netvsp_reply_room()) {
+            if (l->tx->error)
                 netvsp_ring_fatal(np, c);
             break;
         }
-        int len = vmbus_ring_get(c->rx, c->pkt, PKT_MAX);
+        int len = vmbus_ring_get(l->rx, c->pkt, PKT_MAX);
         if (len == -EAGAIN)
             break;
         if (len < 0) {
@@ -440,21 +449,57 @@ uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
             break;
         case VMBUS_PKT_DATA_INBAND:
         case VMBUS_PKT_DATA_USING_GPA_DIRECT:
-            nvsp_message(np, c, &pkt, pkts, &got);
+            nvsp_message(np, c, l, &pkt, pkts, got);
             break;
         default:
             netvsp_bad(np, c, NETVSP_ERR_PKT_TYPE);
             break;
         }
-        used += c->frames_seen != seen ? c->frames_seen - seen : 1;
+        uint32_t u = c->frames_seen != seen ? c->frames_seen - seen : 1;
+        *used += u;
+        mine += u;
         if (c->dead)
             break;
     }
-    if (used) {
-        if (vmbus_ring_release(c->rx) == 1)
-            vmbus_chan_signal(c->chan);
-        netvsp_flush_pending_ctrl(np, c);
+    if (mine && vmbus_ring_release(l->rx) == 1)
+        vmbus_chan_signal(l->chan);
+    return !c->dead;
+}
+
+/*
+ * One round's share of the guest's rings (see rx_burst in
+ * vsw-port-provider.h): at most n units of work over all the NIC's open
+ * channels together, where each frame costs one, kept or dropped, and so
+ * does each message that carries none (NVSP and RNDIS control,
+ * completions, refused messages). Whatever a guest sends, on however many
+ * channels, the worker moves on to its other ports after this bounded
+ * amount of work; the rest stays in the rings for the next round. The
+ * lane served first turns round by round, so no channel of the guest
+ * starves another. A request is taken only while the budget left could
+ * hold the most frames it may carry.
+ */
+uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+    struct netvsp *np = np_of(port);
+    struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
+    if (!c || c->dead)
+        return 0;
+    uint16_t got = 0;
+    uint32_t used = 0;
+    if (netvsp_zc_pending(c->zc) && reap_completions(c))
+        vsw_port_rx_busy(port);
+    uint32_t first = c->rr;
+    c->rr = (c->rr + 1) % NETVSP_QUEUES_MAX;
+    for (uint32_t k = 0; k < NETVSP_QUEUES_MAX; k++) {
+        struct lane *l = __atomic_load_n(&c->lanes[(first + k) % NETVSP_QUEUES_MAX],
+                                         __ATOMIC_ACQUIRE);
+        if (l && !lane_round(np, c, l, pkts, &got, &used, n))
+            break;
     }
+    if (used)
+        netvsp_flush_pending_ctrl(np, c);
+    if (c->sub_granted && !c->itab_sent)
+        netvsp_send_itab(np, c);
     if (got && !media(np)) {
         /* Unplugged: the guest's frames go nowhere, but its control
          * messages are still answered (it must be able to query). */
@@ -582,13 +627,14 @@ struct batch {
 
 /* Emit the batched data frames; count them sent, or dropped if the ring
  * to the guest was full. */
-static uint16_t emit_data(struct netvsp *np, struct conn *c, struct vsw_port_counters *ctr,
-                          struct batch *bt)
+static uint16_t emit_data(struct netvsp *np, struct conn *c, struct lane *l,
+                          struct vsw_port_counters *ctr, struct batch *bt)
 {
-    uint32_t n = c->xn, f = bt->frames;
+    uint32_t n = l->xn, f = bt->frames;
     if (!n)
         return 0;
-    if (netvsp_xfer_emit(np, c, NVSP_CHANNEL_TYPE_DATA) == n) {
+    if (netvsp_xfer_emit(np, c, l, NVSP_CHANNEL_TYPE_DATA) == n) {
+        np->stats.chan_tx[l->idx] += f;
         ctr->tx_packets += f;
         ctr->tx_bytes += bt->bytes;
     } else {
@@ -635,24 +681,49 @@ static bool rsc_l3_ok(const struct rte_mbuf *m, bool v4)
            sizeof(*ip) + rte_be_to_cpu_16(ip->payload_len) == l3;
 }
 
-/*
- * The hash value and type PPIs of frame m at p, if the guest turned RSS on
- * and the frame is one its hash types cover; their length (0 if none).
- * Hashed from the switch's copy: the guest may write its own at any time.
- */
-static uint32_t put_hash_ppis(struct netvsp *np, const struct conn *c, const struct rte_mbuf *m,
-                              uint8_t *p)
+/* A frame's RSS hash, computed once: it picks the lane and goes in the
+ * PPIs. */
+struct fhash {
+    bool ok;
+    uint32_t hash, type;
+};
+
+/* The hash of frame m if the guest turned RSS on and the frame is one its
+ * hash types cover. Hashed from the switch's copy: the guest may write its
+ * own at any time. */
+static struct fhash frame_hash(const struct conn *c, const struct rte_mbuf *m)
 {
-    uint32_t hash, htype;
+    struct fhash r = {0};
     if (!c->rss.on)
-        return 0;
+        return r;
     uint8_t hb[RSS_HDR_MAX];
     uint32_t hl = RTE_MIN(m->pkt_len, RSS_HDR_MAX);
     const uint8_t *h = rte_pktmbuf_read(m, 0, hl, hb);
-    if (!h || !netvsp_rss_hash(&c->rss, h, hl, &hash, &htype))
+    r.ok = h && netvsp_rss_hash(&c->rss, h, hl, &r.hash, &r.type);
+    return r;
+}
+
+/* The lane a frame of hash fh goes out on: the one the guest's
+ * indirection table names, the primary when RSS is off, the frame has no
+ * hash, or that sub-channel has closed since. */
+static struct lane *pick_lane(struct conn *c, const struct fhash *fh)
+{
+    if (!fh->ok)
+        return &c->l0;
+    uint32_t e = c->rss.itab[fh->hash & (c->rss.nitab - 1)];
+    struct lane *l = e < NETVSP_QUEUES_MAX ? __atomic_load_n(&c->lanes[e], __ATOMIC_ACQUIRE)
+                                           : NULL;
+    return l ? l : &c->l0;
+}
+
+/* The hash value and type PPIs of a frame of hash fh at p; their length (0
+ * if it has none). */
+static uint32_t put_hash_ppis(struct netvsp *np, const struct fhash *fh, uint8_t *p)
+{
+    if (!fh->ok)
         return 0;
-    uint32_t n = put_u32_ppi(p, RNDIS_PPI_HASH_VALUE, hash);
-    n += put_u32_ppi(p + n, RNDIS_PPI_HASH_INFO, NDIS_HASH_FUNCTION_TOEPLITZ | htype);
+    uint32_t n = put_u32_ppi(p, RNDIS_PPI_HASH_VALUE, fh->hash);
+    n += put_u32_ppi(p + n, RNDIS_PPI_HASH_INFO, NDIS_HASH_FUNCTION_TOEPLITZ | fh->type);
     np->stats.rss_hashed++;
     return n;
 }
@@ -669,15 +740,16 @@ static uint32_t put_hash_ppis(struct netvsp *np, const struct conn *c, const str
  * the last of even length). Returns the ranges used, 0 if it was dropped
  * (counted).
  */
-static uint32_t send_rsc(struct netvsp *np, struct conn *c, struct vsw_port *port,
-                         struct rte_mbuf *m, uint16_t tag, struct vsw_port_counters *ctr,
-                         struct batch *bt, uint16_t *sent)
+static uint32_t send_rsc(struct netvsp *np, struct conn *c, struct lane *l,
+                         const struct fhash *fh, struct vsw_port *port, struct rte_mbuf *m,
+                         uint16_t tag, struct vsw_port_counters *ctr, struct batch *bt,
+                         uint16_t *sent)
 {
     const uint32_t len = m->pkt_len, l3_off = m->l2_len, l4_off = l3_off + m->l3_len;
     const bool v4 = m->ol_flags & RTE_MBUF_F_TX_IPV4;
     /* Checksum, packet id, and maybe VLAN and the two hash PPIs. */
     const uint32_t first_ppi = 2 * RNDIS_PPI_U32_SIZE + (tag ? RNDIS_PPI_U32_SIZE : 0) +
-                               (c->rss.on ? 2 * RNDIS_PPI_U32_SIZE : 0);
+                               (fh->ok ? 2 * RNDIS_PPI_U32_SIZE : 0);
     const uint32_t room = c->sub_size - SUB_TAIL - sizeof(struct rndis_packet_msg);
     /* Frame bytes per range: even, and the first holds all headers. */
     uint32_t cap0 = (room - first_ppi) & ~1u, cap = (room - RNDIS_PPI_U32_SIZE) & ~1u;
@@ -693,8 +765,8 @@ static uint32_t send_rsc(struct netvsp *np, struct conn *c, struct vsw_port *por
         vsw_port_drop(port, VSW_DROP_TOO_BIG, 1);
         return 0;
     }
-    if (c->xn + nfrag > XFER_BATCH)
-        *sent += emit_data(np, c, ctr, bt);
+    if (l->xn + nfrag > XFER_BATCH)
+        *sent += emit_data(np, c, l, ctr, bt);
     if (c->nfree_data < nfrag) {
         np->stats.tx_no_buffer++;
         vsw_port_drop(port, VSW_DROP_QUEUE_FULL, 1);
@@ -714,7 +786,7 @@ static uint32_t send_rsc(struct netvsp *np, struct conn *c, struct vsw_port *por
             if (tag)
                 ppi_len += put_u32_ppi(ppi + ppi_len, RNDIS_PPI_VLAN,
                                        RNDIS_VLAN_MAKE(tag, (m->vlan_tci >> 13) & 7));
-            ppi_len += put_hash_ppis(np, c, m, ppi + ppi_len);
+            ppi_len += put_hash_ppis(np, fh, ppi + ppi_len);
         }
         struct rndis_pktinfo_id pid = {
             .version = RNDIS_PKTINFO_ID_V1,
@@ -747,7 +819,7 @@ static uint32_t send_rsc(struct netvsp *np, struct conn *c, struct vsw_port *por
         } else {
             sum += rte_raw_cksum(data, k);
         }
-        netvsp_xfer_add(c, sub, pm.hdr.len);
+        netvsp_xfer_add(c, l, sub, pm.hdr.len);
         off += k;
     }
     uint16_t cks;
@@ -812,7 +884,10 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
         return 0;
     }
     struct vsw_port_counters *ctr = &port->counters[rte_lcore_id()];
-    struct batch bt = {0};
+    struct batch bt[NETVSP_QUEUES_MAX] = {0};
+    /* The lanes this burst batched for (a sub-channel unpublished meanwhile
+     * is still there until the round ends, and its batch must go out). */
+    struct lane *lp[NETVSP_QUEUES_MAX] = {0};
     const bool rsc = c->rsc4 && c->rsc6;
     for (uint16_t i = 0; i < n; i++) {
         struct rte_mbuf *m = pkts[i];
@@ -835,10 +910,14 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
             np->stats.tx_filtered++;
             continue;
         }
+        const struct fhash fh = frame_hash(c, m);
+        struct lane *l = pick_lane(c, &fh);
+        struct batch *b = &bt[l->idx];
+        lp[l->idx] = l;
         if (whole) {
-            send_rsc(np, c, port, m, vsw_port_tx_vlan(port, m), ctr, &bt, &sent);
-            if (c->xn == XFER_BATCH)
-                sent += emit_data(np, c, ctr, &bt);
+            send_rsc(np, c, l, &fh, port, m, vsw_port_tx_vlan(port, m), ctr, b, &sent);
+            if (l->xn == XFER_BATCH)
+                sent += emit_data(np, c, l, ctr, b);
             continue;
         }
         if (!c->nfree_data) {
@@ -870,7 +949,7 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
             memcpy(ppi + ppi_len + sizeof(r), &v, sizeof(v));
             ppi_len += r.size;
         }
-        ppi_len += put_hash_ppis(np, c, m, ppi + ppi_len);
+        ppi_len += put_hash_ppis(np, &fh, ppi + ppi_len);
         uint8_t *frame = ppi + ppi_len;
         const void *data = rte_pktmbuf_read(m, 0, len, frame);
         if (data != frame)
@@ -884,13 +963,15 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
             memcpy(ppi + sizeof(r), &v, sizeof(v));
         }
         uint32_t msg_len = put_packet_msg(dst, ppi_len, len);
-        netvsp_xfer_add(c, sub, msg_len);
-        bt.bytes += len;
-        bt.frames++;
-        if (c->xn == XFER_BATCH)
-            sent += emit_data(np, c, ctr, &bt);
+        netvsp_xfer_add(c, l, sub, msg_len);
+        b->bytes += len;
+        b->frames++;
+        if (l->xn == XFER_BATCH)
+            sent += emit_data(np, c, l, ctr, b);
     }
-    sent += emit_data(np, c, ctr, &bt);
+    for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++)
+        if (lp[i])
+            sent += emit_data(np, c, lp[i], ctr, &bt[i]);
     /* Every frame was copied out or dropped: one bulk free. */
     rte_pktmbuf_free_bulk(pkts, n);
     return sent;

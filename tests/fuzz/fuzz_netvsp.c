@@ -55,6 +55,15 @@
  *      as one range, no send section.
  *  13  flood: the previous action again, 1 + (byte % 32) times, with the
  *      same arguments (many control requests outstanding, rings full).
+ * A control byte of 0xf0 or more is one of two sub-channel actions instead
+ * (the NIC has SUB_QUEUES channels; a guest asks for sub-channels with an
+ * NVSP 5 SUBCHANNEL message through action 0):
+ *  0xf0..0xf7  hv_host_run (the NIC's offers are made there), then open
+ *      every sub-channel offered and not open yet, as Linux's callback does.
+ *  0xf8..0xff  the channel the ring actions (0, 1, 3, 4, 9, 12 and 13)
+ *      use from now on: byte % SUB_QUEUES, 0 the primary, else that
+ *      sub-channel if open (else the primary). Action 7 and the end of an
+ *      input read every open channel.
  *
  * Checked besides sanitizers: frames out of rx_burst are 14..9014 bytes,
  * or large sends that hold contract B (vsw-frame.h) within what LSOv2 offers,
@@ -94,6 +103,7 @@
 
 #define MEM_BYTES (16ull << 20)
 #define RING_PAGES 4u
+#define SUB_QUEUES 4u /* channels the NIC may have */
 #define RBUF_PAGES 64u
 #define SBUF_PAGES 24u /* 16 sections */
 #define SCRATCH_PAGES 8u
@@ -130,7 +140,9 @@ static struct {
     struct vsw_port *port;
     struct hv_guest *g;
     struct vmbus_client *client;
-    struct vmbus_gchan *ch;
+    struct vmbus_gchan *ch;   /* the channel ring actions use */
+    struct vmbus_gchan *prim; /* the primary */
+    struct vmbus_gchan *sub[SUB_QUEUES];
     uint32_t relid;
     uint64_t mem_pages;
     uint64_t rbuf_pfn, sbuf_pfn, scratch_pfn;
@@ -218,15 +230,51 @@ static uint32_t grant(uint32_t pages, uint64_t *first_out)
 static void open_chan(void)
 {
     struct vmbus_gchan_params gp = {.tx_pages = RING_PAGES, .rx_pages = RING_PAGES};
-    CHECK(vmbus_client_open(F.client, F.relid, &gp, &F.ch) == 0);
+    CHECK(vmbus_client_open(F.client, F.relid, &gp, &F.prim) == 0);
+    F.ch = F.prim;
     F.ntids = 0;
 }
 
+/* Sub-channels first, as Linux closes them (the root has rescinded them
+ * if the primary closed on its side). */
 static void close_chan(void)
 {
-    if (F.ch)
-        vmbus_client_close(F.ch);
-    F.ch = NULL;
+    for (unsigned i = 1; i < SUB_QUEUES; i++) {
+        if (F.sub[i])
+            vmbus_client_close(F.sub[i]);
+        F.sub[i] = NULL;
+    }
+    if (F.prim)
+        vmbus_client_close(F.prim);
+    F.ch = F.prim = NULL;
+}
+
+/* The root's offers, then every sub-channel offered and not open. A
+ * sub-channel rescinded (its primary closed on the root's side) is let go
+ * first. */
+static void open_subs(void)
+{
+    while (hv_host_run(F.host, 0) > 0)
+        ;
+    vmbus_client_poll(F.client);
+    for (unsigned i = 1; i < SUB_QUEUES; i++) {
+        if (F.sub[i] && vmbus_gchan_rescinded(F.sub[i])) {
+            if (F.ch == F.sub[i])
+                F.ch = F.prim;
+            vmbus_client_close(F.sub[i]);
+            F.sub[i] = NULL;
+        }
+    }
+    static struct vmbus_offer_info oi[VMBUS_CLIENT_MAX_OFFERS];
+    int n = vmbus_client_offers(F.client, oi, VMBUS_CLIENT_MAX_OFFERS);
+    for (int k = 0; k < n; k++) {
+        unsigned i = oi[k].sub_channel_index;
+        if (oi[k].rescinded || i == 0 || i >= SUB_QUEUES || F.sub[i])
+            continue;
+        struct vmbus_gchan_params gp = {.tx_pages = RING_PAGES, .rx_pages = RING_PAGES};
+        if (vmbus_client_open(F.client, oi[k].relid, &gp, &F.sub[i]) < 0)
+            F.sub[i] = NULL;
+    }
 }
 
 static void setup_once(void)
@@ -237,8 +285,11 @@ static void setup_once(void)
         .name = "fuzz-netvsp", .memory_bytes = MEM_BYTES, .cls = &hv_direct_partition_class};
     CHECK(hv_partition_create(F.host, &pp, &F.part) == 0);
     CHECK(vmbus_server_create(F.part, &F.srv) == 0);
-    struct netvsp_params np = {
-        .port_name = "fuzz/eth0", .nic_name = "eth0", .mtu = 9000, .pool = F.pool};
+    struct netvsp_params np = {.port_name = "fuzz/eth0",
+                               .nic_name = "eth0",
+                               .mtu = 9000,
+                               .pool = F.pool,
+                               .queues = SUB_QUEUES};
     memcpy(np.mac, NIC_MAC, 6);
     CHECK(netvsp_create(F.srv, &np, &F.nic) == 0);
     F.port = netvsp_port(F.nic);
@@ -596,9 +647,9 @@ static void complete_all(void)
     F.ntids = 0;
 }
 
-static void drain(bool complete)
+static void drain_one(struct vmbus_gchan *ch)
 {
-    struct vmbus_ring *rx = vmbus_gchan_rx(F.ch);
+    struct vmbus_ring *rx = vmbus_gchan_rx(ch);
     for (;;) {
         int len = vmbus_ring_get(rx, F.pkt, PKT_BUF);
         if (len < 0)
@@ -625,6 +676,17 @@ static void drain(bool complete)
             F.tids[F.ntids++] = p.trans_id;
     }
     vmbus_ring_release(rx);
+}
+
+/* What the root sent on every open channel; completions go on the channel
+ * in use. */
+static void drain(bool complete)
+{
+    if (F.prim)
+        drain_one(F.prim);
+    for (unsigned i = 1; i < SUB_QUEUES; i++)
+        if (F.sub[i])
+            drain_one(F.sub[i]);
     if (complete)
         complete_all();
 }
@@ -723,7 +785,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct in last = {0};
     unsigned last_op = 0;
     for (int a = 0; a < MAX_ACTIONS && in.n; a++) {
-        unsigned op = u8(&in) % 14u;
+        uint8_t c = u8(&in);
+        if (c >= 0xf8) {
+            unsigned i = u8(&in) % SUB_QUEUES;
+            F.ch = i && F.sub[i] ? F.sub[i] : F.prim;
+            continue;
+        }
+        if (c >= 0xf0) {
+            open_subs();
+            continue;
+        }
+        unsigned op = c % 14u;
         if (op != 13) {
             last = in;
             last_op = op;
@@ -762,7 +834,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, " | rsc %llu; rx_csum %d lso4 %d lso6 %d |",
                 (unsigned long long)(st.rsc_frames - before.rsc_frames), st.rx_csum, st.lso4,
                 st.lso6);
-        fprintf(stderr, " disconnects=%llu\n",
+        fprintf(stderr, " subchannels granted %llu opened %llu, channels %u, send tables %llu |",
+                (unsigned long long)(st.subchannels_granted - before.subchannels_granted),
+                (unsigned long long)(st.subchannel_opens - before.subchannel_opens),
+                st.channels, (unsigned long long)(st.itab_sent - before.itab_sent));
+        fprintf(stderr, " per channel rx/tx:");
+        for (unsigned i = 0; i < SUB_QUEUES; i++)
+            fprintf(stderr, " %llu/%llu", (unsigned long long)(st.chan_rx[i] - before.chan_rx[i]),
+                    (unsigned long long)(st.chan_tx[i] - before.chan_tx[i]));
+        fprintf(stderr, " | disconnects=%llu\n",
                 (unsigned long long)(st.disconnects - before.disconnects));
     }
     return 0;

@@ -107,7 +107,7 @@ void free_rx(struct vm *v)
 
 void inbox_clear(struct vm *v)
 {
-    v->ncomp = v->nxfer = 0;
+    v->ncomp = v->nxfer = v->ninband = 0;
 }
 
 /* Read everything the root put in the guest's ring into the inbox. No
@@ -149,6 +149,13 @@ int collect_raw(struct vm *v)
             x->completed = false;
             memcpy(x->r, r, sizeof(x->r[0]) * (nr < XFER_KEEP_RANGES ? nr : XFER_KEEP_RANGES));
             memcpy(&x->nvsp, p.payload, sizeof(x->nvsp));
+        } else if (p.type == VMBUS_PKT_DATA_INBAND) {
+            if (v->ninband == sizeof(v->inband) / sizeof(v->inband[0]) ||
+                p.payload_len > sizeof(v->inband[0].msg))
+                return -1;
+            struct inband *ib = &v->inband[v->ninband++];
+            ib->len = p.payload_len;
+            memcpy(ib->msg, p.payload, p.payload_len);
         } else {
             return -1;
         }
@@ -757,6 +764,8 @@ void open_chan(struct vm *v)
 {
     struct vmbus_gchan_params gp = {.tx_pages = RING_PAGES, .rx_pages = RING_PAGES};
     assert_int_equal(vmbus_client_open(v->client, v->relid, &gp, &v->ch), 0);
+    v->prim = v->ch;
+    memset(v->sub, 0, sizeof(v->sub)); /* closed with the primary by the root */
     v->msg_size = NVSP_MSG_SIZE_61;
     v->sub_size = v->nsub = 0;
     inbox_clear(v);
@@ -766,6 +775,13 @@ void open_chan(struct vm *v)
  * buffer GPADLs stay granted. */
 void reopen(struct vm *v)
 {
+    use_chan(v, 0);
+    /* The root rescinds the sub-channels when the primary closes: close
+     * them first, as a guest does (Linux closes sub-channels before the
+     * primary). */
+    for (uint32_t i = 1; i < SUBS_MAX; i++)
+        if (v->sub[i])
+            assert_int_equal(vmbus_client_close(v->sub[i]), 0);
     assert_int_equal(vmbus_client_close(v->ch), 0);
     v->ch = NULL;
     open_chan(v);
@@ -790,6 +806,51 @@ uint32_t grant(struct vm *v, uint32_t pages, uint64_t *pfn_out)
 struct vm *vm_create(struct fix *f, const char *name, const uint8_t mac[6],
                      uint32_t nic_mtu)
 {
+    return vm_create_q(f, name, mac, nic_mtu, 1);
+}
+
+void use_chan(struct vm *v, uint32_t i)
+{
+    assert_true(i < SUBS_MAX);
+    v->ch = i ? v->sub[i] : v->prim;
+    assert_non_null(v->ch);
+}
+
+uint32_t open_subs(struct vm *v, uint32_t ask, uint32_t *status)
+{
+    struct nvsp_msg_subchannel q = {.type = NVSP_MSG5_SUBCHANNEL,
+                                    .op_or_status = NVSP_SUBCHANNEL_ALLOCATE,
+                                    .num_subchannels = ask},
+                               a;
+    use_chan(v, 0);
+    nvsp_request(v, &q, sizeof(q), &a, sizeof(a), NULL);
+    assert_int_equal(a.type, NVSP_MSG5_SUBCHANNEL);
+    if (status)
+        *status = a.op_or_status;
+    if (a.op_or_status != NVSP_STAT_SUCCESS)
+        return 0;
+    assert_true(a.num_subchannels <= ask && a.num_subchannels < SUBS_MAX);
+    /* The control thread offers them; the guest hears of them. */
+    while (hv_host_run(v->host, 0) > 0)
+        ;
+    assert_true(vmbus_client_poll(v->client) >= 0);
+    struct vmbus_offer_info oi[VMBUS_CLIENT_MAX_OFFERS];
+    int n = vmbus_client_offers(v->client, oi, VMBUS_CLIENT_MAX_OFFERS);
+    for (uint32_t i = 1; i <= a.num_subchannels; i++) {
+        uint32_t relid = 0;
+        for (int k = 0; k < n; k++)
+            if (!oi[k].rescinded && oi[k].sub_channel_index == i)
+                relid = oi[k].relid;
+        assert_int_not_equal(relid, 0);
+        struct vmbus_gchan_params gp = {.tx_pages = RING_PAGES, .rx_pages = RING_PAGES};
+        assert_int_equal(vmbus_client_open(v->client, relid, &gp, &v->sub[i]), 0);
+    }
+    return a.num_subchannels;
+}
+
+struct vm *vm_create_q(struct fix *f, const char *name, const uint8_t mac[6], uint32_t nic_mtu,
+                       uint32_t queues)
+{
     struct vm *v = calloc(1, sizeof(*v)); /* may outlive a test body: not cmocka's */
     assert_non_null(v);
     struct hv_partition_params pp = {
@@ -797,7 +858,8 @@ struct vm *vm_create(struct fix *f, const char *name, const uint8_t mac[6],
     assert_int_equal(hv_partition_create(f->host, &pp, &v->part), 0);
     assert_int_equal(vmbus_server_create(v->part, &v->srv), 0);
     struct netvsp_params np = {.port_name = name, .nic_name = "eth0", .mtu = nic_mtu,
-                               .pool = g_pool};
+                               .pool = g_pool, .queues = queues};
+    v->host = f->host;
     memcpy(np.mac, mac, 6);
     memcpy(v->mac, mac, 6);
     np.instance.b[0] = mac[5];

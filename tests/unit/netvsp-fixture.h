@@ -98,15 +98,26 @@ struct xfer {
     bool completed;
 };
 
+/* An in-band message from the root (NVSP 5 SEND_INDIRECTION_TABLE). */
+struct inband {
+    uint32_t len;
+    uint8_t msg[256];
+};
+
+#define SUBS_MAX 8u
+
 /* One partition with its NIC, and the guest inside it (this test). */
 struct vm {
+    struct hv_host *host;
     struct hv_partition *part;
     struct vmbus_server *srv;
     struct netvsp *nic;
     struct vsw_port *port;
     struct hv_guest *g;
     struct vmbus_client *client;
-    struct vmbus_gchan *ch;
+    struct vmbus_gchan *ch;   /* the channel the helpers use now (use_chan) */
+    struct vmbus_gchan *prim; /* the primary */
+    struct vmbus_gchan *sub[SUBS_MAX]; /* sub-channels by index (0 unused) */
     uint32_t relid;
     uint8_t mac[6];
     uint8_t *rbuf, *sbuf, *scratch;
@@ -122,6 +133,8 @@ struct vm {
     unsigned ncomp, nxfer;
     struct comp comp[INBOX_MAX];
     struct xfer xfer[INBOX_MAX];
+    unsigned ninband;
+    struct inband inband[16];
     uint8_t pkt[PKT_BUF];
 };
 
@@ -233,6 +246,17 @@ void reopen(struct vm *v);
 uint32_t grant(struct vm *v, uint32_t pages, uint64_t *pfn_out);
 struct vm *vm_create(struct fix *f, const char *name, const uint8_t mac[6],
                      uint32_t nic_mtu);
+/* The same with a NIC of `queues` channels. */
+struct vm *vm_create_q(struct fix *f, const char *name, const uint8_t mac[6], uint32_t nic_mtu,
+                       uint32_t queues);
+/* Sub-channels as Linux gets them: NVSP 5 SUBCHANNEL asking for `ask`;
+ * the NIC's offers served (the control thread's turn) and each sub-channel
+ * granted opened. Returns the number granted (v->sub[1..n]); *status the
+ * answer's status if not NULL. */
+uint32_t open_subs(struct vm *v, uint32_t ask, uint32_t *status);
+/* Make the ring helpers (put_pkt, collect, ...) work on channel i: 0 the
+ * primary, else sub-channel i. */
+void use_chan(struct vm *v, uint32_t i);
 void vm_destroy(struct vm *v);
 int setup(void **state);
 int teardown(void **state);

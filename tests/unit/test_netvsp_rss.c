@@ -3,7 +3,10 @@
  * against Microsoft's published verification vectors ("Verifying the RSS
  * Hash Calculation"), the RSS parameters a guest sets (each bad one refused
  * with its reason, the ones in force kept), and, through the fake guest of
- * netvsp-fixture.h, the hash value and type PPIs on frames to the guest.
+ * netvsp-fixture.h, the hash value and type PPIs on frames to the guest;
+ * then sub-channels (vRSS): granted up to the NIC's queues, offered,
+ * opened and served, frames steered to the channel the guest's table
+ * names, the send table, closing, and the one budget of all channels.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -351,6 +354,321 @@ static void rss_set__guest_params__frames_carry_hash_value_and_type(void **state
     assert_false(nstats(v).rss);
 }
 
+
+/* A NIC of `queues` channels on VM b, brought up as Linux does. */
+static struct vm *q_vm(void **state, uint32_t queues)
+{
+    struct fix *f = F(state);
+    f->b = vm_create_q(f, "vm-q", MAC_B, NIC_MTU, queues);
+    bring_up(f->b);
+    return f->b;
+}
+
+/* One frame from the guest on channel ch, in send section sec: returns the
+ * transaction id. */
+static uint64_t send_on(struct vm *v, uint32_t ch, uint32_t sec, uint8_t seed)
+{
+    uint8_t frame[128], msg[256];
+    make_frame(frame, 100, MAC_OTHER, seed);
+    uint32_t len = build_packet(msg, NULL, 0, frame, 100);
+    use_chan(v, ch);
+    return rndis_send_section(v, sec, NVSP_CHANNEL_TYPE_DATA, msg, len);
+}
+
+/* What the root sent on channel ch since the last look (inbox). */
+static void collect_on(struct vm *v, uint32_t ch)
+{
+    use_chan(v, ch);
+    inbox_clear(v);
+    collect(v);
+}
+
+static void subchannel__queues_4__three_granted_opened_excess_counted(void **state)
+{
+    struct fix *f = F(state);
+    f->b = vm_create_q(f, "vm-q", MAC_B, NIC_MTU, 4);
+    struct vm *v = f->b;
+    /* Before RNDIS INIT: refused, counted, nothing offered. */
+    nvsp_setup(v, V61, FRAME_1514);
+    struct netvsp_stats s0 = nstats(v);
+    uint32_t st;
+    assert_int_equal(open_subs(v, 3, &st), 0);
+    assert_int_equal(st, NVSP_STAT_FAIL);
+    assert_int_equal(nstats(v).subch_refused[NETVSP_SUBCH_NOT_READY], 1);
+    assert_int_equal(nstats(v).subchannels_refused, 3);
+    rndis_init(v, NULL);
+    set_filter(v, RNDIS_FILTER_DIRECTED);
+    /* The capabilities name the NIC's four queues. */
+    struct ndis_rss_caps caps;
+    uint32_t clen = sizeof(caps);
+    assert_int_equal(
+        rndis_query(v, RNDIS_OID_GEN_RECEIVE_SCALE_CAPABILITIES, NULL, 0, &caps, &clen),
+        RNDIS_STATUS_SUCCESS);
+    assert_int_equal(caps.num_recv_queues, 4);
+    /* Seven asked: three granted, offered and opened; four counted. */
+    assert_int_equal(open_subs(v, 7, &st), 3);
+    assert_int_equal(st, NVSP_STAT_SUCCESS);
+    struct netvsp_stats s = nstats(v);
+    assert_int_equal(s.subch_refused[NETVSP_SUBCH_TOO_MANY], 1);
+    assert_int_equal(s.subchannels_refused, 3 + 4);
+    assert_int_equal(s.subchannels_granted, 3);
+    assert_int_equal(s.subchannel_opens, 3);
+    assert_int_equal(s.channels, 4);
+    assert_int_equal(s.queues, 4);
+    /* Asking again: refused and counted; the channels stay. */
+    assert_int_equal(open_subs(v, 2, &st), 0);
+    assert_int_equal(st, NVSP_STAT_FAIL);
+    s = nstats(v);
+    assert_int_equal(s.subch_refused[NETVSP_SUBCH_REPEATED], 1);
+    assert_int_equal(s.channels, 4);
+    expect_no_err(v, &s0);
+    /* A sub-channel carries data only: NVSP set-up and RNDIS control on
+     * one are refused and counted; the NIC stays usable. */
+    use_chan(v, 2);
+    struct nvsp_msg_init m = {.type = NVSP_MSG_INIT, .min_protocol_ver = V61,
+                              .max_protocol_ver = V61};
+    nvsp_send(v, &m, sizeof(m), 77, true);
+    pump(v);
+    uint8_t req[256];
+    uint32_t rl = build_oid_req(v, req, RNDIS_MSG_QUERY, RNDIS_OID_GEN_LINK_SPEED, NULL, 0);
+    uint64_t tid = rndis_send_section(v, CTRL_SEC, NVSP_CHANNEL_TYPE_CONTROL, req, rl);
+    pump(v);
+    collect_on(v, 2);
+    assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE),
+                     NVSP_STAT_INVALID_RNDIS_PKT);
+    expect_errs(v, &s0, NETVSP_ERR_SUBCHANNEL_MSG, 2);
+    use_chan(v, 0);
+    assert_int_equal(query_u32(v, RNDIS_OID_GEN_MEDIA_CONNECT_STATUS), 0);
+}
+
+static void subchannel_send__each_channel__to_switch_completed_on_that_channel(void **state)
+{
+    struct vm *v = q_vm(state, 4);
+    assert_int_equal(open_subs(v, 3, NULL), 3);
+    struct netvsp_stats s0 = nstats(v);
+    for (uint32_t ch = 0; ch < 4; ch++) {
+        for (uint32_t k = 0; k < 4; k++)
+            collect_on(v, k);
+        uint64_t tid = send_on(v, ch, 1 + ch, (uint8_t)(0x10 + ch));
+        free_rx(v);
+        assert_int_equal(pump(v), 1);
+        uint8_t frame[128];
+        make_frame(frame, 100, MAC_OTHER, (uint8_t)(0x10 + ch));
+        assert_mbuf_eq(v->rx[0], frame, 100);
+        free_rx(v);
+        for (uint32_t k = 0; k < 4; k++) {
+            collect_on(v, k);
+            assert_int_equal(count_comp(v, tid), k == ch ? 1 : 0);
+            if (k == ch)
+                assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE),
+                                 NVSP_STAT_SUCCESS);
+        }
+        assert_int_equal(nstats(v).chan_rx[ch], s0.chan_rx[ch] + 1);
+    }
+    expect_no_err(v, &s0);
+    use_chan(v, 0);
+}
+
+static void subchannel_recv__rss_table__flows_land_on_channels_it_names(void **state)
+{
+    struct vm *v = q_vm(state, 4);
+    assert_int_equal(open_subs(v, 3, NULL), 3);
+    struct params_buf b;
+    linux_params(&b, ALL_TYPES, 1); /* all on the primary ... */
+    uint32_t e1 = V4[1].tcp & (NDIS_RSS_ITAB_MAX - 1), e3 = V4[3].tcp & (NDIS_RSS_ITAB_MAX - 1);
+    assert_int_not_equal(e1, e3);
+    b.itab[e1] = 1; /* ... but these two flows */
+    b.itab[e3] = 3;
+    use_chan(v, 0);
+    assert_int_equal(rndis_set(v, RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS, &b, sizeof(b)),
+                     RNDIS_STATUS_SUCCESS);
+    for (uint32_t k = 0; k < 4; k++)
+        collect_on(v, k);
+    struct netvsp_stats s0 = nstats(v);
+    uint8_t f1[128], f3[128], arp[64];
+    uint32_t l1 = v4_frame(f1, V4[1].src, V4[1].sport, V4[1].dst, V4[1].dport, false);
+    uint32_t l3 = v4_frame(f3, V4[3].src, V4[3].sport, V4[3].dst, V4[3].dport, false);
+    make_frame(arp, 60, v->mac, 3);
+    memcpy(f1, v->mac, 6);
+    memcpy(f3, v->mac, 6);
+    arp[12] = 0x08;
+    arp[13] = 0x06;
+    struct rte_mbuf *m[3] = {frame_mbuf(f1, l1), frame_mbuf(f3, l3), frame_mbuf(arp, 60)};
+    assert_int_equal(to_guest(v, m, 3), 3);
+    const uint8_t *want[4] = {arp, f1, NULL, f3};
+    const uint32_t wlen[4] = {60, l1, 0, l3};
+    for (uint32_t k = 0; k < 4; k++) {
+        collect_on(v, k);
+        assert_int_equal(data_frames(v), want[k] ? 1 : 0);
+        if (!want[k])
+            continue;
+        uint32_t flen, csum, val;
+        assert_memory_equal(rx_frame(v, &v->xfer[0].r[0], &flen, &csum), want[k], wlen[k]);
+        assert_int_equal(flen, wlen[k]);
+        if (k)
+            assert_true(range_ppi(v, &v->xfer[0].r[0], RNDIS_PPI_HASH_VALUE, &val) &&
+                        val == (k == 1 ? V4[1].tcp : V4[3].tcp));
+        assert_int_equal(nstats(v).chan_tx[k], s0.chan_tx[k] + 1);
+        /* Completed on the channel it came on. */
+        complete_all(v);
+    }
+    struct netvsp_stats s = nstats(v);
+    assert_int_equal(s.chan_tx[2], s0.chan_tx[2]);
+    expect_no_err(v, &s0);
+    use_chan(v, 0);
+}
+
+static void subchannel_itab__all_open__guest_gets_round_robin_send_table(void **state)
+{
+    struct vm *v = q_vm(state, 3);
+    assert_int_equal(open_subs(v, 2, NULL), 2);
+    pump(v);
+    collect_on(v, 0);
+    assert_int_equal(v->ninband, 1);
+    struct nvsp_msg_indirection_table t;
+    assert_true(v->inband[0].len >= sizeof(t));
+    memcpy(&t, v->inband[0].msg, sizeof(t));
+    assert_int_equal(t.type, NVSP_MSG5_SEND_INDIRECTION_TABLE);
+    assert_int_equal(t.count, NVSP_INDIRECTION_TABLE_ENTRIES);
+    assert_true(t.offset + 4u * t.count <= v->inband[0].len);
+    for (uint32_t i = 0; i < NVSP_INDIRECTION_TABLE_ENTRIES; i++) {
+        uint32_t e;
+        memcpy(&e, v->inband[0].msg + t.offset + 4 * i, 4);
+        assert_int_equal(e, i % 3);
+    }
+    assert_int_equal(nstats(v).itab_sent, 1);
+    /* Once. */
+    pump(v);
+    collect_on(v, 0);
+    assert_int_equal(v->ninband, 0);
+}
+
+static void subchannel_rss__table_naming_channel_not_open__refused(void **state)
+{
+    struct vm *v = q_vm(state, 4);
+    assert_int_equal(open_subs(v, 1, NULL), 1);
+    use_chan(v, 0);
+    struct params_buf b;
+    linux_params(&b, ALL_TYPES, 3); /* names channel 2: not there */
+    struct netvsp_stats s0 = nstats(v);
+    assert_int_equal(rndis_set(v, RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS, &b, sizeof(b)),
+                     RNDIS_STATUS_INVALID_DATA);
+    assert_int_equal(nstats(v).rss_refused[NETVSP_RSS_ITAB_ENTRY],
+                     s0.rss_refused[NETVSP_RSS_ITAB_ENTRY] + 1);
+    assert_false(nstats(v).rss);
+    linux_params(&b, ALL_TYPES, 2);
+    assert_int_equal(rndis_set(v, RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS, &b, sizeof(b)),
+                     RNDIS_STATUS_SUCCESS);
+    assert_true(nstats(v).rss);
+    expect_no_err(v, &s0);
+}
+
+/*
+ * The guest closes one sub-channel, then the primary with the two others
+ * open, one holding a transfer not completed and one a send not yet taken
+ * by the root:
+ * the sub-channels close first, the port stops using their lanes before
+ * their rings go (ASan sees any use after that), nothing leaks, and the
+ * NIC opens again with new sub-channels.
+ */
+static void subchannel_close__primary_with_subs_open__subs_first_nothing_left(void **state)
+{
+    struct vm *v = q_vm(state, 4);
+    assert_int_equal(open_subs(v, 3, NULL), 3);
+    uint8_t f1[128];
+    uint32_t l1 = v4_frame(f1, V4[1].src, V4[1].sport, V4[1].dst, V4[1].dport, false);
+    struct params_buf b;
+    linux_params(&b, ALL_TYPES, 4);
+    use_chan(v, 0);
+    assert_int_equal(rndis_set(v, RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS, &b, sizeof(b)),
+                     RNDIS_STATUS_SUCCESS);
+    memcpy(f1, v->mac, 6);
+    /* The guest closes sub-channel 2 alone: the port stops using it, and
+     * what its table names for it goes to the primary. */
+    assert_int_equal(vmbus_client_close(v->sub[2]), 0);
+    v->sub[2] = NULL;
+    assert_int_equal(nstats(v).channels, 3);
+    uint64_t tx0 = nstats(v).chan_tx[0];
+    assert_int_equal(frame_to_guest(v, f1, l1), 1); /* hash 0xc626b0ea: channel 2 */
+    assert_int_equal(nstats(v).chan_tx[0], tx0 + 1);
+    send_on(v, 1, 4, 3);
+    assert_int_equal(pump(v), 1);
+    free_rx(v);
+    uint8_t f3[128];
+    uint32_t l3 = v4_frame(f3, V4[3].src, V4[3].sport, V4[3].dst, V4[3].dport, false);
+    memcpy(f3, v->mac, 6);
+    uint64_t tx3 = nstats(v).chan_tx[3];
+    assert_int_equal(frame_to_guest(v, f3, l3), 1); /* channel 3, never completed */
+    assert_int_equal(nstats(v).chan_tx[3], tx3 + 1);
+    send_on(v, 3, 5, 1);                            /* in the ring, not taken yet */
+    use_chan(v, 0);
+    assert_int_equal(vmbus_client_close(v->prim), 0);
+    v->prim = v->ch = NULL;
+    struct netvsp_stats s = nstats(v);
+    assert_false(s.connected);
+    assert_int_equal(s.channels, 0);
+    /* The root rescinded the sub-channels: the guest lets them go. */
+    assert_true(vmbus_client_poll(v->client) >= 0);
+    for (uint32_t i = 1; i < 4; i += 2) {
+        assert_true(vmbus_gchan_rescinded(v->sub[i]));
+        assert_int_equal(vmbus_client_close(v->sub[i]), 0);
+        v->sub[i] = NULL;
+    }
+    /* The port has nothing to poll. */
+    struct rte_mbuf *pk[BURST];
+    assert_int_equal(v->port->cls->rx_burst(v->port, pk, BURST), 0);
+    open_chan(v);
+    bring_up(v);
+    assert_int_equal(nstats(v).channels, 1);
+    assert_int_equal(open_subs(v, 3, NULL), 3);
+    assert_int_equal(nstats(v).channels, 4);
+    send_on(v, 1, 6, 2);
+    assert_int_equal(pump(v), 1);
+    free_rx(v);
+    use_chan(v, 0);
+}
+
+/*
+ * The port's budget per round is the NIC's, over all its channels: a
+ * guest flooding four channels gets no more frames into one round than a
+ * guest flooding one; and round by round every channel is served.
+ */
+static void subchannel_budget__flood_on_four_channels__one_channels_share(void **state)
+{
+    struct vm *v = q_vm(state, 4);
+    assert_int_equal(open_subs(v, 3, NULL), 3);
+    struct rte_mbuf *pk[BURST];
+    for (uint32_t i = 0; i < 64; i++)
+        send_on(v, 0, 1 + i, (uint8_t)i);
+    uint16_t one = v->port->cls->rx_burst(v->port, pk, BURST);
+    rte_pktmbuf_free_bulk(pk, one);
+    assert_true(one > 0 && one <= BURST);
+    pump(v);
+    free_rx(v);
+    for (uint32_t k = 0; k < 4; k++)
+        collect_on(v, k);
+    struct netvsp_stats s0 = nstats(v);
+    for (uint32_t i = 0; i < 64; i++)
+        send_on(v, i % 4, 1 + i, (uint8_t)i);
+    uint16_t four = v->port->cls->rx_burst(v->port, pk, BURST);
+    rte_pktmbuf_free_bulk(pk, four);
+    assert_int_equal(four, one);
+    for (int r = 0; r < 3; r++) {
+        uint16_t n = v->port->cls->rx_burst(v->port, pk, BURST);
+        assert_true(n <= one);
+        rte_pktmbuf_free_bulk(pk, n);
+    }
+    struct netvsp_stats s = nstats(v);
+    for (uint32_t k = 0; k < 4; k++)
+        assert_true(s.chan_rx[k] > s0.chan_rx[k]);
+    pump(v);
+    free_rx(v);
+    s = nstats(v);
+    for (uint32_t k = 0; k < 4; k++)
+        assert_int_equal(s.chan_rx[k], s0.chan_rx[k] + 16);
+    use_chan(v, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +678,13 @@ int main(void)
         cmocka_unit_test(rss_parse__linux_layout_and_disable__taken),
         cmocka_unit_test(rss_parse__each_bad_field__refused_with_reason_state_kept),
         T(rss_set__guest_params__frames_carry_hash_value_and_type),
+        T(subchannel__queues_4__three_granted_opened_excess_counted),
+        T(subchannel_send__each_channel__to_switch_completed_on_that_channel),
+        T(subchannel_recv__rss_table__flows_land_on_channels_it_names),
+        T(subchannel_itab__all_open__guest_gets_round_robin_send_table),
+        T(subchannel_rss__table_naming_channel_not_open__refused),
+        T(subchannel_close__primary_with_subs_open__subs_first_nothing_left),
+        T(subchannel_budget__flood_on_four_channels__one_channels_share),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

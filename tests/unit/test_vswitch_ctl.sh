@@ -201,13 +201,12 @@ usage_error "70000" vm-add vm1 --memory 70000
 usage_error "1000001" nic-set vm1 eth0 --max-mbps 1000001
 usage_error "maybe" nic-set vm1 eth0 --dhcp-guard maybe
 # VMQ is not built: its command and options must not exist until it is
-# (they come back with the feature, and this test with them).
+# (they come back with the feature, and this test with them). --queues
+# (vRSS channels) is, below.
 usage_error "vmq-show" vmq-show
 usage_error "vmq-show" vmq-show sw1
 usage_error "--vmq" nic-set vm1 eth0 --vmq on
 usage_error "--vmq" nic-add vm1 eth0 --switch sw1 --vmq on
-usage_error "--queues" nic-set vm1 eth0 --queues 4
-usage_error "--queues" nic-add vm1 eth0 --switch sw1 --queues 4
 usage_error "yes" nic-set vm1 eth0 --dhcp-guard yes
 usage_error "nothing to change" nic-set vm1 eth0
 usage_error "--mtu" switch-add sw1 --type private --mtu 1500 --mtu 9000
@@ -249,6 +248,14 @@ expect_request "nic-set --worker auto" nic-set '{"vm":"vm1","nic":"eth0","worker
     '{"result":{}}' -- nic-set vm1 eth0 --worker auto
 usage_error "allowed auto or an lcore 0..1023" nic-set vm1 eth0 --worker two
 usage_error "allowed auto or an lcore 0..1023" nic-set vm1 eth0 --worker 1024
+expect_request "nic-add --queues N" nic-add \
+    '{"vm":"vm1","nic":"eth1","switch":"sw1","queues":4}' '{"result":{"mac":"02:00:00:00:00:01"}}' -- \
+    nic-add vm1 eth1 --switch sw1 --queues 4
+expect_request "nic-set --queues auto" nic-set '{"vm":"vm1","nic":"eth0","queues":"auto"}' \
+    '{"result":{}}' -- nic-set vm1 eth0 --queues auto
+usage_error "allowed auto or 1..8" nic-set vm1 eth0 --queues 9
+usage_error "allowed auto or 1..8" nic-set vm1 eth0 --queues 0
+usage_error "allowed auto or 1..8" nic-add vm1 eth1 --switch sw1 --queues four
 expect_request "worker-set --dynamic-vmq" worker-set '{"dynamic_vmq":true}' '{"result":{}}' -- \
     worker-set --dynamic-vmq on
 usage_error "nothing to change" worker-set
@@ -430,8 +437,8 @@ run help nic-add
 [[ $RC -eq 0 && $OUT == *"--router-guard on|off"* ]] || fail "help nic-add: rc $RC: $OUT"
 for cmd in nic-add nic-set; do
     run help "$cmd"
-    [[ $RC -eq 0 && $OUT != *"--vmq"* && $OUT != *"--queues"* ]] ||
-        fail "help $cmd offers VMQ options, which are not built: $OUT"
+    [[ $RC -eq 0 && $OUT != *"--vmq"* && $OUT == *"--queues N|auto"* ]] ||
+        fail "help $cmd offers VMQ options, which are not built, or not --queues: $OUT"
 done
 run help worker-show
 [[ $RC -eq 0 && $OUT == *"worker-show [--clear]"* && $OUT == *"cycles per packet"* &&

@@ -36,6 +36,7 @@
 #include <rte_mempool.h>
 
 #include "jumbo-pool.h"
+#include "netvsp.h"
 #include "vsw.h"
 #include "vswitchd.h"
 
@@ -699,6 +700,51 @@ static json_int_t refused(struct fixture *f, const char *method, const char *par
     return code;
 }
 
+
+/*
+ * --queues: the channels a NIC's guest may open reach netvsp (its RSS
+ * capabilities and sub-channel grants go by them), "auto" is the VM's
+ * virtual processors, the state file keeps the setting as given, nic-set
+ * changes it live, and anything outside 1..8 or "auto" is refused.
+ */
+static void nic_queues__add_set_auto_and_bad__netvsp_and_state_follow(void **state)
+{
+    struct fixture *f = *state;
+    ok(f, "switch-add", "{\"name\":\"sw0\",\"type\":\"private\"}");
+    ok(f, "vm-add", "{\"name\":\"vm0\"}");
+    ok(f, "nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"queues\":4}");
+    ok(f, "nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"switch\":\"sw0\"}");
+    struct vsd_vm *vm = vsd_find_vm(&f->d, "vm0");
+    assert_non_null(vm);
+    struct netvsp_stats ns;
+    netvsp_get_stats(vsd_find_nic(vm, "eth0")->np, &ns);
+    assert_int_equal(ns.queues, 4);
+    netvsp_get_stats(vsd_find_nic(vm, "eth1")->np, &ns);
+    assert_int_equal(ns.queues, vm->cpus); /* auto */
+    json_t *st = vsd_state_to_json(&f->d);
+    json_t *nics = json_object_get(json_array_get(json_object_get(st, "vms"), 0), "nics");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(nics, 0), "queues")), 4);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(nics, 1), "queues")),
+                        "auto");
+    json_decref(st);
+    ok(f, "nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"queues\":\"auto\"}");
+    netvsp_get_stats(vsd_find_nic(vm, "eth0")->np, &ns);
+    assert_int_equal(ns.queues, vm->cpus);
+    ok(f, "nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"queues\":8}");
+    netvsp_get_stats(vsd_find_nic(vm, "eth1")->np, &ns);
+    assert_int_equal(ns.queues, 8);
+    assert_int_equal(refused(f, "nic-add",
+                             "{\"vm\":\"vm0\",\"nic\":\"eth2\",\"switch\":\"sw0\",\"queues\":9}"),
+                     VSD_BAD_PARAMS);
+    assert_int_equal(refused(f, "nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"queues\":0}"),
+                     VSD_BAD_PARAMS);
+    assert_int_equal(
+        refused(f, "nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"queues\":\"all\"}"),
+        VSD_BAD_PARAMS);
+    netvsp_get_stats(vsd_find_nic(vm, "eth1")->np, &ns);
+    assert_int_equal(ns.queues, 8);
+}
+
 /*
  * worker-show through the dispatcher: one WORKER per switch worker, with
  * the ports it polls by name and switch, every counter of
@@ -795,6 +841,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             worker_show__host_with_a_nic__every_worker_its_ports_and_figures, host_setup,
             host_teardown),
+        cmocka_unit_test_setup_teardown(nic_queues__add_set_auto_and_bad__netvsp_and_state_follow,
+                                        host_setup, host_teardown),
     };
     int failed = cmocka_run_group_tests_name("vswitchd", tests, NULL, NULL);
     return failed + cmocka_run_group_tests_name("vswitchd_host", host_tests, host_group_setup,
