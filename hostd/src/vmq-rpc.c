@@ -79,13 +79,12 @@ static json_t *queue_name(const char *port, unsigned i)
 static json_t *row_new(const char *sw, const char *port, const char *type, unsigned i,
                        const struct vsd_vmq_place *pl)
 {
-    json_t *r = json_pack("{s:s,s:o,s:s,s:s,s:i,s:s,s:i,s:i,s:f,s:s}", "switch", sw, "queue",
-                          queue_name(port, i), "port", port, "type", type, "index",
-                          (json_int_t)i, "classifier", CLASSIFIER, "worker",
-                          (json_int_t)pl->worker, "lcore", (json_int_t)pl->lcore, "load_pct",
-                          (double)(long long)(pl->load_pct * 10.0 + 0.5) / 10.0, "load_scope",
-                          "port");
-    return r;
+    return json_pack("{s:s,s:o,s:s,s:s,s:i,s:s,s:i,s:i,s:f,s:s}", "switch", sw, "queue",
+                     queue_name(port, i), "port", port, "type", type, "index", (json_int_t)i,
+                     "classifier", CLASSIFIER, "worker", (json_int_t)pl->worker, "lcore",
+                     (json_int_t)pl->lcore, "load_pct",
+                     (double)(long long)(pl->load_pct * 10.0 + 0.5) / 10.0, "load_scope",
+                     "port");
 }
 
 /* A filter: the MAC and VLAN the port is configured with, and the VLANs
