@@ -80,6 +80,11 @@ static const struct arg_spec pos_opt_vm[] = {
       .help = "only this VM's NICs" },
     { .kind = ARG_END },
 };
+static const struct arg_spec pos_opt_sw[] = {
+    { .kind = ARG_NAME, .metavar = "SW", .label = "switch name", .param = "switch",
+      .optional = true, .help = "only this switch's queues" },
+    { .kind = ARG_END },
+};
 static const struct arg_spec pos_sw[] = {
     { .kind = ARG_NAME, .metavar = "SW", .label = "switch name", .param = "switch",
       .help = "the switch" },
@@ -348,6 +353,21 @@ static const struct command commands[] = {
       "at most once in 10 s; pinned ports (nic-set --worker) never. Moves are\n"
       "counted in worker-show and logged with their reason.",
       none, opts_worker_set, NULL, check_worker_set, ctl_print_generic },
+    { "vmq-show", "show the receive queues: owner, filter, worker, packets, load",
+      "vmq-show [SW]",
+      "One row per queue. A VM NIC's queues are its VMBus channels: the primary\n"
+      "(queue 0, listed even before its guest connects) and each sub-channel the\n"
+      "guest has open (nic-set --queues). Uplinks (each receive queue polled) and\n"
+      "host vNICs (one queue) are the switch's default queues. FILTER is the NIC's\n"
+      "MAC and VLAN as its port is configured; frames reach a queue by software,\n"
+      "the receiving worker's FDB lookup and the port's hand-off ring (this host\n"
+      "programs no hardware VMQ filter). LCORE is the worker that serves the queue:\n"
+      "all queues of a port are served by the port's worker and move with it.\n"
+      "RX counts frames from the queue's guest into the switch, TX frames to it\n"
+      "(netvsp's per-channel counters; an uplink with several receive queues counts\n"
+      "per port, shown as -). LOAD% is the port's share of its worker's time at the\n"
+      "last 0.5 s sample, the same on each of its queues: load is measured per port.",
+      pos_opt_sw, NULL, NULL, NULL, ctl_print_vmq },
     { "mirror-add", "copy ports' traffic to another port",
       "mirror-add SW --src PORT[,PORT...] --dst PORT", NULL, pos_sw, opts_mirror_add, NULL,
       NULL, ctl_print_generic },

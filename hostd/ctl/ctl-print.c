@@ -796,6 +796,8 @@ int ctl_print_workers(const json_t *result, const json_t *params)
             { "LOAD%", "load_pct", NULL, COL_RIGHT | COL_OPTIONAL },
             { "PIN", "worker", NULL, COL_OPTIONAL },
             { "MOVES", "moves", NULL, COL_RIGHT | COL_OPTIONAL },
+            /* The queues (channels, receive queues) it serves of the port. */
+            { "QUEUES", "queues", NULL, COL_OPTIONAL },
         };
         int err = print_list(w, "ports", cols, sizeof cols / sizeof cols[0], "  ");
         if (err < 0)
@@ -819,4 +821,95 @@ int ctl_print_workers(const json_t *result, const json_t *params)
     if (json_is_true(json_object_get(result, "cleared")))
         printf("(cleared: counting from zero again)\n");
     return 0;
+}
+
+/* A queue's filter in a few words: "02:00:00:00:00:01 vlan 10",
+ * "... trunk 1-3 native 0", "... untagged", or "default" (uplink). */
+static char *filter_text(const json_t *row)
+{
+    const json_t *f = json_object_get(row, "filter");
+    const char *mac = json_string_value(json_object_get(f, "mac"));
+    const json_t *vl = json_object_get(f, "vlan");
+    const char *mode = json_string_value(json_object_get(vl, "mode"));
+    char *out = NULL, *list = NULL;
+    int rc;
+
+    if (!mac)
+        return strdup("default");
+    if (mode && !strcmp(mode, "access")) {
+        rc = asprintf(&out, "%s vlan %" JSON_INTEGER_FORMAT, mac, int_of(vl, "vlan"));
+    } else if (mode && !strcmp(mode, "trunk")) {
+        list = format_value(json_object_get(vl, "allowed"));
+        if (!list)
+            return NULL;
+        rc = asprintf(&out, "%s trunk %s native %" JSON_INTEGER_FORMAT, mac, list,
+                      int_of(vl, "native"));
+    } else {
+        rc = asprintf(&out, "%s untagged", mac);
+    }
+    free(list);
+    return rc < 0 ? NULL : out;
+}
+
+int ctl_print_vmq(const json_t *result, const json_t *params)
+{
+    const json_t *queues = json_object_get(result, "queues");
+    const json_t *q;
+    size_t i;
+    int err = 0;
+
+    (void)params;
+    if (!json_is_array(queues))
+        return ctl_print_generic(result, params);
+    if (json_array_size(queues) == 0) {
+        printf("no queues\n");
+        return 0;
+    }
+    /* The table's rows: each queue with its owner and filter as text. */
+    json_t *rows = json_array();
+    json_t *view = json_pack("{s:o}", "queues", rows);
+    if (!view)
+        return -ENOMEM;
+    json_array_foreach(queues, i, q) {
+        json_t *r = json_deep_copy(q);
+        char *filter = filter_text(q);
+        char *owner = NULL;
+        const char *vm = json_string_value(json_object_get(q, "vm"));
+        const char *nic = json_string_value(json_object_get(q, "nic"));
+        const char *type = json_string_value(json_object_get(q, "type"));
+        int rc = vm && nic ? asprintf(&owner, "%s/%s", vm, nic)
+                           : asprintf(&owner, "default (%s)", type ? type : "?");
+        if (!r || !filter || rc < 0) {
+            json_decref(r);
+            free(filter);
+            if (rc >= 0)
+                free(owner);
+            err = -ENOMEM;
+            goto out;
+        }
+        json_object_set_new(r, "owner_text", json_string(owner));
+        json_object_set_new(r, "filter_text", json_string(filter));
+        free(owner);
+        free(filter);
+        json_array_append_new(rows, r);
+    }
+    static const struct column cols[] = {
+        { "SWITCH", "switch", NULL, 0 },
+        { "QUEUE", "queue", NULL, 0 },
+        { "OWNER", "owner_text", NULL, 0 },
+        { "OPEN", "open", NULL, 0 },
+        { "FILTER", "filter_text", NULL, 0 },
+        { "CLASSIFIER", "classifier", NULL, 0 },
+        { "LCORE", "lcore", NULL, COL_RIGHT },
+        { "RX", "rx_packets", NULL, COL_RIGHT },
+        { "TX", "tx_packets", NULL, COL_RIGHT },
+        { "LOAD%", "load_pct", NULL, COL_RIGHT },
+    };
+    err = print_list(view, "queues", cols, sizeof cols / sizeof cols[0], "");
+    if (!err)
+        printf("LOAD%% is per port, shown on each of its queues. Frames reach the queues by\n"
+               "the switch's FDB lookup in software (no hardware VMQ filter).\n");
+out:
+    json_decref(view);
+    return err;
 }

@@ -131,5 +131,6 @@ int ctl_print_fdb(const json_t *result, const json_t *params);
 int ctl_print_stats(const json_t *result, const json_t *params);
 int ctl_print_capture(const json_t *result, const json_t *params);
 int ctl_print_workers(const json_t *result, const json_t *params);
+int ctl_print_vmq(const json_t *result, const json_t *params);
 
 #endif

@@ -22,6 +22,7 @@ int vsd_vm_methods_register(struct vsd_methods *t, struct vsd *d);
 int vsd_nic_methods_register(struct vsd_methods *t, struct vsd *d);
 int vsd_port_methods_register(struct vsd_methods *t, struct vsd_control *c);
 int vsd_worker_methods_register(struct vsd_methods *t, struct vsd *d);
+int vsd_vmq_methods_register(struct vsd_methods *t, struct vsd *d);
 
 /* switch-add's parameters (switch-rpc.c; the state loader reads a saved
  * switch with it). */
@@ -36,6 +37,28 @@ int vsd_nic_opts_from_json(const json_t *params, struct vsd_nic_opts *o, struct 
 json_t *vsd_nic_opts_json(const struct vsd_nic_opts *o);
 /* A port as switch-show and stats show it (port-rpc.c); nic for a VM NIC. */
 json_t *vsd_port_json(struct vsd_switch *s, struct vsw_port *port, struct vsd_nic *nic);
+struct vsw_port_policy;
+/* A port's VLAN mode as the PORT object shows it (port-rpc.c). */
+json_t *vsd_vlan_json(const struct vsw_port_policy *pol);
+
+/* vmq-rpc.c: the queues of a port, by index, into idx (up to max; how
+ * many there are is returned): a VM NIC's primary channel (0) and the
+ * sub-channels its guest has open, an uplink's receive queues (all polled
+ * by its worker), a host vNIC's one queue. */
+#define VSD_PORT_QUEUES_MAX 16
+unsigned vsd_port_queues(struct vsd *d, const struct vsw_port *port, unsigned *idx,
+                         unsigned max);
+/* Where vmq-show finds a port served: its worker (index and lcore), the
+ * port's load at the last sample, and the VLANs for which the switch's FDB
+ * sends the port's MAC to it (a JSON array of integers, borrowed). */
+struct vsd_vmq_place {
+    unsigned worker, lcore;
+    double load_pct;
+    const json_t *fdb_vlans;
+};
+/* vmq-show's rows of one VM NIC, appended to rows: one per queue (its
+ * primary, then each sub-channel open). 0, or -ENOMEM. */
+int vsd_vmq_nic_rows(struct vsd_nic *n, const struct vsd_vmq_place *pl, json_t *rows);
 
 /* params.c: reading parameters. Each is 0, or -1 with e filled
  * (VSD_BAD_PARAMS). */

@@ -21,7 +21,8 @@ int vsd_control_create(struct vsd_control *c, struct vsd_methods **out)
         (rc = vsd_vm_methods_register(t, c->d)) < 0 ||
         (rc = vsd_nic_methods_register(t, c->d)) < 0 ||
         (rc = vsd_port_methods_register(t, c)) < 0 ||
-        (rc = vsd_worker_methods_register(t, c->d)) < 0) {
+        (rc = vsd_worker_methods_register(t, c->d)) < 0 ||
+        (rc = vsd_vmq_methods_register(t, c->d)) < 0) {
         vsd_methods_destroy(t);
         return rc;
     }

@@ -93,7 +93,7 @@ static json_t *guest_json(struct vsd_nic *n)
     return g;
 }
 
-static json_t *vlan_json(const struct vsw_port_policy *pol)
+json_t *vsd_vlan_json(const struct vsw_port_policy *pol)
 {
     if (pol->trunk) {
         json_t *list = json_array();
@@ -122,7 +122,7 @@ json_t *vsd_port_json(struct vsd_switch *s, struct vsw_port *port, struct vsd_ni
                           (json_int_t)st.rx_packets, "rx_bytes", (json_int_t)st.rx_bytes,
                           "tx_packets", (json_int_t)st.tx_packets, "tx_bytes",
                           (json_int_t)st.tx_bytes, "drops", drops_json(&st), "vlan",
-                          vlan_json(&pol));
+                          vsd_vlan_json(&pol));
     if (nic) {
         json_object_set_new(o, "vm", json_string(nic->vm->name));
         json_object_set_new(o, "nic", json_string(nic->name));

@@ -5,7 +5,8 @@
  *   /hvnet/switches          names of the switches
  *   /hvnet/switch,NAME       a switch: kind, MTU, uplink, FDB, its ports
  *   /hvnet/ports             names of all ports (as `vswitch-ctl stats` takes them)
- *   /hvnet/port,NAME         one port's counters, drops by reason, link, VLAN
+ *   /hvnet/port,NAME         one port's counters, drops by reason, link, VLAN,
+ *                            vmq_queues (the queues its worker serves: vmq-show)
  *   /hvnet/control           requests on the control socket, refusals by kind
  *   /hvnet/workers           each switch worker's worker-show figures, keys
  *                            prefixed workerN_, dynamic VMQ's placement_
@@ -127,6 +128,22 @@ static const json_t *find_port(const char *name)
     return NULL;
 }
 
+/* The queues worker-show lists for a port (vmq-show's rows of it): -1 if
+ * no worker polls it. */
+static long port_queues(const char *name)
+{
+    size_t i, j;
+    const json_t *w, *p;
+    json_array_foreach(json_object_get(tel.workers, "workers"), i, w)
+        json_array_foreach(json_object_get(w, "ports"), j, p)
+        {
+            const char *pn = json_string_value(json_object_get(p, "port"));
+            if (pn && strcmp(pn, name) == 0)
+                return (long)json_array_size(json_object_get(p, "queues"));
+        }
+    return -1;
+}
+
 static int tel_cmd(const char *cmd, const char *params, struct rte_tel_data *t)
 {
     int rc = 0;
@@ -233,6 +250,9 @@ static int tel_cmd(const char *cmd, const char *params, struct rte_tel_data *t)
         } else {
             rte_tel_data_start_dict(t);
             add_flat(t, NULL, p);
+            long nq = port_queues(params);
+            if (nq >= 0)
+                rte_tel_data_add_dict_u64(t, "vmq_queues", (uint64_t)nq);
         }
     } else {
         rc = -EINVAL;

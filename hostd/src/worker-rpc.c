@@ -5,7 +5,8 @@
  * the workers themselves, read here, and taken since the last clear.
  * "clear": true answers the figures up to now, then starts a new baseline
  * (vsw_dp_stats_clear(), kept on this thread: nothing a worker writes is
- * reset), so that repeating it gives one interval at a time.
+ * reset), so that repeating it gives one interval at a time. Each port
+ * lists the queues its worker serves of it (vsd_port_queues, vmq-rpc.c).
  */
 #include <stdlib.h>
 
@@ -15,8 +16,9 @@
 #include "vsw.h"
 #include "control-private.h"
 
-static json_t *ports_json(struct vsw_dp *dp, unsigned worker)
+static json_t *ports_json(struct vsd *d, unsigned worker)
 {
+    struct vsw_dp *dp = d->dp;
     /* Counted, then read: this thread alone changes a worker's ports. */
     unsigned n = vsw_dp_worker_ports(dp, worker, NULL, 0);
     struct vsw_worker_port *wp = calloc(n ? n : 1, sizeof(*wp));
@@ -38,6 +40,14 @@ static json_t *ports_json(struct vsw_dp *dp, unsigned worker)
                               "worker", pin, "pin_missing", wp[i].pin_missing);
         if (!p || json_array_append_new(arr, p) < 0)
             goto fail;
+        /* The queues it serves of the port: all of them (vmq-rpc.c). */
+        unsigned idx[VSD_PORT_QUEUES_MAX];
+        unsigned nq = vsd_port_queues(d, wp[i].port, idx, VSD_PORT_QUEUES_MAX);
+        json_t *q = json_array();
+        for (unsigned k = 0; q && k < nq && k < VSD_PORT_QUEUES_MAX; k++)
+            json_array_append_new(q, json_integer(idx[k]));
+        if (json_object_set_new(p, "queues", q) < 0)
+            goto fail;
     }
     free(wp);
     return arr;
@@ -48,10 +58,10 @@ fail:
     return NULL;
 }
 
-static json_t *worker_json(struct vsw_dp *dp, unsigned idx, const struct vsw_worker_stats *s,
+static json_t *worker_json(struct vsd *d, unsigned idx, const struct vsw_worker_stats *s,
                            uint64_t hz)
 {
-    json_t *ports = ports_json(dp, idx);
+    json_t *ports = ports_json(d, idx);
     if (!ports)
         return NULL;
     uint64_t all = s->busy_cycles + s->idle_cycles + s->sleep_cycles;
@@ -84,7 +94,7 @@ static int worker_show(void *ctx, const json_t *params, struct vsd_method_call *
     uint64_t hz = rte_get_tsc_hz();
     json_t *arr = json_array();
     for (unsigned i = 0; arr && i < n; i++) {
-        json_t *w = worker_json(d->dp, i, &ws[i], hz);
+        json_t *w = worker_json(d, i, &ws[i], hz);
         if (!w || json_array_append_new(arr, w) < 0) {
             json_decref(arr);
             arr = NULL;

@@ -180,6 +180,10 @@ struct netvsp_stats {
     uint32_t channels;          /* open now, primary included */
 };
 void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out);
+/* The channels open now, one bit each (bit 0 the primary, bit i
+ * sub-channel i): 0 while no guest is connected. A sub-channel the guest
+ * closed alone leaves a gap. Control thread. */
+uint32_t netvsp_channels_open(const struct netvsp *n);
 uint32_t netvsp_mtu(const struct netvsp *n);
 /* Change the NIC's MTU (jumbo_mtu_valid()) live. A connected guest gets an RNDIS
  * NETWORK_CHANGE indication ("definitely" changed) and picks the new MTU

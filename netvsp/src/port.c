@@ -411,6 +411,16 @@ void netvsp_get_stats(const struct netvsp *n, struct netvsp_stats *out)
     }
 }
 
+uint32_t netvsp_channels_open(const struct netvsp *n)
+{
+    const struct conn *c = __atomic_load_n(&n->conn, __ATOMIC_ACQUIRE);
+    uint32_t mask = 0;
+    for (uint32_t i = 0; c && i < NETVSP_QUEUES_MAX; i++)
+        if (__atomic_load_n(&c->lanes[i], __ATOMIC_ACQUIRE))
+            mask |= 1u << i;
+    return mask;
+}
+
 uint32_t netvsp_mtu(const struct netvsp *n)
 {
     return __atomic_load_n(&n->mtu, __ATOMIC_ACQUIRE);

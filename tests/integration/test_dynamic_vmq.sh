@@ -7,7 +7,8 @@
 # its reason) while iperf3 keeps going and a ping at a moderate rate loses
 # nothing; B, pinned, never moves. The pins survive a restart; a pin to an
 # lcore the restarted vswitchd has no worker on is kept and reported, and
-# the NIC placed by load. Usage: test_dynamic_vmq.sh BUILD_BIN_DIR
+# the NIC placed by load. vmq-show puts each VM's queues on the worker
+# worker-show names, before and after the move. Usage: test_dynamic_vmq.sh BUILD_BIN_DIR
 source "$(dirname "$0")/lib.sh"
 hv_init "$1"
 command -v iperf3 >/dev/null || hv_skip "needs iperf3"
@@ -30,6 +31,20 @@ for w in json.load(sys.stdin)['workers']:
             print(w['lcore'])
 " "$1"
 }
+# vmq_same PORT: every queue vmq-show lists for PORT is open and on the lcore
+# worker-show names for the port, and worker-show lists the same queues.
+vmq_same() {
+    local lc
+    lc=$(worker_of "$1")
+    vctl --json vmq-show sw1 | python3 -c "
+import json, sys
+port, lcore = sys.argv[1], int(sys.argv[2])
+rows = [q for q in json.load(sys.stdin)['queues'] if q['port'] == port]
+ok = rows and all(q['lcore'] == lcore and q['open'] and q['classifier'] == 'software' for q in rows)
+print(port, 'queues', [q['index'] for q in rows], 'on lcore', lcore)
+sys.exit(0 if ok and rows[0]['index'] == 0 else 1)
+" "$1" "$lc"
+}
 placement() {
     vctl --json worker-show | python3 -c "import json,sys; print(json.load(sys.stdin)['placement']['$1'])"
 }
@@ -46,6 +61,8 @@ out=$(vctl nic-set "$A" eth0 --worker 9 2>&1) && hv_fail "a pin to lcore 9 (no w
 echo "$out" | grep -q "no switch worker runs on lcore 9" || hv_fail "pin to lcore 9: $out"
 [ "$(placement pin_moves)" -ge 2 ] || hv_fail "pin moves not counted"
 ip netns exec "$A" ping -c 3 -i 0.2 -W 2 10.81.0.2 >/dev/null || hv_fail "A cannot reach B"
+for vm in "$A" "$B" "$C"; do vmq_same "$vm/eth0" || hv_fail "vmq-show: $vm/eth0 not on its worker"; done
+vctl vmq-show
 
 hv_log "dynamic VMQ on, threshold 3 %; iperf3 A->B overloads lcore 1"
 # The switch worker is far from the bottleneck here (the guests share the
@@ -72,6 +89,8 @@ done
 vctl worker-show
 [ -n "$moved" ] || hv_fail "A did not move off the overloaded worker within 15 s"
 [ "$(placement spread_moves)" -ge 1 ] || hv_fail "the move is not counted as a spread move"
+vmq_same "$A/eth0" || hv_fail "vmq-show: A's queue not on its new worker"
+vctl vmq-show sw1
 grep -q "dynamic VMQ: moved port $A/eth0 from the worker on lcore 1 .*spread off an overloaded worker" "$HV_LOG" ||
     hv_fail "the move is not logged with its reason"
 [ "$(worker_of "$B/eth0")" = 1 ] || hv_fail "B (pinned) moved"

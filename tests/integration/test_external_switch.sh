@@ -137,6 +137,28 @@ sleep 0.5
 python3 "$(dirname "$0")/l2.py" send "$vnic" --dst 02:00:00:63:00:99 --count 2 --tag mgmt >/dev/null
 wait $rp || true
 grep -q "vlan 20 frames 2" "$HV_DIR/r.mgmt" || hv_fail "management frames not tagged 20: $(cat "$HV_DIR/r.mgmt")"
+hv_log "vmq-show: the uplink's and the host vNIC's queues are the switch's default queues"
+vctl vmq-show "$sw"
+VMQ=$(vctl --json vmq-show "$sw") WS=$(vctl --json worker-show) ST=$(vctl --json stats "$sw:uplink") \
+    MAC=$(cat "/sys/class/net/$vnic/address") python3 - "$sw" "$A" "$B" <<'PY' ||
+import json, os, sys
+sw, a, b = sys.argv[1:]
+rows = json.loads(os.environ["VMQ"])["queues"]
+lcore = {p["port"]: w["lcore"] for w in json.loads(os.environ["WS"])["workers"] for p in w["ports"]}
+nrx = json.loads(os.environ["ST"])["ports"][0]["uplink"]["rx_queues"]
+up = [r for r in rows if r["type"] == "uplink"]
+host = [r for r in rows if r["type"] == "host"]
+vms = sorted(r["port"] for r in rows if r["type"] == "vm")
+assert [r["index"] for r in up] == list(range(nrx)), (up, nrx)
+assert all(r["default"] and r["filter"] is None for r in up), up
+assert len(host) == 1 and host[0]["default"] and host[0]["index"] == 0, host
+assert host[0]["filter"]["mac"] == os.environ["MAC"], host
+assert host[0]["filter"]["vlan"] == {"mode": "access", "vlan": 20}, host
+assert vms == sorted([a + "/eth0", b + "/eth0"]), vms
+assert all(r["switch"] == sw and r["classifier"] == "software" for r in rows), rows
+assert all(r["lcore"] == lcore[r["port"]] for r in rows), (rows, lcore)
+PY
+    hv_fail "vmq-show of the external switch is wrong"
 vctl switch-set "$sw" --management-vlan 0
 vctl switch-set "$sw" --allow-management-os off
 ip link show "$vnic" >/dev/null 2>&1 && hv_fail "the host vNIC is still there"

@@ -62,6 +62,9 @@ for w in ws:
     if w["rx_packets"]:
         assert abs(w["cycles_per_packet"] - w["busy_cycles"] / w["rx_packets"]) < 1e-6 * w["cycles_per_packet"] + 1e-9, w
         assert w["busy_cycles"] > 0 and w["busy_rounds"] > 0, w
+# The port's queues: as many as worker-show lists for it (vmq-show's rows).
+wq = [p["queues"] for w in ws for p in w["ports"] if p["port"] == a + "/eth0"]
+assert len(wq) == 1 and 0 in wq[0] and port["vmq_queues"] == len(wq[0]), (port, wq)
 tw = answers["/hvnet/workers"][0]
 assert tw["tsc_hz"] > 0, tw
 for i, w in enumerate(ws):

@@ -195,16 +195,17 @@ usage_error "--bogus" switch-list --bogus
 usage_error "extra" worker-show extra
 usage_error "--bogus" worker-show --bogus
 usage_error "--clear" worker-show --clear=yes
+usage_error "extra" vmq-show sw1 extra
+usage_error "--bogus" vmq-show --bogus
+usage_error "bad name!" vmq-show 'bad name!'
 usage_error "--json" switch-list --json
 usage_error "32" vm-add vm1 --memory 32
 usage_error "70000" vm-add vm1 --memory 70000
 usage_error "1000001" nic-set vm1 eth0 --max-mbps 1000001
 usage_error "maybe" nic-set vm1 eth0 --dhcp-guard maybe
-# VMQ is not built: its command and options must not exist until it is
-# (they come back with the feature, and this test with them). --queues
-# (vRSS channels) is, below.
-usage_error "vmq-show" vmq-show
-usage_error "vmq-show" vmq-show sw1
+# VMQ filters are not built: their options must not exist until they are
+# (they come back with the feature, and this test with them). vmq-show
+# (the queues as they are) and --queues (vRSS channels) are, below.
 usage_error "--vmq" nic-set vm1 eth0 --vmq on
 usage_error "--vmq" nic-add vm1 eth0 --switch sw1 --vmq on
 usage_error "yes" nic-set vm1 eth0 --dhcp-guard yes
@@ -324,6 +325,45 @@ w = d["workers"][0]
 assert w["cycles_per_packet"] == 101.40625 and w["ports"][1]["tx_packets"] == 7999990, w
 ' "$OUT" || fail "worker-show --json: $OUT"
 
+# worker-show: the queues each worker serves of its ports (a range list).
+WORKERS_Q='{"result":{"tsc_hz":1,"cleared":false,"workers":[{"worker":0,"lcore":1,"seconds":1,"rounds":1,"busy_rounds":0,"busy_pct":0,"busy_cycles":0,"idle_cycles":1,"sleep_cycles":0,"sleeps":0,"wakeups":0,"rx_packets":0,"tx_packets":0,"cycles_per_packet":0,"ports":[{"port":"vm1/eth0","switch":"sw1","rx_packets":5,"tx_packets":6,"load_pct":1.5,"cycles":9,"moves":0,"worker":"auto","pin_missing":false,"queues":[0,1,3]},{"port":"sw1:uplink","switch":"sw1","rx_packets":0,"tx_packets":0,"load_pct":0,"cycles":0,"moves":0,"worker":"auto","pin_missing":false,"queues":[0,1,2,3]}]}]}}'
+expect_request "worker-show queues" worker-show '{}' "$WORKERS_Q" -- worker-show
+grep -q '^  PORT        SWITCH  RX  TX  LOAD%  PIN   MOVES  QUEUES$' <<<"$OUT" || fail "worker-show queues header: $OUT"
+grep -q '^  vm1/eth0    sw1      5   6    1.5  auto      0  0-1,3$' <<<"$OUT" || fail "worker-show queues row: $OUT"
+grep -q '^  sw1:uplink  sw1      0   0      0  auto      0  0-3$' <<<"$OUT" || fail "worker-show uplink queues row: $OUT"
+
+# vmq-show: one row per queue; SW passed as "switch"; the server's refusal
+# of an unknown switch is exit 1 with its message.
+VMQ='{"result":{"classifier":"software","hardware_filters":false,"queues":[{"switch":"sw1","queue":"sw1:uplink:0","port":"sw1:uplink","type":"uplink","index":0,"default":true,"open":true,"filter":null,"classifier":"software","worker":0,"lcore":1,"load_pct":0.5,"load_scope":"port","rx_packets":40,"tx_packets":41},{"switch":"sw1","queue":"vm1/eth0:0","port":"vm1/eth0","type":"vm","vm":"vm1","nic":"eth0","index":0,"default":false,"open":true,"filter":{"mac":"02:00:00:00:00:01","vlan":{"mode":"access","vlan":10},"fdb_vlans":[10]},"classifier":"software","worker":1,"lcore":2,"load_pct":12.5,"load_scope":"port","rx_packets":7,"tx_packets":8},{"switch":"sw1","queue":"vm1/eth0:3","port":"vm1/eth0","type":"vm","vm":"vm1","nic":"eth0","index":3,"default":false,"open":true,"filter":{"mac":"02:00:00:00:00:01","vlan":{"mode":"trunk","allowed":[5,6,7,9],"native":0},"fdb_vlans":[]},"classifier":"software","worker":1,"lcore":2,"load_pct":12.5,"load_scope":"port","rx_packets":900,"tx_packets":0},{"switch":"sw1","queue":"vm2/eth0:0","port":"vm2/eth0","type":"vm","vm":"vm2","nic":"eth0","index":0,"default":false,"open":false,"filter":{"mac":"02:00:00:00:00:02","vlan":{"mode":"untagged"},"fdb_vlans":[]},"classifier":"software","worker":0,"lcore":1,"load_pct":0,"load_scope":"port","rx_packets":0,"tx_packets":0}]}}'
+expect_request "vmq-show" vmq-show '{}' "$VMQ" -- vmq-show
+grep -q '^SWITCH  QUEUE         OWNER             OPEN  FILTER                                  CLASSIFIER  LCORE   RX  TX  LOAD%$' <<<"$OUT" || fail "vmq-show header: $OUT"
+grep -q '^sw1     sw1:uplink:0  default (uplink)  yes   default                                 software        1   40  41    0.5$' <<<"$OUT" || fail "vmq-show uplink row: $OUT"
+grep -q '^sw1     vm1/eth0:0    vm1/eth0          yes   02:00:00:00:00:01 vlan 10               software        2    7   8   12.5$' <<<"$OUT" || fail "vmq-show access row: $OUT"
+grep -q '^sw1     vm1/eth0:3    vm1/eth0          yes   02:00:00:00:00:01 trunk 5-7,9 native 0  software        2  900   0   12.5$' <<<"$OUT" || fail "vmq-show trunk row: $OUT"
+grep -q '^sw1     vm2/eth0:0    vm2/eth0          no    02:00:00:00:00:02 untagged              software        1    0   0      0$' <<<"$OUT" || fail "vmq-show untagged row: $OUT"
+grep -q '^LOAD% is per port, shown on each of its queues. Frames reach the queues by$' <<<"$OUT" ||
+    fail "vmq-show load note: $OUT"
+expect_request "vmq-show SW" vmq-show '{"switch":"sw1"}' \
+    '{"result":{"classifier":"software","hardware_filters":false,"queues":[]}}' -- vmq-show sw1
+[[ $OUT == "no queues" ]] || fail "vmq-show with no queues: $OUT"
+expect_request "vmq-show --json" vmq-show '{}' "$VMQ" -- --json vmq-show
+python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+q = d["queues"]
+assert len(q) == 4 and q[2]["index"] == 3 and q[2]["rx_packets"] == 900, q
+assert q[1]["filter"]["fdb_vlans"] == [10] and d["classifier"] == "software", d
+' "$OUT" || fail "vmq-show --json: $OUT"
+start_server vmq-show '{"switch":"nope"}' \
+    '{"error":{"code":-32000,"message":"no switch '"'"'nope'"'"'"}}'
+run --socket "$SOCK" vmq-show nope
+stop_server "vmq-show unknown switch" || true
+if [[ $RC -eq 1 && $ERR == "vswitch-ctl: no switch 'nope'" && -z $OUT ]]; then
+    echo "ok: vmq-show unknown switch: $ERR"
+else
+    fail "vmq-show unknown switch: rc $RC (expected 1), stderr '$ERR'"
+fi
+
 expect_request "mirror-add" mirror-add '{"switch":"sw1","src":["vm1/eth0","vm2/eth0"],"dst":"vm3/eth0"}' \
     '{"result":{}}' -- mirror-add sw1 --src vm1/eth0,vm2/eth0 --dst vm3/eth0
 
@@ -432,7 +472,8 @@ fi
 
 run --help
 [[ $RC -eq 0 && $OUT == *"switch-add "*"capture "* ]] || fail "--help: rc $RC"
-[[ $OUT != *vmq* ]] || fail "--help lists VMQ, which is not built: $OUT"
+[[ $OUT == *"vmq-show "* ]] || fail "--help does not list vmq-show: $OUT"
+[[ $OUT != *"--vmq"* ]] || fail "--help offers --vmq, which is not built: $OUT"
 run help nic-add
 [[ $RC -eq 0 && $OUT == *"--router-guard on|off"* ]] || fail "help nic-add: rc $RC: $OUT"
 for cmd in nic-add nic-set; do
@@ -443,6 +484,10 @@ done
 run help worker-show
 [[ $RC -eq 0 && $OUT == *"worker-show [--clear]"* && $OUT == *"cycles per packet"* &&
     $OUT == *"--clear"*"pmd-stats-clear"* ]] || fail "help worker-show: rc $RC: $OUT"
+run help vmq-show
+[[ $RC -eq 0 && $OUT == *"vmq-show [SW]"* && $OUT == *"sub-channel"* &&
+    $OUT == *"default queues"* && $OUT == *"no hardware VMQ filter"* ]] ||
+    fail "help vmq-show: rc $RC: $OUT"
 run capture --help
 [[ $RC -eq 0 && $OUT == *"-w FILE"* && $OUT == *"--force"*"symbolic link"* ]] ||
     fail "capture --help: rc $RC: $OUT"

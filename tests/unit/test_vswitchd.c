@@ -810,6 +810,117 @@ static void worker_show__host_with_a_nic__every_worker_its_ports_and_figures(voi
     json_decref(ans);
 }
 
+/* The lcore worker-show names for a port, and the queues it lists for it. */
+static json_int_t worker_lcore_of(struct fixture *f, const char *port, json_t **queues)
+{
+    json_t *ans = request(f, "worker-show", "{}");
+    json_t *ws = json_object_get(json_object_get(ans, "result"), "workers");
+    size_t i, j;
+    json_t *w, *p;
+    json_int_t lcore = -1;
+    json_array_foreach(ws, i, w)
+        json_array_foreach(json_object_get(w, "ports"), j, p)
+            if (strcmp(json_string_value(json_object_get(p, "port")), port) == 0) {
+                lcore = json_integer_value(json_object_get(w, "lcore"));
+                if (queues)
+                    *queues = json_incref(json_object_get(p, "queues"));
+            }
+    json_decref(ans);
+    return lcore;
+}
+
+/* vmq-show's rows: the result's queues, checked to be an array. */
+static json_t *vmq_rows(struct fixture *f, const char *params, json_t **ans)
+{
+    *ans = request(f, "vmq-show", params);
+    json_t *res = json_object_get(*ans, "result");
+    if (!res)
+        fail_msg("vmq-show %s: %s", params,
+                 json_string_value(json_object_get(json_object_get(*ans, "error"), "message")));
+    assert_string_equal(json_string_value(json_object_get(res, "classifier")), "software");
+    assert_true(json_is_false(json_object_get(res, "hardware_filters")));
+    json_t *rows = json_object_get(res, "queues");
+    assert_true(json_is_array(rows));
+    return rows;
+}
+
+/*
+ * vmq-show through the dispatcher: a NIC with one queue (its guest not
+ * connected) is one row, its primary, on the worker worker-show names,
+ * with the NIC's MAC and VLAN as the filter and the FDB's VLANs for it;
+ * SWITCH keeps that switch's rows only; an unknown switch and bad
+ * parameters are refused with a clear error. worker-show lists the queue
+ * under the port.
+ */
+static void vmq_show__nics_on_two_switches__rows_filter_worker_and_errors(void **state)
+{
+    struct fixture *f = *state;
+    ok(f, "switch-add", "{\"name\":\"sw0\",\"type\":\"private\"}");
+    ok(f, "switch-add", "{\"name\":\"sw1\",\"type\":\"private\"}");
+    ok(f, "vm-add", "{\"name\":\"vm0\"}");
+    ok(f, "nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"vlan\":10,"
+                     "\"mac\":\"02:00:00:00:00:01\",\"queues\":1}");
+    ok(f, "nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"switch\":\"sw1\","
+                     "\"mac\":\"02:00:00:00:00:02\",\"queues\":4}");
+    ok(f, "fdb-add", "{\"switch\":\"sw0\",\"mac\":\"02:00:00:00:00:01\",\"vlan\":10,"
+                     "\"port\":\"vm0/eth0\"}");
+
+    json_t *ans;
+    json_t *rows = vmq_rows(f, "{}", &ans);
+    assert_int_equal(json_array_size(rows), 2);
+    json_t *r = json_array_get(rows, 0);
+    assert_string_equal(json_string_value(json_object_get(r, "switch")), "sw0");
+    assert_string_equal(json_string_value(json_object_get(r, "queue")), "vm0/eth0:0");
+    assert_string_equal(json_string_value(json_object_get(r, "vm")), "vm0");
+    assert_string_equal(json_string_value(json_object_get(r, "nic")), "eth0");
+    assert_int_equal(json_integer_value(json_object_get(r, "index")), 0);
+    assert_true(json_is_false(json_object_get(r, "open"))); /* no guest */
+    assert_string_equal(json_string_value(json_object_get(r, "classifier")), "software");
+    json_t *flt = json_object_get(r, "filter");
+    assert_string_equal(json_string_value(json_object_get(flt, "mac")), "02:00:00:00:00:01");
+    json_t *vl = json_object_get(flt, "vlan");
+    assert_string_equal(json_string_value(json_object_get(vl, "mode")), "access");
+    assert_int_equal(json_integer_value(json_object_get(vl, "vlan")), 10);
+    json_t *want = json_pack("[i]", 10);
+    assert_true(json_equal(json_object_get(flt, "fdb_vlans"), want));
+    json_decref(want);
+    json_t *queues = NULL;
+    assert_int_equal(json_integer_value(json_object_get(r, "lcore")),
+                     worker_lcore_of(f, "vm0/eth0", &queues));
+    want = json_pack("[i]", 0);
+    assert_true(json_equal(queues, want));
+    json_decref(want);
+    json_decref(queues);
+    assert_true(json_is_number(json_object_get(r, "load_pct")));
+    assert_string_equal(json_string_value(json_object_get(r, "load_scope")), "port");
+    assert_int_equal(json_integer_value(json_object_get(r, "rx_packets")), 0);
+    r = json_array_get(rows, 1);
+    assert_string_equal(json_string_value(json_object_get(r, "queue")), "vm0/eth1:0");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(
+                            json_object_get(r, "filter"), "vlan"), "mode")),
+                        "untagged");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(r, "filter"), "fdb_vlans")),
+                     0);
+    json_decref(ans);
+
+    /* SWITCH: that switch's queues only. */
+    rows = vmq_rows(f, "{\"switch\":\"sw1\"}", &ans);
+    assert_int_equal(json_array_size(rows), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "port")),
+                        "vm0/eth1");
+    json_decref(ans);
+
+    /* Bad arguments: clear errors, nothing else. */
+    ans = request(f, "vmq-show", "{\"switch\":\"nope\"}");
+    json_t *err = json_object_get(ans, "error");
+    assert_non_null(err);
+    assert_int_equal(json_integer_value(json_object_get(err, "code")), VSD_FAILED);
+    assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "no switch 'nope'"));
+    json_decref(ans);
+    assert_int_equal(refused(f, "vmq-show", "{\"switch\":5}"), VSD_BAD_PARAMS);
+    assert_int_equal(refused(f, "vmq-show", "{\"vm\":\"vm0\"}"), VSD_BAD_PARAMS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -843,6 +954,9 @@ int main(void)
             host_teardown),
         cmocka_unit_test_setup_teardown(nic_queues__add_set_auto_and_bad__netvsp_and_state_follow,
                                         host_setup, host_teardown),
+        cmocka_unit_test_setup_teardown(
+            vmq_show__nics_on_two_switches__rows_filter_worker_and_errors, host_setup,
+            host_teardown),
     };
     int failed = cmocka_run_group_tests_name("vswitchd", tests, NULL, NULL);
     return failed + cmocka_run_group_tests_name("vswitchd_host", host_tests, host_group_setup,
