@@ -53,6 +53,7 @@ struct pg_hvnet {
     bool yield;
     int failed; /* the NIC's channel failed: 0 or a negative errno */
     uint64_t tx_wait_tsc;
+    unsigned segs_per_frame; /* mbufs the largest received frame takes */
     struct pg_hvnet_stats st;
     struct pg_hvnet_rxq q;
 };
@@ -97,16 +98,13 @@ static void on_frame_drop(void *ctx, const void *frame, uint32_t len,
     (void)ctx, (void)frame, (void)len, (void)meta;
 }
 
-static void refill(struct pg_hvnet *h)
+/* Enough mbufs in the stash for budget frames of the largest size. */
+static void refill(struct pg_hvnet *h, unsigned budget)
 {
     struct pg_hvnet_rxq *q = &h->q;
-    unsigned want = PG_HVNET_STASH - q->nstash;
-    /* All at once, or a burst's worth when the pool runs low. */
-    if (rte_pktmbuf_alloc_bulk(h->rx_pool, q->stash + q->nstash, want) == 0)
+    unsigned want = pg_hvnet_stash_want(q->nstash, budget, h->segs_per_frame);
+    if (want && rte_pktmbuf_alloc_bulk(h->rx_pool, q->stash + q->nstash, want) == 0)
         q->nstash += want;
-    else if (want >= PG_BURST &&
-             rte_pktmbuf_alloc_bulk(h->rx_pool, q->stash + q->nstash, PG_BURST) == 0)
-        q->nstash += PG_BURST;
 }
 
 /* The NIC's channel failed: stop the run. */
@@ -122,8 +120,7 @@ static void poll_nic(struct pg_hvnet *h, int budget)
 {
     if (h->failed)
         return;
-    if (h->q.nstash < PG_HVNET_STASH / 2)
-        refill(h);
+    refill(h, (unsigned)budget);
     int rc = netvsc_poll(h->nic, on_frame, h, budget);
     if (rc < 0)
         nic_failed(h, rc);
@@ -135,8 +132,7 @@ static uint16_t hvnet_rx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
     /* What a send's wait took off the NIC first, in order. */
     uint16_t got = pg_hvnet_rxq_count(&h->q) ? pg_hvnet_rxq_take(&h->q, pkts, n) : 0;
     if (got < n && !h->failed) {
-        if (h->q.nstash < PG_HVNET_STASH / 2)
-            refill(h);
+        refill(h, n - got);
         struct rx_direct d = {.h = h, .pkts = pkts + got, .room = (uint16_t)(n - got)};
         int rc = netvsc_poll(h->nic, on_frame_direct, &d, d.room);
         if (rc < 0)
@@ -298,7 +294,11 @@ int pg_hvnet_open(const struct pg_hvnet_params *p, struct pg_hvnet **out)
     what = "NIC link";
     if ((rc = wait_link(h, p->link_wait_s)) < 0)
         goto fail;
-    refill(h);
+    /* The most mbufs a received frame takes: the NIC's largest frame,
+     * with a tag, over an mbuf's room. */
+    uint32_t room = rte_pktmbuf_data_room_size(h->rx_pool) - RTE_PKTMBUF_HEADROOM;
+    h->segs_per_frame = (jumbo_frame(h->info.mtu) + 4 + room - 1) / room;
+    refill(h, PG_BURST);
     *out = h;
     return 0;
 fail:

@@ -270,6 +270,25 @@ static void pg_hvnet_frame_in__fits_one_mbuf__one_segment_stale_links_cleared(vo
     assert_int_equal(q.no_mbuf, 1);
 }
 
+static void pg_hvnet_stash_want__levels__a_bursts_need_kept_low(void **state)
+{
+    (void)state;
+    /* 64 B frames at MTU 1500: a burst of 32 mbufs. */
+    assert_int_equal(pg_hvnet_stash_want(32, 32, 1), 0);
+    assert_int_equal(pg_hvnet_stash_want(100, 32, 1), 0);
+    assert_int_equal(pg_hvnet_stash_want(31, 32, 1), PG_BURST); /* at least a burst */
+    assert_int_equal(pg_hvnet_stash_want(0, 32, 1), 32);
+    assert_int_equal(pg_hvnet_stash_want(0, 0, 1), 0);
+    /* Jumbo frames (5 mbufs each): what is short, never past the stash. */
+    assert_int_equal(pg_hvnet_stash_want(0, 32, 5), 160);
+    assert_int_equal(pg_hvnet_stash_want(150, 32, 5), PG_BURST);
+    assert_int_equal(pg_hvnet_stash_want(0, 32, 0), 32); /* segs 0 taken as 1 */
+    assert_int_equal(pg_hvnet_stash_want(0, 512, 5), PG_HVNET_STASH);
+    assert_int_equal(pg_hvnet_stash_want(PG_HVNET_STASH - 8, 512, 5), 8); /* to the top */
+    assert_int_equal(pg_hvnet_stash_want(PG_HVNET_STASH, 512, 5), 0);
+    assert_int_equal(pg_hvnet_stash_want(1000, 1000, 2), PG_HVNET_STASH - 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +299,7 @@ int main(void)
         cmocka_unit_test(pg_hvnet_rxq_put__full_queue__dropped_counted_order_kept),
         cmocka_unit_test(pg_hvnet_rxq_put__stash_short__dropped_no_mbuf),
         cmocka_unit_test(pg_hvnet_frame_in__fits_one_mbuf__one_segment_stale_links_cleared),
+        cmocka_unit_test(pg_hvnet_stash_want__levels__a_bursts_need_kept_low),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
