@@ -141,9 +141,12 @@ int netvsc_send(struct netvsc *n, const void *frame, uint32_t len, const struct 
 /*
  * Process what the root sent, up to budget frames: frames go to cb, link
  * changes update netvsc_info, send completions free sections. Completes
- * each receive packet back to the root once its frames are through cb.
- * Returns the number of frames delivered, or a negative errno if the channel
- * failed (-EPROTO: the root broke the protocol; -ENOTCONN: rescinded).
+ * each receive packet back to the root once its frames are through cb; a
+ * packet holding more frames than the budget is gone on with by the next
+ * poll, before anything else in the ring (netvsc_intr_arm() counts its
+ * rest as work). Returns the number of frames delivered (at most budget),
+ * or a negative errno if the channel failed (-EPROTO: the root broke the
+ * protocol; -ENOTCONN: rescinded).
  */
 typedef void (*netvsc_rx_cb)(void *ctx, const void *frame, uint32_t len,
                              const struct netvsc_meta *meta); /* meta never NULL */

@@ -29,6 +29,8 @@
 #include "rndis-proto.h"
 #include "vmbus-client.h"
 
+struct vmbus_xfer_range;
+
 #define TID_CTRL (1ull << 62)
 #define TID_SEND (1ull << 61)
 #define SLOT_BIG (1u << 31)
@@ -62,6 +64,19 @@ struct netvsc_rsc {
     uint32_t len;
     uint32_t frags; /* 0: none in progress */
     struct netvsc_meta meta; /* the first fragment's */
+};
+
+/* The transfer-page packet being delivered: a poll's budget may end
+ * inside it (the root packs up to 64 frames into one), and the next poll
+ * goes on where it stopped before reading the ring again, so that its
+ * ranges, which point into n->pkt, stay valid. Completed to the root once
+ * its last range is through. */
+struct netvsc_xfer {
+    const struct vmbus_xfer_range *ranges; /* into n->pkt */
+    uint32_t nr;     /* 0: none open */
+    uint32_t next;   /* the next range to deliver */
+    uint64_t tid;
+    uint32_t status; /* what to complete it with */
 };
 
 struct netvsc {
@@ -130,6 +145,7 @@ struct netvsc {
     uint32_t backlog_head, backlog_len;
 
     struct netvsc_rsc rsc;
+    struct netvsc_xfer xfer;
     struct netvsc_info info;
     struct netvsc_stats stats;
     uint8_t *pkt; /* copy of the current ring packet */
@@ -179,11 +195,18 @@ bool netvsc_batch_append(struct netvsc *n, const void *frame, uint32_t len, cons
 int netvsc_rsc_add(struct netvsc_rsc *r, uint32_t pktinfo_flags, const void *data, uint32_t len,
                    const struct netvsc_meta *meta, bool last_range);
 
-/* The ranges of one transfer-page packet from the root, each an RNDIS
- * message in the receive buffer (checked against it): frames to cb
- * (*frames counts them), RSC fragments put together, control answers and
- * indications taken. Returns the status to complete the transfer with. */
-struct vmbus_xfer_range;
+/* Deliver the open transfer n->xfer from range n->xfer.next on, until
+ * *frames reaches budget or its last range is through. Each range is an
+ * RNDIS message in the receive buffer, checked against it before it is
+ * read: frames to cb (*frames counts them), RSC fragments put together,
+ * control answers and indications taken; a bad range is counted (rx_bad)
+ * and makes the transfer's status NVSP_STAT_INVALID_RNDIS_PKT, the other
+ * ranges still go. Returns true when the transfer is through (n->xfer.nr
+ * is then 0 and n->xfer.status what to complete it with), false if the
+ * budget ended it first (n->xfer.next says where to go on). */
+bool netvsc_rx_xfer(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget, int *frames);
+/* All nr ranges of one transfer as netvsc_rx_xfer() without a budget.
+ * Returns the status to complete the transfer with. */
 uint32_t netvsc_rx_ranges(struct netvsc *n, const struct vmbus_xfer_range *ranges, uint32_t nr,
                           netvsc_rx_cb cb, void *ctx, int *frames);
 

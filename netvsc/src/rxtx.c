@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
@@ -264,9 +265,9 @@ static int complete_xfer(struct netvsc *n, uint64_t tid, uint32_t status)
     return 0;
 }
 
-/* Transfer-page packet: frames (or control answers) in the receive buffer. */
-static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt, netvsc_rx_cb cb, void *ctx,
-                   int *frames)
+/* Transfer-page packet: frames (or control answers) in the receive buffer,
+ * opened as n->xfer for process() to deliver. */
+static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt)
 {
     uint16_t pageset;
     const struct vmbus_xfer_range *ranges;
@@ -289,48 +290,88 @@ static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt, netvsc_rx_cb c
         n->stats.rx_bad++;
         return -EPROTO;
     }
-    uint32_t status = netvsc_rx_ranges(n, ranges, (uint32_t)nr, cb, ctx, frames);
-    return complete_xfer(n, pkt->trans_id, status);
+    n->xfer = (struct netvsc_xfer){
+        .ranges = ranges, .nr = (uint32_t)nr, .tid = pkt->trans_id, .status = NVSP_STAT_SUCCESS};
+    return 0;
+}
+
+/* Where range r's message starts in the receive buffer, or NULL if the
+ * root named bytes outside it (or a length no message has). */
+static const uint8_t *range_msg(const struct netvsc *n, const struct vmbus_xfer_range *r)
+{
+    if (r->byte_count < sizeof(struct rndis_msg_hdr) || r->byte_count > n->sub_alloc_size ||
+        (uint64_t)r->byte_offset + r->byte_count > n->rbuf_len)
+        return NULL;
+    return n->rbuf + r->byte_offset;
+}
+
+/* One range of a transfer; last: none follows it. Returns the frames
+ * delivered (0 or 1), or -1 if the range was bad (counted). */
+static int rx_range(struct netvsc *n, const struct vmbus_xfer_range *r, bool last,
+                    netvsc_rx_cb cb, void *ctx)
+{
+    const uint8_t *msg = range_msg(n, r);
+    struct rndis_msg_hdr h;
+    if (msg)
+        memcpy(&h, msg, sizeof(h));
+    if (!msg || h.len > r->byte_count || h.len < sizeof(h)) {
+        n->stats.rx_bad++;
+        n->rsc.frags = 0; /* no packet goes on over a gap */
+        return -1;
+    }
+    if (h.type != RNDIS_MSG_PACKET) {
+        n->rsc.frags = 0;
+        on_rndis_control(n, msg, h.len);
+        return 0;
+    }
+    int rc = on_rndis_packet(n, msg, h.len, last, cb, ctx);
+    if (rc < 0) {
+        n->rsc.frags = 0;
+        n->stats.rx_bad++;
+        return -1;
+    }
+    return rc;
+}
+
+bool netvsc_rx_xfer(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget, int *frames)
+{
+    struct netvsc_xfer *x = &n->xfer;
+    while (x->next < x->nr) {
+        if (*frames >= budget)
+            return false;
+        struct vmbus_xfer_range r;
+        memcpy(&r, &x->ranges[x->next], sizeof(r));
+        x->next++;
+        /* The next message's first lines, which the root wrote on its CPU,
+         * while this one is read: the header reads were the largest part
+         * of a receive's misses. Only bytes the check lets us read. */
+        if (x->next < x->nr) {
+            struct vmbus_xfer_range nx;
+            memcpy(&nx, &x->ranges[x->next], sizeof(nx));
+            const uint8_t *p = range_msg(n, &nx);
+            if (p) {
+                __builtin_prefetch(p);
+                if (nx.byte_count > 64)
+                    __builtin_prefetch(p + 64);
+            }
+        }
+        int rc = rx_range(n, &r, x->next == x->nr, cb, ctx);
+        if (rc < 0)
+            x->status = NVSP_STAT_INVALID_RNDIS_PKT;
+        else
+            *frames += rc;
+    }
+    x->nr = 0;
+    x->next = 0;
+    return true;
 }
 
 uint32_t netvsc_rx_ranges(struct netvsc *n, const struct vmbus_xfer_range *ranges, uint32_t nr,
                           netvsc_rx_cb cb, void *ctx, int *frames)
 {
-    uint32_t status = NVSP_STAT_SUCCESS;
-    for (uint32_t i = 0; i < nr; i++) {
-        struct vmbus_xfer_range r;
-        memcpy(&r, &ranges[i], sizeof(r));
-        if (r.byte_count < sizeof(struct rndis_msg_hdr) || r.byte_count > n->sub_alloc_size ||
-            (uint64_t)r.byte_offset + r.byte_count > n->rbuf_len) {
-            n->stats.rx_bad++;
-            n->rsc.frags = 0; /* no packet goes on over a gap */
-            status = NVSP_STAT_INVALID_RNDIS_PKT;
-            continue;
-        }
-        const uint8_t *msg = n->rbuf + r.byte_offset;
-        struct rndis_msg_hdr h;
-        memcpy(&h, msg, sizeof(h));
-        if (h.len > r.byte_count || h.len < sizeof(h)) {
-            n->stats.rx_bad++;
-            n->rsc.frags = 0; /* no packet goes on over a gap */
-            status = NVSP_STAT_INVALID_RNDIS_PKT;
-            continue;
-        }
-        if (h.type == RNDIS_MSG_PACKET) {
-            int rc = on_rndis_packet(n, msg, h.len, i == nr - 1, cb, ctx);
-            if (rc < 0) {
-                n->rsc.frags = 0;
-                n->stats.rx_bad++;
-                status = NVSP_STAT_INVALID_RNDIS_PKT;
-            } else {
-                *frames += rc;
-            }
-        } else {
-            n->rsc.frags = 0;
-            on_rndis_control(n, msg, h.len);
-        }
-    }
-    return status;
+    n->xfer = (struct netvsc_xfer){.ranges = ranges, .nr = nr, .status = NVSP_STAT_SUCCESS};
+    netvsc_rx_xfer(n, cb, ctx, INT_MAX, frames);
+    return n->xfer.status;
 }
 
 /* Handle what is in the ring, up to budget frames. */
@@ -346,6 +387,17 @@ static int process(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget)
             return rc;
     }
     while (frames < budget) {
+        if (n->xfer.nr) {
+            /* The open transfer first: its ranges live in n->pkt. */
+            if (!netvsc_rx_xfer(n, cb, ctx, budget, &frames))
+                break;
+            int rc = complete_xfer(n, n->xfer.tid, n->xfer.status);
+            if (rc < 0 && rc != -EPROTO) {
+                n->ring_failed = true;
+                return rc;
+            }
+            continue;
+        }
         int len = vmbus_ring_get(rx, n->pkt, RX_PKT_MAX);
         if (len == -EAGAIN)
             break;
@@ -358,11 +410,7 @@ static int process(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget)
         if (pkt.type == VMBUS_PKT_COMP) {
             on_completion(n, &pkt);
         } else if (pkt.type == VMBUS_PKT_DATA_USING_XFER_PAGES) {
-            int rc = on_xfer(n, &pkt, cb, ctx, &frames);
-            if (rc < 0 && rc != -EPROTO) {
-                n->ring_failed = true;
-                return rc;
-            }
+            on_xfer(n, &pkt); /* a malformed one is counted and left */
         } else {
             /* In-band from the root: indirection table, VF notices. */
             n->stats.rx_bad += pkt.payload_len < 4;
@@ -790,7 +838,9 @@ int netvsc_send(struct netvsc *n, const void *frame, uint32_t len, const struct 
 
 bool netvsc_intr_arm(struct netvsc *n)
 {
-    bool pending = vmbus_ring_intr_unmask(vmbus_gchan_rx(n->ch));
+    /* Frames of a transfer a poll's budget left are work the ring no
+     * longer shows. */
+    bool pending = vmbus_ring_intr_unmask(vmbus_gchan_rx(n->ch)) || n->xfer.nr;
     if (n->tx_ring_full && !pending) {
         /* Blocked on ring space: ask to be told when the root drains it.
          * Blocked on send sections only, the root's completions free them:

@@ -1,19 +1,21 @@
 /* The hvnet NIC port (port-hvnet.h): the partition's synthetic NIC through
  * netvsc, polled, never sleeping while the run loops spin.
  *
- * Send: each mbuf chain is copied into a send section netvsc hands out
- * (a page chunk sent GPA-direct for a jumbo frame), submitted, and the
- * burst flushed with at most one signal; the mbufs are freed in bulk. When
+ * Send: each frame is copied once, into the send section netvsc has open
+ * (frames packed into one send) or room netvsc hands out (a page chunk
+ * sent GPA-direct for a jumbo frame), and the burst flushed with at most
+ * one signal; the mbufs are freed in bulk. When
  * netvsc has no room, the burst so far is flushed and the root's
  * completions polled for, up to PG_HVNET_TX_WAIT_US; what still does not go
  * is left to the caller, which counts it refused, as an ethdev's full ring
  * is. A frame the NIC's MTU does not allow is refused the same way.
  *
- * Receive: netvsc_poll hands each frame (a pointer into the receive buffer,
- * valid during the callback) to the receive queue, which copies it into an
- * mbuf chain. The poll runs only when the queue holds less than a burst; a
- * VMBus transfer may carry more frames than the poll's budget, which is why
- * there is a queue. */
+ * Receive: netvsc_poll, with the room left in the caller's array as its
+ * budget, hands each frame (a pointer into the receive buffer, valid
+ * during the callback) to a copy into an mbuf from the stash, put straight
+ * into that array; netvsc keeps the rest of a transfer for the next poll.
+ * Only frames taken off the NIC while a send waits for completions go
+ * through the receive queue, which the next receive empties first. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -28,6 +30,7 @@
 #include <rte_cycles.h>
 #include <rte_ether.h>
 #include <rte_pause.h>
+#include <rte_prefetch.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -50,6 +53,7 @@ struct pg_hvnet {
     bool yield;
     int failed; /* the NIC's channel failed: 0 or a negative errno */
     uint64_t tx_wait_tsc;
+    unsigned segs_per_frame; /* mbufs the largest received frame takes */
     struct pg_hvnet_stats st;
     struct pg_hvnet_rxq q;
 };
@@ -59,11 +63,33 @@ bool pg_hvnet_in_partition(void)
     return getenv(HV_ENV_FDS) != NULL;
 }
 
+/* Frames taken while a send waits for completions: queued. */
 static void on_frame(void *ctx, const void *frame, uint32_t len, const struct netvsc_meta *meta)
 {
     (void)meta; /* no offloads asked for; a tag the root took out is not put back */
     struct pg_hvnet *h = ctx;
     pg_hvnet_rxq_put(&h->q, frame, len);
+}
+
+/* A receive's frames, straight into its caller's array: netvsc_poll
+ * delivers at most the budget, the room left there. */
+struct rx_direct {
+    struct pg_hvnet *h;
+    struct rte_mbuf **pkts;
+    uint16_t n, room;
+};
+
+static void on_frame_direct(void *ctx, const void *frame, uint32_t len,
+                            const struct netvsc_meta *meta)
+{
+    struct rx_direct *d = ctx;
+    if (d->n == d->room) {
+        on_frame(d->h, frame, len, meta); /* never: the budget is the room */
+        return;
+    }
+    struct rte_mbuf *m = pg_hvnet_frame_in(&d->h->q, frame, len);
+    if (m)
+        d->pkts[d->n++] = m;
 }
 
 static void on_frame_drop(void *ctx, const void *frame, uint32_t len,
@@ -72,61 +98,93 @@ static void on_frame_drop(void *ctx, const void *frame, uint32_t len,
     (void)ctx, (void)frame, (void)len, (void)meta;
 }
 
-static void refill(struct pg_hvnet *h)
+/* Enough mbufs in the stash for budget frames of the largest size. */
+static void refill(struct pg_hvnet *h, unsigned budget)
 {
     struct pg_hvnet_rxq *q = &h->q;
-    unsigned want = PG_HVNET_STASH - q->nstash;
-    /* All at once, or a burst's worth when the pool runs low. */
-    if (rte_pktmbuf_alloc_bulk(h->rx_pool, q->stash + q->nstash, want) == 0)
+    unsigned want = pg_hvnet_stash_want(q->nstash, budget, h->segs_per_frame);
+    if (want && rte_pktmbuf_alloc_bulk(h->rx_pool, q->stash + q->nstash, want) == 0)
         q->nstash += want;
-    else if (want >= PG_BURST &&
-             rte_pktmbuf_alloc_bulk(h->rx_pool, q->stash + q->nstash, PG_BURST) == 0)
-        q->nstash += PG_BURST;
+}
+
+/* The NIC's channel failed: stop the run. */
+static void nic_failed(struct pg_hvnet *h, int rc)
+{
+    h->failed = rc;
+    fprintf(stderr, "vswitch-pktgen %s: the NIC failed (%s): stopping\n", h->name,
+            strerror(-rc));
+    pg_stop = 1;
 }
 
 static void poll_nic(struct pg_hvnet *h, int budget)
 {
     if (h->failed)
         return;
-    if (h->q.nstash < PG_HVNET_STASH / 2)
-        refill(h);
+    refill(h, (unsigned)budget);
     int rc = netvsc_poll(h->nic, on_frame, h, budget);
-    if (rc < 0) {
-        h->failed = rc;
-        fprintf(stderr, "vswitch-pktgen %s: the NIC failed (%s): stopping\n", h->name,
-                strerror(-rc));
-        pg_stop = 1;
-    }
+    if (rc < 0)
+        nic_failed(h, rc);
 }
 
 static uint16_t hvnet_rx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
 {
     struct pg_hvnet *h = p->ctx;
-    if (pg_hvnet_rxq_count(&h->q) < n)
-        poll_nic(h, n);
-    uint16_t got = pg_hvnet_rxq_take(&h->q, pkts, n);
+    /* What a send's wait took off the NIC first, in order. */
+    uint16_t got = pg_hvnet_rxq_count(&h->q) ? pg_hvnet_rxq_take(&h->q, pkts, n) : 0;
+    if (got < n && !h->failed) {
+        refill(h, n - got);
+        struct rx_direct d = {.h = h, .pkts = pkts + got, .room = (uint16_t)(n - got)};
+        int rc = netvsc_poll(h->nic, on_frame_direct, &d, d.room);
+        if (rc < 0)
+            nic_failed(h, rc);
+        got += d.n;
+    }
     if (got == 0 && p->yield)
         sched_yield();
     return got;
 }
 
-/* No room for a frame of len bytes: make what is queued visible, then
- * poll for the root's completions until there is, or the wait is over. */
-static bool tx_wait_room(struct pg_hvnet *h, uint32_t len, struct netvsc_txbuf *tb)
+/* One frame to the NIC, copied once: a single-segment frame by
+ * netvsc_send(), straight into the open send section when there is one
+ * (netvsc_tx_alloc() then netvsc_tx_submit() would copy it twice: into a
+ * section of its own, then into the open one); a chain into room from
+ * netvsc_tx_alloc(). 0, -EAGAIN (no room now), or another negative errno
+ * (netvsc refused the frame). */
+static int send_one(struct pg_hvnet *h, const struct rte_mbuf *m, uint32_t len)
+{
+    if (m->nb_segs == 1)
+        return netvsc_send(h->nic, rte_pktmbuf_mtod(m, const void *), len, NULL);
+    struct netvsc_txbuf tb;
+    if (!netvsc_tx_alloc(h->nic, len, &tb))
+        return -EAGAIN;
+    int rc = pg_hvnet_copy_out(m, tb.data, tb.cap);
+    if (rc >= 0)
+        rc = netvsc_tx_submit(h->nic, &tb, len, NULL);
+    if (rc < 0)
+        netvsc_tx_abort(h->nic, &tb);
+    return rc < 0 ? rc : 0;
+}
+
+/* No room for frame m: make what is queued visible, then poll for the
+ * root's completions and try again until it goes or the wait is over.
+ * 0 or send_one()'s error. */
+static int tx_wait_send(struct pg_hvnet *h, const struct rte_mbuf *m, uint32_t len)
 {
     h->st.tx_waits++;
-    if (netvsc_tx_flush(h->nic) < 0)
-        return false;
+    int rc = netvsc_tx_flush(h->nic);
+    if (rc < 0 && rc != -EAGAIN)
+        return rc;
     uint64_t end = rte_rdtsc() + h->tx_wait_tsc;
     do {
         poll_nic(h, PG_BURST);
         if (h->failed)
-            return false;
-        if (netvsc_tx_alloc(h->nic, len, tb))
-            return true;
+            return -EAGAIN; /* counted no room; the run stops */
+        if (!netvsc_tx_blocked(h->nic) && (rc = send_one(h, m, len)) != -EAGAIN)
+            return rc;
+        netvsc_tx_flush(h->nic);
         rte_pause();
     } while (rte_rdtsc() < end);
-    return false;
+    return -EAGAIN;
 }
 
 static uint16_t hvnet_tx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
@@ -136,21 +194,16 @@ static uint16_t hvnet_tx(struct pg_port *p, struct rte_mbuf **pkts, uint16_t n)
     for (; i < n && !h->failed; i++) {
         struct rte_mbuf *m = pkts[i];
         uint32_t len = rte_pktmbuf_pkt_len(m);
+        if (i + 1 < n)
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
         if (!pg_hvnet_frame_fits(m, h->info.mtu)) {
             h->st.tx_too_long++;
             break;
         }
-        struct netvsc_txbuf tb;
-        if (!netvsc_tx_alloc(h->nic, len, &tb) && !tx_wait_room(h, len, &tb)) {
-            h->st.tx_no_room++;
-            break;
-        }
-        int rc = pg_hvnet_copy_out(m, tb.data, tb.cap);
-        if (rc >= 0 && (rc = netvsc_tx_submit(h->nic, &tb, len, NULL)) == -EAGAIN &&
-            netvsc_tx_flush(h->nic) >= 0)
-            rc = netvsc_tx_submit(h->nic, &tb, len, NULL);
+        int rc = send_one(h, m, len);
+        if (rc == -EAGAIN)
+            rc = tx_wait_send(h, m, len);
         if (rc < 0) {
-            netvsc_tx_abort(h->nic, &tb);
             if (rc == -EAGAIN)
                 h->st.tx_no_room++;
             else
@@ -241,7 +294,11 @@ int pg_hvnet_open(const struct pg_hvnet_params *p, struct pg_hvnet **out)
     what = "NIC link";
     if ((rc = wait_link(h, p->link_wait_s)) < 0)
         goto fail;
-    refill(h);
+    /* The most mbufs a received frame takes: the NIC's largest frame,
+     * with a tag, over an mbuf's room. */
+    uint32_t room = rte_pktmbuf_data_room_size(h->rx_pool) - RTE_PKTMBUF_HEADROOM;
+    h->segs_per_frame = (jumbo_frame(h->info.mtu) + 4 + room - 1) / room;
+    refill(h, PG_BURST);
     *out = h;
     return 0;
 fail:

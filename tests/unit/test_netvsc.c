@@ -846,6 +846,171 @@ static void intr_arm__send_found_ring_full__asks_for_space_and_flush_sends_it_la
     free_chan_nic(n);
 }
 
+/* A receive buffer of XSUBS small sections on the test channel; frame i
+ * is 64 bytes of fill i in section i % XSUBS. */
+#define XSUB 256u
+#define XSUBS 64u
+static struct netvsc *xfer_nic(void)
+{
+    struct netvsc *n = chan_nic(4, false, T_DSIZE);
+    n->rbuf_len = XSUB * XSUBS;
+    n->rbuf = calloc(1, n->rbuf_len);
+    assert_non_null(n->rbuf);
+    n->sub_alloc_size = XSUB;
+    n->num_sub_allocs = XSUBS;
+    n->pkt = malloc(RX_PKT_MAX);
+    assert_non_null(n->pkt);
+    return n;
+}
+
+static struct vmbus_xfer_range xfer_frame(struct netvsc *n, unsigned i)
+{
+    uint8_t *m = n->rbuf + (size_t)(i % XSUBS) * XSUB;
+    struct rndis_packet_msg pm = {0};
+    pm.hdr.type = RNDIS_MSG_PACKET;
+    pm.data_offset = RNDIS_PACKET_OFFSET_MIN;
+    pm.data_len = 64;
+    pm.hdr.len = (uint32_t)sizeof(pm) + 64;
+    memcpy(m, &pm, sizeof(pm));
+    memset(m + sizeof(pm), (int)i, 64);
+    return (struct vmbus_xfer_range){.byte_count = pm.hdr.len,
+                                     .byte_offset = (i % XSUBS) * XSUB};
+}
+
+struct seen {
+    unsigned n;
+    uint8_t fill[256];
+};
+
+static void seen_frame(void *ctx, const void *frame, uint32_t len, const struct netvsc_meta *meta)
+{
+    (void)meta;
+    struct seen *s = ctx;
+    assert_int_equal(len, 64);
+    assert_true(s->n < 256);
+    s->fill[s->n++] = ((const uint8_t *)frame)[63];
+}
+
+static void free_xfer_nic(struct netvsc *n)
+{
+    free(n->pkt);
+    free(n->rbuf);
+    free_chan_nic(n);
+}
+
+static void rx_xfer__more_frames_than_the_budget__gone_on_with_in_order_bad_range_counted(
+    void **state)
+{
+    (void)state;
+    struct netvsc *n = xfer_nic();
+    struct vmbus_xfer_range r[40];
+    for (unsigned i = 0; i < 40; i++)
+        r[i] = xfer_frame(n, i);
+    /* The root names bytes past the buffer in range 5. */
+    r[5] = (struct vmbus_xfer_range){.byte_count = 108, .byte_offset = XSUB * XSUBS - 64};
+    n->xfer = (struct netvsc_xfer){.ranges = r, .nr = 40, .status = NVSP_STAT_SUCCESS};
+    struct seen s = {0};
+    int frames = 0;
+    assert_false(netvsc_rx_xfer(n, seen_frame, &s, 16, &frames));
+    assert_int_equal(frames, 16);
+    assert_int_equal(n->xfer.next, 17); /* 16 frames and the bad range */
+    assert_int_equal(n->xfer.status, NVSP_STAT_INVALID_RNDIS_PKT);
+    frames = 0;
+    assert_false(netvsc_rx_xfer(n, seen_frame, &s, 16, &frames));
+    assert_int_equal(frames, 16);
+    frames = 0;
+    assert_true(netvsc_rx_xfer(n, seen_frame, &s, 16, &frames));
+    assert_int_equal(frames, 7);
+    assert_int_equal(n->xfer.nr, 0);
+    assert_int_equal(n->xfer.status, NVSP_STAT_INVALID_RNDIS_PKT); /* kept to the end */
+    assert_int_equal(s.n, 39);
+    for (unsigned i = 0, f = 0; i < 40; i++) {
+        if (i == 5)
+            continue;
+        assert_int_equal(s.fill[f++], i);
+    }
+    struct netvsc_stats st;
+    netvsc_get_stats(n, &st);
+    assert_int_equal(st.rx_bad, 1);
+    assert_int_equal(st.rx_frames, 39);
+    free_xfer_nic(n);
+}
+
+static struct vmbus_ring g_root_tx; /* the root's side of the receive ring */
+bool __wrap_vmbus_gchan_rescinded(const struct vmbus_gchan *ch);
+bool __wrap_vmbus_gchan_rescinded(const struct vmbus_gchan *ch)
+{
+    (void)ch;
+    return false;
+}
+
+/* The completions the root finds on its ring: their transaction ids. */
+static unsigned root_completions(uint64_t *tids, unsigned max)
+{
+    static uint8_t pkt[4096];
+    unsigned k = 0;
+    int len;
+    while ((len = vmbus_ring_get(&g_root_rx, pkt, sizeof(pkt))) > 0) {
+        struct vmbus_pkt p;
+        struct nvsp_msg_rndis_pkt_complete c;
+        assert_int_equal(vmbus_pkt_parse(pkt, (uint32_t)len, &p), 0);
+        assert_int_equal(p.type, VMBUS_PKT_COMP);
+        memcpy(&c, p.payload, sizeof(c));
+        assert_int_equal(c.type, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE);
+        assert_int_equal(c.status, NVSP_STAT_SUCCESS);
+        assert_true(k < max);
+        tids[k++] = p.trans_id;
+    }
+    vmbus_ring_release(&g_root_rx);
+    return k;
+}
+
+static void root_xfer(struct netvsc *n, uint64_t tid, unsigned from, unsigned count)
+{
+    struct vmbus_xfer_range r[64];
+    for (unsigned i = 0; i < count; i++)
+        r[i] = xfer_frame(n, from + i);
+    struct nvsp_msg_rndis_pkt m = {.type = NVSP_MSG1_SEND_RNDIS_PKT,
+                                   .channel_type = NVSP_CHANNEL_TYPE_DATA};
+    uint8_t body[NVSP_MSG_SIZE_61] = {0};
+    memcpy(body, &m, sizeof(m));
+    assert_int_equal(vmbus_ring_put_xfer_pages(&g_root_tx, tid, NVSP_RECV_BUF_ID, r, count, body,
+                                               sizeof(body)),
+                     0);
+    assert_true(vmbus_ring_publish(&g_root_tx) >= 0);
+}
+
+static void poll__transfer_beyond_the_budget__rest_next_poll_one_completion_after_its_last(
+    void **state)
+{
+    (void)state;
+    struct netvsc *n = xfer_nic();
+    assert_int_equal(vmbus_ring_init_producer(&g_root_tx, g_rx_mem, T_DSIZE), 0);
+    /* 64 frames (sections 0..63) as transfer 0, then 8 (sections 0..7
+     * again, written once the first is through) as transfer 1. */
+    root_xfer(n, 0, 0, 64);
+    struct seen s = {0};
+    uint64_t tids[4];
+    assert_int_equal(netvsc_poll(n, seen_frame, &s, 32), 32);
+    assert_int_equal(root_completions(tids, 4), 0); /* its frames are not through */
+    assert_true(netvsc_intr_arm(n));                 /* the rest is work */
+    netvsc_intr_disarm(n);
+    assert_int_equal(netvsc_poll(n, seen_frame, &s, 32), 32);
+    assert_int_equal(root_completions(tids, 4), 1);
+    assert_int_equal(tids[0], 0);
+    root_xfer(n, 1, 64, 8);
+    assert_int_equal(netvsc_poll(n, seen_frame, &s, 32), 8);
+    assert_int_equal(root_completions(tids, 4), 1);
+    assert_int_equal(tids[0], 1);
+    assert_int_equal(netvsc_poll(n, seen_frame, &s, 32), 0);
+    assert_false(netvsc_intr_arm(n));
+    netvsc_intr_disarm(n);
+    assert_int_equal(s.n, 72);
+    for (unsigned i = 0; i < 72; i++)
+        assert_int_equal(s.fill[i], i);
+    free_xfer_nic(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -867,6 +1032,10 @@ int main(void)
         cmocka_unit_test(tx__root_takes_one_a_send__one_frame_a_send),
         cmocka_unit_test(intr_arm__blocked_on_sections_only__sleeps_without_asking_for_ring_space),
         cmocka_unit_test(intr_arm__send_found_ring_full__asks_for_space_and_flush_sends_it_later),
+        cmocka_unit_test(
+            rx_xfer__more_frames_than_the_budget__gone_on_with_in_order_bad_range_counted),
+        cmocka_unit_test(
+            poll__transfer_beyond_the_budget__rest_next_poll_one_completion_after_its_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
