@@ -49,6 +49,7 @@ struct zc_slot;
 
 #define CTRL_SUBS 16u
 #define XFER_BATCH 64u
+#define CHAIN_END UINT32_MAX /* end of a chain of receive sub-allocations; none */
 #define PKT_MAX 8192u
 #define CTRL_MSG_MAX 4096u
 #define PENDING_CTRL 16u
@@ -81,6 +82,9 @@ struct lane {
     uint32_t idx;
     struct vmbus_xfer_range xr[XFER_BATCH];
     uint32_t xn, xhead, xtail;
+    /* The data sub-allocation of the batch that frames are packed into
+     * (CHAIN_END: none open) and the bytes used in it. */
+    uint32_t psub, poff;
     bool unpublished;
 };
 
@@ -214,6 +218,13 @@ void netvsp_update_link(struct netvsp *np, struct conn *c);
  * ring was full and they were freed), free a chain of sub-allocations the
  * guest completed (_free_chain). */
 void netvsp_xfer_add(struct conn *c, struct lane *l, uint32_t sub, uint32_t len);
+/* Small frames share sub-allocations: netvsp_xfer_open() chains a fresh
+ * one to the lane's batch and packs into it from its start;
+ * netvsp_xfer_pack() adds a range of len bytes at byte offset off of the
+ * receive buffer, inside the open one, and moves the packing point past
+ * it (64-byte aligned). netvsp_xfer_add() closes packing. */
+void netvsp_xfer_open(struct conn *c, struct lane *l, uint32_t sub);
+void netvsp_xfer_pack(struct conn *c, struct lane *l, uint32_t off, uint32_t len);
 uint32_t netvsp_xfer_emit(struct netvsp *np, struct conn *c, struct lane *l,
                           uint32_t channel_type);
 void netvsp_free_chain(struct conn *c, uint32_t first);

@@ -23,7 +23,6 @@
 #include "jumbo.h"
 #include "netvsp-private.h"
 
-#define CHAIN_END UINT32_MAX
 #define RX_HDR_ROOM 256u /* RNDIS header + PPIs before the frame (OVMM) */
 #define RX_TAIL_ROOM 36u /* left unused at a section's end (OVMM, Windows guests) */
 
@@ -62,6 +61,18 @@ static void xfer_reset(struct lane *l)
 {
     l->xn = 0;
     l->xhead = l->xtail = CHAIN_END;
+    l->psub = CHAIN_END;
+    l->poff = 0;
+}
+
+static void xfer_chain(struct conn *c, struct lane *l, uint32_t sub)
+{
+    c->next[sub] = CHAIN_END;
+    if (l->xhead == CHAIN_END)
+        l->xhead = sub;
+    else
+        c->next[l->xtail] = sub;
+    l->xtail = sub;
 }
 
 static void free_sub(struct conn *c, uint32_t s)
@@ -87,12 +98,35 @@ void netvsp_xfer_add(struct conn *c, struct lane *l, uint32_t sub, uint32_t len)
     l->xr[l->xn].byte_count = len;
     l->xr[l->xn].byte_offset = sub * c->sub_size;
     l->xn++;
-    c->next[sub] = CHAIN_END;
-    if (l->xhead == CHAIN_END)
-        l->xhead = sub;
-    else
-        c->next[l->xtail] = sub;
-    l->xtail = sub;
+    xfer_chain(c, l, sub);
+    l->psub = CHAIN_END;
+}
+
+/*
+ * Why frames share sub-allocations: each is sized for the largest frame
+ * (~9.2 KB at MTU 9000), so one per 64-byte frame left the receive buffer
+ * ~1,800 frames of room (every drop towards a guest in the p2v runs was
+ * tx_no_buffer, never a full ring), put each frame on a page of its own,
+ * and made the first write of each frame a line the guest last read on its
+ * CPU. Packed, a transfer of 64 small frames fills one or two
+ * sub-allocations, read in order. The transfer's id still names the first
+ * sub-allocation of its chain and its one completion frees them all;
+ * guests read each range where it points (Linux, FreeBSD, hvnet's netvsc
+ * check a range against the buffer, not against a sub-allocation).
+ */
+void netvsp_xfer_open(struct conn *c, struct lane *l, uint32_t sub)
+{
+    xfer_chain(c, l, sub);
+    l->psub = sub;
+    l->poff = 0;
+}
+
+void netvsp_xfer_pack(struct conn *c, struct lane *l, uint32_t off, uint32_t len)
+{
+    l->xr[l->xn].byte_count = len;
+    l->xr[l->xn].byte_offset = off;
+    l->xn++;
+    l->poff = off - l->psub * c->sub_size + ((len + 63u) & ~63u);
 }
 
 /* Send the batched ranges as one transfer packet. On a full ring the
@@ -151,7 +185,7 @@ static void send_ctrl_in(struct netvsp *np, struct conn *c, uint32_t sub, const 
     memcpy(c->rbuf + (size_t)sub * c->sub_size, msg, len);
     /* Data ranges may be batched: control goes in its own packet. */
     struct vmbus_xfer_range saved[XFER_BATCH];
-    uint32_t sn = l->xn, sh = l->xhead, st = l->xtail;
+    uint32_t sn = l->xn, sh = l->xhead, st = l->xtail, sp = l->psub, so = l->poff;
     memcpy(saved, l->xr, sizeof(l->xr[0]) * sn);
     xfer_reset(l);
     netvsp_xfer_add(c, l, sub, len);
@@ -160,6 +194,8 @@ static void send_ctrl_in(struct netvsp *np, struct conn *c, uint32_t sub, const 
     l->xn = sn;
     l->xhead = sh;
     l->xtail = st;
+    l->psub = sp;
+    l->poff = so;
     np->stats.control_msgs++;
 }
 

@@ -650,6 +650,10 @@ static uint16_t emit_data(struct netvsp *np, struct conn *c, struct lane *l,
  * bug in newer Windows guests' netvsc reads past the message). */
 #define SUB_TAIL 36u
 
+/* PPIs a frame to the guest may carry outside RSC: checksum, VLAN, and
+ * the RSS hash value and type. */
+#define RX_PPI_MAX (4u * RNDIS_PPI_U32_SIZE)
+
 /* Header bytes the RSS hash reads at most: Ethernet, a VLAN tag, IPv4 with
  * options or IPv6, the TCP ports. */
 #define RSS_HDR_MAX 128u
@@ -920,16 +924,23 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
                 sent += emit_data(np, c, l, ctr, b);
             continue;
         }
-        if (!c->nfree_data) {
-            np->stats.tx_no_buffer++;
-            vsw_port_drop(port, VSW_DROP_QUEUE_FULL, 1);
-            continue;
+        /* Packed behind the batch's last frame if the message fits with
+         * every PPI it may carry (netvsp_xfer_open() says why). */
+        uint32_t at;
+        if (l->psub != CHAIN_END && l->poff + (uint32_t)sizeof(struct rndis_packet_msg) +
+                                            RX_PPI_MAX + len + SUB_TAIL <= c->sub_size) {
+            at = l->psub * c->sub_size + l->poff;
+        } else {
+            if (!c->nfree_data) {
+                np->stats.tx_no_buffer++;
+                vsw_port_drop(port, VSW_DROP_QUEUE_FULL, 1);
+                continue;
+            }
+            uint32_t sub = c->free_data[--c->nfree_data];
+            netvsp_xfer_open(c, l, sub);
+            at = sub * c->sub_size;
         }
-        uint32_t sub = c->free_data[--c->nfree_data];
-        uint8_t *dst = c->rbuf + (size_t)sub * c->sub_size;
-        /* The next frame's place: the guest last wrote it, on its CPU. */
-        if (c->nfree_data)
-            rte_prefetch0(c->rbuf + (size_t)c->free_data[c->nfree_data - 1] * c->sub_size);
+        uint8_t *dst = c->rbuf + at;
         uint32_t ppi_len = 0;
         uint8_t *ppi = dst + sizeof(struct rndis_packet_msg);
         /* A checksum PPI only where there may be something to say: the
@@ -963,7 +974,9 @@ uint16_t netvsp_tx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
             memcpy(ppi + sizeof(r), &v, sizeof(v));
         }
         uint32_t msg_len = put_packet_msg(dst, ppi_len, len);
-        netvsp_xfer_add(c, l, sub, msg_len);
+        netvsp_xfer_pack(c, l, at, msg_len);
+        /* The next frame's place: the guest last read it, on its CPU. */
+        rte_prefetch0(c->rbuf + l->psub * c->sub_size + l->poff);
         b->bytes += len;
         b->frames++;
         if (l->xn == XFER_BATCH)
