@@ -51,7 +51,7 @@ struct zc_slot {
     struct netvsp_zc *zc;
     uint64_t tid;
     uint32_t status;
-    uint32_t lane; /* the channel the send came on, to complete it on */
+    uint32_t lane_tag; /* the channel's opening the send came on, to complete it on */
     uint32_t idx;
 };
 
@@ -160,10 +160,10 @@ void netvsp_zc_attach(struct zc_slot *s, struct rte_mbuf *m, const uint8_t *p, u
     m->data_len = len;
 }
 
-bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint32_t lane, uint64_t tid,
+bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint32_t lane_tag, uint64_t tid,
                         uint32_t status)
 {
-    s->lane = lane;
+    s->lane_tag = lane_tag;
     s->tid = tid;
     s->status = status;
     /* The slot's reference on zc before the builder's goes: the callback
@@ -179,13 +179,14 @@ bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint32_t lane, 
     return true;
 }
 
-unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint32_t *lane, uint64_t *tid, uint32_t *status)
+unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint32_t *lane_tag, uint64_t *tid,
+                        uint32_t *status)
 {
     void *o = NULL;
     if (!zc || rte_ring_sc_dequeue(zc->done, &o) != 0)
         return 0;
     struct zc_slot *s = &zc->slot[(uintptr_t)o];
-    *lane = s->lane;
+    *lane_tag = s->lane_tag;
     *tid = s->tid;
     *status = s->status;
     zc->free[zc->nfree++] = s->idx;
