@@ -785,11 +785,9 @@ static void subchannel_zcopy__other_channel_not_read__completion_still_sent(void
     use_chan(v, 0);
 }
 
-/* Sub-channel i closed by the guest and opened again (same offer). */
-static void reopen_sub(struct vm *v, uint32_t i)
+/* The guest opens sub-channel i's offer (again). */
+static void open_sub(struct vm *v, uint32_t i)
 {
-    assert_int_equal(vmbus_client_close(v->sub[i]), 0);
-    v->sub[i] = NULL;
     struct vmbus_offer_info oi[VMBUS_CLIENT_MAX_OFFERS];
     int n = vmbus_client_offers(v->client, oi, VMBUS_CLIENT_MAX_OFFERS);
     uint32_t relid = 0;
@@ -799,6 +797,19 @@ static void reopen_sub(struct vm *v, uint32_t i)
     assert_int_not_equal(relid, 0);
     struct vmbus_gchan_params gp = {.tx_pages = RING_PAGES, .rx_pages = RING_PAGES};
     assert_int_equal(vmbus_client_open(v->client, relid, &gp, &v->sub[i]), 0);
+}
+
+static void close_sub(struct vm *v, uint32_t i)
+{
+    assert_int_equal(vmbus_client_close(v->sub[i]), 0);
+    v->sub[i] = NULL;
+}
+
+/* Sub-channel i closed by the guest and opened again (same offer). */
+static void reopen_sub(struct vm *v, uint32_t i)
+{
+    close_sub(v, i);
+    open_sub(v, i);
 }
 
 /*
@@ -837,6 +848,77 @@ static void subchannel_zcopy__channel_reopened_while_held__old_completion_droppe
     use_chan(v, 0);
 }
 
+/*
+ * A guest completes a receive transfer on another channel than the one it
+ * came on (allowed: the receive buffer is the connection's), then again on
+ * a third: the second is refused and counted, the chain is freed once, and
+ * frames go on being delivered.
+ */
+static void subchannel_recv__completed_twice_on_two_channels__second_refused(void **state)
+{
+    struct vm *v = q_vm(state, 4);
+    assert_int_equal(open_subs(v, 3, NULL), 3);
+    struct params_buf b;
+    linux_params(&b, ALL_TYPES, 1);
+    b.itab[V4[1].tcp & (NDIS_RSS_ITAB_MAX - 1)] = 1;
+    use_chan(v, 0);
+    assert_int_equal(rndis_set(v, RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS, &b, sizeof(b)),
+                     RNDIS_STATUS_SUCCESS);
+    uint8_t f1[128];
+    uint32_t l1 = v4_frame(f1, V4[1].src, V4[1].sport, V4[1].dst, V4[1].dport, false);
+    memcpy(f1, v->mac, 6);
+    for (uint32_t k = 0; k < 4; k++)
+        collect_on(v, k);
+    struct netvsp_stats s0 = nstats(v);
+    assert_int_equal(frame_to_guest(v, f1, l1), 1);
+    collect_on(v, 1);
+    assert_int_equal(data_frames(v), 1);
+    uint64_t x = v->xfer[0].tid;
+    use_chan(v, 2);
+    complete_xfer_raw(v, x);
+    pump(v);
+    expect_no_err(v, &s0);
+    use_chan(v, 0);
+    complete_xfer_raw(v, x);
+    pump(v);
+    expect_err(v, &s0, NETVSP_ERR_COMPLETION_ID);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(frame_to_guest(v, f1, l1), 1);
+        collect_on(v, 1);
+        assert_int_equal(data_frames(v), 1);
+        uint32_t flen, csum;
+        assert_memory_equal(rx_frame(v, &v->xfer[0].r[0], &flen, &csum), f1, l1);
+        complete_all(v);
+    }
+    expect_err(v, &s0, NETVSP_ERR_COMPLETION_ID);
+    use_chan(v, 0);
+}
+
+/*
+ * The send table waits for room on the primary only: with sub-channel 1's
+ * ring to the guest full when the last sub-channel opens, the worker is
+ * told there is work (it must not sleep on a ring the table does not
+ * use), and the table goes out.
+ */
+static void subchannel_itab__other_channel_full__sent_on_primary(void **state)
+{
+    struct vm *v = q_vm(state, 3);
+    assert_int_equal(open_subs(v, 2, NULL), 2);
+    close_sub(v, 2);
+    fill_root_ring(v, 1);
+    collect_on(v, 0);
+    assert_int_equal(v->ninband, 0);
+    open_sub(v, 2);
+    assert_true(v->port->cls->wait_arm(v->port));
+    v->port->cls->wait_disarm(v->port);
+    pump(v);
+    collect_on(v, 0);
+    assert_int_equal(v->ninband, 1);
+    assert_int_equal(nstats(v).itab_sent, 1);
+    collect_on(v, 1);
+    use_chan(v, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -856,6 +938,8 @@ int main(void)
         T(subchannel_budget__two_channels_flooding__each_served_first_in_turn),
         T(subchannel_zcopy__other_channel_not_read__completion_still_sent),
         T(subchannel_zcopy__channel_reopened_while_held__old_completion_dropped),
+        T(subchannel_recv__completed_twice_on_two_channels__second_refused),
+        T(subchannel_itab__other_channel_full__sent_on_primary),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
