@@ -249,9 +249,6 @@ void netvsp_send_completion(struct conn *c, struct lane *l, uint64_t tid, uint32
  * if needed; _all: every open lane. */
 void netvsp_publish(struct netvsp *np, struct conn *c, struct lane *l);
 void netvsp_publish_all(struct netvsp *np, struct conn *c);
-/* A zero-copy completion held (conn.owed) can go out now: its lane has
- * room, or it is to be dropped (worker). */
-bool netvsp_owed_ready(struct conn *c);
 /* Lanes open now from 0 on without a gap: what an indirection table may
  * name (worker). */
 uint32_t netvsp_open_lanes(const struct conn *c);
@@ -303,6 +300,14 @@ bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint32_t lane_t
 unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint32_t *lane_tag, uint64_t *tid,
                         uint32_t *status);
 bool netvsp_zc_pending(const struct netvsp_zc *zc);
+/* Owning worker. _complete: send the completions of the sends whose frames
+ * are all freed, each on the lane it came on if that lane (the same
+ * opening of its channel: struct lane's tag) has room for a reply, held in
+ * c->owed if not (a lane the guest does not read holds up only its own),
+ * dropped if that opening has closed; how many were sent or dropped.
+ * _owed_ready: a held completion can go out now. */
+uint32_t netvsp_zc_complete(struct conn *c);
+bool netvsp_zc_owed_ready(struct conn *c);
 
 /* The RNDIS bytes of one NVSP send, as rxtx.c finds them (build_stream):
  * pieces of guest memory in order. */

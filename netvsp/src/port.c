@@ -124,7 +124,7 @@ static bool vm_wait_arm(struct vsw_port *port)
      * So does a held completion whose lane has room now, and the send
      * table once the sub-channels granted are open and the primary's ring
      * has room for it. */
-    return pending || netvsp_zc_pending(c->zc) || netvsp_owed_ready(c) ||
+    return pending || netvsp_zc_pending(c->zc) || netvsp_zc_owed_ready(c) ||
            (vmbus_ring_free_bytes(c->l0.tx) >= netvsp_reply_room() && c->sub_granted &&
             !c->itab_sent && netvsp_open_lanes(c) == c->sub_granted + 1);
 }

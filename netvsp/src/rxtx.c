@@ -360,7 +360,7 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct lane 
 /* One NVSP message from the guest: its set-up messages are NVSP's; a send
  * of RNDIS messages is the data path's, completed with their status, at
  * once or, if frames still point into its pages, once they are all freed
- * (reap_completions). */
+ * (netvsp_zc_complete). */
 static void nvsp_message(struct netvsp *np, struct conn *c, struct lane *l,
                          const struct vmbus_pkt *pkt, struct rte_mbuf **pkts, uint16_t *npkts)
 {
@@ -375,61 +375,6 @@ static void nvsp_message(struct netvsp *np, struct conn *c, struct lane *l,
     if (zs && netvsp_zc_slot_end(c->zc, zs, l->tag, pkt->trans_id, st))
         return;
     netvsp_send_completion(c, l, pkt->trans_id, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
-}
-
-/* The lane of tag t (struct lane) if that opening of the channel is still
- * open, else NULL. */
-static struct lane *lane_of_tag(struct conn *c, uint32_t t)
-{
-    struct lane *l = __atomic_load_n(&c->lanes[t % NETVSP_QUEUES_MAX], __ATOMIC_ACQUIRE);
-    return l && l->tag == t ? l : NULL;
-}
-
-static bool lane_room(const struct lane *l)
-{
-    return vmbus_ring_free_bytes(l->tx) >= netvsp_reply_room();
-}
-
-bool netvsp_owed_ready(struct conn *c)
-{
-    for (uint32_t i = 0; i < c->nowed; i++) {
-        const struct lane *l = lane_of_tag(c, c->owed[i].tag);
-        if (!l || lane_room(l))
-            return true;
-    }
-    return false;
-}
-
-/* Send or hold completion o: on its lane if that has room, held if not,
- * dropped if that opening of its channel has closed. */
-static void complete_owed(struct conn *c, const struct zc_owed *o)
-{
-    struct lane *l = lane_of_tag(c, o->tag);
-    if (l && !lane_room(l))
-        c->owed[c->nowed++] = *o;
-    else if (l)
-        netvsp_send_completion(c, l, o->tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, o->status);
-}
-
-/* Complete the sends whose frames are all freed, each on the lane it came
- * on: those held first, then those reaped now. A lane the guest does not
- * read holds up only its own completions (its rings' room only goes down
- * here, so each lane's stay in order). How many were reaped or sent. */
-static uint32_t reap_completions(struct conn *c)
-{
-    uint32_t n = c->nowed;
-    c->nowed = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const struct zc_owed o = c->owed[i]; /* kept ones go to [nowed], nowed <= i */
-        complete_owed(c, &o);
-    }
-    n -= c->nowed;
-    struct zc_owed o;
-    while (c->nowed < ZC_OWED_MAX && netvsp_zc_reap(c->zc, &o.tag, &o.tid, &o.status)) {
-        complete_owed(c, &o);
-        n++;
-    }
-    return n;
 }
 
 static void guest_completion(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt)
@@ -512,7 +457,7 @@ uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
         return 0;
     uint16_t got = 0;
     uint32_t used = 0;
-    if ((netvsp_zc_pending(c->zc) || c->nowed) && reap_completions(c))
+    if ((netvsp_zc_pending(c->zc) || c->nowed) && netvsp_zc_complete(c))
         vsw_port_rx_busy(port);
     /* The next round starts with the next lane open: turning over every
      * index a lane could have would give the primary the first turn in
