@@ -59,9 +59,6 @@ static void opts_to_policy(const struct vsd_nic *n, const struct vsd_nic_opts *o
     p->storm_pps = o->storm_pps;
 }
 
-/* The pin first: it is the one that may be refused (no worker on that
- * lcore), and then nothing has changed. On a NIC not attached yet it is
- * only recorded, for the attach. */
 /* The channels a NIC's guest may open: its setting, or for auto the VM's
  * virtual processors, at most NETVSP_QUEUES_MAX (one channel per VP is
  * what RSS can use). */
@@ -72,6 +69,9 @@ static uint32_t nic_queues(const struct vsd_nic *n, const struct vsd_nic_opts *o
     return n->vm->cpus < NETVSP_QUEUES_MAX ? (n->vm->cpus ? n->vm->cpus : 1) : NETVSP_QUEUES_MAX;
 }
 
+/* The pin first: it is the one that may be refused (no worker on that
+ * lcore), and then nothing has changed. On a NIC not attached yet it is
+ * only recorded, for the attach. */
 static int apply_opts(struct vsd_nic *n, const struct vsd_nic_opts *o, struct vsd_err *e)
 {
     struct vsw_port *port = netvsp_port(n->np);

@@ -70,6 +70,8 @@ struct netvsp_rss {
     uint16_t itab[NDIS_RSS_ITAB_MAX]; /* channel of hash & (nitab - 1); nitab a power of 2 */
 };
 
+#define ZC_OWED_MAX (64u * NETVSP_QUEUES_MAX) /* ZC_SLOTS a lane */
+
 /* One channel of a connection: the primary (lane 0) or a sub-channel the
  * guest opened (lane = its sub_channel_index). Its rings, the transfer
  * ranges batched for it, and whether its ring to the guest has writes to
@@ -80,6 +82,10 @@ struct lane {
     struct vmbus_chan *chan;
     struct vmbus_ring *rx, *tx;
     uint32_t idx;
+    /* idx + NETVSP_QUEUES_MAX * (which opening of that channel): what a
+     * zero-copy send remembers, so that its completion goes to the opening
+     * it came on and is dropped once that opening has closed. */
+    uint32_t tag;
     struct vmbus_xfer_range xr[XFER_BATCH];
     uint32_t xn, xhead, xtail;
     /* The data sub-allocation of the batch that frames are packed into
@@ -95,7 +101,8 @@ struct conn {
     /* Open lanes by index, lanes[0] = &l0; sub-channel lanes published by
      * the control thread (release), NULL once they close. */
     struct lane *lanes[NETVSP_QUEUES_MAX];
-    uint32_t rr;          /* lane the next round starts with */
+    uint32_t rr;          /* lane the next round starts with (an open one) */
+    uint32_t sub_opens;   /* sub-channel openings (control thread): lane tags */
     int epfd;             /* epoll over every open lane's event fd: the port's wait fd */
     int offer_fd;         /* eventfd: the worker asks the control thread to offer */
     uint32_t offer_n;     /* sub-channels granted, to offer (worker writes, then offer_fd) */
@@ -106,6 +113,16 @@ struct conn {
     const uint8_t *dma;
     uint64_t mem_pages;
     struct netvsp_zc *zc; /* zero-copy sends (zcopy.c); NULL: every frame copied */
+    /* Zero-copy sends reaped whose lane's ring to the guest had no room:
+     * completed once it has, each lane in its order; a lane the guest does
+     * not read holds up only its own. A lane takes no request while it
+     * has no room, so at most ZC_SLOTS are held per lane. */
+    struct zc_owed {
+        uint32_t tag; /* the lane's (struct lane) */
+        uint32_t status;
+        uint64_t tid;
+    } owed[ZC_OWED_MAX];
+    uint32_t nowed;
 
     bool inited;
     uint32_t nvsp_ver;
@@ -277,20 +294,31 @@ void netvsp_indicate_mtu(struct netvsp *np, struct conn *c);
  * m, a fresh pool mbuf, an external-buffer segment of len bytes at p, inside
  * the mapping), _slot_end (the send is built: true if its completion must
  * wait for its mbufs, false if none is left and the caller completes now),
- * _reap (one send whose mbufs are all freed, on any thread: the lane
- * _slot_end named, its transaction id and status; 0 if none), _pending (sends not reaped yet).
+ * _reap (one send whose mbufs are all freed, on any thread: the lane tag
+ * _slot_end named, its transaction id and status; 0 if none), _pending
+ * (sends not reaped yet).
  * Extbuf segments have no IO address (RTE_BAD_IOVA): a port that sends
  * them reads them by their virtual address. */
 #define ZC_SLOTS 64u
+_Static_assert(ZC_OWED_MAX == ZC_SLOTS * NETVSP_QUEUES_MAX, "a conn holds every lane's slots");
 int netvsp_zc_create(const uint8_t *dma, uint64_t bytes, struct netvsp_zc **out);
 void netvsp_zc_put(struct netvsp_zc *zc);
 const uint8_t *netvsp_zc_base(const struct netvsp_zc *zc);
 struct zc_slot *netvsp_zc_slot_get(struct netvsp_zc *zc);
 void netvsp_zc_attach(struct zc_slot *s, struct rte_mbuf *m, const uint8_t *p, uint16_t len);
-bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint32_t lane, uint64_t tid,
+bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint32_t lane_tag, uint64_t tid,
                         uint32_t status);
-unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint32_t *lane, uint64_t *tid, uint32_t *status);
+unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint32_t *lane_tag, uint64_t *tid,
+                        uint32_t *status);
 bool netvsp_zc_pending(const struct netvsp_zc *zc);
+/* Owning worker. _complete: send the completions of the sends whose frames
+ * are all freed, each on the lane it came on if that lane (the same
+ * opening of its channel: struct lane's tag) has room for a reply, held in
+ * c->owed if not (a lane the guest does not read holds up only its own),
+ * dropped if that opening has closed; how many were sent or dropped.
+ * _owed_ready: a held completion can go out now. */
+uint32_t netvsp_zc_complete(struct conn *c);
+bool netvsp_zc_owed_ready(struct conn *c);
 
 /* The RNDIS bytes of one NVSP send, as rxtx.c finds them (build_stream):
  * pieces of guest memory in order. */

@@ -466,6 +466,7 @@ void netvsp_lane_init(struct lane *l, struct vmbus_chan *chan, uint32_t idx)
     l->rx = vmbus_chan_rx(chan);
     l->tx = vmbus_chan_tx(chan);
     l->idx = idx;
+    l->tag = idx;
     xfer_reset(l);
     /* The guest may send us in-band, GPA-direct and completion packets
      * only. */

@@ -100,7 +100,7 @@ static bool vm_wait_arm(struct vsw_port *port)
     struct conn *c = __atomic_load_n(&np->conn, __ATOMIC_ACQUIRE);
     if (!c || c->dead)
         return false;
-    bool pending = false, room = true;
+    bool pending = false;
     for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++) {
         struct lane *l = __atomic_load_n(&c->lanes[i], __ATOMIC_ACQUIRE);
         if (!l)
@@ -112,20 +112,21 @@ static bool vm_wait_arm(struct vsw_port *port)
          * to hear when it makes room and say whether it has already; a
          * request waiting there must not keep the worker from sleeping for
          * as long as the guest does not read. */
-        if (vmbus_ring_free_bytes(l->tx) < netvsp_reply_room()) {
+        if (vmbus_ring_free_bytes(l->tx) < netvsp_reply_room())
             p = vmbus_ring_arm_space(l->tx, netvsp_reply_room()) == 1;
-            room = false;
-        }
         pending |= p;
     }
     /* A send whose frames are still held somewhere owes the guest a
      * completion that no event announces when another thread frees them:
-     * keep polling until it is sent (while the rings have room; a full one
-     * wakes us when the guest reads, above). So does the send table once
-     * the sub-channels granted are open. */
-    return pending || (netvsp_zc_pending(c->zc) && room) ||
-           (room && c->sub_granted && !c->itab_sent &&
-            netvsp_open_lanes(c) == c->sub_granted + 1);
+     * keep polling until they are freed (reaped, the completion is sent or,
+     * if its lane's ring is full, held: that ring wakes us when the guest
+     * reads, above, so a guest that does not read cannot keep us polling).
+     * So does a held completion whose lane has room now, and the send
+     * table once the sub-channels granted are open and the primary's ring
+     * has room for it. */
+    return pending || netvsp_zc_pending(c->zc) || netvsp_zc_owed_ready(c) ||
+           (vmbus_ring_free_bytes(c->l0.tx) >= netvsp_reply_room() && c->sub_granted &&
+            !c->itab_sent && netvsp_open_lanes(c) == c->sub_granted + 1);
 }
 
 static void vm_wait_disarm(struct vsw_port *port)
@@ -262,6 +263,9 @@ static int sub_open(void *ctx, struct vmbus_chan *chan)
     if (!l)
         return -ENOMEM;
     netvsp_lane_init(l, chan, sc->idx);
+    /* This opening's own tag: a zero-copy completion owed to an earlier
+     * one of this channel is not this one's to get. */
+    l->tag = sc->idx + NETVSP_QUEUES_MAX * ++c->sub_opens;
     int rc = epoll_add(c->epfd, vmbus_chan_event_fd(chan));
     if (rc < 0) {
         free(l);

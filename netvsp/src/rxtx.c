@@ -360,7 +360,7 @@ static uint32_t rndis_send(struct netvsp *np, struct conn *c, const struct lane 
 /* One NVSP message from the guest: its set-up messages are NVSP's; a send
  * of RNDIS messages is the data path's, completed with their status, at
  * once or, if frames still point into its pages, once they are all freed
- * (reap_completions). */
+ * (netvsp_zc_complete). */
 static void nvsp_message(struct netvsp *np, struct conn *c, struct lane *l,
                          const struct vmbus_pkt *pkt, struct rte_mbuf **pkts, uint16_t *npkts)
 {
@@ -372,40 +372,11 @@ static void nvsp_message(struct netvsp *np, struct conn *c, struct lane *l,
     uint16_t before = *npkts;
     uint32_t st = rndis_send(np, c, l, pkt, &m, pkts, npkts, zs);
     np->stats.chan_rx[l->idx] += *npkts - before;
-    if (zs && netvsp_zc_slot_end(c->zc, zs, l->idx, pkt->trans_id, st))
+    if (zs && netvsp_zc_slot_end(c->zc, zs, l->tag, pkt->trans_id, st))
         return;
     netvsp_send_completion(c, l, pkt->trans_id, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
 }
 
-/* Every open lane's ring to the guest has room for a reply. */
-static bool lanes_have_room(const struct conn *c)
-{
-    for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++) {
-        const struct lane *l = __atomic_load_n(&c->lanes[i], __ATOMIC_ACQUIRE);
-        if (l && vmbus_ring_free_bytes(l->tx) < netvsp_reply_room())
-            return false;
-    }
-    return true;
-}
-
-/* Complete the sends whose frames are all freed, each on the lane it came
- * on (dropped if that sub-channel has closed since), while the rings to
- * the guest have room; how many. */
-static uint32_t reap_completions(struct conn *c)
-{
-    uint32_t n = 0, lane;
-    uint64_t tid;
-    uint32_t st;
-    while (lanes_have_room(c) && netvsp_zc_reap(c->zc, &lane, &tid, &st)) {
-        struct lane *l = __atomic_load_n(&c->lanes[lane], __ATOMIC_ACQUIRE);
-        if (l)
-            netvsp_send_completion(c, l, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, st);
-        n++;
-    }
-    return n;
-}
-
-/* The guest is done with one of our transfers. */
 static void guest_completion(struct netvsp *np, struct conn *c, const struct vmbus_pkt *pkt)
 {
     uint64_t first = pkt->trans_id;
@@ -486,10 +457,17 @@ uint16_t netvsp_rx_burst(struct vsw_port *port, struct rte_mbuf **pkts, uint16_t
         return 0;
     uint16_t got = 0;
     uint32_t used = 0;
-    if (netvsp_zc_pending(c->zc) && reap_completions(c))
+    if ((netvsp_zc_pending(c->zc) || c->nowed) && netvsp_zc_complete(c))
         vsw_port_rx_busy(port);
+    /* The next round starts with the next lane open: turning over every
+     * index a lane could have would give the primary the first turn in
+     * most rounds. */
     uint32_t first = c->rr;
-    c->rr = (c->rr + 1) % NETVSP_QUEUES_MAX;
+    for (uint32_t k = 1; k <= NETVSP_QUEUES_MAX; k++) {
+        c->rr = (first + k) % NETVSP_QUEUES_MAX;
+        if (__atomic_load_n(&c->lanes[c->rr], __ATOMIC_ACQUIRE))
+            break;
+    }
     for (uint32_t k = 0; k < NETVSP_QUEUES_MAX; k++) {
         struct lane *l = __atomic_load_n(&c->lanes[(first + k) % NETVSP_QUEUES_MAX],
                                          __ATOMIC_ACQUIRE);

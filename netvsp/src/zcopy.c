@@ -51,7 +51,7 @@ struct zc_slot {
     struct netvsp_zc *zc;
     uint64_t tid;
     uint32_t status;
-    uint32_t lane; /* the channel the send came on, to complete it on */
+    uint32_t lane_tag; /* the channel's opening the send came on, to complete it on */
     uint32_t idx;
 };
 
@@ -160,10 +160,10 @@ void netvsp_zc_attach(struct zc_slot *s, struct rte_mbuf *m, const uint8_t *p, u
     m->data_len = len;
 }
 
-bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint32_t lane, uint64_t tid,
+bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint32_t lane_tag, uint64_t tid,
                         uint32_t status)
 {
-    s->lane = lane;
+    s->lane_tag = lane_tag;
     s->tid = tid;
     s->status = status;
     /* The slot's reference on zc before the builder's goes: the callback
@@ -179,13 +179,14 @@ bool netvsp_zc_slot_end(struct netvsp_zc *zc, struct zc_slot *s, uint32_t lane, 
     return true;
 }
 
-unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint32_t *lane, uint64_t *tid, uint32_t *status)
+unsigned netvsp_zc_reap(struct netvsp_zc *zc, uint32_t *lane_tag, uint64_t *tid,
+                        uint32_t *status)
 {
     void *o = NULL;
     if (!zc || rte_ring_sc_dequeue(zc->done, &o) != 0)
         return 0;
     struct zc_slot *s = &zc->slot[(uintptr_t)o];
-    *lane = s->lane;
+    *lane_tag = s->lane_tag;
     *tid = s->tid;
     *status = s->status;
     zc->free[zc->nfree++] = s->idx;
@@ -379,4 +380,57 @@ struct rte_mbuf *netvsp_gs_to_mbuf(struct rte_mempool *pool, const struct gstrea
 fail:
     rte_pktmbuf_free(head);
     return NULL;
+}
+
+/* The lane of tag t (struct lane) if that opening of the channel is still
+ * open, else NULL. */
+static struct lane *lane_of_tag(struct conn *c, uint32_t t)
+{
+    struct lane *l = __atomic_load_n(&c->lanes[t % NETVSP_QUEUES_MAX], __ATOMIC_ACQUIRE);
+    return l && l->tag == t ? l : NULL;
+}
+
+static bool lane_room(const struct lane *l)
+{
+    return vmbus_ring_free_bytes(l->tx) >= netvsp_reply_room();
+}
+
+bool netvsp_zc_owed_ready(struct conn *c)
+{
+    for (uint32_t i = 0; i < c->nowed; i++) {
+        const struct lane *l = lane_of_tag(c, c->owed[i].tag);
+        if (!l || lane_room(l))
+            return true;
+    }
+    return false;
+}
+
+/* Send or hold completion o: on its lane if that has room, held if not,
+ * dropped if that opening of its channel has closed. */
+static void complete_owed(struct conn *c, const struct zc_owed *o)
+{
+    struct lane *l = lane_of_tag(c, o->tag);
+    if (l && !lane_room(l))
+        c->owed[c->nowed++] = *o;
+    else if (l)
+        netvsp_send_completion(c, l, o->tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE, o->status);
+}
+
+/* Those held first, then those reaped now. A lane's ring room only goes
+ * down here, so each lane's completions stay in order. */
+uint32_t netvsp_zc_complete(struct conn *c)
+{
+    uint32_t n = c->nowed;
+    c->nowed = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct zc_owed o = c->owed[i]; /* kept ones go to [nowed], nowed <= i */
+        complete_owed(c, &o);
+    }
+    n -= c->nowed;
+    struct zc_owed o;
+    while (c->nowed < ZC_OWED_MAX && netvsp_zc_reap(c->zc, &o.tag, &o.tid, &o.status)) {
+        complete_owed(c, &o);
+        n++;
+    }
+    return n;
 }

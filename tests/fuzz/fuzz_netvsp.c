@@ -58,8 +58,11 @@
  * A control byte of 0xf0 or more is one of two sub-channel actions instead
  * (the NIC has SUB_QUEUES channels; a guest asks for sub-channels with an
  * NVSP 5 SUBCHANNEL message through action 0):
- *  0xf0..0xf7  hv_host_run (the NIC's offers are made there), then open
+ *  0xf0..0xf3  hv_host_run (the NIC's offers are made there), then open
  *      every sub-channel offered and not open yet, as Linux's callback does.
+ *  0xf4..0xf7  the guest closes the sub-channel the ring actions use, alone
+ *      (nothing if that is the primary); it stays offered, and the next
+ *      0xf0..0xf3 opens it again. The ring actions go to the primary.
  *  0xf8..0xff  the channel the ring actions (0, 1, 3, 4, 9, 12 and 13)
  *      use from now on: byte % SUB_QUEUES, 0 the primary, else that
  *      sub-channel if open (else the primary). Action 7 and the end of an
@@ -274,6 +277,18 @@ static void open_subs(void)
         struct vmbus_gchan_params gp = {.tx_pages = RING_PAGES, .rx_pages = RING_PAGES};
         if (vmbus_client_open(F.client, oi[k].relid, &gp, &F.sub[i]) < 0)
             F.sub[i] = NULL;
+    }
+}
+
+/* The guest closes the sub-channel the ring actions use. */
+static void close_sub(void)
+{
+    for (unsigned i = 1; i < SUB_QUEUES; i++) {
+        if (F.sub[i] && F.ch == F.sub[i]) {
+            vmbus_client_close(F.sub[i]);
+            F.sub[i] = NULL;
+            F.ch = F.prim;
+        }
     }
 }
 
@@ -789,6 +804,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (c >= 0xf8) {
             unsigned i = u8(&in) % SUB_QUEUES;
             F.ch = i && F.sub[i] ? F.sub[i] : F.prim;
+            continue;
+        }
+        if (c >= 0xf4) {
+            close_sub();
             continue;
         }
         if (c >= 0xf0) {

@@ -669,6 +669,256 @@ static void subchannel_budget__flood_on_four_channels__one_channels_share(void *
     use_chan(v, 0);
 }
 
+/*
+ * Two channels flooding: the lane a round serves first turns over the
+ * lanes that are open, not over every index a lane could have, so each
+ * channel is first in every other round and gets the same share.
+ */
+static void subchannel_budget__two_channels_flooding__each_served_first_in_turn(void **state)
+{
+    struct vm *v = q_vm(state, 2);
+    assert_int_equal(open_subs(v, 1, NULL), 1);
+    pump(v);
+    free_rx(v);
+    struct netvsp_stats s0 = nstats(v);
+    for (uint32_t i = 0; i < 60; i++) {
+        send_on(v, 0, 1 + i, (uint8_t)i);
+        send_on(v, 1, 61 + i, (uint8_t)i);
+    }
+    struct rte_mbuf *pk[BURST];
+    for (int r = 0; r < 4; r++) {
+        uint16_t n = v->port->cls->rx_burst(v->port, pk, BURST);
+        assert_true(n > 0);
+        rte_pktmbuf_free_bulk(pk, n);
+    }
+    struct netvsp_stats s = nstats(v);
+    assert_true(s.chan_rx[0] > s0.chan_rx[0]);
+    assert_int_equal(s.chan_rx[0] - s0.chan_rx[0], s.chan_rx[1] - s0.chan_rx[1]);
+    pump(v);
+    free_rx(v);
+    s = nstats(v);
+    assert_int_equal(s.chan_rx[0], s0.chan_rx[0] + 60);
+    assert_int_equal(s.chan_rx[1], s0.chan_rx[1] + 60);
+    use_chan(v, 0);
+}
+
+/* A NIC of `queues` channels on VM b whose guest takes frames up to its
+ * MTU (zero-copy sends are at least ZC_FRAME bytes). */
+#define ZC_FRAME 4000u
+static struct vm *q_vm_big(void **state, uint32_t queues)
+{
+    struct fix *f = F(state);
+    f->b = vm_create_q(f, "vm-q", MAC_B, NIC_MTU, queues);
+    bring_up_ver(f->b, V61, NIC_MTU);
+    return f->b;
+}
+
+/* One ZC_FRAME-byte UDP frame GPA-direct from the scratch pages on channel ch
+ * (its RNDIS header in send section sec), large enough for its payload to
+ * stay in the guest's pages (zcopy.c): its transaction id. */
+static uint64_t zc_send_on(struct vm *v, uint32_t ch, uint32_t sec)
+{
+    static uint8_t f[ZC_FRAME];
+    make_l4_frame(f, ZC_FRAME, MAC_OTHER, 4, IPPROTO_UDP, 0, 0);
+    memcpy(v->scratch, f, ZC_FRAME);
+    struct rndis_packet_msg pm = {
+        .hdr = {.type = RNDIS_MSG_PACKET, .len = (uint32_t)sizeof(pm) + ZC_FRAME},
+        .data_offset = 36,
+        .data_len = ZC_FRAME,
+    };
+    memcpy(section(v, sec), &pm, sizeof(pm));
+    struct grange r = scratch_range(v, 0, 0, ZC_FRAME);
+    uint8_t ext[128];
+    uint32_t el = gpa_ext(ext, &r, 1, 1);
+    use_chan(v, ch);
+    return rndis_pkt_gpa(v, NVSP_CHANNEL_TYPE_DATA, sec, (uint32_t)sizeof(pm), ext, el);
+}
+
+/* Sends on channel ch, their completions left unread, until the root's
+ * ring to the guest on ch has no room for one more reply. */
+static void fill_root_ring(struct vm *v, uint32_t ch)
+{
+    for (uint32_t i = 0;; i++) {
+        assert_true(i < 4096);
+        use_chan(v, ch);
+        if (root_ring_free(v) < netvsp_reply_room())
+            break;
+        send_on(v, ch, 1 + i % 100, (uint8_t)i);
+        pump(v);
+        free_rx(v);
+    }
+}
+
+/*
+ * A guest that does not read one channel holds up that channel's
+ * completions only: a zero-copy send on the primary is completed as soon
+ * as its frame is freed (and the worker is told to poll for it), while
+ * sub-channel 1's ring to the guest is full.
+ */
+static void subchannel_zcopy__other_channel_not_read__completion_still_sent(void **state)
+{
+    struct vm *v = q_vm_big(state, 2);
+    assert_int_equal(open_subs(v, 1, NULL), 1);
+    pump(v);
+    fill_root_ring(v, 1);
+    collect_on(v, 0);
+    struct netvsp_stats s0 = nstats(v);
+    uint64_t tid = zc_send_on(v, 0, 120);
+    assert_int_equal(pump(v), 1);
+    assert_int_equal(nstats(v).zc_frames, s0.zc_frames + 1);
+    free_rx(v);
+    /* Freed: a completion is owed on a channel with room. */
+    assert_true(v->port->cls->wait_arm(v->port));
+    v->port->cls->wait_disarm(v->port);
+    pump(v);
+    collect_on(v, 0);
+    assert_int_equal(count_comp(v, tid), 1);
+    assert_int_equal(comp_status(v, tid, NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE), NVSP_STAT_SUCCESS);
+    /* The guest reads channel 1: its sends go on being served. */
+    collect_on(v, 1);
+    uint64_t t1 = send_on(v, 1, 3, 3);
+    assert_int_equal(pump(v), 1);
+    free_rx(v);
+    collect_on(v, 1);
+    assert_int_equal(count_comp(v, t1), 1);
+    expect_no_err(v, &s0);
+    use_chan(v, 0);
+}
+
+/* The guest opens sub-channel i's offer (again). */
+static void open_sub(struct vm *v, uint32_t i)
+{
+    struct vmbus_offer_info oi[VMBUS_CLIENT_MAX_OFFERS];
+    int n = vmbus_client_offers(v->client, oi, VMBUS_CLIENT_MAX_OFFERS);
+    uint32_t relid = 0;
+    for (int k = 0; k < n; k++)
+        if (!oi[k].rescinded && oi[k].sub_channel_index == i)
+            relid = oi[k].relid;
+    assert_int_not_equal(relid, 0);
+    struct vmbus_gchan_params gp = {.tx_pages = RING_PAGES, .rx_pages = RING_PAGES};
+    assert_int_equal(vmbus_client_open(v->client, relid, &gp, &v->sub[i]), 0);
+}
+
+static void close_sub(struct vm *v, uint32_t i)
+{
+    assert_int_equal(vmbus_client_close(v->sub[i]), 0);
+    v->sub[i] = NULL;
+}
+
+/* Sub-channel i closed by the guest and opened again (same offer). */
+static void reopen_sub(struct vm *v, uint32_t i)
+{
+    close_sub(v, i);
+    open_sub(v, i);
+}
+
+/*
+ * A zero-copy send's completion is owed to the opening of the channel it
+ * came on: the guest closes sub-channel 1 while the frame is held, opens
+ * it again, and the frame is then freed: the new opening gets no
+ * completion for a send it never made (a Linux guest takes a completion's
+ * id for its packet's address), and its own sends are served.
+ */
+static void subchannel_zcopy__channel_reopened_while_held__old_completion_dropped(void **state)
+{
+    struct vm *v = q_vm_big(state, 2);
+    assert_int_equal(open_subs(v, 1, NULL), 1);
+    pump(v);
+    collect_on(v, 1);
+    struct netvsp_stats s0 = nstats(v);
+    uint64_t tid = zc_send_on(v, 1, 120);
+    assert_int_equal(pump(v), 1);
+    assert_int_equal(nstats(v).zc_frames, s0.zc_frames + 1);
+    struct rte_mbuf *m = v->rx[0];
+    v->nrx = 0;
+    reopen_sub(v, 1);
+    assert_int_equal(nstats(v).channels, 2);
+    rte_pktmbuf_free(m);
+    pump(v);
+    collect_on(v, 1);
+    assert_int_equal(count_comp(v, tid), 0);
+    collect_on(v, 0);
+    assert_int_equal(count_comp(v, tid), 0);
+    uint64_t t1 = send_on(v, 1, 3, 3);
+    assert_int_equal(pump(v), 1);
+    free_rx(v);
+    collect_on(v, 1);
+    assert_int_equal(count_comp(v, t1), 1);
+    expect_no_err(v, &s0);
+    use_chan(v, 0);
+}
+
+/*
+ * A guest completes a receive transfer on another channel than the one it
+ * came on (allowed: the receive buffer is the connection's), then again on
+ * a third: the second is refused and counted, the chain is freed once, and
+ * frames go on being delivered.
+ */
+static void subchannel_recv__completed_twice_on_two_channels__second_refused(void **state)
+{
+    struct vm *v = q_vm(state, 4);
+    assert_int_equal(open_subs(v, 3, NULL), 3);
+    struct params_buf b;
+    linux_params(&b, ALL_TYPES, 1);
+    b.itab[V4[1].tcp & (NDIS_RSS_ITAB_MAX - 1)] = 1;
+    use_chan(v, 0);
+    assert_int_equal(rndis_set(v, RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS, &b, sizeof(b)),
+                     RNDIS_STATUS_SUCCESS);
+    uint8_t f1[128];
+    uint32_t l1 = v4_frame(f1, V4[1].src, V4[1].sport, V4[1].dst, V4[1].dport, false);
+    memcpy(f1, v->mac, 6);
+    for (uint32_t k = 0; k < 4; k++)
+        collect_on(v, k);
+    struct netvsp_stats s0 = nstats(v);
+    assert_int_equal(frame_to_guest(v, f1, l1), 1);
+    collect_on(v, 1);
+    assert_int_equal(data_frames(v), 1);
+    uint64_t x = v->xfer[0].tid;
+    use_chan(v, 2);
+    complete_xfer_raw(v, x);
+    pump(v);
+    expect_no_err(v, &s0);
+    use_chan(v, 0);
+    complete_xfer_raw(v, x);
+    pump(v);
+    expect_err(v, &s0, NETVSP_ERR_COMPLETION_ID);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(frame_to_guest(v, f1, l1), 1);
+        collect_on(v, 1);
+        assert_int_equal(data_frames(v), 1);
+        uint32_t flen, csum;
+        assert_memory_equal(rx_frame(v, &v->xfer[0].r[0], &flen, &csum), f1, l1);
+        complete_all(v);
+    }
+    expect_err(v, &s0, NETVSP_ERR_COMPLETION_ID);
+    use_chan(v, 0);
+}
+
+/*
+ * The send table waits for room on the primary only: with sub-channel 1's
+ * ring to the guest full when the last sub-channel opens, the worker is
+ * told there is work (it must not sleep on a ring the table does not
+ * use), and the table goes out.
+ */
+static void subchannel_itab__other_channel_full__sent_on_primary(void **state)
+{
+    struct vm *v = q_vm(state, 3);
+    assert_int_equal(open_subs(v, 2, NULL), 2);
+    close_sub(v, 2);
+    fill_root_ring(v, 1);
+    collect_on(v, 0);
+    assert_int_equal(v->ninband, 0);
+    open_sub(v, 2);
+    assert_true(v->port->cls->wait_arm(v->port));
+    v->port->cls->wait_disarm(v->port);
+    pump(v);
+    collect_on(v, 0);
+    assert_int_equal(v->ninband, 1);
+    assert_int_equal(nstats(v).itab_sent, 1);
+    collect_on(v, 1);
+    use_chan(v, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -685,6 +935,11 @@ int main(void)
         T(subchannel_rss__table_naming_channel_not_open__refused),
         T(subchannel_close__primary_with_subs_open__subs_first_nothing_left),
         T(subchannel_budget__flood_on_four_channels__one_channels_share),
+        T(subchannel_budget__two_channels_flooding__each_served_first_in_turn),
+        T(subchannel_zcopy__other_channel_not_read__completion_still_sent),
+        T(subchannel_zcopy__channel_reopened_while_held__old_completion_dropped),
+        T(subchannel_recv__completed_twice_on_two_channels__second_refused),
+        T(subchannel_itab__other_channel_full__sent_on_primary),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
