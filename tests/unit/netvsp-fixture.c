@@ -821,6 +821,20 @@ void use_chan(struct vm *v, uint32_t i)
     assert_non_null(v->ch);
 }
 
+/* The guest opens sub-channel i's offer (again). */
+void open_sub(struct vm *v, uint32_t i)
+{
+    struct vmbus_offer_info oi[VMBUS_CLIENT_MAX_OFFERS];
+    int n = vmbus_client_offers(v->client, oi, VMBUS_CLIENT_MAX_OFFERS);
+    uint32_t relid = 0;
+    for (int k = 0; k < n; k++)
+        if (!oi[k].rescinded && oi[k].sub_channel_index == i)
+            relid = oi[k].relid;
+    assert_int_not_equal(relid, 0);
+    struct vmbus_gchan_params gp = {.tx_pages = RING_PAGES, .rx_pages = RING_PAGES};
+    assert_int_equal(vmbus_client_open(v->client, relid, &gp, &v->sub[i]), 0);
+}
+
 uint32_t open_subs(struct vm *v, uint32_t ask, uint32_t *status)
 {
     struct nvsp_msg_subchannel q = {.type = NVSP_MSG5_SUBCHANNEL,
@@ -839,17 +853,8 @@ uint32_t open_subs(struct vm *v, uint32_t ask, uint32_t *status)
     while (hv_host_run(v->host, 0) > 0)
         ;
     assert_true(vmbus_client_poll(v->client) >= 0);
-    struct vmbus_offer_info oi[VMBUS_CLIENT_MAX_OFFERS];
-    int n = vmbus_client_offers(v->client, oi, VMBUS_CLIENT_MAX_OFFERS);
-    for (uint32_t i = 1; i <= a.num_subchannels; i++) {
-        uint32_t relid = 0;
-        for (int k = 0; k < n; k++)
-            if (!oi[k].rescinded && oi[k].sub_channel_index == i)
-                relid = oi[k].relid;
-        assert_int_not_equal(relid, 0);
-        struct vmbus_gchan_params gp = {.tx_pages = RING_PAGES, .rx_pages = RING_PAGES};
-        assert_int_equal(vmbus_client_open(v->client, relid, &gp, &v->sub[i]), 0);
-    }
+    for (uint32_t i = 1; i <= a.num_subchannels; i++)
+        open_sub(v, i);
     return a.num_subchannels;
 }
 

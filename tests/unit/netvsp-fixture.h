@@ -254,6 +254,8 @@ struct vm *vm_create_q(struct fix *f, const char *name, const uint8_t mac[6], ui
  * granted opened. Returns the number granted (v->sub[1..n]); *status the
  * answer's status if not NULL. */
 uint32_t open_subs(struct vm *v, uint32_t ask, uint32_t *status);
+/* The guest opens sub-channel i's offer (again). */
+void open_sub(struct vm *v, uint32_t i);
 /* Make the ring helpers (put_pkt, collect, ...) work on channel i: 0 the
  * primary, else sub-channel i. */
 void use_chan(struct vm *v, uint32_t i);

@@ -785,20 +785,6 @@ static void subchannel_zcopy__other_channel_not_read__completion_still_sent(void
     use_chan(v, 0);
 }
 
-/* The guest opens sub-channel i's offer (again). */
-static void open_sub(struct vm *v, uint32_t i)
-{
-    struct vmbus_offer_info oi[VMBUS_CLIENT_MAX_OFFERS];
-    int n = vmbus_client_offers(v->client, oi, VMBUS_CLIENT_MAX_OFFERS);
-    uint32_t relid = 0;
-    for (int k = 0; k < n; k++)
-        if (!oi[k].rescinded && oi[k].sub_channel_index == i)
-            relid = oi[k].relid;
-    assert_int_not_equal(relid, 0);
-    struct vmbus_gchan_params gp = {.tx_pages = RING_PAGES, .rx_pages = RING_PAGES};
-    assert_int_equal(vmbus_client_open(v->client, relid, &gp, &v->sub[i]), 0);
-}
-
 static void close_sub(struct vm *v, uint32_t i)
 {
     assert_int_equal(vmbus_client_close(v->sub[i]), 0);
