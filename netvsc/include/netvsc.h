@@ -37,7 +37,14 @@ struct netvsc_params {
                                 NETVSC_F_RSC, reach the receive callback */
     int timeout_ms;          /* for each control exchange; 0 = 5000 */
     uint32_t target_vp;      /* VP the channel interrupts; < the guest's VP count */
+    uint32_t queues;         /* channels wanted (vRSS): 0 or 1 = the primary only; more
+                                asks the root for min(queues, what it offers) - 1
+                                sub-channels (NVSP 5) and opens those it grants, each on
+                                the next VP round-robin from target_vp. Up to
+                                NETVSC_QUEUES_MAX. Frames still move on the primary
+                                only: the sub-channels are open and idle. */
 };
+#define NETVSC_QUEUES_MAX 8u
 
 struct netvsc_info {
     uint8_t mac[6];
@@ -53,6 +60,7 @@ struct netvsc_info {
     bool rsc;               /* the root may coalesce TCP receives (NETVSC_F_RSC) */
     uint32_t tx_frame_max;  /* largest max_len netvsc_tx_alloc() can ever satisfy */
     uint32_t target_vp;     /* VP the channel interrupts */
+    uint32_t channels;      /* open channels, the primary included (1 + sub-channels) */
 };
 
 /* Is this offer a NIC to open: a live offer of the synthetic network
@@ -69,6 +77,13 @@ int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_para
 void netvsc_close(struct netvsc *n);
 void netvsc_get_info(const struct netvsc *n, struct netvsc_info *out);
 uint32_t netvsc_relid(const struct netvsc *n);
+/* The open channels, index 0 the primary, up to max of them into out.
+ * Returns how many are open (netvsc_info.channels). */
+struct netvsc_chan_info {
+    uint32_t relid;
+    uint32_t target_vp; /* VP the channel interrupts */
+};
+uint32_t netvsc_get_channels(const struct netvsc *n, struct netvsc_chan_info *out, uint32_t max);
 
 /* Per-frame metadata both ways. */
 #define NETVSC_F_VLAN 0x1      /* vlan_tci valid */

@@ -84,6 +84,10 @@ struct netvsc {
     struct hv_guest *g;
     struct vmbus_gchan *ch;
     uint32_t relid;
+    /* Sub-channels (vRSS), index 1 .. nchan - 1, opened after RNDIS
+     * bring-up; nothing moves on them yet (see netvsc_params.queues). */
+    struct vmbus_gchan *sub[NETVSC_QUEUES_MAX];
+    uint32_t nchan; /* open channels, the primary included */
     struct netvsc_params p;
     bool reinit_wanted; /* the root indicated a network change */
     uint32_t msg_size; /* NVSP message size we send */
@@ -221,6 +225,10 @@ int netvsc_nvs_send(struct netvsc *n, const void *msg, uint32_t len, uint64_t ti
  * info.ndis_version. On failure, what was set up is left for
  * netvsc_close() to undo. */
 int netvsc_nvs_attach(struct netvsc *n);
+/* NVSP 5 SUBCHANNEL ALLOCATE for ask sub-channels; *granted what the
+ * root grants (at most ask). -EOPNOTSUPP if the root is older than NVSP 5
+ * or refuses (*granted 0); the NIC stays usable either way. */
+int netvsc_nvs_subchannels(struct netvsc *n, uint32_t ask, uint32_t *granted);
 /* Revoke both buffers (the root answers nothing). */
 void netvsc_nvs_detach(struct netvsc *n);
 
@@ -248,6 +256,9 @@ bool netvsc_offload_choose(const struct ndis_offload *got, uint32_t got_len, boo
 /* RNDIS bring-up over the NVSP set up: INIT, frame size (info.mtu), MAC,
  * offloads, link state and speed, packet filter. */
 int netvsc_rndis_attach(struct netvsc *n);
+/* The receive queues the root offers (OID_GEN_RECEIVE_SCALE_CAPABILITIES,
+ * at least 1). On an error *queues is 1. */
+int netvsc_rndis_rss_queues(struct netvsc *n, uint32_t *queues);
 /* RNDIS HALT in a free send section, if there is one (no answer comes). */
 void netvsc_rndis_halt(struct netvsc *n);
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hv-guest.h"
 #include "netvsc-private.h"
@@ -30,6 +31,78 @@ static int setup_chunks(struct netvsc *n)
     n->nfree_chunks = BIG_CHUNKS;
     n->info.tx_frame_max = n->chunk_pages * HV_PAGE_SIZE;
     return 0;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The relid of sub-channel idx of the primary offered with inst, or 0. */
+static uint32_t sub_relid(struct vmbus_offer_info *oi, int noi, const struct vmbus_guid *inst,
+                          uint32_t idx)
+{
+    for (int k = 0; k < noi; k++)
+        if (!oi[k].rescinded && oi[k].sub_channel_index == idx &&
+            memcmp(&oi[k].instance_id, inst, sizeof(*inst)) == 0)
+            return oi[k].relid;
+    return 0;
+}
+
+/* Ask for the sub-channels p.queues wants and open those the root grants
+ * and offers within p.timeout_ms, as Linux's rndis_set_subchannel and
+ * netvsc_sc_open do: after RNDIS INIT, capped by the queues the RSS
+ * capabilities report. Whatever fails, the NIC goes on with the channels
+ * open (n->nchan), the primary at least. */
+static void open_subs(struct netvsc *n)
+{
+    uint32_t want = n->p.queues < NETVSC_QUEUES_MAX ? n->p.queues : NETVSC_QUEUES_MAX;
+    uint32_t offered, granted;
+    if (want < 2 || netvsc_rndis_rss_queues(n, &offered) < 0 || offered < 2)
+        return;
+    uint32_t ask = (want < offered ? want : offered) - 1;
+    if (netvsc_nvs_subchannels(n, ask, &granted) < 0 || granted == 0)
+        return;
+    struct vmbus_offer_info *oi = calloc(VMBUS_CLIENT_MAX_OFFERS, sizeof(*oi));
+    if (!oi)
+        return;
+    int noi = vmbus_client_offers(n->client, oi, VMBUS_CLIENT_MAX_OFFERS);
+    struct vmbus_guid inst;
+    bool found = false;
+    for (int k = 0; k < noi && !found; k++)
+        if (oi[k].relid == n->relid) {
+            inst = oi[k].instance_id;
+            found = true;
+        }
+    uint32_t nvp = hv_guest_vp_count(n->g);
+    uint64_t deadline = now_ms() + (uint64_t)n->p.timeout_ms;
+    /* Sub-channels open in index order, so that the open ones are 0 ..
+     * nchan - 1 with no gap (the root's RSS table may name only those). */
+    while (found && n->nchan <= granted) {
+        uint32_t relid = sub_relid(oi, noi, &inst, n->nchan);
+        if (relid) {
+            struct vmbus_gchan_params gp = {
+                .tx_pages = n->p.ring_pages,
+                .rx_pages = n->p.ring_pages,
+                .target_vp = nvp ? (n->p.target_vp + n->nchan) % nvp : 0};
+            if (vmbus_client_open(n->client, relid, &gp, &n->sub[n->nchan]) < 0)
+                break;
+            vmbus_ring_intr_mask(vmbus_gchan_rx(n->sub[n->nchan]));
+            n->nchan++;
+            continue;
+        }
+        /* Offers come on the message VP, before or after the answer. */
+        uint64_t now = now_ms();
+        if (now >= deadline || vmbus_gchan_rescinded(n->ch))
+            break;
+        if (vmbus_gchan_wait(n->ch, (int)(deadline - now) < 20 ? (int)(deadline - now) : 20) < 0 ||
+            vmbus_client_poll(n->client) < 0)
+            break;
+        noi = vmbus_client_offers(n->client, oi, VMBUS_CLIENT_MAX_OFFERS);
+    }
+    free(oi);
 }
 
 static void release_memory(struct netvsc *n)
@@ -55,6 +128,7 @@ int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_para
     n->client = c;
     n->g = vmbus_client_guest(c);
     n->relid = relid;
+    n->nchan = 1;
     n->p = *p;
     if (!n->p.mtu)
         n->p.mtu = JUMBO_MTU_DEFAULT;
@@ -95,6 +169,7 @@ int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_para
         netvsc_close(n);
         return rc;
     }
+    open_subs(n);
     *out = n;
     return 0;
 }
@@ -103,6 +178,10 @@ void netvsc_close(struct netvsc *n)
 {
     if (!n)
         return;
+    /* Sub-channels first, as Linux closes them before the primary (the
+     * root would close them with it anyway). */
+    for (uint32_t i = n->nchan; i-- > 1;)
+        vmbus_client_close(n->sub[i]);
     bool rescinded = vmbus_gchan_rescinded(n->ch);
     if (!rescinded && !n->ring_failed) {
         netvsc_rndis_halt(n);
@@ -134,11 +213,22 @@ void netvsc_get_info(const struct netvsc *n, struct netvsc_info *out)
 {
     *out = n->info;
     out->target_vp = vmbus_gchan_target_vp(n->ch);
+    out->channels = n->nchan;
 }
 
 uint32_t netvsc_relid(const struct netvsc *n)
 {
     return n->relid;
+}
+
+uint32_t netvsc_get_channels(const struct netvsc *n, struct netvsc_chan_info *out, uint32_t max)
+{
+    for (uint32_t i = 0; i < n->nchan && i < max; i++) {
+        struct vmbus_gchan *ch = i ? n->sub[i] : n->ch;
+        out[i] = (struct netvsc_chan_info){.relid = vmbus_gchan_relid(ch),
+                                           .target_vp = vmbus_gchan_target_vp(ch)};
+    }
+    return n->nchan;
 }
 
 void netvsc_get_stats(const struct netvsc *n, struct netvsc_stats *out)

@@ -42,6 +42,26 @@ static int nvsp_request(struct netvsc *n, const void *msg, uint32_t len)
     return rc;
 }
 
+int netvsc_nvs_subchannels(struct netvsc *n, uint32_t ask, uint32_t *granted)
+{
+    *granted = 0;
+    if (n->info.nvsp_version < NVSP_PROTOCOL_VERSION_5)
+        return -EOPNOTSUPP;
+    struct nvsp_msg_subchannel q = {.type = NVSP_MSG5_SUBCHANNEL,
+                                    .op_or_status = NVSP_SUBCHANNEL_ALLOCATE,
+                                    .num_subchannels = ask},
+                               a;
+    int rc = nvsp_request(n, &q, sizeof(q));
+    if (rc < 0)
+        return rc;
+    memcpy(&a, n->ctrl_comp, sizeof(a));
+    if (a.type != NVSP_MSG5_SUBCHANNEL || a.op_or_status != NVSP_STAT_SUCCESS)
+        return -EOPNOTSUPP;
+    /* The root may grant fewer, never more than asked. */
+    *granted = a.num_subchannels < ask ? a.num_subchannels : ask;
+    return 0;
+}
+
 static int negotiate(struct netvsc *n)
 {
     size_t nver;

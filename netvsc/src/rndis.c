@@ -255,6 +255,20 @@ int netvsc_rndis_attach(struct netvsc *n)
     return rndis_set(n, RNDIS_OID_GEN_CURRENT_PACKET_FILTER, &val, sizeof(val));
 }
 
+int netvsc_rndis_rss_queues(struct netvsc *n, uint32_t *queues)
+{
+    struct ndis_rss_caps caps;
+    uint32_t len = sizeof(caps);
+    *queues = 1;
+    int rc = rndis_query(n, RNDIS_OID_GEN_RECEIVE_SCALE_CAPABILITIES, NULL, 0, &caps, &len);
+    if (rc < 0)
+        return rc;
+    if (len < sizeof(caps) || caps.num_recv_queues == 0)
+        return -EPROTO;
+    *queues = caps.num_recv_queues;
+    return 0;
+}
+
 void netvsc_rndis_halt(struct netvsc *n)
 {
     if (!n->sbuf || !n->nfree_sections)

@@ -219,6 +219,7 @@ struct root {
     struct vsw_port *port[MAX_NICS];
     pthread_mutex_t mu; /* the guest's hypercalls and the worker's bursts */
     pthread_t worker;
+    bool control; /* the worker also runs the root's control thread (offers) */
     atomic_bool stop;
     bool running;
     /* Under mu: frames the guest sent, frames for the guest. */
@@ -237,6 +238,9 @@ static void *worker_main(void *arg)
     while (!atomic_load(&r->stop)) {
         bool work = false;
         pthread_mutex_lock(&r->mu);
+        if (r->control)
+            while (hv_host_run(r->host, 0) > 0)
+                work = true;
         for (unsigned i = 0; i < r->nnic; i++) {
             struct vsw_port *port = r->port[i];
             if (!port)
@@ -288,7 +292,9 @@ static int locked_hypercall(void *ctx, const void *rec, size_t len, int *fd_out)
     return st;
 }
 
-static struct root *root_create(uint32_t nvp, uint32_t mtu, unsigned nnic)
+/* NICs with queues channels each; control: sub-channels get offered. */
+static struct root *root_create_q(uint32_t nvp, uint32_t mtu, unsigned nnic, uint32_t queues,
+                                  bool control)
 {
     struct root *r = calloc(1, sizeof(*r));
     assert_non_null(r);
@@ -306,7 +312,8 @@ static struct root *root_create(uint32_t nvp, uint32_t mtu, unsigned nnic)
         struct netvsp_params np = {.port_name = i ? "vm/eth1" : "vm/eth0",
                                    .nic_name = i ? "eth1" : "eth0",
                                    .mtu = mtu,
-                                   .pool = g_pool};
+                                   .pool = g_pool,
+                                   .queues = queues};
         memcpy(np.mac, i ? MAC_VM2 : MAC_VM, 6);
         np.instance.b[0] = (uint8_t)(i + 1);
         np.instance.b[15] = 0x4e;
@@ -314,10 +321,16 @@ static struct root *root_create(uint32_t nvp, uint32_t mtu, unsigned nnic)
         r->port[i] = netvsp_port(r->nic[i]);
     }
     r->nnic = nnic;
+    r->control = control;
     assert_int_equal(hv_partition_start(r->part), 0);
     assert_int_equal(pthread_create(&r->worker, NULL, worker_main, r), 0);
     r->running = true;
     return r;
+}
+
+static struct root *root_create(uint32_t nvp, uint32_t mtu, unsigned nnic)
+{
+    return root_create_q(nvp, mtu, nnic, 1, false);
 }
 
 /* A guest attached to r's partition whose hypercalls take r's lock. */
@@ -1834,6 +1847,142 @@ static void vm_create__two_nics_two_vps__one_nic_on_each(void **state)
     assert_string_equal(s[1].name, "eth1");
 }
 
+/* --- sub-channels (vRSS) -------------------------------------------------- */
+
+struct subs {
+    struct root *r;
+    struct hv_guest *g;
+    struct vmbus_client *c;
+    struct netvsc *n;
+};
+
+static void got_one(void *ctx, const void *frame, uint32_t len, const struct netvsc_meta *meta)
+{
+    (void)frame;
+    (void)meta;
+    *(uint32_t *)ctx = len;
+}
+
+/* A root of 4 VPs whose NIC has nic_queues channels (offered only if
+ * control), and netvsc wanting want of them. */
+static void subs_open(struct subs *s, uint32_t nic_queues, bool control, uint32_t want,
+                      int timeout_ms)
+{
+    s->r = root_create_q(4, 1500, 1, nic_queues, control);
+    s->g = guest_attach(s->r);
+    assert_int_equal(vmbus_client_connect(s->g, 2000, &s->c), 0);
+    struct vmbus_offer_info oi[8];
+    assert_int_equal(vmbus_client_offers(s->c, oi, 8), 1);
+    struct netvsc_params np = {.queues = want, .target_vp = 1, .timeout_ms = timeout_ms};
+    assert_int_equal(netvsc_open(s->c, oi[0].relid, &np, &s->n), 0);
+}
+
+/* The NIC works on its primary: a frame each way. */
+static void subs_frames_both_ways(struct subs *s)
+{
+    uint8_t f[60] = {0};
+    memcpy(f, MAC_VM, 6);
+    memcpy(f + 6, MAC_VM2, 6);
+    f[12] = 0x88;
+    f[13] = 0xb5;
+    unsigned before = root_ngot(s->r);
+    assert_int_equal(netvsc_send(s->n, f, sizeof(f), &(struct netvsc_meta){0}), 0);
+    assert_true(netvsc_tx_flush(s->n) >= 0);
+    uint64_t end = now_ms() + WAIT_MS;
+    while (root_ngot(s->r) == before && now_ms() < end)
+        usleep(200);
+    assert_int_equal(root_ngot(s->r), before + 1);
+    root_send(s->r, f, sizeof(f), 0, 0);
+    uint32_t len = 0;
+    end = now_ms() + WAIT_MS;
+    while (!len && now_ms() < end) {
+        assert_true(netvsc_poll(s->n, got_one, &len, 64) >= 0);
+        usleep(200);
+    }
+    assert_int_equal(len, sizeof(f));
+}
+
+static void subs_close(struct subs *s)
+{
+    netvsc_close(s->n);
+    root_destroy(s->r, s->g, s->c);
+}
+
+static struct netvsp_stats subs_root_stats(struct subs *s)
+{
+    struct netvsp_stats st;
+    pthread_mutex_lock(&s->r->mu);
+    netvsp_get_stats(s->r->nic[0], &st);
+    pthread_mutex_unlock(&s->r->mu);
+    return st;
+}
+
+static void open__four_queues_wanted_and_offered__four_channels_open_round_robin_vps(
+    void **state)
+{
+    (void)state;
+    struct subs s;
+    subs_open(&s, 4, true, 4, 0);
+    struct netvsc_info info;
+    netvsc_get_info(s.n, &info);
+    assert_int_equal(info.channels, 4);
+    struct netvsp_stats st = subs_root_stats(&s);
+    assert_int_equal(st.subchannels_granted, 3);
+    assert_int_equal(st.subchannel_opens, 3);
+    /* Primary on VP 1, the sub-channels on the next VPs round-robin. */
+    assert_int_equal(info.target_vp, 1);
+    struct netvsc_chan_info si[NETVSC_QUEUES_MAX];
+    assert_int_equal(netvsc_get_channels(s.n, si, NETVSC_QUEUES_MAX), 4);
+    for (uint32_t i = 0; i < 4; i++)
+        assert_int_equal(si[i].target_vp, (1 + i) % 4);
+    subs_frames_both_ways(&s);
+    subs_close(&s);
+}
+
+static void open__root_offers_fewer_queues__its_count_open(void **state)
+{
+    (void)state;
+    struct subs s;
+    subs_open(&s, 2, true, 4, 0);
+    struct netvsc_info info;
+    netvsc_get_info(s.n, &info);
+    assert_int_equal(info.channels, 2);
+    struct netvsp_stats st = subs_root_stats(&s);
+    assert_int_equal(st.subchannels_granted, 1);
+    assert_int_equal(st.subchannels_refused, 0); /* asked within what was offered */
+    assert_int_equal(st.subchannel_opens, 1);
+    subs_frames_both_ways(&s);
+    subs_close(&s);
+}
+
+static void open__one_queue_wanted__no_subchannel_asked(void **state)
+{
+    (void)state;
+    struct subs s;
+    subs_open(&s, 4, true, 0, 0);
+    struct netvsc_info info;
+    netvsc_get_info(s.n, &info);
+    assert_int_equal(info.channels, 1);
+    struct netvsp_stats st = subs_root_stats(&s);
+    assert_int_equal(st.subchannels_granted, 0);
+    assert_int_equal(st.subchannels_refused, 0);
+    subs_frames_both_ways(&s);
+    subs_close(&s);
+}
+
+static void open__granted_never_offered__primary_only_and_usable(void **state)
+{
+    (void)state;
+    struct subs s;
+    subs_open(&s, 4, false, 4, 300);
+    struct netvsc_info info;
+    netvsc_get_info(s.n, &info);
+    assert_int_equal(info.channels, 1);
+    assert_int_equal(subs_root_stats(&s).subchannels_granted, 3);
+    subs_frames_both_ways(&s);
+    subs_close(&s);
+}
+
 /* --- main ---------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -1919,6 +2068,10 @@ int main(void)
         L(vm_poll__tap_deleted_inside_the_vm__made_again),
         L(vm_poll__tap_cannot_be_made_again__nic_closed_and_not_reopened),
         L(vm_poll__cable_pulled_and_plugged__tap_carrier_follows),
+        T(open__four_queues_wanted_and_offered__four_channels_open_round_robin_vps),
+        T(open__root_offers_fewer_queues__its_count_open),
+        T(open__one_queue_wanted__no_subchannel_asked),
+        T(open__granted_never_offered__primary_only_and_usable),
         cmocka_unit_test_setup_teardown(vm_create__two_nics_two_vps__one_nic_on_each,
                                         lc_setup_two_vps, lc_teardown),
     };
