@@ -199,6 +199,14 @@ static const struct arg_spec opts_nic[] = {
       .help = "channels the guest may open (vRSS: the primary and N-1 sub-channels), 1..8, "
               "or auto (default): as many as the VM has virtual processors, at most 8; "
               "live, for the guest's next request" },
+    { .kind = ARG_ONOFF, .name = "--vmq", .metavar = "on|off", .param = "vmq",
+      .help = "VMQ: on (default), the NIC's queue gets a worker of its own; off, it shares "
+              "the switch's default queue (served by the uplink's or host vNIC's worker, "
+              "and follows it); live; off excludes --worker LCORE" },
+    { .kind = ARG_UINT, .name = "--vmq-weight", .metavar = "N", .min = 0, .max = 100,
+      .param = "vmq_weight",
+      .help = "0..100 (default 100): priority for a worker of its own under dynamic VMQ "
+              "(spreading moves the highest first, packing the lowest); 0 is VMQ off" },
     { .kind = ARG_END },
 };
 static const struct arg_spec pos_fdb_add[] = {
@@ -300,7 +308,7 @@ static const struct command commands[] = {
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
       "        [--router-guard on|off] [--max-mbps N]\n"
       "        [--native-vlan ID] [--storm-limit PPS] [--worker LCORE|auto]\n"
-      "        [--queues N|auto]",
+      "        [--queues N|auto] [--vmq on|off] [--vmq-weight N]",
       "Prints the NIC's MAC address (the one given, or the one generated).\n"
       "MAC spoofing is off by default: the guest may only send from its own MAC.",
       pos_vm_nic, opts_nic_add_switch, opts_nic, check_nic, ctl_print_nic_add },
@@ -310,9 +318,11 @@ static const struct command commands[] = {
       "        [--mac-spoofing on|off] [--dhcp-guard on|off]\n"
       "        [--router-guard on|off] [--max-mbps N]\n"
       "        [--native-vlan ID] [--storm-limit PPS] [--worker LCORE|auto]\n"
-      "        [--queues N|auto]",
+      "        [--queues N|auto] [--vmq on|off] [--vmq-weight N]",
       "Moving a NIC to another switch bounces the guest's link, as Hyper-V does.\n"
-      "--worker moves the NIC's queue to that worker at once, losing no frame.",
+      "--worker moves the NIC's queue to that worker at once, losing no frame.\n"
+      "--vmq off (or --vmq-weight 0) moves it at once onto the worker of the\n"
+      "switch's default queue; --vmq on places it by load again.",
       pos_vm_nic, opts_nic_set_switch, opts_nic, check_nic, ctl_print_generic },
     { "nic-del", "remove a NIC from a VM", "nic-del VM NIC", NULL, pos_vm_nic, NULL, NULL, NULL,
       ctl_print_generic },

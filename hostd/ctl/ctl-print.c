@@ -887,6 +887,19 @@ int ctl_print_vmq(const json_t *result, const json_t *params)
             err = -ENOMEM;
             goto out;
         }
+        /* VMQ: a VM NIC's on and weight, or off: it shares the default
+         * queue; the default queues themselves are "default"; "-" from a
+         * vswitchd that does not say. */
+        const json_t *vmq = json_object_get(q, "vmq");
+        char vmq_text[32] = "-";
+        if (json_is_true(json_object_get(q, "default")))
+            snprintf(vmq_text, sizeof(vmq_text), "default");
+        else if (json_is_true(vmq))
+            snprintf(vmq_text, sizeof(vmq_text), "on %lld",
+                     (long long)json_integer_value(json_object_get(q, "vmq_weight")));
+        else if (json_is_false(vmq))
+            snprintf(vmq_text, sizeof(vmq_text), "off (shared)");
+        json_object_set_new(r, "vmq_text", json_string(vmq_text));
         json_object_set_new(r, "owner_text", json_string(owner));
         json_object_set_new(r, "filter_text", json_string(filter));
         free(owner);
@@ -904,11 +917,13 @@ int ctl_print_vmq(const json_t *result, const json_t *params)
         { "RX", "rx_packets", NULL, COL_RIGHT },
         { "TX", "tx_packets", NULL, COL_RIGHT },
         { "LOAD%", "load_pct", NULL, COL_RIGHT },
+        { "VMQ", "vmq_text", NULL, 0 },
     };
     err = print_list(view, "queues", cols, sizeof cols / sizeof cols[0], "");
     if (!err)
         printf("LOAD%% is per port, shown on each of its queues. Frames reach the queues by\n"
-               "the switch's FDB lookup in software (no hardware VMQ filter).\n");
+               "the switch's FDB lookup in software (no hardware VMQ filter). VMQ: on and\n"
+               "the weight, or off (shared): the NIC shares the switch's default queue.\n");
 out:
     json_decref(view);
     return err;

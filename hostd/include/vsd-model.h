@@ -115,7 +115,22 @@ struct vsd_nic_opts {
     /* Channels the guest may open (netvsp_params.queues): 1..8, or 0 for
      * auto: the VM's virtual processors, at most 8 (vsd_nic_queues). */
     uint8_t queues;
+    /* VMQ, Hyper-V's -VmqWeight: the weight 0..100 (vmq_weight_set; else
+     * 100), and on/off. Off, or weight 0: the NIC shares its switch's
+     * default queue (vsw_port_set_vmq); excludes a pin. vsd_nic_vmq_weight()
+     * is what the port gets. */
+    bool vmq_off;
+    bool vmq_weight_set;
+    uint8_t vmq_weight;
 };
+
+/* The VMQ weight a NIC's port runs with: 0 when VMQ is off. */
+static inline unsigned vsd_nic_vmq_weight(const struct vsd_nic_opts *o)
+{
+    if (o->vmq_off)
+        return 0;
+    return o->vmq_weight_set ? o->vmq_weight : 100;
+}
 
 struct vsd_nic {
     struct vsd_vm *vm;

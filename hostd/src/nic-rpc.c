@@ -13,7 +13,7 @@
 /* The NIC options JSON-RPC takes, all optional. */
 #define NIC_OPTION_KEYS                                                                            \
     "mac", "mtu", "vlan", "trunk", "native_vlan", "mac_spoofing", "dhcp_guard", "router_guard",    \
-        "max_mbps", "storm_limit", "worker", "queues"
+        "max_mbps", "storm_limit", "worker", "queues", "vmq", "vmq_weight"
 
 /* Read the options present in params on top of *o (nic-add starts from
  * defaults, nic-set from the NIC's current options). */
@@ -103,6 +103,21 @@ int vsd_nic_opts_from_json(const json_t *params, struct vsd_nic_opts *o, struct 
             return vsd_fail(e, VSD_BAD_PARAMS, "queues must be \"auto\" or 1..%u",
                             NETVSP_QUEUES_MAX);
     }
+    if (vsd_get_bool(params, "vmq", &b, &has, e) < 0)
+        return -1;
+    if (has)
+        o->vmq_off = !b;
+    if (vsd_get_int(params, "vmq_weight", 0, VSW_VMQ_WEIGHT_MAX, &v, &has, e) < 0)
+        return -1;
+    if (has) {
+        o->vmq_weight = (uint8_t)v;
+        o->vmq_weight_set = true;
+    }
+    if (o->pinned && vsd_nic_vmq_weight(o) == 0)
+        return vsd_fail(e, VSD_BAD_PARAMS,
+                        "a NIC with VMQ off (or weight 0) shares its switch's default queue and "
+                        "cannot be pinned: give --worker auto, or --vmq on with a weight 1..%d",
+                        VSW_VMQ_WEIGHT_MAX);
     return 0;
 }
 
@@ -212,6 +227,9 @@ json_t *vsd_nic_opts_json(const struct vsd_nic_opts *o)
     json_object_set_new(j, "worker",
                         o->pinned ? json_integer(o->worker_lcore) : json_string("auto"));
     json_object_set_new(j, "queues", o->queues ? json_integer(o->queues) : json_string("auto"));
+    json_object_set_new(j, "vmq", json_boolean(!o->vmq_off));
+    json_object_set_new(j, "vmq_weight",
+                        json_integer(o->vmq_weight_set ? o->vmq_weight : VSW_VMQ_WEIGHT_DEFAULT));
     if (o->trunk) {
         json_t *list = json_array();
         for (int v = 1; v <= VSW_VLAN_MAX; v++)

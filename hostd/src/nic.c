@@ -69,24 +69,40 @@ static uint32_t nic_queues(const struct vsd_nic *n, const struct vsd_nic_opts *o
     return n->vm->cpus < NETVSP_QUEUES_MAX ? (n->vm->cpus ? n->vm->cpus : 1) : NETVSP_QUEUES_MAX;
 }
 
-/* The pin first: it is the one that may be refused (no worker on that
- * lcore), and then nothing has changed. On a NIC not attached yet it is
- * only recorded, for the attach. */
+/* The pin and the VMQ weight, first in apply_opts: they are what may be
+ * refused (no worker on that lcore), and then nothing has changed. They
+ * exclude each other when VMQ is off (vsw_port_set_vmq()): the one being
+ * lifted goes first. On a NIC not attached yet they are only recorded, for
+ * the attach. */
+static int place(struct vsw_port *port, int pin, unsigned weight)
+{
+    int rc;
+    if (pin == VSW_PIN_AUTO) {
+        rc = vsw_port_set_pin(port, pin);
+        return rc < 0 ? rc : vsw_port_set_vmq(port, weight);
+    }
+    rc = vsw_port_set_vmq(port, weight);
+    return rc < 0 ? rc : vsw_port_set_pin(port, pin);
+}
+
 static int apply_opts(struct vsd_nic *n, const struct vsd_nic_opts *o, struct vsd_err *e)
 {
     struct vsw_port *port = netvsp_port(n->np);
     int old_pin = vsw_port_pin(port);
-    int rc = vsw_port_set_pin(port, o->pinned ? (int)o->worker_lcore : VSW_PIN_AUTO);
+    unsigned old_weight = vsw_port_vmq_weight(port);
+    int rc = place(port, o->pinned ? (int)o->worker_lcore : VSW_PIN_AUTO, vsd_nic_vmq_weight(o));
+    if (rc < 0)
+        place(port, old_pin, old_weight);
     if (rc == -ENOENT)
         return vsd_fail(e, VSD_BAD_PARAMS, "no switch worker runs on lcore %u", o->worker_lcore);
     if (rc < 0)
-        return vsd_fail(e, VSD_FAILED, "cannot move the NIC to the worker on lcore %u: %s",
-                        o->worker_lcore, strerror(-rc));
+        return vsd_fail(e, VSD_FAILED, "cannot move the NIC to its new worker: %s",
+                        strerror(-rc));
     struct vsw_port_policy p;
     opts_to_policy(n, o, &p);
     rc = vsw_port_set_policy(port, &p);
     if (rc < 0) {
-        vsw_port_set_pin(port, old_pin);
+        place(port, old_pin, old_weight);
         return vsd_fail(e, VSD_FAILED, "cannot apply the NIC's options: %s", strerror(-rc));
     }
     /* Cannot fail: 1..8 either way. */

@@ -117,6 +117,11 @@ int vsd_vmq_nic_rows(struct vsd_nic *n, const struct vsd_vmq_place *pl, json_t *
         json_object_set_new(r, "vm", json_string(n->vm->name));
         json_object_set_new(r, "nic", json_string(n->name));
         json_object_set_new(r, "default", json_false());
+        json_object_set_new(r, "vmq", json_boolean(vsd_nic_vmq_weight(&n->opts) != 0));
+        json_object_set_new(r, "vmq_weight", json_integer(n->opts.vmq_weight_set
+                                                              ? n->opts.vmq_weight
+                                                              : VSW_VMQ_WEIGHT_DEFAULT));
+        json_object_set_new(r, "shares_default", json_boolean(vsd_nic_vmq_weight(&n->opts) == 0));
         json_object_set_new(r, "open", json_boolean(open & (1u << i)));
         json_object_set_new(r, "filter", filter_json(n->mac, port, pl->fdb_vlans));
         json_object_set_new(r, "rx_packets", json_integer((json_int_t)ns.chan_rx[i]));

@@ -257,6 +257,66 @@ static void vsw_rb_decide__pack_source_with_pinned_port__not_emptied_no_move(voi
     assert_int_equal(m.moves, 0);
 }
 
+static void port_w(struct model *m, unsigned worker, double load, unsigned weight)
+{
+    port(m, worker, load, true);
+    m->p[m->np - 1].weight = weight;
+}
+
+/* Steps until the first move (at most a minute of samples); the index of
+ * the port it moved, or -1. */
+static int first_moved(struct model *m)
+{
+    for (unsigned s = 0; s < 120 && m->moves == 0; s++)
+        step(m);
+    for (unsigned i = 0; i < m->np; i++)
+        if (m->port_moves[i])
+            return (int)i;
+    return -1;
+}
+
+/* Worker 0 overloaded by two ports either of which would help: the one
+ * with the higher VMQ weight gets the idle worker, though it is the
+ * lighter; with equal weights the heavier goes (the rule before weights). */
+static void vsw_rb_decide__spread__higher_weight_moves_first_ties_heaviest(void **state)
+{
+    (void)state;
+    struct model m = {.nw = 2};
+    port_w(&m, 0, 40, 10);
+    port_w(&m, 0, 30, 90);
+    port(&m, 0, 40, false);
+    port_w(&m, 1, 5, 100);
+    assert_int_equal(first_moved(&m), 1);
+    assert_int_equal(m.spread, 1);
+
+    struct model t = {.nw = 2};
+    port_w(&t, 0, 40, 50);
+    port_w(&t, 0, 30, 50);
+    port(&t, 0, 40, false);
+    port_w(&t, 1, 5, 100);
+    assert_int_equal(first_moved(&t), 0);
+}
+
+/* Low load: the least busy worker gives away its lowest-weight port
+ * first, though it is the heavier; equal weights: the lightest. */
+static void vsw_rb_decide__pack__lowest_weight_moves_first_ties_lightest(void **state)
+{
+    (void)state;
+    struct model m = {.nw = 2};
+    port_w(&m, 0, 5, 100);
+    port_w(&m, 0, 10, 1);
+    port_w(&m, 1, 20, 100);
+    assert_int_equal(first_moved(&m), 1);
+    assert_int_equal(m.pack, 1);
+    assert_int_equal(m.p[1].worker, 1);
+
+    struct model t = {.nw = 2};
+    port_w(&t, 0, 5, 30);
+    port_w(&t, 0, 10, 30);
+    port_w(&t, 1, 20, 100);
+    assert_int_equal(first_moved(&t), 0);
+}
+
 /* A lower threshold scales the rest with it: at 8 %, a worker at 11 %
  * with two ports spreads one; low loads below 3 % pack. */
 static void vsw_rb_params_for__low_threshold__spreads_and_packs_in_proportion(void **state)
@@ -292,6 +352,8 @@ int main(void)
         cmocka_unit_test(vsw_rb_decide__pack__never_beyond_the_ceiling),
         cmocka_unit_test(vsw_rb_decide__pack_source_with_pinned_port__not_emptied_no_move),
         cmocka_unit_test(vsw_rb_params_for__low_threshold__spreads_and_packs_in_proportion),
+        cmocka_unit_test(vsw_rb_decide__spread__higher_weight_moves_first_ties_heaviest),
+        cmocka_unit_test(vsw_rb_decide__pack__lowest_weight_moves_first_ties_lightest),
     };
     return cmocka_run_group_tests_name("vsw_placement", tests, NULL, NULL);
 }

@@ -68,6 +68,7 @@
 #include "vsw-host.h"
 #include "vsw-placement.h"
 #include "vsw-port-provider.h"
+#include "vsw-uplink.h"
 #include "vsw.h"
 
 #define TP_RING 4096           /* per test port and direction */
@@ -1694,6 +1695,60 @@ static void vsw_port_move__under_traffic__nothing_lost_or_reordered(void **state
     struct vsw_worker_port wp = worker_port(p->base.worker, p);
     assert_int_equal(wp.moves, moves);
     loads_idle(f);
+}
+
+/* VMQ off (weight 0): the port shares the switch's default queue, the
+ * uplink's: attached before the uplink it waits on the first worker, and
+ * moves to the uplink's worker when the uplink attaches; it follows the
+ * uplink when a pin moves it. VMQ on again: placed by load, and no longer
+ * follows. A pin and VMQ off exclude each other; an uplink has no VMQ
+ * setting of its own. */
+static void vsw_port_set_vmq__off__follows_the_uplinks_worker(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *v = port_new(f, "V");
+    assert_int_equal(vsw_port_vmq_weight(&v->base), VSW_VMQ_WEIGHT_DEFAULT);
+    assert_int_equal(vsw_port_set_vmq(&v->base, 101), -EINVAL);
+    assert_int_equal(vsw_port_set_vmq(&v->base, 0), 0);
+    assert_int_equal(vsw_port_set_pin(&v->base, (int)g_worker_lcore[1]), -EBUSY);
+    assert_int_equal(vsw_port_attach(f->sw, &v->base), 0);
+    assert_int_equal(v->base.worker, 0);
+
+    struct vsw_uplink_params up = {
+        .devargs = "net_null_vmq", .port_name = "up", .mtu = 1500, .pool = g_pool};
+    struct vsw_port *u = NULL;
+    assert_int_equal(vsw_uplink_port_create(&up, &u), 0);
+    assert_int_equal(vsw_port_set_vmq(u, 0), -EINVAL);
+    assert_int_equal(vsw_port_set_pin(u, (int)g_worker_lcore[1]), 0);
+    assert_int_equal(vsw_port_attach(f->sw, u), 0);
+    assert_ptr_equal(vsw_switch_default_port(f->sw), u);
+    assert_int_equal(u->worker, 1);
+    assert_int_equal(v->base.worker, 1);
+
+    assert_int_equal(vsw_port_set_pin(u, (int)g_worker_lcore[0]), 0);
+    assert_int_equal(v->base.worker, 0);
+    assert_int_equal(vsw_port_set_pin(u, (int)g_worker_lcore[1]), 0);
+    assert_int_equal(v->base.worker, 1);
+
+    /* On again: by load, and it no longer follows. */
+    assert_int_equal(vsw_port_set_vmq(&v->base, 50), 0);
+    assert_int_equal(vsw_port_vmq_weight(&v->base), 50);
+    unsigned own = v->base.worker;
+    assert_int_equal(vsw_port_set_pin(u, (int)g_worker_lcore[own == 0 ? 1 : 0]), 0);
+    assert_int_equal(v->base.worker, own);
+    assert_int_equal(vsw_port_set_pin(u, (int)g_worker_lcore[own]), 0);
+    assert_int_equal(v->base.worker, own);
+    /* Off again: at once onto the uplink's worker. */
+    assert_int_equal(vsw_port_set_pin(u, (int)g_worker_lcore[1]), 0);
+    assert_int_equal(vsw_port_set_vmq(&v->base, 0), 0);
+    assert_int_equal(v->base.worker, 1);
+    /* A pinned port cannot turn VMQ off. */
+    assert_int_equal(vsw_port_set_vmq(&v->base, 100), 0);
+    assert_int_equal(vsw_port_set_pin(&v->base, (int)g_worker_lcore[0]), 0);
+    assert_int_equal(vsw_port_set_vmq(&v->base, 0), -EBUSY);
+    assert_int_equal(vsw_port_vmq_weight(&v->base), 100);
+    assert_int_equal(v->base.worker, 0);
+    vsw_port_destroy(u);
 }
 
 /* A pin to an lcore no worker runs on: refused for an attached port; one
@@ -4689,6 +4744,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             vsw_port_set_pin__lcore_without_worker__enoent_or_reported_and_placed_auto, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(vsw_port_set_vmq__off__follows_the_uplinks_worker, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             vsw_port_attach__one_worker_busy__new_port_on_the_least_loaded, setup, teardown),
         /* Last: when it fails, a switch slot stays unusable for the rest

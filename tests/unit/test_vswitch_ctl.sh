@@ -203,11 +203,18 @@ usage_error "32" vm-add vm1 --memory 32
 usage_error "70000" vm-add vm1 --memory 70000
 usage_error "1000001" nic-set vm1 eth0 --max-mbps 1000001
 usage_error "maybe" nic-set vm1 eth0 --dhcp-guard maybe
-# VMQ filters are not built: their options must not exist until they are
-# (they come back with the feature, and this test with them). vmq-show
-# (the queues as they are) and --queues (vRSS channels) are, below.
-usage_error "--vmq" nic-set vm1 eth0 --vmq on
-usage_error "--vmq" nic-add vm1 eth0 --switch sw1 --vmq on
+# VMQ on/off and weight (Hyper-V's -VmqWeight): live on nic-set, and on nic-add.
+expect_request "nic-set --vmq off" nic-set '{"vm":"vm1","nic":"eth0","vmq":false}' \
+    '{"result":{}}' -- nic-set vm1 eth0 --vmq off
+expect_request "nic-set --vmq on --vmq-weight" nic-set \
+    '{"vm":"vm1","nic":"eth0","vmq":true,"vmq_weight":0}' '{"result":{}}' -- \
+    nic-set vm1 eth0 --vmq on --vmq-weight 0
+expect_request "nic-add --vmq-weight" nic-add \
+    '{"vm":"vm1","nic":"eth1","switch":"sw1","vmq_weight":100}' \
+    '{"result":{"mac":"02:00:00:00:00:01"}}' -- nic-add vm1 eth1 --switch sw1 --vmq-weight 100
+usage_error "maybe" nic-set vm1 eth0 --vmq maybe
+usage_error "0..100" nic-set vm1 eth0 --vmq-weight 101
+usage_error "0..100" nic-add vm1 eth1 --switch sw1 --vmq-weight -1
 usage_error "yes" nic-set vm1 eth0 --dhcp-guard yes
 usage_error "nothing to change" nic-set vm1 eth0
 usage_error "--mtu" switch-add sw1 --type private --mtu 1500 --mtu 9000
@@ -334,13 +341,13 @@ grep -q '^  sw1:uplink  sw1      0   0      0  auto      0  0-3$' <<<"$OUT" || f
 
 # vmq-show: one row per queue; SW passed as "switch"; the server's refusal
 # of an unknown switch is exit 1 with its message.
-VMQ='{"result":{"classifier":"software","hardware_filters":false,"queues":[{"switch":"sw1","queue":"sw1:uplink:0","port":"sw1:uplink","type":"uplink","index":0,"default":true,"open":true,"filter":null,"classifier":"software","worker":0,"lcore":1,"load_pct":0.5,"load_scope":"port","rx_packets":40,"tx_packets":41},{"switch":"sw1","queue":"vm1/eth0:0","port":"vm1/eth0","type":"vm","vm":"vm1","nic":"eth0","index":0,"default":false,"open":true,"filter":{"mac":"02:00:00:00:00:01","vlan":{"mode":"access","vlan":10},"fdb_vlans":[10]},"classifier":"software","worker":1,"lcore":2,"load_pct":12.5,"load_scope":"port","rx_packets":7,"tx_packets":8},{"switch":"sw1","queue":"vm1/eth0:3","port":"vm1/eth0","type":"vm","vm":"vm1","nic":"eth0","index":3,"default":false,"open":true,"filter":{"mac":"02:00:00:00:00:01","vlan":{"mode":"trunk","allowed":[5,6,7,9],"native":0},"fdb_vlans":[]},"classifier":"software","worker":1,"lcore":2,"load_pct":12.5,"load_scope":"port","rx_packets":900,"tx_packets":0},{"switch":"sw1","queue":"vm2/eth0:0","port":"vm2/eth0","type":"vm","vm":"vm2","nic":"eth0","index":0,"default":false,"open":false,"filter":{"mac":"02:00:00:00:00:02","vlan":{"mode":"untagged"},"fdb_vlans":[]},"classifier":"software","worker":0,"lcore":1,"load_pct":0,"load_scope":"port","rx_packets":0,"tx_packets":0}]}}'
+VMQ='{"result":{"classifier":"software","hardware_filters":false,"queues":[{"switch":"sw1","queue":"sw1:uplink:0","port":"sw1:uplink","type":"uplink","index":0,"default":true,"open":true,"filter":null,"classifier":"software","worker":0,"lcore":1,"load_pct":0.5,"load_scope":"port","rx_packets":40,"tx_packets":41},{"switch":"sw1","queue":"vm1/eth0:0","port":"vm1/eth0","type":"vm","vm":"vm1","nic":"eth0","index":0,"default":false,"vmq":true,"vmq_weight":40,"shares_default":false,"open":true,"filter":{"mac":"02:00:00:00:00:01","vlan":{"mode":"access","vlan":10},"fdb_vlans":[10]},"classifier":"software","worker":1,"lcore":2,"load_pct":12.5,"load_scope":"port","rx_packets":7,"tx_packets":8},{"switch":"sw1","queue":"vm1/eth0:3","port":"vm1/eth0","type":"vm","vm":"vm1","nic":"eth0","index":3,"default":false,"open":true,"filter":{"mac":"02:00:00:00:00:01","vlan":{"mode":"trunk","allowed":[5,6,7,9],"native":0},"fdb_vlans":[]},"classifier":"software","worker":1,"lcore":2,"load_pct":12.5,"load_scope":"port","rx_packets":900,"tx_packets":0},{"switch":"sw1","queue":"vm2/eth0:0","port":"vm2/eth0","type":"vm","vm":"vm2","nic":"eth0","index":0,"default":false,"vmq":false,"vmq_weight":100,"shares_default":true,"open":false,"filter":{"mac":"02:00:00:00:00:02","vlan":{"mode":"untagged"},"fdb_vlans":[]},"classifier":"software","worker":0,"lcore":1,"load_pct":0,"load_scope":"port","rx_packets":0,"tx_packets":0}]}}'
 expect_request "vmq-show" vmq-show '{}' "$VMQ" -- vmq-show
-grep -q '^SWITCH  QUEUE         OWNER             OPEN  FILTER                                  CLASSIFIER  LCORE   RX  TX  LOAD%$' <<<"$OUT" || fail "vmq-show header: $OUT"
-grep -q '^sw1     sw1:uplink:0  default (uplink)  yes   default                                 software        1   40  41    0.5$' <<<"$OUT" || fail "vmq-show uplink row: $OUT"
-grep -q '^sw1     vm1/eth0:0    vm1/eth0          yes   02:00:00:00:00:01 vlan 10               software        2    7   8   12.5$' <<<"$OUT" || fail "vmq-show access row: $OUT"
-grep -q '^sw1     vm1/eth0:3    vm1/eth0          yes   02:00:00:00:00:01 trunk 5-7,9 native 0  software        2  900   0   12.5$' <<<"$OUT" || fail "vmq-show trunk row: $OUT"
-grep -q '^sw1     vm2/eth0:0    vm2/eth0          no    02:00:00:00:00:02 untagged              software        1    0   0      0$' <<<"$OUT" || fail "vmq-show untagged row: $OUT"
+grep -q '^SWITCH  QUEUE         OWNER             OPEN  FILTER                                  CLASSIFIER  LCORE   RX  TX  LOAD%  VMQ$' <<<"$OUT" || fail "vmq-show header: $OUT"
+grep -q '^sw1     sw1:uplink:0  default (uplink)  yes   default                                 software        1   40  41    0.5  default$' <<<"$OUT" || fail "vmq-show uplink row: $OUT"
+grep -q '^sw1     vm1/eth0:0    vm1/eth0          yes   02:00:00:00:00:01 vlan 10               software        2    7   8   12.5  on 40$' <<<"$OUT" || fail "vmq-show access row: $OUT"
+grep -q '^sw1     vm1/eth0:3    vm1/eth0          yes   02:00:00:00:00:01 trunk 5-7,9 native 0  software        2  900   0   12.5  -$' <<<"$OUT" || fail "vmq-show trunk row (no vmq from an older vswitchd): $OUT"
+grep -q '^sw1     vm2/eth0:0    vm2/eth0          no    02:00:00:00:00:02 untagged              software        1    0   0      0  off (shared)$' <<<"$OUT" || fail "vmq-show untagged row: $OUT"
 grep -q '^LOAD% is per port, shown on each of its queues. Frames reach the queues by$' <<<"$OUT" ||
     fail "vmq-show load note: $OUT"
 expect_request "vmq-show SW" vmq-show '{"switch":"sw1"}' \
@@ -473,13 +480,13 @@ fi
 run --help
 [[ $RC -eq 0 && $OUT == *"switch-add "*"capture "* ]] || fail "--help: rc $RC"
 [[ $OUT == *"vmq-show "* ]] || fail "--help does not list vmq-show: $OUT"
-[[ $OUT != *"--vmq"* ]] || fail "--help offers --vmq, which is not built: $OUT"
 run help nic-add
 [[ $RC -eq 0 && $OUT == *"--router-guard on|off"* ]] || fail "help nic-add: rc $RC: $OUT"
 for cmd in nic-add nic-set; do
     run help "$cmd"
-    [[ $RC -eq 0 && $OUT != *"--vmq"* && $OUT == *"--queues N|auto"* ]] ||
-        fail "help $cmd offers VMQ options, which are not built, or not --queues: $OUT"
+    [[ $RC -eq 0 && $OUT == *"--vmq on|off"* && $OUT == *"--vmq-weight N"* &&
+        $OUT == *"--queues N|auto"* ]] ||
+        fail "help $cmd does not offer --vmq, --vmq-weight and --queues: $OUT"
 done
 run help worker-show
 [[ $RC -eq 0 && $OUT == *"worker-show [--clear]"* && $OUT == *"cycles per packet"* &&

@@ -37,6 +37,7 @@
 
 #include "jumbo-pool.h"
 #include "netvsp.h"
+#include "vsw-placement.h"
 #include "vsw.h"
 #include "vswitchd.h"
 
@@ -921,6 +922,110 @@ static void vmq_show__nics_on_two_switches__rows_filter_worker_and_errors(void *
     assert_int_equal(refused(f, "vmq-show", "{\"vm\":\"vm0\"}"), VSD_BAD_PARAMS);
 }
 
+/*
+ * --vmq/--vmq-weight: nic-add and nic-set (live) give the NIC's port its
+ * VMQ weight (0 when off: it shares the switch's default queue), a pin and
+ * VMQ off are refused together whichever comes first, bad values are
+ * refused with nothing changed, and the state file and vmq-show carry the
+ * setting; the state file's options read back the same.
+ */
+static void nic_vmq__add_set_live_pin_conflict_state_and_show(void **state)
+{
+    struct fixture *f = *state;
+    ok(f, "switch-add", "{\"name\":\"sw0\",\"type\":\"private\"}");
+    ok(f, "vm-add", "{\"name\":\"vm0\"}");
+    ok(f, "nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"switch\":\"sw0\",\"vmq\":false}");
+    ok(f, "nic-add", "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"switch\":\"sw0\",\"vmq_weight\":30}");
+    struct vsd_vm *vm = vsd_find_vm(&f->d, "vm0");
+    struct vsw_port *p0 = netvsp_port(vsd_find_nic(vm, "eth0")->np);
+    struct vsw_port *p1 = netvsp_port(vsd_find_nic(vm, "eth1")->np);
+    assert_int_equal(vsw_port_vmq_weight(p0), 0);
+    assert_int_equal(vsw_port_vmq_weight(p1), 30);
+
+    ok(f, "nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"vmq\":true}");
+    assert_int_equal(vsw_port_vmq_weight(p0), 100);
+    ok(f, "nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"vmq_weight\":0}");
+    assert_int_equal(vsw_port_vmq_weight(p0), 0);
+    ok(f, "nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"vmq_weight\":70,\"vmq\":false}");
+    assert_int_equal(vsw_port_vmq_weight(p0), 0);
+
+    char params[160];
+    unsigned lc = vsw_port_worker_lcore(p1);
+    snprintf(params, sizeof(params), "{\"vm\":\"vm0\",\"nic\":\"eth0\",\"worker\":%u}", lc);
+    json_t *ans = request(f, "nic-set", params);
+    json_t *err = json_object_get(ans, "error");
+    assert_non_null(err);
+    assert_int_equal(json_integer_value(json_object_get(err, "code")), VSD_BAD_PARAMS);
+    assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "cannot be pinned"));
+    json_decref(ans);
+    snprintf(params, sizeof(params),
+             "{\"vm\":\"vm0\",\"nic\":\"eth2\",\"switch\":\"sw0\",\"worker\":%u,"
+             "\"vmq_weight\":0}", lc);
+    assert_int_equal(refused(f, "nic-add", params), VSD_BAD_PARAMS);
+    snprintf(params, sizeof(params), "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"worker\":%u}", lc);
+    ok(f, "nic-set", params);
+    assert_int_equal(refused(f, "nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"vmq\":false}"),
+                     VSD_BAD_PARAMS);
+    assert_int_equal(vsw_port_vmq_weight(p1), 30);
+    assert_int_equal(vsw_port_pin(p1), (int)lc);
+    /* Unpinned and off in one request: the pin is lifted first. */
+    ok(f, "nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"worker\":\"auto\",\"vmq\":false}");
+    assert_int_equal(vsw_port_vmq_weight(p1), 0);
+    assert_int_equal(vsw_port_pin(p1), VSW_PIN_AUTO);
+    static const char *const bad[] = {"\"vmq_weight\":101", "\"vmq_weight\":-1",
+                                      "\"vmq_weight\":\"high\"", "\"vmq\":\"no\"",
+                                      "\"vmq\":0"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(params, sizeof(params), "{\"vm\":\"vm0\",\"nic\":\"eth0\",%s}", bad[i]);
+        assert_int_equal(refused(f, "nic-set", params), VSD_BAD_PARAMS);
+    }
+    struct vsd_nic_opts *o0 = &vsd_find_nic(vm, "eth0")->opts;
+    assert_true(o0->vmq_off);
+    assert_int_equal(o0->vmq_weight, 70);
+    assert_int_equal(vsw_port_vmq_weight(p0), 0);
+
+    /* The state file: as given; read back by the same parser, the same. */
+    json_t *st = vsd_state_to_json(&f->d);
+    json_t *nics = json_object_get(json_array_get(json_object_get(st, "vms"), 0), "nics");
+    json_t *n0 = json_array_get(nics, 0), *n1 = json_array_get(nics, 1);
+    assert_true(json_is_false(json_object_get(n0, "vmq")));
+    assert_int_equal(json_integer_value(json_object_get(n0, "vmq_weight")), 70);
+    assert_true(json_is_false(json_object_get(n1, "vmq")));
+    assert_int_equal(json_integer_value(json_object_get(n1, "vmq_weight")), 30);
+    /* Read back as the state file's loader does (its options, the way
+     * nic-set takes them, through the same parser), as a new NIC. */
+    json_t *opts = json_deep_copy(n0);
+    static const char *const drop[] = {"name", "mac", "mtu", "instance"};
+    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+        json_object_del(opts, drop[i]);
+    json_object_set_new(opts, "vm", json_string("vm0"));
+    json_object_set_new(opts, "nic", json_string("eth3"));
+    char *text = json_dumps(opts, JSON_COMPACT);
+    assert_non_null(text);
+    ok(f, "nic-add", text);
+    free(text);
+    json_decref(opts);
+    json_decref(st);
+    struct vsd_nic_opts *o3 = &vsd_find_nic(vm, "eth3")->opts;
+    assert_true(o3->vmq_off);
+    assert_int_equal(o3->vmq_weight, 70);
+    assert_int_equal(vsw_port_vmq_weight(netvsp_port(vsd_find_nic(vm, "eth3")->np)), 0);
+    ok(f, "nic-del", "{\"vm\":\"vm0\",\"nic\":\"eth3\"}");
+
+    /* vmq-show: the NIC's VMQ, and that it shares the default queue. */
+    ok(f, "nic-set", "{\"vm\":\"vm0\",\"nic\":\"eth1\",\"vmq\":true}");
+    json_t *rows = vmq_rows(f, "{}", &ans);
+    assert_int_equal(json_array_size(rows), 2);
+    json_t *r0 = json_array_get(rows, 0), *r1 = json_array_get(rows, 1);
+    assert_true(json_is_false(json_object_get(r0, "vmq")));
+    assert_true(json_is_true(json_object_get(r0, "shares_default")));
+    assert_int_equal(json_integer_value(json_object_get(r0, "vmq_weight")), 70);
+    assert_true(json_is_true(json_object_get(r1, "vmq")));
+    assert_true(json_is_false(json_object_get(r1, "shares_default")));
+    assert_int_equal(json_integer_value(json_object_get(r1, "vmq_weight")), 30);
+    json_decref(ans);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -957,6 +1062,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             vmq_show__nics_on_two_switches__rows_filter_worker_and_errors, host_setup,
             host_teardown),
+        cmocka_unit_test_setup_teardown(nic_vmq__add_set_live_pin_conflict_state_and_show,
+                                        host_setup, host_teardown),
     };
     int failed = cmocka_run_group_tests_name("vswitchd", tests, NULL, NULL);
     return failed + cmocka_run_group_tests_name("vswitchd_host", host_tests, host_group_setup,

@@ -32,7 +32,9 @@
 /* Pin the port to the worker on lcore (a worker lcore, not the main one),
  * or VSW_PIN_AUTO: placed by load and moved by the rebalancer. An attached
  * port moves at once (vsw_port_move()). -ENOENT: no worker runs on lcore
- * (the pin is not taken). A detached port keeps the pin for its attach. */
+ * (the pin is not taken); -EBUSY: the port has VMQ off (it follows its
+ * switch's default queue, vsw_port_set_vmq()). A detached port keeps the
+ * pin for its attach. */
 int vsw_port_set_pin(struct vsw_port *port, int lcore);
 /* The pin as set (an lcore, or VSW_PIN_AUTO). */
 int vsw_port_pin(const struct vsw_port *port);
@@ -40,6 +42,31 @@ int vsw_port_pin(const struct vsw_port *port);
  * state file written with other lcores): it was placed automatically, and
  * the pin is kept, reported here, until it is changed. */
 bool vsw_port_pin_missing(const struct vsw_port *port);
+/*
+ * VMQ, with Hyper-V's semantics mapped onto the workers. weight 1..100:
+ * the port has a queue of its own (placed by load, or pinned), and under
+ * dynamic VMQ a higher weight gets a worker of its own first (see
+ * vsw_rb_decide()). weight 0: VMQ off, the port shares its switch's
+ * default queue: it is polled by the worker of the switch's default-queue
+ * port (vsw_switch_default_port()), follows that port when it moves (pin,
+ * dynamic VMQ), and is never moved by the rebalancer on its own. A switch
+ * without a default-queue port (private) has its VMQ-off ports on the
+ * first worker (index 0), as one shared queue. An attached port moves at
+ * once: off → to the default queue's worker; on again → by load.
+ * -EINVAL: weight above 100, or not a port of a VM NIC (an uplink or host
+ * vNIC is itself the default queue); -EBUSY: turning VMQ off on a pinned
+ * port (a pin and a shared queue contradict each other: unpin first);
+ * -errno of a move (the setting is then unchanged).
+ */
+#define VSW_VMQ_WEIGHT_DEFAULT 100
+#define VSW_VMQ_WEIGHT_MAX 100
+int vsw_port_set_vmq(struct vsw_port *port, unsigned weight);
+/* 0 (VMQ off) or 1..100. */
+unsigned vsw_port_vmq_weight(const struct vsw_port *port);
+/* The attached port that serves sw's default queue: its uplink, else its
+ * host vNIC; NULL (a private switch) if neither. */
+struct vsw_port *vsw_switch_default_port(const struct vsw_switch *sw);
+
 /* The lcore of the worker that polls the attached port. */
 unsigned vsw_port_worker_lcore(const struct vsw_port *port);
 
@@ -90,8 +117,9 @@ struct vsw_rb_worker {
 struct vsw_rb_port {
     unsigned worker;
     double load_pct; /* of its worker's time, last interval */
-    bool movable;    /* not pinned */
+    bool movable;    /* not pinned, VMQ on */
     uint64_t last_move; /* sample number of its last move; 0: never */
+    unsigned weight; /* VMQ weight: priority for a worker of its own */
 };
 /* What the rebalancer remembers between samples. Zero it to start. */
 struct vsw_rb_state {
@@ -117,11 +145,12 @@ struct vsw_rb_move {
  * One sample's decision: at most one move. A pure function of its inputs
  * and *st (which it updates), so that it can be tested on synthetic load
  * series. Spread: a worker at or above high_pct for high_samples samples
- * gives its heaviest movable port whose move lowers the pair's maximum by
- * margin_pct to the least busy worker (a port that would only carry the
- * overload across is not moved). Pack: when every worker stayed below
- * low_pct for low_samples, the least busy worker that polls a movable
- * port gives its lightest one to the busiest other worker with ports that
+ * gives a movable port whose move lowers the pair's maximum by margin_pct
+ * to the least busy worker (a port that would only carry the overload
+ * across is not moved): of those, the highest VMQ weight, then the
+ * heaviest. Pack: when every worker stayed below low_pct for low_samples,
+ * the least busy worker that polls a movable port gives one, the lowest
+ * weight, then the lightest, to the busiest other worker with ports that
  * stays below pack_ceil_pct with it. Neither moves a port moved within
  * port_gap samples, nor moves anything within move_gap of the last move.
  */

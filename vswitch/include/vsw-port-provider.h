@@ -119,6 +119,7 @@ struct vsw_port {
     /* Control thread: placement (vsw-placement.h). */
     int pin_lcore;          /* VSW_PIN_AUTO or the lcore it is pinned to */
     bool pin_missing;       /* pinned to an lcore no worker runs on */
+    uint8_t vmq_weight;     /* 0: VMQ off; 1..100 (vsw_port_set_vmq) */
     uint64_t moves;
     uint64_t last_move_sample;
     uint64_t sample_cycles; /* busy_cycles at the last load sample */

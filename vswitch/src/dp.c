@@ -597,6 +597,7 @@ void vsw_port_init(struct vsw_port *port, const struct vsw_port_class *cls, cons
     port->rx_max_frame = port->max_frame;
     port->wait_fd_registered = -1;
     port->pin_lcore = VSW_PIN_AUTO;
+    port->vmq_weight = VSW_VMQ_WEIGHT_DEFAULT;
     port->take_by = VSW_WORKER_NONE;
 }
 
@@ -727,7 +728,7 @@ int vsw_port_attach(struct vsw_switch *sw, struct vsw_port *port)
     }
     if (idx == VSW_MAX_PORTS)
         return -ENOSPC;
-    unsigned wi = vsw_place_pick(dp, port);
+    unsigned wi = vsw_place_pick(sw, port);
     struct vsw_worker *w = &dp->workers[wi];
 
     char rname[RTE_RING_NAMESIZE];
@@ -764,6 +765,7 @@ int vsw_port_attach(struct vsw_switch *sw, struct vsw_port *port)
     rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
     free(old_sw);
     free(old_w);
+    vsw_place_followers(port);
     return 0;
 }
 

@@ -16,7 +16,9 @@
 #include <rte_cycles.h>
 #include <rte_rcu_qsbr.h>
 
+#include "vsw-host.h"
 #include "vsw-private.h"
+#include "vsw-uplink.h"
 
 const struct vsw_rb_params vsw_rb_defaults = {
     .high_pct = 80.0,
@@ -54,9 +56,14 @@ static int worker_of_lcore(const struct vsw_dp *dp, int lcore)
  * are the same load, and ports attached in a burst (before the next sample
  * shows what they cost) should then spread by count, not all land on the
  * worker that was marginally less busy. */
-unsigned vsw_place_pick(struct vsw_dp *dp, struct vsw_port *port)
+unsigned vsw_place_pick(struct vsw_switch *sw, struct vsw_port *port)
 {
+    struct vsw_dp *dp = sw->dp;
     port->pin_missing = false;
+    if (port->vmq_weight == 0) {
+        const struct vsw_port *def = vsw_switch_default_port(sw);
+        return def && def != port ? def->worker : 0;
+    }
     if (port->pin_lcore != VSW_PIN_AUTO) {
         int wi = worker_of_lcore(dp, port->pin_lcore);
         if (wi >= 0)
@@ -129,7 +136,62 @@ int vsw_port_move(struct vsw_port *port, unsigned to)
     port->moves++;
     port->last_move_sample = dp->rb.sample;
     dp->pstats.moves++;
+    vsw_place_followers(port);
     return 0;
+}
+
+/* A private switch has no default queue, hence no port to follow: its
+ * VMQ-off ports share the first worker (vsw_place_pick()), a fixed place
+ * that, like a default queue, no rebalancing moves. */
+struct vsw_port *vsw_switch_default_port(const struct vsw_switch *sw)
+{
+    const struct vsw_port_set *set = sw->ports;
+    struct vsw_port *host = NULL;
+    for (unsigned i = 0; set && i < set->n; i++) {
+        if (vsw_is_uplink_port(set->ports[i]))
+            return set->ports[i];
+        if (!host && vsw_is_host_port(set->ports[i]))
+            host = set->ports[i];
+    }
+    return host;
+}
+
+/* A follower that fails to move stays where it is, still served (by
+ * another worker than the default queue's); the next move or attach of
+ * the default-queue port tries again. */
+void vsw_place_followers(struct vsw_port *port)
+{
+    struct vsw_switch *sw = port->sw;
+    if (!sw || vsw_switch_default_port(sw) != port)
+        return;
+    const struct vsw_port_set *set = sw->ports;
+    for (unsigned i = 0; set && i < set->n; i++) {
+        struct vsw_port *f = set->ports[i];
+        if (f != port && f->vmq_weight == 0 && f->worker != port->worker)
+            vsw_port_move(f, port->worker);
+    }
+}
+
+int vsw_port_set_vmq(struct vsw_port *port, unsigned weight)
+{
+    if (weight > VSW_VMQ_WEIGHT_MAX || vsw_is_uplink_port(port) || vsw_is_host_port(port))
+        return -EINVAL;
+    if (weight == 0 && port->pin_lcore != VSW_PIN_AUTO)
+        return -EBUSY;
+    uint8_t old = port->vmq_weight;
+    port->vmq_weight = (uint8_t)weight;
+    if (!port->sw || (old == 0) == (weight == 0))
+        return 0;
+    /* Off: onto the default queue's worker; on again: by load. */
+    int rc = vsw_port_move(port, vsw_place_pick(port->sw, port));
+    if (rc < 0)
+        port->vmq_weight = old;
+    return rc;
+}
+
+unsigned vsw_port_vmq_weight(const struct vsw_port *port)
+{
+    return port->vmq_weight;
 }
 
 /* The second half of a move (vsw_port_move()): w polls p for the first
@@ -165,6 +227,8 @@ int vsw_port_set_pin(struct vsw_port *port, int lcore)
 {
     if (lcore != VSW_PIN_AUTO && lcore < 0)
         return -EINVAL;
+    if (lcore != VSW_PIN_AUTO && port->vmq_weight == 0)
+        return -EBUSY;
     int wi = -1;
     if (port->sw && lcore != VSW_PIN_AUTO) {
         wi = worker_of_lcore(port->sw->dp, lcore);
@@ -232,7 +296,8 @@ static enum vsw_rb_reason spread(const struct vsw_rb_params *prm, struct vsw_rb_
         double after = max2(hb - p[j].load_pct, cb + p[j].load_pct);
         if (after > hb - prm->margin_pct)
             continue;
-        if (best < 0 || p[j].load_pct > p[best].load_pct)
+        if (best < 0 || p[j].weight > p[best].weight ||
+            (p[j].weight == p[best].weight && p[j].load_pct > p[best].load_pct))
             best = (int)j;
     }
     if (best < 0)
@@ -251,7 +316,7 @@ static enum vsw_rb_reason pack(const struct vsw_rb_params *prm, struct vsw_rb_st
 {
     unsigned nports[VSW_MAX_WORKERS] = {0};
     bool stuck[VSW_MAX_WORKERS] = {false}; /* polls a port that may not move */
-    int light[VSW_MAX_WORKERS]; /* each worker's lightest port that may move */
+    int light[VSW_MAX_WORKERS]; /* each worker's port to give: lowest weight, lightest */
     for (unsigned i = 0; i < nw; i++)
         light[i] = -1;
     for (unsigned j = 0; j < np; j++) {
@@ -261,8 +326,8 @@ static enum vsw_rb_reason pack(const struct vsw_rb_params *prm, struct vsw_rb_st
         nports[wi]++;
         if (!port_may_move(prm, st, &p[j]))
             stuck[wi] = true;
-        else if (
-                 light[wi] < 0 || p[j].load_pct < p[light[wi]].load_pct)
+        else if (light[wi] < 0 || p[j].weight < p[light[wi]].weight ||
+                 (p[j].weight == p[light[wi]].weight && p[j].load_pct < p[light[wi]].load_pct))
             light[wi] = (int)j;
     }
     /* Only a worker that can be emptied gives ports away: one with a
@@ -394,8 +459,20 @@ int vsw_dp_load_sample(struct vsw_dp *dp, struct vsw_move_report *out)
         p->sample_cycles = c;
         pp[np] = p;
         rp[np++] = (struct vsw_rb_port){.worker = p->worker, .load_pct = p->load_pct,
-                                        .movable = p->pin_lcore == VSW_PIN_AUTO || p->pin_missing,
-                                        .last_move = p->last_move_sample};
+                                        .movable = (p->pin_lcore == VSW_PIN_AUTO ||
+                                                    p->pin_missing) && p->vmq_weight != 0,
+                                        .last_move = p->last_move_sample,
+                                        .weight = p->vmq_weight};
+    }
+    /* A VMQ-off port moves with its switch's default-queue port: that
+     * port's move carries their load too. */
+    for (unsigned j = 0; j < np; j++) {
+        if (pp[j]->vmq_weight != 0)
+            continue;
+        const struct vsw_port *def = vsw_switch_default_port(pp[j]->sw);
+        for (unsigned k = 0; def && k < np; k++)
+            if (pp[k] == def && rp[k].worker == rp[j].worker)
+                rp[k].load_pct += rp[j].load_pct;
     }
     dp->pstats.samples++;
     int rc = 0;

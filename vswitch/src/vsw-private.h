@@ -282,7 +282,10 @@ void vsw_worker_unwatch_port(struct vsw_worker *w, struct vsw_port *port);
 /* placement.c */
 /* The worker a port being attached goes to: its pin, else the least busy
  * (last load sample, in 10-point steps), ties by fewest ports. */
-unsigned vsw_place_pick(struct vsw_dp *dp, struct vsw_port *port);
+unsigned vsw_place_pick(struct vsw_switch *sw, struct vsw_port *port);
+/* If port (just attached or moved) serves its switch's default queue,
+ * move the switch's VMQ-off ports to its worker. */
+void vsw_place_followers(struct vsw_port *port);
 /* The second half of a move, on worker w, which polls p for the first time
  * and is the one to take it over (p->take_by): data path. Returns frames
  * sent. */
