@@ -1696,6 +1696,73 @@ static void vsw_port_move__under_traffic__nothing_lost_or_reordered(void **state
     loads_idle(f);
 }
 
+/*
+ * The port that *sends* moves, onto the worker that owns the destination:
+ * the frames its old worker handed to the destination's ring must leave
+ * before the ones its new worker sends directly. Before each move to P's
+ * worker, that worker stalls (a slow rx_burst on P) while S's old worker
+ * keeps filling P's hand-off ring with S's frames (hundreds, more than one
+ * round's VSW_BURST), then S moves: every frame arrives at P once, in
+ * order.
+ */
+static void vsw_port_move__sender_onto_destination_owner__nothing_reordered(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *s = port_new(f, "S");
+    struct test_port *p = port_new(f, "P");
+    assert_int_equal(vsw_port_set_pin(&s->base, (int)g_worker_lcore[0]), 0);
+    assert_int_equal(vsw_port_set_pin(&p->base, (int)g_worker_lcore[1]), 0);
+    assert_int_equal(vsw_port_attach(f->sw, &p->base), 0);
+    assert_int_equal(vsw_port_attach(f->sw, &s->base), 0);
+    vsw_port_set_link(&s->base, true);
+    vsw_port_set_link(&p->base, true);
+    learn(f, f->sw, p, host(f, 1, 1));
+    learn(f, f->sw, s, host(f, 0, 1));
+    settle(f);
+    while (rte_ring_count(p->tx))
+        seq_drain(p, &(uint32_t){0});
+    assert_int_equal(vsw_port_set_pin(&s->base, VSW_PIN_AUTO), 0);
+
+    struct seq_sender snd = {.tp = s, .to = p, .dst = host(f, 1, 1), .src = host(f, 0, 1),
+                             .total = 20000, .burst = 16, .pause_us = 100};
+    struct seq_collector col = {.tp = p, .next = 1, .total = snd.total};
+    pthread_t th, tc;
+    assert_int_equal(pthread_create(&tc, NULL, seq_collector_main, &col), 0);
+    assert_int_equal(pthread_create(&th, NULL, seq_sender_main, &snd), 0);
+    unsigned moves = 0, full = 0;
+    for (unsigned k = 0; k < 30 && __atomic_load_n(&snd.sent, __ATOMIC_ACQUIRE) < snd.total;
+         k++) {
+        unsigned to = s->base.worker == 0 ? 1 : 0;
+        if (to == 1) {
+            /* P's worker slows down (every round 300 us) and falls
+             * behind: S's frames pile up in P's ring, and are still there
+             * when S moves. */
+            __atomic_store_n(&p->stall_us, 300, __ATOMIC_RELAXED);
+            __atomic_store_n(&p->stall_calls, 40, __ATOMIC_RELEASE);
+            tp_kick(p);
+            uint64_t end = now_us() + WAIT_MS * 1000ull;
+            while (!__atomic_load_n(&p->stalling, __ATOMIC_ACQUIRE) &&
+                   __atomic_load_n(&p->stall_calls, __ATOMIC_ACQUIRE) && now_us() < end)
+                usleep(50);
+            end = now_us() + 4000;
+            while (rte_ring_count(p->base.handoff) <= 3 * VSW_BURST && now_us() < end)
+                usleep(50);
+            full += rte_ring_count(p->base.handoff) > 3 * VSW_BURST;
+        }
+        assert_int_equal(vsw_port_move(&s->base, to), 0);
+        moves++;
+        sleep_ms(5);
+    }
+    pthread_join(th, NULL);
+    pthread_join(tc, NULL);
+    assert_true(moves >= 10);
+    assert_true(full >= 3);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(col.bad, 0);
+    assert_int_equal(col.next, snd.total + 1);
+    loads_idle(f);
+}
+
 /* A pin to an lcore no worker runs on: refused for an attached port; one
  * a detached port carries (from a state file) is kept and reported, and
  * the port is placed by load. Pinning an attached port moves it. */
@@ -4687,6 +4754,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(vsw_port_move__under_traffic__nothing_lost_or_reordered,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
+            vsw_port_move__sender_onto_destination_owner__nothing_reordered, setup, teardown),
+        cmocka_unit_test_setup_teardown(
             vsw_port_set_pin__lcore_without_worker__enoent_or_reported_and_placed_auto, setup,
             teardown),
         cmocka_unit_test_setup_teardown(
@@ -4697,5 +4766,8 @@ int main(void)
             vsw_switch_destroy__fdb_deletes_pending_on_busy_worker__slot_reusable, setup,
             teardown),
     };
+    /* TEST_FILTER=PATTERN runs only the tests whose names match it. */
+    if (getenv("TEST_FILTER"))
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests_name("vswitch", tests, group_setup, group_teardown);
 }

@@ -228,7 +228,7 @@ static int worker_main(void *arg)
              * new owner takes it over. */
             if (unlikely(__atomic_load_n(&p->tx_worker, __ATOMIC_RELAXED) != w->idx) &&
                 __atomic_load_n(&p->take_by, __ATOMIC_RELAXED) == w->idx)
-                took = vsw_port_take_over(w, p);
+                took = vsw_port_take_over(w, set, p);
             tx += took;
             bool did = took > 0;
             uint16_t n = p->cls->rx_burst(p, pkts, VSW_BURST);

@@ -132,15 +132,9 @@ int vsw_port_move(struct vsw_port *port, unsigned to)
     return 0;
 }
 
-/* The second half of a move (vsw_port_move()): w polls p for the first
- * time. Send on everything its hand-off ring holds now: that includes
- * every frame this worker handed over before (all of them enqueued before
- * this point), so none of its own frames sent directly once it is the
- * direct sender can overtake one of them. Frames of other workers keep
- * going through the ring after these, in order. The old owner may have
- * left the port's wake-up armed: disarm it. Then become the direct
- * sender. Returns frames sent. */
-unsigned vsw_port_take_over(struct vsw_worker *w, struct vsw_port *p)
+/* Send on the frames p's hand-off ring holds now (not those enqueued
+ * while this runs). Returns how many. */
+static unsigned send_handed_off(struct vsw_port *p)
 {
     struct rte_mbuf *pkts[VSW_BURST];
     unsigned left = rte_ring_count(p->handoff), sent = 0;
@@ -152,6 +146,33 @@ unsigned vsw_port_take_over(struct vsw_worker *w, struct vsw_port *p)
         left -= h;
         sent += h;
         p->cls->tx_burst(p, pkts, (uint16_t)h);
+    }
+    return sent;
+}
+
+/* The second half of a move (vsw_port_move()): w polls p for the first
+ * time, set being the ports of its round. Send on everything p's hand-off
+ * ring holds now: that includes every frame this worker handed over
+ * before (all of them enqueued before this point), so none of its own
+ * frames sent directly once it is the direct sender can overtake one of
+ * them. Frames of other workers keep going through the ring after these,
+ * in order.
+ * p is also a sender: its old owner handed the frames p received to the
+ * rings of the ports w owns, and from now on w sends p's frames to them
+ * directly. Those rings may hold more than a round takes from them (a
+ * busy w falls behind), so they are sent on first too, or p's next
+ * frames would overtake its earlier ones (the old owner's last round
+ * with p ended before this: the move's first grace period).
+ * The old owner may have left p's wake-up armed: disarm it. Then become
+ * the direct sender. Returns frames sent. */
+unsigned vsw_port_take_over(struct vsw_worker *w, const struct vsw_port_set *set,
+                            struct vsw_port *p)
+{
+    unsigned sent = send_handed_off(p);
+    for (unsigned i = 0; i < set->n; i++) {
+        struct vsw_port *x = set->ports[i];
+        if (x != p && __atomic_load_n(&x->tx_worker, __ATOMIC_RELAXED) == w->idx)
+            sent += send_handed_off(x);
     }
     if (p->cls->wait_disarm)
         p->cls->wait_disarm(p);
