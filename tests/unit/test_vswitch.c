@@ -1763,6 +1763,51 @@ static void vsw_port_move__sender_onto_destination_owner__nothing_reordered(void
     loads_idle(f);
 }
 
+static uint64_t wakeups_of(unsigned w)
+{
+    struct vsw_worker_stats ws[VSW_MAX_WORKERS];
+    assert_true(vsw_dp_worker_stats(g_dp, ws, VSW_MAX_WORKERS) > w);
+    return ws[w].wakeups;
+}
+
+/*
+ * After a move, the port's own wake-up (its wait fd: a VM's channel
+ * signal) is in the new owner's poll set and no longer in the old one's:
+ * with both workers asleep, a signal on the moved port ends the new
+ * owner's sleep (counted as a wake-up, not the nap's timeout) and not the
+ * old owner's, and the new owner takes the frame.
+ */
+static void vsw_port_move__port_signals_after_move__wakes_the_new_owner_only(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *p = port_new(f, "P");
+    assert_int_equal(vsw_port_set_pin(&p->base, (int)g_worker_lcore[0]), 0);
+    assert_int_equal(vsw_port_attach(f->sw, &p->base), 0);
+    vsw_port_set_link(&p->base, true);
+    settle(f);
+    for (unsigned k = 0; k < 4; k++) {
+        unsigned from = p->base.worker, to = from == 0 ? 1 : 0;
+        assert_int_equal(vsw_port_set_pin(&p->base, (int)g_worker_lcore[to]), 0);
+        assert_int_equal(p->base.worker, to);
+        /* Both asleep (each sleeps 200 us after its last work). */
+        sleep_ms(20);
+        uint64_t old_w = wakeups_of(from), new_w = wakeups_of(to);
+        uint64_t calls = __atomic_load_n(&p->rx_calls, __ATOMIC_RELAXED);
+        /* A frame nobody else takes (P is the switch's only port). */
+        struct rte_mbuf *m = frame_new(bcast, host(f, 0, 1), 64, k + 1);
+        assert_non_null(m);
+        assert_int_equal(rte_ring_enqueue(p->rx, m), 0);
+        tp_kick(p);
+        uint64_t end = now_us() + WAIT_MS * 1000ull;
+        while (!rte_ring_empty(p->rx) && now_us() < end)
+            usleep(100);
+        assert_true(rte_ring_empty(p->rx));
+        assert_true(__atomic_load_n(&p->rx_calls, __ATOMIC_RELAXED) > calls);
+        assert_true(wakeups_of(to) > new_w);
+        assert_int_equal(wakeups_of(from), old_w);
+    }
+}
+
 /* A pin to an lcore no worker runs on: refused for an attached port; one
  * a detached port carries (from a state file) is kept and reported, and
  * the port is placed by load. Pinning an attached port moves it. */
@@ -4755,6 +4800,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_port_move__sender_onto_destination_owner__nothing_reordered, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_port_move__port_signals_after_move__wakes_the_new_owner_only, setup, teardown),
         cmocka_unit_test_setup_teardown(
             vsw_port_set_pin__lcore_without_worker__enoent_or_reported_and_placed_auto, setup,
             teardown),

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_atomic.h>
 #include <rte_cycles.h>
 #include <rte_rcu_qsbr.h>
 
@@ -112,6 +113,11 @@ int vsw_port_move(struct vsw_port *port, unsigned to)
     old = n->ports;
     __atomic_store_n(&port->worker, (uint16_t)to, __ATOMIC_RELAXED);
     __atomic_store_n(&port->take_by, (uint16_t)to, __ATOMIC_RELAXED);
+    /* Pairs with the fence in flush_stage() (forward.c) before a sender
+     * reads the owner: one that still reads the old owner enqueued
+     * before this, and the new owner, which sees the port only after
+     * this, finds those frames in the ring when it takes the port. */
+    rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
     __atomic_store_n(&n->ports, n_set, __ATOMIC_RELEASE);
     n->nports_ctl++;
     /* Wait for the take-over itself, not only for a grace period: a
