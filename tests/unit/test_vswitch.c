@@ -1546,9 +1546,10 @@ static void *seq_sender_main(void *arg)
     while (seq < s->total) {
         /* Flow control, as a transport would: neither the destination's
          * hand-off ring nor its tx ring overflows however long a worker or
-         * the collector is off its CPU. */
+         * the collector is off its CPU (nor does the sender's own rx ring
+         * hold more than the hand-off ring can still take). */
         while (rte_ring_count(s->to->base.handoff) > VSW_BURST * 16 ||
-               rte_ring_count(s->to->tx) > TP_RING / 2)
+               rte_ring_count(s->to->tx) > TP_RING / 2 || rte_ring_count(s->tp->rx) > VSW_BURST * 8)
             usleep(50);
         struct rte_mbuf *ms[VSW_BURST];
         unsigned n = 0;
@@ -1724,13 +1725,14 @@ static void vsw_port_move__sender_onto_destination_owner__nothing_reordered(void
     assert_int_equal(vsw_port_set_pin(&s->base, VSW_PIN_AUTO), 0);
 
     struct seq_sender snd = {.tp = s, .to = p, .dst = host(f, 1, 1), .src = host(f, 0, 1),
-                             .total = 20000, .burst = 16, .pause_us = 100};
+                             .total = 60000, .burst = 16, .pause_us = 100};
     struct seq_collector col = {.tp = p, .next = 1, .total = snd.total};
     pthread_t th, tc;
     assert_int_equal(pthread_create(&tc, NULL, seq_collector_main, &col), 0);
     assert_int_equal(pthread_create(&th, NULL, seq_sender_main, &snd), 0);
     unsigned moves = 0, full = 0;
-    for (unsigned k = 0; k < 30 && __atomic_load_n(&snd.sent, __ATOMIC_ACQUIRE) < snd.total;
+    for (unsigned k = 0; k < 80 && __atomic_load_n(&snd.sent, __ATOMIC_ACQUIRE) < snd.total &&
+                        (moves < 10 || full < 4);
          k++) {
         unsigned to = s->base.worker == 0 ? 1 : 0;
         if (to == 1) {
@@ -1738,13 +1740,13 @@ static void vsw_port_move__sender_onto_destination_owner__nothing_reordered(void
              * behind: S's frames pile up in P's ring, and are still there
              * when S moves. */
             __atomic_store_n(&p->stall_us, 300, __ATOMIC_RELAXED);
-            __atomic_store_n(&p->stall_calls, 40, __ATOMIC_RELEASE);
+            __atomic_store_n(&p->stall_calls, 100, __ATOMIC_RELEASE);
             tp_kick(p);
             uint64_t end = now_us() + WAIT_MS * 1000ull;
             while (!__atomic_load_n(&p->stalling, __ATOMIC_ACQUIRE) &&
                    __atomic_load_n(&p->stall_calls, __ATOMIC_ACQUIRE) && now_us() < end)
                 usleep(50);
-            end = now_us() + 4000;
+            end = now_us() + 20000;
             while (rte_ring_count(p->base.handoff) <= 3 * VSW_BURST && now_us() < end)
                 usleep(50);
             full += rte_ring_count(p->base.handoff) > 3 * VSW_BURST;
@@ -1756,7 +1758,7 @@ static void vsw_port_move__sender_onto_destination_owner__nothing_reordered(void
     pthread_join(th, NULL);
     pthread_join(tc, NULL);
     assert_true(moves >= 10);
-    assert_true(full >= 3);
+    assert_true(full >= 4);
     assert_int_equal(fixture_drops(f), 0);
     assert_int_equal(col.bad, 0);
     assert_int_equal(col.next, snd.total + 1);

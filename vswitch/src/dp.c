@@ -742,6 +742,7 @@ int vsw_port_attach(struct vsw_switch *sw, struct vsw_port *port)
     port->sw = sw;
     port->sample_cycles = __atomic_load_n(&port->busy_cycles, __ATOMIC_RELAXED);
     port->load_pct = 0;
+    port->load_avg = -1.0;
     struct vsw_port_set *w_set = vsw_port_set_with(w->ports, port, NULL);
     if (!sw_set || !w_set) {
         free(sw_set);
