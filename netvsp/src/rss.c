@@ -29,6 +29,12 @@ const char *netvsp_rss_err_name(enum netvsp_rss_err r)
     return r < NETVSP_RSS_ERR_COUNT ? rss_err_names[r] : "invalid";
 }
 
+/* The size of each revision's fields (NDIS_SIZEOF_RECEIVE_SCALE_PARAMETERS_
+ * REVISION_n): revision 2 adds the processor masks, 3 the default
+ * processor number. A header smaller than its revision says is malformed. */
+static const uint16_t rev_size[4] = {0, NDIS_RSS_PARAMS_SIZE_REV1, sizeof(struct ndis_rss_params),
+                                     sizeof(struct ndis_rss_params) + 4};
+
 /* off/size name bytes inside a buffer of len. */
 static bool inside(uint32_t off, uint32_t size, uint32_t len)
 {
@@ -50,7 +56,7 @@ int netvsp_rss_parse(const uint8_t *in, uint32_t len, uint32_t nchan,
         return refuse(why, NETVSP_RSS_LENGTH);
     memcpy(&p, in, len < sizeof(p) ? len : sizeof(p));
     if (p.hdr.type != NDIS_OBJTYPE_RSS_PARAMS || p.hdr.revision < 1 || p.hdr.revision > 3 ||
-        p.hdr.size < NDIS_RSS_PARAMS_SIZE_REV1 || p.hdr.size > len)
+        p.hdr.size < rev_size[p.hdr.revision] || p.hdr.size > len)
         return refuse(why, NETVSP_RSS_HEADER);
     /* Built aside: the parameters in force stay until all is checked. */
     struct netvsp_rss n = *cur;
@@ -77,7 +83,9 @@ int netvsp_rss_parse(const uint8_t *in, uint32_t len, uint32_t nchan,
     } else {
         if (p.hashkey_size != NDIS_RSS_KEY_LEN)
             return refuse(why, NETVSP_RSS_KEY);
-        if (!inside(p.hashkey_offset, p.hashkey_size, len))
+        /* The key and the table follow the header (as every guest lays
+         * them out): never the header's own fields read as data. */
+        if (p.hashkey_offset < p.hdr.size || !inside(p.hashkey_offset, p.hashkey_size, len))
             return refuse(why, NETVSP_RSS_LENGTH);
         memcpy(n.key, in + p.hashkey_offset, NDIS_RSS_KEY_LEN);
         rte_convert_rss_key((const uint32_t *)(const void *)n.key, n.key_be, NDIS_RSS_KEY_LEN);
@@ -93,7 +101,7 @@ int netvsp_rss_parse(const uint8_t *in, uint32_t len, uint32_t nchan,
         uint32_t bytes = p.indirect_tabsize, k = bytes / 4;
         if (bytes % 4 || k == 0 || k > NDIS_RSS_ITAB_MAX || (k & (k - 1)))
             return refuse(why, NETVSP_RSS_ITAB_SIZE);
-        if (!inside(p.indirect_taboffset, bytes, len))
+        if (p.indirect_taboffset < p.hdr.size || !inside(p.indirect_taboffset, bytes, len))
             return refuse(why, NETVSP_RSS_LENGTH);
         for (uint32_t i = 0; i < k; i++) {
             uint32_t e;

@@ -280,6 +280,55 @@ static void rss_parse__each_bad_field__refused_with_reason_state_kept(void **sta
     assert_int_equal(why, NETVSP_RSS_UNCHANGED);
 }
 
+/*
+ * The header's size must cover its revision's fields (28 bytes for
+ * revision 1, 40 for 2, 44 for 3), and the key and the table lie after
+ * the header: a revision-2 header claiming revision 1's size, a
+ * revision-3 one of revision 2's size, a table or a key inside the
+ * header's own fields are refused, the parameters in force kept. A
+ * revision-1 header of revision 1's size, its data after it, is taken.
+ */
+static void rss_parse__revision_size_or_data_inside_header__refused(void **state)
+{
+    (void)state;
+    struct params_buf good;
+    linux_params(&good, NDIS_HASH_IPV4, 1);
+    struct netvsp_rss cur = {0};
+    enum netvsp_rss_err why;
+    assert_int_equal(netvsp_rss_parse((const uint8_t *)&good, sizeof(good), 1, &cur, &cur, &why),
+                     0);
+    const struct netvsp_rss before = cur;
+    for (int i = 0; i < 4; i++) {
+        struct params_buf b = good;
+        enum netvsp_rss_err want = NETVSP_RSS_HEADER;
+        switch (i) {
+        case 0: b.p.hdr.size = NDIS_RSS_PARAMS_SIZE_REV1; break;
+        case 1: b.p.hdr.revision = 3; break;
+        case 2:
+            /* One entry, at the (zero) processor-mask offset. */
+            b.p.indirect_tabsize = 4;
+            b.p.indirect_taboffset = offsetof(struct ndis_rss_params, procmask_offset);
+            want = NETVSP_RSS_LENGTH;
+            break;
+        default:
+            b.p.hashkey_offset = 0;
+            want = NETVSP_RSS_LENGTH;
+            break;
+        }
+        struct netvsp_rss out = cur;
+        assert_int_equal(netvsp_rss_parse((const uint8_t *)&b, sizeof(b), 1, &cur, &out, &why),
+                         -EINVAL);
+        assert_int_equal(why, want);
+        assert_memory_equal(&out, &before, sizeof(before));
+    }
+    struct params_buf r1 = good;
+    r1.p.hdr.revision = 1;
+    r1.p.hdr.size = NDIS_RSS_PARAMS_SIZE_REV1;
+    struct netvsp_rss zero = {0}, out;
+    assert_int_equal(netvsp_rss_parse((const uint8_t *)&r1, sizeof(r1), 1, &zero, &out, &why), 0);
+    assert_memory_equal(&out, &before, sizeof(before));
+}
+
 /* The first data range the guest got. */
 static const struct vmbus_xfer_range *data_range(const struct vm *v)
 {
@@ -913,6 +962,7 @@ int main(void)
         cmocka_unit_test(rss_hash__fragment_other_or_short__addresses_or_nothing),
         cmocka_unit_test(rss_parse__linux_layout_and_disable__taken),
         cmocka_unit_test(rss_parse__each_bad_field__refused_with_reason_state_kept),
+        cmocka_unit_test(rss_parse__revision_size_or_data_inside_header__refused),
         T(rss_set__guest_params__frames_carry_hash_value_and_type),
         T(subchannel__queues_4__three_granted_opened_excess_counted),
         T(subchannel_send__each_channel__to_switch_completed_on_that_channel),

@@ -1847,6 +1847,58 @@ static void offer_sub__guest_unloads__subs_forgotten_not_reoffered(void **state)
     connect_and_offers(f);
 }
 
+/*
+ * Hostile sequences on a sub-channel that took a lower relid than its
+ * primary (relid 1, freed by a rescinded device and reused): a second
+ * OPEN of the open sub-channel is refused and counted; its ring GPADL torn
+ * down while it is open waits for the close; UNLOAD then closes the
+ * sub-channel before its primary (whatever the relid order), answers the
+ * teardown (to the guest that asked, before the unload's answer) and
+ * forgets the sub-channel: the next guest is offered the primary's device
+ * only, and no GPADL of the old connection is left.
+ */
+static void offer_sub__lower_relid_than_primary_dup_open_teardown_unload__closed_first_forgotten(
+    void **state)
+{
+    struct fix *f = *state;
+    connect_and_offers(f);
+    vmbus_chan_rescind(f->chan[0]);
+    f->chan[0] = NULL;
+    struct vmbus_msg_relid r;
+    expect_msg(f, VMBUS_MSG_RESCIND_CHANNELOFFER, &r, sizeof(r));
+    assert_int_equal(r.child_relid, 1);
+    send_relid_msg(f, VMBUS_MSG_RELID_RELEASED, 1);
+    make_ring_gpadl(f, 2, GPADL_A);
+    assert_int_equal(open_chan(f, 2, GPADL_A, RING_SPLIT, 0), 0);
+    f->dev[2] = (struct dev){0};
+    assert_int_equal(vmbus_server_offer_sub(f->chan[1], 1, &dev_ops, &f->dev[2], &f->chan[2]), 0);
+    struct vmbus_msg_offer o;
+    expect_msg(f, VMBUS_MSG_OFFERCHANNEL, &o, sizeof(o));
+    assert_int_equal(o.child_relid, 1);
+    assert_int_equal(o.sub_channel_index, 1);
+    make_ring_gpadl(f, 1, GPADL_B);
+    assert_int_equal(open_chan(f, 1, GPADL_B, RING_SPLIT, 1), 0);
+    uint64_t state_errs = errs(f, VMBUS_SRV_ERR_CHAN_STATE);
+    assert_int_equal(open_chan(f, 1, GPADL_B, RING_SPLIT, 0), VMBUS_STATUS_FAILURE);
+    assert_int_equal(errs(f, VMBUS_SRV_ERR_CHAN_STATE), state_errs + 1);
+    assert_int_equal(f->dev[2].opens, 1);
+    send_teardown(f, 1, GPADL_B);
+    expect_none(f); /* the ring still uses it */
+    assert_true(vmbus_chan_is_open(f->chan[2]));
+    send_hdr_only(f, VMBUS_MSG_UNLOAD);
+    /* The teardown it asked for, answered to it, before the unload's. */
+    expect_torndown(f, GPADL_B);
+    expect_msg(f, VMBUS_MSG_UNLOAD_RESPONSE, NULL, 8);
+    expect_none(f);
+    assert_int_equal(f->dev[2].closes, 1);
+    assert_int_equal(f->dev[1].closes, 1);
+    assert_true(f->dev[2].closed_at < f->dev[1].closed_at);
+    f->chan[2] = NULL;
+    connect_version(f, VMBUS_VERSION_WIN10_V5_3);
+    request_offers_expect(f, (const uint32_t[]){2}, 1);
+    assert_int_equal(stats(f).gpadls, 0);
+}
+
 static void unload__twice__answered_each_time(void **state)
 {
     struct fix *f = *state;
@@ -2533,6 +2585,7 @@ int main(void)
         T(offer_sub__open_primary__same_guids_own_ring_and_vp),
         T(offer_sub__primary_closed__subs_closed_first_then_rescinded),
         T(offer_sub__guest_unloads__subs_forgotten_not_reoffered),
+        T(offer_sub__lower_relid_than_primary_dup_open_teardown_unload__closed_first_forgotten),
         T(chan_fail__open_channel__closed_on_next_run_then_reopen),
         T(chan_fail__channel_closed_by_guest_first__nothing_to_do),
         T(chan_fail__during_refused_open__next_open_not_closed),

@@ -1547,9 +1547,10 @@ static void *seq_sender_main(void *arg)
     while (seq < s->total) {
         /* Flow control, as a transport would: neither the destination's
          * hand-off ring nor its tx ring overflows however long a worker or
-         * the collector is off its CPU. */
+         * the collector is off its CPU (nor does the sender's own rx ring
+         * hold more than the hand-off ring can still take). */
         while (rte_ring_count(s->to->base.handoff) > VSW_BURST * 16 ||
-               rte_ring_count(s->to->tx) > TP_RING / 2)
+               rte_ring_count(s->to->tx) > TP_RING / 2 || rte_ring_count(s->tp->rx) > VSW_BURST * 8)
             usleep(50);
         struct rte_mbuf *ms[VSW_BURST];
         unsigned n = 0;
@@ -1749,6 +1750,119 @@ static void vsw_port_set_vmq__off__follows_the_uplinks_worker(void **state)
     assert_int_equal(vsw_port_vmq_weight(&v->base), 100);
     assert_int_equal(v->base.worker, 0);
     vsw_port_destroy(u);
+}
+
+/*
+ * The port that *sends* moves, onto the worker that owns the destination:
+ * the frames its old worker handed to the destination's ring must leave
+ * before the ones its new worker sends directly. Before each move to P's
+ * worker, that worker stalls (a slow rx_burst on P) while S's old worker
+ * keeps filling P's hand-off ring with S's frames (hundreds, more than one
+ * round's VSW_BURST), then S moves: every frame arrives at P once, in
+ * order.
+ */
+static void vsw_port_move__sender_onto_destination_owner__nothing_reordered(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *s = port_new(f, "S");
+    struct test_port *p = port_new(f, "P");
+    assert_int_equal(vsw_port_set_pin(&s->base, (int)g_worker_lcore[0]), 0);
+    assert_int_equal(vsw_port_set_pin(&p->base, (int)g_worker_lcore[1]), 0);
+    assert_int_equal(vsw_port_attach(f->sw, &p->base), 0);
+    assert_int_equal(vsw_port_attach(f->sw, &s->base), 0);
+    vsw_port_set_link(&s->base, true);
+    vsw_port_set_link(&p->base, true);
+    learn(f, f->sw, p, host(f, 1, 1));
+    learn(f, f->sw, s, host(f, 0, 1));
+    settle(f);
+    while (rte_ring_count(p->tx))
+        seq_drain(p, &(uint32_t){0});
+    assert_int_equal(vsw_port_set_pin(&s->base, VSW_PIN_AUTO), 0);
+
+    struct seq_sender snd = {.tp = s, .to = p, .dst = host(f, 1, 1), .src = host(f, 0, 1),
+                             .total = 60000, .burst = 16, .pause_us = 100};
+    struct seq_collector col = {.tp = p, .next = 1, .total = snd.total};
+    pthread_t th, tc;
+    assert_int_equal(pthread_create(&tc, NULL, seq_collector_main, &col), 0);
+    assert_int_equal(pthread_create(&th, NULL, seq_sender_main, &snd), 0);
+    unsigned moves = 0, full = 0;
+    for (unsigned k = 0; k < 80 && __atomic_load_n(&snd.sent, __ATOMIC_ACQUIRE) < snd.total &&
+                        (moves < 10 || full < 4);
+         k++) {
+        unsigned to = s->base.worker == 0 ? 1 : 0;
+        if (to == 1) {
+            /* P's worker slows down (every round 300 us) and falls
+             * behind: S's frames pile up in P's ring, and are still there
+             * when S moves. */
+            __atomic_store_n(&p->stall_us, 300, __ATOMIC_RELAXED);
+            __atomic_store_n(&p->stall_calls, 100, __ATOMIC_RELEASE);
+            tp_kick(p);
+            uint64_t end = now_us() + WAIT_MS * 1000ull;
+            while (!__atomic_load_n(&p->stalling, __ATOMIC_ACQUIRE) &&
+                   __atomic_load_n(&p->stall_calls, __ATOMIC_ACQUIRE) && now_us() < end)
+                usleep(50);
+            end = now_us() + 20000;
+            while (rte_ring_count(p->base.handoff) <= 3 * VSW_BURST && now_us() < end)
+                usleep(50);
+            full += rte_ring_count(p->base.handoff) > 3 * VSW_BURST;
+        }
+        assert_int_equal(vsw_port_move(&s->base, to), 0);
+        moves++;
+        sleep_ms(5);
+    }
+    pthread_join(th, NULL);
+    pthread_join(tc, NULL);
+    assert_true(moves >= 10);
+    assert_true(full >= 4);
+    assert_int_equal(fixture_drops(f), 0);
+    assert_int_equal(col.bad, 0);
+    assert_int_equal(col.next, snd.total + 1);
+    loads_idle(f);
+}
+
+static uint64_t wakeups_of(unsigned w)
+{
+    struct vsw_worker_stats ws[VSW_MAX_WORKERS];
+    assert_true(vsw_dp_worker_stats(g_dp, ws, VSW_MAX_WORKERS) > w);
+    return ws[w].wakeups;
+}
+
+/*
+ * After a move, the port's own wake-up (its wait fd: a VM's channel
+ * signal) is in the new owner's poll set and no longer in the old one's:
+ * with both workers asleep, a signal on the moved port ends the new
+ * owner's sleep (counted as a wake-up, not the nap's timeout) and not the
+ * old owner's, and the new owner takes the frame.
+ */
+static void vsw_port_move__port_signals_after_move__wakes_the_new_owner_only(void **state)
+{
+    struct fixture *f = *state;
+    struct test_port *p = port_new(f, "P");
+    assert_int_equal(vsw_port_set_pin(&p->base, (int)g_worker_lcore[0]), 0);
+    assert_int_equal(vsw_port_attach(f->sw, &p->base), 0);
+    vsw_port_set_link(&p->base, true);
+    settle(f);
+    for (unsigned k = 0; k < 4; k++) {
+        unsigned from = p->base.worker, to = from == 0 ? 1 : 0;
+        assert_int_equal(vsw_port_set_pin(&p->base, (int)g_worker_lcore[to]), 0);
+        assert_int_equal(p->base.worker, to);
+        /* Both asleep (each sleeps 200 us after its last work). */
+        sleep_ms(20);
+        uint64_t old_w = wakeups_of(from), new_w = wakeups_of(to);
+        uint64_t calls = __atomic_load_n(&p->rx_calls, __ATOMIC_RELAXED);
+        /* A frame nobody else takes (P is the switch's only port). */
+        struct rte_mbuf *m = frame_new(bcast, host(f, 0, 1), 64, k + 1);
+        assert_non_null(m);
+        assert_int_equal(rte_ring_enqueue(p->rx, m), 0);
+        tp_kick(p);
+        uint64_t end = now_us() + WAIT_MS * 1000ull;
+        while (!rte_ring_empty(p->rx) && now_us() < end)
+            usleep(100);
+        assert_true(rte_ring_empty(p->rx));
+        assert_true(__atomic_load_n(&p->rx_calls, __ATOMIC_RELAXED) > calls);
+        assert_true(wakeups_of(to) > new_w);
+        assert_int_equal(wakeups_of(from), old_w);
+    }
 }
 
 /* A pin to an lcore no worker runs on: refused for an attached port; one
@@ -4742,6 +4856,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(vsw_port_move__under_traffic__nothing_lost_or_reordered,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
+            vsw_port_move__sender_onto_destination_owner__nothing_reordered, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            vsw_port_move__port_signals_after_move__wakes_the_new_owner_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(
             vsw_port_set_pin__lcore_without_worker__enoent_or_reported_and_placed_auto, setup,
             teardown),
         cmocka_unit_test_setup_teardown(vsw_port_set_vmq__off__follows_the_uplinks_worker, setup,
@@ -4754,5 +4872,8 @@ int main(void)
             vsw_switch_destroy__fdb_deletes_pending_on_busy_worker__slot_reusable, setup,
             teardown),
     };
+    /* TEST_FILTER=PATTERN runs only the tests whose names match it. */
+    if (getenv("TEST_FILTER"))
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests_name("vswitch", tests, group_setup, group_teardown);
 }

@@ -120,14 +120,25 @@ struct vsw_rb_port {
     bool movable;    /* not pinned, VMQ on */
     uint64_t last_move; /* sample number of its last move; 0: never */
     unsigned weight; /* VMQ weight: priority for a worker of its own */
+    /* In and out, kept by the caller between samples (as last_move):
+     * the smoothed load vsw_rb_decide() decides on; negative for a port
+     * it has not seen yet. */
+    double avg_pct;
 };
 /* What the rebalancer remembers between samples. Zero it to start. */
 struct vsw_rb_state {
     uint64_t sample; /* samples seen; the first is 1 */
+    bool smoothed;   /* avg holds the workers' smoothed loads */
+    double avg[VSW_MAX_WORKERS];
     unsigned high_run[VSW_MAX_WORKERS];
     unsigned low_run;
     uint64_t last_move;
+    unsigned flaps; /* moves each within VSW_RB_QUIET of the one before */
 };
+/* Samples without a move after which the gap between moves is move_gap
+ * again (5 min), and the most it doubles (64 times: about a minute). */
+#define VSW_RB_QUIET 600u
+#define VSW_RB_MAX_FLAPS 6u
 enum vsw_rb_reason {
     VSW_RB_NONE,
     VSW_RB_SPREAD, /* off a worker that stayed overloaded */
@@ -143,21 +154,29 @@ struct vsw_rb_move {
 
 /*
  * One sample's decision: at most one move. A pure function of its inputs
- * and *st (which it updates), so that it can be tested on synthetic load
- * series. Spread: a worker at or above high_pct for high_samples samples
- * gives a movable port whose move lowers the pair's maximum by margin_pct
- * to the least busy worker (a port that would only carry the overload
- * across is not moved): of those, the highest VMQ weight, then the
- * heaviest. Pack: when every worker stayed below low_pct for low_samples,
- * the least busy worker that polls a movable port gives one, the lowest
- * weight, then the lightest, to the busiest other worker with ports that
- * stays below pack_ceil_pct with it. Neither moves a port moved within
- * port_gap samples, nor moves anything within move_gap of the last move.
+ * and *st and the ports' avg_pct (which it updates), so that it can be
+ * tested on synthetic load series. It decides on smoothed loads (each
+ * sample weighs half, the past half): measured over half a second, a
+ * port's share of its worker swings by tens of points from one sample to
+ * the next, and on the raw figures workers near the threshold traded
+ * ports for ever. Spread: a worker at or above high_pct for high_samples
+ * samples gives a movable port whose move lowers the pair's maximum by
+ * margin_pct to the least busy worker (a port that would only carry the
+ * overload across is not moved): of those, the highest VMQ weight, then
+ * the heaviest. Pack: when every worker stayed below low_pct for
+ * low_samples, the least busy worker that polls a movable port gives one,
+ * the lowest weight, then the lightest, to the busiest other worker with
+ * ports that stays below pack_ceil_pct with it. Neither moves a port moved
+ * within port_gap samples, nor moves anything within move_gap of the last
+ * move; that gap doubles with each move that follows the one before within
+ * VSW_RB_QUIET samples (up to VSW_RB_MAX_FLAPS times), so that loads
+ * hovering where every move looks worth it (noise beyond what smoothing
+ * takes out) get at most a move a minute, as OVS's pmd-auto-lb at best.
+ * The move's figures (out) are the smoothed ones.
  */
 enum vsw_rb_reason vsw_rb_decide(const struct vsw_rb_params *prm, struct vsw_rb_state *st,
                                  const struct vsw_rb_worker *w, unsigned nw,
-                                 const struct vsw_rb_port *p, unsigned np,
-                                 struct vsw_rb_move *out);
+                                 struct vsw_rb_port *p, unsigned np, struct vsw_rb_move *out);
 
 /* Dynamic VMQ for the whole data plane (default off). */
 void vsw_dp_set_dynamic(struct vsw_dp *dp, bool on);

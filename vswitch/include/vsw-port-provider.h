@@ -124,6 +124,7 @@ struct vsw_port {
     uint64_t last_move_sample;
     uint64_t sample_cycles; /* busy_cycles at the last load sample */
     double load_pct;        /* its share of its worker's time, last interval */
+    double load_avg;        /* dynamic VMQ: its smoothed load; negative: none yet */
     /* Control thread: rx/tx packets at the last vsw_dp_stats_clear(). */
     uint64_t clear_rx_packets, clear_tx_packets;
     struct vsw_port_counters counters[RTE_MAX_LCORE];

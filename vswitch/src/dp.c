@@ -228,7 +228,7 @@ static int worker_main(void *arg)
              * new owner takes it over. */
             if (unlikely(__atomic_load_n(&p->tx_worker, __ATOMIC_RELAXED) != w->idx) &&
                 __atomic_load_n(&p->take_by, __ATOMIC_RELAXED) == w->idx)
-                took = vsw_port_take_over(w, p);
+                took = vsw_port_take_over(w, set, p);
             tx += took;
             bool did = took > 0;
             uint16_t n = p->cls->rx_burst(p, pkts, VSW_BURST);
@@ -743,6 +743,7 @@ int vsw_port_attach(struct vsw_switch *sw, struct vsw_port *port)
     port->sw = sw;
     port->sample_cycles = __atomic_load_n(&port->busy_cycles, __ATOMIC_RELAXED);
     port->load_pct = 0;
+    port->load_avg = -1.0;
     struct vsw_port_set *w_set = vsw_port_set_with(w->ports, port, NULL);
     if (!sw_set || !w_set) {
         free(sw_set);

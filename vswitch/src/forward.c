@@ -763,11 +763,18 @@ static unsigned flush_stage(struct vsw_worker *w, struct vsw_stage *st)
         vsw_port_drop(out, VSW_DROP_QUEUE_FULL, n - done);
         rte_pktmbuf_free_bulk(st->pkts + done, n - done);
     }
+    /* Pairs with the owner's "sleeping = true; fence; check rings", and
+     * orders the enqueue before the read of the owner: a sender that
+     * still reads the old owner of a moving port has its frames in the
+     * ring before the move's second step, so the new owner's take-over
+     * sends them. Read before the fence (as it was), the owner could be
+     * the old one while the frames were not yet visible to the new one's
+     * take-over and its check before sleeping: it slept up to its nap
+     * (100 ms) with them in its ring. */
+    rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
     /* The owner as published: while the port moves, the old one until the
      * new one lists it; the control thread wakes the new one then. */
     struct vsw_worker *owner = &dp->workers[__atomic_load_n(&out->worker, __ATOMIC_RELAXED)];
-    /* Pairs with the owner's "sleeping = true; fence; check rings". */
-    rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (done && __atomic_load_n(&owner->sleeping, __ATOMIC_RELAXED)) {
         uint64_t one = 1;
         if (write(owner->wake_fd, &one, sizeof(one)) < 0) {

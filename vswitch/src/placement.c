@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_atomic.h>
 #include <rte_cycles.h>
 #include <rte_rcu_qsbr.h>
 
@@ -119,6 +120,11 @@ int vsw_port_move(struct vsw_port *port, unsigned to)
     old = n->ports;
     __atomic_store_n(&port->worker, (uint16_t)to, __ATOMIC_RELAXED);
     __atomic_store_n(&port->take_by, (uint16_t)to, __ATOMIC_RELAXED);
+    /* Pairs with the fence in flush_stage() (forward.c) before a sender
+     * reads the owner: one that still reads the old owner enqueued
+     * before this, and the new owner, which sees the port only after
+     * this, finds those frames in the ring when it takes the port. */
+    rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
     __atomic_store_n(&n->ports, n_set, __ATOMIC_RELEASE);
     n->nports_ctl++;
     /* Wait for the take-over itself, not only for a grace period: a
@@ -194,15 +200,9 @@ unsigned vsw_port_vmq_weight(const struct vsw_port *port)
     return port->vmq_weight;
 }
 
-/* The second half of a move (vsw_port_move()): w polls p for the first
- * time. Send on everything its hand-off ring holds now: that includes
- * every frame this worker handed over before (all of them enqueued before
- * this point), so none of its own frames sent directly once it is the
- * direct sender can overtake one of them. Frames of other workers keep
- * going through the ring after these, in order. The old owner may have
- * left the port's wake-up armed: disarm it. Then become the direct
- * sender. Returns frames sent. */
-unsigned vsw_port_take_over(struct vsw_worker *w, struct vsw_port *p)
+/* Send on the frames p's hand-off ring holds now (not those enqueued
+ * while this runs). Returns how many. */
+static unsigned send_handed_off(struct vsw_port *p)
 {
     struct rte_mbuf *pkts[VSW_BURST];
     unsigned left = rte_ring_count(p->handoff), sent = 0;
@@ -214,6 +214,33 @@ unsigned vsw_port_take_over(struct vsw_worker *w, struct vsw_port *p)
         left -= h;
         sent += h;
         p->cls->tx_burst(p, pkts, (uint16_t)h);
+    }
+    return sent;
+}
+
+/* The second half of a move (vsw_port_move()): w polls p for the first
+ * time, set being the ports of its round. Send on everything p's hand-off
+ * ring holds now: that includes every frame this worker handed over
+ * before (all of them enqueued before this point), so none of its own
+ * frames sent directly once it is the direct sender can overtake one of
+ * them. Frames of other workers keep going through the ring after these,
+ * in order.
+ * p is also a sender: its old owner handed the frames p received to the
+ * rings of the ports w owns, and from now on w sends p's frames to them
+ * directly. Those rings may hold more than a round takes from them (a
+ * busy w falls behind), so they are sent on first too, or p's next
+ * frames would overtake its earlier ones (the old owner's last round
+ * with p ended before this: the move's first grace period).
+ * The old owner may have left p's wake-up armed: disarm it. Then become
+ * the direct sender. Returns frames sent. */
+unsigned vsw_port_take_over(struct vsw_worker *w, const struct vsw_port_set *set,
+                            struct vsw_port *p)
+{
+    unsigned sent = send_handed_off(p);
+    for (unsigned i = 0; i < set->n; i++) {
+        struct vsw_port *x = set->ports[i];
+        if (x != p && __atomic_load_n(&x->tx_worker, __ATOMIC_RELAXED) == w->idx)
+            sent += send_handed_off(x);
     }
     if (p->cls->wait_disarm)
         p->cls->wait_disarm(p);
@@ -291,18 +318,18 @@ static enum vsw_rb_reason spread(const struct vsw_rb_params *prm, struct vsw_rb_
     const double hb = w[hot].busy_pct, cb = w[cold].busy_pct;
     int best = -1;
     for (unsigned j = 0; j < np; j++) {
-        if (p[j].worker != (unsigned)hot || !port_may_move(prm, st, &p[j]) || p[j].load_pct <= 0)
+        if (p[j].worker != (unsigned)hot || !port_may_move(prm, st, &p[j]) || p[j].avg_pct <= 0)
             continue;
-        double after = max2(hb - p[j].load_pct, cb + p[j].load_pct);
+        double after = max2(hb - p[j].avg_pct, cb + p[j].avg_pct);
         if (after > hb - prm->margin_pct)
             continue;
         if (best < 0 || p[j].weight > p[best].weight ||
-            (p[j].weight == p[best].weight && p[j].load_pct > p[best].load_pct))
+            (p[j].weight == p[best].weight && p[j].avg_pct > p[best].avg_pct))
             best = (int)j;
     }
     if (best < 0)
         return VSW_RB_NONE;
-    double l = p[best].load_pct;
+    double l = p[best].avg_pct;
     *out = (struct vsw_rb_move){.port = (unsigned)best, .from = (unsigned)hot,
                                 .to = (unsigned)cold, .from_before = hb, .to_before = cb,
                                 .from_after = hb - l, .to_after = cb + l};
@@ -327,7 +354,7 @@ static enum vsw_rb_reason pack(const struct vsw_rb_params *prm, struct vsw_rb_st
         if (!port_may_move(prm, st, &p[j]))
             stuck[wi] = true;
         else if (light[wi] < 0 || p[j].weight < p[light[wi]].weight ||
-                 (p[j].weight == p[light[wi]].weight && p[j].load_pct < p[light[wi]].load_pct))
+                 (p[j].weight == p[light[wi]].weight && p[j].avg_pct < p[light[wi]].avg_pct))
             light[wi] = (int)j;
     }
     /* Only a worker that can be emptied gives ports away: one with a
@@ -342,7 +369,7 @@ static enum vsw_rb_reason pack(const struct vsw_rb_params *prm, struct vsw_rb_st
     const struct vsw_rb_port *mv = &p[light[src]];
     int dst = -1;
     for (unsigned i = 0; i < nw; i++) {
-        if ((int)i == src || nports[i] == 0 || w[i].busy_pct + mv->load_pct >= prm->pack_ceil_pct)
+        if ((int)i == src || nports[i] == 0 || w[i].busy_pct + mv->avg_pct >= prm->pack_ceil_pct)
             continue;
         if (dst < 0 || w[i].busy_pct > w[dst].busy_pct)
             dst = (int)i;
@@ -352,19 +379,30 @@ static enum vsw_rb_reason pack(const struct vsw_rb_params *prm, struct vsw_rb_st
     *out = (struct vsw_rb_move){.port = (unsigned)light[src], .from = (unsigned)src,
                                 .to = (unsigned)dst, .from_before = w[src].busy_pct,
                                 .to_before = w[dst].busy_pct,
-                                .from_after = w[src].busy_pct - mv->load_pct,
-                                .to_after = w[dst].busy_pct + mv->load_pct};
+                                .from_after = w[src].busy_pct - mv->avg_pct,
+                                .to_after = w[dst].busy_pct + mv->avg_pct};
     return VSW_RB_PACK;
 }
 
+/* The smoothed value after sample x (the first one taken as it is). */
+static double smooth(double avg, double x, bool first)
+{
+    return first ? x : (avg + x) / 2;
+}
+
 enum vsw_rb_reason vsw_rb_decide(const struct vsw_rb_params *prm, struct vsw_rb_state *st,
-                                 const struct vsw_rb_worker *w, unsigned nw,
-                                 const struct vsw_rb_port *p, unsigned np,
-                                 struct vsw_rb_move *out)
+                                 const struct vsw_rb_worker *wl, unsigned nw,
+                                 struct vsw_rb_port *p, unsigned np, struct vsw_rb_move *out)
 {
     if (nw > VSW_MAX_WORKERS)
         nw = VSW_MAX_WORKERS;
     st->sample++;
+    struct vsw_rb_worker w[VSW_MAX_WORKERS];
+    for (unsigned i = 0; i < nw; i++)
+        w[i].busy_pct = st->avg[i] = smooth(st->avg[i], wl[i].busy_pct, !st->smoothed);
+    st->smoothed = true;
+    for (unsigned j = 0; j < np; j++)
+        p[j].avg_pct = smooth(p[j].avg_pct, p[j].load_pct, p[j].avg_pct < 0);
     bool all_low = nw > 0;
     for (unsigned i = 0; i < nw; i++) {
         st->high_run[i] = w[i].busy_pct >= prm->high_pct ? st->high_run[i] + 1 : 0;
@@ -372,13 +410,23 @@ enum vsw_rb_reason vsw_rb_decide(const struct vsw_rb_params *prm, struct vsw_rb_
             all_low = false;
     }
     st->low_run = all_low ? st->low_run + 1 : 0;
-    if (nw < 2 || (st->last_move && st->sample - st->last_move < prm->move_gap))
+    const uint64_t gap = (uint64_t)prm->move_gap << st->flaps;
+    if (nw < 2 || (st->last_move && st->sample - st->last_move < gap))
         return VSW_RB_NONE;
     enum vsw_rb_reason r = spread(prm, st, w, nw, p, np, out);
     if (r == VSW_RB_NONE && st->low_run >= prm->low_samples)
         r = pack(prm, st, w, nw, p, np, out);
-    if (r != VSW_RB_NONE)
+    if (r != VSW_RB_NONE) {
+        /* Damping: moves that keep following each other (loads that
+         * hover where every move looks worth it) wait twice as long each
+         * time, up to VSW_RB_MAX_FLAPS doublings; a quiet spell of
+         * VSW_RB_QUIET samples restores the quick reaction. */
+        if (st->last_move && st->sample - st->last_move < VSW_RB_QUIET)
+            st->flaps = st->flaps < VSW_RB_MAX_FLAPS ? st->flaps + 1 : VSW_RB_MAX_FLAPS;
+        else
+            st->flaps = 0;
         st->last_move = st->sample;
+    }
     return r;
 }
 
@@ -407,6 +455,11 @@ void vsw_dp_set_dynamic(struct vsw_dp *dp, bool on)
     if (dp->pstats.dynamic != on) {
         memset(dp->rb.high_run, 0, sizeof(dp->rb.high_run));
         dp->rb.low_run = 0;
+        /* Loads are smoothed only while it runs: start afresh. */
+        dp->rb.smoothed = false;
+        for (unsigned i = 0; i < VSW_MAX_PORTS; i++)
+            if (dp->ports[i])
+                dp->ports[i]->load_avg = -1.0;
     }
     dp->pstats.dynamic = on;
 }
@@ -462,10 +515,11 @@ int vsw_dp_load_sample(struct vsw_dp *dp, struct vsw_move_report *out)
                                         .movable = (p->pin_lcore == VSW_PIN_AUTO ||
                                                     p->pin_missing) && p->vmq_weight != 0,
                                         .last_move = p->last_move_sample,
-                                        .weight = p->vmq_weight};
+                                        .weight = p->vmq_weight,
+                                        .avg_pct = p->load_avg};
     }
     /* A VMQ-off port moves with its switch's default-queue port: that
-     * port's move carries their load too. */
+     * port's move carries their load too (smoothed with its own). */
     for (unsigned j = 0; j < np; j++) {
         if (pp[j]->vmq_weight != 0)
             continue;
@@ -482,6 +536,8 @@ int vsw_dp_load_sample(struct vsw_dp *dp, struct vsw_move_report *out)
         struct vsw_rb_move mv;
         enum vsw_rb_reason r =
             vsw_rb_decide(&dp->rb_params, &dp->rb, wl, dp->nworkers, rp, np, &mv);
+        for (unsigned j = 0; j < np; j++)
+            pp[j]->load_avg = rp[j].avg_pct;
         if (r != VSW_RB_NONE) {
             struct vsw_port *p = pp[mv.port];
             rc = vsw_port_move(p, mv.to);

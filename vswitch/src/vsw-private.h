@@ -287,8 +287,9 @@ unsigned vsw_place_pick(struct vsw_switch *sw, struct vsw_port *port);
  * move the switch's VMQ-off ports to its worker. */
 void vsw_place_followers(struct vsw_port *port);
 /* The second half of a move, on worker w, which polls p for the first time
- * and is the one to take it over (p->take_by): data path. Returns frames
- * sent. */
-unsigned vsw_port_take_over(struct vsw_worker *w, struct vsw_port *p);
+ * in a round over set and is the one to take it over (p->take_by): data
+ * path. Returns frames sent. */
+unsigned vsw_port_take_over(struct vsw_worker *w, const struct vsw_port_set *set,
+                            struct vsw_port *p);
 
 #endif
