@@ -1322,7 +1322,11 @@ static void vsw_dp_tick__idle_and_refreshed_entries__idle_aged_out_refreshed_kep
             assert_non_null(fdb_find(&l, host(f, 0, 1)));
         }
     }
-    assert_true(ticks >= 5 * AGING_S - 5);
+    /* Ticks ran all through B's life, not only at its end: about five a
+     * second on a quiet machine; at least one a second however loaded
+     * (two helpers saw a loaded machine fall short of five: the loop's
+     * sleeps and pumps took longer, the ages are wall-clock seconds). */
+    assert_true(ticks >= AGING_S);
 
     vsw_dp_tick(g_dp);
     assert_int_equal(fdb_get(sw, &l), 1);
