@@ -2113,6 +2113,77 @@ static void rss_recv__four_channels__flows_spread_over_them_each_in_order(void *
     subs_close(&s);
 }
 
+static void rss_recv__frame_on_a_sub_channel_only__arm_says_work_poll_delivers_it(void **state)
+{
+    (void)state;
+    struct subs s;
+    subs_open(&s, 4, true, 4, 0);
+    unsigned f = 0;
+    while (f < FLOWS && flow_chan(true, f) == 0)
+        f++;
+    assert_true(f < FLOWS);
+    uint32_t c = flow_chan(true, f);
+    /* Nothing is pending once what came during the open is taken. */
+    assert_true(netvsc_poll(s.n, NULL, NULL, 64) >= 0);
+    uint8_t fr[64];
+    flow_frame(fr, true, f, 0);
+    root_send(s.r, fr, sizeof(fr), 0, 0);
+    uint64_t end = now_ms() + WAIT_MS;
+    while (subs_root_stats(&s).chan_tx[c] == 0 && now_ms() < end)
+        usleep(200);
+    assert_int_equal(subs_root_stats(&s).chan_tx[c], 1);
+    /* The owner must not sleep: the frame is on a sub-channel's ring. */
+    assert_true(netvsc_intr_arm(s.n));
+    netvsc_intr_disarm(s.n);
+    struct flows fl = {0};
+    assert_int_equal(netvsc_poll(s.n, flow_got, &fl, 64), 1);
+    assert_int_equal(fl.n, 1);
+    struct netvsc_chan_stats cs[NETVSC_QUEUES_MAX];
+    assert_int_equal(netvsc_get_chan_stats(s.n, cs, NETVSC_QUEUES_MAX), 4);
+    assert_int_equal(cs[c].rx_frames, 1);
+    subs_close(&s);
+}
+
+static void rss_recv__two_channels_transfers_left_open_by_the_budget__each_goes_on_intact(
+    void **state)
+{
+    (void)state;
+    struct subs s;
+    subs_open(&s, 4, true, 4, 0);
+    unsigned fa = 0, fb = 1;
+    while (fb < FLOWS && flow_chan(true, fb) == flow_chan(true, fa))
+        fb++;
+    assert_true(fb < FLOWS);
+    uint32_t ca = flow_chan(true, fa), cb = flow_chan(true, fb);
+    /* 16 frames of each flow in the guest's rings, in few transfers. */
+    for (uint32_t seq = 0; seq < 16; seq++) {
+        uint8_t fr[64];
+        flow_frame(fr, true, fa, seq);
+        root_send(s.r, fr, sizeof(fr), 0, 0);
+        flow_frame(fr, true, fb, seq);
+        root_send(s.r, fr, sizeof(fr), 0, 0);
+    }
+    uint64_t end = now_ms() + WAIT_MS;
+    struct netvsp_stats st;
+    do {
+        usleep(200);
+        st = subs_root_stats(&s);
+    } while ((st.chan_tx[ca] < 16 || st.chan_tx[cb] < 16) && now_ms() < end);
+    assert_int_equal(st.chan_tx[ca], 16);
+    assert_int_equal(st.chan_tx[cb], 16);
+    /* A budget of 3 ends polls inside the transfers of both channels. */
+    struct flows fl = {0};
+    for (int k = 0; k < 100 && fl.n < 32; k++) {
+        int got = netvsc_poll(s.n, flow_got, &fl, 3);
+        assert_true(got >= 0 && got <= 3);
+    }
+    assert_int_equal(fl.n, 32);
+    assert_false(fl.out_of_order);
+    assert_int_equal(fl.next[fa], 16);
+    assert_int_equal(fl.next[fb], 16);
+    subs_close(&s);
+}
+
 /* Poll until the root's send table has come. */
 static void subs_wait_table(struct subs *s)
 {
@@ -2329,6 +2400,8 @@ int main(void)
         T(open__one_queue_wanted__no_subchannel_asked),
         T(open__granted_never_offered__primary_only_and_usable),
         T(rss_recv__four_channels__flows_spread_over_them_each_in_order),
+        T(rss_recv__frame_on_a_sub_channel_only__arm_says_work_poll_delivers_it),
+        T(rss_recv__two_channels_transfers_left_open_by_the_budget__each_goes_on_intact),
         T(rss_send__four_channels__each_flow_on_its_table_channel_in_order),
         T(rss_send__one_channels_ring_full__the_others_still_send),
         cmocka_unit_test_setup_teardown(vm_create__two_nics_two_vps__one_nic_on_each,
