@@ -41,8 +41,11 @@ struct netvsc_params {
                                 asks the root for min(queues, what it offers) - 1
                                 sub-channels (NVSP 5) and opens those it grants, each on
                                 the next VP round-robin from target_vp. Up to
-                                NETVSC_QUEUES_MAX. Frames still move on the primary
-                                only: the sub-channels are open and idle. */
+                                NETVSC_QUEUES_MAX. With more than one open, RSS
+                                parameters are set (Toeplitz over the open
+                                channels), netvsc_poll() serves them all, and
+                                a frame is sent on the channel the root's
+                                send table names for its hash. */
 };
 #define NETVSC_QUEUES_MAX 8u
 
@@ -167,12 +170,14 @@ typedef void (*netvsc_rx_cb)(void *ctx, const void *frame, uint32_t len,
                              const struct netvsc_meta *meta); /* meta never NULL */
 int netvsc_poll(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget);
 
-/* Sleeping: the channel's event flag. netvsc_intr_arm() asks the root to
- * signal and returns true if there is already work (do not sleep); after
- * every wake-up of any of the guest's SINT fds (the NIC interrupts the VP
- * netvsc_params.target_vp named), call netvsc_event() on each NIC: it
- * tells whether this NIC was signalled and clears its flag (a flag left set
- * suppresses the root's next signal). */
+/* Sleeping: the channels' event flags. netvsc_intr_arm() asks the root to
+ * signal on every open channel and returns true if there is already work
+ * on any (do not sleep); after
+ * every wake-up of any of the guest's SINT fds (the primary interrupts the
+ * VP netvsc_params.target_vp named, sub-channels the next VPs), call
+ * netvsc_event() on each NIC: it tells whether this NIC was signalled on
+ * any channel and clears their flags (a flag left set suppresses the
+ * root's next signal). */
 bool netvsc_intr_arm(struct netvsc *n);
 void netvsc_intr_disarm(struct netvsc *n);
 bool netvsc_event(struct netvsc *n);
@@ -187,8 +192,18 @@ struct netvsc_stats {
     uint64_t rx_bad;       /* malformed messages from the root, dropped */
     uint64_t link_changes;
     uint64_t network_changes; /* NETWORK_CHANGE indications from the root */
+    uint64_t send_tables;     /* the root's send indirection tables taken */
+    uint64_t send_table_bad;  /* and ignored (wrong size, a channel not open) */
 };
 void netvsc_get_stats(const struct netvsc *n, struct netvsc_stats *out);
+/* Per channel (index 0 the primary): frames and bytes received on it,
+ * and sent on it. Up to max into out; returns the open channels. */
+struct netvsc_chan_stats {
+    uint64_t rx_frames, rx_bytes;
+    uint64_t tx_frames, tx_bytes;
+};
+uint32_t netvsc_get_chan_stats(const struct netvsc *n, struct netvsc_chan_stats *out,
+                               uint32_t max);
 /* The root indicated that the network changed (it does when the NIC's MTU
  * changes): the owner should start the NIC over, netvsc_close() then
  * netvsc_open(), which negotiates the new frame size, as a guest does

@@ -8,6 +8,7 @@
  *   nvs.c     NVSP: version, NDIS config, receive and send buffers
  *   rxtx.c    the ring: frames both ways, completions, what the root
  *             indicates, and the wait of a control exchange
+ *   vrss.c    a frame's Toeplitz hash, the root's send table
  *
  * Layout in guest memory: the channel's rings (vmbus_client), a receive
  * buffer the root writes frames into, a send buffer cut into sections of the
@@ -79,15 +80,48 @@ struct netvsc_xfer {
     uint32_t status; /* what to complete it with */
 };
 
+/* One channel (vRSS: q[0] is the primary, q[i] the sub-channel of index
+ * i). Each has its own ring packet copy, open transfer and RSC packet,
+ * since a poll's budget may end inside a transfer of one channel while
+ * another starts one; a transfer is completed on the channel it came on.
+ * Each has its own open multi-send section: frames of one flow go on one
+ * channel (the root's send table), in order, and a send's completion
+ * comes back on the channel it went on. The send buffer's sections and
+ * the receive buffer are the NIC's, shared by all. */
+struct netvsc_chan {
+    struct vmbus_gchan *ch;
+    uint8_t *pkt; /* copy of the current ring packet (RX_PKT_MAX) */
+    struct netvsc_xfer xfer; /* its ranges point into pkt */
+    struct netvsc_rsc rsc;
+    struct comp_backlog *backlog; /* COMP_BACKLOG entries */
+    uint32_t backlog_head, backlog_len;
+    unsigned unflushed; /* sends and completions put on ch, not yet published */
+    /* Multi-send: small frames packed into one open send section, as
+     * RNDIS messages one after the other, sent as one NVSP send (one ring
+     * packet, one completion) when it is full or at netvsc_tx_flush(). */
+    uint32_t batch_count; /* frames in the open section; 0: none open */
+    uint32_t batch_sec;
+    uint32_t batch_len;  /* RNDIS bytes in it */
+    uint32_t batch_last; /* offset of its last message */
+    uint32_t batch_last_len; /* and its length (not read back from shared memory) */
+    bool tx_ring_full; /* the last put found ch's ring full (not just no section) */
+    struct netvsc_chan_stats st;
+};
+
+/* The root's send indirection table (NVSP 5): a frame goes on channel
+ * send_tab[hash % NVSP_INDIRECTION_TABLE_ENTRIES]. */
+#define NETVSC_SEND_TAB 16u
+
 struct netvsc {
     struct vmbus_client *client;
     struct hv_guest *g;
-    struct vmbus_gchan *ch;
+    struct vmbus_gchan *ch; /* the primary (q[0].ch): control, sends */
     uint32_t relid;
-    /* Sub-channels (vRSS), index 1 .. nchan - 1, opened after RNDIS
-     * bring-up; nothing moves on them yet (see netvsc_params.queues). */
-    struct vmbus_gchan *sub[NETVSC_QUEUES_MAX];
+    /* Every open channel, 0 .. nchan - 1 (sub-channels opened after
+     * RNDIS bring-up, see netvsc_params.queues); each polled. */
+    struct netvsc_chan q[NETVSC_QUEUES_MAX];
     uint32_t nchan; /* open channels, the primary included */
+    uint32_t rr;    /* the channel a poll serves first (rotates) */
     struct netvsc_params p;
     bool reinit_wanted; /* the root indicated a network change */
     uint32_t msg_size; /* NVSP message size we send */
@@ -120,21 +154,16 @@ struct netvsc {
     uint32_t nfree_chunks;
 
     bool tx_blocked;
-    bool tx_ring_full; /* the last put found our ring full (not just no section) */
     bool ring_failed;
 
-    /* Multi-send: small frames packed into one open send section, as
-     * RNDIS messages one after the other, sent as one NVSP send (one ring
-     * packet, one completion) when it is full or at netvsc_tx_flush(); the
-     * root's limits from RNDIS INIT_C. */
+    /* Multi-send (struct netvsc_chan): the root's limits from RNDIS INIT_C. */
     uint32_t tx_max_pkts; /* 0 or 1: every frame its own send */
     uint32_t tx_align;    /* each packed message starts at a multiple */
-    uint32_t batch_count; /* frames in the open section; 0: none open */
-    uint32_t batch_sec;
-    uint32_t batch_len;  /* RNDIS bytes in it */
-    uint32_t batch_last; /* offset of its last message */
-    uint32_t batch_last_len; /* and its length (not read back from shared memory) */
-    unsigned unflushed;
+
+    /* vRSS: the root's send table, once a valid one came (each entry an
+     * open channel); until then every frame goes on the primary. */
+    uint8_t send_tab[NETVSC_SEND_TAB];
+    bool send_tab_set;
 
     /* control exchange in progress */
     uint64_t ctrl_wait_tid;
@@ -145,14 +174,8 @@ struct netvsc {
     uint8_t rndis_resp[CTRL_RESP_MAX];
     uint32_t rndis_resp_len;
 
-    struct comp_backlog backlog[COMP_BACKLOG];
-    uint32_t backlog_head, backlog_len;
-
-    struct netvsc_rsc rsc;
-    struct netvsc_xfer xfer;
     struct netvsc_info info;
     struct netvsc_stats stats;
-    uint8_t *pkt; /* copy of the current ring packet */
 };
 
 /* rxtx.c: the bottom layer, which the others call. */
@@ -180,12 +203,22 @@ int netvsc_tx_ppis(const struct netvsc_info *info, const struct netvsc_meta *met
  * and an alignment up to 2^TX_ALIGN_SHIFT_MAX; messages aligned to 8 bytes
  * at least (padding inside a message's length is every root's to skip). */
 void netvsc_tx_set_batching(struct netvsc *n, uint32_t max_pkts_per_msg, uint32_t align_factor);
-/* Append one frame of len bytes with its PPI block to the open send section
- * (n->batch_*), the previous message padded to n->tx_align inside its
- * length. false, nothing written, if no section is open, it holds
- * tx_max_pkts frames already, or the message does not fit its room. */
-bool netvsc_batch_append(struct netvsc *n, const void *frame, uint32_t len, const uint8_t *ppis,
-                         uint32_t ppi_len);
+/* Append one frame of len bytes with its PPI block to channel q's open
+ * send section (q->batch_*), the previous message padded to n->tx_align
+ * inside its length. false, nothing written, if no section is open, it
+ * holds tx_max_pkts frames already, or the message does not fit its room. */
+bool netvsc_batch_append(struct netvsc *n, struct netvsc_chan *q, const void *frame, uint32_t len,
+                         const uint8_t *ppis, uint32_t ppi_len);
+
+/* The Toeplitz hash (netvsc_rss_key) of a frame by the types the RSS
+ * parameters name: IPv4 or IPv6 addresses, and the ports for TCP (not
+ * for a fragment), behind at most one 802.1Q tag. false: no hash (not
+ * IP, too short), the frame goes on the primary. */
+bool netvsc_frame_hash(const uint8_t *f, uint32_t len, uint32_t *hash);
+/* The root's SEND_INDIRECTION_TABLE message of len bytes: taken into
+ * n->send_tab if it has NETVSC_SEND_TAB entries inside the message, each
+ * an open channel; else ignored and counted (send_table_bad). */
+void netvsc_on_send_table(struct netvsc *n, const uint8_t *msg, uint32_t len);
 
 /* One RNDIS data message that is an RSC fragment (its PKTINFO_ID flags
  * have RNDIS_PKTINFO_SUBALLOC) into r, by hv_netvsc's rules: a first
@@ -199,7 +232,7 @@ bool netvsc_batch_append(struct netvsc *n, const void *frame, uint32_t len, cons
 int netvsc_rsc_add(struct netvsc_rsc *r, uint32_t pktinfo_flags, const void *data, uint32_t len,
                    const struct netvsc_meta *meta, bool last_range);
 
-/* Deliver the open transfer n->xfer from range n->xfer.next on, until
+/* Deliver channel q's open transfer q->xfer from range q->xfer.next on, until
  * *frames reaches budget or its last range is through. Each range is an
  * RNDIS message in the receive buffer, checked against it before it is
  * read: frames to cb (*frames counts them), RSC fragments put together,
@@ -207,9 +240,12 @@ int netvsc_rsc_add(struct netvsc_rsc *r, uint32_t pktinfo_flags, const void *dat
  * and makes the transfer's status NVSP_STAT_INVALID_RNDIS_PKT, the other
  * ranges still go. Returns true when the transfer is through (n->xfer.nr
  * is then 0 and n->xfer.status what to complete it with), false if the
- * budget ended it first (n->xfer.next says where to go on). */
-bool netvsc_rx_xfer(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget, int *frames);
-/* All nr ranges of one transfer as netvsc_rx_xfer() without a budget.
+ * budget ended it first (q->xfer.next says where to go on). RSC packets
+ * are put together in q->rsc. */
+bool netvsc_rx_xfer(struct netvsc *n, struct netvsc_chan *q, netvsc_rx_cb cb, void *ctx,
+                    int budget, int *frames);
+/* All nr ranges of one transfer on the primary (q[0]) as netvsc_rx_xfer()
+ * without a budget.
  * Returns the status to complete the transfer with. */
 uint32_t netvsc_rx_ranges(struct netvsc *n, const struct vmbus_xfer_range *ranges, uint32_t nr,
                           netvsc_rx_cb cb, void *ctx, int *frames);
@@ -259,6 +295,13 @@ int netvsc_rndis_attach(struct netvsc *n);
 /* The receive queues the root offers (OID_GEN_RECEIVE_SCALE_CAPABILITIES,
  * at least 1). On an error *queues is 1. */
 int netvsc_rndis_rss_queues(struct netvsc *n, uint32_t *queues);
+/* OID_GEN_RECEIVE_SCALE_PARAMETERS: Toeplitz with NETVSC_RSS_KEY, hash
+ * types IPv4, TCP/IPv4, IPv6, TCP/IPv6, an indirection table of
+ * NETVSC_RSS_ITAB entries spread over the n->nchan open channels. 0, or
+ * the error of the set (the root then steers everything to the primary). */
+#define NETVSC_RSS_ITAB 64u
+extern const uint8_t netvsc_rss_key[NDIS_RSS_KEY_LEN];
+int netvsc_rndis_set_rss(struct netvsc *n);
 /* RNDIS HALT in a free send section, if there is one (no answer comes). */
 void netvsc_rndis_halt(struct netvsc *n);
 

@@ -40,6 +40,20 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Channel q's receive state: its ring packet copy, its completion backlog
+ * and, if RSC is taken (the primary's buffer says so), its own RSC packet
+ * buffer. -ENOMEM; release_memory() frees what was got. */
+static int chan_alloc(struct netvsc *n, struct netvsc_chan *q)
+{
+    q->pkt = malloc(RX_PKT_MAX);
+    q->backlog = calloc(COMP_BACKLOG, sizeof(*q->backlog));
+    if (!q->pkt || !q->backlog)
+        return -ENOMEM;
+    if (q != &n->q[0] && n->q[0].rsc.buf && !(q->rsc.buf = malloc(NETVSC_RSC_FRAME_MAX)))
+        return -ENOMEM;
+    return 0;
+}
+
 /* The relid of sub-channel idx of the primary offered with inst, or 0. */
 static uint32_t sub_relid(struct vmbus_offer_info *oi, int noi, const struct vmbus_guid *inst,
                           uint32_t idx)
@@ -87,9 +101,10 @@ static void open_subs(struct netvsc *n)
                 .tx_pages = n->p.ring_pages,
                 .rx_pages = n->p.ring_pages,
                 .target_vp = nvp ? (n->p.target_vp + n->nchan) % nvp : 0};
-            if (vmbus_client_open(n->client, relid, &gp, &n->sub[n->nchan]) < 0)
+            struct netvsc_chan *q = &n->q[n->nchan];
+            if (chan_alloc(n, q) < 0 || vmbus_client_open(n->client, relid, &gp, &q->ch) < 0)
                 break;
-            vmbus_ring_intr_mask(vmbus_gchan_rx(n->sub[n->nchan]));
+            vmbus_ring_intr_mask(vmbus_gchan_rx(q->ch));
             n->nchan++;
             continue;
         }
@@ -114,8 +129,11 @@ static void release_memory(struct netvsc *n)
     if (n->chunk_pages)
         hv_guest_free_range(n->g, n->chunk_pfn, n->chunk_pages * BIG_CHUNKS);
     free(n->free_sections);
-    free(n->rsc.buf);
-    free(n->pkt);
+    for (uint32_t i = 0; i < NETVSC_QUEUES_MAX; i++) {
+        free(n->q[i].rsc.buf);
+        free(n->q[i].pkt);
+        free(n->q[i].backlog);
+    }
     free(n);
 }
 
@@ -145,9 +163,12 @@ int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_para
         free(n);
         return -EINVAL;
     }
-    n->pkt = malloc(RX_PKT_MAX);
-    if (!n->pkt) {
-        free(n);
+    if (n->p.rsc && !n->p.no_offload && !(n->q[0].rsc.buf = malloc(NETVSC_RSC_FRAME_MAX))) {
+        release_memory(n);
+        return -ENOMEM;
+    }
+    if (chan_alloc(n, &n->q[0]) < 0) {
+        release_memory(n);
         return -ENOMEM;
     }
     struct vmbus_gchan_params gp = {.tx_pages = n->p.ring_pages,
@@ -155,21 +176,24 @@ int netvsc_open(struct vmbus_client *c, uint32_t relid, const struct netvsc_para
                                     .target_vp = n->p.target_vp};
     int rc = vmbus_client_open(c, relid, &gp, &n->ch);
     if (rc < 0) {
-        free(n->pkt);
-        free(n);
+        release_memory(n);
         return rc;
     }
+    n->q[0].ch = n->ch;
     vmbus_ring_intr_mask(vmbus_gchan_rx(n->ch));
-    /* Before RSC can be turned on: fragments may come from then on. */
-    if (n->p.rsc && !n->p.no_offload && !(n->rsc.buf = malloc(NETVSC_RSC_FRAME_MAX)))
-        rc = -ENOMEM;
-    else if ((rc = netvsc_nvs_attach(n)) == 0 && (rc = netvsc_rndis_attach(n)) == 0)
+    /* The RSC buffer is there before RSC can be turned on: fragments may
+     * come from then on. */
+    if ((rc = netvsc_nvs_attach(n)) == 0 && (rc = netvsc_rndis_attach(n)) == 0)
         rc = setup_chunks(n);
     if (rc < 0) {
         netvsc_close(n);
         return rc;
     }
     open_subs(n);
+    /* Frames reach the sub-channels once the root steers by our table;
+     * if it refuses, they stay on the primary (all are polled anyway). */
+    if (n->nchan > 1)
+        netvsc_rndis_set_rss(n);
     *out = n;
     return 0;
 }
@@ -181,7 +205,7 @@ void netvsc_close(struct netvsc *n)
     /* Sub-channels first, as Linux closes them before the primary (the
      * root would close them with it anyway). */
     for (uint32_t i = n->nchan; i-- > 1;)
-        vmbus_client_close(n->sub[i]);
+        vmbus_client_close(n->q[i].ch);
     bool rescinded = vmbus_gchan_rescinded(n->ch);
     if (!rescinded && !n->ring_failed) {
         netvsc_rndis_halt(n);
@@ -224,7 +248,7 @@ uint32_t netvsc_relid(const struct netvsc *n)
 uint32_t netvsc_get_channels(const struct netvsc *n, struct netvsc_chan_info *out, uint32_t max)
 {
     for (uint32_t i = 0; i < n->nchan && i < max; i++) {
-        struct vmbus_gchan *ch = i ? n->sub[i] : n->ch;
+        struct vmbus_gchan *ch = n->q[i].ch;
         out[i] = (struct netvsc_chan_info){.relid = vmbus_gchan_relid(ch),
                                            .target_vp = vmbus_gchan_target_vp(ch)};
     }
@@ -234,6 +258,14 @@ uint32_t netvsc_get_channels(const struct netvsc *n, struct netvsc_chan_info *ou
 void netvsc_get_stats(const struct netvsc *n, struct netvsc_stats *out)
 {
     *out = n->stats;
+}
+
+uint32_t netvsc_get_chan_stats(const struct netvsc *n, struct netvsc_chan_stats *out,
+                               uint32_t max)
+{
+    for (uint32_t i = 0; i < n->nchan && i < max; i++)
+        out[i] = n->q[i].st;
+    return n->nchan;
 }
 
 bool netvsc_reinit_wanted(const struct netvsc *n)

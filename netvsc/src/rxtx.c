@@ -34,13 +34,18 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int batch_put(struct netvsc *n);
+static int batch_put(struct netvsc *n, struct netvsc_chan *q);
+
+static int chan_signal_if(struct vmbus_gchan *ch, int rc)
+{
+    if (rc == 1)
+        return vmbus_gchan_signal(ch);
+    return rc < 0 ? rc : 0;
+}
 
 int netvsc_signal_if(struct netvsc *n, int rc)
 {
-    if (rc == 1)
-        return vmbus_gchan_signal(n->ch);
-    return rc < 0 ? rc : 0;
+    return chan_signal_if(n->ch, rc);
 }
 
 static void free_chunk(struct netvsc *n, uint32_t chunk)
@@ -143,8 +148,8 @@ int netvsc_rsc_add(struct netvsc_rsc *r, uint32_t pktinfo_flags, const void *dat
 
 /* One RNDIS data message from the receive buffer; last: no range follows
  * it in its transfer. Returns the frames delivered (0 or 1) or -EPROTO. */
-static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, bool last,
-                           netvsc_rx_cb cb, void *ctx)
+static int on_rndis_packet(struct netvsc *n, struct netvsc_chan *q, const uint8_t *msg,
+                           uint32_t len, bool last, netvsc_rx_cb cb, void *ctx)
 {
     struct rndis_packet_msg pm;
     if (len < sizeof(pm))
@@ -169,26 +174,30 @@ static int on_rndis_packet(struct netvsc *n, const uint8_t *msg, uint32_t len, b
     const uint8_t *data = msg + RNDIS_HEADER_SIZE + pm.data_offset;
     if ((ppi.present & VMNIC_PPI_PKTINFO_ID) && (RNDIS_PKTINFO_FLAGS(ppi.pktinfo_id) & RNDIS_PKTINFO_SUBALLOC)) {
         /* A fragment of a coalesced packet: only if we asked for them. */
-        if (!n->info.rsc || !n->rsc.buf)
+        if (!n->info.rsc || !q->rsc.buf)
             return -EPROTO;
-        int rc = netvsc_rsc_add(&n->rsc, RNDIS_PKTINFO_FLAGS(ppi.pktinfo_id), data, pm.data_len, &meta, last);
+        int rc = netvsc_rsc_add(&q->rsc, RNDIS_PKTINFO_FLAGS(ppi.pktinfo_id), data, pm.data_len, &meta, last);
         if (rc <= 0)
             return rc;
-        n->rsc.frags = 0;
+        q->rsc.frags = 0;
         n->stats.rx_frames++;
         n->stats.rx_rsc++;
-        n->stats.rx_bytes += n->rsc.len;
+        n->stats.rx_bytes += q->rsc.len;
+        q->st.rx_frames++;
+        q->st.rx_bytes += q->rsc.len;
         if (cb)
-            cb(ctx, n->rsc.buf, n->rsc.len, &n->rsc.meta);
+            cb(ctx, q->rsc.buf, q->rsc.len, &q->rsc.meta);
         return 1;
     }
-    if (n->rsc.frags) {
+    if (q->rsc.frags) {
         /* A packet left unfinished by a whole frame: dropped. */
-        n->rsc.frags = 0;
+        q->rsc.frags = 0;
         n->stats.rx_bad++;
     }
     n->stats.rx_frames++;
     n->stats.rx_bytes += pm.data_len;
+    q->st.rx_frames++;
+    q->st.rx_bytes += pm.data_len;
     if (cb)
         cb(ctx, data, pm.data_len, &meta);
     return 1;
@@ -219,29 +228,29 @@ static void on_rndis_control(struct netvsc *n, const uint8_t *msg, uint32_t len)
     }
 }
 
-static int put_completion(struct netvsc *n, uint64_t tid, uint32_t status)
+static int put_completion(struct netvsc *n, struct netvsc_chan *q, uint64_t tid, uint32_t status)
 {
     struct nvsp_msg_rndis_pkt_complete c = {.type = NVSP_MSG1_SEND_RNDIS_PKT_COMPLETE,
                                             .status = status};
     uint8_t buf[NVSP_MSG_SIZE_61] = {0};
     memcpy(buf, &c, sizeof(c));
-    int rc = vmbus_ring_put_inband(vmbus_gchan_tx(n->ch), VMBUS_PKT_COMP, 0, tid, buf,
+    int rc = vmbus_ring_put_inband(vmbus_gchan_tx(q->ch), VMBUS_PKT_COMP, 0, tid, buf,
                                    n->msg_size);
     if (rc == 0)
-        n->unflushed++;
+        q->unflushed++;
     return rc;
 }
 
 /* Send the completions that found our ring full earlier, oldest first. */
-static int flush_backlog(struct netvsc *n)
+static int flush_backlog(struct netvsc *n, struct netvsc_chan *q)
 {
-    while (n->backlog_len) {
-        struct comp_backlog *b = &n->backlog[n->backlog_head];
-        int rc = put_completion(n, b->tid, b->status);
+    while (q->backlog_len) {
+        struct comp_backlog *b = &q->backlog[q->backlog_head];
+        int rc = put_completion(n, q, b->tid, b->status);
         if (rc < 0)
             return rc;
-        n->backlog_head = (n->backlog_head + 1) % COMP_BACKLOG;
-        n->backlog_len--;
+        q->backlog_head = (q->backlog_head + 1) % COMP_BACKLOG;
+        q->backlog_len--;
     }
     return 0;
 }
@@ -250,24 +259,24 @@ static int flush_backlog(struct netvsc *n)
  * is full (of our own sends, which the root is draining), the completion
  * waits in a backlog: the root cannot have more transfers outstanding than
  * it has sections, so the backlog is bounded by that. */
-static int complete_xfer(struct netvsc *n, uint64_t tid, uint32_t status)
+static int complete_xfer(struct netvsc *n, struct netvsc_chan *q, uint64_t tid, uint32_t status)
 {
-    int rc = n->backlog_len ? -EAGAIN : put_completion(n, tid, status);
+    int rc = q->backlog_len ? -EAGAIN : put_completion(n, q, tid, status);
     if (rc == 0)
         return 0;
     if (rc != -EAGAIN)
         return rc;
-    if (n->backlog_len == COMP_BACKLOG)
+    if (!q->backlog || q->backlog_len == COMP_BACKLOG)
         return -EPROTO; /* more transfers outstanding than possible */
-    n->backlog[(n->backlog_head + n->backlog_len) % COMP_BACKLOG] =
+    q->backlog[(q->backlog_head + q->backlog_len) % COMP_BACKLOG] =
         (struct comp_backlog){.tid = tid, .status = status};
-    n->backlog_len++;
+    q->backlog_len++;
     return 0;
 }
 
 /* Transfer-page packet: frames (or control answers) in the receive buffer,
- * opened as n->xfer for process() to deliver. */
-static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt)
+ * opened as q->xfer for process() to deliver. */
+static int on_xfer(struct netvsc *n, struct netvsc_chan *q, const struct vmbus_pkt *pkt)
 {
     uint16_t pageset;
     const struct vmbus_xfer_range *ranges;
@@ -290,7 +299,7 @@ static int on_xfer(struct netvsc *n, const struct vmbus_pkt *pkt)
         n->stats.rx_bad++;
         return -EPROTO;
     }
-    n->xfer = (struct netvsc_xfer){
+    q->xfer = (struct netvsc_xfer){
         .ranges = ranges, .nr = (uint32_t)nr, .tid = pkt->trans_id, .status = NVSP_STAT_SUCCESS};
     return 0;
 }
@@ -307,8 +316,8 @@ static const uint8_t *range_msg(const struct netvsc *n, const struct vmbus_xfer_
 
 /* One range of a transfer; last: none follows it. Returns the frames
  * delivered (0 or 1), or -1 if the range was bad (counted). */
-static int rx_range(struct netvsc *n, const struct vmbus_xfer_range *r, bool last,
-                    netvsc_rx_cb cb, void *ctx)
+static int rx_range(struct netvsc *n, struct netvsc_chan *q, const struct vmbus_xfer_range *r,
+                    bool last, netvsc_rx_cb cb, void *ctx)
 {
     const uint8_t *msg = range_msg(n, r);
     struct rndis_msg_hdr h;
@@ -316,26 +325,27 @@ static int rx_range(struct netvsc *n, const struct vmbus_xfer_range *r, bool las
         memcpy(&h, msg, sizeof(h));
     if (!msg || h.len > r->byte_count || h.len < sizeof(h)) {
         n->stats.rx_bad++;
-        n->rsc.frags = 0; /* no packet goes on over a gap */
+        q->rsc.frags = 0; /* no packet goes on over a gap */
         return -1;
     }
     if (h.type != RNDIS_MSG_PACKET) {
-        n->rsc.frags = 0;
+        q->rsc.frags = 0;
         on_rndis_control(n, msg, h.len);
         return 0;
     }
-    int rc = on_rndis_packet(n, msg, h.len, last, cb, ctx);
+    int rc = on_rndis_packet(n, q, msg, h.len, last, cb, ctx);
     if (rc < 0) {
-        n->rsc.frags = 0;
+        q->rsc.frags = 0;
         n->stats.rx_bad++;
         return -1;
     }
     return rc;
 }
 
-bool netvsc_rx_xfer(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget, int *frames)
+bool netvsc_rx_xfer(struct netvsc *n, struct netvsc_chan *q, netvsc_rx_cb cb, void *ctx,
+                    int budget, int *frames)
 {
-    struct netvsc_xfer *x = &n->xfer;
+    struct netvsc_xfer *x = &q->xfer;
     while (x->next < x->nr) {
         if (*frames >= budget)
             return false;
@@ -355,7 +365,7 @@ bool netvsc_rx_xfer(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget, in
                     __builtin_prefetch(p + 64);
             }
         }
-        int rc = rx_range(n, &r, x->next == x->nr, cb, ctx);
+        int rc = rx_range(n, q, &r, x->next == x->nr, cb, ctx);
         if (rc < 0)
             x->status = NVSP_STAT_INVALID_RNDIS_PKT;
         else
@@ -369,36 +379,36 @@ bool netvsc_rx_xfer(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget, in
 uint32_t netvsc_rx_ranges(struct netvsc *n, const struct vmbus_xfer_range *ranges, uint32_t nr,
                           netvsc_rx_cb cb, void *ctx, int *frames)
 {
-    n->xfer = (struct netvsc_xfer){.ranges = ranges, .nr = nr, .status = NVSP_STAT_SUCCESS};
-    netvsc_rx_xfer(n, cb, ctx, INT_MAX, frames);
-    return n->xfer.status;
+    struct netvsc_chan *q = &n->q[0];
+    q->xfer = (struct netvsc_xfer){.ranges = ranges, .nr = nr, .status = NVSP_STAT_SUCCESS};
+    netvsc_rx_xfer(n, q, cb, ctx, INT_MAX, frames);
+    return q->xfer.status;
 }
 
-/* Handle what is in the ring, up to budget frames. */
-static int process(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget)
+/* Handle what is in channel q's ring while *frames is under budget. 0,
+ * or the error that failed the NIC (n->ring_failed set). */
+static int chan_process(struct netvsc *n, struct netvsc_chan *q, netvsc_rx_cb cb, void *ctx,
+                        int budget, int *frames)
 {
-    struct vmbus_ring *rx = vmbus_gchan_rx(n->ch);
-    int frames = 0;
-    if (n->ring_failed)
-        return -EPROTO;
-    if (n->backlog_len) {
-        int rc = flush_backlog(n);
+    struct vmbus_ring *rx = vmbus_gchan_rx(q->ch);
+    if (q->backlog_len) {
+        int rc = flush_backlog(n, q);
         if (rc < 0 && rc != -EAGAIN)
             return rc;
     }
-    while (frames < budget) {
-        if (n->xfer.nr) {
-            /* The open transfer first: its ranges live in n->pkt. */
-            if (!netvsc_rx_xfer(n, cb, ctx, budget, &frames))
+    while (*frames < budget) {
+        if (q->xfer.nr) {
+            /* The open transfer first: its ranges live in q->pkt. */
+            if (!netvsc_rx_xfer(n, q, cb, ctx, budget, frames))
                 break;
-            int rc = complete_xfer(n, n->xfer.tid, n->xfer.status);
+            int rc = complete_xfer(n, q, q->xfer.tid, q->xfer.status);
             if (rc < 0 && rc != -EPROTO) {
                 n->ring_failed = true;
                 return rc;
             }
             continue;
         }
-        int len = vmbus_ring_get(rx, n->pkt, RX_PKT_MAX);
+        int len = vmbus_ring_get(rx, q->pkt, RX_PKT_MAX);
         if (len == -EAGAIN)
             break;
         if (len < 0) {
@@ -406,27 +416,51 @@ static int process(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget)
             return -EPROTO;
         }
         struct vmbus_pkt pkt;
-        vmbus_pkt_parse(n->pkt, (uint32_t)len, &pkt);
+        vmbus_pkt_parse(q->pkt, (uint32_t)len, &pkt);
         if (pkt.type == VMBUS_PKT_COMP) {
             on_completion(n, &pkt);
         } else if (pkt.type == VMBUS_PKT_DATA_USING_XFER_PAGES) {
-            on_xfer(n, &pkt); /* a malformed one is counted and left */
+            on_xfer(n, q, &pkt); /* a malformed one is counted and left */
         } else {
-            /* In-band from the root: indirection table, VF notices. */
-            n->stats.rx_bad += pkt.payload_len < 4;
+            /* In-band from the root: the send table (on the primary, as
+             * vmswitch sends it), VF notices (not ours to take). */
+            uint32_t type = 0;
+            if (pkt.payload_len >= sizeof(type))
+                memcpy(&type, pkt.payload, sizeof(type));
+            if (type == NVSP_MSG5_SEND_INDIRECTION_TABLE && q == &n->q[0])
+                netvsc_on_send_table(n, pkt.payload, pkt.payload_len);
+            else
+                n->stats.rx_bad += pkt.payload_len < 4;
         }
     }
-    int rc = netvsc_signal_if(n, vmbus_ring_release(rx));
-    if (n->batch_count && n->tx_ring_full)
-        batch_put(n); /* a flush found the ring full; the root has read since */
-    if (n->unflushed) {
-        n->unflushed = 0;
-        int r2 = netvsc_signal_if(n, vmbus_ring_publish(vmbus_gchan_tx(n->ch)));
+    int rc = chan_signal_if(q->ch, vmbus_ring_release(rx));
+    if (q->batch_count && q->tx_ring_full)
+        batch_put(n, q); /* a flush found the ring full; the root has read since */
+    if (q->unflushed) {
+        q->unflushed = 0;
+        int r2 = chan_signal_if(q->ch, vmbus_ring_publish(vmbus_gchan_tx(q->ch)));
         if (rc == 0)
             rc = r2;
     }
-    if (rc < 0 && rc != -EAGAIN)
-        return rc;
+    return rc < 0 && rc != -EAGAIN ? rc : 0;
+}
+
+/* Handle what is in the rings, up to budget frames for all channels
+ * together; the channel served first rotates poll by poll, so that one
+ * whose ring is always full does not starve the others. */
+static int process(struct netvsc *n, netvsc_rx_cb cb, void *ctx, int budget)
+{
+    int frames = 0;
+    if (n->ring_failed)
+        return -EPROTO;
+    uint32_t nchan = n->nchan ? n->nchan : 1;
+    uint32_t first = n->rr < nchan ? n->rr : 0;
+    n->rr = (first + 1) % nchan;
+    for (uint32_t k = 0; k < nchan; k++) {
+        int rc = chan_process(n, &n->q[(first + k) % nchan], cb, ctx, budget, &frames);
+        if (rc < 0)
+            return rc;
+    }
     return frames;
 }
 
@@ -630,86 +664,100 @@ void netvsc_tx_set_batching(struct netvsc *n, uint32_t max_pkts_per_msg, uint32_
     n->tx_align = align_factor > 3 && align_factor <= TX_ALIGN_SHIFT_MAX ? 1u << align_factor : 8u;
 }
 
-bool netvsc_batch_append(struct netvsc *n, const void *frame, uint32_t len, const uint8_t *ppis,
-                         uint32_t ppi_len)
+bool netvsc_batch_append(struct netvsc *n, struct netvsc_chan *q, const void *frame, uint32_t len,
+                         const uint8_t *ppis, uint32_t ppi_len)
 {
-    if (!n->batch_count || n->batch_count >= n->tx_max_pkts)
+    if (!q->batch_count || q->batch_count >= n->tx_max_pkts)
         return false;
-    uint32_t at = (n->batch_len + n->tx_align - 1) & ~(n->tx_align - 1);
+    uint32_t at = (q->batch_len + n->tx_align - 1) & ~(n->tx_align - 1);
     uint32_t need = (uint32_t)sizeof(struct rndis_packet_msg) + ppi_len + len;
     if (at > n->section_size || need > n->section_size - at)
         return false;
-    uint8_t *s = n->sbuf + (size_t)n->batch_sec * n->section_size;
-    if (at != n->batch_len) {
+    uint8_t *s = n->sbuf + (size_t)q->batch_sec * n->section_size;
+    if (at != q->batch_len) {
         /* The padding belongs to the message before (hv_netvsc, FreeBSD
          * hn and DPDK net_netvsc pack so; roots walk at message_length). */
-        memset(s + n->batch_len, 0, at - n->batch_len);
-        put_u32(s + n->batch_last + offsetof(struct rndis_msg_hdr, len),
-                n->batch_last_len + (at - n->batch_len));
+        memset(s + q->batch_len, 0, at - q->batch_len);
+        put_u32(s + q->batch_last + offsetof(struct rndis_msg_hdr, len),
+                q->batch_last_len + (at - q->batch_len));
     }
     uint8_t *p = s + at;
     put_packet_hdr(p, need, RNDIS_PACKET_OFFSET_MIN + ppi_len, len, ppi_len);
     if (ppi_len)
         memcpy(p + sizeof(struct rndis_packet_msg), ppis, ppi_len);
     memcpy(p + sizeof(struct rndis_packet_msg) + ppi_len, frame, len);
-    n->batch_last = at;
-    n->batch_last_len = need;
-    n->batch_len = at + need;
-    n->batch_count++;
+    q->batch_last = at;
+    q->batch_last_len = need;
+    q->batch_len = at + need;
+    q->batch_count++;
     return true;
 }
 
 /* What a put of one send to the root's ring came to: -EAGAIN marks the
  * sender blocked on ring space; 0 counts the send to flush. */
-static int put_done(struct netvsc *n, int rc)
+static int put_done(struct netvsc *n, struct netvsc_chan *q, int rc)
 {
     if (rc == -EAGAIN) {
         n->tx_blocked = true;
-        n->tx_ring_full = true;
+        q->tx_ring_full = true;
         return rc;
     }
     if (rc < 0)
         return rc;
-    n->tx_ring_full = false;
-    n->unflushed++;
+    q->tx_ring_full = false;
+    q->unflushed++;
     return 0;
 }
 
 /* Send the open section's frames as one NVSP send. -EAGAIN: our ring is
  * full, the section stays open (the next flush or poll tries again). */
-static int batch_put(struct netvsc *n)
+static int batch_put(struct netvsc *n, struct netvsc_chan *q)
 {
-    if (!n->batch_count)
+    if (!q->batch_count)
         return 0;
     struct nvsp_msg_rndis_pkt m = {.type = NVSP_MSG1_SEND_RNDIS_PKT,
                                    .channel_type = NVSP_CHANNEL_TYPE_DATA,
-                                   .send_buf_section_index = n->batch_sec,
-                                   .send_buf_section_size = n->batch_len};
+                                   .send_buf_section_index = q->batch_sec,
+                                   .send_buf_section_size = q->batch_len};
     uint8_t body[NVSP_MSG_SIZE_61] = {0};
     memcpy(body, &m, sizeof(m));
-    int rc = vmbus_ring_put_inband(vmbus_gchan_tx(n->ch), VMBUS_PKT_DATA_INBAND,
-                                   VMBUS_PKT_FLAG_COMPLETION_REQUESTED, TID_SEND | n->batch_sec,
+    int rc = vmbus_ring_put_inband(vmbus_gchan_tx(q->ch), VMBUS_PKT_DATA_INBAND,
+                                   VMBUS_PKT_FLAG_COMPLETION_REQUESTED, TID_SEND | q->batch_sec,
                                    body, n->msg_size);
-    if ((rc = put_done(n, rc)) < 0)
+    if ((rc = put_done(n, q, rc)) < 0)
         return rc;
-    n->batch_count = 0;
+    q->batch_count = 0;
     return 0;
 }
 
-static void count_tx(struct netvsc *n, uint32_t len, bool big)
+static void count_tx(struct netvsc *n, struct netvsc_chan *q, uint32_t len, bool big)
 {
     n->stats.tx_frames++;
     n->stats.tx_bytes += len;
+    q->st.tx_frames++;
+    q->st.tx_bytes += len;
     n->stats.tx_gpa_direct += big;
 }
 
 /* A frame packed into the open section: send the section once it is full
  * (a full ring leaves it open for the next flush: the frame is taken). */
-static void batch_took(struct netvsc *n, uint32_t len)
+static void batch_took(struct netvsc *n, struct netvsc_chan *q, uint32_t len)
 {
-    count_tx(n, len, false);
-    if (n->batch_count == n->tx_max_pkts)
-        batch_put(n);
+    count_tx(n, q, len, false);
+    if (q->batch_count == n->tx_max_pkts)
+        batch_put(n, q);
+}
+
+/* The channel a frame goes on: the root's send table by the frame's
+ * hash, as Linux's netvsc_get_tx_queue picks; the primary without a
+ * table or a hash. */
+static struct netvsc_chan *tx_chan(struct netvsc *n, const void *frame, uint32_t len)
+{
+    uint32_t h;
+    if (!n->send_tab_set || !netvsc_frame_hash(frame, len, &h))
+        return &n->q[0];
+    uint32_t c = n->send_tab[h % NETVSC_SEND_TAB];
+    return c < n->nchan ? &n->q[c] : &n->q[0];
 }
 
 int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
@@ -719,6 +767,7 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
         return -EINVAL;
     if (len < JUMBO_ETH_HLEN || len > tb->cap)
         return -EINVAL;
+    struct netvsc_chan *q = tx_chan(n, tb->data, len);
     uint32_t sec = tb->slot & SLOT_SECTION_MASK;
     bool big = tb->slot & SLOT_BIG;
     uint64_t tid = TID_SEND | tb->slot;
@@ -729,15 +778,16 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
         return pl;
     uint32_t ppi_len = (uint32_t)pl;
     int rc;
-    if (!big && netvsc_batch_append(n, tb->data, len, ppis, ppi_len)) {
+    if (!big && netvsc_batch_append(n, q, tb->data, len, ppis, ppi_len)) {
         /* Copied into the open section: tb's own goes back. */
         if (sec < n->nsections && n->nfree_sections < n->nsections)
             n->free_sections[n->nfree_sections++] = sec;
-        batch_took(n, len);
+        batch_took(n, q, len);
         return 0;
     }
-    /* Frames reach the root in the order they were submitted. */
-    if ((rc = batch_put(n)) < 0)
+    /* Frames reach the root in the order they were submitted (on their
+     * channel). */
+    if ((rc = batch_put(n, q)) < 0)
         return rc;
 
     const uint32_t hdr = (uint32_t)sizeof(struct rndis_packet_msg);
@@ -755,12 +805,12 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
 
     if (!big && n->tx_max_pkts > 1) {
         /* The first frame of a new send: later ones are packed behind it. */
-        n->batch_sec = sec;
-        n->batch_len = section_bytes;
-        n->batch_last = 0;
-        n->batch_last_len = section_bytes;
-        n->batch_count = 1;
-        count_tx(n, len, false);
+        q->batch_sec = sec;
+        q->batch_len = section_bytes;
+        q->batch_last = 0;
+        q->batch_last_len = section_bytes;
+        q->batch_count = 1;
+        count_tx(n, q, len, false);
         return 0;
     }
 
@@ -771,7 +821,7 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
     uint8_t body[NVSP_MSG_SIZE_61] = {0};
     memcpy(body, &m, sizeof(m));
     struct iovec iov = {.iov_base = body, .iov_len = n->msg_size};
-    struct vmbus_ring *tx = vmbus_gchan_tx(n->ch);
+    struct vmbus_ring *tx = vmbus_gchan_tx(q->ch);
     if (!big) {
         rc = vmbus_ring_put(tx, VMBUS_PKT_DATA_INBAND, VMBUS_PKT_FLAG_COMPLETION_REQUESTED, tid,
                             NULL, 0, &iov, 1);
@@ -794,21 +844,29 @@ int netvsc_tx_submit(struct netvsc *n, struct netvsc_txbuf *tb, uint32_t len,
         rc = vmbus_ring_put(tx, VMBUS_PKT_DATA_USING_GPA_DIRECT,
                             VMBUS_PKT_FLAG_COMPLETION_REQUESTED, tid, ext, 16 + 8 * npfn, &iov, 1);
     }
-    if ((rc = put_done(n, rc)) < 0)
+    if ((rc = put_done(n, q, rc)) < 0)
         return rc;
-    count_tx(n, len, big);
+    count_tx(n, q, len, big);
     return 0;
 }
 
 int netvsc_tx_flush(struct netvsc *n)
 {
-    int rc = batch_put(n);
-    if (rc < 0 && rc != -EAGAIN)
-        return rc;
-    if (!n->unflushed)
-        return 0;
-    n->unflushed = 0;
-    return netvsc_signal_if(n, vmbus_ring_publish(vmbus_gchan_tx(n->ch)));
+    int ret = 0;
+    uint32_t nchan = n->nchan ? n->nchan : 1;
+    for (uint32_t i = 0; i < nchan; i++) {
+        struct netvsc_chan *q = &n->q[i];
+        int rc = batch_put(n, q);
+        if (rc < 0 && rc != -EAGAIN && ret == 0)
+            ret = rc;
+        if (!q->unflushed)
+            continue;
+        q->unflushed = 0;
+        rc = chan_signal_if(q->ch, vmbus_ring_publish(vmbus_gchan_tx(q->ch)));
+        if (rc < 0 && ret == 0)
+            ret = rc;
+    }
+    return ret;
 }
 
 int netvsc_send(struct netvsc *n, const void *frame, uint32_t len, const struct netvsc_meta *meta)
@@ -816,14 +874,15 @@ int netvsc_send(struct netvsc *n, const void *frame, uint32_t len, const struct 
     struct netvsc_txbuf tb;
     /* Straight into the open section if it has room: one copy. The same
      * frames as a section of its own takes. */
-    if (n->batch_count && len >= JUMBO_ETH_HLEN && len <= n->info.tx_frame_max &&
+    struct netvsc_chan *q = len >= JUMBO_ETH_HLEN ? tx_chan(n, frame, len) : &n->q[0];
+    if (q->batch_count && len >= JUMBO_ETH_HLEN && len <= n->info.tx_frame_max &&
         len <= n->section_size - TX_HDR_ROOM) {
         uint8_t ppis[TX_PPI_MAX];
         int pl = netvsc_tx_ppis(&n->info, meta, len, ppis);
         if (pl < 0)
             return pl;
-        if (netvsc_batch_append(n, frame, len, ppis, (uint32_t)pl)) {
-            batch_took(n, len);
+        if (netvsc_batch_append(n, q, frame, len, ppis, (uint32_t)pl)) {
+            batch_took(n, q, len);
             return 0;
         }
     }
@@ -839,14 +898,23 @@ int netvsc_send(struct netvsc *n, const void *frame, uint32_t len, const struct 
 bool netvsc_intr_arm(struct netvsc *n)
 {
     /* Frames of a transfer a poll's budget left are work the ring no
-     * longer shows. */
-    bool pending = vmbus_ring_intr_unmask(vmbus_gchan_rx(n->ch)) || n->xfer.nr;
-    if (n->tx_ring_full && !pending) {
+     * longer shows. Every channel is unmasked, whatever the others hold. */
+    bool pending = false;
+    uint32_t nchan = n->nchan ? n->nchan : 1;
+    for (uint32_t i = 0; i < nchan; i++) {
+        struct netvsc_chan *q = &n->q[i];
+        pending |= vmbus_ring_intr_unmask(vmbus_gchan_rx(q->ch));
+        pending |= q->xfer.nr != 0;
+    }
+    for (uint32_t i = 0; i < nchan && !pending; i++) {
         /* Blocked on ring space: ask to be told when the root drains it.
          * Blocked on send sections only, the root's completions free them:
-         * they arrive on the ring just unmasked, and asking for space the
+         * they arrive on the rings just unmasked, and asking for space the
          * ring has would say "work pending" and keep the owner polling. */
-        int r = vmbus_ring_arm_space(vmbus_gchan_tx(n->ch),
+        struct netvsc_chan *q = &n->q[i];
+        if (!q->tx_ring_full)
+            continue;
+        int r = vmbus_ring_arm_space(vmbus_gchan_tx(q->ch),
                                      vmbus_ring_pkt_size(8 + 8 + 8 * 17, NVSP_MSG_SIZE_61));
         pending = r == 1;
     }
@@ -855,10 +923,18 @@ bool netvsc_intr_arm(struct netvsc *n)
 
 void netvsc_intr_disarm(struct netvsc *n)
 {
-    vmbus_ring_intr_mask(vmbus_gchan_rx(n->ch));
+    uint32_t nchan = n->nchan ? n->nchan : 1;
+    for (uint32_t i = 0; i < nchan; i++)
+        vmbus_ring_intr_mask(vmbus_gchan_rx(n->q[i].ch));
 }
 
 bool netvsc_event(struct netvsc *n)
 {
-    return vmbus_gchan_event(n->ch);
+    /* Every flag cleared: one left set suppresses that channel's next
+     * signal. */
+    bool ev = false;
+    uint32_t nchan = n->nchan ? n->nchan : 1;
+    for (uint32_t i = 0; i < nchan; i++)
+        ev |= vmbus_gchan_event(n->q[i].ch);
+    return ev;
 }

@@ -15,7 +15,10 @@
  * every frame handed to the callback lies inside the receive buffer (or is
  * the RSC buffer's packet, at most NETVSC_RSC_FRAME_MAX); every range is
  * taken once; a range outside the buffer makes the status an error and is
- * counted.
+ * counted. The bytes after the two header bytes are then also read as the
+ * root's send indirection table (netvsc_on_send_table) on 1..8 open
+ * channels: taken or counted bad, and a table taken names open channels
+ * only.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +54,7 @@ static void frame(void *ctx, const void *f, uint32_t len, const struct netvsc_me
     const uint8_t *p = f;
     CHECK(meta != NULL);
     if (meta->flags & NETVSC_F_RSC) {
-        CHECK(p == n->rsc.buf && len <= NETVSC_RSC_FRAME_MAX);
+        CHECK(p == n->q[0].rsc.buf && len <= NETVSC_RSC_FRAME_MAX);
     } else {
         CHECK(p >= n->rbuf && len <= RBUF_LEN && p - n->rbuf <= (ptrdiff_t)(RBUF_LEN - len));
     }
@@ -66,6 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int budget = 1 + data[0] % 40;
     uint32_t nr = 1 + data[1] % 64;
     data += 2, size -= 2;
+    const uint8_t *whole = data;
+    size_t whole_size = size;
     struct vmbus_xfer_range ranges[64];
     memset(ranges, 0, sizeof(ranges));
     size_t rl = size < nr * sizeof(ranges[0]) ? size : nr * sizeof(ranges[0]);
@@ -83,8 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n->sub_alloc_size = SUB_SIZE;
     n->num_sub_allocs = SUBS;
     n->info.rsc = true;
-    n->rsc.buf = g_rsc;
-    n->xfer = (struct netvsc_xfer){.ranges = ranges, .nr = nr, .status = NVSP_STAT_SUCCESS};
+    n->q[0].rsc.buf = g_rsc;
+    n->q[0].xfer = (struct netvsc_xfer){.ranges = ranges, .nr = nr, .status = NVSP_STAT_SUCCESS};
 
     bool outside = false;
     for (uint32_t i = 0; i < nr; i++)
@@ -93,16 +98,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool done = false;
     while (!done) {
         int frames = 0;
-        uint32_t before = n->xfer.next;
-        done = netvsc_rx_xfer(n, frame, n, budget, &frames);
+        uint32_t before = n->q[0].xfer.next;
+        done = netvsc_rx_xfer(n, &n->q[0], frame, n, budget, &frames);
         CHECK(frames <= budget);
-        CHECK(done || (frames == budget && n->xfer.next > before));
+        CHECK(done || (frames == budget && n->q[0].xfer.next > before));
         CHECK(++polls <= nr + 1);
     }
-    CHECK(n->xfer.nr == 0);
+    CHECK(n->q[0].xfer.nr == 0);
     if (outside)
-        CHECK(n->xfer.status == NVSP_STAT_INVALID_RNDIS_PKT && n->stats.rx_bad > 0);
+        CHECK(n->q[0].xfer.status == NVSP_STAT_INVALID_RNDIS_PKT && n->stats.rx_bad > 0);
     CHECK(n->stats.rx_frames <= nr);
+
+    /* The same bytes as the root's send table, on 1 to 8 open channels. */
+    n->nchan = 1 + nr % 8;
+    n->stats.send_tables = n->stats.send_table_bad = 0;
+    netvsc_on_send_table(n, whole, (uint32_t)whole_size);
+    CHECK(n->stats.send_tables + n->stats.send_table_bad == 1);
+    CHECK(n->send_tab_set == (n->stats.send_tables == 1));
+    for (uint32_t i = 0; n->send_tab_set && i < NETVSC_SEND_TAB; i++)
+        CHECK(n->send_tab[i] < n->nchan);
     free(rbuf);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <setjmp.h>
@@ -328,7 +329,7 @@ static struct netvsc *fake_nic(bool rsc)
     n->sub_alloc_size = SUB_SIZE;
     n->num_sub_allocs = SUBS;
     n->info.rsc = rsc;
-    n->rsc.buf = rsc ? g_rsc_buf : NULL;
+    n->q[0].rsc.buf = rsc ? g_rsc_buf : NULL;
     return n;
 }
 
@@ -482,10 +483,10 @@ static struct netvsc *batch_nic(uint32_t max_pkts, uint32_t align_factor, uint32
                                   .data_len = first_len};
     memcpy(s, &pm, sizeof(pm));
     memset(s + TX_HDR_ROOM, 0xf0, first_len);
-    n->batch_sec = 1;
-    n->batch_len = n->batch_last_len = pm.hdr.len;
-    n->batch_last = 0;
-    n->batch_count = 1;
+    n->q[0].batch_sec = 1;
+    n->q[0].batch_len = n->q[0].batch_last_len = pm.hdr.len;
+    n->q[0].batch_last = 0;
+    n->q[0].batch_count = 1;
     return n;
 }
 
@@ -496,16 +497,16 @@ static struct netvsc *batch_nic(uint32_t max_pkts, uint32_t align_factor, uint32
 static unsigned walk_section(const struct netvsc *n, const uint32_t *lens, const uint8_t *fill,
                              uint32_t align)
 {
-    const uint8_t *s = n->sbuf + (size_t)n->batch_sec * n->section_size;
+    const uint8_t *s = n->sbuf + (size_t)n->q[0].batch_sec * n->section_size;
     uint32_t off = 0;
     unsigned i = 0;
-    while (off < n->batch_len) {
+    while (off < n->q[0].batch_len) {
         struct rndis_packet_msg pm;
-        assert_true(n->batch_len - off >= sizeof(pm));
+        assert_true(n->q[0].batch_len - off >= sizeof(pm));
         memcpy(&pm, s + off, sizeof(pm));
         assert_int_equal(off % align, 0);
         assert_int_equal(pm.hdr.type, RNDIS_MSG_PACKET);
-        assert_true(pm.hdr.len <= n->batch_len - off);
+        assert_true(pm.hdr.len <= n->q[0].batch_len - off);
         assert_true(vmnic_rndis_data_ok(&pm, pm.hdr.len));
         assert_true(vmnic_rndis_ppi_area_ok(&pm, pm.hdr.len));
         assert_int_equal(pm.data_len, lens[i]);
@@ -515,7 +516,7 @@ static unsigned walk_section(const struct netvsc *n, const uint32_t *lens, const
         off += pm.hdr.len;
         i++;
     }
-    assert_int_equal(off, n->batch_len);
+    assert_int_equal(off, n->q[0].batch_len);
     return i;
 }
 
@@ -534,13 +535,13 @@ static void batch_append__frames_of_odd_lengths__padding_inside_each_message_len
     uint8_t frame[1514];
     for (unsigned i = 1; i < 8; i++) {
         memset(frame, fill[i], lens[i]);
-        assert_true(netvsc_batch_append(n, frame, lens[i], NULL, 0));
+        assert_true(netvsc_batch_append(n, &n->q[0], frame, lens[i], NULL, 0));
     }
-    assert_int_equal(n->batch_count, 8);
+    assert_int_equal(n->q[0].batch_count, 8);
     assert_int_equal(walk_section(n, lens, fill, 8), 8);
     /* Full: the root said 8. */
-    assert_false(netvsc_batch_append(n, frame, 60, NULL, 0));
-    assert_int_equal(n->batch_count, 8);
+    assert_false(netvsc_batch_append(n, &n->q[0], frame, 60, NULL, 0));
+    assert_int_equal(n->q[0].batch_count, 8);
     free_batch_nic(n);
 }
 
@@ -557,14 +558,14 @@ static void batch_append__ppis_and_a_coarser_alignment__parsed_as_the_root_does(
     int pl = netvsc_tx_ppis(&info, &vlan, 100, ppis);
     assert_true(pl > 0);
     memset(frame, 0x11, sizeof(frame));
-    assert_true(netvsc_batch_append(n, frame, 100, ppis, (uint32_t)pl));
+    assert_true(netvsc_batch_append(n, &n->q[0], frame, 100, ppis, (uint32_t)pl));
     pl = netvsc_tx_ppis(&info, &csum, 101, ppis);
     assert_true(pl > 0);
     memset(frame, 0x22, sizeof(frame));
-    assert_true(netvsc_batch_append(n, frame, 101, ppis, (uint32_t)pl));
+    assert_true(netvsc_batch_append(n, &n->q[0], frame, 101, ppis, (uint32_t)pl));
     assert_int_equal(walk_section(n, lens, fill, 64), 3);
     /* The PPIs read back as the root reads them. */
-    const uint8_t *s = n->sbuf + (size_t)n->batch_sec * n->section_size;
+    const uint8_t *s = n->sbuf + (size_t)n->q[0].batch_sec * n->section_size;
     uint32_t off = 0;
     struct vmnic_ppi got[3];
     for (int i = 0; i < 3; i++) {
@@ -590,19 +591,19 @@ static void batch_append__no_room_or_nothing_open__refused_nothing_written(void 
     struct netvsc *n = batch_nic(8, 3, 1514);
     static uint8_t frame[SECTION];
     memset(frame, 0x33, sizeof(frame));
-    uint32_t len = n->batch_len;
+    uint32_t len = n->q[0].batch_len;
     /* What is left of the section, less one byte too few. */
     uint32_t at = (len + 7u) & ~7u;
     uint32_t fits = SECTION - at - (uint32_t)sizeof(struct rndis_packet_msg);
-    assert_false(netvsc_batch_append(n, frame, fits + 1, NULL, 0));
-    assert_int_equal(n->batch_len, len);
-    assert_int_equal(n->batch_count, 1);
-    assert_true(netvsc_batch_append(n, frame, fits, NULL, 0));
-    assert_int_equal(n->batch_len, SECTION);
-    assert_false(netvsc_batch_append(n, frame, 60, NULL, 0));
+    assert_false(netvsc_batch_append(n, &n->q[0], frame, fits + 1, NULL, 0));
+    assert_int_equal(n->q[0].batch_len, len);
+    assert_int_equal(n->q[0].batch_count, 1);
+    assert_true(netvsc_batch_append(n, &n->q[0], frame, fits, NULL, 0));
+    assert_int_equal(n->q[0].batch_len, SECTION);
+    assert_false(netvsc_batch_append(n, &n->q[0], frame, 60, NULL, 0));
     /* Nothing open: nothing to pack into. */
-    n->batch_count = 0;
-    assert_false(netvsc_batch_append(n, frame, 60, NULL, 0));
+    n->q[0].batch_count = 0;
+    assert_false(netvsc_batch_append(n, &n->q[0], frame, 60, NULL, 0));
     free_batch_nic(n);
 }
 
@@ -627,7 +628,7 @@ static void tx_set_batching__root_limits__packing_only_within_them(void **state)
     /* One frame a send: the open section takes nothing more. */
     struct netvsc *b = batch_nic(1, 3, 60);
     uint8_t frame[60] = {0};
-    assert_false(netvsc_batch_append(b, frame, 60, NULL, 0));
+    assert_false(netvsc_batch_append(b, &b->q[0], frame, 60, NULL, 0));
     free_batch_nic(b);
 }
 
@@ -681,6 +682,8 @@ static struct netvsc *chan_nic(uint32_t nsec, bool packing, uint32_t tx_dsize)
     struct netvsc *n = calloc(1, sizeof(*n));
     assert_non_null(n);
     n->ch = (struct vmbus_gchan *)(uintptr_t)1; /* only the wrapped accessors see it */
+    n->q[0].ch = n->ch;
+    n->nchan = 1;
     n->msg_size = NVSP_MSG_SIZE_61;
     n->section_size = SECTION;
     n->nsections = nsec;
@@ -825,7 +828,7 @@ static void intr_arm__send_found_ring_full__asks_for_space_and_flush_sends_it_la
     /* The frames taken so far: every full send is in the ring but one, the
      * open section the full ring left open; a flush leaves it too. */
     assert_int_equal(netvsc_tx_flush(n), 0);
-    assert_true(n->batch_count > 0);
+    assert_true(n->q[0].batch_count > 0);
     uint32_t hdr_pending;
     memcpy(&hdr_pending, g_tx_mem + offsetof(struct vmbus_ring_hdr, pending_send_sz), 4);
     assert_int_equal(hdr_pending, 0);
@@ -838,7 +841,7 @@ static void intr_arm__send_found_ring_full__asks_for_space_and_flush_sends_it_la
     uint32_t per[256];
     unsigned sends = root_reads(n, per, 256);
     assert_int_equal(netvsc_tx_flush(n), 0);
-    assert_int_equal(n->batch_count, 0);
+    assert_int_equal(n->q[0].batch_count, 0);
     unsigned more = root_reads(n, per, 256);
     assert_int_equal(more, 1);
     assert_true(sends > 1);
@@ -858,8 +861,10 @@ static struct netvsc *xfer_nic(void)
     assert_non_null(n->rbuf);
     n->sub_alloc_size = XSUB;
     n->num_sub_allocs = XSUBS;
-    n->pkt = malloc(RX_PKT_MAX);
-    assert_non_null(n->pkt);
+    n->q[0].pkt = malloc(RX_PKT_MAX);
+    n->q[0].backlog = calloc(COMP_BACKLOG, sizeof(*n->q[0].backlog));
+    assert_non_null(n->q[0].pkt);
+    assert_non_null(n->q[0].backlog);
     return n;
 }
 
@@ -893,7 +898,8 @@ static void seen_frame(void *ctx, const void *frame, uint32_t len, const struct 
 
 static void free_xfer_nic(struct netvsc *n)
 {
-    free(n->pkt);
+    free(n->q[0].pkt);
+    free(n->q[0].backlog);
     free(n->rbuf);
     free_chan_nic(n);
 }
@@ -908,21 +914,21 @@ static void rx_xfer__more_frames_than_the_budget__gone_on_with_in_order_bad_rang
         r[i] = xfer_frame(n, i);
     /* The root names bytes past the buffer in range 5. */
     r[5] = (struct vmbus_xfer_range){.byte_count = 108, .byte_offset = XSUB * XSUBS - 64};
-    n->xfer = (struct netvsc_xfer){.ranges = r, .nr = 40, .status = NVSP_STAT_SUCCESS};
+    n->q[0].xfer = (struct netvsc_xfer){.ranges = r, .nr = 40, .status = NVSP_STAT_SUCCESS};
     struct seen s = {0};
     int frames = 0;
-    assert_false(netvsc_rx_xfer(n, seen_frame, &s, 16, &frames));
+    assert_false(netvsc_rx_xfer(n, &n->q[0], seen_frame, &s, 16, &frames));
     assert_int_equal(frames, 16);
-    assert_int_equal(n->xfer.next, 17); /* 16 frames and the bad range */
-    assert_int_equal(n->xfer.status, NVSP_STAT_INVALID_RNDIS_PKT);
+    assert_int_equal(n->q[0].xfer.next, 17); /* 16 frames and the bad range */
+    assert_int_equal(n->q[0].xfer.status, NVSP_STAT_INVALID_RNDIS_PKT);
     frames = 0;
-    assert_false(netvsc_rx_xfer(n, seen_frame, &s, 16, &frames));
+    assert_false(netvsc_rx_xfer(n, &n->q[0], seen_frame, &s, 16, &frames));
     assert_int_equal(frames, 16);
     frames = 0;
-    assert_true(netvsc_rx_xfer(n, seen_frame, &s, 16, &frames));
+    assert_true(netvsc_rx_xfer(n, &n->q[0], seen_frame, &s, 16, &frames));
     assert_int_equal(frames, 7);
-    assert_int_equal(n->xfer.nr, 0);
-    assert_int_equal(n->xfer.status, NVSP_STAT_INVALID_RNDIS_PKT); /* kept to the end */
+    assert_int_equal(n->q[0].xfer.nr, 0);
+    assert_int_equal(n->q[0].xfer.status, NVSP_STAT_INVALID_RNDIS_PKT); /* kept to the end */
     assert_int_equal(s.n, 39);
     for (unsigned i = 0, f = 0; i < 40; i++) {
         if (i == 5)
@@ -1011,6 +1017,177 @@ static void poll__transfer_beyond_the_budget__rest_next_poll_one_completion_afte
     free_xfer_nic(n);
 }
 
+
+/* --- vRSS: a frame's hash, the root's send table -------------------------- */
+
+/* A frame from src:sport to dst:dport (TCP, or UDP with udp; IPv6 if v6),
+ * behind a tag if tagged. Returns its length. */
+static uint32_t hash_frame(uint8_t *f, bool v6, bool udp, bool tagged, const char *src,
+                           uint16_t sport, const char *dst, uint16_t dport)
+{
+    memset(f, 0, 128);
+    uint32_t off = 12;
+    if (tagged) {
+        f[off] = 0x81;
+        f[off + 3] = 7;
+        off += 4;
+    }
+    f[off] = v6 ? 0x86 : 0x08;
+    f[off + 1] = v6 ? 0xdd : 0x00;
+    off += 2;
+    uint32_t l4;
+    if (v6) {
+        f[off] = 0x60;
+        f[off + 6] = udp ? IPPROTO_UDP : IPPROTO_TCP;
+        assert_int_equal(inet_pton(AF_INET6, src, f + off + 8), 1);
+        assert_int_equal(inet_pton(AF_INET6, dst, f + off + 24), 1);
+        l4 = off + 40;
+    } else {
+        f[off] = 0x45;
+        f[off + 9] = udp ? IPPROTO_UDP : IPPROTO_TCP;
+        assert_int_equal(inet_pton(AF_INET, src, f + off + 12), 1);
+        assert_int_equal(inet_pton(AF_INET, dst, f + off + 16), 1);
+        l4 = off + 20;
+    }
+    uint16_t p = htons(sport);
+    memcpy(f + l4, &p, 2);
+    p = htons(dport);
+    memcpy(f + l4 + 2, &p, 2);
+    return l4 + 20;
+}
+
+/* Microsoft's published verification vectors ("Verifying the RSS Hash
+ * Calculation"), destination first as published. */
+static void frame_hash__published_vectors__as_the_rss_specification(void **state)
+{
+    (void)state;
+    static const struct {
+        bool v6;
+        const char *dst;
+        uint16_t dport;
+        const char *src;
+        uint16_t sport;
+        uint32_t ip, tcp;
+    } V[] = {
+        {false, "161.142.100.80", 1766, "66.9.149.187", 2794, 0x323e8fc2, 0x51ccc178},
+        {false, "65.69.140.83", 4739, "199.92.111.2", 14230, 0xd718262a, 0xc626b0ea},
+        {false, "202.188.127.2", 1303, "153.39.163.191", 44251, 0x5d1809c5, 0x10e828a2},
+        {true, "3ffe:2501:200:3::1", 1766, "3ffe:2501:200:1fff::7", 2794, 0x2cc18cd5,
+         0x40207d3d},
+        {true, "ff02::1", 4739, "3ffe:501:8::260:97ff:fe40:efab", 14230, 0x0f0c461c,
+         0xdde51bbf},
+    };
+    for (size_t i = 0; i < sizeof(V) / sizeof(V[0]); i++) {
+        uint8_t f[128];
+        uint32_t h = 0;
+        uint32_t len = hash_frame(f, V[i].v6, false, false, V[i].src, V[i].sport, V[i].dst,
+                                  V[i].dport);
+        assert_true(netvsc_frame_hash(f, len, &h));
+        assert_int_equal(h, V[i].tcp);
+        /* Behind a tag: the same. */
+        len = hash_frame(f, V[i].v6, false, true, V[i].src, V[i].sport, V[i].dst, V[i].dport);
+        assert_true(netvsc_frame_hash(f, len, &h));
+        assert_int_equal(h, V[i].tcp);
+        /* UDP: by the addresses only. */
+        len = hash_frame(f, V[i].v6, true, false, V[i].src, V[i].sport, V[i].dst, V[i].dport);
+        assert_true(netvsc_frame_hash(f, len, &h));
+        assert_int_equal(h, V[i].ip);
+    }
+    /* An IPv4 fragment: by its addresses; not IP, or short: no hash. */
+    uint8_t f[128];
+    uint32_t h = 0;
+    uint32_t len = hash_frame(f, false, false, false, V[0].src, V[0].sport, V[0].dst, V[0].dport);
+    f[14 + 6] = 0x20; /* more fragments */
+    assert_true(netvsc_frame_hash(f, len, &h));
+    assert_int_equal(h, V[0].ip);
+    assert_false(netvsc_frame_hash(f, 14 + 19, &h));
+    f[12] = 0x88;
+    f[13] = 0xb5;
+    assert_false(netvsc_frame_hash(f, len, &h));
+    assert_false(netvsc_frame_hash(f, 13, &h));
+}
+
+/* A SEND_INDIRECTION_TABLE message as netvsp lays it out (offset 12):
+ * entry i is (i + 1) % 4, entry 5 bad_entry. Returns its length. */
+static uint32_t send_table_msg(uint8_t *m, uint32_t count, uint32_t offset, uint32_t bad_entry)
+{
+    struct nvsp_msg_indirection_table t = {.type = NVSP_MSG5_SEND_INDIRECTION_TABLE,
+                                           .count = count, .offset = offset};
+    memset(m, 0, 128);
+    for (uint32_t i = 0; i < 16 && offset + 4 * i + 4 <= 128; i++) {
+        uint32_t e = i == 5 ? bad_entry : (i + 1) % 4;
+        memcpy(m + offset + 4 * i, &e, 4);
+    }
+    memcpy(m, &t, sizeof(t)); /* the fields win over entries put on them */
+    return offset + 4 * 16;
+}
+
+static void send_table__wrong_count_offset_or_channel__ignored_and_counted(void **state)
+{
+    (void)state;
+    struct netvsc *n = calloc(1, sizeof(*n));
+    assert_non_null(n);
+    n->nchan = 4;
+    uint8_t m[128];
+    uint32_t len = send_table_msg(m, 16, 12, 2);
+    netvsc_on_send_table(n, m, len);
+    assert_true(n->send_tab_set);
+    assert_int_equal(n->stats.send_tables, 1);
+    for (uint32_t i = 0; i < 16; i++)
+        assert_int_equal(n->send_tab[i], i == 5 ? 2 : (i + 1) % 4);
+    uint8_t kept[16];
+    memcpy(kept, n->send_tab, 16);
+    /* Each bad one leaves the table in force as it was. */
+    len = send_table_msg(m, 16, 12, 4); /* a channel not open */
+    netvsc_on_send_table(n, m, len);
+    len = send_table_msg(m, 8, 12, 1); /* not 16 entries */
+    netvsc_on_send_table(n, m, len);
+    len = send_table_msg(m, 16, 4, 1); /* over its own fields */
+    netvsc_on_send_table(n, m, len);
+    len = send_table_msg(m, 16, 12, 1);
+    netvsc_on_send_table(n, m, len - 1); /* the last entry cut */
+    netvsc_on_send_table(n, m, 11);      /* not even the fields */
+    send_table_msg(m, 16, 12, 1);
+    uint32_t huge = 0xfffffff0u;
+    memcpy(m + 8, &huge, 4); /* an offset past any message */
+    netvsc_on_send_table(n, m, 128);
+    assert_int_equal(n->stats.send_table_bad, 6);
+    assert_int_equal(n->stats.send_tables, 1);
+    assert_memory_equal(n->send_tab, kept, 16);
+    free(n);
+}
+
+static void poll__send_table_in_band__taken_and_a_bad_one_ignored_and_counted(void **state)
+{
+    (void)state;
+    struct netvsc *n = xfer_nic();
+    assert_int_equal(vmbus_ring_init_producer(&g_root_tx, g_rx_mem, T_DSIZE), 0);
+    /* One channel open: an entry 1 names none. */
+    uint8_t m[128];
+    uint32_t len = send_table_msg(m, 16, 12, 1);
+    for (uint32_t i = 0; i < 16; i++)
+        if (i != 5)
+            memset(m + 12 + 4 * i, 0, 4);
+    assert_int_equal(vmbus_ring_put_inband(&g_root_tx, VMBUS_PKT_DATA_INBAND, 0, 0, m, len), 0);
+    assert_true(vmbus_ring_publish(&g_root_tx) >= 0);
+    struct seen s = {0};
+    assert_int_equal(netvsc_poll(n, seen_frame, &s, 32), 0);
+    assert_false(n->send_tab_set);
+    struct netvsc_stats st;
+    netvsc_get_stats(n, &st);
+    assert_int_equal(st.send_table_bad, 1);
+    assert_int_equal(st.rx_bad, 0);
+    memset(m + 12 + 4 * 5, 0, 4);
+    assert_int_equal(vmbus_ring_put_inband(&g_root_tx, VMBUS_PKT_DATA_INBAND, 0, 0, m, len), 0);
+    assert_true(vmbus_ring_publish(&g_root_tx) >= 0);
+    assert_int_equal(netvsc_poll(n, seen_frame, &s, 32), 0);
+    netvsc_get_stats(n, &st);
+    assert_true(n->send_tab_set);
+    assert_int_equal(st.send_tables, 1);
+    assert_int_equal(st.send_table_bad, 1);
+    free_xfer_nic(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1036,6 +1213,9 @@ int main(void)
             rx_xfer__more_frames_than_the_budget__gone_on_with_in_order_bad_range_counted),
         cmocka_unit_test(
             poll__transfer_beyond_the_budget__rest_next_poll_one_completion_after_its_last),
+        cmocka_unit_test(frame_hash__published_vectors__as_the_rss_specification),
+        cmocka_unit_test(send_table__wrong_count_offset_or_channel__ignored_and_counted),
+        cmocka_unit_test(poll__send_table_in_band__taken_and_a_bad_one_ignored_and_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

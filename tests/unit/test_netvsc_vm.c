@@ -51,6 +51,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_thash.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -221,6 +222,7 @@ struct root {
     pthread_t worker;
     bool control; /* the worker also runs the root's control thread (offers) */
     atomic_bool stop;
+    atomic_bool paused; /* the worker serves nothing (rings fill up) */
     bool running;
     /* Under mu: frames the guest sent, frames for the guest. */
     struct got *got;
@@ -237,6 +239,10 @@ static void *worker_main(void *arg)
         return NULL;
     while (!atomic_load(&r->stop)) {
         bool work = false;
+        if (atomic_load(&r->paused)) {
+            usleep(50);
+            continue;
+        }
         pthread_mutex_lock(&r->mu);
         if (r->control)
             while (hv_host_run(r->host, 0) > 0)
@@ -1865,16 +1871,23 @@ static void got_one(void *ctx, const void *frame, uint32_t len, const struct net
 
 /* A root of 4 VPs whose NIC has nic_queues channels (offered only if
  * control), and netvsc wanting want of them. */
-static void subs_open(struct subs *s, uint32_t nic_queues, bool control, uint32_t want,
-                      int timeout_ms)
+static void subs_open_rp(struct subs *s, uint32_t nic_queues, bool control, uint32_t want,
+                         int timeout_ms, uint32_t ring_pages)
 {
     s->r = root_create_q(4, 1500, 1, nic_queues, control);
     s->g = guest_attach(s->r);
     assert_int_equal(vmbus_client_connect(s->g, 2000, &s->c), 0);
     struct vmbus_offer_info oi[8];
     assert_int_equal(vmbus_client_offers(s->c, oi, 8), 1);
-    struct netvsc_params np = {.queues = want, .target_vp = 1, .timeout_ms = timeout_ms};
+    struct netvsc_params np = {
+        .queues = want, .target_vp = 1, .timeout_ms = timeout_ms, .ring_pages = ring_pages};
     assert_int_equal(netvsc_open(s->c, oi[0].relid, &np, &s->n), 0);
+}
+
+static void subs_open(struct subs *s, uint32_t nic_queues, bool control, uint32_t want,
+                      int timeout_ms)
+{
+    subs_open_rp(s, nic_queues, control, want, timeout_ms, 0);
 }
 
 /* The NIC works on its primary: a frame each way. */
@@ -1983,6 +1996,326 @@ static void open__granted_never_offered__primary_only_and_usable(void **state)
     subs_close(&s);
 }
 
+
+/* --- vRSS traffic: frames on every channel ------------------------------- */
+
+/* The key netvsc gives the root (the RSS specification's); rte_softrss
+ * reads it a word at a time. */
+static const uint8_t MS_KEY[40] __attribute__((aligned(4))) = {
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+    0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+    0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+
+#define FLOWS 16u
+
+/* A 64-byte UDP/IPv4 frame of flow f (source 10.0.0.(f + 1) to 10.0.1.1
+ * when to_vm, else 10.0.1.1 to 10.0.0.(f + 1)), its sequence number in
+ * the payload. */
+static void flow_frame(uint8_t f[64], bool to_vm, unsigned flow, uint32_t seq)
+{
+    memset(f, 0, 64);
+    memcpy(f, to_vm ? MAC_VM : MAC_PEER, 6);
+    memcpy(f + 6, to_vm ? MAC_PEER : MAC_VM, 6);
+    f[12] = 0x08;
+    f[14] = 0x45;
+    put16(f + 16, 50);
+    f[22] = 64;
+    f[23] = IPPROTO_UDP;
+    uint8_t peer[4] = {10, 0, 0, (uint8_t)(flow + 1)}, vm[4] = {10, 0, 1, 1};
+    memcpy(f + 26, to_vm ? peer : vm, 4);
+    memcpy(f + 30, to_vm ? vm : peer, 4);
+    put16(f + 34, 1000);
+    put16(f + 36, 2000);
+    put16(f + 38, 30);
+    f[42] = (uint8_t)flow;
+    memcpy(f + 44, &seq, 4);
+}
+
+/* The channel of 4 that flow's frames take: the root's tables are
+ * i % channels (its RSS check, its send table), indexed by the Toeplitz
+ * hash of the addresses (UDP: no ports), as DPDK computes it. */
+static uint32_t flow_chan(bool to_vm, unsigned flow)
+{
+    uint32_t peer = (10u << 24) | (flow + 1), vm = (10u << 24) | (1u << 8) | 1u;
+    uint32_t t[2] = {to_vm ? peer : vm, to_vm ? vm : peer};
+    return rte_softrss(t, 2, MS_KEY) % 4;
+}
+
+struct flows {
+    unsigned n;
+    uint32_t next[FLOWS]; /* the sequence number each flow must bring next */
+    bool out_of_order;
+};
+
+static void flow_got(void *ctx, const void *frame, uint32_t len, const struct netvsc_meta *meta)
+{
+    (void)meta;
+    struct flows *fl = ctx;
+    const uint8_t *f = frame;
+    uint32_t seq;
+    if (len < 48 || f[42] >= FLOWS) {
+        fl->out_of_order = true;
+        return;
+    }
+    memcpy(&seq, f + 44, 4);
+    fl->out_of_order |= seq != fl->next[f[42]];
+    fl->next[f[42]] = seq + 1;
+    fl->n++;
+}
+
+static void rss_recv__four_channels__flows_spread_over_them_each_in_order(void **state)
+{
+    (void)state;
+    struct subs s;
+    subs_open(&s, 4, true, 4, 0);
+    struct netvsc_info info;
+    netvsc_get_info(s.n, &info);
+    assert_int_equal(info.channels, 4);
+    /* Our RSS parameters were taken: frames are steered by them. */
+    assert_int_equal(subs_root_stats(&s).rss_sets, 1);
+    uint64_t want[4] = {0};
+    struct flows fl = {0};
+    const unsigned per_flow = 6;
+    for (uint32_t seq = 0; seq < per_flow; seq++) {
+        /* Half the flows a round, so that the root's 64 hold them. */
+        for (unsigned half = 0; half < 2; half++) {
+            for (unsigned f = half * FLOWS / 2; f < (half + 1) * FLOWS / 2; f++) {
+                uint8_t fr[64];
+                flow_frame(fr, true, f, seq);
+                root_send(s.r, fr, sizeof(fr), 0, 0);
+                want[flow_chan(true, f)]++;
+            }
+            unsigned target = fl.n + FLOWS / 2;
+            uint64_t end = now_ms() + WAIT_MS;
+            while (fl.n < target && now_ms() < end) {
+                assert_true(netvsc_poll(s.n, flow_got, &fl, 5) >= 0);
+                usleep(100);
+            }
+            assert_int_equal(fl.n, target);
+        }
+    }
+    assert_false(fl.out_of_order);
+    for (unsigned f = 0; f < FLOWS; f++)
+        assert_int_equal(fl.next[f], per_flow);
+    /* Each channel got what the table names for its flows; more than one
+     * channel is used. */
+    struct netvsc_chan_stats cs[NETVSC_QUEUES_MAX];
+    assert_int_equal(netvsc_get_chan_stats(s.n, cs, NETVSC_QUEUES_MAX), 4);
+    unsigned used = 0;
+    for (unsigned c = 0; c < 4; c++) {
+        assert_int_equal(cs[c].rx_frames, want[c]);
+        used += want[c] > 0;
+    }
+    assert_true(used >= 2);
+    struct netvsp_stats st = subs_root_stats(&s);
+    for (unsigned c = 0; c < 4; c++)
+        assert_int_equal(st.chan_tx[c], want[c]);
+    subs_close(&s);
+}
+
+static void rss_recv__frame_on_a_sub_channel_only__arm_says_work_poll_delivers_it(void **state)
+{
+    (void)state;
+    struct subs s;
+    subs_open(&s, 4, true, 4, 0);
+    unsigned f = 0;
+    while (f < FLOWS && flow_chan(true, f) == 0)
+        f++;
+    assert_true(f < FLOWS);
+    uint32_t c = flow_chan(true, f);
+    /* Nothing is pending once what came during the open is taken. */
+    assert_true(netvsc_poll(s.n, NULL, NULL, 64) >= 0);
+    uint8_t fr[64];
+    flow_frame(fr, true, f, 0);
+    root_send(s.r, fr, sizeof(fr), 0, 0);
+    uint64_t end = now_ms() + WAIT_MS;
+    while (subs_root_stats(&s).chan_tx[c] == 0 && now_ms() < end)
+        usleep(200);
+    assert_int_equal(subs_root_stats(&s).chan_tx[c], 1);
+    /* The owner must not sleep: the frame is on a sub-channel's ring. */
+    assert_true(netvsc_intr_arm(s.n));
+    netvsc_intr_disarm(s.n);
+    struct flows fl = {0};
+    assert_int_equal(netvsc_poll(s.n, flow_got, &fl, 64), 1);
+    assert_int_equal(fl.n, 1);
+    struct netvsc_chan_stats cs[NETVSC_QUEUES_MAX];
+    assert_int_equal(netvsc_get_chan_stats(s.n, cs, NETVSC_QUEUES_MAX), 4);
+    assert_int_equal(cs[c].rx_frames, 1);
+    subs_close(&s);
+}
+
+static void rss_recv__two_channels_full_small_budgets__served_first_in_turn_each_intact(
+    void **state)
+{
+    (void)state;
+    struct subs s;
+    subs_open(&s, 4, true, 4, 0);
+    unsigned fa = 0, fb = 1;
+    while (fb < FLOWS && flow_chan(true, fb) == flow_chan(true, fa))
+        fb++;
+    assert_true(fb < FLOWS);
+    uint32_t ca = flow_chan(true, fa), cb = flow_chan(true, fb);
+    /* 16 frames of each flow in the guest's rings, in few transfers. */
+    for (uint32_t seq = 0; seq < 16; seq++) {
+        uint8_t fr[64];
+        flow_frame(fr, true, fa, seq);
+        root_send(s.r, fr, sizeof(fr), 0, 0);
+        flow_frame(fr, true, fb, seq);
+        root_send(s.r, fr, sizeof(fr), 0, 0);
+    }
+    uint64_t end = now_ms() + WAIT_MS;
+    struct netvsp_stats st;
+    do {
+        usleep(200);
+        st = subs_root_stats(&s);
+    } while ((st.chan_tx[ca] < 16 || st.chan_tx[cb] < 16) && now_ms() < end);
+    assert_int_equal(st.chan_tx[ca], 16);
+    assert_int_equal(st.chan_tx[cb], 16);
+    /* The channel served first moves poll by poll: in four polls each
+     * channel is first at least once, so neither takes every budget. */
+    struct flows fl = {0};
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(netvsc_poll(s.n, flow_got, &fl, 4), 4);
+    assert_true(fl.next[fa] >= 4);
+    assert_true(fl.next[fb] >= 4);
+    /* A budget of 3 ends polls inside the transfers of both channels. */
+    for (int k = 0; k < 100 && fl.n < 32; k++) {
+        int got = netvsc_poll(s.n, flow_got, &fl, 3);
+        assert_true(got >= 0 && got <= 3);
+    }
+    assert_int_equal(fl.n, 32);
+    assert_false(fl.out_of_order);
+    assert_int_equal(fl.next[fa], 16);
+    assert_int_equal(fl.next[fb], 16);
+    subs_close(&s);
+}
+
+/* Poll until the root's send table has come. */
+static void subs_wait_table(struct subs *s)
+{
+    struct netvsc_stats st;
+    uint64_t end = now_ms() + WAIT_MS;
+    do {
+        assert_true(netvsc_poll(s->n, NULL, NULL, 64) >= 0);
+        netvsc_get_stats(s->n, &st);
+    } while (st.send_tables == 0 && now_ms() < end && usleep(200) == 0);
+    assert_int_equal(st.send_tables, 1);
+    assert_int_equal(st.send_table_bad, 0);
+}
+
+static void rss_send__four_channels__each_flow_on_its_table_channel_in_order(void **state)
+{
+    (void)state;
+    struct subs s;
+    subs_open(&s, 4, true, 4, 0);
+    subs_wait_table(&s);
+    uint64_t want[4] = {0};
+    const unsigned per_flow = 4;
+    for (uint32_t seq = 0; seq < per_flow; seq++)
+        for (unsigned f = 0; f < FLOWS; f++) {
+            uint8_t fr[64];
+            flow_frame(fr, false, f, seq);
+            assert_int_equal(netvsc_send(s.n, fr, sizeof(fr), &(struct netvsc_meta){0}), 0);
+            want[flow_chan(false, f)]++;
+        }
+    assert_int_equal(netvsc_tx_flush(s.n), 0);
+    uint64_t end = now_ms() + WAIT_MS;
+    while (root_ngot(s.r) < FLOWS * per_flow && now_ms() < end) {
+        assert_true(netvsc_poll(s.n, NULL, NULL, 64) >= 0); /* completions */
+        usleep(200);
+    }
+    assert_int_equal(root_ngot(s.r), FLOWS * per_flow);
+    /* Every frame intact, each flow in order. */
+    uint32_t next[FLOWS] = {0};
+    pthread_mutex_lock(&s.r->mu);
+    for (unsigned i = 0; i < s.r->ngot; i++) {
+        const struct got *g = &s.r->got[i];
+        uint8_t fr[64];
+        uint32_t seq;
+        assert_int_equal(g->len, 64);
+        assert_true(g->data[42] < FLOWS);
+        memcpy(&seq, g->data + 44, 4);
+        flow_frame(fr, false, g->data[42], seq);
+        assert_memory_equal(g->data, fr, 64);
+        assert_int_equal(seq, next[g->data[42]]);
+        next[g->data[42]]++;
+    }
+    pthread_mutex_unlock(&s.r->mu);
+    /* On the channel the table names (counted by both ends). */
+    struct netvsc_chan_stats cs[NETVSC_QUEUES_MAX];
+    assert_int_equal(netvsc_get_chan_stats(s.n, cs, NETVSC_QUEUES_MAX), 4);
+    struct netvsp_stats st = subs_root_stats(&s);
+    unsigned used = 0;
+    for (unsigned c = 0; c < 4; c++) {
+        assert_int_equal(cs[c].tx_frames, want[c]);
+        assert_int_equal(st.chan_rx[c], want[c]);
+        used += want[c] > 0;
+    }
+    assert_true(used >= 2);
+    /* The completions came back (on the channels used): nothing blocked. */
+    end = now_ms() + WAIT_MS;
+    while (netvsc_tx_blocked(s.n) && now_ms() < end)
+        assert_true(netvsc_poll(s.n, NULL, NULL, 64) >= 0);
+    assert_false(netvsc_tx_blocked(s.n));
+    subs_close(&s);
+}
+
+static void rss_send__one_channels_ring_full__the_others_still_send(void **state)
+{
+    (void)state;
+    struct subs s;
+    subs_open_rp(&s, 4, true, 4, 0, 4); /* rings of 3 data pages */
+    subs_wait_table(&s);
+    /* Two flows on different channels. */
+    unsigned fa = 0, fb = 1;
+    while (fb < FLOWS && flow_chan(false, fb) == flow_chan(false, fa))
+        fb++;
+    assert_true(fb < FLOWS);
+    uint32_t ca = flow_chan(false, fa), cb = flow_chan(false, fb);
+    atomic_store(&s.r->paused, true);
+    /* Flow a until its channel's ring is full. */
+    uint8_t fr[64];
+    uint32_t sent_a = 0;
+    int rc;
+    for (;;) {
+        flow_frame(fr, false, fa, sent_a);
+        rc = netvsc_send(s.n, fr, sizeof(fr), &(struct netvsc_meta){0});
+        if (rc != 0)
+            break;
+        sent_a++;
+        assert_true(sent_a < 100000);
+    }
+    assert_int_equal(rc, -EAGAIN);
+    assert_true(sent_a > 0);
+    /* Flow b still goes, and its channel is flushed. */
+    for (uint32_t k = 0; k < 8; k++) {
+        flow_frame(fr, false, fb, k);
+        assert_int_equal(netvsc_send(s.n, fr, sizeof(fr), &(struct netvsc_meta){0}), 0);
+    }
+    assert_true(netvsc_tx_flush(s.n) >= 0);
+    atomic_store(&s.r->paused, false);
+    /* Once the root reads again, all of them arrive. */
+    uint64_t end = now_ms() + WAIT_MS;
+    struct netvsp_stats st;
+    do {
+        assert_true(netvsc_poll(s.n, NULL, NULL, 64) >= 0);
+        assert_true(netvsc_tx_flush(s.n) >= 0);
+        usleep(200);
+        st = subs_root_stats(&s);
+    } while ((st.chan_rx[ca] < sent_a || st.chan_rx[cb] < 8) && now_ms() < end);
+    assert_int_equal(st.chan_rx[ca], sent_a);
+    assert_int_equal(st.chan_rx[cb], 8);
+    /* And flow a goes on once there is room. */
+    end = now_ms() + WAIT_MS;
+    do {
+        assert_true(netvsc_poll(s.n, NULL, NULL, 64) >= 0);
+        flow_frame(fr, false, fa, sent_a);
+        rc = netvsc_send(s.n, fr, sizeof(fr), &(struct netvsc_meta){0});
+    } while (rc == -EAGAIN && now_ms() < end && usleep(200) == 0);
+    assert_int_equal(rc, 0);
+    subs_close(&s);
+}
+
 /* --- main ---------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -2072,6 +2405,11 @@ int main(void)
         T(open__root_offers_fewer_queues__its_count_open),
         T(open__one_queue_wanted__no_subchannel_asked),
         T(open__granted_never_offered__primary_only_and_usable),
+        T(rss_recv__four_channels__flows_spread_over_them_each_in_order),
+        T(rss_recv__frame_on_a_sub_channel_only__arm_says_work_poll_delivers_it),
+        T(rss_recv__two_channels_full_small_budgets__served_first_in_turn_each_intact),
+        T(rss_send__four_channels__each_flow_on_its_table_channel_in_order),
+        T(rss_send__one_channels_ring_full__the_others_still_send),
         cmocka_unit_test_setup_teardown(vm_create__two_nics_two_vps__one_nic_on_each,
                                         lc_setup_two_vps, lc_teardown),
     };
